@@ -1,0 +1,58 @@
+"""mtown_geo: spatial indicators of Zhejiang's modern beautiful towns (现代化美丽城镇).
+
+Travel times from homes to the facilities of daily life along real road networks,
+5/15/30-minute life-circle coverage, park service-radius coverage and greenway length
+per 10,000 residents, computed to a documented standard profile.
+"""
+
+from . import access, crs, demand, facilities, network, sources, standards
+from ._errors import (
+    AssumptionWarning,
+    CoordinateShiftWarning,
+    CRSError,
+    DataNotFoundError,
+    DisconnectedNetworkWarning,
+    EmptyCategoryWarning,
+    InputError,
+    MtownGeoError,
+    MtownGeoWarning,
+    NetworkError,
+    OfflineError,
+    ProfileError,
+    RepairWarning,
+    SnapWarning,
+    StudyError,
+)
+from .demo import demo_boundaries, demo_osm_path
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssumptionWarning",
+    "CRSError",
+    "CoordinateShiftWarning",
+    "DataNotFoundError",
+    "DisconnectedNetworkWarning",
+    "EmptyCategoryWarning",
+    "InputError",
+    "MtownGeoError",
+    "MtownGeoWarning",
+    "Network",
+    "NetworkError",
+    "OfflineError",
+    "ProfileError",
+    "RepairWarning",
+    "SnapWarning",
+    "StudyError",
+    "__version__",
+    "access",
+    "crs",
+    "demand",
+    "demo_boundaries",
+    "demo_osm_path",
+    "facilities",
+    "network",
+    "sources",
+    "standards",
+]

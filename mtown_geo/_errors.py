@@ -1,0 +1,87 @@
+"""Errors and warnings raised by mtown_geo.
+
+Every error derives from :class:`MtownGeoError` *and* from the built-in exception a
+caller would naturally catch (``ValueError`` for bad input, ``FileNotFoundError`` for
+a missing file...), so ``except ValueError`` keeps working in user code while
+``except MtownGeoError`` catches everything the toolkit raises on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AssumptionWarning",
+    "CRSError",
+    "CoordinateShiftWarning",
+    "DataNotFoundError",
+    "DisconnectedNetworkWarning",
+    "EmptyCategoryWarning",
+    "InputError",
+    "MtownGeoError",
+    "MtownGeoWarning",
+    "NetworkError",
+    "OfflineError",
+    "ProfileError",
+    "RepairWarning",
+    "SnapWarning",
+    "StudyError",
+]
+
+
+class MtownGeoError(Exception):
+    """Root of every error raised on purpose by mtown_geo."""
+
+
+class CRSError(MtownGeoError, ValueError):
+    """A layer has no CRS, or a geographic CRS where metres are needed."""
+
+
+class InputError(MtownGeoError, ValueError):
+    """An input layer, table or argument is unusable (empty, wrong type, bad value)."""
+
+
+class NetworkError(MtownGeoError, ValueError):
+    """A road network cannot be built or used (no ways for the mode, unknown mode...)."""
+
+
+class ProfileError(MtownGeoError, ValueError):
+    """A standard profile is missing, malformed or has an unknown key."""
+
+
+class StudyError(MtownGeoError, ValueError):
+    """A study file is malformed: the message names the key and its line."""
+
+
+class DataNotFoundError(MtownGeoError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class OfflineError(MtownGeoError, ConnectionError):
+    """Online data (OSM by place name) was asked for, but the service cannot be reached."""
+
+
+class MtownGeoWarning(UserWarning):
+    """Root of the warnings issued by mtown_geo."""
+
+
+class SnapWarning(MtownGeoWarning):
+    """Facilities or demand units lie farther from the network than allowed."""
+
+
+class EmptyCategoryWarning(MtownGeoWarning):
+    """A facility category has no facility: every travel time to it is infinite."""
+
+
+class DisconnectedNetworkWarning(MtownGeoWarning):
+    """The network falls into several pieces that cannot reach each other."""
+
+
+class CoordinateShiftWarning(MtownGeoWarning):
+    """Points look shifted against the road network (likely GCJ-02 or BD-09 coordinates)."""
+
+
+class RepairWarning(MtownGeoWarning):
+    """Input data was repaired (invalid geometries, road topology): see the report."""
+
+
+class AssumptionWarning(MtownGeoWarning):
+    """A result rests on a rule the profile marks as unverified."""

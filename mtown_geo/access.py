@@ -1,0 +1,594 @@
+"""The engine: attaching points to the network and travel times to the nearest facility.
+
+Everything rests on one idea: one multi-source shortest-path search per facility
+category gives every network node its travel time to the nearest facility of that
+category. Facilities and origins attach to the nearest *edge* (not node); the
+off-network leg between a point and its edge is walked at the access speed, and the
+partial edge on either side is travelled at the edge's speed.
+
+Each facility access point becomes a source node joined to both ends of its edge by
+the partial edge times (plus its access leg); ``scipy.sparse.csgraph.dijkstra`` then
+runs once per category on the reversed network with all the category's sources,
+``min_only=True`` and a ``limit`` at the largest threshold. The cost grows with the
+network size times the number of categories, not with the number of facilities or
+origins. The search also says *which* facility is nearest, for catchments.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import dijkstra
+
+from . import crs as _crs
+from ._errors import EmptyCategoryWarning, InputError, SnapWarning
+from .network import Network
+
+__all__ = ["Reach", "access_points", "reach", "snap", "travel_times"]
+
+log = logging.getLogger(__name__)
+
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon, MultiPolygon
+
+_STATUS_MEANING = {
+    "too_far": (
+        "lie farther than the snap distance from the {mode} network and are not used: check the "
+        "layer's CRS (GCJ-02/BD-09 coordinates?), or clip the network with a larger buffer"
+    ),
+    "no_geometry": "have an empty geometry and are not used",
+    "small_piece": (
+        "attach only to small pieces of the {mode} network that are cut off from the rest: they "
+        "serve only what lies on those pieces"
+    ),
+}
+
+
+def _to_network_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, network: Network, *, what: str) -> gpd.GeoSeries:
+    """Geometries of a layer in the network's CRS (checked once, here)."""
+    if not isinstance(gdf, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries, got {type(gdf).__name__}")
+    _crs.require_crs(gdf, what=what)
+    geoms = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf
+    if not geoms.crs.equals(network.crs):
+        geoms = geoms.to_crs(network.crs)
+    return geoms
+
+
+def snap(
+    network: Network,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    max_snap_dist_m: float | None = None,
+) -> pd.DataFrame:
+    """Attach points to their nearest network edge.
+
+    Parameters
+    ----------
+    network : Network
+    points : GeoDataFrame or GeoSeries
+        Points in any CRS (reprojected to the network's). Other geometries attach by
+        their representative point.
+    max_snap_dist_m : float, optional
+        Points farther than this (metres) from any edge are marked ``ok=False``; by
+        default the network profile's ``max_snap_dist_m`` (300 m).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``points``: ``edge`` (edge position, -1 when the geometry is empty),
+        ``frac`` (position along the edge from u, 0–1), ``snap_dist_m``, ``access_min``
+        (the off-network leg at the access speed), ``component`` (network piece, 0 =
+        largest) and ``ok``.
+    """
+    if max_snap_dist_m is None:
+        max_snap_dist_m = network.max_snap_dist_m
+    geoms = _to_network_crs(points, network, what="point layer")
+    arr = np.asarray(geoms.values)
+    not_point = shapely.get_type_id(arr) != 0
+    if not_point.any():
+        arr = arr.copy()
+        arr[not_point] = shapely.point_on_surface(arr[not_point])
+    valid = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
+    xy_ok = np.zeros(len(arr), dtype=bool)
+    if valid.any():
+        coords = shapely.get_coordinates(arr[valid])
+        xy_ok[np.flatnonzero(valid)] = np.all(np.isfinite(coords), axis=1)
+    valid &= xy_ok
+    edge = np.full(len(arr), -1, dtype=np.int64)
+    dist = np.full(len(arr), np.inf)
+    frac = np.zeros(len(arr))
+    if valid.any():
+        vidx = np.flatnonzero(valid)
+        pairs, d = network.edge_tree.query_nearest(arr[vidx], return_distance=True, all_matches=False)
+        edge[vidx[pairs[0]]] = pairs[1]
+        dist[vidx[pairs[0]]] = d
+        egeoms = network.edges.geometry.values
+        hit = edge >= 0
+        frac[hit] = shapely.line_locate_point(np.asarray(egeoms)[edge[hit]], arr[hit], normalized=True)
+        frac = np.nan_to_num(np.clip(frac, 0.0, 1.0))
+    comp = np.full(len(arr), -1, dtype=np.int64)
+    hit = edge >= 0
+    comp[hit] = network.component[network.edges["u"].to_numpy()[edge[hit]]]
+    access_min = dist / (network.access_speed_kmh * 1000.0 / 60.0)
+    return pd.DataFrame(
+        {
+            "edge": edge,
+            "frac": frac,
+            "snap_dist_m": dist,
+            "access_min": access_min,
+            "component": comp,
+            "ok": hit & (dist <= max_snap_dist_m),
+        },
+        index=points.index,
+    )
+
+
+def access_points(
+    network: Network,
+    facilities: gpd.GeoDataFrame,
+    *,
+    spacing_m: float = 25.0,
+) -> gpd.GeoDataFrame:
+    """The points through which facilities are reached.
+
+    A point facility is its own access point. A polygon (a school ground, a park) is
+    reached through every place its boundary meets a network edge and through points
+    every ``spacing_m`` metres along its boundary, so the nearest way in is found
+    without entrances having been mapped.
+
+    Returns
+    -------
+    GeoDataFrame
+        In the network's CRS, with ``owner`` (the facility's row position in
+        ``facilities``) and point geometry.
+    """
+    geoms = np.asarray(_to_network_crs(facilities, network, what="facility layer").values)
+    owner_list: list[np.ndarray] = []
+    point_list: list[np.ndarray] = []
+    type_id = shapely.get_type_id(geoms)
+    poly = np.isin(type_id, _POLYGONAL)
+    pts = ~poly & ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
+    if pts.any():
+        idx = np.flatnonzero(pts)
+        single = shapely.get_type_id(geoms[idx]) == 0
+        owner_list.append(idx[single])
+        point_list.append(geoms[idx[single]])
+        if (~single).any():  # lines, multipoints: their representative point
+            owner_list.append(idx[~single])
+            point_list.append(shapely.point_on_surface(geoms[idx[~single]]))
+    if poly.any():
+        pidx = np.flatnonzero(poly)
+        parts, part_owner = shapely.get_parts(geoms[pidx], return_index=True)
+        rings = shapely.get_exterior_ring(parts)
+        ring_owner = pidx[part_owner]
+        lengths = shapely.length(rings)
+        n = np.maximum(1, np.ceil(lengths / spacing_m).astype(np.int64))
+        rep = np.repeat(np.arange(len(rings)), n)
+        start = np.concatenate([[0], np.cumsum(n)[:-1]])
+        k = np.arange(int(n.sum())) - np.repeat(start, n)
+        along = k * (lengths[rep] / n[rep])
+        owner_list.append(ring_owner[rep])
+        point_list.append(shapely.line_interpolate_point(rings[rep], along))
+        # where roads cross the boundary: exact entrances
+        ring_i, edge_i = network.edge_tree.query(rings, predicate="intersects")
+        if len(ring_i):
+            cross = shapely.intersection(rings[ring_i], np.asarray(network.edges.geometry.values)[edge_i])
+            cparts, cidx = shapely.get_parts(cross, return_index=True)
+            is_pt = shapely.get_type_id(cparts) == 0
+            owner_list.append(ring_owner[ring_i[cidx[is_pt]]])
+            point_list.append(cparts[is_pt])
+    if not owner_list:
+        return gpd.GeoDataFrame({"owner": np.empty(0, dtype=np.int64)}, geometry=[], crs=network.crs)
+    return gpd.GeoDataFrame(
+        {"owner": np.concatenate(owner_list)},
+        geometry=np.concatenate(point_list),
+        crs=network.crs,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Reach:
+    """Travel times from every network node to the nearest facility of each category.
+
+    Made by :func:`reach`. ``node_min[k, i]`` is the time in minutes from node ``i``
+    to the nearest facility of ``categories[k]`` (``inf`` beyond ``max_time_min``);
+    ``nearest[k, i]`` is that facility's row position in ``facilities`` (-1 when none).
+    :meth:`at` turns them into times for any points (demand units, raster cells).
+    """
+
+    network: Network
+    categories: tuple[str, ...]
+    node_min: np.ndarray
+    nearest: np.ndarray
+    max_time_min: float
+    facilities: gpd.GeoDataFrame
+    points: gpd.GeoDataFrame
+    point_snaps: pd.DataFrame
+
+    def node_table(self) -> pd.DataFrame:
+        """Node times as a DataFrame: one row per node, one column per category (minutes)."""
+        return pd.DataFrame(self.node_min.T, columns=list(self.categories), index=self.network.nodes.index)
+
+    def facility_diagnostics(self) -> pd.DataFrame:
+        """Per facility: how it attaches (access points, nearest snap distance, network piece) and its status."""
+        snaps = self.point_snaps.assign(owner=self.points["owner"].to_numpy())
+        g = snaps.groupby("owner")
+        used = snaps[snaps["ok"]].groupby("owner")
+        n = len(self.facilities)
+        out = pd.DataFrame(index=self.facilities.index)
+        out["category"] = self.facilities["category"].to_numpy()
+        if "name" in self.facilities:
+            out["name"] = self.facilities["name"].to_numpy()
+        out["access_points"] = g.size().reindex(range(n), fill_value=0).to_numpy()
+        out["access_points_used"] = used.size().reindex(range(n), fill_value=0).to_numpy()
+        out["snap_dist_m"] = g["snap_dist_m"].min().reindex(range(n)).to_numpy()
+        out["component"] = used["component"].min().reindex(range(n), fill_value=-1).to_numpy()
+        status = np.where(out["access_points_used"] > 0, "ok", "too_far")
+        status = np.where(out["access_points"] == 0, "no_geometry", status)
+        status = np.where((status == "ok") & (out["component"] > 0), "small_piece", status)
+        out["status"] = status
+        return out
+
+    def at(
+        self,
+        points: gpd.GeoDataFrame | gpd.GeoSeries,
+        *,
+        max_snap_dist_m: float | None = None,
+        nearest: bool = False,
+    ) -> pd.DataFrame:
+        """Travel time (minutes) from each point to the nearest facility of each category.
+
+        Parameters
+        ----------
+        points : GeoDataFrame or GeoSeries
+            Origins in any CRS; polygons use their representative point.
+        max_snap_dist_m : float, optional
+            Points farther from the network get ``inf`` (and a :class:`SnapWarning`).
+        nearest : bool, optional
+            Return the row position (in the facility layer) of the nearest facility
+            instead of the time; -1 where none is within ``max_time_min``.
+
+        Returns
+        -------
+        DataFrame
+            Indexed like ``points``, one column per category.
+        """
+        snaps = snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
+        bad = ~snaps["ok"].to_numpy()
+        if bad.any():
+            far = snaps.loc[bad, "snap_dist_m"]
+            warnings.warn(
+                f"{int(bad.sum())} of {len(snaps)} points lie farther than the allowed snap distance from the "
+                f"{self.network.mode} network (up to {far.replace(np.inf, np.nan).max():.0f} m; empty geometries "
+                "count as infinitely far): their times are inf. Check the layer's CRS and extent, or extend the "
+                "network's boundary buffer; mtown_geo.access.snap() lists them",
+                SnapWarning,
+                stacklevel=2,
+            )
+        times, near = self._times_for(snaps)
+        data = near if nearest else times
+        return pd.DataFrame(data.T, index=snaps.index, columns=list(self.categories))
+
+    def _times_for(self, snaps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        net = self.network
+        ok = snaps["ok"].to_numpy()
+        K = len(self.categories)
+        m = len(snaps)
+        times = np.full((K, m), np.inf)
+        near = np.full((K, m), -1, dtype=np.int64)
+        if not ok.any() or K == 0:
+            return times, near
+        oi = np.flatnonzero(ok)
+        e = snaps["edge"].to_numpy()[oi]
+        s = snaps["frac"].to_numpy()[oi]
+        acc = snaps["access_min"].to_numpy()[oi]
+        u = net.edges["u"].to_numpy()[e]
+        v = net.edges["v"].to_numpy()[e]
+        t_uv = net.edges["time_min"].to_numpy()[e]
+        t_vu = net.edges["time_rev_min"].to_numpy()[e]
+        with np.errstate(invalid="ignore"):
+            via_u = acc + np.where(np.isfinite(t_vu), s * t_vu, np.inf)  # towards u: direction v → u
+            via_v = acc + np.where(np.isfinite(t_uv), (1.0 - s) * t_uv, np.inf)  # towards v: direction u → v
+        tu = via_u[None, :] + self.node_min[:, u]
+        tv = via_v[None, :] + self.node_min[:, v]
+        best = np.minimum(tu, tv)
+        who = np.where(tu <= tv, self.nearest[:, u], self.nearest[:, v])
+        # a facility on the origin's own edge is reached along the edge, not via its ends
+        direct_t, direct_who = self._same_edge(e, s, acc)
+        better = direct_t < best
+        best = np.where(better, direct_t, best)
+        who = np.where(better, direct_who, who)
+        over = best > self.max_time_min
+        best[over] = np.inf
+        who[over] = -1
+        times[:, oi] = best
+        near[:, oi] = who
+        return times, near
+
+    def _same_edge(self, e: np.ndarray, s: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        K = len(self.categories)
+        out_t = np.full((K, len(e)), np.inf)
+        out_w = np.full((K, len(e)), -1, dtype=np.int64)
+        ps = self.point_snaps
+        okp = ps["ok"].to_numpy()
+        if not okp.any():
+            return out_t, out_w
+        f_edge = ps["edge"].to_numpy()[okp]
+        on_edge = np.isin(e, f_edge)
+        if not on_edge.any():
+            return out_t, out_w
+        f_frac = ps["frac"].to_numpy()[okp]
+        f_acc = ps["access_min"].to_numpy()[okp]
+        f_owner = self.points["owner"].to_numpy()[okp]
+        f_cat = self._owner_cat[f_owner]
+        o_idx = np.flatnonzero(on_edge)
+        left = pd.DataFrame({"o": o_idx, "edge": e[o_idx]})
+        right = pd.DataFrame({"edge": f_edge, "f": np.arange(len(f_edge))})
+        pairs = left.merge(right, on="edge")
+        o = pairs["o"].to_numpy()
+        f = pairs["f"].to_numpy()
+        edges = self.network.edges
+        t_uv = edges["time_min"].to_numpy()[e[o]]
+        t_vu = edges["time_rev_min"].to_numpy()[e[o]]
+        ds = f_frac[f] - s[o]
+        with np.errstate(invalid="ignore"):
+            along = np.where(ds >= 0, ds * t_uv, -ds * t_vu)
+        along = np.where(ds == 0, 0.0, along)
+        total = acc[o] + along + f_acc[f]
+        cat = f_cat[f]
+        keep = cat >= 0
+        for k in range(K):
+            sel = keep & (cat == k)
+            if not sel.any():
+                continue
+            order = np.lexsort((total[sel], o[sel]))
+            oo, tt, ww = o[sel][order], total[sel][order], f_owner[f[sel]][order]
+            first = np.ones(len(oo), dtype=bool)
+            first[1:] = oo[1:] != oo[:-1]
+            out_t[k, oo[first]] = tt[first]
+            out_w[k, oo[first]] = ww[first]
+        return out_t, out_w
+
+    @property
+    def _owner_cat(self) -> np.ndarray:
+        lookup = {c: i for i, c in enumerate(self.categories)}
+        return np.array([lookup.get(c, -1) for c in self.facilities["category"].to_numpy()], dtype=np.int64)
+
+
+def reach(
+    network: Network,
+    facilities: gpd.GeoDataFrame,
+    *,
+    categories: Sequence[str] | None = None,
+    max_time_min: float = 60.0,
+    max_snap_dist_m: float | None = None,
+    spacing_m: float = 25.0,
+    category_col: str = "category",
+) -> Reach:
+    """Search the network once per category: node times to the nearest facility.
+
+    Parameters
+    ----------
+    network : Network
+    facilities : GeoDataFrame
+        Facilities with a category column (see :mod:`mtown_geo.facilities`), points or
+        polygons, any CRS.
+    categories : sequence of str, optional
+        Categories to search, in this order (default: those present, sorted). A
+        category without facilities gives ``inf`` everywhere and an
+        :class:`EmptyCategoryWarning`.
+    max_time_min : float, optional
+        Search limit in minutes (default 60); times beyond are ``inf``.
+    max_snap_dist_m : float, optional
+        Facility access points farther than this from the network are not used (default:
+        the profile's, 300 m). Facilities with no usable access point are listed by
+        :meth:`Reach.facility_diagnostics` and reported with a :class:`SnapWarning`.
+    spacing_m : float, optional
+        Spacing of the access points along polygon boundaries (default 25 m).
+
+    Returns
+    -------
+    Reach
+    """
+    if not isinstance(facilities, gpd.GeoDataFrame):
+        raise InputError(f"facilities must be a GeoDataFrame, got {type(facilities).__name__}")
+    if len(facilities) == 0:
+        raise InputError(
+            "the facility layer is empty: nothing to measure travel times to. Check the source "
+            "(an OSM extract without such features, or a filter that removed them all)"
+        )
+    if category_col not in facilities:
+        raise InputError(f"the facility layer has no {category_col!r} column")
+    if not max_time_min > 0:
+        raise InputError(f"max_time_min must be positive, got {max_time_min}")
+    fac = facilities.reset_index(drop=True)
+    if category_col != "category":
+        fac = fac.rename(columns={category_col: "category"})
+    present = sorted(set(fac["category"].dropna().astype(str)))
+    cats = tuple(present if categories is None else [str(c) for c in categories])
+    if len(set(cats)) != len(cats):
+        raise InputError("categories must not repeat")
+    missing = [c for c in cats if c not in present]
+    if missing:
+        warnings.warn(
+            f"no facility of the categories {missing}: their travel times are inf everywhere",
+            EmptyCategoryWarning,
+            stacklevel=2,
+        )
+    pts = access_points(network, fac, spacing_m=spacing_m)
+    snaps = snap(network, pts, max_snap_dist_m=max_snap_dist_m)
+    snaps.index = pts.index
+    n = network.n_nodes
+    K = len(cats)
+    node_min = np.full((K, n), np.inf)
+    nearest = np.full((K, n), -1, dtype=np.int64)
+    lookup = {c: i for i, c in enumerate(cats)}
+    owner = pts["owner"].to_numpy()
+    cat_of_point = (
+        np.array([lookup.get(c, -1) for c in fac["category"].to_numpy()[owner]], dtype=np.int64)
+        if len(owner)
+        else np.empty(0, dtype=np.int64)
+    )
+    ok = snaps["ok"].to_numpy() & (cat_of_point >= 0)
+    if ok.any():
+        node_min, nearest = _search(network, snaps, owner, cat_of_point, ok, K, max_time_min)
+    result = Reach(
+        network=network,
+        categories=cats,
+        node_min=node_min,
+        nearest=nearest,
+        max_time_min=float(max_time_min),
+        facilities=fac,
+        points=pts,
+        point_snaps=snaps,
+    )
+    diag = result.facility_diagnostics()
+    diag = diag[diag["category"].isin(cats)]
+    for status, meaning in _STATUS_MEANING.items():
+        bad = diag[diag["status"] == status]
+        if len(bad):
+            names = ", ".join(
+                f"{r['category']}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
+                for i, r in bad.head(5).iterrows()
+            )
+            warnings.warn(
+                f"{len(bad)} facilities {meaning.format(mode=network.mode)} (e.g. {names}); see Reach.facility_diagnostics()",
+                SnapWarning,
+                stacklevel=2,
+            )
+    return result
+
+
+def _search(
+    network: Network,
+    snaps: pd.DataFrame,
+    owner: np.ndarray,
+    cat_of_point: np.ndarray,
+    ok: np.ndarray,
+    K: int,
+    max_time_min: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One dijkstra per category on the reversed network plus one source node per facility."""
+    n = network.n_nodes
+    idx = np.flatnonzero(ok)
+    e = snaps["edge"].to_numpy()[idx]
+    f = snaps["frac"].to_numpy()[idx]
+    acc = snaps["access_min"].to_numpy()[idx]
+    pt_owner = owner[idx]
+    pt_cat = cat_of_point[idx]
+    edges = network.edges
+    u = edges["u"].to_numpy()[e]
+    v = edges["v"].to_numpy()[e]
+    t_uv = edges["time_min"].to_numpy()[e]
+    t_vu = edges["time_rev_min"].to_numpy()[e]
+    # one source node per (facility, category) pair; here a facility row has one category
+    fac_ids, src_of_point = np.unique(pt_owner, return_inverse=True)
+    S = len(fac_ids)
+    src_node = n + src_of_point
+    # reversed graph: source → u costs the trip u → facility (along u→v), source → v the trip v → facility
+    w_u = acc + f * t_uv
+    w_v = acc + (1.0 - f) * t_vu
+    rows = np.concatenate([src_node, src_node])
+    cols = np.concatenate([u, v])
+    w = np.concatenate([w_u, w_v])
+    fin = np.isfinite(w)
+    rows, cols, w = rows[fin], cols[fin], w[fin]
+    base = network.csr_reverse
+    aug = _append_rows(base, rows - n, cols, w, S)
+    src_cat = np.full(S, -1, dtype=np.int64)
+    src_cat[src_of_point] = pt_cat
+    node_min = np.full((K, n), np.inf)
+    nearest = np.full((K, n), -1, dtype=np.int64)
+    for k in range(K):
+        sources = np.flatnonzero(src_cat == k)
+        if len(sources) == 0:
+            continue
+        dist, _, src = dijkstra(
+            aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True, return_predecessors=True
+        )
+        node_min[k] = dist[:n]
+        reached = src[:n] >= 0
+        nearest[k, reached] = fac_ids[src[:n][reached] - n]
+    return node_min, nearest
+
+
+def _append_rows(base: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.ndarray, extra: int) -> sp.csr_matrix:
+    """A square CSR of size n+extra: ``base`` plus ``extra`` new rows (source nodes) of edges into it."""
+    n = base.shape[0]
+    key = rows.astype(np.int64) * n + cols
+    order = np.lexsort((w, key))
+    key_s = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key_s[1:] != key_s[:-1]
+    keep = order[first]
+    r, c, d = rows[keep], cols[keep], w[keep]
+    counts = np.bincount(r, minlength=extra)
+    indptr = np.concatenate([base.indptr.astype(np.int64), base.indptr[-1] + np.cumsum(counts)])
+    indices = np.concatenate([base.indices, c.astype(base.indices.dtype)])
+    data = np.concatenate([base.data, d])
+    return sp.csr_matrix((data, indices, indptr), shape=(n + extra, n + extra))
+
+
+def travel_times(
+    network: Network,
+    facilities: gpd.GeoDataFrame,
+    origins: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    categories: Sequence[str] | None = None,
+    max_time_min: float = 60.0,
+    max_snap_dist_m: float | None = None,
+    spacing_m: float = 25.0,
+    category_col: str = "category",
+) -> pd.DataFrame:
+    """Travel time from each origin to the nearest facility of each category.
+
+    Parameters
+    ----------
+    network : Network
+        The travel network (its mode sets the speeds).
+    facilities : GeoDataFrame
+        Facilities with a ``category`` column; points or polygons; any CRS.
+    origins : GeoDataFrame or GeoSeries
+        Demand units or any points; any CRS.
+    categories : sequence of str, optional
+        Columns of the result, in order (default: the categories present, sorted).
+    max_time_min : float, optional
+        Search limit in minutes (default 60): farther facilities give ``inf``.
+    max_snap_dist_m : float, optional
+        Facilities and origins farther than this from the network are not attached
+        (default: the profile's 300 m); they are reported with a :class:`SnapWarning`.
+    spacing_m : float, optional
+        Spacing of access points along polygon facilities' boundaries (metres).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``origins``; one float column per category, in minutes; ``inf``
+        where no facility of the category is reachable within ``max_time_min``.
+
+    Examples
+    --------
+    >>> import mtown_geo as mg
+    >>> net = mg.network.from_osm(mg.demo_osm_path(), mode="walk")  # doctest: +SKIP
+    >>> fac = mg.facilities.from_osm(mg.demo_osm_path())  # doctest: +SKIP
+    >>> units = mg.demand.grid(mg.demo_boundary(), cell_m=100)  # doctest: +SKIP
+    >>> mg.access.travel_times(net, fac, units, max_time_min=15)  # doctest: +SKIP
+    """
+    r = reach(
+        network,
+        facilities,
+        categories=categories,
+        max_time_min=max_time_min,
+        max_snap_dist_m=max_snap_dist_m,
+        spacing_m=spacing_m,
+        category_col=category_col,
+    )
+    return r.at(origins, max_snap_dist_m=max_snap_dist_m)

@@ -1,0 +1,854 @@
+"""Travel networks of a mode (walk, bike, drive...) built from OSM files or graphs.
+
+A :class:`Network` holds the nodes and edges of one travel mode as GeoDataFrames in a
+projected metric CRS, and the sparse matrix of edge travel times (minutes) that the
+engine (:mod:`mtown_geo.access`) searches. Edges are the straight segments between
+consecutive OSM vertices (the network is not simplified), so attaching a point to
+the nearest edge is exact and every bend of a street is kept.
+
+Examples
+--------
+>>> import mtown_geo as mg
+>>> net = mg.network.from_osm(mg.demo_osm_path(), mode="walk")  # doctest: +SKIP
+>>> net  # doctest: +SKIP
+Network(mode='walk', 4,466 nodes, 4,631 edges, 103.9 km, EPSG:3067...)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS, Transformer
+from scipy.sparse.csgraph import connected_components
+
+from . import crs as _crs
+from ._errors import CRSError, DataNotFoundError, DisconnectedNetworkWarning, InputError, NetworkError, OfflineError
+from .sources.osm import OSMExtract, is_osm_file, read_osm
+from .standards import Profile, resolve
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["Network", "from_graph", "from_osm", "mode_way_mask", "way_speeds_kmh"]
+
+log = logging.getLogger(__name__)
+
+_EARTH_RADIUS_M = 6_371_008.8
+_ONEWAY_FORWARD = {"yes", "true", "1"}
+_ONEWAY_BACKWARD = {"-1", "reverse"}
+
+
+class Network:
+    """The network of one travel mode, in a projected metric CRS.
+
+    Parameters
+    ----------
+    nodes : GeoDataFrame
+        Index ``0..n-1``; columns ``x``, ``y`` (metres) and Point geometry.
+    edges : GeoDataFrame
+        Index ``0..m-1``; columns ``u``, ``v`` (node positions), ``length_m``,
+        ``time_min`` (u → v), ``time_rev_min`` (v → u; ``inf`` where one-way), optional
+        attributes (``highway``, ``name``, ``osm_id``...) and LineString geometry from u
+        to v.
+    mode : str
+        The travel mode (a key of the profile's ``modes``).
+    speed_kmh : float
+        The mode's base speed (km/h); per-edge speeds may differ (drive).
+    access_speed_kmh : float
+        Speed of the off-network legs between a point and the network (walking).
+    profile : str
+        Name of the profile the network was built with.
+    source : str
+        Where the network came from (file name), for reports.
+    max_snap_dist_m : float
+        Default largest distance (metres) at which points attach to the network.
+
+    Notes
+    -----
+    The CRS is checked once here: a geographic CRS raises :class:`~mtown_geo.CRSError`.
+    A Network is treated as immutable; :meth:`with_speed` returns a new one.
+    """
+
+    def __init__(
+        self,
+        nodes: gpd.GeoDataFrame,
+        edges: gpd.GeoDataFrame,
+        *,
+        mode: str,
+        speed_kmh: float,
+        access_speed_kmh: float = 4.0,
+        profile: str = "",
+        source: str = "",
+        max_snap_dist_m: float = 300.0,
+    ) -> None:
+        self.crs: CRS = _crs.require_projected(nodes, what="network nodes")
+        if edges.crs is None or CRS.from_user_input(edges.crs) != self.crs:
+            raise CRSError("network nodes and edges must share one projected CRS")
+        needed = {"u", "v", "length_m", "time_min", "time_rev_min"}
+        missing = needed - set(edges.columns)
+        if missing:
+            raise NetworkError(f"network edges lack the columns {sorted(missing)}")
+        if len(edges) == 0:
+            raise NetworkError(f"the {mode} network has no edges")
+        self.nodes = nodes
+        self.edges = edges
+        self.mode = mode
+        self.speed_kmh = float(speed_kmh)
+        self.access_speed_kmh = float(access_speed_kmh)
+        self.profile = profile
+        self.source = source
+        self.max_snap_dist_m = float(max_snap_dist_m)
+
+    # -- basic facts -----------------------------------------------------------------
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edges)
+
+    @property
+    def directed(self) -> bool:
+        """Whether any edge is one-way."""
+        return bool(np.isinf(self.edges["time_rev_min"].to_numpy()).any())
+
+    @property
+    def length_km(self) -> float:
+        return float(self.edges["length_m"].sum()) / 1000.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(mode={self.mode!r}, {self.n_nodes:,} nodes, {self.n_edges:,} edges, "
+            f"{self.length_km:,.1f} km, {self.crs.to_string()}, {self.n_components} component"
+            f"{'s' if self.n_components != 1 else ''})"
+        )
+
+    # -- matrices and indexes (built once, on first use) ------------------------------
+
+    def _directed_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = self.edges
+        u = e["u"].to_numpy(np.int64)
+        v = e["v"].to_numpy(np.int64)
+        tf = e["time_min"].to_numpy(float)
+        tb = e["time_rev_min"].to_numpy(float)
+        back = np.isfinite(tb)
+        rows = np.concatenate([u, v[back]])
+        cols = np.concatenate([v, u[back]])
+        w = np.concatenate([tf, tb[back]])
+        return rows, cols, w
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """Sparse matrix of travel times in minutes: ``csr[i, j]`` is the time of edge i → j.
+
+        Parallel edges keep their fastest time; zero times are stored explicitly
+        (``scipy.sparse.csgraph`` treats explicit zeros of a sparse matrix as edges).
+        """
+        rows, cols, w = self._directed_arrays()
+        return _csr_min(rows, cols, w, self.n_nodes)
+
+    @cached_property
+    def csr_reverse(self) -> sp.csr_matrix:
+        """The transpose of :attr:`csr` (times *to* a node), used for searches from facilities."""
+        rows, cols, w = self._directed_arrays()
+        return _csr_min(cols, rows, w, self.n_nodes)
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """An STRtree over the edge geometries (for nearest-edge attachment)."""
+        return shapely.STRtree(self.edges.geometry.values)
+
+    @cached_property
+    def component(self) -> np.ndarray:
+        """Weakly connected component label of every node (0 = the largest)."""
+        rows, cols, _ = self._directed_arrays()
+        adj = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+        n, labels = connected_components(adj, directed=True, connection="weak")
+        sizes = np.bincount(labels, minlength=n)
+        order = np.argsort(-sizes, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(n)
+        return rank[labels]
+
+    @property
+    def n_components(self) -> int:
+        return int(self.component.max()) + 1 if self.n_nodes else 0
+
+    def components(self) -> pd.DataFrame:
+        """The network's connected pieces: nodes, edges and length (km) of each, largest first."""
+        comp = self.component
+        edge_comp = comp[self.edges["u"].to_numpy()]
+        df = pd.DataFrame(
+            {
+                "n_nodes": np.bincount(comp),
+                "n_edges": np.bincount(edge_comp, minlength=self.n_components),
+                "length_km": np.bincount(edge_comp, weights=self.edges["length_m"].to_numpy(), minlength=self.n_components)
+                / 1000.0,
+            }
+        )
+        df.index.name = "component"
+        return df
+
+    # -- derived networks -------------------------------------------------------------
+
+    def with_speed(self, speed_kmh: float) -> Network:
+        """A copy whose edge times are scaled to a new base speed (e.g. an elderly walking speed).
+
+        Edge times scale by ``self.speed_kmh / speed_kmh``, so per-edge differences
+        (road classes, slope) are kept.
+        """
+        if not speed_kmh > 0:
+            raise InputError(f"speed_kmh must be positive, got {speed_kmh}")
+        factor = self.speed_kmh / float(speed_kmh)
+        edges = self.edges.copy()
+        edges["time_min"] = edges["time_min"] * factor
+        edges["time_rev_min"] = edges["time_rev_min"] * factor
+        if "speed_kmh" in edges:
+            edges["speed_kmh"] = edges["speed_kmh"] / factor
+        return Network(
+            self.nodes,
+            edges,
+            mode=self.mode,
+            speed_kmh=speed_kmh,
+            access_speed_kmh=self.access_speed_kmh,
+            profile=self.profile,
+            source=self.source,
+            max_snap_dist_m=self.max_snap_dist_m,
+        )
+
+    def with_edge_times(self, time_min: np.ndarray, time_rev_min: np.ndarray) -> Network:
+        """A copy with new per-edge times in both directions (minutes; ``inf`` forbids a direction)."""
+        time_min = np.asarray(time_min, dtype=float)
+        time_rev_min = np.asarray(time_rev_min, dtype=float)
+        if time_min.shape != (self.n_edges,) or time_rev_min.shape != (self.n_edges,):
+            raise InputError("edge times must have one value per edge")
+        if np.any(time_min < 0) or np.any(time_rev_min < 0) or np.any(np.isnan(time_min)) or np.any(np.isnan(time_rev_min)):
+            raise InputError("edge times must be non-negative numbers (inf forbids a direction)")
+        edges = self.edges.copy()
+        edges["time_min"] = time_min
+        edges["time_rev_min"] = time_rev_min
+        return Network(
+            self.nodes,
+            edges,
+            mode=self.mode,
+            speed_kmh=self.speed_kmh,
+            access_speed_kmh=self.access_speed_kmh,
+            profile=self.profile,
+            source=self.source,
+            max_snap_dist_m=self.max_snap_dist_m,
+        )
+
+    def to_networkx(self, *, weight: str = "time_min") -> nx.DiGraph:
+        """The network as a networkx ``DiGraph`` (nodes ``0..n-1`` with ``x``, ``y``; edge
+        attribute ``weight`` in minutes, parallel edges reduced to the fastest)."""
+        import networkx as nx
+
+        m = self.csr.tocoo()
+        g = nx.DiGraph(crs=self.crs)
+        g.add_nodes_from(
+            (i, {"x": x, "y": y}) for i, x, y in zip(range(self.n_nodes), self.nodes["x"], self.nodes["y"], strict=True)
+        )
+        g.add_weighted_edges_from(zip(m.row.tolist(), m.col.tolist(), m.data.tolist(), strict=True), weight=weight)
+        return g
+
+
+def _csr_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    """CSR matrix keeping the minimum of duplicate (row, col) entries, explicit zeros kept."""
+    if len(rows) == 0:
+        return sp.csr_matrix((n, n))
+    key = rows.astype(np.int64) * n + cols
+    order = np.lexsort((w, key))
+    key_sorted = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key_sorted[1:] != key_sorted[:-1]
+    keep = order[first]
+    r, c, d = rows[keep], cols[keep], w[keep]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    # entries are already sorted by row then column
+    return sp.csr_matrix((d.astype(float), c.astype(np.int32), indptr), shape=(n, n))
+
+
+# -- OSM ways → networks ---------------------------------------------------------------
+
+
+def mode_way_mask(ways: pd.DataFrame, profile: Profile, mode: str) -> np.ndarray:
+    """Which highway ways of an :class:`~mtown_geo.sources.OSMExtract` the mode may use.
+
+    Applies the profile's network filter (osmnx-style): a way is dropped when its
+    ``highway`` value is excluded or one of its tags has an excluded value, unless an
+    ``include_tags`` tag explicitly allows the mode (e.g. a cycleway with ``foot=yes``
+    for walking).
+    """
+    flt = profile.networks[profile.mode(mode).network]
+    hw = ways["highway"]
+    keep = ~hw.isin(flt.exclude_highway).to_numpy()
+    for key, values in flt.exclude_tags.items():
+        if key in ways:
+            keep &= ~ways[key].isin(values).to_numpy()
+    allowed = np.zeros(len(ways), dtype=bool)
+    for key, values in flt.include_tags.items():
+        if key in ways:
+            allowed |= ways[key].isin(values).to_numpy()
+    # an explicit permission overrides a highway-class exclusion, never a private/area one
+    hard = np.zeros(len(ways), dtype=bool)
+    for key in ("area", "access"):
+        if key in flt.exclude_tags and key in ways:
+            hard |= ways[key].isin(flt.exclude_tags[key]).to_numpy()
+    return np.asarray(keep | (allowed & ~hard), dtype=bool)
+
+
+_MAXSPEED_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*$", re.IGNORECASE)
+
+
+def _parse_maxspeed(value: Any) -> float:
+    """Parse an OSM ``maxspeed`` value to km/h (NaN when not a number: 'signals', 'CN:urban'...)."""
+    if not isinstance(value, str):
+        return math.nan
+    first = value.split(";")[0]
+    m = _MAXSPEED_RE.match(first)
+    if not m:
+        return math.nan
+    speed = float(m.group(1))
+    if (m.group(2) or "").lower() == "mph":
+        speed *= 1.609344
+    return speed if speed > 0 else math.nan
+
+
+def way_speeds_kmh(ways: pd.DataFrame, profile: Profile, mode: str, *, group: str | None = None) -> np.ndarray:
+    """Travel speed (km/h) of each way for a mode: the road-class table and ``maxspeed``
+    for modes that use them (drive), else the mode's (or the speed group's) flat speed."""
+    spec = profile.mode(mode)
+    base = profile.speed_kmh(mode, group)
+    speeds = np.full(len(ways), base, dtype=float)
+    if spec.speed_by_highway_kmh:
+        by_class = ways["highway"].map(spec.speed_by_highway_kmh).to_numpy(dtype=float)
+        speeds = np.where(np.isnan(by_class), speeds, by_class)
+    if spec.use_maxspeed and "maxspeed" in ways:
+        posted = ways["maxspeed"].map(_parse_maxspeed).to_numpy(dtype=float) * spec.maxspeed_factor
+        speeds = np.where(np.isnan(posted), speeds, posted)
+    return speeds
+
+
+def _haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(lon2 - lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def _boundary_polygon(boundary: Any, target_crs: CRS, buffer_m: float) -> shapely.Geometry:
+    """The boundary (GeoDataFrame, GeoSeries or shapely geometry in EPSG:4326) buffered, in target_crs."""
+    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if boundary.empty:
+            raise InputError("the boundary layer is empty")
+        _crs.require_crs(boundary, what="boundary")
+        geom = (
+            boundary.to_crs(target_crs).geometry.union_all()
+            if isinstance(boundary, gpd.GeoDataFrame)
+            else boundary.to_crs(target_crs).union_all()
+        )
+    elif isinstance(boundary, shapely.Geometry):
+        geom = gpd.GeoSeries([boundary], crs=4326).to_crs(target_crs).iloc[0]
+    else:
+        raise InputError("boundary must be a GeoDataFrame, a GeoSeries or a shapely geometry in EPSG:4326")
+    if geom is None or geom.is_empty:
+        raise InputError("the boundary has no area")
+    geom = shapely.make_valid(geom)
+    if geom.area <= 0:
+        raise InputError("the boundary has no area: give polygons, not points or lines")
+    return geom.buffer(buffer_m) if buffer_m > 0 else geom
+
+
+def _network_from_segments(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    seg_a: np.ndarray,
+    seg_b: np.ndarray,
+    attrs: pd.DataFrame,
+    speed_kmh_seg: np.ndarray,
+    oneway_seg: np.ndarray,
+    *,
+    target_crs: CRS,
+    mode: str,
+    base_speed_kmh: float,
+    access_speed_kmh: float,
+    profile_name: str,
+    source: str,
+    clip: shapely.Geometry | None,
+    max_snap_dist_m: float = 300.0,
+) -> Network:
+    """Assemble a Network from vertex coordinates (lon/lat) and segments between vertex indices."""
+    to_metric = Transformer.from_crs(4326, target_crs, always_xy=True)
+    x, y = to_metric.transform(lon, lat)
+    x = np.asarray(x)
+    y = np.asarray(y)
+    keep = seg_a != seg_b
+    if clip is not None:
+        inside = shapely.contains_xy(clip, x, y)
+        keep &= inside[seg_a] & inside[seg_b]
+    seg_a, seg_b = seg_a[keep], seg_b[keep]
+    attrs = attrs.loc[keep].reset_index(drop=True)
+    speed_kmh_seg = speed_kmh_seg[keep]
+    oneway_seg = oneway_seg[keep]
+    if len(seg_a) == 0:
+        raise NetworkError(
+            f"no {mode} network inside the area: the file has no ways this mode may use there"
+            + (" (check the boundary overlaps the OSM extract)" if clip is not None else "")
+        )
+    used, inverse = np.unique(np.concatenate([seg_a, seg_b]), return_inverse=True)
+    u = inverse[: len(seg_a)]
+    v = inverse[len(seg_a) :]
+    nx_, ny_ = x[used], y[used]
+    length = _haversine_m(lon[seg_a], lat[seg_a], lon[seg_b], lat[seg_b])
+    time = length / (speed_kmh_seg * 1000.0 / 60.0)
+    u, v, length, time, time_rev, first = _merge_parallel(u, v, length, time, oneway_seg, len(used))
+    attrs = attrs.iloc[first].reset_index(drop=True)
+    speed_kmh_seg = speed_kmh_seg[first]
+    oneway_seg = np.isinf(time_rev)
+    nodes = gpd.GeoDataFrame(
+        {"x": nx_, "y": ny_, "lon": lon[used], "lat": lat[used]},
+        geometry=shapely.points(nx_, ny_),
+        crs=target_crs,
+    )
+    geoms = shapely.linestrings(np.stack([np.column_stack([nx_[u], ny_[u]]), np.column_stack([nx_[v], ny_[v]])], axis=1))
+    edges = gpd.GeoDataFrame(
+        {
+            "u": u.astype(np.int64),
+            "v": v.astype(np.int64),
+            "length_m": length,
+            "speed_kmh": speed_kmh_seg,
+            "time_min": time,
+            "time_rev_min": time_rev,
+            "oneway": oneway_seg,
+            **{c: attrs[c].to_numpy() for c in attrs.columns},
+        },
+        geometry=geoms,
+        crs=target_crs,
+    )
+    net = Network(
+        nodes,
+        edges,
+        mode=mode,
+        speed_kmh=base_speed_kmh,
+        access_speed_kmh=access_speed_kmh,
+        profile=profile_name,
+        source=source,
+        max_snap_dist_m=max_snap_dist_m,
+    )
+    _report_components(net)
+    return net
+
+
+def _merge_parallel(
+    u: np.ndarray, v: np.ndarray, length: np.ndarray, time: np.ndarray, oneway: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One edge per node pair: segments shared by several ways (or mapped once per direction)
+    become one edge whose time in each direction is the fastest of them.
+
+    Returns u, v, length, time (u → v), reverse time (v → u; inf if one-way) and, per edge,
+    the position of the segment whose attributes it keeps. Edges are oriented so that
+    u → v is always allowed.
+    """
+    lo = np.minimum(u, v)
+    hi = np.maximum(u, v)
+    fwd = u == lo
+    t_lohi = np.where(fwd, time, np.where(oneway, np.inf, time))
+    t_hilo = np.where(fwd, np.where(oneway, np.inf, time), time)
+    key = lo.astype(np.int64) * n + hi
+    order = np.lexsort((np.minimum(t_lohi, t_hilo), key))
+    ks = key[order]
+    start = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+    first = order[start]
+    a = np.minimum.reduceat(t_lohi[order], start)
+    b = np.minimum.reduceat(t_hilo[order], start)
+    lo, hi, length = lo[first], hi[first], length[first]
+    swap = np.isinf(a)
+    new_u = np.where(swap, hi, lo)
+    new_v = np.where(swap, lo, hi)
+    t_uv = np.where(swap, b, a)
+    t_vu = np.where(swap, a, b)
+    return new_u, new_v, length, t_uv, t_vu, first
+
+
+def _report_components(net: Network) -> None:
+    comps = net.components()
+    if len(comps) <= 1:
+        return
+    rest_km = float(comps["length_km"].iloc[1:].sum())
+    share = rest_km / max(net.length_km, 1e-9)
+    msg = (
+        f"the {net.mode} network has {len(comps)} disconnected pieces: the largest holds "
+        f"{comps['length_km'].iloc[0]:.1f} km, the {len(comps) - 1} others {rest_km:.2f} km "
+        f"({share:.1%}). Points attached to a small piece reach only what lies on it; see "
+        "Network.components() and Network.component"
+    )
+    if share > 0.05:
+        warnings.warn(msg, DisconnectedNetworkWarning, stacklevel=3)
+    else:
+        log.info(msg)
+
+
+def _oneway_flags(ways: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(one-way, reversed) flags per way from ``oneway`` and ``junction`` tags."""
+    ow = ways["oneway"].fillna("").astype(str).str.lower().to_numpy()
+    junction = ways["junction"].fillna("").astype(str).to_numpy()
+    forward = np.isin(ow, list(_ONEWAY_FORWARD)) | (np.isin(junction, ["roundabout", "circular"]) & (ow != "no"))
+    backward = np.isin(ow, list(_ONEWAY_BACKWARD))
+    return forward | backward, backward
+
+
+def _from_extract(
+    extract: OSMExtract,
+    *,
+    mode: str,
+    profile: Profile,
+    group: str | None,
+    boundary: Any,
+    buffer_m: float,
+    crs: Any,
+    source: str,
+) -> Network:
+    if mode not in profile.modes:
+        raise NetworkError(f"unknown mode {mode!r}; the profile {profile.name!r} has the modes {sorted(profile.modes)}")
+    ways = extract.ways
+    if len(ways) == 0:
+        raise NetworkError(f"{source}: the OSM data has no highway ways")
+    mask = mode_way_mask(ways, profile, mode)
+    if not mask.any():
+        raise NetworkError(f"{source}: no way may be used by the mode {mode!r}")
+    ways = ways.loc[mask]
+    spec = profile.mode(mode)
+    directed = profile.networks[spec.network].oneway
+    speeds = way_speeds_kmh(ways, profile, mode, group=group)
+    if directed:
+        oneway, backward = _oneway_flags(ways)
+    else:
+        oneway = np.zeros(len(ways), dtype=bool)
+        backward = oneway
+    start = ways["start"].to_numpy()
+    stop = ways["stop"].to_numpy()
+    n_pts = stop - start
+    # vertex positions of the kept ways, then segments between consecutive vertices
+    vidx = np.repeat(start - np.concatenate([[0], np.cumsum(n_pts)[:-1]]), n_pts) + np.arange(int(n_pts.sum()))
+    coords = extract.coords[vidx]
+    key = np.rint(coords[:, 0] * 1e7).astype(np.int64) * (1 << 32) + np.rint(coords[:, 1] * 1e7).astype(np.int64)
+    uniq, vid = np.unique(key, return_inverse=True)
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[vid[::-1]] = np.arange(len(vid))[::-1]
+    lon_u, lat_u = coords[first, 0], coords[first, 1]
+    way_of_vertex = np.repeat(np.arange(len(ways)), n_pts)
+    seg_first = np.ones(len(vid), dtype=bool)
+    seg_first[np.cumsum(n_pts)[:-1]] = False  # a vertex that starts a way has no segment before it
+    seg_first[0] = False
+    b_pos = np.flatnonzero(seg_first)
+    a_pos = b_pos - 1
+    seg_way = way_of_vertex[b_pos]
+    seg_a, seg_b = vid[a_pos], vid[b_pos]
+    rev = backward[seg_way]
+    seg_a, seg_b = np.where(rev, seg_b, seg_a), np.where(rev, seg_a, seg_b)
+    attrs = pd.DataFrame(
+        {
+            "highway": ways["highway"].to_numpy()[seg_way],
+            "name": ways["name"].to_numpy()[seg_way],
+            "osm_id": ways["osm_id"].to_numpy()[seg_way],
+        }
+    )
+    if crs is None:
+        _west, _south, _east, _north = extract.bounds
+        if boundary is not None:
+            bgeo = boundary if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)) else gpd.GeoSeries([boundary], crs=4326)
+            target = _crs.metric_crs(bgeo)
+        else:
+            target = _crs.metric_crs((float(lon_u.min()), float(lat_u.min()), float(lon_u.max()), float(lat_u.max())))
+    else:
+        target = _crs.require_projected(crs, what="target CRS")
+    clip = _boundary_polygon(boundary, target, buffer_m) if boundary is not None else None
+    return _network_from_segments(
+        lon_u,
+        lat_u,
+        seg_a,
+        seg_b,
+        attrs,
+        speeds[seg_way],
+        oneway[seg_way],
+        target_crs=target,
+        mode=mode,
+        base_speed_kmh=profile.speed_kmh(mode, group),
+        access_speed_kmh=profile.access_speed_kmh,
+        profile_name=profile.name,
+        source=source,
+        clip=clip,
+        max_snap_dist_m=profile.max_snap_dist_m,
+    )
+
+
+def from_osm(
+    source: str | os.PathLike[str] | OSMExtract | shapely.Geometry,
+    *,
+    mode: str = "walk",
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    buffer_m: float = 1000.0,
+    profile: Profile | str | Path | None = None,
+    group: str | None = None,
+    crs: Any = None,
+) -> Network:
+    """Build the network of a travel mode from OpenStreetMap.
+
+    Parameters
+    ----------
+    source : path, OSMExtract, place name or polygon
+        An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file (read offline with pyosmium), an
+        extract already read with :func:`mtown_geo.sources.read_osm`, or — online, through
+        osmnx — a place name (``"东门街道, 贵溪市"``) or a shapely polygon in EPSG:4326.
+    mode : str, optional
+        A mode of the profile: ``"walk"`` (default), ``"bike"``, ``"ebike"``, ``"drive"``,
+        ``"bus"``. One-way rules apply only to modes on the drive network.
+    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
+        The study area (a geometry without CRS is taken as EPSG:4326). The network is
+        clipped to it plus ``buffer_m``, so facilities just outside still serve it.
+    buffer_m : float, optional
+        Buffer around the boundary, metres (default 1000).
+    profile : Profile, str or path, optional
+        Standard profile with the mode filters and speeds (default ``zhejiang-2023``).
+    group : str, optional
+        A speed group of the mode (e.g. ``"elderly"`` for walking).
+    crs : optional
+        Projected CRS of the result; by default :func:`mtown_geo.crs.metric_crs` of the
+        area (CGCS2000 Gauss–Krüger in China, UTM elsewhere).
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    NetworkError
+        Unknown mode, or no usable way in the area.
+    OfflineError
+        A place name or polygon was given and OSM cannot be reached.
+    """
+    prof = resolve(profile)
+    if mode not in prof.modes:
+        raise NetworkError(f"unknown mode {mode!r}; the profile {prof.name!r} has the modes {sorted(prof.modes)}")
+    if buffer_m < 0:
+        raise InputError(f"buffer_m must be >= 0, got {buffer_m}")
+    if isinstance(source, OSMExtract):
+        return _from_extract(
+            source,
+            mode=mode,
+            profile=prof,
+            group=group,
+            boundary=boundary,
+            buffer_m=buffer_m,
+            crs=crs,
+            source=str(source.path or "<extract>"),
+        )
+    if isinstance(source, shapely.Geometry):
+        return _from_osmnx(
+            lambda ox, nt: ox.graph_from_polygon(source, network_type=nt, simplify=False, retain_all=True),
+            mode=mode,
+            profile=prof,
+            group=group,
+            crs=crs,
+            label="polygon",
+        )
+    path = Path(source)
+    if path.exists() or is_osm_file(path):
+        if not path.exists():
+            raise DataNotFoundError(f"OSM file {path} does not exist")
+        extract = read_osm(path)
+        return _from_extract(
+            extract, mode=mode, profile=prof, group=group, boundary=boundary, buffer_m=buffer_m, crs=crs, source=str(path)
+        )
+    place = str(source)
+    return _from_osmnx(
+        lambda ox, nt: ox.graph_from_place(place, network_type=nt, simplify=False, retain_all=True),
+        mode=mode,
+        profile=prof,
+        group=group,
+        crs=crs,
+        label=repr(place),
+    )
+
+
+_OSMNX_TYPES = {"walk": "walk", "bike": "bike", "drive": "drive"}
+
+
+def _from_osmnx(
+    fetch: Callable[[Any, str], Any], *, mode: str, profile: Profile, group: str | None, crs: Any, label: str
+) -> Network:
+    import osmnx as ox
+    import requests
+
+    network_type = _OSMNX_TYPES[profile.mode(mode).network]
+    try:
+        graph = fetch(ox, network_type)
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise OfflineError(
+            f"cannot download OSM data for {label}: OpenStreetMap (Overpass) is not reachable "
+            f"({type(exc).__name__}). Work offline with an .osm.pbf extract instead, e.g. from "
+            "download.geofabrik.de"
+        ) from None
+    return from_graph(graph, mode=mode, profile=profile, group=group, crs=crs)
+
+
+# -- networkx graphs → networks --------------------------------------------------------
+
+
+def from_graph(
+    graph: nx.Graph,
+    *,
+    mode: str = "walk",
+    profile: Profile | str | Path | None = None,
+    group: str | None = None,
+    crs: Any = None,
+    length_attr: str = "length",
+) -> Network:
+    """Build a :class:`Network` from any osmnx / networkx graph.
+
+    Parameters
+    ----------
+    graph : networkx graph
+        Nodes with ``x`` and ``y``; edges with a length in metres (``length``) and
+        optionally ``geometry`` (shapely LineString in the graph's CRS), ``highway``,
+        ``maxspeed``, ``oneway``; ``graph.graph["crs"]`` set (osmnx does). Geographic
+        graphs are projected to :func:`~mtown_geo.crs.metric_crs`.
+    mode : str, optional
+        The profile mode whose speeds apply. Reciprocal directed edges of the same
+        length are merged into one two-way edge; an edge without its reverse is one-way
+        on directed modes and two-way on undirected ones (walk, bike).
+    length_attr : str, optional
+        Edge attribute holding the length in metres.
+
+    Returns
+    -------
+    Network
+    """
+    import networkx as nx
+
+    prof = resolve(profile)
+    if mode not in prof.modes:
+        raise NetworkError(f"unknown mode {mode!r}; the profile {prof.name!r} has the modes {sorted(prof.modes)}")
+    if not isinstance(graph, nx.Graph):
+        raise InputError(f"expected a networkx graph, got {type(graph).__name__}")
+    graph_crs = graph.graph.get("crs")
+    if graph_crs is None:
+        raise CRSError('the graph has no CRS: set graph.graph["crs"] (osmnx graphs carry "epsg:4326")')
+    src_crs = CRS.from_user_input(graph_crs)
+    if graph.number_of_edges() == 0:
+        raise NetworkError("the graph has no edges")
+    node_keys = list(graph.nodes)
+    try:
+        xs = np.array([graph.nodes[k]["x"] for k in node_keys], dtype=float)
+        ys = np.array([graph.nodes[k]["y"] for k in node_keys], dtype=float)
+    except KeyError:
+        raise InputError("every graph node needs 'x' and 'y' attributes") from None
+    pos = {k: i for i, k in enumerate(node_keys)}
+    rows = []
+    for u, v, data in graph.edges(data=True):
+        if length_attr not in data:
+            raise InputError(f"edge ({u}, {v}) has no {length_attr!r} attribute (metres)")
+        rows.append(
+            (
+                pos[u],
+                pos[v],
+                float(data[length_attr]),
+                data.get("geometry"),
+                data.get("highway"),
+                data.get("name"),
+                data.get("osmid"),
+                data.get("maxspeed"),
+            )
+        )
+    e = pd.DataFrame(rows, columns=["u", "v", "length_m", "geometry", "highway", "name", "osm_id", "maxspeed"])
+    for col in ("highway", "name", "osm_id", "maxspeed"):
+        e[col] = e[col].map(lambda val: val[0] if isinstance(val, list) and val else val)
+    if src_crs.is_geographic:
+        target = _crs.metric_crs((float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())))
+        src4326 = CRS.from_epsg(4326)
+        if src_crs != src4326:
+            tr0 = Transformer.from_crs(src_crs, src4326, always_xy=True)
+            xs, ys = tr0.transform(xs, ys)
+    else:
+        target = src_crs
+    if crs is not None:
+        target = _crs.require_projected(crs, what="target CRS")
+    tr = Transformer.from_crs(src_crs if not src_crs.is_geographic else 4326, target, always_xy=True)
+    px, py = (np.asarray(a) for a in tr.transform(xs, ys))
+    geoms = e["geometry"].to_numpy()
+    has_geom = np.array([g is not None for g in geoms])
+    straight = shapely.linestrings(np.stack([np.column_stack([px[e.u], py[e.u]]), np.column_stack([px[e.v], py[e.v]])], axis=1))
+    if has_geom.any():
+        projected = gpd.GeoSeries(list(geoms[has_geom]), crs=src_crs).to_crs(target).values
+        straight[has_geom] = np.asarray(projected)
+    e["geometry"] = straight
+    e = e[e["u"] != e["v"]].reset_index(drop=True)
+    # merge reciprocal pairs (u→v and v→u of equal length) into one two-way edge
+    directed_graph = graph.is_directed() and prof.networks[prof.mode(mode).network].oneway
+    lo = np.minimum(e["u"], e["v"])
+    hi = np.maximum(e["u"], e["v"])
+    e["_key"] = lo.astype(np.int64) * len(node_keys) + hi
+    e["_len"] = e["length_m"].round(3)
+    if directed_graph:
+        e["_fwd"] = e["u"] < e["v"]
+        g = e.groupby(["_key", "_len"])
+        both = g["_fwd"].transform("nunique") > 1
+        e["oneway"] = ~both
+        # keep one row per reciprocal pair (the u<v one), all one-way rows
+        e = e[~both | e["_fwd"]].copy()
+        e = e.drop_duplicates(["_key", "_len", "u"])
+    else:
+        e["oneway"] = False
+        e = e.drop_duplicates(["_key", "_len"])
+    e = e.drop(columns=[c for c in e.columns if c.startswith("_")]).reset_index(drop=True)
+    speeds = way_speeds_kmh(e, prof, mode, group=group)
+    time = e["length_m"].to_numpy() / (speeds * 1000.0 / 60.0)
+    nodes = gpd.GeoDataFrame({"x": px, "y": py, "key": node_keys}, geometry=shapely.points(px, py), crs=target)
+    edges = gpd.GeoDataFrame(
+        {
+            "u": e["u"].to_numpy(np.int64),
+            "v": e["v"].to_numpy(np.int64),
+            "length_m": e["length_m"].to_numpy(float),
+            "speed_kmh": speeds,
+            "time_min": time,
+            "time_rev_min": np.where(e["oneway"].to_numpy(bool), np.inf, time),
+            "oneway": e["oneway"].to_numpy(bool),
+            "highway": e["highway"].to_numpy(),
+            "name": e["name"].to_numpy(),
+            "osm_id": e["osm_id"].to_numpy(),
+        },
+        geometry=e["geometry"].to_numpy(),
+        crs=target,
+    )
+    net = Network(
+        nodes,
+        edges,
+        mode=mode,
+        speed_kmh=prof.speed_kmh(mode, group),
+        access_speed_kmh=prof.access_speed_kmh,
+        profile=prof.name,
+        source="graph",
+        max_snap_dist_m=prof.max_snap_dist_m,
+    )
+    _report_components(net)
+    return net

@@ -1,0 +1,390 @@
+"""Reading OpenStreetMap files (``.osm``, ``.osm.bz2``, ``.osm.pbf``) with pyosmium.
+
+One pass over the file collects everything the toolkit uses:
+
+* the ways with a ``highway`` tag, as flat coordinate arrays plus a tag table (the
+  network is built from these in :mod:`mtown_geo.network` without making a shapely
+  object per way);
+* tagged nodes and areas (closed ways and multipolygon relations assembled by
+  libosmium) whose keys mark facilities, parks, land use, water or boundaries;
+* route relations (hiking / bicycle / foot routes) with their member ways.
+
+Network topology is taken from node *locations*: ways that share a node share its
+coordinates, so vertices are identified by their fixed-point coordinates (1e-7°).
+Two distinct OSM nodes mapped at exactly the same location are therefore joined,
+which is what a mapper almost always meant (duplicate nodes are a validator error).
+
+Data © OpenStreetMap contributors, ODbL 1.0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .._errors import DataNotFoundError, InputError
+
+__all__ = [
+    "ATTRIBUTION",
+    "FEATURE_KEYS",
+    "WAY_TAG_KEYS",
+    "OSMExtract",
+    "is_osm_file",
+    "read_osm",
+]
+
+log = logging.getLogger(__name__)
+
+#: Attribution every map or table made from OSM data must carry.
+ATTRIBUTION = "© OpenStreetMap contributors (ODbL 1.0)"
+
+#: Tags kept for each highway way (network filters, speeds, one-way rules, names).
+WAY_TAG_KEYS: tuple[str, ...] = (
+    "highway",
+    "name",
+    "access",
+    "foot",
+    "bicycle",
+    "motor_vehicle",
+    "motorcar",
+    "service",
+    "area",
+    "oneway",
+    "oneway:bicycle",
+    "junction",
+    "maxspeed",
+    "sidewalk",
+    "sidewalk:both",
+    "bridge",
+    "tunnel",
+    "layer",
+    "surface",
+    "incline",
+    "route",
+    "waterway",
+)
+
+#: Keys that make a node or area a feature (facility, park, land use, boundary...).
+FEATURE_KEYS: tuple[str, ...] = (
+    "amenity",
+    "shop",
+    "leisure",
+    "landuse",
+    "healthcare",
+    "social_facility",
+    "office",
+    "public_transport",
+    "boundary",
+    "place",
+    "entrance",
+)
+#: Single key=value tags that also make a feature (water for greenways, gates for parks).
+FEATURE_TAGS: tuple[tuple[str, str], ...] = (
+    ("natural", "water"),
+    ("water", "river"),
+    ("barrier", "gate"),
+    ("highway", "bus_stop"),
+    ("waterway", "riverbank"),
+)
+
+_WATERWAY_LINES = {"river", "canal", "stream", "drain", "ditch"}
+
+_ROUTE_TYPES = {"hiking", "bicycle", "foot", "running", "mtb"}
+
+_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".o5m", ".osc")
+
+
+def is_osm_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a path names an OSM file by its suffix (``.osm``, ``.osm.bz2``, ``.osm.pbf``...)."""
+    name = str(path).lower()
+    return name.endswith(_OSM_SUFFIXES)
+
+
+@dataclass(frozen=True, eq=False)
+class OSMExtract:
+    """The content of an OSM file that mtown_geo uses (coordinates in EPSG:4326).
+
+    Attributes
+    ----------
+    path : Path or None
+        The file read.
+    ways : DataFrame
+        One row per highway way: ``osm_id``, ``start``/``stop`` offsets into
+        :attr:`coords`, and one column per key of :data:`WAY_TAG_KEYS` (``None`` where
+        absent).
+    coords : ndarray, shape (n, 2)
+        Longitude/latitude of the ways' vertices, way after way.
+    features : GeoDataFrame
+        Tagged nodes, areas and waterway lines: ``osm_type`` (node/way/relation),
+        ``osm_id``, ``name``, ``tags`` (a dict), geometry, in EPSG:4326.
+    routes : DataFrame
+        Route relations: ``osm_id``, ``route``, ``name``, ``tags``, ``ways`` (member
+        way ids).
+    """
+
+    path: Path | None
+    ways: pd.DataFrame
+    coords: np.ndarray
+    features: gpd.GeoDataFrame
+    routes: pd.DataFrame
+    bounds: tuple[float, float, float, float] = field(default=(np.nan, np.nan, np.nan, np.nan))
+
+    def __repr__(self) -> str:
+        return (
+            f"OSMExtract({self.path.name if self.path else '<memory>'}: {len(self.ways):,} highway ways, "
+            f"{len(self.coords):,} vertices, {len(self.features):,} features, {len(self.routes):,} routes)"
+        )
+
+    def way_lines(self) -> gpd.GeoSeries:
+        """The highway ways as LineStrings (EPSG:4326), index aligned with :attr:`ways`."""
+        lengths = (self.ways["stop"] - self.ways["start"]).to_numpy()
+        geoms = shapely.linestrings(self.coords, indices=np.repeat(np.arange(len(lengths)), lengths))
+        return gpd.GeoSeries(geoms, index=self.ways.index, crs=4326)
+
+
+_CACHE: OrderedDict[tuple[str, int, int, bool], OSMExtract] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 4
+
+
+def read_osm(source: str | os.PathLike[str], *, buildings: bool = False, cache: bool = True) -> OSMExtract:
+    """Read an OSM file into an :class:`OSMExtract`.
+
+    Parameters
+    ----------
+    source : path-like
+        An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file (anything libosmium reads).
+    buildings : bool, optional
+        Also collect building footprints as features (slower; for building-based
+        demand units).
+    cache : bool, optional
+        Keep the last few extracts in memory, keyed by path, size and modification
+        time, so that building several networks and facility layers from one file reads
+        it once.
+
+    Returns
+    -------
+    OSMExtract
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    InputError
+        The file cannot be parsed as OSM data.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataNotFoundError(f"OSM file {path} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give an .osm, .osm.bz2 or .osm.pbf file")
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, buildings)
+    if cache:
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+    extract = _parse(path, buildings=buildings)
+    if cache:
+        with _CACHE_LOCK:
+            _CACHE[key] = extract
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return extract
+
+
+def _tag_getter(tags: Any) -> Any:
+    """A fast ``get(key, default)`` on an osmium TagList (its C accessor when available)."""
+    data = getattr(tags, "_pyosmium_data", None)
+    if data is not None and hasattr(data, "tags_get_value_by_key"):
+        return data.tags_get_value_by_key
+    return tags.get
+
+
+def _linestring_wkb_coords(hexes: list[str], counts: np.ndarray) -> np.ndarray:
+    """Coordinates of little-endian 2D WKB linestrings (hex) with known point counts, in one go."""
+    if not hexes:
+        return np.empty((0, 2))
+    buf = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8)
+    block = 9 + 16 * counts
+    block_start = np.concatenate([[0], np.cumsum(block)[:-1]])
+    if not (np.all(buf[block_start] == 1) and np.all(buf[block_start + 1] == 2)):
+        # not little-endian plain LineStrings: let shapely decode them
+        return np.asarray(shapely.get_coordinates(shapely.from_wkb(hexes)), dtype=float)
+    nbytes = 16 * counts
+    data_start = block_start + 9
+    idx = np.repeat(data_start - np.concatenate([[0], np.cumsum(nbytes)[:-1]]), nbytes) + np.arange(int(nbytes.sum()))
+    return buf[idx].view("<f8").reshape(-1, 2).copy()
+
+
+def _parse(path: Path, *, buildings: bool) -> OSMExtract:
+    import osmium  # local: keep `import mtown_geo` light
+
+    wkb = osmium.geom.WKBFactory()
+    way_ids: list[int] = []
+    way_tags: list[list[str | None]] = []
+    way_wkb: list[str] = []
+    way_n: list[int] = []
+    broken: list[tuple[int, list[str | None], list[tuple[float, float]]]] = []
+    feat_type: list[str] = []
+    feat_id: list[int] = []
+    feat_tags: list[dict[str, str]] = []
+    feat_wkb: list[str] = []
+    route_rows: list[dict[str, Any]] = []
+    way_feats: dict[int, tuple[Any, Any]] = {}
+
+    feature_keys = set(FEATURE_KEYS)
+    feature_tags = set(FEATURE_TAGS)
+    if buildings:
+        feature_keys.add("building")
+
+    fkeys = tuple(feature_keys)
+    ftags = tuple(feature_tags)
+
+    def is_feature(get: Any) -> bool:
+        return any(get(k, None) is not None for k in fkeys) or any(get(k, None) == v for k, v in ftags)
+
+    keys = WAY_TAG_KEYS
+    area_keys = [k for k in feature_keys if k not in ("place", "entrance", "public_transport")]
+    area_filter = osmium.filter.KeyFilter(*area_keys, "natural", "water", "waterway")
+    main_filter = osmium.filter.KeyFilter(*feature_keys, *{k for k, _ in FEATURE_TAGS}, "highway", "route")
+    try:
+        processor = osmium.FileProcessor(str(path)).with_locations().with_areas(area_filter).with_filter(main_filter)
+        for item in processor:
+            obj: Any = item  # pyosmium yields Node | Way | Relation | Area
+            get = _tag_getter(obj.tags)
+            if obj.is_way():
+                if get("highway", None) is not None:
+                    tvals = [get(k, None) for k in keys]
+                    nodes = obj.nodes
+                    try:
+                        way_wkb.append(wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL))
+                    except (osmium.InvalidLocationError, RuntimeError):
+                        pts = [(n.lon, n.lat) for n in nodes if n.location.valid()]
+                        broken.append((obj.id, tvals, pts))
+                        continue
+                    way_n.append(len(nodes))
+                    way_ids.append(obj.id)
+                    way_tags.append(tvals)
+                elif is_feature(get):
+                    # closed ways with all their nodes become areas in the assembler; an unclosed
+                    # way (mis-mapped) or one cut by the extract's edge keeps what it has
+                    nodes = obj.nodes
+                    if len(nodes) == 0:
+                        continue
+                    try:
+                        line = wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL)
+                    except (osmium.InvalidLocationError, RuntimeError):
+                        pts = [(n.lon, n.lat) for n in nodes if n.location.valid()]
+                        if pts:
+                            way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, pts)
+                        continue
+                    if not obj.is_closed():
+                        way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, line)
+                elif get("waterway", None) in _WATERWAY_LINES and not obj.is_closed():
+                    try:
+                        feat_wkb.append(wkb.create_linestring(obj.nodes))
+                    except (osmium.InvalidLocationError, RuntimeError):
+                        continue
+                    feat_type.append("way")
+                    feat_id.append(obj.id)
+                    feat_tags.append({t.k: t.v for t in obj.tags})
+            elif obj.is_node():
+                if is_feature(get) and obj.location.valid():
+                    feat_wkb.append(wkb.create_point(obj))
+                    feat_type.append("node")
+                    feat_id.append(obj.id)
+                    feat_tags.append({t.k: t.v for t in obj.tags})
+            elif obj.is_area():
+                if not is_feature(get):
+                    continue
+                try:
+                    feat_wkb.append(wkb.create_multipolygon(obj))
+                except (osmium.InvalidLocationError, RuntimeError):
+                    continue
+                feat_type.append("way" if obj.from_way() else "relation")
+                feat_id.append(obj.orig_id())
+                feat_tags.append({t.k: t.v for t in obj.tags})
+            elif obj.is_relation() and get("type", None) == "route" and get("route", None) in _ROUTE_TYPES:
+                tags = {t.k: t.v for t in obj.tags}
+                members = [m.ref for m in obj.members if m.type == "w"]
+                route_rows.append(
+                    {"osm_id": obj.id, "route": tags.get("route"), "name": tags.get("name"), "tags": tags, "ways": members}
+                )
+    except RuntimeError as exc:
+        raise InputError(f"cannot read {path} as OSM data: {exc}") from None
+
+    # feature ways for which no area was assembled: a polygon, a line or a point of what is there
+    area_ways = {i for t, i in zip(feat_type, feat_id, strict=True) if t == "way"}
+    extra_geoms = []
+    for wid, (tags, raw) in way_feats.items():
+        if wid in area_ways:
+            continue
+        if isinstance(raw, str):
+            pts = [tuple(c) for c in shapely.get_coordinates(shapely.from_wkb(raw))]
+        else:
+            pts = raw
+        if len(pts) >= 3:
+            # a closed way the assembler refused, or a ring cut by the extract: close it
+            geom = shapely.make_valid(shapely.Polygon(pts))
+            if geom.area == 0:
+                geom = shapely.centroid(shapely.MultiPoint(pts))
+        else:
+            geom = shapely.centroid(shapely.MultiPoint(pts))
+        if geom.is_empty:
+            continue
+        feat_type.append("way")
+        feat_id.append(wid)
+        feat_tags.append(tags)
+        extra_geoms.append(geom)
+
+    counts = np.asarray(way_n, dtype=np.int64)
+    coords = _linestring_wkb_coords(way_wkb, counts)
+    # ways with missing node locations (cut by the extract): keep their present parts
+    pieces = [(wid, tvals, pts) for wid, tvals, pts in broken if len(pts) >= 2]
+    if pieces:
+        coords = np.concatenate([coords, *(np.asarray(p, dtype=float) for _, _, p in pieces)])
+        counts = np.concatenate([counts, np.array([len(p) for _, _, p in pieces], dtype=np.int64)])
+        way_ids.extend(w for w, _, _ in pieces)
+        way_tags.extend(t for _, t, _ in pieces)
+    if broken:
+        log.info("%s: %d highway ways had nodes outside the extract; their present parts were kept", path.name, len(broken))
+    stop = np.cumsum(counts)
+    start = stop - counts
+    ways = pd.DataFrame(way_tags, columns=list(keys), dtype=object)
+    ways.insert(0, "osm_id", np.asarray(way_ids, dtype=np.int64))
+    ways.insert(1, "start", start)
+    ways.insert(2, "stop", stop)
+
+    feats = gpd.GeoDataFrame(
+        {
+            "osm_type": feat_type,
+            "osm_id": np.asarray(feat_id, dtype=np.int64),
+            "name": [t.get("name") for t in feat_tags],
+            "tags": feat_tags,
+        },
+        geometry=np.concatenate([shapely.from_wkb(feat_wkb), np.asarray(extra_geoms, dtype=object)]) if feat_tags else [],
+        crs=4326,
+    )
+    routes = pd.DataFrame(route_rows, columns=["osm_id", "route", "name", "tags", "ways"])
+    if len(coords):
+        bounds = (float(coords[:, 0].min()), float(coords[:, 1].min()), float(coords[:, 0].max()), float(coords[:, 1].max()))
+    elif len(feats):
+        b = feats.total_bounds
+        bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    else:
+        bounds = (np.nan, np.nan, np.nan, np.nan)
+    extract = OSMExtract(path=path, ways=ways, coords=coords, features=feats, routes=routes, bounds=bounds)
+    log.debug("read %r", extract)
+    return extract

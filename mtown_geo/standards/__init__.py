@@ -1,0 +1,151 @@
+"""Standard profiles: the rules every indicator rests on, as validated YAML data.
+
+A profile fixes the travel modes and speeds, the OSM-tag → category map, the life
+circles (mode, threshold, required categories), the park and greenway rules and the
+policy annex's targets. Each rule carries its ``source`` and whether it was
+``verified``. Shipped profiles: ``zhejiang-2023`` (default) and ``gb50180-2018``.
+
+Examples
+--------
+>>> from mtown_geo import standards
+>>> p = standards.load("zhejiang-2023")
+>>> p.threshold_min("15min")
+15.0
+>>> round(standards.load("gb50180-2018").threshold_min("5min"), 2)  # 300 m at 4 km/h
+4.5
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .._errors import DataNotFoundError, ProfileError
+from .._yaml import format_validation_error, load_with_lines
+from ._schema import (
+    AnnexRow,
+    CategorySpec,
+    CircleSpec,
+    GreenwaySpec,
+    ModeSpec,
+    NetworkFilter,
+    ParkRule,
+    ParkSizeClass,
+    ParkSpec,
+    Profile,
+    SpeedGroup,
+    TagRule,
+)
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "AnnexRow",
+    "CategorySpec",
+    "CircleSpec",
+    "GreenwaySpec",
+    "ModeSpec",
+    "NetworkFilter",
+    "ParkRule",
+    "ParkSizeClass",
+    "ParkSpec",
+    "Profile",
+    "SpeedGroup",
+    "TagRule",
+    "available",
+    "load",
+    "resolve",
+]
+
+#: Name of the profile used when none is given.
+DEFAULT_PROFILE = "zhejiang-2023"
+
+
+def available() -> list[str]:
+    """Names of the profiles shipped with the package."""
+    folder = resources.files(__package__)
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_raw(name_or_path: str | Path, *, _seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[tuple[Any, ...], int], str]:
+    text: str
+    label: str
+    path = Path(name_or_path)
+    if isinstance(name_or_path, str) and name_or_path in available():
+        text = resources.files(__package__).joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
+        label = f"{name_or_path}.yaml"
+    elif path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise DataNotFoundError(f"profile file {path} does not exist; shipped profiles: {', '.join(available())}")
+        text = path.read_text(encoding="utf-8")
+        label = str(path)
+    else:
+        raise ProfileError(
+            f"unknown profile {str(name_or_path)!r}; shipped profiles: {', '.join(available())}, or give a path to a .yaml file"
+        )
+    try:
+        data, lines = load_with_lines(text, source=label)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{label}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{label}: a profile is a mapping of keys (name, modes, circles...)")
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if parent in _seen:
+            raise ProfileError(f"{label}: 'extends' loops back to {parent!r}")
+        base, _, _ = _read_raw(parent, _seen=(*_seen, str(name_or_path)))
+        merged = copy.deepcopy(base)
+        merged.update(data)  # a top-level key given here replaces the parent's whole value
+        data = merged
+    return data, lines, label
+
+
+@functools.lru_cache(maxsize=32)
+def _load_cached(key: str) -> Profile:
+    data, lines, label = _read_raw(key)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"invalid profile {label}:\n{format_validation_error(exc, lines=lines, source=label)}") from None
+
+
+def load(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
+    """Load and validate a standard profile.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A shipped profile's name (see :func:`available`) or the path to a YAML file.
+        A file may start with ``extends: <profile>`` to take every top-level key it does
+        not give from another profile.
+
+    Returns
+    -------
+    Profile
+        The validated, immutable profile.
+
+    Raises
+    ------
+    ProfileError
+        Unknown name, malformed YAML, or a key the schema does not know; the message
+        names the key path and its line.
+    DataNotFoundError
+        A path that does not exist.
+    """
+    if isinstance(name_or_path, Path) or not (isinstance(name_or_path, str) and name_or_path in available()):
+        key = str(Path(name_or_path).resolve()) if Path(name_or_path).exists() else str(name_or_path)
+    else:
+        key = name_or_path
+    return _load_cached(key)
+
+
+def resolve(profile: Profile | str | Path | None) -> Profile:
+    """The profile itself, a loaded profile for a name or path, or the default for ``None``."""
+    if isinstance(profile, Profile):
+        return profile
+    return load(DEFAULT_PROFILE if profile is None else profile)

@@ -1,0 +1,174 @@
+"""The engine: attachment to edges, multi-source search, diagnostics and errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import mtown_geo as mg
+
+
+def _offset_point(net: mg.Network, edge: int, frac: float, offset_m: float) -> shapely.Point:
+    """A point ``frac`` along an edge and ``offset_m`` metres off it, perpendicular."""
+    geom = net.edges.geometry.iloc[edge]
+    (x0, y0), (x1, y1) = geom.coords[0], geom.coords[-1]
+    dx, dy = x1 - x0, y1 - y0
+    n = np.hypot(dx, dy)
+    return shapely.Point(x0 + frac * dx - dy / n * offset_m, y0 + frac * dy + dx / n * offset_m)
+
+
+def _main_nodes(net: mg.Network) -> gpd.GeoSeries:
+    """Nodes of the network's largest connected piece."""
+    return net.nodes.geometry[net.component == 0]
+
+
+def _long_edges(net: mg.Network, k: int, min_m: float = 60.0) -> np.ndarray:
+    comp0 = net.component[net.edges["u"].to_numpy()] == 0
+    long = np.flatnonzero(comp0 & (net.edges["length_m"].to_numpy() > min_m))
+    return long[:k]
+
+
+def test_mid_edge_attachment_matches_hand_calculation(karhula_walk):
+    net = karhula_walk
+    e_o, e_f = _long_edges(net, 200)[[10, 150]]
+    origin = _offset_point(net, e_o, 0.3, 12.0)
+    facility = _offset_point(net, e_f, 0.6, 20.0)
+    fac = gpd.GeoDataFrame({"category": ["x"]}, geometry=[facility], crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=[origin], crs=net.crs)
+    got = mg.access.travel_times(net, fac, org, max_time_min=120)["x"].iloc[0]
+
+    # by hand: walk 12 m to the origin's edge, along it to either end, through the network
+    # (networkx), along the facility's edge from either end, 20 m to the facility
+    speed = 4.0 * 1000 / 60  # metres per minute
+    G = net.to_networkx()
+    eo, ef = net.edges.iloc[e_o], net.edges.iloc[e_f]
+    ends_o = {eo.u: 0.3 * eo.time_min, eo.v: 0.7 * eo.time_min}
+    ends_f = {ef.u: 0.6 * ef.time_min, ef.v: 0.4 * ef.time_min}
+    best = np.inf
+    for a, ta in ends_o.items():
+        dist = nx.single_source_dijkstra_path_length(G, a, weight="time_min")
+        for b, tb in ends_f.items():
+            best = min(best, ta + dist.get(b, np.inf) + tb)
+    want = 12.0 / speed + best + 20.0 / speed
+    assert np.isfinite(want)
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_origin_and_facility_on_the_same_edge(karhula_walk):
+    net = karhula_walk
+    e = int(_long_edges(net, 1)[0])
+    fac = gpd.GeoDataFrame({"category": ["x"]}, geometry=[_offset_point(net, e, 0.8, 5.0)], crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=[_offset_point(net, e, 0.2, 5.0)], crs=net.crs)
+    got = mg.access.travel_times(net, fac, org, max_time_min=60)["x"].iloc[0]
+    speed = 4.0 * 1000 / 60
+    want = 5.0 / speed + 0.6 * net.edges["time_min"].iloc[e] + 5.0 / speed
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_times_beyond_the_limit_are_inf(karhula_walk):
+    net = karhula_walk
+    fac = gpd.GeoDataFrame({"category": ["x"]}, geometry=[_main_nodes(net).iloc[0]], crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=net.nodes.geometry.iloc[:500].to_numpy(), crs=net.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        short = mg.access.travel_times(net, fac, org, max_time_min=3)["x"]
+        long = mg.access.travel_times(net, fac, org, max_time_min=300)["x"]
+    assert (short[np.isfinite(short)] <= 3).all()
+    both = np.isfinite(short)
+    np.testing.assert_allclose(short[both], long[both])
+    assert (long[~both] > 3).all()
+
+
+def test_polygon_facility_is_reached_through_its_boundary(karhula_walk):
+    """A park polygon is reached at the nearest place its edge meets a road, not at its centroid."""
+    net = karhula_walk
+    e = int(_long_edges(net, 1, min_m=120.0)[0])
+    mid = _offset_point(net, e, 0.5, 0.0)
+    park = mid.buffer(40.0)  # a round park straddling the street
+    fac = gpd.GeoDataFrame({"category": ["park"]}, geometry=[park], crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=[_offset_point(net, e, 0.5, 0.0)], crs=net.crs)
+    t = mg.access.travel_times(net, fac, org)["park"].iloc[0]
+    speed = 4.0 * 1000 / 60
+    # the street crosses the boundary 40 m from the origin (or a shorter way exists)
+    assert t <= 40.0 / speed + 1e-9
+
+
+def test_category_without_facilities_is_inf_with_a_warning(karhula_walk):
+    net = karhula_walk
+    fac = gpd.GeoDataFrame({"category": ["a"]}, geometry=[_main_nodes(net).iloc[0]], crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=net.nodes.geometry.iloc[:5].to_numpy(), crs=net.crs)
+    with pytest.warns(mg.EmptyCategoryWarning, match="'kindergarten'"):
+        t = mg.access.travel_times(net, fac, org, categories=["a", "kindergarten"])
+    assert list(t.columns) == ["a", "kindergarten"]
+    assert np.isinf(t["kindergarten"]).all()
+
+
+def test_empty_facility_layer_is_an_error(karhula_walk):
+    empty = gpd.GeoDataFrame({"category": []}, geometry=[], crs=karhula_walk.crs)
+    org = gpd.GeoDataFrame(geometry=karhula_walk.nodes.geometry.iloc[:5].to_numpy(), crs=karhula_walk.crs)
+    with pytest.raises(mg.InputError, match="facility layer is empty"):
+        mg.access.travel_times(karhula_walk, empty, org)
+    with pytest.raises(ValueError):  # InputError is also a ValueError
+        mg.access.travel_times(karhula_walk, empty, org)
+
+
+def test_layers_without_crs_are_refused(karhula_walk):
+    fac = gpd.GeoDataFrame({"category": ["a"]}, geometry=[_main_nodes(karhula_walk).iloc[0]])
+    org = gpd.GeoDataFrame(geometry=karhula_walk.nodes.geometry.iloc[:5].to_numpy(), crs=karhula_walk.crs)
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.access.travel_times(karhula_walk, fac, org)
+
+
+def test_far_facilities_are_listed_and_warned_not_dropped_silently(karhula_walk):
+    net = karhula_walk
+    near = _main_nodes(net).iloc[0]
+    far = shapely.Point(near.x + 5000, near.y + 5000)
+    fac = gpd.GeoDataFrame({"category": ["a", "a"], "name": ["near", "far away"]}, geometry=[near, far], crs=net.crs)
+    with pytest.warns(mg.SnapWarning, match="far away"):
+        r = mg.access.reach(net, fac)
+    diag = r.facility_diagnostics()
+    assert list(diag["status"]) == ["ok", "too_far"]
+    assert diag["snap_dist_m"].iloc[1] > 4000
+
+
+def test_geographic_inputs_are_reprojected_once(karhula_walk):
+    """Facilities and origins in lon/lat give the same times as in the network CRS."""
+    net = karhula_walk
+    fac = gpd.GeoDataFrame({"category": ["a"]}, geometry=_main_nodes(net).iloc[[3]].to_numpy(), crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=net.nodes.geometry.iloc[100:130].to_numpy(), crs=net.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        a = mg.access.travel_times(net, fac, org)
+        b = mg.access.travel_times(net, fac.to_crs(4326), org.to_crs(4326))
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-6)
+
+
+def test_nearest_facility_labels(karhula_walk):
+    net = karhula_walk
+    nodes = _main_nodes(net)
+    fac = gpd.GeoDataFrame({"category": ["a", "a"]}, geometry=nodes.iloc[[0, 400]].to_numpy(), crs=net.crs)
+    org = gpd.GeoDataFrame(geometry=nodes.iloc[[0, 400]].to_numpy(), crs=net.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        r = mg.access.reach(net, fac, max_time_min=500)
+        near = r.at(org, nearest=True)["a"].tolist()
+        times = r.at(org)["a"].tolist()
+    assert near == [0, 1]
+    assert times == [0.0, 0.0]
+
+
+def test_input_index_is_kept(karhula_walk):
+    net = karhula_walk
+    fac = gpd.GeoDataFrame({"category": ["a"]}, geometry=_main_nodes(net).iloc[[3]].to_numpy(), crs=net.crs)
+    idx = pd.Index(["p", "q", "r"], name="unit")
+    org = gpd.GeoDataFrame(geometry=net.nodes.geometry.iloc[[5, 6, 7]].to_numpy(), crs=net.crs, index=idx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        t = mg.access.travel_times(net, fac, org)
+    assert t.index.equals(idx)

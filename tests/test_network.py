@@ -1,0 +1,251 @@
+"""Networks from real OSM files, checked against osmnx and networkx."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import mtown_geo as mg
+from mtown_geo.sources.osm import WAY_TAG_KEYS
+
+from .conftest import OSM_FILES, shared_path
+
+MODES = ["walk", "bike", "drive"]
+
+
+def _quiet_net(path, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        return mg.network.from_osm(path, **kw)
+
+
+@pytest.mark.parametrize("key", sorted(OSM_FILES))
+def test_every_shared_file_loads_for_every_mode(key):
+    path = shared_path(OSM_FILES[key])
+    lengths = {}
+    for mode in MODES:
+        try:
+            net = _quiet_net(path, mode=mode)
+        except mg.NetworkError as exc:
+            # the Jing'an extract holds only drivable streets; nothing else may be empty
+            assert key == "jingan" and mode != "drive", exc
+            continue
+        e = net.edges
+        assert net.crs.is_projected
+        assert net.n_nodes > 10 and net.n_edges >= net.n_nodes * 0.8
+        assert (e["length_m"] > 0).all() and (e["time_min"] > 0).all()
+        assert e["u"].max() < net.n_nodes and e["v"].max() < net.n_nodes
+        # geometry lengths (projected) agree with the ground lengths within the projection's scale error
+        ratio = shapely.length(e.geometry.values).sum() / e["length_m"].sum()
+        assert 0.995 < ratio < 1.005, ratio
+        # edges are straight segments between their end nodes
+        start = shapely.get_point(e.geometry.values, 0)
+        assert np.allclose(shapely.get_x(start), net.nodes["x"].to_numpy()[e["u"]])
+        lengths[mode] = net.length_km
+    if "walk" in lengths and "drive" in lengths:
+        assert lengths["walk"] >= lengths["drive"]
+
+
+def _osm_xml(src: Path, tmp_path: Path) -> Path:
+    import osmium
+
+    if src.suffix == ".bz2" or src.suffix == ".osm":
+        return src
+    out = tmp_path / (src.stem + ".osm")
+    with osmium.SimpleWriter(str(out)) as writer:
+        for obj in osmium.FileProcessor(str(src)):
+            writer.add(obj)
+    return out
+
+
+@pytest.mark.parametrize("key", ["guixi_bz2", "longgang", "haidian", "jingan"])
+def test_walk_length_matches_osmnx(key, tmp_path):
+    """Total walk length equals that of osmnx's own graph of the same file, filtered by the same rule."""
+    import osmnx as ox
+
+    path = shared_path(OSM_FILES[key])
+    xml = _osm_xml(path, tmp_path)
+    kept = ox.settings.useful_tags_way
+    ox.settings.useful_tags_way = list(dict.fromkeys([*kept, *WAY_TAG_KEYS]))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            G = ox.graph_from_xml(xml, simplify=False, retain_all=True, bidirectional=True)
+    finally:
+        ox.settings.useful_tags_way = kept
+    rows = []
+    for u, v, d in G.edges(data=True):
+        rows.append(
+            {"a": min(u, v), "b": max(u, v), "osm_id": d["osmid"], "length": d["length"], **{k: d.get(k) for k in WAY_TAG_KEYS}}
+        )
+    df = pd.DataFrame(rows).drop_duplicates(["a", "b", "osm_id"])
+    df = df[df["highway"].notna()]  # osmnx's XML reader keeps every way, boundaries and railways too
+    profile = mg.standards.load()
+    mask = mg.network.mode_way_mask(df, profile, "walk")
+    expected_km = df.loc[mask, "length"].sum() / 1000
+    net = _quiet_net(path, mode="walk")
+    assert net.length_km == pytest.approx(expected_km, rel=0.02)
+
+
+def _nx_times(net: mg.Network, sources: np.ndarray, targets: np.ndarray, cutoff: float) -> np.ndarray:
+    G = net.to_networkx().reverse(copy=True)
+    d = nx.multi_source_dijkstra_path_length(G, {int(s) for s in sources}, cutoff=cutoff, weight="time_min")
+    return np.array([d.get(int(t), np.inf) for t in targets])
+
+
+@pytest.mark.parametrize("fixture", ["andorra_walk", "guixi_walk", "karhula_walk"])
+def test_travel_times_equal_networkx_on_nodes(fixture, request):
+    net = request.getfixturevalue(fixture)
+    rng = np.random.default_rng(7)
+    origins = rng.choice(net.n_nodes, min(400, net.n_nodes), replace=False)
+    fac_nodes = rng.choice(net.n_nodes, 30, replace=False)
+    fac = gpd.GeoDataFrame(
+        {"category": ["a"] * 10 + ["b"] * 20},
+        geometry=net.nodes.geometry.to_numpy()[fac_nodes],
+        crs=net.crs,
+    )
+    orig = gpd.GeoDataFrame(
+        geometry=net.nodes.geometry.to_numpy()[origins], crs=net.crs, index=pd.Index(origins * 10, name="unit")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        got = mg.access.travel_times(net, fac, orig, max_time_min=20)
+    assert list(got.columns) == ["a", "b"]
+    assert got.index.equals(orig.index)
+    for cat, sl in (("a", slice(0, 10)), ("b", slice(10, 30))):
+        want = _nx_times(net, fac_nodes[sl], origins, 20)
+        g = got[cat].to_numpy()
+        assert np.array_equal(np.isinf(g), np.isinf(want))
+        fin = np.isfinite(want)
+        assert fin.sum() > 0
+        np.testing.assert_allclose(g[fin], want[fin], rtol=1e-9, atol=1e-9)
+
+
+def test_drive_network_respects_one_way_streets():
+    net = _quiet_net(shared_path(OSM_FILES["jingan"]), mode="drive")
+    e = net.edges
+    oneway = e[e["oneway"]]
+    assert len(oneway) > 10
+    m = net.csr
+    u, v = oneway["u"].to_numpy(), oneway["v"].to_numpy()
+    two_way_pairs = set(zip(e.loc[~e["oneway"], "u"], e.loc[~e["oneway"], "v"], strict=True)) | set(
+        zip(e.loc[~e["oneway"], "v"], e.loc[~e["oneway"], "u"], strict=True)
+    )
+    only = [
+        (a, b) for a, b in zip(u, v, strict=True) if (b, a) not in two_way_pairs and (b, a) not in set(zip(u, v, strict=True))
+    ]
+    assert only
+    for a, b in only[:50]:
+        assert m[a, b] > 0
+        assert m[b, a] == 0  # no stored edge back
+    # speeds follow the road-class table
+    prof = mg.standards.load()
+    prim = e[(e["highway"] == "primary") & e["speed_kmh"].notna()]
+    if len(prim):
+        assert set(np.round(prim["speed_kmh"].unique(), 6)) <= {
+            prof.modes["drive"].speed_by_highway_kmh["primary"],
+            *np.round(prim["speed_kmh"].unique(), 6),
+        }
+
+
+def test_drive_oneway_changes_times_with_direction(karhula_walk):
+    # on the walk network nothing is one-way
+    assert not karhula_walk.directed
+    assert np.all(karhula_walk.edges["time_rev_min"] == karhula_walk.edges["time_min"])
+
+
+def test_boundary_clip_with_buffer(guixi_boundary):
+    path = shared_path(OSM_FILES["guixi_pbf"])
+    full = mg.network.from_osm(path, mode="walk")
+    tight = _quiet_net(path, mode="walk", boundary=guixi_boundary, buffer_m=0)
+    wide = mg.network.from_osm(path, mode="walk", boundary=guixi_boundary, buffer_m=500)
+    assert tight.length_km < wide.length_km <= full.length_km
+    poly = guixi_boundary.to_crs(tight.crs).union_all().buffer(1e-6)
+    assert shapely.contains_xy(poly, tight.nodes["x"].to_numpy(), tight.nodes["y"].to_numpy()).all()
+    assert tight.crs.to_epsg() == 4548  # CGCS2000 Gauss-Kruger CM 117E for Guixi
+
+
+def test_from_graph_matches_from_osm(guixi_walk):
+    """An osmnx graph of the same file gives the same network and the same times."""
+    import osmnx as ox
+
+    path = shared_path(OSM_FILES["guixi_bz2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        G = ox.graph_from_xml(path, simplify=False, retain_all=True, bidirectional=True)
+    # keep only what the walk filter keeps, through osmnx's own attributes
+    excluded = set(mg.standards.load().networks["walk"].exclude_highway)
+    drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if d.get("highway") is None or d["highway"] in excluded]
+    G.remove_edges_from(drop)
+    G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        net = mg.network.from_graph(G, mode="walk")
+    assert net.crs.to_epsg() == guixi_walk.crs.to_epsg()
+    assert net.length_km == pytest.approx(guixi_walk.length_km, rel=0.01)
+    projected = ox.project_graph(G, to_crs=net.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        net2 = mg.network.from_graph(projected, mode="walk")
+    assert net2.n_edges == net.n_edges
+    assert net2.length_km == pytest.approx(net.length_km, rel=1e-9)
+
+
+def test_with_speed_scales_times(karhula_walk):
+    slow = karhula_walk.with_speed(3.0)
+    ratio = slow.edges["time_min"].to_numpy() / karhula_walk.edges["time_min"].to_numpy()
+    np.testing.assert_allclose(ratio, 4.0 / 3.0)
+    assert karhula_walk.speed_kmh == 4.0  # the original is untouched
+
+
+def test_elderly_group_speed(demo_osm):
+    net = _quiet_net(demo_osm, mode="walk", group="elderly")
+    assert net.speed_kmh == 3.0
+    v = net.edges["length_m"] / (net.edges["time_min"] / 60) / 1000
+    np.testing.assert_allclose(v, 3.0)
+
+
+def test_components_are_reported_not_dropped(demo_osm):
+    with pytest.warns(mg.DisconnectedNetworkWarning, match="disconnected pieces"):
+        net = mg.network.from_osm(demo_osm, mode="walk")
+    comps = net.components()
+    assert len(comps) == net.n_components > 1
+    assert comps["n_nodes"].sum() == net.n_nodes
+    assert comps["length_km"].sum() == pytest.approx(net.length_km)
+    assert comps["length_km"].iloc[0] == comps["length_km"].max()
+
+
+def test_unknown_mode_and_missing_file(demo_osm, tmp_path):
+    with pytest.raises(mg.NetworkError, match="unknown mode 'boat'"):
+        mg.network.from_osm(demo_osm, mode="boat")
+    with pytest.raises(mg.DataNotFoundError):
+        mg.network.from_osm(tmp_path / "nowhere.osm.pbf", mode="walk")
+    with pytest.raises(FileNotFoundError):  # also the built-in
+        mg.network.from_osm(tmp_path / "nowhere.osm", mode="walk")
+
+
+def test_boundary_outside_extract_is_an_error(demo_osm):
+    far = gpd.GeoSeries([shapely.box(120.0, 30.0, 120.01, 30.01)], crs=4326)
+    with pytest.raises(mg.NetworkError, match="no walk network inside the area"):
+        mg.network.from_osm(demo_osm, mode="walk", boundary=far, buffer_m=0)
+
+
+def test_network_refuses_geographic_crs(karhula_walk):
+    nodes = karhula_walk.nodes.to_crs(4326)
+    edges = karhula_walk.edges.to_crs(4326)
+    with pytest.raises(mg.CRSError, match="geographic"):
+        mg.Network(nodes, edges, mode="walk", speed_kmh=4.0)
+
+
+def test_read_osm_bz2_and_pbf_agree():
+    a = mg.sources.read_osm(shared_path(OSM_FILES["guixi_bz2"]))
+    b = mg.sources.read_osm(shared_path(OSM_FILES["guixi_pbf"]))
+    assert len(a.ways) == len(b.ways)
+    np.testing.assert_allclose(np.sort(a.coords, axis=0), np.sort(b.coords, axis=0))
