@@ -1,0 +1,429 @@
+"""Life-circle coverage: the 5/15/30-minute circles of the standard profile.
+
+A demand unit is covered by a circle when *every required category* of the circle is
+within its threshold (the profile's default AND rule); per-category coverage and the
+"k of n" count come from the same table. Coverage is a weighted share: by residential
+land (the default denominator of row 9, 建成区15分钟生活圈覆盖率), by population or by plain
+area — the official denominator is not published, so all three are offered.
+
+Typical use::
+
+    times = lifecircle.travel_times(net, fac, units, profile=p, circle="15min")
+    table = lifecircle.coverage(times, units, profile=p, circle="15min")
+    units_assessed = lifecircle.assess(times, units, profile=p, circle="15min")
+    holes = lifecircle.gaps(units_assessed, profile=p, circle="15min")
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import access
+from ._errors import EmptyCategoryWarning, InputError
+from .network import Network
+from .standards import Profile, resolve
+
+__all__ = [
+    "CIRCLE",
+    "WEIGHTS",
+    "assess",
+    "categories_of",
+    "coverage",
+    "coverage_by_zone",
+    "gaps",
+    "k_of_n",
+    "thresholds",
+    "travel_times",
+]
+
+log = logging.getLogger(__name__)
+
+#: Row label of the whole circle (every required category) in coverage tables.
+CIRCLE = "__circle__"
+
+#: Weight names and the demand-unit columns they read.
+WEIGHTS = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}
+
+Weight = Literal["residential", "pop", "area"]
+
+
+def categories_of(profile: Profile | str | Path | None, circle: str, *, optional: bool = True) -> list[str]:
+    """The circle's required categories, then its optional ones (when ``optional``)."""
+    prof = resolve(profile)
+    if circle not in prof.circles:
+        raise InputError(f"unknown circle {circle!r}; the profile {prof.name!r} has {sorted(prof.circles)}")
+    spec = prof.circles[circle]
+    return list(spec.required) + ([c for c in spec.optional if c not in spec.required] if optional else [])
+
+
+def thresholds(profile: Profile | str | Path | None, circle: str) -> pd.Series:
+    """Threshold in minutes of each category of a circle (required and optional)."""
+    prof = resolve(profile)
+    cats = categories_of(prof, circle)
+    return pd.Series([prof.threshold_min(circle, c) for c in cats], index=cats, name="threshold_min", dtype=float)
+
+
+def travel_times(
+    network: Network,
+    facilities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    max_snap_dist_m: float | None = None,
+) -> pd.DataFrame:
+    """Travel times (minutes) from demand units to the circle's categories on its mode.
+
+    The network must be of the circle's travel mode (e.g. ``walk`` for the 15-minute
+    circle, ``ebike`` for the 30-minute circle in ``zhejiang-2023``). A mode with a
+    ``wait_min`` (bus) adds the wait to every finite time. The search stops at the
+    circle's largest threshold.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``demand``; one column per category of the circle (required, then
+        optional); ``inf`` where none is reachable within the threshold.
+    """
+    prof = resolve(profile)
+    cats = categories_of(prof, circle)
+    spec = prof.circles[circle]
+    if network.mode != spec.mode:
+        raise InputError(
+            f"the {circle} circle is measured on the {spec.mode!r} mode but the network is {network.mode!r}: "
+            f"build it with mtown_geo.network.from_osm(..., mode={spec.mode!r})"
+        )
+    wait = prof.mode(spec.mode).wait_min
+    limit = float(thresholds(prof, circle).max())
+    fac = facilities[facilities["category"].isin(cats)] if len(facilities) else facilities
+    if len(fac) == 0:
+        warnings.warn(
+            f"no facility of any category of the {circle} circle: every time is inf",
+            category=EmptyCategoryWarning,
+            stacklevel=2,
+        )
+        return pd.DataFrame(np.inf, index=demand.index, columns=cats)
+    times = access.travel_times(
+        network, fac, demand, categories=cats, max_time_min=max(limit - wait, 1e-9), max_snap_dist_m=max_snap_dist_m
+    )
+    if wait:
+        times = times + wait
+    return times
+
+
+def _weights(demand: pd.DataFrame, weight: str) -> np.ndarray:
+    if weight not in WEIGHTS:
+        raise InputError(f"weight must be one of {sorted(WEIGHTS)}, got {weight!r}")
+    col = WEIGHTS[weight]
+    if col not in demand:
+        raise InputError(f"the demand units have no {col!r} column for weight={weight!r}")
+    w = demand[col].to_numpy(dtype=float)
+    if np.any(np.isnan(w)) or np.any(w < 0):
+        raise InputError(f"the demand units' {col!r} must be non-negative numbers (found NaN or negative values)")
+    if w.sum() <= 0:
+        hint = {
+            "residential": "attach residential land with mtown_geo.demand.with_residential(), or use weight='area'",
+            "pop": "give population (mtown_geo.demand.from_raster / from_census), or use weight='area'",
+            "area": "the units have no area",
+        }[weight]
+        raise InputError(f"the demand units carry no {weight} weight (Σ {col} = 0): {hint}")
+    return w
+
+
+def _check_aligned(times: pd.DataFrame, demand: pd.DataFrame) -> None:
+    if not times.index.equals(demand.index):
+        raise InputError("times and demand units must share one index (compute the times for these units)")
+
+
+def _reached(times: pd.DataFrame, prof: Profile, circle: str, cats: Sequence[str]) -> np.ndarray:
+    missing = [c for c in cats if c not in times]
+    if missing:
+        raise InputError(f"the times have no column for the categories {missing} of the {circle} circle")
+    limits = np.array([prof.threshold_min(circle, c) for c in cats])
+    return times[list(cats)].to_numpy(dtype=float) <= limits[None, :]
+
+
+def _warn_assumptions(prof: Profile, circle: str) -> None:
+    spec = prof.circles[circle]
+    if not spec.verified:
+        log.info("the %s circle of profile %s rests on an unverified rule: %s", circle, prof.name, spec.source)
+
+
+def coverage(
+    times: pd.DataFrame,
+    demand: pd.DataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    weight: Weight = "residential",
+) -> pd.DataFrame:
+    """Coverage of a life circle: per category and for the whole circle.
+
+    Parameters
+    ----------
+    times : DataFrame
+        Minutes from each demand unit to each category (:func:`travel_times`).
+    demand : DataFrame or GeoDataFrame
+        The demand units, same index as ``times``, with the weight column.
+    profile : Profile, str or path, optional
+        The standard profile (thresholds, required categories).
+    circle : str, optional
+        A circle of the profile (default ``"15min"``).
+    weight : {"residential", "pop", "area"}
+        What a unit counts for: residential land (``res_area_m2``, default), people
+        (``pop``) or land (``area_m2``).
+
+    Returns
+    -------
+    DataFrame
+        One row per category (required first, then optional) and a last row
+        :data:`CIRCLE` for the whole circle (every required category reached); columns
+        ``name_zh``, ``name_en``, ``required``, ``threshold_min``, ``covered``, ``total``
+        (in the weight's unit: m² or people), ``rate`` (0–1), ``weight``, ``verified``.
+    """
+    prof = resolve(profile)
+    _check_aligned(times, demand)
+    cats = categories_of(prof, circle)
+    required = set(prof.circles[circle].required)
+    w = _weights(demand, weight)
+    reached = _reached(times, prof, circle, cats)
+    total = float(w.sum())
+    rows = []
+    for j, cat in enumerate(cats):
+        spec = prof.categories[cat]
+        covered = float(w[reached[:, j]].sum())
+        rows.append(
+            {
+                "category": cat,
+                "name_zh": spec.name_zh,
+                "name_en": spec.name_en,
+                "required": cat in required,
+                "threshold_min": prof.threshold_min(circle, cat),
+                "covered": covered,
+                "total": total,
+                "rate": covered / total,
+                "weight": weight,
+                "verified": spec.verified,
+            }
+        )
+    req_idx = [j for j, c in enumerate(cats) if c in required]
+    all_ok = reached[:, req_idx].all(axis=1)
+    cspec = prof.circles[circle]
+    covered = float(w[all_ok].sum())
+    rows.append(
+        {
+            "category": CIRCLE,
+            "name_zh": cspec.name_zh,
+            "name_en": cspec.name_en,
+            "required": True,
+            "threshold_min": cspec.time_min if cspec.time_min is not None else prof.threshold_min(circle),
+            "covered": covered,
+            "total": total,
+            "rate": covered / total,
+            "weight": weight,
+            "verified": cspec.verified,
+        }
+    )
+    _warn_assumptions(prof, circle)
+    return pd.DataFrame(rows).set_index("category")
+
+
+def k_of_n(
+    times: pd.DataFrame,
+    demand: pd.DataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    weight: Weight = "residential",
+) -> pd.DataFrame:
+    """How much demand reaches exactly k of the circle's n required categories.
+
+    Returns
+    -------
+    DataFrame
+        Index ``k`` = 0..n; columns ``weight_sum``, ``share`` (0–1) and ``share_at_least``
+        (the share reaching k or more; ``share_at_least`` at k = n is the circle's rate).
+    """
+    prof = resolve(profile)
+    _check_aligned(times, demand)
+    req = list(prof.circles[circle].required)
+    w = _weights(demand, weight)
+    n_reached = _reached(times, prof, circle, req).sum(axis=1)
+    sums = np.bincount(n_reached, weights=w, minlength=len(req) + 1)
+    share = sums / w.sum()
+    at_least = share[::-1].cumsum()[::-1]
+    df = pd.DataFrame({"weight_sum": sums, "share": share, "share_at_least": at_least})
+    df.index.name = "k"
+    return df
+
+
+def assess(
+    times: pd.DataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+) -> gpd.GeoDataFrame:
+    """Demand units with their times and whether each category and the circle are reached.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``demand`` with ``t_<category>`` (minutes), ``n_reached`` (required
+        categories within their threshold), ``n_required``, ``covered`` (all required
+        reached) and ``missing`` (the required categories not reached, comma-separated).
+    """
+    prof = resolve(profile)
+    _check_aligned(times, demand)
+    cats = categories_of(prof, circle)
+    req = list(prof.circles[circle].required)
+    reached = _reached(times, prof, circle, req)
+    out = demand.copy()
+    for c in cats:
+        out[f"t_{c}"] = times[c].to_numpy(dtype=float)
+    out["n_required"] = len(req)
+    out["n_reached"] = reached.sum(axis=1)
+    out["covered"] = reached.all(axis=1)
+    names = np.array(req, dtype=object)
+    out["missing"] = [",".join(names[~row]) for row in reached]
+    return out
+
+
+def coverage_by_zone(
+    times: pd.DataFrame,
+    demand: pd.DataFrame,
+    *,
+    zone_col: str = "zone",
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    weight: Weight = "residential",
+) -> pd.DataFrame:
+    """Coverage per sub-area (community, village): one row per zone.
+
+    Units with no zone (NaN) are left out. Columns: ``total`` (weight), the rate of each
+    required category, and :data:`CIRCLE` (the whole circle's rate); zones without any
+    weight get NaN rates.
+    """
+    prof = resolve(profile)
+    _check_aligned(times, demand)
+    if zone_col not in demand:
+        raise InputError(f"the demand units have no {zone_col!r} column: assign zones with mtown_geo.demand.assign_zones()")
+    req = list(prof.circles[circle].required)
+    w = _weights(demand, weight)
+    reached = _reached(times, prof, circle, req)
+    frame = pd.DataFrame(reached, columns=req, index=demand.index).astype(float).mul(w, axis=0)
+    frame[CIRCLE] = np.where(reached.all(axis=1), w, 0.0)
+    frame["total"] = w
+    zones = demand[zone_col]
+    keep = zones.notna().to_numpy()
+    g = frame[keep].groupby(zones[keep].to_numpy())
+    sums = g.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = sums[[*req, CIRCLE]].div(sums["total"].replace(0, np.nan), axis=0)
+    rates.insert(0, "total", sums["total"])
+    rates.index.name = zone_col
+    return rates
+
+
+def gaps(
+    assessed: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    by: Literal["circle", "category"] = "circle",
+    polygons: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Uncovered demand dissolved into gap polygons, with the area and people in each.
+
+    Parameters
+    ----------
+    assessed : GeoDataFrame
+        Demand units from :func:`assess`.
+    by : {"circle", "category"}
+        Gaps of the whole circle (units not reaching every required category), or one
+        set of gaps per required category.
+    polygons : GeoDataFrame, optional
+        The land each unit stands for, same index (e.g. parcels). Grid units (with
+        ``x``, ``y``, ``cell_m``) use their cells when this is not given.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per connected gap: ``circle``, ``category`` (:data:`CIRCLE` for the whole
+        circle), ``area_m2``, ``res_area_m2``, ``pop``, ``units``, polygon geometry in the
+        units' CRS; largest first within each category.
+    """
+    prof = resolve(profile)
+    if "covered" not in assessed:
+        raise InputError("gaps() needs assessed units: pass the result of lifecircle.assess()")
+    if polygons is not None:
+        if not polygons.index.equals(assessed.index):
+            raise InputError("polygons must have the same index as the assessed units")
+        shapes = polygons.geometry.to_crs(assessed.crs).to_numpy()
+    elif {"x", "y", "cell_m"} <= set(assessed.columns):
+        half = assessed["cell_m"].to_numpy() / 2
+        x, y = assessed["x"].to_numpy(), assessed["y"].to_numpy()
+        shapes = shapely.box(x - half, y - half, x + half, y + half)
+    else:
+        raise InputError("gaps() needs the land each unit stands for: grid units, or polygons=")
+    req = list(prof.circles[circle].required)
+    targets: list[tuple[str, np.ndarray]]
+    if by == "circle":
+        targets = [(CIRCLE, ~assessed["covered"].to_numpy(bool))]
+    elif by == "category":
+        missing = assessed["missing"].fillna("").str.split(",")
+        targets = [(c, np.array([c in m for m in missing])) for c in req]
+    else:
+        raise InputError(f"by must be 'circle' or 'category', got {by!r}")
+    rows: list[dict[str, object]] = []
+    geoms: list[shapely.Geometry] = []
+    area = assessed["area_m2"].to_numpy(float) if "area_m2" in assessed else np.zeros(len(assessed))
+    res = assessed["res_area_m2"].to_numpy(float) if "res_area_m2" in assessed else np.zeros(len(assessed))
+    pop = assessed["pop"].to_numpy(float) if "pop" in assessed else np.zeros(len(assessed))
+    for cat, mask in targets:
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        merged = shapely.union_all(shapes[idx], grid_size=None)
+        parts = shapely.get_parts(merged)
+        parts = parts[shapely.area(parts) > 0]
+        tree = shapely.STRtree(parts)
+        # each unit goes to the gap its representative point falls in
+        reps = shapely.point_on_surface(shapes[idx])
+        hit_unit, hit_part = tree.query(reps, predicate="within")
+        owner = np.full(len(idx), -1)
+        owner[hit_unit] = hit_part
+        for p, geom in enumerate(parts):
+            sel = idx[owner == p]
+            rows.append(
+                {
+                    "circle": circle,
+                    "category": cat,
+                    "area_m2": float(area[sel].sum()),
+                    "res_area_m2": float(res[sel].sum()),
+                    "pop": float(pop[sel].sum()),
+                    "units": len(sel),
+                }
+            )
+            geoms.append(geom)
+    out = (
+        gpd.GeoDataFrame(rows, geometry=geoms, crs=assessed.crs)
+        if rows
+        else gpd.GeoDataFrame(
+            {"circle": [], "category": [], "area_m2": [], "res_area_m2": [], "pop": [], "units": []},
+            geometry=[],
+            crs=assessed.crs,
+        )
+    )
+    if len(out):
+        out = out.sort_values(["category", "area_m2"], ascending=[True, False]).reset_index(drop=True)
+    return out

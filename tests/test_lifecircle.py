@@ -1,0 +1,152 @@
+"""Life-circle coverage: known answers, invariants and the profile's rules."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mtown_geo as mg
+from mtown_geo import lifecircle
+
+
+@pytest.fixture(scope="module")
+def demo_case(demo_osm, demo_bounds, karhula_walk):
+    """The demo town: walk network, real facilities, a 100 m grid over the built-up area."""
+    built = demo_bounds[demo_bounds["kind"] == "建成区"].to_crs(karhula_walk.crs)
+    units = mg.demand.grid(built, cell_m=100)
+    units["res_area_m2"] = units["area_m2"] * 0.5  # half of each cell residential: a known weight
+    units["pop"] = np.arange(len(units), dtype=float) % 7
+    fac = mg.facilities.from_osm(demo_osm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        times = lifecircle.travel_times(karhula_walk, fac, units, circle="15min")
+    return units, fac, times
+
+
+def test_coverage_by_hand(demo_case):
+    units, _, times = demo_case
+    profile = mg.standards.load()
+    table = lifecircle.coverage(times, units, profile=profile, circle="15min", weight="area")
+    req = profile.circles["15min"].required
+    assert list(table.index) == [*req, *profile.circles["15min"].optional, lifecircle.CIRCLE]
+    w = units["area_m2"].to_numpy()
+    for cat in req:
+        want = w[times[cat].to_numpy() <= 15].sum() / w.sum()
+        assert table.loc[cat, "rate"] == pytest.approx(want)
+    all_ok = np.all(times[req].to_numpy() <= 15, axis=1)
+    assert table.loc[lifecircle.CIRCLE, "rate"] == pytest.approx(w[all_ok].sum() / w.sum())
+    # the demo town has no health station: the whole circle is 0
+    assert table.loc["health_station", "rate"] == 0 and table.loc[lifecircle.CIRCLE, "rate"] == 0
+    assert table.loc["bus_stop", "rate"] > 0.9
+
+
+def test_weights_change_the_denominator(demo_case):
+    units, _, times = demo_case
+    by_area = lifecircle.coverage(times, units, weight="area")
+    by_res = lifecircle.coverage(times, units, weight="residential")
+    by_pop = lifecircle.coverage(times, units, weight="pop")
+    # residential weight is proportional to area here: same rates
+    np.testing.assert_allclose(by_area["rate"], by_res["rate"])
+    assert by_pop.loc["bus_stop", "total"] == pytest.approx(units["pop"].sum())
+
+
+def test_k_of_n_adds_up(demo_case):
+    units, _, times = demo_case
+    kn = lifecircle.k_of_n(times, units, weight="area")
+    n = len(mg.standards.load().circles["15min"].required)
+    assert list(kn.index) == list(range(n + 1))
+    assert kn["share"].sum() == pytest.approx(1.0)
+    assert kn["share_at_least"].iloc[0] == pytest.approx(1.0)
+    cov = lifecircle.coverage(times, units, weight="area")
+    assert kn["share_at_least"].iloc[-1] == pytest.approx(cov.loc[lifecircle.CIRCLE, "rate"])
+
+
+def test_assess_and_gaps_account_for_every_uncovered_cell(demo_case):
+    units, _, times = demo_case
+    a = lifecircle.assess(times, units, circle="15min")
+    g = lifecircle.gaps(a, circle="15min", by="category")
+    for cat in ("kindergarten", "health_station"):
+        miss = a["missing"].str.split(",").map(lambda m, c=cat: c in m)
+        got = g[g["category"] == cat]
+        assert got["area_m2"].sum() == pytest.approx(a.loc[miss, "area_m2"].sum())
+        # the gap polygons cover exactly the uncovered cells (cells clipped to the area are smaller)
+        cells = mg.demand.cells(a[miss])
+        assert shapely.union_all(got.geometry.to_numpy()).area == pytest.approx(cells.union_all().area)
+    whole = lifecircle.gaps(a, circle="15min")
+    assert whole["area_m2"].sum() == pytest.approx(a.loc[~a["covered"], "area_m2"].sum())
+
+
+def test_zones(demo_case):
+    units, _, times = demo_case
+    zoned = units.assign(zone=np.where(units["x"] < units["x"].median(), "west", "east"))
+    z = lifecircle.coverage_by_zone(times, zoned, weight="area")
+    assert set(z.index) == {"west", "east"}
+    total = lifecircle.coverage(times, units, weight="area")
+    # the town rate is the weighted mean of the zones' rates
+    mean = (z["bus_stop"] * z["total"]).sum() / z["total"].sum()
+    assert mean == pytest.approx(total.loc["bus_stop", "rate"])
+
+
+def test_misaligned_and_weightless_inputs_are_refused(demo_case):
+    units, _, times = demo_case
+    with pytest.raises(mg.InputError, match="share one index"):
+        lifecircle.coverage(times.iloc[1:], units)
+    with pytest.raises(mg.InputError, match="no residential weight"):
+        lifecircle.coverage(times, units.assign(res_area_m2=0.0))
+    with pytest.raises(mg.InputError, match="unknown circle"):
+        lifecircle.coverage(times, units, circle="20min")
+
+
+def test_wrong_mode_is_refused(demo_case, karhula_walk):
+    units, fac, _ = demo_case
+    with pytest.raises(mg.InputError, match="ebike"):
+        lifecircle.travel_times(karhula_walk, fac, units, circle="30min")
+
+
+def test_distance_profile_uses_its_bands(demo_case):
+    units, _, times = demo_case
+    gb = mg.standards.load("gb50180-2018")
+    t = pd.DataFrame({c: times["kindergarten"] for c in lifecircle.categories_of(gb, "5min")}, index=times.index)
+    cov = lifecircle.coverage(t, units, profile=gb, circle="5min", weight="area")
+    w = units["area_m2"].to_numpy()
+    assert cov.loc["kindergarten", "rate"] == pytest.approx(w[times["kindergarten"] <= 4.5].sum() / w.sum())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    extra=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=4),
+    t1=st.floats(min_value=1, max_value=20),
+    dt=st.floats(min_value=0, max_value=20),
+)
+def test_coverage_never_falls_when_facilities_are_added_or_thresholds_grow(demo_case, karhula_walk, extra, t1, dt):
+    units, fac, _ = demo_case
+    kg = fac[fac["category"] == "kindergarten"]
+    nodes = karhula_walk.nodes.geometry.to_numpy()
+    added = gpd.GeoDataFrame(
+        {"category": "kindergarten"},
+        index=range(len(extra)),
+        geometry=[nodes[i % len(nodes)] for i in extra],
+        crs=karhula_walk.crs,
+    )
+    more = pd.concat([kg.to_crs(karhula_walk.crs), added], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        a = mg.access.travel_times(karhula_walk, kg, units, max_time_min=45)["kindergarten"]
+        b = mg.access.travel_times(karhula_walk, more, units, max_time_min=45)["kindergarten"]
+    w = units["area_m2"].to_numpy()
+
+    def rate(t, limit):
+        return w[t.to_numpy() <= limit].sum() / w.sum()
+
+    for r in (rate(a, t1), rate(b, t1), rate(a, t1 + dt)):
+        assert 0.0 <= r <= 1.0
+    assert rate(b, t1) >= rate(a, t1)
+    assert rate(a, t1 + dt) >= rate(a, t1)
+    assert (b <= a + 1e-9).all()
