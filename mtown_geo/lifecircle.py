@@ -50,10 +50,11 @@ log = logging.getLogger(__name__)
 #: Row label of the whole circle (every required category) in coverage tables.
 CIRCLE = "__circle__"
 
-#: Weight names and the demand-unit columns they read.
-WEIGHTS = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}
+#: Weight names and the demand-unit columns they read (``units``: every unit counts 1,
+#: e.g. villages for the 30-minute circle).
+WEIGHTS = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2", "units": ""}
 
-Weight = Literal["residential", "pop", "area"]
+Weight = Literal["residential", "pop", "area", "units"]
 
 
 def categories_of(profile: Profile | str | Path | None, circle: str, *, optional: bool = True) -> list[str]:
@@ -124,6 +125,10 @@ def _weights(demand: pd.DataFrame, weight: str) -> np.ndarray:
     if weight not in WEIGHTS:
         raise InputError(f"weight must be one of {sorted(WEIGHTS)}, got {weight!r}")
     col = WEIGHTS[weight]
+    if weight == "units":
+        if len(demand) == 0:
+            raise InputError("there are no demand units")
+        return np.ones(len(demand))
     if col not in demand:
         raise InputError(f"the demand units have no {col!r} column for weight={weight!r}")
     w = demand[col].to_numpy(dtype=float)
@@ -178,9 +183,9 @@ def coverage(
         The standard profile (thresholds, required categories).
     circle : str, optional
         A circle of the profile (default ``"15min"``).
-    weight : {"residential", "pop", "area"}
+    weight : {"residential", "pop", "area", "units"}
         What a unit counts for: residential land (``res_area_m2``, default), people
-        (``pop``) or land (``area_m2``).
+        (``pop``), land (``area_m2``) or one each (``units``: villages).
 
     Returns
     -------

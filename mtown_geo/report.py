@@ -1,0 +1,433 @@
+"""The indicator report: the policy annex's rows with values, targets and pass/fail.
+
+The rows the toolkit computes (8 park coverage, 9 15-minute coverage, 10 home elderly
+care, 11 childcare, and greenway km per 10,000 residents) carry their value, the
+denominator used and a note where the rule is an assumption (the profile's
+``verified: false``); the other rows (counts, investment, administrative rates) are
+user-entered values from the study file, marked as such. Written as CSV, XLSX
+(formatted, Chinese headers with English beside them), JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._errors import InputError
+from ._io import atomic_file, file_sha256
+from .standards import AnnexRow, Profile
+
+__all__ = [
+    "COLUMNS",
+    "HEADERS",
+    "ComputedValue",
+    "indicator_table",
+    "manifest",
+    "write_tables",
+]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the indicator table, in order.
+COLUMNS = [
+    "row",
+    "name_zh",
+    "name_en",
+    "unit",
+    "value",
+    "target_2023",
+    "target_2025",
+    "target_2027",
+    "year",
+    "target",
+    "status",
+    "denominator",
+    "origin",
+    "verified",
+    "note",
+]
+
+#: Chinese headers with the English beside them (XLSX, Markdown).
+HEADERS = {
+    "row": "序号 Row",
+    "name_zh": "指标 Indicator",
+    "name_en": "Indicator (English)",
+    "unit": "单位 Unit",
+    "value": "数值 Value",
+    "target_2023": "2023 目标 Target",
+    "target_2025": "2025 目标 Target",
+    "target_2027": "2027 目标 Target",
+    "year": "考核年份 Year",
+    "target": "当年目标 Target",
+    "status": "是否达标 Status",
+    "denominator": "分母 Denominator",
+    "origin": "来源 Origin",
+    "verified": "口径已核实 Rule verified",
+    "note": "说明 Note",
+}
+
+_STATUS_ZH = {"pass": "达标 pass", "fail": "未达标 fail", "n/a": "— n/a", "missing": "缺数据 missing"}
+
+
+@dataclass(frozen=True)
+class ComputedValue:
+    """A value the toolkit computed for one annex row (percent for rates, km/万人 for greenways)."""
+
+    value: float
+    denominator: str
+    verified: bool
+    note: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _status(value: float | None, target: float | None) -> str:
+    if target is None or (isinstance(target, float) and math.isnan(target)):
+        return "n/a"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    return "pass" if value >= target - 1e-9 else "fail"
+
+
+def _row(
+    spec: AnnexRow,
+    year: int,
+    value: float | None,
+    *,
+    denominator: str = "",
+    origin: str,
+    verified: bool,
+    note: str = "",
+) -> dict[str, Any]:
+    t = spec.targets
+    target = t.get(year)
+    return {
+        "row": spec.row if spec.row else "—",
+        "name_zh": spec.name_zh,
+        "name_en": spec.name_en,
+        "unit": spec.unit,
+        "value": value,
+        "target_2023": t.get(2023),
+        "target_2025": t.get(2025),
+        "target_2027": t.get(2027),
+        "year": year,
+        "target": target,
+        "status": _status(value, target),
+        "denominator": denominator,
+        "origin": origin,
+        "verified": verified,
+        "note": note,
+    }
+
+
+def indicator_table(
+    profile: Profile,
+    *,
+    year: int,
+    computed: Mapping[str, ComputedValue],
+    reported: Mapping[int, float] | None = None,
+) -> pd.DataFrame:
+    """The policy annex as a table, with values, targets and pass/fail for a year.
+
+    Parameters
+    ----------
+    profile : Profile
+        Its ``annex`` rows and ``greenway_target`` give names, units and targets.
+    year : int
+        The report year whose targets decide pass/fail (2023, 2025 or 2027 in the annex;
+        another year is compared with the latest earlier target).
+    computed : mapping
+        Values the toolkit computed, keyed by the annex row's ``computed`` key
+        (``"park_coverage"``, ``"circle:15min"``, ``"category:15min:elderly_care"``,
+        ``"greenway_per_10k"``); rates in percent.
+    reported : mapping of int to float, optional
+        User-entered values for the other rows, by row number.
+
+    Returns
+    -------
+    DataFrame
+        :data:`COLUMNS`; the computed rows first in annex order, the greenway row after
+        them, then every user-entered row.
+    """
+    reported = dict(reported or {})
+    rows = []
+    eff_year = _effective_year(profile, year)
+    for spec in profile.annex:
+        if spec.computed is not None:
+            cv = computed.get(spec.computed)
+            if cv is None:
+                rows.append(
+                    _row(
+                        spec,
+                        eff_year,
+                        None,
+                        origin="computed",
+                        verified=spec.verified,
+                        note="not computed in this run (input missing)",
+                    )
+                )
+            else:
+                rows.append(
+                    _row(
+                        spec,
+                        eff_year,
+                        cv.value,
+                        denominator=cv.denominator,
+                        origin="computed",
+                        verified=cv.verified,
+                        note=cv.note,
+                    )
+                )
+            if spec.row in reported:
+                rows[-1]["note"] = (
+                    rows[-1]["note"] + "; " if rows[-1]["note"] else ""
+                ) + f"user-entered value {reported.pop(spec.row)} ignored: computed"
+    if profile.greenway_target is not None:
+        g = profile.greenway_target
+        cv = computed.get(g.computed or "greenway_per_10k")
+        rows.append(
+            _row(
+                g,
+                eff_year,
+                None if cv is None else cv.value,
+                denominator="" if cv is None else cv.denominator,
+                origin="computed",
+                verified=bool(cv.verified) if cv is not None else g.verified,
+                note="not computed in this run (input missing)" if cv is None else cv.note,
+            )
+        )
+    for spec in profile.annex:
+        if spec.computed is None:
+            value = reported.get(spec.row)
+            rows.append(
+                _row(
+                    spec,
+                    eff_year,
+                    None if value is None else float(value),
+                    origin="user-entered" if value is not None else "not given",
+                    verified=spec.verified,
+                    note="" if value is not None else "enter under `reported:` in the study file",
+                )
+            )
+    unknown = sorted(set(reported) - {s.row for s in profile.annex})
+    if unknown:
+        raise InputError(f"reported values for rows {unknown}, which the annex does not have (rows 1–{len(profile.annex)})")
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["year"] = year
+    return df
+
+
+def _effective_year(profile: Profile, year: int) -> int:
+    years = sorted({y for spec in profile.annex for y in spec.targets})
+    if not years:
+        return year
+    earlier = [y for y in years if y <= year]
+    if year in years:
+        return year
+    if not earlier:
+        raise InputError(f"the annex has targets for {years}; {year} is before the first")
+    log.info("no targets for %d: compared with the %d targets", year, earlier[-1])
+    return earlier[-1]
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _markdown(df: pd.DataFrame, title: str) -> str:
+    cols = [c for c in df.columns]
+    head = "| " + " | ".join(HEADERS.get(c, c) for c in cols) + " |"
+    sep = "|" + "|".join("---" for _ in cols) + "|"
+    lines = [f"# {title}", "", head, sep]
+    for _, r in df.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            if c == "status":
+                v = _STATUS_ZH.get(str(v), v)
+            if isinstance(v, float):
+                v = "" if math.isnan(v) else f"{v:.2f}".rstrip("0").rstrip(".")
+            cells.append(str(v).replace("|", "\\|") if v is not None else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame],
+    folder: str | Path,
+    *,
+    stem: str = "indicators",
+    title: str = "指标 Indicators",
+) -> list[Path]:
+    """Write the indicator table and its companions as CSV, XLSX, JSON and Markdown.
+
+    Parameters
+    ----------
+    tables : mapping of sheet name to DataFrame
+        The first one is the indicator table (:func:`indicator_table`); the others
+        (per category, per sub-area...) become further sheets / files.
+    folder : path
+        Output folder (must exist).
+    stem : str
+        File name stem (``indicators.csv``, ``indicators.xlsx``...).
+
+    Returns
+    -------
+    list of Path
+        The files written (each written atomically).
+    """
+    folder = Path(folder)
+    names = list(tables)
+    if not names:
+        raise InputError("no table to write")
+    main = tables[names[0]]
+    out: list[Path] = []
+    # CSV: one per table (UTF-8 with BOM so Excel shows Chinese correctly)
+    for name, df in tables.items():
+        path = folder / (f"{stem}.csv" if name == names[0] else f"{stem}_{name}.csv")
+        with atomic_file(path) as tmp:
+            df.to_csv(tmp, index=not isinstance(df.index, pd.RangeIndex), encoding="utf-8-sig")
+        out.append(path)
+    # JSON: every table, records
+    path = folder / f"{stem}.json"
+    payload = {
+        name: [
+            {k: _clean(v) for k, v in rec.items()}
+            for rec in (df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df).to_dict(orient="records")
+        ]
+        for name, df in tables.items()
+    }
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
+    out.append(path)
+    # Markdown: the indicator table, then the others
+    path = folder / f"{stem}.md"
+    text = _markdown(main, title)
+    for name in names[1:]:
+        df = tables[name]
+        df2 = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+        text += "\n" + _markdown(df2, name)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    out.append(path)
+    # XLSX
+    path = folder / f"{stem}.xlsx"
+    with atomic_file(path) as tmp:
+        _write_xlsx(tables, tmp)
+    out.append(path)
+    return out
+
+
+def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    fills = {
+        "pass": PatternFill("solid", fgColor="C6EFCE"),
+        "fail": PatternFill("solid", fgColor="FFC7CE"),
+        "missing": PatternFill("solid", fgColor="FFEB9C"),
+    }
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        for i, (name, df) in enumerate(tables.items()):
+            frame = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+            frame = frame.rename(columns={c: HEADERS.get(c, c) for c in frame.columns})
+            sheet = "指标 Indicators" if i == 0 else str(name)[:31]
+            frame.to_excel(xw, sheet_name=sheet, index=False)
+            ws = xw.sheets[sheet]
+            bold = Font(bold=True)
+            for cell in ws[1]:
+                cell.font = bold
+                cell.alignment = Alignment(wrap_text=True, vertical="center")
+                cell.fill = PatternFill("solid", fgColor="DDEBF7")
+            ws.freeze_panes = "A2"
+            for j, col in enumerate(frame.columns, start=1):
+                width = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)]) + 2
+                ws.column_dimensions[get_column_letter(j)].width = min(max(width, 8), 60)
+            if i == 0 and HEADERS["status"] in frame.columns:
+                scol = list(frame.columns).index(HEADERS["status"]) + 1
+                for r in range(2, len(frame) + 2):
+                    cell = ws.cell(row=r, column=scol)
+                    status = str(cell.value)
+                    if status in fills:
+                        cell.fill = fills[status]
+                    cell.value = _STATUS_ZH.get(status, status)
+                vcol = list(frame.columns).index(HEADERS["value"]) + 1
+                for r in range(2, len(frame) + 2):
+                    ws.cell(row=r, column=vcol).number_format = "0.00"
+
+
+def manifest(
+    *,
+    inputs: Mapping[str, str | Path],
+    config: Mapping[str, Any],
+    profile: Profile,
+) -> dict[str, Any]:
+    """What makes a run reproducible: input files with SHA-256, the resolved configuration,
+    the profile and the versions of the packages that computed it."""
+    files = {}
+    for key, p in inputs.items():
+        path = Path(p)
+        if path.is_file():
+            files[key] = {"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size}
+        else:
+            files[key] = {"path": str(p), "sha256": None, "note": "not a local file (online source or in-memory)"}
+    pkgs = {}
+    for name in (
+        "mtown-geo",
+        "geopandas",
+        "shapely",
+        "pyproj",
+        "pyogrio",
+        "rasterio",
+        "osmium",
+        "osmnx",
+        "networkx",
+        "scipy",
+        "numpy",
+        "pandas",
+        "folium",
+        "pydantic",
+        "matplotlib",
+    ):
+        try:
+            pkgs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pkgs[name] = None
+    return {
+        "inputs": files,
+        "config": config,
+        "profile": profile.model_dump(mode="json"),
+        "assumptions": [{"rule": k, "source": s} for k, s in profile.assumptions()],
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": pkgs,
+    }
