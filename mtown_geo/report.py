@@ -400,7 +400,7 @@ def manifest(
             files[key] = {"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size}
         else:
             files[key] = {"path": str(p), "sha256": None, "note": "not a local file (online source or in-memory)"}
-    pkgs = {}
+    pkgs: dict[str, str | None] = {}
     for name in (
         "mtown-geo",
         "geopandas",
