@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from . import __version__
-from ._errors import MtownGeoError
+from ._errors import MtownGeoError, MtownGeoWarning
 
 app = typer.Typer(
     name="mtown-geo",
@@ -19,13 +20,33 @@ app = typer.Typer(
 )
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if issubclass(category, MtownGeoWarning):
+            typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+        else:
+            logging.getLogger("py.warnings").debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
 
-def _fail(exc: Exception) -> None:
+    warnings.showwarning = show
+
+
+def _fail(exc: BaseException) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+def _summary(result: Any) -> None:
+    t = result.indicators
+    typer.echo(f"\n{result.study.name} — {result.profile.title} — {result.study.year}")
+    for _, r in t[t["origin"] == "computed"].iterrows():
+        v = r["value"]
+        vs = "—" if v is None or v != v else f"{v:.1f}"
+        mark = {"pass": "✔", "fail": "✘"}.get(r["status"], "·")
+        typer.echo(f"  {mark} {r['name_zh']} {r['name_en']}: {vs} {r['unit']} (target {r['target']}, {r['status']})")
+    if result.out_dir is not None:
+        typer.echo(f"\nwrote {result.out_dir}/ (indicators.xlsx, layers.gpkg, map.html, manifest.json...)")
 
 
 @app.callback(invoke_without_command=True)
@@ -44,17 +65,50 @@ def demo(
     no_tiles: Annotated[bool, typer.Option("--no-tiles", help="Plain map background (no tile server needed).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run on the embedded demo town (Karhula, Kotka; OSM data shipped with pyrosm): no download needed."""
+    """Run the whole study on the embedded demo town (Karhula, Kotka; OSM data shipped with pyrosm)."""
     from .demo import run_demo
 
-    _setup_logging(verbose)
+    _setup(verbose)
     try:
-        path = run_demo(out, cell_m=cell_m, tiles=not no_tiles, progress=True)
+        result = run_demo(out, cell_m=cell_m, tiles=not no_tiles, progress=True)
     except (MtownGeoError, OSError) as exc:
         _fail(exc)
     else:
-        typer.echo(f"wrote {path}/: coverage.csv, reach.csv, facilities.csv, map.html")
-        typer.echo((path / "coverage.csv").read_text(encoding="utf-8"))
+        _summary(result)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Study file to write.")] = Path("study.yaml"),
+    name: Annotated[str, typer.Option(help="Town name.")] = "东门街道",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented study-file template to fill in."""
+    from .study import template
+
+    if path.exists() and not force:
+        _fail(FileExistsError(f"{path} exists; use --force to overwrite"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(template(name=name), encoding="utf-8")
+    typer.echo(f"wrote {path}: fill in the boundaries and data sources, then `mtown-geo run {path} --out out/`")
+
+
+@app.command("run")
+def run_cmd(
+    study_file: Annotated[Path, typer.Argument(help="The study file (see `mtown-geo init`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically on success).")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Compute every indicator of a town and write the report, layers and maps."""
+    from .study import run
+
+    _setup(verbose)
+    try:
+        result = run(study_file, out=out, progress=True)
+    except (MtownGeoError, OSError) as exc:
+        _fail(exc)
+    else:
+        _summary(result)
 
 
 def main() -> None:

@@ -18,19 +18,19 @@ from __future__ import annotations
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 import shapely
 
-from . import access, demand, facilities, network, standards
 from . import crs as _crs
 from ._errors import DataNotFoundError
-from ._io import atomic_dir
 from .sources.osm import ATTRIBUTION, read_osm
 
-__all__ = ["demo_boundaries", "demo_osm_path", "run_demo"]
+if TYPE_CHECKING:
+    from .study import StudyResult
+
+__all__ = ["demo_boundaries", "demo_osm_path", "demo_study", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -82,91 +82,67 @@ def demo_boundaries() -> gpd.GeoDataFrame:
     return gdf.to_crs(4326)
 
 
+def demo_study(folder: str | Path) -> Path:
+    """Write the demo town's study file and boundaries into a folder; return the study file.
+
+    The study names the embedded OSM extract by its absolute path, so it runs wherever
+    the folder is.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    demo_boundaries().to_file(folder / "boundaries.geojson", driver="GeoJSON")
+    text = (
+        "# The embedded demo town (Karhula, Kotka): OSM data shipped with pyrosm, © OpenStreetMap contributors.\n"
+        f"name: {DEMO_NAME}\n"
+        "code: demo\n"
+        "year: 2025\n"
+        "profile: zhejiang-2023\n"
+        "boundaries:\n"
+        "  town: boundaries.geojson      # holds both 镇域 and 建成区 (column `kind`)\n"
+        f"osm: {demo_osm_path()}\n"
+        "population:\n"
+        "  total: 9000                   # demonstration figure, not a census count\n"
+        "demand:\n"
+        "  cell_m: 50\n"
+        "circles: [5min, 15min, 30min]\n"
+    )
+    (folder / "study.yaml").write_text(text, encoding="utf-8")
+    return folder / "study.yaml"
+
+
 def run_demo(
     out_dir: str | Path,
     *,
     cell_m: float = 50.0,
-    circle: str = "15min",
     tiles: bool = True,
     progress: bool = False,
-) -> Path:
-    """Walking reach of the 15-minute circle's categories over the demo town's built-up area.
+) -> StudyResult:
+    """Run the whole study on the embedded demo town and write it to ``out_dir``.
 
-    Writes ``reach.csv`` (one row per 50 m grid cell: minutes to the nearest facility of
-    each category), ``coverage.csv`` (share of built-up area within the threshold per
-    category), ``facilities.csv`` and ``map.html`` (folium) into ``out_dir``, atomically.
+    The folder gets the indicator report (CSV, XLSX, JSON, Markdown), the layers
+    (GeoPackage), the maps, the manifest, and the demo's own ``study.yaml`` and
+    ``boundaries.geojson`` under ``study/`` to copy from. Written atomically.
 
     Returns
     -------
-    Path
-        The output folder.
+    StudyResult
+        The result (``result.out_dir`` is the folder).
     """
-    from tqdm.auto import tqdm
+    import tempfile
 
-    from .render import reach_map
+    from .study import load_study, run
 
-    profile = standards.load()
-    spec = profile.circles[circle]
-    steps = tqdm(total=5, desc="mtown-geo demo", disable=not progress, unit="step")
-    osm = demo_osm_path()
-    bounds = demo_boundaries()
-    town = bounds[bounds["kind"] == "镇域"]
-    built = bounds[bounds["kind"] == "建成区"]
-    steps.set_postfix_str("network")
-    net = network.from_osm(osm, mode=spec.mode, boundary=town, profile=profile)
-    steps.update()
-    steps.set_postfix_str("facilities")
-    fac = facilities.from_osm(osm, profile=profile, boundary=town)
-    steps.update()
-    steps.set_postfix_str("demand grid")
-    units = demand.grid(built.to_crs(net.crs), cell_m=cell_m)
-    steps.update()
-    steps.set_postfix_str("travel times")
-    cats = spec.required
-    threshold = profile.threshold_min(circle)
-    times = access.travel_times(net, fac, units, categories=cats, max_time_min=max(threshold, 30.0))
-    steps.update()
-    steps.set_postfix_str("writing")
-    rows = []
-    total = units["area_m2"].sum()
-    for cat in cats:
-        limit = profile.threshold_min(circle, cat)
-        covered = units["area_m2"].to_numpy()[times[cat].to_numpy() <= limit].sum()
-        rows.append(
-            {
-                "category": cat,
-                "name_zh": profile.categories[cat].name_zh,
-                "threshold_min": limit,
-                "facilities": int((fac["category"] == cat).sum()),
-                "covered_area_m2": round(float(covered), 1),
-                "total_area_m2": round(float(total), 1),
-                "coverage": round(float(covered / total), 4) if total > 0 else np.nan,
+    with tempfile.TemporaryDirectory(prefix="mtown-geo-demo-") as tmp:
+        path = demo_study(tmp)
+        st = load_study(path)
+        st = st.model_copy(
+            update={
+                "demand": st.demand.model_copy(update={"cell_m": float(cell_m)}),
+                "outputs": st.outputs.model_copy(update={"tiles": tiles}),
             }
         )
-    coverage = pd.DataFrame(rows)
-    with atomic_dir(out_dir) as tmp:
-        table = units[["x", "y", "area_m2"]].join(times.round(2))
-        table.to_csv(tmp / "reach.csv", index_label="unit")
-        coverage.to_csv(tmp / "coverage.csv", index=False)
-        fac.drop(columns="geometry").assign(
-            lon=fac.geometry.representative_point().x, lat=fac.geometry.representative_point().y
-        ).to_csv(tmp / "facilities.csv", index=False)
-        fmap = reach_map(
-            demand.cells(units),
-            times,
-            facilities=fac[fac["category"].isin(cats)],
-            boundaries=bounds,
-            profile=profile,
-            tiles=tiles,
-            title=f"{spec.name_zh} 步行 walk — {DEMO_NAME}",
-        )
-        fmap.save(str(tmp / "map.html"))
-        (tmp / "README.txt").write_text(
-            f"{DEMO_NAME}: walking time to the nearest facility of each category of the {spec.name_en}.\n"
-            f"Profile {profile.name}; grid {cell_m:g} m over the built-up area; threshold {threshold:g} min.\n"
-            f"Map data {ATTRIBUTION}.\n",
-            encoding="utf-8",
-        )
-    steps.update()
-    steps.close()
-    return Path(out_dir)
+        extra = {
+            "study/study.yaml": path.read_text(encoding="utf-8"),
+            "study/boundaries.geojson": (Path(tmp) / "boundaries.geojson").read_bytes(),
+        }
+        return run(st, out=out_dir, progress=progress, extra_files=extra)

@@ -1,4 +1,4 @@
-"""The command line: the demo runs on the embedded data and writes what it says."""
+"""The command line: demo, init and run."""
 
 from __future__ import annotations
 
@@ -17,43 +17,34 @@ def test_version():
     assert result.stdout.strip() == mg.__version__
 
 
-def test_demo_writes_tables_and_map(tmp_path):
+def test_demo_writes_the_report_maps_and_its_study(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--no-tiles", "--cell-m", "100"])
     assert result.exit_code == 0, result.output
-    cov = pd.read_csv(out / "coverage.csv")
-    profile = mg.standards.load()
-    assert list(cov["category"]) == profile.circles["15min"].required
-    assert cov["coverage"].between(0, 1).all()
-    # categories with no facility in the demo town cover nothing; bus stops are everywhere
-    assert cov.set_index("category").loc["hospital" if "hospital" in set(cov.category) else "health_station", "coverage"] == 0
-    reach = pd.read_csv(out / "reach.csv")
-    assert len(reach) > 50
+    assert "建成区15分钟生活圈覆盖率" in result.stdout
+    ind = pd.read_csv(out / "indicators.csv", encoding="utf-8-sig")
+    assert "建成区15分钟生活圈覆盖率" in set(ind["name_zh"])
     html = (out / "map.html").read_text(encoding="utf-8")
-    assert "OpenStreetMap contributors" in html
-    assert "幼儿园" in html
-    # no half-written sibling left behind
-    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
+    assert "OpenStreetMap contributors" in html and "幼儿园" in html
+    assert (out / "study" / "study.yaml").exists() and (out / "study" / "boundaries.geojson").exists()
+    # the study file written beside the results runs again to the same numbers
+    again = mg.study.run(out / "study" / "study.yaml")
+    t = again.indicators.set_index(again.indicators["row"].astype(str))
+    first = ind.set_index(ind["row"].astype(str))
+    # cell size differs (50 m in the file, 100 m on the command line): same order of magnitude only
+    assert abs(t.loc["11", "value"] - first.loc["11", "value"]) < 10
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # nothing half-written beside it
 
 
-def test_demo_coverage_equals_the_engine(tmp_path, demo_bounds, demo_osm):
-    """The demo's coverage numbers are the area share the engine's times give."""
-    import warnings
-
-    out = tmp_path / "d"
-    assert runner.invoke(app, ["demo", "--out", str(out), "--no-tiles", "--cell-m", "100"]).exit_code == 0
-    cov = pd.read_csv(out / "coverage.csv").set_index("category")
-    built = demo_bounds[demo_bounds["kind"] == "建成区"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = mg.network.from_osm(demo_osm, mode="walk", boundary=demo_bounds[demo_bounds["kind"] == "镇域"])
-        fac = mg.facilities.from_osm(demo_osm, categories=["kindergarten"])
-        units = mg.demand.grid(built.to_crs(net.crs), cell_m=100)
-        t = mg.access.travel_times(net, fac, units, categories=["kindergarten"], max_time_min=30)
-    share = units.loc[t["kindergarten"] <= 15, "area_m2"].sum() / units["area_m2"].sum()
-    assert cov.loc["kindergarten", "coverage"] == round(share, 4)
-    # the grid covers the built-up area exactly
-    assert units["area_m2"].sum() == __import__("pytest").approx(built.to_crs(net.crs).area.sum())
+def test_init_then_run_reports_a_typo(tmp_path):
+    study_file = tmp_path / "study.yaml"
+    assert runner.invoke(app, ["init", str(study_file)]).exit_code == 0
+    assert runner.invoke(app, ["init", str(study_file)]).exit_code == 2  # no silent overwrite
+    study_file.write_text(study_file.read_text(encoding="utf-8").replace("year: 2025", "yaer: 2025"), encoding="utf-8")
+    result = runner.invoke(app, ["run", str(study_file), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "yaer" in result.output and "study.yaml:" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_demo_boundaries_match_the_committed_file(demo_bounds):

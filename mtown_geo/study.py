@@ -1,0 +1,740 @@
+"""One town, end to end: a study file → the indicator report, layers and maps.
+
+A *study file* (YAML, made with ``mtown-geo init``) names the town, its boundaries, the
+data sources and the profile; :func:`run` does the whole job and, given an output
+folder, writes it atomically (a failed run leaves no half-written folder behind)::
+
+    result = mtown_geo.run("study.yaml", out="out/dongmen")
+    result.indicators        # the annex rows with values, targets, pass/fail
+    result.layers["units_15min"]   # demand units with their times
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import access, demand, facilities, lifecircle, network, report, standards
+from . import crs as _crs
+from ._errors import DataNotFoundError, InputError, MtownGeoWarning, StudyError
+from ._io import atomic_dir
+from ._yaml import format_validation_error, load_with_lines
+from .network import Network
+from .sources.osm import ATTRIBUTION, is_osm_file, read_osm
+from .standards import Profile
+
+__all__ = ["Study", "StudyResult", "load_study", "run", "template"]
+
+log = logging.getLogger(__name__)
+
+
+# -- the study file ------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BoundarySpec(_Strict):
+    town: str
+    builtup: str | None = None
+    layer: str | None = None
+    kind_col: str = "kind"
+
+
+class NetworkSpec(_Strict):
+    source: str = "osm"
+    buffer_m: float = Field(default=1000.0, ge=0)
+    class_col: str | None = None
+    oneway_col: str | None = None
+    dem: str | None = None
+
+
+class SourceSpec(_Strict):
+    """A data source: ``osm`` (the study's OSM extract), a vector ``file`` or a ``table``."""
+
+    osm: str | None = None
+    file: str | None = None
+    table: str | None = None
+    layer: str | None = None
+    crs: str | None = None
+    class_col: str | None = None
+    classes: list[str] | None = None
+    category_col: str | None = None
+    type_col: str | None = None
+    name_col: str | None = None
+    count_col: str | None = None
+
+
+class PopulationSpec(_Strict):
+    total: float | None = Field(default=None, gt=0)
+    raster: str | None = None
+    census: str | None = None
+    count_col: str | None = None
+
+
+class DemandSpec(_Strict):
+    cell_m: float = Field(default=50.0, gt=0)
+    weight: Literal["residential", "pop", "area"] = "residential"
+
+
+class OutputSpec(_Strict):
+    maps: bool = True
+    static_maps: bool = True
+    tiles: bool = True
+    rasters: bool = True
+    geopackage: bool = True
+
+
+def _as_sources(v: Any) -> Any:
+    if v is None:
+        return []
+    if isinstance(v, (str, dict)):
+        v = [v]
+    out = []
+    for item in v:
+        if isinstance(item, str):
+            out.append({"osm": item} if item == "osm" or is_osm_file(item) else {"file": item})
+        else:
+            out.append(item)
+    return out
+
+
+class Study(_Strict):
+    """A validated study file."""
+
+    name: str
+    code: str = ""
+    year: int = 2025
+    profile: str = standards.DEFAULT_PROFILE
+    boundaries: BoundarySpec
+    osm: str | None = None
+    network: NetworkSpec = NetworkSpec()
+    facilities: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
+    parks: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
+    greenways: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
+    residential: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
+    villages: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
+    zones: SourceSpec | None = None
+    population: PopulationSpec = PopulationSpec()
+    demand: DemandSpec = DemandSpec()
+    circles: list[str] = Field(default_factory=lambda: ["5min", "15min", "30min"])
+    reported: dict[int, float] = Field(default_factory=dict)
+    outputs: OutputSpec = OutputSpec()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    _coerce_sources = field_validator("facilities", "parks", "greenways", "residential", "villages", mode="before")(_as_sources)
+
+    @field_validator("reported", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    def path(self, value: str) -> Path:
+        """A path of the study file, relative to the file's folder."""
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def osm_path(self, value: str | None = None) -> str:
+        """The OSM source for ``osm`` entries: the study's ``osm`` key (a file or a place name)."""
+        v = self.osm if value in (None, "osm") else value
+        if v is None:
+            raise StudyError("a source says 'osm' but the study has no top-level 'osm:' key (an .osm.pbf file or a place name)")
+        p = self.path(v)
+        return str(p) if (p.exists() or is_osm_file(v)) else v
+
+
+def template(*, name: str = "东门街道", osm: str = "data/region.osm.pbf") -> str:
+    """A commented study-file template (what ``mtown-geo init`` writes)."""
+    return f"""\
+# mtown_geo study file: one town, its data, the standard profile.
+# Paths are relative to this file. Run:  mtown-geo run study.yaml --out out/
+# Every key is documented in the README ("Study file reference").
+
+name: {name}                 # 镇/街道名称 town name
+code: "360681002"             # 行政区划代码 statistical division code
+year: 2025                    # 考核年份 report year: targets of 2023 | 2025 | 2027
+profile: zhejiang-2023        # 标准 profile: zhejiang-2023 | gb50180-2018 | path/to/my_profile.yaml
+
+boundaries:
+  town: data/town.geojson     # 镇域 polygon (GeoJSON / GeoPackage / Shapefile)
+  builtup: data/builtup.geojson   # 建成区 polygon; omit if `town` holds both with a `kind` column (镇域 / 建成区)
+
+osm: {osm}   # OSM extract (.osm.pbf / .osm / .osm.bz2), or a place name (online)
+
+network:
+  source: osm                 # osm, or a road-centreline file (shp/gpkg) with a road-class column
+  buffer_m: 1000              # the network reaches this far beyond the town (facilities just outside count)
+  # class_col: 道路等级        # road-class column of a centreline file (主干路, 次干路, 支路, 村道...)
+  # dem: data/dem.tif          # elevation GeoTIFF: slope-aware walking times (Tobler)
+
+facilities:                   # one or more sources, merged
+  - osm                       # facilities tagged in the OSM extract
+  # - table: data/amap_pois.xlsx   # Amap / Baidu POI export or a CSV with 经度/纬度
+  #   crs: gcj02                   # wgs84 | gcj02 (Amap, Tencent) | bd09 (Baidu) | cgcs2000
+
+parks: [osm]                  # or: - file: data/landuse.gpkg  class_col: 用地代码  classes: [G1]
+greenways: [osm]              # or: - file: data/greenways.shp
+residential: [osm]            # 居住用地: or - file: data/landuse.gpkg  class_col: 用地代码  classes: [R, R1, R2]
+villages: [osm]               # 行政村/自然村 for the 30-minute circle (points or polygons)
+# zones:                      # sub-areas for per-community tables
+#   file: data/communities.gpkg
+#   name_col: 名称
+
+population:
+  total: 56000                # 常住人口 resident population (census); or:
+  # raster: data/worldpop.tif   # population GeoTIFF (any CRS)
+  # census: data/census.gpkg    # polygons with a count
+  # count_col: 常住人口
+
+demand:
+  cell_m: 50                  # grid of demand units over the built-up area (metres)
+  weight: residential         # residential | pop | area — the denominator of the coverage rates
+
+circles: [5min, 15min, 30min]
+
+reported:                     # rows the toolkit cannot compute (counts, investment, admin rates)
+  # 1: 35                     # 项目建设累计数
+  # 12: 88.0                  # 乡镇卫生院达标率 (%)
+
+outputs:
+  maps: true                  # interactive HTML map
+  static_maps: true           # PNG (300 dpi) and PDF per indicator
+  tiles: true                 # map tiles from openstreetmap.org (false: plain background, offline)
+  rasters: true               # travel-time GeoTIFFs
+  geopackage: true            # every layer in layers.gpkg (opens in QGIS)
+"""
+
+
+def load_study(source: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
+    """Read and validate a study file (or a mapping with the same keys).
+
+    Raises
+    ------
+    StudyError
+        Malformed YAML or an unknown / missing / wrong key; the message names the key
+        path and its line in the file.
+    DataNotFoundError
+        The study file does not exist.
+    """
+    lines: dict[tuple[Any, ...], int] = {}
+    label = "<study>"
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+        base = Path(".")
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DataNotFoundError(f"study file {path} does not exist (make one with `mtown-geo init`)")
+        label = str(path)
+        try:
+            data, lines = load_with_lines(path.read_text(encoding="utf-8"), source=label)
+        except yaml.YAMLError as exc:
+            raise StudyError(f"{label}: not valid YAML: {exc}") from None
+        base = path.resolve().parent
+    if not isinstance(data, dict):
+        raise StudyError(f"{label}: a study file is a mapping of keys (name, boundaries, osm...)")
+    data.setdefault("base_dir", base)
+    try:
+        study = Study.model_validate(data)
+    except ValidationError as exc:
+        raise StudyError(f"invalid study file {label}:\n{format_validation_error(exc, lines=lines, source=label)}") from None
+    prof = standards.load(study.profile if study.profile in standards.available() else study.path(study.profile))
+    bad = [c for c in study.circles if c not in prof.circles]
+    if bad:
+        line = lines.get(("circles",))
+        where = f"{label}:{line}: " if line else ""
+        raise StudyError(f"{where}circles: {bad} are not circles of the profile {prof.name!r} ({sorted(prof.circles)})")
+    return study
+
+
+# -- the result ----------------------------------------------------------------------------
+
+
+@dataclass
+class StudyResult:
+    """Everything a run produced."""
+
+    study: Study
+    profile: Profile
+    indicators: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    out_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        computed = self.indicators[self.indicators["origin"] == "computed"]
+        lines = [f"StudyResult({self.study.name!r}, profile={self.profile.name!r}, year={self.study.year})"]
+        for _, r in computed.iterrows():
+            v = r["value"]
+            vs = "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+            lines.append(f"  {r['name_zh']}: {vs} {r['unit']} (target {r['target']}) {r['status']}")
+        return "\n".join(lines)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _collect_warnings(notes: list[str]) -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MtownGeoWarning)
+        yield
+    seen = set()
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if issubclass(w.category, MtownGeoWarning) and text not in seen:
+            seen.add(text)
+            notes.append(text)
+            log.warning("%s", text)
+        elif not issubclass(w.category, MtownGeoWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _read_layer(study: Study, value: str, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    path = study.path(value)
+    if not path.exists():
+        raise DataNotFoundError(f"{path} does not exist (named in the study file)")
+    try:
+        from .sources.vector import read_vector
+    except ImportError:  # pragma: no cover - the vector reader ships with the package
+        return gpd.read_file(path, layer=layer)
+    return read_vector(path, layer=layer)
+
+
+def _boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    spec = study.boundaries
+    town = _read_layer(study, spec.town, layer=spec.layer)
+    _crs.require_crs(town, what="town boundary")
+    if spec.builtup is None:
+        if spec.kind_col not in town:
+            raise StudyError(
+                f"boundaries.builtup is not given and {spec.town} has no {spec.kind_col!r} column telling 镇域 from 建成区"
+            )
+        kinds = town[spec.kind_col].astype(str)
+        built = town[kinds.isin(["建成区", "builtup", "built-up"])]
+        town = town[kinds.isin(["镇域", "town"])]
+        if town.empty or built.empty:
+            raise StudyError(f"{spec.town}: need rows of kind 镇域 and 建成区 in column {spec.kind_col!r}")
+    else:
+        built = _read_layer(study, spec.builtup, layer=spec.layer)
+        _crs.require_crs(built, what="built-up boundary")
+    if town.empty or built.empty:
+        raise InputError("a boundary layer is empty")
+    return town.reset_index(drop=True), built.reset_index(drop=True)
+
+
+def _osm_features_residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    ext = read_osm(study.osm_path())
+    f = ext.features
+    is_res = f["tags"].map(lambda t: t.get("landuse") == "residential").to_numpy()
+    res = f.loc[is_res, ["osm_id", "geometry"]]
+    res = res[res.geom_type.isin(["Polygon", "MultiPolygon"])]
+    return res.to_crs(metric)
+
+
+def _residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    parts = []
+    for src in study.residential:
+        if src.osm is not None:
+            parts.append(_osm_features_residential(study, metric, town)[["geometry"]])
+        elif src.file is not None:
+            gdf = _read_layer(study, src.file, layer=src.layer)
+            if src.class_col is not None:
+                if src.class_col not in gdf:
+                    raise StudyError(f"residential: {src.file} has no column {src.class_col!r}")
+                classes = src.classes or ["R", "R1", "R2", "R3", "居住用地", "070"]
+                codes = gdf[src.class_col].astype(str)
+                gdf = gdf[codes.map(lambda c, ks=tuple(classes): c.startswith(ks))]
+            parts.append(gdf.to_crs(metric)[["geometry"]])
+        else:
+            raise StudyError("residential: each source is `osm` or a `file`")
+    if not parts:
+        return gpd.GeoDataFrame(geometry=[], crs=metric)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=metric)
+
+
+def _facilities(study: Study, prof: Profile, town: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoDataFrame:
+    parts = []
+    for src in study.facilities:
+        if src.osm is not None:
+            parts.append(facilities.from_osm(study.osm_path(src.osm), profile=prof, boundary=town, buffer_m=buffer_m))
+        elif src.table is not None:
+            from .sources.tables import read_facility_table
+
+            kw: dict[str, Any] = {"profile": prof}
+            for key in ("crs", "category_col", "type_col", "name_col"):
+                if getattr(src, key) is not None:
+                    kw[key] = getattr(src, key)
+            parts.append(read_facility_table(study.path(src.table), **kw))
+        elif src.file is not None:
+            gdf = _read_layer(study, src.file, layer=src.layer)
+            col = src.category_col or "category"
+            if col not in gdf:
+                raise StudyError(f"facilities: {src.file} has no category column {col!r} (set category_col)")
+            gdf = gdf.rename(columns={col: "category"})
+            if src.name_col and src.name_col in gdf:
+                gdf = gdf.rename(columns={src.name_col: "name"})
+            parts.append(gdf.to_crs(4326))
+        else:
+            raise StudyError("facilities: each source is `osm`, a `table` or a `file`")
+    if not parts:
+        raise StudyError("facilities: give at least one source")
+    fac = gpd.GeoDataFrame(pd.concat([p.to_crs(4326) for p in parts], ignore_index=True), crs=4326)
+    return fac
+
+
+def _villages(study: Study, town: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+    parts = []
+    town_m = town.to_crs(metric).union_all()
+    for src in study.villages:
+        if src.osm is not None:
+            f = read_osm(study.osm_path(src.osm)).features
+            is_v = f["tags"].map(lambda t: t.get("place") in ("village", "hamlet", "isolated_dwelling")).to_numpy()
+            v = f.loc[is_v, ["name", "geometry"]].to_crs(metric)
+        elif src.file is not None:
+            v = _read_layer(study, src.file, layer=src.layer).to_crs(metric)
+            if src.name_col and src.name_col in v:
+                v = v.rename(columns={src.name_col: "name"})
+        else:
+            raise StudyError("villages: each source is `osm` or a `file`")
+        v = v[v.intersects(town_m)]
+        parts.append(v)
+    if not parts:
+        return gpd.GeoDataFrame({"name": []}, geometry=[], crs=metric)
+    vil = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=metric)
+    vil = vil.set_geometry(vil.geometry.representative_point())
+    vil["area_m2"] = 0.0
+    vil["pop"] = 0.0
+    vil["res_area_m2"] = 0.0
+    return vil.reset_index(drop=True)
+
+
+def _network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame, cache: dict[str, Network]) -> Network:
+    if mode in cache:
+        return cache[mode]
+    spec = study.network
+    if spec.source == "osm" or is_osm_file(spec.source):
+        net = network.from_osm(study.osm_path(spec.source), mode=mode, boundary=town, buffer_m=spec.buffer_m, profile=prof)
+    else:
+        lines = _read_layer(study, spec.source)
+        kw: dict[str, Any] = {"mode": mode, "profile": prof}
+        if spec.class_col:
+            kw["class_col"] = spec.class_col
+        if spec.oneway_col:
+            kw["oneway_col"] = spec.oneway_col
+        net = network.from_lines(lines, **kw)
+    if spec.dem and prof.mode(mode).network == "walk":
+        from . import terrain
+
+        net = terrain.with_slope(net, study.path(spec.dem))
+    cache[mode] = net
+    return net
+
+
+def run(
+    study: Study | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    extra_files: Mapping[str, str | bytes] | None = None,
+) -> StudyResult:
+    """Run a study: every indicator, table and layer; written to ``out`` when given.
+
+    Parameters
+    ----------
+    study : Study, path or mapping
+        A study file (see :func:`template`), or its content.
+    out : path, optional
+        Output folder; replaced atomically on success, untouched on failure.
+    progress : bool
+        Show a progress bar (the CLI does).
+
+    Returns
+    -------
+    StudyResult
+        The indicator table, the per-circle and per-zone tables, the layers (GeoDataFrames
+        in the town's metric CRS) and the networks.
+    """
+    from tqdm.auto import tqdm
+
+    st = study if isinstance(study, Study) else load_study(study)
+    prof = standards.load(st.profile if st.profile in standards.available() else st.path(st.profile))
+    notes: list[str] = []
+    steps = ["boundaries", "facilities", "demand", *[f"circle {c}" for c in st.circles], "parks", "greenways", "report"]
+    bar = tqdm(total=len(steps), desc=f"mtown-geo {st.name}", disable=not progress, unit="step")
+    nets: dict[str, Network] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    computed: dict[str, report.ComputedValue] = {}
+    with _collect_warnings(notes):
+        bar.set_postfix_str("boundaries")
+        town, built = _boundaries(st)
+        metric = _crs.metric_crs(town)
+        town_m, built_m = town.to_crs(metric), built.to_crs(metric)
+        layers["boundaries"] = gpd.GeoDataFrame(
+            {"kind": ["镇域"] * len(town_m) + ["建成区"] * len(built_m), "name": st.name},
+            geometry=list(town_m.geometry) + list(built_m.geometry),
+            crs=metric,
+        )
+        bar.update()
+        bar.set_postfix_str("facilities")
+        fac = _facilities(st, prof, town, st.network.buffer_m)
+        bar.update()
+        bar.set_postfix_str("demand")
+        units = demand.grid(built_m, cell_m=st.demand.cell_m)
+        residential = _residential(st, metric, town)
+        units = _with_residential(units, residential, built_m)
+        units = _with_population(st, units, built_m, notes)
+        if st.zones is not None:
+            units = _with_zones(st, units, metric)
+        bar.update()
+        weight = st.demand.weight
+        if weight == "residential" and units["res_area_m2"].sum() <= 0:
+            notes.append(
+                "no residential land inside the built-up area: coverage rates use the built-up area itself "
+                "(weight=area); give residential land under `residential:` for the official denominator"
+            )
+            weight = "area"
+        for circle in st.circles:
+            bar.set_postfix_str(f"circle {circle}")
+            spec = prof.circles[circle]
+            net = _network_for(st, prof, spec.mode, town, nets)
+            c_units = units
+            c_weight: Any = weight
+            if spec.demand == "villages":
+                c_units = _villages(st, town, net.crs)
+                c_weight = "units"
+                if c_units.empty:
+                    notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
+                    bar.update()
+                    continue
+            else:
+                c_units = c_units.to_crs(net.crs)
+            times = lifecircle.travel_times(net, fac, c_units, profile=prof, circle=circle)
+            cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
+            tables[f"coverage_{circle}"] = cov
+            tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
+            assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
+            layers[f"units_{circle}"] = assessed.to_crs(metric)
+            if spec.demand != "villages":
+                layers[f"gaps_{circle}"] = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category").to_crs(metric)
+            if "zone" in c_units:
+                tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(
+                    times, c_units, profile=prof, circle=circle, weight=c_weight
+                )
+            denom = {
+                "residential": "建成区居住用地面积 residential land in the built-up area",
+                "area": "建成区面积 built-up area",
+                "pop": "人口 population",
+                "units": "村庄数 villages",
+            }[c_weight]
+            computed[f"circle:{circle}"] = report.ComputedValue(
+                value=100.0 * float(cov["rate"].to_numpy(float)[list(cov.index).index(lifecircle.CIRCLE)]),
+                denominator=denom,
+                verified=spec.verified,
+                note="" if spec.verified else f"assumption: {spec.source.strip()}",
+            )
+            for cat in spec.required:
+                cspec = prof.categories[cat]
+                computed[f"category:{circle}:{cat}"] = report.ComputedValue(
+                    value=100.0 * float(cov["rate"].to_numpy(float)[list(cov.index).index(cat)]),
+                    denominator=denom,
+                    verified=False,
+                    note=f"spatial reading: share within {prof.threshold_min(circle, cat):g} min ({cspec.source.strip()})",
+                )
+            bar.update()
+        fac_m = fac.to_crs(metric)
+        if "walk" in nets:
+            r = access.reach(nets["walk"], fac, max_time_min=15)
+            diag = r.facility_diagnostics()
+            fac_m = fac_m.join(diag[["access_points", "snap_dist_m", "status"]])
+        layers["facilities"] = fac_m
+        bar.set_postfix_str("parks")
+        _parks_step(st, prof, town, built_m, residential, units, nets, metric, computed, tables, layers, notes)
+        bar.update()
+        bar.set_postfix_str("greenways")
+        _greenways_step(st, prof, town, metric, units, residential, computed, tables, layers, notes)
+        bar.update()
+        bar.set_postfix_str("report")
+        indicators = report.indicator_table(prof, year=st.year, computed=computed, reported=st.reported)
+        bar.update()
+    bar.close()
+    result = StudyResult(study=st, profile=prof, indicators=indicators, tables=tables, layers=layers, networks=nets, notes=notes)
+    if out is not None:
+        write(result, out, extra_files=extra_files)
+    return result
+
+
+def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if residential.empty:
+        return units
+    if hasattr(demand, "with_residential"):
+        return demand.with_residential(units, residential.to_crs(units.crs))
+    cells = demand.cells(units)
+    res = residential.to_crs(units.crs).union_all()
+    import shapely
+
+    out = units.copy()
+    out["res_area_m2"] = shapely.area(shapely.intersection(cells.geometry.to_numpy(), res))
+    return out
+
+
+def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame, notes: list[str]) -> gpd.GeoDataFrame:
+    spec = st.population
+    out = units.copy()
+    if spec.raster is not None:
+        pop_units = demand.from_raster(st.path(spec.raster), area=built)
+        # population of each grid cell: sum of the raster units whose point falls in it
+        cells = demand.cells(units)
+        idx = cells.sindex.query(pop_units.geometry, predicate="within")
+        pop = np.zeros(len(units))
+        np.add.at(pop, idx[1], pop_units["pop"].to_numpy()[idx[0]])
+        out["pop"] = pop
+    elif spec.total is not None:
+        # spread the resident population over residential land (else over the area)
+        w = out["res_area_m2"].to_numpy() if out["res_area_m2"].sum() > 0 else out["area_m2"].to_numpy()
+        out["pop"] = spec.total * w / w.sum()
+        notes.append("population spread over residential land in proportion to its area (no population raster given)")
+    return out
+
+
+def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+    assert st.zones is not None
+    src = st.zones
+    if src.file is None:
+        raise StudyError("zones: give a `file` with the sub-area polygons")
+    z = _read_layer(st, src.file, layer=src.layer).to_crs(metric)
+    col = src.name_col or ("name" if "name" in z else None)
+    if col is None or col not in z:
+        raise StudyError(f"zones: {src.file} needs a name column (set name_col)")
+    if hasattr(demand, "assign_zones"):
+        return demand.assign_zones(units, z, zone_col=col)
+    joined = gpd.sjoin(units, z[[col, "geometry"]], how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    out = units.copy()
+    out["zone"] = joined[col]
+    return out
+
+
+def _parks_step(
+    st: Study,
+    prof: Profile,
+    town: gpd.GeoDataFrame,
+    built_m: gpd.GeoDataFrame,
+    residential: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    nets: dict[str, Network],
+    metric: Any,
+    computed: dict[str, report.ComputedValue],
+    tables: dict[str, pd.DataFrame],
+    layers: dict[str, gpd.GeoDataFrame],
+    notes: list[str],
+) -> None:
+    try:
+        from . import parks as _parks
+    except ImportError:  # pragma: no cover
+        notes.append("park coverage not computed: the parks module is not available")
+        return
+    _parks_impl(_parks, st, prof, town, built_m, residential, units, nets, metric, computed, tables, layers, notes)
+
+
+def _parks_impl(*args: Any) -> None:  # replaced when the parks module lands
+    return None
+
+
+def _greenways_step(*args: Any) -> None:  # replaced when the greenways module lands
+    return None
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapping[str, str | bytes] | None = None) -> Path:
+    """Write a result's tables, layers, maps and manifest into a folder, atomically.
+
+    ``extra_files`` (relative name → text or bytes) are written into the folder too,
+    inside the same atomic step (the demo keeps its study file beside the results).
+    """
+    import json
+
+    st, prof = result.study, result.profile
+    with atomic_dir(out) as tmp:
+        for rel, content in (extra_files or {}).items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
+        tables = {"indicators": result.indicators, **result.tables}
+        report.write_tables(tables, tmp, title=f"{st.name} 现代化美丽城镇空间指标 ({st.year})")
+        if st.outputs.geopackage:
+            gpkg = tmp / "layers.gpkg"
+            for name, gdf in result.layers.items():
+                if len(gdf):
+                    _to_gpkg(gdf, gpkg, name)
+        if st.outputs.maps:
+            _interactive_map(result, tmp / "map.html")
+        inputs: dict[str, str | Path] = {"study.boundaries.town": st.path(st.boundaries.town)}
+        if st.boundaries.builtup:
+            inputs["study.boundaries.builtup"] = st.path(st.boundaries.builtup)
+        if st.osm:
+            inputs["study.osm"] = st.osm_path()
+        if st.population.raster:
+            inputs["study.population.raster"] = st.path(st.population.raster)
+        man = report.manifest(inputs=inputs, config=st.model_dump(mode="json"), profile=prof)
+        man["notes"] = result.notes
+        man["attribution"] = ATTRIBUTION
+        (tmp / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    result.out_dir = Path(out)
+    return Path(out)
+
+
+def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    frame = gdf.copy()
+    for col in frame.columns:
+        if col == frame.geometry.name:
+            continue
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+        if pd.api.types.is_float_dtype(frame[col]):
+            frame[col] = frame[col].replace([np.inf, -np.inf], np.nan)
+    frame.to_file(path, layer=layer, driver="GPKG")
+
+
+def _interactive_map(result: StudyResult, path: Path) -> None:
+    from .render import reach_map
+
+    key = next((k for k in ("units_15min", "units_5min") if k in result.layers), None)
+    if key is None:
+        return
+    units = result.layers[key]
+    circle = key.split("_", 1)[1]
+    cats = lifecircle.categories_of(result.profile, circle, optional=False)
+    times = pd.DataFrame({c: units[f"t_{c}"].to_numpy() for c in cats}, index=units.index)
+    fmap = reach_map(
+        demand.cells(units),
+        times,
+        facilities=result.layers.get("facilities"),
+        boundaries=result.layers.get("boundaries"),
+        profile=result.profile,
+        tiles=result.study.outputs.tiles,
+        title=f"{result.study.name} {result.profile.circles[circle].name_zh}",
+    )
+    fmap.save(str(path))
