@@ -719,7 +719,7 @@ def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
 
 
 def _interactive_map(result: StudyResult, path: Path) -> None:
-    from .render import reach_map
+    from .render import reach_map, save_map
 
     key = next((k for k in ("units_15min", "units_5min") if k in result.layers), None)
     if key is None:
@@ -737,4 +737,4 @@ def _interactive_map(result: StudyResult, path: Path) -> None:
         tiles=result.study.outputs.tiles,
         title=f"{result.study.name} {result.profile.circles[circle].name_zh}",
     )
-    fmap.save(str(path))
+    save_map(fmap, path)

@@ -31,6 +31,11 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
         if isinstance(dep, str) and not dep.startswith(("python", "pip")):
             name, spec = _split(dep)
             conda[CONDA_TO_PYPI.get(name, name)] = spec
+        elif isinstance(dep, dict):  # the pip: section, for what conda-forge lacks
+            for item in dep["pip"]:
+                if not item.startswith("-e"):
+                    name, spec = _split(item)
+                    conda[name] = spec
     assert conda == pypi
     assert pyproject["project"]["requires-python"] == ">=3.11"
 

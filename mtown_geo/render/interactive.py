@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -15,7 +16,7 @@ from branca.element import Element
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 
-__all__ = ["TIME_BINS", "reach_map"]
+__all__ = ["TIME_BINS", "new_map", "reach_map", "save_map"]
 
 #: Travel-time classes of the maps: (upper bound in minutes, colour, label).
 TIME_BINS: tuple[tuple[float, str, str], ...] = (
@@ -25,6 +26,74 @@ TIME_BINS: tuple[tuple[float, str, str], ...] = (
     (30.0, "#fc8d59", "15–30 分钟 min"),
     (np.inf, "#d73027", "> 30 分钟 min / 不可达 unreachable"),
 )
+
+
+_LEAFLET_JS = "mtown-geo:inline:leaflet.js"
+_LEAFLET_CSS = "mtown-geo:inline:leaflet.css"
+# folium builds popup contents with ``$(html)[0]``; this is all of jQuery it needs
+_DOLLAR_SHIM = (
+    "window.$ = window.$ || function (h) { var t = document.createElement('template'); "
+    "t.innerHTML = String(h).trim(); return [t.content.firstChild]; };"
+)
+
+
+def _leaflet_assets() -> tuple[str, str]:
+    """Leaflet's JavaScript and CSS (from the django-js-lib-leaflet wheel), images inlined."""
+    import base64
+    from importlib import resources
+
+    base = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
+    js = (base / "leaflet.js").read_text(encoding="utf-8")
+    css = (base / "leaflet.css").read_text(encoding="utf-8")
+    for name in ("layers-2x.png", "layers.png", "marker-icon-2x.png", "marker-icon.png", "marker-shadow.png"):
+        data = base64.b64encode((base / "images" / name).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{name})", f"url(data:image/png;base64,{data})")
+    return js, css
+
+
+def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) -> folium.Map:
+    """An empty folium map fitted to lon/lat bounds (west, south, east, north).
+
+    With ``tiles=False`` the background is plain and the map needs no tile server; the
+    OSM attribution is always shown. Save it with :func:`save_map` to get one HTML file
+    that works offline (Leaflet is embedded, nothing is fetched from a CDN).
+    """
+    west, south, east, north = bounds
+    fmap = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=14,
+        tiles="OpenStreetMap" if tiles else None,
+        attr=ATTRIBUTION,
+        control_scale=True,
+    )
+    fmap.default_js = [("leaflet", _LEAFLET_JS)]
+    fmap.default_css = [("leaflet_css", _LEAFLET_CSS)]
+    root: Any = fmap.get_root()
+    root.header.add_child(Element(f"<script>{_DOLLAR_SHIM}</script>"))
+    if not tiles:
+        root.html.add_child(Element("<style>.leaflet-container{background:#f4f4f0}</style>"))
+        root.html.add_child(
+            Element(
+                '<div style="position:fixed;bottom:2px;right:8px;z-index:9999;font:11px sans-serif">'
+                f"{html.escape(ATTRIBUTION)}</div>"
+            )
+        )
+    fmap.fit_bounds([[south, west], [north, east]])
+    return fmap
+
+
+def save_map(fmap: folium.Map, path: str | Path) -> Path:
+    """Write a map as one self-contained HTML file (Leaflet inlined), atomically."""
+    from .._io import atomic_file
+
+    text = fmap.get_root().render()
+    js, css = _leaflet_assets()
+    text = text.replace(f'<script src="{_LEAFLET_JS}"></script>', f"<script>{js}</script>")
+    text = text.replace(f'<link rel="stylesheet" href="{_LEAFLET_CSS}"/>', f"<style>{css}</style>")
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
 
 
 def _colour(t: float) -> str:
@@ -84,22 +153,8 @@ def reach_map(
     cats = list(times.columns if categories is None else categories)
     wgs = cells.to_crs(4326)
     west, south, east, north = wgs.total_bounds
-    fmap = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2],
-        zoom_start=14,
-        tiles="OpenStreetMap" if tiles else None,
-        attr=ATTRIBUTION,
-        control_scale=True,
-    )
+    fmap = new_map((west, south, east, north), tiles=tiles)
     root: Any = fmap.get_root()
-    if not tiles:
-        root.html.add_child(Element("<style>.leaflet-container{background:#f4f4f0}</style>"))
-        root.html.add_child(
-            Element(
-                f'<div style="position:fixed;bottom:2px;right:8px;z-index:9999;font:11px sans-serif">{html.escape(ATTRIBUTION)}</div>'
-            )
-        )
-    fmap.fit_bounds([[south, west], [north, east]])
     geom = wgs.geometry.simplify(0).set_precision(1e-6)
     for i, cat in enumerate(cats):
         label = cat

@@ -1,0 +1,78 @@
+"""The interactive map opens in a real browser (headless Chromium) with no JavaScript error."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pytest
+
+import mtown_geo as mg
+from mtown_geo import render
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def demo_map(tmp_path_factory, demo_osm, demo_bounds):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        net = mg.network.from_osm(demo_osm, mode="walk", boundary=demo_bounds[demo_bounds["kind"] == "镇域"])
+        fac = mg.facilities.from_osm(demo_osm, categories=["kindergarten", "bus_stop"])
+        units = mg.demand.grid(demo_bounds[demo_bounds["kind"] == "建成区"].to_crs(net.crs), cell_m=100)
+        times = mg.access.travel_times(net, fac, units, categories=["kindergarten", "bus_stop"], max_time_min=30)
+    profile = mg.standards.load()
+    out = tmp_path_factory.mktemp("map")
+    paths = {}
+    for tiles in (False, True):
+        fmap = render.reach_map(
+            mg.demand.cells(units), times, facilities=fac, boundaries=demo_bounds, profile=profile, tiles=tiles
+        )
+        paths[tiles] = render.save_map(fmap, out / f"map_{tiles}.html")
+    return paths
+
+
+def test_html_is_self_contained(demo_map):
+    text = demo_map[False].read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net" not in text and "code.jquery.com" not in text
+    assert "© OpenStreetMap contributors" in text
+    assert "tile.openstreetmap.org" not in text
+    assert "tile.openstreetmap.org" in demo_map[True].read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+)
+def test_map_opens_in_chromium_without_errors(demo_map):
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.goto(demo_map[False].as_uri())
+        page.wait_for_selector(".leaflet-control-layers-overlays")
+        names = page.eval_on_selector_all(
+            ".leaflet-control-layers-overlays label span", "els => els.map(e => e.textContent.trim())"
+        )
+        n_paths = page.eval_on_selector_all("path.leaflet-interactive", "els => els.length")
+        # a facility popup opens with its Chinese category name
+        page.locator("path.leaflet-interactive").last.click(force=True)
+        popup = page.locator(".leaflet-popup-content").all_inner_texts()
+        browser.close()
+    assert errors == []
+    assert "幼儿园 kindergarten 出行时间 travel time" in names
+    assert "设施 facilities" in names and "边界 boundaries" in names
+    assert n_paths > 50
+    assert popup and any("公交站点" in t or "幼儿园" in t for t in popup)
