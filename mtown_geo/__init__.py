@@ -5,7 +5,7 @@ Travel times from homes to the facilities of daily life along real road networks
 per 10,000 residents, computed to a documented standard profile.
 """
 
-from . import access, crs, demand, facilities, network, sources, standards
+from . import access, batch, crs, demand, facilities, lifecircle, network, report, sources, standards, study, terrain
 from ._errors import (
     AssumptionWarning,
     CoordinateShiftWarning,
@@ -25,6 +25,7 @@ from ._errors import (
 )
 from .demo import demo_boundaries, demo_osm_path
 from .network import Network
+from .study import StudyResult, load_study, run
 
 __version__ = "0.1.0"
 
@@ -45,14 +46,22 @@ __all__ = [
     "RepairWarning",
     "SnapWarning",
     "StudyError",
+    "StudyResult",
     "__version__",
     "access",
+    "batch",
     "crs",
     "demand",
     "demo_boundaries",
     "demo_osm_path",
     "facilities",
+    "lifecircle",
+    "load_study",
     "network",
+    "report",
+    "run",
     "sources",
     "standards",
+    "study",
+    "terrain",
 ]

@@ -111,6 +111,63 @@ def run_cmd(
         _summary(result)
 
 
+@app.command("batch")
+def batch_cmd(
+    towns: Annotated[
+        str,
+        typer.Argument(
+            help="Town polygons (GeoPackage/GeoJSON/Shapefile with name and code columns), or 'osm:LEVEL' for the extract's admin areas."
+        ),
+    ],
+    osm: Annotated[Path, typer.Option("--osm", help="Regional OSM extract (.osm.pbf) covering every town.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: a sub-folder per town and summary.csv/xlsx.")],
+    study_file: Annotated[
+        Path | None, typer.Option("--study", help="Study-file keys applied to every town (year, profile, demand...).")
+    ] = None,
+    name_col: Annotated[str, typer.Option(help="Town name column.")] = "name",
+    code_col: Annotated[str, typer.Option(help="Town code column (行政区划代码).")] = "code",
+    builtup: Annotated[str, typer.Option(help="Built-up area: 'osm' (OSM land use) or 'town' (the whole polygon).")] = "osm",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of an existing Dask scheduler (default: a local cluster).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers of the local cluster (default: one per core).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run every town of a layer on Dask; finished towns are kept when a batch is started again."""
+    import yaml
+
+    from .batch import run_batch, towns_from_osm
+
+    _setup(verbose)
+    try:
+        if towns.startswith("osm:"):
+            layer = towns_from_osm(osm, admin_level=towns.split(":", 1)[1])
+        else:
+            import geopandas as gpd
+
+            layer = gpd.read_file(towns)
+        base = yaml.safe_load(study_file.read_text(encoding="utf-8")) if study_file else None
+        summary = run_batch(
+            layer,
+            osm=osm,
+            out=out,
+            study=base,
+            name_col=name_col,
+            code_col=code_col,
+            builtup=builtup,
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=True,
+        )
+    except (MtownGeoError, OSError) as exc:
+        _fail(exc)
+    else:
+        done = int((summary["status"] == "done").sum())
+        typer.echo(f"{len(summary)} towns: {done} done, {len(summary) - done} failed — {out}/summary.csv")
+        for _, r in summary[summary["status"] == "failed"].iterrows():
+            typer.secho(f"  failed: {r['name']}: {r['error']}", fg=typer.colors.RED)
+
+
 def main() -> None:
     """Entry point of the ``mtown-geo`` script."""
     app()

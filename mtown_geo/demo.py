@@ -141,7 +141,7 @@ def run_demo(
                 "outputs": st.outputs.model_copy(update={"tiles": tiles}),
             }
         )
-        extra = {
+        extra: dict[str, str | bytes] = {
             "study/study.yaml": path.read_text(encoding="utf-8"),
             "study/boundaries.geojson": (Path(tmp) / "boundaries.geojson").read_bytes(),
         }

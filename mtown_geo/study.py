@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import access, demand, facilities, lifecircle, network, report, standards
 from . import crs as _crs
@@ -33,7 +33,7 @@ from ._errors import DataNotFoundError, InputError, MtownGeoWarning, StudyError
 from ._io import atomic_dir
 from ._yaml import format_validation_error, load_with_lines
 from .network import Network
-from .sources.osm import ATTRIBUTION, is_osm_file, read_osm
+from .sources.osm import ATTRIBUTION, OSMExtract, is_osm_file, read_osm
 from .standards import Profile
 
 __all__ = ["Study", "StudyResult", "load_study", "run", "template"]
@@ -135,6 +135,34 @@ class Study(_Strict):
     reported: dict[int, float] = Field(default_factory=dict)
     outputs: OutputSpec = OutputSpec()
     base_dir: Path = Field(default=Path("."), exclude=True)
+    _town: gpd.GeoDataFrame | None = PrivateAttr(default=None)
+    _builtup: gpd.GeoDataFrame | None = PrivateAttr(default=None)
+    _extract: OSMExtract | None = PrivateAttr(default=None)
+
+    def with_data(
+        self,
+        *,
+        town: gpd.GeoDataFrame | None = None,
+        builtup: gpd.GeoDataFrame | None = None,
+        osm: OSMExtract | None = None,
+    ) -> Study:
+        """A copy that uses layers already in memory instead of the files it names.
+
+        ``town`` / ``builtup`` replace the boundary files; ``osm`` (an extract read with
+        :func:`mtown_geo.sources.read_osm`, possibly a regional one) replaces the
+        ``osm`` file wherever a source says ``osm``. Used by notebooks and the batch.
+        """
+        new = self.model_copy()
+        new._town = town if town is not None else self._town
+        new._builtup = builtup if builtup is not None else self._builtup
+        new._extract = osm if osm is not None else self._extract
+        return new
+
+    def osm_source(self, value: str | None = None) -> str | OSMExtract:
+        """What ``osm`` means in this study: the in-memory extract, else :meth:`osm_path`."""
+        if value in (None, "osm") and self._extract is not None:
+            return self._extract
+        return self.osm_path(value)
 
     _coerce_sources = field_validator("facilities", "parks", "greenways", "residential", "villages", mode="before")(_as_sources)
 
@@ -317,7 +345,20 @@ def _read_layer(study: Study, value: str, *, layer: str | None = None) -> gpd.Ge
     return read_vector(path, layer=layer)
 
 
+def _extract(study: Study, value: str | None = None) -> OSMExtract:
+    src = study.osm_source(value)
+    return src if isinstance(src, OSMExtract) else read_osm(src)
+
+
 def _boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    if study._town is not None:
+        town = study._town
+        built = study._builtup if study._builtup is not None else study._town
+        _crs.require_crs(town, what="town boundary")
+        _crs.require_crs(built, what="built-up boundary")
+        if town.empty or built.empty:
+            raise InputError("a boundary layer is empty")
+        return town.reset_index(drop=True), built.reset_index(drop=True)
     spec = study.boundaries
     town = _read_layer(study, spec.town, layer=spec.layer)
     _crs.require_crs(town, what="town boundary")
@@ -340,8 +381,7 @@ def _boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 
 def _osm_features_residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    ext = read_osm(study.osm_path())
-    f = ext.features
+    f = _extract(study).features
     is_res = f["tags"].map(lambda t: t.get("landuse") == "residential").to_numpy()
     res = f.loc[is_res, ["osm_id", "geometry"]]
     res = res[res.geom_type.isin(["Polygon", "MultiPolygon"])]
@@ -373,7 +413,7 @@ def _facilities(study: Study, prof: Profile, town: gpd.GeoDataFrame, buffer_m: f
     parts = []
     for src in study.facilities:
         if src.osm is not None:
-            parts.append(facilities.from_osm(study.osm_path(src.osm), profile=prof, boundary=town, buffer_m=buffer_m))
+            parts.append(facilities.from_osm(study.osm_source(src.osm), profile=prof, boundary=town, buffer_m=buffer_m))
         elif src.table is not None:
             from .sources.tables import read_facility_table
 
@@ -404,7 +444,7 @@ def _villages(study: Study, town: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataF
     town_m = town.to_crs(metric).union_all()
     for src in study.villages:
         if src.osm is not None:
-            f = read_osm(study.osm_path(src.osm)).features
+            f = _extract(study, src.osm).features
             is_v = f["tags"].map(lambda t: t.get("place") in ("village", "hamlet", "isolated_dwelling")).to_numpy()
             v = f.loc[is_v, ["name", "geometry"]].to_crs(metric)
         elif src.file is not None:
@@ -430,7 +470,7 @@ def _network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame,
         return cache[mode]
     spec = study.network
     if spec.source == "osm" or is_osm_file(spec.source):
-        net = network.from_osm(study.osm_path(spec.source), mode=mode, boundary=town, buffer_m=spec.buffer_m, profile=prof)
+        net = network.from_osm(study.osm_source(spec.source), mode=mode, boundary=town, buffer_m=spec.buffer_m, profile=prof)
     else:
         lines = _read_layer(study, spec.source)
         kw: dict[str, Any] = {"mode": mode, "profile": prof}
@@ -691,10 +731,14 @@ def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapp
                     _to_gpkg(gdf, gpkg, name)
         if st.outputs.maps:
             _interactive_map(result, tmp / "map.html")
-        inputs: dict[str, str | Path] = {"study.boundaries.town": st.path(st.boundaries.town)}
-        if st.boundaries.builtup:
-            inputs["study.boundaries.builtup"] = st.path(st.boundaries.builtup)
-        if st.osm:
+        inputs: dict[str, str | Path] = {}
+        if st._town is None:
+            inputs["study.boundaries.town"] = st.path(st.boundaries.town)
+            if st.boundaries.builtup:
+                inputs["study.boundaries.builtup"] = st.path(st.boundaries.builtup)
+        if st._extract is not None and st._extract.path is not None:
+            inputs["study.osm"] = st._extract.path
+        elif st.osm:
             inputs["study.osm"] = st.osm_path()
         if st.population.raster:
             inputs["study.population.raster"] = st.path(st.population.raster)

@@ -24,6 +24,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,47 @@ class OSMExtract:
         return (
             f"OSMExtract({self.path.name if self.path else '<memory>'}: {len(self.ways):,} highway ways, "
             f"{len(self.coords):,} vertices, {len(self.features):,} features, {len(self.routes):,} routes)"
+        )
+
+    @cached_property
+    def way_bounds(self) -> np.ndarray:
+        """Bounding box (west, south, east, north) of every highway way, shape (n, 4)."""
+        if len(self.ways) == 0:
+            return np.empty((0, 4))
+        start = self.ways["start"].to_numpy()
+        x, y = self.coords[:, 0], self.coords[:, 1]
+        return np.column_stack(
+            [
+                np.minimum.reduceat(x, start),
+                np.minimum.reduceat(y, start),
+                np.maximum.reduceat(x, start),
+                np.maximum.reduceat(y, start),
+            ]
+        )
+
+    def subset(self, bounds: tuple[float, float, float, float]) -> OSMExtract:
+        """The part of the extract within a lon/lat box (west, south, east, north).
+
+        Ways and features that touch the box are kept whole; route relations are all kept.
+        Cheap: a town's part of a regional extract, without reading the file again.
+        """
+        west, south, east, north = bounds
+        wb = self.way_bounds
+        hit = (wb[:, 0] <= east) & (wb[:, 2] >= west) & (wb[:, 1] <= north) & (wb[:, 3] >= south)
+        ways = self.ways.loc[hit]
+        start = ways["start"].to_numpy()
+        n = ways["stop"].to_numpy() - start
+        idx = np.repeat(start - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(int(n.sum()))
+        new_stop = np.cumsum(n)
+        ways = ways.assign(start=new_stop - n, stop=new_stop).reset_index(drop=True)
+        feats = self.features.cx[west:east, south:north] if len(self.features) else self.features
+        return OSMExtract(
+            path=self.path,
+            ways=ways,
+            coords=self.coords[idx],
+            features=feats.reset_index(drop=True),
+            routes=self.routes,
+            bounds=(west, south, east, north),
         )
 
     def way_lines(self) -> gpd.GeoSeries:
