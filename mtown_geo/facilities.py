@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import shapely
 from . import crs as _crs
 from ._errors import DataNotFoundError, InputError, OfflineError
 from .sources.osm import OSMExtract, is_osm_file, read_osm
-from .standards import CategorySpec, Profile, TagRule, resolve
+from .standards import Profile, TagRule, resolve
 
 __all__ = ["COLUMNS", "classify", "from_osm", "summary"]
 
@@ -49,52 +50,60 @@ _NAME_MATCH_KEYS = {
 }
 
 
-def _rule_matches(rule: TagRule, tags: dict[str, str]) -> bool:
-    for key, want in rule.tags.items():
-        have = tags.get(key)
-        if have is None:
-            return False
-        if want == "*":
-            continue
-        if isinstance(want, list):
-            if have not in want:
-                return False
-        elif have != want:
-            return False
-    return True
+_NAME_KEYS = ("name", "name:zh", "official_name", "alt_name")
+_NAME_ONLY = {"name", "name:zh", "name:en", "official_name", "alt_name", "addr:street", "addr:housenumber"}
 
 
 def _name_of(tags: dict[str, str]) -> str:
     return tags.get("name") or tags.get("name:zh") or tags.get("official_name") or ""
 
 
-def _matches(spec: CategorySpec, tags: dict[str, str]) -> tuple[str | None, bool]:
-    """How a feature matches a category: ('tag'|'name'|None, matched-by-fallback)."""
-    name = _name_of(tags)
-    names = " ".join(v for k, v in tags.items() if k in ("name", "name:zh", "official_name", "alt_name"))
-    vetoed = bool(names) and any(p in names for p in spec.exclude_name_patterns)
-    fallback = False
-    for rule in spec.osm:
-        if _rule_matches(rule, tags):
+def _rule_mask(rule: TagRule, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Features whose tags match every key of a rule (vectorised over the tag columns)."""
+    mask: np.ndarray | None = None
+    for key, want in rule.tags.items():
+        col = columns[key]
+        if want == "*":
+            hit = pd.notna(col)
+        else:
+            hit = np.isin(col, want if isinstance(want, list) else [want])
+        mask = hit if mask is None else mask & hit
+    if mask is None:
+        raise InputError("a tag rule needs at least one tag")
+    return np.asarray(mask, dtype=bool)
+
+
+def _contains_any(names: pd.Series, patterns: list[str]) -> np.ndarray:
+    if not patterns:
+        return np.zeros(len(names), dtype=bool)
+    regex = "|".join(re.escape(p) for p in patterns)
+    return names.str.contains(regex, regex=True).to_numpy(dtype=bool)
+
+
+def _match_table(tags_list: list[Any], prof: Profile, cats: list[str]) -> np.ndarray:
+    """How each feature matches each category: 0 none, 1 tag, 2 name, 3 fallback (n × k)."""
+    n = len(tags_list)
+    tags = [t if isinstance(t, dict) else {} for t in tags_list]
+    keys = {k for c in cats for rule in prof.categories[c].osm for k in rule.tags}
+    columns = {k: np.array([t.get(k) for t in tags], dtype=object) for k in keys}
+    names = pd.Series([" ".join(t[k] for k in _NAME_KEYS if k in t) for t in tags], dtype=object)
+    has_name = np.array([bool(_name_of(t)) for t in tags], dtype=bool)
+    name_ok = has_name & np.array([bool(set(t) & _NAME_MATCH_KEYS) or not (set(t) - _NAME_ONLY) for t in tags], dtype=bool)
+    out = np.zeros((n, len(cats)), dtype=np.int8)
+    for j, cat in enumerate(cats):
+        spec = prof.categories[cat]
+        firm = np.zeros(n, dtype=bool)
+        fallback = np.zeros(n, dtype=bool)
+        for rule in spec.osm:
             if rule.fallback:
-                fallback = True
-            elif not vetoed:
-                return "tag", False
-    if name and not vetoed and spec.name_patterns and any(p in names for p in spec.name_patterns):
-        keys = set(tags)
-        if keys & _NAME_MATCH_KEYS or not keys - {
-            "name",
-            "name:zh",
-            "name:en",
-            "official_name",
-            "alt_name",
-            "addr:street",
-            "addr:housenumber",
-        }:
-            return "name", False
-    if fallback and not vetoed:
-        return "fallback", True
-    return None, False
+                fallback |= _rule_mask(rule, columns)
+            else:
+                firm |= _rule_mask(rule, columns)
+        vetoed = _contains_any(names, spec.exclude_name_patterns)
+        by_name = name_ok & _contains_any(names, spec.name_patterns)
+        how = np.where(firm & ~vetoed, 1, np.where(by_name & ~vetoed, 2, np.where(fallback & ~vetoed, 3, 0)))
+        out[:, j] = how
+    return out
 
 
 def classify(
@@ -133,16 +142,13 @@ def classify(
         raise InputError(f"the feature layer has no {tags_col!r} column of OSM tags")
     _crs.require_crs(features, what="feature layer")
     tags_list = features[tags_col].tolist()
-    rows: list[tuple[int, str, str]] = []
-    for i, tags in enumerate(tags_list):
-        if not isinstance(tags, dict) or not tags:
-            continue
-        hits = [(c, *_matches(prof.categories[c], tags)) for c in cats]
-        firm = [(c, how) for c, how, fb in hits if how is not None and not fb]
-        if firm:
-            rows.extend((i, c, how) for c, how in firm)
-        else:
-            rows.extend((i, c, how) for c, how, fb in hits if how is not None)
+    table = _match_table(tags_list, prof, cats)
+    firm_any = ((table == 1) | (table == 2)).any(axis=1)
+    # a fallback applies only to features no firm rule of any category claims
+    table = np.where((table == 3) & firm_any[:, None], 0, table)
+    fi, cj = np.nonzero(table)
+    how_name = np.array(["", "tag", "name", "fallback"], dtype=object)
+    rows: list[tuple[int, str, str]] = [(int(i), cats[j], str(how_name[table[i, j]])) for i, j in zip(fi, cj, strict=True)]
     empty = gpd.GeoDataFrame({c: [] for c in COLUMNS}, geometry=[], crs=features.crs)
     if not rows:
         return empty
