@@ -5,7 +5,7 @@ Travel times from homes to the facilities of daily life along real road networks
 per 10,000 residents, computed to a documented standard profile.
 """
 
-from . import access, batch, crs, demand, facilities, lifecircle, network, report, sources, standards, study, terrain
+from . import access, batch, crs, demand, facilities, lifecircle, network, report, siting, sources, standards, study, terrain
 from ._errors import (
     AssumptionWarning,
     CoordinateShiftWarning,
@@ -22,6 +22,7 @@ from ._errors import (
     RepairWarning,
     SnapWarning,
     StudyError,
+    TargetWarning,
 )
 from .demo import demo_boundaries, demo_osm_path
 from .network import Network
@@ -47,6 +48,7 @@ __all__ = [
     "SnapWarning",
     "StudyError",
     "StudyResult",
+    "TargetWarning",
     "__version__",
     "access",
     "batch",
@@ -60,6 +62,7 @@ __all__ = [
     "network",
     "report",
     "run",
+    "siting",
     "sources",
     "standards",
     "study",

@@ -24,6 +24,7 @@ __all__ = [
     "RepairWarning",
     "SnapWarning",
     "StudyError",
+    "TargetWarning",
 ]
 
 
@@ -81,6 +82,10 @@ class CoordinateShiftWarning(MtownGeoWarning):
 
 class RepairWarning(MtownGeoWarning):
     """Input data was repaired (invalid geometries, road topology): see the report."""
+
+
+class TargetWarning(MtownGeoWarning):
+    """A coverage target cannot be reached with the candidate sites."""
 
 
 class AssumptionWarning(MtownGeoWarning):

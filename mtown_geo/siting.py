@@ -1,0 +1,1125 @@
+"""Facility siting: where to build to reach a coverage target, and what each facility contributes.
+
+The coverage of a facility category is
+
+    Σ weight of the demand units whose travel time to the nearest facility of the
+    category is at most the threshold  /  Σ weight of all demand units.
+
+:func:`add_facilities` chooses new sites among candidate locations (vacant plots,
+public land, or by default the street junctions inside the demand's convex hull) so
+that this coverage rises as much as possible with ``k`` sites, or reaches a target
+with as few sites as possible. Existing facilities keep covering what they cover.
+:func:`contributions` says, for each existing facility, what only it covers (what is
+lost if it closes) and what it covers in all.
+
+Both rest on the *coverage matrix* (:func:`coverage_matrix`): which site covers which
+demand unit within the threshold, along the network, with the engine's attachment
+rules (:mod:`mtown_geo.access`: a site attaches to its nearest edge with its walked
+access leg; a polygon through its boundary). It is built with one bounded Dijkstra
+search per site on the reversed network (times run from the demand unit *to* the
+site), in batches, on the part of the network that some demand unit can reach within
+the threshold, and is stored sparse.
+
+The choice itself is the maximal covering location problem. ``method="greedy"`` adds
+the site with the largest newly covered weight, again and again (lazy evaluation with
+a priority queue of stale gains). Coverage is a monotone submodular function of the
+set of sites, so greedy with ``k`` sites gets at least ``1 − 1/e`` (63 %) of the best
+possible gain; the plan also carries a data-dependent bound that is usually far
+tighter. ``method="exact"`` solves the integer program with
+``scipy.optimize.milp`` (HiGHS) — maximal covering for ``k`` sites, partial set cover
+for a target — and reports how far greedy is from the optimum.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse.csgraph import dijkstra
+
+from . import access
+from . import crs as _crs
+from ._errors import EmptyCategoryWarning, InputError, MtownGeoWarning, SnapWarning, TargetWarning
+from .network import Network
+
+__all__ = ["SitingPlan", "add_facilities", "contributions", "coverage_matrix", "default_candidates"]
+
+log = logging.getLogger(__name__)
+
+_METHODS = ("greedy", "exact")
+#: Largest number of float cells of one batch of Dijkstra results held in memory.
+_BATCH_CELLS = 2_000_000
+#: Relative tolerance when comparing covered weight with a target.
+_REL_TOL = 1e-12
+
+
+# -- the plan ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SitingPlan:
+    """New facility sites chosen by :func:`add_facilities`, and what they achieve.
+
+    Attributes
+    ----------
+    sites : GeoDataFrame
+        The chosen sites in the order they are added (largest gain first), indexed by
+        their label in the candidate layer, in the candidates' CRS: ``order`` (1, 2...),
+        ``new_<weight>`` (weight newly covered by the site, in the weight's unit, e.g.
+        ``new_res_area_m2``), ``covered_<weight>`` (weight covered once it is built,
+        existing facilities included), ``coverage`` (0–1 after it is built),
+        ``coverage_gain`` (0–1), then the candidate's own columns and geometry.
+    units : DataFrame
+        Indexed like the demand units: ``covered_before`` (by the existing
+        facilities), ``new_site`` (``order`` of the new site that first covers the
+        unit; <NA> when covered before or not at all) and ``covered_after``: for maps
+        of which new site serves which area.
+    category, threshold_min, weight, method
+        What was asked: the facility category, the travel-time threshold (minutes),
+        the weight column and ``"greedy"`` or ``"exact"``.
+    k, target
+        The largest number of sites and the coverage target (0–1), as given (or None).
+    total_weight : float
+        Σ weight of all demand units (the denominator).
+    coverage_before, coverage_after : float
+        Coverage (0–1) with the existing facilities, and with the chosen sites added.
+    max_coverage : float
+        Coverage if every candidate were built: the most these candidates can give.
+    n_candidates, n_candidates_attached : int
+        Candidates given, and those that attach to the network.
+    reachable : bool or None
+        Whether the target can be reached at all with these candidates (None without
+        a target).
+    target_reached : bool or None
+        Whether the chosen sites reach the target (None without a target).
+    optimal : bool
+        Whether the plan is proven optimal: the integer program was solved to
+        optimality, or greedy's own bound shows nothing better exists.
+    bound_coverage : float or None
+        With ``k`` and no target: no set of ``k`` candidates reaches more coverage
+        than this (the optimum for ``method="exact"``; for greedy the tightest of the
+        submodular bounds ``f(S_i) + Σ top-k marginal gains`` met along the way).
+    bound_n_sites : int or None
+        With a target: at least this many new sites are needed to reach it (or, when it
+        cannot be reached, to reach ``max_coverage``).
+    greedy_coverage_after, greedy_n_sites
+        What greedy achieves on the same question (for ``method="exact"``: the
+        comparison with the optimum; for ``method="greedy"``: the plan itself).
+    """
+
+    sites: gpd.GeoDataFrame
+    units: pd.DataFrame
+    category: str
+    threshold_min: float
+    weight: str
+    method: str
+    k: int | None
+    target: float | None
+    total_weight: float
+    coverage_before: float
+    coverage_after: float
+    max_coverage: float
+    n_candidates: int
+    n_candidates_attached: int
+    reachable: bool | None
+    target_reached: bool | None
+    optimal: bool
+    bound_coverage: float | None
+    bound_n_sites: int | None
+    greedy_coverage_after: float
+    greedy_n_sites: int
+
+    @property
+    def n_sites(self) -> int:
+        """Number of new sites in the plan."""
+        return len(self.sites)
+
+    def summary(self) -> pd.Series:
+        """The plan's figures as one Series (coverage values 0–1), for report tables."""
+        return pd.Series(
+            {
+                "category": self.category,
+                "threshold_min": self.threshold_min,
+                "weight": self.weight,
+                "method": self.method,
+                "k": self.k,
+                "target": self.target,
+                "n_sites": self.n_sites,
+                "coverage_before": self.coverage_before,
+                "coverage_after": self.coverage_after,
+                "max_coverage": self.max_coverage,
+                "reachable": self.reachable,
+                "target_reached": self.target_reached,
+                "optimal": self.optimal,
+                "bound_coverage": self.bound_coverage,
+                "bound_n_sites": self.bound_n_sites,
+                "greedy_coverage_after": self.greedy_coverage_after,
+                "greedy_n_sites": self.greedy_n_sites,
+                "n_candidates": self.n_candidates,
+                "n_candidates_attached": self.n_candidates_attached,
+                "total_weight": self.total_weight,
+            },
+            name=self.category,
+        )
+
+    def message(self) -> str:
+        """One plain sentence (or two) saying what the plan achieves."""
+        head = (
+            f"{self.category}, {self.threshold_min:g} min: coverage by {self.weight} "
+            f"{self.coverage_before:.1%} → {self.coverage_after:.1%} with {self.n_sites} new "
+            f"site{'s' if self.n_sites != 1 else ''} ({self.method}"
+            f"{', optimal' if self.optimal else ''})."
+        )
+        if self.target is None:
+            if self.bound_coverage is not None and not self.optimal:
+                head += f" No {self.k} sites among these candidates can exceed {self.bound_coverage:.1%}."
+            return head
+        if self.target_reached:
+            fewer = (
+                f" At least {self.bound_n_sites} sites are needed."
+                if not self.optimal and self.bound_n_sites is not None and self.bound_n_sites < self.n_sites
+                else ""
+            )
+            return head + f" The target {self.target:.1%} is reached.{fewer}"
+        if not self.reachable:
+            return head + (
+                f" The target {self.target:.1%} cannot be reached with these {self.n_candidates} candidates: all of "
+                f"them together reach {self.max_coverage:.1%}. Give more candidate sites, or check the units that no "
+                "site can serve (too far from the network or from any candidate)."
+            )
+        need = f" (at least {self.bound_n_sites} are needed)" if self.bound_n_sites is not None else ""
+        return head + f" The target {self.target:.1%} is not reached within k={self.k} sites{need}."
+
+    def __repr__(self) -> str:
+        return f"SitingPlan({self.message()!r})"
+
+
+# -- input checks --------------------------------------------------------------------
+
+
+def _geo_layer(obj: Any, *, what: str) -> gpd.GeoDataFrame:
+    if isinstance(obj, gpd.GeoSeries):
+        obj = obj.to_frame(name="geometry")
+    if not isinstance(obj, gpd.GeoDataFrame):
+        raise InputError(f"the {what} must be a GeoDataFrame, got {type(obj).__name__}")
+    _crs.require_crs(obj, what=what)
+    return obj
+
+
+def _weights(demand: gpd.GeoDataFrame, weight: str) -> np.ndarray:
+    if weight not in demand:
+        raise InputError(
+            f"the demand units have no {weight!r} column; they have {[c for c in demand.columns if c != demand.geometry.name]}. "
+            "Pass weight='area_m2' (land), 'pop' (people) or 'res_area_m2' (residential land)"
+        )
+    try:
+        w = demand[weight].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"the demand weight column {weight!r} is not numeric") from None
+    if not np.all(np.isfinite(w)):
+        raise InputError(f"the demand weight column {weight!r} has {int((~np.isfinite(w)).sum())} missing or infinite values")
+    if np.any(w < 0):
+        raise InputError(f"the demand weight column {weight!r} has negative values")
+    if not w.sum() > 0:
+        hint = (
+            " Grid units from mtown_geo.demand.grid() carry res_area_m2=0 and pop=0 until residential land or "
+            "population is assigned: use weight='area_m2' for plain land"
+            if weight in ("res_area_m2", "pop")
+            else ""
+        )
+        raise InputError(f"every demand unit has {weight}=0: coverage is undefined.{hint}")
+    return w
+
+
+def _positive(value: float, *, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not value > 0:
+        raise InputError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _facilities_of(facilities: gpd.GeoDataFrame | None, category: str) -> gpd.GeoDataFrame | None:
+    """The facilities of one category (None when there are none)."""
+    if facilities is None:
+        return None
+    fac = _geo_layer(facilities, what="facility layer")
+    if len(fac) == 0:
+        return None
+    if "category" not in fac:
+        raise InputError("the facility layer has no 'category' column (see mtown_geo.facilities.classify)")
+    sel = fac[(fac["category"] == category).to_numpy()]
+    return sel if len(sel) else None
+
+
+# -- candidates ----------------------------------------------------------------------
+
+
+def default_candidates(network: Network, demand: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame:
+    """The default candidate sites: street junctions and dead ends inside the demand's convex hull.
+
+    A network node qualifies when it joins other than two streets (degree ≠ 2: a
+    junction or a dead end; the intermediate vertices of a street only trace its
+    shape) and lies inside or on the convex hull of the demand units.
+
+    Parameters
+    ----------
+    network : Network
+    demand : GeoDataFrame or GeoSeries
+        Demand units in any CRS (reprojected to the network's).
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by network node, with ``degree`` and the node's point geometry, in the
+        network's CRS.
+
+    Raises
+    ------
+    InputError
+        No junction lies inside the hull (give candidates explicitly).
+    """
+    geoms = _to_network(_geo_layer(demand, what="demand layer"), network)
+    coords = shapely.get_coordinates(geoms)
+    if len(coords) == 0:
+        raise InputError("the demand layer has no geometry: cannot place default candidates")
+    hull = shapely.convex_hull(shapely.multipoints(coords))
+    edges = network.edges
+    u = edges["u"].to_numpy(np.int64)
+    v = edges["v"].to_numpy(np.int64)
+    n = network.n_nodes
+    pairs = np.unique(np.minimum(u, v) * n + np.maximum(u, v))
+    degree = np.bincount(np.concatenate([pairs // n, pairs % n]), minlength=n)
+    x = network.nodes["x"].to_numpy(float)
+    y = network.nodes["y"].to_numpy(float)
+    keep = (degree != 2) & shapely.intersects_xy(hull, x, y)
+    if not keep.any():
+        raise InputError(
+            "no street junction of the network lies inside the convex hull of the demand units: pass candidate "
+            "sites explicitly with candidates=..."
+        )
+    return gpd.GeoDataFrame(
+        {"degree": degree[keep]},
+        geometry=network.nodes.geometry.to_numpy()[keep],
+        index=network.nodes.index[keep],
+        crs=network.crs,
+    )
+
+
+def _to_network(layer: gpd.GeoDataFrame, network: Network) -> np.ndarray:
+    geoms = layer.geometry
+    if not geoms.crs.equals(network.crs):
+        geoms = geoms.to_crs(network.crs)
+    return np.asarray(geoms.values)
+
+
+# -- the coverage matrix -------------------------------------------------------------
+
+
+def _unit_legs(network: Network, usnap: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For attached units: positions, end nodes u and v, and the time from the unit to each end (minutes)."""
+    oi = np.flatnonzero(usnap["ok"].to_numpy())
+    e = usnap["edge"].to_numpy()[oi]
+    s = usnap["frac"].to_numpy()[oi]
+    acc = usnap["access_min"].to_numpy()[oi]
+    edges = network.edges
+    t_uv = edges["time_min"].to_numpy()[e]
+    t_vu = edges["time_rev_min"].to_numpy()[e]
+    # the same arithmetic as the engine (mtown_geo.access.Reach.at), so times agree to the bit
+    with np.errstate(invalid="ignore"):
+        via_u = acc + np.where(np.isfinite(t_vu), s * t_vu, np.inf)
+        via_v = acc + np.where(np.isfinite(t_uv), (1.0 - s) * t_uv, np.inf)
+    return oi, edges["u"].to_numpy()[e], edges["v"].to_numpy()[e], via_u, via_v
+
+
+def _reachable_nodes(network: Network, nodes: np.ndarray, limit: float) -> np.ndarray:
+    """Nodes some demand unit reaches within ``limit`` minutes: every trip that counts stays among them."""
+    keep = np.zeros(network.n_nodes, dtype=bool)
+    if len(nodes) == 0:
+        return keep
+    d = dijkstra(network.csr, directed=True, indices=np.unique(nodes), limit=limit, min_only=True)
+    keep[np.isfinite(d)] = True
+    return keep
+
+
+def _sub_reverse(network: Network, keep: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The reversed network restricted to ``keep`` (explicit zero times kept), and old → new node ids."""
+    new_id = np.full(network.n_nodes, -1, dtype=np.int64)
+    new_id[keep] = np.arange(int(keep.sum()))
+    rev = network.csr_reverse
+    rows = np.repeat(np.arange(rev.shape[0]), np.diff(rev.indptr))
+    cols = rev.indices
+    m = keep[rows] & keep[cols]
+    r, c, d = new_id[rows[m]], new_id[cols[m]], rev.data[m]
+    n = int(keep.sum())
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))]).astype(np.int64)
+    # rows stay sorted (the remap is monotone), so the CSR arrays can be taken as they are
+    return sp.csr_matrix((d.astype(float), c.astype(np.int32), indptr), shape=(n, n)), new_id
+
+
+def _with_sources(sub: sp.csr_matrix, src: np.ndarray, cols: np.ndarray, w: np.ndarray, n_src: int) -> sp.csr_matrix:
+    """``sub`` plus ``n_src`` source rows (one per site) with edges into it; duplicates keep the fastest."""
+    n = sub.shape[0]
+    key = src.astype(np.int64) * n + cols
+    order = np.lexsort((w, key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    keep = order[first]
+    r, c, d = src[keep], cols[keep], w[keep]
+    counts = np.bincount(r, minlength=n_src)
+    indptr = np.concatenate([sub.indptr.astype(np.int64), sub.indptr[-1] + np.cumsum(counts)])
+    indices = np.concatenate([sub.indices, c.astype(sub.indices.dtype)])
+    data = np.concatenate([sub.data, d])
+    return sp.csr_matrix((data, indices, indptr), shape=(n + n_src, n + n_src))
+
+
+def _cover(
+    network: Network,
+    sites: gpd.GeoDataFrame,
+    usnap: pd.DataFrame,
+    *,
+    threshold_min: float,
+    max_snap_dist_m: float | None,
+    spacing_m: float,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Boolean (sites × units) matrix of "the unit reaches the site within the threshold", and which sites attach."""
+    n_sites, n_units = len(sites), len(usnap)
+    pts = access.access_points(network, sites, spacing_m=spacing_m)
+    psnap = access.snap(network, pts, max_snap_dist_m=max_snap_dist_m)
+    pok = psnap["ok"].to_numpy()
+    owner = pts["owner"].to_numpy()[pok]
+    attached = np.zeros(n_sites, dtype=bool)
+    attached[owner] = True
+    empty = sp.csr_matrix((n_sites, n_units), dtype=bool)
+    oi, uu, uv, via_u, via_v = _unit_legs(network, usnap)
+    if len(owner) == 0 or len(oi) == 0:
+        return empty, attached
+    T = float(threshold_min)
+    edges = network.edges
+    pe = psnap["edge"].to_numpy()[pok]
+    pf = psnap["frac"].to_numpy()[pok]
+    pacc = psnap["access_min"].to_numpy()[pok]
+    t_uv = edges["time_min"].to_numpy()
+    t_vu = edges["time_rev_min"].to_numpy()
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+
+    # through the network: one bounded search per site, on the part of the network units reach within T
+    keep = _reachable_nodes(network, np.concatenate([uu, uv]), T)
+    sub, new_id = _sub_reverse(network, keep)
+    n = sub.shape[0]
+    pu = edges["u"].to_numpy()[pe]
+    pv = edges["v"].to_numpy()[pe]
+    # source → u is the trip u → site (along u → v); source → v the trip v → site (along v → u)
+    w_u = pacc + pf * t_uv[pe]
+    w_v = pacc + (1.0 - pf) * t_vu[pe]
+    src = np.concatenate([owner, owner])
+    to = np.concatenate([new_id[pu], new_id[pv]])
+    w = np.concatenate([w_u, w_v])
+    ok = np.isfinite(w) & (to >= 0) & (w <= T)
+    if ok.any() and n > 0:
+        aug = _with_sources(sub, src[ok], to[ok], w[ok], n_sites)
+        searched = np.unique(src[ok])
+        u_new, v_new = new_id[uu], new_id[uv]
+        batch = max(1, min(_BATCH_CELLS // (n + n_sites), _BATCH_CELLS // max(1, len(oi))))
+        for start in range(0, len(searched), batch):
+            ids = searched[start : start + batch]
+            dist = dijkstra(aug, directed=True, indices=n + ids, limit=T)
+            best = np.minimum(via_u[None, :] + dist[:, u_new], via_v[None, :] + dist[:, v_new])
+            r, c = np.nonzero(best <= T)
+            rows.append(ids[r])
+            cols.append(oi[c])
+
+    # along a shared edge: the unit walks along its own edge to the site, as the engine does
+    left = pd.DataFrame({"j": np.arange(len(oi)), "edge": usnap["edge"].to_numpy()[oi]})
+    right = pd.DataFrame({"edge": pe, "p": np.arange(len(pe))})
+    pairs = left.merge(right, on="edge")
+    if len(pairs):
+        j = pairs["j"].to_numpy()
+        p = pairs["p"].to_numpy()
+        e = pe[p]
+        s = usnap["frac"].to_numpy()[oi][j]
+        acc = usnap["access_min"].to_numpy()[oi][j]
+        ds = pf[p] - s
+        with np.errstate(invalid="ignore"):
+            along = np.where(ds >= 0, ds * t_uv[e], -ds * t_vu[e])
+        along = np.where(ds == 0, 0.0, along)
+        total = acc + along + pacc[p]
+        hit = total <= T
+        rows.append(owner[p[hit]])
+        cols.append(oi[j[hit]])
+
+    if not rows:
+        return empty, attached
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    mat = sp.csr_matrix((np.ones(len(r), dtype=bool), (r, c)), shape=(n_sites, n_units))
+    mat.sum_duplicates()
+    mat.data[:] = True
+    return mat, attached
+
+
+def coverage_matrix(
+    network: Network,
+    sites: gpd.GeoDataFrame | gpd.GeoSeries,
+    demand: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    threshold_min: float,
+    max_snap_dist_m: float | None = None,
+    spacing_m: float = 25.0,
+) -> sp.csr_matrix:
+    """Which site serves which demand unit within a travel time, along the network.
+
+    Parameters
+    ----------
+    network : Network
+        The travel network (its mode sets the speeds).
+    sites : GeoDataFrame or GeoSeries
+        Facility or candidate sites, points or polygons, in any CRS.
+    demand : GeoDataFrame or GeoSeries
+        Demand units, in any CRS.
+    threshold_min : float
+        Travel-time threshold in minutes, from the unit to the site.
+    max_snap_dist_m : float, optional
+        Sites and units farther than this from the network do not attach and cover /
+        are covered by nothing (default: the network profile's, 300 m).
+    spacing_m : float, optional
+        Spacing of the access points along polygon boundaries (metres; default 25).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Boolean, ``len(sites) × len(demand)``, by row position: ``True`` where the
+        travel time from the unit to the site is at most ``threshold_min``, computed
+        exactly as :func:`mtown_geo.access.travel_times` would with that site alone.
+    """
+    T = _positive(threshold_min, name="threshold_min")
+    site_layer = _geo_layer(sites, what="site layer")
+    units = _geo_layer(demand, what="demand layer")
+    if len(site_layer) == 0 or len(units) == 0:
+        return sp.csr_matrix((len(site_layer), len(units)), dtype=bool)
+    usnap = access.snap(network, units, max_snap_dist_m=max_snap_dist_m)
+    mat, _ = _cover(network, site_layer, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    return mat
+
+
+# -- choosing sites ------------------------------------------------------------------
+
+
+def _greedy(A: sp.csr_matrix, w: np.ndarray, *, k_max: int, need: float) -> tuple[list[int], list[float]]:
+    """Lazy greedy maximal covering: rows of ``A`` added by largest new weight until ``k_max`` or ``need``."""
+    covered = np.zeros(A.shape[1], dtype=bool)
+    gains0 = np.asarray(A @ w, dtype=float).ravel()
+    heap = [(-g, int(c)) for c, g in enumerate(gains0) if g > 0]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    gains: list[float] = []
+    got = 0.0
+    indptr, indices = A.indptr, A.indices
+    while heap and len(chosen) < k_max and got < need:
+        _, c = heapq.heappop(heap)
+        cols = indices[indptr[c] : indptr[c + 1]]
+        fresh = cols[~covered[cols]]
+        g = float(w[fresh].sum())
+        if g <= 0:
+            continue
+        if heap and g < -heap[0][0]:  # its gain has shrunk below the next stale bound: re-queue
+            heapq.heappush(heap, (-g, c))
+            continue
+        covered[fresh] = True
+        got += g
+        chosen.append(c)
+        gains.append(g)
+    return chosen, gains
+
+
+def _greedy_bounds(
+    A: sp.csr_matrix, w: np.ndarray, chosen: list[int], *, k: int | None, need: float | None
+) -> tuple[float | None, int | None]:
+    """Bounds from submodularity along greedy's path S_0 ⊂ S_1 ⊂ ...
+
+    For every i and any set O of sites, f(O) ≤ f(S_i) + Σ_{o∈O} gain_o(S_i) (coverage
+    is monotone and submodular). Hence the best k sites gain at most
+    min_i [f(S_i) + the k largest gains at S_i]; and a set reaching the gain ``need``
+    has at least p_i sites for every i, p_i being the fewest largest gains at S_i
+    that, added to f(S_i), reach ``need``. Returns (gain bound or None, site-count
+    bound or None).
+    """
+    covered = np.zeros(A.shape[1], dtype=bool)
+    got = 0.0
+    best_gain: float | None = None
+    min_sites: int | None = None
+    for i in range(len(chosen) + 1):
+        gains = np.asarray(A @ np.where(covered, 0.0, w), dtype=float).ravel()
+        if k is not None:
+            top = np.sort(gains)[::-1][:k].sum() if len(gains) else 0.0
+            best_gain = got + float(top) if best_gain is None else min(best_gain, got + float(top))
+        if need is not None:
+            rest = need - got
+            if rest <= 0:
+                p = 0
+            else:
+                csum = np.cumsum(np.sort(gains)[::-1])
+                p = int(np.searchsorted(csum, rest * (1 - 1e-9))) + 1
+                p = min(p, len(gains))
+            min_sites = p if min_sites is None else max(min_sites, p)
+        if i < len(chosen):
+            c = chosen[i]
+            cols = A.indices[A.indptr[c] : A.indptr[c + 1]]
+            fresh = cols[~covered[cols]]
+            got += float(w[fresh].sum())
+            covered[fresh] = True
+    return best_gain, min_sites
+
+
+def _groups(A: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Merge units covered by the same set of sites, and sites covering the same groups.
+
+    Returns the (kept sites × groups) matrix, the group weights and the positions of
+    the kept sites in ``A`` (one per distinct coverage pattern: the first). Units no
+    site covers are left out.
+    """
+    At = A.T.tocsr()
+    At.sort_indices()
+    served = np.flatnonzero(np.diff(At.indptr) > 0)
+    keys = pd.Series([At.indices[At.indptr[j] : At.indptr[j + 1]].tobytes() for j in served])
+    codes, _ = pd.factorize(keys)
+    G = int(codes.max()) + 1 if len(codes) else 0
+    gw = np.bincount(codes, weights=w[served], minlength=G)
+    rep = served[np.unique(codes, return_index=True)[1]]  # one unit stands for its group
+    S = A[:, rep].tocsr()
+    S.sort_indices()
+    skeys = pd.Series([S.indices[S.indptr[c] : S.indptr[c + 1]].tobytes() for c in range(S.shape[0])])
+    scodes, _ = pd.factorize(skeys)
+    first = np.unique(scodes, return_index=True)[1]
+    keep = np.sort(first[np.diff(S.indptr)[first] > 0])
+    return S[keep].tocsr(), gw, keep
+
+
+def _milp(
+    S: sp.csr_matrix, gw: np.ndarray, *, k: int | None, need: float | None, time_limit_s: float
+) -> tuple[np.ndarray | None, bool, float | None]:
+    """Solve max coverage (``k``) or partial set cover (``need``) over sites × groups.
+
+    Returns the chosen site positions (None when no solution was found), whether
+    optimality is proven, and the dual bound (max coverage: the largest reachable
+    weight; set cover: the least number of sites).
+    """
+    C, G = S.shape
+    scale = float(gw.sum())
+    wn = gw / scale
+    # y_g ≤ Σ_{c covers g} x_c
+    link = sp.hstack([-S.T.astype(float), sp.identity(G, format="csr")]).tocsr()
+    cons = [LinearConstraint(link, -np.inf, 0.0)]
+    integrality = np.concatenate([np.ones(C), np.zeros(G)])
+    if k is not None:
+        obj = np.concatenate([np.zeros(C), -wn])
+        cons.append(LinearConstraint(np.concatenate([np.ones(C), np.zeros(G)])[None, :], -np.inf, float(k)))
+    else:
+        need = 0.0 if need is None else need
+        obj = np.concatenate([np.ones(C), np.zeros(G)])
+        cons.append(LinearConstraint(np.concatenate([np.zeros(C), wn])[None, :], min(need / scale, 1.0), np.inf))
+    res = milp(
+        obj,
+        constraints=cons,
+        integrality=integrality,
+        bounds=Bounds(0.0, 1.0),
+        options={"time_limit": time_limit_s, "disp": False},
+    )
+    if res.x is None:
+        return None, False, None
+    chosen = np.flatnonzero(res.x[:C] > 0.5)
+    dual = getattr(res, "mip_dual_bound", None)
+    if dual is not None and np.isfinite(dual):
+        dual = -float(dual) * scale if k is not None else float(dual)
+    else:
+        dual = None
+    return chosen, res.status == 0, dual
+
+
+def _order_by_gain(A: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray) -> tuple[list[int], list[float]]:
+    """A chosen set in greedy order (largest new weight first); sites adding nothing are dropped."""
+    if len(chosen) == 0:
+        return [], []
+    idx, gains = _greedy(A[chosen], w, k_max=len(chosen), need=math.inf)
+    return [int(chosen[i]) for i in idx], gains
+
+
+def _covered_weight(A: sp.csr_matrix, w: np.ndarray, rows: list[int]) -> float:
+    if not rows:
+        return 0.0
+    hit = np.zeros(A.shape[1], dtype=bool)
+    hit[A[rows].indices] = True
+    return float(w[hit].sum())
+
+
+def add_facilities(
+    network: Network,
+    facilities: gpd.GeoDataFrame | None,
+    demand: gpd.GeoDataFrame,
+    *,
+    category: str,
+    threshold_min: float,
+    candidates: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    k: int | None = None,
+    target: float | None = None,
+    weight: str = "res_area_m2",
+    max_snap_dist_m: float | None = None,
+    method: str = "greedy",
+    spacing_m: float = 25.0,
+    time_limit_s: float = 60.0,
+) -> SitingPlan:
+    """Choose new facility sites that raise a category's coverage the most.
+
+    Coverage = Σ weight of demand units within ``threshold_min`` of the nearest
+    facility of ``category`` / Σ weight of all units. The existing facilities of the
+    category keep covering what they cover; the new sites are chosen among
+    ``candidates`` to cover as much of the rest as possible.
+
+    Parameters
+    ----------
+    network : Network
+        The travel network of the mode (e.g. walking).
+    facilities : GeoDataFrame or None
+        Existing facilities with a ``category`` column (see :mod:`mtown_geo.facilities`),
+        any CRS; only those of ``category`` count. None, an empty layer or a layer
+        without that category means the category has no facility yet.
+    demand : GeoDataFrame
+        Demand units (see :mod:`mtown_geo.demand`) with the ``weight`` column, any CRS.
+    category : str
+        The facility category to site (e.g. ``"kindergarten"``).
+    threshold_min : float
+        Travel-time threshold in minutes, from the unit to the facility (15 for the
+        15-minute life circle).
+    candidates : GeoDataFrame or GeoSeries, optional
+        Candidate locations (vacant plots, public land), points or polygons, any CRS;
+        a polygon is reached through its boundary like a facility. By default: the
+        street junctions and dead ends of the network inside the convex hull of the
+        demand units (:func:`default_candidates`).
+    k : int, optional
+        Add at most this many sites.
+    target : float, optional
+        Coverage target, 0–1 (e.g. 0.95): add the fewest sites that reach it (at most
+        ``k`` when ``k`` is also given). One of ``k`` and ``target`` is required.
+    weight : str, optional
+        Demand weight column: ``"res_area_m2"`` (default, residential land),
+        ``"area_m2"`` or ``"pop"``.
+    max_snap_dist_m : float, optional
+        Units, facilities and candidates farther than this from the network are not
+        attached (default: the network profile's, 300 m); reported with a
+        :class:`~mtown_geo.SnapWarning`.
+    method : {"greedy", "exact"}, optional
+        ``"greedy"`` (default): lazy greedy maximal covering, at least 1 − 1/e of the
+        optimal gain and usually within a fraction of a percent, for any size.
+        ``"exact"``: the integer program (``scipy.optimize.milp``), for instances of up
+        to a few thousand candidates; the plan also gives greedy's result beside it.
+    spacing_m : float, optional
+        Spacing of access points along polygon boundaries (metres; default 25).
+    time_limit_s : float, optional
+        Time limit of the integer program (seconds; default 60). When it is hit, the
+        best plan found is returned with ``optimal=False``.
+
+    Returns
+    -------
+    SitingPlan
+        The chosen sites in order with the coverage after each, the weight each newly
+        covers, the method, and whether the target is reachable at all with these
+        candidates (``reachable``, ``max_coverage``).
+
+    Raises
+    ------
+    InputError
+        Bad arguments: neither ``k`` nor ``target``, a target outside 0–1, a missing or
+        all-zero weight column, an unknown method, an empty layer.
+    CRSError
+        A layer has no CRS.
+
+    Notes
+    -----
+    Greedy stops early when no remaining candidate covers anything new, so a plan may
+    hold fewer than ``k`` sites. With a target that these candidates cannot reach,
+    the plan adds sites until nothing more can be covered, and says how far that gets.
+
+    Examples
+    --------
+    >>> import mtown_geo as mg
+    >>> plan = mg.siting.add_facilities(net, fac, units, category="kindergarten",
+    ...                                 threshold_min=15, target=0.95)  # doctest: +SKIP
+    >>> plan.sites[["order", "coverage"]]  # doctest: +SKIP
+    """
+    # -- checks, once, at the entry
+    if not isinstance(network, Network):
+        raise InputError(f"network must be a mtown_geo Network, got {type(network).__name__}")
+    T = _positive(threshold_min, name="threshold_min")
+    if method not in _METHODS:
+        raise InputError(f"unknown method {method!r}: use 'greedy' or 'exact'")
+    if k is None and target is None:
+        raise InputError("give k (the number of sites to add), target (a coverage share 0–1 to reach), or both")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+        raise InputError(f"k must be a whole number ≥ 1, got {k!r}")
+    if target is not None:
+        if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
+            raise InputError(f"target is a coverage share between 0 and 1 (0.95 for 95 %), got {target!r}")
+        target = float(target)
+    if not isinstance(category, str) or not category:
+        raise InputError(f"category must be a category name such as 'kindergarten', got {category!r}")
+    _positive(time_limit_s, name="time_limit_s")
+    units = _geo_layer(demand, what="demand layer")
+    if len(units) == 0:
+        raise InputError("the demand layer is empty")
+    w_all = _weights(units, weight)
+    existing = _facilities_of(facilities, category)
+    cand = default_candidates(network, units) if candidates is None else _geo_layer(candidates, what="candidate layer")
+    if len(cand) == 0:
+        raise InputError("the candidate layer is empty: give at least one candidate site")
+    kk = int(k) if k is not None else None
+    total = float(w_all.sum())
+
+    # -- attach units once; what the existing facilities cover (the engine itself)
+    usnap = access.snap(network, units, max_snap_dist_m=max_snap_dist_m)
+    _warn_unattached(usnap, what="demand units", mode=network.mode)
+    base = _covered_by_existing(
+        network, existing, units, category=category, T=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m
+    )
+    before = float(w_all[base].sum())
+
+    # -- which candidate covers which not-yet-covered unit
+    A_full, attached = _cover(network, cand, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    if not attached.all():
+        warnings.warn(
+            f"{int((~attached).sum())} of {len(cand)} candidate sites lie farther than the snap distance from the "
+            f"{network.mode} network and cannot be chosen",
+            SnapWarning,
+            stacklevel=2,
+        )
+    open_units = np.flatnonzero(~base & (w_all > 0))
+    A = A_full[:, open_units].tocsr()
+    w = w_all[open_units]
+    every = _covered_weight(A, w, list(range(A.shape[0]))) if A.nnz else 0.0
+    max_cov = (before + every) / total
+    log.info(
+        "%s within %g min: %d units, coverage %.4f with %d existing facilities; %d candidates (%d attached) could reach %.4f",
+        category,
+        T,
+        len(units),
+        before / total,
+        0 if existing is None else len(existing),
+        len(cand),
+        int(attached.sum()),
+        max_cov,
+    )
+
+    # -- what is asked
+    if target is not None:
+        need = max(0.0, target * total - before)
+        reachable = before + every >= target * total * (1 - _REL_TOL)
+        goal = need if reachable else every
+        goal_tol = goal - _REL_TOL * total
+    else:
+        reachable = None
+        goal = math.inf
+        goal_tol = math.inf
+    k_max = kk if kk is not None else A.shape[0]
+
+    g_rows, g_gains = _greedy(A, w, k_max=k_max, need=goal_tol)
+    greedy_cov = (before + sum(g_gains)) / total
+    bound_gain, min_sites = _greedy_bounds(
+        A, w, g_rows, k=kk if target is None else None, need=goal_tol if target is not None and goal > 0 else None
+    )
+    if target is not None and goal <= 0:
+        min_sites = 0
+
+    if method == "greedy":
+        rows, gains = g_rows, g_gains
+        got = sum(gains)
+        optimal = bool(
+            (target is None and bound_gain is not None and got >= bound_gain * (1 - 1e-9))
+            or (target is not None and min_sites is not None and len(rows) <= min_sites and got >= goal_tol)
+        )
+        bound_cov = None if bound_gain is None else min(1.0, (before + bound_gain) / total)
+        bound_sites = min_sites
+    else:
+        rows, gains, optimal, bound_cov, bound_sites = _exact(
+            A,
+            w,
+            kk=kk,
+            target=target,
+            goal=goal,
+            goal_tol=goal_tol,
+            before=before,
+            total=total,
+            time_limit_s=time_limit_s,
+            greedy_rows=g_rows,
+            greedy_gains=g_gains,
+            min_sites=min_sites,
+        )
+
+    after = before + sum(gains)
+    target_reached = None if target is None else bool(after >= target * total * (1 - _REL_TOL))
+    sites = _sites_table(cand, rows, gains, before=before, total=total, weight=weight)
+    plan = SitingPlan(
+        sites=sites,
+        units=_units_table(A_full, rows, base, index=units.index),
+        category=category,
+        threshold_min=T,
+        weight=weight,
+        method=method,
+        k=kk,
+        target=target,
+        total_weight=total,
+        coverage_before=before / total,
+        coverage_after=after / total,
+        max_coverage=max_cov,
+        n_candidates=len(cand),
+        n_candidates_attached=int(attached.sum()),
+        reachable=reachable,
+        target_reached=target_reached,
+        optimal=optimal,
+        bound_coverage=bound_cov,
+        bound_n_sites=bound_sites,
+        greedy_coverage_after=greedy_cov,
+        greedy_n_sites=len(g_rows),
+    )
+    if target is not None and not reachable:
+        warnings.warn(plan.message(), TargetWarning, stacklevel=2)
+    log.info("%s", plan.message())
+    return plan
+
+
+def _exact(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    *,
+    kk: int | None,
+    target: float | None,
+    goal: float,
+    goal_tol: float,
+    before: float,
+    total: float,
+    time_limit_s: float,
+    greedy_rows: list[int],
+    greedy_gains: list[float],
+    min_sites: int | None,
+) -> tuple[list[int], list[float], bool, float | None, int | None]:
+    """The integer-program answer: rows in order, gains, proven optimal, coverage bound, site-count bound."""
+    if A.nnz == 0 or (target is not None and goal <= 0):
+        return [], [], True, (before / total if target is None else None), (0 if target is not None else None)
+    S, gw, site_pos = _groups(A, w)
+    log.info("exact: %d distinct candidates × %d groups of demand units", S.shape[0], S.shape[1])
+    fallback = (
+        f"the integer program found no solution within time_limit_s={time_limit_s:g} s: the greedy plan is returned "
+        "instead; raise time_limit_s or give fewer candidates"
+    )
+    if target is None:
+        k_sites = kk if kk is not None else S.shape[0]
+        chosen, optimal, dual = _milp(S, gw, k=k_sites, need=None, time_limit_s=time_limit_s)
+        if chosen is None:
+            warnings.warn(fallback, MtownGeoWarning, stacklevel=3)
+            return greedy_rows, greedy_gains, False, None, None
+        rows, gains = _order_by_gain(A, w, site_pos[chosen])
+        if sum(gains) < sum(greedy_gains):  # a time-limited solution worse than greedy's
+            rows, gains = greedy_rows, greedy_gains
+        got = before + sum(gains)
+        if optimal:
+            return rows, gains, True, got / total, None
+        bound = None if dual is None else min(1.0, max(got, before + dual) / total)
+        return rows, gains, False, bound, None
+
+    # a target: the fewest sites (partial set cover), then the best sites of that number (maximal covering)
+    cover, cover_opt, cover_dual = _milp(S, gw, k=None, need=goal_tol, time_limit_s=time_limit_s)
+    if cover is None:
+        warnings.warn(fallback, MtownGeoWarning, stacklevel=3)
+        return greedy_rows, greedy_gains, False, None, min_sites
+    p = len(cover)
+    lower = p if cover_opt else max(min_sites or 0, math.ceil(cover_dual - 1e-6) if cover_dual is not None else 0)
+    if kk is not None and p > kk:  # the target needs more than k sites: the best k
+        p = kk
+        best_rows: list[int] = []
+        best_gains: list[float] = []
+    else:
+        best_rows, best_gains = _order_by_gain(A, w, site_pos[cover])
+    proven = cover_opt
+    while True:
+        chosen, optimal, _ = _milp(S, gw, k=p, need=None, time_limit_s=time_limit_s)
+        if chosen is not None:
+            rows, gains = _order_by_gain(A, w, site_pos[chosen])
+            if sum(gains) > sum(best_gains):
+                best_rows, best_gains = rows, gains
+            proven = proven and optimal
+        # p + 1 only when the solver's tolerance left p sites a hair short of the goal
+        if sum(best_gains) >= goal_tol or p >= S.shape[0] or (kk is not None and p >= kk):
+            break
+        p += 1
+    if sum(greedy_gains) >= goal_tol and len(greedy_rows) < len(best_rows):  # a time-limited solution
+        best_rows, best_gains, proven = greedy_rows, greedy_gains, False
+    return best_rows, best_gains, proven, None, (len(best_rows) if proven and sum(best_gains) >= goal_tol else lower)
+
+
+def _warn_unattached(usnap: pd.DataFrame, *, what: str, mode: str) -> None:
+    bad = ~usnap["ok"].to_numpy()
+    if bad.any():
+        far = usnap.loc[bad, "snap_dist_m"].replace(np.inf, np.nan)
+        warnings.warn(
+            f"{int(bad.sum())} of {len(usnap)} {what} lie farther than the allowed snap distance from the {mode} network "
+            f"(up to {far.max():.0f} m; empty geometries count as infinitely far): they stay uncovered but count in "
+            "the denominator. Check the layer's CRS and extent; mtown_geo.access.snap() lists them",
+            SnapWarning,
+            stacklevel=3,
+        )
+
+
+def _covered_by_existing(
+    network: Network,
+    existing: gpd.GeoDataFrame | None,
+    units: gpd.GeoDataFrame,
+    *,
+    category: str,
+    T: float,
+    max_snap_dist_m: float | None,
+    spacing_m: float,
+) -> np.ndarray:
+    """Which units the existing facilities of the category cover (one engine search)."""
+    if existing is None:
+        log.info("no existing facility of the category %r: coverage starts from 0", category)
+        return np.zeros(len(units), dtype=bool)
+    r = access.reach(
+        network, existing, categories=[category], max_time_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SnapWarning)  # unattached units are reported once, by the caller
+        times = r.at(units, max_snap_dist_m=max_snap_dist_m)[category].to_numpy()
+    return np.asarray(times <= T, dtype=bool)
+
+
+def _units_table(A_full: sp.csr_matrix, rows: list[int], base: np.ndarray, *, index: pd.Index) -> pd.DataFrame:
+    """Per demand unit: covered before, the order of the new site that first covers it, covered after."""
+    first = np.zeros(len(base), dtype=np.int64)
+    for order, r in enumerate(rows, start=1):
+        cols = A_full.indices[A_full.indptr[r] : A_full.indptr[r + 1]]
+        cols = cols[(first[cols] == 0) & ~base[cols]]
+        first[cols] = order
+    new_site = pd.array(np.where(first > 0, first, 0), dtype="Int64")
+    new_site[first == 0] = pd.NA
+    return pd.DataFrame({"covered_before": base, "new_site": new_site, "covered_after": base | (first > 0)}, index=index)
+
+
+def _sites_table(
+    cand: gpd.GeoDataFrame, rows: list[int], gains: list[float], *, before: float, total: float, weight: str
+) -> gpd.GeoDataFrame:
+    picked = cand.iloc[rows]
+    gains_a = np.asarray(gains, dtype=float)
+    covered = before + np.cumsum(gains_a)
+    ours = {
+        "order": np.arange(1, len(rows) + 1),
+        f"new_{weight}": gains_a,
+        f"covered_{weight}": covered,
+        "coverage": covered / total,
+        "coverage_gain": gains_a / total,
+    }
+    geom_name = picked.geometry.name
+    extra = {(f"{c}_candidate" if c in ours else c): picked[c].to_numpy() for c in picked.columns if c != geom_name}
+    out = gpd.GeoDataFrame({**ours, **extra}, geometry=picked.geometry.to_numpy(), crs=cand.crs, index=picked.index)
+    return out
+
+
+# -- what each existing facility contributes -----------------------------------------
+
+
+def contributions(
+    network: Network,
+    facilities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    category: str,
+    threshold_min: float,
+    weight: str = "res_area_m2",
+    max_snap_dist_m: float | None = None,
+    spacing_m: float = 25.0,
+) -> gpd.GeoDataFrame:
+    """What each facility of a category covers, and what only it covers.
+
+    Parameters
+    ----------
+    network : Network
+        The travel network of the mode.
+    facilities : GeoDataFrame
+        Facilities with a ``category`` column, points or polygons, any CRS.
+    demand : GeoDataFrame
+        Demand units with the ``weight`` column, any CRS.
+    category : str
+        The category to assess.
+    threshold_min : float
+        Travel-time threshold in minutes, from the unit to the facility.
+    weight : str, optional
+        Demand weight column (default ``"res_area_m2"``; ``"area_m2"``, ``"pop"``).
+    max_snap_dist_m : float, optional
+        Units and facilities farther than this from the network are not attached
+        (default: the network profile's, 300 m).
+    spacing_m : float, optional
+        Spacing of access points along polygon boundaries (metres; default 25).
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed like the facilities of ``category`` (the rows of ``facilities`` whose
+        ``category`` equals it, in their order), in the facilities' CRS:
+        ``covered_<weight>`` (weight of the units within the threshold of the facility),
+        ``unique_<weight>`` (of those, the weight no other facility of the category
+        covers: what coverage loses if it closes), ``covered_share`` and
+        ``unique_share`` (the same as shares 0–1 of all demand weight), ``n_units``,
+        ``n_units_unique``, ``attached`` (whether it attaches to the network), ``name``
+        when the layer has one, and geometry.
+    """
+    if not isinstance(network, Network):
+        raise InputError(f"network must be a mtown_geo Network, got {type(network).__name__}")
+    T = _positive(threshold_min, name="threshold_min")
+    fac = _geo_layer(facilities, what="facility layer")
+    if "category" not in fac:
+        raise InputError("the facility layer has no 'category' column (see mtown_geo.facilities.classify)")
+    units = _geo_layer(demand, what="demand layer")
+    if len(units) == 0:
+        raise InputError("the demand layer is empty")
+    w = _weights(units, weight)
+    sel = fac[(fac["category"] == category).to_numpy()]
+    if len(sel) == 0:
+        warnings.warn(f"no facility of the category {category!r}: nothing to assess", EmptyCategoryWarning, stacklevel=2)
+    usnap = access.snap(network, units, max_snap_dist_m=max_snap_dist_m)
+    _warn_unattached(usnap, what="demand units", mode=network.mode)
+    if len(sel):
+        A, attached = _cover(network, sel, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    else:
+        A, attached = sp.csr_matrix((0, len(units)), dtype=bool), np.zeros(0, dtype=bool)
+    if len(sel) and not attached.all():
+        warnings.warn(
+            f"{int((~attached).sum())} {category} facilities lie farther than the snap distance from the "
+            f"{network.mode} network: they cover nothing here",
+            SnapWarning,
+            stacklevel=2,
+        )
+    Af = A.astype(float)
+    n_cover = np.asarray(Af.sum(axis=0)).ravel()
+    only = n_cover == 1
+    total = float(w.sum())
+    covered = np.asarray(Af @ w).ravel()
+    unique = np.asarray(Af @ np.where(only, w, 0.0)).ravel()
+    data: dict[str, Any] = {
+        f"covered_{weight}": covered,
+        f"unique_{weight}": unique,
+        "covered_share": covered / total,
+        "unique_share": unique / total,
+        "n_units": np.asarray(Af.sum(axis=1)).ravel().astype(np.int64),
+        "n_units_unique": np.asarray(Af @ only.astype(float)).ravel().astype(np.int64),
+        "attached": attached,
+    }
+    if "name" in sel:
+        data["name"] = sel["name"].to_numpy()
+    return gpd.GeoDataFrame(data, geometry=sel.geometry.to_numpy(), crs=fac.crs, index=sel.index)
