@@ -24,7 +24,7 @@ from ._errors import (
     StudyError,
     TargetWarning,
 )
-from .demo import demo_boundaries, demo_osm_path
+from .demo import demo_boundaries, demo_osm_path, demo_study
 from .network import Network
 from .study import StudyResult, load_study, run
 
@@ -56,6 +56,7 @@ __all__ = [
     "demand",
     "demo_boundaries",
     "demo_osm_path",
+    "demo_study",
     "facilities",
     "lifecircle",
     "load_study",
