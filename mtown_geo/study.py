@@ -91,6 +91,14 @@ class DemandSpec(_Strict):
     weight: Literal["residential", "pop", "area"] = "residential"
 
 
+class SitingSpec(_Strict):
+    enabled: bool = True
+    circle: str = "15min"
+    target: float | None = Field(default=None, gt=0, le=1)
+    max_sites: int | None = Field(default=20, ge=1)
+    method: Literal["greedy", "exact"] = "greedy"
+
+
 class OutputSpec(_Strict):
     maps: bool = True
     static_maps: bool = True
@@ -133,6 +141,7 @@ class Study(_Strict):
     demand: DemandSpec = DemandSpec()
     circles: list[str] = Field(default_factory=lambda: ["5min", "15min", "30min"])
     reported: dict[int, float] = Field(default_factory=dict)
+    siting: SitingSpec = SitingSpec()
     outputs: OutputSpec = OutputSpec()
     base_dir: Path = Field(default=Path("."), exclude=True)
     _town: gpd.GeoDataFrame | None = PrivateAttr(default=None)
@@ -233,6 +242,13 @@ demand:
   weight: residential         # residential | pop | area — the denominator of the coverage rates
 
 circles: [5min, 15min, 30min]
+
+siting:                       # 补短板: the fewest new sites per category to reach the target
+  enabled: true
+  circle: 15min
+  # target: 0.95              # default: the annex target of the circle for `year`
+  max_sites: 20
+  method: greedy              # greedy | exact (integer program; small towns)
 
 reported:                     # rows the toolkit cannot compute (counts, investment, admin rates)
   # 1: 35                     # 项目建设累计数
@@ -487,6 +503,62 @@ def _network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame,
     return net
 
 
+@dataclass
+class _Town:
+    """A study's inputs once read: boundaries, facilities and demand units, in a metric CRS."""
+
+    study: Study
+    profile: Profile
+    town: gpd.GeoDataFrame
+    built: gpd.GeoDataFrame
+    metric: Any
+    facilities: gpd.GeoDataFrame
+    residential: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    weight: str
+    networks: dict[str, Network] = field(default_factory=dict)
+
+    def network(self, mode: str) -> Network:
+        return _network_for(self.study, self.profile, mode, self.town, self.networks)
+
+
+def _profile_of(st: Study) -> Profile:
+    return standards.load(st.profile if st.profile in standards.available() else st.path(st.profile))
+
+
+def _prepare(st: Study, prof: Profile, notes: list[str]) -> _Town:
+    town, built = _boundaries(st)
+    metric = _crs.metric_crs(town)
+    built_m = built.to_crs(metric)
+    fac = _facilities(st, prof, town, st.network.buffer_m)
+    units = demand.grid(built_m, cell_m=st.demand.cell_m)
+    residential = _residential(st, metric, town)
+    units = _with_residential(units, residential, built_m)
+    units = _with_population(st, units, built_m, notes)
+    if st.zones is not None:
+        units = _with_zones(st, units, metric)
+    weight = st.demand.weight
+    if weight == "residential" and units["res_area_m2"].sum() <= 0:
+        notes.append(
+            "no residential land inside the built-up area: coverage rates use the built-up area itself "
+            "(weight=area); give residential land under `residential:` for the official denominator"
+        )
+        weight = "area"
+    return _Town(st, prof, town, built, metric, fac, residential, units, weight)
+
+
+_DENOMINATORS = {
+    "residential": "建成区居住用地面积 residential land in the built-up area",
+    "area": "建成区面积 built-up area",
+    "pop": "人口 population",
+    "units": "村庄数 villages",
+}
+
+
+def _rate(cov: pd.DataFrame, key: str) -> float:
+    return float(cov["rate"].to_numpy(float)[list(cov.index).index(key)])
+
+
 def run(
     study: Study | str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -504,121 +576,191 @@ def run(
         Output folder; replaced atomically on success, untouched on failure.
     progress : bool
         Show a progress bar (the CLI does).
+    extra_files : mapping, optional
+        Further files (relative name → text or bytes) written into the output folder.
 
     Returns
     -------
     StudyResult
-        The indicator table, the per-circle and per-zone tables, the layers (GeoDataFrames
-        in the town's metric CRS) and the networks.
+        The indicator table, the per-circle, per-zone and siting tables, the layers
+        (GeoDataFrames in the town's metric CRS) and the networks.
     """
     from tqdm.auto import tqdm
 
     st = study if isinstance(study, Study) else load_study(study)
-    prof = standards.load(st.profile if st.profile in standards.available() else st.path(st.profile))
+    prof = _profile_of(st)
     notes: list[str] = []
-    steps = ["boundaries", "facilities", "demand", *[f"circle {c}" for c in st.circles], "parks", "greenways", "report"]
+    steps = ["inputs", *[f"circle {c}" for c in st.circles], "parks", "greenways", "siting", "report"]
     bar = tqdm(total=len(steps), desc=f"mtown-geo {st.name}", disable=not progress, unit="step")
-    nets: dict[str, Network] = {}
     tables: dict[str, pd.DataFrame] = {}
     layers: dict[str, gpd.GeoDataFrame] = {}
     computed: dict[str, report.ComputedValue] = {}
     with _collect_warnings(notes):
-        bar.set_postfix_str("boundaries")
-        town, built = _boundaries(st)
-        metric = _crs.metric_crs(town)
-        town_m, built_m = town.to_crs(metric), built.to_crs(metric)
+        bar.set_postfix_str("inputs")
+        tw = _prepare(st, prof, notes)
+        metric = tw.metric
+        town_m, built_m = tw.town.to_crs(metric), tw.built.to_crs(metric)
         layers["boundaries"] = gpd.GeoDataFrame(
             {"kind": ["镇域"] * len(town_m) + ["建成区"] * len(built_m), "name": st.name},
             geometry=list(town_m.geometry) + list(built_m.geometry),
             crs=metric,
         )
         bar.update()
-        bar.set_postfix_str("facilities")
-        fac = _facilities(st, prof, town, st.network.buffer_m)
-        bar.update()
-        bar.set_postfix_str("demand")
-        units = demand.grid(built_m, cell_m=st.demand.cell_m)
-        residential = _residential(st, metric, town)
-        units = _with_residential(units, residential, built_m)
-        units = _with_population(st, units, built_m, notes)
-        if st.zones is not None:
-            units = _with_zones(st, units, metric)
-        bar.update()
-        weight = st.demand.weight
-        if weight == "residential" and units["res_area_m2"].sum() <= 0:
-            notes.append(
-                "no residential land inside the built-up area: coverage rates use the built-up area itself "
-                "(weight=area); give residential land under `residential:` for the official denominator"
-            )
-            weight = "area"
         for circle in st.circles:
             bar.set_postfix_str(f"circle {circle}")
-            spec = prof.circles[circle]
-            net = _network_for(st, prof, spec.mode, town, nets)
-            c_units = units
-            c_weight: Any = weight
-            if spec.demand == "villages":
-                c_units = _villages(st, town, net.crs)
-                c_weight = "units"
-                if c_units.empty:
-                    notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
-                    bar.update()
-                    continue
-            else:
-                c_units = c_units.to_crs(net.crs)
-            times = lifecircle.travel_times(net, fac, c_units, profile=prof, circle=circle)
-            cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
-            tables[f"coverage_{circle}"] = cov
-            tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
-            assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
-            layers[f"units_{circle}"] = assessed.to_crs(metric)
-            if spec.demand != "villages":
-                layers[f"gaps_{circle}"] = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category").to_crs(metric)
-            if "zone" in c_units:
-                tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(
-                    times, c_units, profile=prof, circle=circle, weight=c_weight
-                )
-            denom = {
-                "residential": "建成区居住用地面积 residential land in the built-up area",
-                "area": "建成区面积 built-up area",
-                "pop": "人口 population",
-                "units": "村庄数 villages",
-            }[c_weight]
-            computed[f"circle:{circle}"] = report.ComputedValue(
-                value=100.0 * float(cov["rate"].to_numpy(float)[list(cov.index).index(lifecircle.CIRCLE)]),
-                denominator=denom,
-                verified=spec.verified,
-                note="" if spec.verified else f"assumption: {spec.source.strip()}",
-            )
-            for cat in spec.required:
-                cspec = prof.categories[cat]
-                computed[f"category:{circle}:{cat}"] = report.ComputedValue(
-                    value=100.0 * float(cov["rate"].to_numpy(float)[list(cov.index).index(cat)]),
-                    denominator=denom,
-                    verified=False,
-                    note=f"spatial reading: share within {prof.threshold_min(circle, cat):g} min ({cspec.source.strip()})",
-                )
+            _circle_step(tw, circle, computed, tables, layers, notes)
             bar.update()
-        fac_m = fac.to_crs(metric)
-        if "walk" in nets:
-            r = access.reach(nets["walk"], fac, max_time_min=15)
-            diag = r.facility_diagnostics()
+        fac_m = tw.facilities.to_crs(metric)
+        if "walk" in tw.networks:
+            diag = access.reach(tw.networks["walk"], tw.facilities, max_time_min=15).facility_diagnostics()
             fac_m = fac_m.join(diag[["access_points", "snap_dist_m", "status"]])
         layers["facilities"] = fac_m
         bar.set_postfix_str("parks")
-        _parks_step(st, prof, town, built_m, residential, units, nets, metric, computed, tables, layers, notes)
+        _parks_step(tw, computed, tables, layers, notes)
         bar.update()
         bar.set_postfix_str("greenways")
-        _greenways_step(st, prof, town, metric, units, residential, computed, tables, layers, notes)
+        _greenways_step(tw, computed, tables, layers, notes)
+        bar.update()
+        bar.set_postfix_str("siting")
+        if st.siting.enabled:
+            _siting_step(tw, tables, layers, notes)
         bar.update()
         bar.set_postfix_str("report")
         indicators = report.indicator_table(prof, year=st.year, computed=computed, reported=st.reported)
         bar.update()
     bar.close()
-    result = StudyResult(study=st, profile=prof, indicators=indicators, tables=tables, layers=layers, networks=nets, notes=notes)
+    result = StudyResult(
+        study=st, profile=prof, indicators=indicators, tables=tables, layers=layers, networks=tw.networks, notes=notes
+    )
     if out is not None:
         write(result, out, extra_files=extra_files)
     return result
+
+
+def _circle_step(
+    tw: _Town,
+    circle: str,
+    computed: dict[str, report.ComputedValue],
+    tables: dict[str, pd.DataFrame],
+    layers: dict[str, gpd.GeoDataFrame],
+    notes: list[str],
+) -> None:
+    prof = tw.profile
+    spec = prof.circles[circle]
+    net = tw.network(spec.mode)
+    c_units = tw.units
+    c_weight: Any = tw.weight
+    if spec.demand == "villages":
+        c_units = _villages(tw.study, tw.town, net.crs)
+        c_weight = "units"
+        if c_units.empty:
+            notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
+            return
+    else:
+        c_units = c_units.to_crs(net.crs)
+    times = lifecircle.travel_times(net, tw.facilities, c_units, profile=prof, circle=circle)
+    cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
+    tables[f"coverage_{circle}"] = cov
+    tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
+    assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
+    layers[f"units_{circle}"] = assessed.to_crs(tw.metric)
+    if spec.demand != "villages":
+        layers[f"gaps_{circle}"] = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category").to_crs(tw.metric)
+    if "zone" in c_units:
+        tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(times, c_units, profile=prof, circle=circle, weight=c_weight)
+    denom = _DENOMINATORS[c_weight]
+    computed[f"circle:{circle}"] = report.ComputedValue(
+        value=100.0 * _rate(cov, lifecircle.CIRCLE),
+        denominator=denom,
+        verified=spec.verified,
+        note="" if spec.verified else f"assumption: {spec.source.strip()}",
+    )
+    for cat in spec.required:
+        cspec = prof.categories[cat]
+        computed[f"category:{circle}:{cat}"] = report.ComputedValue(
+            value=100.0 * _rate(cov, cat),
+            denominator=denom,
+            verified=False,
+            note=f"spatial reading: share within {prof.threshold_min(circle, cat):g} min ({cspec.source.strip()})",
+        )
+
+
+def _circle_target(prof: Profile, circle: str, year: int) -> float | None:
+    """The annex target (0–1) of a circle for a year, when the annex has one."""
+    for spec in prof.annex:
+        if spec.computed == f"circle:{circle}":
+            years = sorted(y for y in spec.targets if y <= year and spec.targets[y] is not None)
+            if years:
+                value = spec.targets[years[-1]]
+                return None if value is None else float(value) / 100.0
+    return None
+
+
+def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, gpd.GeoDataFrame], notes: list[str]) -> None:
+    """What it takes to reach the target: the fewest new sites per category below it."""
+    from . import siting
+
+    st, prof = tw.study, tw.profile
+    circle = st.siting.circle
+    if circle not in prof.circles or prof.circles[circle].demand == "villages":
+        notes.append(f"siting: the circle {circle!r} has no residential demand units; skipped")
+        return
+    key = f"coverage_{circle}"
+    if key not in tables:
+        return
+    target = st.siting.target if st.siting.target is not None else _circle_target(prof, circle, st.year)
+    if target is None:
+        notes.append(f"siting: no target for the {circle} circle in {st.year}; give siting.target")
+        return
+    cov = tables[key]
+    spec = prof.circles[circle]
+    net = tw.network(spec.mode)
+    units = tw.units.to_crs(net.crs)
+    weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    rows = []
+    site_layers = []
+    for cat in spec.required:
+        rate = _rate(cov, cat)
+        if rate >= target:
+            continue
+        plan = siting.add_facilities(
+            net,
+            tw.facilities,
+            units,
+            category=cat,
+            threshold_min=prof.threshold_min(circle, cat),
+            target=target,
+            k=st.siting.max_sites,
+            weight=weight,
+            method=st.siting.method,
+        )
+        rows.append(
+            {
+                "category": cat,
+                "name_zh": prof.categories[cat].name_zh,
+                "coverage_now": plan.coverage_before,
+                "target": target,
+                "new_sites": plan.n_sites,
+                "coverage_after": plan.coverage_after,
+                "target_reached": plan.target_reached,
+                "max_coverage": plan.max_coverage,
+                "at_least_sites": plan.bound_n_sites,
+                "method": plan.method,
+                "note": plan.message(),
+            }
+        )
+        if plan.n_sites:
+            sites = plan.sites.to_crs(tw.metric)
+            keep = [
+                c
+                for c in sites.columns
+                if c in ("order", "coverage", "coverage_gain", sites.geometry.name) or c.startswith(("new_", "covered_"))
+            ]
+            site_layers.append(sites[keep].assign(category=cat).reset_index(drop=True))
+    if rows:
+        tables[f"siting_{circle}"] = pd.DataFrame(rows).set_index("category")
+    if site_layers:
+        layers[f"proposed_sites_{circle}"] = gpd.GeoDataFrame(pd.concat(site_layers, ignore_index=True), crs=tw.metric)
 
 
 def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -673,33 +815,23 @@ def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataF
 
 
 def _parks_step(
-    st: Study,
-    prof: Profile,
-    town: gpd.GeoDataFrame,
-    built_m: gpd.GeoDataFrame,
-    residential: gpd.GeoDataFrame,
-    units: gpd.GeoDataFrame,
-    nets: dict[str, Network],
-    metric: Any,
+    tw: _Town,
     computed: dict[str, report.ComputedValue],
     tables: dict[str, pd.DataFrame],
     layers: dict[str, gpd.GeoDataFrame],
     notes: list[str],
 ) -> None:
-    try:
-        from . import parks as _parks
-    except ImportError:  # pragma: no cover
-        notes.append("park coverage not computed: the parks module is not available")
-        return
-    _parks_impl(_parks, st, prof, town, built_m, residential, units, nets, metric, computed, tables, layers, notes)
+    notes.append("park coverage (row 8) is not computed yet in a study run")
 
 
-def _parks_impl(*args: Any) -> None:  # replaced when the parks module lands
-    return None
-
-
-def _greenways_step(*args: Any) -> None:  # replaced when the greenways module lands
-    return None
+def _greenways_step(
+    tw: _Town,
+    computed: dict[str, report.ComputedValue],
+    tables: dict[str, pd.DataFrame],
+    layers: dict[str, gpd.GeoDataFrame],
+    notes: list[str],
+) -> None:
+    notes.append("greenway length per 10,000 residents is not computed yet in a study run")
 
 
 # -- writing -------------------------------------------------------------------------------
