@@ -111,6 +111,34 @@ def run_cmd(
         _summary(result)
 
 
+@app.command()
+def site(
+    study_file: Annotated[Path, typer.Argument(help="The study file.")],
+    category: Annotated[str, typer.Option("--category", "-c", help="Facility category, e.g. kindergarten, elderly_care.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the proposed sites.")],
+    target: Annotated[float | None, typer.Option(help="Coverage target 0–1 (default: the annex target of the circle).")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="At most this many new sites.")] = None,
+    method: Annotated[str, typer.Option(help="greedy, or exact (integer program; small towns).")] = "greedy",
+    candidates: Annotated[Path | None, typer.Option(help="Candidate sites (points or plots); default: street junctions.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Where to build: the fewest new sites of a category that reach the coverage target."""
+    from .study import site as site_fn
+
+    _setup(verbose)
+    if method not in ("greedy", "exact"):
+        _fail(ValueError(f"method must be greedy or exact, got {method!r}"))
+    try:
+        plan = site_fn(study_file, category=category, target=target, k=k, method=method, candidates=candidates, out=out)  # type: ignore[arg-type]
+    except (MtownGeoError, OSError) as exc:
+        _fail(exc)
+    else:
+        typer.echo(plan.message())
+        for _, r in plan.sites.iterrows():
+            typer.echo(f"  {int(r['order'])}. ({r.geometry.x:.0f}, {r.geometry.y:.0f}) → {100 * r['coverage']:.1f}%")
+        typer.echo(f"wrote {out}/ (siting.gpkg, new_sites.csv, siting_summary.csv, map.html)")
+
+
 @app.command("batch")
 def batch_cmd(
     towns: Annotated[

@@ -36,7 +36,7 @@ from .network import Network
 from .sources.osm import ATTRIBUTION, OSMExtract, is_osm_file, read_osm
 from .standards import Profile
 
-__all__ = ["Study", "StudyResult", "load_study", "run", "template"]
+__all__ = ["Study", "StudyResult", "load_study", "run", "site", "template"]
 
 log = logging.getLogger(__name__)
 
@@ -832,6 +832,119 @@ def _greenways_step(
     notes: list[str],
 ) -> None:
     notes.append("greenway length per 10,000 residents is not computed yet in a study run")
+
+
+def site(
+    study: Study | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    category: str,
+    target: float | None = None,
+    k: int | None = None,
+    method: Literal["greedy", "exact"] = "greedy",
+    candidates: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Where to build: new sites of one category for a study's town (see :mod:`mtown_geo.siting`).
+
+    The circle is the first of the study's circles that requires the category; its
+    mode, threshold and the study's demand weight apply. ``target`` defaults to the
+    annex target of that circle for the study's year. With ``out``, writes
+    ``siting.gpkg`` (layers ``new_sites`` and ``units``), ``new_sites.csv``,
+    ``siting_summary.csv`` and ``map.html``, atomically.
+
+    Returns
+    -------
+    SitingPlan
+    """
+    from . import siting
+
+    st = study if isinstance(study, Study) else load_study(study)
+    prof = _profile_of(st)
+    if category not in prof.categories:
+        raise InputError(f"unknown category {category!r}; the profile has {sorted(prof.categories)}")
+    circle = next((c for c in st.circles if category in prof.circles[c].required + prof.circles[c].optional), None)
+    if circle is None:
+        raise InputError(f"no circle of the study ({st.circles}) lists the category {category!r}")
+    if prof.circles[circle].demand == "villages":
+        raise InputError(f"the {circle} circle is measured from villages; siting works on residential demand units")
+    notes: list[str] = []
+    tw = _prepare(st, prof, notes)
+    net = tw.network(prof.circles[circle].mode)
+    units = tw.units.to_crs(net.crs)
+    if target is None and k is None:
+        target = _circle_target(prof, circle, st.year)
+        if target is None:
+            raise InputError("give a target (0–1) or a number of sites k")
+    cand = None
+    if candidates is not None:
+        cand = candidates if isinstance(candidates, gpd.GeoDataFrame) else _read_layer(st, str(candidates))
+    weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    plan = siting.add_facilities(
+        net,
+        tw.facilities,
+        units,
+        category=category,
+        threshold_min=prof.threshold_min(circle, category),
+        candidates=cand,
+        k=k,
+        target=target,
+        weight=weight,
+        method=method,
+    )
+    if out is not None:
+        from .render import new_map, save_map
+
+        with atomic_dir(out) as tmp:
+            sites = plan.sites.to_crs(tw.metric)
+            assessed = units.join(plan.units).to_crs(tw.metric)
+            if len(sites):
+                _to_gpkg(sites, tmp / "siting.gpkg", "new_sites")
+            _to_gpkg(assessed, tmp / "siting.gpkg", "units")
+            sites.drop(columns=sites.geometry.name).assign(x=sites.geometry.x, y=sites.geometry.y).to_csv(
+                tmp / "new_sites.csv", encoding="utf-8-sig"
+            )
+            plan.summary().to_csv(tmp / "siting_summary.csv", header=["value"], encoding="utf-8-sig")
+            fmap = new_map(tuple(tw.town.to_crs(4326).total_bounds), tiles=st.outputs.tiles)
+            _siting_layers(fmap, assessed, sites, prof.categories[category].name_zh)
+            save_map(fmap, tmp / "map.html")
+    return plan
+
+
+def _siting_layers(fmap: Any, units: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, label: str) -> None:
+    import folium
+
+    cells = demand.cells(units).to_crs(4326)
+    state = np.where(
+        units["covered_before"],
+        "已覆盖 covered",
+        np.where(units["covered_after"], "新增覆盖 newly covered", "未覆盖 not covered"),
+    )
+    colour = {"已覆盖 covered": "#9e9e9e", "新增覆盖 newly covered": "#1a9850", "未覆盖 not covered": "#d73027"}
+    layer = gpd.GeoDataFrame(
+        {"state": state, "site": units["new_site"].astype("Float64").fillna(-1).astype(int)},
+        geometry=cells.geometry.to_numpy(),
+        crs=4326,
+    )
+    folium.GeoJson(
+        layer.to_json(),
+        name=f"{label} 覆盖 coverage",
+        style_function=lambda f: {"fillColor": colour[f["properties"]["state"]], "weight": 0, "fillOpacity": 0.55},
+        tooltip=folium.GeoJsonTooltip(fields=["state", "site"], aliases=["状态 state", "新增点 new site (-1 = none)"]),
+    ).add_to(fmap)
+    group = folium.FeatureGroup(name=f"新增{label} proposed sites")
+    for _, r in sites.to_crs(4326).iterrows():
+        folium.CircleMarker(
+            [r.geometry.y, r.geometry.x],
+            radius=7,
+            color="#000",
+            weight=2,
+            fill=True,
+            fill_color="#1a9850",
+            fill_opacity=1,
+            tooltip=f"新增{int(r['order'])}: → {100 * r['coverage']:.1f}%",
+        ).add_to(group)
+    group.add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
 
 
 # -- writing -------------------------------------------------------------------------------

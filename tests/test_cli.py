@@ -56,3 +56,17 @@ def test_demo_boundaries_match_the_committed_file(demo_bounds):
     assert list(committed["kind"]) == list(demo_bounds["kind"])
     for a, b in zip(committed.geometry, demo_bounds.geometry, strict=True):
         assert a.symmetric_difference(b).area < 1e-9
+
+
+def test_site_command(tmp_path):
+    study_file = mg.demo_study(tmp_path / "s")
+    out = tmp_path / "site"
+    result = runner.invoke(app, ["site", str(study_file), "--category", "kindergarten", "--target", "0.9", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "kindergarten" in result.stdout and "target" in result.stdout
+    sites = pd.read_csv(out / "new_sites.csv", encoding="utf-8-sig")
+    assert len(sites) >= 1 and sites["coverage"].is_monotonic_increasing
+    assert sites["coverage"].iloc[-1] >= 0.9
+    assert (out / "map.html").exists() and (out / "siting.gpkg").exists()
+    bad = runner.invoke(app, ["site", str(study_file), "--category", "teleport", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown category" in bad.output
