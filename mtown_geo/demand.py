@@ -2,24 +2,71 @@
 
 Every indicator is a weighted share of demand units. A unit is a point with
 ``area_m2`` (land it stands for), ``pop`` (people it stands for) and, where residential
-land is known, ``res_area_m2`` (residential land it stands for).
+land is known, ``res_area_m2`` (residential land it stands for), in a projected metric
+CRS, on a fresh ``RangeIndex``. The weights are exact: whenever a polygon or a raster cell
+is cut (by a grid line or by the study area), each piece carries its share of the whole,
+by area, so totals are preserved.
+
+Builders:
+
+* :func:`grid` — a regular square grid over an area (``x``, ``y``, ``cell_m`` columns);
+* :func:`from_polygons` — residential parcels or communities, one point per polygon or
+  grid pieces of at most one cell;
+* :func:`from_raster` — a population raster (WorldPop, GHS-POP, any GeoTIFF in any CRS),
+  one point per cell over the area, cells cut by the area carrying their share;
+* :func:`from_census` — census polygons with a resident count, spread by area or over
+  the buildings inside them;
+* :func:`from_buildings` — one unit per building, people ∝ footprint × floors.
+
+Modifiers return new frames: :func:`with_residential` (residential land of each unit),
+:func:`assign_zones` (the sub-area each unit lies in). :func:`residential_from_osm` gives
+residential land polygons from OpenStreetMap for planners without a land-use map.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+from pyproj import CRS, Transformer
 
 from . import crs as _crs
-from ._errors import InputError
+from ._errors import CRSError, DataNotFoundError, InputError, MtownGeoWarning, RepairWarning
+from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
 
-__all__ = ["UNIT_COLUMNS", "cells", "grid"]
+if TYPE_CHECKING:
+    from rasterio.io import DatasetReaderBase
+
+__all__ = [
+    "UNIT_COLUMNS",
+    "assign_zones",
+    "cells",
+    "from_buildings",
+    "from_census",
+    "from_polygons",
+    "from_raster",
+    "grid",
+    "residential_from_osm",
+    "with_residential",
+]
+
+log = logging.getLogger(__name__)
 
 #: Columns every demand-unit layer carries (besides geometry).
 UNIT_COLUMNS = ["area_m2", "pop", "res_area_m2"]
+
+#: Most grid cells or raster cells one call may create.
+_MAX_CELLS = 50_000_000
+
+_POLYGON_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
 
 def _area_geometry(area: Any, *, what: str = "area") -> tuple[shapely.Geometry, Any]:
@@ -113,3 +160,1035 @@ def cells(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     y = units["y"].to_numpy()
     boxes = gpd.GeoSeries(shapely.box(x - half, y - half, x + half, y + half), index=units.index, crs=units.crs)
     return units.set_geometry(boxes)
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _row_labels(index: pd.Index, pos: np.ndarray, *, limit: int = 8) -> str:
+    """The index labels at some positions, for messages (at most ``limit`` named)."""
+    labels = [repr(v) for v in index[pos[:limit]]]
+    more = f" and {len(pos) - limit} more" if len(pos) > limit else ""
+    return ", ".join(labels) + more
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Only the polygonal parts of each geometry (what an intersection or a repair left)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    if len(out) == 0:
+        return out
+    other = np.flatnonzero(~np.isin(shapely.get_type_id(out), _POLYGON_TYPES))
+    for i in other:
+        parts = shapely.get_parts(shapely.get_parts(out[i]))
+        polys = parts[np.isin(shapely.get_type_id(parts), _POLYGON_TYPES)] if len(parts) else parts
+        out[i] = shapely.union_all(polys) if len(polys) else shapely.Polygon()
+    return out
+
+
+def _inner_points(geoms: np.ndarray) -> np.ndarray:
+    """The centroid of each polygon when it lies inside it, else a point on its surface."""
+    pts = shapely.centroid(geoms)
+    outside = ~shapely.contains(geoms, pts)
+    if outside.any():
+        pts[outside] = shapely.point_on_surface(geoms[outside])
+    return pts
+
+
+def _polygons(layer: Any, *, what: str) -> tuple[np.ndarray, CRS, pd.Index]:
+    """The geometries of a polygon layer in a projected CRS, checked and repaired.
+
+    Returns the (Multi)Polygon geometries, the layer's CRS and its index. Missing, empty,
+    non-polygonal and zero-area geometries raise :class:`InputError` naming the rows;
+    invalid polygons are repaired (``make_valid``) with a :class:`RepairWarning`.
+    """
+    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons, got {type(layer).__name__}")
+    crs = _crs.require_projected(layer, what=what)
+    if layer.empty:
+        raise InputError(f"the {what} is empty (no rows)")
+    series = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
+    geoms = np.asarray(series.values, dtype=object)
+    missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if len(missing):
+        raise InputError(
+            f"the {what} has {len(missing)} missing or empty geometries (rows {_row_labels(layer.index, missing)}): "
+            "drop or fix them first"
+        )
+    types = shapely.get_type_id(geoms)
+    wrong = np.flatnonzero(~np.isin(types, _POLYGON_TYPES))
+    if len(wrong):
+        kinds = sorted({shapely.get_type_id(g) for g in geoms[wrong]})
+        names = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "GeometryCollection"}
+        raise InputError(
+            f"the {what} must hold polygons, but {len(wrong)} rows hold {', '.join(names.get(k, str(k)) for k in kinds)} "
+            f"(rows {_row_labels(layer.index, wrong)})"
+        )
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms = geoms.copy()
+        geoms[invalid] = _polygonal(shapely.make_valid(geoms[invalid]))
+        warnings.warn(
+            f"{int(invalid.sum())} invalid polygons of the {what} were repaired with make_valid "
+            f"(rows {_row_labels(layer.index, np.flatnonzero(invalid))}); check them: a repair may change their area",
+            RepairWarning,
+            stacklevel=3,
+        )
+    flat = np.flatnonzero(shapely.area(geoms) <= 0)
+    if len(flat):
+        raise InputError(
+            f"the {what} has {len(flat)} polygons without area (rows {_row_labels(layer.index, flat)}): drop or fix them"
+        )
+    return geoms, crs, layer.index
+
+
+def _counts(frame: Any, col: str, *, what: str, argname: str) -> np.ndarray:
+    """A non-negative, finite numeric column of a layer as float64."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"the {what} must be a GeoDataFrame with a {argname} column, got {type(frame).__name__}")
+    if col not in frame.columns:
+        raise InputError(f"the {what} has no column {col!r} ({argname}); its columns are {list(frame.columns)}")
+    try:
+        values = pd.to_numeric(frame[col], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError):
+        raise InputError(f"the column {col!r} of the {what} must hold numbers (people)") from None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise InputError(
+            f"the column {col!r} of the {what} has {len(bad)} missing or infinite values "
+            f"(rows {_row_labels(frame.index, bad)}): fill them (0 if nobody lives there) or drop the rows"
+        )
+    neg = np.flatnonzero(values < 0)
+    if len(neg):
+        raise InputError(
+            f"the column {col!r} of the {what} has {len(neg)} negative values (rows {_row_labels(frame.index, neg)}); "
+            "people cannot be negative"
+        )
+    return values
+
+
+def _floors(frame: Any, floors_col: str | None, default_floors: float, *, what: str) -> np.ndarray:
+    """Floors per building: the column's numbers, ``default_floors`` where missing or unparseable."""
+    n = len(frame)
+    if floors_col is None:
+        return np.full(n, float(default_floors))
+    if not isinstance(frame, gpd.GeoDataFrame) or floors_col not in frame.columns:
+        cols = list(frame.columns) if isinstance(frame, gpd.GeoDataFrame) else []
+        raise InputError(f"the {what} has no column {floors_col!r} (floors_col); its columns are {cols}")
+    floors = np.array(pd.to_numeric(frame[floors_col], errors="coerce"), dtype=float)
+    missing = np.isnan(floors)
+    bad = np.flatnonzero(np.isinf(floors) | (floors < 0))
+    if len(bad):
+        raise InputError(
+            f"the column {floors_col!r} of the {what} has {len(bad)} negative or infinite floor counts "
+            f"(rows {_row_labels(frame.index, bad)})"
+        )
+    if missing.any():
+        log.warning(
+            "%d of %d buildings have no usable floor count in %r: %g floor(s) assumed",
+            int(missing.sum()),
+            n,
+            floors_col,
+            default_floors,
+        )
+        floors[missing] = default_floors
+    return floors
+
+
+def _lattice_pieces(geoms: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut polygons along the square lattice of side ``cell_m`` anchored at the CRS origin.
+
+    The lattice is the one :func:`grid` uses, so pieces line up with grid units. Returns
+    the position of each piece's polygon, the pieces (cells inside a polygon are the
+    cell squares themselves) and their areas; pieces without area are dropped.
+    """
+    b = shapely.bounds(geoms)
+    ix0 = np.floor(b[:, 0] / cell_m).astype(np.int64)
+    iy0 = np.floor(b[:, 1] / cell_m).astype(np.int64)
+    nx = np.maximum(np.ceil(b[:, 2] / cell_m).astype(np.int64) - ix0, 1)
+    ny = np.maximum(np.ceil(b[:, 3] / cell_m).astype(np.int64) - iy0, 1)
+    n = nx * ny
+    total = int(n.sum())
+    if total > _MAX_CELLS:
+        raise InputError(f"{cell_m:g} m cells over these polygons make {total:,} pieces: use a larger cell size")
+    owner = np.repeat(np.arange(len(geoms)), n)
+    k = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+    gx = ix0[owner] + k % nx[owner]
+    gy = iy0[owner] + k // nx[owner]
+    boxes = shapely.box(gx * cell_m, gy * cell_m, (gx + 1) * cell_m, (gy + 1) * cell_m)
+    hit = shapely.intersects(geoms[owner], boxes)
+    owner, boxes = owner[hit], boxes[hit]
+    full = shapely.contains(geoms[owner], boxes)
+    pieces = boxes.copy()
+    part = ~full
+    if part.any():
+        pieces[part] = _polygonal(shapely.intersection(boxes[part], geoms[owner[part]]))
+    area = shapely.area(pieces)
+    area[full] = cell_m * cell_m
+    keep = area > 0
+    return owner[keep], pieces[keep], area[keep]
+
+
+def _split_by_area(owner: np.ndarray, area: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Each piece's share of its owner's total, in proportion to its area (sums preserved)."""
+    owner_area = np.bincount(owner, weights=area, minlength=len(totals))
+    return totals[owner] * area / owner_area[owner]
+
+
+def _units_frame(columns: dict[str, Any], points: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(points, crs=crs), crs=crs)
+    return frame.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Polygons: parcels, communities, census areas
+# ---------------------------------------------------------------------------------------
+
+
+def _polygon_units(
+    geoms: np.ndarray,
+    index: pd.Index,
+    crs: CRS,
+    pop: np.ndarray,
+    *,
+    residential: bool,
+    max_cell_m: float | None,
+) -> gpd.GeoDataFrame:
+    if max_cell_m is None:
+        area = shapely.area(geoms)
+        return _units_frame(
+            {
+                "source_id": index.to_numpy(),
+                "area_m2": area,
+                "pop": pop.astype(float),
+                "res_area_m2": area if residential else np.zeros(len(geoms)),
+            },
+            _inner_points(geoms),
+            crs,
+        )
+    if not (isinstance(max_cell_m, (int, float)) and math.isfinite(max_cell_m) and max_cell_m > 0):
+        raise InputError(f"the cell size must be a positive number of metres, got {max_cell_m!r}")
+    cell_m = float(max_cell_m)
+    b = shapely.bounds(geoms)
+    big = ((b[:, 2] - b[:, 0]) > cell_m) | ((b[:, 3] - b[:, 1]) > cell_m)
+    small = np.flatnonzero(~big)
+    owner_big, pieces, piece_area = _lattice_pieces(geoms[big], cell_m)
+    owner_big = np.flatnonzero(big)[owner_big]
+    owner = np.concatenate([small, owner_big])
+    geo = np.concatenate([geoms[small], pieces])
+    area = np.concatenate([shapely.area(geoms[small]), piece_area])
+    order = np.argsort(owner, kind="stable")
+    owner, geo, area = owner[order], geo[order], area[order]
+    piece = np.arange(len(owner)) - np.searchsorted(owner, owner, side="left")
+    return _units_frame(
+        {
+            "source_id": index.to_numpy()[owner],
+            "piece": piece,
+            "area_m2": area,
+            "pop": _split_by_area(owner, area, pop.astype(float)),
+            "res_area_m2": area if residential else np.zeros(len(owner)),
+        },
+        _inner_points(geo),
+        crs,
+    )
+
+
+def from_polygons(
+    polygons: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    pop_col: str | None = None,
+    residential: bool = True,
+    max_cell_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Area-weighted demand units from polygons (residential parcels, communities...).
+
+    Parameters
+    ----------
+    polygons : GeoDataFrame or GeoSeries
+        Polygons in a projected metric CRS (see :func:`mtown_geo.crs.to_metric`).
+        Invalid polygons are repaired with a :class:`~mtown_geo.RepairWarning`.
+    pop_col : str, optional
+        Column with the people living in each polygon (non-negative numbers). Without
+        it ``pop`` is 0.
+    residential : bool, optional
+        Whether the polygons are residential land (default True): ``res_area_m2``
+        equals ``area_m2``; otherwise ``res_area_m2`` is 0 (attach residential land
+        with :func:`with_residential`).
+    max_cell_m : float, optional
+        Split every polygon wider or taller than this many metres into its pieces on the
+        square lattice :func:`grid` uses (cell side ``max_cell_m``); a polygon's pieces
+        carry their exact clipped areas and its people in proportion to them. Without it
+        (default) each polygon gives one unit.
+
+    Returns
+    -------
+    GeoDataFrame
+        In the polygons' CRS, on a new ``RangeIndex``: ``source_id`` (the polygon's
+        index label), ``piece`` (number of the piece within its polygon, only with
+        ``max_cell_m``), ``area_m2`` (m², the polygon's or piece's exact area, so the
+        total equals the polygons' total area), ``pop`` (people; totals per polygon
+        preserved), ``res_area_m2`` (m²); point geometry at the centroid of each polygon
+        or piece when it lies inside it, else at a point on its surface.
+
+    Raises
+    ------
+    CRSError
+        The polygons have no CRS or a geographic one.
+    InputError
+        Empty layer, missing, empty, non-polygonal or zero-area geometries, or a bad
+        ``pop_col``.
+    """
+    geoms, crs, index = _polygons(polygons, what="polygon layer")
+    if pop_col is None:
+        pop = np.zeros(len(geoms))
+    else:
+        pop = _counts(polygons, pop_col, what="polygon layer", argname="pop_col")
+    return _polygon_units(geoms, index, crs, pop, residential=bool(residential), max_cell_m=max_cell_m)
+
+
+def from_census(
+    polygons: gpd.GeoDataFrame,
+    *,
+    count_col: str,
+    buildings: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    floors_col: str | None = None,
+    cell_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Demand units from census polygons with a resident count.
+
+    Three ways to place each polygon's residents, each preserving its total exactly:
+
+    * **one point per polygon** (default);
+    * **areal weighting** (``cell_m``): a polygon wider or taller than one cell is cut
+      along the square lattice of :func:`grid` and each piece gets the count in
+      proportion to its area (a smaller polygon stays whole);
+    * **building weighting** (``buildings``): the count is spread over the building
+      footprints inside the polygon in proportion to footprint area × floors. A building
+      cut by the polygon's edge counts with its part inside. A polygon with residents but
+      no building inside keeps them on one point (with a warning).
+
+    Parameters
+    ----------
+    polygons : GeoDataFrame
+        Census polygons (communities, villages, enumeration areas) in a projected
+        metric CRS.
+    count_col : str
+        Column with the residents of each polygon (non-negative numbers).
+    buildings : GeoDataFrame or GeoSeries, optional
+        Building footprints (polygons, any CRS; brought to the census CRS).
+    floors_col : str, optional
+        Column of ``buildings`` with the number of floors; missing or unparseable values
+        count as one floor (logged). Without it every building has one floor.
+    cell_m : float, optional
+        Cell side in metres for areal weighting (not together with ``buildings``).
+
+    Returns
+    -------
+    GeoDataFrame
+        In the census CRS, on a new ``RangeIndex``: ``source_id`` (census polygon's index
+        label), ``basis`` (``"polygon"``, ``"cell"`` or ``"building"``), ``area_m2`` (m²:
+        the polygon's or piece's area; for building units the footprint area inside the
+        polygon), ``pop`` (people), ``res_area_m2`` (0: attach residential land with
+        :func:`with_residential`); building units also have ``building_id`` (the
+        building's index label) and ``floors``. Points at the centroid of each
+        polygon, piece or footprint when inside it, else on its surface.
+
+    Raises
+    ------
+    CRSError
+        The polygons have no CRS or a geographic one; the buildings have no CRS.
+    InputError
+        Empty layers, bad geometries, a missing, negative or non-numeric count, bad
+        floors, or both ``buildings`` and ``cell_m``.
+    """
+    geoms, crs, index = _polygons(polygons, what="census layer")
+    count = _counts(polygons, count_col, what="census layer", argname="count_col")
+    if buildings is None:
+        if floors_col is not None:
+            raise InputError("floors_col applies to buildings: give buildings=... too")
+        units = _polygon_units(geoms, index, crs, count, residential=False, max_cell_m=cell_m)
+        units.insert(1, "basis", "polygon" if cell_m is None else "cell")
+        return units
+    if cell_m is not None:
+        raise InputError("give either buildings (building weighting) or cell_m (areal weighting), not both")
+    if not isinstance(buildings, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"buildings must be a GeoDataFrame or GeoSeries of footprints, got {type(buildings).__name__}")
+    _crs.require_crs(buildings, what="building layer")
+    b = buildings.to_crs(crs) if not _crs.require_crs(buildings).equals(crs) else buildings
+    bgeoms, _, bindex = _polygons(b, what="building layer")
+    floors = _floors(b, floors_col, 1.0, what="building layer")
+
+    tree = shapely.STRtree(bgeoms)
+    pair_poly, pair_bldg = tree.query(geoms, predicate="intersects")
+    inside = shapely.contains(geoms[pair_poly], bgeoms[pair_bldg])
+    foot = bgeoms[pair_bldg].copy()
+    cut = ~inside
+    if cut.any():
+        foot[cut] = _polygonal(shapely.intersection(bgeoms[pair_bldg[cut]], geoms[pair_poly[cut]]))
+    foot_area = shapely.area(foot)
+    keep = foot_area > 0
+    pair_poly, pair_bldg, foot, foot_area = pair_poly[keep], pair_bldg[keep], foot[keep], foot_area[keep]
+    weight = foot_area * floors[pair_bldg]
+    poly_weight = np.bincount(pair_poly, weights=weight, minlength=len(geoms))
+    has = poly_weight[pair_poly] > 0
+    pop = np.zeros(len(pair_poly))
+    pop[has] = count[pair_poly[has]] * weight[has] / poly_weight[pair_poly[has]]
+    bare = np.flatnonzero((poly_weight <= 0) & (count > 0))
+    if len(bare):
+        warnings.warn(
+            f"{len(bare)} census polygons have residents but no building (with floors) inside "
+            f"(rows {_row_labels(index, bare)}, {count[bare].sum():g} people): their residents stay on one point each",
+            MtownGeoWarning,
+            stacklevel=2,
+        )
+    n_b, n_p = len(pair_poly), len(bare)
+    poly_pts = _inner_points(geoms[bare]) if n_p else np.empty(0, dtype=object)
+    order = np.argsort(np.concatenate([pair_poly, bare]), kind="stable")
+    cols: dict[str, Any] = {
+        "source_id": np.concatenate([index.to_numpy()[pair_poly], index.to_numpy()[bare]])[order],
+        "basis": np.array(["building"] * n_b + ["polygon"] * n_p, dtype=object)[order],
+        "building_id": np.concatenate([bindex.to_numpy().astype(object)[pair_bldg], np.full(n_p, None, dtype=object)])[order],
+        "floors": np.concatenate([floors[pair_bldg], np.full(n_p, np.nan)])[order],
+        "area_m2": np.concatenate([foot_area, shapely.area(geoms[bare])])[order],
+        "pop": np.concatenate([pop, count[bare]])[order],
+        "res_area_m2": 0.0,
+    }
+    points = np.concatenate([_inner_points(foot) if n_b else np.empty(0, dtype=object), poly_pts])[order]
+    return _units_frame(cols, points, crs)
+
+
+def from_buildings(
+    buildings: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    floors_col: str | None = None,
+    default_floors: float = 1,
+    control_total: float | None = None,
+) -> gpd.GeoDataFrame:
+    """One demand unit per building, its people in proportion to footprint × floors.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame or GeoSeries
+        Building footprints (polygons) in a projected metric CRS.
+    floors_col : str, optional
+        Column with the number of floors (numbers or numeric strings such as OSM's
+        ``building:levels``); missing or unparseable values take ``default_floors``
+        (logged). Without it every building has ``default_floors``.
+    default_floors : float, optional
+        Floors of a building whose floor count is not known (default 1, positive).
+    control_total : float, optional
+        The residents of all these buildings (e.g. the census count of the town):
+        ``pop`` is scaled to sum to it. Without it ``pop`` is the floor area in m², a
+        relative weight only (coverage shares are unaffected but the total is not a
+        number of people): a :class:`~mtown_geo.MtownGeoWarning` says so.
+
+    Returns
+    -------
+    GeoDataFrame
+        In the buildings' CRS, on a new ``RangeIndex``: ``source_id`` (building's index
+        label), ``floors``, ``footprint_m2``, ``floor_area_m2`` (footprint × floors),
+        ``area_m2`` (= footprint, m²), ``pop``, ``res_area_m2`` (0: attach residential
+        land with :func:`with_residential`); point at the footprint's centroid when
+        inside it, else on its surface.
+
+    Raises
+    ------
+    CRSError
+        No CRS or a geographic one.
+    InputError
+        Empty layer, bad geometries, negative floors, a bad ``default_floors`` or
+        ``control_total``, or a control total to spread over buildings of no floor area.
+    """
+    if not (isinstance(default_floors, (int, float)) and math.isfinite(default_floors) and default_floors > 0):
+        raise InputError(f"default_floors must be a positive number, got {default_floors!r}")
+    geoms, crs, index = _polygons(buildings, what="building layer")
+    floors = _floors(buildings, floors_col, float(default_floors), what="building layer")
+    foot = shapely.area(geoms)
+    floor_area = foot * floors
+    if control_total is None:
+        pop = floor_area.copy()
+        warnings.warn(
+            "no control_total: pop is the floor area in m² (a relative weight, not people); "
+            "give control_total=<residents> for people",
+            MtownGeoWarning,
+            stacklevel=2,
+        )
+    else:
+        if not (isinstance(control_total, (int, float)) and math.isfinite(control_total) and control_total >= 0):
+            raise InputError(f"control_total must be a non-negative number of people, got {control_total!r}")
+        total_area = floor_area.sum()
+        if total_area <= 0 and control_total > 0:
+            raise InputError("the buildings have no floor area (all floors are 0): cannot spread control_total over them")
+        pop = control_total * floor_area / total_area if total_area > 0 else np.zeros(len(geoms))
+    return _units_frame(
+        {
+            "source_id": index.to_numpy(),
+            "floors": floors,
+            "footprint_m2": foot,
+            "floor_area_m2": floor_area,
+            "area_m2": foot,
+            "pop": pop,
+            "res_area_m2": 0.0,
+        },
+        _inner_points(geoms),
+        crs,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Population rasters
+# ---------------------------------------------------------------------------------------
+
+
+def _raster_name(ds: Any) -> str:
+    return str(getattr(ds, "name", "") or "the raster")
+
+
+def _extent(b: tuple[float, float, float, float] | np.ndarray, crs: Any) -> str:
+    """A box and its CRS in words, for messages."""
+    c = CRS.from_user_input(crs)
+    epsg = c.to_epsg()
+    name = f"EPSG:{epsg}" if epsg else c.name
+    d = 6 if c.is_geographic else 1
+    return f"x {b[0]:.{d}f}…{b[2]:.{d}f}, y {b[1]:.{d}f}…{b[3]:.{d}f} ({name})"
+
+
+def from_raster(
+    path_or_dataset: str | os.PathLike[str] | DatasetReaderBase,
+    *,
+    area: gpd.GeoDataFrame | gpd.GeoSeries,
+    band: int = 1,
+) -> gpd.GeoDataFrame:
+    """Demand units from a population raster: one point per cell over an area.
+
+    The raster holds people per cell (WorldPop, GHS-POP, a census grid) in any CRS.
+    Each cell's outline is carried into the area's CRS (its edges densified, so it
+    stays exact in any projection) and cut by the area; a cell cut by the area's edge
+    carries the overlapped share of its count (the areal fraction, measured in the
+    area's metric CRS, where a cell's area scale is uniform). So the total of ``pop``
+    is Σ cell value × overlapped fraction, and a cell inside the area keeps its value.
+
+    Parameters
+    ----------
+    path_or_dataset : path-like or rasterio dataset
+        A raster file (GeoTIFF...) or an open rasterio dataset (left open). Its values
+        (after the band's scale and offset) are counts of people per cell.
+    area : GeoDataFrame or GeoSeries
+        The study area: polygons in a projected metric CRS.
+    band : int, optional
+        Band to read (1-based, default 1).
+
+    Returns
+    -------
+    GeoDataFrame
+        In the area's CRS, on a new ``RangeIndex``, one row per cell with data that
+        overlaps the area (row-major order): ``row``, ``col`` (the cell in the raster),
+        ``value`` (its count), ``frac`` (overlapped share of the cell, 0–1), ``area_m2``
+        (m² of the cell inside the area), ``pop`` (``value × frac``), ``res_area_m2``
+        (0: attach residential land with :func:`with_residential`); point at the
+        centroid of the clipped cell (at a point on its surface when the centroid falls
+        outside it).
+
+    Raises
+    ------
+    CRSError
+        The area is not in a projected CRS, or the raster has no CRS.
+    DataNotFoundError
+        The file does not exist.
+    InputError
+        The file is not a raster, the band does not exist, the raster does not overlap
+        the area (both extents are given), every cell over the area is nodata, or cells
+        over the area hold negative or infinite values.
+
+    Warns
+    -----
+    MtownGeoWarning
+        The raster defines no nodata value (nor a mask): every cell is taken as data.
+    """
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rasterio.io import DatasetReaderBase
+
+    geom, area_crs = _area_geometry(area)
+    if isinstance(path_or_dataset, DatasetReaderBase):
+        if path_or_dataset.closed:
+            raise InputError(f"the rasterio dataset {path_or_dataset.name} is closed: open it again")
+        return _raster_units(path_or_dataset, geom, area_crs, band)
+    if not isinstance(path_or_dataset, (str, os.PathLike)):
+        raise InputError(f"give a raster file path or an open rasterio dataset, got {type(path_or_dataset).__name__}")
+    path = Path(path_or_dataset).expanduser()
+    if not path.exists():
+        raise DataNotFoundError(f"raster file {path} does not exist")
+    try:
+        ds = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"cannot read {path} as a raster: {exc}") from None
+    with ds:
+        return _raster_units(ds, geom, area_crs, band)
+
+
+def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> gpd.GeoDataFrame:
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import Window
+
+    name = _raster_name(ds)
+    if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or not 1 <= band <= ds.count:
+        raise InputError(f"band must be a band number from 1 to {ds.count} for {name}, got {band!r}")
+    if ds.crs is None:
+        raise CRSError(
+            f"{name} has no CRS: set the one its coordinates are in (e.g. gdal_edit.py -a_srs EPSG:4326 <file>) before using it"
+        )
+    rcrs = CRS.from_user_input(ds.crs)
+    T = ds.transform
+    if T.is_degenerate:
+        raise InputError(f"{name} has a degenerate geotransform: it is not georeferenced")
+    cell_size = min(math.hypot(T.a, T.d), math.hypot(T.b, T.e))  # in the raster CRS's units
+    same = rcrs.equals(area_crs, ignore_axis_order=True)
+    to_raster = Transformer.from_crs(area_crs, rcrs, always_xy=True)
+    to_area = Transformer.from_crs(rcrs, area_crs, always_xy=True)
+    abox = geom.bounds
+    rbox = abox if same else to_raster.transform_bounds(abox[0], abox[1], abox[2], abox[3], densify_pts=21)
+    if not np.all(np.isfinite(rbox)):
+        raise InputError(f"the area ({_extent(abox, area_crs)}) cannot be expressed in the CRS of {name}")
+    inv = ~T
+    xs_box = np.array([rbox[0], rbox[2], rbox[0], rbox[2]])
+    ys_box = np.array([rbox[1], rbox[1], rbox[3], rbox[3]])
+    corner_c = inv.a * xs_box + inv.b * ys_box + inv.c
+    corner_r = inv.d * xs_box + inv.e * ys_box + inv.f
+    c0 = max(int(np.floor(corner_c.min())) - 1, 0)
+    c1 = min(int(np.ceil(corner_c.max())) + 1, ds.width)
+    r0 = max(int(np.floor(corner_r.min())) - 1, 0)
+    r1 = min(int(np.ceil(corner_r.max())) + 1, ds.height)
+
+    def _no_overlap() -> InputError:
+        return InputError(
+            f"{name} does not overlap the area: the raster covers {_extent(tuple(ds.bounds), rcrs)}, the area covers "
+            f"{_extent(abox, area_crs)} = {_extent(rbox, rcrs)}. Is it the right raster, and is its CRS right?"
+        )
+
+    def _nothing_over_area() -> InputError:
+        # the window overlapped; say whether the area misses the raster or only meets nodata
+        corners = shapely.segmentize(shapely.box(*ds.bounds), cell_size / 4.0)
+        if not same:
+            corners = shapely.transform(corners, lambda xy: np.column_stack(to_area.transform(xy[:, 0], xy[:, 1])))
+        if shapely.intersection(corners, geom).area > 0:
+            return InputError(f"every cell of {name} over the area is nodata: there is no population to place")
+        return _no_overlap()
+
+    if c0 >= c1 or r0 >= r1:
+        raise _no_overlap()
+    if (c1 - c0) * (r1 - r0) > _MAX_CELLS:
+        raise InputError(f"the area covers {(c1 - c0) * (r1 - r0):,} cells of {name}: too many; use a coarser raster")
+
+    flags = ds.mask_flag_enums[band - 1]
+    if MaskFlags.all_valid in flags:
+        warnings.warn(
+            f"{name} defines no nodata value: every cell is taken as a count of people (set one, e.g. "
+            "gdal_edit.py -a_nodata -1 <file>, if some cells mean 'no data')",
+            MtownGeoWarning,
+            stacklevel=3,
+        )
+    data = ds.read(band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+    values = np.ma.getdata(data).astype(float)
+    valid = ~np.ma.getmaskarray(data) & ~np.isnan(values)
+    scale, offset = ds.scales[band - 1], ds.offsets[band - 1]
+    if scale is not None and offset is not None and (scale != 1 or offset != 0):
+        values = values * scale + offset
+    rr, cc = np.nonzero(valid)
+    if len(rr) == 0:
+        raise InputError(f"every cell of {name} over the area is nodata: there is no population to place")
+    vals = values[rr, cc]
+    rows, cols = rr + r0, cc + c0
+
+    # cell outlines in the raster CRS (any affine geotransform), then in the area's CRS
+    cr = np.stack(
+        [np.stack([cols, cols + 1, cols + 1, cols, cols], axis=1), np.stack([rows, rows, rows + 1, rows + 1, rows], axis=1)],
+        axis=2,
+    )
+    xs = T.c + T.a * cr[..., 0] + T.b * cr[..., 1]
+    ys = T.f + T.d * cr[..., 0] + T.e * cr[..., 1]
+    outlines = shapely.polygons(np.stack([xs, ys], axis=2))
+    if not same:
+        outlines = shapely.segmentize(outlines, cell_size / 16.0)
+
+        def _project(xy: np.ndarray) -> np.ndarray:
+            x, y = to_area.transform(xy[:, 0], xy[:, 1])
+            return np.column_stack([x, y])
+
+        outlines = shapely.transform(outlines, _project)
+        bad = ~np.isfinite(shapely.area(outlines))
+        if bad.any():
+            raise InputError(
+                f"{int(bad.sum())} cells of {name} near the area cannot be projected to the area's CRS: "
+                "is the raster's CRS right?"
+            )
+    shapely.prepare(geom)
+    hit = shapely.intersects(geom, outlines)
+    outlines, vals, rows, cols = outlines[hit], vals[hit], rows[hit], cols[hit]
+    if len(outlines) == 0:
+        raise _nothing_over_area()
+    full = shapely.contains(geom, outlines)
+    clipped = outlines.copy()
+    if (~full).any():
+        clipped[~full] = _polygonal(shapely.intersection(outlines[~full], geom))
+    cell_area = shapely.area(outlines)
+    area_m2 = shapely.area(clipped)
+    frac = np.where(full, 1.0, np.clip(area_m2 / cell_area, 0.0, 1.0))
+    keep = area_m2 > 0
+    clipped, vals, rows, cols, frac, area_m2 = clipped[keep], vals[keep], rows[keep], cols[keep], frac[keep], area_m2[keep]
+    if len(vals) == 0:
+        raise _nothing_over_area()
+    if not np.all(np.isfinite(vals)):
+        raise InputError(f"{name} has infinite values over the area")
+    neg = np.flatnonzero(vals < 0)
+    if len(neg):
+        raise InputError(
+            f"{name} has {len(neg)} negative cells over the area (e.g. row {rows[neg[0]]}, col {cols[neg[0]]}: "
+            f"{vals[neg[0]]:g}); counts of people cannot be negative. If they mean 'no data', declare them as nodata"
+        )
+    order = np.lexsort((cols, rows))
+    pop = vals * frac
+    log.info("%s: %d cells over the area, %.1f people", name, len(order), float(pop.sum()))
+    return _units_frame(
+        {
+            "row": rows[order],
+            "col": cols[order],
+            "value": vals[order],
+            "frac": frac[order],
+            "area_m2": area_m2[order],
+            "pop": pop[order],
+            "res_area_m2": 0.0,
+        },
+        _inner_points(clipped[order]),
+        area_crs,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Residential land and sub-areas
+# ---------------------------------------------------------------------------------------
+
+
+def residential_from_osm(
+    source: str | os.PathLike[str] | OSMExtract,
+    *,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    buffer_m: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """Residential land polygons (``landuse=residential``) from an OpenStreetMap file.
+
+    For planners without a land-use map. Each OSM feature (way or multipolygon
+    relation) gives one row, its polygons dissolved; invalid rings are repaired. Data
+    © OpenStreetMap contributors (ODbL 1.0): the frame's ``attrs["attribution"]`` says so.
+
+    Parameters
+    ----------
+    source : path-like or OSMExtract
+        An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file, or what
+        :func:`mtown_geo.sources.read_osm` returned for one.
+    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
+        Keep only the land inside this boundary (plus ``buffer_m``), clipped to it. A
+        bare shapely geometry is taken as EPSG:4326 longitude/latitude.
+    buffer_m : float, optional
+        Metres added around the boundary before clipping (default 0).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``osm_type``, ``osm_id``, ``name``, ``area_m2`` (m², measured in the boundary's
+        CRS when projected, else in :func:`mtown_geo.crs.metric_crs`), polygon geometry
+        — in the boundary's CRS when a boundary layer is given, else in EPSG:4326. An
+        empty frame (with a :class:`~mtown_geo.MtownGeoWarning`) when there is none.
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    CRSError
+        The boundary layer has no CRS.
+    InputError
+        Empty boundary, a negative ``buffer_m``, or ``buffer_m`` without a boundary.
+    """
+    if not (isinstance(buffer_m, (int, float)) and math.isfinite(buffer_m) and buffer_m >= 0):
+        raise InputError(f"buffer_m must be a non-negative number of metres, got {buffer_m!r}")
+    if boundary is None and buffer_m > 0:
+        raise InputError("buffer_m applies around a boundary: give boundary=... too")
+    ext = source if isinstance(source, OSMExtract) else read_osm(source)
+    where = ext.path.name if ext.path is not None else "the OSM data"
+    feats = ext.features
+    is_res = feats["tags"].map(lambda t: isinstance(t, dict) and t.get("landuse") == "residential").to_numpy(dtype=bool)
+    res = feats.loc[is_res, ["osm_type", "osm_id", "name", "geometry"]]
+    res = res[np.isin(shapely.get_type_id(np.asarray(res.geometry.values)), _POLYGON_TYPES)]
+
+    out_crs: Any = 4326
+    metric: Any = None
+    clip: shapely.Geometry | None = None
+    if boundary is not None:
+        if isinstance(boundary, shapely.Geometry):
+            boundary = gpd.GeoSeries([boundary], crs=4326)
+        if not isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+            raise InputError(f"boundary must be a GeoDataFrame, GeoSeries or shapely geometry, got {type(boundary).__name__}")
+        bcrs = _crs.require_crs(boundary, what="boundary")
+        if boundary.empty:
+            raise InputError("the boundary layer is empty")
+        out_crs = bcrs
+        metric = bcrs if bcrs.is_projected else _crs.metric_crs(boundary)
+        clip = shapely.make_valid(boundary.to_crs(metric).union_all())
+        if buffer_m > 0:
+            clip = clip.buffer(buffer_m)
+        if clip.is_empty or clip.area <= 0:
+            raise InputError("the boundary has no area: give polygons")
+    columns = ["osm_type", "osm_id", "name", "area_m2"]
+    if res.empty:
+        return _no_residential(where, clip is not None, columns, out_crs)
+
+    groups = res.groupby(["osm_type", "osm_id"], sort=False)
+    first = groups.first(numeric_only=False)
+    geoms = np.empty(len(first), dtype=object)
+    for i, (_, g) in enumerate(groups["geometry"]):
+        geoms[i] = shapely.union_all(np.asarray(g.values))
+    geoms = _polygonal(shapely.make_valid(geoms))
+    frame = gpd.GeoDataFrame(
+        {"osm_type": [k[0] for k in first.index], "osm_id": [k[1] for k in first.index], "name": first["name"].to_numpy()},
+        geometry=gpd.GeoSeries(geoms, crs=4326),
+        crs=4326,
+    )
+    if metric is None:
+        metric = _crs.metric_crs(frame)
+    frame_m = frame.to_crs(metric)
+    geoms_m = np.asarray(frame_m.geometry.values)
+    if clip is not None:
+        geoms_m = _polygonal(shapely.intersection(geoms_m, clip))
+    area = shapely.area(geoms_m)
+    keep = area > 0
+    if not keep.any():
+        return _no_residential(where, clip is not None, columns, out_crs)
+    result = gpd.GeoDataFrame(
+        {
+            "osm_type": frame["osm_type"].to_numpy()[keep],
+            "osm_id": frame["osm_id"].to_numpy(dtype=np.int64)[keep],
+            "name": frame["name"].to_numpy()[keep],
+            "area_m2": area[keep],
+        },
+        geometry=gpd.GeoSeries(geoms_m[keep], crs=metric),
+        crs=metric,
+    ).to_crs(out_crs)
+    result.attrs["attribution"] = ATTRIBUTION
+    log.info("%s: %d residential land features, %.0f m²", where, len(result), float(area[keep].sum()))
+    return result
+
+
+def _no_residential(where: str, clipped: bool, columns: list[str], crs: Any) -> gpd.GeoDataFrame:
+    warnings.warn(
+        f"{where} has no landuse=residential polygon{' inside the boundary' if clipped else ''}: "
+        "give residential land from a land-use map",
+        MtownGeoWarning,
+        stacklevel=3,
+    )
+    empty = gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    empty.attrs["attribution"] = ATTRIBUTION
+    return empty
+
+
+def _demand_units(units: Any) -> CRS:
+    if not isinstance(units, gpd.GeoDataFrame):
+        raise InputError(f"the demand units must be a GeoDataFrame, got {type(units).__name__}")
+    return _crs.require_projected(units, what="demand units")
+
+
+def _unit_points(units: gpd.GeoDataFrame) -> np.ndarray:
+    geoms = np.asarray(units.geometry.values, dtype=object)
+    missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if len(missing):
+        raise InputError(
+            f"{len(missing)} demand units have no geometry (rows {_row_labels(units.index, missing)}): drop or fix them"
+        )
+    not_point = shapely.get_type_id(geoms) != 0
+    if not_point.any():
+        geoms = geoms.copy()
+        geoms[not_point] = shapely.point_on_surface(geoms[not_point])
+    return geoms
+
+
+def _in_crs(layer: Any, crs: CRS, *, what: str) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons, got {type(layer).__name__}")
+    own = _crs.require_crs(layer, what=what)
+    if layer.empty:
+        raise InputError(f"the {what} is empty (no rows)")
+    return layer if own.equals(crs) else layer.to_crs(crs)
+
+
+def with_residential(
+    units: gpd.GeoDataFrame,
+    residential: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    area: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+) -> gpd.GeoDataFrame:
+    """Set the residential land each demand unit stands for (``res_area_m2``).
+
+    Residential polygons are dissolved first, so overlapping polygons count once.
+
+    * **Grid units** (with ``x``, ``y`` and ``cell_m``, from :func:`grid`):
+      ``res_area_m2`` is the exact area (m²) of residential land inside the cell
+      (vector overlay). A cell cut by the study area's edge stands for its part inside
+      the area only: give that ``area`` so land outside it is not counted. Without it,
+      the whole square is overlaid and, where that exceeds the unit's ``area_m2``, the
+      value is capped to it (with a :class:`~mtown_geo.MtownGeoWarning`).
+    * **Other units** (parcels, raster cells, buildings): ``res_area_m2`` is ``area_m2``
+      when the unit's point lies in residential land (inside ``area`` when given), else 0.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+        Demand units in a projected metric CRS, with ``area_m2``.
+    residential : GeoDataFrame or GeoSeries
+        Residential land polygons (any CRS; brought to the units' CRS).
+    area : GeoDataFrame or GeoSeries, optional
+        The study area the units were made for (any CRS; brought to the units' CRS).
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``units`` (same index) with ``res_area_m2`` in m².
+
+    Raises
+    ------
+    CRSError
+        Units not in a projected CRS; residential land or area without a CRS.
+    InputError
+        Empty or non-polygonal residential land, units without ``area_m2`` or geometry.
+    """
+    crs = _demand_units(units)
+    if "area_m2" not in units.columns:
+        raise InputError("the demand units have no 'area_m2' column: build them with mtown_geo.demand")
+    res_layer = _in_crs(residential, crs, what="residential land layer")
+    rgeoms = np.asarray(res_layer.geometry.values if isinstance(res_layer, gpd.GeoDataFrame) else res_layer.values)
+    rgeoms = rgeoms[~(shapely.is_missing(rgeoms) | shapely.is_empty(rgeoms))]
+    wrong = ~np.isin(shapely.get_type_id(rgeoms), (*_POLYGON_TYPES, 7))
+    if wrong.any():
+        raise InputError(
+            f"residential land must be polygons, but {int(wrong.sum())} geometries are points or lines: "
+            "keep only the polygons (gdf[gdf.geom_type.isin(['Polygon', 'MultiPolygon'])])"
+        )
+    land = _polygonal(np.array([shapely.union_all(_polygonal(shapely.make_valid(rgeoms)))], dtype=object))[0]
+    if area is not None:
+        area_layer = _in_crs(area, crs, what="area")
+        area_geom = shapely.make_valid(area_layer.union_all())
+        land = _polygonal(np.array([shapely.intersection(land, area_geom)], dtype=object))[0]
+    parts = shapely.get_parts(land)
+    parts = parts[shapely.area(parts) > 0] if len(parts) else parts
+    tree = shapely.STRtree(parts)
+    unit_area = units["area_m2"].to_numpy(dtype=float)
+    out = units.copy()
+    if all(c in units.columns for c in ("x", "y", "cell_m")):
+        half = units["cell_m"].to_numpy(dtype=float) / 2
+        x = units["x"].to_numpy(dtype=float)
+        y = units["y"].to_numpy(dtype=float)
+        boxes = shapely.box(x - half, y - half, x + half, y + half)
+        strays = np.flatnonzero(~shapely.covers(shapely.buffer(boxes, 1e-6), _unit_points(units)))
+        if len(strays):
+            raise InputError(
+                f"{len(strays)} grid units lie outside their own cell (rows {_row_labels(units.index, strays)}): "
+                "their x, y columns are in another CRS than their points (moved with to_crs?). "
+                "Attach residential land in the CRS the grid was made in"
+            )
+        i_box, i_part = tree.query(boxes, predicate="intersects")
+        pieces = shapely.intersection(boxes[i_box], parts[i_part])
+        res = np.bincount(i_box, weights=shapely.area(pieces), minlength=len(units))
+        over = res > unit_area * (1 + 1e-9) + 1e-6
+        if over.any():
+            if area is None:
+                warnings.warn(
+                    f"{int(over.sum())} grid cells cut by the study area's edge have more residential land in their "
+                    "square than land inside the area: capped to their area_m2. Pass area=<the study area> to count "
+                    "only residential land inside it",
+                    MtownGeoWarning,
+                    stacklevel=2,
+                )
+            res = np.minimum(res, unit_area)
+        out["res_area_m2"] = res
+    else:
+        pts = _unit_points(units)
+        i_pt, _ = tree.query(pts, predicate="intersects")
+        inside = np.zeros(len(units), dtype=bool)
+        inside[i_pt] = True
+        out["res_area_m2"] = np.where(inside, unit_area, 0.0)
+    return out
+
+
+def assign_zones(
+    units: gpd.GeoDataFrame,
+    zones: gpd.GeoDataFrame,
+    *,
+    zone_col: str,
+) -> gpd.GeoDataFrame:
+    """Add the sub-area (community, village...) each demand unit lies in as ``zone``.
+
+    A unit belongs to the zone its point lies in (or on the edge of); a point in several
+    overlapping zones takes the first in the zones' order (with a
+    :class:`~mtown_geo.MtownGeoWarning`); a point in none gets NaN.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+        Demand units in a projected metric CRS (points; other geometries count by a
+        point on their surface).
+    zones : GeoDataFrame
+        Sub-area polygons (any CRS; brought to the units' CRS).
+    zone_col : str
+        Column of ``zones`` with the sub-area's name or code.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``units`` (same index) with a ``zone`` column (replaced if present).
+
+    Raises
+    ------
+    CRSError
+        Units not in a projected CRS, or zones without a CRS.
+    InputError
+        Empty or non-polygonal zones, or no ``zone_col`` column.
+    """
+    crs = _demand_units(units)
+    if not isinstance(zones, gpd.GeoDataFrame):
+        raise InputError(f"zones must be a GeoDataFrame of polygons with a {zone_col!r} column, got {type(zones).__name__}")
+    if zone_col not in zones.columns:
+        raise InputError(f"the zones have no column {zone_col!r}; their columns are {list(zones.columns)}")
+    z = _in_crs(zones, crs, what="zone layer")
+    zgeoms = np.asarray(z.geometry.values, dtype=object)
+    usable = ~(shapely.is_missing(zgeoms) | shapely.is_empty(zgeoms))
+    wrong = usable & ~np.isin(shapely.get_type_id(zgeoms), _POLYGON_TYPES)
+    if wrong.any():
+        raise InputError(
+            f"zones must be polygons, but {int(wrong.sum())} rows are not (rows {_row_labels(z.index, np.flatnonzero(wrong))})"
+        )
+    invalid = usable & ~shapely.is_valid(zgeoms)
+    if invalid.any():
+        zgeoms = zgeoms.copy()
+        zgeoms[invalid] = _polygonal(shapely.make_valid(zgeoms[invalid]))
+    pts = _unit_points(units)
+    tree = shapely.STRtree(np.where(usable, zgeoms, shapely.Polygon()))
+    i_pt, i_zone = tree.query(pts, predicate="intersects")
+    order = np.lexsort((i_zone, i_pt))
+    i_pt, i_zone = i_pt[order], i_zone[order]
+    first = np.r_[True, i_pt[1:] != i_pt[:-1]] if len(i_pt) else np.zeros(0, dtype=bool)
+    which = np.full(len(units), -1, dtype=np.int64)
+    which[i_pt[first]] = i_zone[first]
+    w_pt, _ = tree.query(pts, predicate="within")
+    multi = int((np.bincount(w_pt, minlength=len(units)) > 1).sum()) if len(w_pt) else 0
+    if multi:
+        warnings.warn(
+            f"{multi} demand units lie in more than one zone (the zones overlap): each takes the first zone",
+            MtownGeoWarning,
+            stacklevel=2,
+        )
+    labels = z[zone_col].reset_index(drop=True).reindex(which)
+    out = units.copy()
+    out["zone"] = labels.to_numpy()
+    outside = int((which < 0).sum())
+    if outside:
+        log.info("%d of %d demand units lie in no zone", outside, len(units))
+    return out

@@ -1,0 +1,662 @@
+"""Demand units: exact weights from polygons, rasters, census counts and buildings.
+
+Every figure is checked against an independent route: the HSY 2020 population grid as
+vector polygons (areal interpolation with shapely) for the raster reader, geopandas
+overlays and joins for clipped pieces and zones, pyrosm for OSM land use, geodesic areas
+(pyproj.Geod) for building footprints, and the census table for county totals.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from pyproj import Geod
+from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+import mtown_geo as mg
+
+from .conftest import OSM_FILES, shared_path
+
+HSY_TIF = "helsinki_pyrosm/population_hsy2020_250m_epsg3879.tif"
+HSY_GPKG = "helsinki_pyrosm/population_grid_2020_hsy.gpkg"
+HSY_TOTAL = 71_724  # people in the HSY 2020 grid (data README)
+CELL = 250.0
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures (real data)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hsy_tif() -> Path:
+    return shared_path(HSY_TIF)
+
+
+@pytest.fixture(scope="module")
+def hsy_cells() -> gpd.GeoDataFrame:
+    """The HSY grid as vector squares in EPSG:3879 (independent of the GeoTIFF).
+
+    The GeoPackage stores the squares in EPSG:4326; back in EPSG:3879 their corners lie
+    within about a metre of the 250 m lattice of the HSY grid, so they are snapped to it.
+    """
+    g = gpd.read_file(shared_path(HSY_GPKG)).to_crs(3879)
+    bounds = shapely.bounds(np.asarray(g.geometry.values))
+    snapped = np.round(bounds / CELL) * CELL
+    assert np.abs(bounds - snapped).max() < 2.0  # really the 250 m lattice
+    assert np.all(snapped[:, 2] - snapped[:, 0] == CELL) and np.all(snapped[:, 3] - snapped[:, 1] == CELL)
+    return gpd.GeoDataFrame(
+        {"id": g["id"].to_numpy(), "pop": g["population"].to_numpy(dtype=float)},
+        geometry=shapely.box(*snapped.T),
+        crs=3879,
+    )
+
+
+def _overlay_pop(cells: gpd.GeoDataFrame, area: shapely.Geometry, area_crs: int | str) -> float:
+    """People in an area by areal interpolation of the vector grid, done in EPSG:3879.
+
+    The area (densified to 5 m) is carried into the grid's CRS: the opposite direction to
+    the reader, which carries the raster cells into the area's CRS.
+    """
+    a = gpd.GeoSeries([shapely.segmentize(area, 5.0)], crs=area_crs).to_crs(3879).iloc[0]
+    cell_geoms = np.asarray(cells.geometry.values)
+    frac = shapely.area(shapely.intersection(cell_geoms, a)) / shapely.area(cell_geoms)
+    return float((cells["pop"].to_numpy() * frac).sum())
+
+
+def _warp_to_wgs84(src_path: Path, out: Path, resampling: Resampling, *, resolution: float = 0.001) -> Path:
+    with rasterio.open(src_path) as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:4326", src.width, src.height, *src.bounds, resolution=resolution
+        )
+        profile = src.profile.copy()
+        profile.update(crs="EPSG:4326", transform=transform, width=width, height=height)
+        with rasterio.open(out, "w", **profile) as dst:
+            reproject(
+                rasterio.band(src, 1),
+                rasterio.band(dst, 1),
+                resampling=resampling,
+                src_nodata=src.nodata,
+                dst_nodata=src.nodata,
+            )
+    return out
+
+
+def _copy_raster(src_path: Path, out: Path, *, edit=None, **profile_changes) -> Path:
+    """A copy of a real raster with some profile entries (and optionally values) changed."""
+    with rasterio.open(src_path) as src:
+        data = src.read(1)
+        profile = src.profile.copy()
+    if edit is not None:
+        data = edit(data.copy())
+    profile.update(profile_changes)
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(data, 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_metric(demo_bounds):
+    return mg.crs.to_metric(demo_bounds)
+
+
+@pytest.fixture(scope="module")
+def demo_residential(demo_osm):
+    return mg.demand.residential_from_osm(demo_osm)
+
+
+@pytest.fixture(scope="module")
+def demo_parcels(demo_residential):
+    return mg.crs.to_metric(demo_residential)
+
+
+@pytest.fixture(scope="module")
+def helsinki_buildings() -> gpd.GeoDataFrame:
+    """OSM building footprints of central Helsinki, with ``building:levels`` as a column (EPSG:4326)."""
+    ext = mg.sources.read_osm(shared_path(OSM_FILES["helsinki"]), buildings=True)
+    f = ext.features
+    b = f[f["tags"].map(lambda t: "building" in t).to_numpy(dtype=bool)]
+    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
+    b["levels"] = b["tags"].map(lambda t: t.get("building:levels"))
+    return b[["osm_id", "levels", "geometry"]].set_index("osm_id")
+
+
+@pytest.fixture(scope="module")
+def counties() -> gpd.GeoDataFrame:
+    g = gpd.read_file(shared_path("zhejiang_census_tudigong/zhejiang_counties_2021.geojson"))
+    return mg.crs.to_metric(g)
+
+
+# ---------------------------------------------------------------------------------------
+# from_raster
+# ---------------------------------------------------------------------------------------
+
+
+def test_raster_whole_grid_keeps_every_cell_and_the_total(hsy_tif, hsy_cells):
+    area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(1000)], crs=3879)
+    units = mg.demand.from_raster(hsy_tif, area=area)
+    assert list(units.index) == list(range(len(units)))
+    assert {"area_m2", "pop", "res_area_m2", "row", "col", "value", "frac"} <= set(units.columns)
+    with rasterio.open(hsy_tif) as ds:
+        assert len(units) == ds.width * ds.height  # no nodata cell, every cell inside
+    assert units["pop"].sum() == pytest.approx(HSY_TOTAL, rel=1e-12)
+    assert units["pop"].sum() == pytest.approx(hsy_cells["pop"].sum(), rel=1e-12)
+    assert np.all(units["frac"] == 1.0)
+    assert units["area_m2"].to_numpy() == pytest.approx(CELL * CELL, rel=1e-9)
+    # each unit carries the count of the vector cell its point lies in (0 where the grid has none)
+    joined = gpd.sjoin(units, hsy_cells, how="left", predicate="within")
+    assert not joined.index.duplicated().any()
+    expected = joined["pop_right"].fillna(0.0).to_numpy()
+    assert units["pop"].to_numpy() == pytest.approx(expected, abs=1e-9)
+    assert int(joined["id"].notna().sum()) == len(hsy_cells) == 92
+
+
+def test_raster_equals_vector_overlay_per_cell(hsy_tif, hsy_cells):
+    centre = shapely.Point(25_496_000, 6_672_500)
+    area = gpd.GeoSeries([centre.buffer(700)], crs=3879)
+    units = mg.demand.from_raster(hsy_tif, area=area)
+    a = area.iloc[0]
+    cells = np.asarray(hsy_cells.geometry.values)
+    frac = shapely.area(shapely.intersection(cells, a)) / shapely.area(cells)
+    want = pd.Series(hsy_cells["pop"].to_numpy() * frac, index=hsy_cells["id"])
+    joined = gpd.sjoin(units, hsy_cells, how="left", predicate="within")
+    got = joined.dropna(subset=["id"]).set_index("id")["pop_left"]
+    # every vector cell touching the area is a unit, with the same share of its people
+    touching = want[want > 0]
+    assert set(touching.index) <= set(got.index)
+    assert got.reindex(touching.index).to_numpy() == pytest.approx(touching.to_numpy(), rel=1e-9)
+    assert units["pop"].sum() == pytest.approx(want.sum(), rel=1e-9)
+    # clipped cells carry their overlapped area, summing to the circle's own area
+    assert units["area_m2"].sum() == pytest.approx(a.area, rel=1e-9)
+    assert units["frac"].between(0, 1).all() and (units["frac"] < 1).any()
+    # points lie on the clipped cells, inside the area
+    assert shapely.covers(a.buffer(1e-6), np.asarray(units.geometry.values)).all()
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each example reads the raster
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    crs=st.sampled_from([3067, 32635]),
+    fx=st.floats(0.0, 1.0),
+    fy=st.floats(0.0, 1.0),
+    w=st.floats(30.0, 3000.0),
+    h=st.floats(30.0, 3000.0),
+)
+def test_raster_total_preserved_for_random_boxes_in_another_crs(hsy_tif, hsy_cells, crs, fx, fy, w, h):
+    grid_bounds = hsy_cells.to_crs(crs).total_bounds
+    cx = grid_bounds[0] + fx * (grid_bounds[2] - grid_bounds[0])
+    cy = grid_bounds[1] + fy * (grid_bounds[3] - grid_bounds[1])
+    box = shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    with rasterio.open(hsy_tif) as ds:
+        footprint = gpd.GeoSeries([shapely.box(*ds.bounds).segmentize(5.0)], crs=3879).to_crs(crs).iloc[0]
+    if not box.intersection(footprint).area > 0:  # the grid's frames are turned: a corner box may miss the raster
+        with pytest.raises(mg.InputError, match="does not overlap"):
+            mg.demand.from_raster(hsy_tif, area=gpd.GeoSeries([box], crs=crs))
+        return
+    units = mg.demand.from_raster(hsy_tif, area=gpd.GeoSeries([box], crs=crs))
+    assert units.crs.to_epsg() == crs
+    want = _overlay_pop(hsy_cells, box, crs)
+    assert units["pop"].sum() == pytest.approx(want, rel=1e-6, abs=1e-6)
+    assert units["pop"].to_numpy() == pytest.approx((units["value"] * units["frac"]).to_numpy(), rel=1e-12)
+    assert units["area_m2"].sum() == pytest.approx(box.intersection(footprint).area, rel=1e-6)
+
+
+def test_raster_wgs84_copy_sum_resampled_preserves_the_total(hsy_tif, hsy_cells, tmp_path):
+    # 'sum' resampling moves counts, so totals (not densities) survive the warp; the copy
+    # is float32, hence the 1e-6 relative tolerance on 71,724 people.
+    warped = _warp_to_wgs84(hsy_tif, tmp_path / "hsy_wgs84_sum.tif", Resampling.sum)
+    with rasterio.open(warped) as ds:
+        assert ds.crs.to_epsg() == 4326
+    grid_3067 = hsy_cells.to_crs(3067)
+    whole = gpd.GeoSeries([shapely.box(*grid_3067.total_bounds).buffer(2000)], crs=3067)
+    units = mg.demand.from_raster(warped, area=whole)
+    assert units["pop"].sum() == pytest.approx(HSY_TOTAL, rel=1e-6)
+    # a box cutting the grid: the warped cells cut by its edge spread their people evenly,
+    # so the two estimates can differ by at most what those cut cells hold
+    box = shapely.box(384_600, 6_671_000, 385_900, 6_672_300)  # inside the grid
+    part = mg.demand.from_raster(warped, area=gpd.GeoSeries([box], crs=3067))
+    want = _overlay_pop(hsy_cells, box, 3067)
+    cut = part.loc[part["frac"] < 1, "value"].sum()
+    assert 0 < want < HSY_TOTAL
+    assert abs(part["pop"].sum() - want) <= cut
+    assert part["area_m2"].sum() == pytest.approx(box.area, rel=1e-6)
+
+
+def test_raster_wgs84_copy_nearest_resampled_copies_counts(hsy_tif, hsy_cells, tmp_path):
+    # 'nearest' copies each source count into every finer cell whose centre it holds:
+    # totals are NOT preserved, but each warped cell must read as the count under its centre
+    warped = _warp_to_wgs84(hsy_tif, tmp_path / "hsy_wgs84_nearest.tif", Resampling.nearest)
+    whole = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(2000)], crs=3879)
+    units = mg.demand.from_raster(warped, area=whole)
+    with rasterio.open(warped) as ds:
+        t = ds.transform
+    lon = t.c + (units["col"].to_numpy() + 0.5) * t.a
+    lat = t.f + (units["row"].to_numpy() + 0.5) * t.e
+    centres = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(3879)
+    joined = gpd.sjoin(centres, hsy_cells, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    x, y = centres.geometry.x.to_numpy(), centres.geometry.y.to_numpy()
+    off_edge = (np.abs(x / CELL - np.round(x / CELL)) * CELL > 1) & (np.abs(y / CELL - np.round(y / CELL)) * CELL > 1)
+    assert off_edge.sum() > 0.9 * len(units)
+    expected = joined["pop"].fillna(0.0).to_numpy()
+    assert units["value"].to_numpy()[off_edge] == pytest.approx(expected[off_edge])
+    assert units["pop"].sum() > 5 * HSY_TOTAL  # ~16 copies of each 250 m count: counts inflated
+
+
+def test_raster_open_dataset_and_nodata_cells(hsy_tif, hsy_cells, tmp_path):
+    # three populated cells set to nodata (-1) are skipped, and their people with them
+    with rasterio.open(hsy_tif) as ds:
+        values = ds.read(1)
+    picks = [(0, 3), (5, 4), (8, 9)]
+    lost = sum(float(values[r, c]) for r, c in picks)
+
+    def _drop(a):
+        for r, c in picks:
+            a[r, c] = -1
+        return a
+
+    holes = _copy_raster(hsy_tif, tmp_path / "holes.tif", edit=_drop)
+    area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(500)], crs=3879)
+    with rasterio.open(holes) as ds:
+        units = mg.demand.from_raster(ds, area=area)
+        assert not ds.closed  # an open dataset is left open
+    assert len(units) == values.size - len(picks)
+    assert not set(zip(units["row"], units["col"], strict=True)) & set(picks)
+    assert units["pop"].sum() == pytest.approx(HSY_TOTAL - lost, rel=1e-12)
+    assert lost > 0
+
+
+def test_raster_without_nodata_warns(hsy_tif, tmp_path):
+    plain = _copy_raster(hsy_tif, tmp_path / "plain.tif", nodata=None)
+    area = gpd.GeoSeries([shapely.Point(25_496_000, 6_672_500).buffer(400)], crs=3879)
+    with pytest.warns(mg.MtownGeoWarning, match="no nodata"):
+        units = mg.demand.from_raster(plain, area=area)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mg.MtownGeoWarning)  # the real file declares nodata: silent
+        same = mg.demand.from_raster(hsy_tif, area=area)
+    assert units["pop"].to_numpy() == pytest.approx(same["pop"].to_numpy())
+
+
+def test_raster_errors(hsy_tif, hsy_cells, tmp_path):
+    area = gpd.GeoSeries([shapely.Point(25_496_000, 6_672_500).buffer(400)], crs=3879)
+    far = gpd.GeoSeries([shapely.box(25_400_000, 6_600_000, 25_401_000, 6_601_000)], crs=3879)
+    with pytest.raises(mg.InputError, match="does not overlap") as err:
+        mg.demand.from_raster(hsy_tif, area=far)
+    assert "25494750" in str(err.value) and "25400000" in str(err.value)  # both extents shown
+    with pytest.raises(mg.CRSError, match="geographic"):
+        mg.demand.from_raster(hsy_tif, area=area.to_crs(4326))
+    no_crs = _copy_raster(hsy_tif, tmp_path / "nocrs.tif", crs=None)
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.demand.from_raster(no_crs, area=area)
+
+    def _negative(a):
+        a[4, 5] = -7
+        return a
+
+    negative = _copy_raster(hsy_tif, tmp_path / "negative.tif", edit=_negative)
+    with pytest.raises(mg.InputError, match="negative"):
+        mg.demand.from_raster(negative, area=gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds)], crs=3879))
+    empty_cells = _copy_raster(hsy_tif, tmp_path / "all_nodata.tif", edit=lambda a: np.full_like(a, -1))
+    with pytest.raises(mg.InputError, match="nodata"):
+        mg.demand.from_raster(empty_cells, area=area)
+    with pytest.raises(mg.DataNotFoundError):
+        mg.demand.from_raster(tmp_path / "missing.tif", area=area)
+    with pytest.raises(mg.InputError, match="band"):
+        mg.demand.from_raster(hsy_tif, area=area, band=2)
+    with pytest.raises(mg.InputError, match="empty"):
+        mg.demand.from_raster(hsy_tif, area=area.iloc[:0])
+    not_raster = tmp_path / "not_a_raster.tif"
+    not_raster.write_text("population by cell")
+    with pytest.raises(mg.InputError, match="cannot read"):
+        mg.demand.from_raster(not_raster, area=area)
+    assert issubclass(mg.InputError, ValueError)
+
+
+# ---------------------------------------------------------------------------------------
+# from_polygons
+# ---------------------------------------------------------------------------------------
+
+
+def test_polygons_one_point_per_parcel(demo_parcels):
+    units = mg.demand.from_polygons(demo_parcels)
+    geoms = np.asarray(demo_parcels.geometry.values)
+    assert len(units) == len(demo_parcels)
+    assert list(units["source_id"]) == list(demo_parcels.index)
+    assert np.array_equal(units["area_m2"].to_numpy(), shapely.area(geoms))  # exactly shapely's areas
+    assert np.array_equal(units["res_area_m2"].to_numpy(), units["area_m2"].to_numpy())
+    assert (units["pop"] == 0).all()
+    assert shapely.covers(geoms, np.asarray(units.geometry.values)).all()
+    assert units.crs == demo_parcels.crs
+    other = mg.demand.from_polygons(demo_parcels, residential=False)
+    assert (other["res_area_m2"] == 0).all()
+    assert "pop" not in demo_parcels.columns and "source_id" not in demo_parcels.columns  # input untouched
+
+
+def test_polygons_split_into_pieces_matches_geopandas_overlay(hsy_cells):
+    parcels = hsy_cells.to_crs(3067)  # real 250 m cells with people, as polygons in TM35FIN
+    units = mg.demand.from_polygons(parcels, pop_col="pop", max_cell_m=100.0)
+    # pieces: the parcels overlaid with the 100 m lattice, by geopandas (a different algorithm)
+    b = parcels.total_bounds
+    xs = np.arange(np.floor(b[0] / 100) * 100, b[2], 100.0)
+    ys = np.arange(np.floor(b[1] / 100) * 100, b[3], 100.0)
+    gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+    lattice = gpd.GeoDataFrame({"cell": np.arange(len(gx))}, geometry=shapely.box(gx, gy, gx + 100, gy + 100), crs=3067)
+    over = gpd.overlay(parcels.reset_index(names="source_id"), lattice, how="intersection", keep_geom_type=True)
+    over = over[over.area > 1e-6]
+    assert len(units) == len(over)
+    assert np.sort(units["area_m2"].to_numpy()) == pytest.approx(np.sort(over.area.to_numpy()), rel=1e-9, abs=1e-6)
+    assert units["area_m2"].max() <= 100.0 * 100.0 * (1 + 1e-12)
+    by_src = units.groupby("source_id")[["area_m2", "pop"]].sum()
+    assert by_src["area_m2"].to_numpy() == pytest.approx(parcels.area.to_numpy(), rel=1e-9)
+    assert by_src["pop"].to_numpy() == pytest.approx(parcels["pop"].to_numpy(), rel=1e-9)
+    assert units["pop"].sum() == pytest.approx(HSY_TOTAL, rel=1e-12)
+    # a parcel's people are spread by area
+    density = units["pop"] / units["area_m2"]
+    src_density = parcels["pop"] / parcels.area
+    assert density.to_numpy() == pytest.approx(src_density.loc[units["source_id"]].to_numpy(), rel=1e-9)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(cell=st.floats(15.0, 600.0))
+def test_polygons_pieces_preserve_area_for_any_cell(demo_parcels, cell):
+    units = mg.demand.from_polygons(demo_parcels, max_cell_m=cell)
+    by_src = units.groupby("source_id")["area_m2"].sum()
+    assert by_src.reindex(demo_parcels.index).to_numpy() == pytest.approx(demo_parcels.area.to_numpy(), rel=1e-9)
+    geoms = np.asarray(demo_parcels.loc[units["source_id"]].geometry.values)
+    assert shapely.covers(shapely.buffer(geoms, 1e-6), np.asarray(units.geometry.values)).all()
+    # only parcels wider or taller than a cell are split; their pieces fit in one cell
+    b = demo_parcels.bounds
+    small = (b.maxx - b.minx <= cell) & (b.maxy - b.miny <= cell)
+    counts = units.groupby("source_id").size().reindex(demo_parcels.index)
+    assert (counts[small] == 1).all()
+    pieces = units[~units["source_id"].isin(demo_parcels.index[small])]
+    assert (pieces["area_m2"] <= cell * cell * (1 + 1e-9)).all()
+
+
+def test_polygons_errors(demo_parcels, hsy_cells):
+    with pytest.raises(mg.CRSError, match="geographic"):
+        mg.demand.from_polygons(demo_parcels.to_crs(4326))
+    with pytest.raises(mg.InputError, match="empty"):
+        mg.demand.from_polygons(demo_parcels.iloc[:0])
+    with pytest.raises(mg.InputError, match="must hold polygons"):
+        mg.demand.from_polygons(demo_parcels.set_geometry(demo_parcels.centroid))
+    with pytest.raises(mg.InputError, match="no column 'people'"):
+        mg.demand.from_polygons(hsy_cells, pop_col="people")
+    bad = hsy_cells.copy()
+    bad.loc[bad.index[3], "pop"] = -5
+    with pytest.raises(mg.InputError, match="negative"):
+        mg.demand.from_polygons(bad, pop_col="pop")
+    bad.loc[bad.index[3], "pop"] = np.nan
+    with pytest.raises(mg.InputError, match="missing"):
+        mg.demand.from_polygons(bad, pop_col="pop")
+    with pytest.raises(mg.InputError, match="positive"):
+        mg.demand.from_polygons(hsy_cells, max_cell_m=0)
+    # a self-intersecting parcel is repaired, with a warning
+    bow = gpd.GeoSeries([shapely.Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])], crs=hsy_cells.crs)
+    with pytest.warns(mg.RepairWarning):
+        units = mg.demand.from_polygons(bow)
+    assert units["area_m2"].iloc[0] == pytest.approx(5000.0)
+
+
+# ---------------------------------------------------------------------------------------
+# from_census and from_buildings
+# ---------------------------------------------------------------------------------------
+
+
+def test_census_areal_weighting_preserves_county_totals(counties):
+    table = pd.read_csv(shared_path("zhejiang_census_tudigong/zhejiang_county_census2020.csv"), dtype={"CODE": str})
+    c = counties.assign(CODE=counties["CODE"].astype(str)).set_index("CODE")
+    units = mg.demand.from_census(c, count_col="POPU", cell_m=5000.0)
+    assert set(units["basis"]) == {"cell"}
+    per = units.groupby("source_id")["pop"].sum()
+    want = table.set_index("CODE")["POPU"].reindex(per.index)
+    assert per.to_numpy() == pytest.approx(want.to_numpy(), rel=1e-9)
+    assert units["pop"].sum() == pytest.approx(table["POPU"].sum(), rel=1e-9)
+    assert units.groupby("source_id")["area_m2"].sum().to_numpy() == pytest.approx(c.area.loc[per.index].to_numpy(), rel=1e-9)
+    assert (units["res_area_m2"] == 0).all()
+    one = mg.demand.from_census(c, count_col="POPU")
+    assert len(one) == len(c) and set(one["basis"]) == {"polygon"}
+    assert one["pop"].to_numpy() == pytest.approx(c["POPU"].to_numpy())
+
+
+def test_census_building_weighting_matches_overlay(hsy_cells, helsinki_buildings):
+    census = hsy_cells.to_crs(3067).set_index("id")
+    bld = helsinki_buildings.to_crs(3067)
+    with pytest.warns(mg.MtownGeoWarning, match="no building"):
+        units = mg.demand.from_census(census, count_col="pop", buildings=bld, floors_col="levels")
+    # totals preserved per census cell, whether spread over buildings or kept on one point
+    per = units.groupby("source_id")["pop"].sum().reindex(census.index)
+    assert per.to_numpy() == pytest.approx(census["pop"].to_numpy(), rel=1e-9)
+    # the building shares, by an independent geopandas overlay
+    floors = pd.to_numeric(bld["levels"], errors="coerce").fillna(1.0)
+    over = gpd.overlay(
+        census.reset_index()[["id", "pop", "geometry"]],
+        bld.assign(floors=floors).reset_index()[["osm_id", "floors", "geometry"]],
+        how="intersection",
+        keep_geom_type=True,
+    )
+    over = over[over.area > 0]
+    over["w"] = over.area * over["floors"]
+    over["want"] = over["pop"] * over["w"] / over.groupby("id")["w"].transform("sum")
+    got = units[units["basis"] == "building"].set_index(["source_id", "building_id"])["pop"]
+    want = over.groupby(["id", "osm_id"])["want"].sum()
+    assert len(got) == len(want) > 100
+    assert got.reindex(want.index).to_numpy() == pytest.approx(want.to_numpy(), rel=1e-6)
+    bare = units[units["basis"] == "polygon"]
+    assert set(bare["source_id"]).isdisjoint(set(over["id"]))
+    assert len(bare) == (census["pop"] > 0).sum() - over["id"].nunique()
+
+
+def test_census_errors(counties):
+    with pytest.raises(mg.InputError, match="no column 'people'"):
+        mg.demand.from_census(counties, count_col="people")
+    with pytest.raises(mg.InputError, match="not both"):
+        mg.demand.from_census(counties, count_col="POPU", buildings=counties, cell_m=1000.0)
+    with pytest.raises(mg.CRSError):
+        mg.demand.from_census(counties.to_crs(4326), count_col="POPU")
+    with pytest.raises(mg.InputError, match="must hold numbers"):
+        mg.demand.from_census(counties, count_col="NAME")
+
+
+def test_buildings_people_in_proportion_to_floor_area(helsinki_buildings):
+    bld = helsinki_buildings.to_crs(3067)
+    units = mg.demand.from_buildings(bld, floors_col="levels", control_total=HSY_TOTAL)
+    assert len(units) == len(bld)
+    assert units["pop"].sum() == pytest.approx(HSY_TOTAL, rel=1e-12)
+    # shares by geodesic footprint areas (pyproj.Geod on the lon/lat polygons)
+    geod = Geod(ellps="WGS84")
+    foot = np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in helsinki_buildings.geometry])
+    floors = pd.to_numeric(helsinki_buildings["levels"], errors="coerce").fillna(1.0).to_numpy()
+    share = foot * floors / (foot * floors).sum()
+    assert units["pop"].to_numpy() == pytest.approx(HSY_TOTAL * share, rel=1e-4)
+    assert units["floors"].to_numpy() == pytest.approx(floors)
+    assert list(units["source_id"]) == list(bld.index)
+    # unknown floors take default_floors
+    twice = mg.demand.from_buildings(bld, floors_col="levels", default_floors=2, control_total=HSY_TOTAL)
+    unknown = pd.to_numeric(bld["levels"], errors="coerce").isna().to_numpy()
+    assert unknown.any() and (twice["floors"].to_numpy()[unknown] == 2).all()
+
+
+def test_buildings_without_control_total_warn_and_errors(helsinki_buildings):
+    bld = helsinki_buildings.to_crs(3067)
+    with pytest.warns(mg.MtownGeoWarning, match="relative weight"):
+        units = mg.demand.from_buildings(bld)
+    assert units["pop"].to_numpy() == pytest.approx(bld.area.to_numpy(), rel=1e-12)
+    with pytest.raises(mg.InputError, match="control_total"):
+        mg.demand.from_buildings(bld, control_total=-1)
+    with pytest.raises(mg.InputError, match="default_floors"):
+        mg.demand.from_buildings(bld, default_floors=0, control_total=10)
+    with pytest.raises(mg.CRSError):
+        mg.demand.from_buildings(helsinki_buildings, control_total=10)
+
+
+# ---------------------------------------------------------------------------------------
+# residential_from_osm, with_residential, assign_zones
+# ---------------------------------------------------------------------------------------
+
+
+def test_residential_from_osm_matches_pyrosm(demo_osm, demo_residential, demo_metric):
+    import pyrosm
+
+    res = demo_residential
+    assert res.crs.to_epsg() == 4326
+    assert res.attrs["attribution"].startswith("© OpenStreetMap contributors")
+    assert set(res.geom_type) <= {"Polygon", "MultiPolygon"}
+    assert not res.duplicated(["osm_type", "osm_id"]).any()
+    other = pyrosm.OSM(str(demo_osm)).get_landuse(custom_filter={"landuse": ["residential"]})
+    other = other.set_index(other["id"].astype(np.int64)).to_crs(demo_metric.crs)
+    # the two readers treat ways cut by the extract's edge differently: compare the land
+    # lying inside the town boundary (150 m inside the extract)
+    town = demo_metric[demo_metric["kind"] == "镇域"].union_all()
+    inner = other[other.within(town)]
+    assert len(inner) >= 10
+    ours = res.set_index("osm_id").loc[inner.index]
+    assert ours["area_m2"].to_numpy() == pytest.approx(inner.area.to_numpy(), rel=1e-9)
+    # the same features, but for ways the extract cut down to a line or a point
+    feats = mg.sources.read_osm(demo_osm).features
+    degenerate = set(feats.loc[~feats.geom_type.isin(["Polygon", "MultiPolygon"]), "osm_id"])
+    assert set(res["osm_id"]) <= set(other.index)
+    assert set(other.index) - set(res["osm_id"]) <= degenerate
+
+
+def test_residential_from_osm_clipped_to_boundary(demo_osm, demo_residential, demo_metric):
+    town = demo_metric[demo_metric["kind"] == "镇域"]
+    clipped = mg.demand.residential_from_osm(demo_osm, boundary=town)
+    assert clipped.crs == town.crs
+    raw = demo_residential.to_crs(town.crs).set_index("osm_id")
+    want = gpd.clip(raw, town)
+    want = want[want.area > 0]
+    got = clipped.set_index("osm_id")
+    assert set(got.index) == set(want.index)
+    assert got.geometry.area.loc[want.index].to_numpy() == pytest.approx(want.area.to_numpy(), rel=1e-9)
+    assert got["area_m2"].to_numpy() == pytest.approx(got.geometry.area.to_numpy(), rel=1e-9)
+    wider = mg.demand.residential_from_osm(demo_osm, boundary=town, buffer_m=100.0)
+    assert wider["area_m2"].sum() > clipped["area_m2"].sum()
+    with pytest.raises(mg.InputError, match="boundary"):
+        mg.demand.residential_from_osm(demo_osm, buffer_m=100.0)
+
+
+def test_residential_from_osm_none_warns():
+    path = shared_path(OSM_FILES["guixi_pbf"])  # Guixi has no landuse=residential in OSM
+    with pytest.warns(mg.MtownGeoWarning, match="no landuse=residential"):
+        res = mg.demand.residential_from_osm(path)
+    assert res.empty and {"osm_id", "area_m2"} <= set(res.columns)
+
+
+def test_with_residential_on_grid_equals_exact_overlay(demo_metric, demo_parcels):
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    units = mg.demand.grid(built, cell_m=50.0)
+    out = mg.demand.with_residential(units, demo_parcels, area=built)
+    assert out.index.equals(units.index) and (units["res_area_m2"] == 0).all()  # input untouched
+    # independent: geopandas overlay of the clipped cells with the dissolved residential land
+    cells = mg.demand.cells(units).reset_index(names="unit")[["unit", "geometry"]]
+    clipped_cells = gpd.overlay(cells, built[["geometry"]], how="intersection", keep_geom_type=True)
+    land = gpd.GeoDataFrame(geometry=[demo_parcels.union_all()], crs=demo_parcels.crs)
+    over = gpd.overlay(clipped_cells, land, how="intersection", keep_geom_type=True)
+    want = over.groupby("unit").apply(lambda g: g.area.sum(), include_groups=False).reindex(units.index, fill_value=0.0)
+    assert out["res_area_m2"].to_numpy() == pytest.approx(want.to_numpy(), rel=1e-7, abs=1e-6)
+    total = shapely.intersection(demo_parcels.union_all(), built.union_all()).area
+    assert out["res_area_m2"].sum() == pytest.approx(total, rel=1e-9)
+    assert (out["res_area_m2"] <= out["area_m2"] * (1 + 1e-9)).all()
+    # overlapping residential polygons count once
+    doubled = pd.concat([demo_parcels, demo_parcels])
+    again = mg.demand.with_residential(units, doubled, area=built)
+    assert again["res_area_m2"].to_numpy() == pytest.approx(out["res_area_m2"].to_numpy(), rel=1e-9, abs=1e-6)
+    # residential land in another CRS is brought to the units' CRS
+    lonlat = mg.demand.with_residential(units, demo_parcels.to_crs(4326), area=built)
+    assert lonlat["res_area_m2"].sum() == pytest.approx(total, rel=1e-4)
+
+
+def test_with_residential_without_area_caps_edge_cells(demo_metric, demo_parcels):
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    units = mg.demand.grid(built, cell_m=50.0)
+    with pytest.warns(mg.MtownGeoWarning, match="capped"):
+        out = mg.demand.with_residential(units, demo_parcels)
+    assert (out["res_area_m2"] <= out["area_m2"]).all()
+    squares = mg.demand.cells(units)
+    full = np.isclose(units["area_m2"], 2500.0)
+    whole = shapely.area(shapely.intersection(np.asarray(squares.geometry.values)[full], demo_parcels.union_all()))
+    assert out["res_area_m2"].to_numpy()[full] == pytest.approx(whole, rel=1e-9, abs=1e-6)
+
+
+def test_with_residential_for_point_units(hsy_tif, hsy_cells):
+    # OSM land-use polygons of central Helsinki (any kind): real shapes over part of the HSY grid
+    feats = mg.sources.read_osm(shared_path(OSM_FILES["helsinki"])).features
+    is_land = (
+        feats["tags"].map(lambda t: "landuse" in t).to_numpy() & feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    )
+    land = feats.loc[is_land, ["geometry"]].to_crs(3879)
+    area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds)], crs=3879)
+    units = mg.demand.from_raster(hsy_tif, area=area)
+    out = mg.demand.with_residential(units, land)
+    inside = gpd.sjoin(units, land, how="inner", predicate="intersects").index.unique()
+    assert 0 < len(inside) < len(units)
+    want = np.where(units.index.isin(inside), units["area_m2"], 0.0)
+    assert np.array_equal(out["res_area_m2"].to_numpy(), want)
+
+
+def test_with_residential_errors(demo_metric, demo_parcels):
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    units = mg.demand.grid(built, cell_m=100.0)
+    with pytest.raises(mg.InputError, match="empty"):
+        mg.demand.with_residential(units, demo_parcels.iloc[:0])
+    with pytest.raises(mg.CRSError, match="geographic"):
+        mg.demand.with_residential(units.to_crs(4326), demo_parcels)
+    with pytest.raises(mg.InputError, match="polygons"):
+        mg.demand.with_residential(units, demo_parcels.set_geometry(demo_parcels.centroid))
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.demand.with_residential(units, gpd.GeoDataFrame(geometry=list(demo_parcels.geometry)))
+    moved = units.to_crs(3879)  # x, y stay in the grid's CRS (UTM 35N)
+    with pytest.raises(mg.InputError, match="outside their own cell"):
+        mg.demand.with_residential(moved, demo_parcels)
+
+
+def test_assign_zones_matches_spatial_join(hsy_tif, hsy_cells):
+    area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(300)], crs=3879)
+    units = mg.demand.from_raster(hsy_tif, area=area)
+    zones = hsy_cells.to_crs(4326)  # another CRS: brought to the units' CRS
+    out = mg.demand.assign_zones(units, zones, zone_col="id")
+    joined = gpd.sjoin(units, hsy_cells, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    assert out.index.equals(units.index) and "zone" not in units.columns
+    got, want = out["zone"].to_numpy(dtype=float), joined["id"].to_numpy(dtype=float)
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isnan(got).sum() == len(units) - 92
+    assert np.array_equal(got[~np.isnan(got)], want[~np.isnan(want)])
+
+
+def test_assign_zones_overlaps_and_errors(hsy_tif, guixi_boundary):
+    metric = mg.crs.to_metric(guixi_boundary)
+    units = mg.demand.grid(metric.buffer(300), cell_m=200.0)
+    named = metric.assign(name=["东门街道"])[["name", "geometry"]]
+    out = mg.demand.assign_zones(units, named, zone_col="name")
+    inside = shapely.covers(metric.union_all(), np.asarray(units.geometry.values))
+    assert (out["zone"].to_numpy()[inside] == "东门街道").all()
+    assert out["zone"][~inside].isna().all() and (~inside).sum() > 0
+    twice = pd.concat([named, named.assign(name="again")], ignore_index=True)
+    with pytest.warns(mg.MtownGeoWarning, match="more than one zone"):
+        over = mg.demand.assign_zones(units, twice, zone_col="name")
+    assert (over["zone"].to_numpy()[inside] == "东门街道").all()
+    with pytest.raises(mg.InputError, match="no column 'code'"):
+        mg.demand.assign_zones(units, named, zone_col="code")
+    with pytest.raises(mg.InputError, match="empty"):
+        mg.demand.assign_zones(units, named.iloc[:0], zone_col="name")
+    with pytest.raises(mg.CRSError):
+        mg.demand.assign_zones(units.to_crs(4326), named, zone_col="name")
