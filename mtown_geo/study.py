@@ -486,7 +486,14 @@ def _network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame,
         return cache[mode]
     spec = study.network
     if spec.source == "osm" or is_osm_file(spec.source):
-        net = network.from_osm(study.osm_source(spec.source), mode=mode, boundary=town, buffer_m=spec.buffer_m, profile=prof)
+        net = network.from_osm(
+            study.osm_source(spec.source),
+            mode=mode,
+            boundary=town,
+            buffer_m=spec.buffer_m,
+            profile=prof,
+            crs=_crs.metric_crs(town),
+        )
     else:
         lines = _read_layer(study, spec.source)
         kw: dict[str, Any] = {"mode": mode, "profile": prof}
@@ -766,15 +773,7 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
 def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if residential.empty:
         return units
-    if hasattr(demand, "with_residential"):
-        return demand.with_residential(units, residential.to_crs(units.crs))
-    cells = demand.cells(units)
-    res = residential.to_crs(units.crs).union_all()
-    import shapely
-
-    out = units.copy()
-    out["res_area_m2"] = shapely.area(shapely.intersection(cells.geometry.to_numpy(), res))
-    return out
+    return demand.with_residential(units, residential.to_crs(units.crs), area=built.to_crs(units.crs))
 
 
 def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame, notes: list[str]) -> gpd.GeoDataFrame:
@@ -784,7 +783,9 @@ def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame
         pop_units = demand.from_raster(st.path(spec.raster), area=built)
         # population of each grid cell: sum of the raster units whose point falls in it
         cells = demand.cells(units)
-        idx = cells.sindex.query(pop_units.geometry, predicate="within")
+        # a raster point on a cell's edge goes to one cell only (the first that touches it)
+        idx = cells.sindex.query(pop_units.geometry, predicate="intersects")
+        idx = idx[:, np.unique(idx[0], return_index=True)[1]]
         pop = np.zeros(len(units))
         np.add.at(pop, idx[1], pop_units["pop"].to_numpy()[idx[0]])
         out["pop"] = pop
@@ -805,13 +806,7 @@ def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataF
     col = src.name_col or ("name" if "name" in z else None)
     if col is None or col not in z:
         raise StudyError(f"zones: {src.file} needs a name column (set name_col)")
-    if hasattr(demand, "assign_zones"):
-        return demand.assign_zones(units, z, zone_col=col)
-    joined = gpd.sjoin(units, z[[col, "geometry"]], how="left", predicate="within")
-    joined = joined[~joined.index.duplicated()]
-    out = units.copy()
-    out["zone"] = joined[col]
-    return out
+    return demand.assign_zones(units, z, zone_col=col)
 
 
 def _parks_step(

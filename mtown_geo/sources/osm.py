@@ -377,13 +377,9 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
             pts = [tuple(c) for c in shapely.get_coordinates(shapely.from_wkb(raw))]
         else:
             pts = raw
-        if len(pts) >= 3:
-            # a closed way the assembler refused, or a ring cut by the extract: close it
-            geom = shapely.make_valid(shapely.Polygon(pts))
-            if geom.area == 0:
-                geom = shapely.centroid(shapely.MultiPoint(pts))
-        else:
-            geom = shapely.centroid(shapely.MultiPoint(pts))
+        # a way cut by the extract's edge (or never closed) has no trustworthy outline:
+        # keep where it is (the centre of the nodes present), never a made-up polygon
+        geom = shapely.centroid(shapely.MultiPoint(pts))
         if geom.is_empty:
             continue
         feat_type.append("way")
