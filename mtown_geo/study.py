@@ -809,6 +809,38 @@ def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataF
     return demand.assign_zones(units, z, zone_col=col)
 
 
+def _parks_layer(tw: _Town) -> gpd.GeoDataFrame:
+    from . import parks
+
+    st, prof = tw.study, tw.profile
+    parts = []
+    for src in st.parks:
+        if src.osm is not None:
+            parts.append(parks.from_osm(st.osm_source(src.osm), profile=prof, boundary=tw.town, crs=tw.metric))
+        elif src.file is not None:
+            layer = _read_layer(st, src.file, layer=src.layer)
+            kw: dict[str, Any] = {"profile": prof}
+            if src.class_col:
+                kw["class_col"] = src.class_col
+            if src.classes:
+                kw["classes"] = tuple(src.classes)
+            if src.name_col:
+                kw["name_col"] = src.name_col
+            parts.append(parks.from_landuse(layer, **kw).to_crs(tw.metric))
+        else:
+            raise StudyError("parks: each source is `osm` or a land-use `file` (with class_col / classes)")
+    if not parts:
+        return gpd.GeoDataFrame({"name": [], "area_m2": []}, geometry=[], crs=tw.metric)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=tw.metric)
+
+
+def _residential_or_builtup(tw: _Town, notes: list[str], what: str) -> gpd.GeoDataFrame:
+    if len(tw.residential):
+        return tw.residential
+    notes.append(f"{what}: no residential land given, the built-up area stands in for it")
+    return tw.built.to_crs(tw.metric)
+
+
 def _parks_step(
     tw: _Town,
     computed: dict[str, report.ComputedValue],
@@ -816,7 +848,51 @@ def _parks_step(
     layers: dict[str, gpd.GeoDataFrame],
     notes: list[str],
 ) -> None:
-    notes.append("park coverage (row 8) is not computed yet in a study run")
+    """Row 8: residential land within a park's service radius (buffers), and the walked variant."""
+    from . import parks
+
+    st, prof = tw.study, tw.profile
+    if not st.parks:
+        notes.append("parks: no source given; row 8 is not computed")
+        return
+    park_layer = _parks_layer(tw)
+    residential = _residential_or_builtup(tw, notes, "park coverage")
+    built_m = tw.built.to_crs(tw.metric)
+    walk = tw.network("walk") if "walk" in prof.modes else None
+    entrances = st.osm_source() if st.osm is not None or st._extract is not None else None
+    kw: dict[str, Any] = {"profile": prof, "builtup": built_m, "network": walk, "entrance_points": entrances}
+    cov = parks.service_radius_coverage(park_layer, residential, **kw)
+    notes.extend(f"parks: {n}" for n in cov.notes)
+    computed["park_coverage"] = report.ComputedValue(
+        value=cov.percent,
+        denominator="建成区居住用地面积 residential land in the built-up area"
+        if len(tw.residential)
+        else "建成区面积 built-up area",
+        verified=cov.verified,
+        note=("; ".join(cov.notes) + "; " if cov.notes else "") + f"walked from entrances: {100 * cov.network_rate:.1f}%",
+        details={"network_rate": 100 * cov.network_rate, "rule": cov.rule},
+    )
+    summary = {
+        "rule": cov.rule,
+        "rule_name": cov.rule_name,
+        "verified": cov.verified,
+        "parks": cov.n_parks,
+        "covered_m2": cov.covered_m2,
+        "total_m2": cov.total_m2,
+        "rate": cov.rate,
+        "network_covered_m2": cov.network_covered_m2,
+        "network_rate": cov.network_rate,
+    }
+    if st.population.total is not None and len(park_layer):
+        per = parks.area_per_capita(park_layer, st.population.total, scope=tw.town.to_crs(tw.metric), profile=prof)
+        summary.update(
+            {"park_m2_per_person": per.m2_per_person, "park_m2_per_person_min": per.min_m2_per_person, "meets_gb55014": per.meets}
+        )
+    tables["parks"] = pd.DataFrame([summary])
+    tables["parks_by_class"] = cov.by_class
+    if len(park_layer):
+        for name, gdf in parks.coverage_layers(park_layer, residential, **kw).items():
+            layers[f"parks_{name}"] = gdf.to_crs(tw.metric)
 
 
 def _greenways_step(
@@ -826,7 +902,62 @@ def _greenways_step(
     layers: dict[str, gpd.GeoDataFrame],
     notes: list[str],
 ) -> None:
-    notes.append("greenway length per 10,000 residents is not computed yet in a study run")
+    """Greenway km per 10,000 residents, and residential land within 1 km of a greenway."""
+    from . import greenways
+
+    st, prof = tw.study, tw.profile
+    if not st.greenways:
+        notes.append("greenways: no source given; not computed")
+        return
+    town_m = tw.town.to_crs(tw.metric)
+    parts = []
+    for src in st.greenways:
+        if src.osm is not None:
+            parts.append(greenways.from_osm(st.osm_source(src.osm), profile=prof, boundary=town_m, crs=tw.metric))
+        elif src.file is not None:
+            parts.append(_read_layer(st, src.file, layer=src.layer).to_crs(tw.metric))
+        else:
+            raise StudyError("greenways: each source is `osm` or a line `file`")
+    lines = (
+        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=tw.metric)
+        if parts
+        else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
+    )
+    spec = prof.greenways
+    scope = town_m if spec is None or spec.scope == "town" else tw.built.to_crs(tw.metric)
+    population: Any
+    if st.population.total is not None:
+        population = float(st.population.total)
+    elif tw.units["pop"].sum() > 0:
+        population = tw.units
+    else:
+        notes.append("greenways: no population given (population.total or a raster): km per 10,000 residents not computed")
+        return
+    res = greenways.length_per_10k(lines, population, scope=scope, profile=prof)
+    notes.extend(f"greenways: {n}" for n in res.notes)
+    computed["greenway_per_10k"] = report.ComputedValue(
+        value=res.km_per_10k,
+        denominator=f"常住人口 residents ({res.population_from})",
+        verified=res.verified,
+        note=f"{res.km:.2f} km of greenway (de-duplicated from {res.raw_km:.2f} km) for {res.pop:,.0f} residents",
+    )
+    row = {
+        "km": res.km,
+        "raw_km": res.raw_km,
+        "pop": res.pop,
+        "km_per_10k": res.km_per_10k,
+        "target": res.target_km_per_10k,
+        "meets_target": res.meets_target,
+        "lines": res.n_lines,
+        "tolerance_m": res.tolerance_m,
+        "verified": res.verified,
+    }
+    if len(lines):
+        residential = _residential_or_builtup(tw, notes, "greenway coverage")
+        sc = greenways.service_coverage(lines, residential, profile=prof, builtup=tw.built.to_crs(tw.metric))
+        row.update({"service_radius_m": sc.radius_m, "service_rate": sc.rate})
+        layers["greenways"] = greenways.centrelines(lines, profile=prof, scope=scope).to_crs(tw.metric)
+    tables["greenways"] = pd.DataFrame([row])
 
 
 def site(

@@ -138,3 +138,37 @@ def test_real_chinese_town_runs(tmp_path):
     cov = result.tables["coverage_15min"]
     assert cov.loc["kindergarten", "rate"] == 0.0
     assert result.layers["units_15min"].crs.to_epsg() == 4548
+
+
+def test_parks_and_greenways_rows_equal_the_functions():
+    """Row 8 and the greenway row of a real Chinese district equal the functions' own results."""
+    path = shared_path(OSM_FILES["longgang"])
+    ext = mg.sources.read_osm(path)
+    box = gpd.GeoDataFrame({"kind": ["镇域"]}, geometry=[__import__("shapely").box(*ext.bounds).buffer(-0.004)], crs=4326)
+    s = {
+        "name": "龙岗中心",
+        "boundaries": {"town": "<memory>"},
+        "osm": str(path),
+        "population": {"total": 120000},
+        "demand": {"cell_m": 100},
+        "circles": ["15min"],
+        "siting": {"enabled": False},
+    }
+    study_ = mg.load_study(s).with_data(town=box)
+    result = study.run(study_)
+    t = result.indicators.set_index(result.indicators["row"].astype(str))
+    metric = mg.crs.metric_crs(box)
+    town_m = box.to_crs(metric)
+    parks = mg.parks.from_osm(path, boundary=town_m, crs=metric)
+    res = mg.demand.residential_from_osm(path, boundary=town_m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cov = mg.parks.service_radius_coverage(parks, res, builtup=town_m)
+    assert t.loc["8", "value"] == pytest.approx(cov.percent, rel=1e-6)
+    assert 0 < t.loc["8", "value"] < 100
+    lines = mg.greenways.from_osm(path, boundary=town_m, crs=metric)
+    g = mg.greenways.length_per_10k(lines, 120000, scope=town_m)
+    green = t.loc["—", "value"]
+    assert green == pytest.approx(g.km_per_10k) and g.km > 1
+    assert result.tables["parks"]["network_rate"].iloc[0] <= result.tables["parks"]["rate"].iloc[0] + 1e-9
+    assert "parks_buffers" in result.layers and "greenways" in result.layers

@@ -74,6 +74,21 @@ class TagRule(_Strict):
             raise ValueError("a tag rule needs at least one tag")
         return v
 
+    def matches(self, tags: dict[str, str]) -> bool:
+        """Whether a feature's tags satisfy every key of the rule."""
+        for key, want in self.tags.items():
+            have = tags.get(key)
+            if have is None:
+                return False
+            if want == "*":
+                continue
+            if isinstance(want, list):
+                if have not in want:
+                    return False
+            elif have != want:
+                return False
+        return True
+
 
 class CategorySpec(_Sourced):
     """A facility category and how to recognise it in OSM, names and POI exports."""

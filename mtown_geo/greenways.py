@@ -1,0 +1,863 @@
+"""Greenways: length per 10,000 residents (万人拥有绿道长度) and their service coverage.
+
+The 2023 policy asks for "万人拥有绿道长度 1 公里以上": at least 1 km of greenway per 10,000
+residents. No counting rule was published, so the ``zhejiang-2023`` profile states its own
+(an assumption, flagged ``verified: false``):
+
+* a greenway is a way named as one (绿道, greenway), a member of a hiking, cycling or foot
+  route named as one, or the waterside part of a cycleway, footway or path running
+  within ``waterside_dist_m`` (30 m) of a river, canal, stream or water body;
+* its length is the merged, de-duplicated centreline length: the walk and cycle lanes of
+  one greenway — parallel lines closer than ``dedupe_tolerance_m`` (15 m) — count once,
+  while paths on opposite banks of a river, farther apart, count separately;
+* the length inside the scope (the town, or the built-up area) in km, divided by the
+  resident population (常住人口) / 10,000.
+
+The related 城市绿道服务半径覆盖率 — residential land within 1 km of a greenway ÷ all
+residential land — is :func:`service_coverage`, an exact areal overlay.
+
+Typical use::
+
+    lines = mtown_geo.greenways.from_osm("town.osm.pbf", boundary=town)
+    g = mtown_geo.greenways.length_per_10k(lines, 52_000, scope=town)
+    g.km, g.km_per_10k, g.verified
+
+Data from OpenStreetMap is © OpenStreetMap contributors (ODbL 1.0).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS
+from scipy.sparse.csgraph import connected_components
+
+from . import crs as _crs
+from ._errors import InputError, ProfileError, RepairWarning
+from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
+from .standards import GreenwaySpec, Profile, resolve
+
+__all__ = [
+    "COLUMNS",
+    "WATER_LINES",
+    "GreenwayCoverage",
+    "GreenwayLength",
+    "centrelines",
+    "from_osm",
+    "length_per_10k",
+    "population_of",
+    "service_coverage",
+]
+
+log = logging.getLogger(__name__)
+
+#: Columns of a greenway layer made by :func:`from_osm` (besides geometry).
+COLUMNS = ["osm_id", "name", "highway", "route", "matched_by", "length_m"]
+
+#: ``waterway=*`` line values that greenways run beside (drains and ditches are left out).
+WATER_LINES: tuple[str, ...] = ("river", "canal", "stream")
+
+_QUAD_SEGS = 128
+_CLOSED_ACCESS = {"private", "no"}
+_NOT_BRIDGE = {None, "", "no"}
+_MIN_WATERSIDE_M = 100.0
+_MAX_ANGLE_DEG = 30.0
+_STEP_M = 5.0
+_POLYGONAL = (3, 6)
+_LINEAL = (1, 2, 5)
+
+
+def _spec(prof: Profile) -> GreenwaySpec:
+    if prof.greenways is None:
+        raise ProfileError(
+            f"the profile {prof.name!r} has no `greenways` block (tag rules, name patterns, de-duplication "
+            "tolerance): use a profile that has one, e.g. 'zhejiang-2023'"
+        )
+    return prof.greenways
+
+
+def _fold(text: str) -> str:
+    """Case-folded text with the traditional 綠 read as 绿 (绿道 and 綠道 are one word)."""
+    return text.casefold().replace("綠", "绿")
+
+
+def _named(text: Any, patterns: Sequence[str]) -> bool:
+    if not isinstance(text, str) or not text:
+        return False
+    t = _fold(text)
+    return any(_fold(p) in t for p in patterns)
+
+
+# -- geometry helpers ------------------------------------------------------------------------
+
+
+def _lineal(geom: shapely.Geometry | None) -> shapely.Geometry:
+    """The line parts of a geometry, merged where they join (an empty LineString when none)."""
+    if geom is None or geom.is_empty:
+        return shapely.LineString()
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (1, 2)]
+    if not parts:
+        return shapely.LineString()
+    if len(parts) == 1:
+        return parts[0]
+    return shapely.line_merge(shapely.MultiLineString(parts))
+
+
+def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry:
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if shapely.get_type_id(geom) in _POLYGONAL:
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in _POLYGONAL]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _layer_crs(layer: Any, *, what: str) -> CRS:
+    """The metric CRS a layer is worked in: its own when projected in metres, else its metric_crs."""
+    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries with a CRS, got {type(layer).__name__}")
+    crs = _crs.require_crs(layer, what=what)
+    if crs.is_projected:
+        return _crs.require_projected(layer, what=what)
+    if layer.empty:
+        raise InputError(f"the {what} layer is empty and in a geographic CRS: no metric CRS can be chosen for it")
+    return _crs.metric_crs(layer)
+
+
+def _geoms_in(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS) -> np.ndarray:
+    gs = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
+    if not CRS.from_user_input(gs.crs).equals(crs):
+        gs = gs.to_crs(crs)
+    return np.asarray(gs.values, dtype=object)
+
+
+def _area(layer: Any, crs: CRS, *, what: str) -> shapely.Geometry:
+    """Union of a polygon layer in ``crs``; errors for a non-layer, an empty layer or no area."""
+    if isinstance(layer, shapely.Geometry):
+        layer = gpd.GeoSeries([layer], crs=4326)
+    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons with a CRS, got {type(layer).__name__}")
+    _crs.require_crs(layer, what=what)
+    if layer.empty:
+        raise InputError(f"the {what} layer is empty")
+    geoms = _geoms_in(layer, crs)
+    geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        warnings.warn(f"{int(bad.sum())} invalid polygons in the {what} were repaired", RepairWarning, stacklevel=3)
+        geoms = np.where(bad, shapely.make_valid(geoms), geoms)
+    geom = _polygonal(shapely.union_all([_polygonal(g) for g in geoms]))
+    if geom.is_empty or geom.area <= 0:
+        raise InputError(f"the {what} has no area: give polygons, not points or lines")
+    return geom
+
+
+def _line_geoms(lines: Any, crs: CRS) -> np.ndarray:
+    geoms = _geoms_in(lines, crs)
+    geoms = np.where(shapely.is_missing(geoms), shapely.LineString(), geoms)
+    tid = shapely.get_type_id(geoms)
+    odd = ~np.isin(tid, _LINEAL) & ~shapely.is_empty(geoms)
+    if odd.any():
+        # polygons (a greenway mapped as an area) are not lines: their outline is not a length
+        kinds = sorted({shapely.get_type_id(g) for g in geoms[odd]})
+        if any(k in _POLYGONAL for k in kinds):
+            raise InputError(
+                f"{int(odd.sum())} greenway geometries are polygons, not lines: give the greenways' centrelines "
+                "(LineString/MultiLineString)"
+            )
+        geoms = np.array([_lineal(g) for g in geoms], dtype=object)
+    return geoms
+
+
+# -- from OSM -------------------------------------------------------------------------------
+
+
+def from_osm(
+    source: str | os.PathLike[str] | OSMExtract,
+    *,
+    profile: Profile | str | Path | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    buffer_m: float = 0.0,
+    crs: Any = None,
+    min_waterside_m: float = _MIN_WATERSIDE_M,
+) -> gpd.GeoDataFrame:
+    """Greenways from OpenStreetMap.
+
+    A highway way is a greenway when
+
+    * ``name``: its name contains one of the profile's ``name_patterns`` (绿道, greenway;
+      case-insensitive, traditional 綠道 included);
+    * ``route``: it is a member of a route relation matching the profile's ``osm`` rules
+      (``route=hiking|bicycle|foot``) whose name (``name``, ``name:zh`` or ``name:en``)
+      contains a pattern, e.g. 广东绿道;
+    * ``waterside``: it is a ``waterside_highway`` (cycleway, footway, path, pedestrian;
+      not a bridge, not ``access=private|no``) — then only its parts within
+      ``waterside_dist_m`` (30 m) of a river, canal, stream (:data:`WATER_LINES`) or
+      water area count, and only where such parts join into runs of at least
+      ``min_waterside_m`` along the water (a path merely crossing a stream is not a
+      waterside greenway).
+
+    Parameters
+    ----------
+    source : path or OSMExtract
+        An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file, or an extract read with
+        :func:`mtown_geo.sources.read_osm`.
+    profile : Profile, str or path, optional
+        The standard profile (default ``zhejiang-2023``).
+    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
+        The area (a bare geometry is taken as EPSG:4326): lines are clipped to it plus
+        ``buffer_m``.
+    buffer_m : float, optional
+        Metres around the boundary to keep (default 0: the town's own greenways).
+    crs : optional
+        Projected metric CRS of the result; default :func:`mtown_geo.crs.metric_crs` of
+        the boundary, or of the extract.
+    min_waterside_m : float, optional
+        Shortest run of waterside path that counts, metres (default 100).
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per OSM way with :data:`COLUMNS`: ``osm_id``, ``name``, ``highway``,
+        ``route`` (names of the greenway routes it belongs to), ``matched_by``
+        (``name``, ``route`` and/or ``waterside``, joined by ``+``), ``length_m`` (of the
+        geometry kept, m) and line geometry in the metric CRS. Overlapping lanes are
+        *not* yet de-duplicated: :func:`centrelines` and :func:`length_per_10k` do it.
+        Empty (with these columns) when the data has no greenway.
+        Data © OpenStreetMap contributors.
+    """
+    prof = resolve(profile)
+    spec = _spec(prof)
+    if not buffer_m >= 0:
+        raise InputError(f"buffer_m must be >= 0 metres, got {buffer_m}")
+    if not min_waterside_m >= 0:
+        raise InputError(f"min_waterside_m must be >= 0 metres, got {min_waterside_m}")
+    extract = source if isinstance(source, OSMExtract) else read_osm(source)
+    if crs is not None:
+        target = _crs.require_projected(crs, what="target CRS")
+    elif boundary is not None:
+        bgeo = boundary if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)) else gpd.GeoSeries([boundary], crs=4326)
+        target = _crs.metric_crs(bgeo)
+    else:
+        target = _crs.metric_crs(extract.bounds)
+    ways = extract.ways
+    empty = gpd.GeoDataFrame({c: [] for c in COLUMNS}, geometry=[], crs=target)
+    if len(ways) == 0:
+        log.info("no highway ways in the data: no greenway")
+        return empty
+    patterns = list(spec.name_patterns)
+    by_name = ways["name"].map(lambda n: _named(n, patterns)).to_numpy(dtype=bool)
+    # route relations named as greenways
+    route_of: dict[int, list[str]] = {}
+    if len(extract.routes):
+        for tags, members in zip(extract.routes["tags"], extract.routes["ways"], strict=True):
+            if not isinstance(tags, dict) or not any(r.matches(tags) for r in spec.osm):
+                continue
+            label = next((tags[k] for k in ("name", "name:zh", "name:en") if _named(tags.get(k), patterns)), None)
+            if label is None:
+                continue
+            for w in members:
+                route_of.setdefault(int(w), []).append(label)
+    osm_ids = ways["osm_id"].to_numpy()
+    by_route = np.array([int(i) in route_of for i in osm_ids], dtype=bool)
+    if route_of:
+        missing = len(set(route_of) - set(osm_ids.tolist()))
+        if missing:
+            log.info("%d member ways of greenway routes are not in the extract (outside its area)", missing)
+    lines = np.asarray(extract.way_lines().to_crs(target).values, dtype=object)
+    whole = by_name | by_route
+    geom = np.empty(len(lines), dtype=object)
+    geom[whole] = lines[whole]
+    # waterside paths
+    side = _waterside(extract, ways, lines, spec, target, min_waterside_m) if spec.waterside_highway else {}
+    by_water = np.zeros(len(ways), dtype=bool)
+    for pos, g in side.items():
+        by_water[pos] = True
+        if not whole[pos]:
+            geom[pos] = g
+    hit = np.flatnonzero(whole | by_water)
+    if len(hit) == 0:
+        log.info("no greenway in %s", extract.path.name if extract.path else "the extract")
+        return empty
+    how = ["+".join(k for k, f in (("name", by_name[i]), ("route", by_route[i]), ("waterside", by_water[i])) if f) for i in hit]
+    out = gpd.GeoDataFrame(
+        {
+            "osm_id": osm_ids[hit],
+            "name": ways["name"].to_numpy()[hit],
+            "highway": ways["highway"].to_numpy()[hit],
+            "route": [";".join(dict.fromkeys(route_of.get(int(osm_ids[i]), []))) or None for i in hit],
+            "matched_by": how,
+            "length_m": 0.0,
+        },
+        geometry=list(geom[hit]),
+        crs=target,
+    )
+    if boundary is not None:
+        area = _area(boundary, target, what="boundary")
+        if buffer_m > 0:
+            area = area.buffer(buffer_m, quad_segs=_QUAD_SEGS)
+        clipped = np.array([_lineal(g) for g in shapely.intersection(out.geometry.to_numpy(), area)], dtype=object)
+        out = out.set_geometry(list(clipped), crs=target)
+        out = out.loc[~shapely.is_empty(clipped)].reset_index(drop=True)
+    out["length_m"] = shapely.length(out.geometry.to_numpy())
+    log.info("%d greenway ways, %.2f km before de-duplication (%s)", len(out), out["length_m"].sum() / 1000, ATTRIBUTION)
+    return out
+
+
+def _water(extract: OSMExtract, target: CRS) -> np.ndarray:
+    feats = extract.features
+    if len(feats) == 0:
+        return np.empty(0, dtype=object)
+
+    def is_water(t: Any) -> bool:
+        if not isinstance(t, dict):
+            return False
+        return t.get("natural") == "water" or "water" in t or t.get("waterway") == "riverbank" or t.get("waterway") in WATER_LINES
+
+    tid = shapely.get_type_id(feats.geometry.to_numpy())
+    ok = feats["tags"].map(is_water).to_numpy(dtype=bool) & np.isin(tid, (*_POLYGONAL, *_LINEAL))
+    return np.asarray(feats.loc[ok].geometry.to_crs(target).values, dtype=object)
+
+
+def _waterside(
+    extract: OSMExtract,
+    ways: pd.DataFrame,
+    lines: np.ndarray,
+    spec: GreenwaySpec,
+    target: CRS,
+    min_run_m: float,
+) -> dict[int, shapely.Geometry]:
+    """Waterside parts of the candidate ways (position in ``ways`` → kept geometry)."""
+    water = _water(extract, target)
+    if len(water) == 0:
+        return {}
+    cand = (
+        ways["highway"].isin(spec.waterside_highway).to_numpy()
+        & ~ways["access"].isin(list(_CLOSED_ACCESS)).to_numpy()
+        & ways["bridge"].map(lambda v: v in _NOT_BRIDGE).to_numpy(dtype=bool)
+    )
+    idx = np.flatnonzero(cand)
+    if len(idx) == 0:
+        return {}
+    # pieces of at most 5 m whose midpoint lies within the distance of water
+    wtree = shapely.STRtree(water)
+    li, _ = wtree.query(lines[idx], predicate="dwithin", distance=spec.waterside_dist_m)
+    idx = idx[np.unique(li)]
+    if len(idx) == 0:
+        return {}
+    a, b, owner = _pieces(lines[idx], _STEP_M)
+    mids = shapely.points((a + b) / 2.0)
+    near, _ = wtree.query(mids, predicate="dwithin", distance=spec.waterside_dist_m)
+    near = np.unique(near)
+    if len(near) == 0:
+        return {}
+    a, b, owner = a[near], b[near], owner[near]
+    segs = shapely.linestrings(np.stack([a, b], axis=1))
+    # runs: pieces that join (end to end, across ways) form one run along the water
+    i, j = shapely.STRtree(segs).query(segs, predicate="intersects")
+    n = len(segs)
+    _, run = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
+    run_len = np.bincount(run, weights=np.hypot(*(b - a).T))
+    ok = run_len[run] >= min_run_m
+    out: dict[int, shapely.Geometry] = {}
+    for o in np.unique(owner[ok]):
+        sel = segs[ok & (owner == o)]
+        out[int(idx[o])] = _lineal(shapely.MultiLineString(list(sel)))
+    return out
+
+
+def _pieces(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start points, end points and owner positions of the straight pieces (at most ``step_m``) of lines."""
+    dens = shapely.segmentize(geoms, step_m) if math.isfinite(step_m) else geoms
+    parts, part_owner = shapely.get_parts(dens, return_index=True)
+    coords, cidx = shapely.get_coordinates(parts, return_index=True)
+    same = cidx[1:] == cidx[:-1]
+    a = coords[:-1][same]
+    b = coords[1:][same]
+    owner = part_owner[cidx[:-1][same]]
+    nz = np.any(a != b, axis=1)
+    return a[nz], b[nz], owner[nz]
+
+
+# -- de-duplication --------------------------------------------------------------------------
+
+
+def _dedupe(geoms: np.ndarray, tol_m: float, max_angle_deg: float) -> tuple[list[shapely.Geometry], np.ndarray]:
+    """Kept geometry and kept length of each row once parallel duplicates are removed.
+
+    The lines are cut into pieces of at most ``step`` metres. Line parts are ranked by
+    length, longest first; a piece of a lower-ranked part is a duplicate when its
+    midpoint lies within ``tol_m`` of a *kept* piece of a higher-ranked part that runs in
+    nearly the same direction (within ``max_angle_deg``) and the midpoint lies beside
+    that part — its nearest point on the part is not one of the part's two ends, so a
+    way that merely continues another at its end is not a duplicate of it.
+    """
+    n_rows = len(geoms)
+    parts, part_row = shapely.get_parts(geoms, return_index=True)
+    lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
+    parts, part_row = parts[lineal], part_row[lineal]
+    kept_len = np.zeros(n_rows)
+    if len(parts) == 0:
+        return [shapely.LineString()] * n_rows, kept_len
+    step = min(_STEP_M, tol_m / 3.0) if tol_m > 0 else math.inf
+    a, b, seg_part = _pieces(parts, step)
+    d = b - a
+    seg_len = np.hypot(d[:, 0], d[:, 1])
+    keep = np.ones(len(a), dtype=bool)
+    if tol_m > 0 and len(parts) > 1:
+        part_len = shapely.length(parts)
+        order = np.lexsort((np.arange(len(parts)), -part_len))
+        rank = np.empty(len(parts), dtype=np.int64)
+        rank[order] = np.arange(len(parts))
+        segs = shapely.linestrings(np.stack([a, b], axis=1))
+        mids = shapely.points((a + b) / 2.0)
+        qi, qj = shapely.STRtree(segs).query(mids, predicate="dwithin", distance=tol_m)
+        pi, pj = seg_part[qi], seg_part[qj]
+        m = rank[pj] < rank[pi]
+        qi, qj, pi, pj = qi[m], qj[m], pi[m], pj[m]
+        cos = np.abs(np.einsum("ij,ij->i", d[qi], d[qj])) / (seg_len[qi] * seg_len[qj])
+        m = cos >= math.cos(math.radians(max_angle_deg))
+        qi, qj, pi, pj = qi[m], qj[m], pi[m], pj[m]
+        pos = shapely.line_locate_point(parts[pj], mids[qi])
+        m = (pos > 1e-3) & (pos < part_len[pj] - 1e-3)
+        qi, qj, pi = qi[m], qj[m], pi[m]
+        if len(qi):
+            order = np.argsort(rank[pi], kind="stable")
+            qi, qj = qi[order], qj[order]
+            r = rank[seg_part[qi]]
+            for grp in np.split(np.arange(len(qi)), np.flatnonzero(np.diff(r)) + 1):
+                drop = qi[grp][keep[qj[grp]]]
+                keep[drop] = False
+    row = part_row[seg_part]
+    np.add.at(kept_len, row[keep], seg_len[keep])
+    kept_geoms: list[shapely.Geometry] = [shapely.LineString()] * n_rows
+    if keep.any():
+        kr = row[keep]
+        ks = shapely.linestrings(np.stack([a[keep], b[keep]], axis=1))
+        order = np.argsort(kr, kind="stable")
+        kr, ks = kr[order], ks[order]
+        for grp in np.split(np.arange(len(kr)), np.flatnonzero(np.diff(kr)) + 1):
+            kept_geoms[int(kr[grp[0]])] = shapely.line_merge(shapely.MultiLineString(list(ks[grp])))
+    return kept_geoms, kept_len
+
+
+def _prepare(
+    lines: Any, scope: Any, *, crs: CRS | None = None
+) -> tuple[gpd.GeoDataFrame | gpd.GeoSeries, CRS, np.ndarray, shapely.Geometry | None]:
+    if not isinstance(lines, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the greenway lines must be a GeoDataFrame or GeoSeries with a CRS, got {type(lines).__name__}")
+    _crs.require_crs(lines, what="greenway layer")
+    if crs is None:
+        if len(lines) or _crs.require_crs(lines).is_projected:
+            crs = _layer_crs(lines, what="greenway layer")
+        elif scope is not None:
+            crs = _layer_crs(scope, what="scope")
+        else:
+            crs = _crs.require_crs(lines)
+    geoms = _line_geoms(lines, crs) if len(lines) else np.empty(0, dtype=object)
+    area = None
+    if scope is not None:
+        area = _area(scope, crs, what="scope")
+        if len(geoms):
+            geoms = np.array([_lineal(g) for g in shapely.intersection(geoms, area)], dtype=object)
+    return lines, crs, geoms, area
+
+
+def centrelines(
+    lines: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    profile: Profile | str | Path | None = None,
+    scope: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    tolerance_m: float | None = None,
+    max_angle_deg: float = _MAX_ANGLE_DEG,
+) -> gpd.GeoDataFrame:
+    """The greenway lines clipped to a scope with parallel duplicates removed.
+
+    Lines are cut into pieces of at most 5 m (a third of the tolerance when smaller);
+    the longest lines are kept whole and a piece of a shorter line is dropped where it
+    runs beside a kept line — within ``tolerance_m``, in nearly the same direction
+    (within ``max_angle_deg``), and not merely continuing it from its end. So the walk
+    and cycle lanes of one greenway count once, paths that cross or meet keep their full
+    length, and paths on opposite banks of a river farther apart than the tolerance
+    both count. The length kept is exact to the piece size at the ends of a parallel
+    stretch (a few metres per stretch).
+
+    Parameters
+    ----------
+    lines : GeoDataFrame or GeoSeries
+        Greenway centrelines (:func:`from_osm` or a planner's layer), any CRS (a
+        geographic CRS is projected with :func:`mtown_geo.crs.metric_crs`).
+    profile : Profile, str or path, optional
+        Supplies ``dedupe_tolerance_m`` (15 m in ``zhejiang-2023``).
+    scope : GeoDataFrame or GeoSeries, optional
+        Keep only what lies inside these polygons (the town or the built-up area).
+    tolerance_m : float, optional
+        Lines closer than this (m) are lanes of one greenway (default: the profile's).
+    max_angle_deg : float, optional
+        Largest angle between lanes still taken as parallel (default 30°).
+
+    Returns
+    -------
+    GeoDataFrame
+        Index-aligned with ``lines``, its columns plus ``raw_length_m`` (inside the
+        scope, m) and ``length_m`` (kept, m); geometry: the kept parts, merged (an empty
+        line where a row is wholly a duplicate); in the metric CRS.
+    """
+    prof = resolve(profile)
+    tol = _spec(prof).dedupe_tolerance_m if tolerance_m is None else float(tolerance_m)
+    if not tol >= 0:
+        raise InputError(f"tolerance_m must be >= 0 metres, got {tolerance_m}")
+    if not 0 <= max_angle_deg <= 90:
+        raise InputError(f"max_angle_deg must be between 0 and 90 degrees, got {max_angle_deg}")
+    lines, crs, geoms, _ = _prepare(lines, scope)
+    kept, kept_len = _dedupe(geoms, tol, max_angle_deg) if len(geoms) else ([], np.zeros(0))
+    base = lines.drop(columns=lines.geometry.name) if isinstance(lines, gpd.GeoDataFrame) else pd.DataFrame(index=lines.index)
+    out = gpd.GeoDataFrame(base.copy(), geometry=list(kept), crs=crs, index=lines.index)
+    out["raw_length_m"] = shapely.length(geoms) if len(geoms) else np.zeros(0)
+    out["length_m"] = kept_len
+    return out
+
+
+# -- population ------------------------------------------------------------------------------
+
+
+def population_of(
+    source: float | pd.DataFrame | gpd.GeoDataFrame,
+    *,
+    scope: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    pop_col: str | None = None,
+    row: Any = None,
+    key_col: str | None = None,
+) -> tuple[float, str]:
+    """Resident population from a number, a census table or demand units.
+
+    Parameters
+    ----------
+    source : number, DataFrame or GeoDataFrame
+        * a number of residents (常住人口);
+        * a census table (DataFrame): the value of column ``pop_col`` (default
+          ``"POPU"``, the resident population of the 7th-census county table with
+          columns ``CODE``, ``NAME``, ``POPU``) in the row ``row`` — an index label, or
+          the value of column ``key_col`` (e.g. ``key_col="CODE", row=330782``; values
+          compared as text);
+        * demand units (GeoDataFrame, :mod:`mtown_geo.demand`): the sum of their ``pop``
+          column (or ``pop_col``), only units inside ``scope`` when given.
+    scope : GeoDataFrame or GeoSeries, optional
+        For demand units: count the units whose point lies inside it.
+
+    Returns
+    -------
+    tuple of (float, str)
+        The population and a description of where it came from.
+
+    Raises
+    ------
+    InputError
+        Not a positive finite number of people; a table without the row or column.
+    """
+    if isinstance(source, bool):
+        raise InputError("population must be a number of residents, a census table or demand units, not a bool")
+    if isinstance(source, numbers.Real):
+        pop, how = float(source), "given number"
+    elif isinstance(source, gpd.GeoDataFrame):
+        col = pop_col or "pop"
+        if col not in source.columns:
+            raise InputError(f"the demand units have no {col!r} column of residents (set pop_col=...)")
+        values = pd.to_numeric(source[col], errors="coerce").to_numpy(dtype=float)
+        if np.isnan(values).any() or (values < 0).any():
+            raise InputError(f"the demand units' {col!r} must be non-negative numbers")
+        n = len(source)
+        if scope is not None:
+            crs = _layer_crs(scope, what="scope")
+            area = _area(scope, crs, what="scope")
+            _crs.require_crs(source, what="demand units")
+            pts = shapely.point_on_surface(_geoms_in(source, crs))
+            inside = shapely.contains_xy(area, shapely.get_x(pts), shapely.get_y(pts)) if n else np.zeros(0, bool)
+            values = values[inside]
+            n = int(inside.sum())
+        pop, how = float(values.sum()), f"sum of {col!r} over {n} demand units"
+    elif isinstance(source, pd.DataFrame):
+        col = pop_col or "POPU"
+        if col not in source.columns:
+            raise InputError(f"the census table has no column {col!r}; its columns: {list(source.columns)} (set pop_col=...)")
+        if row is None:
+            raise InputError("name the census table's row with row=... (an index label, or a value of key_col)")
+        if key_col is None:
+            if row not in source.index:
+                raise InputError(f"the census table has no row labelled {row!r}")
+            sel = source.loc[[row]]
+        else:
+            if key_col not in source.columns:
+                raise InputError(f"the census table has no column {key_col!r}")
+            sel = source[source[key_col].astype(str).str.strip() == str(row).strip()]
+        if len(sel) != 1:
+            raise InputError(f"the census table has {len(sel)} rows for {row!r}: name exactly one")
+        value = pd.to_numeric(sel[col], errors="coerce").to_numpy(dtype=float)[0]
+        pop, how = float(value), f"census table column {col!r}, row {row!r}"
+    else:
+        raise InputError(
+            f"population must be a number, a census table (DataFrame) or demand units (GeoDataFrame), got {type(source).__name__}"
+        )
+    if not (math.isfinite(pop) and pop > 0):
+        raise InputError(f"the population ({how}) is {pop}: it must be a positive number of residents (the denominator)")
+    return pop, how
+
+
+# -- indicators ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GreenwayLength:
+    """Greenway length per 10,000 residents (万人拥有绿道长度).
+
+    Attributes
+    ----------
+    km : float
+        Merged, de-duplicated greenway length inside the scope, km.
+    raw_km : float
+        Length inside the scope before de-duplication, km.
+    pop : float
+        Residents.
+    km_per_10k : float
+        ``km / (pop / 10000)``.
+    target_km_per_10k : float
+        The policy's target (1 km per 10,000 residents).
+    meets_target : bool
+        Whether ``km_per_10k`` reaches the target.
+    n_lines : int
+        Input lines with some length inside the scope.
+    tolerance_m : float
+        De-duplication tolerance used, m.
+    population_from : str
+        Where the population came from.
+    scope_area_m2 : float
+        Area of the scope polygon, m² (NaN when no scope was given).
+    rule : str
+        The counting rule, in words.
+    source : str
+        Its source.
+    verified : bool
+        Whether the profile marks the rule as verified (``False`` in ``zhejiang-2023``:
+        no counting rule was published).
+    notes : tuple of str
+    """
+
+    km: float
+    raw_km: float
+    pop: float
+    km_per_10k: float
+    target_km_per_10k: float
+    meets_target: bool
+    n_lines: int
+    tolerance_m: float
+    population_from: str
+    scope_area_m2: float
+    rule: str
+    source: str
+    verified: bool
+    notes: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a one-row DataFrame (notes joined by ``"; "``)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["notes"] = "; ".join(self.notes)
+        return pd.DataFrame([d])
+
+
+def length_per_10k(
+    lines: gpd.GeoDataFrame | gpd.GeoSeries,
+    population: float | pd.DataFrame | gpd.GeoDataFrame,
+    *,
+    scope: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    profile: Profile | str | Path | None = None,
+    tolerance_m: float | None = None,
+    pop_col: str | None = None,
+    row: Any = None,
+    key_col: str | None = None,
+) -> GreenwayLength:
+    """Greenway km per 10,000 residents: merged, de-duplicated length in the scope ÷ population.
+
+    Parameters
+    ----------
+    lines : GeoDataFrame or GeoSeries
+        Greenway centrelines (:func:`from_osm` or a planner's layer), any CRS. An empty
+        layer gives 0 km with a note.
+    population : number, DataFrame or GeoDataFrame
+        Residents: a number, a census table (with ``row``, ``key_col``, ``pop_col``) or
+        demand units (sum of ``pop`` inside the scope); see :func:`population_of`.
+    scope : GeoDataFrame or GeoSeries, optional
+        The polygons the length is counted in (the profile's ``scope`` says which: the
+        town, 镇域, by default; or the built-up area). Default: all of the lines.
+    profile : Profile, str or path, optional
+        Supplies the de-duplication tolerance, the target and the rule's source.
+    tolerance_m : float, optional
+        De-duplication tolerance, m (default: the profile's ``dedupe_tolerance_m``).
+
+    Returns
+    -------
+    GreenwayLength
+
+    Raises
+    ------
+    InputError
+        A population that is not a positive number (the denominator), lines that are
+        polygons, an empty scope.
+    """
+    prof = resolve(profile)
+    spec = _spec(prof)
+    tol = spec.dedupe_tolerance_m if tolerance_m is None else float(tolerance_m)
+    if not tol >= 0:
+        raise InputError(f"tolerance_m must be >= 0 metres, got {tolerance_m}")
+    pop, how = population_of(population, scope=scope, pop_col=pop_col, row=row, key_col=key_col)
+    _, _, geoms, area = _prepare(lines, scope)
+    notes: list[str] = []
+    if len(geoms):
+        _, kept_len = _dedupe(geoms, tol, _MAX_ANGLE_DEG)
+        km = float(kept_len.sum()) / 1000.0
+        raw_km = float(shapely.length(geoms).sum()) / 1000.0
+        n_lines = int((shapely.length(geoms) > 0).sum())
+    else:
+        km = raw_km = 0.0
+        n_lines = 0
+    if n_lines == 0:
+        notes.append("no greenway" + (" inside the scope" if scope is not None and len(geoms) else "") + ": the length is 0 km")
+    if not spec.verified:
+        notes.append(f"counting rule not verified: {spec.source.strip()}")
+    per = km / (pop / 10_000.0)
+    return GreenwayLength(
+        km=km,
+        raw_km=raw_km,
+        pop=pop,
+        km_per_10k=per,
+        target_km_per_10k=spec.target_km_per_10k,
+        meets_target=bool(per >= spec.target_km_per_10k),
+        n_lines=n_lines,
+        tolerance_m=tol,
+        population_from=how,
+        scope_area_m2=float(area.area) if area is not None else math.nan,
+        rule=f"merged centreline length; parallel lanes within {tol:g} m counted once; km per 10,000 residents",
+        source=spec.source.strip(),
+        verified=spec.verified,
+        notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class GreenwayCoverage:
+    """Residential land within a greenway's service radius (绿道服务半径覆盖率).
+
+    Attributes
+    ----------
+    radius_m : float
+        Service radius, m (1000 m in ``zhejiang-2023``).
+    covered_m2 : float
+        Residential land (inside the built-up area when given) within ``radius_m`` of a
+        greenway, m².
+    total_m2 : float
+        All that residential land, m².
+    rate : float
+        ``covered_m2 / total_m2`` (0–1).
+    n_lines : int
+        Greenway lines used.
+    source : str
+    verified : bool
+    notes : tuple of str
+    """
+
+    radius_m: float
+    covered_m2: float
+    total_m2: float
+    rate: float
+    n_lines: int
+    source: str
+    verified: bool
+    notes: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a one-row DataFrame (notes joined by ``"; "``)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["notes"] = "; ".join(self.notes)
+        return pd.DataFrame([d])
+
+
+def service_coverage(
+    lines: gpd.GeoDataFrame | gpd.GeoSeries,
+    residential: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    radius_m: float | None = None,
+    profile: Profile | str | Path | None = None,
+    builtup: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+) -> GreenwayCoverage:
+    """Share of residential land within ``radius_m`` of a greenway (exact areal overlay).
+
+    The lines are buffered by the radius (arcs of 128 segments per quarter circle), the
+    buffers unioned and intersected with the residential land (inside the built-up area
+    when given); overlapping residential polygons count once.
+
+    Parameters
+    ----------
+    lines : GeoDataFrame or GeoSeries
+        Greenway lines, any CRS; an empty layer gives 0 with a note.
+    residential : GeoDataFrame or GeoSeries
+        Residential land polygons, any CRS; the result is measured in its metric CRS.
+    radius_m : float, optional
+        Service radius, m (default: the profile's ``service_radius_m``, 1000 m).
+    profile : Profile, str or path, optional
+    builtup : GeoDataFrame or GeoSeries, optional
+        Only residential land inside it counts.
+
+    Returns
+    -------
+    GreenwayCoverage
+
+    Raises
+    ------
+    InputError
+        Empty residential layer, or none of it inside the built-up area.
+    """
+    prof = resolve(profile)
+    spec = _spec(prof)
+    r = spec.service_radius_m if radius_m is None else float(radius_m)
+    if not r > 0:
+        raise InputError(f"radius_m must be positive, got {radius_m}")
+    crs = _layer_crs(residential, what="residential land")
+    land = _area(residential, crs, what="residential land")
+    if builtup is not None:
+        land = _polygonal(shapely.intersection(land, _area(builtup, crs, what="built-up area")))
+        if land.is_empty or land.area <= 0:
+            raise InputError("no residential land lies inside the built-up area: the coverage rate has no denominator")
+    _, _, geoms, _ = _prepare(lines, None, crs=crs)
+    geoms = geoms[~shapely.is_empty(geoms)] if len(geoms) else geoms
+    notes: list[str] = []
+    if len(geoms):
+        zone = shapely.union_all(shapely.buffer(geoms, r, quad_segs=_QUAD_SEGS))
+        covered = float(_polygonal(shapely.intersection(land, zone)).area)
+    else:
+        covered = 0.0
+        notes.append("no greenway: no residential land is within a greenway's service radius, the coverage is 0")
+    if not spec.verified:
+        notes.append(f"greenway identification not verified: {spec.source.strip()}")
+    total = float(land.area)
+    return GreenwayCoverage(
+        radius_m=r,
+        covered_m2=covered,
+        total_m2=total,
+        rate=covered / total,
+        n_lines=len(geoms),
+        source="城市绿道服务半径覆盖率 (residential land within 1 km of a greenway, secondary source); " + spec.source.strip(),
+        verified=spec.verified,
+        notes=tuple(notes),
+    )
