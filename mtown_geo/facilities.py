@@ -161,7 +161,7 @@ def classify(
     if polygonal.any():
         area[polygonal] = gpd.GeoSeries(geoms[polygonal], crs=features.crs).to_crs(metric).area.to_numpy()
     osm_type = sub["osm_type"].to_numpy() if "osm_type" in sub else np.full(len(sub), "feature")
-    osm_id = sub["osm_id"].to_numpy() if "osm_id" in sub else np.arange(len(sub))
+    osm_id = sub["osm_id"].to_numpy() if "osm_id" in sub else pos  # the feature's row in the input
     out = gpd.GeoDataFrame(
         {
             "facility_id": [f"{t}/{i}" for t, i in zip(osm_type, osm_id, strict=True)],
