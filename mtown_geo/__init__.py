@@ -5,7 +5,24 @@ Travel times from homes to the facilities of daily life along real road networks
 per 10,000 residents, computed to a documented standard profile.
 """
 
-from . import access, batch, crs, demand, facilities, lifecircle, network, report, siting, sources, standards, study, terrain
+from . import (
+    access,
+    batch,
+    crs,
+    demand,
+    facilities,
+    greenways,
+    lifecircle,
+    network,
+    parks,
+    report,
+    siting,
+    sources,
+    standards,
+    study,
+    terrain,
+    validate,
+)
 from ._errors import (
     AssumptionWarning,
     CoordinateShiftWarning,
@@ -58,9 +75,13 @@ __all__ = [
     "demo_osm_path",
     "demo_study",
     "facilities",
+    "greenways",
+    "isochrones",
     "lifecircle",
     "load_study",
     "network",
+    "parks",
+    "rasters",
     "report",
     "run",
     "siting",
@@ -68,4 +89,5 @@ __all__ = [
     "standards",
     "study",
     "terrain",
+    "validate",
 ]

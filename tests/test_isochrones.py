@@ -1,0 +1,455 @@
+"""Network service areas on the real Karhula walk network, checked against networkx.
+
+The independent route: the walk network as a networkx graph in which each edge that
+holds a facility access point is cut at that point, and a super-source joined to the
+access points by their off-network legs. One Dijkstra search from the super-source
+gives every node its time to the nearest facility; along an edge the time is
+piecewise linear between those nodes, so the reachable part of every edge follows by
+hand. The isochrones must match it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Callable
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import shapely.ops
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import mtown_geo as mg
+from mtown_geo import isochrones
+
+WALK_M_PER_MIN = 4.0 * 1000.0 / 60.0
+LIMIT_MIN = 15.0
+
+# -- the independent route ---------------------------------------------------------------
+
+
+class _Hand:
+    """Times to the nearest of a set of attached facility points, by networkx."""
+
+    def __init__(self, net: mg.Network, edge: np.ndarray, frac: np.ndarray, access_min: np.ndarray) -> None:
+        assert not net.directed  # the walk network: t(u->v) == t(v->u)
+        self.net = net
+        e_u = net.edges["u"].to_numpy()
+        e_v = net.edges["v"].to_numpy()
+        e_t = net.edges["time_min"].to_numpy()
+        cuts: dict[int, list[tuple[float, int]]] = {}
+        for i, (e, f) in enumerate(zip(edge, frac, strict=True)):
+            cuts.setdefault(int(e), []).append((float(f), i))
+        G = nx.Graph()
+        G.add_nodes_from(range(net.n_nodes))
+
+        def add(a: object, b: object, w: float) -> None:
+            if not G.has_edge(a, b) or G[a][b]["w"] > w:
+                G.add_edge(a, b, w=w)
+
+        self.chain: dict[int, tuple[list[float], list[object]]] = {}
+        for e in range(net.n_edges):
+            u, v, t = int(e_u[e]), int(e_v[e]), float(e_t[e])
+            pts = sorted(cuts.get(e, []))
+            fr = [0.0] + [p[0] for p in pts] + [1.0]
+            nd: list[object] = [u] + [("F", p[1]) for p in pts] + [v]
+            for k in range(len(fr) - 1):
+                add(nd[k], nd[k + 1], (fr[k + 1] - fr[k]) * t)
+            self.chain[e] = (fr, nd)
+        for i, a in enumerate(access_min):
+            G.add_edge("S", ("F", i), w=float(a))
+        dist = nx.single_source_dijkstra_path_length(G, "S", weight="w")
+        self.T = {k: d for k, d in dist.items() if k != "S"}
+        self.t = e_t
+
+    def time(self, e: int, s: float) -> float:
+        fr, nd = self.chain[e]
+        k = min(max(int(np.searchsorted(fr, s, side="right")) - 1, 0), len(fr) - 2)
+        t = self.t[e]
+        return min(self.T.get(nd[k], np.inf) + (s - fr[k]) * t, self.T.get(nd[k + 1], np.inf) + (fr[k + 1] - s) * t)
+
+    def intervals(self, theta: float) -> dict[int, list[tuple[float, float]]]:
+        """Per edge, the merged reachable intervals (fractions from u) within ``theta``."""
+        out: dict[int, list[tuple[float, float]]] = {}
+        for e, (fr, nd) in self.chain.items():
+            t = self.t[e]
+            ivs = []
+            for k in range(len(fr) - 1):
+                a, b = fr[k], fr[k + 1]
+                ta, tb = self.T.get(nd[k], np.inf), self.T.get(nd[k + 1], np.inf)
+                if ta <= theta:
+                    ivs.append((a, a + (b - a if t == 0 else min(b - a, (theta - ta) / t))))
+                if tb <= theta:
+                    ivs.append((b - (b - a if t == 0 else min(b - a, (theta - tb) / t)), b))
+            ivs = sorted((x, y) for x, y in ivs if y > x)
+            merged: list[tuple[float, float]] = []
+            for x, y in ivs:
+                if merged and x <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], y))
+                else:
+                    merged.append((x, y))
+            if merged:
+                out[e] = merged
+        return out
+
+    def skeleton(self, theta: float) -> shapely.Geometry:
+        geoms = self.net.edges.geometry.values
+        parts = [
+            shapely.ops.substring(geoms[e], x, y, normalized=True) for e, ivs in self.intervals(theta).items() for x, y in ivs
+        ]
+        return shapely.multilinestrings(parts) if parts else shapely.MultiLineString()
+
+
+def _hand_for(reach: mg.access.Reach, category: str, owner: int | None = None) -> _Hand:
+    """The networkx route for the facilities of one category (or one facility) of a Reach."""
+    snaps = reach.point_snaps
+    own = reach.points["owner"].to_numpy()
+    cat = reach.facilities["category"].to_numpy()[own]
+    sel = snaps["ok"].to_numpy() & (cat == category)
+    if owner is not None:
+        sel &= own == owner
+    return _Hand(
+        reach.network,
+        snaps["edge"].to_numpy()[sel],
+        snaps["frac"].to_numpy()[sel],
+        snaps["access_min"].to_numpy()[sel],
+    )
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+def _quiet(fn: Callable[[], object]) -> object:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        return fn()
+
+
+@pytest.fixture(scope="module")
+def karhula_fac(demo_osm):
+    return mg.facilities.from_osm(demo_osm)
+
+
+@pytest.fixture(scope="module")
+def karhula_reach(karhula_walk, karhula_fac):
+    return _quiet(lambda: mg.access.reach(karhula_walk, karhula_fac, max_time_min=LIMIT_MIN))
+
+
+@pytest.fixture(scope="module")
+def long_edges(karhula_walk):
+    net = karhula_walk
+    main = net.component[net.edges["u"].to_numpy()] == 0
+    return np.flatnonzero(main & (net.edges["length_m"].to_numpy() > 40.0))
+
+
+def _point_on(net: mg.Network, e: int, f: float, off_m: float) -> shapely.Point:
+    (x0, y0), (x1, y1) = net.edges.geometry.iloc[e].coords
+    dx, dy = x1 - x0, y1 - y0
+    n = np.hypot(dx, dy)
+    return shapely.Point(x0 + f * dx - dy / n * off_m, y0 + f * dy + dx / n * off_m)
+
+
+def _lines_by_edge(lines: gpd.GeoDataFrame) -> dict[int, list[tuple[float, float]]]:
+    out: dict[int, list[tuple[float, float]]] = {}
+    for e, s0, s1 in zip(lines["edge"], lines["start_frac"], lines["end_frac"], strict=True):
+        out.setdefault(int(e), []).append((float(s0), float(s1)))
+    return {e: sorted(v) for e, v in out.items()}
+
+
+# -- properties on random facility sets -----------------------------------------------------
+
+facility_sets = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=10_000),  # which long edge
+        st.floats(min_value=0.1, max_value=0.9),  # where along it
+        st.floats(min_value=-6.0, max_value=6.0),  # metres off the street (access leg)
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(facs=facility_sets, theta=st.floats(min_value=0.3, max_value=LIMIT_MIN))
+def test_reachable_lines_are_exactly_the_reachable_network(karhula_walk, long_edges, facs, theta):
+    """Every reachable point of every edge is in the lines, and nothing else; cuts sit at exactly the threshold."""
+    net = karhula_walk
+    edges = np.array([long_edges[i % len(long_edges)] for i, _, _ in facs])
+    pts = [_point_on(net, int(e), f, off) for e, (_, f, off) in zip(edges, facs, strict=True)]
+    layer = gpd.GeoDataFrame({"category": ["x"] * len(pts)}, geometry=pts, crs=net.crs)
+    snapped = mg.access.snap(net, layer)
+    assume((snapped["edge"].to_numpy() == edges).all())  # the point attaches to the edge it was put on
+    reach = mg.access.reach(net, layer, max_time_min=LIMIT_MIN)
+    lines = isochrones.reachable_lines(reach, thresholds_min=theta)
+
+    fr = np.array([f for _, f, _ in facs])
+    acc = np.abs([off for _, _, off in facs]) / WALK_M_PER_MIN
+    hand = _Hand(net, edges, fr, acc)
+    want = hand.intervals(theta)
+    got = _lines_by_edge(lines)
+    assert set(got) == set(want)
+    for e, ivs in want.items():
+        assert len(got[e]) == len(ivs), e
+        np.testing.assert_allclose(np.array(got[e]), np.array(ivs), atol=1e-9)
+    # a cut inside an edge lies at exactly the threshold, by the networkx times
+    for e, s0, s1 in zip(lines["edge"], lines["start_frac"], lines["end_frac"], strict=True):
+        if s0 > 0:
+            assert hand.time(int(e), s0) == pytest.approx(theta, abs=1e-9)
+        if s1 < 1:
+            assert hand.time(int(e), s1) == pytest.approx(theta, abs=1e-9)
+    # lengths and geometry agree with the fractions
+    length = net.edges["length_m"].to_numpy()[lines["edge"].to_numpy()]
+    np.testing.assert_allclose(lines["length_m"], (lines["end_frac"] - lines["start_frac"]) * length)
+    assert (lines["threshold_min"] == theta).all()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    facs=facility_sets,
+    theta=st.floats(min_value=1.0, max_value=LIMIT_MIN),
+    buffer_m=st.sampled_from([20.0, 50.0]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_service_area_is_the_reachable_network_widened_and_nothing_more(karhula_walk, long_edges, facs, theta, buffer_m, seed):
+    """Inside the area ⟺ within buffer_m of a reachable point (networkx): no hull, holes kept, every reachable edge in."""
+    net = karhula_walk
+    edges = np.array([long_edges[i % len(long_edges)] for i, _, _ in facs])
+    pts = [_point_on(net, int(e), f, off) for e, (_, f, off) in zip(edges, facs, strict=True)]
+    layer = gpd.GeoDataFrame({"category": ["x"] * len(pts)}, geometry=pts, crs=net.crs)
+    reach = mg.access.reach(net, layer, max_time_min=LIMIT_MIN)
+    area = isochrones.service_areas(reach, thresholds_min=theta, buffer_m=buffer_m)
+    assert len(area) == 1
+    poly = area.geometry.iloc[0]
+    assert poly.is_valid
+    assert area["area_m2"].iloc[0] == pytest.approx(poly.area)
+
+    hand = _hand_for(reach, "x")
+    skel = hand.skeleton(theta)
+    reached = hand.intervals(theta)
+    # every edge reachable along its whole length lies inside
+    full = [e for e, ivs in reached.items() if ivs == [(0.0, 1.0)]]
+    if full:
+        assert shapely.covers(poly, net.edges.geometry.values[full]).all()
+    # random points: inside exactly when within buffer_m of the reachable network (± the arc chords)
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = shapely.bounds(poly)
+    xy = rng.uniform([x0 - 100, y0 - 100], [x1 + 100, y1 + 100], size=(3000, 2))
+    p = shapely.points(xy)
+    d = shapely.distance(skel, p)
+    inside = shapely.contains_xy(poly, xy[:, 0], xy[:, 1])
+    assert inside[d < buffer_m - 0.5].all()
+    assert not inside[d > buffer_m + 0.5].any()
+    # whole edges that no one reaches, far from what is reached, stay out
+    unreached = ~np.isin(np.arange(net.n_edges), list(reached))
+    far = shapely.distance(skel, net.edges.geometry.values) > buffer_m + 1.0
+    assert not shapely.intersects(poly, net.edges.geometry.values[unreached & far]).any()
+
+
+# -- a hand calculation ---------------------------------------------------------------------
+
+
+def test_partial_edge_against_a_hand_calculation(karhula_walk):
+    """A facility 10 m off the middle of a long street: the reachable stretch and its area by hand."""
+    net = karhula_walk
+    length = net.edges["length_m"].to_numpy()
+    main = net.component[net.edges["u"].to_numpy()] == 0
+    e = int(np.flatnonzero(main)[np.argmax(length[main])])
+    L, t = length[e], net.edges["time_min"].iloc[e]
+    assert L > 300  # the longest street of Karhula: 371 m
+    off = 10.0
+    fac = gpd.GeoDataFrame({"category": ["x"]}, geometry=[_point_on(net, e, 0.5, off)], crs=net.crs)
+    reach = mg.access.reach(net, fac, max_time_min=LIMIT_MIN)
+    acc = off / WALK_M_PER_MIN
+    theta = 1.5  # min: 0.15 min to the street, then 1.35 min = 90 m either way, short of both ends
+    assert (theta - acc) * WALK_M_PER_MIN < 0.5 * L
+    lines = isochrones.reachable_lines(reach, thresholds_min=theta)
+    assert list(lines["edge"]) == [e]
+    reach_m = (theta - acc) * WALK_M_PER_MIN  # 90 m
+    assert lines["length_m"].iloc[0] == pytest.approx(2 * reach_m, rel=1e-9)
+    assert lines["start_frac"].iloc[0] == pytest.approx(0.5 - reach_m / L, rel=1e-9)
+    assert lines["end_frac"].iloc[0] == pytest.approx(0.5 + reach_m / L, rel=1e-9)
+    (x0, y0), (x1, y1) = net.edges.geometry.iloc[e].coords
+    ends = np.array(lines.geometry.iloc[0].coords)
+    unit = np.array([x1 - x0, y1 - y0]) / np.hypot(x1 - x0, y1 - y0)
+    mid = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    geom_L = np.hypot(x1 - x0, y1 - y0)  # projected length (the fractions are of it)
+    np.testing.assert_allclose(ends, [mid - unit * reach_m / L * geom_L, mid + unit * reach_m / L * geom_L], atol=1e-6)
+    # the area: a stadium of half-width r around that stretch; GEOS draws each round cap
+    # with 16 chords, so its area is 2 r l + (32 / 2) r² sin(2π / 32)
+    r = 50.0
+    seg = reach_m * 2 / L * geom_L
+    area = isochrones.service_areas(reach, thresholds_min=theta, buffer_m=r)["area_m2"].iloc[0]
+    assert area == pytest.approx(2 * r * seg + 16 * r**2 * np.sin(2 * np.pi / 32), rel=1e-9)
+
+    # a larger threshold passes the nearer end: the next streets are reached for what is left
+    theta2 = acc + 0.5 * t + 0.6
+    lines2 = isochrones.reachable_lines(reach, thresholds_min=theta2)
+    hand = _hand_for(reach, "x")
+    for row in lines2.itertuples():
+        if row.start_frac > 0:
+            assert hand.time(row.edge, row.start_frac) == pytest.approx(theta2, abs=1e-9)
+        if row.end_frac < 1:
+            assert hand.time(row.edge, row.end_frac) == pytest.approx(theta2, abs=1e-9)
+    # in all 0.6 min of walking beyond each end node is spread over the streets leaving it
+    assert lines2["length_m"].sum() > L
+
+
+# -- the real Karhula facilities ---------------------------------------------------------------
+
+
+def test_areas_grow_with_the_threshold_and_nest(karhula_reach):
+    areas = isochrones.service_areas(karhula_reach, thresholds_min=[2, 5, 10, 15])
+    assert list(areas.columns) == ["category", "from_min", "threshold_min", "area_m2", "geometry"]
+    assert areas.crs.equals(karhula_reach.network.crs)
+    for cat, g in areas.groupby("category", sort=False):
+        g = g.sort_values("threshold_min")
+        assert (np.diff(g["area_m2"].to_numpy()) >= -1e-6).all(), cat
+        geoms = g.geometry.to_numpy()
+        for a, b in itertools.pairwise(geoms):
+            assert shapely.difference(a, b).area < 1e-6 * max(b.area, 1.0), cat
+    # a town-wide category grows strictly from 2 to 10 minutes
+    bus = areas[areas["category"] == "bus_stop"]["area_m2"].to_numpy()
+    assert bus[0] < bus[1] < bus[2]
+
+
+def test_category_areas_match_the_networkx_skeleton(karhula_reach):
+    """The real facilities (points and polygons): area = buffer of the networkx-reachable lines."""
+    areas = isochrones.service_areas(karhula_reach, thresholds_min=[5, 12])
+    for row in areas.itertuples():
+        skel = _hand_for(karhula_reach, row.category).skeleton(row.threshold_min)
+        want = shapely.union_all(shapely.buffer(shapely.get_parts(skel), 50.0))
+        diff = shapely.symmetric_difference(want, row.geometry).area
+        assert diff <= 5e-4 * want.area + 5.0, (row.category, row.threshold_min, diff)
+
+
+def test_areas_keep_holes(karhula_reach):
+    areas = isochrones.service_areas(karhula_reach, thresholds_min=15, categories=["bus_stop"])
+    poly = areas.geometry.iloc[0]
+    holes = [h for p in shapely.get_parts(poly) for h in p.interiors]
+    assert len(holes) > 0  # blocks more than 50 m deep are not filled in
+    # ...and a hole is land farther than 50 m from every reachable street
+    skel = _hand_for(karhula_reach, "bus_stop").skeleton(15)
+    big = max(holes, key=lambda h: shapely.Polygon(h).area)
+    inner = shapely.Polygon(big).representative_point()
+    assert shapely.distance(skel, inner) > 50.0 - 0.5
+
+
+def test_split_pieces_partition_the_category_area(karhula_reach):
+    thresholds = [5, 10]
+    cat = isochrones.service_areas(karhula_reach, thresholds_min=thresholds, categories=["bus_stop", "sports"])
+    split = isochrones.service_areas(karhula_reach, thresholds_min=thresholds, by="split", categories=["bus_stop", "sports"])
+    assert {"facility", "name"} <= set(split.columns)
+    for row in cat.itertuples():
+        pieces = split[(split["category"] == row.category) & (split["threshold_min"] == row.threshold_min)]
+        # every facility of the category has a row, its position in the facility layer
+        owners = np.flatnonzero(karhula_reach.facilities["category"].to_numpy() == row.category)
+        assert sorted(pieces["facility"]) == list(owners)
+        assert pieces["area_m2"].sum() == pytest.approx(row.area_m2, rel=1e-9)
+        union = shapely.union_all(pieces.geometry.to_numpy())
+        assert shapely.symmetric_difference(union, row.geometry).area < 1e-6 * row.area_m2
+        for a, b in itertools.combinations(pieces.geometry.to_numpy(), 2):
+            assert shapely.intersection(a, b).area < 1e-6 * row.area_m2
+
+
+def test_split_follows_the_nearest_facility(karhula_reach):
+    """Points along the reachable streets lie in the piece of their nearest facility (an independent Reach.at call)."""
+    theta = 10.0
+    split = isochrones.service_areas(karhula_reach, thresholds_min=theta, by="split", categories=["bus_stop"])
+    lines = isochrones.reachable_lines(karhula_reach, thresholds_min=theta, categories=["bus_stop"])
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, len(lines), 1500)
+    pts = shapely.line_interpolate_point(lines.geometry.to_numpy()[rows], rng.uniform(0, 1, len(rows)), normalized=True)
+    near = _quiet(lambda: karhula_reach.at(gpd.GeoSeries(pts, crs=lines.crs), nearest=True)["bus_stop"].to_numpy())
+    tree = shapely.STRtree(split.geometry.to_numpy())
+    which = np.full(len(pts), -1)
+    i_pt, i_poly = tree.query(pts, predicate="within")
+    which[i_pt] = split["facility"].to_numpy()[i_poly]
+    agree = np.mean(which == near)
+    assert agree > 0.97, agree  # only points within a few metres of a catchment border may differ
+
+
+def test_facility_areas_match_one_search_per_facility(karhula_reach):
+    """by="facility": each area is the networkx area of that facility alone; together they make the category's."""
+    thresholds = [4, 8]
+    fac = isochrones.service_areas(karhula_reach, thresholds_min=thresholds, by="facility", categories=["bus_stop"])
+    cat = isochrones.service_areas(karhula_reach, thresholds_min=thresholds, categories=["bus_stop"])
+    owners = np.flatnonzero(karhula_reach.facilities["category"].to_numpy() == "bus_stop")
+    assert len(fac) == len(owners) * len(thresholds)
+    for row in fac[fac["facility"].isin(owners[:8])].itertuples():
+        skel = _hand_for(karhula_reach, "bus_stop", owner=row.facility).skeleton(row.threshold_min)
+        want = shapely.union_all(shapely.buffer(shapely.get_parts(skel), 50.0)) if not skel.is_empty else shapely.Polygon()
+        diff = shapely.symmetric_difference(want, row.geometry).area
+        assert diff <= 5e-4 * want.area + 5.0, (row.facility, row.threshold_min, diff)
+    for t in thresholds:
+        union = shapely.union_all(fac[fac["threshold_min"] == t].geometry.to_numpy())
+        disk = cat[cat["threshold_min"] == t].geometry.iloc[0]
+        assert shapely.symmetric_difference(union, disk).area < 1e-5 * disk.area
+    # neighbouring stops share land: the facility areas overlap
+    t8 = fac[fac["threshold_min"] == 8]
+    assert t8["area_m2"].sum() > cat[cat["threshold_min"] == 8]["area_m2"].iloc[0]
+
+
+@pytest.mark.parametrize("by", ["category", "facility", "split"])
+def test_rings_do_not_overlap_and_add_up(karhula_reach, by):
+    thresholds = [5, 10, 15]
+    kw = {"thresholds_min": thresholds, "by": by, "categories": ["kindergarten", "convenience"]}
+    disks = isochrones.service_areas(karhula_reach, **kw)
+    rings = isochrones.service_areas(karhula_reach, rings=True, **kw)
+    assert list(rings["from_min"].unique()) == [0.0, 5.0, 10.0]
+    keys = ["category"] + (["facility"] if by != "category" else [])
+    for key, g in rings.groupby(keys):
+        key = key if isinstance(key, tuple) else (key,)
+        geoms = g.sort_values("threshold_min").geometry.to_numpy()
+        for a, b in itertools.combinations(geoms, 2):
+            assert shapely.intersection(a, b).area < 1e-6 * max(sum(x.area for x in geoms), 1.0), key
+        outer = disks.set_index([*keys, "threshold_min"]).loc[(*key, 15.0), "geometry"]
+        assert shapely.symmetric_difference(shapely.union_all(geoms), outer).area < 1e-6 * max(outer.area, 1.0)
+        assert g["area_m2"].sum() == pytest.approx(outer.area, rel=1e-6, abs=1e-6)
+
+
+def test_category_without_facilities_gives_an_empty_area(karhula_walk, karhula_fac):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        warnings.simplefilter("ignore", mg.EmptyCategoryWarning)
+        reach = mg.access.reach(karhula_walk, karhula_fac, categories=["kindergarten", "hospital"], max_time_min=10)
+    areas = isochrones.service_areas(reach, thresholds_min=[5, 10])
+    hosp = areas[areas["category"] == "hospital"]
+    assert len(hosp) == 2
+    assert hosp.geometry.is_empty.all()
+    assert (hosp["area_m2"] == 0).all()
+    assert (areas[areas["category"] == "kindergarten"]["area_m2"] > 0).all()
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def test_bad_arguments_are_clear_errors(karhula_reach):
+    with pytest.raises(mg.InputError, match="search limit"):
+        isochrones.service_areas(karhula_reach, thresholds_min=[5, 30])
+    with pytest.raises(mg.InputError, match="by must be one of"):
+        isochrones.service_areas(karhula_reach, thresholds_min=5, by="nearest")  # type: ignore[arg-type]
+    with pytest.raises(mg.InputError, match="buffer_m"):
+        isochrones.service_areas(karhula_reach, thresholds_min=5, buffer_m=0)
+    with pytest.raises(mg.InputError, match="positive"):
+        isochrones.service_areas(karhula_reach, thresholds_min=[-5, 5])
+    with pytest.raises(mg.InputError, match="repeat"):
+        isochrones.reachable_lines(karhula_reach, thresholds_min=[5, 5])
+    with pytest.raises(mg.InputError, match="unknown categories"):
+        isochrones.service_areas(karhula_reach, thresholds_min=5, categories=["hospital"])
+    with pytest.raises(mg.InputError, match="expected a Reach"):
+        isochrones.service_areas(pd.DataFrame(), thresholds_min=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):  # InputError is a ValueError too
+        isochrones.service_areas(karhula_reach, thresholds_min="15")  # type: ignore[arg-type]
+
+
+def test_inputs_are_not_changed(karhula_reach):
+    before = karhula_reach.node_min.copy()
+    edges_before = karhula_reach.network.edges.copy()
+    isochrones.service_areas(karhula_reach, thresholds_min=[5], by="split", categories=["sports"])
+    np.testing.assert_array_equal(karhula_reach.node_min, before)
+    pd.testing.assert_frame_equal(karhula_reach.network.edges, edges_before)
