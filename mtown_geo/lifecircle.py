@@ -41,7 +41,9 @@ __all__ = [
     "coverage_by_zone",
     "gaps",
     "k_of_n",
+    "reach",
     "thresholds",
+    "times_at",
     "travel_times",
 ]
 
@@ -73,6 +75,41 @@ def thresholds(profile: Profile | str | Path | None, circle: str) -> pd.Series:
     return pd.Series([prof.threshold_min(circle, c) for c in cats], index=cats, name="threshold_min", dtype=float)
 
 
+def reach(
+    network: Network,
+    facilities: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    max_snap_dist_m: float | None = None,
+) -> access.Reach | None:
+    """The engine's search for a circle: its categories on its mode, cut at its largest threshold.
+
+    Returns ``None`` (with an :class:`EmptyCategoryWarning`) when no facility of any of
+    the circle's categories exists. A mode's ``wait_min`` is *not* in the node times:
+    :func:`travel_times` adds it.
+    """
+    prof = resolve(profile)
+    cats = categories_of(prof, circle)
+    spec = prof.circles[circle]
+    if network.mode != spec.mode:
+        raise InputError(
+            f"the {circle} circle is measured on the {spec.mode!r} mode but the network is {network.mode!r}: "
+            f"build it with mtown_geo.network.from_osm(..., mode={spec.mode!r})"
+        )
+    wait = prof.mode(spec.mode).wait_min
+    limit = float(thresholds(prof, circle).max())
+    fac = facilities[facilities["category"].isin(cats)] if len(facilities) else facilities
+    if len(fac) == 0:
+        warnings.warn(
+            f"no facility of any category of the {circle} circle: every time is inf",
+            category=EmptyCategoryWarning,
+            stacklevel=2,
+        )
+        return None
+    return access.reach(network, fac, categories=cats, max_time_min=max(limit - wait, 1e-9), max_snap_dist_m=max_snap_dist_m)
+
+
 def travel_times(
     network: Network,
     facilities: gpd.GeoDataFrame,
@@ -96,29 +133,26 @@ def travel_times(
         optional); ``inf`` where none is reachable within the threshold.
     """
     prof = resolve(profile)
+    r = reach(network, facilities, profile=prof, circle=circle, max_snap_dist_m=max_snap_dist_m)
+    return times_at(r, demand, profile=prof, circle=circle, max_snap_dist_m=max_snap_dist_m)
+
+
+def times_at(
+    reach_: access.Reach | None,
+    demand: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    max_snap_dist_m: float | None = None,
+) -> pd.DataFrame:
+    """Times of a circle's search (:func:`reach`) at demand units, the mode's wait included."""
+    prof = resolve(profile)
     cats = categories_of(prof, circle)
-    spec = prof.circles[circle]
-    if network.mode != spec.mode:
-        raise InputError(
-            f"the {circle} circle is measured on the {spec.mode!r} mode but the network is {network.mode!r}: "
-            f"build it with mtown_geo.network.from_osm(..., mode={spec.mode!r})"
-        )
-    wait = prof.mode(spec.mode).wait_min
-    limit = float(thresholds(prof, circle).max())
-    fac = facilities[facilities["category"].isin(cats)] if len(facilities) else facilities
-    if len(fac) == 0:
-        warnings.warn(
-            f"no facility of any category of the {circle} circle: every time is inf",
-            category=EmptyCategoryWarning,
-            stacklevel=2,
-        )
+    if reach_ is None:
         return pd.DataFrame(np.inf, index=demand.index, columns=cats)
-    times = access.travel_times(
-        network, fac, demand, categories=cats, max_time_min=max(limit - wait, 1e-9), max_snap_dist_m=max_snap_dist_m
-    )
-    if wait:
-        times = times + wait
-    return times
+    times = reach_.at(demand, max_snap_dist_m=max_snap_dist_m)
+    wait = prof.mode(prof.circles[circle].mode).wait_min
+    return times + wait if wait else times
 
 
 def _weights(demand: pd.DataFrame, weight: str) -> np.ndarray:

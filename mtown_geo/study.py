@@ -104,6 +104,7 @@ class OutputSpec(_Strict):
     static_maps: bool = True
     tiles: bool = True
     rasters: bool = True
+    isochrones: bool = True
     geopackage: bool = True
 
 
@@ -258,7 +259,8 @@ outputs:
   maps: true                  # interactive HTML map
   static_maps: true           # PNG (300 dpi) and PDF per indicator
   tiles: true                 # map tiles from openstreetmap.org (false: plain background, offline)
-  rasters: true               # travel-time GeoTIFFs
+  rasters: true               # travel-time GeoTIFFs (aligned to the population raster when one is given)
+  isochrones: true            # service areas of every category along the streets
   geopackage: true            # every layer in layers.gpkg (opens in QGIS)
 """
 
@@ -319,6 +321,7 @@ class StudyResult:
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     networks: dict[str, Network] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rasters: dict[str, Any] = field(default_factory=dict)
     out_dir: Path | None = None
 
     def __repr__(self) -> str:
@@ -601,6 +604,7 @@ def run(
     bar = tqdm(total=len(steps), desc=f"mtown-geo {st.name}", disable=not progress, unit="step")
     tables: dict[str, pd.DataFrame] = {}
     layers: dict[str, gpd.GeoDataFrame] = {}
+    rasters: dict[str, Any] = {}
     computed: dict[str, report.ComputedValue] = {}
     with _collect_warnings(notes):
         bar.set_postfix_str("inputs")
@@ -615,7 +619,7 @@ def run(
         bar.update()
         for circle in st.circles:
             bar.set_postfix_str(f"circle {circle}")
-            _circle_step(tw, circle, computed, tables, layers, notes)
+            _circle_step(tw, circle, computed, tables, layers, notes, rasters)
             bar.update()
         fac_m = tw.facilities.to_crs(metric)
         if "walk" in tw.networks:
@@ -637,11 +641,42 @@ def run(
         bar.update()
     bar.close()
     result = StudyResult(
-        study=st, profile=prof, indicators=indicators, tables=tables, layers=layers, networks=tw.networks, notes=notes
+        study=st,
+        profile=prof,
+        indicators=indicators,
+        tables=tables,
+        layers=layers,
+        networks=tw.networks,
+        notes=notes,
+        rasters=rasters,
     )
     if out is not None:
         write(result, out, extra_files=extra_files)
     return result
+
+
+def _isochrones_and_rasters(
+    tw: _Town, r: access.Reach, circle: str, layers: dict[str, gpd.GeoDataFrame], rasters: dict[str, Any]
+) -> None:
+    """Service areas of every category present (at its threshold) and the travel-time raster."""
+    from . import isochrones
+    from . import rasters as _rasters
+
+    prof = tw.profile
+    present = [c for c in r.categories if (r.facilities["category"] == c).any()]
+    if not present:
+        return
+    if tw.study.outputs.isochrones:
+        limits = sorted({prof.threshold_min(circle, c) for c in present})
+        areas = isochrones.service_areas(r, thresholds_min=limits, by="category", categories=present)
+        keep = [prof.threshold_min(circle, c) == t for c, t in zip(areas["category"], areas["threshold_min"], strict=True)]
+        layers[f"isochrones_{circle}"] = areas.loc[keep].to_crs(tw.metric).reset_index(drop=True)
+    if tw.study.outputs.rasters:
+        like = tw.study.path(tw.study.population.raster) if tw.study.population.raster else None
+        kw: dict[str, Any] = {"like": like} if like is not None else {"resolution_m": tw.study.demand.cell_m}
+        rasters[f"travel_time_{circle}"] = _rasters.travel_time_raster(
+            r, categories=present, area=tw.built.to_crs(r.network.crs), **kw
+        )
 
 
 def _circle_step(
@@ -651,6 +686,7 @@ def _circle_step(
     tables: dict[str, pd.DataFrame],
     layers: dict[str, gpd.GeoDataFrame],
     notes: list[str],
+    rasters: dict[str, Any],
 ) -> None:
     prof = tw.profile
     spec = prof.circles[circle]
@@ -665,8 +701,11 @@ def _circle_step(
             return
     else:
         c_units = c_units.to_crs(net.crs)
-    times = lifecircle.travel_times(net, tw.facilities, c_units, profile=prof, circle=circle)
+    r = lifecircle.reach(net, tw.facilities, profile=prof, circle=circle)
+    times = lifecircle.times_at(r, c_units, profile=prof, circle=circle)
     cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
+    if r is not None and spec.demand != "villages":
+        _isochrones_and_rasters(tw, r, circle, layers, rasters)
     tables[f"coverage_{circle}"] = cov
     tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
     assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
@@ -1102,6 +1141,9 @@ def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapp
                     _to_gpkg(gdf, gpkg, name)
         if st.outputs.maps:
             _interactive_map(result, tmp / "map.html")
+        for name, raster in result.rasters.items():
+            (tmp / "rasters").mkdir(exist_ok=True)
+            raster.write(tmp / "rasters" / f"{name}.tif")
         inputs: dict[str, str | Path] = {}
         if st._town is None:
             inputs["study.boundaries.town"] = st.path(st.boundaries.town)
@@ -1134,22 +1176,14 @@ def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
 
 
 def _interactive_map(result: StudyResult, path: Path) -> None:
-    from .render import reach_map, save_map
+    from .render import save_map, town_map
 
-    key = next((k for k in ("units_15min", "units_5min") if k in result.layers), None)
-    if key is None:
+    if not any(len(g) for g in result.layers.values()):
         return
-    units = result.layers[key]
-    circle = key.split("_", 1)[1]
-    cats = lifecircle.categories_of(result.profile, circle, optional=False)
-    times = pd.DataFrame({c: units[f"t_{c}"].to_numpy() for c in cats}, index=units.index)
-    fmap = reach_map(
-        demand.cells(units),
-        times,
-        facilities=result.layers.get("facilities"),
-        boundaries=result.layers.get("boundaries"),
+    fmap = town_map(
+        result.layers,
         profile=result.profile,
         tiles=result.study.outputs.tiles,
-        title=f"{result.study.name} {result.profile.circles[circle].name_zh}",
+        title=f"{result.study.name} 出行时间 travel time",
     )
     save_map(fmap, path)

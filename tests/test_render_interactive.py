@@ -76,3 +76,42 @@ def test_map_opens_in_chromium_without_errors(demo_map):
     assert "设施 facilities" in names and "边界 boundaries" in names
     assert n_paths > 50
     assert popup and any("公交站点" in t or "幼儿园" in t for t in popup)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+)
+def test_study_map_has_a_layer_per_circle_and_category(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    study_file = mg.demo_study(tmp_path / "s")
+    st = mg.load_study(study_file)
+    st = st.model_copy(
+        update={
+            "outputs": st.outputs.model_copy(update={"tiles": False, "rasters": False}),
+            "siting": st.siting.model_copy(update={"enabled": False}),
+        }
+    )
+    result = mg.run(st, out=tmp_path / "out")
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.goto((tmp_path / "out" / "map.html").as_uri())
+        page.wait_for_selector(".leaflet-control-layers-overlays")
+        names = page.eval_on_selector_all(
+            ".leaflet-control-layers-overlays label span", "els => els.map(e => e.textContent.trim())"
+        )
+        browser.close()
+    assert errors == []
+    profile = result.profile
+    for cat in ("kindergarten", "bus_stop"):
+        zh = profile.categories[cat].name_zh
+        assert f"15分钟生活圈 · {zh} 出行时间 travel time" in names
+        assert f"15分钟生活圈 · {zh} 服务范围 service area" in names
+    assert any("服务盲区 gaps" in n for n in names)
+    assert {"设施 facilities", "边界 boundaries"} <= set(names)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from branca.element import Element
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 
-__all__ = ["TIME_BINS", "new_map", "reach_map", "save_map"]
+__all__ = ["TIME_BINS", "new_map", "reach_map", "save_map", "town_map"]
 
 #: Travel-time classes of the maps: (upper bound in minutes, colour, label).
 TIME_BINS: tuple[tuple[float, str, str], ...] = (
@@ -188,27 +188,209 @@ def reach_map(
             tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
         ).add_to(fmap)
     if facilities is not None and len(facilities):
-        f = facilities.to_crs(4326)
-        group = folium.FeatureGroup(name="设施 facilities", show=True)
-        pts = f.geometry.representative_point()
-        for (_, row), pt in zip(f.iterrows(), pts, strict=True):
-            cat = str(row.get("category", ""))
-            zh = profile.categories[cat].name_zh if profile is not None and cat in profile.categories else cat
-            name = row.get("name")
-            name = name if isinstance(name, str) and name else "(未命名 unnamed)"
-            popup = f"<b>{html.escape(name)}</b><br>{html.escape(zh)} ({html.escape(cat)})"
-            folium.CircleMarker(
-                [pt.y, pt.x],
-                radius=4,
-                color="#2b2b2b",
-                weight=1,
-                fill=True,
-                fill_color="#4575b4",
-                fill_opacity=0.9,
-                popup=folium.Popup(popup, max_width=260),
-                tooltip=f"{zh}: {name}",
-            ).add_to(group)
-        group.add_to(fmap)
+        _facility_markers(facilities, profile).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     root.html.add_child(_legend(title or "出行时间 Travel time"))
     return fmap
+
+
+_CIRCLE_ORDER = ("15min", "5min", "10min", "30min")
+
+
+def _geojson(gdf: gpd.GeoDataFrame, fields: Sequence[str]) -> str:
+    keep = [c for c in fields if c in gdf.columns]
+    frame = gdf[[*keep, gdf.geometry.name]].to_crs(4326)
+    frame = frame.set_geometry(frame.geometry.set_precision(1e-6))
+    for c in keep:
+        if pd.api.types.is_float_dtype(frame[c]):
+            frame[c] = frame[c].replace([np.inf, -np.inf], np.nan).round(2)
+    return frame.to_json(na="null", drop_id=True)
+
+
+def town_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    profile: Profile,
+    tiles: bool = True,
+    title: str = "",
+) -> folium.Map:
+    """The interactive map of a town's results, one toggleable layer per circle and category.
+
+    Parameters
+    ----------
+    layers : mapping of name to GeoDataFrame
+        A study's layers (see :func:`mtown_geo.run`): ``units_<circle>`` (demand units with
+        ``t_<category>`` minutes), ``isochrones_<circle>``, ``gaps_<circle>``,
+        ``facilities``, ``parks_buffers``, ``parks_parks``, ``parks_uncovered``,
+        ``greenways``, ``proposed_sites_<circle>``, ``boundaries``; any may be missing.
+    profile : Profile
+        For the Chinese names of circles and categories and the thresholds.
+    tiles : bool
+        OpenStreetMap tiles, or a plain background that needs no tile server.
+
+    Returns
+    -------
+    folium.Map
+        With a layer control, a legend and the OSM attribution; save it with
+        :func:`save_map` for a self-contained HTML file.
+    """
+    extent = next((g for k, g in layers.items() if k == "boundaries" and len(g)), None)
+    if extent is None:
+        extent = next(g for g in layers.values() if len(g))
+    fmap = new_map(tuple(extent.to_crs(4326).total_bounds), tiles=tiles)
+    root: Any = fmap.get_root()
+    circles = [c for c in _CIRCLE_ORDER if f"units_{c}" in layers] + sorted(
+        k.split("_", 1)[1] for k in layers if k.startswith("units_") and k.split("_", 1)[1] not in _CIRCLE_ORDER
+    )
+    shown = False
+    for circle in circles:
+        units = layers[f"units_{circle}"]
+        cspec = profile.circles.get(circle)
+        cname = cspec.name_zh if cspec is not None else circle
+        cats = [c[2:] for c in units.columns if c.startswith("t_")]
+        has_cells = {"x", "y", "cell_m"} <= set(units.columns)
+        if has_cells:
+            half = units["cell_m"].to_numpy() / 2
+            x, y = units["x"].to_numpy(), units["y"].to_numpy()
+            import shapely
+
+            shapes = gpd.GeoSeries(shapely.box(x - half, y - half, x + half, y + half), crs=units.crs, index=units.index)
+        else:
+            shapes = units.geometry
+        required = set(cspec.required) if cspec is not None else set(cats)
+        for cat in cats:
+            if cat not in required:
+                continue
+            label = profile.categories[cat].name_zh if cat in profile.categories else cat
+            t = units[f"t_{cat}"].to_numpy(dtype=float)
+            layer = gpd.GeoDataFrame(
+                {"minutes": np.where(np.isfinite(t), np.round(t, 1), -1.0), "colour": [_colour(v) for v in t]},
+                geometry=shapes.to_numpy(),
+                crs=units.crs,
+            )
+            style = (
+                (
+                    lambda f: {
+                        "fillColor": f["properties"]["colour"],
+                        "color": f["properties"]["colour"],
+                        "weight": 0,
+                        "fillOpacity": 0.6,
+                    }
+                )
+                if has_cells
+                else (lambda f: {"color": f["properties"]["colour"], "radius": 5})
+            )
+            folium.GeoJson(
+                _geojson(layer, ["minutes", "colour"]),
+                name=f"{cname} · {label} 出行时间 travel time",
+                show=not shown,
+                style_function=style,
+                tooltip=folium.GeoJsonTooltip(fields=["minutes"], aliases=[f"{label} 分钟 min (-1 = 不可达)"]),
+            ).add_to(fmap)
+            shown = True
+        iso = layers.get(f"isochrones_{circle}")
+        if iso is not None and len(iso):
+            for cat, part in iso.groupby("category", sort=False):
+                label = profile.categories[cat].name_zh if cat in profile.categories else str(cat)
+                folium.GeoJson(
+                    _geojson(part, ["category", "threshold_min", "area_m2"]),
+                    name=f"{cname} · {label} 服务范围 service area",
+                    show=False,
+                    style_function=lambda f: {"fillColor": "#4575b4", "color": "#313695", "weight": 1, "fillOpacity": 0.25},
+                ).add_to(fmap)
+        gaps = layers.get(f"gaps_{circle}")
+        if gaps is not None and len(gaps):
+            for cat, part in gaps.groupby("category", sort=False):
+                label = profile.categories[cat].name_zh if cat in profile.categories else str(cat)
+                folium.GeoJson(
+                    _geojson(part, ["category", "area_m2", "pop"]),
+                    name=f"{cname} · {label} 服务盲区 gaps",
+                    show=False,
+                    style_function=lambda f: {"fillColor": "#d73027", "color": "#a50026", "weight": 1, "fillOpacity": 0.45},
+                    tooltip=folium.GeoJsonTooltip(fields=["area_m2", "pop"], aliases=["面积 m²", "人口 people"]),
+                ).add_to(fmap)
+        sites = layers.get(f"proposed_sites_{circle}")
+        if sites is not None and len(sites):
+            group = folium.FeatureGroup(name=f"{cname} · 建议新增设施 proposed sites", show=False)
+            for _, r in sites.to_crs(4326).iterrows():
+                cat = str(r.get("category", ""))
+                zh = profile.categories[cat].name_zh if cat in profile.categories else cat
+                folium.CircleMarker(
+                    [r.geometry.y, r.geometry.x],
+                    radius=6,
+                    color="#000",
+                    weight=2,
+                    fill=True,
+                    fill_color="#1a9850",
+                    fill_opacity=1,
+                    tooltip=f"新增{zh} #{int(r['order'])} → {100 * float(r['coverage']):.1f}%",
+                ).add_to(group)
+            group.add_to(fmap)
+    for key, name, colour in (
+        ("parks_buffers", "公园服务半径 park service radii", "#1a9850"),
+        ("parks_uncovered", "未覆盖居住用地 residential land not covered", "#d73027"),
+        ("parks_parks", "公园 parks", "#006837"),
+    ):
+        gdf = layers.get(key)
+        if gdf is not None and len(gdf):
+            fields = [c for c in ("name", "size_label", "radius_m", "area_m2") if c in gdf.columns]
+            folium.GeoJson(
+                _geojson(gdf, fields),
+                name=name,
+                show=False,
+                style_function=lambda f, c=colour: {"fillColor": c, "color": c, "weight": 1, "fillOpacity": 0.3},
+                tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+            ).add_to(fmap)
+    green = layers.get("greenways")
+    if green is not None and len(green):
+        fields = [c for c in ("name", "length_m") if c in green.columns]
+        folium.GeoJson(
+            _geojson(green, fields),
+            name="绿道 greenways",
+            show=False,
+            style_function=lambda f: {"color": "#00a651", "weight": 4},
+            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+        ).add_to(fmap)
+    bounds = layers.get("boundaries")
+    if bounds is not None and len(bounds):
+        fields = [c for c in ("name", "kind") if c in bounds]
+        folium.GeoJson(
+            _geojson(bounds, fields),
+            name="边界 boundaries",
+            style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
+            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+        ).add_to(fmap)
+    fac = layers.get("facilities")
+    if fac is not None and len(fac):
+        _facility_markers(fac, profile).add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    root.html.add_child(_legend(title or "出行时间 Travel time"))
+    return fmap
+
+
+def _facility_markers(fac: gpd.GeoDataFrame, profile: Profile | None) -> folium.FeatureGroup:
+    f = fac.to_crs(4326)
+    group = folium.FeatureGroup(name="设施 facilities", show=True)
+    pts = f.geometry.representative_point()
+    for (_, row), pt in zip(f.iterrows(), pts, strict=True):
+        cat = str(row.get("category", ""))
+        zh = profile.categories[cat].name_zh if profile is not None and cat in profile.categories else cat
+        name = row.get("name")
+        name = name if isinstance(name, str) and name else "(未命名 unnamed)"
+        extra = ""
+        status = row.get("status")
+        if isinstance(status, str) and status != "ok":
+            extra = f"<br><i>接入 attachment: {html.escape(status)}</i>"
+        popup = f"<b>{html.escape(name)}</b><br>{html.escape(zh)} ({html.escape(cat)}){extra}"
+        folium.CircleMarker(
+            [pt.y, pt.x],
+            radius=4,
+            color="#2b2b2b",
+            weight=1,
+            fill=True,
+            fill_color="#4575b4",
+            fill_opacity=0.9,
+            popup=folium.Popup(popup, max_width=260),
+            tooltip=f"{zh}: {name}",
+        ).add_to(group)
+    return group
