@@ -42,7 +42,7 @@ from .standards import Profile, resolve
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["Network", "from_graph", "from_osm", "mode_way_mask", "way_speeds_kmh"]
+__all__ = ["LineNetwork", "Network", "RepairReport", "from_graph", "from_lines", "from_osm", "mode_way_mask", "way_speeds_kmh"]
 
 log = logging.getLogger(__name__)
 
@@ -852,3 +852,29 @@ def from_graph(
     )
     _report_components(net)
     return net
+
+
+def from_lines(lines: gpd.GeoDataFrame | gpd.GeoSeries, *, mode: str = "walk", **kwargs: Any) -> LineNetwork:
+    """Build a mode's network from a planner's road centrelines, repairing their topology.
+
+    Lines are split where they cross on the same level (a ``layer`` / bridge / tunnel
+    field keeps grade-separated roads apart), ends that miss by less than ``snap_tol_m``
+    are snapped, duplicates and zero-length pieces are dropped, and speeds come from a
+    road-class field (Chinese classes 主干路, 次干路, 支路, 县道, 乡道, 村道... are known; give
+    your own mapping with ``speeds_kmh``). Every keyword of
+    :func:`mtown_geo._lines.lines_to_network` is accepted (``class_col``, ``oneway_col``,
+    ``oneway_values``, ``name_col``, ``level_col``, ``bridge_col``, ``tunnel_col``,
+    ``snap_tol_m``, ``profile``, ``group``, ``crs``...).
+
+    Returns
+    -------
+    LineNetwork
+        A :class:`Network` whose ``repairs`` attribute (a :class:`RepairReport`) lists
+        what was repaired and where.
+    """
+    from ._lines import lines_to_network
+
+    return lines_to_network(lines, mode=mode, **kwargs)
+
+
+from ._lines import LineNetwork, RepairReport  # noqa: E402
