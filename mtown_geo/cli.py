@@ -111,6 +111,29 @@ def run_cmd(
         _summary(result)
 
 
+@app.command("validate")
+def validate_cmd(
+    study_file: Annotated[Path, typer.Argument(help="The study file.")],
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="A check to leave out (e.g. coordinate_shift); repeatable.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Check a study's inputs before computing: CRS, empty or invalid layers, overlap, far or duplicate facilities, GCJ-02 shifts."""
+    from .study import check
+    from .validate import render_text
+
+    _setup(verbose)
+    try:
+        rep = check(study_file, skip=tuple(skip or ()))
+    except (MtownGeoError, OSError) as exc:
+        _fail(exc)
+    else:
+        typer.echo(render_text(rep))
+        if not rep.ok:
+            raise typer.Exit(code=1)
+
+
 @app.command()
 def site(
     study_file: Annotated[Path, typer.Argument(help="The study file.")],

@@ -36,7 +36,7 @@ from .network import Network
 from .sources.osm import ATTRIBUTION, OSMExtract, is_osm_file, read_osm
 from .standards import Profile
 
-__all__ = ["Study", "StudyResult", "load_study", "run", "site", "template"]
+__all__ = ["Study", "StudyResult", "check", "load_study", "run", "site", "template"]
 
 log = logging.getLogger(__name__)
 
@@ -997,6 +997,39 @@ def _greenways_step(
         row.update({"service_radius_m": sc.radius_m, "service_rate": sc.rate})
         layers["greenways"] = greenways.centrelines(lines, profile=prof, scope=scope).to_crs(tw.metric)
     tables["greenways"] = pd.DataFrame([row])
+
+
+def check(study: Study | str | os.PathLike[str] | Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> Any:
+    """Validate a study's inputs before computing anything (see :mod:`mtown_geo.validate`).
+
+    Reads the boundaries, facilities and residential land the study names, builds the
+    walk network, and returns one :class:`~mtown_geo.validate.ValidationReport` of what
+    is wrong, where, and how to fix it. A layer that cannot even be read is reported as
+    an error of the report, not raised.
+
+    Returns
+    -------
+    ValidationReport
+    """
+    from . import validate as _validate
+
+    st = study if isinstance(study, Study) else load_study(study)
+    prof = _profile_of(st)
+    town, built = _boundaries(st)
+    kw: dict[str, Any] = {"boundary": town, "builtup": built, "profile": prof, "skip": skip}
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MtownGeoWarning)
+        kw["facilities"] = _facilities(st, prof, town, st.network.buffer_m)
+        res = _residential(st, _crs.metric_crs(town), town)
+        if len(res):
+            kw["residential"] = res
+        if "walk" in prof.modes:
+            kw["network"] = _network_for(st, prof, "walk", town, {})
+    if st.population.raster:
+        kw["population_raster"] = st.path(st.population.raster)
+    del notes
+    return _validate.validate(**kw)
 
 
 def site(

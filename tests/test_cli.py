@@ -70,3 +70,47 @@ def test_site_command(tmp_path):
     assert (out / "map.html").exists() and (out / "siting.gpkg").exists()
     bad = runner.invoke(app, ["site", str(study_file), "--category", "teleport", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown category" in bad.output
+
+
+def test_validate_command(tmp_path):
+    study_file = mg.demo_study(tmp_path / "s")
+    ok = runner.invoke(app, ["validate", str(study_file)])
+    assert ok.exit_code == 0, ok.output
+    assert "Input check: 0 errors" in ok.stdout
+
+
+def test_validate_flags_gcj02_points_declared_as_wgs84(tmp_path):
+    """Amap-style coordinates (GCJ-02) passed as WGS-84 are an error, not a silent wrong number."""
+    import geopandas as gpd
+    import shapely
+
+    from .conftest import OSM_FILES, shared_path
+
+    path = shared_path(OSM_FILES["longgang"])
+    ext = mg.sources.read_osm(path)
+    town = gpd.GeoDataFrame({"kind": ["镇域", "建成区"]}, geometry=[shapely.box(*ext.bounds).buffer(-0.004)] * 2, crs=4326)
+    town.to_file(tmp_path / "town.geojson")
+    fac = mg.facilities.from_osm(path)
+    fac = fac[fac.geom_type == "Point"]  # POI exports hold points: bus stops, shops, clinics
+    pts = fac.geometry
+    lon, lat = mg.crs.wgs84_to_gcj02(pts.x.to_numpy(), pts.y.to_numpy())
+    pd.DataFrame({"名称": fac["name"], "类别": fac["category"], "经度": lon, "纬度": lat}).to_csv(
+        tmp_path / "pois.csv", index=False
+    )
+    import yaml
+
+    (tmp_path / "study.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "龙岗",
+                "boundaries": {"town": "town.geojson"},
+                "osm": str(path),
+                "facilities": [{"table": "pois.csv", "crs": "wgs84"}],
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    bad = runner.invoke(app, ["validate", str(tmp_path / "study.yaml")])
+    assert bad.exit_code == 1, bad.output
+    assert "coordinate_shift" in bad.stdout and "GCJ-02" in bad.stdout
