@@ -136,7 +136,18 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         row["error"] = f"{type(exc).__name__}: {exc}"
         log.debug("town %s failed:\n%s", task["name"], traceback.format_exc())
     row["seconds"] = round(time.perf_counter() - t0, 2)
+    row["worker_peak_mib"] = round(_peak_rss_mib(), 1)
+    row["worker"] = os.getpid()
     return row
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this (worker) process so far, MiB."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any] | None:
