@@ -82,6 +82,7 @@ __all__ = [
     "network",
     "parks",
     "rasters",
+    "render",
     "report",
     "run",
     "siting",

@@ -704,7 +704,7 @@ def entrances(
     profile: Profile | str | Path | None = None,
     rule: str | ParkRule | None = None,
     max_dist_m: float = _ENTRANCE_DIST_M,
-    crossings: Literal["fallback", "always"] = "fallback",
+    crossings: Literal["fallback", "always"] = "always",
     spacing_m: float = _PERIMETER_SPACING_M,
 ) -> gpd.GeoDataFrame:
     """The ways into each park that has a service radius.
@@ -715,8 +715,10 @@ def entrances(
        ``entrance=*`` (not building doors such as ``staircase`` or ``garage``) and
        ``barrier=gate`` nodes, not ``access=private|no``, from ``points``; each entrance
        belongs to the nearest park edge;
-    2. ``crossing``: where the network crosses or touches the park's outer boundary (for
-       parks without a mapped entrance, or for every park with ``crossings="always"``);
+    2. ``crossing``: where the network crosses or touches the park's outer boundary — a
+       path through a park's edge is a way in, mapped as an entrance or not (for every
+       park by default; with ``crossings="fallback"`` only for parks without a mapped
+       entrance);
     3. ``perimeter``: points every ``spacing_m`` metres along the outer boundary, for a
        park that no path enters (a square open on all sides).
 
@@ -734,9 +736,10 @@ def entrances(
         The park rule that gives the size classes (see :func:`classify`).
     max_dist_m : float, optional
         Largest distance (m) between a mapped entrance and the park's edge (default 20).
-    crossings : {"fallback", "always"}
-        Use network crossings only for parks without mapped entrances (default), or for
-        every park in addition to its mapped entrances.
+    crossings : {"always", "fallback"}
+        Use network crossings for every park in addition to its mapped entrances
+        (default: OSM rarely maps every gate), or only for parks without a mapped
+        entrance.
     spacing_m : float, optional
         Spacing of perimeter points (m).
 
@@ -1011,7 +1014,7 @@ def _network_overlay(ov: _Overlay, network: Network, *, entrance_points: Any, ce
             network,
             points=entrance_points,
             max_dist_m=_ENTRANCE_DIST_M,
-            crossings="fallback",
+            crossings="always",
             spacing_m=_PERIMETER_SPACING_M,
         )
     ent = ent[ent["size_class"].notna()]

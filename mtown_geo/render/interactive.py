@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,8 +29,6 @@ TIME_BINS: tuple[tuple[float, str, str], ...] = (
 )
 
 
-_LEAFLET_JS = "mtown-geo:inline:leaflet.js"
-_LEAFLET_CSS = "mtown-geo:inline:leaflet.css"
 # folium builds popup contents with ``$(html)[0]``; this is all of jQuery it needs
 _DOLLAR_SHIM = (
     "window.$ = window.$ || function (h) { var t = document.createElement('template'); "
@@ -37,26 +36,31 @@ _DOLLAR_SHIM = (
 )
 
 
-def _leaflet_assets() -> tuple[str, str]:
-    """Leaflet's JavaScript and CSS (from the django-js-lib-leaflet wheel), images inlined."""
+@functools.lru_cache(maxsize=1)
+def _leaflet_data_uris() -> tuple[str, str]:
+    """Leaflet's JavaScript and CSS (from the django-js-lib-leaflet wheel) as ``data:`` URIs,
+    its images inlined, so a map needs no CDN: saved, or shown inline in Jupyter."""
     import base64
     from importlib import resources
 
     base = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
-    js = (base / "leaflet.js").read_text(encoding="utf-8")
+    js = (base / "leaflet.js").read_bytes()
     css = (base / "leaflet.css").read_text(encoding="utf-8")
     for name in ("layers-2x.png", "layers.png", "marker-icon-2x.png", "marker-icon.png", "marker-shadow.png"):
         data = base64.b64encode((base / "images" / name).read_bytes()).decode("ascii")
         css = css.replace(f"url(images/{name})", f"url(data:image/png;base64,{data})")
-    return js, css
+    return (
+        "data:text/javascript;base64," + base64.b64encode(js).decode("ascii"),
+        "data:text/css;base64," + base64.b64encode(css.encode("utf-8")).decode("ascii"),
+    )
 
 
 def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) -> folium.Map:
     """An empty folium map fitted to lon/lat bounds (west, south, east, north).
 
     With ``tiles=False`` the background is plain and the map needs no tile server; the
-    OSM attribution is always shown. Save it with :func:`save_map` to get one HTML file
-    that works offline (Leaflet is embedded, nothing is fetched from a CDN).
+    OSM attribution is always shown. Leaflet itself is embedded (no CDN), so the map
+    works offline, saved with :func:`save_map` or shown inline in a notebook.
     """
     west, south, east, north = bounds
     fmap = folium.Map(
@@ -66,8 +70,9 @@ def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) ->
         attr=ATTRIBUTION,
         control_scale=True,
     )
-    fmap.default_js = [("leaflet", _LEAFLET_JS)]
-    fmap.default_css = [("leaflet_css", _LEAFLET_CSS)]
+    js, css = _leaflet_data_uris()
+    fmap.default_js = [("leaflet", js)]
+    fmap.default_css = [("leaflet_css", css)]
     root: Any = fmap.get_root()
     root.header.add_child(Element(f"<script>{_DOLLAR_SHIM}</script>"))
     if not tiles:
@@ -83,16 +88,12 @@ def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) ->
 
 
 def save_map(fmap: folium.Map, path: str | Path) -> Path:
-    """Write a map as one self-contained HTML file (Leaflet inlined), atomically."""
+    """Write a map as one self-contained HTML file, atomically."""
     from .._io import atomic_file
 
-    text = fmap.get_root().render()
-    js, css = _leaflet_assets()
-    text = text.replace(f'<script src="{_LEAFLET_JS}"></script>', f"<script>{js}</script>")
-    text = text.replace(f'<link rel="stylesheet" href="{_LEAFLET_CSS}"/>', f"<style>{css}</style>")
     path = Path(path)
     with atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(fmap.get_root().render(), encoding="utf-8")
     return path
 
 
