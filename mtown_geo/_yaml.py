@@ -31,8 +31,9 @@ def load_with_lines(text: str, *, source: str | Path = "<string>") -> tuple[Any,
     yaml.YAMLError
         On malformed YAML (its message already carries the line and column).
     """
-    data = yaml.safe_load(text)
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10× faster
+    node = yaml.compose(text, Loader=loader)
+    data = yaml.load(text, Loader=loader)
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
         _walk(node, (), lines)

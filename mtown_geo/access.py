@@ -97,23 +97,16 @@ def snap(
         arr = arr.copy()
         arr[not_point] = shapely.point_on_surface(arr[not_point])
     valid = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
-    xy_ok = np.zeros(len(arr), dtype=bool)
+    xy_all = np.full((len(arr), 2), np.nan)
     if valid.any():
-        coords = shapely.get_coordinates(arr[valid])
-        xy_ok[np.flatnonzero(valid)] = np.all(np.isfinite(coords), axis=1)
-    valid &= xy_ok
+        xy_all[valid] = shapely.get_coordinates(arr[valid])
+    valid &= np.all(np.isfinite(xy_all), axis=1)
     edge = np.full(len(arr), -1, dtype=np.int64)
     dist = np.full(len(arr), np.inf)
     frac = np.zeros(len(arr))
     if valid.any():
         vidx = np.flatnonzero(valid)
-        pairs, d = network.edge_tree.query_nearest(arr[vidx], return_distance=True, all_matches=False)
-        edge[vidx[pairs[0]]] = pairs[1]
-        dist[vidx[pairs[0]]] = d
-        egeoms = network.edges.geometry.values
-        hit = edge >= 0
-        frac[hit] = shapely.line_locate_point(np.asarray(egeoms)[edge[hit]], arr[hit], normalized=True)
-        frac = np.nan_to_num(np.clip(frac, 0.0, 1.0))
+        edge[vidx], dist[vidx], frac[vidx] = _nearest_edges(network, xy_all[vidx])
     comp = np.full(len(arr), -1, dtype=np.int64)
     hit = edge >= 0
     comp[hit] = network.component[network.edges["u"].to_numpy()[edge[hit]]]
@@ -129,6 +122,48 @@ def snap(
         },
         index=points.index,
     )
+
+
+def _nearest_edges(network: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest edge of each point: its position, the distance (m) and the position along it (0–1).
+
+    The first vertex of every edge lies on that edge, so the distance to the nearest such
+    vertex (a KD-tree query) bounds the distance to the nearest edge; only the edges whose
+    boxes reach that far are measured exactly. Ties go to the lowest edge position.
+    """
+    egeoms = np.asarray(network.edges.geometry.values)
+    d0, _ = network.edge_start_tree.query(xy)
+    r = d0 * (1.0 + 1e-9) + 1e-6
+    pi, ei = network.edge_tree.query(shapely.box(xy[:, 0] - r, xy[:, 1] - r, xy[:, 0] + r, xy[:, 1] + r))
+    straight = network.straight_edges
+    if straight is not None:
+        # straight segments: distance and position along them in numpy
+        a, b = straight[0][ei], straight[1][ei]
+        ab = b - a
+        ap = xy[pi] - a
+        len2 = np.einsum("ij,ij->i", ab, ab)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(len2 > 0, np.einsum("ij,ij->i", ap, ab) / len2, 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        d = np.hypot(*(a + t[:, None] * ab - xy[pi]).T)
+    else:
+        pts = shapely.points(xy[pi])
+        d = shapely.distance(pts, egeoms[ei])
+        t = None
+    order = np.lexsort((ei, d, pi))
+    first = order[np.concatenate([[True], pi[order][1:] != pi[order][:-1]])]
+    edge = np.full(len(xy), -1, dtype=np.int64)
+    dist = np.full(len(xy), np.inf)
+    frac = np.zeros(len(xy))
+    edge[pi[first]] = ei[first]
+    dist[pi[first]] = d[first]
+    if t is not None:
+        frac[pi[first]] = t[first]
+    else:
+        hit = edge >= 0
+        frac[hit] = shapely.line_locate_point(egeoms[edge[hit]], shapely.points(xy[hit]), normalized=True)
+        frac = np.nan_to_num(np.clip(frac, 0.0, 1.0))
+    return edge, dist, frac
 
 
 def access_points(
@@ -207,7 +242,7 @@ class Reach:
     network: Network
     categories: tuple[str, ...]
     node_min: np.ndarray
-    nearest: np.ndarray
+    nearest: np.ndarray | None
     max_time_min: float
     facilities: gpd.GeoDataFrame
     points: gpd.GeoDataFrame
@@ -233,6 +268,7 @@ class Reach:
         out["component"] = used["component"].min().reindex(range(n), fill_value=-1).to_numpy()
         status = np.where(out["access_points_used"] > 0, "ok", "too_far")
         status = np.where(out["access_points"] == 0, "no_geometry", status)
+        status = np.where(~out["category"].isin(self.categories).to_numpy(), "not_searched", status)
         status = np.where((status == "ok") & (out["component"] > 0), "small_piece", status)
         out["status"] = status
         return out
@@ -261,6 +297,8 @@ class Reach:
         DataFrame
             Indexed like ``points``, one column per category.
         """
+        if nearest and self.nearest is None:
+            raise InputError("this Reach was searched without labels: call mtown_geo.access.reach(..., labels=True)")
         snaps = snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
         bad = ~snaps["ok"].to_numpy()
         if bad.any():
@@ -300,7 +338,10 @@ class Reach:
         tu = via_u[None, :] + self.node_min[:, u]
         tv = via_v[None, :] + self.node_min[:, v]
         best = np.minimum(tu, tv)
-        who = np.where(tu <= tv, self.nearest[:, u], self.nearest[:, v])
+        if self.nearest is not None:
+            who = np.where(tu <= tv, self.nearest[:, u], self.nearest[:, v])
+        else:
+            who = np.full(best.shape, -1, dtype=np.int64)
         # a facility on the origin's own edge is reached along the edge, not via its ends
         direct_t, direct_who = self._same_edge(e, s, acc)
         better = direct_t < best
@@ -372,6 +413,7 @@ def reach(
     max_snap_dist_m: float | None = None,
     spacing_m: float = 25.0,
     category_col: str = "category",
+    labels: bool = True,
 ) -> Reach:
     """Search the network once per category: node times to the nearest facility.
 
@@ -393,6 +435,9 @@ def reach(
         :meth:`Reach.facility_diagnostics` and reported with a :class:`SnapWarning`.
     spacing_m : float, optional
         Spacing of the access points along polygon boundaries (default 25 m).
+    labels : bool, optional
+        Also record which facility is nearest to each node (``Reach.nearest``, for
+        catchments); without them the search runs a little faster.
 
     Returns
     -------
@@ -423,13 +468,14 @@ def reach(
             EmptyCategoryWarning,
             stacklevel=2,
         )
-    pts = access_points(network, fac, spacing_m=spacing_m)
+    # only the facilities of the searched categories are attached
+    rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
+    pts = access_points(network, fac.iloc[rows], spacing_m=spacing_m)
+    pts["owner"] = rows[pts["owner"].to_numpy()] if len(pts) else pts["owner"]
     snaps = snap(network, pts, max_snap_dist_m=max_snap_dist_m)
     snaps.index = pts.index
     n = network.n_nodes
     K = len(cats)
-    node_min = np.full((K, n), np.inf)
-    nearest = np.full((K, n), -1, dtype=np.int64)
     lookup = {c: i for i, c in enumerate(cats)}
     owner = pts["owner"].to_numpy()
     cat_of_point = (
@@ -439,7 +485,10 @@ def reach(
     )
     ok = snaps["ok"].to_numpy() & (cat_of_point >= 0)
     if ok.any():
-        node_min, nearest = _search(network, snaps, owner, cat_of_point, ok, K, max_time_min)
+        node_min, nearest = _search(network, snaps, owner, cat_of_point, ok, K, max_time_min, labels=labels)
+    else:
+        node_min = np.full((K, n), np.inf)
+        nearest = np.full((K, n), -1, dtype=np.int64) if labels else None
     result = Reach(
         network=network,
         categories=cats,
@@ -450,6 +499,8 @@ def reach(
         points=pts,
         point_snaps=snaps,
     )
+    if ok.all() and not (snaps["component"].to_numpy() > 0).any() and np.isin(rows, owner).all():
+        return result  # every facility attached to the main network: nothing to report
     diag = result.facility_diagnostics()
     diag = diag[diag["category"].isin(cats)]
     for status, meaning in _STATUS_MEANING.items():
@@ -475,7 +526,9 @@ def _search(
     ok: np.ndarray,
     K: int,
     max_time_min: float,
-) -> tuple[np.ndarray, np.ndarray]:
+    *,
+    labels: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """One dijkstra per category on the reversed network plus one source node per facility."""
     n = network.n_nodes
     idx = np.flatnonzero(ok)
@@ -505,18 +558,27 @@ def _search(
     aug = _append_rows(base, rows - n, cols, w, S)
     src_cat = np.full(S, -1, dtype=np.int64)
     src_cat[src_of_point] = pt_cat
-    node_min = np.full((K, n), np.inf)
-    nearest = np.full((K, n), -1, dtype=np.int64)
+    # position n + j of the augmented graph is facility fac_ids[j]
+    lut = np.full(n + S, -1, dtype=np.int64)
+    lut[n:] = fac_ids
+    node_min = np.empty((K, n))
+    nearest = np.empty((K, n), dtype=np.int64) if labels else None
     for k in range(K):
         sources = np.flatnonzero(src_cat == k)
         if len(sources) == 0:
+            node_min[k] = np.inf
+            if nearest is not None:
+                nearest[k] = -1
+            continue
+        if nearest is None:
+            node_min[k] = dijkstra(aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True)[:n]
             continue
         dist, _, src = dijkstra(
             aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True, return_predecessors=True
         )
         node_min[k] = dist[:n]
-        reached = src[:n] >= 0
-        nearest[k, reached] = fac_ids[src[:n][reached] - n]
+        s = src[:n]
+        nearest[k] = lut[np.where(s >= 0, s, 0)]
     return node_min, nearest
 
 
@@ -590,5 +652,6 @@ def travel_times(
         max_snap_dist_m=max_snap_dist_m,
         spacing_m=spacing_m,
         category_col=category_col,
+        labels=False,
     )
     return r.at(origins, max_snap_dist_m=max_snap_dist_m)

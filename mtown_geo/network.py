@@ -33,6 +33,7 @@ import scipy.sparse as sp
 import shapely
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, DisconnectedNetworkWarning, InputError, NetworkError, OfflineError
@@ -164,9 +165,30 @@ class Network:
 
     @cached_property
     def csr_reverse(self) -> sp.csr_matrix:
-        """The transpose of :attr:`csr` (times *to* a node), used for searches from facilities."""
+        """The transpose of :attr:`csr` (times *to* a node), used for searches from facilities.
+
+        The same matrix as :attr:`csr` when every edge is two-way with equal times.
+        """
+        e = self.edges
+        if np.array_equal(e["time_min"].to_numpy(), e["time_rev_min"].to_numpy()):
+            return self.csr
         rows, cols, w = self._directed_arrays()
         return _csr_min(cols, rows, w, self.n_nodes)
+
+    @cached_property
+    def edge_start_tree(self) -> cKDTree:
+        """A KD-tree over the first vertex of every edge (bounds the nearest-edge distance)."""
+        first = shapely.get_coordinates(shapely.get_point(np.asarray(self.edges.geometry.values), 0))
+        return cKDTree(first)
+
+    @cached_property
+    def straight_edges(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """End coordinates (a, b) of every edge when all edges are straight segments, else None."""
+        geoms = np.asarray(self.edges.geometry.values)
+        if not np.all(shapely.get_num_points(geoms) == 2):
+            return None
+        coords = shapely.get_coordinates(geoms).reshape(-1, 2, 2)
+        return coords[:, 0, :].copy(), coords[:, 1, :].copy()
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
