@@ -1,0 +1,199 @@
+"""File → network benchmark: mtown_geo against pyrosm and osmnx on the same OSM extract.
+
+Run from the repository root (reads ``../shared/data/andorra_osm/andorra.osm.pbf``)::
+
+    python bench/read.py            # 2 to 5 minutes on 2 cores
+    python bench/read.py --runs 1
+
+Times, in one process, making the unsimplified walk network of the extract:
+
+* mtown_geo: ``mtown_geo.sources.read_osm(path, cache=False)`` (pyosmium: highway ways,
+  facilities, land use, routes in one pass) + ``mtown_geo.network.from_osm(extract,
+  mode="walk")`` (segments, projection, lengths, parallel-edge merge);
+* pyrosm: ``OSM(path).get_network(network_type="walking", nodes=True)``, and the same
+  followed by ``OSM.to_graph(nodes, edges, graph_type="networkx", simplify=False,
+  retain_all=True)`` (a routable graph of the same unsimplified network);
+* osmnx: ``graph_from_xml(xml, simplify=False, retain_all=True, bidirectional=True)``.
+  osmnx reads only OSM XML and makes a graph of every way in the file, so the XML is
+  written first (pyosmium ``SimpleWriter``, timed apart) with the ways mtown_geo's walk
+  filter keeps and their nodes: both then build the same set of ways.
+
+Sizes (nodes, edges, km) are printed beside the times: the readers filter and split
+ways differently, so the networks are not identical.
+
+Data © OpenStreetMap contributors (ODbL 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as common
+
+import mtown_geo as mg
+
+PACKAGES = ("mtown-geo", "osmium", "pyrosm", "osmnx", "networkx", "geopandas", "shapely", "pyproj")
+
+
+def mtown_network(path: Path) -> tuple[mg.Network, float]:
+    """The walk network from the file; also returns the seconds spent reading the file."""
+    t0 = time.perf_counter()
+    extract = mg.sources.read_osm(path, cache=False)
+    read_s = time.perf_counter() - t0
+    with common.quiet_warnings():
+        net = mg.network.from_osm(extract, mode="walk")
+    return net, read_s
+
+
+def pyrosm_network(path: Path, *, graph: bool) -> tuple[Any, Any, Any]:
+    """pyrosm's walking network (and its networkx graph, unsimplified, all pieces, when ``graph``)."""
+    from pyrosm import OSM
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        osm = OSM(str(path))
+        nodes, edges = osm.get_network(network_type="walking", nodes=True)
+        g = osm.to_graph(nodes, edges, graph_type="networkx", retain_all=True, simplify=False, progress=False) if graph else None
+    return nodes, edges, g
+
+
+def walk_way_ids(path: Path) -> set[int]:
+    """OSM ids of the ways mtown_geo's walk network is made of."""
+    extract = mg.sources.read_osm(path)
+    mask = mg.network.mode_way_mask(extract.ways, mg.standards.resolve(None), "walk")
+    return set(extract.ways["osm_id"].to_numpy()[mask].tolist())
+
+
+def write_walk_xml(path: Path, xml: Path, keep: set[int]) -> tuple[int, int]:
+    """Write the ways ``keep`` and their nodes to OSM XML (pyosmium, two passes)."""
+    import osmium
+
+    refs: set[int] = set()
+    for way in osmium.FileProcessor(str(path), osmium.osm.WAY):
+        if isinstance(way, osmium.osm.Way) and way.id in keep:
+            refs.update(n.ref for n in way.nodes)
+    writer = osmium.SimpleWriter(str(xml))
+    n_nodes = n_ways = 0
+    try:
+        for obj in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY):
+            if isinstance(obj, osmium.osm.Node) and obj.id in refs:
+                writer.add_node(obj)
+                n_nodes += 1
+            elif isinstance(obj, osmium.osm.Way) and obj.id in keep:
+                writer.add_way(obj)
+                n_ways += 1
+    finally:
+        writer.close()
+    return n_nodes, n_ways
+
+
+def osmnx_network(xml: Path) -> Any:
+    import osmnx as ox
+
+    return ox.graph_from_xml(xml, simplify=False, retain_all=True, bidirectional=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--osm", type=Path, default=None, help="OSM .pbf file (default ../shared/data/" + common.ANDORRA + ")")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each reader (default 3)")
+    args = parser.parse_args(argv)
+    path = args.osm if args.osm is not None else common.shared_file(common.ANDORRA)
+    runs = max(1, args.runs)
+    logging.getLogger("osmnx").setLevel(logging.WARNING)
+
+    print(f"# File → walk network: {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+    print()
+    for line in common.machine_lines(PACKAGES):
+        print(line)
+    print()
+
+    rows: list[list[str]] = []
+    sizes: list[list[str]] = []
+
+    print("timing mtown_geo...", file=sys.stderr, flush=True)
+    t_mg, (net, _) = common.time_runs(lambda: mtown_network(path), runs)
+    t_read = common.Timing("read", [mtown_network(path)[1] for _ in range(runs)])
+    base = t_mg.median_s
+    rows.append(["mtown_geo read_osm + network.from_osm", common.fmt_s(base), "1×", str(t_mg.runs)])
+    rows.append(["  of which read_osm (pyosmium, one pass)", common.fmt_s(t_read.median_s), "", str(t_read.runs)])
+    sizes.append(["mtown_geo", f"{net.n_nodes:,}", f"{net.n_edges:,} (two-way)", f"{net.length_km:,.0f}"])
+
+    print("timing pyrosm...", file=sys.stderr, flush=True)
+    try:
+        t_pr, (p_nodes, p_edges, _) = common.time_runs(lambda: pyrosm_network(path, graph=False), runs)
+        t_prg, (_, _, p_graph) = common.time_runs(lambda: pyrosm_network(path, graph=True), runs, warmup=False)
+    except ImportError as exc:
+        print(f"pyrosm skipped: {exc}")
+    else:
+        rows.append(
+            [
+                'pyrosm get_network("walking", nodes=True)',
+                common.fmt_s(t_pr.median_s),
+                common.fmt_ratio(t_pr.median_s / base),
+                str(t_pr.runs),
+            ]
+        )
+        rows.append(
+            [
+                "pyrosm get_network + to_graph(networkx)",
+                common.fmt_s(t_prg.median_s),
+                common.fmt_ratio(t_prg.median_s / base),
+                str(t_prg.runs),
+            ]
+        )
+        km = float(np.nansum(p_edges["length"].to_numpy(dtype=float))) / 1000.0
+        sizes.append(["pyrosm", f"{len(p_nodes):,}", f"{len(p_edges):,} (graph: {p_graph.number_of_edges():,})", f"{km:,.0f}"])
+
+    print("timing osmnx...", file=sys.stderr, flush=True)
+    try:
+        import osmnx  # noqa: F401
+    except ImportError as exc:
+        print(f"osmnx skipped: {exc}")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            xml = Path(tmp) / (path.name.split(".")[0] + "_walk.osm")
+            keep = walk_way_ids(path)
+            t0 = time.perf_counter()
+            n_xml_nodes, n_xml_ways = write_walk_xml(path, xml, keep)
+            conv_s = time.perf_counter() - t0
+            t_ox, g = common.time_runs(lambda: osmnx_network(xml), runs, warmup=False)
+            xml_mb = xml.stat().st_size / 1e6
+        rows.append(
+            [
+                "osmnx graph_from_xml (unsimplified, all pieces)",
+                common.fmt_s(t_ox.median_s),
+                common.fmt_ratio(t_ox.median_s / base),
+                str(t_ox.runs),
+            ]
+        )
+        rows.append([f"  before it: .pbf → walk .osm XML ({xml_mb:.0f} MB), pyosmium", common.fmt_s(conv_s), "", "1"])
+        km = sum(d["length"] for _, _, d in g.edges(data=True)) / 2000.0
+        sizes.append(["osmnx", f"{g.number_of_nodes():,}", f"{g.number_of_edges():,} (one per direction)", f"{km:,.0f}"])
+        print(f"walk XML: {n_xml_ways:,} ways, {n_xml_nodes:,} nodes")
+
+    print()
+    print("## Seconds (median) and ratio to mtown_geo")
+    print()
+    print(common.table(["step", "s", "ratio", "runs"], rows))
+    print()
+    print("## The networks made")
+    print()
+    print(common.table(["reader", "nodes", "edges", "km"], sizes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
