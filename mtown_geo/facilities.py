@@ -226,19 +226,32 @@ def from_osm(
     """
     prof = resolve(profile)
     if isinstance(source, OSMExtract):
-        feats = source.features
+        out = _classified(source, prof, categories)
     else:
         path = Path(source)
         if path.exists() or is_osm_file(path):
             if not path.exists():
                 raise DataNotFoundError(f"OSM file {path} does not exist")
-            feats = read_osm(path).features
+            out = _classified(read_osm(path), prof, categories)
         else:
-            feats = _features_online(str(source), prof)
-    out = classify(feats, profile=prof, categories=categories)
+            out = classify(_features_online(str(source), prof), profile=prof, categories=categories)
     if boundary is not None and len(out):
         out = _within(out, boundary, buffer_m)
     return out
+
+
+def _classified(extract: OSMExtract, prof: Profile, categories: list[str] | None) -> gpd.GeoDataFrame:
+    """The extract's facilities, classified once per extract (a subset reuses its parent's)."""
+    root = extract.parent if extract.parent is not None else extract
+    key = ("facilities", prof.model_dump_json(), tuple(categories) if categories is not None else None)
+    if key not in root.cache:
+        root.cache[key] = classify(root.features, profile=prof, categories=categories)
+    out: gpd.GeoDataFrame = root.cache[key]
+    if extract is not root:
+        feats = extract.features
+        ids = {f"{t}/{i}" for t, i in zip(feats["osm_type"], feats["osm_id"], strict=True)}
+        out = out[out["facility_id"].isin(ids)].reset_index(drop=True)
+    return out.copy()
 
 
 def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float) -> gpd.GeoDataFrame:

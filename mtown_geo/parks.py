@@ -41,8 +41,8 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -890,6 +890,7 @@ class ParkCoverage:
     network_rate: float
     network_mode: str
     notes: tuple[str, ...]
+    layers: Mapping[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def percent(self) -> float:
@@ -1078,6 +1079,7 @@ def service_radius_coverage(
     network: Network | None = None,
     entrance_points: str | os.PathLike[str] | OSMExtract | gpd.GeoDataFrame | None = None,
     cell_m: float = 25.0,
+    layers: bool = False,
 ) -> ParkCoverage:
     """Park service-radius coverage of residential land: row 8 of the policy annex.
 
@@ -1119,6 +1121,9 @@ def service_radius_coverage(
         variant (default 25): the walk distance of a cell is measured from its centre,
         and only the part of a reached cell within the class's straight-line buffer
         counts.
+    layers : bool, optional
+        Also return the map layers of :func:`coverage_layers` in ``ParkCoverage.layers``
+        (from the same overlay, at no extra cost).
 
     Returns
     -------
@@ -1181,6 +1186,7 @@ def service_radius_coverage(
     )
     net_cov = float(ov.net_all.area) if ov.net_all is not None else math.nan
     return ParkCoverage(
+        layers=_layers_of(ov) if layers else {},
         rule=ov.rule.key,
         rule_name=ov.rule.name,
         verified=ov.rule.verified,
@@ -1238,6 +1244,10 @@ def coverage_layers(
         entrance_points=entrance_points,
         cell_m=cell_m,
     )
+    return _layers_of(ov)
+
+
+def _layers_of(ov: _Overlay) -> dict[str, gpd.GeoDataFrame]:
     crs = ov.crs
     buf = gpd.GeoDataFrame(
         {

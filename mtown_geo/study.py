@@ -945,7 +945,7 @@ def _parks_step(
     walk = tw.network("walk") if "walk" in prof.modes else None
     entrances = st.osm_source() if st.osm is not None or st._extract is not None else None
     kw: dict[str, Any] = {"profile": prof, "builtup": built_m, "network": walk, "entrance_points": entrances}
-    cov = parks.service_radius_coverage(park_layer, residential, **kw)
+    cov = parks.service_radius_coverage(park_layer, residential, layers=bool(len(park_layer)), **kw)
     notes.extend(f"parks: {n}" for n in cov.notes)
     computed["park_coverage"] = report.ComputedValue(
         value=cov.percent,
@@ -974,9 +974,8 @@ def _parks_step(
         )
     tables["parks"] = pd.DataFrame([summary])
     tables["parks_by_class"] = cov.by_class
-    if len(park_layer):
-        for name, gdf in parks.coverage_layers(park_layer, residential, **kw).items():
-            layers[f"parks_{name}"] = gdf.to_crs(tw.metric)
+    for name, gdf in cov.layers.items():
+        layers[f"parks_{name}"] = gdf.to_crs(tw.metric)
 
 
 def _greenways_step(

@@ -131,6 +131,10 @@ class OSMExtract:
     routes : DataFrame
         Route relations: ``osm_id``, ``route``, ``name``, ``tags``, ``ways`` (member
         way ids).
+    parent : OSMExtract or None
+        The extract a :meth:`subset` was cut from.
+    cache : dict
+        Results derived from the extract and kept for reuse (facility classification).
     """
 
     path: Path | None
@@ -139,6 +143,8 @@ class OSMExtract:
     features: gpd.GeoDataFrame
     routes: pd.DataFrame
     bounds: tuple[float, float, float, float] = field(default=(np.nan, np.nan, np.nan, np.nan))
+    parent: OSMExtract | None = field(default=None, repr=False, compare=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -185,6 +191,7 @@ class OSMExtract:
             features=feats.reset_index(drop=True),
             routes=self.routes,
             bounds=(west, south, east, north),
+            parent=self.parent if self.parent is not None else self,
         )
 
     def way_lines(self) -> gpd.GeoSeries:
