@@ -323,6 +323,7 @@ class StudyResult:
     networks: dict[str, Network] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rasters: dict[str, Any] = field(default_factory=dict)
+    data_date: str | None = None
     out_dir: Path | None = None
 
     def __repr__(self) -> str:
@@ -661,6 +662,7 @@ def run(
         indicators = report.indicator_table(prof, year=st.year, computed=computed, reported=st.reported)
         bar.update()
     bar.close()
+    data_date = _extract(st).timestamp if (st.osm is not None or st._extract is not None) else None
     result = StudyResult(
         study=st,
         profile=prof,
@@ -670,6 +672,7 @@ def run(
         networks=tw.networks,
         notes=notes,
         rasters=rasters,
+        data_date=data_date,
     )
     if out is not None:
         write(result, out, extra_files=extra_files)
@@ -1219,6 +1222,8 @@ def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapp
                     _to_gpkg(gdf, gpkg, name)
         if st.outputs.maps:
             _interactive_map(result, tmp / "map.html")
+        if st.outputs.static_maps:
+            _print_maps(result, tmp / "maps")
         for name, raster in result.rasters.items():
             (tmp / "rasters").mkdir(exist_ok=True)
             raster.write(tmp / "rasters" / f"{name}.tif")
@@ -1235,6 +1240,7 @@ def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapp
             inputs["study.population.raster"] = st.path(st.population.raster)
         man = report.manifest(inputs=inputs, config=st.model_dump(mode="json"), profile=prof)
         man["notes"] = result.notes
+        man["data_date"] = result.data_date
         man["attribution"] = ATTRIBUTION
         (tmp / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     result.out_dir = Path(out)
@@ -1265,3 +1271,117 @@ def _interactive_map(result: StudyResult, path: Path) -> None:
         title=f"{result.study.name} 出行时间 travel time",
     )
     save_map(fmap, path)
+
+
+def _print_maps(result: StudyResult, folder: Path) -> None:
+    """One PNG (300 dpi) and PDF per indicator: 15-minute coverage, elderly care, childcare, parks, greenways."""
+    import matplotlib.pyplot as plt
+
+    from .render import coverage_map, layers_map, save_figure, travel_time_map
+
+    st, prof, layers = result.study, result.profile, result.layers
+    folder.mkdir(parents=True, exist_ok=True)
+    bounds = layers.get("boundaries")
+    fac = layers.get("facilities")
+    weight = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}[st.demand.weight]
+    common: dict[str, Any] = {"boundaries": bounds, "data_date": result.data_date}
+    figures: list[tuple[str, Any]] = []
+    for circle in [c for c in ("15min", "5min", "10min") if f"units_{c}" in layers]:
+        units = layers[f"units_{circle}"]
+        if not {"x", "y", "cell_m"} <= set(units.columns):
+            continue
+        cells = demand.cells(units)
+        w = weight if weight in units and units[weight].sum() > 0 else "area_m2"
+        cspec = prof.circles[circle]
+        figures.append(
+            (
+                f"{circle}_coverage",
+                coverage_map(
+                    cells,
+                    units["covered"].to_numpy(bool),
+                    weight=w,
+                    title_zh=f"{st.name} {cspec.name_zh}覆盖",
+                    title_en=f"{cspec.name_en} coverage ({st.year})",
+                    **common,
+                ),
+            )
+        )
+        times = pd.DataFrame({c[2:]: units[c].to_numpy(float) for c in units.columns if c.startswith("t_")}, index=units.index)
+        for cat in ("elderly_care", "childcare") if circle == "15min" else ():
+            if cat in times:
+                cat_fac = fac[fac["category"] == cat] if fac is not None else None
+                figures.append(
+                    (
+                        f"{circle}_{cat}",
+                        travel_time_map(
+                            cells,
+                            times,
+                            cat,
+                            threshold_min=prof.threshold_min(circle, cat),
+                            weight=w,
+                            profile=prof,
+                            facilities=cat_fac,
+                            **common,
+                        ),
+                    )
+                )
+    if "parks_buffers" in layers:
+        park_layers: list[tuple[Any, Any, str]] = []
+        buffers = layers["parks_buffers"]
+        for colour, (_, row) in zip(("#a6d96a", "#d9ef8b", "#fee08b"), buffers.iterrows(), strict=False):
+            park_layers.append(
+                (
+                    buffers.loc[[row.name]],
+                    {"facecolor": colour, "edgecolor": "#66bd63", "alpha": 0.6},
+                    f"公园 {row['size_label']} → {row['radius_m']:g} m 服务半径 radius",
+                )
+            )
+        if "parks_covered" in layers:
+            park_layers.append(
+                (
+                    layers["parks_covered"],
+                    {"facecolor": "#1a9850", "alpha": 0.8},
+                    "覆盖居住用地 covered residential {area_ha:.1f} ha",
+                )
+            )
+        if "parks_uncovered" in layers:
+            park_layers.append(
+                (layers["parks_uncovered"], {"facecolor": "#d73027", "alpha": 0.8}, "未覆盖居住用地 not covered {area_ha:.1f} ha")
+            )
+        park_layers.append((layers["parks_parks"], {"facecolor": "#006837", "edgecolor": "#00441b"}, "公园 parks {n} 处"))
+        rate = result.tables.get("parks")
+        sub = f"覆盖率 coverage {100 * float(rate['rate'].iloc[0]):.1f}%" if rate is not None and len(rate) else None
+        figures.append(
+            (
+                "row08_parks",
+                layers_map(
+                    park_layers,
+                    title_zh=f"{st.name} 公园绿地服务半径覆盖",
+                    title_en="Park service-radius coverage",
+                    subtitle=sub,
+                    **common,
+                ),
+            )
+        )
+    if "greenways" in layers and len(layers["greenways"]):
+        green = layers["greenways"]
+        g = result.tables.get("greenways")
+        sub = f"万人拥有绿道长度 {float(g['km_per_10k'].iloc[0]):.2f} km/万人" if g is not None and len(g) else None
+        figures.append(
+            (
+                "greenways",
+                layers_map(
+                    [(green, {"color": "#00a651", "linewidth": 2.0}, "绿道 greenways {km:.2f} km")],
+                    title_zh=f"{st.name} 绿道",
+                    title_en="Greenways",
+                    subtitle=sub,
+                    crs=green.crs,
+                    **common,
+                ),
+            )
+        )
+    for name, fig in figures:
+        try:
+            save_figure(fig, folder / name)
+        finally:
+            plt.close(fig)

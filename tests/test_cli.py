@@ -27,6 +27,13 @@ def test_demo_writes_the_report_maps_and_its_study(tmp_path):
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "OpenStreetMap contributors" in html and "幼儿园" in html
     assert (out / "study" / "study.yaml").exists() and (out / "study" / "boundaries.geojson").exists()
+    # print maps: one PNG (300 dpi) and PDF per indicator
+    from PIL import Image
+
+    for name in ("15min_coverage", "15min_childcare", "15min_elderly_care"):
+        assert (out / "maps" / f"{name}.pdf").stat().st_size > 10_000
+        with Image.open(out / "maps" / f"{name}.png") as img:
+            assert round(img.info["dpi"][0]) == 300
     # the study file written beside the results runs again to the same numbers
     again = mg.study.run(out / "study" / "study.yaml")
     t = again.indicators.set_index(again.indicators["row"].astype(str))
