@@ -47,7 +47,6 @@ __all__ = ["LineNetwork", "Network", "RepairReport", "from_graph", "from_lines",
 
 log = logging.getLogger(__name__)
 
-_EARTH_RADIUS_M = 6_371_008.8
 _ONEWAY_FORWARD = {"yes", "true", "1"}
 _ONEWAY_BACKWARD = {"-1", "reverse"}
 
@@ -368,12 +367,22 @@ def way_speeds_kmh(ways: pd.DataFrame, profile: Profile, mode: str, *, group: st
     return speeds
 
 
-def _haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
+def _ground_length_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    """Length on the WGS 84 ellipsoid of short segments (m).
+
+    Uses the meridional and prime-vertical radii of curvature at each segment's middle
+    latitude: for segments of a few kilometres it agrees with the geodesic to well under
+    a millimetre per kilometre, at numpy speed.
+    """
+    a = 6378137.0
+    e2 = 6.69437999014e-3
+    phi = np.radians((lat1 + lat2) / 2.0)
+    w = np.sqrt(1.0 - e2 * np.sin(phi) ** 2)
+    n_rad = a / w
+    m_rad = a * (1.0 - e2) / w**3
+    dphi = np.radians(lat2 - lat1)
     dlmb = np.radians(lon2 - lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return np.hypot(m_rad * dphi, n_rad * np.cos(phi) * dlmb)
 
 
 def _boundary_polygon(boundary: Any, target_crs: CRS, buffer_m: float) -> shapely.Geometry:
@@ -439,7 +448,7 @@ def _network_from_segments(
     u = inverse[: len(seg_a)]
     v = inverse[len(seg_a) :]
     nx_, ny_ = x[used], y[used]
-    length = _haversine_m(lon[seg_a], lat[seg_a], lon[seg_b], lat[seg_b])
+    length = _ground_length_m(lon[seg_a], lat[seg_a], lon[seg_b], lat[seg_b])
     time = length / (speed_kmh_seg * 1000.0 / 60.0)
     u, v, length, time, time_rev, first = _merge_parallel(u, v, length, time, oneway_seg, len(used))
     attrs = attrs.iloc[first].reset_index(drop=True)

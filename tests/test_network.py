@@ -249,3 +249,15 @@ def test_read_osm_bz2_and_pbf_agree():
     b = mg.sources.read_osm(shared_path(OSM_FILES["guixi_pbf"]))
     assert len(a.ways) == len(b.ways)
     np.testing.assert_allclose(np.sort(a.coords, axis=0), np.sort(b.coords, axis=0))
+
+
+def test_edge_lengths_are_geodesic(karhula_walk):
+    """Edge lengths equal the WGS 84 geodesic between their ends (pyproj.Geod)."""
+    from pyproj import Geod
+
+    net = karhula_walk
+    e = net.edges
+    lon = net.nodes["lon"].to_numpy()
+    lat = net.nodes["lat"].to_numpy()
+    _, _, d = Geod(ellps="WGS84").inv(lon[e["u"]], lat[e["u"]], lon[e["v"]], lat[e["v"]])
+    np.testing.assert_allclose(e["length_m"].to_numpy(), d, rtol=1e-7, atol=1e-6)

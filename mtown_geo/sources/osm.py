@@ -131,6 +131,9 @@ class OSMExtract:
     routes : DataFrame
         Route relations: ``osm_id``, ``route``, ``name``, ``tags``, ``ways`` (member
         way ids).
+    timestamp : str or None
+        How recent the data is (ISO date): the file header's replication timestamp, else
+        the newest timestamp among the objects read; None when neither is known.
     parent : OSMExtract or None
         The extract a :meth:`subset` was cut from.
     cache : dict
@@ -143,6 +146,7 @@ class OSMExtract:
     features: gpd.GeoDataFrame
     routes: pd.DataFrame
     bounds: tuple[float, float, float, float] = field(default=(np.nan, np.nan, np.nan, np.nan))
+    timestamp: str | None = None
     parent: OSMExtract | None = field(default=None, repr=False, compare=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -191,6 +195,7 @@ class OSMExtract:
             features=feats.reset_index(drop=True),
             routes=self.routes,
             bounds=(west, south, east, north),
+            timestamp=self.timestamp,
             parent=self.parent if self.parent is not None else self,
         )
 
@@ -253,6 +258,24 @@ def read_osm(source: str | os.PathLike[str], *, buildings: bool = False, cache: 
     return extract
 
 
+def _data_date(path: Path, newest: Any) -> str | None:
+    """The extract's date: its header's replication timestamp, else its newest way's edit."""
+    import osmium
+
+    try:
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        try:
+            header = reader.header()
+            stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+        finally:
+            reader.close()
+    except RuntimeError:
+        stamp = ""
+    if stamp:
+        return str(stamp)[:10]
+    return None if newest.year <= 1970 else newest.date().isoformat()
+
+
 def _tag_getter(tags: Any) -> Any:
     """A fast ``get(key, default)`` on an osmium TagList (its C accessor when available)."""
     data = getattr(tags, "_pyosmium_data", None)
@@ -293,6 +316,9 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
     route_rows: list[dict[str, Any]] = []
     way_feats: dict[int, tuple[Any, Any]] = {}
 
+    import datetime as _dt
+
+    newest = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     feature_keys = set(FEATURE_KEYS)
     feature_tags = set(FEATURE_TAGS)
     if buildings:
@@ -314,6 +340,7 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
             obj: Any = item  # pyosmium yields Node | Way | Relation | Area
             get = _tag_getter(obj.tags)
             if obj.is_way():
+                newest = max(newest, obj.timestamp)
                 if get("highway", None) is not None:
                     tvals = [get(k, None) for k in keys]
                     nodes = obj.nodes
@@ -430,6 +457,8 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
         bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
     else:
         bounds = (np.nan, np.nan, np.nan, np.nan)
-    extract = OSMExtract(path=path, ways=ways, coords=coords, features=feats, routes=routes, bounds=bounds)
+    extract = OSMExtract(
+        path=path, ways=ways, coords=coords, features=feats, routes=routes, bounds=bounds, timestamp=_data_date(path, newest)
+    )
     log.debug("read %r", extract)
     return extract
