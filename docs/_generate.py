@@ -233,7 +233,6 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
 #: Keys the model accepts but :func:`mtown_geo.run` does not read yet, with what to expect.
 #: Remove an entry when the run starts using the key.
 PENDING: dict[str, str] = {
-    "outputs.static_maps": "no print maps are written yet",
 }
 
 #: Where each nested model of the study file sits, in the order of the page.
