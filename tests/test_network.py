@@ -261,3 +261,22 @@ def test_edge_lengths_are_geodesic(karhula_walk):
     lat = net.nodes["lat"].to_numpy()
     _, _, d = Geod(ellps="WGS84").inv(lon[e["u"]], lat[e["u"]], lon[e["v"]], lat[e["v"]])
     np.testing.assert_allclose(e["length_m"].to_numpy(), d, rtol=1e-7, atol=1e-6)
+
+
+def test_place_name_without_internet_is_a_clear_error(tmp_path, monkeypatch):
+    """A place name needs OpenStreetMap online; unreachable, it is an OfflineError that says what to do.
+
+    The services are pointed at a closed local port, so the test never leaves the machine.
+    """
+    import osmnx as ox
+
+    monkeypatch.setattr(ox.settings, "nominatim_url", "http://127.0.0.1:9/")
+    monkeypatch.setattr(ox.settings, "overpass_url", "http://127.0.0.1:9/api")
+    monkeypatch.setattr(ox.settings, "cache_folder", str(tmp_path))
+    monkeypatch.setattr(ox.settings, "requests_timeout", 2)
+    with pytest.raises(mg.OfflineError, match=r"\.osm\.pbf"):
+        mg.network.from_osm("东门街道, 贵溪市, 江西省", mode="walk")
+    with pytest.raises(ConnectionError):  # also the built-in
+        mg.network.from_osm("东门街道, 贵溪市, 江西省", mode="walk")
+    with pytest.raises(mg.OfflineError):
+        mg.facilities.from_osm("东门街道, 贵溪市, 江西省")
