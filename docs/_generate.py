@@ -142,6 +142,20 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
         "`class_col: 道路等级`",
     ),
     "network.oneway_col": ("One-way column of a centreline file (是/否, yes/no, 1/-1).", "`oneway_col: 单行`"),
+    "network.name_col": ("Road-name column of a centreline file.", "`name_col: 道路名称`"),
+    "network.level_col": (
+        "Level column of a centreline file (e.g. `layer` 0/1/-1): lines crossing on different levels do not meet.",
+        "`level_col: 层`",
+    ),
+    "network.bridge_col": (
+        "Bridge flag column of a centreline file: a bridge crosses what lies below without meeting it.",
+        "`bridge_col: 桥梁`",
+    ),
+    "network.tunnel_col": ("Tunnel flag column of a centreline file.", "`tunnel_col: 隧道`"),
+    "network.snap_tol_m": (
+        "Line ends of a centreline file closer than this (metres) to another line are joined to it (digitising slips).",
+        "`snap_tol_m: 2`",
+    ),
     "network.dem": (
         "Elevation GeoTIFF (metres, any CRS): walking times follow the slope (Tobler's hiking function).",
         "`dem: data/dem.tif`",
@@ -232,8 +246,7 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
 
 #: Keys the model accepts but :func:`mtown_geo.run` does not read yet, with what to expect.
 #: Remove an entry when the run starts using the key.
-PENDING: dict[str, str] = {
-}
+PENDING: dict[str, str] = {}
 
 #: Where each nested model of the study file sits, in the order of the page.
 _SOURCE_LISTS = ("facilities", "parks", "greenways", "residential", "villages", "zones")

@@ -60,6 +60,11 @@ class NetworkSpec(_Strict):
     buffer_m: float = Field(default=1000.0, ge=0)
     class_col: str | None = None
     oneway_col: str | None = None
+    name_col: str | None = None
+    level_col: str | None = None
+    bridge_col: str | None = None
+    tunnel_col: str | None = None
+    snap_tol_m: float = Field(default=1.0, ge=0)
     dem: str | None = None
 
 
@@ -216,6 +221,8 @@ network:
   source: osm                 # osm, or a road-centreline file (shp/gpkg) with a road-class column
   buffer_m: 1000              # the network reaches this far beyond the town (facilities just outside count)
   # class_col: 道路等级        # road-class column of a centreline file (主干路, 次干路, 支路, 村道...)
+  # name_col: 道路名称         # its name column; level_col / bridge_col / tunnel_col keep
+  # bridge_col: 桥梁           #   grade-separated roads apart; snap_tol_m: ends closer than this join (1 m)
   # dem: data/dem.tif          # elevation GeoTIFF: slope-aware walking times (Tobler)
 
 facilities:                   # one or more sources, merged
@@ -501,11 +508,17 @@ def _network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame,
         )
     else:
         lines = _read_layer(study, spec.source)
-        kw: dict[str, Any] = {"mode": mode, "profile": prof}
-        if spec.class_col:
-            kw["class_col"] = spec.class_col
-        if spec.oneway_col:
-            kw["oneway_col"] = spec.oneway_col
+        _crs.require_crs(lines, what="road centreline layer")
+        # the lines that reach the town plus the buffer, whole
+        metric = _crs.metric_crs(town)
+        reach_area = town.to_crs(metric).union_all().buffer(spec.buffer_m)
+        lines = lines[lines.to_crs(metric).intersects(reach_area).to_numpy()]
+        if lines.empty:
+            raise StudyError(f"network.source: no line of {spec.source} comes within {spec.buffer_m:g} m of the town")
+        kw: dict[str, Any] = {"mode": mode, "profile": prof, "snap_tol_m": spec.snap_tol_m, "crs": metric}
+        for key in ("class_col", "oneway_col", "name_col", "level_col", "bridge_col", "tunnel_col"):
+            if getattr(spec, key) is not None:
+                kw[key] = getattr(spec, key)
         net = network.from_lines(lines, **kw)
     if spec.dem and prof.mode(mode).network == "walk":
         from . import terrain

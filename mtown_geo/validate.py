@@ -626,6 +626,16 @@ def _facility_checks(
                 "read_facility_table(..., crs=...) converts them. If the coordinates are WGS-84 for sure, "
                 "leave this check out with skip=['coordinate_shift']",
             )
+        elif check.message.startswith("inconclusive"):
+            out.add(
+                "info",
+                "facilities",
+                "coordinate_shift",
+                check.message,
+                where="whole layer",
+                fix="make sure of the layer's coordinate system at its source: Amap and Tencent export GCJ-02, "
+                "Baidu BD-09, GPS and OSM WGS-84",
+            )
 
 
 def _duplicate_pairs(geoms: np.ndarray, cats: np.ndarray, dist_m: float) -> list[tuple[int, int]]:

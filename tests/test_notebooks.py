@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+import osmium
+import pyogrio
 import pytest
+from openpyxl import load_workbook
+from pyproj import Geod
+
+import mtown_geo as mg
 
 from .conftest import ROOT
 
@@ -26,7 +33,13 @@ def _code(nb: Any) -> str:
 
 def test_there_are_notebooks() -> None:
     names = [p.name for p in PATHS]
-    assert {"01_quickstart.ipynb", "02_life_circles.ipynb", "03_parks_greenways.ipynb", "05_province_batch.ipynb"} <= set(names)
+    assert {
+        "01_quickstart.ipynb",
+        "02_life_circles.ipynb",
+        "03_parks_greenways.ipynb",
+        "04_own_data.ipynb",
+        "05_province_batch.ipynb",
+    } <= set(names)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
@@ -148,3 +161,100 @@ def test_parks_notebook_reports_row8_and_greenways_or_says_why_not(executed: dic
     km, raw_km, pop, per = float(m.group(1)), float(m.group(2)), float(m.group(3).replace(",", "")), float(m.group(4))
     assert km <= raw_km + 1e-9
     assert per == pytest.approx(km / (pop / 10_000), abs=0.006)
+
+
+class _Highways(osmium.SimpleHandler):
+    """The highway ways (class, name, lon/lat vertices) and tagged nodes of an OSM file, read with pyosmium alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ways: list[tuple[str, str | None, list[tuple[float, float]]]] = []
+        self.nodes: dict[int, tuple[float, float]] = {}
+
+    def node(self, n: Any) -> None:
+        if len(n.tags):
+            self.nodes[n.id] = (n.location.lon, n.location.lat)
+
+    def way(self, w: Any) -> None:
+        highway = w.tags.get("highway")
+        if highway is not None:
+            self.ways.append((highway, w.tags.get("name"), [(nd.lon, nd.lat) for nd in w.nodes]))
+
+
+def test_own_data_notebook_handles_or_refuses_each_input(executed: dict[str, Any]) -> None:
+    nb = _execute(NOTEBOOKS / "04_own_data.ipynb", executed)
+    text = _text(_outputs(nb))
+    shared = ROOT.parent / "shared" / "data"
+    osm = shared / "shenzhen_longgang_osm" / "longgang_center.osm.pbf"
+    census_csv = shared / "zhejiang_census_tudigong" / "zhejiang_county_census2020.csv"
+    if not (osm.exists() and census_csv.exists()):
+        assert "is not here: the cells below skip" in text
+        return
+    found = re.search(r"your own files \(examples made here\): (\S+)", text)
+    assert found is not None
+    work = Path(found.group(1))
+    osm_data = _Highways()
+    osm_data.apply_file(str(osm), locations=True)
+    geod = Geod(ellps="GRS80")
+
+    # 1. the centrelines: GBK text and no .cpg; every OSM road name comes back; the repaired walk network is as long
+    # as the OSM ways it may use (geodesic lengths on the ellipsoid, not the notebook's Gauss–Krüger metres)
+    assert not (work / "roads.cpg").exists()
+    gbk = pyogrio.read_dataframe(work / "roads.shp", encoding="GBK")
+    assert set(gbk["道路名称"].dropna()) == {name for _, name, _ in osm_data.ways if name}
+    assert "road names read back as they were written: True" in text
+    assert "refused: roads_no_prj.shp has no CRS" in text and "with crs=4547" in text
+    walk_m = sum(
+        geod.line_length([c[0] for c in coords], [c[1] for c in coords])
+        for highway, _, coords in osm_data.ways
+        if highway not in {"motorway", "motorway_link", "cycleway"}
+    )
+    km = re.search(r"walk network: ([\d.]+) km", text)
+    assert km is not None
+    # within 2 m of 165 km: ends left 0.6 m short (not snapped) would make it 5 m shorter, a road kept twice km longer
+    assert float(km.group(1)) * 1000 == pytest.approx(walk_m, abs=2.0)
+    pulled = re.search(r"ends pulled back: (\d+)", text)
+    repairs = re.search(r"RepairReport\(.*?(\d+) snapped end.*?(\d+) duplicate", text)
+    assert pulled is not None and repairs is not None
+    assert int(repairs.group(1)) >= int(pulled.group(1)) == 10 and int(repairs.group(2)) >= 1
+
+    # 2. the Amap export: its locations are GCJ-02, hundreds of metres off the OSM nodes they came from; read as an
+    # Amap export they come back within a metre of those nodes
+    rows = list(load_workbook(work / "pois.xlsx", read_only=True).active.iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    assert {"id", "name", "type", "typecode", "location"} <= set(header)
+    assert len(body) >= 15
+    for row in body:
+        rec = dict(zip(header, row, strict=True))
+        lon, lat = (float(v) for v in str(rec["location"]).split(","))
+        true_lon, true_lat = osm_data.nodes[int(str(rec["id"])[1:])]
+        assert 100.0 < geod.inv(lon, lat, true_lon, true_lat)[2] < 1000.0
+    pois = mg.sources.read_facility_table(work / "pois.xlsx")
+    assert pois["facility_id"].nunique() == len(body)
+    for fid, point in zip(pois["facility_id"], pois.geometry, strict=True):
+        true_lon, true_lat = osm_data.nodes[int(fid.split("/N", 1)[1])]
+        assert geod.inv(point.x, point.y, true_lon, true_lat)[2] < 1.0
+    assert "declared WGS-84: the points look shifted by GCJ-02" in text
+    assert "read as GCJ-02: no shift" in text
+
+    # 3. the census: the Wenzhou total and one county, against the CSV read with the csv module
+    with census_csv.open(encoding="utf-8-sig", newline="") as fh:
+        census = list(csv.DictReader(fh))
+    wenzhou = [float(r["POPU"]) for r in census if r["CODE"].startswith("3303")]
+    total = re.search(r"温州市 Wenzhou: ([\d,]+) residents in (\d+) counties", text)
+    assert total is not None
+    assert int(total.group(1).replace(",", "")) == round(sum(wenzhou)) and int(total.group(2)) == len(wenzhou)
+    longgang = next(float(r["POPU"]) for r in census if r["CODE"] == "330383")
+    one = re.search(r"code 330383: ([\d,]+) residents", text)
+    assert one is not None and int(one.group(1).replace(",", "")) == round(longgang)
+    assert f"{len(census)} of {len(census)} census rows matched" in text
+    assert "refused: the census table has 0 rows for '330113'" in text
+
+    # 4. the validation report finds the shift and the invalid parcel; the fixed inputs pass; the study runs
+    assert "coordinate_shift" in text and "invalid_geometry" in text
+    assert "refused: 1 problem in the inputs must be fixed first" in text
+    assert "exit code 0" in text and "Input check: 0 errors" in text
+    rates = re.search(r"15-minute circle: ([\d.]+) % of the residential land; a bus stop within 15 minutes: ([\d.]+) %", text)
+    assert rates is not None
+    assert 0.0 <= float(rates.group(1)) <= 100.0 and 0.0 < float(rates.group(2)) <= 100.0
+    assert "建成区15分钟生活圈覆盖率" in text
