@@ -360,7 +360,9 @@ def _waterside(
         return {}
     a, b, owner = _pieces(lines[idx], _STEP_M)
     mids = shapely.points((a + b) / 2.0)
-    near, _ = wtree.query(mids, predicate="dwithin", distance=spec.waterside_dist_m)
+    # the water geometries query a tree of the (many) midpoints: GEOS prepares each water
+    # geometry once, several times faster than testing every midpoint against the water
+    _, near = shapely.STRtree(mids).query(water, predicate="dwithin", distance=spec.waterside_dist_m)
     near = np.unique(near)
     if len(near) == 0:
         return {}

@@ -960,7 +960,13 @@ def _parks_step(
     built_m = tw.built.to_crs(tw.metric)
     walk = tw.network("walk") if "walk" in prof.modes else None
     entrances = st.osm_source() if st.osm is not None or st._extract is not None else None
-    kw: dict[str, Any] = {"profile": prof, "builtup": built_m, "network": walk, "entrance_points": entrances}
+    kw: dict[str, Any] = {
+        "profile": prof,
+        "builtup": built_m,
+        "network": walk,
+        "entrance_points": entrances,
+        "cell_m": st.demand.cell_m,
+    }
     cov = parks.service_radius_coverage(park_layer, residential, layers=bool(len(park_layer)), **kw)
     notes.extend(f"parks: {n}" for n in cov.notes)
     computed["park_coverage"] = report.ComputedValue(
