@@ -12,9 +12,11 @@ from . import (
     demand,
     facilities,
     greenways,
+    isochrones,
     lifecircle,
     network,
     parks,
+    rasters,
     report,
     siting,
     sources,
@@ -46,6 +48,16 @@ from .network import Network
 from .study import StudyResult, load_study, run
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # the map renderers pull in matplotlib and folium: loaded on first use
+    if name == "render":
+        import importlib
+
+        return importlib.import_module(".render", __name__)
+    raise AttributeError(f"module 'mtown_geo' has no attribute {name!r}")
+
 
 __all__ = [
     "AssumptionWarning",

@@ -109,38 +109,72 @@ def grid(area: gpd.GeoDataFrame | gpd.GeoSeries, *, cell_m: float = 50.0) -> gpd
     if not cell_m > 0:
         raise InputError(f"cell_m must be positive, got {cell_m}")
     geom, crs = _area_geometry(area)
-    minx, miny, maxx, maxy = geom.bounds
+    cell_m = float(cell_m)
+    minx, miny, maxx, _ = geom.bounds
     x0 = np.floor(minx / cell_m) * cell_m
     y0 = np.floor(miny / cell_m) * cell_m
-    nx = int(np.ceil((maxx - x0) / cell_m))
-    ny = int(np.ceil((maxy - y0) / cell_m))
-    if nx * ny > 50_000_000:
-        raise InputError(f"a {cell_m} m grid over this area has {nx * ny:,} cells: use a larger cell_m")
-    xs = x0 + (np.arange(nx) + 0.5) * cell_m
-    ys = y0 + (np.arange(ny) + 0.5) * cell_m
-    cx, cy = (a.ravel() for a in np.meshgrid(xs, ys))
-    boxes = shapely.box(cx - cell_m / 2, cy - cell_m / 2, cx + cell_m / 2, cy + cell_m / 2)
+    n_x = int(np.ceil((maxx - x0) / cell_m))
+    # candidate cells: those of each polygon part's own bounding box (land scattered over a
+    # large box, such as a town's residential parcels, would otherwise test every cell of it)
+    parts = shapely.get_parts(geom)
+    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    b = shapely.bounds(parts)
+    i0 = np.floor((b[:, 0] - x0) / cell_m).astype(np.int64)
+    i1 = np.maximum(np.ceil((b[:, 2] - x0) / cell_m).astype(np.int64), i0 + 1)
+    j0 = np.floor((b[:, 1] - y0) / cell_m).astype(np.int64)
+    j1 = np.maximum(np.ceil((b[:, 3] - y0) / cell_m).astype(np.int64), j0 + 1)
+    ni, nj = i1 - i0, j1 - j0
+    counts = ni * nj
+    if counts.sum() > 50_000_000:
+        raise InputError(f"a {cell_m:g} m grid over this area has {int(counts.sum()):,} cells: use a larger cell_m")
+    rep = np.repeat(np.arange(len(parts)), counts)
+    k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    cell = np.unique((j0[rep] + k // ni[rep]) * n_x + (i0[rep] + k % ni[rep]))
+    ii, jj = cell % n_x, cell // n_x
+    cx = x0 + (ii + 0.5) * cell_m
+    cy = y0 + (jj + 0.5) * cell_m
+    half = cell_m / 2
+    boxes = shapely.box(cx - half, cy - half, cx + half, cy + half)
+    # each cell against the parts it meets: wholly inside one, or clipped by rectangle
+    shapely.prepare(parts)
+    ci, pj = shapely.STRtree(parts).query(boxes)
+    meet = shapely.intersects(parts[pj], boxes[ci])
+    ci, pj = ci[meet], pj[meet]
+    full_pair = shapely.contains(parts[pj], boxes[ci])
+    full = np.zeros(len(boxes), dtype=bool)
+    full[ci[full_pair]] = True
+    cut = ~full_pair & ~full[ci]
+    owner, part_of = ci[cut], pj[cut]
+    pieces = np.array(
+        [
+            shapely.clip_by_rect(parts[j], cx[c] - half, cy[c] - half, cx[c] + half, cy[c] + half)
+            for c, j in zip(owner.tolist(), part_of.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+    area_m2 = np.bincount(owner, weights=shapely.area(pieces) if len(pieces) else None, minlength=len(boxes)).astype(float)
+    area_m2[full] = cell_m * cell_m
     shapely.prepare(geom)
-    hit = shapely.intersects(geom, boxes)
-    cx, cy, boxes = cx[hit], cy[hit], boxes[hit]
     inside = shapely.contains_xy(geom, cx, cy)
-    full = shapely.contains(geom, boxes)
-    cell_m = float(cell_m)
-    area_m2 = np.full(len(boxes), cell_m * cell_m, dtype=float)
     pts = shapely.points(cx, cy)
-    partial = ~full
-    if partial.any():
-        clipped = shapely.intersection(boxes[partial], geom)
-        area_m2[partial] = shapely.area(clipped)
-        moved = partial & ~inside
-        if moved.any():
-            pts[moved] = shapely.point_on_surface(shapely.intersection(boxes[moved], geom))
+    moved = ~full & ~inside & (area_m2 > 0)
+    if moved.any():
+        # the centre lies outside: a point of the clipped cell (its one piece, or the cell ∩ area)
+        n_pieces = np.bincount(owner, minlength=len(boxes))
+        piece = np.full(len(boxes), -1, dtype=np.int64)
+        piece[owner] = np.arange(len(owner))
+        one = np.flatnonzero(moved & (n_pieces == 1))
+        if len(one):
+            pts[one] = shapely.point_on_surface(pieces[piece[one]])
+        several = np.flatnonzero(moved & (n_pieces > 1))
+        if len(several):
+            pts[several] = shapely.point_on_surface(shapely.intersection(boxes[several], geom))
     keep = area_m2 > 0
     return gpd.GeoDataFrame(
         {
             "x": cx[keep],
             "y": cy[keep],
-            "cell_m": float(cell_m),
+            "cell_m": cell_m,
             "area_m2": area_m2[keep],
             "pop": 0.0,
             "res_area_m2": 0.0,

@@ -660,3 +660,18 @@ def test_assign_zones_overlaps_and_errors(hsy_tif, guixi_boundary):
         mg.demand.assign_zones(units, named.iloc[:0], zone_col="name")
     with pytest.raises(mg.CRSError):
         mg.demand.assign_zones(units.to_crs(4326), named, zone_col="name")
+
+
+def test_grid_over_scattered_land_matches_an_exact_overlay():
+    """Cells of a grid over many separate parcels: each cell's area is its exact overlap with the land."""
+    feats = mg.sources.read_osm(mg.demo_osm_path()).features
+    land = feats[feats["tags"].map(lambda t: t.get("landuse") in ("residential", "farmland", "industrial")).to_numpy()]
+    land = land[land.geom_type.isin(["Polygon", "MultiPolygon"])].to_crs(32635)
+    units = mg.demand.grid(land, cell_m=40.0)
+    whole = land.union_all()
+    boxes = mg.demand.cells(units).geometry.to_numpy()
+    np.testing.assert_allclose(units["area_m2"].to_numpy(), shapely.area(shapely.intersection(boxes, whole)), rtol=0, atol=1e-6)
+    assert units["area_m2"].sum() == pytest.approx(whole.area, rel=1e-9)
+    # no cell that touches the land is missing: every cell of the lattice with overlap is there
+    assert (units["area_m2"] > 0).all()
+    assert shapely.contains(shapely.buffer(shapely.union_all(boxes), 1e-6), whole)

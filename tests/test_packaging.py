@@ -62,3 +62,8 @@ def test_ci_runs_the_readme_test_command():
     test_cmd = next(c for c in commands if "pytest" in c)
     assert test_cmd in ci.splitlines()
     assert any("mtown-geo demo" in c for c in commands)
+
+
+def test_every_public_name_is_there():
+    for name in mg.__all__:
+        assert getattr(mg, name) is not None, name
