@@ -82,11 +82,13 @@ def reach(
     profile: Profile | str | Path | None = None,
     circle: str = "15min",
     max_snap_dist_m: float | None = None,
+    labels: bool = True,
 ) -> access.Reach | None:
     """The engine's search for a circle: its categories on its mode, cut at its largest threshold.
 
     Returns ``None`` (with an :class:`EmptyCategoryWarning`) when no facility of any of
-    the circle's categories exists. A mode's ``wait_min`` is *not* in the node times:
+    the circle's categories exists. ``labels`` records the nearest facility of every
+    node (for catchments); :func:`travel_times` does without. A mode's ``wait_min`` is *not* in the node times:
     :func:`travel_times` adds it.
     """
     prof = resolve(profile)
@@ -107,7 +109,9 @@ def reach(
             stacklevel=2,
         )
         return None
-    return access.reach(network, fac, categories=cats, max_time_min=max(limit - wait, 1e-9), max_snap_dist_m=max_snap_dist_m)
+    return access.reach(
+        network, fac, categories=cats, max_time_min=max(limit - wait, 1e-9), max_snap_dist_m=max_snap_dist_m, labels=labels
+    )
 
 
 def travel_times(
@@ -133,7 +137,7 @@ def travel_times(
         optional); ``inf`` where none is reachable within the threshold.
     """
     prof = resolve(profile)
-    r = reach(network, facilities, profile=prof, circle=circle, max_snap_dist_m=max_snap_dist_m)
+    r = reach(network, facilities, profile=prof, circle=circle, max_snap_dist_m=max_snap_dist_m, labels=False)
     return times_at(r, demand, profile=prof, circle=circle, max_snap_dist_m=max_snap_dist_m)
 
 

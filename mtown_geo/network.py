@@ -75,6 +75,9 @@ class Network:
         Where the network came from (file name), for reports.
     max_snap_dist_m : float
         Default largest distance (metres) at which points attach to the network.
+    straight : bool
+        Every edge is the straight segment from node u to node v (so the engine's
+        indexes can be taken from the node coordinates).
 
     Notes
     -----
@@ -93,6 +96,7 @@ class Network:
         profile: str = "",
         source: str = "",
         max_snap_dist_m: float = 300.0,
+        straight: bool = False,
     ) -> None:
         self.crs: CRS = _crs.require_projected(nodes, what="network nodes")
         if edges.crs is None or CRS.from_user_input(edges.crs) != self.crs:
@@ -111,6 +115,7 @@ class Network:
         self.profile = profile
         self.source = source
         self.max_snap_dist_m = float(max_snap_dist_m)
+        self._straight = bool(straight)
 
     # -- basic facts -----------------------------------------------------------------
 
@@ -177,12 +182,18 @@ class Network:
     @cached_property
     def edge_start_tree(self) -> cKDTree:
         """A KD-tree over the first vertex of every edge (bounds the nearest-edge distance)."""
+        straight = self.straight_edges
+        if straight is not None:
+            return cKDTree(straight[0])
         first = shapely.get_coordinates(shapely.get_point(np.asarray(self.edges.geometry.values), 0))
         return cKDTree(first)
 
     @cached_property
     def straight_edges(self) -> tuple[np.ndarray, np.ndarray] | None:
         """End coordinates (a, b) of every edge when all edges are straight segments, else None."""
+        if self._straight:
+            xy = self.nodes[["x", "y"]].to_numpy()
+            return xy[self.edges["u"].to_numpy()], xy[self.edges["v"].to_numpy()]
         geoms = np.asarray(self.edges.geometry.values)
         if not np.all(shapely.get_num_points(geoms) == 2):
             return None
@@ -250,6 +261,7 @@ class Network:
             profile=self.profile,
             source=self.source,
             max_snap_dist_m=self.max_snap_dist_m,
+            straight=self._straight,
         )
 
     def with_edge_times(self, time_min: np.ndarray, time_rev_min: np.ndarray) -> Network:
@@ -272,6 +284,7 @@ class Network:
             profile=self.profile,
             source=self.source,
             max_snap_dist_m=self.max_snap_dist_m,
+            straight=self._straight,
         )
 
     def to_networkx(self, *, weight: str = "time_min") -> nx.DiGraph:
@@ -483,6 +496,7 @@ def _network_from_segments(
         profile=profile_name,
         source=source,
         max_snap_dist_m=max_snap_dist_m,
+        straight=True,
     )
     _report_components(net)
     return net
