@@ -125,6 +125,31 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages (empty where /proc/loadavg is absent)."""
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return ""
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark that
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` reports, but of this process alone: a
+    subprocess's ``ru_maxrss`` also carries its parent's peak at the fork (Linux keeps the
+    larger of the two across ``exec``), which would hide what a small child uses. Elsewhere
+    ``ru_maxrss``.
+    """
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024.0
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 1024.0 / 1024.0
+
+
 def machine_lines(packages: Sequence[str]) -> list[str]:
     """Lines describing the machine, the date and the versions of the packages timed."""
     cpu = platform.processor() or platform.machine()
@@ -133,9 +158,7 @@ def machine_lines(packages: Sequence[str]) -> list[str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    load = ""
-    with contextlib.suppress(OSError):
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    load = load_average()
     versions = ", ".join(f"{p} {_version(p)}" for p in packages)
     return [
         f"date: {_dt.datetime.now().astimezone().isoformat(timespec='minutes')}",
@@ -147,17 +170,28 @@ def machine_lines(packages: Sequence[str]) -> list[str]:
 # -- the benchmark case ------------------------------------------------------------------
 
 
-def built_up_grid(extract: mg.sources.OSMExtract, crs: Any, *, cell_m: float = 50.0) -> gpd.GeoDataFrame:
-    """A ``cell_m`` grid of demand units over the extract's built-up land polygons.
+def built_up_polygons(extract: mg.sources.OSMExtract, *, landuse: Sequence[str] = BUILT_UP_LANDUSE) -> gpd.GeoDataFrame:
+    """The extract's OSM ``landuse`` polygons of the kinds ``landuse`` (EPSG:4326).
 
-    Built-up land: OSM ``landuse`` polygons of the kinds in :data:`BUILT_UP_LANDUSE`.
+    Exits with a message when there are none.
     """
     feats = extract.features
     kind = feats["tags"].map(lambda t: t.get("landuse") if isinstance(t, dict) else None)
-    polys = feats[kind.isin(BUILT_UP_LANDUSE).to_numpy() & feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+    polys = feats[kind.isin(list(landuse)).to_numpy() & feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
     if polys.empty:
-        sys.exit("the extract has no built-up landuse polygons to lay the origin grid on")
-    return mg.demand.grid(polys.to_crs(crs), cell_m=cell_m)
+        sys.exit(f"the extract has no landuse={'|'.join(landuse)} polygons to lay the origin grid on")
+    return polys
+
+
+def built_up_grid(
+    extract: mg.sources.OSMExtract, crs: Any, *, cell_m: float = 50.0, landuse: Sequence[str] = BUILT_UP_LANDUSE
+) -> gpd.GeoDataFrame:
+    """A ``cell_m`` grid of demand units over the extract's built-up land polygons.
+
+    Built-up land: OSM ``landuse`` polygons of the kinds ``landuse`` (default
+    :data:`BUILT_UP_LANDUSE`).
+    """
+    return mg.demand.grid(built_up_polygons(extract, landuse=landuse).to_crs(crs), cell_m=cell_m)
 
 
 def nearest_nodes(network: mg.Network, facilities: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
