@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -69,6 +70,8 @@ def run(n_towns: int, workers: int, outputs: dict[str, bool], label: str) -> dic
     allsum = pd.concat([r[3] for r in rows], ignore_index=True)
     peak = allsum.groupby("worker")["worker_peak_mib"].max()
     failed = int((allsum["status"] != "done").sum())
+    for _, r in allsum[allsum["status"] != "done"].iterrows():
+        print(f"  failed: {r['name']} ({r['code']}): {r['error']}")
     per_min = 60.0 * n / wall
     return {
         "run": label,
@@ -79,6 +82,8 @@ def run(n_towns: int, workers: int, outputs: dict[str, bool], label: str) -> dic
         "towns_per_min": round(per_min, 1),
         "s_per_town_per_worker": round(allsum["seconds"].mean(), 2),
         "peak_mib_per_worker": round(float(peak.max()), 0),
+        # the same after each worker's first town: memory bounded means these two stay close
+        "peak_mib_after_first_town": round(float(allsum.groupby("worker")["worker_peak_mib"].min().max()), 0),
         "projected_1000_towns_min": round(1000 / per_min, 1),
     }
 
@@ -90,6 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.simplefilter("ignore")
+    print(f"load average at the start: {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     results = []
     for workers in (1, 2):
         results.append(run(args.towns, workers, NO_MAPS, "indicators (no maps)"))

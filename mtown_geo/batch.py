@@ -135,6 +135,10 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}"
         log.debug("town %s failed:\n%s", task["name"], traceback.format_exc())
+    except Exception as exc:  # an unforeseen failure of one town must not stop the batch
+        row["status"] = "failed"
+        row["error"] = f"{type(exc).__name__}: {exc} (unexpected; the traceback is in the log)"
+        log.warning("town %s failed unexpectedly:\n%s", task["name"], traceback.format_exc())
     row["seconds"] = round(time.perf_counter() - t0, 2)
     row["worker_peak_mib"] = round(_peak_rss_mib(), 1)
     row["worker"] = os.getpid()

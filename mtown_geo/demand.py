@@ -1121,7 +1121,8 @@ def with_residential(
         x = units["x"].to_numpy(dtype=float)
         y = units["y"].to_numpy(dtype=float)
         boxes = shapely.box(x - half, y - half, x + half, y + half)
-        strays = np.flatnonzero(~shapely.covers(shapely.buffer(boxes, 1e-6), _unit_points(units)))
+        pxy = shapely.get_coordinates(_unit_points(units))
+        strays = np.flatnonzero((np.abs(pxy[:, 0] - x) > half + 1e-6) | (np.abs(pxy[:, 1] - y) > half + 1e-6))
         if len(strays):
             raise InputError(
                 f"{len(strays)} grid units lie outside their own cell (rows {_row_labels(units.index, strays)}): "

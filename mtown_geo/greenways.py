@@ -374,11 +374,12 @@ def _waterside(
     _, run = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
     run_len = np.bincount(run, weights=np.hypot(*(b - a).T))
     ok = run_len[run] >= min_run_m
-    out: dict[int, shapely.Geometry] = {}
-    for o in np.unique(owner[ok]):
-        sel = segs[ok & (owner == o)]
-        out[int(idx[o])] = _lineal(shapely.MultiLineString(list(sel)))
-    return out
+    # the kept pieces of each way, merged where they join (one array call for all ways)
+    kept_owner, kept = owner[ok], segs[ok]
+    order = np.argsort(kept_owner, kind="stable")
+    ways_kept, inv = np.unique(kept_owner[order], return_inverse=True)
+    merged = shapely.line_merge(shapely.multilinestrings(kept[order], indices=inv))
+    return {int(idx[o]): g for o, g in zip(ways_kept, merged, strict=True)}
 
 
 def _pieces(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

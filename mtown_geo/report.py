@@ -347,42 +347,53 @@ def write_tables(
     return out
 
 
-def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+def _cell(value: Any) -> Any:
+    """A table value as xlsxwriter writes it: NaN, None and NA blank, numpy scalars as Python."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("∞" if value > 0 else "-∞")
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
-    fills = {
-        "pass": PatternFill("solid", fgColor="C6EFCE"),
-        "fail": PatternFill("solid", fgColor="FFC7CE"),
-        "missing": PatternFill("solid", fgColor="FFEB9C"),
-    }
-    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+
+def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
+    """The tables as one formatted workbook: a bold, frozen header row, fitted columns, and
+    on the indicator sheet the status in Chinese and English on a pass / fail / missing fill."""
+    import xlsxwriter
+
+    with xlsxwriter.Workbook(str(path)) as book:
+        header = book.add_format({"bold": True, "text_wrap": True, "valign": "vcenter", "bg_color": "#DDEBF7"})
+        fills = {
+            "pass": book.add_format({"bg_color": "#C6EFCE"}),
+            "fail": book.add_format({"bg_color": "#FFC7CE"}),
+            "missing": book.add_format({"bg_color": "#FFEB9C"}),
+        }
+        two_dp = book.add_format({"num_format": "0.00"})
         for i, (name, df) in enumerate(tables.items()):
             frame = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
             frame = frame.rename(columns={c: HEADERS.get(c, c) for c in frame.columns})
-            sheet = "指标 Indicators" if i == 0 else str(name)[:31]
-            frame.to_excel(xw, sheet_name=sheet, index=False)
-            ws = xw.sheets[sheet]
-            bold = Font(bold=True)
-            for cell in ws[1]:
-                cell.font = bold
-                cell.alignment = Alignment(wrap_text=True, vertical="center")
-                cell.fill = PatternFill("solid", fgColor="DDEBF7")
-            ws.freeze_panes = "A2"
-            for j, col in enumerate(frame.columns, start=1):
-                width = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)]) + 2
-                ws.column_dimensions[get_column_letter(j)].width = min(max(width, 8), 60)
-            if i == 0 and HEADERS["status"] in frame.columns:
-                scol = list(frame.columns).index(HEADERS["status"]) + 1
-                for r in range(2, len(frame) + 2):
-                    cell = ws.cell(row=r, column=scol)
-                    status = str(cell.value)
-                    if status in fills:
-                        cell.fill = fills[status]
-                    cell.value = _STATUS_ZH.get(status, status)
-                vcol = list(frame.columns).index(HEADERS["value"]) + 1
-                for r in range(2, len(frame) + 2):
-                    ws.cell(row=r, column=vcol).number_format = "0.00"
+            ws = book.add_worksheet("指标 Indicators" if i == 0 else str(name)[:31])
+            columns = [str(c) for c in frame.columns]
+            status_col = columns.index(HEADERS["status"]) if i == 0 and HEADERS["status"] in columns else -1
+            value_col = columns.index(HEADERS["value"]) if status_col >= 0 and HEADERS["value"] in columns else -1
+            ws.write_row(0, 0, columns, header)
+            ws.freeze_panes(1, 0)
+            for j, col in enumerate(frame.columns):
+                values = [_cell(v) for v in frame[col].tolist()]
+                for r, v in enumerate(values, start=1):
+                    if j == status_col:
+                        status = str(v)
+                        ws.write_string(r, j, _STATUS_ZH.get(status, status), fills.get(status))
+                    elif v is None:
+                        continue
+                    else:
+                        ws.write(r, j, v, two_dp if j == value_col and isinstance(v, float) else None)
+                width = max([len(columns[j])] + [len(str(v)) for v in values[:200]]) + 2
+                ws.set_column(j, j, min(max(width, 8), 60))
 
 
 def manifest(

@@ -115,3 +115,26 @@ def test_study_map_has_a_layer_per_circle_and_category(tmp_path):
         assert f"15分钟生活圈 · {zh} 服务范围 service area" in names
     assert any("服务盲区 gaps" in n for n in names)
     assert {"设施 facilities", "边界 boundaries"} <= set(names)
+
+
+def test_layers_render_as_folium_renders_them(monkeypatch, tmp_path):
+    """The map's GeoJSON layers give the page folium's own GeoJson gives, byte for byte
+    once the random element ids are numbered in order."""
+    import re
+
+    import folium
+
+    from mtown_geo.render import interactive
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        result = mg.run(mg.demo_study(tmp_path / "s"))
+
+    def page() -> str:
+        fmap = render.town_map(result.layers, profile=result.profile, tiles=False, title="t")
+        ids: dict[str, str] = {}
+        return re.sub(r"[0-9a-f]{32}", lambda m: ids.setdefault(m.group(0), f"id{len(ids)}"), fmap.get_root().render())
+
+    ours = page()
+    monkeypatch.setattr(interactive, "_GeoJson", folium.GeoJson)
+    assert ours == page()

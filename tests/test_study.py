@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
+from openpyxl import load_workbook
 
 import mtown_geo as mg
 from mtown_geo import lifecircle, study
@@ -106,6 +107,14 @@ def test_outputs_written(demo_run):
             assert name in layers
             back = gpd.read_file(out / "layers.gpkg", layer=name)
             assert len(back) == len(gdf)
+    # the fast GeoPackage settings are the run's own: GDAL's are restored afterwards
+    assert pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS") is None
+    book = load_workbook(out / "indicators.xlsx", read_only=True)
+    rows = list(book["指标 Indicators"].iter_rows(values_only=True))
+    values = {str(r[0]): r[4] for r in rows[1:]}
+    computed = result.indicators.assign(row=result.indicators["row"].astype(str)).set_index("row")["value"]
+    assert values["9"] == pytest.approx(computed["9"])
+    assert values["8"] == pytest.approx(computed["8"])
     man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert man["inputs"]["study.osm"]["sha256"]
     assert man["config"]["name"] == "Karhula demo"

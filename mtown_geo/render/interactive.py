@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from branca.element import Element
 
 from ..sources.osm import ATTRIBUTION
@@ -156,7 +158,7 @@ def reach_map(
     west, south, east, north = wgs.total_bounds
     fmap = new_map((west, south, east, north), tiles=tiles)
     root: Any = fmap.get_root()
-    geom = wgs.geometry.simplify(0).set_precision(1e-6)
+    geom = wgs.geometry.simplify(0).set_precision(1e-6, mode="pointwise")
     for i, cat in enumerate(cats):
         label = cat
         if profile is not None and cat in profile.categories:
@@ -167,8 +169,8 @@ def reach_map(
             geometry=geom.values,
             crs=4326,
         )
-        folium.GeoJson(
-            layer.to_json(),
+        _GeoJson(
+            _geojson(layer, ["minutes", "colour"]),
             name=f"{label} 出行时间 travel time",
             show=i == 0,
             style_function=lambda f: {
@@ -182,8 +184,8 @@ def reach_map(
     if boundaries is not None and len(boundaries):
         b = boundaries.to_crs(4326)
         fields = [c for c in ("name", "kind") if c in b]
-        folium.GeoJson(
-            b[[*fields, "geometry"]].to_json(),
+        _GeoJson(
+            _geojson(b, fields),
             name="边界 boundaries",
             style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
             tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
@@ -195,17 +197,98 @@ def reach_map(
     return fmap
 
 
+class _Text(Element):
+    """Text added to the page as it is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
+class _GeoJson(folium.GeoJson):
+    """:class:`folium.GeoJson` that adds its rendered script to the page as text.
+
+    branca adds what a layer renders to the page inside an ``Element`` that compiles it as
+    a Jinja template again; a GeoJSON layer's script holds all of its data, and lexing that
+    as a template takes longer than the rest of writing the map (and would misread a name
+    containing ``{{``). This is folium's ``GeoJson.render`` chain with the text added as
+    it is: the same HTML.
+    """
+
+    def render(self, **kwargs: Any) -> str:
+        from folium.features import GeoJsonStyleMapper
+        from folium.map import ElementAddToElement
+        from folium.utilities import get_obj_in_upper_tree
+
+        if type(self).includes:  # pragma: no cover - a folium that adds class includes
+            super().render(**kwargs)
+            return ""
+        self.parent_map = get_obj_in_upper_tree(self, folium.Map)  # type: ignore[assignment]
+        if (self.style or self.highlight) and self.data["features"]:
+            mapper = GeoJsonStyleMapper(self.data, self.feature_identifier, self)
+            if self.style:
+                self.style_map = mapper.get_style_map(self.style_function)
+            if self.highlight:
+                self.highlight_map = mapper.get_highlight_map(self.highlight_function)
+        if self.show:
+            self.add_child(
+                ElementAddToElement(element_name=self.get_name(), element_parent_name=cast(Element, self._parent).get_name()),
+                name=self.get_name() + "_add",
+            )
+        figure = self.get_root()
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            macro = macros.get(part)
+            if macro is not None:
+                getattr(figure, part).add_child(_Text(macro(self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+        return ""
+
+
 _CIRCLE_ORDER = ("15min", "5min", "10min", "30min")
 
 
 def _geojson(gdf: gpd.GeoDataFrame, fields: Sequence[str]) -> str:
+    """A FeatureCollection (WGS 84, coordinates to 1e-6°, floats to 2 decimals, inf and NaN as null).
+
+    Geometries are written by GEOS in one array call and the properties by :mod:`json`:
+    several times faster than :meth:`GeoDataFrame.to_json`, which builds a dict per feature.
+    """
     keep = [c for c in fields if c in gdf.columns]
     frame = gdf[[*keep, gdf.geometry.name]].to_crs(4326)
-    frame = frame.set_geometry(frame.geometry.set_precision(1e-6))
+    geoms = shapely.set_precision(frame.geometry.to_numpy(), 1e-6, mode="pointwise")
+    columns: list[list[Any]] = []
     for c in keep:
-        if pd.api.types.is_float_dtype(frame[c]):
-            frame[c] = frame[c].replace([np.inf, -np.inf], np.nan).round(2)
-    return frame.to_json(na="null", drop_id=True)
+        col = frame[c]
+        if pd.api.types.is_float_dtype(col):
+            arr = np.round(col.to_numpy(dtype=float, na_value=np.nan), 2)
+            columns.append([float(v) if np.isfinite(v) else None for v in arr])
+        else:
+            values = col.to_numpy(dtype=object)
+            columns.append([None if _missing(v) else v for v in values])
+    records = [dict(zip(keep, row, strict=True)) for row in zip(*columns, strict=True)] if keep else [{}] * len(frame)
+    gj = shapely.to_geojson(np.where(shapely.is_empty(geoms), None, geoms))
+    head = '{"type": "Feature", "properties": '
+    features = [
+        head + json.dumps(r, ensure_ascii=False, default=_json_value) + ', "geometry": ' + (g if g is not None else "null") + "}"
+        for r, g in zip(records, gj, strict=True)
+    ]
+    return '{"type": "FeatureCollection", "features": [' + ", ".join(features) + "]}"
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
+
+
+def _json_value(v: Any) -> Any:
+    """numpy scalars and other values :mod:`json` does not know, as plain values or text."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
 
 
 def town_map(
@@ -253,11 +336,10 @@ def town_map(
         if has_cells:
             half = units["cell_m"].to_numpy() / 2
             x, y = units["x"].to_numpy(), units["y"].to_numpy()
-            import shapely
-
             shapes = gpd.GeoSeries(shapely.box(x - half, y - half, x + half, y + half), crs=units.crs, index=units.index)
         else:
             shapes = units.geometry
+        shapes = shapes.to_crs(4326)  # once for all categories
         required = set(cspec.required) if cspec is not None else set(cats)
         for cat in cats:
             if cat not in required:
@@ -267,7 +349,7 @@ def town_map(
             layer = gpd.GeoDataFrame(
                 {"minutes": np.where(np.isfinite(t), np.round(t, 1), -1.0), "colour": [_colour(v) for v in t]},
                 geometry=shapes.to_numpy(),
-                crs=units.crs,
+                crs=4326,
             )
             style = (
                 (
@@ -281,7 +363,7 @@ def town_map(
                 if has_cells
                 else (lambda f: {"color": f["properties"]["colour"], "radius": 5})
             )
-            folium.GeoJson(
+            _GeoJson(
                 _geojson(layer, ["minutes", "colour"]),
                 name=f"{cname} · {label} 出行时间 travel time",
                 show=not shown,
@@ -293,7 +375,7 @@ def town_map(
         if iso is not None and len(iso):
             for cat, part in iso.groupby("category", sort=False):
                 label = profile.categories[cat].name_zh if cat in profile.categories else str(cat)
-                folium.GeoJson(
+                _GeoJson(
                     _geojson(part, ["category", "threshold_min", "area_m2"]),
                     name=f"{cname} · {label} 服务范围 service area",
                     show=False,
@@ -303,7 +385,7 @@ def town_map(
         if gaps is not None and len(gaps):
             for cat, part in gaps.groupby("category", sort=False):
                 label = profile.categories[cat].name_zh if cat in profile.categories else str(cat)
-                folium.GeoJson(
+                _GeoJson(
                     _geojson(part, ["category", "area_m2", "pop"]),
                     name=f"{cname} · {label} 服务盲区 gaps",
                     show=False,
@@ -335,7 +417,7 @@ def town_map(
         gdf = layers.get(key)
         if gdf is not None and len(gdf):
             fields = [c for c in ("name", "size_label", "radius_m", "area_m2") if c in gdf.columns]
-            folium.GeoJson(
+            _GeoJson(
                 _geojson(gdf, fields),
                 name=name,
                 show=False,
@@ -345,7 +427,7 @@ def town_map(
     green = layers.get("greenways")
     if green is not None and len(green):
         fields = [c for c in ("name", "length_m") if c in green.columns]
-        folium.GeoJson(
+        _GeoJson(
             _geojson(green, fields),
             name="绿道 greenways",
             show=False,
@@ -355,7 +437,7 @@ def town_map(
     bounds = layers.get("boundaries")
     if bounds is not None and len(bounds):
         fields = [c for c in ("name", "kind") if c in bounds]
-        folium.GeoJson(
+        _GeoJson(
             _geojson(bounds, fields),
             name="边界 boundaries",
             style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
@@ -369,29 +451,32 @@ def town_map(
     return fmap
 
 
-def _facility_markers(fac: gpd.GeoDataFrame, profile: Profile | None) -> folium.FeatureGroup:
+def _facility_markers(fac: gpd.GeoDataFrame, profile: Profile | None) -> folium.GeoJson:
+    """Facilities as one GeoJSON layer of circle markers, with a popup (name, category in
+    Chinese and English, attachment problems) and a tooltip; one layer, not one folium
+    element per facility, keeps maps of large towns quick to write and to open."""
     f = fac.to_crs(4326)
-    group = folium.FeatureGroup(name="设施 facilities", show=True)
-    pts = f.geometry.representative_point()
-    for (_, row), pt in zip(f.iterrows(), pts, strict=True):
-        cat = str(row.get("category", ""))
-        zh = profile.categories[cat].name_zh if profile is not None and cat in profile.categories else cat
-        name = row.get("name")
-        name = name if isinstance(name, str) and name else "(未命名 unnamed)"
-        extra = ""
-        status = row.get("status")
-        if isinstance(status, str) and status != "ok":
-            extra = f"<br><i>接入 attachment: {html.escape(status)}</i>"
-        popup = f"<b>{html.escape(name)}</b><br>{html.escape(zh)} ({html.escape(cat)}){extra}"
-        folium.CircleMarker(
-            [pt.y, pt.x],
-            radius=4,
-            color="#2b2b2b",
-            weight=1,
-            fill=True,
-            fill_color="#4575b4",
-            fill_opacity=0.9,
-            popup=folium.Popup(popup, max_width=260),
-            tooltip=f"{zh}: {name}",
-        ).add_to(group)
-    return group
+    cats = [str(c) for c in (f["category"] if "category" in f else [""] * len(f))]
+    zh = [profile.categories[c].name_zh if profile is not None and c in profile.categories else c for c in cats]
+    names = [n if isinstance(n, str) and n else "(未命名 unnamed)" for n in (f["name"] if "name" in f else [None] * len(f))]
+    status = [s if isinstance(s, str) and s != "ok" else "" for s in (f["status"] if "status" in f else [None] * len(f))]
+    # folium puts property values into the popup's HTML as they are: escape OSM text first
+    points = gpd.GeoDataFrame(
+        {
+            "name": [html.escape(n) for n in names],
+            "category": [html.escape(f"{z} ({c})" if z != c else c) for z, c in zip(zh, cats, strict=True)],
+            "attachment": [html.escape(s) for s in status],
+        },
+        geometry=f.geometry.representative_point().to_numpy(),
+        crs=4326,
+    )
+    fields = ["name", "category"] + (["attachment"] if any(status) else [])
+    aliases = ["名称 name", "类别 category", "接入 attachment"][: len(fields)]
+    return _GeoJson(
+        _geojson(points, fields),
+        name="设施 facilities",
+        show=True,
+        marker=folium.CircleMarker(radius=4, color="#2b2b2b", weight=1, fill=True, fill_color="#4575b4", fill_opacity=0.9),
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, max_width=260),
+        tooltip=folium.GeoJsonTooltip(fields=["category", "name"], aliases=["类别 category", "名称 name"]),
+    )

@@ -1145,6 +1145,9 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
                     format="png",
                     dpi=dpi,
                     metadata={"Title": title, "Copyright": ATTRIBUTION, "Software": "mtown_geo"},
+                    # zlib level 3: a 300-dpi map encodes in 2/3 of the time of the default 6,
+                    # for files about 20 % larger
+                    pil_kwargs={"compress_level": 3},
                 )
                 fig.savefig(drawn[1], format="pdf", metadata={"Title": title, "Subject": ATTRIBUTION, "Creator": "mtown_geo"})
         except OSError:

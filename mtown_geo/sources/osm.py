@@ -318,7 +318,7 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
 
     import datetime as _dt
 
-    newest = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    newest = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
     feature_keys = set(FEATURE_KEYS)
     feature_tags = set(FEATURE_TAGS)
     if buildings:
