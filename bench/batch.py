@@ -7,7 +7,7 @@ municipalities of Liechtenstein (admin_level 8) and the 7 parishes of Andorra
 and the projected time for 1,000 towns, without maps (the indicators) and with them.
 
     python bench/batch.py                 # 100 towns per run (about 15 minutes in all)
-    python bench/batch.py --towns 300     # a longer run
+    python bench/batch.py --towns 300 --workers 2 --maps-towns 0   # does a worker's memory grow?
 
 Not a test: run it by hand and record the table in bench/README.md.
 """
@@ -84,24 +84,34 @@ def run(n_towns: int, workers: int, outputs: dict[str, bool], label: str) -> dic
         "peak_mib_per_worker": round(float(peak.max()), 0),
         # the same after each worker's first town: memory bounded means these two stay close
         "peak_mib_after_first_town": round(float(allsum.groupby("worker")["worker_peak_mib"].min().max()), 0),
+        # resident memory after each worker's first and last town (largest over the workers)
+        **_rss_first_last(allsum),
         "projected_1000_towns_min": round(1000 / per_min, 1),
     }
+
+
+def _rss_first_last(summary: pd.DataFrame) -> dict[str, float]:
+    done = summary[summary["status"] == "done"].sort_values(["worker", "finished", "worker_peak_mib"])
+    by = done.groupby("worker")["worker_rss_mib"]
+    return {"rss_mib_first_town": round(float(by.first().max()), 0), "rss_mib_last_town": round(float(by.last().max()), 0)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--towns", type=int, default=100)
-    parser.add_argument("--maps-towns", type=int, default=36, help="towns for the run with maps")
+    parser.add_argument("--maps-towns", type=int, default=36, help="towns for the run with maps (0: no such run)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts of the runs without maps")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.simplefilter("ignore")
     print(f"load average at the start: {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     results = []
-    for workers in (1, 2):
+    for workers in args.workers:
         results.append(run(args.towns, workers, NO_MAPS, "indicators (no maps)"))
         print(results[-1], flush=True)
-    results.append(run(args.maps_towns, 2, WITH_MAPS, "indicators + maps"))
-    print(results[-1], flush=True)
+    if args.maps_towns > 0:
+        results.append(run(args.maps_towns, 2, WITH_MAPS, "indicators + maps"))
+        print(results[-1], flush=True)
     table = pd.DataFrame(results)
     print()
     print("| " + " | ".join(table.columns) + " |")

@@ -140,18 +140,31 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         row["error"] = f"{type(exc).__name__}: {exc} (unexpected; the traceback is in the log)"
         log.warning("town %s failed unexpectedly:\n%s", task["name"], traceback.format_exc())
     row["seconds"] = round(time.perf_counter() - t0, 2)
-    row["worker_peak_mib"] = round(_peak_rss_mib(), 1)
+    row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    rss, peak = _memory_mib()
+    row["worker_rss_mib"] = round(rss, 1)
+    row["worker_peak_mib"] = round(peak, 1)
     row["worker"] = os.getpid()
     return row
 
 
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this (worker) process so far, MiB."""
+def _memory_mib() -> tuple[float, float]:
+    """Resident memory of this (worker) process after the town and its peak so far, MiB.
+
+    Read from ``/proc/self/status`` (``VmRSS``, ``VmHWM``) where there is one: unlike
+    ``ru_maxrss``, the peak then is the process's own, not its parent's at the fork.
+    """
     try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return float("nan")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        fields = dict(
+            line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Vm")
+        )
+        return float(fields["VmRSS"].split()[0]) / 1024.0, float(fields["VmHWM"].split()[0]) / 1024.0
+    except (OSError, KeyError, ValueError):
+        try:
+            import resource
+        except ImportError:  # pragma: no cover - not on Windows
+            return float("nan"), float("nan")
+        return float("nan"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any] | None:
@@ -222,7 +235,9 @@ def run_batch(
     -------
     DataFrame
         The summary: one row per town (``name``, ``code``, ``status`` done/failed,
-        ``error``, every computed indicator's value and pass/fail, ``seconds``), also
+        ``error``, every computed indicator's value and pass/fail, ``seconds``, ``finished``
+        (local time), the worker's resident memory after the town and its peak so far
+        (``worker_rss_mib``, ``worker_peak_mib``) and its process id ``worker``), also
         written to ``out/summary.csv`` and ``out/summary.xlsx``.
     """
     from dask.distributed import Client, LocalCluster, as_completed
