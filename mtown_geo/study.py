@@ -1273,7 +1273,8 @@ def _fast_gpkg() -> Iterator[None]:
 
     Outputs are built in a temporary folder and moved into place only when complete
     (:func:`mtown_geo._io.atomic_dir`), so the journal and the syncs SQLite makes after each
-    layer buy nothing here; dropping them halves the time of a small layer.
+    layer buy nothing here; dropping them halves the time of a small layer. The settings are
+    GDAL's, for the whole process, and are restored when the block ends.
     """
     import pyogrio
 
