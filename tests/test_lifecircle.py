@@ -85,6 +85,12 @@ def test_assess_and_gaps_account_for_every_uncovered_cell(demo_case):
         assert got.geometry.is_valid.all()
     whole = lifecircle.gaps(a, circle="15min")
     assert whole["area_m2"].sum() == pytest.approx(a.loc[~a["covered"], "area_m2"].sum())
+    # the same land given as polygons takes GEOS's general union: the same gaps
+    cells = mg.demand.cells(a)
+    general = lifecircle.gaps(a, circle="15min", polygons=cells.set_index(a.index))
+    assert len(general) == len(whole)
+    assert general["area_m2"].sum() == pytest.approx(whole["area_m2"].sum())
+    assert shapely.symmetric_difference(general.union_all(), whole.union_all()).area < 1e-6
 
 
 def test_zones(demo_case):

@@ -138,3 +138,22 @@ def test_layers_render_as_folium_renders_them(monkeypatch, tmp_path):
     ours = page()
     monkeypatch.setattr(interactive, "_GeoJson", folium.GeoJson)
     assert ours == page()
+
+    # each layer's GeoJSON equals geopandas' own (rounded the same way)
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    for gdf in result.layers.values():
+        if not len(gdf):
+            continue
+        fields = [c for c in gdf.columns if c != gdf.geometry.name]
+        ref = gdf.to_crs(4326)
+        ref = ref.set_geometry(ref.geometry.set_precision(1e-6, mode="pointwise"))
+        for c in fields:
+            if pd.api.types.is_float_dtype(ref[c]):
+                ref[c] = ref[c].replace([np.inf, -np.inf], np.nan).round(2)
+        want = json.loads(ref.to_json(na="null", drop_id=True))
+        got = json.loads(interactive._geojson(gdf, fields))
+        assert got["features"] == want["features"]
