@@ -29,10 +29,6 @@ weighted by area, on the largest real network here (Andorra, 137k vertices).
 * **the floor**: reading the file's arrays with pyrosm (``OSM(path)._read_pbf()``) plus
   one bare ``scipy.sparse.csgraph.dijkstra`` per category from the facilities' nearest
   nodes (``min_only=True``, ``limit=15``).
-* **prototype**: the mtown_geo steps with changes proposed for the package (a grid made
-  polygon part by polygon part; the engine's indexes of a new network taken from node
-  coordinates; the search without nearest-facility labels), checked to give the same
-  coverage table.
 
 The coverage rates of the two routes are compared per category, with a third column
 that isolates the attachment: the same network searched from the facilities' nearest
@@ -149,94 +145,8 @@ def mtown_public(path: Path, prof: mg.standards.Profile) -> MtownRun:
     return MtownRun(clock.s, net, fac, units, times, table)
 
 
-def grid_by_parts(area: gpd.GeoDataFrame, *, cell_m: float) -> gpd.GeoDataFrame:
-    """``mtown_geo.demand.grid`` made polygon part by polygon part (a prototype).
-
-    ``demand.grid`` lays cells over the bounding box of the whole area and intersects
-    every cell that is not wholly inside with the whole (multi)polygon: over land
-    scattered across a country that is ~200,000 candidate cells and thousands of
-    intersections with a geometry of many thousand vertices. Here the candidates are the
-    cells of each part's own bounding box, and a cell is clipped against the parts it
-    meets only, by rectangle clipping. Same lattice, same cells, same areas (to 1e-7 m²)
-    and the same points (cell centres; where the centre lies outside, a point on the
-    clipped cell: identical, or within 1e-8 m where the clipped pieces' vertices start
-    elsewhere).
-    """
-    geom = shapely.make_valid(area.geometry.union_all())
-    minx, miny, maxx, _ = geom.bounds
-    x0 = np.floor(minx / cell_m) * cell_m
-    y0 = np.floor(miny / cell_m) * cell_m
-    n_x = int(np.ceil((maxx - x0) / cell_m))
-    parts = shapely.get_parts(geom)
-    parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
-    b = shapely.bounds(parts)
-    i0 = np.floor((b[:, 0] - x0) / cell_m).astype(np.int64)
-    i1 = np.maximum(np.ceil((b[:, 2] - x0) / cell_m).astype(np.int64), i0 + 1)
-    j0 = np.floor((b[:, 1] - y0) / cell_m).astype(np.int64)
-    j1 = np.maximum(np.ceil((b[:, 3] - y0) / cell_m).astype(np.int64), j0 + 1)
-    ni, nj = i1 - i0, j1 - j0
-    counts = ni * nj
-    rep = np.repeat(np.arange(len(parts)), counts)
-    k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    cell = np.unique((j0[rep] + k // ni[rep]) * n_x + (i0[rep] + k % ni[rep]))
-    ii, jj = cell % n_x, cell // n_x
-    xs = x0 + (np.arange(n_x) + 0.5) * cell_m
-    ys = y0 + (np.arange(int(jj.max()) + 1) + 0.5) * cell_m
-    cx, cy = xs[ii], ys[jj]
-    boxes = shapely.box(cx - cell_m / 2, cy - cell_m / 2, cx + cell_m / 2, cy + cell_m / 2)
-    shapely.prepare(parts)
-    ci, pj = shapely.STRtree(parts).query(boxes)
-    meet = shapely.intersects(parts[pj], boxes[ci])
-    ci, pj = ci[meet], pj[meet]
-    full_pair = shapely.contains(parts[pj], boxes[ci])
-    full = np.zeros(len(boxes), dtype=bool)
-    full[ci[full_pair]] = True
-    cut = ~full_pair & ~full[ci]
-    owner = ci[cut]  # the cell of each clipped piece
-    part_of = pj[cut]
-    # rectangle clipping (GEOS's clip_by_rect) is twice as fast as a general intersection
-    half = cell_m / 2
-    pieces = np.array(
-        [
-            shapely.clip_by_rect(parts[j], cx[c] - half, cy[c] - half, cx[c] + half, cy[c] + half)
-            for c, j in zip(owner.tolist(), part_of.tolist(), strict=True)
-        ],
-        dtype=object,
-    )
-    piece_m2 = shapely.area(pieces)
-    area_m2 = np.bincount(owner, weights=piece_m2, minlength=len(boxes))
-    area_m2[full] = cell_m * cell_m
-    shapely.prepare(geom)
-    inside = shapely.contains_xy(geom, cx, cy)
-    pts = shapely.points(cx, cy)
-    moved = ~full & ~inside & (area_m2 > 0)
-    if moved.any():
-        # the clipped cell is its one piece for nearly every cell; else clip it as demand.grid does
-        n_pieces = np.bincount(owner, minlength=len(boxes))
-        piece = np.full(len(boxes), -1, dtype=np.int64)
-        piece[owner] = np.arange(len(owner))
-        one = np.flatnonzero(moved & (n_pieces == 1))
-        pts[one] = shapely.point_on_surface(pieces[piece[one]])
-        several = np.flatnonzero(moved & (n_pieces > 1))
-        if len(several):
-            pts[several] = shapely.point_on_surface(shapely.intersection(boxes[several], geom))
-    keep = area_m2 > 0
-    return gpd.GeoDataFrame(
-        {
-            "x": cx[keep],
-            "y": cy[keep],
-            "cell_m": float(cell_m),
-            "area_m2": area_m2[keep],
-            "pop": 0.0,
-            "res_area_m2": 0.0,
-        },
-        geometry=pts[keep],
-        crs=area.crs,
-    )
-
-
 def indexes_from_nodes(net: mg.Network) -> None:
-    """Prototype: the engine's indexes of a new network taken from its node coordinates.
+    """The engine's indexes of a new network taken from its node coordinates (a reference).
 
     ``Network.edge_start_tree`` reads the first vertex of every edge's LineString through
     shapely and ``Network.straight_edges`` every edge's coordinates; for a network whose
@@ -253,13 +163,12 @@ def indexes_from_nodes(net: mg.Network) -> None:
     net.__dict__["straight_edges"] = (a, b)
 
 
-def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *, proto: bool, isochrones: bool) -> MtownRun:
+def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *, isochrones: bool) -> MtownRun:
     """The planner's job step by step: the calls of ``lifecircle.travel_times`` one by one.
 
     ``access.reach`` and ``Reach.at`` are unrolled into their steps (indexes of a new
-    network, attachment, search, times at the units) so each is timed. With ``proto``:
-    the grid made part by part, the indexes from node coordinates and a search without
-    nearest-facility labels (the coverage table does not use them).
+    network, attachment, search without nearest-facility labels, times at the units) so
+    each is timed.
     """
     clock = Clock()
     _osm._CACHE.clear()
@@ -271,10 +180,8 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
         fac = mg.facilities.from_osm(extract)
     with clock("demand grid"):
         polys = common.built_up_polygons(extract, landuse=BUILT_UP).to_crs(net.crs)
-        units = grid_by_parts(polys, cell_m=CELL_M) if proto else mg.demand.grid(polys, cell_m=CELL_M)
+        units = mg.demand.grid(polys, cell_m=CELL_M)
     with clock("indexes"):
-        if proto:
-            indexes_from_nodes(net)
         _ = net.edge_tree, net.edge_start_tree, net.straight_edges, net.csr_reverse, net.component
     with clock("attach"):
         facs = fac[fac["category"].isin(cats)].reset_index(drop=True)  # as lifecircle.reach
@@ -287,7 +194,7 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
         owner = pts["owner"].to_numpy()
         cat_of_point = np.array([lookup[c] for c in facs["category"].to_numpy()[owner]], dtype=np.int64)
         ok = fsnaps["ok"].to_numpy()
-        node_min, nearest = access._search(net, fsnaps, owner, cat_of_point, ok, len(cats), LIMIT_MIN, labels=not proto)
+        node_min, nearest = access._search(net, fsnaps, owner, cat_of_point, ok, len(cats), LIMIT_MIN, labels=False)
         reach = access.Reach(
             network=net,
             categories=tuple(cats),
@@ -651,11 +558,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         public_runs: list[dict[str, float]] = []
         staged_runs: list[dict[str, float]] = []
-        proto_runs: list[dict[str, float]] = []
         ox_stage_runs: list[dict[str, float]] = []
         ref_runs: list[dict[str, float]] = []
         loads: list[str] = [common.load_average()]
-        public = staged = proto = None
+        public = staged = None
         ox_run: OsmnxRun | None = None
         project_s = float("nan")
         for r in range(runs):
@@ -666,11 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             public.stages["total"] = time.perf_counter() - t0
             public_runs.append(public.stages)
             gc.collect()
-            staged = mtown_stages(path, prof, cats, proto=False, isochrones=r < args.iso_runs)
+            staged = mtown_stages(path, prof, cats, isochrones=r < args.iso_runs)
             staged_runs.append(staged.stages)
-            gc.collect()
-            proto = mtown_stages(path, prof, cats, proto=True, isochrones=False)
-            proto_runs.append(proto.stages)
             ref: dict[str, float] = {}
             for label, fn in (
                 ("pyrosm read", lambda: pyrosm_read(path)),
@@ -696,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     project_s = ox_run.project_s
                 ox_stage_runs.append(ox_run.stages)
             loads.append(common.load_average())
-    assert public is not None and staged is not None and proto is not None
+    assert public is not None and staged is not None
 
     # -- answers -----------------------------------------------------------------------------
     print()
@@ -705,19 +608,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"* planner's calls vs steps one by one: largest rate difference {same_table(public.table, staged.table):.2g}; "
         f"times identical: {bool(np.array_equal(public.times[list(cats)].to_numpy(), staged.times.to_numpy()))}"
-    )
-    print(
-        f"* prototype vs planner's calls: largest rate difference {same_table(public.table, proto.table):.2g}; "
-        f"units {len(proto.units):,} vs {len(public.units):,}; largest unit area difference "
-        f"{np.abs(proto.units['area_m2'].to_numpy() - public.units['area_m2'].to_numpy()).max():.2g} m²; "
-        f"largest unit point distance {shapely.distance(proto.units.geometry.values, public.units.geometry.values).max():.2g} m; "
-        f"unit–category times reached by one side only {time_diff(public.times, proto.times)[0]}, "
-        f"largest difference {time_diff(public.times, proto.times)[1]:.2g} min"
-    )
-    a_own, b_own = public.network.straight_edges or (np.empty(0), np.empty(0))
-    a_nod, b_nod = proto.network.straight_edges or (np.empty(0), np.empty(0))
-    print(
-        f"* prototype indexes from node coordinates equal the Network's own: {bool(np.array_equal(a_own, a_nod) and np.array_equal(b_own, b_nod))}"
     )
     rates_nodes = node_rates(net, units, node_min, cats)
     rows = []
@@ -773,15 +663,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # -- times ----------------------------------------------------------------------------
     pub = stage_medians(public_runs)
     stg = stage_medians(staged_runs)
-    pro = stage_medians(proto_runs)
     oxm = stage_medians(ox_stage_runs)
     ref_m = stage_medians(ref_runs)
     conv_s = walk_s + fac_xml_s
     mg_total = pub["total"]
     grid_today = pub["demand grid"]
     st_total = totals(staged_runs, PIPELINE)
-    pr_total = totals(proto_runs, PIPELINE)
-    grid_proto = pro["demand grid"]
     ox_core = totals(ox_stage_runs, [s for s in PIPELINE if s != "demand grid"]) if ox_stage_runs else float("nan")
     f = common.fmt_s
 
@@ -795,26 +682,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     rows = [
-        [".pbf → OSM XML (pyosmium; once)", "—", "—", f(conv_s)],
-        ["read the file", cell(stg, "read"), cell(pro, "read"), cell(oxm, "read") + " (graph_from_xml)"],
-        ["network", cell(stg, "build"), cell(pro, "build"), cell(oxm, "build") + " (edge weights)"],
-        ["facilities", cell(stg, "facilities"), cell(pro, "facilities"), cell(oxm, "facilities") + " (features_from_xml)"],
-        ["demand grid", cell(stg, "demand grid"), cell(pro, "demand grid"), "(the same grid)"],
-        ["indexes of a new network", cell(stg, "indexes"), cell(pro, "indexes"), "—"],
-        ["attach", cell(stg, "attach"), cell(pro, "attach"), cell(oxm, "attach") + " (nearest_nodes)"],
-        ["search", cell(stg, "search"), cell(pro, "search"), cell(oxm, "search") + " (networkx)"],
+        [".pbf → OSM XML (pyosmium; once)", "—", f(conv_s)],
+        ["read the file", cell(stg, "read"), cell(oxm, "read") + " (graph_from_xml)"],
+        ["network", cell(stg, "build"), cell(oxm, "build") + " (edge weights)"],
+        ["facilities", cell(stg, "facilities"), cell(oxm, "facilities") + " (features_from_xml)"],
+        ["demand grid", cell(stg, "demand grid"), "(the same grid)"],
+        ["indexes of a new network", cell(stg, "indexes"), "—"],
+        ["attach", cell(stg, "attach"), cell(oxm, "attach") + " (nearest_nodes)"],
+        ["search", cell(stg, "search"), cell(oxm, "search") + " (networkx)"],
         [
             "times at units + coverage",
             cell(stg, "times + coverage"),
-            cell(pro, "times + coverage"),
             cell(oxm, "times + coverage"),
         ],
-        ["**file → coverage table**", f(st_total), f(pr_total), f(ox_core + grid_today) + " (with today's grid)"],
-        ["  the same as the planner's calls", f(mg_total), "", ""],
-        ["isochrones (15 min, by category)", cell(stg, "isochrones"), "", ""],
-        ["ox.project_graph (not counted; once)", "", "", f(project_s)],
+        ["**file → coverage table**", f(st_total), f(ox_core + grid_today) + " (with the same grid)"],
+        ["  the same as the planner's calls", f(mg_total), ""],
+        ["isochrones (15 min, by category)", cell(stg, "isochrones"), ""],
+        ["ox.project_graph (not counted; once)", "", f(project_s)],
     ]
-    print(common.table(["stage", "mtown_geo", "prototype", "osmnx + networkx"], rows))
+    print(common.table(["stage", "mtown_geo", "osmnx + networkx"], rows))
     print()
     print("The planner's calls (medians):")
     print()
@@ -846,30 +732,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         common.table(
-            ["target", "mtown_geo today", "prototype"],
+            ["target", "mtown_geo"],
             [
-                ["file → coverage table, s", f(mg_total), f(pr_total)],
+                ["file → coverage table, s", f(mg_total)],
                 [
                     f"≤ 2 × floor ({f(floor)} s: pyrosm read + scipy searches)",
                     f"{mg_total / floor:.1f}× {'met' if mg_total <= 2 * floor else 'missed'}",
-                    f"{pr_total / floor:.1f}× {'met' if pr_total <= 2 * floor else 'missed'}",
                 ],
-                ["≤ 1.6 s", "met" if mg_total <= 1.6 else "missed", "met" if pr_total <= 1.6 else "missed"],
-                [
-                    "≥ 5× faster than osmnx + networkx (the same grid in both)",
-                    ratio(ox_core + grid_today, mg_total, 5),
-                    ratio(ox_core + grid_proto, pr_total, 5),
-                ],
-                ["  grid left out of both", ratio(ox_core, mg_total - grid_today, 5), ratio(ox_core, pr_total - grid_proto, 5)],
-                [
-                    "  the XML conversion counted for osmnx",
-                    ratio(ox_core + grid_today + conv_s, mg_total, 5),
-                    ratio(ox_core + grid_proto + conv_s, pr_total, 5),
-                ],
+                ["≤ 1.6 s", "met" if mg_total <= 1.6 else "missed"],
+                ["≥ 5× faster than osmnx + networkx (the same grid in both)", ratio(ox_core + grid_today, mg_total, 5)],
+                ["  grid left out of both", ratio(ox_core, mg_total - grid_today, 5)],
+                ["  the XML conversion counted for osmnx", ratio(ox_core + grid_today + conv_s, mg_total, 5)],
                 [
                     "  ox.project_graph counted (as the isochrone example does)",
                     ratio(ox_core + grid_today + project_s, mg_total, 5),
-                    ratio(ox_core + grid_proto + project_s, pr_total, 5),
                 ],
             ],
         )
