@@ -155,9 +155,7 @@ def _memory_mib() -> tuple[float, float]:
     ``ru_maxrss``, the peak then is the process's own, not its parent's at the fork.
     """
     try:
-        fields = dict(
-            line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Vm")
-        )
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Vm"))
         return float(fields["VmRSS"].split()[0]) / 1024.0, float(fields["VmHWM"].split()[0]) / 1024.0
     except (OSError, KeyError, ValueError):
         try:
