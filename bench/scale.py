@@ -54,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -642,15 +642,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print(common.table(header, rows))
     print()
-    rows = []
-    for s in sizes:
-        res = results[s.label]
-        cells = [s.label]
-        for method in METHODS:
-            rec = res.get(method)
-            cells.append("—" if rec is None else f"{common.fmt_s(method_s(rec))} ({len(rec['times_s'])})")
-        rows.append(cells)
-    print(common.table(["network", *(LABELS[m] for m in METHODS)], rows))
+
+    def per_method(cell: Callable[[dict[str, Any]], str]) -> None:
+        """A table of one row per network and one column per method ("—" where it did not run)."""
+        rows = [[s.label, *("—" if (rec := results[s.label].get(m)) is None else cell(rec) for m in METHODS)] for s in sizes]
+        print(common.table(["network", *(LABELS[m] for m in METHODS)], rows))
+
+    per_method(lambda rec: f"{common.fmt_s(method_s(rec))} ({len(rec['times_s'])})")
     print()
     rows = []
     for s in sizes:
@@ -693,15 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loading the arrays):"
     )
     print()
-    rows = []
-    for s in sizes:
-        res = results[s.label]
-        cells = [s.label]
-        for method in METHODS:
-            rec = res.get(method)
-            cells.append("—" if rec is None else f"{rec['peak_mb']:,.0f} (+{rec['peak_mb'] - rec['base_mb']:,.0f})")
-        rows.append(cells)
-    print(common.table(["network", *(LABELS[m] for m in METHODS)], rows))
+    per_method(lambda rec: f"{rec['peak_mb']:,.0f} (+{rec['peak_mb'] - rec['base_mb']:,.0f})")
     print()
     print("## Growth: exponent b of time ∝ nodes^b")
     print()

@@ -189,11 +189,27 @@ def cells(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     for col in ("x", "y", "cell_m"):
         if col not in units:
             raise InputError(f"these demand units are not a grid (no {col!r} column)")
-    half = units["cell_m"].to_numpy() / 2
-    x = units["x"].to_numpy()
-    y = units["y"].to_numpy()
-    boxes = gpd.GeoSeries(shapely.box(x - half, y - half, x + half, y + half), index=units.index, crs=units.crs)
-    return units.set_geometry(boxes)
+    boxes, _ = _cell_boxes(units)
+    return units.set_geometry(gpd.GeoSeries(boxes, index=units.index, crs=units.crs))
+
+
+def _cell_boxes(units: gpd.GeoDataFrame) -> tuple[np.ndarray, bool]:
+    """The square cell of each grid unit, and whether all lie on one lattice.
+
+    Units of :func:`mtown_geo.demand.grid` have centres at ``(i + 0.5) * cell_m``; their
+    corners are then computed from the integers ``i``, so neighbours share their edges to
+    the last bit.
+    """
+    cell = units["cell_m"].to_numpy(float)
+    x, y = units["x"].to_numpy(float), units["y"].to_numpy(float)
+    half = cell / 2
+    if len(cell) and np.all(cell == cell[0]):
+        fi, fj = x / cell[0] - 0.5, y / cell[0] - 0.5
+        i, j = np.round(fi), np.round(fj)
+        if np.all(np.abs(fi - i) < 1e-6) and np.all(np.abs(fj - j) < 1e-6):
+            c = cell[0]
+            return shapely.box(i * c, j * c, (i + 1) * c, (j + 1) * c), True
+    return shapely.box(x - half, y - half, x + half, y + half), False
 
 
 # ---------------------------------------------------------------------------------------
@@ -1120,7 +1136,7 @@ def with_residential(
         half = units["cell_m"].to_numpy(dtype=float) / 2
         x = units["x"].to_numpy(dtype=float)
         y = units["y"].to_numpy(dtype=float)
-        boxes = shapely.box(x - half, y - half, x + half, y + half)
+        boxes, _ = _cell_boxes(units)
         pxy = shapely.get_coordinates(_unit_points(units))
         strays = np.flatnonzero((np.abs(pxy[:, 0] - x) > half + 1e-6) | (np.abs(pxy[:, 1] - y) > half + 1e-6))
         if len(strays):

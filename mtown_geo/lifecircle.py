@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import access
+from . import access, demand
 from ._errors import EmptyCategoryWarning, InputError
 from .network import Network
 from .standards import Profile, resolve
@@ -377,25 +377,6 @@ def coverage_by_zone(
     return rates
 
 
-def _cell_boxes(units: gpd.GeoDataFrame) -> tuple[np.ndarray, bool]:
-    """The square cell of each grid unit, and whether all lie on one lattice.
-
-    Units of :func:`mtown_geo.demand.grid` have centres at ``(i + 0.5) * cell_m``; their
-    corners are then computed from the integers ``i``, so neighbours share their edges to
-    the last bit.
-    """
-    cell = units["cell_m"].to_numpy(float)
-    x, y = units["x"].to_numpy(float), units["y"].to_numpy(float)
-    half = cell / 2
-    if len(cell) and np.all(cell == cell[0]):
-        fi, fj = x / cell[0] - 0.5, y / cell[0] - 0.5
-        i, j = np.round(fi), np.round(fj)
-        if np.all(np.abs(fi - i) < 1e-6) and np.all(np.abs(fj - j) < 1e-6):
-            c = cell[0]
-            return shapely.box(i * c, j * c, (i + 1) * c, (j + 1) * c), True
-    return shapely.box(x - half, y - half, x + half, y + half), False
-
-
 def gaps(
     assessed: gpd.GeoDataFrame,
     *,
@@ -433,7 +414,7 @@ def gaps(
         shapes = polygons.geometry.to_crs(assessed.crs).to_numpy()
         on_lattice = False
     elif {"x", "y", "cell_m"} <= set(assessed.columns):
-        shapes, on_lattice = _cell_boxes(assessed)
+        shapes, on_lattice = demand._cell_boxes(assessed)
     else:
         raise InputError("gaps() needs the land each unit stands for: grid units, or polygons=")
     req = list(prof.circles[circle].required)

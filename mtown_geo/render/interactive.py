@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 from branca.element import Element
 
+from ..demand import cells
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 
@@ -333,12 +334,7 @@ def town_map(
         cname = cspec.name_zh if cspec is not None else circle
         cats = [c[2:] for c in units.columns if c.startswith("t_")]
         has_cells = {"x", "y", "cell_m"} <= set(units.columns)
-        if has_cells:
-            half = units["cell_m"].to_numpy() / 2
-            x, y = units["x"].to_numpy(), units["y"].to_numpy()
-            shapes = gpd.GeoSeries(shapely.box(x - half, y - half, x + half, y + half), crs=units.crs, index=units.index)
-        else:
-            shapes = units.geometry
+        shapes = cells(units).geometry if has_cells else units.geometry
         shapes = shapes.to_crs(4326)  # once for all categories
         required = set(cspec.required) if cspec is not None else set(cats)
         for cat in cats:
