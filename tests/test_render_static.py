@@ -169,6 +169,92 @@ def test_missing_font_package_gives_a_clear_error(monkeypatch):
         _fonts.cjk_font_path()
 
 
+def _run_font_script(body: str, tmp_path: Path) -> str:
+    """Run a script in a fresh interpreter (its own font manager) and return its output."""
+    from .conftest import ROOT
+
+    script = tmp_path / "fonts_probe.py"
+    script.write_text(body, encoding="utf-8")
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_a_system_copy_of_the_family_does_not_change_the_maps_font(tmp_path):
+    """A byte-identical copy of the face that matplotlib's family lookup prefers (as Debian's
+    fonts-noto-cjk gives) must neither stop the maps nor replace the packaged file."""
+    packaged = _fonts.cjk_font_path()
+    copy = tmp_path / "system-fonts" / packaged.name
+    copy.parent.mkdir()
+    shutil.copyfile(packaged, copy)
+    out = _run_font_script(
+        f"""
+from pathlib import Path
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from mtown_geo.render import _fonts, static
+font_manager.fontManager.addfont({str(copy)!r})
+by_family = font_manager.findfont(font_manager.FontProperties(family=_fonts.FAMILY), fallback_to_default=False)
+assert Path(str(by_family)).resolve() != Path({str(packaged)!r}).resolve(), by_family  # the lookup goes elsewhere
+prop = _fonts.cjk_font(size_pt=12)
+used = font_manager.findfont(prop)
+fig = Figure(figsize=(4, 2))
+fig.text(0.1, 0.5, "镇域 15分钟生活圈", fontproperties=prop)
+png, pdf = static.save_figure(fig, Path("probe"))
+print(used, used.face_index, pdf.stat().st_size)
+""",
+        tmp_path,
+    )
+    used, face, size = out.split()
+    assert Path(used).resolve() == packaged.resolve()
+    assert int(face) == _sc_face_index_fonttools(packaged)
+    data = (tmp_path / "probe.pdf").read_bytes()
+    assert int(size) == len(data) and b"NotoSansCJKsc-Regular" in data and b"DejaVu" not in data
+
+
+def test_without_the_package_an_installed_copy_of_the_face_is_used(tmp_path):
+    packaged = _fonts.cjk_font_path()
+    copy = tmp_path / "system-fonts" / packaged.name
+    copy.parent.mkdir()
+    shutil.copyfile(packaged, copy)
+    out = _run_font_script(
+        f"""
+import sys
+sys.modules["noto_cjk_sans_otc"] = None  # as if the package were not installed
+from matplotlib import font_manager
+from mtown_geo.render import _fonts
+font_manager.fontManager.addfont({str(copy)!r})
+f = _fonts.cjk_font_file()
+print(f.path, f.face_index, _fonts.missing_chars("镇域公园绿道"))
+""",
+        tmp_path,
+    )
+    path, face, *missing = out.split()
+    assert Path(path).resolve() != packaged.resolve()  # the copy (or the system's own copy), never the package
+    assert _sc_face_index_fonttools(Path(path)) == int(face)
+    assert missing == []
+
+
+def test_without_any_copy_of_the_face_the_error_says_what_to_install(tmp_path):
+    out = _run_font_script(
+        """
+import sys
+sys.modules["noto_cjk_sans_otc"] = None
+from matplotlib import font_manager
+from mtown_geo import DataNotFoundError
+from mtown_geo.render import _fonts
+font_manager.fontManager.ttflist = [e for e in font_manager.fontManager.ttflist if e.name != _fonts.FAMILY]
+try:
+    _fonts.cjk_font()
+except DataNotFoundError as exc:
+    print(exc)
+""",
+        tmp_path,
+    )
+    assert "pip install noto-cjk-sans-otc" in out
+
+
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
 def test_characters_without_a_glyph_are_reported(demo):
     assert _fonts.missing_chars("镇域 ≤ 5–10 © m² 😀") == "😀"
