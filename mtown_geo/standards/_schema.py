@@ -1,10 +1,19 @@
-"""The schema of a standard profile (validated with pydantic; unknown keys are refused)."""
+"""The schema of a standard profile (validated with pydantic; unknown keys are refused).
+
+Every number is checked when the profile is loaded: it must be finite (``.inf`` and
+``.nan`` are refused) and lie in the range given here, so a typo (a negative speed, a
+target of 500 %) is an error naming the key and its line instead of a wrong result.
+The ranges are generous bounds of what a planning rule can mean, not advice.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .._yaml import LocatedError
 
 __all__ = [
     "AnnexRow",
@@ -22,8 +31,30 @@ __all__ = [
 ]
 
 
+# -- ranges ----------------------------------------------------------------------------------
+
+#: Fastest speed (km/h) a mode may have on each kind of network: a brisk run on foot, a fast
+#: e-bike (GB 17761-2018 caps e-bikes at 25 km/h; speed pedelecs reach 45), and China's
+#: motorway limit plus a margin. The slowest speed of any mode is :data:`MIN_SPEED_KMH`.
+MAX_SPEED_KMH: dict[str, float] = {"walk": 10.0, "bike": 45.0, "drive": 130.0}
+#: Slowest speed (km/h) of any mode, speed group or road class.
+MIN_SPEED_KMH = 1.0
+#: Longest time threshold of a circle (minutes).
+MAX_THRESHOLD_MIN = 120.0
+#: Longest distance threshold of a circle (metres).
+MAX_THRESHOLD_M = 30_000.0
+#: Years an annex target may be given for.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+SpeedKmh = Annotated[float, Field(ge=MIN_SPEED_KMH, le=max(MAX_SPEED_KMH.values()))]
+ThresholdMin = Annotated[float, Field(gt=0, le=MAX_THRESHOLD_MIN)]
+ThresholdM = Annotated[float, Field(gt=0, le=MAX_THRESHOLD_M)]
+TargetYear = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML reads `.inf` and `.nan` as numbers; no rule may use them
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Sourced(_Strict):
@@ -45,20 +76,36 @@ class NetworkFilter(_Strict):
 
 
 class SpeedGroup(_Sourced):
-    speed_kmh: float = Field(gt=0)
+    """The speed of a group of people (e.g. ``elderly``) using a mode."""
+
+    speed_kmh: SpeedKmh
 
 
 class ModeSpec(_Sourced):
-    """A travel mode: the network it uses and its speeds."""
+    """A travel mode: the network it uses and its speeds (km/h, at most :data:`MAX_SPEED_KMH` of its network)."""
 
     network: Literal["walk", "bike", "drive"]
-    speed_kmh: float = Field(gt=0)
-    speed_by_highway_kmh: dict[str, float] = {}
+    speed_kmh: SpeedKmh
+    speed_by_highway_kmh: dict[str, SpeedKmh] = {}
     use_maxspeed: bool = False
-    maxspeed_factor: float = Field(default=1.0, gt=0, le=1.5)
-    wait_min: float = Field(default=0.0, ge=0)
+    maxspeed_factor: float = Field(default=1.0, ge=0.1, le=1.5)
+    wait_min: float = Field(default=0.0, ge=0, le=60)
     groups: dict[str, SpeedGroup] = {}
     name_zh: str = ""
+
+    @model_validator(mode="after")
+    def _speeds_fit_the_network(self) -> ModeSpec:
+        top = MAX_SPEED_KMH[self.network]
+        speeds: list[tuple[tuple[str, ...], float]] = [(("speed_kmh",), self.speed_kmh)]
+        speeds += [(("groups", g, "speed_kmh"), spec.speed_kmh) for g, spec in self.groups.items()]
+        speeds += [(("speed_by_highway_kmh", c), v) for c, v in self.speed_by_highway_kmh.items()]
+        for loc, value in speeds:
+            if value > top:
+                raise LocatedError(
+                    loc,
+                    f"{value:g} km/h is too fast for the {self.network} network (at most {top:g} km/h); speeds are in km/h",
+                )
+        return self
 
 
 class TagRule(_Strict):
@@ -100,7 +147,7 @@ class CategorySpec(_Sourced):
     exclude_name_patterns: list[str] = []
     amap_typecodes: list[str] = []
     baidu_types: list[str] = []
-    min_area_m2: float | None = Field(default=None, ge=0)
+    min_area_m2: float | None = Field(default=None, ge=0, le=10_000_000)
 
 
 class CircleSpec(_Sourced):
@@ -109,12 +156,12 @@ class CircleSpec(_Sourced):
     name_zh: str
     name_en: str
     mode: str
-    time_min: float | None = Field(default=None, gt=0)
-    dist_m: float | None = Field(default=None, gt=0)
+    time_min: ThresholdMin | None = None
+    dist_m: ThresholdM | None = None
     required: list[str] = Field(min_length=1)
     optional: list[str] = []
-    category_time_min: dict[str, float] = {}
-    category_dist_m: dict[str, float] = {}
+    category_time_min: dict[str, ThresholdMin] = {}
+    category_dist_m: dict[str, ThresholdM] = {}
     demand: Literal["residential", "builtup", "town", "villages"] = "residential"
 
     @model_validator(mode="after")
@@ -125,10 +172,21 @@ class CircleSpec(_Sourced):
 
 
 class ParkSizeClass(_Strict):
-    min_area_m2: float = Field(ge=0)
-    max_area_m2: float | None = None
-    radius_m: float = Field(gt=0)
+    """Parks of ``min_area_m2`` up to ``max_area_m2`` serve a radius of ``radius_m``."""
+
+    min_area_m2: float = Field(ge=0, le=100_000_000)
+    max_area_m2: float | None = Field(default=None, gt=0, le=100_000_000)
+    radius_m: float = Field(gt=0, le=5000)
     label_zh: str = ""
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> ParkSizeClass:
+        if self.max_area_m2 is not None and self.max_area_m2 <= self.min_area_m2:
+            raise LocatedError(
+                ("max_area_m2",),
+                f"{self.max_area_m2:g} m² is not above min_area_m2 ({self.min_area_m2:g} m²); omit it for no upper bound",
+            )
+        return self
 
 
 class ParkRule(_Sourced):
@@ -139,16 +197,16 @@ class ParkRule(_Sourced):
 class ParkSpec(_Strict):
     osm: list[TagRule]
     merge_touching: bool = True
-    merge_tolerance_m: float = Field(default=1.0, ge=0)
+    merge_tolerance_m: float = Field(default=1.0, ge=0, le=50)
     default_rule: str
     rules: dict[str, ParkRule]
-    per_capita_min_m2: float = 8.0
+    per_capita_min_m2: float = Field(default=8.0, gt=0, le=100)
     per_capita_source: str = "GB 55014-2021"
 
     @model_validator(mode="after")
     def _default_known(self) -> ParkSpec:
         if self.default_rule not in self.rules:
-            raise ValueError(f"default_rule {self.default_rule!r} is not one of the rules {sorted(self.rules)}")
+            raise LocatedError(("default_rule",), f"{self.default_rule!r} is not one of the rules {sorted(self.rules)}")
         return self
 
 
@@ -156,22 +214,38 @@ class GreenwaySpec(_Sourced):
     osm: list[TagRule] = []
     name_patterns: list[str] = []
     waterside_highway: list[str] = []
-    waterside_dist_m: float = Field(default=30.0, ge=0)
-    dedupe_tolerance_m: float = Field(default=15.0, ge=0)
-    service_radius_m: float = Field(default=1000.0, gt=0)
-    target_km_per_10k: float = 1.0
+    waterside_dist_m: float = Field(default=30.0, ge=0, le=500)
+    dedupe_tolerance_m: float = Field(default=15.0, ge=0, le=100)
+    service_radius_m: float = Field(default=1000.0, gt=0, le=10_000)
+    target_km_per_10k: float = Field(default=1.0, gt=0, le=100)
     scope: Literal["town", "builtup"] = "town"
 
 
 class AnnexRow(_Sourced):
     """One row of the policy annex: its targets and whether the toolkit computes it."""
 
-    row: int
+    row: int = Field(ge=0, le=999)
     name_zh: str
     name_en: str
     unit: str
-    targets: dict[int, float | None]
+    targets: dict[TargetYear, Annotated[float, Field(ge=0)] | None]
     computed: str | None = None
+
+    @property
+    def is_percent(self) -> bool:
+        """Whether the row is a rate in percent (its values and targets lie in 0–100)."""
+        return self.unit.strip() in ("%", "％")
+
+    @model_validator(mode="after")
+    def _percent_targets(self) -> AnnexRow:
+        if self.is_percent:
+            for year, value in self.targets.items():
+                if value is not None and value > 100:
+                    raise LocatedError(
+                        ("targets", year),
+                        f"a target of {value:g} % is above 100 %; targets of a % row are percentages (0–100)",
+                    )
+        return self
 
 
 class Profile(_Strict):
@@ -180,8 +254,8 @@ class Profile(_Strict):
     name: str
     title: str
     description: str = ""
-    access_speed_kmh: float = Field(default=4.0, gt=0)
-    max_snap_dist_m: float = Field(default=300.0, gt=0)
+    access_speed_kmh: float = Field(default=4.0, ge=MIN_SPEED_KMH, le=MAX_SPEED_KMH["walk"])
+    max_snap_dist_m: float = Field(default=300.0, gt=0, le=2000)
     networks: dict[str, NetworkFilter]
     modes: dict[str, ModeSpec]
     categories: dict[str, CategorySpec]
@@ -195,18 +269,86 @@ class Profile(_Strict):
     def _references(self) -> Profile:
         for name, mode in self.modes.items():
             if mode.network not in self.networks:
-                raise ValueError(f"modes.{name}.network: {mode.network!r} is not in networks")
+                raise LocatedError(("modes", name, "network"), f"{mode.network!r} is not in networks {sorted(self.networks)}")
         for name, circle in self.circles.items():
             if circle.mode not in self.modes:
-                raise ValueError(f"circles.{name}.mode: {circle.mode!r} is not one of the modes {sorted(self.modes)}")
+                raise LocatedError(("circles", name, "mode"), f"{circle.mode!r} is not one of the modes {sorted(self.modes)}")
             for key in ("required", "optional"):
-                for cat in getattr(circle, key):
+                for i, cat in enumerate(getattr(circle, key)):
                     if cat not in self.categories:
-                        raise ValueError(f"circles.{name}.{key}: unknown category {cat!r}")
-            for cat in list(circle.category_time_min) + list(circle.category_dist_m):
-                if cat not in circle.required + circle.optional:
-                    raise ValueError(f"circles.{name}: threshold given for {cat!r}, which the circle does not list")
+                        raise LocatedError(("circles", name, key, i), f"unknown category {cat!r}{_closest(cat, self.categories)}")
+            for key in ("category_time_min", "category_dist_m"):
+                for cat in getattr(circle, key):
+                    if cat not in circle.required + circle.optional:
+                        raise LocatedError(
+                            ("circles", name, key, cat), f"threshold given for {cat!r}, which the circle does not list"
+                        )
+            self._check_wait(name)
+        self._check_annex()
         return self
+
+    def _check_wait(self, circle: str) -> None:
+        """A mode's wait (bus) must leave time to travel within each threshold of the circle."""
+        spec = self.circles[circle]
+        wait = self.modes[spec.mode].wait_min
+        if wait <= 0:
+            return
+        for cat in [None, *spec.required, *spec.optional]:
+            limit = _profile_threshold_min(self, circle, cat)
+            if limit <= wait:
+                if cat in spec.category_time_min:
+                    loc: tuple[str, ...] = ("circles", circle, "category_time_min", cat)
+                elif cat in spec.category_dist_m:
+                    loc = ("circles", circle, "category_dist_m", cat)
+                else:
+                    loc = ("circles", circle, "time_min" if spec.time_min is not None else "dist_m")
+                raise LocatedError(
+                    loc,
+                    f"the threshold of {limit:g} min{'' if cat is None else f' for {cat!r}'} is not longer than the "
+                    f"{wait:g}-minute wait of the mode {spec.mode!r}: nothing could ever be reached",
+                )
+
+    def _check_annex(self) -> None:
+        """Annex rows are numbered once each, and what they say they compute exists."""
+        seen: dict[int, int] = {}
+        for i, row in enumerate(self.annex):
+            if row.row < 1:
+                raise LocatedError(("annex", i, "row"), f"annex rows are numbered from 1, got {row.row}")
+            if row.row in seen:
+                raise LocatedError(("annex", i, "row"), f"row {row.row} is given twice (entries {seen[row.row] + 1} and {i + 1})")
+            seen[row.row] = i
+            problem = self.computed_problem(row.computed)
+            if problem:
+                raise LocatedError(("annex", i, "computed"), problem)
+        if self.greenway_target is not None and self.greenway_target.computed not in (None, "greenway_per_10k"):
+            raise LocatedError(
+                ("greenway_target", "computed"),
+                f"{self.greenway_target.computed!r}: the greenway target is computed as 'greenway_per_10k'",
+            )
+
+    def computed_problem(self, key: str | None) -> str:
+        """Why an annex row's ``computed`` key names nothing the toolkit computes ('' when it is fine).
+
+        Known keys: ``park_coverage``, ``greenway_per_10k``, ``circle:<circle>`` and
+        ``category:<circle>:<category>``.
+        """
+        if key is None or key in ("park_coverage", "greenway_per_10k"):
+            return ""
+        parts = key.split(":")
+        if parts[0] == "circle" and len(parts) == 2:
+            if parts[1] not in self.circles:
+                return f"{key!r}: {parts[1]!r} is not one of the circles {sorted(self.circles)}"
+            return ""
+        if parts[0] == "category" and len(parts) == 3:
+            if parts[1] not in self.circles:
+                return f"{key!r}: {parts[1]!r} is not one of the circles {sorted(self.circles)}"
+            if parts[2] not in self.categories:
+                return f"{key!r}: unknown category {parts[2]!r}{_closest(parts[2], self.categories)}"
+            return ""
+        return (
+            f"{key!r} is not something the toolkit computes: use park_coverage, greenway_per_10k, "
+            "circle:<circle> or category:<circle>:<category>"
+        )
 
     # -- convenience lookups ---------------------------------------------------------
 
@@ -237,6 +379,17 @@ class Profile(_Strict):
             raise KeyError(f"unknown circle {circle!r}; the profile {self.name!r} has {sorted(self.circles)}")
         return _profile_threshold_min(self, circle, category)
 
+    def reach_m(self, circle: str, category: str | None = None) -> float:
+        """How far (metres) a circle reaches, for one category when it has its own threshold.
+
+        The threshold (minutes, less the mode's ``wait_min``) times the mode's speed:
+        15 minutes at 4 km/h is 1000 m. What a demand grid must resolve is a fraction of
+        the shortest reach (see :func:`mtown_geo.demand.grid`).
+        """
+        minutes = self.threshold_min(circle, category)  # an unknown circle is a KeyError naming the known ones
+        mode = self.modes[self.circles[circle].mode]
+        return max(minutes - mode.wait_min, 0.0) * mode.speed_kmh * 1000.0 / 60.0
+
     def assumptions(self) -> list[tuple[str, str]]:
         """Every rule the profile marks ``verified: false``, as (key path, source) pairs."""
         out: list[tuple[str, str]] = []
@@ -251,6 +404,14 @@ class Profile(_Strict):
         if self.greenways is not None and not self.greenways.verified:
             out.append(("greenways", self.greenways.source))
         return out
+
+
+def _closest(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the nearest known name, or ``""``."""
+    import difflib
+
+    near = difflib.get_close_matches(name, [str(k) for k in known], n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 def _profile_threshold_min(profile: Profile, circle: str, category: str | None = None) -> float:
