@@ -15,6 +15,7 @@ __all__ = [
     "DataNotFoundError",
     "DisconnectedNetworkWarning",
     "EmptyCategoryWarning",
+    "GridResolutionWarning",
     "InputError",
     "MtownGeoError",
     "MtownGeoWarning",
@@ -86,6 +87,10 @@ class RepairWarning(MtownGeoWarning):
 
 class TargetWarning(MtownGeoWarning):
     """A coverage target cannot be reached with the candidate sites."""
+
+
+class GridResolutionWarning(MtownGeoWarning):
+    """The demand grid is too coarse for the area or for the reach it must resolve: rates look plausible but are not."""
 
 
 class AssumptionWarning(MtownGeoWarning):

@@ -675,3 +675,99 @@ def test_grid_over_scattered_land_matches_an_exact_overlay():
     # no cell that touches the land is missing: every cell of the lattice with overlap is there
     assert (units["area_m2"] > 0).all()
     assert shapely.contains(shapely.buffer(shapely.union_all(boxes), 1e-6), whole)
+
+
+# ---------------------------------------------------------------------------------------
+# Grid sanity: too coarse (warned), too large for the memory (refused before building)
+# ---------------------------------------------------------------------------------------
+
+
+def _candidate_cells(area: gpd.GeoDataFrame, cell_m: float) -> int:
+    """Cells of each polygon part's bounding box on the grid's lattice, counted with plain Python."""
+    total = 0
+    for part in shapely.get_parts(np.asarray(area.geometry.values)):
+        for poly in shapely.get_parts(part):
+            x0, y0, x1, y1 = poly.bounds
+            nx = max(int(np.ceil(x1 / cell_m)) - int(np.floor(x0 / cell_m)), 1)
+            ny = max(int(np.ceil(y1 / cell_m)) - int(np.floor(y0 / cell_m)), 1)
+            total += nx * ny
+    return total
+
+
+def test_grid_refuses_forty_million_cells_before_building_them(demo_metric):
+    """cell_m 0.25 over the demo town's built-up area: 40 M cells to test (under the old 50 M guard); refused
+    at once with the figures, where building it grew past 7 GB and crashed in GEOS."""
+    import resource
+    import time
+
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    geom = shapely.union_all(np.asarray(built.geometry.values))
+    candidates = _candidate_cells(gpd.GeoDataFrame(geometry=[geom], crs=built.crs), 0.25)
+    assert 40_000_000 < candidates < 50_000_000
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(mg.InputError) as info:
+        mg.demand.grid(built, cell_m=0.25, max_memory_bytes=4 * 1024**3)
+    assert time.perf_counter() - t0 < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 200_000  # kB: nothing was built
+    msg = str(info.value)
+    need = candidates * mg.demand.GRID_BYTES_PER_CELL / 1024**3
+    assert f"({candidates:,} cells to test) and need about {need:.1f} GB of memory; 4.0 GB is free" in msg
+    # the size suggested is the smallest usual one that fits, and it is built without complaint
+    assert "use cell_m: 1 or more" in msg
+    assert _candidate_cells(gpd.GeoDataFrame(geometry=[geom], crs=built.crs), 1.0) * mg.demand.GRID_BYTES_PER_CELL < 4 * 1024**3
+
+
+def test_grid_memory_estimate_matches_the_grid(demo_metric):
+    """The unit count the estimate gives is within 3 % of the grid actually built; candidates are exact."""
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    for cell in (4.0, 10.0, 50.0):
+        with pytest.raises(mg.InputError) as info:
+            mg.demand.check_grid_memory(built, cell_m=cell, bytes_per_unit=1e9)  # any unit is too much
+        msg = str(info.value)
+        units = int(msg.split("about ")[1].split(" demand units")[0].replace(",", ""))
+        candidates = int(msg.split("(")[1].split(" cells to test")[0].replace(",", ""))
+        real = mg.demand.grid(built, cell_m=cell)
+        assert abs(units - len(real)) / len(real) < 0.03, (cell, units, len(real))
+        assert candidates == _candidate_cells(built, cell)
+    # the estimate returned when it fits: the grid's own peak, or the caller's per-unit figure
+    est = mg.demand.check_grid_memory(built, cell_m=50.0, bytes_per_unit=1000, extra_bytes=1e6, max_memory_bytes=1e12)
+    assert est == max(_candidate_cells(built, 50.0) * mg.demand.GRID_BYTES_PER_CELL, est)
+    assert est >= 1e6 + 1000 * 0.97 * len(mg.demand.grid(built, cell_m=50.0))
+
+
+def test_memory_cap_from_the_environment(monkeypatch):
+    monkeypatch.setenv(mg.demand.MEMORY_ENV, "0.5")
+    assert mg.demand.available_memory_bytes() <= 0.5 * 1024**3
+    monkeypatch.setenv(mg.demand.MEMORY_ENV, "lots")
+    with pytest.raises(mg.InputError, match="MTOWN_GEO_MAX_MEMORY_GB='lots' is not a number of gigabytes"):
+        mg.demand.available_memory_bytes()
+    monkeypatch.setenv(mg.demand.MEMORY_ENV, "-1")
+    with pytest.raises(mg.InputError, match="positive number"):
+        mg.demand.available_memory_bytes()
+
+
+def test_grid_warns_when_coarser_than_the_town_or_the_reach(demo_metric):
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    # a 2 km cell over a 1.2 km² built-up area: a handful of units that look like a result
+    with pytest.warns(mg.GridResolutionWarning) as record:
+        units = mg.demand.grid(built, cell_m=2000.0)
+    assert units["area_m2"].sum() == pytest.approx(built.area.sum())  # still exact
+    texts = [str(w.message) for w in record if issubclass(w.category, mg.GridResolutionWarning)]
+    assert any(f"the 2000 m grid has only {len(units)} demand units" in t and "fewer than 100" in t for t in texts)
+    # 150 m cells against the 5-minute walk (333 m): more than a third of the reach
+    with pytest.warns(mg.GridResolutionWarning, match=r"coarse for the shortest reach it must resolve \(333 m") as record:
+        units = mg.demand.grid(built, cell_m=150.0, reach_m=mg.standards.load().reach_m("5min"))
+    assert len(units) >= 100  # enough units: only the reach is at fault
+    assert not any("fewer than" in str(w.message) for w in record)
+    # the default cell: silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mg.GridResolutionWarning)
+        mg.demand.grid(built, cell_m=50.0, reach_m=333.3)
+
+
+def test_grid_refuses_a_cell_that_is_not_a_finite_positive_number(demo_metric):
+    built = demo_metric[demo_metric["kind"] == "建成区"]
+    for bad in (0, -50, float("inf"), float("nan")):
+        with pytest.raises(mg.InputError, match="cell_m must be a positive number of metres"):
+            mg.demand.grid(built, cell_m=bad)
