@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -29,12 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from . import access, demand, facilities, lifecircle, network, report, standards
 from . import crs as _crs
-from ._errors import DataNotFoundError, InputError, MtownGeoWarning, StudyError
+from ._errors import DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning, ProfileError, StudyError
 from ._io import atomic_dir
-from ._yaml import format_validation_error, load_with_lines
+from ._yaml import DuplicateKeyError, format_validation_error, load_with_lines
+from ._yaml import where as _where
 from .network import Network
 from .sources.osm import ATTRIBUTION, OSMExtract, is_osm_file, read_osm
-from .standards import Profile
+from .standards import MAX_YEAR, MIN_YEAR, Profile
 
 __all__ = ["Study", "StudyResult", "check", "load_study", "run", "site", "template"]
 
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: YAML reads `.inf` and `.nan` as numbers; no key of a study may use them
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BoundarySpec(_Strict):
@@ -57,14 +59,14 @@ class BoundarySpec(_Strict):
 
 class NetworkSpec(_Strict):
     source: str = "osm"
-    buffer_m: float = Field(default=1000.0, ge=0)
+    buffer_m: float = Field(default=1000.0, ge=0, le=20_000)
     class_col: str | None = None
     oneway_col: str | None = None
     name_col: str | None = None
     level_col: str | None = None
     bridge_col: str | None = None
     tunnel_col: str | None = None
-    snap_tol_m: float = Field(default=1.0, ge=0)
+    snap_tol_m: float = Field(default=1.0, ge=0, le=20)
     dem: str | None = None
 
 
@@ -84,14 +86,14 @@ class SourceSpec(_Strict):
 
 
 class PopulationSpec(_Strict):
-    total: float | None = Field(default=None, gt=0)
+    total: float | None = Field(default=None, gt=0, le=50_000_000)
     raster: str | None = None
     census: str | None = None
     count_col: str | None = None
 
 
 class DemandSpec(_Strict):
-    cell_m: float = Field(default=50.0, gt=0)
+    cell_m: float = Field(default=50.0, ge=1, le=2000)
     weight: Literal["residential", "pop", "area"] = "residential"
 
 
@@ -99,8 +101,15 @@ class SitingSpec(_Strict):
     enabled: bool = True
     circle: str = "15min"
     target: float | None = Field(default=None, gt=0, le=1)
-    max_sites: int | None = Field(default=20, ge=1)
+    max_sites: int | None = Field(default=20, ge=1, le=1000)
     method: Literal["greedy", "exact"] = "greedy"
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _fraction(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
+            raise ValueError(f"a share of 0–1 is expected, got {v:g}: write {v / 100:g} for {v:g} %")
+        return v
 
 
 class OutputSpec(_Strict):
@@ -131,7 +140,7 @@ class Study(_Strict):
 
     name: str
     code: str = ""
-    year: int = 2025
+    year: int = Field(default=2025, ge=MIN_YEAR, le=MAX_YEAR)
     profile: str = standards.DEFAULT_PROFILE
     boundaries: BoundarySpec
     osm: str | None = None
@@ -145,13 +154,15 @@ class Study(_Strict):
     population: PopulationSpec = PopulationSpec()
     demand: DemandSpec = DemandSpec()
     circles: list[str] | None = None
-    reported: dict[int, float] = Field(default_factory=dict)
+    reported: dict[Annotated[int, Field(ge=1, le=999)], Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     siting: SitingSpec = SitingSpec()
     outputs: OutputSpec = OutputSpec()
     base_dir: Path = Field(default=Path("."), exclude=True)
     _town: gpd.GeoDataFrame | None = PrivateAttr(default=None)
     _builtup: gpd.GeoDataFrame | None = PrivateAttr(default=None)
     _extract: OSMExtract | None = PrivateAttr(default=None)
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    _label: str = PrivateAttr(default="")
 
     def with_data(
         self,
@@ -172,6 +183,10 @@ class Study(_Strict):
         new._extract = osm if osm is not None else self._extract
         return new
 
+    def where(self, *path: Any) -> str:
+        """``"study.yaml:LINE: "`` for a key path of the study file (empty for a study given as a mapping)."""
+        return _where(path, self._lines, self._label)
+
     def osm_source(self, value: str | None = None) -> str | OSMExtract:
         """What ``osm`` means in this study: the in-memory extract, else :meth:`osm_path`."""
         if value in (None, "osm") and self._extract is not None:
@@ -189,6 +204,35 @@ class Study(_Strict):
         """A path of the study file, relative to the file's folder."""
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (self.base_dir / p)
+
+    def input_paths(self) -> list[tuple[tuple[Any, ...], Path]]:
+        """Every input file the study names, as (key path, resolved path); layers and
+        extracts given in memory (:meth:`with_data`) and OSM place names are left out."""
+        out: list[tuple[tuple[Any, ...], Path]] = []
+        if self._town is None:
+            out.append((("boundaries", "town"), self.path(self.boundaries.town)))
+            if self.boundaries.builtup and self._builtup is None:
+                out.append((("boundaries", "builtup"), self.path(self.boundaries.builtup)))
+        if self.osm is not None and self._extract is None and is_osm_file(self.osm):
+            out.append((("osm",), self.path(self.osm)))
+        net = self.network
+        if net.source != "osm" and not (is_osm_file(net.source) and self._extract is not None):
+            out.append((("network", "source"), self.path(net.source)))
+        if net.dem:
+            out.append((("network", "dem"), self.path(net.dem)))
+        for key in ("facilities", "parks", "greenways", "residential", "villages"):
+            for i, src in enumerate(getattr(self, key)):
+                for attr in ("file", "table"):
+                    if getattr(src, attr):
+                        out.append(((key, i, attr), self.path(getattr(src, attr))))
+                if src.osm not in (None, "osm") and is_osm_file(src.osm):
+                    out.append(((key, i, "osm"), self.path(src.osm)))
+        if self.zones is not None and self.zones.file:
+            out.append((("zones", "file"), self.path(self.zones.file)))
+        for attr in ("raster", "census"):
+            if getattr(self.population, attr):
+                out.append((("population", attr), self.path(getattr(self.population, attr))))
+        return out
 
     def osm_path(self, value: str | None = None) -> str:
         """The OSM source for ``osm`` entries: the study's ``osm`` key (a file or a place name)."""
@@ -274,13 +318,21 @@ outputs:
 def load_study(source: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
     """Read and validate a study file (or a mapping with the same keys).
 
+    Everything that can be checked without reading the data is checked here, before
+    any work: the keys, every number's range, and the keys that depend on the profile
+    (the circles, the year against the annex's target years, the rows and values of
+    ``reported``, the siting circle).
+
     Raises
     ------
     StudyError
-        Malformed YAML or an unknown / missing / wrong key; the message names the key
-        path and its line in the file.
+        Malformed YAML, a key given twice, an unknown / missing / wrong key, a number
+        out of its range, or a value the profile does not allow; the message names the
+        key path and its line in the file.
+    ProfileError
+        The profile the study names is unknown or invalid.
     DataNotFoundError
-        The study file does not exist.
+        The study file (or the profile file it names) does not exist.
     """
     lines: dict[tuple[Any, ...], int] = {}
     label = "<study>"
@@ -294,6 +346,8 @@ def load_study(source: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
         label = str(path)
         try:
             data, lines = load_with_lines(path.read_text(encoding="utf-8"), source=label)
+        except DuplicateKeyError as exc:
+            raise StudyError(str(exc)) from None
         except yaml.YAMLError as exc:
             raise StudyError(f"{label}: not valid YAML: {exc}") from None
         base = path.resolve().parent
@@ -304,15 +358,52 @@ def load_study(source: str | os.PathLike[str] | Mapping[str, Any]) -> Study:
         study = Study.model_validate(data)
     except ValidationError as exc:
         raise StudyError(f"invalid study file {label}:\n{format_validation_error(exc, lines=lines, source=label)}") from None
-    prof = standards.load(study.profile if study.profile in standards.available() else study.path(study.profile))
+    study._lines, study._label = lines, label if lines else ""
+    try:
+        prof = _profile_of(study)
+    except (ProfileError, DataNotFoundError) as exc:
+        raise type(exc)(f"{study.where('profile')}profile: {exc}") from None
     if study.circles is None:  # every circle of the profile
         study.circles = list(prof.circles)
-    bad = [c for c in study.circles if c not in prof.circles]
-    if bad:
-        line = lines.get(("circles",))
-        where = f"{label}:{line}: " if line else ""
-        raise StudyError(f"{where}circles: {bad} are not circles of the profile {prof.name!r} ({sorted(prof.circles)})")
+    _check_against_profile(study, prof)
     return study
+
+
+def _check_against_profile(study: Study, prof: Profile) -> None:
+    """The keys of a study that only the profile can judge; one error lists every problem with its line."""
+    problems: list[str] = []
+    circles = study.circles or []
+    bad = [c for c in circles if c not in prof.circles]
+    if bad:
+        problems.append(
+            f"{study.where('circles')}circles: {bad} are not circles of the profile {prof.name!r} ({sorted(prof.circles)})"
+        )
+    rows = list(prof.annex) + ([prof.greenway_target] if prof.greenway_target is not None else [])
+    years = sorted({y for r in rows for y, v in r.targets.items() if v is not None})
+    if years and study.year < years[0]:
+        problems.append(
+            f"{study.where('year')}year: {study.year} is before the first year the profile {prof.name!r} has targets for "
+            f"({', '.join(map(str, years))}); give the report year, e.g. {years[-1]}"
+        )
+    annex = {r.row: r for r in prof.annex}
+    for row, value in study.reported.items():
+        at = study.where("reported", row)
+        if row not in annex:
+            known = f"rows {min(annex)}–{max(annex)}" if annex else "it has no annex rows"
+            problems.append(f"{at}reported.{row}: the annex of the profile {prof.name!r} has no row {row} ({known})")
+        elif annex[row].is_percent and value > 100:
+            problems.append(
+                f"{at}reported.{row}: {value:g} is above 100 %: row {row} ({annex[row].name_zh}) is a rate in percent (0–100)"
+            )
+    circle = study.siting.circle
+    if study.siting.enabled and circle not in prof.circles:
+        problems.append(
+            f"{study.where('siting', 'circle')}siting.circle: {circle!r} is not a circle of the profile {prof.name!r} "
+            f"({sorted(prof.circles)}); set `enabled: false` to skip siting"
+        )
+    if problems:
+        head = f"invalid study file {study._label}:\n" if study._label else ""
+        raise StudyError(head + "\n".join(problems))
 
 
 # -- the result ----------------------------------------------------------------------------
@@ -572,12 +663,69 @@ def _profile_of(st: Study) -> Profile:
     return standards.load(st.profile if st.profile in standards.available() else st.path(st.profile))
 
 
+#: Memory of a run per demand unit and per life circle on the grid (bytes): travel times,
+#: coverage, gaps, parks and rasters. Measured with the peak resident size of runs of the
+#: demo town at 20 m and 10 m cells (3,226 and 12,284 units): 7.2 kB per unit for two
+#: circles, of which 1.6 kB is the grid's own; rounded up.
+_RUN_BYTES_PER_UNIT_PER_CIRCLE = 3_000
+#: The interactive map's memory per unit, and per unit and circle (bytes): the same runs
+#: with ``outputs.maps`` gave 34 kB per unit for one circle and 47 kB for two.
+_MAP_BYTES_PER_UNIT = 20_000
+_MAP_BYTES_PER_UNIT_PER_CIRCLE = 10_000
+#: Networks and their search tables (bytes): Andorra's whole walk network (137,000 nodes)
+#: with its 15-minute search took 200 MB; three such networks.
+_NETWORK_BYTES = 600 * 1024**2
+
+
+def _grid_circles(st: Study, prof: Profile) -> list[str]:
+    """The study's circles whose demand is the grid (not villages)."""
+    return [c for c in (st.circles or list(prof.circles)) if c in prof.circles and prof.circles[c].demand != "villages"]
+
+
+def _shortest_reach_m(prof: Profile, circles: list[str]) -> float | None:
+    """The shortest reach (metres) of these circles over all their categories (``None`` without circles)."""
+    reach = [prof.reach_m(c, cat) for c in circles for cat in [*prof.circles[c].required, *prof.circles[c].optional]]
+    return min(reach) if reach else None
+
+
+def _check_run_memory(st: Study, prof: Profile, built_m: gpd.GeoDataFrame) -> None:
+    """Refuse, before any work, a run whose grid would not fit in the memory free."""
+    n = len(_grid_circles(st, prof))
+    per_unit = _RUN_BYTES_PER_UNIT_PER_CIRCLE * max(n, 1)
+    if st.outputs.maps:
+        per_unit += _MAP_BYTES_PER_UNIT + _MAP_BYTES_PER_UNIT_PER_CIRCLE * n
+    limit = demand.available_memory_bytes()
+    try:
+        demand.check_grid_memory(
+            built_m,
+            cell_m=st.demand.cell_m,
+            bytes_per_unit=per_unit,
+            extra_bytes=_NETWORK_BYTES,
+            max_memory_bytes=limit,
+            what="the run's grid",
+        )
+    except InputError as exc:
+        raise StudyError(f"{st.where('demand', 'cell_m')}demand.cell_m: {exc}") from None
+
+
+def _require_inputs(st: Study) -> None:
+    """Every file the study names exists: one error lists the missing ones with their lines, before any work."""
+    missing = [
+        f"{st.where(*key)}{'.'.join(map(str, key))}: {path} does not exist" for key, path in st.input_paths() if not path.exists()
+    ]
+    if missing:
+        head = f"files named in the study {st._label} do not exist" if st._label else "files named in the study do not exist"
+        raise DataNotFoundError(f"{head} (paths are relative to the study file's folder):\n" + "\n".join(missing))
+
+
 def _prepare(st: Study, prof: Profile, notes: list[str]) -> _Town:
+    _require_inputs(st)
     town, built = _boundaries(st)
     metric = _crs.metric_crs(town)
     built_m = built.to_crs(metric)
+    _check_run_memory(st, prof, built_m)
     fac = _facilities(st, prof, town, st.network.buffer_m)
-    units = demand.grid(built_m, cell_m=st.demand.cell_m)
+    units = demand.grid(built_m, cell_m=st.demand.cell_m, reach_m=_shortest_reach_m(prof, _grid_circles(st, prof)))
     residential = _residential(st, metric, town)
     units = _with_residential(units, residential, built_m)
     units = _with_population(st, units, built_m, notes)
@@ -967,7 +1115,10 @@ def _parks_step(
         "entrance_points": entrances,
         "cell_m": st.demand.cell_m,
     }
-    cov = parks.service_radius_coverage(park_layer, residential, layers=bool(len(park_layer)), **kw)
+    with warnings.catch_warnings():
+        # the walked variant's grid over residential land has the demand grid's cell_m, already judged
+        warnings.simplefilter("ignore", GridResolutionWarning)
+        cov = parks.service_radius_coverage(park_layer, residential, layers=bool(len(park_layer)), **kw)
     notes.extend(f"parks: {n}" for n in cov.notes)
     computed["park_coverage"] = report.ComputedValue(
         value=cov.percent,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import geopandas as gpd
@@ -212,3 +213,224 @@ def test_population_from_census_polygons(tmp_path):
     expected = float((inside["population"] * share).sum())
     assert units["pop"].sum() == pytest.approx(expected, rel=1e-6)
     assert expected > 1000
+
+
+# -- hostile study files and profiles: refused when loaded, before any work ------------------------
+
+
+def _demo_text(folder):
+    """The demo study file (mg.demo_study) and its text."""
+    path = mg.demo_study(folder)
+    return path, path.read_text(encoding="utf-8")
+
+
+def _line(text: str, needle: str) -> int:
+    return next(i for i, ln in enumerate(text.splitlines(), 1) if needle in ln)
+
+
+@pytest.fixture
+def network_builds(monkeypatch):
+    """Every network the run builds (the real builders, recorded)."""
+    calls: list[str] = []
+    for name in ("from_osm", "from_lines"):
+        real = getattr(mg.network, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(mg.network, name, spy)
+    return calls
+
+
+def _shipped_profile_text() -> str:
+    from importlib import resources
+
+    return resources.files(mg.standards).joinpath("zhejiang-2023.yaml").read_text(encoding="utf-8")
+
+
+SPEED_CASES = [
+    # walk .inf turned a 9 % category into a 100 % pass; 0 dropped a category to 0 %; -20 grew memory to 17 GB
+    ("walk .inf", "    speed_kmh: 4.0\n", "    speed_kmh: .inf\n", "modes.walk.speed_kmh", "must be a finite number, got .inf"),
+    ("road 0", "      residential: 20\n", "      residential: 0\n", "modes.drive.speed_by_highway_kmh.residential",
+     "must be greater than or equal to 1, got 0"),
+    ("road -20", "      residential: 20\n", "      residential: -20\n", "modes.drive.speed_by_highway_kmh.residential",
+     "must be greater than or equal to 1, got -20"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "old", "new", "key", "words"), SPEED_CASES, ids=[c[0] for c in SPEED_CASES])
+def test_bad_speeds_in_the_profile_stop_the_run_before_any_network(tmp_path, network_builds, case, old, new, key, words):
+    study_path, text = _demo_text(tmp_path)
+    prof = _shipped_profile_text()
+    assert prof.count(old) == 1
+    (tmp_path / "fast.yaml").write_text(prof.replace(old, new), encoding="utf-8")
+    study_path.write_text(text.replace("profile: zhejiang-2023", "profile: fast.yaml"), encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(mg.ProfileError) as info:
+        mg.run(study_path, out=out)
+    msg = str(info.value)
+    line = _line(prof.replace(old, new), new.strip())
+    assert f"{tmp_path / 'fast.yaml'}:{line}: {key}: {words}" in msg
+    assert f"{study_path}:{_line(text, 'profile:')}: profile:" in msg  # where the study names the profile
+    assert network_builds == [] and not out.exists()
+
+
+#: (case, text of the demo study to replace, replacement, the text on the line at fault, its key path, the words of the error)
+HOSTILE_STUDY_NUMBERS = [
+    ("year 1900", "year: 2025", "year: 1900", "year:", "year", "must be greater than or equal to 2000, got 1900"),
+    ("year before the targets", "year: 2025", "year: 2010", "year:", "year",
+     "2010 is before the first year the profile 'zhejiang-2023' has targets for (2023, 2025, 2027)"),
+    ("reported row 99", "circles:", "reported: {99: 5}\ncircles:", "reported:", "reported.99",
+     "the annex of the profile 'zhejiang-2023' has no row 99 (rows 1–18)"),
+    ("reported 150 %", "circles:", "reported:\n  1: 3\n  12: 150\ncircles:", "12: 150", "reported.12", "150 is above 100 %: row 12"),
+    ("reported -3", "circles:", "reported:\n  1: -3\ncircles:", "1: -3", "reported.1", "must be greater than or equal to 0, got -3"),
+    ("cell .inf", "cell_m: 50", "cell_m: .inf", "cell_m:", "demand.cell_m", "must be a finite number, got .inf"),
+    ("cell 0.25", "cell_m: 50", "cell_m: 0.25", "cell_m:", "demand.cell_m", "must be greater than or equal to 1, got 0.25"),
+    ("population .nan", "total: 9000", "total: .nan", "total:", "population.total", "must be a finite number, got .nan"),
+    ("population negative", "total: 9000", "total: -9000", "total:", "population.total", "must be greater than 0, got -9000"),
+    ("buffer 1e9", "circles:", "network:\n  buffer_m: 1e9\ncircles:", "buffer_m:", "network.buffer_m",
+     "must be less than or equal to 20000, got 1e9"),
+    ("siting target in percent", "circles:", "siting:\n  target: 95\ncircles:", "target:", "siting.target",
+     "a share of 0–1 is expected, got 95: write 0.95 for 95 %"),
+    ("siting circle typo", "circles:", "siting:\n  circle: 15mins\ncircles:", "circle: 15mins", "siting.circle",
+     "'15mins' is not a circle of the profile 'zhejiang-2023'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "old", "new", "needle", "key", "words"), HOSTILE_STUDY_NUMBERS, ids=[c[0] for c in HOSTILE_STUDY_NUMBERS]
+)
+def test_bad_numbers_in_the_study_are_refused_when_it_is_loaded(tmp_path, network_builds, case, old, new, needle, key, words):
+    study_path, text = _demo_text(tmp_path)
+    bad = text.replace(old, new, 1)
+    assert bad != text
+    study_path.write_text(bad, encoding="utf-8")
+    with pytest.raises(mg.StudyError) as info:
+        mg.load_study(study_path)
+    assert f"{study_path}:{_line(bad, needle)}: {key}: {words}" in str(info.value)
+    out = tmp_path / "out"
+    with pytest.raises(mg.StudyError):
+        mg.run(study_path, out=out)
+    assert network_builds == [] and not out.exists()
+
+
+def test_every_problem_the_profile_finds_is_listed_at_once(tmp_path):
+    study_path, text = _demo_text(tmp_path)
+    bad = text.replace("year: 2025", "year: 2010").replace("circles:", "reported:\n  99: 1\n  12: 150\ncircles:")
+    study_path.write_text(bad, encoding="utf-8")
+    with pytest.raises(mg.StudyError) as info:
+        mg.load_study(study_path)
+    msg = str(info.value)
+    assert f"{study_path}:{_line(bad, 'year:')}: year: 2010" in msg
+    assert f"{study_path}:{_line(bad, '99: 1')}: reported.99:" in msg
+    assert f"{study_path}:{_line(bad, '12: 150')}: reported.12: 150 is above 100 %" in msg
+
+
+def test_a_second_population_key_is_refused(tmp_path):
+    """A second `population:` silently won (greenway km/万人 went from 1.8 to 17.8): both lines are named."""
+    study_path, text = _demo_text(tmp_path)
+    bad = text + "population:\n  total: 900\n"
+    study_path.write_text(bad, encoding="utf-8")
+    first = _line(bad, "population:")
+    second = len(bad.splitlines()) - 1
+    with pytest.raises(mg.StudyError) as info:
+        mg.load_study(study_path)
+    msg = str(info.value)
+    assert f"{study_path}:{second}: population: the key 'population' is given twice (lines {first} and {second})" in msg
+    # the same one level down
+    bad = text.replace("  total: 9000", "  total: 9000\n  total: 900")
+    study_path.write_text(bad, encoding="utf-8")
+    with pytest.raises(mg.StudyError, match=r"population\.total: the key 'total' is given twice \(lines 10 and 11\)"):
+        mg.load_study(study_path)
+
+
+def test_missing_input_files_are_listed_before_any_work(tmp_path, network_builds):
+    study_path, text = _demo_text(tmp_path)
+    bad = text.replace("circles:", "parks:\n  - file: data/parks.gpkg\n    class_col: 用地代码\ncircles:").replace(
+        "  total: 9000", "  raster: data/worldpop.tif"
+    )
+    study_path.write_text(bad, encoding="utf-8")
+    with pytest.raises(mg.DataNotFoundError) as info:
+        mg.run(study_path, out=tmp_path / "out")
+    msg = str(info.value)
+    assert (
+        f"{study_path}:{_line(bad, 'file: data/parks.gpkg')}: parks.0.file: {tmp_path / 'data' / 'parks.gpkg'} does not exist"
+        in msg
+    )
+    assert f"{study_path}:{_line(bad, 'raster:')}: population.raster: {tmp_path / 'data' / 'worldpop.tif'} does not exist" in msg
+    assert network_builds == [] and not (tmp_path / "out").exists()
+
+
+# -- the demand grid: too coarse (warned into the notes), too fine (refused before any work) -------
+
+
+def _small_run_study(tmp_path, **over):
+    import yaml
+
+    study_path, text = _demo_text(tmp_path)
+    data = yaml.safe_load(text)
+    data["outputs"] = {"maps": False, "static_maps": False, "rasters": False, "isochrones": False, "geopackage": False}
+    data["siting"] = {"enabled": False}
+    data.update(over)
+    study_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return study_path
+
+
+def test_a_grid_coarser_than_the_town_is_warned_in_the_report_notes(tmp_path):
+    """cell_m 500 over the demo town: a handful of units; the warning reaches the notes and the manifest."""
+    study_path = _small_run_study(tmp_path, demand={"cell_m": 500}, circles=["15min"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mg.run(study_path, out=tmp_path / "out")
+    n = len(result.layers["units_15min"])
+    assert n < 100
+    notes = [x for x in result.notes if x.startswith("GridResolutionWarning: ")]
+    assert any(f"the 500 m grid has only {n} demand units" in x and "fewer than 100" in x for x in notes), result.notes
+    # the 15-minute walk reaches 1000 m: a 500 m cell is more than a third of it
+    assert any("coarse for the shortest reach it must resolve (1,000 m" in x and "use cell_m: 250 or less" in x for x in notes)
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert [x for x in man["notes"] if x.startswith("GridResolutionWarning")] == notes
+
+
+def test_a_grid_coarser_than_the_shortest_reach_is_warned(tmp_path):
+    """GB 50180's 5-minute band is 300 m: a 150 m cell (more than 100 m) cannot resolve it."""
+    study_path = _small_run_study(tmp_path, profile="gb50180-2018", demand={"cell_m": 150}, circles=["5min"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mg.run(study_path)
+    reach = [x for x in result.notes if "GridResolutionWarning" in x and "reach" in x]
+    assert len(reach) == 1 and "(300 m, a threshold times its speed)" in reach[0] and "use cell_m: 100 or less" in reach[0]
+    # the default grid of the same study is fine: no warning at all
+    fine = _small_run_study(tmp_path, profile="gb50180-2018", demand={"cell_m": 50}, circles=["5min"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not [x for x in mg.run(fine).notes if "GridResolutionWarning" in x]
+
+
+def test_a_grid_too_fine_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch, network_builds):
+    """A 5 m grid with the interactive map on a machine allowed 1 GB: refused with the figures and a size that fits."""
+    monkeypatch.setenv(mg.demand.MEMORY_ENV, "1")
+    study_path, text = _demo_text(tmp_path)
+    bad = text.replace("cell_m: 50", "cell_m: 5").replace("circles: [5min, 15min, 30min]", "circles: [15min]")
+    study_path.write_text(bad, encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(mg.StudyError) as info:
+        mg.run(study_path, out=out)
+    msg = str(info.value)
+    assert f"{study_path}:{_line(bad, 'cell_m:')}: demand.cell_m: the run's grid at cell_m 5 m over 1.16 km²" in msg
+    assert "1.0 GB is free (capped by MTOWN_GEO_MAX_MEMORY_GB)" in msg
+    assert network_builds == [] and not out.exists()
+    suggested = float(re.search(r"use cell_m: ([0-9.]+) or more", msg).group(1))
+    # the figure: about one unit per 25 m² of built-up land (and the cells its edge cuts)
+    built = mg.demo_boundaries()
+    built = built[built["kind"] == "建成区"].to_crs(mg.crs.metric_crs(built))
+    units = int(re.search(r"about ([0-9,]+) demand units", msg).group(1).replace(",", ""))
+    assert built.area.sum() / 25 < units < 1.2 * built.area.sum() / 25
+    # the suggested size runs under the same cap
+    ok = bad.replace("cell_m: 5", f"cell_m: {suggested:g}")
+    study_path.write_text(ok, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mg.run(study_path)
+    assert result.study.demand.cell_m == suggested > 5
