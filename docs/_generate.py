@@ -53,7 +53,8 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     "code": ("行政区划代码 (统计用区划代码)。Statistical division code, carried into the reports.", '`code: "360681002"`'),
     "year": (
         "考核年份。Report year: decides which target of the annex a value is compared with (2023, 2025, 2027; "
-        "another year uses the latest earlier target).",
+        "another year uses the latest earlier target). A year before the profile's first target year is refused "
+        "when the study is loaded.",
         "`year: 2025`",
     ),
     "profile": (
@@ -101,7 +102,9 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     ),
     "reported": (
         "填报值。Values of the annex rows the toolkit cannot compute (counts, investment, administrative "
-        "rates), by row number; a value given for a computed row is ignored with a note.",
+        "rates), by row number; a value given for a computed row is ignored with a note. A row the profile's "
+        "annex does not have, a negative value, or a value above 100 for a `%` row is refused when the study is "
+        "loaded.",
         "`reported: {1: 35, 12: 88.0}`",
     ),
     "siting": ("补短板选址。New facility sites needed to reach the target, see below.", "see below"),
@@ -174,7 +177,11 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     "population.count_col": ("The count column of the census polygons.", "`count_col: 常住人口`"),
     # demand
     "demand.cell_m": (
-        "Side (metres) of the square grid of demand units over the built-up area.",
+        "Side (metres) of the square grid of demand units over the built-up area. The run warns "
+        "(`GridResolutionWarning`, in the report's notes) when the grid has fewer than 100 units or a cell is "
+        "more than a third of the shortest reach of a circle (5 min at 4 km/h = 333 m → at most 111 m), and "
+        "refuses, before any work, a grid whose estimated memory is above what the machine has free (the "
+        "message gives the estimate and a cell size that fits; `MTOWN_GEO_MAX_MEMORY_GB` lowers the limit).",
         "`cell_m: 50`",
     ),
     "demand.weight": (
@@ -186,7 +193,7 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     "siting.enabled": ("Whether to propose new sites for the categories below the target.", "`enabled: false`"),
     "siting.circle": ("The circle whose categories get proposals.", "`circle: 15min`"),
     "siting.target": (
-        "Coverage to reach (0–1). Default: the annex target of the circle for `year`.",
+        "Coverage to reach, as a share (0–1: `0.95` for 95 %). Default: the annex target of the circle for `year`.",
         "`target: 0.95`",
     ),
     "siting.max_sites": ("At most this many new sites per category.", "`max_sites: 10`"),
@@ -270,14 +277,30 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-def _bounds(info: FieldInfo) -> str:
+def _bound_value(value: float) -> str:
+    if not float(value).is_integer():
+        return f"{value:g}"
+    return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))  # years stay 2000
+
+
+def _bounds(info: FieldInfo | Any) -> str:
+    """``"≥ 1, ≤ 2,000"`` from a field's (or an ``Annotated`` type's) constraints."""
+    metadata = info.metadata if isinstance(info, FieldInfo) else list(typing.get_args(info)[1:])
+    flat = [x for m in metadata for x in (m.metadata if isinstance(m, FieldInfo) else [m])]
     parts = []
-    for m in info.metadata:
+    for m in flat:
         for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
             value = getattr(m, attr, None)
             if value is not None:
-                parts.append(f"{sym} {value:g}")
+                parts.append(f"{sym} {_bound_value(value)}")
     return ", ".join(parts)
+
+
+def _plain(tp: Any) -> tuple[Any, str]:
+    """The type inside ``Annotated[...]`` and its bounds (``""`` without)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return typing.get_args(tp)[0], _bounds(tp)
+    return tp, ""
 
 
 def _type_text(annotation: Any, info: FieldInfo | None = None) -> str:
@@ -290,8 +313,12 @@ def _type_text(annotation: Any, info: FieldInfo | None = None) -> str:
     elif typing.get_origin(tp) is Literal:
         text = "one of " + ", ".join(f"`{a}`" for a in typing.get_args(tp))
     elif typing.get_origin(tp) is dict:
-        k, v = typing.get_args(tp)
-        text = f"mapping {names.get(k, k.__name__)} → {names.get(v, v.__name__)}"
+        parts = []
+        for arg in typing.get_args(tp):
+            inner, rng = _plain(arg)
+            word = names.get(inner, getattr(inner, "__name__", str(inner)))
+            parts.append(f"{word} ({rng})" if rng else word)
+        text = f"mapping {parts[0]} → {parts[1]}"
     else:
         text = names.get(tp, getattr(tp, "__name__", str(tp)))
         if is_list:
@@ -734,6 +761,85 @@ p.assumptions()                               # every rule marked verified: fals
 """
 
 
+_PROFILE_RULES = """\
+Beyond the range of each number, a profile is refused when:
+
+* a mode's speed, a speed group's or a road class's is faster than its network allows:
+  {speeds};
+* a circle's threshold (or a category's own) is not longer than its mode's `wait_min`;
+* a park size class has `max_area_m2` not above its `min_area_m2`;
+* an annex row is numbered twice or below 1, a target of a `%` row is above 100, or a row's
+  `computed` names a circle or category the profile does not have (known forms: `park_coverage`,
+  `greenway_per_10k`, `circle:<circle>`, `category:<circle>:<category>`);
+* a circle names a mode or a category the profile does not have;
+* a key is given twice anywhere in the file, or `extends` goes round in a circle.
+"""
+
+
+#: The placeholder of a mapping's key in a key path, by the mapping's name.
+_KEY_NAMES = {
+    "modes": "mode",
+    "groups": "group",
+    "categories": "category",
+    "circles": "circle",
+    "rules": "rule",
+    "networks": "network",
+    "speed_by_highway_kmh": "highway",
+    "category_time_min": "category",
+    "category_dist_m": "category",
+    "targets": "year",
+}
+
+
+def _range_rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str]]:
+    """(key path, type, allowed range) of every number in a profile model, depth first."""
+    for name, info in model.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        tp, _optional, is_list = _unwrap(info.annotation)
+        if _is_model(tp):
+            yield from _range_rows(tp, f"{path}[]" if is_list else path)
+            continue
+        if typing.get_origin(tp) is dict:
+            key_tp, value_tp = typing.get_args(tp)
+            _, key_rng = _plain(key_tp)
+            value_inner, _, _ = _unwrap(value_tp)
+            value_plain, value_rng = _plain(value_inner)
+            key = f"<{_KEY_NAMES.get(name, 'key')}>"
+            if _is_model(value_plain):
+                yield from _range_rows(value_plain, f"{path}.{key}")
+            elif value_plain in (int, float):
+                rng = value_rng or "finite"
+                if key_rng:
+                    rng += f"; {key} {key_rng}"
+                yield f"{path}.{key}", "number", rng
+            continue
+        plain, rng = _plain(tp)
+        if plain in (int, float):
+            yield path, "integer" if plain is int else "number", _bounds(info) or rng or "finite"
+
+
+def _profile_ranges() -> list[str]:
+    from mtown_geo.standards import MAX_SPEED_KMH
+
+    lines = [
+        "## 取值范围 Allowed ranges",
+        "",
+        "Every number of a profile is checked when it is loaded: it must be finite (YAML's `.inf` and `.nan`",
+        "are refused) and lie in the range below; an error names the file, the key and its line. The ranges",
+        "are generous bounds of what a rule can mean, not advice.",
+        "",
+        "配置中的每个数值在加载时都会检查：必须为有限数且在下表范围内，否则报错并指出文件、键名和行号。",
+        "",
+        "| 键 Key | 类型 Type | 允许范围 Allowed |",
+        "|---|---|---|",
+    ]
+    for path, kind, rng in _range_rows(Profile, ""):
+        lines.append(f"| `{path}` | {kind} | {rng} |")
+    speeds = ", ".join(f"`{net}` ≤ {v:g} km/h" for net, v in MAX_SPEED_KMH.items())
+    lines += ["", _PROFILE_RULES.format(speeds=speeds)]
+    return lines
+
+
 def profiles_page() -> str:
     """The profile reference (``docs/profiles.md``)."""
     names = sorted(standards.available(), key=lambda n: (n != standards.DEFAULT_PROFILE, "extends" in _raw_profile(n), n))
@@ -775,6 +881,7 @@ def profiles_page() -> str:
         else:
             keys = all_keys
         lines += _profile_sections(p, keys)
+    lines += _profile_ranges()
     lines.append(_PROFILE_HOWTO)
     return "\n".join(lines)
 
