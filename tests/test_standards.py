@@ -132,6 +132,10 @@ HOSTILE_PROFILE_NUMBERS = [
     ("negative park radius", '{min_area_m2: 5000, radius_m: 500, label_zh: "≥5000 m²"}',
      '{min_area_m2: 5000, radius_m: -500, label_zh: "≥5000 m²"}', "parks.rules.mohurd-2021.classes.0.radius_m",
      "greater than 0, got -500"),
+    ("park size class upside down", "{min_area_m2: 2000, max_area_m2: 5000, radius_m: 300",
+     "{min_area_m2: 2000, max_area_m2: 1500, radius_m: 300", "parks.rules.mohurd-2021.classes.1.max_area_m2",
+     "1500 m² is not above min_area_m2 (2000 m²)"),
+    ("annex row numbered twice", "{row: 10,", "{row: 9,", "annex.9.row", "row 9 is given twice (entries 9 and 10)"),
     ("bus wait longer than the circle", "    wait_min: 5.0\n", "    wait_min: 45\n", None, None),
 ]  # fmt: skip
 
@@ -140,13 +144,13 @@ HOSTILE_PROFILE_NUMBERS = [
     ("case", "old", "new", "key", "words"), HOSTILE_PROFILE_NUMBERS, ids=[c[0] for c in HOSTILE_PROFILE_NUMBERS]
 )
 def test_out_of_range_numbers_are_refused_with_file_and_line(tmp_path, case, old, new, key, words):
-    text = _edit(_shipped_text(), old, new)
+    shipped = _shipped_text()
+    text = _edit(shipped, old, new)
+    line = shipped[: shipped.index(old)].count("\n") + 1  # the line of the edit
     if key is None:  # the bus waits 45 min; a circle on the bus of 30 minutes would reach nothing
         text = _edit(text, "    mode: ebike\n    time_min: 30\n", "    mode: bus\n    time_min: 30\n")
         key, words = "circles.30min.time_min", "not longer than the 45-minute wait of the mode 'bus'"
         line = _line(text, "    time_min: 30")
-    else:
-        line = _line(text, new.strip().splitlines()[0])
     path = tmp_path / "mine.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(mg.ProfileError) as info:
