@@ -27,6 +27,7 @@ from . import (
 )
 from ._errors import (
     AssumptionWarning,
+    CleanupWarning,
     CoordinateShiftWarning,
     CRSError,
     DataNotFoundError,
@@ -38,6 +39,8 @@ from ._errors import (
     MtownGeoWarning,
     NetworkError,
     OfflineError,
+    OutputFolderError,
+    OutputNotWritableError,
     ProfileError,
     RepairWarning,
     SnapWarning,
@@ -63,6 +66,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AssumptionWarning",
     "CRSError",
+    "CleanupWarning",
     "CoordinateShiftWarning",
     "DataNotFoundError",
     "DisconnectedNetworkWarning",
@@ -74,6 +78,8 @@ __all__ = [
     "Network",
     "NetworkError",
     "OfflineError",
+    "OutputFolderError",
+    "OutputNotWritableError",
     "ProfileError",
     "RepairWarning",
     "SnapWarning",

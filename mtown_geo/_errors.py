@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "AssumptionWarning",
     "CRSError",
+    "CleanupWarning",
     "CoordinateShiftWarning",
     "DataNotFoundError",
     "DisconnectedNetworkWarning",
@@ -21,6 +22,8 @@ __all__ = [
     "MtownGeoWarning",
     "NetworkError",
     "OfflineError",
+    "OutputFolderError",
+    "OutputNotWritableError",
     "ProfileError",
     "RepairWarning",
     "SnapWarning",
@@ -61,6 +64,16 @@ class OfflineError(MtownGeoError, ConnectionError):
     """Online data (OSM by place name) was asked for, but the service cannot be reached."""
 
 
+class OutputFolderError(MtownGeoError, FileExistsError):
+    """An output folder is refused: it holds files mtown-geo did not write, it is the
+    current, home or study folder (or a parent of one), a file, or a symbolic link.
+    Nothing is written or deleted; the message says how to proceed."""
+
+
+class OutputNotWritableError(MtownGeoError, PermissionError):
+    """The output folder, or the folder it is made in, cannot be written (checked before computing)."""
+
+
 class MtownGeoWarning(UserWarning):
     """Root of the warnings issued by mtown_geo."""
 
@@ -95,3 +108,7 @@ class GridResolutionWarning(MtownGeoWarning):
 
 class AssumptionWarning(MtownGeoWarning):
     """A result rests on a rule the profile marks as unverified."""
+
+
+class CleanupWarning(MtownGeoWarning):
+    """Leftovers of an interrupted earlier write (hidden ``.NAME.partial-*`` folders) were removed."""

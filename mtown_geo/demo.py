@@ -15,6 +15,7 @@ Data © OpenStreetMap contributors (ODbL 1.0).
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -99,7 +100,7 @@ def demo_study(folder: str | Path) -> Path:
         "profile: zhejiang-2023\n"
         "boundaries:\n"
         "  town: boundaries.geojson      # holds both 镇域 and 建成区 (column `kind`)\n"
-        f"osm: {demo_osm_path()}\n"
+        f"osm: {json.dumps(str(demo_osm_path()), ensure_ascii=False)}\n"
         "population:\n"
         "  total: 9000                   # demonstration figure, not a census count\n"
         "demand:\n"
@@ -116,12 +117,14 @@ def run_demo(
     cell_m: float = 50.0,
     tiles: bool = True,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> StudyResult:
     """Run the whole study on the embedded demo town and write it to ``out_dir``.
 
     The folder gets the indicator report (CSV, XLSX, JSON, Markdown), the layers
     (GeoPackage), the maps, the manifest, and the demo's own ``study.yaml`` and
-    ``boundaries.geojson`` under ``study/`` to copy from. Written atomically.
+    ``boundaries.geojson`` under ``study/`` to copy from. Written atomically, under the
+    folder rules of :func:`mtown_geo.run` (``overwrite`` as there; checked first).
 
     Returns
     -------
@@ -130,8 +133,10 @@ def run_demo(
     """
     import tempfile
 
+    from ._io import check_output_dir
     from .study import load_study, run
 
+    check_output_dir(out_dir, overwrite=overwrite)
     with tempfile.TemporaryDirectory(prefix="mtown-geo-demo-") as tmp:
         path = demo_study(tmp)
         st = load_study(path)
@@ -145,4 +150,4 @@ def run_demo(
             "study/study.yaml": path.read_text(encoding="utf-8"),
             "study/boundaries.geojson": (Path(tmp) / "boundaries.geojson").read_bytes(),
         }
-        return run(st, out=out_dir, progress=progress, extra_files=extra)
+        return run(st, out=out_dir, overwrite=overwrite, progress=progress, extra_files=extra)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from . import access, demand, facilities, lifecircle, network, report, standards
 from . import crs as _crs
 from ._errors import DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning, ProfileError, StudyError
-from ._io import atomic_dir
+from ._io import atomic_dir, check_output_dir
 from ._yaml import DuplicateKeyError, format_validation_error, load_with_lines
 from ._yaml import where as _where
 from .network import Network
@@ -757,6 +757,7 @@ def run(
     study: Study | str | os.PathLike[str] | Mapping[str, Any],
     *,
     out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     progress: bool = False,
     extra_files: Mapping[str, str | bytes] | None = None,
 ) -> StudyResult:
@@ -767,7 +768,14 @@ def run(
     study : Study, path or mapping
         A study file (see :func:`template`), or its content.
     out : path, optional
-        Output folder; replaced atomically on success, untouched on failure.
+        Output folder: made, or, when it holds only an earlier mtown-geo output, replaced
+        on success; left untouched on failure. It is checked before anything is computed:
+        a folder that holds other files, the current, home or study file's folder, a
+        symbolic link or a folder that cannot be written is refused at once
+        (see ``docs/safety.md``).
+    overwrite : bool
+        Write into an ``out`` that holds other files too: only the files mtown-geo wrote
+        there are replaced; every other file stays as it is.
     progress : bool
         Show a progress bar (the CLI does).
     extra_files : mapping, optional
@@ -780,6 +788,8 @@ def run(
         (GeoDataFrames in the town's metric CRS) and the networks.
     """
     st = study if isinstance(study, Study) else load_study(study)
+    if out is not None:
+        check_output_dir(out, overwrite=overwrite, protect=[st.base_dir])
     prof = _profile_of(st)
     notes: list[str] = []
     circles = list(st.circles) if st.circles is not None else list(prof.circles)
@@ -836,7 +846,7 @@ def run(
         data_date=data_date,
     )
     if out is not None:
-        write(result, out, extra_files=extra_files)
+        write(result, out, overwrite=overwrite, extra_files=extra_files)
     return result
 
 
@@ -1258,6 +1268,7 @@ def site(
     method: Literal["greedy", "exact"] = "greedy",
     candidates: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Any:
     """Where to build: new sites of one category for a study's town (see :mod:`mtown_geo.siting`).
 
@@ -1265,7 +1276,8 @@ def site(
     mode, threshold and the study's demand weight apply. ``target`` defaults to the
     annex target of that circle for the study's year. With ``out``, writes
     ``siting.gpkg`` (layers ``new_sites`` and ``units``), ``new_sites.csv``,
-    ``siting_summary.csv`` and ``map.html``, atomically.
+    ``siting_summary.csv``, ``map.html`` and ``manifest.json``, atomically, under the
+    folder rules of :func:`run` (``overwrite`` as there; checked before computing).
 
     Returns
     -------
@@ -1283,6 +1295,8 @@ def site(
         raise InputError(f"no circle of the study ({circles}) lists the category {category!r}")
     if prof.circles[circle].demand == "villages":
         raise InputError(f"the {circle} circle is measured from villages; siting works on residential demand units")
+    if out is not None:
+        check_output_dir(out, overwrite=overwrite, protect=[st.base_dir])
     notes: list[str] = []
     tw = _prepare(st, prof, notes)
     net = tw.network(prof.circles[circle].mode)
@@ -1310,7 +1324,7 @@ def site(
     if out is not None:
         from .render import new_map, save_map
 
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, overwrite=overwrite, protect=[st.base_dir]) as tmp:
             sites = plan.sites.to_crs(tw.metric)
             assessed = units.join(plan.units).to_crs(tw.metric)
             if len(sites):
@@ -1323,6 +1337,9 @@ def site(
             fmap = new_map(tuple(tw.town.to_crs(4326).total_bounds), tiles=st.outputs.tiles)
             _siting_layers(fmap, assessed, sites, prof.categories[category].name_zh)
             save_map(fmap, tmp / "map.html")
+            man = _manifest(st, prof)
+            man["siting"] = {"category": category, "circle": circle, "target": target, "k": k, "method": method}
+            _write_manifest(man, tmp)
     return plan
 
 
@@ -1366,16 +1383,21 @@ def _siting_layers(fmap: Any, units: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, 
 # -- writing -------------------------------------------------------------------------------
 
 
-def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapping[str, str | bytes] | None = None) -> Path:
+def write(
+    result: StudyResult,
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    extra_files: Mapping[str, str | bytes] | None = None,
+) -> Path:
     """Write a result's tables, layers, maps and manifest into a folder, atomically.
 
-    ``extra_files`` (relative name → text or bytes) are written into the folder too,
-    inside the same atomic step (the demo keeps its study file beside the results).
+    The folder rules of :func:`run` apply (``overwrite`` as there). ``extra_files``
+    (relative name → text or bytes) are written into the folder too, inside the same atomic
+    step (the demo keeps its study file beside the results).
     """
-    import json
-
     st, prof = result.study, result.profile
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite, protect=[st.base_dir]) as tmp:
         for rel, content in (extra_files or {}).items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -1398,24 +1420,36 @@ def write(result: StudyResult, out: str | os.PathLike[str], *, extra_files: Mapp
         for name, raster in result.rasters.items():
             (tmp / "rasters").mkdir(exist_ok=True)
             raster.write(tmp / "rasters" / f"{name}.tif")
-        inputs: dict[str, str | Path] = {}
-        if st._town is None:
-            inputs["study.boundaries.town"] = st.path(st.boundaries.town)
-            if st.boundaries.builtup:
-                inputs["study.boundaries.builtup"] = st.path(st.boundaries.builtup)
-        if st._extract is not None and st._extract.path is not None:
-            inputs["study.osm"] = st._extract.path
-        elif st.osm:
-            inputs["study.osm"] = st.osm_path()
-        if st.population.raster:
-            inputs["study.population.raster"] = st.path(st.population.raster)
-        man = report.manifest(inputs=inputs, config=st.model_dump(mode="json"), profile=prof)
+        man = _manifest(st, prof)
         man["notes"] = result.notes
         man["data_date"] = result.data_date
-        man["attribution"] = ATTRIBUTION
-        (tmp / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        _write_manifest(man, tmp)
     result.out_dir = Path(out)
     return Path(out)
+
+
+def _manifest(st: Study, prof: Profile) -> dict[str, Any]:
+    """The manifest of a study's outputs: its input files with SHA-256, configuration, profile, versions."""
+    inputs: dict[str, str | Path] = {}
+    if st._town is None:
+        inputs["study.boundaries.town"] = st.path(st.boundaries.town)
+        if st.boundaries.builtup:
+            inputs["study.boundaries.builtup"] = st.path(st.boundaries.builtup)
+    if st._extract is not None and st._extract.path is not None:
+        inputs["study.osm"] = st._extract.path
+    elif st.osm:
+        inputs["study.osm"] = st.osm_path()
+    if st.population.raster:
+        inputs["study.population.raster"] = st.path(st.population.raster)
+    man = report.manifest(inputs=inputs, config=st.model_dump(mode="json"), profile=prof)
+    man["attribution"] = ATTRIBUTION
+    return man
+
+
+def _write_manifest(man: Mapping[str, Any], folder: Path) -> None:
+    import json
+
+    (folder / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
 
 @contextlib.contextmanager
