@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -135,6 +136,9 @@ def _signals_raise() -> Iterator[None]:
 # -- work folders and files, made with the umask's permissions -----------------------------
 
 
+_WORK_NAME = re.compile(r"\.(partial|old)-[0-9a-f]{8}")
+
+
 def _work_name(target: Path, kind: str) -> str:
     return f".{target.name}.{kind}-{secrets.token_hex(4)}"
 
@@ -219,6 +223,11 @@ def _clean_leftovers(target: Path) -> list[Path]:
         if not any(entry.name.startswith(f".{target.name}.{k}-") for k in _KINDS):
             continue
         if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            continue
+        if _WORK_NAME.fullmatch(entry.name[len(target.name) + 1 :]) and not any(os.scandir(entry.path)):
+            with contextlib.suppress(OSError):  # killed between making it and tagging it: empty, safe to drop
+                os.rmdir(entry.path)
+                removed.append(Path(entry.path))
             continue
         try:
             tag = json.loads(Path(entry.path, _TAG).read_text(encoding="utf-8"))
@@ -523,6 +532,12 @@ def check_output_dir(
                 f"folder, or add --overwrite (overwrite=True) to write mtown-geo's files beside them; files mtown-geo "
                 f"did not write are never replaced or deleted ({when})"
             )
+        if overwrite and not s.manifest and os.path.lexists(path / MANIFEST):
+            raise OutputFolderError(
+                f"refusing to write into {path}: its manifest.json was not written by mtown-geo (or by a version that "
+                f"did not list its files), and every output has one. Move or rename it, or choose another output "
+                f"folder ({when})"
+            )
         _probe_writable(path, path, when)
     _probe_writable(_nearest_existing(path.parent), path, when)
     _clean_leftovers(path)
@@ -568,7 +583,7 @@ def _finish_manifest(tmp: Path) -> list[str]:
     return files
 
 
-def _collisions(target: Path, new: list[str], own: dict[str, Any]) -> list[str]:
+def _collisions(target: Path, new: list[str], own: dict[str, Any], own_manifest: bool) -> list[str]:
     """New files whose place is taken by something the toolkit did not write."""
     bad: list[str] = []
     for rel in [MANIFEST, *new]:
@@ -581,7 +596,7 @@ def _collisions(target: Path, new: list[str], own: dict[str, Any]) -> list[str]:
                 break
         else:
             dst = target / rel
-            if os.path.lexists(dst) and rel != MANIFEST and rel not in own:
+            if os.path.lexists(dst) and not (rel in own or (rel == MANIFEST and own_manifest)):
                 bad.append(rel)
     return sorted(set(bad))
 
@@ -599,7 +614,7 @@ def _commit_into(tmp: Path, target: Path, *, overwrite: bool, protect: Iterable[
     check_output_dir(target, overwrite=overwrite, protect=protect, when=when)
     s = _survey(target, walk=False)
     new = [r for r in _listing(tmp) if r != MANIFEST]
-    bad = _collisions(target, new, s.own)
+    bad = _collisions(target, new, s.own, s.manifest)
     if bad:
         raise OutputFolderError(
             f"refusing to write into {target}: {_names(bad)} would replace files mtown-geo did not write. "

@@ -262,6 +262,15 @@ def batch_cmd(
 
 def main() -> None:
     """Entry point of the ``mtown-geo`` script."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # a console or file whose code page has no Chinese (Windows)
+        try:
+            "镇✔".encode(stream.encoding or "ascii")
+        except (LookupError, UnicodeEncodeError):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
     app()
 
 

@@ -137,7 +137,8 @@ def run_demo(
     from .study import load_study, run
 
     check_output_dir(out_dir, overwrite=overwrite)
-    with tempfile.TemporaryDirectory(prefix="mtown-geo-demo-") as tmp:
+    # ignore_cleanup_errors: on Windows a file a library still holds open cannot be removed yet
+    with tempfile.TemporaryDirectory(prefix="mtown-geo-demo-", ignore_cleanup_errors=True) as tmp:
         path = demo_study(tmp)
         st = load_study(path)
         st = st.model_copy(

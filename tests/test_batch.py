@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 
 import mtown_geo as mg
 from mtown_geo import batch
@@ -108,3 +109,124 @@ def test_bad_inputs(tmp_path, liechtenstein):
         batch.run_batch(towns, osm=tmp_path / "none.osm.pbf", out=tmp_path)
     with pytest.raises(mg.StudyError, match="yaer"):
         batch.run_batch(towns, osm=path, out=tmp_path, study={"yaer": 2025})
+
+
+# ---------------------------------------------------------------------------------------
+# Town folder names: safe on every platform, unique, always inside --out
+# ---------------------------------------------------------------------------------------
+
+HOSTILE_NAMES = [".", "..", "a/b", "镇" * 320, "同名镇", "同名镇"]
+
+
+def test_town_folder_names_are_safe_and_unique(tmp_path):
+    names = [*HOSTILE_NAMES, "a\\b", "CON", "nul.txt", " . ", "Vaduz", "VADUZ", "x" * 300, "x" * 300 + "y", "..."]
+    taken: set[str] = set()
+    folders = [batch._unique_folder(batch._folder_name("", n), i, taken) for i, n in enumerate(names)]
+    assert len({f.casefold() for f in folders}) == len(folders)  # unique, even where case does not count
+    for folder in folders:
+        assert folder.strip(".") != "" and not folder.startswith(".") and not folder.endswith((".", " "))
+        assert not set(folder) & set('/\\:*?"<>|'), folder
+        assert folder.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL"}
+        assert len(folder.encode("utf-8")) <= batch.MAX_FOLDER_BYTES
+        path = tmp_path / folder
+        path.mkdir()  # the file system takes it (a 960-byte name would not)
+        assert path.resolve().parent == tmp_path.resolve()
+    long_a, long_b = folders[names.index("x" * 300)], folders[names.index("x" * 300 + "y")]
+    assert long_a != long_b  # cut names keep a hash of the full name
+    assert folders[names.index("镇" * 320)].startswith("镇" * 20)
+
+
+@pytest.fixture(scope="module")
+def hostile_batch(liechtenstein, tmp_path_factory):
+    path, towns = liechtenstein
+    six = towns[towns["name"].isin(["Planken", "Gamprin", "Schellenberg", "Ruggell", "Mauren", "Eschen"])].copy()
+    layer = six.assign(name=HOSTILE_NAMES, code="").reset_index(drop=True)
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "towns.gpkg").write_bytes(b"the planner's town layer")
+    (root / "study.yaml").write_text("year: 2025\n", encoding="utf-8")
+    out = root / "batch"
+    out.mkdir()
+    (out / "README.txt").write_text("batch of 2025", encoding="utf-8")
+    summary = batch.run_batch(layer, osm=path, out=out, study=STUDY, n_workers=2, builtup="town")
+    return root, out, summary
+
+
+def test_batch_with_dot_slash_long_and_duplicate_names_keeps_every_file(hostile_batch):
+    root, out, summary = hostile_batch
+    assert list(summary["status"]) == ["done"] * len(HOSTILE_NAMES), summary[["name", "error"]]
+    assert list(summary["name"]) == HOSTILE_NAMES
+    folders = list(summary["folder"])
+    assert len(set(folders)) == len(folders)
+    for folder in folders:
+        town = out / folder
+        assert town.resolve().parent == out.resolve()
+        assert (town / "manifest.json").exists() and (town / "indicators.json").exists()
+    # nothing outside the towns' own folders was replaced
+    assert (root / "towns.gpkg").read_bytes() == b"the planner's town layer"
+    assert (root / "study.yaml").read_text(encoding="utf-8") == "year: 2025\n"
+    assert (out / "README.txt").read_text(encoding="utf-8") == "batch of 2025"
+    assert sorted(p.name for p in root.iterdir()) == ["batch", "study.yaml", "towns.gpkg"]
+    expected = set(folders) | {"README.txt", "summary.csv", "summary.xlsx"}
+    assert {p.name for p in out.iterdir()} == expected
+
+
+# ---------------------------------------------------------------------------------------
+# Resuming: only towns whose inputs and configuration are unchanged
+# ---------------------------------------------------------------------------------------
+
+STUDY_CHANGED = {**STUDY, "year": 2023, "demand": {"cell_m": 200}}
+THREE = ["Planken", "Schellenberg", "Gamprin"]
+
+
+def _verdicts(summary: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in summary.columns if c.endswith(("_value", "_status"))]
+    return summary.set_index("name")[cols].sort_index()
+
+
+def test_resume_redoes_towns_after_a_study_change(first_batch, liechtenstein, tmp_path):
+    import shutil
+
+    layer, out, _ = first_batch
+    path, _ = liechtenstein
+    three = layer[layer["name"].isin(THREE)].reset_index(drop=True)
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for folder in out.iterdir():
+        if folder.is_dir() and any(folder.name.endswith(n) for n in THREE):
+            shutil.copytree(folder, earlier / folder.name)
+    assert len(list(earlier.iterdir())) == 3
+    # the same towns and settings: every town resumed
+    same = batch.run_batch(three, osm=path, out=earlier, study=STUDY, n_workers=2)
+    assert same["resumed"].all() and (same["redone"] == "").all()
+    assert same.attrs["resume"] == "3 towns: 3 resumed, 0 redone, 0 new"
+    # another year and cell size: every town redone, to the numbers of a fresh batch
+    redone = batch.run_batch(three, osm=path, out=earlier, study=STUDY_CHANGED, n_workers=2)
+    assert not redone["resumed"].any()
+    assert (redone["redone"] == "configuration").all()
+    assert redone.attrs["resume"] == "3 towns: 0 resumed, 3 redone (3 changed configuration), 0 new"
+    fresh = batch.run_batch(three, osm=path, out=tmp_path / "fresh", study=STUDY_CHANGED, n_workers=2)
+    assert fresh.attrs["resume"] == "3 towns: 0 resumed, 0 redone, 3 new"
+    pd.testing.assert_frame_equal(_verdicts(redone), _verdicts(fresh))
+    assert not _verdicts(redone).equals(_verdicts(same))  # the change did change the numbers
+    # a town whose boundary changed, and a town whose folder lost a file: only those two redone
+    moved = three.copy()
+    i = int(np.flatnonzero(moved["name"] == "Planken")[0])
+    moved.loc[i, "geometry"] = shapely.affinity.translate(moved.geometry.iloc[i], xoff=0.0005)
+    gamprin = next(p for p in earlier.iterdir() if p.name.endswith("Gamprin"))
+    (gamprin / "layers.gpkg").unlink()
+    again = batch.run_batch(moved, osm=path, out=earlier, study=STUDY_CHANGED, n_workers=2)
+    why = dict(zip(again["name"], again["redone"], strict=True))
+    assert why == {"Planken": "inputs", "Gamprin": "incomplete", "Schellenberg": ""}
+    assert again.set_index("name").loc["Schellenberg", "resumed"]
+    assert (gamprin / "layers.gpkg").exists()
+
+
+def test_worker_memory_readings():
+    """Resident memory from psutil (every platform) and a peak not below it."""
+    import psutil
+
+    x = np.ones(40 * 2**20 // 8)  # 40 MiB more
+    rss, peak = batch._memory_mib()
+    assert rss == pytest.approx(psutil.Process().memory_info().rss / 2**20, rel=0.05)
+    assert peak >= rss - 1.0 and rss > 40
+    del x

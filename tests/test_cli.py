@@ -121,3 +121,80 @@ def test_validate_flags_gcj02_points_declared_as_wgs84(tmp_path):
     bad = runner.invoke(app, ["validate", str(tmp_path / "study.yaml")])
     assert bad.exit_code == 1, bad.output
     assert "coordinate_shift" in bad.stdout and "GCJ-02" in bad.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# --out never deletes or replaces what mtown-geo did not write
+# ---------------------------------------------------------------------------------------
+
+
+def _snapshot(folder):
+    import os
+    from pathlib import Path
+
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            p = Path(root, name)
+            out[p.relative_to(folder).as_posix()] = "<dir>" if p.is_dir() else p.read_bytes()
+    return out
+
+
+def _planner_project(folder):
+    study = mg.demo_study(folder)
+    (folder / "镇规划汇报.docx").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    (folder / "data").mkdir()
+    (folder / "data" / "pois.csv").write_text("名称,经度,纬度\n幼儿园,121.1,29.2\n", encoding="utf-8")
+    return study
+
+
+def test_run_out_dot_in_a_project_folder_deletes_nothing(tmp_path, monkeypatch):
+    """The study file, a report and data/ beside it survive `run study.yaml --out .` and `--out ..`."""
+    project = tmp_path / "project"
+    study = _planner_project(project)
+    (tmp_path / "other-project.txt").write_text("another town", encoding="utf-8")
+    before = _snapshot(tmp_path)
+    monkeypatch.chdir(project)
+    for out, words in [(".", "it is the current folder"), ("..", "it is a parent of the current folder")]:
+        for extra in ([], ["--overwrite"]):
+            result = runner.invoke(app, ["run", study.name, "--out", out, *extra])
+            assert result.exit_code == 2, result.output
+            assert "refusing to write into" in result.output and words in result.output
+            assert "wrote" not in result.output
+    assert _snapshot(tmp_path) == before
+
+
+def test_demo_into_a_folder_with_user_files_needs_overwrite_and_keeps_them(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--no-tiles", "--cell-m", "100"]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "my notes.md").write_text("# 备注\n", encoding="utf-8")
+    (out / "maps" / "sketch.png").write_bytes(b"\x89PNG sketch")
+    user = {k: v for k, v in _snapshot(out).items() if k in ("my notes.md", "maps/sketch.png")}
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2
+    assert "holds files mtown-geo did not write" in refused.output and "--overwrite" in refused.output
+    again = runner.invoke(app, [*args, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    after = _snapshot(out)
+    assert {k: after[k] for k in user} == user
+    assert (out / "maps" / "15min_coverage.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no hidden work folder left
+
+
+def test_site_refuses_the_study_folder_before_computing(tmp_path):
+    study = _planner_project(tmp_path / "project")
+    before = _snapshot(tmp_path)
+    result = runner.invoke(app, ["site", str(study), "--category", "kindergarten", "--out", str(study.parent), "--overwrite"])
+    assert result.exit_code == 2
+    assert "it is the study file's folder" in result.output
+    assert _snapshot(tmp_path) == before
+    out = tmp_path / "sites"
+    assert (
+        runner.invoke(app, ["site", str(study), "--category", "kindergarten", "--target", "0.5", "--out", str(out)]).exit_code
+        == 0
+    )
+    import json
+
+    listed = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["mtown_geo_output"]["files"]
+    assert {"siting.gpkg", "new_sites.csv", "siting_summary.csv", "map.html"} <= set(listed)
