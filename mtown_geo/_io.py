@@ -244,7 +244,7 @@ def _clean_leftovers(target: Path) -> list[Path]:
     if removed:
         names = ", ".join(p.name for p in removed)
         msg = f"removed the leftovers of an interrupted earlier write beside {target}: {names}"
-        log.warning(msg)
+        log.info(msg)
         warnings.warn(msg, CleanupWarning, stacklevel=4)
     return removed
 
@@ -517,31 +517,37 @@ def check_output_dir(
     """
     path = check_output_root(target, protect=protect)
     if path.exists():
-        s = _survey(path, walk=not overwrite)
-        if s.changed:
-            raise OutputFolderError(
-                f"refusing to write into {path}: {_names(s.changed)} were written by mtown-geo but changed since; "
-                f"mtown-geo never replaces a file it did not write as it is. Move or rename them first, or choose "
-                f"another output folder ({when})"
-            )
-        if s.foreign:
-            old = " (its manifest.json comes from an mtown-geo version that did not list its files: delete that old output yourself)"
-            raise OutputFolderError(
-                f"refusing to write into {path}: it is not empty and holds files mtown-geo did not write: "
-                f"{_names(s.foreign, s.more_foreign)}{old if _looks_like_old_manifest(path) else ''}. Choose a new or empty "
-                f"folder, or add --overwrite (overwrite=True) to write mtown-geo's files beside them; files mtown-geo "
-                f"did not write are never replaced or deleted ({when})"
-            )
-        if overwrite and not s.manifest and os.path.lexists(path / MANIFEST):
-            raise OutputFolderError(
-                f"refusing to write into {path}: its manifest.json was not written by mtown-geo (or by a version that "
-                f"did not list its files), and every output has one. Move or rename it, or choose another output "
-                f"folder ({when})"
-            )
+        _check_contents(path, overwrite=overwrite, when=when)
         _probe_writable(path, path, when)
     _probe_writable(_nearest_existing(path.parent), path, when)
     _clean_leftovers(path)
     return path
+
+
+def _check_contents(path: Path, *, overwrite: bool, when: str) -> _Survey:
+    """Refuse an existing folder whose entries may not be touched; return what it holds."""
+    s = _survey(path, walk=not overwrite)
+    if s.changed:
+        raise OutputFolderError(
+            f"refusing to write into {path}: {_names(s.changed)} were written by mtown-geo but changed since; "
+            f"mtown-geo never replaces a file it did not write as it is. Move or rename them first, or choose "
+            f"another output folder ({when})"
+        )
+    if s.foreign:
+        old = " (its manifest.json comes from an mtown-geo version that did not list its files: delete that old output yourself)"
+        raise OutputFolderError(
+            f"refusing to write into {path}: it is not empty and holds files mtown-geo did not write: "
+            f"{_names(s.foreign, s.more_foreign)}{old if _looks_like_old_manifest(path) else ''}. Choose a new or empty "
+            f"folder, or add --overwrite (overwrite=True) to write mtown-geo's files beside them; files mtown-geo "
+            f"did not write are never replaced or deleted ({when})"
+        )
+    if overwrite and not s.manifest and os.path.lexists(path / MANIFEST):
+        raise OutputFolderError(
+            f"refusing to write into {path}: its manifest.json was not written by mtown-geo (or by a version that "
+            f"did not list its files), and every output has one. Move or rename it, or choose another output "
+            f"folder ({when})"
+        )
+    return s
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -611,8 +617,8 @@ def _move(src: Path, dst: Path, created: list[Path]) -> None:
 def _commit_into(tmp: Path, target: Path, *, overwrite: bool, protect: Iterable[str | os.PathLike[str]]) -> None:
     """Exchange the toolkit's files of an existing ``target`` for those of ``tmp``, rolling back on failure."""
     when = "nothing was changed; the computed outputs were discarded"
-    check_output_dir(target, overwrite=overwrite, protect=protect, when=when)
-    s = _survey(target, walk=False)
+    check_output_root(target, protect=protect)  # the folder may have changed while the outputs were made
+    s = _check_contents(target, overwrite=overwrite, when=when)
     new = [r for r in _listing(tmp) if r != MANIFEST]
     bad = _collisions(target, new, s.own, s.manifest)
     if bad:
