@@ -30,6 +30,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
+import unicodedata
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CGCS2000_EPSG",
     "CHINA_BOUNDS",
+    "HYPOTHESES",
     "SHIFT_BOUNDS",
     "ShiftCheck",
     "bd09_to_gcj02",
@@ -64,6 +67,7 @@ __all__ = [
     "is_cgcs2000",
     "is_in_china",
     "metric_crs",
+    "normalise_name",
     "parse_crs",
     "require_crs",
     "require_projected",
@@ -701,31 +705,74 @@ def to_wgs84(gdf: _T, *, source: str = "gcj02") -> _T:
 
 
 # ---------------------------------------------------------------------------------------
-# Detecting shifted layers against a road network
+# Detecting shifted layers against a road network and named features
 # ---------------------------------------------------------------------------------------
+
+#: The hypotheses :func:`detect_shift` weighs: the coordinates as given, and the
+#: coordinates once a GCJ-02 or a BD-09 shift is removed from them.
+HYPOTHESES = ("as_given", "gcj02", "bd09")
+
+_TIE_M = 1.0  # street distances closer than this (metres) count as equal
+_MIN_NAME_HITS = 3  # fewer name matches never decide
+
+_HYPOTHESIS_LABEL = {
+    "as_given": "as given",
+    "gcj02": "without a GCJ-02 shift",
+    "bd09": "without a BD-09 shift",
+}
+_SYSTEM_LABEL = {"gcj02": "GCJ-02 (Amap, Tencent)", "bd09": "BD-09 (Baidu)"}
 
 
 @dataclass(frozen=True)
 class ShiftCheck:
     """Evidence on whether points carry a GCJ-02 or BD-09 shift.
 
+    Each facility is placed three ways (:data:`HYPOTHESES`): as given, with a GCJ-02
+    shift removed and with a BD-09 shift removed. Two kinds of evidence compare the
+    placements facility by facility:
+
+    * **streets** — the distance to the nearest street; for each pair of placements, the
+      paired differences over the facilities (a one-sided Wilcoxon signed-rank test);
+    * **names** — when named reference features are given (OpenStreetMap features):
+      how many facilities lie within ``name_tol_m`` of a feature of the same name, against
+      how many would by chance (a Poisson tail).
+
     Attributes
     ----------
     likely : bool
-        Whether a shift is likely.
+        Whether a shift is clearly present (``best`` is ``"gcj02"`` or ``"bd09"``).
     system : str or None
         ``"gcj02"`` or ``"bd09"`` when a shift is likely.
     n_points : int
         Points used (non-empty, inside China).
     median_dist_m : dict of str to float
-        Median distance (metres) from the points to the nearest road: ``as_given``;
-        after removing a GCJ-02 shift (``gcj02``) or a BD-09 shift (``bd09``); and
-        ``control``, the points moved by the same distance in three other directions
-        (what distances look like when points bear no relation to the roads).
+        Median distance (metres) from the points to the nearest street under each
+        hypothesis (``as_given``, ``gcj02``, ``bd09``), and ``control``: the points moved
+        by the GCJ-02 offset turned by 90°, 180° and 270° (what distances look like when
+        points bear no relation to the streets).
     share_closer : dict of str to float
-        Share of points nearer to a road after removing each shift than as given.
+        Share of points nearer a street after removing each shift than as given.
     message : str
-        The finding in words, with the fix when a shift is likely.
+        The finding in words, with the fix when a shift is likely. It starts with
+        ``"no shift"``, ``"inconclusive"``, ``"only"`` (too few points) or ``"the points
+        look shifted"``.
+    best : str or None
+        The placement the evidence clearly supports (``"as_given"``, ``"gcj02"`` or
+        ``"bd09"``); None when it does not decide.
+    street_wins : dict of str to int
+        For each pair ``"a>b"`` of hypotheses, the facilities nearer a street (by more
+        than a metre) under ``a`` than under ``b``.
+    p_streets : dict of str to float
+        For each hypothesis, the largest one-sided signed-rank p-value of its being
+        nearer the streets than each other hypothesis (small: it fits the streets better).
+    n_named : int
+        Points whose name matches a reference feature.
+    name_hits : dict of str to int
+        Named points within ``name_tol_m`` of a feature of the same name, per hypothesis.
+    name_expected : dict of str to float
+        Such matches expected by chance (points spread at random over the streets' hull).
+    p_names : dict of str to float
+        Chance of at least ``name_hits`` matches under each hypothesis if it were wrong.
     """
 
     likely: bool
@@ -734,25 +781,44 @@ class ShiftCheck:
     median_dist_m: dict[str, float] = field(default_factory=dict)
     share_closer: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    best: str | None = None
+    street_wins: dict[str, int] = field(default_factory=dict)
+    p_streets: dict[str, float] = field(default_factory=dict)
+    n_named: int = 0
+    name_hits: dict[str, int] = field(default_factory=dict)
+    name_expected: dict[str, float] = field(default_factory=dict)
+    p_names: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def decisive(self) -> bool:
+        """Whether the evidence clearly supports one placement."""
+        return self.best is not None
 
     def table(self) -> pd.DataFrame:
-        """The evidence as a table: one row per hypothesis."""
-        rows = [
-            {
-                "hypothesis": k,
-                "median_dist_m": v,
-                "share_closer": self.share_closer.get(k, np.nan),
-            }
-            for k, v in self.median_dist_m.items()
-        ]
+        """The evidence as a table: one row per hypothesis (and the street ``control``)."""
+        rows = []
+        for k, v in self.median_dist_m.items():
+            rows.append(
+                {
+                    "hypothesis": k,
+                    "median_dist_m": v,
+                    "share_closer": self.share_closer.get(k, np.nan),
+                    "p_streets": self.p_streets.get(k, np.nan),
+                    "name_hits": self.name_hits.get(k, np.nan),
+                    "name_expected": self.name_expected.get(k, np.nan),
+                    "p_names": self.p_names.get(k, np.nan),
+                }
+            )
         return pd.DataFrame(rows).set_index("hypothesis")
 
 
-def _road_tree(network: Any) -> tuple[shapely.STRtree, CRS]:
+def _road_tree(network: Any) -> tuple[shapely.STRtree, CRS, shapely.Geometry]:
+    """The streets as a tree of lines, their metric CRS and the hull they span."""
     from .network import Network  # runtime import: network depends on this module
 
     if isinstance(network, Network):
-        return network.edge_tree, network.crs
+        nodes = np.asarray(network.nodes.geometry.values)
+        return network.edge_tree, network.crs, shapely.convex_hull(shapely.multipoints(nodes))
     if isinstance(network, (gpd.GeoDataFrame, gpd.GeoSeries)):
         require_crs(network, what="road layer")
         if network.empty:
@@ -764,7 +830,8 @@ def _road_tree(network: Any) -> tuple[shapely.STRtree, CRS]:
         if not roads.crs.is_projected:
             roads = roads.to_crs(metric_crs(roads))
         metric = require_projected(roads, what="road layer")
-        return shapely.STRtree(np.asarray(roads.values)), metric
+        geoms = np.asarray(roads.values)
+        return shapely.STRtree(geoms), metric, shapely.convex_hull(shapely.union_all(shapely.boundary(geoms)))
     raise InputError(f"network must be a mtown_geo Network or a GeoDataFrame of road lines, got {type(network).__name__}")
 
 
@@ -775,21 +842,122 @@ def _nearest_dist(tree: shapely.STRtree, pts: np.ndarray) -> np.ndarray:
     return out
 
 
+def normalise_name(value: Any) -> str:
+    """A place name as :func:`detect_shift` compares names.
+
+    Full-width characters become half-width (NFKC), spaces go, a trailing bracketed
+    part such as ``(东门)`` or ``（北区）`` goes, letters are lower-cased; anything but
+    text gives ``""``.
+
+    Examples
+    --------
+    >>> normalise_name("贵溪市第一小学（东校区） ")
+    '贵溪市第一小学'
+    """
+    if not isinstance(value, str):
+        return ""
+    text = unicodedata.normalize("NFKC", value)
+    text = re.sub(r"\s+", "", text)
+    text = re.sub(r"\([^()]*\)$", "", text)
+    return text.lower()
+
+
+def _paired_p(gain: np.ndarray) -> float:
+    """One-sided Wilcoxon signed-rank p-value that ``gain`` (paired differences) is positive.
+
+    Differences within :data:`_TIE_M` of zero count as ties and are left out; 1 when
+    nothing is left.
+    """
+    gain = gain[np.isfinite(gain) & (np.abs(gain) > _TIE_M)]
+    if len(gain) == 0:
+        return 1.0
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(gain, alternative="greater").pvalue)
+
+
+def _name_evidence(
+    positions: dict[str, np.ndarray],
+    names: list[str],
+    reference: gpd.GeoDataFrame | gpd.GeoSeries,
+    name_col: str,
+    metric: CRS,
+    hull: shapely.Geometry,
+    tol_m: float,
+) -> tuple[int, dict[str, int], dict[str, float]]:
+    """(points named like a reference feature, matches per hypothesis, matches expected by chance)."""
+    if not isinstance(reference, gpd.GeoDataFrame):
+        raise InputError(f"reference must be a GeoDataFrame of named features, got {type(reference).__name__}")
+    if name_col not in reference:
+        raise InputError(f"the reference layer has no {name_col!r} column of names")
+    require_crs(reference, what="reference layer")
+    ref = reference[reference[name_col].notna()]
+    ref_geoms = np.asarray(ref.to_crs(metric).geometry.values) if len(ref) else np.empty(0, dtype=object)
+    ok = ~(shapely.is_missing(ref_geoms) | shapely.is_empty(ref_geoms)) if len(ref_geoms) else np.zeros(0, bool)
+    by_name: dict[str, list[int]] = {}
+    for i, nm in enumerate(ref[name_col].tolist()):
+        key = normalise_name(nm)
+        if key and ok[i]:
+            by_name.setdefault(key, []).append(i)
+    hits = {h: 0 for h in positions}
+    expected = {h: 0.0 for h in positions}
+    hull_area = float(hull.area)
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(names):
+        if key in by_name:
+            groups.setdefault(key, []).append(i)
+    n_named = sum(len(v) for v in groups.values())
+    for key, members in groups.items():
+        geoms = ref_geoms[by_name[key]]
+        chance = 1.0
+        if hull_area > 0:
+            zone = shapely.intersection(shapely.union_all(shapely.buffer(geoms, tol_m)), hull)
+            chance = min(1.0, float(zone.area) / hull_area)
+        for h, xy in positions.items():
+            pts = shapely.points(xy[members])
+            d = shapely.distance(pts[:, None], geoms[None, :]).min(axis=1)
+            hits[h] += int(np.sum(d <= tol_m))
+            expected[h] += chance * len(members)
+    return n_named, hits, expected
+
+
 def detect_shift(
     points: gpd.GeoDataFrame | gpd.GeoSeries,
     network: Network | gpd.GeoDataFrame | gpd.GeoSeries,
     *,
+    reference: gpd.GeoDataFrame | None = None,
+    name_col: str = "name",
     min_points: int = 5,
-    ratio: float = 0.5,
-    min_gain_m: float = 20.0,
+    alpha: float = 1e-3,
+    min_share: float = 0.6,
+    name_tol_m: float = 50.0,
     warn: bool = True,
 ) -> ShiftCheck:
-    """Tell whether facility points look shifted (GCJ-02 or BD-09) against the roads.
+    """Tell whether facility points look shifted (GCJ-02 or BD-09) against the streets and named places.
 
-    Real facilities lie near streets. If the points are in a shifted system, removing
-    the shift brings them markedly closer to the roads; if they are already WGS-84,
-    "removing" a shift that is not there moves them hundreds of metres away, to where
-    distances look like those of points placed at random (the ``control``).
+    Each point is placed three ways: as given, with a GCJ-02 shift removed, with a
+    BD-09 shift removed (the two shifts move a point 300–900 m, in different
+    directions). The right placement puts facilities where they are; a wrong one puts
+    every facility hundreds of metres off. Facility by facility, the placements are
+    compared by
+
+    * **streets**: how much nearer a street each facility lies in one placement than in
+      another (differences within a metre are ties). A placement wins when, against
+      each other placement, it is nearer for at least ``min_share`` of the facilities
+      that differ and a one-sided Wilcoxon signed-rank test over the paired
+      differences gives ``p < alpha``. In dense towns a
+      point placed at random also lies near some street, so this evidence alone often
+      cannot decide;
+    * **names** (with ``reference``): facilities whose name is that of a reference
+      feature (an OpenStreetMap school, clinic, bus stop...) should lie within
+      ``name_tol_m`` of it. A placement wins when at least three facilities do, with a
+      chance below ``alpha`` of as many falling there at random (Poisson tail, the
+      chance of each one being the share of the streets' hull within ``name_tol_m`` of a
+      feature of its name), and no other placement also passes (a table mixing
+      systems).
+
+    The verdict is the placement that wins by one kind of evidence and is not
+    contradicted by the other; otherwise the check is inconclusive.
 
     Parameters
     ----------
@@ -801,13 +969,24 @@ def detect_shift(
     network : Network, GeoDataFrame or GeoSeries
         A mode network (:class:`mtown_geo.network.Network`) or road lines with a CRS,
         known to be in WGS-84/CGCS2000 (OpenStreetMap, surveyed centrelines).
+    reference : GeoDataFrame, optional
+        Named features known to be in WGS-84/CGCS2000, with a CRS and a ``name_col``
+        column, e.g. the ``features`` of an OpenStreetMap extract
+        (:func:`mtown_geo.sources.read_osm`). Names are compared after
+        :func:`normalise_name`.
+    name_col : str, optional
+        The name column of ``points`` (when a GeoDataFrame) and of ``reference``
+        (default ``"name"``).
     min_points : int, optional
         Fewer usable points give an inconclusive answer (default 5).
-    ratio : float, optional
-        A shift is likely when the median distance after removing it is at most
-        ``ratio`` times both the median as given and the control median (default 0.5)...
-    min_gain_m : float, optional
-        ...and at least this many metres smaller than the median as given (default 20).
+    alpha : float, optional
+        Largest chance of the evidence being a fluke for a verdict (default 0.001).
+    min_share : float, optional
+        Share of the differing facilities a placement must win by the streets
+        (default 0.6).
+    name_tol_m : float, optional
+        Distance (metres) within which a facility matches a feature of its name
+        (default 50).
     warn : bool, optional
         Issue a :class:`~mtown_geo.CoordinateShiftWarning` when a shift is likely
         (default True).
@@ -815,28 +994,50 @@ def detect_shift(
     Returns
     -------
     ShiftCheck
-        The verdict and its evidence (median distances in metres).
+        The verdict (``best``, ``likely``, ``system``) and its evidence.
+
+    Raises
+    ------
+    InputError
+        Not a layer, no usable geometry, bad arguments, a reference without names.
+    CRSError
+        A layer without CRS, or coordinates that are not longitude/latitude in it.
+
+    Examples
+    --------
+    >>> ext = mg.sources.read_osm("town.osm.pbf")  # doctest: +SKIP
+    >>> net = mg.network.from_osm(ext, mode="walk")  # doctest: +SKIP
+    >>> check = detect_shift(pois, net, reference=ext.features)  # doctest: +SKIP
+    >>> check.best, check.message  # doctest: +SKIP
     """
     if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         raise InputError(f"points must be a GeoDataFrame or GeoSeries, got {type(points).__name__}")
     require_crs(points, what="point layer")
-    if not min_points >= 1:
-        raise InputError(f"min_points must be at least 1, got {min_points}")
-    if not 0 < ratio < 1:
-        raise InputError(f"ratio must lie between 0 and 1, got {ratio}")
-    tree, metric = _road_tree(network)
+    if isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer)) or min_points < 1:
+        raise InputError(f"min_points must be a whole number of at least 1, got {min_points!r}")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
+        raise InputError(f"alpha must lie between 0 and 0.5, got {alpha!r}")
+    if not (isinstance(min_share, (int, float)) and 0.5 <= min_share <= 1):
+        raise InputError(f"min_share must lie between 0.5 and 1, got {min_share!r}")
+    if not (isinstance(name_tol_m, (int, float)) and math.isfinite(name_tol_m) and name_tol_m > 0):
+        raise InputError(f"name_tol_m must be a positive distance in metres, got {name_tol_m!r}")
+    tree, metric, hull = _road_tree(network)
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     arr = np.asarray(geoms.values)
+    if isinstance(points, gpd.GeoDataFrame) and name_col in points:
+        raw_names = np.asarray(points[name_col].to_numpy(dtype=object))
+    else:
+        raw_names = np.full(len(arr), None, dtype=object)
     usable = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
     bad = _bad_coordinate_rows(arr)
     usable[bad] = False
     if not usable.any():
         raise InputError("the point layer has no usable geometry (empty, missing or NaN coordinates)")
-    arr = arr[usable]
+    arr, raw_names = arr[usable], raw_names[usable]
     is_point = shapely.get_type_id(arr) == 0
     if is_point.sum() >= min_points:
         # a point on a large polygon (park, school ground) says little about where its streets are
-        arr = arr[is_point]
+        arr, raw_names = arr[is_point], raw_names[is_point]
     elif not is_point.all():
         arr = arr.copy()
         with np.errstate(all="ignore"):
@@ -852,7 +1053,7 @@ def detect_shift(
                 "gdf.set_crs(..., allow_override=True)"
             )
     inside = in_shift_area(lon, lat)
-    lon, lat = lon[inside], lat[inside]
+    lon, lat, raw_names = lon[inside], lat[inside], raw_names[inside]
     n = len(lon)
     if n < min_points:
         msg = f"only {n} usable points inside China (at least {min_points} needed): cannot tell whether the layer is shifted"
@@ -862,55 +1063,133 @@ def detect_shift(
         s = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=4326).to_crs(metric)
         return np.column_stack([s.x.to_numpy(), s.y.to_numpy()])
 
-    given = _metric_xy(lon, lat)
-    d_given = _nearest_dist(tree, shapely.points(given))
-    medians = {"as_given": float(np.median(d_given))}
-    closer: dict[str, float] = {}
-    candidates: dict[str, np.ndarray] = {}
+    positions = {"as_given": _metric_xy(lon, lat)}
     for system, unshift in _UNSHIFT.items():
         ux, uy = unshift(lon, lat)
-        xy = _metric_xy(np.asarray(ux), np.asarray(uy))
-        d = _nearest_dist(tree, shapely.points(xy))
-        candidates[system] = xy
-        medians[system] = float(np.median(d))
-        closer[system] = float(np.mean(d < d_given))
+        positions[system] = _metric_xy(np.asarray(ux), np.asarray(uy))
+    dist = {h: _nearest_dist(tree, shapely.points(xy)) for h, xy in positions.items()}
+    medians = {h: float(np.median(d)) for h, d in dist.items()}
+    closer = {s: float(np.mean(dist[s] < dist["as_given"])) for s in _UNSHIFT}
     # control: the GCJ-02 correction turned by 90, 180 and 270 degrees
-    offset = candidates["gcj02"] - given
+    given = positions["as_given"]
+    offset = positions["gcj02"] - given
     ctrl = []
     for c, s in ((0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)):
         rot = np.column_stack([c * offset[:, 0] - s * offset[:, 1], s * offset[:, 0] + c * offset[:, 1]])
         ctrl.append(_nearest_dist(tree, shapely.points(given + rot)))
     medians["control"] = float(np.median(np.concatenate(ctrl)))
 
+    # streets: paired signed-rank tests between the placements
+    wins: dict[str, int] = {}
+    p_streets: dict[str, float] = {}
+    street_best: str | None = None
+    for h in HYPOTHESES:
+        worst_p = 0.0
+        strong = True
+        for other in HYPOTHESES:
+            if other == h:
+                continue
+            w = int(np.sum(dist[h] < dist[other] - _TIE_M))
+            lost = int(np.sum(dist[h] > dist[other] + _TIE_M))
+            wins[f"{h}>{other}"] = w
+            p = _paired_p(dist[other] - dist[h])
+            worst_p = max(worst_p, p)
+            strong &= w + lost > 0 and w >= min_share * (w + lost)
+        p_streets[h] = worst_p
+        if worst_p < alpha and strong:
+            street_best = h
+
+    # names: facilities within name_tol_m of a reference feature of their name
+    n_named, hits, expected, p_names = 0, {}, {}, {}
+    name_best: str | None = None
+    name_mixed: list[str] = []
+    if reference is not None:
+        keys = [normalise_name(v) for v in raw_names]
+        n_named, hits, expected = _name_evidence(positions, keys, reference, name_col, metric, hull, name_tol_m)
+        from scipy.stats import poisson
+
+        for h in HYPOTHESES:
+            p_names[h] = float(poisson.sf(hits[h] - 1, max(expected[h], 1e-12))) if hits[h] > 0 else 1.0
+        passing = [h for h in HYPOTHESES if hits[h] >= _MIN_NAME_HITS and p_names[h] < alpha]
+        if len(passing) == 1:
+            name_best = passing[0]
+        elif len(passing) > 1:
+            name_mixed = passing
+
+    def _beaten_by_streets(h: str) -> bool:
+        """Whether another placement lies clearly nearer the streets than ``h``."""
+        for o in HYPOTHESES:
+            if o != h:
+                w, lost = wins[f"{o}>{h}"], wins[f"{h}>{o}"]
+                if _paired_p(dist[h] - dist[o]) < alpha and w >= min_share * (w + lost):
+                    return True
+        return False
+
     best: str | None = None
-    for system in ("gcj02", "bd09"):
-        m = medians[system]
-        if (
-            m <= ratio * medians["as_given"]
-            and m <= ratio * medians["control"]
-            and medians["as_given"] - m >= min_gain_m
-            and (best is None or m < medians[best])
-        ):
-            best = system
-    summary = (
-        f"median distance to the nearest road of {n} points: {medians['as_given']:.0f} m as given, "
+    if name_mixed:
+        best = None
+    elif name_best is not None:
+        best = None if _beaten_by_streets(name_best) else name_best
+    elif street_best is not None:
+        best = street_best
+
+    def _label(h: str) -> str:
+        return _HYPOTHESIS_LABEL[h]
+
+    street_text = (
+        f"median distance to the nearest street of {n} points: {medians['as_given']:.0f} m as given, "
         f"{medians['gcj02']:.0f} m without a GCJ-02 shift, {medians['bd09']:.0f} m without a BD-09 shift, "
         f"{medians['control']:.0f} m for points moved at random"
     )
-    if best is not None:
-        label = "GCJ-02 (Amap, Tencent)" if best == "gcj02" else "BD-09 (Baidu)"
+    lead = best or street_best or max(HYPOTHESES, key=lambda h: (-p_streets[h], h == "as_given"))
+    rivals = [h for h in HYPOTHESES if h != lead]
+    street_text += (
+        "; nearer a street "
+        + _label(lead)
+        + " than "
+        + " / ".join(f"{_label(r)}: {wins[f'{lead}>{r}']} facilities ({wins[f'{r}>{lead}']} farther)" for r in rivals)
+    )
+    street_text += f" (signed-rank test p = {p_streets[lead]:.1g})"
+    parts = [street_text]
+    if reference is not None:
+        if n_named:
+            parts.append(
+                f"{n_named} facilities share their name with a reference feature; within {name_tol_m:.0f} m of it: "
+                + ", ".join(f"{hits[h]} {_label(h)}" for h in HYPOTHESES)
+                + f" ({expected['as_given']:.1f} expected by chance)"
+            )
+        else:
+            parts.append("no facility shares its name with a reference feature")
+    summary = "; ".join(parts)
+    common = dict(
+        n_points=n,
+        median_dist_m=medians,
+        share_closer=closer,
+        best=best,
+        street_wins=wins,
+        p_streets=p_streets,
+        n_named=n_named,
+        name_hits=hits,
+        name_expected=expected,
+        p_names=p_names,
+    )
+    if best in _UNSHIFT:
         msg = (
-            f"the points look shifted by {label}: {summary}. Convert them with "
+            f"the points look shifted by {_SYSTEM_LABEL[best]}: {summary}. Convert them with "
             f"mtown_geo.crs.to_wgs84(points, source={best!r}) before measuring any distance"
         )
         if warn:
             warnings.warn(msg, CoordinateShiftWarning, stacklevel=2)
-        return ShiftCheck(likely=True, system=best, n_points=n, median_dist_m=medians, share_closer=closer, message=msg)
-    if medians["as_given"] <= ratio * medians["control"]:
-        msg = f"no shift: the points lie close to the roads as given ({summary})"
-    else:
-        msg = (
-            f"inconclusive: the points are not much closer to the roads as given, nor after removing a shift "
-            f"({summary}); check their source and CRS"
-        )
-    return ShiftCheck(likely=False, system=None, n_points=n, median_dist_m=medians, share_closer=closer, message=msg)
+        return ShiftCheck(likely=True, system=best, message=msg, **common)  # type: ignore[arg-type]
+    if best == "as_given":
+        return ShiftCheck(likely=False, system=None, message=f"no shift: the points fit as given ({summary})", **common)  # type: ignore[arg-type]
+    why = ""
+    if name_mixed:
+        why = " The names match under several placements: the layer may mix coordinate systems."
+    elif name_best is not None:
+        why = f" The names point to the placement {_label(name_best)}, but the streets contradict it."
+    msg = (
+        f"inconclusive: no placement fits clearly better ({summary}).{why} Check the points' source and CRS; "
+        "comparing facility names with named features (OpenStreetMap) decides where streets cannot"
+    )
+    return ShiftCheck(likely=False, system=None, message=msg, **common)  # type: ignore[arg-type]

@@ -356,7 +356,7 @@ def test_detect_shift_malformed_inputs_raise_own_errors(layer, karhula_walk):
 def test_detect_shift_argument_errors(karhula_walk):
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([26.94], [60.52]), crs=4326)
     with pytest.raises(mg.InputError):
-        crs.detect_shift(pts, karhula_walk, ratio=1.5)
+        crs.detect_shift(pts, karhula_walk, alpha=1.5)
     with pytest.raises(mg.InputError):
         crs.detect_shift(pts, "roads.shp")
     with pytest.raises(mg.InputError):

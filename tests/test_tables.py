@@ -110,6 +110,16 @@ def test_gbk_csv_with_chinese_columns(longgang, tmp_path, caplog):
     path = tmp_path / "设施清单.csv"
     table.to_csv(path, index=False, encoding="gbk", float_format="%.9f")
 
+    # categories the profile does not know are refused, each with its rows
+    with pytest.raises(mg.InputError, match="does not know") as err:
+        read_facility_table(path)
+    msg = str(err.value)
+    for value, n in Counter(extra["类别"]).items():
+        first = len(fac) + 2 + list(extra["类别"]).index(value)
+        assert f"'{value}' ({n} rows: {first}" in msg
+    # rows whose category is left empty are read, counted and listed
+    table["类别"] = table["类别"].where(table.index < len(fac), "")
+    table.to_csv(path, index=False, encoding="gbk", float_format="%.9f")
     with (
         caplog.at_level(logging.INFO, logger="mtown_geo.sources.tables"),
         pytest.warns(mg.MtownGeoWarning, match=f"{len(extra)} of {len(table)} rows"),
@@ -128,8 +138,9 @@ def test_gbk_csv_with_chinese_columns(longgang, tmp_path, caplog):
     assert list(out["name"].fillna("")) == list(fac["name"].fillna(""))
     # the unmapped rows are counted, typed and located (file rows: header = 1)
     assert rep.n_unmapped == len(extra) and rep.n_facilities == len(fac)
-    assert rep.unmapped_types == dict(Counter(extra["类别"]))
+    assert rep.unmapped_types == dict(Counter(extra["名称"].fillna("(no type, no name)")))
     assert rep.unmapped_rows == list(range(len(fac) + 2, len(table) + 2))
+    assert rep.matched == {"category": len(fac)}
 
 
 def test_utf8_bom_semicolon_and_explicit_columns(longgang, tmp_path):
@@ -264,25 +275,31 @@ def test_type_text_without_typecodes_uses_the_most_specific_level():
     # real places around Wudaokou (coordinates as OSM has them); type texts as Amap writes them
     table = pd.DataFrame(
         {
-            "name": ["清华大学洁华幼儿园", "清华大学医院", "某镇卫生院", "清华附中", "五道口公交场站"],
+            "name": ["清华大学洁华幼儿园", "清华大学医院", "某镇卫生院", "清华附中", "五道口公交场站", "五道口加油站"],
             "type": [
                 "科教文化服务;学校;幼儿园",
                 "医疗保健服务;综合医院;综合医院",
                 "医疗保健服务;综合医院;卫生院",
                 "科教文化服务;学校;中学",
                 "交通设施服务;公交车站;公交车站相关",
+                "汽车服务;加油站;中国石化",
             ],
-            "lng": [116.3226, 116.3255, 116.3300, 116.3190, 116.3380],
-            "lat": [40.0030, 40.0050, 40.0000, 40.0080, 39.9930],
+            "lng": [116.3226, 116.3255, 116.3300, 116.3190, 116.3380, 116.3400],
+            "lat": [40.0030, 40.0050, 40.0000, 40.0080, 39.9930, 39.9950],
         }
     )
-    with pytest.warns(mg.MtownGeoWarning, match="1 of 5 rows") as record:
-        out = read_facility_table(table)
-    assert list(out["category"]) == ["kindergarten", "hospital", "health_station", "middle_school"]
+    with pytest.warns(mg.MtownGeoWarning) as record:
+        out = read_facility_table(table, crs="wgs84")
+    assert list(out["category"]) == ["kindergarten", "hospital", "health_station", "middle_school", "bus_stop"]
     assert (out["matched_by"] == "type").all()
     rep = out.attrs["table_report"]
-    assert rep.unmapped_types == {"交通设施服务;公交车站;公交车站相关": 1} and rep.unmapped_rows == [4]
-    assert "交通设施服务;公交车站;公交车站相关" in str(record[0].message)
+    assert rep.source == "amap" and "Amap types" in rep.source_reason
+    assert rep.unmapped_types == {"汽车服务;加油站;中国石化": 1} and rep.unmapped_rows == [5]
+    told = [str(w.message) for w in record]
+    assert any("1 of 6 rows" in t and "汽车服务;加油站;中国石化" in t for t in told)
+    # declared WGS-84 wins over the Amap default, with a warning that says so
+    assert any("Amap" in t and "crs='gcj02'" in t for t in told)
+    assert rep.coordinates == "EPSG:4326" and rep.crs_declared
 
 
 # -- a Baidu export (BD-09, tags) ------------------------------------------------------------------------

@@ -11,20 +11,34 @@ profile's categories (the columns of :data:`mtown_geo.facilities.COLUMNS`), in W
   X/Y in metres are accepted with an EPSG code (CGCS2000 Gauss–Krüger zones...);
   surveyors' tables that call the northing X are recognised and read the right way.
 * **Coordinate systems**: converted to WGS-84 according to ``crs``. An Amap export
-  is GCJ-02 and a Baidu export BD-09 unless said otherwise; a column name such as
-  ``wgs84_lng`` or ``gcj_lat`` also tells. CGCS2000 is used as it is.
-* **Categories**, in this order: a category column (profile category ids such as
-  ``kindergarten`` or Chinese names such as 幼儿园); an Amap ``typecode`` (through the
-  profile's ``amap_typecodes``; several codes may be joined by ``|``); a Baidu type or
-  tag such as ``教育培训;幼儿园`` (through ``baidu_types``); and, for tables with none
-  of these, the facility's name (幼儿园, 小学, 卫生院... through the profile's name
-  patterns). A row in several categories gives one row per category.
+  is GCJ-02 and a Baidu export BD-09 unless ``crs`` says otherwise; a column name such
+  as ``wgs84_lng`` or ``gcj_lat`` also tells. A table is taken for an Amap export by
+  its columns (``typecode``, ``pname``, ``adname``...), by Amap type codes (``141203``)
+  in its 类型编码/typecode column, by Amap type texts (``科教文化服务;学校;小学``) or
+  Amap POI ids; for a Baidu export by its columns (``uid``, ``detail_info.tag``...) or
+  Baidu tags (``教育培训;小学``) — Chinese headers (名称/类型/类型编码/经度/纬度) as well
+  as English ones. The system taken and why is logged and listed in the report's
+  ``notes``. CGCS2000 is used as it is.
+* **Categories**, in this order: a category column (the profile's category ids such
+  as ``kindergarten``, English or Chinese names such as 幼儿园, or aliases such as 托育
+  and 卫生院 — :meth:`~mtown_geo.standards.Profile.resolve_category`, whatever the
+  case); an Amap ``typecode`` (through the profile's ``amap_typecodes``; several codes
+  may be joined by ``|``); a Baidu type or tag such as ``教育培训;幼儿园`` (through
+  ``baidu_types``); and, for rows whose type maps to nothing and tables with none of
+  these columns, the facility's name (幼儿园, 小学, 卫生院... through the profile's
+  name patterns, by :func:`mtown_geo.facilities.classify`) — except rows typed as
+  restaurants, shops, hotels, car services, banks, companies or housing, which a name
+  would misplace. A row matched by its type whose name holds one of the category's
+  excluded patterns (a 建材市场 is no food market) is not counted. A row in several
+  categories gives one row per category.
 
-Nothing is dropped silently: rows that fit no category are counted and their
-distinct types listed (a :class:`~mtown_geo.MtownGeoWarning` and the ``"table_report"``
-entry of the result's ``attrs``); rows with missing or impossible coordinates raise
-an :class:`~mtown_geo.InputError` that lists them, or, with ``on_bad_coords="drop"``,
-are dropped with a warning that lists them.
+Nothing is dropped silently: a category name the profile does not know raises an
+:class:`~mtown_geo.InputError` listing each one with its rows and the closest known
+names; rows that fit no category are counted and their distinct types listed (a
+:class:`~mtown_geo.MtownGeoWarning` and the ``"table_report"`` entry of the result's
+``attrs``, with the rows matched each way); rows with missing or impossible
+coordinates raise an :class:`~mtown_geo.InputError` that lists them, or, with
+``on_bad_coords="drop"``, are dropped with a warning that lists them.
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ from pyproj import CRS, Transformer
 
 from .. import crs as _crs
 from .._errors import CoordinateShiftWarning, CRSError, DataNotFoundError, InputError, MtownGeoWarning
-from ..standards import Profile, resolve
+from ..standards import Profile, category_key, resolve
 
 __all__ = ["TableReport", "read_facility_table"]
 
@@ -95,8 +109,96 @@ _SYSTEM_TOKENS = (
     ("bd", "bd09"),
 )
 
-_AMAP_MARKERS = {"typecode", "pname", "cityname", "adname", "adcode", "biztype", "bizext", "businessarea"}
-_BAIDU_MARKERS = {"uid", "detailinfo", "detailinfotag", "streetid", "detail"}
+# Columns (after _norm) that only Amap or Baidu exports have, English or Chinese.
+_AMAP_MARKERS = {
+    "typecode",
+    "pname",
+    "cityname",
+    "adname",
+    "adcode",
+    "biztype",
+    "bizext",
+    "businessarea",
+    "高德id",
+    "高德编号",
+    "高德poiid",
+    "高德类型编码",
+}
+_BAIDU_MARKERS = {"uid", "detailinfo", "detailinfotag", "streetid", "detail", "百度uid", "百度id", "百度标签"}
+# First two digits of Amap's POI type codes (高德 POI 分类编码: 01 汽车服务 ... 20 公共设施,
+# 22 事件活动, 97 室内设施, 99 通行设施).
+_AMAP_MAJORS = {f"{i:02d}" for i in range(1, 21)} | {"22", "97", "99"}
+# The first level of Amap's type texts (大类) and of Baidu's industry tags (一级行业), where
+# the two differ (生活服务, 汽车服务 and 公司企业 are in both).
+_AMAP_TOP = {
+    "汽车销售",
+    "汽车维修",
+    "摩托车服务",
+    "餐饮服务",
+    "购物服务",
+    "体育休闲服务",
+    "医疗保健服务",
+    "住宿服务",
+    "风景名胜",
+    "商务住宅",
+    "政府机构及社会团体",
+    "科教文化服务",
+    "交通设施服务",
+    "金融保险服务",
+    "道路附属设施",
+    "地名地址信息",
+    "公共设施",
+    "事件活动",
+    "室内设施",
+    "通行设施",
+}
+_BAIDU_TOP = {
+    "美食",
+    "酒店",
+    "购物",
+    "丽人",
+    "旅游景点",
+    "休闲娱乐",
+    "运动健身",
+    "教育培训",
+    "文化传媒",
+    "医疗",
+    "交通设施",
+    "金融",
+    "房地产",
+    "政府机构",
+    "出入口",
+    "自然地物",
+    "行政地标",
+    "门址",
+    "道路",
+    "铁路",
+    "绿地",
+}
+# Rows of these families are never put in a category by their name when their type maps
+# to none (a restaurant or a stationery shop named after the school next door): food,
+# shopping, lodging, cars, finance, companies, real estate, road furniture.
+_NO_NAME_FALLBACK_TOP = {
+    "餐饮服务",
+    "美食",
+    "购物服务",
+    "购物",
+    "住宿服务",
+    "酒店",
+    "汽车服务",
+    "汽车销售",
+    "汽车维修",
+    "摩托车服务",
+    "金融保险服务",
+    "金融",
+    "公司企业",
+    "商务住宅",
+    "房地产",
+    "丽人",
+    "道路附属设施",
+}
+_NO_NAME_FALLBACK_MAJORS = {"01", "02", "03", "04", "05", "06", "10", "12", "16", "17", "18"}
+_SPLIT_TYPE = re.compile(r"[;；>/／,，、]")
 _AMAP_ID = re.compile(r"^B0[0-9A-Z]{8}$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _SPLIT_CATEGORIES = re.compile(r"[|;；,，、/／]")
@@ -132,10 +234,21 @@ class TableReport:
         Rows dropped for missing or impossible coordinates (``on_bad_coords="drop"``).
     coordinates : str
         The system the coordinates were read in (``"gcj02"``, ``"bd09"``, ``"EPSG:4326"``...).
+    crs_declared : bool
+        Whether that system was declared (``crs=...``) rather than taken by default.
+    source_reason : str
+        What marked the table as an Amap or Baidu export (columns, type codes, type
+        texts, ids); empty for other tables.
+    matched : dict of str to int
+        Rows placed in a category, by how (``category``, ``amap_typecode``,
+        ``baidu_type``, ``type``, ``name``).
     columns : dict of str to str
         The columns used for each role (``lon``, ``lat``, ``location``, ``name``, ``category``...).
     encoding : str or None
         The text encoding of a CSV file.
+    notes : list of str
+        What a planner should know about how the table was read (the coordinate system
+        taken and why, rows matched each way, rows left out), as sentences.
     """
 
     source: str = "table"
@@ -146,8 +259,12 @@ class TableReport:
     unmapped_rows: list[int | str] = field(default_factory=list)
     dropped_rows: list[int | str] = field(default_factory=list)
     coordinates: str = ""
+    crs_declared: bool = False
+    source_reason: str = ""
+    matched: dict[str, int] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,22 +528,55 @@ def _coordinates(df: pd.DataFrame, lon_col: str | None, lat_col: str | None) -> 
     )
 
 
-def _detect_source(df: pd.DataFrame) -> str:
-    norms = {_norm(c) for c in df.columns}
-    if norms & _AMAP_MARKERS:
-        return "amap"
-    if norms & _BAIDU_MARKERS:
-        return "baidu"
+def _first_level(value: Any) -> str | None:
+    """The first level of a type text (``科教文化服务`` of ``科教文化服务;学校;小学``)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return _SPLIT_TYPE.split(value.split("|")[0].strip())[0].strip() or None
+
+
+def _majors(value: Any) -> list[str]:
+    return [c[:2] for c in _typecodes(value)]
+
+
+def _detect_source(df: pd.DataFrame, typecode_col: str | None, type_col: str | None) -> tuple[str, str]:
+    """("amap" | "baidu" | "table", what gave it away) for a table."""
+    norms = {_norm(c): str(c) for c in df.columns}
+    amap_cols = sorted(norms[n] for n in set(norms) & _AMAP_MARKERS)
+    if amap_cols:
+        return "amap", f"its columns {', '.join(amap_cols)}"
+    baidu_cols = sorted(norms[n] for n in set(norms) & _BAIDU_MARKERS)
+    if baidu_cols:
+        return "baidu", f"its columns {', '.join(baidu_cols)}"
+    for col in (typecode_col, type_col):
+        if col is None:
+            continue
+        values = [v for v in df[col].tolist() if _as_text(v)]
+        coded = [v for v in values if _is_code_text(v)]
+        if values and len(coded) >= 0.8 * len(values):
+            ok = [v for v in coded if _majors(v) and all(m in _AMAP_MAJORS for m in _majors(v))]
+            if len(ok) >= 0.8 * len(values):
+                sample = ", ".join(dict.fromkeys(str(_as_text(v)) for v in ok[:3]))
+                return "amap", f"the Amap type codes in its column {col!r} ({sample}...)"
+    if type_col is not None:
+        tops = [t for t in (_first_level(v) for v in df[type_col].tolist()) if t]
+        if tops:
+            amap = sum(t in _AMAP_TOP for t in tops)
+            baidu = sum(t in _BAIDU_TOP for t in tops)
+            if amap >= 0.8 * len(tops):
+                return "amap", f"the Amap types in its column {type_col!r} ({'; '.join(dict.fromkeys(tops[:3]))}...)"
+            if baidu >= 0.8 * len(tops):
+                return "baidu", f"the Baidu tags in its column {type_col!r} ({'; '.join(dict.fromkeys(tops[:3]))}...)"
     id_col = _find(df.columns, ("id", "poiid"))
     if id_col is not None:
         ids = df[id_col].dropna().astype(str).head(50)
         if len(ids) and ids.map(lambda v: bool(_AMAP_ID.match(v))).mean() > 0.8:
-            return "amap"
+            return "amap", f"the Amap POI ids in its column {id_col!r}"
     for c in df.columns:
         _, system = _system_of(_norm(c))
         if system == "bd09" and any(k in _norm(c) for k in ("百度", "baidu")):
-            return "baidu"
-    return "table"
+            return "baidu", f"its column {c!r}"
+    return "table", ""
 
 
 # ---------------------------------------------------------------------------------------
@@ -436,30 +586,24 @@ def _detect_source(df: pd.DataFrame) -> str:
 
 @dataclass
 class _Lookup:
-    by_name: dict[str, str]
+    by_name: dict[str, str]  # category_key(name) -> category id (ids, names, aliases)
     by_amap: dict[str, list[str]]
     by_baidu: dict[str, list[str]]
+    profile: Profile
+
+    def name(self, text: str) -> str | None:
+        return self.by_name.get(category_key(text)) if text.strip() else None
 
 
 def _lookup(profile: Profile) -> _Lookup:
-    by_name: dict[str, str] = {}
     by_amap: dict[str, list[str]] = {}
     by_baidu: dict[str, list[str]] = {}
     for cat, spec in profile.categories.items():
-        by_name.setdefault(cat.lower(), cat)
-        by_name.setdefault(spec.name_en.strip().lower(), cat)
-        full = spec.name_zh.strip()
-        by_name.setdefault(full, cat)
-        plain = re.sub(r"\s*[(（].*?[)）]\s*", "", full).strip()
-        by_name.setdefault(plain, cat)
-        for part in re.split(r"[/／]", plain):
-            if part.strip():
-                by_name.setdefault(part.strip(), cat)
         for code in spec.amap_typecodes:
             by_amap.setdefault(code, []).append(cat)
         for t in spec.baidu_types:
             by_baidu.setdefault(t, []).append(cat)
-    return _Lookup(by_name, by_amap, by_baidu)
+    return _Lookup(profile.category_index(), by_amap, by_baidu, profile)
 
 
 def _typecodes(value: Any) -> list[str]:
@@ -482,15 +626,20 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def _from_category(value: Any, lk: _Lookup) -> list[str]:
-    if not isinstance(value, str):
-        return []
-    tokens = [t.strip() for t in _SPLIT_CATEGORIES.split(value) if t.strip()]
-    whole = value.strip()
-    hit = lk.by_name.get(whole) or lk.by_name.get(whole.lower())
+def _from_category(value: Any, lk: _Lookup) -> tuple[list[str], list[str]]:
+    """(categories, unknown names) of a category cell; several names may be joined by | ; , / ..."""
+    text = _as_text(value)
+    if text is None:
+        return [], []
+    hit = lk.name(text)
     if hit:
-        return [hit]
-    return _unique(c for t in tokens for c in [lk.by_name.get(t) or lk.by_name.get(t.lower())] if c)
+        return [hit], []
+    tokens = [t.strip() for t in _SPLIT_CATEGORIES.split(text) if t.strip()]
+    found = [lk.name(t) for t in tokens]
+    unknown = [t for t, f in zip(tokens, found, strict=True) if f is None]
+    if unknown and len(tokens) > 1 and not any(found):
+        unknown = [text]
+    return _unique(f for f in found if f), unknown
 
 
 def _from_type_text(value: Any, lk: _Lookup) -> list[str]:
@@ -498,15 +647,15 @@ def _from_type_text(value: Any, lk: _Lookup) -> list[str]:
 
     Within each type the most specific level that the profile knows decides
     (``医疗保健服务;综合医院;卫生院`` is a 卫生院, not a hospital): first the
-    profile's ``baidu_types``, then its categories' Chinese names.
+    profile's ``baidu_types``, then its categories' names and aliases.
     """
     if not isinstance(value, str):
         return []
     cats: list[str] = []
     for group in value.split("|"):
-        segments = [t.strip() for t in re.split(r"[;；>/／,，、]", group) if t.strip()]
+        segments = [t.strip() for t in _SPLIT_TYPE.split(group) if t.strip()]
         for seg in reversed(segments):
-            found = lk.by_baidu.get(seg) or [c for c in [lk.by_name.get(seg)] if c]
+            found = lk.by_baidu.get(seg) or [c for c in [lk.name(seg)] if c]
             if found:
                 cats.extend(found)
                 break
@@ -529,55 +678,89 @@ def _as_text(value: Any) -> str | None:
     return text or None
 
 
+def _name_vetoed(cats: list[str], name: str | None, profile: Profile) -> list[str]:
+    """Categories whose excluded name patterns the facility's name does not contain."""
+    if not name:
+        return cats
+    return [c for c in cats if not any(p in name for p in profile.categories[c].exclude_name_patterns)]
+
+
+@dataclass
+class _Categorised:
+    cats: list[list[str]]
+    how: list[str]
+    label: list[str | None]  # the type to report for unmapped rows
+    unknown: dict[str, list[int]]  # unknown category names -> row positions
+    vetoed: int  # rows whose type matched but whose name an exclusion pattern ruled out
+
+
 def _categorise(
     df: pd.DataFrame,
     *,
     source: str,
     lk: _Lookup,
-    profile: Profile,
     category_col: str | None,
     type_col: str | None,
     typecode_col: str | None,
     names: list[str | None],
-) -> tuple[list[list[str]], list[str], list[str | None]]:
-    """Categories of each row, how they were found, and the type to report for unmapped rows."""
+) -> _Categorised:
+    """Categories of each row and how they were found: category column, Amap code, type text, name."""
     n = len(df)
+    profile = lk.profile
     cats: list[list[str]] = [[] for _ in range(n)]
     how = [""] * n
     label: list[str | None] = [None] * n
+    unknown: dict[str, list[int]] = {}
+    vetoed = np.zeros(n, dtype=bool)
     cat_vals = df[category_col].tolist() if category_col else [None] * n
     code_vals = df[typecode_col].tolist() if typecode_col else [None] * n
     type_vals = df[type_col].tolist() if type_col else [None] * n
+    by_name: list[int] = []
     for i in range(n):
-        if category_col:
-            found = _from_category(cat_vals[i], lk)
+        if category_col and _as_text(cat_vals[i]) is not None:
+            found, missing = _from_category(cat_vals[i], lk)
+            for m in missing:
+                unknown.setdefault(m, []).append(i)
             if found:
                 cats[i], how[i] = found, "category"
-                continue
+            else:
+                label[i] = _as_text(cat_vals[i])
+            continue
         codes = _typecodes(code_vals[i]) if typecode_col else []
         tv = type_vals[i]
         if type_col and not codes and _is_code_text(tv):
             codes = _typecodes(tv)
+        typed = False
         if codes:
             found = _unique(c for code in codes for c in lk.by_amap.get(code, []))
-            if found:
-                cats[i], how[i] = found, "amap_typecode"
+            kept = _name_vetoed(found, names[i], profile)
+            vetoed[i] |= bool(found) and not kept
+            if kept:
+                cats[i], how[i] = kept, "amap_typecode"
                 continue
+            typed = bool(found)
         if type_col and not _is_code_text(tv):
             found = _from_type_text(tv, lk)
-            if found:
-                cats[i], how[i] = found, "baidu_type" if source == "baidu" else "type"
+            kept = _name_vetoed(found, names[i], profile)
+            vetoed[i] |= bool(found) and not kept
+            if kept:
+                cats[i], how[i] = kept, "baidu_type" if source == "baidu" else "type"
                 continue
-        parts = [_as_text(cat_vals[i]) if category_col else None, "|".join(codes) or None, _as_text(tv)]
+            typed = typed or bool(found)
+        parts = ["|".join(codes) or None, _as_text(tv)]
         label[i] = " ".join(p for p in parts if p) or None
-    if category_col is None and typecode_col is None and type_col is None:
-        by_name = _categorise_by_name(names, profile)
-        for i, found in by_name.items():
-            cats[i], how[i] = found, "name"
+        family = _first_level(tv) if isinstance(tv, str) and not _is_code_text(tv) else None
+        no_fallback = family in _NO_NAME_FALLBACK_TOP or any(c[:2] in _NO_NAME_FALLBACK_MAJORS for c in codes)
+        if not category_col and not typed and not no_fallback:
+            by_name.append(i)
+    if by_name:
+        found_by_name = _categorise_by_name([names[i] for i in by_name], profile)
+        for j, found in found_by_name.items():
+            cats[by_name[j]], how[by_name[j]] = found, "name"
     for i in range(n):
         if not cats[i] and label[i] is None:
             label[i] = names[i] or "(no type, no name)"
-    return cats, how, label
+    return _Categorised(cats, how, label, unknown, int(vetoed.sum()))
 
 
 def _categorise_by_name(names: list[str | None], profile: Profile) -> dict[int, list[str]]:
@@ -679,11 +862,14 @@ def _list(rows: list[int | str], limit: int = 15) -> str:
 def _unmapped_hint(category_col: str | None, typecode_col: str | None, type_col: str | None) -> str:
     if category_col:
         return (
-            f"Write the {category_col!r} values as the profile's category ids or Chinese names "
-            "(mtown_geo.facilities.summary lists them)"
+            f"Their {category_col!r} cells are empty: fill them with the profile's category ids, Chinese names or "
+            "aliases (docs/profiles.md lists them)"
         )
     if typecode_col or type_col:
-        return "If they belong to a category, add their codes or types to the profile's amap_typecodes / baidu_types"
+        return (
+            "Neither their types nor their names match a category: if they belong to one, add their codes or types "
+            "to the profile's amap_typecodes / baidu_types"
+        )
     return "Their names match no category's name patterns: add a category column to the table"
 
 
@@ -721,16 +907,19 @@ def read_facility_table(
         ``"lng,lat"`` text.
     name_col, category_col, type_col, id_col : str, optional
         The facility name (名称, name...), a category column (values: profile category
-        ids or Chinese names, e.g. ``kindergarten`` or 幼儿园; several joined by ``|``),
+        ids, names or aliases, e.g. ``kindergarten``, ``Kindergarten``, 幼儿园 or 托育;
+        several joined by ``|``; a name the profile does not know raises),
         a type column (Amap ``typecode`` such as ``141204`` or ``141203|141202``; Baidu
         types such as ``教育培训;幼儿园``) and an id column (Amap ``id``, Baidu ``uid``).
-        Found by name when not given.
+        Found by name when not given; a category column found by its name whose
+        values are none of the profile's category names is not used (warned).
     crs : str, int or pyproj.CRS, optional
         The system of the coordinates: ``"wgs84"``, ``"gcj02"`` (Amap, Tencent),
         ``"bd09"`` (Baidu), ``"cgcs2000"`` or an EPSG code (projected X/Y in metres
         such as 4549 are accepted). When not given: GCJ-02 for an Amap export, BD-09
-        for a Baidu export, the system a column name states (``wgs84_lng``...), else
-        WGS-84 — each said in a log line. Declaring ``"wgs84"`` for an Amap or Baidu
+        for a Baidu export (recognised by columns, type codes, type texts or ids), the
+        system a column name states (``wgs84_lng``...), else WGS-84 — each said in a log
+        line and, for exports, in the report's ``notes``. Declaring ``"wgs84"`` for an Amap or Baidu
         export issues a :class:`~mtown_geo.CoordinateShiftWarning`.
     profile : Profile, str or path, optional
         The standard profile whose categories, ``amap_typecodes`` and ``baidu_types``
@@ -763,7 +952,8 @@ def read_facility_table(
         The file does not exist.
     InputError
         Unreadable file, no coordinate columns, empty table, bad coordinates (listed),
-        columns that look swapped.
+        columns that look swapped, category names the profile does not know (listed
+        with the closest known names).
     CRSError
         An unknown ``crs``.
 
@@ -793,12 +983,11 @@ def read_facility_table(
     if df.empty:
         raise InputError(f"the facility table {label!r} has no data rows")
     report = TableReport(encoding=used_encoding)
-    source = _detect_source(df)
-    report.source = source
 
     coords = _coordinates(df, lon_col, lat_col)
     report.columns.update(coords.columns)
     name_col = _require(df, name_col, "name_col") or _find(df.columns, _NAME_NAMES)
+    category_given = category_col is not None
     category_col = _require(df, category_col, "category_col") or _find(df.columns, _CATEGORY_NAMES)
     typecode_col = _find(df.columns, _TYPECODE_NAMES)
     if type_col is not None:
@@ -817,6 +1006,9 @@ def read_facility_table(
     ):
         if col is not None:
             report.columns[role] = col
+    source, why = _detect_source(df, typecode_col, type_col)
+    report.source, report.source_reason = source, why
+    report.crs_declared = shifted is not None or declared_crs is not None
 
     # -- which coordinate system ------------------------------------------------------
     system: str | None = shifted
@@ -826,12 +1018,16 @@ def read_facility_table(
             system = coords.system if coords.system in _SHIFTED else None
             target_crs = None if system else CRS.from_epsg(4490 if coords.system == "cgcs2000" else 4326)
             log.info("coordinates taken as %s, as the column name %s says", coords.system.upper(), list(coords.columns.values()))
-        elif source == "amap":
-            system = "gcj02"
-            log.info("an Amap (高德) export without a declared crs: its coordinates are GCJ-02 and are converted to WGS-84")
-        elif source == "baidu":
-            system = "bd09"
-            log.info("a Baidu (百度) export without a declared crs: its coordinates are BD-09 and are converted to WGS-84")
+        elif source in ("amap", "baidu"):
+            system = "gcj02" if source == "amap" else "bd09"
+            what = "an Amap (高德)" if source == "amap" else "a Baidu (百度)"
+            note = (
+                f"{label}: {what} export (recognised by {why}) without a declared crs: its coordinates are taken as "
+                f"{system.upper().replace('GCJ02', 'GCJ-02').replace('BD09', 'BD-09')} and converted to WGS-84 "
+                "(declare crs: wgs84 if they were converted already)"
+            )
+            log.info("%s", note)
+            report.notes.append(note)
         else:
             target_crs = CRS.from_epsg(4326)
             log.info(
@@ -918,16 +1114,48 @@ def read_facility_table(
 
     # -- categories -------------------------------------------------------------------
     names: list[str | None] = [_as_text(v) for v in df[name_col].tolist()] if name_col else [None] * len(df)
-    cats, how, unmapped_label = _categorise(
+    lk = _lookup(prof)
+    if category_col is not None and not category_given:
+        # a column found by its name (类别, 分类...) that holds none of the profile's category names
+        # is some other classification (公办/民办...): it is not used
+        values = [v for v in (_as_text(x) for x in df[category_col].tolist()) if v]
+        if values and not any(_from_category(v, lk)[0] for v in values):
+            shown = ", ".join(dict.fromkeys(values[:5]))
+            warnings.warn(
+                f"the column {category_col!r} of {label!r} holds no category of the profile {prof.name!r} "
+                f"({shown}...): it is not used as the category column. Pass category_col={category_col!r} if it is one",
+                MtownGeoWarning,
+                stacklevel=2,
+            )
+            del report.columns["category"]
+            category_col = None
+    found = _categorise(
         df,
         source=source,
-        lk=_lookup(prof),
-        profile=prof,
+        lk=lk,
         category_col=category_col,
         type_col=type_col,
         typecode_col=typecode_col,
         names=names,
     )
+    if found.unknown:
+        lines = []
+        for value, rows_at in list(found.unknown.items())[:12]:
+            close = prof.similar_categories(value)
+            hint = f" — did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            shown_rows = _list(_row_numbers(keep_pos[rows_at], orig_index, is_file), limit=5)
+            lines.append(f"{value!r} ({len(rows_at)} rows: {shown_rows}){hint}")
+        more = f"; and {len(found.unknown) - 12} more" if len(found.unknown) > 12 else ""
+        what = "rows (numbered as in the file, header = row 1)" if is_file else "rows (index labels)"
+        raise InputError(
+            f"the category column {category_col!r} of {label!r} holds {len(found.unknown)} name"
+            f"{'s' if len(found.unknown) != 1 else ''} the profile {prof.name!r} does not know, in {what}: "
+            + "; ".join(lines)
+            + more
+            + ". Write the profile's category ids, English or Chinese names or aliases (docs/profiles.md lists "
+            "them), or delete the rows that are no facility of the profile"
+        )
+    cats, how, unmapped_label = found.cats, found.how, found.label
     row_ids = _row_numbers(keep_pos, orig_index, is_file)
     ids = [_as_text(v) for v in df[id_col].tolist()] if id_col else [None] * len(df)
     prefix = f"{source}/{label}:" if is_file else f"{source}/"
@@ -956,6 +1184,21 @@ def read_facility_table(
         key = unmapped_label[i] or "(none)"
         counts[key] = counts.get(key, 0) + 1
     report.unmapped_types = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    report.matched = {k: int(v) for k, v in pd.Series([h for h in how if h], dtype=object).value_counts().items()}
+    ways = {
+        "category": "by the category column",
+        "amap_typecode": "by Amap type code",
+        "baidu_type": "by Baidu type",
+        "type": "by type",
+        "name": "by name",
+    }
+    matched_text = ", ".join(f"{report.matched[k]} {ways[k]}" for k in ways if k in report.matched) or "none"
+    summary_note = f"{label}: {report.n_facilities} of {len(df)} rows placed in a category ({matched_text})"
+    if unmapped:
+        summary_note += f"; {len(unmapped)} fit none and are left out"
+    if found.vetoed:
+        summary_note += f" ({found.vetoed} of them whose type matched but whose name a category excludes)"
+    report.notes.append(summary_note)
     if unmapped:
         shown = "; ".join(f"{k} ×{v}" for k, v in list(report.unmapped_types.items())[:10])
         more = f"; and {len(counts) - 10} more types" if len(counts) > 10 else ""
@@ -967,12 +1210,9 @@ def read_facility_table(
             stacklevel=2,
         )
     log.info(
-        "%s: %d rows, %d facilities in %d categories, %d unmapped; coordinates %s",
-        label,
-        report.n_rows,
-        report.n_facilities,
+        "%s; %d categories; coordinates %s",
+        summary_note,
         out["category"].nunique(),
-        report.n_unmapped,
         report.coordinates,
     )
     out.attrs["table_report"] = report

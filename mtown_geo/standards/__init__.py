@@ -47,6 +47,7 @@ from ._schema import (
     Profile,
     SpeedGroup,
     TagRule,
+    category_key,
 )
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "SpeedGroup",
     "TagRule",
     "available",
+    "category_key",
     "load",
     "resolve",
 ]

@@ -8,11 +8,15 @@ The ranges are generous bounds of what a planning rule can mean, not advice.
 
 from __future__ import annotations
 
+import difflib
+import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .._errors import InputError
 from .._yaml import LocatedError
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "Profile",
     "SpeedGroup",
     "TagRule",
+    "category_key",
 ]
 
 
@@ -138,16 +143,38 @@ class TagRule(_Strict):
 
 
 class CategorySpec(_Sourced):
-    """A facility category and how to recognise it in OSM, names and POI exports."""
+    """A facility category and how to recognise it in OSM, names and POI exports.
+
+    ``aliases`` are the other names a planner may write for the category in a category
+    column (Chinese names such as 托育 or 卫生院, abbreviations); together with the id,
+    ``name_en`` and the parts of ``name_zh`` they are the names
+    :meth:`Profile.resolve_category` accepts.
+    """
 
     name_zh: str
     name_en: str
+    aliases: list[str] = []
     osm: list[TagRule] = []
     name_patterns: list[str] = []
     exclude_name_patterns: list[str] = []
     amap_typecodes: list[str] = []
     baidu_types: list[str] = []
     min_area_m2: float | None = Field(default=None, ge=0, le=10_000_000)
+
+    def names(self, key: str) -> list[str]:
+        """Every name the category goes by: its id, English name, Chinese name and its parts, aliases."""
+        out = [key, self.name_en]
+        full = self.name_zh.strip()
+        plain = re.sub(r"\s*[(（].*?[)）]\s*", "", full).strip()
+        out += [full, plain, *(part.strip() for part in re.split(r"[/／]", plain))]
+        out += self.aliases
+        return [n for n in out if n and n.strip()]
+
+
+def category_key(name: str) -> str:
+    """A category name as names are compared: NFKC, lower case, runs of spaces, ``_`` and ``-`` as one space."""
+    text = unicodedata.normalize("NFKC", str(name))
+    return re.sub(r"[\s_\-]+", " ", text).strip().lower()
 
 
 class CircleSpec(_Sourced):
@@ -350,7 +377,86 @@ class Profile(_Strict):
             "circle:<circle> or category:<circle>:<category>"
         )
 
+    @model_validator(mode="after")
+    def _unique_category_names(self) -> Profile:
+        seen: dict[str, str] = {}
+        for key, spec in self.categories.items():
+            for name in spec.names(key):
+                norm = category_key(name)
+                other = seen.setdefault(norm, key)
+                if other != key:
+                    raise LocatedError(
+                        ("categories", key),
+                        f"the name {name!r} also names the category {other!r}; a name (id, name_zh part, name_en "
+                        "or alias) may stand for one category only",
+                    )
+        return self
+
     # -- convenience lookups ---------------------------------------------------------
+
+    def category_index(self) -> dict[str, str]:
+        """Every accepted category name (compared by :func:`category_key`) → category id.
+
+        The names are each category's id, ``name_en``, ``name_zh`` (whole, without its
+        bracketed part, and each part of it split at ``/``) and ``aliases``.
+        """
+        index: dict[str, str] = {}
+        for key, spec in self.categories.items():
+            for name in spec.names(key):
+                index.setdefault(category_key(name), key)
+        return index
+
+    def match_category(self, name: str) -> str | None:
+        """The category id a name stands for (see :meth:`resolve_category`), or None."""
+        if not isinstance(name, str) or not name.strip():
+            return None
+        return self.category_index().get(category_key(name))
+
+    def similar_categories(self, name: str, *, n: int = 3) -> list[str]:
+        """The accepted names closest to ``name`` (difflib), each as ``"name (id)"``, best first."""
+        index = self.category_index()
+        readable: dict[str, str] = {}
+        for key, spec in self.categories.items():
+            for nm in spec.names(key):
+                readable.setdefault(category_key(nm), nm)
+        close = difflib.get_close_matches(category_key(name), list(index), n=n, cutoff=0.6)
+        out = []
+        for c in close:
+            label = readable[c] if readable[c] == index[c] else f"{readable[c]} ({index[c]})"
+            if label not in out:
+                out.append(label)
+        return out
+
+    def resolve_category(self, name: str) -> str:
+        """The category id a planner's name stands for.
+
+        Accepted, whatever the case and spacing: the id (``kindergarten``), the English
+        name (``Kindergarten``, ``primary school``), the Chinese name or any part of it
+        (幼儿园, 卫生院 for ``卫生服务站/卫生院``) and the category's ``aliases`` (托育,
+        诊所...).
+
+        Raises
+        ------
+        InputError
+            An unknown name; the message names the closest accepted names.
+
+        Examples
+        --------
+        >>> from mtown_geo import standards
+        >>> p = standards.load("zhejiang-2023")
+        >>> p.resolve_category("托育"), p.resolve_category("Kindergarten")
+        ('childcare', 'kindergarten')
+        """
+        found = self.match_category(name)
+        if found is not None:
+            return found
+        close = self.similar_categories(str(name))
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise InputError(
+            f"unknown facility category {str(name)!r} for the profile {self.name!r}.{hint} Accepted: the ids "
+            f"({', '.join(self.categories)}), their English and Chinese names and the aliases listed in the "
+            "profile (docs/profiles.md)"
+        )
 
     def mode(self, name: str) -> ModeSpec:
         """The spec of a travel mode, with an error naming the known modes."""
