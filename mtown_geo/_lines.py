@@ -28,6 +28,21 @@ How lines are joined
 
 Every repair is listed with its location in :attr:`LineNetwork.repairs`
 (:class:`RepairReport`).
+
+What is not repaired is listed too
+----------------------------------
+* **Near-misses**: a dead end that stops short of another line by more than
+  ``snap_tol_m`` but within ``near_miss_m`` (3 × the tolerance, at least 3 m) is left
+  open and listed (``near_miss``, with the gap in metres and the other line), with a
+  :class:`~mtown_geo.RepairWarning`: such a gap can cut a network in two. Raise
+  ``snap_tol_m`` to close them, or fix the lines.
+* **Pieces**: a network that falls into several pieces gets a
+  :class:`~mtown_geo.DisconnectedNetworkWarning` naming every cut-off piece with its
+  length and place, however short, and the near-misses that would join two pieces.
+* **Bridges without levels**: road classes that mark bridges, viaducts and ramps
+  (高速, 高架, 匝道, 桥, 立交; bridge, viaduct, ramp...) in a layer without a level or
+  bridge column get a :class:`~mtown_geo.RepairWarning`: such lines are joined to
+  every street they cross.
 """
 
 from __future__ import annotations
@@ -38,7 +53,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +64,11 @@ import shapely
 from pyproj import CRS, Proj, Transformer
 
 from . import crs as _crs
-from ._errors import CRSError, InputError, NetworkError, RepairWarning
-from .network import Network, _merge_parallel, _report_components
+from ._errors import CRSError, DisconnectedNetworkWarning, InputError, NetworkError, RepairWarning
+from .network import Network, _merge_parallel
 from .standards import Profile, resolve
 
-__all__ = ["ROAD_CLASSES", "LineNetwork", "RepairReport", "lines_to_network"]
+__all__ = ["BRIDGE_CLASS_PARTS", "BRIDGE_CLASS_WORDS", "ROAD_CLASSES", "LineNetwork", "RepairReport", "lines_to_network"]
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +211,25 @@ _ONEWAY_BOTH = {"", "no", "false", "0", "n", "否", "双向", "双行", "双向�
 _LINE_TYPES = (1, 2, 5)  # shapely type ids: LineString, LinearRing, MultiLineString
 _TYPE_NAMES = {0: "Point", 3: "Polygon", 4: "MultiPoint", 6: "MultiPolygon", 7: "GeometryCollection"}
 
-_KINDS = ("crossing", "t_junction", "snapped_end", "grade_separated", "duplicate", "zero_length", "unknown_class")
+_KINDS = ("crossing", "t_junction", "snapped_end", "grade_separated", "duplicate", "zero_length", "unknown_class", "near_miss")
+
+#: Road classes (or parts of them) that mark bridges and elevated roads: without a level or
+#: bridge column such lines join every street they cross. Chinese parts are matched inside
+#: the class (高架路, 城市快速路高架, 匝道...), English words as words.
+BRIDGE_CLASS_PARTS: tuple[str, ...] = ("高速", "高架", "匝道", "桥", "立交")
+BRIDGE_CLASS_WORDS: tuple[str, ...] = (
+    "bridge",
+    "viaduct",
+    "ramp",
+    "flyover",
+    "overpass",
+    "elevated",
+    "motorway",
+    "expressway",
+    "freeway",
+)
+_NEAR_MISS_FACTOR = 3.0  # near-misses are listed up to this many times the snap tolerance...
+_NEAR_MISS_MIN_M = 3.0  # ...and at least this far (metres)
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,6 +260,17 @@ class RepairReport:
         Single lines after multi-lines were split into their parts.
     n_empty : int
         Rows without geometry, left out.
+    snap_tol_m, near_miss_m : float
+        The snap tolerance used, and the distance up to which ends left open are listed
+        as ``"near_miss"`` rows (``dist_m``: the gap; ``other``: the line it misses).
+    bridge_classes : dict of str to int
+        Road classes that mark bridges, viaducts or ramps (:data:`BRIDGE_CLASS_PARTS`,
+        :data:`BRIDGE_CLASS_WORDS`), with their number of lines.
+    level_columns : tuple of str
+        The level, bridge and tunnel columns used (empty: every line is on one level).
+    bridge_crossings_joined : int
+        Crossings of a bridge-class line with another line that were joined because the
+        layer gives no levels (0 when it does).
     """
 
     locations: gpd.GeoDataFrame
@@ -235,6 +279,11 @@ class RepairReport:
     n_lines: int
     n_parts: int
     n_empty: int
+    snap_tol_m: float = 0.0
+    near_miss_m: float = 0.0
+    bridge_classes: dict[str, int] = field(default_factory=dict)
+    level_columns: tuple[str, ...] = ()
+    bridge_crossings_joined: int = 0
 
     def _count(self, kind: str) -> int:
         return int((self.locations["kind"] == kind).sum())
@@ -270,8 +319,18 @@ class RepairReport:
         return self._count("zero_length")
 
     @property
+    def near_misses(self) -> int:
+        """Line ends left open that miss another line by more than the snap tolerance, within ``near_miss_m``."""
+        return self._count("near_miss")
+
+    @property
+    def bridges_without_levels(self) -> bool:
+        """Whether the layer has bridge-like road classes but no level or bridge column."""
+        return bool(self.bridge_classes) and not self.level_columns
+
+    @property
     def n_repairs(self) -> int:
-        """Changes made to the lines' topology (grade separations and unknown classes are not changes)."""
+        """Changes made to the lines' topology (grade separations, unknown classes and near-misses are not changes)."""
         return (
             self.crossings_split + self.t_junctions_split + self.ends_snapped + self.duplicates_dropped + self.zero_length_dropped
         )
@@ -790,6 +849,59 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
     )
 
 
+def _near_misses(lines: _Lines, n_parts: int, tol_m: float, reach_m: float, found: _Found) -> None:
+    """List dead ends that miss another line by more than ``tol_m`` and at most ``reach_m``."""
+    first, last = lines.bounds(n_parts)
+    alive = np.flatnonzero(first >= 0)
+    seg = lines.segments()
+    if len(alive) == 0 or len(seg) == 0 or reach_m <= 0:
+        return
+    end_pos = np.concatenate([first[alive], last[alive]])
+    end_part = np.concatenate([alive, alive])
+    vid = _place_ids(lines.kx, lines.ky)
+    at_place = np.bincount(vid)
+    dead = at_place[vid[end_pos]] == 1  # nothing else at this place: a dead end
+    end_pos, end_part = end_pos[dead], end_part[dead]
+    if len(end_pos) == 0:
+        return
+    x, y = lines.x, lines.y
+    along = lines.along()
+    tree = _segment_tree(lines, seg)
+    qi, qs = tree.query(shapely.points(x[end_pos], y[end_pos]), predicate="dwithin", distance=reach_m)
+    if len(qi) == 0:
+        return
+    p, a = end_pos[qi], seg[qs]
+    t, _, _, d = _project(x[p], y[p], x[a], y[a], x[a + 1], y[a + 1])
+    q = lines.part[a]
+    # the line's own stretch next to its end is no other line
+    cand_along = along[a] + t * (along[a + 1] - along[a])
+    own_near = (q == end_part[qi]) & (np.abs(cand_along - along[p]) <= 2.0 * reach_m)
+    tol = max(tol_m, _TOUCH_M)
+    # an end within the tolerance of some line was the snapping's to handle
+    handled = np.zeros(len(end_pos), dtype=bool)
+    handled[qi[~own_near & (d <= tol)]] = True
+    ok = ~own_near & (d > tol) & ~handled[qi]
+    if not ok.any():
+        return
+    order = np.lexsort((d[ok], qi[ok]))
+    ends, gaps, others = qi[ok][order], d[ok][order], q[ok][order]
+    first_of_end = np.concatenate([[True], ends[1:] != ends[:-1]])
+    for e, gap, other in zip(ends[first_of_end], gaps[first_of_end], others[first_of_end], strict=True):
+        v = end_pos[e]
+        found.add(lines.kx[v], lines.ky[v], "near_miss", int(end_part[e]), int(other), float(gap))
+
+
+def _bridge_classes(raw_text: np.ndarray) -> np.ndarray:
+    """Whether each road class marks a bridge, viaduct or ramp."""
+    words = re.compile(r"(?:^|[^a-z])(?:" + "|".join(BRIDGE_CLASS_WORDS) + r")(?:$|[^a-z])")
+    out = np.zeros(len(raw_text), dtype=bool)
+    for i, text in enumerate(raw_text):
+        if text:
+            norm = _norm_class(text)
+            out[i] = any(part in norm for part in BRIDGE_CLASS_PARTS) or bool(words.search(norm))
+    return out
+
+
 def _split_crossings(lines: _Lines, n_parts: int, level: np.ndarray, found: _Found) -> _Lines:
     """Split lines where they cross or touch inside on one level; note crossings kept apart."""
     seg = lines.segments()
@@ -928,6 +1040,7 @@ def lines_to_network(
     bridge_col: str | None = "bridge",
     tunnel_col: str | None = "tunnel",
     snap_tol_m: float = 1.0,
+    near_miss_m: float | None = None,
     mode_filter: bool = True,
     crs: Any = None,
     source: str = "centrelines",
@@ -981,6 +1094,10 @@ def lines_to_network(
     snap_tol_m : float, optional
         Largest gap (metres, default 1.0) between a line's end and another line that
         is closed by moving the end onto it; 0 joins only lines that touch.
+    near_miss_m : float, optional
+        Dead ends that miss another line by more than ``snap_tol_m`` but at most this
+        (metres) are left open and listed as near-misses, with a warning (default
+        3 × ``snap_tol_m``, at least 3 m).
     mode_filter : bool, optional
         Leave out the lines whose road class the mode's network filter excludes
         (the profile's ``exclude_highway``: motorways for walking, footways and
@@ -1010,7 +1127,12 @@ def lines_to_network(
     Warns
     -----
     RepairWarning
-        When lines were repaired, or road classes that set speeds are unknown.
+        When lines were repaired, ends were left open near another line
+        (near-misses), road classes that set speeds are unknown, or bridge-like road
+        classes come without a level or bridge column.
+    DisconnectedNetworkWarning
+        When the network falls into pieces: every cut-off piece is named with its
+        length and place.
 
     Examples
     --------
@@ -1032,6 +1154,11 @@ def lines_to_network(
     if not (isinstance(snap_tol_m, (int, float)) and math.isfinite(snap_tol_m) and snap_tol_m >= 0):
         raise InputError(f"snap_tol_m must be a distance in metres >= 0, got {snap_tol_m!r}")
     snap_tol_m = float(snap_tol_m)
+    if near_miss_m is None:
+        near_miss_m = max(_NEAR_MISS_FACTOR * snap_tol_m, _NEAR_MISS_MIN_M)
+    if not (isinstance(near_miss_m, (int, float)) and math.isfinite(near_miss_m) and near_miss_m >= 0):
+        raise InputError(f"near_miss_m must be a distance in metres >= 0, got {near_miss_m!r}")
+    near_miss_m = float(near_miss_m)
     user_speeds: dict[str, float] = {}
     for key, val in (speeds_kmh or {}).items():
         if not isinstance(val, (int, float)) or not math.isfinite(val) or val <= 0:
@@ -1160,6 +1287,14 @@ def lines_to_network(
     lines_ = _join_ends(lines_, n_parts, snap_tol_m, found)
     lines_ = _split_crossings(lines_, n_parts, level, found)
     lines_ = lines_.dedupe()
+    if near_miss_m > snap_tol_m:
+        _near_misses(lines_, n_parts, snap_tol_m, near_miss_m, found)
+    is_bridge = _bridge_classes(raw_text)
+    bridge_classes = {str(k): int(n) for k, n in pd.Series(raw_text[is_bridge & ~zero]).value_counts().items()}
+    level_columns = tuple(c for c in (level_name, bridge_name, tunnel_name) if c is not None)
+    bridge_joined = 0
+    if bridge_classes and not level_columns:
+        bridge_joined = sum(1 for r in found.rows if r[2] == "crossing" and (is_bridge[r[4]] or (r[5] >= 0 and is_bridge[r[5]])))
 
     # nodes: one per place, except where lines pass on different levels without either ending there
     first, last = lines_.bounds(n_parts)
@@ -1251,6 +1386,11 @@ def lines_to_network(
         n_lines=n_lines,
         n_parts=n_parts,
         n_empty=int(empty.sum()),
+        snap_tol_m=snap_tol_m,
+        near_miss_m=near_miss_m,
+        bridge_classes=bridge_classes,
+        level_columns=level_columns,
+        bridge_crossings_joined=bridge_joined,
     )
     net = LineNetwork(
         nodes,
@@ -1263,19 +1403,43 @@ def lines_to_network(
         source=source,
         max_snap_dist_m=prof.max_snap_dist_m,
     )
-    _announce(report, source=source, class_speeds=bool(spec.speed_by_highway_kmh or user_speeds))
-    _report_components(net)
+    _announce(report, target, source=source, class_speeds=bool(spec.speed_by_highway_kmh or user_speeds))
+    _warn_pieces(net, report, source=source)
     return net
 
 
-def _announce(report: RepairReport, *, source: str, class_speeds: bool) -> None:
+def _places(points: gpd.GeoSeries, limit: int = 5) -> str:
+    """Points as ``lon, lat`` text (6 decimals), the first ``limit`` of them."""
+    ll = points.iloc[:limit].to_crs(4326)
+    text = "; ".join(f"{x:.6f}, {y:.6f}" for x, y in zip(ll.x, ll.y, strict=True))
+    return text + (f"; and {len(points) - limit} more" if len(points) > limit else "")
+
+
+def _announce(report: RepairReport, crs: CRS, *, source: str, class_speeds: bool) -> None:
     counts = report.summary()
     done = [
-        f"{int(counts[k])} {k.replace('_', ' ')}" for k in _KINDS if k not in ("unknown_class", "grade_separated") and counts[k]
+        f"{int(counts[k])} {k.replace('_', ' ')}"
+        for k in _KINDS
+        if k not in ("unknown_class", "grade_separated", "near_miss") and counts[k]
     ]
     msg = []
     if done:
         msg.append(f"{source}: the road lines were repaired ({', '.join(done)})")
+    if report.near_misses:
+        near = report.locations[report.locations["kind"] == "near_miss"].sort_values("dist_m")
+        msg.append(
+            f"{source}: {len(near)} line end{'s' if len(near) != 1 else ''} stop{'' if len(near) != 1 else 's'} "
+            f"{near['dist_m'].min():.1f}–{near['dist_m'].max():.1f} m short of another line, beyond snap_tol_m = "
+            f"{report.snap_tol_m:g} m, and {'are' if len(near) != 1 else 'is'} left open (lon, lat: "
+            f"{_places(near.geometry)}): check them, and raise snap_tol_m to join them"
+        )
+    if report.bridges_without_levels:
+        classes = ", ".join(f"{k} ({n})" for k, n in report.bridge_classes.items())
+        msg.append(
+            f"{source}: road classes that mark bridges or elevated roads ({classes}) but no level or bridge column: "
+            f"such lines are joined to every street they cross ({report.bridge_crossings_joined} crossings joined). "
+            "Name the layer's level or bridge column (level_col / bridge_col in the study's network section)"
+        )
     if class_speeds and report.unknown_classes:
         msg.append(
             f"{source}: road classes not known, given the mode's base speed: {report.unknown_classes}; "
@@ -1284,3 +1448,46 @@ def _announce(report: RepairReport, *, source: str, class_speeds: bool) -> None:
     log.info("%r", report)
     if msg:
         warnings.warn("; ".join(msg) + ". See network.repairs.locations", RepairWarning, stacklevel=3)
+
+
+def _warn_pieces(net: LineNetwork, report: RepairReport, *, source: str) -> None:
+    """Warn when the network falls into pieces, naming every cut-off piece and the near-misses that would join two."""
+    n = net.n_components
+    if n <= 1:
+        return
+    comps = net.components()
+    comp = net.component
+    nodes = net.nodes
+    first_node = pd.Series(np.arange(len(comp))).groupby(comp).first()
+    cut = comps.iloc[1:]
+    places = gpd.GeoSeries(nodes.geometry.to_numpy()[first_node.loc[cut.index].to_numpy()], crs=net.crs)
+    ll = places.to_crs(4326)
+    length_m = cut["length_km"].to_numpy(dtype=float) * 1000.0
+    shown = [
+        f"{m:.0f} m at {x:.6f}, {y:.6f}" for m, x, y in zip(length_m[:5], ll.x.to_numpy()[:5], ll.y.to_numpy()[:5], strict=True)
+    ]
+    more = f"; and {len(cut) - 5} more" if len(cut) > 5 else ""
+    bridging = ""
+    near = report.locations[report.locations["kind"] == "near_miss"]
+    if len(near):
+        from scipy.spatial import cKDTree
+
+        _, end_node = cKDTree(np.column_stack([nodes["x"], nodes["y"]])).query(
+            np.column_stack([near.geometry.x, near.geometry.y])
+        )
+        edge_line = net.edges["line"].to_numpy()
+        end_comp = comp[end_node]
+        joins = 0
+        for i, other in enumerate(near["other"].tolist()):
+            on_other = np.flatnonzero(edge_line == other)
+            if len(on_other) and end_comp[i] not in set(comp[net.edges["u"].to_numpy()[on_other]].tolist()):
+                joins += 1
+        if joins:
+            bridging = f" {joins} of the near-misses listed in network.repairs would join two pieces."
+    warnings.warn(
+        f"{source}: the {net.mode} network falls into {n} pieces: the largest holds {comps['length_km'].iloc[0]:.1f} km; "
+        f"cut off from it (length, lon, lat): {'; '.join(shown)}{more}. Places on a cut-off piece reach only what "
+        f"lies on it.{bridging} See Network.components() and Network.component",
+        DisconnectedNetworkWarning,
+        stacklevel=3,
+    )

@@ -756,6 +756,8 @@ class ShiftCheck:
         The finding in words, with the fix when a shift is likely. It starts with
         ``"no shift"``, ``"inconclusive"``, ``"only"`` (too few points) or ``"the points
         look shifted"``.
+    evidence : str
+        The evidence in words (distances, facilities nearer each way, name matches).
     best : str or None
         The placement the evidence clearly supports (``"as_given"``, ``"gcj02"`` or
         ``"bd09"``); None when it does not decide.
@@ -781,6 +783,7 @@ class ShiftCheck:
     median_dist_m: dict[str, float] = field(default_factory=dict)
     share_closer: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    evidence: str = ""
     best: str | None = None
     street_wins: dict[str, int] = field(default_factory=dict)
     p_streets: dict[str, float] = field(default_factory=dict)
@@ -1100,7 +1103,10 @@ def detect_shift(
             street_best = h
 
     # names: facilities within name_tol_m of a reference feature of their name
-    n_named, hits, expected, p_names = 0, {}, {}, {}
+    n_named = 0
+    hits: dict[str, int] = {}
+    expected: dict[str, float] = {}
+    p_names: dict[str, float] = {}
     name_best: str | None = None
     name_mixed: list[str] = []
     if reference is not None:
@@ -1162,6 +1168,7 @@ def detect_shift(
             parts.append("no facility shares its name with a reference feature")
     summary = "; ".join(parts)
     common = dict(
+        evidence=summary,
         n_points=n,
         median_dist_m=medians,
         share_closer=closer,

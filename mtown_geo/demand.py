@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MEMORY_BYTES",
     "GRID_BYTES_PER_CELL",
+    "MAX_PEOPLE_PER_HA",
     "MEMORY_ENV",
     "MIN_GRID_UNITS",
     "UNIT_COLUMNS",
@@ -901,11 +902,17 @@ def _extent(b: tuple[float, float, float, float] | np.ndarray, crs: Any) -> str:
     return f"x {b[0]:.{d}f}…{b[2]:.{d}f}, y {b[1]:.{d}f}…{b[3]:.{d}f} ({name})"
 
 
+#: Counts above this many people per hectare are no population (the densest blocks on
+#: Earth hold a few thousand): an unset nodata value such as 3.4e38 or 1e30.
+MAX_PEOPLE_PER_HA = 1e5
+
+
 def from_raster(
     path_or_dataset: str | os.PathLike[str] | DatasetReaderBase,
     *,
     area: gpd.GeoDataFrame | gpd.GeoSeries,
     band: int = 1,
+    min_coverage: float = 0.95,
 ) -> gpd.GeoDataFrame:
     """Demand units from a population raster: one point per cell over an area.
 
@@ -925,6 +932,11 @@ def from_raster(
         The study area: polygons in a projected metric CRS.
     band : int, optional
         Band to read (1-based, default 1).
+    min_coverage : float, optional
+        Share of the area (0–1) that the raster's valid cells (not nodata, not NaN)
+        must cover (default 0.95). A raster that covers less — it stops short of the
+        town, or is nodata over part of it — is refused: people living in the rest
+        would not be counted. Lower it only for parts known to be uninhabited (water).
 
     Returns
     -------
@@ -935,7 +947,11 @@ def from_raster(
         (m² of the cell inside the area), ``pop`` (``value × frac``), ``res_area_m2``
         (0: attach residential land with :func:`with_residential`); point at the
         centroid of the clipped cell (at a point on its surface when the centroid falls
-        outside it).
+        outside it). ``attrs["raster_report"]`` holds what a planner should know:
+        ``coverage`` (share of the area covered by valid cells), ``footprint_share``
+        (share inside the raster's extent), ``nodata_share`` (share inside the extent
+        but on nodata or NaN cells), ``n_cells``, ``nan_cells`` (NaN cells the raster
+        does not declare as nodata) and ``pop`` (people placed).
 
     Raises
     ------
@@ -945,23 +961,31 @@ def from_raster(
         The file does not exist.
     InputError
         The file is not a raster, the band does not exist, the raster does not overlap
-        the area (both extents are given), every cell over the area is nodata, or cells
-        over the area hold negative or infinite values.
+        the area (both extents are given), every cell over the area is nodata, its
+        valid cells cover less than ``min_coverage`` of the area (the share is given,
+        split into what lies beyond the raster and what is nodata), or cells over the
+        area hold negative, infinite or absurd counts (more than
+        :data:`MAX_PEOPLE_PER_HA` people per hectare) — with their number and where
+        the first one lies.
 
     Warns
     -----
     MtownGeoWarning
-        The raster defines no nodata value (nor a mask): every cell is taken as data.
+        The raster defines no nodata value (nor a mask): every cell is taken as data;
+        cells over the area hold NaN that the raster does not declare as nodata (taken
+        as no data, counted and located).
     """
     import rasterio
     from rasterio.errors import RasterioIOError
     from rasterio.io import DatasetReaderBase
 
     geom, area_crs = _area_geometry(area)
+    if isinstance(min_coverage, bool) or not isinstance(min_coverage, (int, float)) or not 0 <= min_coverage <= 1:
+        raise InputError(f"min_coverage must be a share between 0 and 1 (e.g. 0.95), got {min_coverage!r}")
     if isinstance(path_or_dataset, DatasetReaderBase):
         if path_or_dataset.closed:
             raise InputError(f"the rasterio dataset {path_or_dataset.name} is closed: open it again")
-        return _raster_units(path_or_dataset, geom, area_crs, band)
+        return _raster_units(path_or_dataset, geom, area_crs, band, float(min_coverage))
     if not isinstance(path_or_dataset, (str, os.PathLike)):
         raise InputError(f"give a raster file path or an open rasterio dataset, got {type(path_or_dataset).__name__}")
     path = Path(path_or_dataset).expanduser()
@@ -972,10 +996,10 @@ def from_raster(
     except RasterioIOError as exc:
         raise InputError(f"cannot read {path} as a raster: {exc}") from None
     with ds:
-        return _raster_units(ds, geom, area_crs, band)
+        return _raster_units(ds, geom, area_crs, band, float(min_coverage))
 
 
-def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> gpd.GeoDataFrame:
+def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int, min_coverage: float) -> gpd.GeoDataFrame:
     from rasterio.enums import MaskFlags
     from rasterio.windows import Window
 
@@ -1014,14 +1038,27 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> 
             f"{_extent(abox, area_crs)} = {_extent(rbox, rcrs)}. Is it the right raster, and is its CRS right?"
         )
 
+    def _footprint() -> shapely.Geometry:
+        """The raster's extent in the area's CRS."""
+        box = shapely.segmentize(shapely.box(*ds.bounds), cell_size / 4.0)
+        if not same:
+            box = shapely.transform(box, lambda xy: np.column_stack(to_area.transform(xy[:, 0], xy[:, 1])))
+        return box
+
     def _nothing_over_area() -> InputError:
         # the window overlapped; say whether the area misses the raster or only meets nodata
-        corners = shapely.segmentize(shapely.box(*ds.bounds), cell_size / 4.0)
-        if not same:
-            corners = shapely.transform(corners, lambda xy: np.column_stack(to_area.transform(xy[:, 0], xy[:, 1])))
-        if shapely.intersection(corners, geom).area > 0:
+        if shapely.intersection(_footprint(), geom).area > 0:
             return InputError(f"every cell of {name} over the area is nodata: there is no population to place")
         return _no_overlap()
+
+    to_lonlat = Transformer.from_crs(rcrs, 4326, always_xy=True)
+
+    def _where(r: np.ndarray, c: np.ndarray) -> str:
+        """Where the first of some cells lies: its row, column and the lon/lat of its centre."""
+        x = T.c + T.a * (c[0] + 0.5) + T.b * (r[0] + 0.5)
+        y = T.f + T.d * (c[0] + 0.5) + T.e * (r[0] + 0.5)
+        lon, lat = to_lonlat.transform(x, y)
+        return f"first at row {int(r[0])}, col {int(c[0])} (lon {lon:.5f}, lat {lat:.5f})"
 
     if c0 >= c1 or r0 >= r1:
         raise _no_overlap()
@@ -1038,13 +1075,16 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> 
         )
     data = ds.read(band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
     values = np.ma.getdata(data).astype(float)
-    valid = ~np.ma.getmaskarray(data) & ~np.isnan(values)
+    unmasked = ~np.ma.getmaskarray(data)
+    nan = unmasked & np.isnan(values)  # NaN the raster does not declare as nodata
+    valid = unmasked & ~nan
     scale, offset = ds.scales[band - 1], ds.offsets[band - 1]
     if scale is not None and offset is not None and (scale != 1 or offset != 0):
         values = values * scale + offset
-    rr, cc = np.nonzero(valid)
-    if len(rr) == 0:
+    rr, cc = np.nonzero(valid | nan)
+    if not valid.any():
         raise InputError(f"every cell of {name} over the area is nodata: there is no population to place")
+    is_nan = nan[rr, cc]
     vals = values[rr, cc]
     rows, cols = rr + r0, cc + c0
 
@@ -1072,6 +1112,17 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> 
             )
     shapely.prepare(geom)
     hit = shapely.intersects(geom, outlines)
+    if (hit & is_nan).any():
+        k = np.flatnonzero(hit & is_nan)
+        warnings.warn(
+            f"{len(k)} cells of {name} over the area hold NaN, which the raster does not declare as nodata: they are "
+            f"taken as no data ({_where(rows[k], cols[k])}). If they mean 'no people', fill them with 0 "
+            "(gdal_calc.py); if 'no data', declare it (gdal_edit.py -a_nodata nan <file>)",
+            MtownGeoWarning,
+            stacklevel=4,
+        )
+    n_nan = int((hit & is_nan).sum())
+    hit &= ~is_nan
     outlines, vals, rows, cols = outlines[hit], vals[hit], rows[hit], cols[hit]
     if len(outlines) == 0:
         raise _nothing_over_area()
@@ -1086,18 +1137,52 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> 
     clipped, vals, rows, cols, frac, area_m2 = clipped[keep], vals[keep], rows[keep], cols[keep], frac[keep], area_m2[keep]
     if len(vals) == 0:
         raise _nothing_over_area()
-    if not np.all(np.isfinite(vals)):
-        raise InputError(f"{name} has infinite values over the area")
+    inf = np.flatnonzero(~np.isfinite(vals))
+    if len(inf):
+        raise InputError(
+            f"{name} has {len(inf)} infinite cells over the area ({_where(rows[inf], cols[inf])}); counts of people "
+            "must be finite. If they mean 'no data', declare them as nodata (gdal_edit.py -a_nodata <value> <file>)"
+        )
     neg = np.flatnonzero(vals < 0)
     if len(neg):
         raise InputError(
-            f"{name} has {len(neg)} negative cells over the area (e.g. row {rows[neg[0]]}, col {cols[neg[0]]}: "
-            f"{vals[neg[0]]:g}); counts of people cannot be negative. If they mean 'no data', declare them as nodata"
+            f"{name} has {len(neg)} negative cells over the area (down to {vals[neg].min():g}; "
+            f"{_where(rows[neg], cols[neg])}: {vals[neg[0]]:g}); counts of people cannot be negative. If they mean "
+            "'no data', declare them as nodata (gdal_edit.py -a_nodata <value> <file>)"
+        )
+    per_ha = vals / (cell_area[keep] / 1e4)
+    absurd = np.flatnonzero(per_ha > MAX_PEOPLE_PER_HA)
+    if len(absurd):
+        raise InputError(
+            f"{name} has {len(absurd)} cells over the area with more than {MAX_PEOPLE_PER_HA:,.0f} people per hectare "
+            f"(up to {vals[absurd].max():.3g} people in one cell; {_where(rows[absurd], cols[absurd])}): these are no "
+            "counts of people. An unset nodata value (3.4e38, 1e30, 65535...)? Declare it as nodata "
+            "(gdal_edit.py -a_nodata <value> <file>); a density raster (people per km²) must be turned into counts "
+            "per cell first"
+        )
+    area_total = float(geom.area)
+    coverage = float(area_m2.sum() / area_total) if area_total > 0 else 1.0
+    footprint_share = min(1.0, float(shapely.intersection(_footprint(), geom).area / area_total)) if area_total > 0 else 1.0
+    footprint_share = max(footprint_share, coverage)
+    nodata_share = max(0.0, footprint_share - coverage)
+    if coverage < min_coverage:
+        raise InputError(
+            f"{name} covers only {coverage:.1%} of the area with valid cells ({1 - footprint_share:.1%} of the area lies "
+            f"beyond the raster's edge, {nodata_share:.1%} on nodata or NaN cells); at least {min_coverage:.0%} is "
+            "needed, or the people living in the rest are not counted. Use a raster that covers the whole town "
+            "(merge tiles with gdalbuildvrt), fill its nodata, or — only if the uncovered part is uninhabited "
+            "(water, mountain) — lower min_coverage (population.min_coverage in a study file)"
         )
     order = np.lexsort((cols, rows))
     pop = vals * frac
-    log.info("%s: %d cells over the area, %.1f people", name, len(order), float(pop.sum()))
-    return _units_frame(
+    log.info(
+        "%s: %d cells over the area, %.1f people; valid cells cover %.1f%% of the area",
+        name,
+        len(order),
+        float(pop.sum()),
+        100 * coverage,
+    )
+    units = _units_frame(
         {
             "row": rows[order],
             "col": cols[order],
@@ -1110,6 +1195,15 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int) -> 
         _inner_points(clipped[order]),
         area_crs,
     )
+    units.attrs["raster_report"] = {
+        "coverage": coverage,
+        "footprint_share": footprint_share,
+        "nodata_share": nodata_share,
+        "n_cells": len(order),
+        "nan_cells": n_nan,
+        "pop": float(pop.sum()),
+    }
+    return units
 
 
 # ---------------------------------------------------------------------------------------

@@ -24,12 +24,21 @@ from typing import Annotated, Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import access, demand, facilities, lifecircle, network, report, standards
 from . import crs as _crs
-from ._errors import DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning, ProfileError, StudyError
+from ._errors import (
+    CoordinateShiftWarning,
+    DataNotFoundError,
+    GridResolutionWarning,
+    InputError,
+    MtownGeoWarning,
+    ProfileError,
+    StudyError,
+)
 from ._io import atomic_dir, check_output_dir
 from ._yaml import DuplicateKeyError, format_validation_error, load_with_lines
 from ._yaml import where as _where
@@ -83,6 +92,7 @@ class SourceSpec(_Strict):
     category_col: str | None = None
     type_col: str | None = None
     name_col: str | None = None
+    shift_check: bool = True
 
 
 class PopulationSpec(_Strict):
@@ -90,6 +100,7 @@ class PopulationSpec(_Strict):
     raster: str | None = None
     census: str | None = None
     count_col: str | None = None
+    min_coverage: float = Field(default=0.95, ge=0, le=1)
 
 
 class DemandSpec(_Strict):
@@ -528,11 +539,58 @@ def _residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDa
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=metric)
 
 
-def _facilities(study: Study, prof: Profile, town: gpd.GeoDataFrame, buffer_m: float) -> gpd.GeoDataFrame:
+@dataclass
+class _FacilitySource:
+    """Where the rows of one facility table or layer sit in the merged facility layer."""
+
+    spec: SourceSpec
+    label: str
+    rows: slice
+    report: Any = None  # the TableReport of a table
+
+
+def _file_categories(gdf: gpd.GeoDataFrame, col: str, prof: Profile, label: str) -> pd.Series:
+    """A facility layer's category column as the profile's ids (names and aliases resolved)."""
+    values = gdf[col]
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if blank.any():
+        rows = ", ".join(str(v) for v in gdf.index[blank.to_numpy()][:10])
+        raise StudyError(f"facilities: {label} has {int(blank.sum())} features without a category in {col!r} (rows {rows})")
+    unique = pd.unique(values.astype(str))
+    found = {v: prof.match_category(v) for v in unique}
+    unknown = [v for v, c in found.items() if c is None]
+    if unknown:
+        parts = []
+        for v in unknown[:12]:
+            close = prof.similar_categories(v)
+            n = int((values.astype(str) == v).sum())
+            parts.append(f"{v!r} ({n} features" + (f"; did you mean {' or '.join(repr(c) for c in close)}?)" if close else ")"))
+        raise StudyError(
+            f"facilities: {label} has categories in {col!r} that the profile {prof.name!r} does not know: "
+            + "; ".join(parts)
+            + ". Write the profile's category ids, English or Chinese names or aliases (docs/profiles.md lists them), "
+            "or leave those features out"
+        )
+    renamed = {v: c for v, c in found.items() if c is not None and c != v}
+    if renamed:
+        log.info("%s: categories %s", label, ", ".join(f"{k} → {v}" for k, v in renamed.items()))
+    return values.astype(str).map(found)
+
+
+def _facilities(
+    study: Study,
+    prof: Profile,
+    town: gpd.GeoDataFrame,
+    buffer_m: float,
+    sources: list[_FacilitySource] | None = None,
+) -> gpd.GeoDataFrame:
     parts = []
+    at = 0
     for src in study.facilities:
+        part: gpd.GeoDataFrame
+        info: _FacilitySource | None = None
         if src.osm is not None:
-            parts.append(facilities.from_osm(study.osm_source(src.osm), profile=prof, boundary=town, buffer_m=buffer_m))
+            part = facilities.from_osm(study.osm_source(src.osm), profile=prof, boundary=town, buffer_m=buffer_m)
         elif src.table is not None:
             from .sources.tables import read_facility_table
 
@@ -540,22 +598,107 @@ def _facilities(study: Study, prof: Profile, town: gpd.GeoDataFrame, buffer_m: f
             for key in ("crs", "category_col", "type_col", "name_col"):
                 if getattr(src, key) is not None:
                     kw[key] = getattr(src, key)
-            parts.append(read_facility_table(study.path(src.table), **kw))
+            part = read_facility_table(study.path(src.table), **kw)
+            info = _FacilitySource(src, src.table, slice(0), part.attrs.get("table_report"))
         elif src.file is not None:
             gdf = _read_layer(study, src.file, layer=src.layer)
             col = src.category_col or "category"
             if col not in gdf:
                 raise StudyError(f"facilities: {src.file} has no category column {col!r} (set category_col)")
-            gdf = gdf.rename(columns={col: "category"})
+            gdf = gdf.assign(**{col: _file_categories(gdf, col, prof, src.file)}).rename(columns={col: "category"})
             if src.name_col and src.name_col in gdf:
                 gdf = gdf.rename(columns={src.name_col: "name"})
-            parts.append(gdf.to_crs(4326))
+            part = gdf.to_crs(4326)
+            info = _FacilitySource(src, src.file, slice(0))
         else:
             raise StudyError("facilities: each source is `osm`, a `table` or a `file`")
+        if info is not None and sources is not None:
+            info.rows = slice(at, at + len(part))
+            sources.append(info)
+        at += len(part)
+        parts.append(part)
     if not parts:
         raise StudyError("facilities: give at least one source")
     fac = gpd.GeoDataFrame(pd.concat([p.to_crs(4326) for p in parts], ignore_index=True), crs=4326)
     return fac
+
+
+def _osm_reference(study: Study) -> gpd.GeoDataFrame | None:
+    """The study's named OpenStreetMap features (WGS-84), to compare facility names with; None without OSM."""
+    if study.osm is None and study._extract is None:
+        return None
+    feats = _extract(study).features
+    return feats.loc[feats["name"].notna().to_numpy(), ["name", "geometry"]]
+
+
+_UNSHIFTED_LABEL = {"gcj02": "GCJ-02 (Amap, Tencent)", "bd09": "BD-09 (Baidu)", "as_given": "WGS-84"}
+
+
+def _check_coordinates(tw: _Town, notes: list[str]) -> None:
+    """Compare each facility table and layer with the streets and OSM names: refuse a clear shift, note a doubt.
+
+    A table's rows are tested in the coordinates it was written in (GCJ-02 rows taken back
+    to GCJ-02), so a wrong default is caught as well as a wrong declaration.
+    """
+    st = tw.study
+    mode = "walk" if "walk" in tw.profile.modes else tw.profile.circles[next(iter(tw.profile.circles))].mode
+    reference: gpd.GeoDataFrame | None = None
+    for src in tw.sources:
+        rep = src.report
+        for note in rep.notes if rep is not None else []:
+            notes.append(note)
+        part = tw.facilities.iloc[src.rows]
+        if "facility_id" in part:
+            part = part.drop_duplicates("facility_id")
+        if part.empty:
+            continue
+        used = rep.coordinates if rep is not None and rep.coordinates in ("gcj02", "bd09") else "as_given"
+        raw = part[[c for c in ("name",) if c in part] + ["geometry"]].to_crs(4326)
+        if used != "as_given":
+            forward = _crs.wgs84_to_gcj02 if used == "gcj02" else _crs.wgs84_to_bd09
+
+            def _to_raw(xy: np.ndarray, fn: Any = forward) -> np.ndarray:
+                x, y = fn(xy[:, 0], xy[:, 1])
+                return np.column_stack([x, y])
+
+            raw = raw.set_geometry(gpd.GeoSeries(shapely.transform(raw.geometry.values, _to_raw), index=raw.index, crs=4326))
+        kind = "table" if rep is not None else "file"
+        if not src.spec.shift_check:
+            notes.append(f"facilities: the coordinates of the {kind} {src.label} were not checked (shift_check: false)")
+            continue
+        cent = raw.geometry.representative_point()
+        if not _crs.in_shift_area(cent.x.to_numpy(), cent.y.to_numpy()).any():
+            continue  # GCJ-02 and BD-09 exist only in China
+        if reference is None:
+            reference = _osm_reference(st)
+        check = _crs.detect_shift(raw, tw.network(mode), reference=reference, warn=False)
+        if check.best is not None and check.best != used:
+            if kind == "table":
+                value = {"as_given": "wgs84", "gcj02": "gcj02", "bd09": "bd09"}[check.best]
+                fix = (
+                    f"say so in the study file: under facilities, give the table's entry `crs: {value}` "
+                    f"(- table: {src.label}\n    crs: {value})"
+                )
+            else:
+                fix = (
+                    f"convert the layer first, e.g. mtown_geo.crs.to_wgs84(geopandas.read_file({src.label!r}), "
+                    f"source={check.best!r}).to_file(...)"
+                )
+            raise InputError(
+                f"facilities: the coordinates of the {kind} {src.label} are read as {_UNSHIFTED_LABEL[used]} but look "
+                f"{_UNSHIFTED_LABEL[check.best]}: every facility would stand 300–900 m from where it is. "
+                f"Evidence: {check.evidence}. Fix: {fix}. If the coordinates are right, set "
+                "`shift_check: false` on the entry"
+            )
+        if check.best is None:
+            warnings.warn(
+                f"facilities: cannot tell whether the coordinates of the {kind} {src.label} "
+                f"({_UNSHIFTED_LABEL[used]} as read) are right: {check.message}",
+                CoordinateShiftWarning,
+                stacklevel=2,
+            )
+        else:
+            log.info("facilities: the coordinates of %s fit as read (%s)", src.label, _UNSHIFTED_LABEL[used])
 
 
 def _villages(study: Study, town: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
@@ -654,6 +797,7 @@ class _Town:
     units: gpd.GeoDataFrame
     weight: str
     networks: dict[str, Network] = field(default_factory=dict)
+    sources: list[_FacilitySource] = field(default_factory=list)
 
     def network(self, mode: str) -> Network:
         return _network_for(self.study, self.profile, mode, self.town, self.networks)
@@ -724,7 +868,8 @@ def _prepare(st: Study, prof: Profile, notes: list[str]) -> _Town:
     metric = _crs.metric_crs(town)
     built_m = built.to_crs(metric)
     _check_run_memory(st, prof, built_m)
-    fac = _facilities(st, prof, town, st.network.buffer_m)
+    sources: list[_FacilitySource] = []
+    fac = _facilities(st, prof, town, st.network.buffer_m, sources)
     units = demand.grid(built_m, cell_m=st.demand.cell_m, reach_m=_shortest_reach_m(prof, _grid_circles(st, prof)))
     residential = _residential(st, metric, town)
     units = _with_residential(units, residential, built_m)
@@ -738,7 +883,7 @@ def _prepare(st: Study, prof: Profile, notes: list[str]) -> _Town:
             "(weight=area); give residential land under `residential:` for the official denominator"
         )
         weight = "area"
-    return _Town(st, prof, town, built, metric, fac, residential, units, weight)
+    return _Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
 
 
 _DENOMINATORS = {
@@ -802,6 +947,7 @@ def run(
     with _collect_warnings(notes):
         bar.set_postfix_str("inputs")
         tw = _prepare(st, prof, notes)
+        _check_coordinates(tw, notes)
         metric = tw.metric
         town_m, built_m = tw.town.to_crs(metric), tw.built.to_crs(metric)
         layers["boundaries"] = gpd.GeoDataFrame(

@@ -4,9 +4,10 @@
 facilities, residential land, population raster — and returns one
 :class:`ValidationReport` of the problems it finds: missing or geographic CRSs where
 metres are needed, empty layers, invalid geometries (repaired with
-``shapely.make_valid`` and listed), layers that miss the town, facilities far from
-any road, duplicate facilities, points that look shifted (GCJ-02/BD-09), population
-rasters that miss the town or have no nodata value. Every problem says what is
+``shapely.make_valid`` and listed), layers that miss the town, what the topology repair
+of road centrelines changed and what it left open (near-misses, cut-off pieces, bridges
+without levels), facilities far from any road, duplicate facilities, points that look
+shifted (GCJ-02/BD-09), population rasters that miss the town or have no nodata value. Every problem says what is
 wrong, where, and how to fix it, with a severity:
 
 * ``error`` — a result computed from these inputs would be wrong or impossible;
@@ -25,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 import os
 import textwrap
 import warnings
@@ -41,7 +43,8 @@ from pyproj import CRS
 from shapely.errors import GEOSException
 
 from . import crs as _crs
-from ._errors import CoordinateShiftWarning, InputError, MtownGeoError
+from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeoWarning
+from ._lines import LineNetwork, lines_to_network
 from .network import Network
 from .sources.osm import is_osm_file
 from .standards import Profile, resolve
@@ -68,6 +71,9 @@ CHECKS: dict[str, str] = {
     "partly_outside": "part of the layer lies outside the town",
     "network_coverage": "the network does not cover all of the town",
     "network_pieces": "the network falls into pieces",
+    "network_repairs": "what the topology repair of road centrelines changed (crossings split, ends snapped...)",
+    "near_miss": "centreline ends left open just beyond the snap tolerance of another line",
+    "bridge_classes": "bridge or elevated-road classes in centrelines without a level or bridge column",
     "no_category": "facilities without a category column or with unknown categories",
     "far_from_road": "facilities farther from any road than the snap distance",
     "duplicate_facility": "facilities of one category within a few metres of each other",
@@ -529,14 +535,100 @@ def _network_checks(net: Network, town: shapely.Geometry | None, metric: CRS | N
     if net.n_components > 1:
         comps = net.components()
         small = comps.iloc[1:]
+        comp = net.component
+        first_node = pd.Series(np.arange(len(comp))).groupby(comp).first()
+        ll = gpd.GeoSeries(net.nodes.geometry.to_numpy()[first_node.loc[small.index].to_numpy()], crs=net.crs).to_crs(4326)
+        shown = "; ".join(
+            f"{km * 1000:.0f} m at {x:.6f}, {y:.6f}"
+            for km, x, y in zip(small["length_km"].to_numpy()[:6], ll.x.to_numpy()[:6], ll.y.to_numpy()[:6], strict=True)
+        )
+        own_lines = isinstance(net, LineNetwork)
         out.add(
-            "info",
+            # a planner's own centrelines should be one piece; OSM extracts always have stray bits
+            "warning" if own_lines else "info",
             "network",
             "network_pieces",
             f"the {net.mode} network falls into {net.n_components} pieces; the largest holds "
             f"{comps['length_km'].iloc[0] / comps['length_km'].sum():.0%} of its length",
-            where=f"{len(small)} smaller pieces, {small['length_km'].sum():.1f} km in all",
-            fix="pieces cut off from the rest serve only what lies on them; check for missing links (bridges, gates)",
+            where=f"{len(small)} smaller pieces, {small['length_km'].sum():.1f} km in all (length, lon, lat): {shown}"
+            + (f"; and {len(small) - 6} more" if len(small) > 6 else ""),
+            fix="pieces cut off from the rest serve only what lies on them; check for missing links (bridges, gates)"
+            + ("; near-misses (listed) may be the gaps" if own_lines else ""),
+        )
+    if isinstance(net, LineNetwork):
+        _repair_checks(net, out)
+
+
+def _lonlat(points: gpd.GeoSeries) -> list[str]:
+    ll = points.to_crs(4326)
+    return [f"{x:.6f}, {y:.6f}" for x, y in zip(ll.x.to_numpy(), ll.y.to_numpy(), strict=True)]
+
+
+def _repair_checks(net: LineNetwork, out: _Collector) -> None:
+    """What the topology repair of centrelines did, and what it left open."""
+    rep = net.repairs
+    loc = rep.locations
+    summary = rep.summary()
+    changed = {k: int(summary[k]) for k in ("crossing", "t_junction", "snapped_end", "duplicate", "zero_length") if summary[k]}
+    if changed or rep.grade_separated or rep.unknown_classes or rep.excluded_classes:
+        words = {
+            "crossing": "crossings split and joined",
+            "t_junction": "ends joined to the line they touch",
+            "snapped_end": "ends moved onto a line they missed by at most the snap tolerance",
+            "duplicate": "lines drawn twice dropped",
+            "zero_length": "lines of no length dropped",
+        }
+        parts = [f"{n} {words[k]}" for k, n in changed.items()]
+        if rep.grade_separated:
+            parts.append(f"{rep.grade_separated} crossings on different levels kept apart")
+        where = []
+        for kind in (*changed, "grade_separated"):
+            at = loc[loc["kind"] == kind]
+            if len(at):
+                where.append(f"{kind}: " + "; ".join(_lonlat(at.geometry.iloc[:3])) + (" …" if len(at) > 3 else ""))
+        if rep.unknown_classes:
+            parts.append(f"road classes not known (base speed): {rep.unknown_classes}")
+        if rep.excluded_classes:
+            parts.append(f"left out for the {net.mode} mode: {rep.excluded_classes}")
+        out.add(
+            "info",
+            "network",
+            "network_repairs",
+            f"the road centrelines ({rep.n_lines} lines) were repaired: " + "; ".join(parts),
+            where=" | ".join(where),
+            fix="review every repair in QGIS: network.repairs.locations.to_file('repairs.gpkg')",
+            rows=tuple(loc.loc[loc["kind"].isin(list(changed)), "line"].unique()),
+        )
+    near = loc[loc["kind"] == "near_miss"].sort_values("dist_m")
+    if len(near):
+        places = _lonlat(near.geometry)
+        shown = "; ".join(
+            f"line {r.line} misses line {r.other} by {r.dist_m:.2f} m at {pl}"
+            for r, pl in zip(near.iloc[:8].itertuples(), places[:8], strict=False)
+        )
+        out.add(
+            "warning",
+            "network",
+            "near_miss",
+            f"{len(near)} line end{'s' if len(near) != 1 else ''} stop {near['dist_m'].min():.1f}–"
+            f"{near['dist_m'].max():.1f} m short of another line, beyond the snap tolerance of {rep.snap_tol_m:g} m: "
+            "they are left open, and a gap can cut the network in two",
+            where=shown + (f"; and {len(near) - 8} more" if len(near) > 8 else ""),
+            fix=f"join them in the lines, or raise network.snap_tol_m (to {math.ceil(near['dist_m'].max() * 10) / 10:g} m "
+            "closes all of them) if every one is a real junction",
+            rows=tuple(near["line"]),
+        )
+    if rep.bridges_without_levels:
+        classes = ", ".join(f"{k} ({n} lines)" for k, n in rep.bridge_classes.items())
+        out.add(
+            "warning",
+            "network",
+            "bridge_classes",
+            f"the centrelines have classes that mark bridges or elevated roads ({classes}) but no level or bridge "
+            f"column: such lines are joined to every street they cross ({rep.bridge_crossings_joined} crossings "
+            "joined), so a viaduct joins the streets below it",
+            where="whole layer",
+            fix="name the layer's level or bridge column (network.level_col / network.bridge_col in the study file)",
         )
 
 
@@ -560,6 +652,7 @@ def _facility_checks(
     max_snap_dist_m: float,
     duplicate_dist_m: float,
     out: _Collector,
+    reference: gpd.GeoDataFrame | None = None,
 ) -> None:
     names = fac["name"] if "name" in fac else pd.Series([None] * len(fac), index=fac.index)
     has_cat = "category" in fac
@@ -578,14 +671,25 @@ def _facility_checks(
         if unknown.any():
             pos = np.flatnonzero(unknown.to_numpy())
             values = sorted({str(v) for v in cats.iloc[pos].fillna("(empty)")})
+            described = []
+            for v in values[:8]:
+                known = profile.match_category(v) if v != "(empty)" else None
+                close = profile.similar_categories(v) if known is None and v != "(empty)" else []
+                if known is not None:
+                    described.append(f"{v} (= {known}: a study file accepts it, functions need the id)")
+                elif close:
+                    described.append(f"{v} (did you mean {' or '.join(close)}?)")
+                else:
+                    described.append(v)
             out.add(
                 "warning",
                 "facilities",
                 "no_category",
-                f"{len(pos)} facilities have a category the profile {profile.name!r} does not know "
-                f"({', '.join(values[:8])}{'…' if len(values) > 8 else ''}): they count for nothing",
+                f"{len(pos)} facilities have a category the profile {profile.name!r} does not know as an id "
+                f"({'; '.join(described)}{'…' if len(values) > 8 else ''}): they count for nothing",
                 where=_labels(fac.index, pos),
-                fix=f"use the profile's category ids ({', '.join(list(profile.categories)[:6])}…)",
+                fix=f"use the profile's category ids ({', '.join(list(profile.categories)[:6])}…); "
+                "profile.resolve_category(name) gives the id of a Chinese name or alias",
                 rows=fac.index[pos],
             )
     metric = _crs.metric_crs(fac)
@@ -612,30 +716,39 @@ def _facility_checks(
     if has_cat and duplicate_dist_m > 0 and out.wants("duplicate_facility"):
         _duplicates(fac, fac_m, names, duplicate_dist_m, out)
     if network is not None and out.wants("coordinate_shift"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CoordinateShiftWarning)
-            check = _crs.detect_shift(fac, network, warn=False)
-        if check.likely:
-            out.add(
-                "error",
-                "facilities",
-                "coordinate_shift",
-                check.message,
-                where="whole layer",
-                fix=f"mtown_geo.crs.to_wgs84(facilities, source={check.system!r}); for Amap/Baidu tables, "
-                "read_facility_table(..., crs=...) converts them. If the coordinates are WGS-84 for sure, "
-                "leave this check out with skip=['coordinate_shift']",
-            )
-        elif check.message.startswith("inconclusive"):
-            out.add(
-                "info",
-                "facilities",
-                "coordinate_shift",
-                check.message,
-                where="whole layer",
-                fix="make sure of the layer's coordinate system at its source: Amap and Tencent export GCJ-02, "
-                "Baidu BD-09, GPS and OSM WGS-84",
-            )
+        # each source of a merged layer (osm, amap, table...) on its own: one may be shifted, not the others
+        groups: list[tuple[str, gpd.GeoDataFrame]] = [("whole layer", fac)]
+        if "source" in fac and fac["source"].nunique(dropna=True) > 1:
+            groups = [(f"rows from {src}", part) for src, part in fac.groupby("source", sort=True)]
+        for where, part in groups:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CoordinateShiftWarning)
+                check = _crs.detect_shift(part, network, reference=reference, warn=False)
+            if check.likely:
+                out.add(
+                    "error",
+                    "facilities",
+                    "coordinate_shift",
+                    check.message,
+                    where=where,
+                    fix=f"mtown_geo.crs.to_wgs84(facilities, source={check.system!r}); for Amap/Baidu tables, "
+                    f"read_facility_table(..., crs={check.system!r}) (in a study file: `crs: {check.system}` on the "
+                    "table's entry) converts them. If the coordinates are WGS-84 for sure, leave this check out "
+                    "with skip=['coordinate_shift']",
+                    rows=part.index,
+                )
+            elif check.best is None and not check.message.startswith("only"):
+                out.add(
+                    "warning" if reference is not None else "info",
+                    "facilities",
+                    "coordinate_shift",
+                    check.message,
+                    where=where,
+                    fix="make sure of the layer's coordinate system at its source: Amap and Tencent export GCJ-02, "
+                    "Baidu BD-09, GPS and OSM WGS-84"
+                    + ("" if reference is not None else "; pass reference=<named OSM features> to compare names too"),
+                    rows=part.index,
+                )
 
 
 def _duplicate_pairs(geoms: np.ndarray, cats: np.ndarray, dist_m: float) -> list[tuple[int, int]]:
@@ -826,6 +939,8 @@ def validate(
     profile: Profile | str | Path | None = None,
     max_snap_dist_m: float | None = None,
     duplicate_dist_m: float = 5.0,
+    reference: gpd.GeoDataFrame | None = None,
+    min_coverage: float = 0.95,
     skip: Iterable[str] = (),
 ) -> ValidationReport:
     """Check a town's inputs before any computation, in one report.
@@ -837,7 +952,10 @@ def validate(
     builtup : GeoDataFrame, GeoSeries or path, optional
         The built-up area (建成区) polygons; the reference area when no ``boundary``.
     network : Network, GeoDataFrame or path, optional
-        A mode network (:class:`mtown_geo.network.Network`) or road centrelines.
+        A mode network (:class:`mtown_geo.network.Network`) or road centrelines. For
+        centrelines (a layer, or a network built from them) the report lists what the
+        topology repair changed, the ends it left open just beyond the snap tolerance
+        (near-misses), the pieces cut off and bridge classes without levels.
     facilities : GeoDataFrame or path, optional
         Facilities with a ``category`` column (points or polygons).
     residential : GeoDataFrame, GeoSeries or path, optional
@@ -852,6 +970,13 @@ def validate(
     duplicate_dist_m : float, optional
         Facilities of one category closer than this (metres) are reported as likely
         duplicates (default 5; 0 leaves the check out).
+    reference : GeoDataFrame, optional
+        Named features known to be WGS-84 (the ``features`` of an OpenStreetMap
+        extract): the shift check also compares facility names with them, which decides
+        where streets alone cannot (dense towns). See :func:`mtown_geo.crs.detect_shift`.
+    min_coverage : float, optional
+        Share of the town (0–1) a population raster's valid cells must cover; less is
+        an error (default 0.95, as :func:`mtown_geo.demand.from_raster`).
     skip : iterable of str, optional
         Checks to leave out, by code (keys of :data:`CHECKS`), e.g.
         ``["coordinate_shift"]``.
@@ -922,6 +1047,22 @@ def validate(
                     net = checked
                 if repaired:
                     report.repaired["network"] = checked
+    lines_net: LineNetwork | None = None
+    if isinstance(net, gpd.GeoDataFrame) and net.crs is not None:
+        # road centrelines: build the walk network to show what its topology repair does
+        mode = "walk" if "walk" in prof.modes else next(iter(prof.modes))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MtownGeoWarning)
+                lines_net = lines_to_network(net, mode=mode, profile=prof, source="the road centrelines")
+        except (MtownGeoError, GEOSException) as exc:
+            out.add(
+                "error",
+                "network",
+                "not_a_layer",
+                f"no {mode} network can be built from the road centrelines: {exc}",
+                fix="check the layer's road classes and geometries",
+            )
 
     # the reference area: the town, else the built-up area
     town_name, town_gdf = None, None
@@ -953,10 +1094,12 @@ def validate(
             _overlap("network", net, town_m, town_name, metric, out)
     if isinstance(net, Network):
         _network_checks(net, town_m, metric, out)
+    elif lines_net is not None:
+        _network_checks(lines_net, None, None, out)
 
     if "facilities" in layers:
         try:
-            _facility_checks(layers["facilities"], net, prof, snap_m, duplicate_dist_m, out)
+            _facility_checks(layers["facilities"], net, prof, snap_m, duplicate_dist_m, out, reference)
         except (MtownGeoError, GEOSException, ValueError) as exc:
             out.add(
                 "error",

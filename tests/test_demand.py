@@ -19,7 +19,7 @@ import rasterio
 import shapely
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from pyproj import Geod
+from pyproj import Geod, Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 import mtown_geo as mg
@@ -143,7 +143,13 @@ def counties() -> gpd.GeoDataFrame:
 
 def test_raster_whole_grid_keeps_every_cell_and_the_total(hsy_tif, hsy_cells):
     area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(1000)], crs=3879)
-    units = mg.demand.from_raster(hsy_tif, area=area)
+    # the area reaches 1 km beyond the grid on purpose: refused by default, read when allowed
+    with pytest.raises(mg.InputError, match="covers only"):
+        mg.demand.from_raster(hsy_tif, area=area)
+    units = mg.demand.from_raster(hsy_tif, area=area, min_coverage=0)
+    with rasterio.open(hsy_tif) as ds:
+        footprint = shapely.box(*ds.bounds)
+    assert units.attrs["raster_report"]["coverage"] == pytest.approx(footprint.area / area.iloc[0].area, rel=1e-9)
     assert list(units.index) == list(range(len(units)))
     assert {"area_m2", "pop", "res_area_m2", "row", "col", "value", "frac"} <= set(units.columns)
     with rasterio.open(hsy_tif) as ds:
@@ -206,7 +212,7 @@ def test_raster_total_preserved_for_random_boxes_in_another_crs(hsy_tif, hsy_cel
         with pytest.raises(mg.InputError, match="does not overlap"):
             mg.demand.from_raster(hsy_tif, area=gpd.GeoSeries([box], crs=crs))
         return
-    units = mg.demand.from_raster(hsy_tif, area=gpd.GeoSeries([box], crs=crs))
+    units = mg.demand.from_raster(hsy_tif, area=gpd.GeoSeries([box], crs=crs), min_coverage=0)
     assert units.crs.to_epsg() == crs
     want = _overlay_pop(hsy_cells, box, crs)
     assert units["pop"].sum() == pytest.approx(want, rel=1e-6, abs=1e-6)
@@ -222,7 +228,7 @@ def test_raster_wgs84_copy_sum_resampled_preserves_the_total(hsy_tif, hsy_cells,
         assert ds.crs.to_epsg() == 4326
     grid_3067 = hsy_cells.to_crs(3067)
     whole = gpd.GeoSeries([shapely.box(*grid_3067.total_bounds).buffer(2000)], crs=3067)
-    units = mg.demand.from_raster(warped, area=whole)
+    units = mg.demand.from_raster(warped, area=whole, min_coverage=0)
     assert units["pop"].sum() == pytest.approx(HSY_TOTAL, rel=1e-6)
     # a box cutting the grid: the warped cells cut by its edge spread their people evenly,
     # so the two estimates can differ by at most what those cut cells hold
@@ -240,7 +246,7 @@ def test_raster_wgs84_copy_nearest_resampled_copies_counts(hsy_tif, hsy_cells, t
     # totals are NOT preserved, but each warped cell must read as the count under its centre
     warped = _warp_to_wgs84(hsy_tif, tmp_path / "hsy_wgs84_nearest.tif", Resampling.nearest)
     whole = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(2000)], crs=3879)
-    units = mg.demand.from_raster(warped, area=whole)
+    units = mg.demand.from_raster(warped, area=whole, min_coverage=0)
     with rasterio.open(warped) as ds:
         t = ds.transform
     lon = t.c + (units["col"].to_numpy() + 0.5) * t.a
@@ -271,7 +277,7 @@ def test_raster_open_dataset_and_nodata_cells(hsy_tif, hsy_cells, tmp_path):
     holes = _copy_raster(hsy_tif, tmp_path / "holes.tif", edit=_drop)
     area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(500)], crs=3879)
     with rasterio.open(holes) as ds:
-        units = mg.demand.from_raster(ds, area=area)
+        units = mg.demand.from_raster(ds, area=area, min_coverage=0)
         assert not ds.closed  # an open dataset is left open
     assert len(units) == values.size - len(picks)
     assert not set(zip(units["row"], units["col"], strict=True)) & set(picks)
@@ -323,6 +329,121 @@ def test_raster_errors(hsy_tif, hsy_cells, tmp_path):
     with pytest.raises(mg.InputError, match="cannot read"):
         mg.demand.from_raster(not_raster, area=area)
     assert issubclass(mg.InputError, ValueError)
+
+
+def _crop_raster(src_path: Path, out: Path, *, cols: slice) -> Path:
+    """The real raster cut to some of its columns (a tile that stops short of the town), with rasterio."""
+    from rasterio.windows import Window
+
+    with rasterio.open(src_path) as src:
+        win = Window(cols.start, 0, cols.stop - cols.start, src.height)
+        data = src.read(1, window=win)
+        profile = src.profile.copy()
+        profile.update(width=data.shape[1], height=data.shape[0], transform=src.window_transform(win))
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(data, 1)
+    return out
+
+
+def test_raster_covering_part_of_the_town_is_refused_with_the_share(hsy_tif, hsy_cells, tmp_path):
+    """A tile holding the western 5 of the grid's 12 columns, over a town the whole grid covers:
+    refused with the share (shapely on the cell outlines), accepted with a lower threshold."""
+    west = _crop_raster(hsy_tif, tmp_path / "west.tif", cols=slice(0, 5))
+    with rasterio.open(hsy_tif) as ds:
+        town = shapely.box(*ds.bounds).buffer(-100)  # inside the full grid
+    with rasterio.open(west) as ds:
+        tile = shapely.box(*ds.bounds)
+    share = tile.intersection(town).area / town.area
+    assert 0.3 < share < 0.5
+    area = gpd.GeoSeries([town], crs=3879)
+    with pytest.raises(mg.InputError, match="covers only") as err:
+        mg.demand.from_raster(west, area=area)
+    msg = str(err.value)
+    assert f"{share:.1%} of the area with valid cells" in msg
+    assert f"{1 - share:.1%} of the area lies beyond the raster's edge" in msg and "min_coverage" in msg
+    units = mg.demand.from_raster(west, area=area, min_coverage=0.3)
+    rep = units.attrs["raster_report"]
+    assert rep["coverage"] == pytest.approx(share, rel=1e-9)
+    assert rep["footprint_share"] == pytest.approx(share, rel=1e-9) and rep["nodata_share"] == pytest.approx(0, abs=1e-12)
+    # the people placed are those of the vector cells inside both the tile and the town
+    want = _overlay_pop(hsy_cells, town.intersection(tile), 3879)
+    assert units["pop"].sum() == pytest.approx(want, rel=1e-9) and rep["pop"] == pytest.approx(want, rel=1e-9)
+    # the whole grid covers the town: read without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mg.MtownGeoWarning)
+        full = mg.demand.from_raster(hsy_tif, area=area)
+    assert full.attrs["raster_report"]["coverage"] == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(mg.InputError, match="min_coverage"):
+        mg.demand.from_raster(hsy_tif, area=area, min_coverage=1.5)
+
+
+def test_raster_nodata_over_half_the_town_is_refused(hsy_tif, tmp_path):
+    """The eastern 6 columns set to nodata (-1): the town lies inside the raster, half of it on nodata."""
+
+    def _east_nodata(a):
+        a[:, 6:] = -1
+        return a
+
+    half = _copy_raster(hsy_tif, tmp_path / "half.tif", edit=_east_nodata)
+    with rasterio.open(hsy_tif) as ds:
+        t = ds.transform
+        town = shapely.box(*ds.bounds).buffer(-100)
+    east = shapely.box(t.c + 6 * t.a, t.f + 11 * t.e, t.c + 12 * t.a, t.f)  # the nodata columns' outline
+    nodata_share = east.intersection(town).area / town.area
+    with pytest.raises(mg.InputError) as err:
+        mg.demand.from_raster(half, area=gpd.GeoSeries([town], crs=3879))
+    msg = str(err.value)
+    assert f"covers only {1 - nodata_share:.1%}" in msg
+    assert f"0.0% of the area lies beyond the raster's edge, {nodata_share:.1%} on nodata or NaN cells" in msg
+
+
+def test_raster_nan_cells_without_nodata_are_flagged(hsy_tif, tmp_path):
+    """NaN in a raster that declares no nodata value: warned, counted, located, and left out."""
+    picks = [(2, 3), (7, 8), (9, 1)]
+
+    def _nan(a):
+        for r, c in picks:
+            a[r, c] = np.nan
+        return a
+
+    nan = _copy_raster(hsy_tif, tmp_path / "nan.tif", edit=_nan, nodata=None)
+    with rasterio.open(hsy_tif) as ds:
+        values = ds.read(1)
+        t = ds.transform
+        whole = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=3879)
+    with pytest.warns(mg.MtownGeoWarning) as record:
+        units = mg.demand.from_raster(nan, area=whole)
+    told = [str(w.message) for w in record if "NaN" in str(w.message)]
+    assert len(told) == 1 and told[0].startswith("3 cells of")
+    first = min(picks)
+    x, y = t.c + t.a * (first[1] + 0.5), t.f + t.e * (first[0] + 0.5)
+    lon, lat = Transformer.from_crs(3879, 4326, always_xy=True).transform(x, y)
+    assert f"row {first[0]}, col {first[1]} (lon {lon:.5f}, lat {lat:.5f})" in told[0]
+    rep = units.attrs["raster_report"]
+    assert rep["nan_cells"] == 3 and rep["n_cells"] == values.size - 3
+    assert rep["coverage"] == pytest.approx(1 - 3 / values.size, rel=1e-9)
+    assert units["pop"].sum() == pytest.approx(values.sum() - sum(float(values[r, c]) for r, c in picks), rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [1e30, -3.4e38, np.inf])
+def test_raster_absurd_counts_are_refused_with_count_and_place(hsy_tif, tmp_path, bad):
+    """An unset nodata value written into cells: 1e30 people in a 250 m cell, or a huge negative."""
+    picks = [(4, 5), (4, 6)]
+
+    def _bad(a):
+        for r, c in picks:
+            a[r, c] = bad
+        return a
+
+    broken = _copy_raster(hsy_tif, tmp_path / "bad.tif", edit=_bad)
+    with rasterio.open(hsy_tif) as ds:
+        whole = gpd.GeoSeries([shapely.box(*ds.bounds)], crs=3879)
+    with pytest.raises(mg.InputError) as err:
+        mg.demand.from_raster(broken, area=whole)
+    msg = str(err.value)
+    assert "has 2 " in msg and "row 4, col 5" in msg
+    kind = {1e30: "people per hectare", -3.4e38: "negative", np.inf: "infinite"}[bad]
+    assert kind in msg
 
 
 # ---------------------------------------------------------------------------------------

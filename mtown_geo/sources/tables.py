@@ -50,6 +50,7 @@ import logging
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1184,7 +1185,7 @@ def read_facility_table(
         key = unmapped_label[i] or "(none)"
         counts[key] = counts.get(key, 0) + 1
     report.unmapped_types = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-    report.matched = {k: int(v) for k, v in pd.Series([h for h in how if h], dtype=object).value_counts().items()}
+    report.matched = dict(Counter(h for h in how if h))
     ways = {
         "category": "by the category column",
         "amap_typecode": "by Amap type code",
