@@ -752,7 +752,7 @@ def test_with_residential_errors(demo_metric, demo_parcels):
 
 def test_assign_zones_matches_spatial_join(hsy_tif, hsy_cells):
     area = gpd.GeoSeries([shapely.box(*hsy_cells.total_bounds).buffer(300)], crs=3879)
-    units = mg.demand.from_raster(hsy_tif, area=area)
+    units = mg.demand.from_raster(hsy_tif, area=area, min_coverage=0)  # the area reaches 300 m beyond the grid
     zones = hsy_cells.to_crs(4326)  # another CRS: brought to the units' CRS
     out = mg.demand.assign_zones(units, zones, zone_col="id")
     joined = gpd.sjoin(units, hsy_cells, how="left", predicate="within")
