@@ -1171,7 +1171,13 @@ def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame
     spec = st.population
     out = units.copy()
     if spec.raster is not None:
-        out["pop"] = _pop_per_cell(units, demand.from_raster(st.path(spec.raster), area=built))
+        cells = demand.from_raster(st.path(spec.raster), area=built, min_coverage=spec.min_coverage)
+        out["pop"] = _pop_per_cell(units, cells)
+        rep = cells.attrs.get("raster_report", {})
+        notes.append(
+            f"population from the raster {spec.raster}: its valid cells cover {rep.get('coverage', float('nan')):.1%} "
+            f"of the built-up area (at least {spec.min_coverage:.0%} required), {rep.get('pop', float('nan')):,.0f} people"
+        )
     elif spec.census is not None:
         census = _read_layer(st, spec.census)
         col = spec.count_col or next((c for c in ("pop", "POPU", "常住人口", "人口", "population") if c in census), None)
@@ -1401,6 +1407,10 @@ def check(study: Study | str | os.PathLike[str] | Mapping[str, Any], *, skip: tu
             kw["network"] = _network_for(st, prof, "walk", town, {})
     if st.population.raster:
         kw["population_raster"] = st.path(st.population.raster)
+        kw["min_coverage"] = st.population.min_coverage
+    reference = _osm_reference(st)
+    if reference is not None:
+        kw["reference"] = reference
     del notes
     return _validate.validate(**kw)
 

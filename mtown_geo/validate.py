@@ -43,6 +43,7 @@ from pyproj import CRS
 from shapely.errors import GEOSException
 
 from . import crs as _crs
+from . import demand
 from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeoWarning
 from ._lines import LineNetwork, lines_to_network
 from .network import Network
@@ -809,7 +810,7 @@ def _duplicates(fac: gpd.GeoDataFrame, fac_m: gpd.GeoDataFrame, names: pd.Series
     )
 
 
-def _raster_checks(path_value: Any, town: gpd.GeoDataFrame | None, out: _Collector) -> None:
+def _raster_checks(path_value: Any, town: gpd.GeoDataFrame | None, out: _Collector, min_coverage: float = 0.95) -> None:
     import rasterio
     from rasterio.errors import RasterioError
     from rasterio.features import geometry_mask
@@ -870,14 +871,41 @@ def _raster_checks(path_value: Any, town: gpd.GeoDataFrame | None, out: _Collect
                 fix="use the raster of this town's country/region (WorldPop, GHS-POP) and check its CRS",
             )
             return
-        if share < 0.99:
+        # the share of the town on valid cells: the figure a run refuses below min_coverage
+        metric = _crs.metric_crs(town)
+        coverage: dict[str, Any] | None = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MtownGeoWarning)
+            try:
+                cells = demand.from_raster(src, area=town.to_crs(metric), min_coverage=0.0)
+                coverage = cells.attrs.get("raster_report")
+            except MtownGeoError:
+                coverage = None  # the values are reported below
+        for w in caught:
+            if "NaN" in str(w.message):
+                out.add(
+                    "warning",
+                    name,
+                    "raster_values",
+                    str(w.message),
+                    where="inside the town",
+                    fix="declare the nodata value (gdal_edit.py -a_nodata nan <file>) or fill the cells",
+                )
+        valid_share = coverage["coverage"] if coverage is not None else share
+        if valid_share < 0.99:
+            beyond = 1.0 - (coverage["footprint_share"] if coverage is not None else share)
+            nodata = coverage["nodata_share"] if coverage is not None else 0.0
+            refused = valid_share < min_coverage
             out.add(
-                "warning",
+                "error" if refused else "warning",
                 name,
                 "raster_partial",
-                f"{path.name} covers only {share:.1%} of the town: people in the rest are not counted",
+                f"{path.name} covers only {valid_share:.1%} of the town with valid cells ({beyond:.1%} of the town lies "
+                f"beyond its edge, {nodata:.1%} on nodata or NaN cells): people in the rest are not counted"
+                + (f"; a run refuses it below {min_coverage:.0%}" if refused else ""),
                 where=f"raster bounds {tuple(round(v, 1) for v in src.bounds)} in {src.crs.to_string()}",
-                fix="use a raster that covers the whole town, or merge tiles first (gdal_merge.py / gdalbuildvrt)",
+                fix="use a raster that covers the whole town, merge tiles first (gdalbuildvrt) or fill its nodata; "
+                "lower population.min_coverage only if the rest is uninhabited",
             )
         inter = shape.intersection(footprint)
         with warnings.catch_warnings():  # rasterio's window helpers use a deprecated Affine operator
@@ -995,6 +1023,8 @@ def validate(
         raise InputError(f"unknown checks in skip: {sorted(unknown)}; the checks are {', '.join(CHECKS)}")
     if not duplicate_dist_m >= 0:
         raise InputError(f"duplicate_dist_m must be 0 or more, got {duplicate_dist_m}")
+    if not (isinstance(min_coverage, (int, float)) and 0 <= min_coverage <= 1):
+        raise InputError(f"min_coverage must be a share between 0 and 1, got {min_coverage!r}")
     prof = resolve(profile)
     snap_m = float(prof.max_snap_dist_m if max_snap_dist_m is None else max_snap_dist_m)
     if not snap_m > 0:
@@ -1110,7 +1140,7 @@ def validate(
             )
 
     if population_raster is not None:
-        _raster_checks(population_raster, town_gdf, out)
+        _raster_checks(population_raster, town_gdf, out, min_coverage)
 
     report.problems = sorted(out.problems, key=lambda p: _SEVERITY_ORDER[p.severity])
     if report.problems:
