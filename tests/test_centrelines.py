@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 import mtown_geo as mg
 from mtown_geo._lines import ROAD_CLASSES, LineNetwork, RepairReport, lines_to_network
@@ -707,3 +707,161 @@ def test_geoseries_input_and_empty_rows():
     net = _quiet(lines_to_network, series, mode="walk")
     assert net.repairs.n_empty == 3
     assert set(net.edges["line"]) <= set(range(3, len(series)))
+
+
+# -- what the repair leaves open: near-misses, cut-off pieces, bridges without levels ----------------
+
+GAP_M = 1.5  # the gap a draughtsman leaves: beyond the 1 m snap tolerance, within 3 of it
+
+
+def _spur_ends(lines: gpd.GeoDataFrame) -> list[tuple[int, int]]:
+    """(line, end) of lines joined to the rest only at that end: a dead end at the other end, no
+    other line through their inside. Cutting that end back cuts the line off the network."""
+    geoms = lines.geometry.to_numpy()
+    coords = [shapely.get_coordinates(g) for g in geoms]
+    owners: dict[tuple[float, float], set[int]] = {}
+    for i, c in enumerate(coords):
+        for xy in map(tuple, c):
+            owners.setdefault(xy, set()).add(i)
+    tree = shapely.STRtree(geoms)
+    out = []
+    for i, c in enumerate(coords):
+        for end, (e, far) in enumerate(((c[0], c[-1]), (c[-1], c[0]))):
+            if owners[tuple(e)] == {i} or owners[tuple(far)] != {i}:
+                continue
+            if any(owners[tuple(v)] != {i} for v in c[1:-1]):
+                continue
+            others = [j for j in tree.query(geoms[i], predicate="intersects") if j != i]
+            if all(shapely.equals(shapely.intersection(geoms[i], geoms[j]), shapely.Point(e)) for j in others):
+                out.append((i, end))
+    return out
+
+
+def _cut_back(lines: gpd.GeoDataFrame, i: int, end: int, dist_m: float) -> tuple[gpd.GeoDataFrame, shapely.Point]:
+    """Shorten line i at one end by dist_m along its first segment; the new end point."""
+    c = shapely.get_coordinates(lines.geometry.iat[i])
+    c = c if end == 0 else c[::-1]
+    step = (c[1] - c[0]) / np.hypot(*(c[1] - c[0]))
+    c = np.vstack([c[0] + step * dist_m, c[1:]])
+    c = c if end == 0 else c[::-1]
+    out = lines.copy()
+    out.loc[out.index[i], "geometry"] = shapely.LineString(c)
+    return out, shapely.Point(c[0] if end == 0 else c[-1])
+
+
+def _gaps(lines: gpd.GeoDataFrame) -> list[tuple[int, float, shapely.Point]]:
+    """Every line end that touches no other line, with its distance to the nearest other line
+    (shapely, line by line: independent of the builder)."""
+    geoms = lines.geometry.to_numpy()
+    out = []
+    for i, g in enumerate(geoms):
+        others = np.delete(geoms, i)
+        for p in (shapely.Point(g.coords[0]), shapely.Point(g.coords[-1])):
+            d = float(shapely.distance(others, p).min())
+            if d > 1.5e-3:
+                out.append((i, d, p))
+    return out
+
+
+def test_a_near_miss_gap_is_listed_where_it_is_and_names_the_piece_it_cuts_off():
+    """Guixi's walk ways form one piece. One residential spur cut back 1.5 m from its junction: the
+    gap is beyond the 1 m tolerance, so it stays open — listed with its place, its width and the line
+    it misses, warned, and the piece it cuts off named; a 2 m tolerance closes it."""
+    lines, _ = _ways_and_reference("guixi_bz2")
+    whole = _quiet(lines_to_network, lines, mode="walk", mode_filter=False)
+    assert whole.n_components == 1 and whole.repairs.near_misses == 0
+    i, end = next((i, e) for i, e in _spur_ends(lines) if lines.geometry.iat[i].length > 100)
+    cut, new_end = _cut_back(lines, i, end, GAP_M)
+    # the independent view: the one open end within 3 m of another line is the cut one
+    near = [(k, d, p) for k, d, p in _gaps(cut) if TOL_M < d <= 3.0]
+    assert len(near) == 1 and near[0][0] == i and near[0][2].equals(new_end)
+    gap = near[0][1]
+    assert gap == pytest.approx(GAP_M, abs=0.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = lines_to_network(cut, mode="walk", mode_filter=False, snap_tol_m=TOL_M)
+    rep = net.repairs
+    listed = rep.locations[rep.locations["kind"] == "near_miss"]
+    assert rep.near_misses == 1 and rep.near_miss_m == 3.0 and rep.ends_snapped == 0
+    row = listed.iloc[0]
+    assert row["line"] == cut.index[i] and row["dist_m"] == pytest.approx(gap, abs=2e-3)
+    assert shapely.distance(row.geometry, new_end) < 2e-3
+    touching = [j for j in range(len(cut)) if j != i and shapely.distance(cut.geometry.iat[j], new_end) <= gap + 1e-6]
+    assert row["other"] in set(cut.index[touching])
+    lon, lat = Transformer.from_crs(cut.crs, 4326, always_xy=True).transform(new_end.x, new_end.y)
+    repair = [str(w.message) for w in caught if issubclass(w.category, mg.RepairWarning)]
+    assert len(repair) == 1 and "left open" in repair[0] and f"{lon:.6f}, {lat:.6f}" in repair[0]
+    # two pieces (networkx on the edges), the small one the spur minus the gap, named in the warning
+    g = nx.Graph()
+    g.add_edges_from(zip(net.edges["u"], net.edges["v"], strict=True))
+    pieces = sorted(nx.connected_components(g), key=len)
+    assert len(pieces) == net.n_components == 2
+    small = net.edges[net.edges["u"].isin(pieces[0])]
+    spur_m = lines.geometry.iat[i].length - GAP_M
+    assert small["length_m"].sum() == pytest.approx(spur_m, abs=1e-3)
+    cut_off = [str(w.message) for w in caught if issubclass(w.category, mg.DisconnectedNetworkWarning)]
+    assert len(cut_off) == 1 and "2 pieces" in cut_off[0] and f"{spur_m:.0f} m at" in cut_off[0]
+    assert "1 of the near-misses listed in network.repairs would join two pieces" in cut_off[0]
+    # a tolerance above the gap closes it: one piece, the end snapped; the ends now listed are the
+    # real dead ends 2–6 m from another line (3 × the tolerance), as shapely finds them
+    closed = _quiet(lines_to_network, cut, mode="walk", mode_filter=False, snap_tol_m=2.0)
+    assert closed.n_components == 1 and closed.repairs.ends_snapped == 1
+    wider = closed.repairs.locations[closed.repairs.locations["kind"] == "near_miss"]
+    expected = [(k, d, p) for k, d, p in _gaps(cut) if 2.0 < d <= 6.0]
+    assert len(wider) == len(expected) and closed.repairs.near_miss_m == 6.0
+    for k, d, p in expected:
+        hit = wider[shapely.distance(wider.geometry.to_numpy(), p) < 2e-3]
+        assert len(hit) == 1 and hit["line"].iat[0] == cut.index[k] and hit["dist_m"].iat[0] == pytest.approx(d, abs=2e-3)
+
+
+def test_every_cut_off_piece_is_named_with_its_length_and_place():
+    """Karhula's walk ways fall into 10 pieces (networkx agrees): the warning names the cut-off
+    pieces, largest first, each with its length and a lon/lat on it."""
+    lines, _ = _ways_and_reference("karhula")
+    with pytest.warns(mg.DisconnectedNetworkWarning) as record:
+        net = lines_to_network(lines, mode="walk", mode_filter=False)
+    g = nx.Graph()
+    g.add_edges_from(zip(net.edges["u"], net.edges["v"], strict=True))
+    g.add_nodes_from(range(net.n_nodes))
+    assert nx.number_connected_components(g) == net.n_components == 10
+    msg = next(str(w.message) for w in record if issubclass(w.category, mg.DisconnectedNetworkWarning))
+    comps = net.components()
+    shown = msg.split("cut off from it (length, lon, lat): ")[1].split(". Places")[0].split("; ")
+    assert shown[-1] == "and 4 more" and len(shown) == 6
+    comp = net.component
+    for k, text in enumerate(shown[:5], start=1):
+        length, place = text.split(" m at ")
+        assert float(length) == pytest.approx(comps["length_km"].iloc[k] * 1000, abs=0.5)
+        lon, lat = (float(v) for v in place.split(", "))
+        x, y = Transformer.from_crs(4326, net.crs, always_xy=True).transform(lon, lat)
+        nearest = int(np.argmin(np.hypot(net.nodes["x"] - x, net.nodes["y"] - y)))
+        assert comp[nearest] == k  # the place lies on that piece
+
+
+def test_bridge_classes_without_a_level_column_are_warned():
+    """Guixi's bridges (bridge=yes, layer=1) as a planner's layer would class them, 桥梁, with the
+    level and bridge fields dropped: warned, with the crossings that were joined counted (shapely)."""
+    lines, _ = _ways_and_reference("guixi_bz2")
+    _same, diff = _unnoded_crossings(lines)
+    is_bridge = lines["bridge"].notna().to_numpy()
+    geoms = lines.geometry.to_numpy()
+    via_bridge = [p for p in diff if is_bridge[np.flatnonzero(shapely.distance(geoms, p) < 1e-6)].any()]
+    assert len(via_bridge) >= 5
+    layer = lines.assign(道路等级=np.where(is_bridge, "桥梁", lines["highway"])).drop(columns=["layer", "bridge", "tunnel"])
+    with pytest.warns(mg.RepairWarning) as record:
+        flat = lines_to_network(layer, mode="walk", mode_filter=False, class_col="道路等级")
+    rep = flat.repairs
+    assert rep.bridges_without_levels and rep.bridge_classes == {"桥梁": int(is_bridge.sum())}
+    assert rep.level_columns == () and rep.bridge_crossings_joined == len(via_bridge)
+    msg = " ".join(str(w.message) for w in record)
+    assert f"桥梁 ({int(is_bridge.sum())})" in msg and f"{len(via_bridge)} crossings joined" in msg and "bridge_col" in msg
+    # with the bridge column named: kept apart, no warning about it
+    kept = _quiet(lines_to_network, layer.assign(bridge=lines["bridge"]), mode="walk", mode_filter=False, class_col="道路等级")
+    assert not kept.repairs.bridges_without_levels and kept.repairs.level_columns == ("bridge",)
+    assert kept.repairs.bridge_crossings_joined == 0 and kept.repairs.grade_separated >= len(via_bridge)
+    # English classes as words: viaduct and ramp are bridges, a trampoline path is not
+    words = lines.assign(cls=np.where(is_bridge, "Viaduct", "footway")).drop(columns=["layer", "bridge", "tunnel"])
+    words.loc[words.index[0], "cls"] = "trampoline path"
+    assert _quiet(lines_to_network, words, mode="walk", mode_filter=False, class_col="cls").repairs.bridge_classes == {
+        "Viaduct": int(is_bridge.sum())
+    }
