@@ -1427,11 +1427,14 @@ def _announce(report: RepairReport, crs: CRS, *, source: str, class_speeds: bool
         msg.append(f"{source}: the road lines were repaired ({', '.join(done)})")
     if report.near_misses:
         near = report.locations[report.locations["kind"] == "near_miss"].sort_values("dist_m")
+        gaps = (
+            f"1 line end stops {near['dist_m'].iat[0]:.2f} m"
+            if len(near) == 1
+            else f"{len(near)} line ends stop {near['dist_m'].min():.2f}–{near['dist_m'].max():.2f} m"
+        )
         msg.append(
-            f"{source}: {len(near)} line end{'s' if len(near) != 1 else ''} stop{'' if len(near) != 1 else 's'} "
-            f"{near['dist_m'].min():.1f}–{near['dist_m'].max():.1f} m short of another line, beyond snap_tol_m = "
-            f"{report.snap_tol_m:g} m, and {'are' if len(near) != 1 else 'is'} left open (lon, lat: "
-            f"{_places(near.geometry)}): check them, and raise snap_tol_m to join them"
+            f"{source}: {gaps} short of another line, beyond snap_tol_m = {report.snap_tol_m:g} m: left open "
+            f"(lon, lat: {_places(near.geometry)}); check them, and raise snap_tol_m to join them"
         )
     if report.bridges_without_levels:
         classes = ", ".join(f"{k} ({n})" for k, n in report.bridge_classes.items())

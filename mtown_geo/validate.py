@@ -611,9 +611,12 @@ def _repair_checks(net: LineNetwork, out: _Collector) -> None:
             "warning",
             "network",
             "near_miss",
-            f"{len(near)} line end{'s' if len(near) != 1 else ''} stop {near['dist_m'].min():.1f}–"
-            f"{near['dist_m'].max():.1f} m short of another line, beyond the snap tolerance of {rep.snap_tol_m:g} m: "
-            "they are left open, and a gap can cut the network in two",
+            (
+                f"1 line end stops {near['dist_m'].iat[0]:.2f} m short of another line"
+                if len(near) == 1
+                else f"{len(near)} line ends stop {near['dist_m'].min():.2f}–{near['dist_m'].max():.2f} m short of another line"
+            )
+            + f", beyond the snap tolerance of {rep.snap_tol_m:g} m: left open, such a gap can cut the network in two",
             where=shown + (f"; and {len(near) - 8} more" if len(near) > 8 else ""),
             fix=f"join them in the lines, or raise network.snap_tol_m (to {math.ceil(near['dist_m'].max() * 10) / 10:g} m "
             "closes all of them) if every one is a real junction",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import geopandas as gpd
@@ -414,3 +415,125 @@ def test_malformed_inputs_give_a_report(boundary, facilities, residential, karhu
     if report.errors:
         with pytest.raises(mg.InputError):
             report.raise_for_errors()
+
+
+# -- road centrelines: what the repair did and what it left open ------------------------------------------
+
+
+def test_centreline_repairs_near_misses_and_cut_off_pieces_are_shown(guixi_boundary):
+    """Guixi's walk ways as a planner's layer, one spur cut back 1.5 m from its junction: the report
+    lists the near-miss with its place, the piece it cuts off (a warning, however short) and the repairs."""
+    from pyproj import Transformer
+
+    from .test_centrelines import GAP_M, _cut_back, _spur_ends, _ways_and_reference
+
+    lines, _ = _ways_and_reference("guixi_bz2")
+    i, end = next((i, e) for i, e in _spur_ends(lines) if lines.geometry.iat[i].length > 100)
+    cut, new_end = _cut_back(lines, i, end, GAP_M)
+    lon, lat = Transformer.from_crs(cut.crs, 4326, always_xy=True).transform(new_end.x, new_end.y)
+    report = validate(boundary=guixi_boundary, network=cut)
+    near = problem(report, "near_miss")
+    assert near.severity == "warning" and near.rows == (cut.index[i],)
+    assert f"line {cut.index[i]} misses line" in near.where and f"at {lon:.6f}, {lat:.6f}" in near.where
+    gap = float(shapely.distance(cut.drop(index=cut.index[i]).geometry.to_numpy(), new_end).min())
+    assert f"1 line end stops {gap:.2f} m short of another line" in near.message
+    assert f"snap_tol_m (to {math.ceil(gap * 10) / 10:g} m closes all of them)" in near.fix
+    pieces = problem(report, "network_pieces")
+    assert pieces.severity == "warning" and "falls into 2 pieces" in pieces.message
+    assert f"{lines.geometry.iat[i].length - GAP_M:.0f} m at" in pieces.where
+    repairs = problem(report, "network_repairs")
+    assert repairs.severity == "info" and f"({len(cut)} lines)" in repairs.message
+    assert "crossings on different levels kept apart" in repairs.message
+    # the same from a network built beforehand; OSM networks keep stray pieces as information
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        net = mg.network.from_lines(cut, mode="walk")
+    assert problem(validate(network=net), "near_miss").where == near.where
+    assert "near_miss" not in checks(validate(network=net, skip=["near_miss"]))
+
+
+def test_bridge_classes_without_levels_are_a_warning():
+    from .test_centrelines import _ways_and_reference
+
+    lines, _ = _ways_and_reference("guixi_bz2")
+    is_bridge = lines["bridge"].notna().to_numpy()
+    layer = lines.assign(highway=np.where(is_bridge, "高架桥", lines["highway"])).drop(columns=["layer", "bridge", "tunnel"])
+    p = problem(validate(network=layer), "bridge_classes")
+    assert p.severity == "warning" and f"高架桥 ({int(is_bridge.sum())} lines)" in p.message
+    assert "a viaduct joins the streets below it" in p.message and "bridge_col" in p.fix
+    assert "bridge_classes" not in checks(validate(network=lines))
+
+
+# -- coordinate shifts in a dense town: streets cannot tell, names can --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def longgang():
+    ext = mg.sources.read_osm(shared_path(OSM_FILES["longgang"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        net = mg.network.from_osm(ext, mode="walk")
+    fac = mg.facilities.from_osm(ext).drop_duplicates("facility_id").reset_index(drop=True)
+    # one point per facility as a POI table has it: inside the area, 10–30 m from OSM's own point
+    rng = np.random.default_rng(5)
+    pts = fac.to_crs(net.crs).representative_point()
+    ang, r = rng.uniform(0, 2 * np.pi, len(pts)), rng.uniform(10, 30, len(pts))
+    moved = gpd.GeoSeries(shapely.points(pts.x + r * np.cos(ang), pts.y + r * np.sin(ang)), crs=net.crs).to_crs(4326)
+    table = gpd.GeoDataFrame(fac[["category", "name"]].assign(source="table"), geometry=moved.to_numpy(), crs=4326)
+    return ext, net, fac, table
+
+
+def _shifted(gdf, fn=crs.wgs84_to_gcj02):
+    def f(xy):
+        x, y = fn(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return gdf.set_geometry(gpd.GeoSeries(shapely.transform(gdf.geometry.values, f), index=gdf.index, crs=4326))
+
+
+def test_dense_town_shift_is_decided_by_names(longgang):
+    ext, net, _, table = longgang
+    gcj = _shifted(table)
+    alone = problem(validate(network=net, facilities=gcj), "coordinate_shift")
+    assert alone.severity == "info" and alone.message.startswith("inconclusive") and "reference=" in alone.fix
+    named = problem(validate(network=net, facilities=gcj, reference=ext.features), "coordinate_shift")
+    assert named.severity == "error" and "GCJ-02" in named.message and "crs: gcj02" in named.fix
+    # the evidence, by an independent route: facilities within 50 m of an OSM feature of their name
+    feats = ext.features.dropna(subset=["name"]).to_crs(net.crs)
+    pts = table.to_crs(net.crs)
+    n_hits = sum(
+        bool(shapely.distance(feats.geometry[feats["name"] == nm].to_numpy(), p).min() <= 50)
+        for nm, p in zip(table["name"], pts.geometry, strict=True)
+        if isinstance(nm, str) and (feats["name"] == nm).any()
+    )
+    assert n_hits >= 20 and f"{n_hits} without a GCJ-02 shift" in named.message
+    assert "coordinate_shift" not in checks(validate(network=net, facilities=table, reference=ext.features))
+
+
+def test_each_source_of_a_merged_layer_is_checked_on_its_own(longgang):
+    ext, net, fac, table = longgang
+    merged = pd.concat([fac, _shifted(table).assign(source="amap")], ignore_index=True)
+    p = problem(validate(network=net, facilities=merged, reference=ext.features), "coordinate_shift")
+    assert p.severity == "error" and p.where == "rows from amap"
+    assert set(p.rows) == set(range(len(fac), len(merged)))
+
+
+def test_category_names_get_their_id_or_the_closest_names(karhula):
+    _, _, _, fac = karhula
+    odd = fac.copy()
+    odd.loc[odd.index[:3], "category"] = ["幼儿园", "Kindergarden", "gas_station"]
+    p = problem(validate(facilities=odd), "no_category")
+    assert "幼儿园 (= kindergarten: a study file accepts it" in p.message
+    assert "Kindergarden (did you mean kindergarten?)" in p.message and "gas_station" in p.message
+
+
+def test_population_raster_below_min_coverage_is_an_error(helsinki_grid):
+    tif = shared_path(POP_TIF)
+    with rasterio.open(tif) as src:
+        footprint = shapely.box(*src.bounds)
+    town = footprint.buffer(400)  # the raster stops 400 m short of the town on every side
+    share = footprint.area / town.area
+    gdf = gpd.GeoDataFrame(geometry=[town], crs=3879)
+    p = problem(validate(boundary=gdf, population_raster=tif), "raster_partial")
+    assert p.severity == "error" and f"covers only {share:.1%} of the town" in p.message and "refuses" in p.message
+    assert problem(validate(boundary=gdf, population_raster=tif, min_coverage=0.5), "raster_partial").severity == "warning"
