@@ -956,8 +956,8 @@ def detect_shift(
       ``name_tol_m`` of it. A placement wins when at least three facilities do, with a
       chance below ``alpha`` of as many falling there at random (Poisson tail, the
       chance of each one being the share of the streets' hull within ``name_tol_m`` of a
-      feature of its name), and no other placement also passes (a table mixing
-      systems).
+      feature of its name), and no other placement gets two or more such matches
+      beyond chance (then the layer mixes systems, and nothing is decided).
 
     The verdict is the placement that wins by one kind of evidence and is not
     contradicted by the other; otherwise the check is inconclusive.
@@ -1116,11 +1116,11 @@ def detect_shift(
 
         for h in HYPOTHESES:
             p_names[h] = float(poisson.sf(hits[h] - 1, max(expected[h], 1e-12))) if hits[h] > 0 else 1.0
-        passing = [h for h in HYPOTHESES if hits[h] >= _MIN_NAME_HITS and p_names[h] < alpha]
-        if len(passing) == 1:
-            name_best = passing[0]
-        elif len(passing) > 1:
-            name_mixed = passing
+        supported = [h for h in HYPOTHESES if hits[h] >= 2 and p_names[h] < alpha]
+        if len(supported) > 1:
+            name_mixed = supported  # matches beyond chance under two placements: a table mixing systems
+        elif supported and hits[supported[0]] >= _MIN_NAME_HITS:
+            name_best = supported[0]
 
     def _beaten_by_streets(h: str) -> bool:
         """Whether another placement lies clearly nearer the streets than ``h``."""

@@ -364,3 +364,205 @@ def test_detect_shift_argument_errors(karhula_walk):
     with pytest.raises(mg.CRSError):
         crs.detect_shift(pts.set_crs(None, allow_override=True), karhula_walk)
     assert CRS.from_user_input(karhula_walk.crs).is_projected
+
+
+# -- deciding on real POI tables: streets and names, facility by facility -----------------------------------
+
+
+def _poi_table(ext, net, seed: int = 5) -> gpd.GeoDataFrame:
+    """The extract's facilities as a POI table has them: one point per facility, inside its area,
+    10–30 m from OSM's own point, with its name (WGS-84)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        fac = mg.facilities.from_osm(ext).drop_duplicates("facility_id").reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    pts = fac.to_crs(net.crs).representative_point()
+    ang, r = rng.uniform(0, 2 * np.pi, len(pts)), rng.uniform(10, 30, len(pts))
+    moved = gpd.GeoSeries(shapely.points(pts.x + r * np.cos(ang), pts.y + r * np.sin(ang)), crs=net.crs).to_crs(4326)
+    return gpd.GeoDataFrame({"name": fac["name"], "category": fac["category"]}, geometry=moved.to_numpy(), crs=4326)
+
+
+@pytest.fixture(scope="module", params=["haidian", "longgang", "guixi_pbf"])
+def poi_town(request):
+    ext = mg.sources.read_osm(shared_path(OSM_FILES[request.param]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        net = mg.network.from_osm(ext, mode="walk")
+    return request.param, ext, net, _poi_table(ext, net)
+
+
+def _name_hits(table: gpd.GeoDataFrame, ext, metric, tol_m: float = 50.0) -> int:
+    """Facilities within tol_m of an OSM feature of the same name (shapely, name by name)."""
+    feats = ext.features.dropna(subset=["name"]).to_crs(metric)
+    keys = feats["name"].map(crs.normalise_name)
+    pts = table.to_crs(metric).geometry
+    hits = 0
+    for nm, p in zip(table["name"], pts, strict=True):
+        same = feats.geometry[(keys == crs.normalise_name(nm)).to_numpy()] if isinstance(nm, str) else []
+        hits += len(same) > 0 and shapely.distance(np.asarray(same), p).min() <= tol_m
+    return hits
+
+
+def test_gcj02_and_bd09_copies_of_real_tables_are_decided_and_wgs84_is_not_flagged(poi_town):
+    key, ext, net, table = poi_town
+    truth_hits = _name_hits(table, ext, net.crs)
+    assert truth_hits >= 5
+    for system, forward in (("gcj02", crs.wgs84_to_gcj02), ("bd09", crs.wgs84_to_bd09)):
+        with pytest.warns(mg.CoordinateShiftWarning, match=system.upper().replace("02", "-02").replace("09", "-09")):
+            check = crs.detect_shift(_apply(table, forward), net, reference=ext.features)
+        assert check.best == system and check.likely and check.system == system, (key, check.message)
+        assert check.name_hits[system] == truth_hits and check.name_hits["as_given"] <= 1
+        assert (
+            check.p_names[system] < 1e-3
+            and f"{truth_hits} {('without a GCJ-02 shift' if system == 'gcj02' else 'without a BD-09 shift')}" in check.message
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mg.CoordinateShiftWarning)
+        wgs = crs.detect_shift(table, net, reference=ext.features)
+    assert wgs.best == "as_given" and not wgs.likely and wgs.message.startswith("no shift")
+    assert wgs.name_hits["as_given"] == truth_hits
+
+
+def test_streets_alone_never_give_a_wrong_verdict(poi_town):
+    """Without names, the paired street test decides where it can (Haidian) and says so where it
+    cannot (Longgang, Guixi) — it never names the wrong system."""
+    key, _, net, table = poi_town
+    for system, forward in (("as_given", None), ("gcj02", crs.wgs84_to_gcj02), ("bd09", crs.wgs84_to_bd09)):
+        pts = table if forward is None else _apply(table, forward)
+        check = crs.detect_shift(pts, net, warn=False)
+        assert check.best in (None, system), (key, system, check.message)
+        if check.best is None:
+            assert check.message.startswith("inconclusive")
+    if key == "longgang":  # a dense centre whose POIs sit inside their grounds: streets cannot tell
+        assert crs.detect_shift(_apply(table, crs.wgs84_to_gcj02), net, warn=False).best is None
+
+
+def test_a_table_mixing_systems_is_inconclusive(poi_town):
+    key, ext, net, table = poi_town
+    half = len(table) // 2
+    mixed = pd.concat([_apply(table.iloc[:half], crs.wgs84_to_gcj02), table.iloc[half:]])
+    check = crs.detect_shift(mixed, net, reference=ext.features, warn=False)
+    assert min(_name_hits(table.iloc[:half], ext, net.crs), _name_hits(table.iloc[half:], ext, net.crs)) >= 2
+    assert check.best is None and "mix coordinate systems" in check.message, (key, check.message)
+
+
+# -- `run` checks every facility table ----------------------------------------------------------------
+
+
+def _guixi_run(tmp_path, facilities: list, **extra):
+    b = shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson")
+    s = {
+        "name": "东门街道",
+        "boundaries": {"town": str(b), "builtup": str(b)},
+        "osm": str(shared_path(OSM_FILES["guixi_pbf"])),
+        "population": {"total": 60000},
+        "demand": {"cell_m": 100},
+        "circles": ["15min"],
+        "facilities": facilities,
+        "siting": {"enabled": False},
+        "outputs": {"maps": False, "static_maps": False, "rasters": False, "isochrones": False, "geopackage": False},
+        "base_dir": str(tmp_path),
+    }
+    s.update(extra)
+    return mg.run(s)
+
+
+@pytest.fixture(scope="module")
+def guixi_pois():
+    ext = mg.sources.read_osm(shared_path(OSM_FILES["guixi_pbf"]))
+    net = mg.network.from_osm(ext, mode="walk")
+    return _poi_table(ext, net)
+
+
+AMAP_CODES = {  # Amap POI classification: category → (类型编码, 类型)
+    "primary_school": ("141203", "科教文化服务;学校;小学"),
+    "middle_school": ("141202", "科教文化服务;学校;中学"),
+    "service_centre": ("130105", "政府机构及社会团体;政府机关;区县级政府及事业单位"),
+    "sports": ("080100", "体育休闲服务;运动场馆;运动场馆"),
+    "park": ("110101", "风景名胜;公园广场;公园"),
+}
+
+
+def _amap_chinese(pois: gpd.GeoDataFrame, forward=crs.wgs84_to_gcj02) -> pd.DataFrame:
+    """An Amap export as Chinese download tools write it: 名称/类型/类型编码/经度/纬度/地址..."""
+    lon, lat = pois.geometry.x.to_numpy(), pois.geometry.y.to_numpy()
+    if forward is not None:
+        lon, lat = forward(lon, lat)
+    return pd.DataFrame(
+        {
+            "名称": pois["name"].fillna("运动场"),
+            "类型": [AMAP_CODES[c][1] for c in pois["category"]],
+            "类型编码": [AMAP_CODES[c][0] for c in pois["category"]],
+            "地址": "",
+            "经度": np.round(lon, 6),
+            "纬度": np.round(lat, 6),
+            "省份": "江西省",
+            "城市": "鹰潭市",
+            "区县": "贵溪市",
+        }
+    )
+
+
+def test_run_reads_an_amap_export_with_chinese_headers_as_gcj02(tmp_path, guixi_pois):
+    _amap_chinese(guixi_pois).to_csv(tmp_path / "高德POI.csv", index=False, encoding="utf-8-sig")
+    result = _guixi_run(tmp_path, [{"table": "高德POI.csv"}])
+    fac = result.layers["facilities"].to_crs(4326)
+    assert len(fac) == len(guixi_pois)
+    assert list(fac["source"].unique()) == ["amap"]
+    d = dist_m(fac.geometry.x, fac.geometry.y, guixi_pois.geometry.x, guixi_pois.geometry.y)
+    assert d.max() < 0.15  # Amap's 6 decimals, not the 500–600 m of GCJ-02 read as WGS-84
+    note = next(n for n in result.notes if "Amap (高德) export" in n)
+    assert "类型编码" in note and "taken as GCJ-02 and converted to WGS-84" in note
+    assert not any("CoordinateShiftWarning" in n for n in result.notes)
+
+
+def test_run_refuses_a_gcj02_table_read_as_wgs84_and_names_the_fix(tmp_path, guixi_pois):
+    lon, lat = crs.wgs84_to_gcj02(guixi_pois.geometry.x.to_numpy(), guixi_pois.geometry.y.to_numpy())
+    plain = pd.DataFrame({"名称": guixi_pois["name"], "类别": guixi_pois["category"], "经度": lon, "纬度": lat})
+    plain.to_csv(tmp_path / "pois.csv", index=False)
+    with pytest.raises(mg.InputError) as err:
+        _guixi_run(tmp_path, [{"table": "pois.csv"}])
+    msg = str(err.value)
+    assert "table pois.csv" in msg and "read as WGS-84 but look GCJ-02" in msg
+    assert "`crs: gcj02`" in msg and "shift_check: false" in msg
+    declared = _guixi_run(tmp_path, [{"table": "pois.csv", "crs": "gcj02"}])
+    d = dist_m(
+        *(declared.layers["facilities"].to_crs(4326).geometry.x, declared.layers["facilities"].to_crs(4326).geometry.y),
+        guixi_pois.geometry.x,
+        guixi_pois.geometry.y,
+    )
+    assert d.max() < 0.01
+    unchecked = _guixi_run(tmp_path, [{"table": "pois.csv", "shift_check": False}])
+    assert any("pois.csv were not checked" in n for n in unchecked.notes)
+
+
+def test_run_refuses_an_amap_export_already_converted_to_wgs84(tmp_path, guixi_pois):
+    _amap_chinese(guixi_pois, forward=None).to_csv(tmp_path / "amap_wgs.csv", index=False)
+    with pytest.raises(mg.InputError, match=r"read as GCJ-02 .* but look WGS-84") as err:
+        _guixi_run(tmp_path, [{"table": "amap_wgs.csv"}])
+    assert "`crs: wgs84`" in str(err.value)
+    ok = _guixi_run(tmp_path, [{"table": "amap_wgs.csv", "crs": "wgs84"}])
+    assert (
+        dist_m(
+            *(ok.layers["facilities"].to_crs(4326).geometry.x, ok.layers["facilities"].to_crs(4326).geometry.y),
+            guixi_pois.geometry.x,
+            guixi_pois.geometry.y,
+        ).max()
+        < 0.15
+    )
+
+
+def test_run_notes_a_table_it_cannot_check(tmp_path, guixi_pois):
+    few = guixi_pois.iloc[:3]
+    pd.DataFrame({"名称": few["name"], "类别": few["category"], "经度": few.geometry.x, "纬度": few.geometry.y}).to_csv(
+        tmp_path / "few.csv", index=False
+    )
+    result = _guixi_run(tmp_path, [{"table": "few.csv"}])
+    note = next(n for n in result.notes if n.startswith("CoordinateShiftWarning"))
+    assert "cannot tell whether the coordinates of the table few.csv" in note and "only 3 usable points" in note
+    # a WGS-84 table the check confirms leaves no such note
+    full = guixi_pois
+    pd.DataFrame({"名称": full["name"], "类别": full["category"], "经度": full.geometry.x, "纬度": full.geometry.y}).to_csv(
+        tmp_path / "all.csv", index=False
+    )
+    assert not any(n.startswith("CoordinateShiftWarning") for n in _guixi_run(tmp_path, [{"table": "all.csv"}]).notes)

@@ -331,6 +331,239 @@ def test_baidu_export_is_bd09(haidian, tmp_path):
     assert out["facility_id"].iloc[0] == "baidu/uid0000"
 
 
+# -- exports with Chinese headers: recognised by their columns, type codes or type texts ----------------------
+
+AMAP_ZH_EXTRA = {"地址": "", "省份": "北京市", "城市": "北京市", "区县": "海淀区"}
+
+
+def _amap_chinese(table: pd.DataFrame) -> pd.DataFrame:
+    """The Amap export of _amap_frame as Chinese download tools write it: 名称/类型/类型编码/经度/纬度..."""
+    lon_lat = table["location"].str.split(",", expand=True).astype(float)
+    return pd.DataFrame(
+        {
+            "名称": table["name"],
+            "类型": table["type"],
+            "类型编码": table["typecode"],
+            "经度": lon_lat[0],
+            "纬度": lon_lat[1],
+            **AMAP_ZH_EXTRA,
+        }
+    )
+
+
+def test_amap_export_with_chinese_headers_is_gcj02(haidian, tmp_path, caplog):
+    ext, fac = haidian
+    table, expected, truth = _amap_frame(ext, fac)
+    zh = _amap_chinese(table)
+    path = tmp_path / "高德POI导出.csv"
+    zh.to_csv(path, index=False, encoding="gbk", errors="replace")
+    with caplog.at_level(logging.INFO, logger="mtown_geo.sources.tables"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)  # the restaurants, unmapped
+        out = read_facility_table(path)
+    rep = out.attrs["table_report"]
+    assert rep.source == "amap" and rep.coordinates == "gcj02" and not rep.crs_declared
+    assert rep.source_reason.startswith(f"the Amap type codes in its column '类型编码' ({zh['类型编码'].iat[0]}")
+    assert any("Amap (高德) export" in n and "taken as GCJ-02" in n for n in rep.notes)
+    assert "taken as GCJ-02" in caplog.text
+    assert list(out["category"]) == [c for cats in expected for c in cats]
+    idx = [i for i, cats in enumerate(expected) for _ in cats]
+    d = dist_m(out.geometry.x, out.geometry.y, truth["lon"].to_numpy()[idx], truth["lat"].to_numpy()[idx])
+    assert d.max() < 0.15  # not the ~500 m of GCJ-02 read as WGS-84
+
+    # the type texts alone mark it, and so do the codes alone (as Excel numbers)
+    for cols in (["名称", "类型", "经度", "纬度"], ["名称", "类型编码", "经度", "纬度"]):
+        part = zh[cols].copy()
+        if "类型编码" in cols:
+            part["类型编码"] = part["类型编码"].map(lambda v: int(v.split("|")[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.MtownGeoWarning)
+            got = read_facility_table(part)
+        assert got.attrs["table_report"].source == "amap" and got.attrs["table_report"].coordinates == "gcj02"
+    # a declared crs wins over the default
+    with pytest.warns(mg.MtownGeoWarning) as record:
+        kept = read_facility_table(zh, crs="wgs84")
+    assert any(issubclass(w.category, mg.CoordinateShiftWarning) and "GCJ-02" in str(w.message) for w in record)
+    assert kept.attrs["table_report"].coordinates == "EPSG:4326" and kept.attrs["table_report"].crs_declared
+    assert np.abs(kept.geometry.x.to_numpy() - zh["经度"].to_numpy()[idx]).max() < 1e-9
+    # a planner's own table with a 类型 column of plain names is no export: WGS-84
+    own = pd.DataFrame({"名称": zh["名称"], "类型": "小学", "经度": truth["lon"], "纬度": truth["lat"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)  # schools named 中学 are no 小学
+        mine = read_facility_table(own)
+    assert mine.attrs["table_report"].source == "table" and mine.attrs["table_report"].coordinates == "EPSG:4326"
+
+
+# Baidu tags (百度地图 行业分类: 一级;二级) and the categories each must give, by this test's own reading
+BAIDU_TRUTH = {
+    "交通设施;公交车站": {"bus_stop"},
+    "运动健身;体育场馆": {"sports", "culture_sports_centre"},
+    "文化传媒;图书馆": {"culture", "culture_sports_centre"},
+    "文化传媒;文化宫": {"culture", "culture_sports_centre"},
+    "购物;市场": {"market", "farmers_market", "fresh_food"},
+    "购物;超市": {"convenience"},
+    "教育培训;幼儿园": {"kindergarten"},
+    "生活服务;邮局": {"parcel"},
+}
+
+
+@pytest.mark.parametrize(("tag", "cats"), list(BAIDU_TRUTH.items()))
+def test_baidu_tags_the_profile_maps(tag, cats):
+    table = pd.DataFrame({"uid": ["a1b2"], "名称": ["某设施"], "标签": [tag], "经度": [116.3380], "纬度": [39.9930]})
+    out = read_facility_table(table)
+    assert set(out["category"]) == cats and set(out["matched_by"]) == {"baidu_type"}
+
+
+def test_baidu_export_keeps_the_rows_its_types_or_names_place(haidian, tmp_path):
+    """A Baidu export of real Wudaokou places with Chinese headers: bus stops, sports halls, libraries
+    and supermarkets by their tags; schools tagged 教育培训;其他 by their names; restaurants and car
+    parks left out and counted."""
+    ext, _ = haidian
+    feats = ext.features
+    tags = feats["tags"]
+    rows = []
+
+    def add(mask, tag):
+        for r in feats[mask.to_numpy()].itertuples():
+            rows.append((r.tags.get("name"), tag, r.geometry))
+
+    add(tags.map(lambda t: t.get("highway") == "bus_stop"), "交通设施;公交车站")
+    add(tags.map(lambda t: t.get("leisure") in ("sports_centre", "stadium")), "运动健身;体育场馆")
+    add(tags.map(lambda t: t.get("amenity") == "library"), "文化传媒;图书馆")
+    add(tags.map(lambda t: t.get("shop") == "supermarket"), "购物;超市")
+    schools = tags.map(lambda t: t.get("amenity") == "school")
+    add(schools, "教育培训;其他")
+    add(tags.map(lambda t: t.get("amenity") == "restaurant"), "美食;中餐厅")
+    add(tags.map(lambda t: t.get("amenity") == "parking"), "交通设施;停车场")
+    src = gpd.GeoDataFrame({"name": [r[0] for r in rows], "tag": [r[1] for r in rows]}, geometry=[r[2] for r in rows], crs=4326)
+    lon, lat = _points(src)
+    blon, blat = crs.wgs84_to_bd09(lon, lat)
+    table = pd.DataFrame({"名称": src["name"], "标签": src["tag"], "经度": np.round(blon, 7), "纬度": np.round(blat, 7)})
+    path = tmp_path / "百度POI.csv"
+    table.to_csv(path, index=False, encoding="utf-8-sig")
+    with pytest.warns(mg.MtownGeoWarning, match="fit no category") as record:
+        out = read_facility_table(path)
+    rep = out.attrs["table_report"]
+    assert rep.source == "baidu" and rep.coordinates == "bd09" and "Baidu tags" in rep.source_reason
+    typed = table["标签"].isin(list(BAIDU_TRUTH))
+    school_names = [n for n in table.loc[table["标签"] == "教育培训;其他", "名称"]]
+    by_name = [n for n in school_names if isinstance(n, str) and any(k in n for k in ("小学", "中学", "附中", "附小", "幼儿园"))]
+    assert len(by_name) >= 3
+    assert rep.matched == {"baidu_type": int(typed.sum()), "name": len(by_name)}
+    assert rep.n_unmapped == len(table) - int(typed.sum()) - len(by_name)
+    assert rep.unmapped_types.get("美食;中餐厅") == int((table["标签"] == "美食;中餐厅").sum())
+    assert any(f"{rep.n_facilities} of {len(table)} rows placed in a category" in n for n in rep.notes)
+    # every typed row got exactly the categories of its tag, at its place
+    row_of = out["facility_id"].str.rsplit(":", n=1).str[1].astype(int) - 2
+    for i, grp in out.groupby(row_of):
+        tag = table["标签"].iat[i]
+        if tag in BAIDU_TRUTH:
+            assert set(grp["category"]) == BAIDU_TRUTH[tag] and set(grp["matched_by"]) == {"baidu_type"}
+        else:
+            assert tag == "教育培训;其他" and set(grp["matched_by"]) == {"name"}
+            assert set(grp["category"]) <= {"primary_school", "middle_school", "kindergarten"}
+    assert dist_m(out.geometry.x, out.geometry.y, lon[row_of], lat[row_of]).max() < 0.05
+    assert "Neither their types nor their names" in str(record[0].message)
+
+
+# -- category names: ids, English and Chinese names, aliases; unknown ones refused -------------------------------
+
+ALIASES = {  # how planners write the categories: English in any case, Chinese names, aliases
+    "kindergarten": "Kindergarten",
+    "primary_school": "Primary School",
+    "park": "公园绿地",
+    "bus_stop": "公交站",
+    "sports": "运动场",
+    "culture": "文化活动中心",
+    "culture_sports_centre": "文体中心",
+    "convenience": "便民店",
+    "market": "菜场",
+}
+
+
+def test_category_names_and_aliases_are_resolved(longgang):
+    _, fac = longgang
+    fac = fac[fac["category"].isin(list(ALIASES))].reset_index(drop=True)
+    lon, lat = _points(fac)
+    table = pd.DataFrame({"名称": fac["name"], "经度": lon, "纬度": lat, "类别": [ALIASES[c] for c in fac["category"]]})
+    out = read_facility_table(table)
+    assert list(out["category"]) == list(fac["category"]) and (out["matched_by"] == "category").all()
+    prof = mg.standards.load()
+    assert prof.resolve_category("托育") == "childcare" and prof.resolve_category("卫生院") == "health_station"
+    assert prof.resolve_category(" KINDERGARTEN ") == "kindergarten" and prof.resolve_category("幼儿园") == "kindergarten"
+
+
+def test_unknown_category_names_are_refused_with_the_closest_names(longgang):
+    _, fac = longgang
+    fac = fac[fac["category"].isin(list(ALIASES))].reset_index(drop=True)
+    lon, lat = _points(fac)
+    labels = [ALIASES[c] for c in fac["category"]]
+    labels[1], labels[4], labels[5] = "Kindergarden", "幼儿圆", "Kindergarden"
+    table = pd.DataFrame({"名称": fac["name"], "经度": lon, "纬度": lat, "类别": labels})
+    with pytest.raises(mg.InputError) as err:
+        read_facility_table(table)
+    msg = str(err.value)
+    assert "holds 2 names the profile 'zhejiang-2023' does not know" in msg
+    assert "'Kindergarden' (2 rows: 1, 5) — did you mean 'kindergarten'?" in msg
+    assert "'幼儿圆' (1 rows: 4) — did you mean '幼儿园 (kindergarten)'?" in msg
+    with pytest.raises(mg.InputError, match="Did you mean 'kindergarten'"):
+        mg.standards.load().resolve_category("Kindergarden")
+
+
+def test_a_column_named_like_categories_that_holds_none_is_not_used(haidian):
+    ext, _ = haidian
+    feats = ext.features
+    schools = feats[feats["tags"].map(lambda t: t.get("amenity") == "school" and "中学" in t.get("name", "")).to_numpy()]
+    lon, lat = _points(schools)
+    table = pd.DataFrame(
+        {
+            "名称": schools["name"],
+            "经度": lon,
+            "纬度": lat,
+            "类别": ["公办", "民办"] * (len(schools) // 2) + ["公办"] * (len(schools) % 2),
+        }
+    )
+    with pytest.warns(mg.MtownGeoWarning, match="'类别' .* holds no category"):
+        out = read_facility_table(table)
+    assert "category" not in out.attrs["table_report"].columns and (out["matched_by"] == "name").all()
+    with pytest.raises(mg.InputError, match="does not know"):
+        read_facility_table(table, category_col="类别")
+
+
+def test_facility_file_categories_are_resolved_in_a_study(tmp_path):
+    """A facility layer (GeoJSON) whose category column holds Chinese names and aliases: the run
+    resolves them through the profile; a name it does not know stops the run with the closest names."""
+    ext = mg.sources.read_osm(shared_path(OSM_FILES["guixi_pbf"]))
+    fac = mg.facilities.from_osm(ext).drop_duplicates("facility_id").reset_index(drop=True)
+    zh = {
+        "primary_school": "小学",
+        "middle_school": "初级中学",
+        "service_centre": "政务服务中心",
+        "sports": "运动场",
+        "park": "公园",
+    }
+    layer = gpd.GeoDataFrame({"类别": [zh[c] for c in fac["category"]], "名称": fac["name"]}, geometry=fac.geometry, crs=4326)
+    layer.to_file(tmp_path / "设施.geojson", driver="GeoJSON")
+    b = shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson")
+    study = {
+        "name": "东门街道",
+        "boundaries": {"town": str(b), "builtup": str(b)},
+        "osm": str(shared_path(OSM_FILES["guixi_pbf"])),
+        "population": {"total": 60000},
+        "demand": {"cell_m": 100},
+        "circles": ["15min"],
+        "facilities": [{"file": "设施.geojson", "category_col": "类别", "name_col": "名称"}],
+        "siting": {"enabled": False},
+        "outputs": {"maps": False, "static_maps": False, "rasters": False, "isochrones": False, "geopackage": False},
+        "base_dir": str(tmp_path),
+    }
+    result = mg.run(study)
+    assert list(result.layers["facilities"]["category"]) == list(fac["category"])
+    layer.loc[0, "类别"] = "小雪"
+    layer.to_file(tmp_path / "设施.geojson", driver="GeoJSON")
+    with pytest.raises(mg.StudyError, match="'小雪' \\(1 features; did you mean '小学 \\(primary_school\\)'\\?\\)"):
+        mg.run(study)
+
+
 # -- survey X/Y in metres -----------------------------------------------------------------------------
 
 

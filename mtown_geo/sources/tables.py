@@ -557,7 +557,7 @@ def _detect_source(df: pd.DataFrame, typecode_col: str | None, type_col: str | N
         if values and len(coded) >= 0.8 * len(values):
             ok = [v for v in coded if _majors(v) and all(m in _AMAP_MAJORS for m in _majors(v))]
             if len(ok) >= 0.8 * len(values):
-                sample = ", ".join(dict.fromkeys(str(_as_text(v)) for v in ok[:3]))
+                sample = ", ".join(list(dict.fromkeys(str(_as_text(v)) for v in ok))[:3])
                 return "amap", f"the Amap type codes in its column {col!r} ({sample}...)"
     if type_col is not None:
         tops = [t for t in (_first_level(v) for v in df[type_col].tolist()) if t]
@@ -565,9 +565,9 @@ def _detect_source(df: pd.DataFrame, typecode_col: str | None, type_col: str | N
             amap = sum(t in _AMAP_TOP for t in tops)
             baidu = sum(t in _BAIDU_TOP for t in tops)
             if amap >= 0.8 * len(tops):
-                return "amap", f"the Amap types in its column {type_col!r} ({'; '.join(dict.fromkeys(tops[:3]))}...)"
+                return "amap", f"the Amap types in its column {type_col!r} ({', '.join(list(dict.fromkeys(tops))[:3])}...)"
             if baidu >= 0.8 * len(tops):
-                return "baidu", f"the Baidu tags in its column {type_col!r} ({'; '.join(dict.fromkeys(tops[:3]))}...)"
+                return "baidu", f"the Baidu tags in its column {type_col!r} ({', '.join(list(dict.fromkeys(tops))[:3])}...)"
     id_col = _find(df.columns, ("id", "poiid"))
     if id_col is not None:
         ids = df[id_col].dropna().astype(str).head(50)
@@ -1039,7 +1039,7 @@ def read_facility_table(
         if declared_crs.is_geographic:
             native = "GCJ-02" if source == "amap" else "BD-09"
             warnings.warn(
-                f"this looks like an {'Amap (高德)' if source == 'amap' else 'Baidu (百度)'} export, whose coordinates "
+                f"this looks like {'an Amap (高德)' if source == 'amap' else 'a Baidu (百度)'} export, whose coordinates "
                 f"are {native}, but crs={crs!r} was declared: coordinates are kept as they are. If they came straight "
                 f"from {source}, pass crs={'gcj02' if source == 'amap' else 'bd09'!r}",
                 CoordinateShiftWarning,

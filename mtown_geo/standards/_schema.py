@@ -413,19 +413,23 @@ class Profile(_Strict):
         return self.category_index().get(category_key(name))
 
     def similar_categories(self, name: str, *, n: int = 3) -> list[str]:
-        """The accepted names closest to ``name`` (difflib), each as ``"name (id)"``, best first."""
-        index = self.category_index()
-        readable: dict[str, str] = {}
-        for key, spec in self.categories.items():
-            for nm in spec.names(key):
-                readable.setdefault(category_key(nm), nm)
-        close = difflib.get_close_matches(category_key(name), list(index), n=n, cutoff=0.6)
-        out = []
-        for c in close:
-            label = readable[c] if readable[c] == index[c] else f"{readable[c]} ({index[c]})"
-            if label not in out:
-                out.append(label)
-        return out
+        """The accepted names closest to ``name`` (difflib ratio), one per category, best first.
+
+        Each is given as ``"name (id)"`` (or the id alone); only names scoring at least
+        0.5 and within 0.1 of the best are offered.
+        """
+        key = category_key(name)
+        best: dict[str, tuple[float, str]] = {}
+        for cat, spec in self.categories.items():
+            for nm in spec.names(cat):
+                ratio = difflib.SequenceMatcher(None, key, category_key(nm)).ratio()
+                if ratio > best.get(cat, (0.0, ""))[0]:
+                    best[cat] = (ratio, nm)
+        ranked = sorted(((r, nm, cat) for cat, (r, nm) in best.items()), key=lambda t: -t[0])
+        if not ranked or ranked[0][0] < 0.5:
+            return []
+        top = ranked[0][0]
+        return [nm if nm == cat else f"{nm} ({cat})" for r, nm, cat in ranked[:n] if r >= max(0.5, top - 0.1)]
 
     def resolve_category(self, name: str) -> str:
         """The category id a planner's name stands for.
