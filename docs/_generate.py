@@ -175,6 +175,12 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     ),
     "population.census": ("Census polygons with a resident count.", "`census: data/census.gpkg`"),
     "population.count_col": ("The count column of the census polygons.", "`count_col: 常住人口`"),
+    "population.min_coverage": (
+        "Share (0–1) of the built-up area the raster's valid cells (not nodata, not NaN) must cover; a raster that "
+        "covers less is refused, as the people in the rest would not be counted. Lower it only for uninhabited parts "
+        "(water). The share is in the run's notes.",
+        "`min_coverage: 0.9`",
+    ),
     # demand
     "demand.cell_m": (
         "Side (metres) of the square grid of demand units over the built-up area. The run warns "
@@ -234,7 +240,9 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     "source.layer": ("The layer to read in a multi-layer file.", "`layer: 用地现状`"),
     "source.crs": (
         "Coordinate system of a table: `wgs84`, `gcj02` (Amap, Tencent), `bd09` (Baidu), `cgcs2000` or an EPSG "
-        "code. Shifted coordinates are converted to WGS-84.",
+        "code. Shifted coordinates are converted to WGS-84. Without it an Amap export (recognised by its columns, "
+        "type codes or type texts, Chinese or English headers) is read as GCJ-02 and a Baidu export as BD-09 "
+        "(said in the notes); other tables as WGS-84.",
         "`crs: gcj02`",
     ),
     "source.class_col": ("Land-use class column of a land-use file (parks, residential land).", "`class_col: 用地代码`"),
@@ -244,8 +252,15 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
         "`classes: [R, R1, R2]`",
     ),
     "source.category_col": (
-        "Category column: profile category ids (`kindergarten`) or their Chinese names (幼儿园).",
+        "Category column: profile category ids (`kindergarten`), their English or Chinese names (幼儿园) or aliases "
+        "(托育, 卫生院), in any case; a name the profile does not know stops the run with the closest known names.",
         "`category_col: 类别`",
+    ),
+    "source.shift_check": (
+        "Check a table's or facility layer's coordinates against the streets and the OSM features of the same name: "
+        "the run stops when they clearly fit another system than the one read (GCJ-02 read as WGS-84...) and notes "
+        "when it cannot tell. `false` skips the check (noted).",
+        "`shift_check: false`",
     ),
     "source.type_col": ("POI type column of an Amap (`typecode`) or Baidu (`tag`) export.", "`type_col: typecode`"),
     "source.name_col": ("Name column.", "`name_col: 名称`"),
@@ -575,7 +590,9 @@ def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
             "any of its values), or by its name (a name pattern it contains) — unless its name contains an",
             "excluded pattern. A *fallback* rule applies only to a feature that no tag or name rule of any",
             "category claims (a school of unknown level counts as a primary school). POI exports are",
-            "classified by their Amap typecode or Baidu type. A feature may fall in several categories.",
+            "classified by their Amap typecode or Baidu type, and rows whose type maps to nothing by their name. A",
+            "category column may use any accepted name (id, English or Chinese name, alias), in any case.",
+            "A feature may fall in several categories.",
             "",
             "| 类别 Category | 中文 | English | 生活圈 Circles | 核实 Verified |",
             "|---|---|---|---|---|",
@@ -590,6 +607,7 @@ def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
                 f"#### `{key}` — {cat_spec.name_zh} {cat_spec.name_en}",
                 "",
                 f"- OSM tags: {'; '.join(_tag_rule(r) for r in cat_spec.osm) or '—'}",
+                f"- accepted names 类别名称 (category column): {'、'.join(cat_spec.names(key))}",
                 f"- name patterns 名称关键词: {'、'.join(cat_spec.name_patterns) or '—'}",
                 f"- excluded names 排除: {'、'.join(cat_spec.exclude_name_patterns) or '—'}",
                 f"- Amap typecodes 高德分类: {_codes(cat_spec.amap_typecodes)}",
