@@ -1437,7 +1437,7 @@ def _announce(report: RepairReport, crs: CRS, *, source: str, class_speeds: bool
             f"(lon, lat: {_places(near.geometry)}); check them, and raise snap_tol_m to join them"
         )
     if report.bridges_without_levels:
-        classes = ", ".join(f"{k} ({n})" for k, n in report.bridge_classes.items())
+        classes = ", ".join(f"{k}: {n} lines" for k, n in report.bridge_classes.items())
         msg.append(
             f"{source}: road classes that mark bridges or elevated roads ({classes}) but no level or bridge column: "
             f"such lines are joined to every street they cross ({report.bridge_crossings_joined} crossings joined). "

@@ -623,7 +623,7 @@ def _repair_checks(net: LineNetwork, out: _Collector) -> None:
             rows=tuple(near["line"]),
         )
     if rep.bridges_without_levels:
-        classes = ", ".join(f"{k} ({n} lines)" for k, n in rep.bridge_classes.items())
+        classes = ", ".join(f"{k}: {n} lines" for k, n in rep.bridge_classes.items())
         out.add(
             "warning",
             "network",

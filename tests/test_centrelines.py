@@ -854,7 +854,7 @@ def test_bridge_classes_without_a_level_column_are_warned():
     assert rep.bridges_without_levels and rep.bridge_classes == {"桥梁": int(is_bridge.sum())}
     assert rep.level_columns == () and rep.bridge_crossings_joined == len(via_bridge)
     msg = " ".join(str(w.message) for w in record)
-    assert f"桥梁 ({int(is_bridge.sum())})" in msg and f"{len(via_bridge)} crossings joined" in msg and "bridge_col" in msg
+    assert f"桥梁: {int(is_bridge.sum())} lines" in msg and f"{len(via_bridge)} crossings joined" in msg and "bridge_col" in msg
     # with the bridge column named: kept apart, no warning about it
     kept = _quiet(lines_to_network, layer.assign(bridge=lines["bridge"]), mode="walk", mode_filter=False, class_col="道路等级")
     assert not kept.repairs.bridges_without_levels and kept.repairs.level_columns == ("bridge",)
@@ -865,3 +865,37 @@ def test_bridge_classes_without_a_level_column_are_warned():
     assert _quiet(lines_to_network, words, mode="walk", mode_filter=False, class_col="cls").repairs.bridge_classes == {
         "Viaduct": int(is_bridge.sum())
     }
+
+
+def test_a_run_on_centrelines_notes_the_gap_the_piece_and_the_bridges(tmp_path):
+    """The study's own lines (Guixi's ways with the spur cut back, bridges classed 桥梁, no level
+    fields): the run's notes carry the near-miss, the cut-off piece and the bridge warning."""
+    lines, _ = _ways_and_reference("guixi_bz2")
+    i, end = next((i, e) for i, e in _spur_ends(lines) if lines.geometry.iat[i].length > 100)
+    cut, new_end = _cut_back(lines, i, end, GAP_M)
+    layer = cut.assign(道路等级=np.where(cut["bridge"].notna(), "桥梁", cut["highway"])).drop(
+        columns=["layer", "bridge", "tunnel", "highway"]
+    )
+    layer.to_file(tmp_path / "道路中心线.gpkg", driver="GPKG")
+    b = shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson")
+    result = mg.run(
+        {
+            "name": "东门街道",
+            "boundaries": {"town": str(b), "builtup": str(b)},
+            "osm": str(shared_path(OSM_FILES["guixi_pbf"])),
+            "network": {"source": "道路中心线.gpkg", "class_col": "道路等级"},
+            "population": {"total": 60000},
+            "demand": {"cell_m": 100},
+            "circles": ["15min"],
+            "siting": {"enabled": False},
+            "outputs": {"maps": False, "static_maps": False, "rasters": False, "isochrones": False},
+            "base_dir": str(tmp_path),
+        }
+    )
+    lon, lat = Transformer.from_crs(cut.crs, 4326, always_xy=True).transform(new_end.x, new_end.y)
+    repair = next(n for n in result.notes if n.startswith("RepairWarning"))
+    assert "1 line end stops" in repair and f"{lon:.6f}, {lat:.6f}" in repair and "桥梁: 6 lines" in repair
+    pieces = next(n for n in result.notes if n.startswith("DisconnectedNetworkWarning"))
+    spur_m = lines.geometry.iat[i].length - GAP_M
+    assert f"{spur_m:.0f} m at {lon:.6f}, {lat:.6f}" in pieces
+    assert result.networks["walk"].repairs.near_misses == 1

@@ -459,7 +459,7 @@ def test_bridge_classes_without_levels_are_a_warning():
     is_bridge = lines["bridge"].notna().to_numpy()
     layer = lines.assign(highway=np.where(is_bridge, "高架桥", lines["highway"])).drop(columns=["layer", "bridge", "tunnel"])
     p = problem(validate(network=layer), "bridge_classes")
-    assert p.severity == "warning" and f"高架桥 ({int(is_bridge.sum())} lines)" in p.message
+    assert p.severity == "warning" and f"高架桥: {int(is_bridge.sum())} lines" in p.message
     assert "a viaduct joins the streets below it" in p.message and "bridge_col" in p.fix
     assert "bridge_classes" not in checks(validate(network=lines))
 
