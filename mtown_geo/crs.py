@@ -713,7 +713,8 @@ def to_wgs84(gdf: _T, *, source: str = "gcj02") -> _T:
 HYPOTHESES = ("as_given", "gcj02", "bd09")
 
 _TIE_M = 1.0  # street distances closer than this (metres) count as equal
-_MIN_NAME_HITS = 3  # fewer name matches never decide
+_MIN_NAME_HITS = 3  # fewer name (or on-street) matches never decide
+_ON_STREET_Z = 5.0  # facilities on a street decide only this many standard deviations above the control moves
 
 _HYPOTHESIS_LABEL = {
     "as_given": "as given",
@@ -748,7 +749,7 @@ class ShiftCheck:
     median_dist_m : dict of str to float
         Median distance (metres) from the points to the nearest street under each
         hypothesis (``as_given``, ``gcj02``, ``bd09``), and ``control``: the points moved
-        by the GCJ-02 offset turned by 90°, 180° and 270° (what distances look like when
+        by the GCJ-02 offset turned by 15°, 30°... 345° (what distances look like when
         points bear no relation to the streets).
     share_closer : dict of str to float
         Share of points nearer a street after removing each shift than as given.
@@ -767,6 +768,15 @@ class ShiftCheck:
     p_streets : dict of str to float
         For each hypothesis, the largest one-sided signed-rank p-value of its being
         nearer the streets than each other hypothesis (small: it fits the streets better).
+    street_hits : dict of str to int
+        Facilities within ``on_street_m`` of a street (drawn on its centreline, as bus
+        stops and gates often are), per hypothesis.
+    street_expected : float
+        Such facilities when the whole layer is moved at random (the mean over the
+        control placements).
+    z_on_street : dict of str to float
+        How many standard deviations of the control placements ``street_hits`` lies
+        above their mean, per hypothesis.
     n_named : int
         Points whose name matches a reference feature.
     name_hits : dict of str to int
@@ -787,6 +797,9 @@ class ShiftCheck:
     best: str | None = None
     street_wins: dict[str, int] = field(default_factory=dict)
     p_streets: dict[str, float] = field(default_factory=dict)
+    street_hits: dict[str, int] = field(default_factory=dict)
+    street_expected: float = 0.0
+    z_on_street: dict[str, float] = field(default_factory=dict)
     n_named: int = 0
     name_hits: dict[str, int] = field(default_factory=dict)
     name_expected: dict[str, float] = field(default_factory=dict)
@@ -934,6 +947,7 @@ def detect_shift(
     alpha: float = 1e-3,
     min_share: float = 0.6,
     name_tol_m: float = 50.0,
+    on_street_m: float = 2.0,
     warn: bool = True,
 ) -> ShiftCheck:
     """Tell whether facility points look shifted (GCJ-02 or BD-09) against the streets and named places.
@@ -948,9 +962,13 @@ def detect_shift(
       another (differences within a metre are ties). A placement wins when, against
       each other placement, it is nearer for at least ``min_share`` of the facilities
       that differ and a one-sided Wilcoxon signed-rank test over the paired
-      differences gives ``p < alpha``. In dense towns a
-      point placed at random also lies near some street, so this evidence alone often
-      cannot decide;
+      differences gives ``p < alpha``. Facilities drawn on a street centreline (bus
+      stops, gates) count too: a placement wins when at least three lie within
+      ``on_street_m`` of a street, five standard deviations more than when the whole
+      layer is moved at random (23 control moves, the GCJ-02 correction turned by
+      15°, 30°...: a street grid lines many points up at once), and no other placement
+      also has such facilities. In dense towns a point placed at random also lies near some street, so
+      this evidence alone often cannot decide;
     * **names** (with ``reference``): facilities whose name is that of a reference
       feature (an OpenStreetMap school, clinic, bus stop...) should lie within
       ``name_tol_m`` of it. A placement wins when at least three facilities do, with a
@@ -990,6 +1008,9 @@ def detect_shift(
     name_tol_m : float, optional
         Distance (metres) within which a facility matches a feature of its name
         (default 50).
+    on_street_m : float, optional
+        Distance (metres) within which a facility counts as drawn on a street
+        (default 2).
     warn : bool, optional
         Issue a :class:`~mtown_geo.CoordinateShiftWarning` when a shift is likely
         (default True).
@@ -1024,6 +1045,8 @@ def detect_shift(
         raise InputError(f"min_share must lie between 0.5 and 1, got {min_share!r}")
     if not (isinstance(name_tol_m, (int, float)) and math.isfinite(name_tol_m) and name_tol_m > 0):
         raise InputError(f"name_tol_m must be a positive distance in metres, got {name_tol_m!r}")
+    if not (isinstance(on_street_m, (int, float)) and math.isfinite(on_street_m) and on_street_m >= 0):
+        raise InputError(f"on_street_m must be a distance in metres >= 0, got {on_street_m!r}")
     tree, metric, hull = _road_tree(network)
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     arr = np.asarray(geoms.values)
@@ -1073,11 +1096,14 @@ def detect_shift(
     dist = {h: _nearest_dist(tree, shapely.points(xy)) for h, xy in positions.items()}
     medians = {h: float(np.median(d)) for h, d in dist.items()}
     closer = {s: float(np.mean(dist[s] < dist["as_given"])) for s in _UNSHIFT}
-    # control: the GCJ-02 correction turned by 90, 180 and 270 degrees
+    # control: the whole layer moved by the GCJ-02 correction turned by 15°, 30°... 345° (what distances
+    # look like when the points bear no relation to the streets; a whole layer moved at once, as a wrong
+    # placement moves it, so that a street grid's regularity shows in the controls too)
     given = positions["as_given"]
     offset = positions["gcj02"] - given
     ctrl = []
-    for c, s in ((0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)):
+    for angle in np.deg2rad(np.arange(15.0, 360.0, 15.0)):
+        c, s = math.cos(angle), math.sin(angle)
         rot = np.column_stack([c * offset[:, 0] - s * offset[:, 1], s * offset[:, 0] + c * offset[:, 1]])
         ctrl.append(_nearest_dist(tree, shapely.points(given + rot)))
     medians["control"] = float(np.median(np.concatenate(ctrl)))
@@ -1101,6 +1127,20 @@ def detect_shift(
         p_streets[h] = worst_p
         if worst_p < alpha and strong:
             street_best = h
+
+    # on a street: facilities drawn on a centreline (bus stops, gates) under one placement only, far more than
+    # under any of the control placements (whose counts vary a lot in a street grid: the whole layer moves)
+    ctrl_on = np.array([np.sum(d <= on_street_m) for d in ctrl], dtype=float)
+    on_mean, on_sd = float(ctrl_on.mean()), float(ctrl_on.std(ddof=1))
+    on_hits = {h: int(np.sum(dist[h] <= on_street_m)) for h in HYPOTHESES}
+    spread = max(on_sd, math.sqrt(on_mean), 1.0)
+    z_on = {h: (on_hits[h] - on_mean) / spread for h in HYPOTHESES}
+    on_supported = [h for h in HYPOTHESES if on_hits[h] >= 2 and z_on[h] >= _ON_STREET_Z]
+    on_best = on_supported[0] if len(on_supported) == 1 and on_hits[on_supported[0]] >= _MIN_NAME_HITS else None
+    if street_best is not None and on_best is not None and street_best != on_best:
+        street_best = None  # the two readings of the streets disagree
+    elif street_best is None:
+        street_best = on_best
 
     # names: facilities within name_tol_m of a reference feature of their name
     n_named = 0
@@ -1132,10 +1172,12 @@ def detect_shift(
         return False
 
     best: str | None = None
-    if name_mixed:
+    mixed = bool(name_mixed) or len(on_supported) > 1
+    if mixed:
         best = None
     elif name_best is not None:
-        best = None if _beaten_by_streets(name_best) else name_best
+        contradicted = _beaten_by_streets(name_best) or (on_best is not None and on_best != name_best)
+        best = None if contradicted else name_best
     elif street_best is not None:
         best = street_best
 
@@ -1156,6 +1198,12 @@ def detect_shift(
         + " / ".join(f"{_label(r)}: {wins[f'{lead}>{r}']} facilities ({wins[f'{r}>{lead}']} farther)" for r in rivals)
     )
     street_text += f" (signed-rank test p = {p_streets[lead]:.1g})"
+    if max(on_hits.values()) >= 2:
+        street_text += (
+            f"; on a street (within {on_street_m:g} m): "
+            + ", ".join(f"{on_hits[h]} {_label(h)}" for h in HYPOTHESES)
+            + f" ({on_mean:.1f} ± {on_sd:.1f} for the layer moved at random)"
+        )
     parts = [street_text]
     if reference is not None:
         if n_named:
@@ -1175,6 +1223,9 @@ def detect_shift(
         best=best,
         street_wins=wins,
         p_streets=p_streets,
+        street_hits=on_hits,
+        street_expected=on_mean,
+        z_on_street=z_on,
         n_named=n_named,
         name_hits=hits,
         name_expected=expected,
@@ -1191,8 +1242,8 @@ def detect_shift(
     if best == "as_given":
         return ShiftCheck(likely=False, system=None, message=f"no shift: the points fit as given ({summary})", **common)  # type: ignore[arg-type]
     why = ""
-    if name_mixed:
-        why = " The names match under several placements: the layer may mix coordinate systems."
+    if mixed:
+        why = " Facilities fit under several placements: the layer may mix coordinate systems."
     elif name_best is not None:
         why = f" The names point to the placement {_label(name_best)}, but the streets contradict it."
     msg = (

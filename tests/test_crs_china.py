@@ -437,6 +437,25 @@ def test_streets_alone_never_give_a_wrong_verdict(poi_town):
         assert crs.detect_shift(_apply(table, crs.wgs84_to_gcj02), net, warn=False).best is None
 
 
+def test_facilities_drawn_on_the_streets_decide_without_names(poi_town):
+    """OSM's own point facilities (bus stops are nodes of the ways): under the right placement many lie
+    on a street, far more than when the whole layer is moved at random (a street grid lines many up at
+    once, so the controls are whole-layer moves); no name is needed where there are enough of them."""
+    key, ext, net, _ = poi_town
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        fac = mg.facilities.from_osm(ext).drop_duplicates("facility_id").reset_index(drop=True)
+    pts = fac[fac.geom_type == "Point"]
+    on_ways = int((shapely.distance(np.asarray(pts.to_crs(net.crs).geometry.values)[:, None],
+                                    net.edges.geometry.to_numpy()[None, :]).min(axis=1) <= 2.0).sum())  # fmt: skip
+    for system, forward in (("as_given", None), ("gcj02", crs.wgs84_to_gcj02), ("bd09", crs.wgs84_to_bd09)):
+        check = crs.detect_shift(fac if forward is None else _apply(fac, forward), net, warn=False)
+        assert check.best in (None, system), (key, system, check.message)
+        assert check.street_hits[system] == on_ways
+        if on_ways >= 10:
+            assert check.best == system and check.z_on_street[system] >= 5.0
+
+
 def test_a_table_mixing_systems_is_inconclusive(poi_town):
     key, ext, net, table = poi_town
     half = len(table) // 2
