@@ -7,7 +7,13 @@ One pass over the file collects everything the toolkit uses:
   object per way);
 * tagged nodes and areas (closed ways and multipolygon relations assembled by
   libosmium) whose keys mark facilities, parks, land use, water or boundaries;
-* route relations (hiking / bicycle / foot routes) with their member ways.
+* route relations (hiking / bicycle / foot / bus routes) with their member ways and nodes.
+
+What is kept is data: :data:`WAY_TAG_KEYS` (tags of highway ways, including the lane,
+width, surface and reference tags the road-grade rules read), :data:`FEATURE_KEYS` and
+:data:`FEATURE_TAGS` (what makes a node or area a feature). :func:`select` picks features
+by a profile's tag rules and :func:`unselected` names the rules the reader cannot see.
+:func:`road_attributes` turns the lane, width and grade tags of the ways into numbers.
 
 Network topology is taken from node *locations*: ways that share a node share its
 coordinates, so vertices are identified by their fixed-point coordinates (1e-7°).
@@ -20,13 +26,16 @@ Data © OpenStreetMap contributors, ODbL 1.0.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -35,13 +44,22 @@ import shapely
 
 from .._errors import DataNotFoundError, InputError
 
+if TYPE_CHECKING:
+    from ..standards import TagRule
+
 __all__ = [
     "ATTRIBUTION",
     "FEATURE_KEYS",
+    "FEATURE_TAGS",
+    "ROUTE_TYPES",
     "WAY_TAG_KEYS",
     "OSMExtract",
+    "feature_tags",
     "is_osm_file",
     "read_osm",
+    "road_attributes",
+    "select",
+    "unselected",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +91,13 @@ WAY_TAG_KEYS: tuple[str, ...] = (
     "incline",
     "route",
     "waterway",
+    # road grade: lanes, carriageway width, surface, reference (G/S/X/Y/C), Chinese grade
+    "lanes",
+    "width",
+    "width:carriageway",
+    "tracktype",
+    "ref",
+    "highway:CN",
 )
 
 #: Keys that make a node or area a feature (facility, park, land use, boundary...).
@@ -96,11 +121,20 @@ FEATURE_TAGS: tuple[tuple[str, str], ...] = (
     ("barrier", "gate"),
     ("highway", "bus_stop"),
     ("waterway", "riverbank"),
+    # green land for 绿地率 (parks and land uses are features by their keys already)
+    ("natural", "wood"),
+    ("natural", "scrub"),
+    ("natural", "grassland"),
+    ("natural", "heath"),
+    ("tourism", "zoo"),
+    # single car chargers (charging stations are amenities)
+    ("man_made", "charge_point"),
 )
 
 _WATERWAY_LINES = {"river", "canal", "stream", "drain", "ditch"}
 
-_ROUTE_TYPES = {"hiking", "bicycle", "foot", "running", "mtb"}
+#: Route relations kept (``route=*``): walking and cycling routes, and bus routes.
+ROUTE_TYPES: frozenset[str] = frozenset({"hiking", "bicycle", "foot", "running", "mtb", "bus"})
 
 _OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".o5m", ".osc")
 
@@ -129,8 +163,9 @@ class OSMExtract:
         Tagged nodes, areas and waterway lines: ``osm_type`` (node/way/relation),
         ``osm_id``, ``name``, ``tags`` (a dict), geometry, in EPSG:4326.
     routes : DataFrame
-        Route relations: ``osm_id``, ``route``, ``name``, ``tags``, ``ways`` (member
-        way ids).
+        Route relations of :data:`ROUTE_TYPES`: ``osm_id``, ``route``, ``name``,
+        ``tags``, ``ways`` (member way ids) and ``nodes`` (member node ids: a bus
+        route's stops).
     timestamp : str or None
         How recent the data is (ISO date): the file header's replication timestamp, else
         the newest timestamp among the objects read; None when neither is known.
@@ -332,7 +367,7 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
 
     keys = WAY_TAG_KEYS
     area_keys = [k for k in feature_keys if k not in ("place", "entrance", "public_transport")]
-    area_filter = osmium.filter.KeyFilter(*area_keys, "natural", "water", "waterway")
+    area_filter = osmium.filter.KeyFilter(*area_keys, "natural", "water", "waterway", "tourism")
     main_filter = osmium.filter.KeyFilter(*feature_keys, *{k for k, _ in FEATURE_TAGS}, "highway", "route")
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas(area_filter).with_filter(main_filter)
@@ -392,11 +427,19 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
                 feat_type.append("way" if obj.from_way() else "relation")
                 feat_id.append(obj.orig_id())
                 feat_tags.append({t.k: t.v for t in obj.tags})
-            elif obj.is_relation() and get("type", None) == "route" and get("route", None) in _ROUTE_TYPES:
+            elif obj.is_relation() and get("type", None) == "route" and get("route", None) in ROUTE_TYPES:
                 tags = {t.k: t.v for t in obj.tags}
                 members = [m.ref for m in obj.members if m.type == "w"]
+                member_nodes = [m.ref for m in obj.members if m.type == "n"]
                 route_rows.append(
-                    {"osm_id": obj.id, "route": tags.get("route"), "name": tags.get("name"), "tags": tags, "ways": members}
+                    {
+                        "osm_id": obj.id,
+                        "route": tags.get("route"),
+                        "name": tags.get("name"),
+                        "tags": tags,
+                        "ways": members,
+                        "nodes": member_nodes,
+                    }
                 )
     except RuntimeError as exc:
         raise InputError(f"cannot read {path} as OSM data: {exc}") from None
@@ -449,7 +492,7 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
         geometry=np.concatenate([shapely.from_wkb(feat_wkb), np.asarray(extra_geoms, dtype=object)]) if feat_tags else [],
         crs=4326,
     )
-    routes = pd.DataFrame(route_rows, columns=["osm_id", "route", "name", "tags", "ways"])
+    routes = pd.DataFrame(route_rows, columns=["osm_id", "route", "name", "tags", "ways", "nodes"])
     if len(coords):
         bounds = (float(coords[:, 0].min()), float(coords[:, 1].min()), float(coords[:, 0].max()), float(coords[:, 1].max()))
     elif len(feats):
@@ -462,3 +505,200 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
     )
     log.debug("read %r", extract)
     return extract
+
+
+# -- selections by a profile's tag rules ------------------------------------------------------
+
+
+def _rule_text(rule: TagRule) -> str:
+    return " + ".join(f"{k}={'|'.join(v) if isinstance(v, list) else v}" for k, v in rule.tags.items())
+
+
+def unselected(rules: Iterable[TagRule]) -> list[str]:
+    """The tag rules no feature read by :func:`read_osm` can match, as ``key=value`` text.
+
+    A feature is kept by the reader when it has one of :data:`FEATURE_KEYS` or one of the
+    key/value pairs of :data:`FEATURE_TAGS`; a rule none of whose tags is such a key or
+    pair can never match (a profile rule ``natural=tree`` for instance). Use it to warn
+    that a profile asks for what the reader does not keep.
+    """
+    keys = set(FEATURE_KEYS)
+    pairs = set(FEATURE_TAGS)
+    out = []
+    for rule in rules:
+        seen = False
+        for key, want in rule.tags.items():
+            values = want if isinstance(want, list) else [want]
+            if key in keys or (want != "*" and all((key, v) in pairs for v in values)):
+                seen = True
+                break
+        if not seen:
+            out.append(_rule_text(rule))
+    return out
+
+
+def _contains_any(names: list[str], patterns: Sequence[str]) -> np.ndarray:
+    if not patterns:
+        return np.zeros(len(names), dtype=bool)
+    return np.array([any(p in n for p in patterns) for n in names], dtype=bool)
+
+
+def select(
+    source: OSMExtract | gpd.GeoDataFrame,
+    rules: Sequence[TagRule],
+    *,
+    exclude: Sequence[TagRule] = (),
+    name_patterns: Sequence[str] = (),
+    exclude_name_patterns: Sequence[str] = (),
+    kind: Literal["any", "point", "polygon"] = "any",
+) -> gpd.GeoDataFrame:
+    """The features of an extract that match a profile's tag rules or name patterns.
+
+    A feature is selected when its tags match one of ``rules`` (every tag of a rule
+    must match; see :class:`mtown_geo.standards.TagRule`) or its name (``name``,
+    ``name:zh``, ``official_name``, ``alt_name``) contains one of ``name_patterns``, and
+    neither its tags match one of ``exclude`` nor its name contains one of
+    ``exclude_name_patterns``.
+
+    Parameters
+    ----------
+    source : OSMExtract or GeoDataFrame
+        An extract (its :attr:`~OSMExtract.features`), or a feature layer with ``tags``
+        (dicts) and optional ``osm_type``, ``osm_id``, ``name`` columns.
+    rules, exclude : sequence of TagRule
+        Tag rules that select and that veto.
+    name_patterns, exclude_name_patterns : sequence of str
+        Name fragments that select and that veto (e.g. 邻里中心; 电动自行车).
+    kind : {"any", "point", "polygon"}
+        Keep only points (areas by a point on their surface are *not* made: a polygon is
+        left out) or only polygons.
+
+    Returns
+    -------
+    GeoDataFrame
+        In the source's CRS (EPSG:4326 for an extract), on a new RangeIndex: ``osm_type``,
+        ``osm_id``, ``name``, ``tags`` and ``matched_by`` (``tag`` or ``name``).
+    """
+    feats = source.features if isinstance(source, OSMExtract) else source
+    if not isinstance(feats, gpd.GeoDataFrame) or "tags" not in feats:
+        raise InputError("select() takes an OSMExtract or a GeoDataFrame with a 'tags' column of OSM tags")
+    if kind not in ("any", "point", "polygon"):
+        raise InputError(f"kind must be 'any', 'point' or 'polygon', got {kind!r}")
+    cols = ["osm_type", "osm_id", "name", "tags", "matched_by"]
+    if len(feats) == 0:
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=feats.crs)
+    tags = [t if isinstance(t, dict) else {} for t in feats["tags"]]
+    by_tag = np.array([any(r.matches(t) for r in rules) for t in tags], dtype=bool)
+    names = [" ".join(t[k] for k in ("name", "name:zh", "official_name", "alt_name") if k in t) for t in tags]
+    by_name = _contains_any(names, name_patterns)
+    veto = np.array([any(r.matches(t) for r in exclude) for t in tags], dtype=bool) if exclude else np.zeros(len(tags), bool)
+    veto |= _contains_any(names, exclude_name_patterns)
+    hit = (by_tag | by_name) & ~veto
+    type_id = shapely.get_type_id(np.asarray(feats.geometry.values))
+    if kind == "point":
+        hit &= type_id == 0
+    elif kind == "polygon":
+        hit &= np.isin(type_id, [3, 6])
+    pos = np.flatnonzero(hit)
+    sub = feats.iloc[pos]
+    out = gpd.GeoDataFrame(
+        {
+            "osm_type": sub["osm_type"].to_numpy() if "osm_type" in sub else np.full(len(sub), "feature"),
+            "osm_id": sub["osm_id"].to_numpy() if "osm_id" in sub else pos,
+            "name": [t.get("name") or t.get("name:zh") or None for t in (tags[i] for i in pos)],
+            "tags": [tags[i] for i in pos],
+            "matched_by": np.where(by_tag[pos], "tag", "name"),
+        },
+        geometry=sub.geometry.to_numpy(),
+        crs=feats.crs,
+    )
+    return out
+
+
+def feature_tags(source: OSMExtract, ids: Iterable[str]) -> list[dict[str, str] | None]:
+    """The OSM tags of features given as ``"node/123"`` / ``"way/45"`` ids (a facility's
+    ``facility_id``); None for an id the extract does not hold."""
+    feats = source.features
+    lookup = {f"{t}/{i}": tags for t, i, tags in zip(feats["osm_type"], feats["osm_id"], feats["tags"], strict=True)}
+    return [lookup.get(str(i)) for i in ids]
+
+
+# -- road attributes ----------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(m|metres|meters|米|ft|')?\s*$", re.IGNORECASE)
+_GRADE_WORDS = {"高速": 0.0, "一级": 1.0, "二级": 2.0, "三级": 3.0, "四级": 4.0, "等外": 5.0}
+_REF_CLASS = re.compile(r"^\s*([GSXYCZ])\s*\d")
+
+
+def _first_number(value: Any, *, unit: bool) -> float:
+    """The smallest number of an OSM value (``2``, ``2;3``, ``6.5 m``, ``20'``); NaN when none."""
+    if not isinstance(value, str):
+        return math.nan
+    best = math.nan
+    for part in value.split(";"):
+        m = _NUMBER.match(part)
+        if not m:
+            continue
+        x = float(m.group(1).replace(",", "."))
+        if unit and (m.group(2) or "").lower() in ("ft", "'"):
+            x *= 0.3048
+        if not x > 0:
+            continue
+        best = x if math.isnan(best) else min(best, x)
+    return best
+
+
+def _grade(value: Any) -> float:
+    if not isinstance(value, str):
+        return math.nan
+    v = value.strip()
+    if v[:1].isdigit():
+        return float(v[0])
+    for word, g in _GRADE_WORDS.items():
+        if word in v:
+            return g
+    return math.nan
+
+
+def road_attributes(ways: pd.DataFrame) -> pd.DataFrame:
+    """Lane count, carriageway width, Chinese grade and administrative class of highway ways.
+
+    Parameters
+    ----------
+    ways : DataFrame
+        :attr:`OSMExtract.ways` (or any frame with its tag columns).
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned with ``ways``: ``osm_id``, ``highway``, ``name``, ``ref``,
+        ``surface``, ``tracktype``, ``oneway`` (the raw tags), and the parsed
+        ``lanes`` (float; the smallest of ``2;3``; NaN when not tagged or not a
+        number), ``width_m`` (``width:carriageway``, else ``width``, in metres; feet
+        converted; NaN when not tagged), ``grade_cn`` (``highway:CN``: 0 高速 … 4 四级,
+        5 等外; NaN when not tagged) and ``ref_class`` (the letter of a Chinese road
+        number: G 国道, S 省道, X 县道, Y 乡道, C 村道, Z 专用公路; None otherwise).
+    """
+
+    def col(key: str) -> pd.Series:
+        return ways[key] if key in ways else pd.Series([None] * len(ways), index=ways.index, dtype=object)
+
+    width = col("width:carriageway").map(lambda v: _first_number(v, unit=True))
+    width = width.where(width.notna(), col("width").map(lambda v: _first_number(v, unit=True)))
+    refs = col("ref").map(lambda v: m.group(1) if isinstance(v, str) and (m := _REF_CLASS.match(v)) else None)
+    return pd.DataFrame(
+        {
+            "osm_id": col("osm_id"),
+            "highway": col("highway"),
+            "name": col("name"),
+            "ref": col("ref"),
+            "surface": col("surface"),
+            "tracktype": col("tracktype"),
+            "oneway": col("oneway"),
+            "lanes": col("lanes").map(lambda v: _first_number(v, unit=False)).astype(float),
+            "width_m": width.astype(float),
+            "grade_cn": col("highway:CN").map(_grade).astype(float),
+            "ref_class": refs,
+        },
+        index=ways.index,
+    )

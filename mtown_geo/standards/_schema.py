@@ -12,7 +12,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,16 +22,28 @@ from .._yaml import LocatedError
 __all__ = [
     "AnnexRow",
     "CategorySpec",
+    "ChargerRules",
     "CircleSpec",
+    "CountyList",
+    "GreenClass",
+    "GreenSpaceRules",
     "GreenwaySpec",
     "ModeSpec",
+    "NeighbourhoodRules",
     "NetworkFilter",
     "ParkRule",
     "ParkSizeClass",
     "ParkSpec",
     "Profile",
+    "RoadTest",
     "SpeedGroup",
+    "StreetRules",
     "TagRule",
+    "TaskIndicator",
+    "TaskTarget",
+    "TasksRules",
+    "TransitRules",
+    "VillageRoadRules",
     "category_key",
 ]
 
@@ -275,6 +287,214 @@ class AnnexRow(_Sourced):
         return self
 
 
+# -- the policy's other spatial tasks (主要任务) ---------------------------------------------
+
+
+class TaskTarget(_Sourced):
+    """A target or a reference value of a policy-task indicator, with its source."""
+
+    value: float = Field(ge=0, le=1_000_000)
+    op: Literal[">=", ">", "<=", "<"] = ">="
+    label: str = ""
+
+    def met(self, value: float) -> bool:
+        """Whether a value meets the target (by ``op``)."""
+        return {
+            ">=": value >= self.value - 1e-9,
+            ">": value > self.value,
+            "<=": value <= self.value + 1e-9,
+            "<": value < self.value,
+        }[self.op]
+
+    def text(self) -> str:
+        """``≥ 90 % (label; source) [verified|unverified]``-style wording for reports."""
+        sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}[self.op]
+        what = f"{self.label}; " if self.label else ""
+        return f"{sign} {self.value:g} ({what}{' '.join(self.source.split())}; {'verified' if self.verified else 'unverified'})"
+
+
+class TaskIndicator(_Sourced):
+    """One indicator of a policy task: its names, unit, the definition's source and its target.
+
+    ``target`` decides pass/fail; ``references`` are shown beside the value only. The shipped
+    profile sets a ``target`` only where its source was verified.
+    """
+
+    name_zh: str
+    name_en: str
+    unit: str
+    target: TaskTarget | None = None
+    references: list[TaskTarget] = []
+
+
+class _TaskRules(_Sourced):
+    """A policy task's rules: every one names its source; ``indicators`` are the report rows."""
+
+    indicators: dict[str, TaskIndicator]
+
+    #: The indicator keys the toolkit computes for the task (set by each subclass).
+    KEYS: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _known_indicators(self) -> _TaskRules:
+        missing = [k for k in self.KEYS if k not in self.indicators]
+        unknown = [k for k in self.indicators if k not in self.KEYS]
+        if missing or unknown:
+            raise ValueError(
+                f"indicators: the task computes {list(self.KEYS)}; "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and unknown else "")
+                + (f"unknown {unknown}" if unknown else "")
+            )
+        return self
+
+
+class StreetRules(_TaskRules):
+    """Task 1 小街区密路网: which roads count, how dual carriageways, junctions and blocks are treated."""
+
+    highway: list[str] = Field(min_length=1)
+    exclude_tags: dict[str, list[str]] = {}
+    internal_highway: list[str] = []
+    internal_exclude_tags: dict[str, list[str]] = {}
+    dual_carriageway_gap_m: float = Field(default=40.0, gt=0, le=200)
+    dual_carriageway_angle_deg: float = Field(default=30.0, gt=0, lt=90)
+    junction_merge_m: float = Field(default=15.0, ge=0, le=100)
+    block_max_side_m: float = Field(default=300.0, gt=0, le=5000)
+    min_block_area_m2: float = Field(default=1000.0, ge=0, le=100_000)
+    min_block_width_m: float = Field(default=20.0, ge=0, le=500)
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "street_density",
+        "street_density_internal",
+        "street_density_town",
+        "intersection_density",
+        "block_share",
+        "block_median_side",
+    )
+
+
+class RoadTest(_Sourced):
+    """What makes a road segment qualify (two-lane, or grade 3): lanes, width, surface, class."""
+
+    min_lanes: int = Field(default=2, ge=1, le=8)
+    min_width_m: float = Field(default=6.0, gt=0, le=50)
+    max_grade_cn: int = Field(default=4, ge=0, le=5)
+    paved_surfaces: list[str] = []
+    unpaved_surfaces: list[str] = []
+    assume_highway: list[str] = []
+    unknown_in_mountains: list[str] = []
+    never_highway: list[str] = []
+    assume_paved_highway: list[str] = []
+
+
+class CountyList(_Sourced):
+    names: list[str] = []
+
+
+class VillageRoadRules(_TaskRules):
+    """Task 2 行政村通双车道公路 / 山区县城镇通三级公路."""
+
+    two_lane: RoadTest
+    grade3: RoadTest
+    village_end_m: float = Field(default=300.0, ge=0, le=5000)
+    seat_end_m: float = Field(default=500.0, ge=0, le=5000)
+    weak_dist_m: float = Field(default=200.0, ge=0, le=5000)
+    seat_name_patterns: list[str] = []
+    committee_name_patterns: list[str] = []
+    trunk_ref_classes: list[str] = ["G", "S"]
+    mountain_counties: CountyList
+    KEYS: ClassVar[tuple[str, ...]] = ("village_two_lane", "village_two_lane_weak", "town_grade3")
+
+
+class TransitRules(_TaskRules):
+    """Task 2 城乡公交一体化: which features are bus stops, merging, radii."""
+
+    osm: list[TagRule] = Field(min_length=1)
+    merge_dist_m: float = Field(default=40.0, ge=0, le=500)
+    radius_m: float = Field(default=500.0, gt=0, le=10_000)
+    radius_small_m: float = Field(default=300.0, gt=0, le=10_000)
+    village_dist_m: float = Field(default=2000.0, gt=0, le=50_000)
+    village_near_m: float = Field(default=500.0, gt=0, le=50_000)
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "bus_500m",
+        "bus_300m",
+        "bus_500m_network",
+        "village_bus_2km",
+        "village_bus_500m",
+        "bus_stops_served",
+    )
+
+
+class GreenClass(_Sourced):
+    name_zh: str
+    osm: list[TagRule] = Field(min_length=1)
+
+
+class GreenSpaceRules(_TaskRules):
+    """Task 3 园林城镇: green-land classes (counted once, in order) and land-cover classes."""
+
+    classes: dict[str, GreenClass] = Field(min_length=1)
+    exclude: list[TagRule] = []
+    landcover_classes: dict[Annotated[int, Field(ge=0, le=65535)], str] = {}
+    landcover_source: str = ""
+    KEYS: ClassVar[tuple[str, ...]] = ("green_land_ratio", "park_per_capita", "green_cover_ratio")
+
+
+class ChargerRules(_TaskRules):
+    """Task 3 新能源充电桩: which charging stations are for cars and public; radii and times."""
+
+    exclude: list[TagRule] = []
+    exclude_name_patterns: list[str] = []
+    private: list[TagRule] = []
+    merge_dist_m: float = Field(default=30.0, ge=0, le=500)
+    radius_m: float = Field(default=900.0, gt=0, le=50_000)
+    drive_min: ThresholdMin = 5.0
+    village_drive_min: ThresholdMin = 30.0
+    KEYS: ClassVar[tuple[str, ...]] = ("charger_radius", "charger_drive", "village_charger", "town_charger")
+
+
+class NeighbourhoodRules(_TaskRules):
+    """Task 5 邻里中心全覆盖: walking times and the per-community distance."""
+
+    walk_min: ThresholdMin = 5.0
+    walk_long_min: ThresholdMin = 15.0
+    zone_dist_m: float = Field(default=500.0, ge=0, le=10_000)
+    KEYS: ClassVar[tuple[str, ...]] = ("centre_5min", "centre_15min", "centre_zones")
+
+
+class TasksRules(_Strict):
+    """The policy's other spatial tasks (浙政办发〔2023〕49号 tasks 1, 2, 3, 5); each may be left out."""
+
+    streets: StreetRules | None = None
+    village_roads: VillageRoadRules | None = None
+    transit: TransitRules | None = None
+    greenspace: GreenSpaceRules | None = None
+    chargers: ChargerRules | None = None
+    neighbourhood: NeighbourhoodRules | None = None
+
+    def assumptions(self) -> list[tuple[str, str]]:
+        """Every rule of the tasks marked ``verified: false``, as (key path, source) pairs."""
+        out: list[tuple[str, str]] = []
+        for name in type(self).model_fields:
+            spec = getattr(self, name)
+            if spec is None:
+                continue
+            if not spec.verified:
+                out.append((f"tasks.{name}", spec.source))
+            for key, ind in spec.indicators.items():
+                if not ind.verified:
+                    out.append((f"tasks.{name}.indicators.{key}", ind.source))
+                if ind.target is not None and not ind.target.verified:
+                    out.append((f"tasks.{name}.indicators.{key}.target", ind.target.source))
+            for sub in ("two_lane", "grade3", "mountain_counties"):
+                rule = getattr(spec, sub, None)
+                if rule is not None and not rule.verified:
+                    out.append((f"tasks.{name}.{sub}", rule.source))
+            for key, cls in (getattr(spec, "classes", None) or {}).items():
+                if not cls.verified:
+                    out.append((f"tasks.{name}.classes.{key}", cls.source))
+        return out
+
+
 class Profile(_Strict):
     """A standard profile: every rule the indicators rest on, with its source."""
 
@@ -291,6 +511,7 @@ class Profile(_Strict):
     greenways: GreenwaySpec | None = None
     annex: list[AnnexRow] = []
     greenway_target: AnnexRow | None = None
+    tasks: TasksRules | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Profile:
@@ -513,6 +734,8 @@ class Profile(_Strict):
                     out.append((f"parks.rules.{key}", rule.source))
         if self.greenways is not None and not self.greenways.verified:
             out.append(("greenways", self.greenways.source))
+        if self.tasks is not None:
+            out.extend(self.tasks.assumptions())
         return out
 
 
