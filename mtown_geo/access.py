@@ -30,9 +30,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
-from .network import Network
+from .network import Network, _csr_min
 
-__all__ = ["Reach", "access_points", "reach", "snap", "travel_times"]
+__all__ = ["Reach", "Tree", "access_points", "point_costs", "reach", "search", "snap", "travel_times", "tree_costs"]
 
 log = logging.getLogger(__name__)
 
@@ -655,3 +655,259 @@ def travel_times(
         labels=False,
     )
     return r.at(origins, max_snap_dist_m=max_snap_dist_m)
+
+
+# -- shortest-path trees over a chosen set of edges ---------------------------------------------
+
+
+def _edge_costs(network: Network, weight: str, edge_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Cost of every edge u → v and v → u (inf where the direction or the edge is not allowed)."""
+    e = network.edges
+    t_uv = e["time_min"].to_numpy(float)
+    t_vu = e["time_rev_min"].to_numpy(float)
+    if weight == "time":
+        c_uv, c_vu = t_uv.copy(), t_vu.copy()
+    elif weight == "length":
+        length = e["length_m"].to_numpy(float)
+        c_uv = np.where(np.isfinite(t_uv), length, np.inf)
+        c_vu = np.where(np.isfinite(t_vu), length, np.inf)
+    else:
+        raise InputError(f"weight must be 'time' or 'length', got {weight!r}")
+    if edge_mask is not None:
+        mask = np.asarray(edge_mask, dtype=bool)
+        if mask.shape != (network.n_edges,):
+            raise InputError(f"edge_mask must hold one flag per edge ({network.n_edges}), got shape {mask.shape}")
+        c_uv = np.where(mask, c_uv, np.inf)
+        c_vu = np.where(mask, c_vu, np.inf)
+    return c_uv, c_vu
+
+
+@dataclass(frozen=True, eq=False)
+class Tree:
+    """A shortest-path tree: every node's cost to (or from) a set of source nodes, and its path.
+
+    Made by :func:`search`. ``towards=True`` trees hold the cost of travelling *from* each node
+    *to* the nearest source (one search on the reversed network, as :func:`reach` does);
+    ``towards=False`` trees the cost from the nearest source to each node.
+
+    Attributes
+    ----------
+    network : Network
+    dist : ndarray, shape (n_nodes,)
+        Cost per node (minutes for ``weight="time"``, metres for ``"length"``; ``inf`` where not
+        reached within the limit or over the allowed edges).
+    pred : ndarray, shape (n_nodes,)
+        The next node on the way to the sources (``towards=True``) or the node before it on the
+        way from them; -1 at a source and where not reached.
+    weight : str
+    towards : bool
+    edge_mask : ndarray or None
+        The edges the search was allowed to use (None: all).
+    """
+
+    network: Network
+    dist: np.ndarray
+    pred: np.ndarray
+    weight: str
+    towards: bool
+    edge_mask: np.ndarray | None = None
+
+    def path(self, node: int) -> np.ndarray:
+        """Nodes of the path between a node and the sources, in travel order (empty if not reached)."""
+        node = int(node)
+        if not 0 <= node < len(self.dist):
+            raise InputError(f"node {node} is not a node of the network (0–{len(self.dist) - 1})")
+        if not np.isfinite(self.dist[node]):
+            return np.empty(0, dtype=np.int64)
+        out = [node]
+        while self.pred[out[-1]] >= 0:
+            out.append(int(self.pred[out[-1]]))
+            if len(out) > len(self.dist):  # pragma: no cover - a tree has no cycle
+                raise RuntimeError("the predecessor array holds a cycle")
+        nodes = np.asarray(out, dtype=np.int64)
+        return nodes if self.towards else nodes[::-1]
+
+    def path_edges(self, node: int) -> np.ndarray:
+        """Edge positions of :meth:`path`, in travel order (the cheapest allowed edge of each hop)."""
+        nodes = self.path(node)
+        if len(nodes) < 2:
+            return np.empty(0, dtype=np.int64)
+        a, b = nodes[:-1], nodes[1:]
+        lookup = self._hops
+        keys = a.astype(np.int64) * self.network.n_nodes + b
+        pos = np.searchsorted(lookup[0], keys)
+        if not (np.all(pos < len(lookup[0])) and np.array_equal(lookup[0][np.minimum(pos, len(lookup[0]) - 1)], keys)):
+            raise RuntimeError("a hop of the path has no allowed edge")  # pragma: no cover - guarded by the search
+        return lookup[1][pos]
+
+    @property
+    def _hops(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted hop keys (from × n + to, in travel direction) and the cheapest allowed edge of each."""
+        cached = self.__dict__.get("_hops_cache")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        e = self.network.edges
+        c_uv, c_vu = _edge_costs(self.network, self.weight, self.edge_mask)
+        u, v = e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64)
+        fw, bw = np.isfinite(c_uv), np.isfinite(c_vu)
+        src = np.concatenate([u[fw], v[bw]])
+        dst = np.concatenate([v[fw], u[bw]])
+        cost = np.concatenate([c_uv[fw], c_vu[bw]])
+        eid = np.concatenate([np.flatnonzero(fw), np.flatnonzero(bw)])
+        keys = src * self.network.n_nodes + dst
+        order = np.lexsort((cost, keys))
+        keys, eid = keys[order], eid[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        out = (keys[first], eid[first])
+        object.__setattr__(self, "_hops_cache", out)
+        return out
+
+
+def search(
+    network: Network,
+    sources: Sequence[int] | np.ndarray,
+    *,
+    source_cost: Sequence[float] | np.ndarray | None = None,
+    weight: str = "time",
+    edge_mask: np.ndarray | None = None,
+    limit: float = np.inf,
+    towards: bool = True,
+) -> Tree:
+    """One multi-source shortest-path search over the network, or over some of its edges.
+
+    The engine's search (:func:`reach`) restricted to chosen edges and with the path kept:
+    which villages reach the town seat on two-lane roads only, and along which roads.
+
+    Parameters
+    ----------
+    network : Network
+    sources : sequence of int
+        Node positions the search starts from (``towards=False``) or ends at (``towards=True``).
+    source_cost : sequence of float, optional
+        A starting cost per source (e.g. the partial edge between a node and the point it
+        stands for, see :func:`point_costs`); default 0.
+    weight : {"time", "length"}
+        Edge cost: travel time (minutes, the network's speeds) or length (metres). One-way
+        rules apply to both.
+    edge_mask : ndarray of bool, optional
+        One flag per edge: only flagged edges may be used (default: all).
+    limit : float, optional
+        Costs beyond this are not searched (``inf``).
+    towards : bool
+        True (default): the cost of travelling from each node to the nearest source; False:
+        from the nearest source to each node.
+
+    Returns
+    -------
+    Tree
+    """
+    n = network.n_nodes
+    src = np.asarray(sources, dtype=np.int64).ravel()
+    if len(src) == 0:
+        raise InputError("search: give at least one source node")
+    if src.min() < 0 or src.max() >= n:
+        raise InputError(f"search: source nodes must lie in 0–{n - 1}")
+    cost0 = np.zeros(len(src)) if source_cost is None else np.asarray(source_cost, dtype=float).ravel()
+    if cost0.shape != src.shape or np.isnan(cost0).any() or (cost0 < 0).any():
+        raise InputError("search: source_cost must hold one non-negative number (or inf) per source")
+    if not limit > 0:
+        raise InputError(f"search: limit must be positive, got {limit}")
+    c_uv, c_vu = _edge_costs(network, weight, edge_mask)
+    e = network.edges
+    u, v = e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64)
+    fw, bw = np.isfinite(c_uv), np.isfinite(c_vu)
+    rows = np.concatenate([u[fw], v[bw]])
+    cols = np.concatenate([v[fw], u[bw]])
+    w = np.concatenate([c_uv[fw], c_vu[bw]])
+    if towards:
+        rows, cols = cols, rows
+    base = _csr_min(rows, cols, w, n)
+    ok = np.isfinite(cost0)
+    aug = _append_rows(base, np.zeros(int(ok.sum()), dtype=np.int64), src[ok], cost0[ok], 1)
+    dist, pred = dijkstra(aug, directed=True, indices=n, limit=limit, return_predecessors=True)
+    dist, pred = dist[:n], pred[:n].astype(np.int64)
+    pred = np.where((pred < 0) | (pred >= n), -1, pred)
+    return Tree(network=network, dist=dist, pred=pred, weight=weight, towards=towards, edge_mask=edge_mask)
+
+
+def point_costs(
+    network: Network,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    weight: str = "time",
+    edge_mask: np.ndarray | None = None,
+    towards: bool = True,
+    max_snap_dist_m: float | None = None,
+) -> pd.DataFrame:
+    """How points attach to the two end nodes of their nearest edge, with the partial-edge costs.
+
+    Parameters
+    ----------
+    network : Network
+    points : GeoDataFrame or GeoSeries
+        Any CRS (see :func:`snap`).
+    weight, edge_mask
+        As in :func:`search`; a point on an edge outside the mask reaches neither end.
+    towards : bool
+        True: the costs of travelling from each end node *to* the point (the point as a
+        destination, for :func:`search` sources); False: from the point to each end node
+        (the point as an origin).
+    max_snap_dist_m : float, optional
+        As in :func:`snap`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``points``: ``edge``, ``node_u``, ``node_v``, ``cost_u``, ``cost_v``
+        (``inf`` where the direction is not allowed or the point is not attached),
+        ``snap_dist_m`` and ``ok`` (as :func:`snap`; the off-network leg is not in the costs).
+    """
+    snaps = snap(network, points, max_snap_dist_m=max_snap_dist_m)
+    e = snaps["edge"].to_numpy()
+    ok = snaps["ok"].to_numpy() & (e >= 0)
+    c_uv, c_vu = _edge_costs(network, weight, edge_mask)
+    ei = np.where(e >= 0, e, 0)
+    f = snaps["frac"].to_numpy()
+    nu = network.edges["u"].to_numpy(np.int64)[ei]
+    nv = network.edges["v"].to_numpy(np.int64)[ei]
+    with np.errstate(invalid="ignore"):
+        if towards:  # node u → point runs along u → v; node v → point along v → u
+            cu, cv = f * c_uv[ei], (1.0 - f) * c_vu[ei]
+        else:  # point → u runs along v → u; point → v along u → v
+            cu, cv = f * c_vu[ei], (1.0 - f) * c_uv[ei]
+    cu = np.where(ok & np.isfinite(c_uv[ei] if towards else c_vu[ei]), np.nan_to_num(cu, nan=0.0), np.inf)
+    cv = np.where(ok & np.isfinite(c_vu[ei] if towards else c_uv[ei]), np.nan_to_num(cv, nan=0.0), np.inf)
+    return pd.DataFrame(
+        {
+            "edge": e,
+            "node_u": np.where(ok, nu, -1),
+            "node_v": np.where(ok, nv, -1),
+            "cost_u": cu,
+            "cost_v": cv,
+            "snap_dist_m": snaps["snap_dist_m"].to_numpy(),
+            "ok": ok,
+        },
+        index=snaps.index,
+    )
+
+
+def tree_costs(tree: Tree, attached: pd.DataFrame) -> pd.DataFrame:
+    """The cost of each attached point (:func:`point_costs`, with ``towards`` opposite to the
+    tree's for a trip from the point to the tree's sources) and the end node it goes through.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``attached``: ``cost`` (``inf`` where not reached) and ``node`` (the end
+        node of the point's edge the best path passes, -1 where not reached).
+    """
+    ok = attached["ok"].to_numpy()
+    nu = attached["node_u"].to_numpy()
+    nv = attached["node_v"].to_numpy()
+    du = np.where(ok, tree.dist[np.where(ok, nu, 0)], np.inf) + attached["cost_u"].to_numpy()
+    dv = np.where(ok, tree.dist[np.where(ok, nv, 0)], np.inf) + attached["cost_v"].to_numpy()
+    cost = np.minimum(du, dv)
+    node = np.where(du <= dv, nu, nv)
+    node = np.where(np.isfinite(cost), node, -1)
+    return pd.DataFrame({"cost": cost, "node": node}, index=attached.index)

@@ -31,9 +31,13 @@ from .standards import AnnexRow, Profile
 __all__ = [
     "COLUMNS",
     "HEADERS",
+    "TASK_COLUMNS",
+    "TASK_HEADERS",
+    "TASK_TITLES",
     "ComputedValue",
     "indicator_table",
     "manifest",
+    "task_table",
     "write_tables",
 ]
 
@@ -227,6 +231,132 @@ def indicator_table(
     return df
 
 
+# -- the policy's other spatial tasks (主要任务) ------------------------------------------------
+
+#: Columns of the policy-task table, in order.
+TASK_COLUMNS = [
+    "task",
+    "key",
+    "name_zh",
+    "name_en",
+    "unit",
+    "value",
+    "target",
+    "status",
+    "denominator",
+    "verified",
+    "reference",
+    "source",
+    "note",
+]
+
+#: Chinese headers with the English beside them for the policy-task table.
+TASK_HEADERS = {
+    "task": "任务 Task",
+    "key": "代码 Key",
+    "name_zh": "指标 Indicator",
+    "name_en": "Indicator (English)",
+    "unit": "单位 Unit",
+    "value": "数值 Value",
+    "target": "目标 Target",
+    "status": "是否达标 Status",
+    "denominator": "分母 Denominator",
+    "verified": "口径已核实 Rule verified",
+    "reference": "参考值 References",
+    "source": "口径来源 Rule source",
+    "note": "说明 Note",
+}
+
+#: The tasks in report order, with their titles (浙政办发〔2023〕49号 task numbers).
+TASK_TITLES = {
+    "streets": "任务1 小街区密路网 small blocks, dense streets",
+    "village_roads": "任务2 行政村通双车道公路 village roads",
+    "transit": "任务2 城乡公交一体化 bus coverage",
+    "greenspace": "任务3 园林城镇 green space",
+    "chargers": "任务3 新能源充电桩 public chargers",
+    "neighbourhood": "任务5 邻里中心全覆盖 neighbourhood centres",
+}
+
+#: Sheet (and Markdown section) titles of the extra tables that carry a status column.
+SHEET_NAMES = {"tasks": "主要任务 policy tasks"}
+
+
+def task_table(profile: Profile, computed: Mapping[str, ComputedValue]) -> pd.DataFrame:
+    """The policy's other spatial tasks as a table: value, target, status, denominator, source.
+
+    Parameters
+    ----------
+    profile : Profile
+        Its ``tasks`` section names every indicator, its unit, the source of its definition,
+        its target (decides pass/fail) and its references (shown only).
+    computed : mapping
+        Values keyed ``"<task>:<indicator>"`` (``"streets:street_density"``); a NaN value means
+        the data are missing (status ``missing``, never 0). ``details`` may carry ``target``
+        (a number that replaces the profile's), ``target_text`` and ``status`` (overrides).
+
+    Returns
+    -------
+    DataFrame
+        :data:`TASK_COLUMNS`, one row per computed indicator in the profile's order. ``verified``
+        is true only when the indicator's definition and its target are both verified; the
+        ``note`` of every other row says what is unverified.
+    """
+    rows: list[dict[str, Any]] = []
+    tasks = profile.tasks
+    if tasks is None:
+        return pd.DataFrame(columns=TASK_COLUMNS)
+    for task, title in TASK_TITLES.items():
+        spec = getattr(tasks, task, None)
+        if spec is None:
+            continue
+        for key, ind in spec.indicators.items():
+            cv = computed.get(f"{task}:{key}")
+            if cv is None:
+                continue
+            value = float(cv.value) if cv.value is not None else math.nan
+            target = ind.target
+            details = dict(cv.details)
+            target_value = details.get("target", target.value if target is not None else None)
+            target_text = details.get("target_text", target.text() if target is not None else "")
+            verified = bool(cv.verified and ind.verified and (target is None or target.verified))
+            if "status" in details:
+                status = str(details["status"])
+            elif math.isnan(value):
+                status = "missing"
+            elif target is None and "target" not in details:
+                status = "n/a"
+            else:
+                status = "pass" if (target.met(value) if target is not None else value >= float(target_value)) else "fail"
+            notes = [cv.note] if cv.note else []
+            unverified = []
+            if not ind.verified:
+                unverified.append(f"definition: {' '.join(ind.source.split())}")
+            if not spec.verified:
+                unverified.append(f"method: {' '.join(spec.source.split())}")
+            if target is not None and not target.verified:
+                unverified.append(f"target: {' '.join(target.source.split())}")
+            if unverified:
+                notes.append("UNVERIFIED rule 未核实口径 — " + " | ".join(unverified))
+            rows.append(
+                {
+                    "task": title,
+                    "key": key,
+                    "name_zh": ind.name_zh,
+                    "name_en": ind.name_en,
+                    "unit": ind.unit,
+                    "value": None if math.isnan(value) else value,
+                    "target": target_text or None,
+                    "status": status,
+                    "denominator": cv.denominator,
+                    "verified": verified,
+                    "reference": "; ".join(r.text() for r in ind.references) or None,
+                    "source": " ".join(ind.source.split()),
+                    "note": "; ".join(notes),
+                }
+            )
+    return pd.DataFrame(rows, columns=TASK_COLUMNS)
+
+
 def _effective_year(profile: Profile, year: int) -> int:
     years = sorted({y for spec in profile.annex for y in spec.targets})
     if not years:
@@ -335,7 +465,9 @@ def write_tables(
     for name in names[1:]:
         df = tables[name]
         df2 = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
-        text += "\n" + _markdown(df2, name)
+        if name in SHEET_NAMES:
+            df2 = df2.rename(columns={c: TASK_HEADERS.get(c, c) for c in df2.columns if c != "status"})
+        text += "\n" + _markdown(df2, SHEET_NAMES.get(name, name))
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     out.append(path)
@@ -375,10 +507,12 @@ def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
         two_dp = book.add_format({"num_format": "0.00"})
         for i, (name, df) in enumerate(tables.items()):
             frame = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
-            frame = frame.rename(columns={c: HEADERS.get(c, c) for c in frame.columns})
-            ws = book.add_worksheet("指标 Indicators" if i == 0 else str(name)[:31])
+            heads = TASK_HEADERS if str(name) in SHEET_NAMES else HEADERS
+            frame = frame.rename(columns={c: heads.get(c, c) for c in frame.columns})
+            ws = book.add_worksheet("指标 Indicators" if i == 0 else SHEET_NAMES.get(str(name), str(name))[:31])
             columns = [str(c) for c in frame.columns]
-            status_col = columns.index(HEADERS["status"]) if i == 0 and HEADERS["status"] in columns else -1
+            with_status = i == 0 or str(name) in SHEET_NAMES
+            status_col = columns.index(HEADERS["status"]) if with_status and HEADERS["status"] in columns else -1
             value_col = columns.index(HEADERS["value"]) if status_col >= 0 and HEADERS["value"] in columns else -1
             ws.write_row(0, 0, columns, header)
             ws.freeze_panes(1, 0)

@@ -146,6 +146,23 @@ def _as_sources(v: Any) -> Any:
     return out
 
 
+class TasksSpec(_Strict):
+    """The policy's other spatial tasks (主要任务): each on by default, computed where the data allow."""
+
+    streets: bool = True
+    villages: bool = True
+    transit: bool = True
+    greenspace: bool = True
+    chargers: bool = True
+    neighbourhood: bool = True
+    stops: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
+    seat: tuple[float, float] | None = None
+    county: str | None = None
+    landcover: str | None = None
+
+    _coerce_stops = field_validator("stops", mode="before")(_as_sources)
+
+
 class Study(_Strict):
     """A validated study file."""
 
@@ -167,6 +184,7 @@ class Study(_Strict):
     circles: list[str] | None = None
     reported: dict[Annotated[int, Field(ge=1, le=999)], Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     siting: SitingSpec = SitingSpec()
+    tasks: TasksSpec = TasksSpec()
     outputs: OutputSpec = OutputSpec()
     base_dir: Path = Field(default=Path("."), exclude=True)
     _town: gpd.GeoDataFrame | None = PrivateAttr(default=None)
@@ -938,7 +956,7 @@ def run(
     prof = _profile_of(st)
     notes: list[str] = []
     circles = list(st.circles) if st.circles is not None else list(prof.circles)
-    steps = ["inputs", *[f"circle {c}" for c in circles], "parks", "greenways", "siting", "report"]
+    steps = ["inputs", *[f"circle {c}" for c in circles], "parks", "greenways", "tasks", "siting", "report"]
     bar = _progress(len(steps), f"mtown-geo {st.name}", progress)
     tables: dict[str, pd.DataFrame] = {}
     layers: dict[str, gpd.GeoDataFrame] = {}
@@ -970,6 +988,13 @@ def run(
         bar.update()
         bar.set_postfix_str("greenways")
         _greenways_step(tw, computed, tables, layers, notes)
+        bar.update()
+        bar.set_postfix_str("tasks")
+        from . import tasks as _tasks
+
+        task_values = _tasks.run_step(tw, tables, layers, notes)
+        if task_values:
+            tables["tasks"] = report.task_table(prof, task_values)
         bar.update()
         bar.set_postfix_str("siting")
         if st.siting.enabled:
@@ -1207,7 +1232,8 @@ def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame
     return out
 
 
-def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+def _zone_polygons(st: Study, metric: Any) -> tuple[gpd.GeoDataFrame, str]:
+    """The study's zones (sub-area polygons) in the metric CRS, and their name column."""
     assert st.zones is not None
     src = st.zones
     if src.file is None:
@@ -1216,6 +1242,11 @@ def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataF
     col = src.name_col or ("name" if "name" in z else None)
     if col is None or col not in z:
         raise StudyError(f"zones: {src.file} needs a name column (set name_col)")
+    return z, col
+
+
+def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+    z, col = _zone_polygons(st, metric)
     return demand.assign_zones(units, z, zone_col=col)
 
 
@@ -1573,6 +1604,10 @@ def write(
             _interactive_map(result, tmp / "map.html")
         if st.outputs.static_maps:
             _print_maps(result, tmp / "maps")
+        if "tasks" in result.tables:
+            from . import tasks as _tasks
+
+            _tasks.write_maps(result, tmp, interactive=st.outputs.maps, static=st.outputs.static_maps)
         for name, raster in result.rasters.items():
             (tmp / "rasters").mkdir(exist_ok=True)
             raster.write(tmp / "rasters" / f"{name}.tif")

@@ -1,0 +1,930 @@
+"""The policy's other spatial tasks for one town: the study run's ``tasks`` step and its maps.
+
+浙政办发〔2023〕49号 asks towns for 小街区密路网 (task 1), 行政村通双车道公路 / 山区县城镇通三级公路 and
+城乡公交一体化 (task 2), 建成区绿地率 / 人均公园绿地 and 充电桩 (task 3) and 邻里中心全覆盖 (task 5).
+This module gathers a study's inputs for each (OSM selections by the profile's rules, the
+planner's points and layers), calls the indicator functions of :mod:`mtown_geo.streets`,
+:mod:`mtown_geo.villages`, :mod:`mtown_geo.transit`, :mod:`mtown_geo.greenspace`,
+:mod:`mtown_geo.chargers` and :mod:`mtown_geo.neighbourhood`, and returns the report values
+(:func:`mtown_geo.report.task_table` makes the 主要任务 table of them), tables and layers.
+:func:`write_maps` draws a print map per task and one interactive map of them all.
+
+Each task is switched by the study's ``tasks:`` keys; a task whose data are missing reports
+"data missing" (never 0 %) with a note that says what to give.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import chargers, greenspace, lifecircle, neighbourhood, streets, transit, villages
+from ._errors import InputError, MtownGeoWarning, StudyError
+from .network import Network
+from .report import ComputedValue
+from .sources import osm as _osm
+from .sources.osm import is_osm_file
+from .study import StudyResult, _extract, _parks_layer, _read_layer, _Town, _villages, _zone_polygons
+
+__all__ = ["run_step", "write_maps"]
+
+log = logging.getLogger(__name__)
+
+_NO_DATA = "数据缺失 data missing"
+
+
+def _km2(area_m2: float) -> str:
+    return f"{area_m2 / 1e6:.2f} km²"
+
+
+def _has_osm(tw: _Town) -> bool:
+    st = tw.study
+    return st.osm is not None or st._extract is not None
+
+
+def _osm_network(tw: _Town) -> bool:
+    src = tw.study.network.source
+    return _has_osm(tw) and (src == "osm" or is_osm_file(src))
+
+
+def _pct(x: float | None) -> float:
+    return math.nan if x is None or (isinstance(x, float) and math.isnan(x)) else 100.0 * float(x)
+
+
+def _warn_unseen(rules: Any, what: str) -> None:
+    missing = _osm.unselected(rules)
+    if missing:
+        import warnings
+
+        warnings.warn(
+            f"{what}: the OSM reader keeps no feature tagged {', '.join(missing)}, so these profile rules match nothing",
+            MtownGeoWarning,
+            stacklevel=3,
+        )
+
+
+# -- shared inputs ------------------------------------------------------------------------------
+
+
+def _government(tw: _Town) -> gpd.GeoDataFrame:
+    fac = tw.facilities
+    if "service_centre" not in tw.profile.categories or len(fac) == 0:
+        return gpd.GeoDataFrame({"name": []}, geometry=[], crs=tw.metric)
+    return fac[fac["category"] == "service_centre"].to_crs(tw.metric).reset_index(drop=True)
+
+
+def _seat(tw: _Town) -> tuple[gpd.GeoDataFrame, str]:
+    st = tw.study
+    built_m = tw.built.to_crs(tw.metric)
+    if st.tasks.seat is not None:
+        lon, lat = st.tasks.seat
+        pt = gpd.GeoDataFrame({"name": ["镇政府 (study)"]}, geometry=[shapely.Point(lon, lat)], crs=4326).to_crs(tw.metric)
+        return pt, "tasks.seat of the study file"
+    rules = tw.profile.tasks.village_roads if tw.profile.tasks is not None else None
+    patterns = list(rules.seat_name_patterns) if rules is not None else []
+    return villages.town_seat(_government(tw), built_m, name_patterns=patterns)
+
+
+def _strip(name: str, patterns: list[str]) -> str:
+    out = name
+    for p in patterns:
+        out = out.replace(p, "")
+    return out.strip()
+
+
+def _task_villages(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
+    """The study's villages plus 村委会 points (named government offices) not already among them."""
+    vil = _villages(tw.study, tw.town, tw.metric)[["name", "geometry"]].assign(source="villages")
+    rules = tw.profile.tasks.village_roads if tw.profile.tasks is not None else None
+    patterns = list(rules.committee_name_patterns) if rules is not None else []
+    gov = _government(tw)
+    if patterns and len(gov):
+        names = gov["name"].fillna("").astype(str)
+        is_c = names.map(lambda n: any(p in n for p in patterns)).to_numpy(bool)
+        town_m = tw.town.to_crs(tw.metric).union_all()
+        com = gov[is_c & gov.intersects(town_m).to_numpy()]
+        known = [str(n) for n in vil["name"] if isinstance(n, str) and n]
+        keep = []
+        for n in com["name"].astype(str):
+            core = _strip(n, patterns)
+            keep.append(bool(core) and not any(core in k or k in core for k in known))
+        extra = com[np.asarray(keep, dtype=bool)]
+        if len(extra):
+            extra = gpd.GeoDataFrame(
+                {"name": extra["name"].to_numpy(), "source": "村委会"},
+                geometry=extra.geometry.representative_point().to_numpy(),
+                crs=tw.metric,
+            )
+            vil = gpd.GeoDataFrame(pd.concat([vil, extra], ignore_index=True), crs=tw.metric)
+            notes.append(f"tasks: {len(extra)} 村委会 points added to the villages")
+    return vil.reset_index(drop=True)
+
+
+def _drive(tw: _Town, notes: list[str]) -> Network | None:
+    if "drive" not in tw.profile.modes:
+        notes.append("tasks: the profile has no drive mode; drive-time measures are not computed")
+        return None
+    return tw.network("drive")
+
+
+# -- task 1: streets ------------------------------------------------------------------------------
+
+
+def _road_lines(tw: _Town) -> gpd.GeoDataFrame:
+    st = tw.study
+    if _osm_network(tw):
+        ext = _extract(st)
+        town_box = tw.town.to_crs(tw.metric).total_bounds + np.array([-1, -1, 1, 1]) * 2500.0
+        lines = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
+            tw.metric
+        )
+        return lines[lines.intersects(shapely.box(*town_box)).to_numpy()].reset_index(drop=True)
+    lines = _read_layer(st, st.network.source).to_crs(tw.metric)
+    return lines[["geometry"]].reset_index(drop=True)
+
+
+def _streets(tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any]) -> None:
+    a = streets.assess(_road_lines(tw), tw.built.to_crs(tw.metric), town=tw.town.to_crs(tw.metric), profile=tw.profile)
+    built = f"建成区面积 built-up area {a.area_km2:.2f} km²"
+    blocks = f"街区数 blocks in the built-up area: {a.n_blocks}"
+    extra = ("; " + "; ".join(a.notes)) if a.notes else ""
+    out["streets:street_density"] = ComputedValue(
+        a.density_km_per_km2,
+        built,
+        True,
+        f"{a.km:.2f} km of public-road centreline ({a.raw_km:.2f} km before the two carriageways of dual roads were counted once)"
+        + extra,
+    )
+    out["streets:street_density_internal"] = ComputedValue(
+        a.internal_density_km_per_km2, built, True, f"{a.internal_km:.2f} km with the public service ways"
+    )
+    out["streets:street_density_town"] = ComputedValue(
+        a.town_density_km_per_km2,
+        f"镇域面积 town area {a.town_area_km2:.2f} km²",
+        True,
+        f"{a.town_km:.2f} km; not comparable with the 8 km/km² target, which is for the built-up area",
+    )
+    out["streets:intersection_density"] = ComputedValue(
+        a.junction_density_per_km2,
+        built,
+        True,
+        f"{a.n_junctions} junctions of three or more public roads, nodes within "
+        f"{tw.profile.tasks.streets.junction_merge_m if tw.profile.tasks and tw.profile.tasks.streets else 15:g} m merged",
+    )
+    n_ok = int(a.layers["blocks"]["within_max"].sum()) if a.n_blocks else 0
+    out["streets:block_share"] = ComputedValue(
+        _pct(a.block_share),
+        blocks,
+        True,
+        f"{n_ok} of {a.n_blocks} blocks have a long side ≤ {a.max_side_m:g} m" if a.n_blocks else "no block: " + _NO_DATA,
+    )
+    out["streets:block_median_side"] = ComputedValue(
+        a.block_median_m, blocks, True, f"90th percentile {a.block_p90_m:.0f} m" if a.n_blocks else "no block: " + _NO_DATA
+    )
+    layers["streets"] = a.layers["streets"]
+    layers["blocks"] = a.layers["blocks"]
+    layers["junctions"] = a.layers["junctions"]
+
+
+# -- task 2: village roads --------------------------------------------------------------------------
+
+
+def _village_roads(
+    tw: _Town,
+    vil: gpd.GeoDataFrame,
+    seat: gpd.GeoDataFrame,
+    seat_how: str,
+    out: dict[str, ComputedValue],
+    layers: dict[str, Any],
+    notes: list[str],
+) -> pd.DataFrame | None:
+    if not _osm_network(tw):
+        notes.append(
+            "tasks.villages: road lanes, widths and surfaces come from OSM; with a centreline network they are not computed"
+        )
+        return None
+    net = _drive(tw, notes)
+    if net is None:
+        return None
+    roads = _osm.road_attributes(_extract(tw.study).ways)
+    r = villages.assess(net, roads, vil, seat, county=tw.study.tasks.county, seat_how=seat_how, profile=tw.profile)
+    notes.extend(f"tasks.villages: {n}" for n in r.notes)
+    denom = f"行政村 villages: {r.n_villages} (pass {r.n_pass}, unknown {r.n_unknown}, fail {r.n_fail})"
+    seat_note = f"town seat: {r.seat_name} ({seat_how})"
+    if r.n_villages:
+        out["village_roads:village_two_lane"] = ComputedValue(
+            _pct(r.rate),
+            denom,
+            True,
+            f"{r.n_unknown} villages unknown: roads without lane/width/surface tags on their path; {seat_note}",
+        )
+        n_weak = int((r.villages["weak_status"] == "pass").sum())
+        out["village_roads:village_two_lane_weak"] = ComputedValue(
+            _pct(r.weak_rate), f"行政村 villages: {r.n_villages}", True, f"{n_weak} villages with a two-lane road within reach"
+        )
+    else:
+        for key in ("village_two_lane", "village_two_lane_weak"):
+            out[f"village_roads:{key}"] = ComputedValue(
+                math.nan, "行政村 villages: 0", True, "no village in the town: " + _NO_DATA
+            )
+    if r.grade3 is None:
+        out["village_roads:town_grade3"] = ComputedValue(math.nan, "乡镇 town: 1", True, r.grade3_why, details={"status": "n/a"})
+    else:
+        val = {"pass": 1.0, "fail": 0.0}.get(r.grade3, math.nan)
+        out["village_roads:town_grade3"] = ComputedValue(
+            val,
+            "乡镇 town: 1",
+            True,
+            f"{r.grade3}: {r.grade3_why}; {seat_note}",
+            details={"status": {"pass": "pass", "fail": "fail"}.get(r.grade3, "missing")},
+        )
+    for name, gdf in r.layers.items():
+        layers[name] = gdf.to_crs(tw.metric)
+    return r.villages
+
+
+# -- task 2: buses --------------------------------------------------------------------------------
+
+
+def _stops(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
+    st, prof = tw.study, tw.profile
+    rules = prof.tasks.transit if prof.tasks is not None else None
+    parts = []
+    for src in st.tasks.stops:
+        if src.osm is not None:
+            if rules is None or not _has_osm(tw):
+                continue
+            _warn_unseen(rules.osm, "tasks.transit.osm")
+            ext = _extract(st, src.osm)
+            sel = _osm.select(ext, rules.osm)
+            ids = [f"{t}/{i}" for t, i in zip(sel["osm_type"], sel["osm_id"], strict=True)]
+            served = transit.served(ids, ext.routes)
+            frame = gpd.GeoDataFrame(
+                {"name": sel["name"].to_numpy(), "source": "osm"}, geometry=sel.geometry.to_numpy(), crs=4326
+            )
+            if served is not None:
+                frame["served"] = served
+            parts.append(frame)
+        elif src.table is not None:
+            from .sources.tables import read_facility_table
+
+            kw: dict[str, Any] = {"profile": prof}
+            for key in ("crs", "category_col", "type_col", "name_col"):
+                if getattr(src, key) is not None:
+                    kw[key] = getattr(src, key)
+            t = read_facility_table(st.path(src.table), **kw)
+            t = t[t["category"] == "bus_stop"]
+            parts.append(
+                gpd.GeoDataFrame({"name": t["name"].to_numpy(), "source": "table"}, geometry=t.geometry.to_numpy(), crs=t.crs)
+            )
+        elif src.file is not None:
+            f = _read_layer(st, src.file, layer=src.layer)
+            name = f[src.name_col] if src.name_col and src.name_col in f else f.get("name", pd.Series([None] * len(f)))
+            parts.append(gpd.GeoDataFrame({"name": name.to_numpy(), "source": "file"}, geometry=f.geometry.to_numpy(), crs=f.crs))
+        else:
+            raise StudyError("tasks.stops: each source is `osm`, a `table` or a `file`")
+    if not parts:
+        return gpd.GeoDataFrame({"name": [], "source": []}, geometry=[], crs=tw.metric)
+    allp = gpd.GeoDataFrame(pd.concat([p.to_crs(tw.metric) for p in parts], ignore_index=True), crs=tw.metric)
+    if "served" in allp:
+        allp["served"] = allp["served"].astype("boolean").fillna(False).astype(bool)
+    # stops that can serve the town: inside it or within the village distance
+    town_m = tw.town.to_crs(tw.metric).union_all()
+    reach_m = rules.village_dist_m if rules is not None else 2000.0
+    return allp[allp.dwithin(town_m, reach_m).to_numpy()].reset_index(drop=True)
+
+
+def _transit(
+    tw: _Town, vil: gpd.GeoDataFrame, out: dict[str, ComputedValue], layers: dict[str, Any], notes: list[str]
+) -> pd.DataFrame | None:
+    rules = tw.profile.tasks.transit if tw.profile.tasks is not None else None
+    if rules is None:
+        return None
+    raw = _stops(tw, notes)
+    built_m = tw.built.to_crs(tw.metric)
+    stops = transit.merge_stops(raw, merge_dist_m=rules.merge_dist_m, crs=tw.metric)
+    area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
+    nv = len(vil)
+    if len(stops) == 0:
+        why = "no bus stop in the data (OSM or tasks.stops): coverage unknown, not 0 %; " + _NO_DATA
+        for key in ("bus_500m", "bus_300m", "bus_500m_network"):
+            out[f"transit:{key}"] = ComputedValue(math.nan, area, True, why)
+        for key in ("village_bus_2km", "village_bus_500m"):
+            out[f"transit:{key}"] = ComputedValue(math.nan, f"行政村 villages: {nv}", True, why)
+        out["transit:bus_stops_served"] = ComputedValue(math.nan, "公交站点 stops: 0", True, why)
+        notes.append("tasks.transit: " + why)
+        return None
+    n_feat = int(stops["n_features"].sum())
+    stop_note = f"{len(stops)} stops ({n_feat} mapped features, those within {rules.merge_dist_m:g} m merged)"
+    c500 = transit.area_coverage(stops, built_m, radius_m=rules.radius_m)
+    c300 = transit.area_coverage(stops, built_m, radius_m=rules.radius_small_m)
+    out["transit:bus_500m"] = ComputedValue(
+        _pct(c500.rate), area, True, f"straight-line {rules.radius_m:g} m circles; {stop_note}"
+    )
+    out["transit:bus_300m"] = ComputedValue(_pct(c300.rate), area, True, f"straight-line {rules.radius_small_m:g} m circles")
+    if "walk" in tw.profile.modes:
+        walk = tw.network("walk")
+        rate = transit.network_coverage(walk, stops, tw.units.to_crs(walk.crs), dist_m=rules.radius_m, weight="area_m2")
+        out["transit:bus_500m_network"] = ComputedValue(
+            _pct(rate),
+            area + f" ({len(tw.units)} cells of {tw.study.demand.cell_m:g} m)",
+            True,
+            f"{rules.radius_m:g} m walked along the streets",
+        )
+    table = None
+    if nv:
+        vr = transit.village_reach(vil, stops, dists_m=[rules.village_dist_m, rules.village_near_m])
+        far, near = vr[f"within_{rules.village_dist_m:g}m"], vr[f"within_{rules.village_near_m:g}m"]
+        out["transit:village_bus_2km"] = ComputedValue(
+            _pct(float(far.mean())),
+            f"行政村 villages: {nv}",
+            True,
+            f"{int(far.sum())} villages with a stop within {rules.village_dist_m:g} m (straight line)",
+        )
+        out["transit:village_bus_500m"] = ComputedValue(
+            _pct(float(near.mean())),
+            f"行政村 villages: {nv}",
+            True,
+            f"{int(near.sum())} villages with a stop within {rules.village_near_m:g} m",
+        )
+        table = vr.rename(
+            columns={
+                "dist_m": "bus_stop_dist_m",
+                f"within_{rules.village_dist_m:g}m": "bus_within_far",
+                f"within_{rules.village_near_m:g}m": "bus_within_near",
+            }
+        )
+    else:
+        for key in ("village_bus_2km", "village_bus_500m"):
+            out[f"transit:{key}"] = ComputedValue(math.nan, "行政村 villages: 0", True, "no village in the town: " + _NO_DATA)
+    if "served" in stops:
+        share = float(stops["served"].mean())
+        out["transit:bus_stops_served"] = ComputedValue(
+            _pct(share),
+            f"公交站点 stops: {len(stops)}",
+            True,
+            f"{int(stops['served'].sum())} stops on a mapped route=bus relation",
+        )
+    else:
+        out["transit:bus_stops_served"] = ComputedValue(
+            math.nan, f"公交站点 stops: {len(stops)}", True, "no route=bus relation in the data: served or not is unknown"
+        )
+    layers["bus_stops"] = stops
+    layers["bus_gaps"] = gpd.GeoDataFrame({"radius_m": [rules.radius_m]}, geometry=[c500.gaps], crs=tw.metric)
+    return table
+
+
+# -- task 3: green space -------------------------------------------------------------------------------
+
+
+def _greenspace(
+    tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
+) -> None:
+    from . import parks
+
+    prof, st = tw.profile, tw.study
+    rules = prof.tasks.greenspace if prof.tasks is not None else None
+    if rules is None:
+        return
+    built_m = tw.built.to_crs(tw.metric)
+    area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
+    parts = []
+    if _has_osm(tw):
+        ext = _extract(st)
+        for key, cls in rules.classes.items():
+            _warn_unseen(cls.osm, f"tasks.greenspace.classes.{key}")
+            sel = _osm.select(ext, cls.osm, exclude=rules.exclude, kind="polygon")
+            parts.append(
+                gpd.GeoDataFrame({"green_class": [key] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326).to_crs(tw.metric)
+            )
+    park_layer = _parks_layer(tw) if st.parks else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
+    first = next(iter(rules.classes))
+    if len(park_layer):
+        parts.append(
+            gpd.GeoDataFrame({"green_class": [first] * len(park_layer)}, geometry=park_layer.geometry.to_numpy(), crs=tw.metric)
+        )
+    green = (
+        gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=tw.metric)
+        if parts
+        else gpd.GeoDataFrame({"green_class": []}, geometry=[], crs=tw.metric)
+    )
+    lr = greenspace.land_ratio(green, built_m, order=list(rules.classes))
+    by = ", ".join(f"{rules.classes[k].name_zh} {v / 1e4:.2f} ha" for k, v in lr.by_class["area_m2"].items())
+    out["greenspace:green_land_ratio"] = ComputedValue(
+        _pct(lr.rate),
+        area,
+        True,
+        f"LOWER BOUND 下限: mapped park and green-land polygons only ({by}; overlaps counted once); "
+        "green land inside estates, schools and factories is seldom mapped",
+    )
+    tables["green_land"] = lr.by_class.reset_index()
+    layers["green_land"] = lr.layer
+    # park area per resident of the built-up area
+    pop = float(tw.units["pop"].sum()) if "pop" in tw.units else 0.0
+    spec = prof.parks
+    if pop > 0 and spec is not None:
+        per = parks.area_per_capita(park_layer, pop, scope=built_m, profile=prof)
+        how = (
+            "population raster/census in the built-up area"
+            if (st.population.raster or st.population.census)
+            else (
+                "the town's resident population (population.total): an upper bound of the built-up area's, so the figure is a lower bound"
+            )
+        )
+        out["greenspace:park_per_capita"] = ComputedValue(
+            per.m2_per_person,
+            f"常住人口 residents {per.pop:,.0f} ({how})",
+            True,
+            f"{per.park_area_m2 / 1e4:.2f} ha of park in the built-up area",
+            details={
+                "target": spec.per_capita_min_m2,
+                "target_text": f"> {spec.per_capita_min_m2:g} ({spec.per_capita_source}; verified)",
+                "status": "pass" if per.meets else "fail",
+            },
+        )
+    else:
+        out["greenspace:park_per_capita"] = ComputedValue(
+            math.nan, "常住人口 residents: not given", True, "give population (population.total or a raster): " + _NO_DATA
+        )
+    # green cover from a land-cover raster
+    if st.tasks.landcover:
+        from .sources.raster import read_classes
+
+        rc = read_classes(st.path(st.tasks.landcover), built_m)
+        if not rules.landcover_classes:
+            raise StudyError(
+                "tasks.landcover is given but the profile names no vegetation classes (tasks.greenspace.landcover_classes)"
+            )
+        cr = greenspace.cover_ratio(
+            rc.classes, transform=rc.transform, crs=rc.crs, area=built_m, green_classes=rules.landcover_classes, nodata=rc.nodata
+        )
+        classes = ", ".join(f"{k} {v}" for k, v in rules.landcover_classes.items())
+        out["greenspace:green_cover_ratio"] = ComputedValue(
+            _pct(cr.rate),
+            f"建成区内有数据的像元 pixels of the built-up area: {cr.n_pixels:,}",
+            True,
+            f"{cr.n_green:,} vegetation pixels (classes {classes}) of {rc.path.name}",
+        )
+    else:
+        out["greenspace:green_cover_ratio"] = ComputedValue(
+            math.nan,
+            area,
+            True,
+            "not computed: no land-cover raster given (tasks.landcover); OSM polygons cannot give the vegetation cover",
+            details={"status": "n/a"},
+        )
+
+
+# -- task 3: chargers -------------------------------------------------------------------------------
+
+
+def _charger_layer(tw: _Town) -> gpd.GeoDataFrame:
+    prof = tw.profile
+    rules = prof.tasks.chargers if prof.tasks is not None else None
+    fac = tw.facilities
+    if rules is None or "charging_station" not in prof.categories or len(fac) == 0:
+        return gpd.GeoDataFrame({"name": [], "public": []}, geometry=[], crs=tw.metric)
+    ch = fac[fac["category"] == "charging_station"].reset_index(drop=True)
+    keep = np.ones(len(ch), dtype=bool)
+    public = np.ones(len(ch), dtype=bool)
+    names = ch["name"].fillna("").astype(str).to_numpy()
+    keep &= ~np.array([any(p in n for p in rules.exclude_name_patterns) for n in names], dtype=bool)
+    is_osm = (ch["source"] == "osm").to_numpy() if "source" in ch else np.zeros(len(ch), bool)
+    if is_osm.any() and _has_osm(tw):
+        tags = _osm.feature_tags(_extract(tw.study), ch.loc[is_osm, "facility_id"])
+        for pos, t in zip(np.flatnonzero(is_osm), tags, strict=True):
+            if t is None:
+                continue
+            if any(r.matches(t) for r in rules.exclude):
+                keep[pos] = False
+            if any(r.matches(t) for r in rules.private):
+                public[pos] = False
+    return (
+        gpd.GeoDataFrame(
+            {
+                "name": ch["name"].to_numpy(),
+                "public": public,
+                "source": ch.get("source", pd.Series(["table"] * len(ch))).to_numpy(),
+            },
+            geometry=ch.geometry.to_numpy(),
+            crs=ch.crs,
+        )
+        .loc[keep]
+        .reset_index(drop=True)
+    )
+
+
+def _chargers(
+    tw: _Town, vil: gpd.GeoDataFrame, out: dict[str, ComputedValue], layers: dict[str, Any], notes: list[str]
+) -> pd.DataFrame | None:
+    rules = tw.profile.tasks.chargers if tw.profile.tasks is not None else None
+    if rules is None:
+        return None
+    drive = _drive(tw, notes)
+    built_m = tw.built.to_crs(tw.metric)
+    units = tw.units.to_crs(drive.crs) if drive is not None else None
+    a = chargers.assess(
+        _charger_layer(tw),
+        built_m,
+        town=tw.town.to_crs(tw.metric),
+        units=units,
+        drive=drive,
+        villages=vil if len(vil) else None,
+        profile=tw.profile,
+    )
+    notes.extend(f"tasks.chargers: {n}" for n in a.notes)
+    area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
+    missing = "no public car charger in the data: " + _NO_DATA
+    out["chargers:charger_radius"] = ComputedValue(
+        _pct(a.radius_rate),
+        area,
+        True,
+        f"straight-line {a.radius_m:g} m; {a.n_nearby} public stations used" if a.n_nearby else missing,
+    )
+    out["chargers:charger_drive"] = ComputedValue(
+        _pct(a.drive_rate), area, True, f"within {a.drive_min:g} minutes' drive (profile drive speeds)" if a.n_nearby else missing
+    )
+    if a.n_villages:
+        n_in = int(a.villages["within"].sum()) if len(a.villages) else 0
+        out["chargers:village_charger"] = ComputedValue(
+            _pct(a.village_rate),
+            f"行政村 villages: {a.n_villages}",
+            True,
+            f"{n_in} villages within {a.village_drive_min:g} minutes' drive" if a.n_nearby else missing,
+        )
+    else:
+        out["chargers:village_charger"] = ComputedValue(
+            math.nan, "行政村 villages: 0", True, "no village in the town: " + _NO_DATA
+        )
+    out["chargers:town_charger"] = ComputedValue(
+        float(a.n_stations),
+        "镇域 the town (count)",
+        True,
+        f"yes 有: {a.n_stations} public car charging station(s) in the town"
+        if a.n_stations
+        else "no 无: no public car charging station mapped in the town (OSM coverage of chargers is sparse: check locally)",
+    )
+    for name, gdf in a.layers.items():
+        layers[name] = gdf
+    if len(a.villages):
+        return a.villages[["drive_min", "within"]].rename(columns={"drive_min": "charger_drive_min", "within": "charger_within"})
+    return None
+
+
+# -- task 5: neighbourhood centres ------------------------------------------------------------------
+
+
+def _neighbourhood(
+    tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
+) -> None:
+    prof, st = tw.profile, tw.study
+    if prof.tasks is None or prof.tasks.neighbourhood is None:
+        return
+    if "walk" not in prof.modes:
+        notes.append("tasks.neighbourhood: the profile has no walk mode; not computed")
+        return
+    fac = tw.facilities
+    centres = (
+        fac[fac["category"] == "neighbourhood_centre"].to_crs(tw.metric).reset_index(drop=True)
+        if "neighbourhood_centre" in prof.categories and len(fac)
+        else gpd.GeoDataFrame({"name": []}, geometry=[], crs=tw.metric)
+    )
+    weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    communities, col = (None, "name")
+    if st.zones is not None:
+        communities, col = _zone_polygons(st, tw.metric)
+    walk = tw.network("walk")
+    a = neighbourhood.assess(
+        centres, tw.units.to_crs(walk.crs), walk, weight=weight, communities=communities, name_col=col, profile=prof
+    )
+    notes.extend(f"tasks.neighbourhood: {n}" for n in a.notes)
+    total = float(tw.units[weight].sum())
+    denom = {
+        "res_area_m2": f"建成区居住用地 residential land {total / 1e4:.1f} ha",
+        "pop": f"人口 people {total:,.0f}",
+        "area_m2": f"建成区面积 built-up area {_km2(total)}",
+    }[weight]
+    miss = "no neighbourhood centre in the data (give the planner's points under facilities:): " + _NO_DATA
+    out["neighbourhood:centre_5min"] = ComputedValue(
+        _pct(a.rate), denom, True, f"{a.n_centres} centres; {a.walk_min:g} minutes' walk" if a.n_centres else miss
+    )
+    out["neighbourhood:centre_15min"] = ComputedValue(
+        _pct(a.rate_long), denom, True, f"{a.walk_long_min:g} minutes' walk" if a.n_centres else miss
+    )
+    if a.zones is not None:
+        n_cov = int(a.zones["covered"].sum())
+        out["neighbourhood:centre_zones"] = ComputedValue(
+            _pct(a.zone_rate),
+            f"社区 communities: {len(a.zones)}",
+            True,
+            f"{n_cov} communities with a centre inside or within {prof.tasks.neighbourhood.zone_dist_m:g} m"
+            if a.n_centres
+            else miss,
+        )
+        tables["neighbourhood_zones"] = a.zones.reset_index(drop=True)
+        zl = (
+            communities.assign(**{c: a.zones[c].to_numpy() for c in ("n_inside", "dist_m", "covered")})
+            if communities is not None
+            else None
+        )
+        if zl is not None:
+            layers["neighbourhood_zones"] = zl.rename(columns={col: "zone"})[
+                ["zone", "n_inside", "dist_m", "covered", "geometry"]
+            ]
+    else:
+        out["neighbourhood:centre_zones"] = ComputedValue(
+            math.nan, "社区 communities: not given", True, "give the 社区 polygons under zones: to count communities; " + _NO_DATA
+        )
+    if len(centres):
+        layers["neighbourhood_centres"] = (
+            centres[["name", "source", "geometry"]] if "source" in centres else centres[["name", "geometry"]]
+        )
+
+
+# -- the step ----------------------------------------------------------------------------------------
+
+
+def run_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]) -> dict[str, ComputedValue]:
+    """Compute every policy task the study switches on; fill ``tables`` and ``layers``.
+
+    Returns
+    -------
+    dict
+        Report values keyed ``"<task>:<indicator>"`` for :func:`mtown_geo.report.task_table`.
+    """
+    st, prof = tw.study, tw.profile
+    spec = st.tasks
+    out: dict[str, ComputedValue] = {}
+    if prof.tasks is None:
+        if any((spec.streets, spec.villages, spec.transit, spec.greenspace, spec.chargers, spec.neighbourhood)):
+            notes.append(f"tasks: the profile {prof.name!r} has no tasks section; the policy tasks are not computed")
+        return out
+    need_villages = (
+        (spec.villages and prof.tasks.village_roads)
+        or (spec.transit and prof.tasks.transit)
+        or (spec.chargers and prof.tasks.chargers)
+    )
+    vil = _task_villages(tw, notes) if need_villages else gpd.GeoDataFrame({"name": []}, geometry=[], crs=tw.metric)
+    vtables: list[pd.DataFrame] = []
+    if spec.streets and prof.tasks.streets is not None:
+        _streets(tw, out, tables, layers)
+    if spec.villages and prof.tasks.village_roads is not None:
+        try:
+            seat, how = _seat(tw)
+        except InputError as exc:
+            notes.append(f"tasks.villages: {exc}")
+        else:
+            t = _village_roads(tw, vil, seat, how, out, layers, notes)
+            if t is not None and len(t):
+                vtables.append(t)
+    if spec.transit and prof.tasks.transit is not None:
+        t = _transit(tw, vil, out, layers, notes)
+        if t is not None:
+            vtables.append(t)
+    if spec.greenspace and prof.tasks.greenspace is not None:
+        _greenspace(tw, out, tables, layers, notes)
+    if spec.chargers and prof.tasks.chargers is not None:
+        t = _chargers(tw, vil, out, layers, notes)
+        if t is not None:
+            vtables.append(t)
+    if spec.neighbourhood and prof.tasks.neighbourhood is not None:
+        _neighbourhood(tw, out, tables, layers, notes)
+    if len(vil):
+        base = pd.DataFrame({"village": vil["name"].to_numpy(), "source": vil["source"].to_numpy()}, index=vil.index)
+        for t in vtables:
+            base = base.join(t.drop(columns=[c for c in ("name",) if c in t]), how="left")
+        tables["task_villages"] = base.reset_index(drop=True)
+    return out
+
+
+# -- maps ---------------------------------------------------------------------------------------------
+
+
+_STATUS_COLOUR = {"pass": "#1a9850", "unknown": "#fdae61", "fail": "#d73027"}
+
+
+def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, Any], str]], str, str, str]]:
+    """(file stem, layers, title zh, title en, subtitle) of each task map that has something to show."""
+    L = result.layers
+    rows = {r["key"]: r for _, r in result.tables["tasks"].iterrows()}
+
+    def sub(key: str, fmt: str) -> str:
+        r = rows.get(key)
+        if r is None or r["value"] is None or (isinstance(r["value"], float) and math.isnan(r["value"])):
+            return f"{key}: {_NO_DATA}"
+        return fmt.format(v=float(r["value"]))
+
+    maps: list[tuple[str, list[tuple[Any, dict[str, Any], str]], str, str, str]] = []
+    if "streets" in L and len(L["streets"]):
+        lay: list[tuple[Any, dict[str, Any], str]] = []
+        bl = L.get("blocks")
+        if bl is not None and len(bl):
+            ok = bl[bl["within_max"].to_numpy(bool)]
+            big = bl[~bl["within_max"].to_numpy(bool)]
+            if len(ok):
+                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "none", "alpha": 0.7}, "街区长边≤300 m blocks {n}"))
+            if len(big):
+                lay.append((big, {"facecolor": "#fdae61", "edgecolor": "none", "alpha": 0.7}, "街区长边>300 m blocks {n}"))
+        s = L["streets"]
+        main = s[s["variant"] == "main"]
+        major = main[main["highway"].isin(["trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"])]
+        minor = main[~main.index.isin(major.index)]
+        inner = s[s["variant"] == "internal"]
+        if len(major):
+            lay.append((major, {"color": "#b2182b", "linewidth": 2.2}, "主次干路 arterial roads {km:.1f} km"))
+        if len(minor):
+            lay.append((minor, {"color": "#2166ac", "linewidth": 1.2}, "支路 local roads {km:.1f} km"))
+        if len(inner):
+            lay.append((inner, {"color": "#878787", "linewidth": 0.7}, "公共内部道路 public internal roads {km:.1f} km"))
+        jn = L.get("junctions")
+        if jn is not None and len(jn):
+            lay.append((jn, {"color": "#000000", "markersize": 3}, "交叉口 junctions {n}"))
+        maps.append(
+            (
+                "tasks_streets",
+                lay,
+                "小街区密路网",
+                "Street density and block size",
+                sub("street_density", "路网密度 {v:.2f} km/km²"),
+            )
+        )
+    if "village_roads" in L or ("village_road_links" in L and len(L["village_road_links"])):
+        lay = []
+        links = L.get("village_road_links")
+        for status in ("fail", "unknown"):
+            if links is not None and len(links):
+                part = links[links["status"] == status]
+                if len(part):
+                    lay.append(
+                        (
+                            part,
+                            {"color": _STATUS_COLOUR[status], "linewidth": 2.5},
+                            f"未达标路段 {status} stretches {{km:.1f}} km",
+                        )
+                    )
+        v = L.get("village_roads")
+        if v is not None:
+            for status in ("pass", "unknown", "fail"):
+                part = v[v["status"] == status]
+                if len(part):
+                    lay.append((part, {"facecolor": _STATUS_COLOUR[status], "markersize": 8}, f"行政村 {status} {{n}}"))
+        seat = L.get("town_seat")
+        if seat is not None and len(seat):
+            lay.append((seat, {"facecolor": "#000000", "marker": "*", "markersize": 14}, "镇政府 town seat"))
+        if lay:
+            maps.append(
+                ("tasks_village_roads", lay, "行政村通双车道公路", "Village roads", sub("village_two_lane", "通双车道 {v:.1f}%"))
+            )
+    if "bus_stops" in L:
+        lay = []
+        gaps = L.get("bus_gaps")
+        if gaps is not None and len(gaps):
+            lay.append(
+                (gaps, {"facecolor": "#f4a582", "edgecolor": "none", "alpha": 0.6}, "500 m 外 beyond 500 m {area_ha:.1f} ha")
+            )
+        lay.append((L["bus_stops"], {"facecolor": "#2166ac", "markersize": 6}, "公交站点 bus stops {n}"))
+        maps.append(("tasks_bus", lay, "公交站点覆盖", "Bus-stop coverage", sub("bus_500m", "500 m 覆盖率 {v:.1f}%")))
+    if "green_land" in L and len(L["green_land"]):
+        colours = ("#1a9850", "#a6d96a", "#d9ef8b")
+        lay = [
+            (part, {"facecolor": colours[i % 3], "edgecolor": "none"}, f"{cls} {{area_ha:.1f}} ha")
+            for i, (cls, part) in enumerate(L["green_land"].groupby("green_class", sort=False))
+        ]
+        maps.append(
+            ("tasks_green", lay, "建成区绿地 (下限)", "Green land (lower bound)", sub("green_land_ratio", "绿地率 ≥ {v:.1f}%"))
+        )
+    if "chargers" in L and len(L["chargers"]):
+        lay = []
+        gaps = L.get("charger_gaps")
+        if gaps is not None and len(gaps):
+            lay.append(
+                (
+                    gaps,
+                    {"facecolor": "#f4a582", "edgecolor": "none", "alpha": 0.6},
+                    "0.9 km 外 beyond the radius {area_ha:.1f} ha",
+                )
+            )
+        lay.append((L["chargers"], {"facecolor": "#762a83", "markersize": 7}, "公共充电站 public chargers {n}"))
+        maps.append(
+            ("tasks_chargers", lay, "公共充电设施", "Public car chargers", sub("charger_radius", "0.9 km 覆盖率 {v:.1f}%"))
+        )
+    if "neighbourhood_centres" in L or "neighbourhood_zones" in L:
+        lay = []
+        z = L.get("neighbourhood_zones")
+        if z is not None and len(z):
+            ok = z[z["covered"].to_numpy(bool)]
+            bad = z[~z["covered"].to_numpy(bool)]
+            if len(ok):
+                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "#1a9850", "alpha": 0.5}, "有邻里中心的社区 covered {n}"))
+            if len(bad):
+                lay.append(
+                    (bad, {"facecolor": "#f4a582", "edgecolor": "#d73027", "alpha": 0.5}, "无邻里中心的社区 not covered {n}")
+                )
+        c = L.get("neighbourhood_centres")
+        if c is not None and len(c):
+            lay.append((c, {"facecolor": "#35978f", "markersize": 8}, "邻里中心 centres {n}"))
+        if lay:
+            maps.append(
+                ("tasks_neighbourhood", lay, "邻里中心", "Neighbourhood centres", sub("centre_5min", "5分钟覆盖率 {v:.1f}%"))
+            )
+    return maps
+
+
+def write_maps(result: StudyResult, folder: Path, *, interactive: bool = True, static: bool = True) -> None:
+    """The task maps of a run: ``maps/tasks_*.png|pdf`` and ``tasks_map.html``."""
+    import matplotlib.pyplot as plt
+
+    from .render import layers_map, save_figure
+
+    st = result.study
+    specs = _print_layers(result)
+    if static and specs:
+        (folder / "maps").mkdir(parents=True, exist_ok=True)
+        bounds = result.layers.get("boundaries")
+        for stem, lay, zh, en, subtitle in specs:
+            fig = layers_map(
+                lay,
+                boundaries=bounds,
+                crs=result.layers["boundaries"].crs if bounds is not None else None,
+                title_zh=f"{st.name} {zh}",
+                title_en=en,
+                subtitle=subtitle,
+                data_date=result.data_date,
+            )
+            try:
+                save_figure(fig, folder / "maps" / stem)
+            finally:
+                plt.close(fig)
+    if interactive and specs:
+        _interactive(result, specs, folder / "tasks_map.html")
+
+
+def _display(v: Any) -> str:
+    """A property as tooltip text: numbers rounded, flags yes/no, data text HTML-escaped."""
+    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.1f}"
+    return html.escape(str(v))
+
+
+def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
+    import folium
+
+    from .render import new_map, save_map
+
+    bounds = result.layers.get("boundaries")
+    extent = bounds if bounds is not None and len(bounds) else next(g for _, lay, *_ in specs for g, _, _ in lay)
+    fmap = new_map(tuple(extent.to_crs(4326).total_bounds), tiles=result.study.outputs.tiles)
+    for i, (_stem, lay, zh, en, _) in enumerate(specs):
+        group = folium.FeatureGroup(name=f"{zh} {en}", show=i == 0)
+        for gdf, style, label in lay:
+            g = gdf.to_crs(4326)
+            fields = [c for c in g.columns if c != g.geometry.name][:8]
+            props = pd.DataFrame({c: g[c].map(_display).to_numpy() for c in fields}, index=g.index)
+            frame = gpd.GeoDataFrame(props, geometry=g.geometry.to_numpy(), crs=4326)
+            colour = style.get("facecolor", style.get("color", "#333333"))
+            line = style.get("color", colour)
+            width = style.get("linewidth", 1.0)
+            legend = re.sub(r"\{[^}]*\}", "", label).strip()
+            kinds = set(frame.geom_type)
+            if kinds <= {"Point", "MultiPoint"}:
+                layer = folium.GeoJson(
+                    frame.to_json(),
+                    name=legend,
+                    marker=folium.CircleMarker(radius=5, color="#222", weight=1, fill=True, fill_color=colour, fill_opacity=0.9),
+                    tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+                )
+            else:
+                layer = folium.GeoJson(
+                    frame.to_json(),
+                    name=legend,
+                    style_function=lambda f, c=colour, lc=line, w=width: {
+                        "fillColor": c,
+                        "color": lc if lc != "none" else c,
+                        "weight": w,
+                        "fillOpacity": 0.45,
+                    },
+                    tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+                )
+            layer.add_to(group)
+        group.add_to(fmap)
+    if bounds is not None and len(bounds):
+        folium.GeoJson(
+            bounds.to_crs(4326)[["kind", "geometry"]].to_json(),
+            name="边界 boundaries",
+            style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
+        ).add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    save_map(fmap, path)

@@ -1,0 +1,626 @@
+"""行政村通双车道公路 / 山区县城镇通三级公路: village road connectivity (policy task 2).
+
+A village counts as *reached* (通) when the road path from its point to the town seat runs on
+qualifying roads — the MOT reading "通达路线连通", not merely a good road nearby. Each edge of
+the drive network is judged by the profile's road test (:func:`edge_status`):
+
+* **pass** — tagged ``lanes ≥ 2`` (a one-way carriageway of a major road counts), or a
+  carriageway ``width`` at least the threshold (6.0 m for two lanes, 6.5 m for grade 3), or a
+  Chinese grade ``highway:CN`` within the limit; and paved;
+* **fail** — tagged otherwise (one lane, too narrow, unpaved, a track or path);
+* **unknown** — the tags that would decide are missing (most rural roads in OSM): the
+  profile's major classes are assumed to pass, the others stay unknown — never a silent fail.
+
+:func:`connect` then asks, for every village, whether it reaches the seat over *passing* edges
+only (strict: one search of the engine's :func:`mtown_geo.access.search` restricted to them),
+allowing any road for the last ``village_end_m`` at the village and ``seat_end_m`` at the seat;
+when not, whether it would over passing-or-unknown edges (status *unknown*), else *fail*. A weak
+variant asks only for a passing road within ``weak_dist_m`` of the village point. For each
+village not passing, the fastest path to the seat (by drive time) is walked and its weakest link
+named — the road to upgrade or to survey first.
+
+:func:`seat_reaches_trunk` applies the mountain-county rule: the town seat reaches a 国道 or 省道
+(``ref`` G…/S…) on grade-3-or-better roads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import access
+from . import crs as _crs
+from ._errors import InputError, ProfileError
+from .network import Network
+from .standards import Profile, RoadTest, VillageRoadRules, resolve
+
+__all__ = [
+    "EDGE_COLUMNS",
+    "VillageRoads",
+    "assess",
+    "connect",
+    "edge_attributes",
+    "edge_status",
+    "seat_reaches_trunk",
+    "town_seat",
+]
+
+log = logging.getLogger(__name__)
+
+#: Road attributes each network edge needs (see :func:`mtown_geo.sources.osm.road_attributes`).
+EDGE_COLUMNS = ("highway", "lanes", "width_m", "surface", "tracktype", "grade_cn", "oneway", "ref_class", "name")
+
+_ONEWAY = {"yes", "true", "1", "-1", "reverse"}
+_RANK = {"pass": 0, "unknown": 1, "fail": 2}
+
+
+def _rules(profile: Profile | str | Path | None) -> VillageRoadRules:
+    prof = resolve(profile)
+    if prof.tasks is None or prof.tasks.village_roads is None:
+        raise ProfileError(f"the profile {prof.name!r} has no tasks.village_roads section")
+    return prof.tasks.village_roads
+
+
+def edge_attributes(network: Network, roads: pd.DataFrame) -> pd.DataFrame:
+    """The road attributes of every network edge, joined from its OSM way by ``osm_id``.
+
+    Parameters
+    ----------
+    network : Network
+        Its edges carry ``osm_id`` (networks built from OSM do); edges without one get no
+        attribute (all unknown).
+    roads : DataFrame
+        One row per way with ``osm_id`` and the :data:`EDGE_COLUMNS` (the output of
+        :func:`mtown_geo.sources.osm.road_attributes`).
+
+    Returns
+    -------
+    DataFrame
+        One row per edge (the network's edge index) with :data:`EDGE_COLUMNS`.
+    """
+    missing = [c for c in ("osm_id", *EDGE_COLUMNS) if c not in roads]
+    if missing:
+        raise InputError(f"the road attributes lack the columns {missing} (use mtown_geo.sources.osm.road_attributes)")
+    table = roads.drop_duplicates("osm_id").set_index("osm_id")[list(EDGE_COLUMNS)]
+    ids = network.edges["osm_id"] if "osm_id" in network.edges else pd.Series([None] * network.n_edges)
+    out = table.reindex(pd.Index(ids.to_numpy(), dtype=object))
+    out.index = network.edges.index
+    if "highway" in network.edges:
+        out["highway"] = out["highway"].where(out["highway"].notna(), network.edges["highway"])
+    return out
+
+
+def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) -> pd.DataFrame:
+    """Whether each road segment meets a road test: ``pass``, ``fail`` or ``unknown``, and why.
+
+    Parameters
+    ----------
+    attrs : DataFrame
+        :data:`EDGE_COLUMNS` per segment (numbers parsed: ``lanes``, ``width_m``, ``grade_cn``).
+    test : RoadTest
+        The profile's ``two_lane`` or ``grade3`` test.
+    mountain : bool
+        The town lies in a mountain county: the classes of ``unknown_in_mountains`` are not
+        assumed to pass.
+
+    Returns
+    -------
+    DataFrame
+        Index-aligned: ``status`` and ``reason`` (the tag that decided, e.g. ``lanes=1``,
+        ``surface=gravel``, ``no lanes/width tag (residential)``).
+    """
+    n = len(attrs)
+    hw = attrs["highway"].to_numpy(dtype=object)
+    lanes = pd.to_numeric(attrs["lanes"], errors="coerce").to_numpy(float)
+    width = pd.to_numeric(attrs["width_m"], errors="coerce").to_numpy(float)
+    grade = pd.to_numeric(attrs["grade_cn"], errors="coerce").to_numpy(float)
+    surface = attrs["surface"].to_numpy(dtype=object)
+    track = attrs["tracktype"].to_numpy(dtype=object)
+    oneway = attrs["oneway"].astype(str).str.lower().isin(list(_ONEWAY)).to_numpy()
+    assumed = np.isin(hw, test.assume_highway)
+    if mountain and test.unknown_in_mountains:
+        assumed &= ~np.isin(hw, test.unknown_in_mountains)
+    status = np.full(n, "unknown", dtype=object)
+    reason = np.full(n, "", dtype=object)
+
+    # size: lanes, width, grade
+    with np.errstate(invalid="ignore"):
+        lanes_ok = (lanes >= test.min_lanes) | (oneway & (lanes >= 1) & np.isin(hw, test.assume_highway))
+        lanes_bad = (lanes < test.min_lanes) & ~lanes_ok
+        width_ok = width >= test.min_width_m
+        width_bad = width < test.min_width_m
+        grade_ok = grade <= test.max_grade_cn
+    size = np.full(n, "unknown", dtype=object)
+    size_why = np.array([f"no lanes/width tag ({h})" for h in hw], dtype=object)
+    good = lanes_ok | width_ok | grade_ok
+    size[good] = "pass"
+    size_why[good] = ""
+    bad = ~good & (lanes_bad | width_bad)
+    size[bad] = "fail"
+    size_why[bad & lanes_bad] = [f"lanes={x:g}" for x in lanes[bad & lanes_bad]]
+    only_w = bad & ~lanes_bad
+    size_why[only_w] = [f"width={x:g} m" for x in width[only_w]]
+    fall = (size == "unknown") & assumed
+    size[fall] = "pass"
+    size_why[fall] = ""
+
+    # surface
+    paved = np.isin(surface, test.paved_surfaces)
+    by_surface = np.isin(surface, test.unpaved_surfaces)
+    by_track = ~paved & ~by_surface & pd.notna(track) & (track != "grade1")
+    unpaved = by_surface | by_track
+    surf = np.where(unpaved, "fail", np.where(paved, "pass", "unknown")).astype(object)
+    no_surface = pd.isna(surface) & pd.isna(track)
+    surf[(surf == "unknown") & no_surface & np.isin(hw, test.assume_paved_highway)] = "pass"
+    surf_why = np.full(n, "", dtype=object)
+    surf_why[by_surface] = [f"surface={s}" for s in surface[by_surface]]
+    surf_why[by_track] = [f"tracktype={t}" for t in track[by_track]]
+    unk = surf == "unknown"
+    surf_why[unk] = [f"surface={s} (not in the paved/unpaved lists)" if isinstance(s, str) else "no surface tag" for s in surface[unk]]
+
+    never = np.isin(hw, test.never_highway) | pd.isna(hw)
+    for i in range(n):
+        if never[i]:
+            status[i], reason[i] = "fail", f"highway={hw[i]}"
+            continue
+        parts = [(size[i], size_why[i]), (surf[i], surf_why[i])]
+        worst = max(parts, key=lambda p: _RANK[p[0]])
+        status[i] = worst[0]
+        reason[i] = "; ".join(w for s, w in parts if s == worst[0] and w) if worst[0] != "pass" else ""
+    return pd.DataFrame({"status": status, "reason": reason}, index=attrs.index)
+
+
+def town_seat(
+    candidates: gpd.GeoDataFrame,
+    builtup: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | Path | None = None,
+    name_patterns: Sequence[str] | None = None,
+) -> tuple[gpd.GeoDataFrame, str]:
+    """The town seat (镇政府): the best-named candidate in the built-up area, else the area's centre.
+
+    Parameters
+    ----------
+    candidates : GeoDataFrame
+        Government facilities with ``name`` (the ``service_centre`` category), any CRS.
+    builtup : GeoDataFrame
+        The built-up area in a projected metric CRS.
+    name_patterns : sequence of str, optional
+        Name fragments in order of preference (default: the profile's ``seat_name_patterns``:
+        镇人民政府, 乡人民政府, 街道办事处…).
+
+    Returns
+    -------
+    (GeoDataFrame, str)
+        One point (``name``) in the built-up area's CRS, and how it was found.
+    """
+    patterns = list(_rules(profile).seat_name_patterns if name_patterns is None else name_patterns)
+    crs = _crs.require_projected(builtup, what="built-up area")
+    area = builtup.union_all()
+    if len(candidates) and "name" in candidates:
+        cand = candidates.to_crs(crs)
+        pts = cand.geometry.representative_point()
+        names = cand["name"].fillna("").astype(str).to_numpy()
+        centre = area.representative_point()
+        best: tuple[int, float, int] | None = None
+        for i, (nm, p) in enumerate(zip(names, pts, strict=True)):
+            rank = next((k for k, pat in enumerate(patterns) if pat in nm), None)
+            if rank is None:
+                continue
+            d = float(p.distance(area))
+            key = (rank, d, i)
+            if d <= 1000.0 and (best is None or key < best):
+                best = key
+        if best is not None:
+            i = best[2]
+            geom = pts.iloc[i]
+            return gpd.GeoDataFrame({"name": [names[i]]}, geometry=[geom], crs=crs), f"named government office {names[i]!r}"
+        del centre
+    point = area.representative_point()
+    return gpd.GeoDataFrame({"name": ["建成区中心"]}, geometry=[point], crs=crs), "centre of the built-up area (no 镇政府 found)"
+
+
+def _seat_zone(network: Network, seat: gpd.GeoDataFrame, seat_end_m: float) -> np.ndarray:
+    """Nodes within ``seat_end_m`` (any road) of the seat: the seat end of every path."""
+    pc = access.point_costs(network, seat, weight="length", towards=True)
+    if not bool(pc["ok"].iloc[0]):
+        raise InputError("the town seat lies farther than the snap distance from the drive network")
+    src = pc[["node_u", "node_v"]].to_numpy().ravel()
+    cost = pc[["cost_u", "cost_v"]].to_numpy().ravel()
+    zone = access.search(network, src, source_cost=cost, weight="length", limit=max(seat_end_m, 1e-6), towards=True)
+    nodes = np.flatnonzero(zone.dist <= seat_end_m + 1e-9)
+    if len(nodes) == 0:  # the seat's edge is longer than the allowance: its nearer end
+        nodes = np.array([src[int(np.argmin(cost))]])
+    return nodes
+
+
+def _reach_status(
+    network: Network, zone: np.ndarray, ok_mask: np.ndarray, maybe_mask: np.ndarray, att: pd.DataFrame, end_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per attached point: its status over passing edges (pass / unknown / fail), and the cost (m)
+    to the passing network reaching the zone."""
+    out = np.full(len(att), "fail", dtype=object)
+    cost_best = np.full(len(att), np.inf)
+    for label, mask in (("unknown", maybe_mask), ("pass", ok_mask)):
+        core = access.search(network, zone, weight="length", edge_mask=mask, towards=True)
+        reached = np.flatnonzero(np.isfinite(core.dist))
+        near = access.search(network, reached, weight="length", limit=max(end_m, 1e-6), towards=True)
+        cost = access.tree_costs(near, att)["cost"].to_numpy()
+        hit = cost <= end_m + 1e-9
+        out[hit] = label
+        if label == "pass":
+            cost_best = cost
+    return out, cost_best
+
+
+def connect(
+    network: Network,
+    status: pd.DataFrame,
+    villages: gpd.GeoDataFrame,
+    seat: gpd.GeoDataFrame,
+    *,
+    village_end_m: float,
+    seat_end_m: float,
+    weak_dist_m: float,
+    attrs: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Each village's connection to the town seat over qualifying roads.
+
+    Parameters
+    ----------
+    network : Network
+        The drive network.
+    status : DataFrame
+        :func:`edge_status` per edge.
+    villages : GeoDataFrame
+        Village points (any CRS) with an optional ``name``.
+    seat : GeoDataFrame
+        The town seat (one point).
+    village_end_m, seat_end_m : float
+        Road length at the village and at the seat that may be of any kind (metres).
+    weak_dist_m : float
+        The weak variant: a passing road within this straight-line distance.
+    attrs : DataFrame, optional
+        :func:`edge_attributes`, for the weakest link's road name and class.
+
+    Returns
+    -------
+    (DataFrame, GeoDataFrame)
+        Per village (index of ``villages``): ``name``, ``status`` (strict: pass / unknown /
+        fail), ``weak_status``, ``snap_dist_m``, ``path_km`` (fastest drive path to the seat),
+        ``fail_km`` and ``unknown_km`` on it (the end allowances left out), and its weakest
+        link: ``weak_link_status``, ``weak_link_road``, ``weak_link_highway``,
+        ``weak_link_osm_id``, ``weak_link_reason``, ``weak_link_m``; and the non-qualifying
+        stretches on the paths of the villages that do not pass (``village`` name, ``status``,
+        ``reason``, ``road``, ``length_m``; line geometry in the network's CRS).
+    """
+    if len(status) != network.n_edges:
+        raise InputError("status must hold one row per network edge")
+    if len(seat) != 1:
+        raise InputError("give exactly one town-seat point")
+    for name, val in (("village_end_m", village_end_m), ("seat_end_m", seat_end_m), ("weak_dist_m", weak_dist_m)):
+        if not val >= 0:
+            raise InputError(f"{name} must be >= 0 metres, got {val}")
+    st = status["status"].to_numpy(dtype=object)
+    ok_mask = st == "pass"
+    maybe_mask = ok_mask | (st == "unknown")
+    vil = villages.to_crs(network.crs)
+    names = vil["name"].to_numpy(dtype=object) if "name" in vil else np.full(len(vil), None, dtype=object)
+    zone = _seat_zone(network, seat.to_crs(network.crs), seat_end_m)
+    att_len = access.point_costs(network, vil, weight="length", towards=False)
+    strict, _ = _reach_status(network, zone, ok_mask, maybe_mask, att_len, village_end_m)
+    attached = att_len["ok"].to_numpy()
+    strict[~attached] = "unknown"
+    # weak: a passing (else unknown) road within weak_dist_m, straight line
+    egeo = np.asarray(network.edges.geometry.values, dtype=object)
+    vpts = np.asarray(vil.geometry.representative_point().values, dtype=object)
+    weak = np.full(len(vil), "fail", dtype=object)
+    for label, mask in (("unknown", maybe_mask), ("pass", ok_mask)):
+        if mask.any():
+            tree = shapely.STRtree(egeo[mask])
+            _, d = tree.query_nearest(vpts, return_distance=True, all_matches=False)
+            weak[d <= weak_dist_m + 1e-9] = label
+    # fastest path to the seat and its weakest link
+    att_t = access.point_costs(network, vil, weight="time", towards=False)
+    seat_t = access.point_costs(network, seat.to_crs(network.crs), weight="time", towards=True)
+    tree_t = access.search(
+        network,
+        seat_t[["node_u", "node_v"]].to_numpy().ravel(),
+        source_cost=seat_t[["cost_u", "cost_v"]].to_numpy().ravel(),
+        weight="time",
+        towards=True,
+    )
+    via = access.tree_costs(tree_t, att_t)
+    lengths = network.edges["length_m"].to_numpy(float)
+    reasons = status["reason"].to_numpy(dtype=object)
+    road_name = attrs["name"].to_numpy(dtype=object) if attrs is not None else np.full(network.n_edges, None, dtype=object)
+    road_hw = (
+        attrs["highway"].to_numpy(dtype=object)
+        if attrs is not None
+        else network.edges.get("highway", pd.Series([None] * network.n_edges)).to_numpy(dtype=object)
+    )
+    osm_ids = (
+        network.edges["osm_id"].to_numpy(dtype=object)
+        if "osm_id" in network.edges
+        else np.full(network.n_edges, None, dtype=object)
+    )
+    rows = []
+    links: list[dict[str, Any]] = []
+    for k in range(len(vil)):
+        row: dict[str, Any] = {
+            "name": names[k],
+            "status": strict[k],
+            "weak_status": weak[k],
+            "snap_dist_m": float(att_len["snap_dist_m"].iloc[k]),
+            "path_km": math.nan,
+            "fail_km": math.nan,
+            "unknown_km": math.nan,
+            "weak_link_status": None,
+            "weak_link_road": None,
+            "weak_link_highway": None,
+            "weak_link_osm_id": None,
+            "weak_link_reason": None,
+            "weak_link_m": math.nan,
+        }
+        node = int(via["node"].iloc[k])
+        if node >= 0:
+            edges = np.concatenate([[int(att_t["edge"].iloc[k])], tree_t.path_edges(node)])
+            # the village's own edge counts for the part between the point and the node
+            first_len = float(att_len["cost_u"].iloc[k] if node == att_len["node_u"].iloc[k] else att_len["cost_v"].iloc[k])
+            seg_len = np.concatenate([[first_len if np.isfinite(first_len) else 0.0], lengths[edges[1:]]])
+            total = float(seg_len.sum())
+            start = np.concatenate([[0.0], np.cumsum(seg_len)[:-1]])
+            end = start + seg_len
+            free = (end <= village_end_m + 1e-9) | (start >= total - seat_end_m - 1e-9)
+            est = st[edges]
+            row["path_km"] = total / 1000.0
+            row["fail_km"] = float(seg_len[(est == "fail") & ~free].sum()) / 1000.0
+            row["unknown_km"] = float(seg_len[(est == "unknown") & ~free].sum()) / 1000.0
+            if strict[k] != "pass":
+                bad = np.flatnonzero((est != "pass") & ~free & (seg_len > 0))
+                if len(bad):
+                    # stretches: consecutive edges of one way and one status
+                    key = [(osm_ids[edges[i]], est[i]) for i in bad]
+                    groups: list[list[int]] = []
+                    for j, i in enumerate(bad):
+                        if groups and key[j] == key[j - 1] and i == groups[-1][-1] + 1:
+                            groups[-1].append(int(i))
+                        else:
+                            groups.append([int(i)])
+                    glen = [float(seg_len[g].sum()) for g in groups]
+                    worst = max(range(len(groups)), key=lambda g: (_RANK[est[groups[g][0]]], glen[g]))
+                    e0 = edges[groups[worst][0]]
+                    row.update(
+                        {
+                            "weak_link_status": est[groups[worst][0]],
+                            "weak_link_road": road_name[e0] if isinstance(road_name[e0], str) else None,
+                            "weak_link_highway": road_hw[e0],
+                            "weak_link_osm_id": osm_ids[e0],
+                            "weak_link_reason": reasons[e0],
+                            "weak_link_m": glen[worst],
+                        }
+                    )
+                    for g, gl in zip(groups, glen, strict=True):
+                        e_g = edges[g]
+                        links.append(
+                            {
+                                "village": names[k],
+                                "status": est[g[0]],
+                                "reason": reasons[e_g[0]],
+                                "road": road_name[e_g[0]] if isinstance(road_name[e_g[0]], str) else None,
+                                "highway": road_hw[e_g[0]],
+                                "osm_id": osm_ids[e_g[0]],
+                                "length_m": gl,
+                                "geometry": shapely.line_merge(shapely.union_all(egeo[e_g])),
+                            }
+                        )
+        rows.append(row)
+    table = pd.DataFrame(rows, index=vil.index)
+    link_cols = ["village", "status", "reason", "road", "highway", "osm_id", "length_m"]
+    link_layer = (
+        gpd.GeoDataFrame(pd.DataFrame(links), geometry="geometry", crs=network.crs)
+        if links
+        else gpd.GeoDataFrame({c: [] for c in link_cols}, geometry=[], crs=network.crs)
+    )
+    return table, link_layer
+
+
+def seat_reaches_trunk(
+    network: Network,
+    status: pd.DataFrame,
+    seat: gpd.GeoDataFrame,
+    ref_class: Sequence[Any] | np.ndarray,
+    *,
+    trunk_classes: Sequence[str] = ("G", "S"),
+    seat_end_m: float = 500.0,
+) -> tuple[str, str]:
+    """Whether the town seat reaches a national or provincial road (国道/省道) on qualifying roads.
+
+    Parameters
+    ----------
+    network : Network
+        The drive network.
+    status : DataFrame
+        :func:`edge_status` of the grade-3 test per edge.
+    seat : GeoDataFrame
+        The town seat (one point).
+    ref_class : sequence
+        Per edge, the letter of its road number (G, S, X, Y, C; None when none).
+    trunk_classes : sequence of str
+        The letters of the trunk network (default G 国道, S 省道).
+    seat_end_m : float
+        Road length at the seat that may be of any kind.
+
+    Returns
+    -------
+    (str, str)
+        ``pass`` / ``unknown`` / ``fail`` and a sentence saying why.
+    """
+    refs = np.asarray(ref_class, dtype=object)
+    if len(refs) != network.n_edges or len(status) != network.n_edges:
+        raise InputError("ref_class and status must hold one value per network edge")
+    trunk = np.isin(refs, list(trunk_classes))
+    if not trunk.any():
+        return "unknown", f"no road numbered {'/'.join(trunk_classes)}… (国道/省道) in the network's reach"
+    e = network.edges
+    trunk_nodes = np.unique(np.concatenate([e["u"].to_numpy()[trunk], e["v"].to_numpy()[trunk]]))
+    zone = _seat_zone(network, seat.to_crs(network.crs), seat_end_m)
+    st = status["status"].to_numpy(dtype=object)
+    for label, mask in (("pass", st == "pass"), ("unknown", (st == "pass") | (st == "unknown"))):
+        tree = access.search(network, trunk_nodes, weight="length", edge_mask=mask | trunk, towards=False)
+        if np.isfinite(tree.dist[zone]).any():
+            d = float(np.min(tree.dist[zone]))
+            if label == "pass":
+                return "pass", f"reaches a 国道/省道 over {d / 1000:.1f} km of grade-3 roads"
+            return "unknown", f"reaches a 国道/省道 only over roads whose grade is not tagged ({d / 1000:.1f} km)"
+    return "fail", "no path to a 国道/省道 without a road below grade 3"
+
+
+@dataclass
+class VillageRoads:
+    """Village road connectivity of a town.
+
+    Attributes
+    ----------
+    villages : DataFrame
+        Per village (see :func:`connect`).
+    n_villages, n_pass, n_unknown, n_fail : int
+        Strict statuses.
+    rate, weak_rate : float or None
+        Share of villages passing, strict and weak (None without villages).
+    seat_name, seat_how : str
+    mountain : bool or None
+        The town lies in a mountain county (None: the county is not known).
+    grade3 : str or None
+        The mountain rule's status (None when it does not apply), and ``grade3_why``.
+    layers : dict of GeoDataFrame
+        ``village_roads`` (village points with their statuses), ``village_road_links`` (the
+        non-qualifying stretches on the paths of villages that do not pass), ``town_seat``.
+    notes : list of str
+    """
+
+    villages: pd.DataFrame
+    n_villages: int
+    n_pass: int
+    n_unknown: int
+    n_fail: int
+    rate: float | None
+    weak_rate: float | None
+    seat_name: str
+    seat_how: str
+    mountain: bool | None
+    grade3: str | None
+    grade3_why: str
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def is_mountain(county: str | None, *, profile: Profile | str | Path | None = None) -> bool | None:
+    """Whether a county (name, e.g. 淳安县 or 淳安) is one of the profile's mountain counties (None: not given)."""
+    if county is None or not str(county).strip():
+        return None
+    names = _rules(profile).mountain_counties.names
+    c = str(county).strip()
+    return any(n and (c == n or c.startswith(n)) for n in names)
+
+
+def assess(
+    network: Network,
+    roads: pd.DataFrame,
+    villages: gpd.GeoDataFrame,
+    seat: gpd.GeoDataFrame,
+    *,
+    county: str | None = None,
+    seat_how: str = "",
+    profile: Profile | str | Path | None = None,
+) -> VillageRoads:
+    """Village road connectivity: two-lane reach of every village, and the mountain-county rule.
+
+    Parameters
+    ----------
+    network : Network
+        The drive network (edges with ``osm_id``).
+    roads : DataFrame
+        Road attributes per way (:func:`mtown_geo.sources.osm.road_attributes`).
+    villages : GeoDataFrame
+        Village points (any CRS) with ``name``.
+    seat : GeoDataFrame
+        The town seat (one point; see :func:`town_seat`).
+    county : str, optional
+        The town's county, for the mountain-county rule (the profile's list).
+    profile : Profile, str or path, optional
+        Supplies ``tasks.village_roads`` (default ``zhejiang-2023``).
+
+    Returns
+    -------
+    VillageRoads
+    """
+    rules = _rules(profile)
+    attrs = edge_attributes(network, roads)
+    mountain = is_mountain(county, profile=profile)
+    two = edge_status(attrs, rules.two_lane, mountain=bool(mountain))
+    notes: list[str] = []
+    seat_m = seat.to_crs(network.crs)
+    if len(villages):
+        table, links = connect(
+            network,
+            two,
+            villages,
+            seat_m,
+            village_end_m=rules.village_end_m,
+            seat_end_m=rules.seat_end_m,
+            weak_dist_m=rules.weak_dist_m,
+            attrs=attrs,
+        )
+    else:
+        table = pd.DataFrame(columns=["name", "status", "weak_status"])
+        links = gpd.GeoDataFrame({"village": [], "status": [], "reason": []}, geometry=[], crs=network.crs)
+        notes.append("no village in the town (give `villages:`): village road connectivity is not computed")
+    counts = table["status"].value_counts() if len(table) else pd.Series(dtype=int)
+    n = len(table)
+    grade3: str | None = None
+    why = ""
+    if mountain is None:
+        why = "the town's county is not given (tasks.county): the mountain-county rule is not applied"
+    elif not mountain:
+        why = f"{county} is not in the profile's mountain-county list: the rule does not apply"
+    else:
+        g3 = edge_status(attrs, rules.grade3, mountain=True)
+        grade3, why = seat_reaches_trunk(
+            network,
+            g3,
+            seat_m,
+            attrs["ref_class"].to_numpy(dtype=object),
+            trunk_classes=rules.trunk_ref_classes,
+            seat_end_m=rules.seat_end_m,
+        )
+    vil = villages.to_crs(network.crs)
+    points = gpd.GeoDataFrame(table, geometry=vil.geometry.representative_point().to_numpy(), crs=network.crs) if n else None
+    layers: dict[str, gpd.GeoDataFrame] = {"village_road_links": links, "town_seat": seat_m.reset_index(drop=True)}
+    if points is not None:
+        layers["village_roads"] = points.reset_index(drop=True)
+    return VillageRoads(
+        villages=table,
+        n_villages=n,
+        n_pass=int(counts.get("pass", 0)),
+        n_unknown=int(counts.get("unknown", 0)),
+        n_fail=int(counts.get("fail", 0)),
+        rate=float((table["status"] == "pass").mean()) if n else None,
+        weak_rate=float((table["weak_status"] == "pass").mean()) if n else None,
+        seat_name=str(seat_m["name"].iloc[0]) if "name" in seat_m else "",
+        seat_how=seat_how,
+        mountain=mountain,
+        grade3=grade3,
+        grade3_why=why,
+        layers=layers,
+        notes=notes,
+    )
