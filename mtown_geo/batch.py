@@ -195,6 +195,8 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
             key = f"row{r['row']}" if r["row"] != "—" else "greenway"
             row[f"{key}_value"] = r["value"]
             row[f"{key}_status"] = r["status"]
+        tasks = result.tables.get("tasks")
+        row.update(_task_columns(tasks.to_dict(orient="records") if tasks is not None else []))
         row["status"] = "done"
         row["error"] = ""
         row["notes"] = len(result.notes)
@@ -332,6 +334,7 @@ def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any]:
             key = f"row{r['row']}" if r["row"] != "—" else "greenway"
             row[f"{key}_value"] = r["value"]
             row[f"{key}_status"] = r["status"]
+    row.update(_task_columns(data.get("tasks", [])))
     return row
 
 
@@ -349,6 +352,16 @@ def _resume_note(n_towns: int, resumed: int, redone: dict[int, list[str]], new: 
     }
     detail = ", ".join(f"{n} {label[k]}" for k, n in why.items())
     return f"{n_towns} towns: {resumed} resumed, {len(redone)} redone" + (f" ({detail})" if detail else "") + f", {new} new"
+
+
+def _task_columns(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Summary columns of the policy tasks (主要任务): ``task_<key>_value`` and ``task_<key>_status``."""
+    out: dict[str, Any] = {}
+    for r in records:
+        value = r.get("value")
+        out[f"task_{r['key']}_value"] = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+        out[f"task_{r['key']}_status"] = r.get("status")
+    return out
 
 
 def run_batch(
@@ -399,7 +412,8 @@ def run_batch(
     -------
     DataFrame
         The summary: one row per town (``name``, ``code``, ``status`` done/failed,
-        ``error``, every computed indicator's value and pass/fail, ``seconds``, ``finished``
+        ``error``, every computed indicator's value and pass/fail, the policy tasks' values
+        and statuses (``task_<key>_value``, ``task_<key>_status``), ``seconds``, ``finished``
         (local time), the worker's resident memory after the town and its peak so far
         (``worker_rss_mib``, ``worker_peak_mib``), its process id ``worker``, whether it
         was ``resumed`` from an earlier run and, for a town redone, why (``redone``:
