@@ -165,7 +165,9 @@ def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) 
     surf_why[by_surface] = [f"surface={s}" for s in surface[by_surface]]
     surf_why[by_track] = [f"tracktype={t}" for t in track[by_track]]
     unk = surf == "unknown"
-    surf_why[unk] = [f"surface={s} (not in the paved/unpaved lists)" if isinstance(s, str) else "no surface tag" for s in surface[unk]]
+    surf_why[unk] = [
+        f"surface={s} (not in the paved/unpaved lists)" if isinstance(s, str) else "no surface tag" for s in surface[unk]
+    ]
 
     never = np.isin(hw, test.never_highway) | pd.isna(hw)
     for i in range(n):
@@ -299,7 +301,7 @@ def connect(
         fail), ``weak_status``, ``snap_dist_m``, ``path_km`` (fastest drive path to the seat),
         ``fail_km`` and ``unknown_km`` on it (the end allowances left out), and its weakest
         link: ``weak_link_status``, ``weak_link_road``, ``weak_link_highway``,
-        ``weak_link_osm_id``, ``weak_link_reason``, ``weak_link_m``; and the non-qualifying
+        ``weak_link_osm_id``, ``weak_link_reason``, ``weak_link_m``, ``note``; and the non-qualifying
         stretches on the paths of the villages that do not pass (``village`` name, ``status``,
         ``reason``, ``road``, ``length_m``; line geometry in the network's CRS).
     """
@@ -370,6 +372,9 @@ def connect(
             "weak_link_osm_id": None,
             "weak_link_reason": None,
             "weak_link_m": math.nan,
+            "note": ""
+            if attached[k]
+            else f"no drivable road within {network.max_snap_dist_m:g} m of the village point: check its location",
         }
         node = int(via["node"].iloc[k])
         if node >= 0:

@@ -1,0 +1,235 @@
+"""小街区密路网: road density, junctions and blocks, against hand calculation and an independent reader."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import mtown_geo as mg
+from mtown_geo import streets
+from mtown_geo import crs as _crs
+from mtown_geo.sources.osm import read_osm
+
+from .conftest import OSM_FILES, shared_path
+
+CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: a metric CRS
+
+
+def _grid(spacing: float = 100.0, n: int = 4, x0: float = 50.0, lo: float = -100.0, hi: float = 500.0, top: float = 370.0) -> list[shapely.LineString]:
+    """n streets each way at ``spacing`` from ``x0`` with a vertex at every crossing: east-west ones
+    from ``lo`` to ``hi``, north-south ones from ``lo`` up to ``top``."""
+    stops = [x0 + i * spacing for i in range(n)]
+    lines = []
+    for c in stops:
+        lines.append(shapely.LineString([(c, lo), *[(c, s) for s in stops], (c, top)]))
+        lines.append(shapely.LineString([(lo, c), *[(s, c) for s in stops], (hi, c)]))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def grid_roads() -> gpd.GeoDataFrame:
+    """A 4 × 4 grid of residential streets 100 m apart over a 400 m square (the north-south ones end
+    at y = 370), a dual carriageway north of it, a private and a public service way and a motorway —
+    each with an answer known by hand."""
+    lines = _grid()
+    rows = [{"highway": "residential", "oneway": None} for _ in lines]
+    # a dual carriageway 16 m apart along y = 380 / 396 (x 0…400): two one-way ways of opposite direction
+    lines += [shapely.LineString([(0, 380), (400, 380)]), shapely.LineString([(400, 396), (0, 396)])]
+    rows += [{"highway": "primary", "oneway": "yes"}, {"highway": "primary", "oneway": "yes"}]
+    # service ways: private (never counted) and public (the internal variant only)
+    lines += [shapely.LineString([(60, 20), (140, 20)]), shapely.LineString([(160, 20), (240, 20)])]
+    rows += [{"highway": "service", "access": "private"}, {"highway": "service"}]
+    # a motorway (not part of the urban grid)
+    lines += [shapely.LineString([(0, 10), (400, 10)])]
+    rows += [{"highway": "motorway", "oneway": "yes"}]
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=lines, crs=CRS)
+
+
+@pytest.fixture(scope="module")
+def square() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 400, 400)], crs=CRS)
+
+
+def test_hand_made_grid(grid_roads: gpd.GeoDataFrame, square: gpd.GeoDataFrame) -> None:
+    a = streets.assess(grid_roads, square)
+    # 4 east-west streets × 400 m + 4 north-south × 370 m inside + the dual carriageway once (400 m)
+    assert a.area_km2 == pytest.approx(0.16)
+    assert a.raw_km == pytest.approx(1.6 + 1.48 + 0.8, abs=1e-9)
+    assert a.km == pytest.approx(1.6 + 1.48 + 0.4, abs=1e-9)
+    assert a.density_km_per_km2 == pytest.approx(3.48 / 0.16)
+    # the public service way (80 m) counts only in the internal variant
+    assert a.internal_km == pytest.approx(3.56, abs=1e-9)
+    # 16 crossings of degree 4, none merged (100 m apart); the dual carriageway meets no street
+    assert a.n_junctions == 16
+    assert a.junction_density_per_km2 == pytest.approx(16 / 0.16)
+    # 9 inner squares of 100 m (the 16 m strip between the carriageways is no block)
+    assert a.n_blocks == 9
+    assert a.block_share == 1.0
+    assert a.block_median_m == pytest.approx(100.0)
+    assert a.layers["blocks"]["area_m2"].sum() == pytest.approx(9 * 100 * 100)
+    assert set(a.layers["streets"]["variant"]) == {"main", "internal"}
+    assert a.layers["streets"]["dual"].sum() == 2
+
+
+def test_long_blocks_fail_the_300_m_rule(square: gpd.GeoDataFrame) -> None:
+    """Streets 400 m apart one way, 100 m the other: every block's long side is 400 m."""
+    lines = [shapely.LineString([(0, y), *[(x, y) for x in (0, 100, 200, 300, 400)]]) for y in (0.0, 400.0)]
+    lines += [shapely.LineString([(x, -50), (x, 0), (x, 400), (x, 450)]) for x in (0, 100, 200, 300, 400)]
+    roads = gpd.GeoDataFrame({"highway": ["tertiary"] * len(lines)}, geometry=lines, crs=CRS)
+    bl = streets.blocks(roads, square)
+    assert len(bl) == 4
+    assert bl["long_side_m"].to_numpy() == pytest.approx([400.0] * 4)
+    assert bl["short_side_m"].to_numpy() == pytest.approx([100.0] * 4)
+    assert not bl["within_max"].any()
+
+
+def test_junctions_closer_than_the_merge_distance_are_one() -> None:
+    # a side street meeting both carriageways of a dual road 12 m apart: two degree-3 nodes, one junction
+    lines = [
+        shapely.LineString([(0, 0), (100, 0), (200, 0)]),
+        shapely.LineString([(200, 12), (100, 12), (0, 12)]),
+        shapely.LineString([(100, 12), (100, 0), (100, -100)]),
+    ]
+    roads = gpd.GeoDataFrame({"highway": ["secondary"] * 3, "oneway": ["yes", "yes", None]}, geometry=lines, crs=CRS)
+    jn = streets.junctions(roads)
+    assert len(jn) == 1 and jn["n_nodes"].iloc[0] == 2
+    assert len(streets.junctions(roads, merge_m=5)) == 2
+
+
+def test_errors_are_clear(grid_roads: gpd.GeoDataFrame) -> None:
+    with pytest.raises(mg.CRSError):
+        streets.density(grid_roads.set_crs(4326, allow_override=True), shapely.box(0, 0, 1, 1))
+    with pytest.raises(mg.InputError, match="no area"):
+        streets.density(grid_roads, shapely.LineString([(0, 0), (1, 1)]))
+
+
+# -- real data: an independent reader (pyrosm) and plain shapely ---------------------------------------
+
+
+def _pyrosm_ways(path: str) -> gpd.GeoDataFrame:
+    pyrosm = pytest.importorskip("pyrosm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = pyrosm.OSM(str(path)).get_data_by_custom_criteria(
+            custom_filter={"highway": True}, filter_type="keep", keep_nodes=False, keep_relations=False
+        )
+    tags = [json.loads(t) if isinstance(t, str) else (t if isinstance(t, dict) else {}) for t in w["tags"]]
+    for key in ("junction", "area"):
+        if key not in w:
+            w[key] = [t.get(key) for t in tags]
+    return w
+
+
+def _reference_counted(w: pd.DataFrame) -> np.ndarray:
+    """The profile's classes and exclusions, written out here from the rule text."""
+    classes = {
+        "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link", "tertiary",
+        "tertiary_link", "unclassified", "residential", "living_street",
+    }  # fmt: skip
+    return (w["highway"].isin(classes) & ~w["access"].isin(["private", "no"]) & ~w["area"].isin(["yes"])).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def guixi() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    path = shared_path(OSM_FILES["guixi_pbf"])
+    boundary = gpd.read_file(shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson"))
+    metric = _crs.metric_crs(boundary)
+    ext = read_osm(path)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(metric)
+    ref = _pyrosm_ways(str(path)).to_crs(metric)
+    return roads, boundary.to_crs(metric), ref
+
+
+def test_guixi_density_against_shapely_on_pyrosm_ways(guixi) -> None:
+    roads, area, ref = guixi
+    a = streets.assess(roads, area)
+    sel = ref[_reference_counted(ref)]
+    geom = area.union_all()
+    raw_m = float(shapely.length(shapely.intersection(np.asarray(sel.geometry.values), geom)).sum())
+    assert a.raw_km == pytest.approx(raw_m / 1000.0, rel=1e-9)
+    # dual carriageways counted once: at most half of the one-way length comes off
+    oneway = sel["oneway"].isin(["yes", "-1"]).to_numpy()
+    oneway_m = float(shapely.length(shapely.intersection(np.asarray(sel.geometry.values[oneway]), geom)).sum())
+    assert 0 < (a.raw_km - a.km) * 1000.0 <= oneway_m / 2 + 1e-6
+    assert a.area_km2 == pytest.approx(5.65, abs=0.02)  # 东门街道, 5.65 km² (data README)
+    assert a.density_km_per_km2 == pytest.approx(a.km / a.area_km2)
+    assert a.density_km_per_km2 < 8  # a sparse OSM street grid: below the national target
+
+
+def test_guixi_junctions_against_osmnx(guixi, tmp_path) -> None:
+    """Junction count from osmnx's own graph of the XML file (nodes of 3+ counted segments, 15 m clusters)."""
+    ox = pytest.importorskip("osmnx")
+    import bz2
+
+    import networkx as nx
+
+    roads, area, _ = guixi
+    xml = tmp_path / "guixi.osm"
+    xml.write_bytes(bz2.decompress(shared_path(OSM_FILES["guixi_bz2"]).read_bytes()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = ox.graph_from_xml(xml, bidirectional=True, simplify=False, retain_all=True)
+    g = ox.project_graph(g, to_crs=roads.crs)
+    edges = ox.graph_to_gdfs(g, nodes=False).reset_index()
+    for key in ("access", "area"):
+        if key not in edges:
+            edges[key] = None
+    hw = edges["highway"].map(lambda h: h[0] if isinstance(h, list) else h)
+    edges = edges.assign(highway=hw)
+    keep = _reference_counted(edges)
+    und = nx.Graph()
+    und.add_edges_from(zip(edges["u"][keep], edges["v"][keep], strict=True))
+    nodes = [n for n, d in und.degree() if d >= 3]
+    xy = np.array([(g.nodes[n]["x"], g.nodes[n]["y"]) for n in nodes])
+    clusters = shapely.get_parts(shapely.union_all(shapely.buffer(shapely.points(xy), 7.5)))
+    centres = [shapely.centroid(shapely.MultiPoint([p for p in shapely.points(xy) if c.contains(p)])) for c in clusters]
+    geom = area.union_all()
+    expected = sum(bool(geom.covers(c)) for c in centres)
+    a = streets.assess(roads, area)
+    assert a.n_junctions == expected
+    assert a.n_junctions > 10
+
+
+def test_guixi_blocks_against_an_independent_polygonize(guixi) -> None:
+    roads, area, ref = guixi
+    rules = mg.standards.load().tasks.streets
+    sel = ref[_reference_counted(ref)]
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(np.asarray(sel.geometry.values)))))
+    geom = area.union_all()
+    faces = faces[[geom.covers(f.representative_point()) for f in faces]]
+    rect = [shapely.oriented_envelope(f) for f in faces]
+    sides = []
+    for r in rect:
+        c = np.asarray(r.exterior.coords)
+        a_, b_ = math.dist(c[0], c[1]), math.dist(c[1], c[2])
+        sides.append((max(a_, b_), min(a_, b_)))
+    keep = [f.area >= rules.min_block_area_m2 and s[1] >= rules.min_block_width_m for f, s in zip(faces, sides, strict=True)]
+    longs = np.array([s[0] for s, k in zip(sides, keep, strict=True) if k])
+    bl = streets.blocks(roads, area)
+    assert len(bl) == len(longs) > 5
+    assert np.median(bl["long_side_m"]) == pytest.approx(np.median(longs), rel=1e-9)
+    assert bl["within_max"].mean() == pytest.approx(np.mean(longs <= 300.0))
+
+
+def test_liechtenstein_at_country_size() -> None:
+    """All of Liechtenstein (160 km², ~8k highway ways) in one go, against shapely on pyrosm's ways."""
+    path = shared_path(OSM_FILES["liechtenstein"])
+    ext = read_osm(path)
+    towns = mg.batch.towns_from_osm(path, admin_level="8")
+    metric = _crs.metric_crs(towns)
+    country = gpd.GeoDataFrame(geometry=[towns.to_crs(metric).union_all()], crs=metric)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(metric)
+    a = streets.assess(roads, country)
+    ref = _pyrosm_ways(str(path)).to_crs(metric)
+    sel = ref[_reference_counted(ref)]
+    raw_m = float(shapely.length(shapely.intersection(np.asarray(sel.geometry.values), country.union_all())).sum())
+    assert a.raw_km == pytest.approx(raw_m / 1000.0, rel=1e-6)
+    assert a.n_blocks > 300 and 0 < a.block_share < 1
+    assert a.n_junctions > 1000
