@@ -342,6 +342,7 @@ def connect(
         towards=True,
     )
     via = access.tree_costs(tree_t, att_t)
+    seat_len = access.point_costs(network, seat.to_crs(network.crs), weight="length", towards=True).iloc[0]
     lengths = network.edges["length_m"].to_numpy(float)
     reasons = status["reason"].to_numpy(dtype=object)
     road_name = attrs["name"].to_numpy(dtype=object) if attrs is not None else np.full(network.n_edges, None, dtype=object)
@@ -378,10 +379,21 @@ def connect(
         }
         node = int(via["node"].iloc[k])
         if node >= 0:
-            edges = np.concatenate([[int(att_t["edge"].iloc[k])], tree_t.path_edges(node)])
-            # the village's own edge counts for the part between the point and the node
+            path_nodes = tree_t.path(node)
+            inner = tree_t.path_edges(node)
+            # the village's own edge counts for the part between the point and the node, the seat's
+            # edge for the part between the last node and the seat
             first_len = float(att_len["cost_u"].iloc[k] if node == att_len["node_u"].iloc[k] else att_len["cost_v"].iloc[k])
-            seg_len = np.concatenate([[first_len if np.isfinite(first_len) else 0.0], lengths[edges[1:]]])
+            end = int(path_nodes[-1])
+            last_len = float(seat_len["cost_u"] if end == seat_len["node_u"] else seat_len["cost_v"])
+            edges = np.concatenate([[int(att_t["edge"].iloc[k])], inner, [int(seat_len["edge"])]])
+            seg_len = np.concatenate(
+                [
+                    [first_len if np.isfinite(first_len) else 0.0],
+                    lengths[inner],
+                    [last_len if np.isfinite(last_len) else 0.0],
+                ]
+            )
             total = float(seg_len.sum())
             start = np.concatenate([[0.0], np.cumsum(seg_len)[:-1]])
             end = start + seg_len

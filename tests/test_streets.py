@@ -13,8 +13,8 @@ import pytest
 import shapely
 
 import mtown_geo as mg
-from mtown_geo import streets
 from mtown_geo import crs as _crs
+from mtown_geo import streets
 from mtown_geo.sources.osm import read_osm
 
 from .conftest import OSM_FILES, shared_path
@@ -22,7 +22,9 @@ from .conftest import OSM_FILES, shared_path
 CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: a metric CRS
 
 
-def _grid(spacing: float = 100.0, n: int = 4, x0: float = 50.0, lo: float = -100.0, hi: float = 500.0, top: float = 370.0) -> list[shapely.LineString]:
+def _grid(
+    spacing: float = 100.0, n: int = 4, x0: float = 50.0, lo: float = -100.0, hi: float = 500.0, top: float = 370.0
+) -> list[shapely.LineString]:
     """n streets each way at ``spacing`` from ``x0`` with a vertex at every crossing: east-west ones
     from ``lo`` to ``hi``, north-south ones from ``lo`` up to ``top``."""
     stops = [x0 + i * spacing for i in range(n)]
@@ -142,7 +144,9 @@ def guixi() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     boundary = gpd.read_file(shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson"))
     metric = _crs.metric_crs(boundary)
     ext = read_osm(path)
-    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(metric)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
+        metric
+    )
     ref = _pyrosm_ways(str(path)).to_crs(metric)
     return roads, boundary.to_crs(metric), ref
 
@@ -225,7 +229,9 @@ def test_liechtenstein_at_country_size() -> None:
     towns = mg.batch.towns_from_osm(path, admin_level="8")
     metric = _crs.metric_crs(towns)
     country = gpd.GeoDataFrame(geometry=[towns.to_crs(metric).union_all()], crs=metric)
-    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(metric)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
+        metric
+    )
     a = streets.assess(roads, country)
     ref = _pyrosm_ways(str(path)).to_crs(metric)
     sel = ref[_reference_counted(ref)]

@@ -13,8 +13,8 @@ import pytest
 import shapely
 
 import mtown_geo as mg
-from mtown_geo import transit
 from mtown_geo import crs as _crs
+from mtown_geo import transit
 from mtown_geo.sources import osm
 
 from .conftest import OSM_FILES, shared_path
@@ -79,7 +79,11 @@ def _reference_stops(path: str) -> gpd.GeoDataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         d = pyrosm.OSM(path).get_data_by_custom_criteria(
-            custom_filter={"highway": ["bus_stop"], "public_transport": ["platform", "stop_position"], "amenity": ["bus_station"]},
+            custom_filter={
+                "highway": ["bus_stop"],
+                "public_transport": ["platform", "stop_position"],
+                "amenity": ["bus_station"],
+            },
             filter_type="keep",
             keep_nodes=True,
             keep_ways=True,
@@ -98,7 +102,18 @@ def _reference_stops(path: str) -> gpd.GeoDataFrame:
     ) & ~is_way_highway
     d = d[keep]
     # a way stands for the centre of its nodes, as the reader keeps it
-    pts = [g if g.geom_type == "Point" else shapely.centroid(shapely.MultiPoint(np.asarray(g.exterior.coords if g.geom_type == "Polygon" else g.coords)[:-1] if g.geom_type == "Polygon" else np.asarray(g.coords))) for g in d.geometry]
+    pts = [
+        g
+        if g.geom_type == "Point"
+        else shapely.centroid(
+            shapely.MultiPoint(
+                np.asarray(g.exterior.coords if g.geom_type == "Polygon" else g.coords)[:-1]
+                if g.geom_type == "Polygon"
+                else np.asarray(g.coords)
+            )
+        )
+        for g in d.geometry
+    ]
     return gpd.GeoDataFrame({"osm_type": d["osm_type"].to_numpy(), "id": d["id"].to_numpy()}, geometry=pts, crs=4326)
 
 
@@ -127,7 +142,9 @@ def test_haidian_coverage_against_pyrosm_and_shapely(haidian) -> None:
     assert len(stops) == len(centres) < len(ref)
     geom = area.union_all()
     for radius in (500.0, 300.0):
-        expected = shapely.intersection(shapely.union_all([c.buffer(radius, quad_segs=32) for c in centres]), geom).area / geom.area
+        expected = (
+            shapely.intersection(shapely.union_all([c.buffer(radius, quad_segs=32) for c in centres]), geom).area / geom.area
+        )
         got = transit.area_coverage(stops, area, radius_m=radius).rate
         assert got == pytest.approx(expected, rel=1e-9)
     assert 0.2 < transit.area_coverage(stops, area, radius_m=500).rate < 1.0

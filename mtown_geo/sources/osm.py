@@ -685,7 +685,11 @@ def road_attributes(ways: pd.DataFrame) -> pd.DataFrame:
 
     width = col("width:carriageway").map(lambda v: _first_number(v, unit=True))
     width = width.where(width.notna(), col("width").map(lambda v: _first_number(v, unit=True)))
-    refs = col("ref").map(lambda v: m.group(1) if isinstance(v, str) and (m := _REF_CLASS.match(v)) else None)
+    refs = pd.Series(
+        [m.group(1) if isinstance(v, str) and (m := _REF_CLASS.match(v)) else None for v in col("ref")],
+        index=ways.index,
+        dtype=object,
+    )
     return pd.DataFrame(
         {
             "osm_id": col("osm_id"),
