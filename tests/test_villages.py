@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -102,7 +103,7 @@ def _network(segments: list[tuple[tuple[float, float], tuple[float, float], int,
     for a, b, osm_id, hw in segments:
         n = max(1, round(math.dist(a, b) / 100))
         pts = [(a[0] + (b[0] - a[0]) * k / n, a[1] + (b[1] - a[1]) * k / n) for k in range(n + 1)]
-        for p, q in zip(pts[:-1], pts[1:], strict=True):
+        for p, q in itertools.pairwise(pts):
             for u, v in ((p, q), (q, p)):
                 g.add_edge(node(u), node(v), length=math.dist(p, q), highway=hw, osmid=osm_id)
     with warnings.catch_warnings():
