@@ -136,15 +136,15 @@ class CoverRatio:
     """Vegetated share of an area's pixels in a classified land-cover raster.
 
     ``n_pixels`` are the pixels whose centre lies in the area and that hold data; ``n_green``
-    those in the vegetation classes; ``rate`` = n_green ÷ n_pixels; ``pixel_m`` the raster's
-    approximate pixel size.
+    those in the vegetation classes; ``rate`` = n_green ÷ n_pixels; ``pixel_size`` the raster's
+    pixel width in its CRS units (degrees for a geographic raster).
     """
 
     n_green: int
     n_pixels: int
     rate: float
     classes: tuple[int, ...]
-    pixel_m: float
+    pixel_size: float
 
 
 def cover_ratio(
@@ -197,4 +197,4 @@ def cover_ratio(
         raise InputError("no land-cover pixel with data has its centre in the built-up area: check the raster's extent and CRS")
     n_green = int((data & np.isin(arr, codes)).sum())
     pixel = float(abs(transform.a))
-    return CoverRatio(n_green=n_green, n_pixels=n_pix, rate=n_green / n_pix, classes=codes, pixel_m=pixel)
+    return CoverRatio(n_green=n_green, n_pixels=n_pix, rate=n_green / n_pix, classes=codes, pixel_size=pixel)

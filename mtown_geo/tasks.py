@@ -504,7 +504,7 @@ def _charger_layer(tw: _Town) -> gpd.GeoDataFrame:
         for pos, t in zip(np.flatnonzero(is_osm), tags, strict=True):
             if t is None:
                 continue
-            if any(r.matches(t) for r in rules.exclude):
+            if any(r.matches(t) for r in rules.exclude) and not any(r.matches(t) for r in rules.car):
                 keep[pos] = False
             if any(r.matches(t) for r in rules.private):
                 public[pos] = False

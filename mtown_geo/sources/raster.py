@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ def read_classes(path: str | os.PathLike[str], area: gpd.GeoDataFrame | gpd.GeoS
     """
     import rasterio
     from rasterio.errors import RasterioIOError
-    from rasterio.windows import from_bounds
+    from rasterio.windows import Window, from_bounds
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -75,7 +76,10 @@ def read_classes(path: str | os.PathLike[str], area: gpd.GeoDataFrame | gpd.GeoS
                 f"{p.name} (x {rb.left:.4f}…{rb.right:.4f}, y {rb.bottom:.4f}…{rb.top:.4f}) does not cover the built-up area "
                 f"(x {b[0]:.4f}…{b[2]:.4f}, y {b[1]:.4f}…{b[3]:.4f}, both in {ds.crs})"
             )
-        win = from_bounds(*b, transform=ds.transform).round_offsets("floor").round_lengths("ceil")
-        win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
+        w = from_bounds(*b, transform=ds.transform)
+        c0, r0 = max(math.floor(w.col_off), 0), max(math.floor(w.row_off), 0)
+        c1 = min(math.ceil(w.col_off + w.width), ds.width)
+        r1 = min(math.ceil(w.row_off + w.height), ds.height)
+        win = Window(c0, r0, max(c1 - c0, 1), max(r1 - r0, 1))
         data = ds.read(band, window=win)
         return ClassRaster(classes=data, transform=ds.window_transform(win), crs=ds.crs, nodata=ds.nodata, path=p)

@@ -443,6 +443,7 @@ class ChargerRules(_TaskRules):
     """Task 3 新能源充电桩: which charging stations are for cars and public; radii and times."""
 
     exclude: list[TagRule] = []
+    car: list[TagRule] = []
     exclude_name_patterns: list[str] = []
     private: list[TagRule] = []
     merge_dist_m: float = Field(default=30.0, ge=0, le=500)
