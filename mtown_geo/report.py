@@ -298,8 +298,8 @@ def task_table(profile: Profile, computed: Mapping[str, ComputedValue]) -> pd.Da
     -------
     DataFrame
         :data:`TASK_COLUMNS`, one row per computed indicator in the profile's order. ``verified``
-        is true only when the indicator's definition and its target are both verified; the
-        ``note`` of every other row says what is unverified.
+        is true only when the indicator's definition, the task's method and its target are all
+        verified; the ``note`` of every other row says what is unverified.
     """
     rows: list[dict[str, Any]] = []
     tasks = profile.tasks
@@ -318,7 +318,7 @@ def task_table(profile: Profile, computed: Mapping[str, ComputedValue]) -> pd.Da
             details = dict(cv.details)
             target_value = details.get("target", target.value if target is not None else None)
             target_text = details.get("target_text", target.text() if target is not None else "")
-            verified = bool(cv.verified and ind.verified and (target is None or target.verified))
+            verified = bool(cv.verified and ind.verified and spec.verified and (target is None or target.verified))
             if "status" in details:
                 status = str(details["status"])
             elif math.isnan(value):
