@@ -51,7 +51,8 @@ def merge(xy: np.ndarray, dist_m: float) -> tuple[np.ndarray, np.ndarray]:
     labels = cluster(xy, dist_m)
     k = int(labels.max()) + 1 if len(labels) else 0
     count = np.bincount(labels, minlength=k).astype(float)
-    centres = np.column_stack(
-        [np.bincount(labels, weights=xy[:, 0], minlength=k), np.bincount(labels, weights=xy[:, 1], minlength=k)]
-    ) / np.maximum(count, 1.0)[:, None]
+    centres = (
+        np.column_stack([np.bincount(labels, weights=xy[:, 0], minlength=k), np.bincount(labels, weights=xy[:, 1], minlength=k)])
+        / np.maximum(count, 1.0)[:, None]
+    )
     return labels, centres

@@ -394,10 +394,14 @@ class StreetAssessment:
     notes: list[str] = field(default_factory=list)
 
 
-def _street_layer(roads: gpd.GeoDataFrame, pcs: gpd.GeoDataFrame, variant: np.ndarray, area: shapely.Geometry) -> gpd.GeoDataFrame:
+def _street_layer(
+    roads: gpd.GeoDataFrame, pcs: gpd.GeoDataFrame, variant: np.ndarray, area: shapely.Geometry
+) -> gpd.GeoDataFrame:
     """Counted roads (in pieces merged back per road and dual flag) clipped to an area."""
     if len(pcs) == 0:
-        return gpd.GeoDataFrame({"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs)
+        return gpd.GeoDataFrame(
+            {"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs
+        )
     df = pd.DataFrame({"road": pcs["road"].to_numpy(), "dual": pcs["dual"].to_numpy()})
     df["geometry"] = np.asarray(pcs.geometry.values, dtype=object)
     merged = df.groupby(["road", "dual"], sort=True)["geometry"].agg(lambda g: shapely.line_merge(shapely.union_all(list(g))))

@@ -156,7 +156,7 @@ class TasksSpec(_Strict):
     chargers: bool = True
     neighbourhood: bool = True
     stops: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(osm="osm")])
-    seat: tuple[float, float] | None = None
+    seat: tuple[Annotated[float, Field(ge=-180, le=180)], Annotated[float, Field(ge=-90, le=90)]] | None = None
     county: str | None = None
     landcover: str | None = None
 
@@ -258,6 +258,12 @@ class Study(_Strict):
                     out.append(((key, i, "osm"), self.path(src.osm)))
         if self.zones is not None and self.zones.file:
             out.append((("zones", "file"), self.path(self.zones.file)))
+        for i, src in enumerate(self.tasks.stops):
+            for attr in ("file", "table"):
+                if getattr(src, attr):
+                    out.append((("tasks", "stops", i, attr), self.path(getattr(src, attr))))
+        if self.tasks.landcover:
+            out.append((("tasks", "landcover"), self.path(self.tasks.landcover)))
         for attr in ("raster", "census"):
             if getattr(self.population, attr):
                 out.append((("population", attr), self.path(getattr(self.population, attr))))

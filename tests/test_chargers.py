@@ -58,7 +58,10 @@ def _reference_chargers(path: str) -> gpd.GeoDataFrame:
             keep_relations=False,
         )
     tags = [json.loads(t) if isinstance(t, str) else {} for t in d["tags"]]
-    full = [{**t, **{k: v for k, v in zip(d.columns, row, strict=True) if isinstance(v, str)}} for t, row in zip(tags, d.itertuples(index=False), strict=True)]
+    full = [
+        {**t, **{k: v for k, v in zip(d.columns, row, strict=True) if isinstance(v, str)}}
+        for t, row in zip(tags, d.itertuples(index=False), strict=True)
+    ]
     car = [t.get("motorcar") == "yes" or any(k.startswith("socket:") for k in t) for t in full]
     bad = [t.get("motorcar") == "no" or t.get("bicycle") == "yes" or t.get("charging_station:type") == "lockers" for t in full]
     public = [t.get("access") not in ("private", "customers", "employees", "no", "permit") for t in full]
@@ -131,10 +134,13 @@ def test_schaan_chargers_against_pyrosm_shapely_and_networkx(schaan) -> None:
     cells = mg.demand.grid(built.to_crs(net.crs), cell_m=100)
     att = access.point_costs(net, cells, weight="time", towards=False)
     acc = att["snap_dist_m"].to_numpy() / (net.access_speed_kmh * 1000 / 60)
-    tt = np.minimum(
-        att["cost_u"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_u"]]),
-        att["cost_v"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_v"]]),
-    ) + acc
+    tt = (
+        np.minimum(
+            att["cost_u"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_u"]]),
+            att["cost_v"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_v"]]),
+        )
+        + acc
+    )
     tt = np.where(att["ok"].to_numpy(), tt, np.inf)
     w = cells["area_m2"].to_numpy()
     share = w[tt <= 5.0 + 1e-9].sum() / w.sum()

@@ -11,8 +11,8 @@ import pytest
 import shapely
 
 import mtown_geo as mg
-from mtown_geo import greenspace
 from mtown_geo import crs as _crs
+from mtown_geo import greenspace
 from mtown_geo.sources import osm
 from mtown_geo.sources.raster import read_classes
 
@@ -116,7 +116,9 @@ def test_green_cover_from_a_hand_made_raster(tmp_path) -> None:
     # the area covers the pixel centres of columns 0-7 and rows 0-9 (x 0-80 m)
     area = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 80, 100)], crs=CRS)
     rc = read_classes(tif, area)
-    r = greenspace.cover_ratio(rc.classes, transform=rc.transform, crs=rc.crs, area=area, green_classes=[10, 20, 30], nodata=rc.nodata)
+    r = greenspace.cover_ratio(
+        rc.classes, transform=rc.transform, crs=rc.crs, area=area, green_classes=[10, 20, 30], nodata=rc.nodata
+    )
     # 80 pixels inside; green: 5 columns × 9 rows of trees + 8 grass pixels of the bottom row
     assert r.n_pixels == 80 and r.n_green == 45 + 8
     assert r.rate == pytest.approx(53 / 80)

@@ -104,10 +104,13 @@ def test_triesenberg_walking_coverage_against_networkx(triesenberg) -> None:
     dist = nx.single_source_dijkstra_path_length(g, "S", weight="time_min")
     cells = mg.demand.grid(built.to_crs(net.crs), cell_m=100)
     att = access.point_costs(net, cells, weight="time", towards=False)
-    tt = np.minimum(
-        att["cost_u"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_u"]]),
-        att["cost_v"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_v"]]),
-    ) + att["snap_dist_m"].to_numpy() * walk_in
+    tt = (
+        np.minimum(
+            att["cost_u"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_u"]]),
+            att["cost_v"].to_numpy() + np.array([dist.get(int(n), np.inf) for n in att["node_v"]]),
+        )
+        + att["snap_dist_m"].to_numpy() * walk_in
+    )
     tt = np.where(att["ok"].to_numpy(), tt, np.inf)
     w = cells["area_m2"].to_numpy()
     rows = r.tables["tasks"].set_index("key")
