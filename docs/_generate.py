@@ -224,6 +224,52 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
         "`isochrones: false`",
     ),
     "outputs.geopackage": ("Write every layer into `layers.gpkg` (opens in QGIS).", "`geopackage: false`"),
+    # policy tasks
+    "tasks": (
+        "主要任务。The policy's other spatial tasks (小街区密路网, 行政村通双车道公路, 城乡公交一体化, 绿地率, 充电桩, "
+        "邻里中心), each switched on by default and computed where the data allow, see below and "
+        "[indicators.md](indicators.md#主要任务-the-policys-other-spatial-tasks).",
+        "see below",
+    ),
+    "tasks.streets": ("小街区密路网: road-network density, junction density and block size of the built-up area.", "`streets: false`"),
+    "tasks.villages": (
+        "行政村通双车道公路 / 山区县城镇通三级公路: each village's road path to the town seat (villages from `villages:` "
+        "plus 村委会 points; road tags from OSM).",
+        "`villages: false`",
+    ),
+    "tasks.transit": ("城乡公交一体化: bus-stop coverage of the built-up area and the villages.", "`transit: false`"),
+    "tasks.greenspace": (
+        "园林城镇: green-land ratio (a lower bound from OSM), park area per resident, green cover from `landcover`.",
+        "`greenspace: false`",
+    ),
+    "tasks.chargers": (
+        "新能源充电桩: public car chargers (category `charging_station`, OSM and your points under `facilities:`).",
+        "`chargers: false`",
+    ),
+    "tasks.neighbourhood": (
+        "邻里中心: centres (category `neighbourhood_centre`, OSM and your points under `facilities:`) within walking "
+        "reach, and per community (`zones:`).",
+        "`neighbourhood: false`",
+    ),
+    "tasks.stops": (
+        "Bus-stop sources: `osm` (the profile's stop tags), a `file` of stop points, or a `table` whose rows map to the "
+        "`bus_stop` category (a category column, Amap typecode 1507xx or a 公交站 name).",
+        "`stops: [osm, {file: data/stops.gpkg}]`",
+    ),
+    "tasks.seat": (
+        "镇政府 location as `[lon, lat]` (WGS-84). Default: the government office named 镇人民政府/街道办事处 in the data, "
+        "else the centre of the built-up area.",
+        "`seat: [117.21, 28.24]`",
+    ),
+    "tasks.county": (
+        "The town's county, for the mountain-county rule (山区县城镇通三级公路; the profile's list of 26 counties).",
+        "`county: 淳安县`",
+    ),
+    "tasks.landcover": (
+        "A classified land-cover GeoTIFF (any CRS, e.g. ESA WorldCover) for 绿化覆盖率; its vegetation classes are the "
+        "profile's `tasks.greenspace.landcover_classes`.",
+        "`landcover: data/worldcover.tif`",
+    ),
     # a data-source entry
     "source.osm": (
         "Take the features from OSM: `osm` means the study's `osm` key; a file path names another extract.",
@@ -681,6 +727,8 @@ def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
             f"| `source`, `verified` | {_src(g)} | {_verified(g.verified)} |",
             "",
         ]
+    if "tasks" in keys and p.tasks is not None:
+        lines += _tasks_sections(p)
     if "annex" in keys or "greenway_target" in keys:
         lines += [
             "### 目标值 Annex targets (`annex`, `greenway_target`)",
@@ -698,6 +746,76 @@ def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
             lines.append(
                 f"| {annex_row.row or '—'} | {annex_row.name_zh} | {annex_row.name_en} | {annex_row.unit} | {' | '.join(t)} | "
                 f"{f'`{annex_row.computed}`' if annex_row.computed else 'user-entered 填报'} | {_src(annex_row)} | {_verified(annex_row.verified)} |"
+            )
+        lines.append("")
+    return lines
+
+
+_TASK_SECTION_TITLES = {
+    "streets": "小街区密路网 Street density (`tasks.streets`)",
+    "village_roads": "行政村通双车道公路 Village roads (`tasks.village_roads`)",
+    "transit": "城乡公交一体化 Bus coverage (`tasks.transit`)",
+    "greenspace": "园林城镇 Green space (`tasks.greenspace`)",
+    "chargers": "充电桩 Public chargers (`tasks.chargers`)",
+    "neighbourhood": "邻里中心 Neighbourhood centres (`tasks.neighbourhood`)",
+}
+
+
+def _rule_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        if value and isinstance(value[0], TagRule):
+            return "; ".join(_tag_rule(r) for r in value) or "—"
+        return ", ".join(str(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"`{k}={'|'.join(v) if isinstance(v, list) else v}`" for k, v in value.items()) or "—"
+    return str(value)
+
+
+def _tasks_sections(p: Profile) -> list[str]:
+    """The policy tasks' rules, indicators, targets and references."""
+    assert p.tasks is not None
+    lines = [
+        "### 主要任务 Policy tasks (`tasks`)",
+        "",
+        "The policy's other spatial tasks (浙政办发〔2023〕49号 tasks 1, 2, 3, 5). Each indicator names the source of its",
+        "definition; a *target* decides pass/fail (the shipped profile sets one only where its source was verified),",
+        "*references* are shown beside the value. See [indicators.md](indicators.md#主要任务-the-policys-other-spatial-tasks).",
+        "",
+    ]
+    for name, title in _TASK_SECTION_TITLES.items():
+        spec = getattr(p.tasks, name, None)
+        if spec is None:
+            continue
+        lines += [f"#### {title}", "", "| 键 Key | 值 Value |", "|---|---|"]
+        for field_name in type(spec).model_fields:
+            if field_name in ("indicators", "source", "verified", "note"):
+                continue
+            value = getattr(spec, field_name)
+            if isinstance(value, BaseModel):
+                inner = "; ".join(
+                    f"`{k}`: {_rule_value(getattr(value, k))}" for k in type(value).model_fields if k not in ("source", "verified", "note")
+                )
+                lines.append(f"| `{field_name}` | {_cell(inner)} — {_src(value)} ({_verified(value.verified)}) |")
+            elif isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
+                for k, v in value.items():
+                    rules = "; ".join(_tag_rule(r) for r in getattr(v, "osm", []))
+                    lines.append(f"| `{field_name}.{k}` | {getattr(v, 'name_zh', '')}: {rules} — {_src(v)} ({_verified(v.verified)}) |")
+            else:
+                lines.append(f"| `{field_name}` | {_cell(_rule_value(value))} |")
+        lines += [f"| `source`, `verified` | {_src(spec)} — {_verified(spec.verified)} |", ""]
+        lines += [
+            "| 指标 Indicator | 名称 Name | 单位 Unit | 目标 Target | 参考 References | 来源 Source | 核实 Verified |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for key, ind in spec.indicators.items():
+            target = _cell(ind.target.text()) if ind.target is not None else "—"
+            refs = _cell("; ".join(r.text() for r in ind.references)) or "—"
+            lines.append(
+                f"| `{key}` | {ind.name_zh} / {ind.name_en} | {ind.unit} | {target} | {refs} | {_src(ind)} | {_verified(ind.verified)} |"
             )
         lines.append("")
     return lines

@@ -110,6 +110,8 @@ class NeighbourhoodAssessment:
         :func:`zones` per community; None without communities.
     zone_rate : float or None
         Share of communities covered.
+    times_min : Series or None
+        Walking minutes from each demand unit to the nearest centre (inf beyond the longer time).
     notes : list of str
     """
 
@@ -121,6 +123,7 @@ class NeighbourhoodAssessment:
     weight: str
     zones: pd.DataFrame | None
     zone_rate: float | None
+    times_min: pd.Series | None = None
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -162,9 +165,17 @@ def assess(
     if len(centres) == 0:
         notes.append("no neighbourhood centre in the data: coverage unknown (not 0 %); give the planner's points")
         return NeighbourhoodAssessment(0, rules.walk_min, rules.walk_long_min, None, None, weight, ztab, None, {}, notes)
-    rate = transit.network_coverage(walk, centres, units, time_min=rules.walk_min, weight=weight)
-    rate_long = transit.network_coverage(walk, centres, units, time_min=rules.walk_long_min, weight=weight)
+    if weight not in units:
+        raise InputError(f"the demand units have no {weight!r} column")
+    w = units[weight].to_numpy(float)
+    if not w.sum() > 0:
+        raise InputError(f"the demand units' {weight!r} sums to 0: nothing to divide by")
+    # one search at the longer time gives both readings
+    t = transit.minutes_to(walk, centres, units, max_time_min=max(rules.walk_min, rules.walk_long_min))
+    rate = float(w[t <= rules.walk_min + 1e-9].sum() / w.sum())
+    rate_long = float(w[t <= rules.walk_long_min + 1e-9].sum() / w.sum())
     return NeighbourhoodAssessment(
+        times_min=pd.Series(t, index=units.index, name="walk_min"),
         n_centres=len(centres),
         walk_min=rules.walk_min,
         walk_long_min=rules.walk_long_min,

@@ -340,6 +340,18 @@ reported:                     # rows the toolkit cannot compute (counts, investm
   # 1: 35                     # 项目建设累计数
   # 12: 88.0                  # 乡镇卫生院达标率 (%)
 
+tasks:                        # 主要任务: the policy's other spatial tasks, each on by default
+  streets: true               # 小街区密路网 road density, junctions, block size
+  villages: true              # 行政村通双车道公路 (villages above + 村委会), 山区县城镇通三级公路
+  transit: true               # 城乡公交一体化 bus-stop coverage
+  greenspace: true            # 园林城镇 绿地率 (lower bound), 人均公园绿地, 绿化覆盖率
+  chargers: true              # 公共充电桩 (category charging_station; add yours under facilities:)
+  neighbourhood: true         # 邻里中心 (category neighbourhood_centre; per 社区 with zones:)
+  stops: [osm]                # bus stops: osm, or - file: data/stops.gpkg
+  # seat: [117.21, 28.24]     # 镇政府 lon/lat (default: the 镇人民政府 in the data, else the built-up centre)
+  # county: 淳安县             # for the mountain-county rule (山区26县)
+  # landcover: data/worldcover.tif   # land-cover GeoTIFF for 绿化覆盖率
+
 outputs:
   maps: true                  # interactive HTML map
   static_maps: true           # PNG (300 dpi) and PDF per indicator

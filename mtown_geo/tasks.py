@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from . import chargers, greenspace, lifecircle, neighbourhood, streets, transit, villages
+from . import demand as mg_demand
 from ._errors import InputError, MtownGeoWarning, StudyError
 from .network import Network
 from .report import ComputedValue
@@ -217,7 +218,7 @@ def _village_roads(
         return None
     roads = _osm.road_attributes(_extract(tw.study).ways)
     r = villages.assess(net, roads, vil, seat, county=tw.study.tasks.county, seat_how=seat_how, profile=tw.profile)
-    notes.extend(f"tasks.villages: {n}" for n in r.notes)
+    notes.extend(f"tasks.villages: {n:.0f}" for n in r.notes)
     denom = f"行政村 villages: {r.n_villages} (pass {r.n_pass}, unknown {r.n_unknown}, fail {r.n_fail})"
     seat_note = f"town seat: {r.seat_name} ({seat_how})"
     if r.n_villages:
@@ -379,7 +380,11 @@ def _transit(
             math.nan, f"公交站点 stops: {len(stops)}", True, "no route=bus relation in the data: served or not is unknown"
         )
     layers["bus_stops"] = stops
-    layers["bus_gaps"] = gpd.GeoDataFrame({"radius_m": [rules.radius_m]}, geometry=[c500.gaps], crs=tw.metric)
+    layers["bus_coverage"] = gpd.GeoDataFrame(
+        {"radius_m": [rules.radius_m] * 2, "covered": [True, False], "area_m2": [c500.covered.area, c500.gaps.area]},
+        geometry=[c500.covered, c500.gaps],
+        crs=tw.metric,
+    )
     return table
 
 
@@ -541,7 +546,7 @@ def _chargers(
         villages=vil if len(vil) else None,
         profile=tw.profile,
     )
-    notes.extend(f"tasks.chargers: {n}" for n in a.notes)
+    notes.extend(f"tasks.chargers: {n:.0f}" for n in a.notes)
     area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
     missing = "no public car charger in the data: " + _NO_DATA
     out["chargers:charger_radius"] = ComputedValue(
@@ -606,7 +611,7 @@ def _neighbourhood(
     a = neighbourhood.assess(
         centres, tw.units.to_crs(walk.crs), walk, weight=weight, communities=communities, name_col=col, profile=prof
     )
-    notes.extend(f"tasks.neighbourhood: {n}" for n in a.notes)
+    notes.extend(f"tasks.neighbourhood: {n:.0f}" for n in a.notes)
     total = float(tw.units[weight].sum())
     denom = {
         "res_area_m2": f"建成区居住用地 residential land {total / 1e4:.1f} ha",
@@ -643,6 +648,17 @@ def _neighbourhood(
     else:
         out["neighbourhood:centre_zones"] = ComputedValue(
             math.nan, "社区 communities: not given", True, "give the 社区 polygons under zones: to count communities; " + _NO_DATA
+        )
+    if a.times_min is not None:
+        cells = mg_demand.cells(tw.units.to_crs(tw.metric))
+        t = a.times_min.to_numpy(float)
+        band = np.where(
+            t <= a.walk_min + 1e-9,
+            f"≤{a.walk_min:g} min",
+            np.where(t <= a.walk_long_min + 1e-9, f"≤{a.walk_long_min:g} min", "beyond"),
+        )
+        layers["neighbourhood_reach"] = gpd.GeoDataFrame(
+            {"walk_min": np.where(np.isfinite(t), t, np.nan), "band": band}, geometry=cells.geometry.to_numpy(), crs=tw.metric
         )
     if len(centres):
         layers["neighbourhood_centres"] = (
@@ -731,9 +747,9 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
             ok = bl[bl["within_max"].to_numpy(bool)]
             big = bl[~bl["within_max"].to_numpy(bool)]
             if len(ok):
-                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "none", "alpha": 0.7}, "街区长边≤300 m blocks {n}"))
+                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "none", "alpha": 0.7}, "街区长边≤300 m blocks {n:.0f}"))
             if len(big):
-                lay.append((big, {"facecolor": "#fdae61", "edgecolor": "none", "alpha": 0.7}, "街区长边>300 m blocks {n}"))
+                lay.append((big, {"facecolor": "#fdae61", "edgecolor": "none", "alpha": 0.7}, "街区长边>300 m blocks {n:.0f}"))
         s = L["streets"]
         main = s[s["variant"] == "main"]
         major = main[main["highway"].isin(["trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"])]
@@ -747,7 +763,7 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
             lay.append((inner, {"color": "#878787", "linewidth": 0.7}, "公共内部道路 public internal roads {km:.1f} km"))
         jn = L.get("junctions")
         if jn is not None and len(jn):
-            lay.append((jn, {"color": "#000000", "markersize": 3}, "交叉口 junctions {n}"))
+            lay.append((jn, {"color": "#000000", "markersize": 3}, "交叉口 junctions {n:.0f}"))
         maps.append(
             (
                 "tasks_streets",
@@ -759,16 +775,29 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
         )
     if "village_roads" in L or ("village_road_links" in L and len(L["village_road_links"])):
         lay = []
+        roads = L.get("road_status")
+        if roads is not None and len(roads):
+            for status, colour in (("pass", "#66bd63"), ("unknown", "#bdbdbd"), ("fail", "#f4a582")):
+                part = roads[roads["status"] == status]
+                if len(part):
+                    label = {
+                        "pass": "双车道 two-lane roads",
+                        "unknown": "未知 roads without tags",
+                        "fail": "非双车道 other roads",
+                    }[status]
+                    lay.append((part, {"color": colour, "linewidth": 1.0}, f"{label} {{km:.1f}} km"))
         links = L.get("village_road_links")
         for status in ("fail", "unknown"):
             if links is not None and len(links):
-                part = links[links["status"] == status]
+                sel = links[links["status"] == status]
+                # stretches shared by several villages' paths are drawn (and measured) once
+                part = gpd.GeoDataFrame(geometry=[shapely.union_all(sel.geometry.to_numpy())], crs=links.crs) if len(sel) else sel
                 if len(part):
                     lay.append(
                         (
                             part,
                             {"color": _STATUS_COLOUR[status], "linewidth": 2.5},
-                            f"未达标路段 {status} stretches {{km:.1f}} km",
+                            f"未达标路段 {status} stretches {{km:.2f}} km",
                         )
                     )
         v = L.get("village_roads")
@@ -776,7 +805,7 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
             for status in ("pass", "unknown", "fail"):
                 part = v[v["status"] == status]
                 if len(part):
-                    lay.append((part, {"facecolor": _STATUS_COLOUR[status], "markersize": 8}, f"行政村 {status} {{n}}"))
+                    lay.append((part, {"facecolor": _STATUS_COLOUR[status], "markersize": 8}, f"行政村 {status} {{n:.0f}}"))
         seat = L.get("town_seat")
         if seat is not None and len(seat):
             lay.append((seat, {"facecolor": "#000000", "marker": "*", "markersize": 14}, "镇政府 town seat"))
@@ -786,12 +815,27 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
             )
     if "bus_stops" in L:
         lay = []
-        gaps = L.get("bus_gaps")
-        if gaps is not None and len(gaps):
-            lay.append(
-                (gaps, {"facecolor": "#f4a582", "edgecolor": "none", "alpha": 0.6}, "500 m 外 beyond 500 m {area_ha:.1f} ha")
-            )
-        lay.append((L["bus_stops"], {"facecolor": "#2166ac", "markersize": 6}, "公交站点 bus stops {n}"))
+        cov = L.get("bus_coverage")
+        if cov is not None and len(cov):
+            inside = cov[cov["covered"].to_numpy(bool)]
+            outside = cov[~cov["covered"].to_numpy(bool)]
+            if inside["area_m2"].sum() >= 1.0:
+                lay.append(
+                    (
+                        inside,
+                        {"facecolor": "#92c5de", "edgecolor": "none", "alpha": 0.6},
+                        "500 m 内 within 500 m {area_ha:.1f} ha",
+                    )
+                )
+            if outside["area_m2"].sum() >= 1.0:
+                lay.append(
+                    (
+                        outside,
+                        {"facecolor": "#f4a582", "edgecolor": "none", "alpha": 0.6},
+                        "500 m 外 beyond 500 m {area_ha:.1f} ha",
+                    )
+                )
+        lay.append((L["bus_stops"], {"facecolor": "#2166ac", "markersize": 6}, "公交站点 bus stops {n:.0f}"))
         maps.append(("tasks_bus", lay, "公交站点覆盖", "Bus-stop coverage", sub("bus_500m", "500 m 覆盖率 {v:.1f}%")))
     if "green_land" in L and len(L["green_land"]):
         colours = ("#1a9850", "#a6d96a", "#d9ef8b")
@@ -813,25 +857,39 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
                     "0.9 km 外 beyond the radius {area_ha:.1f} ha",
                 )
             )
-        lay.append((L["chargers"], {"facecolor": "#762a83", "markersize": 7}, "公共充电站 public chargers {n}"))
+        ch = L["chargers"]
+        n_in = int(ch["in_town"].sum()) if "in_town" in ch else len(ch)
+        lay.append(
+            (ch, {"facecolor": "#762a83", "markersize": 7}, f"公共充电站 public chargers {{n:.0f}} (镇域内 in the town {n_in})")
+        )
         maps.append(
             ("tasks_chargers", lay, "公共充电设施", "Public car chargers", sub("charger_radius", "0.9 km 覆盖率 {v:.1f}%"))
         )
     if "neighbourhood_centres" in L or "neighbourhood_zones" in L:
         lay = []
+        reach = L.get("neighbourhood_reach")
+        if reach is not None and len(reach):
+            bands = sorted(set(reach["band"]) - {"beyond"}, key=lambda b: float(b[1:].split()[0]))
+            for band, colour in zip(bands, ("#1a9850", "#a6d96a"), strict=False):
+                part = reach[reach["band"] == band]
+                lay.append(
+                    (part, {"facecolor": colour, "edgecolor": "none", "alpha": 0.6}, f"步行 walk {band} {{area_ha:.1f}} ha")
+                )
         z = L.get("neighbourhood_zones")
         if z is not None and len(z):
             ok = z[z["covered"].to_numpy(bool)]
             bad = z[~z["covered"].to_numpy(bool)]
             if len(ok):
-                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "#1a9850", "alpha": 0.5}, "有邻里中心的社区 covered {n}"))
+                lay.append(
+                    (ok, {"facecolor": "#a6d96a", "edgecolor": "#1a9850", "alpha": 0.5}, "有邻里中心的社区 covered {n:.0f}")
+                )
             if len(bad):
                 lay.append(
-                    (bad, {"facecolor": "#f4a582", "edgecolor": "#d73027", "alpha": 0.5}, "无邻里中心的社区 not covered {n}")
+                    (bad, {"facecolor": "#f4a582", "edgecolor": "#d73027", "alpha": 0.5}, "无邻里中心的社区 not covered {n:.0f}")
                 )
         c = L.get("neighbourhood_centres")
         if c is not None and len(c):
-            lay.append((c, {"facecolor": "#35978f", "markersize": 8}, "邻里中心 centres {n}"))
+            lay.append((c, {"facecolor": "#35978f", "markersize": 8}, "邻里中心 centres {n:.0f}"))
         if lay:
             maps.append(
                 ("tasks_neighbourhood", lay, "邻里中心", "Neighbourhood centres", sub("centre_5min", "5分钟覆盖率 {v:.1f}%"))
@@ -903,7 +961,14 @@ def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
                 layer = folium.GeoJson(
                     frame.to_json(),
                     name=legend,
-                    marker=folium.CircleMarker(radius=5, color="#222", weight=1, fill=True, fill_color=colour, fill_opacity=0.9),
+                    marker=folium.CircleMarker(
+                        radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
+                        color="#222",
+                        weight=1,
+                        fill=True,
+                        fill_color=colour,
+                        fill_opacity=0.9,
+                    ),
                     tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
                 )
             else:

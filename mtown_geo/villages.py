@@ -521,7 +521,8 @@ class VillageRoads:
         The mountain rule's status (None when it does not apply), and ``grade3_why``.
     layers : dict of GeoDataFrame
         ``village_roads`` (village points with their statuses), ``village_road_links`` (the
-        non-qualifying stretches on the paths of villages that do not pass), ``town_seat``.
+        non-qualifying stretches on the paths of villages that do not pass), ``road_status``
+        (every road of the drive network with its two-lane status and reason), ``town_seat``.
     notes : list of str
     """
 
@@ -539,6 +540,38 @@ class VillageRoads:
     grade3_why: str
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The drive network's roads with their two-lane status: one line per way, status and reason."""
+    ids = (
+        network.edges["osm_id"] if "osm_id" in network.edges else pd.Series(np.arange(network.n_edges), index=network.edges.index)
+    )
+    df = pd.DataFrame(
+        {
+            "osm_id": ids.to_numpy(),
+            "status": status["status"].to_numpy(),
+            "reason": status["reason"].to_numpy(),
+            "geometry": np.asarray(network.edges.geometry.values, dtype=object),
+        }
+    )
+    df["osm_id"] = df["osm_id"].fillna(-1)
+    groups = df.groupby(["osm_id", "status", "reason"], sort=False)
+    geoms = groups["geometry"].agg(lambda g: shapely.line_merge(shapely.union_all(list(g))))
+    keys = geoms.index.to_frame(index=False)
+    first = attrs.assign(osm_id=ids.fillna(-1).to_numpy()).drop_duplicates("osm_id").set_index("osm_id")
+    return gpd.GeoDataFrame(
+        {
+            "osm_id": keys["osm_id"].to_numpy(),
+            "name": first["name"].reindex(keys["osm_id"]).to_numpy(dtype=object),
+            "highway": first["highway"].reindex(keys["osm_id"]).to_numpy(dtype=object),
+            "status": keys["status"].to_numpy(),
+            "reason": keys["reason"].to_numpy(),
+            "length_m": shapely.length(np.asarray(geoms.to_numpy(), dtype=object)),
+        },
+        geometry=np.asarray(geoms.to_numpy(), dtype=object),
+        crs=network.crs,
+    )
 
 
 def is_mountain(county: str | None, *, profile: Profile | str | Path | None = None) -> bool | None:
@@ -622,7 +655,11 @@ def assess(
         )
     vil = villages.to_crs(network.crs)
     points = gpd.GeoDataFrame(table, geometry=vil.geometry.representative_point().to_numpy(), crs=network.crs) if n else None
-    layers: dict[str, gpd.GeoDataFrame] = {"village_road_links": links, "town_seat": seat_m.reset_index(drop=True)}
+    layers: dict[str, gpd.GeoDataFrame] = {
+        "village_road_links": links,
+        "town_seat": seat_m.reset_index(drop=True),
+        "road_status": _road_status_layer(network, two, attrs),
+    }
     if points is not None:
         layers["village_roads"] = points.reset_index(drop=True)
     return VillageRoads(
