@@ -745,7 +745,7 @@ class Tree:
         """Sorted hop keys (from × n + to, in travel direction) and the cheapest allowed edge of each."""
         cached = self.__dict__.get("_hops_cache")
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         e = self.network.edges
         c_uv, c_vu = _edge_costs(self.network, self.weight, self.edge_mask)
         u, v = e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64)

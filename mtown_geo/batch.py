@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -354,7 +354,7 @@ def _resume_note(n_towns: int, resumed: int, redone: dict[int, list[str]], new: 
     return f"{n_towns} towns: {resumed} resumed, {len(redone)} redone" + (f" ({detail})" if detail else "") + f", {new} new"
 
 
-def _task_columns(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def _task_columns(records: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
     """Summary columns of the policy tasks (主要任务): ``task_<key>_value`` and ``task_<key>_status``."""
     out: dict[str, Any] = {}
     for r in records:

@@ -169,18 +169,18 @@ def assess(
     if len(st) == 0:
         notes.append("no public car charger in the data: coverage unknown (not 0 %)")
         return ChargerAssessment(
-            0,
-            0,
-            rules.radius_m,
-            None,
-            rules.drive_min,
-            None,
-            rules.village_drive_min,
-            0 if vil is None else len(vil),
-            None,
-            vtab,
-            layers,
-            notes,
+            n_stations=0,
+            n_nearby=0,
+            radius_m=rules.radius_m,
+            radius_rate=None,
+            drive_min=rules.drive_min,
+            drive_rate=None,
+            village_drive_min=rules.village_drive_min,
+            n_villages=0 if vil is None else len(vil),
+            village_rate=None,
+            villages=vtab,
+            layers=layers,
+            notes=notes,
         )
     cov = transit.area_coverage(st, builtup, radius_m=rules.radius_m)
     layers["charger_gaps"] = gpd.GeoDataFrame({"radius_m": [rules.radius_m]}, geometry=[cov.gaps], crs=crs)

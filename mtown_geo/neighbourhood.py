@@ -164,7 +164,17 @@ def assess(
         zrate = float(ztab["covered"].mean())
     if len(centres) == 0:
         notes.append("no neighbourhood centre in the data: coverage unknown (not 0 %); give the planner's points")
-        return NeighbourhoodAssessment(0, rules.walk_min, rules.walk_long_min, None, None, weight, ztab, None, {}, notes)
+        return NeighbourhoodAssessment(
+            n_centres=0,
+            walk_min=rules.walk_min,
+            walk_long_min=rules.walk_long_min,
+            rate=None,
+            rate_long=None,
+            weight=weight,
+            zones=ztab,
+            zone_rate=None,
+            notes=notes,
+        )
     if weight not in units:
         raise InputError(f"the demand units have no {weight!r} column")
     w = units[weight].to_numpy(float)

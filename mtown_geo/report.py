@@ -316,7 +316,6 @@ def task_table(profile: Profile, computed: Mapping[str, ComputedValue]) -> pd.Da
             value = float(cv.value) if cv.value is not None else math.nan
             target = ind.target
             details = dict(cv.details)
-            target_value = details.get("target", target.value if target is not None else None)
             target_text = details.get("target_text", target.text() if target is not None else "")
             verified = bool(cv.verified and ind.verified and spec.verified and (target is None or target.verified))
             if "status" in details:
@@ -325,8 +324,10 @@ def task_table(profile: Profile, computed: Mapping[str, ComputedValue]) -> pd.Da
                 status = "missing"
             elif target is None and "target" not in details:
                 status = "n/a"
+            elif target is not None:
+                status = "pass" if target.met(value) else "fail"
             else:
-                status = "pass" if (target.met(value) if target is not None else value >= float(target_value)) else "fail"
+                status = "pass" if value >= float(details["target"]) else "fail"
             notes = [cv.note] if cv.note else []
             unverified = []
             if not ind.verified:

@@ -218,7 +218,7 @@ def _village_roads(
         return None
     roads = _osm.road_attributes(_extract(tw.study).ways)
     r = villages.assess(net, roads, vil, seat, county=tw.study.tasks.county, seat_how=seat_how, profile=tw.profile)
-    notes.extend(f"tasks.villages: {n:.0f}" for n in r.notes)
+    notes.extend(f"tasks.villages: {n}" for n in r.notes)
     denom = f"行政村 villages: {r.n_villages} (pass {r.n_pass}, unknown {r.n_unknown}, fail {r.n_fail})"
     seat_note = f"town seat: {r.seat_name} ({seat_how})"
     if r.n_villages:
@@ -423,7 +423,7 @@ def _greenspace(
         else gpd.GeoDataFrame({"green_class": []}, geometry=[], crs=tw.metric)
     )
     lr = greenspace.land_ratio(green, built_m, order=list(rules.classes))
-    by = ", ".join(f"{rules.classes[k].name_zh} {v / 1e4:.2f} ha" for k, v in lr.by_class["area_m2"].items())
+    by = ", ".join(f"{rules.classes[str(k)].name_zh} {v / 1e4:.2f} ha" for k, v in lr.by_class["area_m2"].items())
     out["greenspace:green_land_ratio"] = ComputedValue(
         _pct(lr.rate),
         area,
@@ -546,7 +546,7 @@ def _chargers(
         villages=vil if len(vil) else None,
         profile=tw.profile,
     )
-    notes.extend(f"tasks.chargers: {n:.0f}" for n in a.notes)
+    notes.extend(f"tasks.chargers: {n}" for n in a.notes)
     area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
     missing = "no public car charger in the data: " + _NO_DATA
     out["chargers:charger_radius"] = ComputedValue(
@@ -611,7 +611,7 @@ def _neighbourhood(
     a = neighbourhood.assess(
         centres, tw.units.to_crs(walk.crs), walk, weight=weight, communities=communities, name_col=col, profile=prof
     )
-    notes.extend(f"tasks.neighbourhood: {n:.0f}" for n in a.notes)
+    notes.extend(f"tasks.neighbourhood: {n}" for n in a.notes)
     total = float(tw.units[weight].sum())
     denom = {
         "res_area_m2": f"建成区居住用地 residential land {total / 1e4:.1f} ha",

@@ -61,6 +61,12 @@ def _points_of(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, *, what: str) 
     return out
 
 
+def _joined_names(names: pd.Series) -> str | None:
+    """The distinct names of merged features, sorted and joined by ``/`` (None when none has one)."""
+    distinct = sorted({str(n) for n in names if isinstance(n, str) and n})
+    return "/".join(distinct) if distinct else None
+
+
 def merge_stops(
     stops: gpd.GeoDataFrame,
     *,
@@ -99,7 +105,7 @@ def merge_stops(
     labels, centres = _points.merge(xy, dist)
     names = stops["name"].to_numpy(dtype=object)[ok] if "name" in stops else np.full(len(xy), None, dtype=object)
     df = pd.DataFrame({"g": labels, "name": names})
-    joined = df.groupby("g")["name"].agg(lambda s: "/".join(sorted({n for n in s if isinstance(n, str) and n})) or None)
+    joined = df.groupby("g")["name"].agg(_joined_names)
     out = gpd.GeoDataFrame(
         {"name": joined.to_numpy(), "n_features": np.bincount(labels)},
         geometry=shapely.points(centres),
