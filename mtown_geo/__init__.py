@@ -2,18 +2,23 @@
 
 Travel times from homes to the facilities of daily life along real road networks,
 5/15/30-minute life-circle coverage, park service-radius coverage and greenway length
-per 10,000 residents, computed to a documented standard profile.
+per 10,000 residents, and the policy's other spatial tasks (street density, village roads,
+bus coverage, green space, chargers, neighbourhood centres), computed to a documented
+standard profile.
 """
 
 from . import (
     access,
     batch,
+    chargers,
     crs,
     demand,
     facilities,
+    greenspace,
     greenways,
     isochrones,
     lifecircle,
+    neighbourhood,
     network,
     parks,
     rasters,
@@ -21,9 +26,12 @@ from . import (
     siting,
     sources,
     standards,
+    streets,
     study,
     terrain,
+    transit,
     validate,
+    villages,
 )
 from ._errors import (
     AssumptionWarning,
@@ -89,16 +97,19 @@ __all__ = [
     "__version__",
     "access",
     "batch",
+    "chargers",
     "crs",
     "demand",
     "demo_boundaries",
     "demo_osm_path",
     "demo_study",
     "facilities",
+    "greenspace",
     "greenways",
     "isochrones",
     "lifecircle",
     "load_study",
+    "neighbourhood",
     "network",
     "parks",
     "rasters",
@@ -108,7 +119,10 @@ __all__ = [
     "siting",
     "sources",
     "standards",
+    "streets",
     "study",
     "terrain",
+    "transit",
     "validate",
+    "villages",
 ]

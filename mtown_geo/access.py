@@ -12,6 +12,12 @@ runs once per category on the reversed network with all the category's sources,
 ``min_only=True`` and a ``limit`` at the largest threshold. The cost grows with the
 network size times the number of categories, not with the number of facilities or
 origins. The search also says *which* facility is nearest, for catchments.
+
+:func:`search` is the same search from chosen nodes over a chosen set of edges (by time or
+length) that keeps the predecessors, so the path itself can be walked back
+(:meth:`Tree.path_edges`): which villages reach the town seat on two-lane roads only, and
+along which roads. :func:`point_costs` and :func:`tree_costs` attach points to it as the
+engine attaches facilities and origins (nearest edge, partial edges).
 """
 
 from __future__ import annotations

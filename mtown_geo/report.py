@@ -6,6 +6,11 @@ denominator used and a note where the rule is an assumption (the profile's
 ``verified: false``); the other rows (counts, investment, administrative rates) are
 user-entered values from the study file, marked as such. Written as CSV, XLSX
 (formatted, Chinese headers with English beside them), JSON and Markdown.
+
+:func:`task_table` makes the 主要任务 (policy tasks) table beside it: street density, village
+roads, bus coverage, green space, chargers and neighbourhood centres, each with its target,
+references, denominator and whether its rule is verified; written as the sheet
+"主要任务 policy tasks".
 """
 
 from __future__ import annotations
