@@ -29,7 +29,7 @@ import shapely
 
 from . import chargers, greenspace, lifecircle, neighbourhood, streets, transit, villages
 from . import demand as mg_demand
-from ._errors import InputError, MtownGeoWarning, StudyError
+from ._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from .network import Network
 from .report import ComputedValue
 from .sources import osm as _osm
@@ -691,29 +691,43 @@ def run_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, Any],
     )
     vil = _task_villages(tw, notes) if need_villages else gpd.GeoDataFrame({"name": []}, geometry=[], crs=tw.metric)
     vtables: list[pd.DataFrame] = []
-    if spec.streets and prof.tasks.streets is not None:
-        _streets(tw, out, tables, layers)
-    if spec.villages and prof.tasks.village_roads is not None:
+
+    def guarded(task: str, fn: Any, *args: Any) -> Any:
+        """Run one task; bad data of one task make its rows "missing" with the reason, not a failed town."""
         try:
+            return fn(*args)
+        except (InputError, NetworkError) as exc:
+            notes.append(f"tasks.{task}: not computed: {exc}")
+            rules = getattr(prof.tasks, task)
+            for key in rules.indicators:
+                out.setdefault(f"{task}:{key}", ComputedValue(math.nan, "—", True, f"not computed: {exc}"))
+            return None
+
+    if spec.streets and prof.tasks.streets is not None:
+        guarded("streets", _streets, tw, out, tables, layers)
+    if spec.villages and prof.tasks.village_roads is not None:
+
+        def village_roads() -> pd.DataFrame | None:
             seat, how = _seat(tw)
-        except InputError as exc:
-            notes.append(f"tasks.villages: {exc}")
-        else:
-            t = _village_roads(tw, vil, seat, how, out, layers, notes)
-            if t is not None and len(t):
-                vtables.append(t)
+            if "centre" in how:
+                notes.append(f"tasks.villages: town seat = {how}; give tasks.seat as [lon, lat] for the 镇政府 itself")
+            return _village_roads(tw, vil, seat, how, out, layers, notes)
+
+        t = guarded("village_roads", village_roads)
+        if t is not None and len(t):
+            vtables.append(t)
     if spec.transit and prof.tasks.transit is not None:
-        t = _transit(tw, vil, out, layers, notes)
+        t = guarded("transit", _transit, tw, vil, out, layers, notes)
         if t is not None:
             vtables.append(t)
     if spec.greenspace and prof.tasks.greenspace is not None:
-        _greenspace(tw, out, tables, layers, notes)
+        guarded("greenspace", _greenspace, tw, out, tables, layers, notes)
     if spec.chargers and prof.tasks.chargers is not None:
-        t = _chargers(tw, vil, out, layers, notes)
+        t = guarded("chargers", _chargers, tw, vil, out, layers, notes)
         if t is not None:
             vtables.append(t)
     if spec.neighbourhood and prof.tasks.neighbourhood is not None:
-        _neighbourhood(tw, out, tables, layers, notes)
+        guarded("neighbourhood", _neighbourhood, tw, out, tables, layers, notes)
     if len(vil):
         base = pd.DataFrame({"village": vil["name"].to_numpy(), "source": vil["source"].to_numpy()}, index=vil.index)
         for t in vtables:

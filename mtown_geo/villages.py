@@ -231,11 +231,20 @@ def town_seat(
     return gpd.GeoDataFrame({"name": ["建成区中心"]}, geometry=[point], crs=crs), "centre of the built-up area (no 镇政府 found)"
 
 
+def _seat_costs(network: Network, seat: gpd.GeoDataFrame, weight: str) -> pd.DataFrame:
+    """The seat attached to its nearest drive edge however far (a reference point, not a trip's end)."""
+    pc = access.point_costs(network, seat.to_crs(network.crs), weight=weight, towards=True, max_snap_dist_m=math.inf)
+    if not bool(pc["ok"].iloc[0]):
+        raise InputError("the town seat has no location (an empty geometry): give tasks.seat as [lon, lat]")
+    far = float(pc["snap_dist_m"].iloc[0])
+    if far > network.max_snap_dist_m:
+        log.info("the town seat lies %.0f m from the nearest drive road; it is attached there", far)
+    return pc
+
+
 def _seat_zone(network: Network, seat: gpd.GeoDataFrame, seat_end_m: float) -> np.ndarray:
     """Nodes within ``seat_end_m`` (any road) of the seat: the seat end of every path."""
-    pc = access.point_costs(network, seat, weight="length", towards=True)
-    if not bool(pc["ok"].iloc[0]):
-        raise InputError("the town seat lies farther than the snap distance from the drive network")
+    pc = _seat_costs(network, seat, "length")
     src = pc[["node_u", "node_v"]].to_numpy().ravel()
     cost = pc[["cost_u", "cost_v"]].to_numpy().ravel()
     zone = access.search(network, src, source_cost=cost, weight="length", limit=max(seat_end_m, 1e-6), towards=True)
@@ -333,7 +342,7 @@ def connect(
             weak[d <= weak_dist_m + 1e-9] = label
     # fastest path to the seat and its weakest link
     att_t = access.point_costs(network, vil, weight="time", towards=False)
-    seat_t = access.point_costs(network, seat.to_crs(network.crs), weight="time", towards=True)
+    seat_t = _seat_costs(network, seat, "time")
     tree_t = access.search(
         network,
         seat_t[["node_u", "node_v"]].to_numpy().ravel(),
@@ -342,7 +351,7 @@ def connect(
         towards=True,
     )
     via = access.tree_costs(tree_t, att_t)
-    seat_len = access.point_costs(network, seat.to_crs(network.crs), weight="length", towards=True).iloc[0]
+    seat_len = _seat_costs(network, seat, "length").iloc[0]
     lengths = network.edges["length_m"].to_numpy(float)
     reasons = status["reason"].to_numpy(dtype=object)
     road_name = attrs["name"].to_numpy(dtype=object) if attrs is not None else np.full(network.n_edges, None, dtype=object)

@@ -229,6 +229,7 @@ def test_the_batch_summary_carries_the_task_rows(tmp_path: Path) -> None:
         "study": {**base, "osm": str(shared_path(OSM_FILES["guixi_pbf"]))},
         "buffer_m": 1000.0,
         "builtup": "town",
+        "fingerprint": {"test": "policy tasks"},
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)

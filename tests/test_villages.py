@@ -313,3 +313,12 @@ def test_town_seat_prefers_the_named_government(town) -> None:
     assert seat["name"].iloc[0] == "某某镇人民政府" and "named" in how
     seat2, how2 = villages.town_seat(cand.iloc[[0]], built, profile=PROFILE)
     assert "centre" in how2 and built.union_all().contains(seat2.geometry.iloc[0])
+
+
+def test_a_seat_far_from_any_road_still_anchors_the_paths(town) -> None:
+    """A built-up centre in a park (1 km from the nearest road) is attached to that road, not refused."""
+    net, roads = town
+    vil = _points([(2000, 30), (300, 100)], ["甲村", "丙村"])
+    near = villages.assess(net, roads, vil, _points([(0, 0)], ["镇政府"]), profile=PROFILE).villages
+    far = villages.assess(net, roads, vil, _points([(0, -1000)], ["建成区中心"]), profile=PROFILE).villages
+    assert far["status"].tolist() == near["status"].tolist() == ["fail", "pass"]
