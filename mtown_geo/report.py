@@ -11,6 +11,11 @@ user-entered values from the study file, marked as such. Written as CSV, XLSX
 roads, bus coverage, green space, chargers and neighbourhood centres, each with its target,
 references, denominator and whether its rule is verified; written as the sheet
 "主要任务 policy tasks".
+
+Text from data (town, zone, park names) is written as text everywhere: typed as text in
+XLSX (never a formula or a link), with a leading apostrophe in CSV when it begins with a
+character a spreadsheet would read as the start of a formula (see :func:`write_csv`), and
+escaped in Markdown.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from .standards import AnnexRow, Profile
 
 __all__ = [
     "COLUMNS",
+    "FORMULA_PREFIXES",
     "HEADERS",
     "TASK_COLUMNS",
     "TASK_HEADERS",
@@ -43,7 +49,9 @@ __all__ = [
     "indicator_table",
     "manifest",
     "task_table",
+    "write_csv",
     "write_tables",
+    "write_xlsx",
 ]
 
 log = logging.getLogger(__name__)
@@ -399,11 +407,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|&"} | {"\n": " ", "\r": " "})
+
+
+def _md(text: object) -> str:
+    """Text from data as Markdown that shows it as it is: no markup, link or HTML in it acts,
+    and a line break or ``|`` does not break the table."""
+    return str(text).translate(_MD_SPECIAL)
+
+
 def _markdown(df: pd.DataFrame, title: str) -> str:
     cols = [c for c in df.columns]
-    head = "| " + " | ".join(HEADERS.get(c, c) for c in cols) + " |"
+    head = "| " + " | ".join(_md(HEADERS.get(c, c)) for c in cols) + " |"
     sep = "|" + "|".join("---" for _ in cols) + "|"
-    lines = [f"# {title}", "", head, sep]
+    lines = [f"# {_md(title)}", "", head, sep]
     for _, r in df.iterrows():
         cells = []
         for c in cols:
@@ -412,7 +429,7 @@ def _markdown(df: pd.DataFrame, title: str) -> str:
                 v = _STATUS_ZH.get(str(v), v)
             if isinstance(v, float):
                 v = "" if math.isnan(v) else f"{v:.2f}".rstrip("0").rstrip(".")
-            cells.append(str(v).replace("|", "\\|") if v is not None else "")
+            cells.append(_md(v) if v is not None else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -447,12 +464,10 @@ def write_tables(
         raise InputError("no table to write")
     main = tables[names[0]]
     out: list[Path] = []
-    # CSV: one per table (UTF-8 with BOM so Excel shows Chinese correctly)
+    # CSV: one per table
     for name, df in tables.items():
         path = folder / (f"{stem}.csv" if name == names[0] else f"{stem}_{name}.csv")
-        with atomic_file(path) as tmp:
-            df.to_csv(tmp, index=not isinstance(df.index, pd.RangeIndex), encoding="utf-8-sig")
-        out.append(path)
+        out.append(write_csv(df, path))
     # JSON: every table, records
     path = folder / f"{stem}.json"
     payload = {
@@ -478,15 +493,77 @@ def write_tables(
         tmp.write_text(text, encoding="utf-8")
     out.append(path)
     # XLSX
-    path = folder / f"{stem}.xlsx"
-    with atomic_file(path) as tmp:
-        _write_xlsx(tables, tmp)
-    out.append(path)
+    out.append(write_xlsx(tables, folder / f"{stem}.xlsx", indicator_sheet=True))
     return out
 
 
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: Any) -> Any:
+    """A text value as a CSV cell a spreadsheet shows as text: a leading apostrophe before a
+    formula's first character. Values of other types are returned as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _csv_index(index: pd.Index) -> pd.Index:
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples(
+            [tuple(_csv_text(v) for v in t) for t in index], names=[_csv_text(n) for n in index.names]
+        )
+    return pd.Index([_csv_text(v) for v in index], name=_csv_text(index.name), dtype=object)
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool | None = None) -> Path:
+    """Write a table as CSV (UTF-8 with a BOM, so Excel shows Chinese text), atomically.
+
+    Text that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (in
+    cells, the index and the header) gets a leading apostrophe (``'=1+2``): Excel, LibreOffice
+    and WPS then show it as text instead of running it as a formula. Numbers are written as
+    numbers. Strip the apostrophe when the CSV is read by a program that needs the exact text
+    (the JSON and XLSX outputs hold it unchanged).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table; not modified.
+    path : path
+        The CSV file to write; its folder must exist.
+    index : bool, optional
+        Write the index; default: when it is not a plain ``RangeIndex``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    safe = df.copy()
+    for col in safe.columns:
+        values = safe[col]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            safe[col] = pd.Series([_csv_text(v) for v in values.to_numpy(dtype=object)], index=safe.index, dtype=object)
+    if isinstance(safe.columns, pd.MultiIndex) or not isinstance(safe.columns, pd.RangeIndex):
+        safe.columns = _csv_index(safe.columns)
+    if not isinstance(safe.index, pd.RangeIndex):
+        safe.index = _csv_index(safe.index)
+    with atomic_file(path) as tmp:
+        # CRLF line ends (RFC 4180): a carriage return inside a cell is then quoted too
+        safe.to_csv(
+            tmp,
+            index=not isinstance(df.index, pd.RangeIndex) if index is None else index,
+            encoding="utf-8-sig",
+            lineterminator="\r\n",
+        )
+    return path
+
+
 def _cell(value: Any) -> Any:
-    """A table value as xlsxwriter writes it: NaN, None and NA blank, numpy scalars as Python."""
+    """A table value as it goes into a spreadsheet cell: NaN, None and NA blank, numpy scalars
+    as Python, infinities as ∞ / -∞ text, anything else that is not a number or text as text."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
@@ -498,12 +575,56 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
-    """The tables as one formatted workbook: a bold, frozen header row, fitted columns, and
-    on the indicator sheet the status in Chinese and English on a pass / fail / missing fill."""
+def _put(ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
+    """One cell, typed by its Python type: text always as text (never a formula or a link)."""
+    if isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt)
+    elif isinstance(value, (int, float)):
+        ws.write_number(row, col, value, fmt)
+    elif value is not None:
+        ws.write_string(row, col, str(value), fmt)
+
+
+def write_xlsx(tables: Mapping[str, pd.DataFrame], path: str | Path, *, indicator_sheet: bool = False) -> Path:
+    """Write tables as one formatted workbook, atomically: one sheet per table, a bold frozen
+    header row, fitted columns.
+
+    Every text cell is written as text (also text that begins with ``=`` or looks like a
+    link), every number as a number; NaN and None leave the cell blank, infinities are
+    written as ``∞`` / ``-∞``.
+
+    Parameters
+    ----------
+    tables : mapping of sheet name to DataFrame
+        Sheet names are cut to Excel's 31 characters; a non-default index is written as
+        the first columns.
+    path : path
+        The ``.xlsx`` file to write.
+    indicator_sheet : bool
+        The tables of :func:`write_tables`: the first is the indicator table
+        (:func:`indicator_table`), on the sheet ``指标 Indicators``; headers are
+        :data:`HEADERS` (:data:`TASK_HEADERS` on the policy-task sheet), and the status of the
+        indicator and task sheets is shown in Chinese and English on a pass / fail / missing
+        fill.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        _write_xlsx(tables, tmp, indicator_sheet=indicator_sheet)
+    return path
+
+
+def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path, *, indicator_sheet: bool) -> None:
     import xlsxwriter
 
-    with xlsxwriter.Workbook(str(path)) as book:
+    # text is written with write_string; the options only make sure no other path turns it
+    # into a formula, a link or a number
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    with xlsxwriter.Workbook(str(path), options) as book:
         header = book.add_format({"bold": True, "text_wrap": True, "valign": "vcenter", "bg_color": "#DDEBF7"})
         fills = {
             "pass": book.add_format({"bg_color": "#C6EFCE"}),
@@ -512,15 +633,20 @@ def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
         }
         two_dp = book.add_format({"num_format": "0.00"})
         for i, (name, df) in enumerate(tables.items()):
+            styled = indicator_sheet and i == 0
             frame = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
-            heads = TASK_HEADERS if str(name) in SHEET_NAMES else HEADERS
-            frame = frame.rename(columns={c: heads.get(c, c) for c in frame.columns})
-            ws = book.add_worksheet("指标 Indicators" if i == 0 else SHEET_NAMES.get(str(name), str(name))[:31])
+            task = indicator_sheet and str(name) in SHEET_NAMES
+            if indicator_sheet:
+                heads = TASK_HEADERS if task else HEADERS
+                frame = frame.rename(columns={c: heads.get(c, c) for c in frame.columns})
+            ws = book.add_worksheet(
+                "指标 Indicators" if styled else _sheet_name(SHEET_NAMES.get(str(name), str(name)) if task else str(name), book)
+            )
             columns = [str(c) for c in frame.columns]
-            with_status = i == 0 or str(name) in SHEET_NAMES
-            status_col = columns.index(HEADERS["status"]) if with_status and HEADERS["status"] in columns else -1
+            status_col = columns.index(HEADERS["status"]) if (styled or task) and HEADERS["status"] in columns else -1
             value_col = columns.index(HEADERS["value"]) if status_col >= 0 and HEADERS["value"] in columns else -1
-            ws.write_row(0, 0, columns, header)
+            for j, col in enumerate(columns):
+                ws.write_string(0, j, col, header)
             ws.freeze_panes(1, 0)
             for j, col in enumerate(frame.columns):
                 values = [_cell(v) for v in frame[col].tolist()]
@@ -528,12 +654,25 @@ def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
                     if j == status_col:
                         status = str(v)
                         ws.write_string(r, j, _STATUS_ZH.get(status, status), fills.get(status))
-                    elif v is None:
-                        continue
                     else:
-                        ws.write(r, j, v, two_dp if j == value_col and isinstance(v, float) else None)
+                        _put(ws, r, j, v, two_dp if j == value_col and isinstance(v, float) else None)
                 width = max([len(columns[j])] + [len(str(v)) for v in values[:200]]) + 2
                 ws.set_column(j, j, min(max(width, 8), 60))
+
+
+_SHEET_BAD = str.maketrans({c: "_" for c in "[]:*?/\\"})
+
+
+def _sheet_name(name: str, book: Any) -> str:
+    """A sheet name Excel accepts: no ``[]:*?/\\``, not starting or ending with ``'``, at most
+    31 characters, unique in the workbook."""
+    base = name.translate(_SHEET_BAD).strip("'")[:31] or "sheet"
+    taken = {ws.get_name().lower() for ws in book.worksheets()}
+    out, n = base, 1
+    while out.lower() in taken:
+        n += 1
+        out = f"{base[: 31 - len(str(n)) - 1]}~{n}"
+    return out
 
 
 def manifest(

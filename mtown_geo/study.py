@@ -1527,7 +1527,7 @@ def site(
         method=method,
     )
     if out is not None:
-        from .render import new_map, save_map
+        from .render import save_map, siting_map
 
         with atomic_dir(out, overwrite=overwrite, protect=[st.base_dir]) as tmp:
             sites = plan.sites.to_crs(tw.metric)
@@ -1535,54 +1535,24 @@ def site(
             if len(sites):
                 _to_gpkg(sites, tmp / "siting.gpkg", "new_sites")
             _to_gpkg(assessed, tmp / "siting.gpkg", "units")
-            sites.drop(columns=sites.geometry.name).assign(x=sites.geometry.x, y=sites.geometry.y).to_csv(
-                tmp / "new_sites.csv", encoding="utf-8-sig"
+            report.write_csv(
+                sites.drop(columns=sites.geometry.name).assign(x=sites.geometry.x, y=sites.geometry.y),
+                tmp / "new_sites.csv",
+                index=True,
             )
-            plan.summary().to_csv(tmp / "siting_summary.csv", header=["value"], encoding="utf-8-sig")
-            fmap = new_map(tuple(tw.town.to_crs(4326).total_bounds), tiles=st.outputs.tiles)
-            _siting_layers(fmap, assessed, sites, prof.categories[category].name_zh)
+            report.write_csv(plan.summary().to_frame("value"), tmp / "siting_summary.csv")
+            fmap = siting_map(
+                assessed,
+                sites,
+                label=prof.categories[category].name_zh,
+                bounds=tuple(tw.town.to_crs(4326).total_bounds),
+                tiles=st.outputs.tiles,
+            )
             save_map(fmap, tmp / "map.html")
             man = _manifest(st, prof)
             man["siting"] = {"category": category, "circle": circle, "target": target, "k": k, "method": method}
             _write_manifest(man, tmp)
     return plan
-
-
-def _siting_layers(fmap: Any, units: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, label: str) -> None:
-    import folium
-
-    cells = demand.cells(units).to_crs(4326)
-    state = np.where(
-        units["covered_before"],
-        "已覆盖 covered",
-        np.where(units["covered_after"], "新增覆盖 newly covered", "未覆盖 not covered"),
-    )
-    colour = {"已覆盖 covered": "#9e9e9e", "新增覆盖 newly covered": "#1a9850", "未覆盖 not covered": "#d73027"}
-    layer = gpd.GeoDataFrame(
-        {"state": state, "site": units["new_site"].astype("Float64").fillna(-1).astype(int)},
-        geometry=cells.geometry.to_numpy(),
-        crs=4326,
-    )
-    folium.GeoJson(
-        layer.to_json(),
-        name=f"{label} 覆盖 coverage",
-        style_function=lambda f: {"fillColor": colour[f["properties"]["state"]], "weight": 0, "fillOpacity": 0.55},
-        tooltip=folium.GeoJsonTooltip(fields=["state", "site"], aliases=["状态 state", "新增点 new site (-1 = none)"]),
-    ).add_to(fmap)
-    group = folium.FeatureGroup(name=f"新增{label} proposed sites")
-    for _, r in sites.to_crs(4326).iterrows():
-        folium.CircleMarker(
-            [r.geometry.y, r.geometry.x],
-            radius=7,
-            color="#000",
-            weight=2,
-            fill=True,
-            fill_color="#1a9850",
-            fill_opacity=1,
-            tooltip=f"新增{int(r['order'])}: → {100 * r['coverage']:.1f}%",
-        ).add_to(group)
-    group.add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Interactive maps (folium / Leaflet) of travel times, facilities and boundaries."""
+"""Interactive maps (folium / Leaflet) of travel times, facilities and boundaries.
+
+Text from data and profiles (town, park, greenway, facility and category names) is shown as
+text: tooltips and popups set it with ``textContent``, and layer names, titles and labels go
+through :func:`escape_text`. Markup or script in a name is displayed, never run.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from branca.element import Element
+from folium.template import Template
 
 from ..demand import cells
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 
-__all__ = ["TIME_BINS", "new_map", "reach_map", "save_map", "town_map"]
+__all__ = ["TIME_BINS", "escape_text", "new_map", "reach_map", "save_map", "siting_map", "town_map"]
 
 #: Travel-time classes of the maps: (upper bound in minutes, colour, label).
 TIME_BINS: tuple[tuple[float, str, str], ...] = (
@@ -37,6 +43,32 @@ _DOLLAR_SHIM = (
     "window.$ = window.$ || function (h) { var t = document.createElement('template'); "
     "t.innerHTML = String(h).trim(); return [t.content.firstChild]; };"
 )
+
+
+#: Characters that HTML escaping leaves alone but that act inside the places folium puts
+#: text: a JavaScript template literal (`` ` ``, ``${``, ``\\``) and a Jinja template that
+#: branca compiles again (``{{``, ``{%``).
+_NOT_HTML = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"})
+
+
+def escape_text(value: object) -> str:
+    """Text from data (a town, park or category name) made safe to show on a map page.
+
+    HTML-escaped (``&``, ``<``, ``>``, quotes), and the characters that would open an
+    interpolation or an escape where folium places text (a JavaScript template literal, a
+    Jinja template) written as character references too. The browser shows the text as it
+    was; nothing in it runs. Use it for every text that goes into a layer name, a tooltip
+    string, a legend or a title; property values shown by the map's tooltips and popups
+    are set as text by the page itself and need no escaping.
+
+    Examples
+    --------
+    >>> escape_text("<img src=x onerror=alert(1)>")
+    '&lt;img src=x onerror=alert(1)&gt;'
+    >>> escape_text("${x} {{ y }}")
+    '&#36;&#123;x&#125; &#123;&#123; y &#125;&#125;'
+    """
+    return html.escape(str(value), quote=True).translate(_NOT_HTML)
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,11 +111,11 @@ def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) ->
     root: Any = fmap.get_root()
     root.header.add_child(Element(f"<script>{_DOLLAR_SHIM}</script>"))
     if not tiles:
-        root.html.add_child(Element("<style>.leaflet-container{background:#f4f4f0}</style>"))
+        root.html.add_child(_Text("<style>.leaflet-container{background:#f4f4f0}</style>"))
         root.html.add_child(
-            Element(
+            _Text(
                 '<div style="position:fixed;bottom:2px;right:8px;z-index:9999;font:11px sans-serif">'
-                f"{html.escape(ATTRIBUTION)}</div>"
+                f"{escape_text(ATTRIBUTION)}</div>"
             )
         )
     fmap.fit_bounds([[south, west], [north, east]])
@@ -107,16 +139,21 @@ def _colour(t: float) -> str:
     return TIME_BINS[-1][1]
 
 
-def _legend(title: str) -> Element:
+def _legend(fmap: folium.Map, title: str) -> None:
+    """The travel-time legend, headed by the title, which also becomes the page's title."""
     rows = "".join(
         f'<div><span style="display:inline-block;width:14px;height:14px;background:{c};'
-        f'margin-right:6px;vertical-align:middle"></span>{html.escape(label)}</div>'
+        f'margin-right:6px;vertical-align:middle"></span>{escape_text(label)}</div>'
         for _, c, label in TIME_BINS
     )
-    return Element(
-        '<div class="mtown-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;'
-        'background:white;padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px sans-serif">'
-        f"<b>{html.escape(title)}</b>{rows}</div>"
+    root: Any = fmap.get_root()
+    root.title = escape_text(title)
+    root.html.add_child(
+        _Text(
+            '<div class="mtown-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;'
+            'background:white;padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px sans-serif">'
+            f"<b>{escape_text(title)}</b>{rows}</div>"
+        )
     )
 
 
@@ -158,7 +195,6 @@ def reach_map(
     wgs = cells.to_crs(4326)
     west, south, east, north = wgs.total_bounds
     fmap = new_map((west, south, east, north), tiles=tiles)
-    root: Any = fmap.get_root()
     geom = wgs.geometry.simplify(0).set_precision(1e-6, mode="pointwise")
     for i, cat in enumerate(cats):
         label = cat
@@ -172,7 +208,7 @@ def reach_map(
         )
         _GeoJson(
             _geojson(layer, ["minutes", "colour"]),
-            name=f"{label} 出行时间 travel time",
+            name=escape_text(f"{label} 出行时间 travel time"),
             show=i == 0,
             style_function=lambda f: {
                 "fillColor": f["properties"]["colour"],
@@ -180,7 +216,7 @@ def reach_map(
                 "weight": 0,
                 "fillOpacity": 0.6,
             },
-            tooltip=folium.GeoJsonTooltip(fields=["minutes"], aliases=["分钟 min (-1 = 不可达)"]),
+            tooltip=_Tooltip(fields=["minutes"], aliases=["分钟 min (-1 = 不可达)"]),
         ).add_to(fmap)
     if boundaries is not None and len(boundaries):
         b = boundaries.to_crs(4326)
@@ -189,12 +225,12 @@ def reach_map(
             _geojson(b, fields),
             name="边界 boundaries",
             style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
-            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+            tooltip=_Tooltip(fields=fields, aliases=_aliases(fields)) if fields else None,
         ).add_to(fmap)
     if facilities is not None and len(facilities):
         _facility_markers(facilities, profile).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    root.html.add_child(_legend(title or "出行时间 Travel time"))
+    _legend(fmap, title or "出行时间 Travel time")
     return fmap
 
 
@@ -251,6 +287,82 @@ class _GeoJson(folium.GeoJson):
 
 
 _CIRCLE_ORDER = ("15min", "5min", "10min", "30min")
+
+#: Headings of the property columns the maps show in tooltips and popups.
+_ALIASES = {
+    "name": "名称 name",
+    "kind": "类型 kind",
+    "category": "类别 category",
+    "size_label": "规模 size",
+    "radius_m": "服务半径 radius (m)",
+    "area_m2": "面积 area (m²)",
+    "length_m": "长度 length (m)",
+    "pop": "人口 people",
+}
+
+
+def _aliases(fields: Sequence[str]) -> list[str]:
+    return [_ALIASES.get(f, f) for f in fields]
+
+
+def _js_literal(values: Sequence[str]) -> str:
+    """A list of strings as a JavaScript array literal that no HTML parser or Jinja reads into."""
+    text = json.dumps([str(v) for v in values], ensure_ascii=False)
+    for ch in "<>&'{}`$":
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
+
+
+# A tooltip / popup of GeoJSON properties, as folium's (a table of field headings and
+# values) but with every heading and value set as text (``textContent``), never parsed as
+# HTML: a name from the data shows as it is, whatever it holds.
+_DETAIL_JS = """
+    function(layer){
+    let div = L.DomUtil.create('div');
+    let fields = {{ this.fields_js }};
+    let aliases = {{ this.aliases_js }};
+    let table = L.DomUtil.create('table', '', div);
+    fields.forEach(function (field, i) {
+        let row = L.DomUtil.create('tr', '', table);
+        {% if this.labels %}L.DomUtil.create('th', '', row).textContent = aliases[i];{% endif %}
+        let v = layer.feature.properties[field];
+        let cell = L.DomUtil.create('td', '', row);
+        cell.style.overflowWrap = 'anywhere';  // a long name wraps inside the box
+        cell.textContent = v === null || v === undefined ? '' : (typeof v === 'object' ? JSON.stringify(v) : String(v));
+    });
+    return div;
+    }
+"""
+
+
+class _Tooltip(folium.GeoJsonTooltip):
+    """:class:`folium.GeoJsonTooltip` that shows property values and headings as text."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}\n{{ this._parent.get_name() }}.bindTooltip("
+        + _DETAIL_JS
+        + ",{{ this.tooltip_options | tojavascript }});\n{% endmacro %}"
+    )
+
+    def __init__(self, fields: Sequence[str], aliases: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(fields=list(fields), aliases=None if aliases is None else list(aliases), **kwargs)
+        self.fields_js = _js_literal(self.fields)
+        self.aliases_js = _js_literal(self.aliases)
+
+
+class _Popup(folium.GeoJsonPopup):
+    """:class:`folium.GeoJsonPopup` that shows property values and headings as text."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}\n{{ this._parent.get_name() }}.bindPopup("
+        + _DETAIL_JS
+        + ",{{ this.popup_options | tojavascript }});\n{% endmacro %}"
+    )
+
+    def __init__(self, fields: Sequence[str], aliases: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(fields=list(fields), aliases=None if aliases is None else list(aliases), **kwargs)
+        self.fields_js = _js_literal(self.fields)
+        self.aliases_js = _js_literal(self.aliases)
 
 
 def _geojson(gdf: gpd.GeoDataFrame, fields: Sequence[str]) -> str:
@@ -323,7 +435,6 @@ def town_map(
     if extent is None:
         extent = next(g for g in layers.values() if len(g))
     fmap = new_map(tuple(extent.to_crs(4326).total_bounds), tiles=tiles)
-    root: Any = fmap.get_root()
     circles = [c for c in _CIRCLE_ORDER if f"units_{c}" in layers] + sorted(
         k.split("_", 1)[1] for k in layers if k.startswith("units_") and k.split("_", 1)[1] not in _CIRCLE_ORDER
     )
@@ -361,10 +472,10 @@ def town_map(
             )
             _GeoJson(
                 _geojson(layer, ["minutes", "colour"]),
-                name=f"{cname} · {label} 出行时间 travel time",
+                name=escape_text(f"{cname} · {label} 出行时间 travel time"),
                 show=not shown,
                 style_function=style,
-                tooltip=folium.GeoJsonTooltip(fields=["minutes"], aliases=[f"{label} 分钟 min (-1 = 不可达)"]),
+                tooltip=_Tooltip(fields=["minutes"], aliases=[f"{label} 分钟 min (-1 = 不可达)"]),
             ).add_to(fmap)
             shown = True
         iso = layers.get(f"isochrones_{circle}")
@@ -373,7 +484,7 @@ def town_map(
                 label = profile.categories[cat].name_zh if cat in profile.categories else str(cat)
                 _GeoJson(
                     _geojson(part, ["category", "threshold_min", "area_m2"]),
-                    name=f"{cname} · {label} 服务范围 service area",
+                    name=escape_text(f"{cname} · {label} 服务范围 service area"),
                     show=False,
                     style_function=lambda f: {"fillColor": "#4575b4", "color": "#313695", "weight": 1, "fillOpacity": 0.25},
                 ).add_to(fmap)
@@ -383,14 +494,14 @@ def town_map(
                 label = profile.categories[cat].name_zh if cat in profile.categories else str(cat)
                 _GeoJson(
                     _geojson(part, ["category", "area_m2", "pop"]),
-                    name=f"{cname} · {label} 服务盲区 gaps",
+                    name=escape_text(f"{cname} · {label} 服务盲区 gaps"),
                     show=False,
                     style_function=lambda f: {"fillColor": "#d73027", "color": "#a50026", "weight": 1, "fillOpacity": 0.45},
-                    tooltip=folium.GeoJsonTooltip(fields=["area_m2", "pop"], aliases=["面积 m²", "人口 people"]),
+                    tooltip=_Tooltip(fields=["area_m2", "pop"], aliases=["面积 m²", "人口 people"]),
                 ).add_to(fmap)
         sites = layers.get(f"proposed_sites_{circle}")
         if sites is not None and len(sites):
-            group = folium.FeatureGroup(name=f"{cname} · 建议新增设施 proposed sites", show=False)
+            group = folium.FeatureGroup(name=escape_text(f"{cname} · 建议新增设施 proposed sites"), show=False)
             for _, r in sites.to_crs(4326).iterrows():
                 cat = str(r.get("category", ""))
                 zh = profile.categories[cat].name_zh if cat in profile.categories else cat
@@ -402,7 +513,7 @@ def town_map(
                     fill=True,
                     fill_color="#1a9850",
                     fill_opacity=1,
-                    tooltip=f"新增{zh} #{int(r['order'])} → {100 * float(r['coverage']):.1f}%",
+                    tooltip=escape_text(f"新增{zh} #{int(r['order'])} → {100 * float(r['coverage']):.1f}%"),
                 ).add_to(group)
             group.add_to(fmap)
     for key, name, colour in (
@@ -418,7 +529,7 @@ def town_map(
                 name=name,
                 show=False,
                 style_function=lambda f, c=colour: {"fillColor": c, "color": c, "weight": 1, "fillOpacity": 0.3},
-                tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+                tooltip=_Tooltip(fields=fields, aliases=_aliases(fields)) if fields else None,
             ).add_to(fmap)
     green = layers.get("greenways")
     if green is not None and len(green):
@@ -428,7 +539,7 @@ def town_map(
             name="绿道 greenways",
             show=False,
             style_function=lambda f: {"color": "#00a651", "weight": 4},
-            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+            tooltip=_Tooltip(fields=fields, aliases=_aliases(fields)) if fields else None,
         ).add_to(fmap)
     bounds = layers.get("boundaries")
     if bounds is not None and len(bounds):
@@ -437,13 +548,78 @@ def town_map(
             _geojson(bounds, fields),
             name="边界 boundaries",
             style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
-            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+            tooltip=_Tooltip(fields=fields, aliases=_aliases(fields)) if fields else None,
         ).add_to(fmap)
     fac = layers.get("facilities")
     if fac is not None and len(fac):
         _facility_markers(fac, profile).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    root.html.add_child(_legend(title or "出行时间 Travel time"))
+    _legend(fmap, title or "出行时间 Travel time")
+    return fmap
+
+
+def siting_map(
+    units: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    *,
+    label: str,
+    bounds: tuple[float, float, float, float],
+    tiles: bool = True,
+) -> folium.Map:
+    """The interactive map of a siting plan: demand cells by coverage state and the new sites.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+        Demand cells (``x``, ``y``, ``cell_m``, any metric CRS) with ``covered_before``,
+        ``covered_after`` and ``new_site`` (the order of the site that covers them, or NA).
+    sites : GeoDataFrame
+        The proposed sites (points) with ``order`` and ``coverage`` (0–1, after the site).
+    label : str
+        The facility category's name, shown in layer names and tooltips (escaped).
+    bounds : tuple of float
+        West, south, east, north in degrees (WGS 84): the extent the map opens on.
+    tiles : bool
+        OpenStreetMap tiles, or a plain background that needs no tile server.
+
+    Returns
+    -------
+    folium.Map
+        With a layer control and the OSM attribution.
+    """
+    fmap = new_map(bounds, tiles=tiles)
+    shapes = cells(units).to_crs(4326)
+    state = np.where(
+        units["covered_before"],
+        "已覆盖 covered",
+        np.where(units["covered_after"], "新增覆盖 newly covered", "未覆盖 not covered"),
+    )
+    colour = {"已覆盖 covered": "#9e9e9e", "新增覆盖 newly covered": "#1a9850", "未覆盖 not covered": "#d73027"}
+    layer = gpd.GeoDataFrame(
+        {"state": state, "site": units["new_site"].astype("Float64").fillna(-1).astype(int).to_numpy()},
+        geometry=shapes.geometry.to_numpy(),
+        crs=4326,
+    )
+    _GeoJson(
+        _geojson(layer, ["state", "site"]),
+        name=escape_text(f"{label} 覆盖 coverage"),
+        style_function=lambda f: {"fillColor": colour[f["properties"]["state"]], "weight": 0, "fillOpacity": 0.55},
+        tooltip=_Tooltip(fields=["state", "site"], aliases=["状态 state", "新增点 new site (-1 = none)"]),
+    ).add_to(fmap)
+    group = folium.FeatureGroup(name=escape_text(f"新增{label} proposed sites"))
+    for _, r in sites.to_crs(4326).iterrows():
+        folium.CircleMarker(
+            [r.geometry.y, r.geometry.x],
+            radius=7,
+            color="#000",
+            weight=2,
+            fill=True,
+            fill_color="#1a9850",
+            fill_opacity=1,
+            tooltip=escape_text(f"新增{label} #{int(r['order'])} → {100 * float(r['coverage']):.1f}%"),
+        ).add_to(group)
+    group.add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 
 
@@ -456,12 +632,12 @@ def _facility_markers(fac: gpd.GeoDataFrame, profile: Profile | None) -> folium.
     zh = [profile.categories[c].name_zh if profile is not None and c in profile.categories else c for c in cats]
     names = [n if isinstance(n, str) and n else "(未命名 unnamed)" for n in (f["name"] if "name" in f else [None] * len(f))]
     status = [s if isinstance(s, str) and s != "ok" else "" for s in (f["status"] if "status" in f else [None] * len(f))]
-    # folium puts property values into the popup's HTML as they are: escape OSM text first
+    # the popup and tooltip show these values as text (see _Tooltip): no escaping here
     points = gpd.GeoDataFrame(
         {
-            "name": [html.escape(n) for n in names],
-            "category": [html.escape(f"{z} ({c})" if z != c else c) for z, c in zip(zh, cats, strict=True)],
-            "attachment": [html.escape(s) for s in status],
+            "name": names,
+            "category": [f"{z} ({c})" if z != c else c for z, c in zip(zh, cats, strict=True)],
+            "attachment": status,
         },
         geometry=f.geometry.representative_point().to_numpy(),
         crs=4326,
@@ -473,6 +649,6 @@ def _facility_markers(fac: gpd.GeoDataFrame, profile: Profile | None) -> folium.
         name="设施 facilities",
         show=True,
         marker=folium.CircleMarker(radius=4, color="#2b2b2b", weight=1, fill=True, fill_color="#4575b4", fill_opacity=0.9),
-        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, max_width=260),
-        tooltip=folium.GeoJsonTooltip(fields=["category", "name"], aliases=["类别 category", "名称 name"]),
+        popup=_Popup(fields=fields, aliases=aliases, max_width=260),
+        tooltip=_Tooltip(fields=["category", "name"], aliases=["类别 category", "名称 name"]),
     )
