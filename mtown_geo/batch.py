@@ -44,8 +44,9 @@ import pandas as pd
 import shapely
 
 from . import crs as _crs
-from ._errors import InputError, MtownGeoError
-from ._io import MANIFEST, atomic_file, check_output_root, file_sha256, own_files
+from . import report
+from ._errors import DataNotFoundError, InputError, MtownGeoError, StudyError
+from ._io import MANIFEST, check_output_root, file_sha256, own_files
 from .sources.osm import read_osm
 
 __all__ = ["SUMMARY_NAME", "run_batch", "towns_from_osm"]
@@ -364,12 +365,151 @@ def _task_columns(records: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
     return out
 
 
+def read_study_keys(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The study-file keys of a batch (``batch --study``) from a YAML file.
+
+    Relative paths in it (``profile``, ``population.raster``...) are taken from the file's
+    folder.
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    StudyError
+        Not valid YAML (the message gives the line and column), a YAML tag that is not
+        plain data (``!!python/...``), or not a mapping of keys.
+    """
+    import yaml
+
+    from ._yaml import load_with_lines
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataNotFoundError(f"study file {p} does not exist")
+    try:
+        data, _ = load_with_lines(p.read_text(encoding="utf-8"), source=p)
+    except UnicodeDecodeError:
+        raise StudyError(f"{p}: not a UTF-8 text file; save the study file as UTF-8") from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise StudyError(
+            f"{p}{where}: a YAML tag that is not plain data ({exc.problem}); a study file holds only keys, text, "
+            "numbers and lists: remove the tag"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise StudyError(f"{p}: not valid YAML: {str(exc).replace('<unicode string>', str(p))}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise StudyError(f"{p}: a study file is a mapping of keys (year, profile, demand...), not {type(data).__name__}")
+    data.setdefault("base_dir", p.resolve().parent)
+    return data
+
+
+def _read_towns(path: str | os.PathLike[str], *, layer: str | int | None) -> gpd.GeoDataFrame:
+    """The town layer of a batch, read with the toolkit's vector reader (clear errors, GBK text)."""
+    from .sources.vector import read_vector
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataNotFoundError(f"towns file {p} does not exist; give a GeoPackage, GeoJSON or Shapefile of town polygons")
+    return read_vector(p, layer=layer)
+
+
+def _no_geometry_row(index: int, name: str, code: str, folder: str, null: bool) -> dict[str, Any]:
+    """The summary row of a town whose polygon is missing: it is not run."""
+    what = "no geometry (NULL)" if null else "an empty geometry"
+    log.warning("town %s (row %d of the towns layer) has %s: not run", name, index + 1, what)
+    return {
+        "town": index,
+        "name": name,
+        "code": code,
+        "folder": folder,
+        "status": "failed",
+        "error": f"InputError: {name!r} (row {index + 1} of the towns layer) has {what}; draw its boundary or remove the row",
+    }
+
+
+def _connect(
+    scheduler: str | None,
+    *,
+    n_workers: int | None,
+    memory_limit: str,
+    security: Any,
+    dashboard: bool | str,
+) -> tuple[Any, Any]:
+    """A Dask client, and the local cluster it runs on (None for an existing scheduler).
+
+    The local cluster listens on 127.0.0.1 only, speaks TLS with certificates made for this
+    run (every connection must present one, so no other process can submit work), and
+    serves no HTTP routes unless the dashboard is asked for: a Dask scheduler always runs an
+    HTTP server (on port 8787 when it is given no address), so it is given a free port on
+    127.0.0.1 and no routes.
+    """
+    import dask
+    from dask.distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    if scheduler is not None:
+        if dashboard:
+            log.warning("dashboard is ignored: the cluster at %s serves its own", scheduler)
+        sec = security if security is not None else Security()
+        if not (scheduler.startswith("tls://") or sec.require_encryption):
+            log.warning(
+                "the connection to the Dask scheduler %s is neither encrypted nor authenticated: whoever can reach it "
+                "can run code as its workers' user. Use a tls:// address with a CA file, client certificate and key",
+                scheduler,
+            )
+        try:
+            return Client(scheduler, security=sec), None
+        except OSError as exc:  # refused, reset, timed out, certificate rejected
+            raise InputError(
+                f"cannot connect to the Dask scheduler {scheduler} ({type(exc).__name__}: {exc}). Check the address; "
+                "a cluster that uses TLS is reached at tls://host:port with its CA file, a client certificate and key "
+                "(--tls-ca-file, --tls-cert, --tls-key, or distributed.comm.tls.* in Dask's configuration)"
+            ) from None
+    try:
+        sec = Security.temporary()
+    except ImportError as exc:  # pragma: no cover - cryptography is a dependency
+        raise InputError(f"the local Dask cluster needs the package cryptography for TLS: {exc}") from None
+    if dashboard:
+        import importlib.util
+
+        if importlib.util.find_spec("bokeh") is None:
+            raise InputError("the Dask dashboard needs the package bokeh: pip install bokeh (or run without it)")
+        address = "127.0.0.1:8787" if dashboard is True else str(dashboard)
+        settings: dict[str, Any] = {}
+    else:
+        address = "127.0.0.1:0"
+        settings = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+    with dask.config.set(settings):  # read by the scheduler and, through the nannies, the workers
+        cluster = LocalCluster(
+            n_workers=n_workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            host="127.0.0.1",
+            security=sec,
+            dashboard_address=address,
+        )
+    try:
+        client = Client(cluster, security=sec)
+    except BaseException:
+        cluster.close()
+        raise
+    log.info("local Dask cluster at %s (TLS, 127.0.0.1 only)", cluster.scheduler_address)
+    if dashboard:
+        log.warning("Dask dashboard at %s (no authentication: any local user can open it)", cluster.dashboard_link)
+    return client, cluster
+
+
 def run_batch(
     towns: gpd.GeoDataFrame | str | os.PathLike[str],
     *,
     osm: str | os.PathLike[str],
     out: str | os.PathLike[str],
-    study: dict[str, Any] | None = None,
+    study: dict[str, Any] | str | os.PathLike[str] | None = None,
     name_col: str = "name",
     code_col: str = "code",
     builtup: str = "osm",
@@ -377,6 +517,9 @@ def run_batch(
     n_workers: int | None = None,
     memory_limit: str = "2GiB",
     progress: bool = False,
+    security: Any = None,
+    dashboard: bool | str = False,
+    layer: str | int | None = None,
 ) -> pd.DataFrame:
     """Run the per-town study on every town of a layer, on Dask.
 
@@ -384,29 +527,46 @@ def run_batch(
     ----------
     towns : GeoDataFrame or path
         Town polygons with a name and a code column (any CRS); a file is read with
-        geopandas.
+        :func:`mtown_geo.sources.read_vector` (``layer`` chooses the layer of a file
+        holding several). A town without geometry (NULL or empty) gets an error row;
+        the others run.
     osm : path
         The regional OSM extract (``.osm.pbf``) covering every town and a buffer.
     out : path
         Output folder: one sub-folder per town (named from its code and name, made safe
         and unique) and the summary table. Started again on the same folder, the batch
         keeps the towns finished with the same inputs and configuration.
-    study : dict, optional
+    study : dict or path, optional
         Study-file keys applied to every town (``year``, ``profile``, ``demand``,
-        ``population``, ``circles``, ``outputs``...); boundaries, name and code come from
-        the town layer, ``osm`` from the argument.
+        ``population``, ``circles``, ``outputs``...), or a YAML file of them (its relative
+        paths are taken from its folder); boundaries, name and code come from the town
+        layer, ``osm`` from the argument.
     builtup : {"osm", "town"}
         The built-up area of each town: OSM residential/commercial/retail land inside it
         (closed by 100 m; the whole town when there is none), or the town polygon itself.
     scheduler : str, optional
-        Address of an existing Dask scheduler (``tcp://host:8786``); by default a
-        ``LocalCluster`` with one single-threaded worker process per core.
+        Address of an existing Dask scheduler (``tls://host:8786``); by default a
+        ``LocalCluster`` with one single-threaded worker process per core, listening on
+        127.0.0.1 only and with TLS and client certificates made for this run
+        (:meth:`distributed.security.Security.temporary`): no other process can connect
+        to it.
     n_workers : int, optional
-        Workers of the local cluster (default: the machine's cores).
+        Workers of the local cluster, at least 1 (default: the machine's cores).
     memory_limit : str
         Memory limit per local worker (default 2 GiB).
     progress : bool
         Show a progress bar.
+    security : distributed.security.Security, optional
+        TLS settings to connect to ``scheduler`` (CA file, client certificate and key);
+        by default Dask's configuration (``distributed.comm.tls.*``). A scheduler reached
+        without TLS is logged as a warning: whoever can reach it can run code as its
+        workers' user.
+    dashboard : bool or str
+        Serve Dask's dashboard for the local cluster (needs ``bokeh``): ``True`` for
+        127.0.0.1:8787, or an address (``"127.0.0.1:8790"``). Off by default; the dashboard
+        has no authentication, so keep it on 127.0.0.1.
+    layer : str or int, optional
+        The layer of a towns file that holds several.
 
     Returns
     -------
@@ -429,16 +589,19 @@ def run_batch(
     OutputNotWritableError
         ``out`` cannot be written (checked before any town runs).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
     from tqdm.auto import tqdm
+
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
+        raise InputError(f"n_workers must be a whole number of at least 1, got {n_workers!r}")
+    if scheduler is not None and n_workers is not None:
+        log.warning("n_workers=%d is ignored: the cluster at %s has its own workers", n_workers, scheduler)
 
     osm_path = Path(osm).expanduser().resolve()
     if not osm_path.exists():
-        from ._errors import DataNotFoundError
-
         raise DataNotFoundError(f"regional OSM extract {osm_path} does not exist")
     if not isinstance(towns, gpd.GeoDataFrame):
-        towns = gpd.read_file(towns)
+        towns = _read_towns(towns, layer=layer)
     _crs.require_crs(towns, what="town layer")
     if towns.empty:
         raise InputError("the town layer is empty")
@@ -447,9 +610,7 @@ def run_batch(
             raise InputError(f"the town layer has no {col!r} column (set name_col)")
     if builtup not in ("osm", "town"):
         raise InputError(f"builtup must be 'osm' or 'town', got {builtup!r}")
-    out_dir = check_output_root(out, writable=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    base = dict(study or {})
+    base = read_study_keys(study) if isinstance(study, (str, os.PathLike)) else dict(study or {})
     for key in ("name", "code", "boundaries", "osm"):
         base.pop(key, None)
     base["osm"] = str(osm_path)
@@ -458,6 +619,8 @@ def run_batch(
     from .study import _profile_of, load_study
 
     checked = load_study({**base, "name": "check", "boundaries": {"town": "<memory>"}})  # fail fast on a bad study dict
+    out_dir = check_output_root(out, writable=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     # what makes a town's result: the configuration, the inputs, the toolkit version
     config = checked.model_dump(mode="json")
     for key in ("name", "code", "boundaries", "osm"):
@@ -466,6 +629,7 @@ def run_batch(
     shared_inputs = {"osm": file_sha256(osm_path), "files": _study_files(checked)}
 
     towns4326 = towns.to_crs(4326)
+    geoms = towns4326.geometry.to_numpy()
     rows: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
     taken: set[str] = set()
@@ -476,13 +640,12 @@ def run_batch(
         code = str(t[code_col]) if code_col in towns4326 and pd.notna(t[code_col]) else str(i)
         folder = _unique_folder(_folder_name(code, name), i, taken)
         town_dir = _town_dir(out_dir, folder)
-        geom = t.geometry
-        wkb = shapely.to_wkb(geom) if geom is not None else None
-        town_key = {
-            "name": name,
-            "code": code,
-            "wkb": shapely.to_wkb(shapely.normalize(geom), hex=True) if geom is not None else None,
-        }
+        geom = geoms[i]  # None for a NULL geometry (a row's .geometry would be NaN)
+        if geom is None or shapely.is_empty(geom):
+            rows.append(_no_geometry_row(i, name, code, folder, geom is None))
+            continue
+        wkb = shapely.to_wkb(geom)
+        town_key = {"name": name, "code": code, "wkb": shapely.to_wkb(shapely.normalize(geom), hex=True)}
         fingerprint = {
             "format": 1,
             "configuration": config_key,
@@ -516,15 +679,9 @@ def run_batch(
     note = _resume_note(len(towns), len(rows), redone, new)
     log.info("%s", note)
     if tasks:
-        if scheduler is None:
-            workers = n_workers or os.cpu_count() or 1
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit, dashboard_address=None
-            )
-            client = Client(cluster)
-        else:
-            cluster = None
-            client = Client(scheduler)
+        client, cluster = _connect(
+            scheduler, n_workers=n_workers, memory_limit=memory_limit, security=security, dashboard=dashboard
+        )
         try:
             futures = client.map(_run_town, tasks, pure=False)
             bar = tqdm(total=len(futures), desc="towns", disable=not progress, unit="town")
@@ -554,10 +711,9 @@ def run_batch(
     summary["resumed"] = resumed.astype("boolean").fillna(False).astype(bool)
     summary["redone"] = [", ".join(redone.get(int(i), [])) for i in summary["town"]]
     summary.attrs["resume"] = note
-    with atomic_file(out_dir / f"{SUMMARY_NAME}.csv") as tmp:
-        summary.to_csv(tmp, index=False, encoding="utf-8-sig")
-    with atomic_file(out_dir / f"{SUMMARY_NAME}.xlsx") as tmp:
-        summary.to_excel(tmp, index=False, sheet_name="towns", engine="openpyxl")
+    # names from the town layer are text: never a live formula in the CSV or the XLSX
+    report.write_csv(summary, out_dir / f"{SUMMARY_NAME}.csv", index=False)
+    report.write_xlsx({"towns": summary}, out_dir / f"{SUMMARY_NAME}.xlsx")
     n_done = int((summary["status"] == "done").sum())
     log.info("batch finished: %d done, %d failed", n_done, len(summary) - n_done)
     return summary

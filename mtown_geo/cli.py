@@ -212,42 +212,74 @@ def batch_cmd(
     osm: Annotated[Path, typer.Option("--osm", help="Regional OSM extract (.osm.pbf) covering every town.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: a sub-folder per town and summary.csv/xlsx.")],
     study_file: Annotated[
-        Path | None, typer.Option("--study", help="Study-file keys applied to every town (year, profile, demand...).")
+        Path | None, typer.Option("--study", help="YAML file of study keys applied to every town (year, profile, demand...).")
     ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a towns file that holds several.")] = None,
     name_col: Annotated[str, typer.Option(help="Town name column.")] = "name",
     code_col: Annotated[str, typer.Option(help="Town code column (行政区划代码).")] = "code",
     builtup: Annotated[str, typer.Option(help="Built-up area: 'osm' (OSM land use) or 'town' (the whole polygon).")] = "osm",
+    workers: Annotated[int | None, typer.Option(help="Workers of the local cluster, at least 1 (default: one per core).")] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Serve Dask's dashboard for the local cluster (needs bokeh; it has no login, so it stays on "
+            "127.0.0.1). Off by default.",
+        ),
+    ] = False,
+    dashboard_address: Annotated[str, typer.Option(help="Address of the dashboard, with --dashboard.")] = "127.0.0.1:8787",
     scheduler: Annotated[
-        str | None, typer.Option(help="Address of an existing Dask scheduler (default: a local cluster).")
+        str | None,
+        typer.Option(
+            help="Address of an existing Dask scheduler, e.g. tls://10.0.0.5:8786 (default: a local cluster on 127.0.0.1 "
+            "with TLS certificates made for the run). Give its TLS files with --tls-ca-file, --tls-cert and --tls-key, "
+            "or set them in Dask's configuration (distributed.comm.tls.*)."
+        ),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Workers of the local cluster (default: one per core).")] = None,
+    tls_ca_file: Annotated[
+        Path | None, typer.Option(help="With --scheduler: the CA certificate that signed the cluster's certificates.")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="With --scheduler: this client's certificate (PEM).")] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="With --scheduler: this client's private key (PEM), unless --tls-cert holds it.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run every town of a layer on Dask; towns finished with the same inputs and settings are kept when a batch is started again."""
-    import yaml
+    """Run every town of a layer on Dask; towns finished with the same inputs and settings are kept when a batch is started again.
 
+    By default the towns run on a local cluster that listens on 127.0.0.1 only and speaks TLS
+    with certificates made for the run: no other program on the machine can connect to it or
+    run code in its workers. It serves no dashboard unless --dashboard is given.
+
+    On a cluster of your own (--scheduler), use TLS: start the scheduler and the workers with
+    their certificates (dask scheduler --tls-ca-file ca.pem --tls-cert scheduler.pem --tls-key
+    scheduler.key, the same for dask worker), then give this command the CA file and a client
+    certificate and key (--tls-ca-file, --tls-cert, --tls-key), or set
+    distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and
+    distributed.comm.tls.client.key in Dask's configuration (~/.config/dask/*.yaml, or the
+    file DASK_CONFIG names). A tcp:// scheduler without TLS is used with a warning: whoever
+    can reach it can run code as its workers' user.
+    """
     from .batch import run_batch, towns_from_osm
 
     _setup(verbose)
     try:
-        if towns.startswith("osm:"):
-            layer = towns_from_osm(osm, admin_level=towns.split(":", 1)[1])
-        else:
-            import geopandas as gpd
-
-            layer = gpd.read_file(towns)
-        base = yaml.safe_load(study_file.read_text(encoding="utf-8")) if study_file else None
+        security = _tls_security(scheduler, tls_ca_file, tls_cert, tls_key)
+        layer_arg: str | int | None = int(layer) if layer is not None and layer.isdigit() else layer
         summary = run_batch(
-            layer,
+            towns_from_osm(osm, admin_level=towns.split(":", 1)[1]) if towns.startswith("osm:") else towns,
             osm=osm,
             out=out,
-            study=base,
+            study=study_file,
             name_col=name_col,
             code_col=code_col,
             builtup=builtup,
             scheduler=scheduler,
             n_workers=workers,
             progress=True,
+            security=security,
+            dashboard=dashboard_address if dashboard else False,
+            layer=layer_arg,
         )
     except (MtownGeoError, OSError) as exc:
         _fail(exc)
@@ -258,6 +290,29 @@ def batch_cmd(
         typer.echo(f"{len(summary)} towns: {done} done, {len(summary) - done} failed — {out}/summary.csv")
         for _, r in summary[summary["status"] == "failed"].iterrows():
             typer.secho(f"  failed: {r['name']}: {r['error']}", fg=typer.colors.RED)
+
+
+def _tls_security(scheduler: str | None, ca_file: Path | None, cert: Path | None, key: Path | None) -> Any:
+    """The TLS settings of ``batch --scheduler`` (None: Dask's configuration)."""
+    from ._errors import DataNotFoundError, InputError
+
+    if ca_file is None and cert is None and key is None:
+        return None
+    if scheduler is None:
+        raise InputError("--tls-ca-file, --tls-cert and --tls-key are for --scheduler; the local cluster makes its own")
+    if ca_file is None or cert is None:
+        raise InputError("give both --tls-ca-file and --tls-cert (and --tls-key unless the certificate file holds the key)")
+    for flag, path in (("--tls-ca-file", ca_file), ("--tls-cert", cert), ("--tls-key", key)):
+        if path is not None and not path.is_file():
+            raise DataNotFoundError(f"{flag} {path} does not exist")
+    from distributed.security import Security
+
+    return Security(
+        tls_ca_file=str(ca_file),
+        tls_client_cert=str(cert),
+        tls_client_key=None if key is None else str(key),
+        require_encryption=True,
+    )
 
 
 def main() -> None:
