@@ -218,6 +218,24 @@ def _crs_hint(bounds: np.ndarray) -> str:
     return ""
 
 
+#: GDAL drivers that read a file without a CRS as WGS 84 longitude/latitude.
+_LONLAT_BY_DEFAULT = {"GeoJSON", "GeoJSONSeq", "TopoJSON", "ESRIJSON"}
+
+
+def _fits_lonlat(crs: CRS, bounds: np.ndarray) -> bool:
+    """Whether a layer's bounds can be in its CRS: inside ±180° / ±90° when it is geographic."""
+    if not crs.is_geographic or not np.all(np.isfinite(bounds)):
+        return True
+    west, south, east, north = (float(b) for b in bounds)
+    tol = 1e-7
+    return -180 - tol <= west and east <= 180 + tol and -90 - tol <= south and north <= 90 + tol
+
+
+def _extent(bounds: np.ndarray) -> str:
+    west, south, east, north = (f"{b:,.0f}" if abs(b) >= 1000 else f"{b:.6g}" for b in (float(v) for v in bounds))
+    return f"x from {west} to {east}, y from {south} to {north}"
+
+
 def read_vector(
     path: str | os.PathLike[str],
     *,
@@ -255,8 +273,10 @@ def read_vector(
     DataNotFoundError
         The file does not exist.
     CRSError
-        The file has no CRS (a shapefile without ``.prj``) and ``crs`` is not given, or
-        ``crs`` contradicts the file's CRS; the message says how to set it.
+        The file has no CRS (a shapefile without ``.prj``, a GeoJSON without a ``crs``
+        member whose coordinates are not longitude/latitude) and ``crs`` is not given,
+        ``crs`` contradicts the file's CRS, or the file declares a geographic CRS for
+        coordinates beyond ±180° / ±90°; the message says how to set it.
     InputError
         Not a vector file, several layers and no ``layer``, an unknown layer, a layer
         without geometry, or an unknown encoding.
@@ -319,6 +339,26 @@ def read_vector(
         raise InputError(f"the text of {p.name} is not valid {exc.encoding}; pass its encoding with encoding=...") from None
 
     file_crs = gdf.crs
+    bounds = np.asarray(gdf.total_bounds, dtype=float)
+    if file_crs is not None and not _fits_lonlat(CRS.from_user_input(file_crs), bounds):
+        if driver in _LONLAT_BY_DEFAULT:
+            # GeoJSON without a `crs` member: GDAL reads it as WGS 84 (RFC 7946) whatever it holds
+            if crs is None:
+                raise CRSError(
+                    f"{p.name}: its coordinates cannot be longitude/latitude ({_extent(bounds)}), but a GeoJSON without "
+                    "a `crs` member is read as WGS 84 (RFC 7946), so they would be placed nowhere. Name the CRS they "
+                    "are in: read_vector(path, crs=...), or give the file a `crs` member, e.g. "
+                    '"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4549"}}, or save it from '
+                    f"QGIS with its CRS (Layer ▸ Set CRS, then Export ▸ Save Features As, GeoPackage).{_crs_hint(bounds)}"
+                )
+            file_crs = None
+            gdf = gdf.set_crs(None, allow_override=True)
+        else:
+            raise CRSError(
+                f"{p.name} says its CRS is {CRS.from_user_input(file_crs).name} (degrees), but its coordinates cannot "
+                f"be longitude/latitude ({_extent(bounds)}): the CRS it declares is wrong. Set the right one "
+                f"(QGIS: Layer ▸ Set CRS, then save), or read it with crs=... after removing the wrong one.{_crs_hint(bounds)}"
+            )
     if crs is not None:
         try:
             wanted = CRS.from_user_input(crs)
@@ -336,7 +376,7 @@ def read_vector(
         raise CRSError(
             f"{p.name} has no CRS{' (there is no .prj file beside the .shp)' if no_prj else ''}, so its coordinates "
             "cannot be placed. Name the CRS they are in: read_vector(path, crs=...), or give the file one "
-            f"(QGIS: Layer ▸ Set CRS, then save).{_crs_hint(np.asarray(gdf.total_bounds, dtype=float))}"
+            f"(QGIS: Layer ▸ Set CRS, then save).{_crs_hint(bounds)}"
         )
     data = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
     geom_col = "geometry" if "geometry" not in data.columns else str(gdf.geometry.name)
