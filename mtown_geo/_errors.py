@@ -15,6 +15,7 @@ __all__ = [
     "CoordinateShiftWarning",
     "DataNotFoundError",
     "DisconnectedNetworkWarning",
+    "DiskFullError",
     "EmptyCategoryWarning",
     "GridResolutionWarning",
     "InputError",
@@ -58,6 +59,10 @@ class StudyError(MtownGeoError, ValueError):
 
 class DataNotFoundError(MtownGeoError, FileNotFoundError):
     """An input file does not exist."""
+
+
+class DiskFullError(MtownGeoError, OSError):
+    """Outputs cannot be written: the disk is full (the message names the folder and the space needed)."""
 
 
 class OfflineError(MtownGeoError, ConnectionError):

@@ -33,6 +33,7 @@ from . import crs as _crs
 from ._errors import (
     CoordinateShiftWarning,
     DataNotFoundError,
+    DiskFullError,
     GridResolutionWarning,
     InputError,
     MtownGeoWarning,
@@ -278,8 +279,16 @@ class Study(_Strict):
         return str(p) if (p.exists() or is_osm_file(v)) else v
 
 
+def _yaml_text(value: str) -> str:
+    """A string as one double-quoted YAML scalar: any text (quotes, ``#``, ``:``, line breaks)
+    reads back unchanged."""
+    return yaml.safe_dump(str(value), allow_unicode=True, default_style='"', width=float("inf")).strip()
+
+
 def template(*, name: str = "东门街道", osm: str = "data/region.osm.pbf") -> str:
-    """A commented study-file template (what ``mtown-geo init`` writes)."""
+    """A commented study-file template (what ``mtown-geo init`` writes); ``name`` and ``osm``
+    are written quoted, so any text reads back as it was given."""
+    name, osm = _yaml_text(name), _yaml_text(osm)
     return f"""\
 # mtown_geo study file: one town, its data, the standard profile.
 # Paths are relative to this file. Run:  mtown-geo run study.yaml --out out/
@@ -1572,7 +1581,9 @@ def write(
     step (the demo keeps its study file beside the results).
     """
     st, prof = result.study, result.profile
-    with atomic_dir(out, overwrite=overwrite, protect=[st.base_dir]) as tmp:
+    need = _output_bytes(result)
+    _check_space(Path(out), need)
+    with atomic_dir(out, overwrite=overwrite, protect=[st.base_dir]) as tmp, _disk_full_as_error(tmp, Path(out), need):
         for rel, content in (extra_files or {}).items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -1629,6 +1640,95 @@ def _write_manifest(man: Mapping[str, Any], folder: Path) -> None:
     import json
 
     (folder / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+
+_MIB = 1024 * 1024
+
+
+def _output_bytes(result: StudyResult) -> int:
+    """About how many bytes :func:`write` puts on the disk (within a factor of about 2).
+
+    The GeoPackage takes about the layers' WKB and attribute bytes; the interactive map
+    repeats each demand unit as GeoJSON text (about 270 bytes) in every category layer of
+    its circle; a print map (PNG at 300 dpi and PDF) takes about 2 MiB.
+    """
+    st = result.study
+    layer_bytes = 0
+    map_bytes = 0
+    for name, gdf in result.layers.items():
+        if not len(gdf):
+            continue
+        geoms = gdf.geometry.to_numpy()
+        wkb = int(sum(len(b) for b in shapely.to_wkb(geoms) if b is not None))
+        attrs = 0
+        for col in gdf.columns:
+            if col == gdf.geometry.name:
+                continue
+            values = gdf[col]
+            attrs += 8 * len(values) if values.dtype.kind in "fiub" else int(values.astype(str).str.len().sum())
+        layer_bytes += wkb + attrs
+        if name.startswith("units_"):
+            map_bytes += 270 * len(gdf) * sum(1 for c in gdf.columns if str(c).startswith("t_"))
+        else:
+            map_bytes += 3 * wkb
+    total = 64 * 1024 + sum(int(df.memory_usage(deep=True).sum()) * 4 for df in result.tables.values())
+    if st.outputs.geopackage:
+        total += int(1.2 * layer_bytes) + 64 * 1024 * len(result.layers)
+    if st.outputs.maps:
+        total += map_bytes + 2 * _MIB
+    if st.outputs.static_maps:
+        total += 2 * _MIB * (sum(1 for k in result.layers if k.startswith("units_")) + 2)
+    total += sum(int(getattr(getattr(r, "values", None), "nbytes", 0)) for r in result.rasters.values())
+    return total
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
+    import shutil
+
+    p = path.expanduser().resolve()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def _mib(n: float) -> str:
+    return f"{n / _MIB:,.1f} MiB"
+
+
+def _check_space(out: Path, need: int) -> None:
+    """Refuse before writing anything when the disk of ``out`` has less room than the outputs need."""
+    free = _free_bytes(out)
+    if free < need:
+        raise DiskFullError(
+            f"not enough space to write the results into {out.expanduser().resolve()}: they need about {_mib(need)}, "
+            f"the disk has {_mib(free)} free. Free some space, or choose an output folder on another disk"
+        )
+
+
+@contextlib.contextmanager
+def _disk_full_as_error(tmp: Path, out: Path, need: int) -> Iterator[None]:
+    """Turn a write that fails because the disk filled up into a :class:`DiskFullError`
+    naming the folder and the space needed (the partial folder is then removed by
+    :func:`atomic_dir`)."""
+    import errno
+
+    try:
+        yield
+    except Exception as exc:
+        codes = {getattr(e, "errno", None) for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+        text = str(exc).lower()
+        free = _free_bytes(tmp)
+        full = bool(codes & {errno.ENOSPC, errno.EDQUOT}) or "no space left" in text or "disk is full" in text
+        if not full and not (isinstance(exc, (OSError, RuntimeError)) and free < _MIB):
+            raise
+        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        raise DiskFullError(
+            f"the disk filled up while writing the results into {out.expanduser().resolve()} "
+            f"({type(exc).__name__}: {exc}); {_mib(written)} were written, {_mib(free)} are left. The results need about "
+            f"{_mib(max(need, written))}: free some space, or choose an output folder on another disk. Nothing was "
+            "left behind"
+        ) from exc
 
 
 @contextlib.contextmanager
