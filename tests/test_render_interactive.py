@@ -157,3 +157,32 @@ def test_layers_render_as_folium_renders_them(monkeypatch, tmp_path):
         want = json.loads(ref.to_json(na="null", drop_id=True))
         got = json.loads(interactive._geojson(gdf, fields))
         assert got["features"] == want["features"]
+
+
+def test_reach_map_page_holds_no_markup_from_data(demo_osm, demo_bounds, tmp_path):
+    """Names in the boundaries, facilities and title reach the page only as JSON data or as
+    escaped text: no tag from them is in the HTML, and no template from them is evaluated."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        fac = mg.facilities.from_osm(demo_osm, categories=["kindergarten", "bus_stop"])
+    units = mg.demand.grid(demo_bounds[demo_bounds["kind"] == "建成区"].to_crs(3067), cell_m=200)
+    times = {c: [1.0] * len(units) for c in ("kindergarten", "bus_stop")}
+    import pandas as pd
+
+    bad = "<img src=x onerror=alert(1)>`${alert(2)}`{{ 7*7 }}"
+    fmap = render.reach_map(
+        mg.demand.cells(units),
+        pd.DataFrame(times, index=units.index),
+        facilities=fac.assign(name=bad),
+        boundaries=demo_bounds.assign(name=bad),
+        profile=mg.standards.load(),
+        tiles=False,
+        title=bad,
+    )
+    html = render.save_map(fmap, tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "<img" not in html and ">49" not in html
+    # the raw text is only in the layers' GeoJSON, as JSON strings (shown with textContent)
+    in_data = '"\\u003cimg src=x onerror=alert(1)\\u003e`${alert(2)}`{{ 7*7 }}"'
+    assert html.count("{{ 7*7 }}") == html.count("${alert") == html.count(in_data) == len(fac) + len(demo_bounds)
+    assert "&lt;img src=x onerror=alert(1)&gt;&#96;&#36;&#123;alert(2)&#125;&#96;&#123;&#123; 7*7 &#125;&#125;" in html
+    assert render.escape_text(bad) in html
