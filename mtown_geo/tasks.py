@@ -15,7 +15,6 @@ Each task is switched by the study's ``tasks:`` keys; a task whose data are miss
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import re
@@ -941,26 +940,27 @@ def write_maps(result: StudyResult, folder: Path, *, interactive: bool = True, s
 
 
 def _display(v: Any) -> str:
-    """A property as tooltip text: numbers rounded, flags yes/no, data text HTML-escaped."""
+    """A property as tooltip text: numbers rounded, flags yes/no (the tooltip shows it as text)."""
     if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
         return ""
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
         return f"{float(v):.1f}"
-    return html.escape(str(v))
+    return str(v)
 
 
 def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
     import folium
 
-    from .render import new_map, save_map
+    from .render import escape_text, new_map, save_map
+    from .render.interactive import _GeoJson, _Tooltip  # data added as text, values shown as text
 
     bounds = result.layers.get("boundaries")
     extent = bounds if bounds is not None and len(bounds) else next(g for _, lay, *_ in specs for g, _, _ in lay)
     fmap = new_map(tuple(extent.to_crs(4326).total_bounds), tiles=result.study.outputs.tiles)
     for i, (_stem, lay, zh, en, _) in enumerate(specs):
-        group = folium.FeatureGroup(name=f"{zh} {en}", show=i == 0)
+        group = folium.FeatureGroup(name=escape_text(f"{zh} {en}"), show=i == 0)
         for gdf, style, label in lay:
             g = gdf.to_crs(4326)
             fields = [c for c in g.columns if c != g.geometry.name][:8]
@@ -972,9 +972,9 @@ def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
             legend = re.sub(r"\{[^}]*\}", "", label).strip()
             kinds = set(frame.geom_type)
             if kinds <= {"Point", "MultiPoint"}:
-                layer = folium.GeoJson(
+                layer = _GeoJson(
                     frame.to_json(),
-                    name=legend,
+                    name=escape_text(legend),
                     marker=folium.CircleMarker(
                         radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
                         color="#222",
@@ -983,24 +983,24 @@ def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
                         fill_color=colour,
                         fill_opacity=0.9,
                     ),
-                    tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+                    tooltip=_Tooltip(fields=fields) if fields else None,
                 )
             else:
-                layer = folium.GeoJson(
+                layer = _GeoJson(
                     frame.to_json(),
-                    name=legend,
+                    name=escape_text(legend),
                     style_function=lambda f, c=colour, lc=line, w=width: {
                         "fillColor": c,
                         "color": lc if lc != "none" else c,
                         "weight": w,
                         "fillOpacity": 0.45,
                     },
-                    tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+                    tooltip=_Tooltip(fields=fields) if fields else None,
                 )
             layer.add_to(group)
         group.add_to(fmap)
     if bounds is not None and len(bounds):
-        folium.GeoJson(
+        _GeoJson(
             bounds.to_crs(4326)[["kind", "geometry"]].to_json(),
             name="边界 boundaries",
             style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},

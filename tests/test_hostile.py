@@ -264,6 +264,21 @@ def test_hostile_names_show_as_text_and_never_run_in_the_map(hostile_run):
 
 
 @needs_chromium
+def test_task_map_shows_hostile_names_as_text(hostile_run):
+    """The policy-task map (streets, village roads, bus stops...) carries OSM names too."""
+    _, out = hostile_run
+    page = _open_in_chromium(out / "tasks_map.html")
+    assert page["pwned"] is None and page["errors"] == [] and page["images"] == 0
+    named = [f for f in page["features"] if f["props"] and any(h in str(f["props"].get("name", "")) for h in HOSTILE)]
+    assert len(named) > 10
+    for f in named:
+        assert f["markup"] == []
+        assert any(f["props"]["name"] in t for t in f["tooltip"]), (f["props"]["name"], f["tooltip"])
+    # a name holding a template is written as it is, not evaluated while the page is written
+    assert any(f["props"]["name"].startswith(HOSTILE[4]) for f in named)
+
+
+@needs_chromium
 def test_siting_map_shows_the_hostile_category_name_as_text(hostile_study, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
