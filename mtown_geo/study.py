@@ -1726,8 +1726,8 @@ def _disk_full_as_error(tmp: Path, out: Path, need: int) -> Iterator[None]:
         raise DiskFullError(
             f"the disk filled up while writing the results into {out.expanduser().resolve()} "
             f"({type(exc).__name__}: {exc}); {_mib(written)} were written, {_mib(free)} are left. The results need about "
-            f"{_mib(max(need, written))}: free some space, or choose an output folder on another disk. Nothing was "
-            "left behind"
+            f"{_mib(max(need, written))}: free some space, or choose an output folder on another disk. The output folder "
+            "was left as it was"
         ) from exc
 
 

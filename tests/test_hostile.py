@@ -735,9 +735,9 @@ def test_no_space_from_the_writer_is_reported_with_the_folder(demo_result, tmp_p
 
     monkeypatch.setattr(pyogrio, "write_dataframe", full_after_one_layer)
     (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "mine.txt").write_text("kept", encoding="utf-8")  # an earlier file: not touched
+    (tmp_path / "results" / "mine.txt").write_text("kept", encoding="utf-8")  # a file of the user's: not touched
     with pytest.raises(mg.DiskFullError, match=r"disk filled up while writing the results into .*results"):
-        mg.study.write(demo_result, tmp_path / "results")
+        mg.study.write(demo_result, tmp_path / "results", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["mine.txt"]
 
