@@ -407,7 +407,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|&"} | {"\n": " ", "\r": " "})
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*[]<>|&"} | {"\n": " ", "\r": " "})
 
 
 def _md(text: object) -> str:
