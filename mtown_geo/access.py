@@ -301,7 +301,9 @@ class Reach:
         Returns
         -------
         DataFrame
-            Indexed like ``points``, one column per category.
+            Indexed like ``points``, one column per category; ``attrs["max_time_min"]``
+            holds the search limit (``inf`` then means "farther than that", not
+            necessarily "no path at all").
         """
         if nearest and self.nearest is None:
             raise InputError("this Reach was searched without labels: call mtown_geo.access.reach(..., labels=True)")
@@ -319,7 +321,40 @@ class Reach:
             )
         times, near = self._times_for(snaps)
         data = near if nearest else times
-        return pd.DataFrame(data.T, index=snaps.index, columns=list(self.categories))
+        out = pd.DataFrame(data.T, index=snaps.index, columns=list(self.categories))
+        out.attrs["max_time_min"] = self.max_time_min  # the search limit: inf beyond it means "farther", not "no path"
+        return out
+
+    def network_times(self, edge: np.ndarray, frac: np.ndarray) -> np.ndarray:
+        """Travel time (minutes) from points lying *on* the network to the nearest facility of each category.
+
+        The same arithmetic as :meth:`at` for a point already attached, without an
+        off-network leg: the partial edge towards either end (one-way edges only in
+        their direction), the node times beyond, or along the edge to a facility
+        attached to the same edge.
+
+        Parameters
+        ----------
+        edge : array of int
+            Edge positions in ``network.edges``.
+        frac : array of float
+            Position along each edge from its ``u`` end, 0–1.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(len(categories), len(edge))``; ``inf`` beyond ``max_time_min``.
+        """
+        edge = np.asarray(edge, dtype=np.int64)
+        frac = np.asarray(frac, dtype=float)
+        if edge.shape != frac.shape or edge.ndim != 1:
+            raise InputError("edge and frac must be 1-D arrays of the same length")
+        if len(edge) and (edge.min() < 0 or edge.max() >= self.network.n_edges):
+            raise InputError(f"edge positions must lie in 0..{self.network.n_edges - 1}")
+        if not np.all((frac >= 0.0) & (frac <= 1.0)):
+            raise InputError("frac must lie between 0 and 1 (the position along the edge from u)")
+        on = pd.DataFrame({"edge": edge, "frac": frac, "access_min": np.zeros(len(edge)), "ok": np.ones(len(edge), dtype=bool)})
+        return self._times_for(on)[0]
 
     def _times_for(self, snaps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         net = self.network

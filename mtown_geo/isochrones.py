@@ -1,30 +1,36 @@
 """Isochrones: the land within a travel time of the nearest facility, along the network.
 
-A service area follows the streets: it is the union of every network edge whose whole
-length lies within the threshold and of the reachable part of every edge that is cut
-by it, widened by a walking-access band of ``buffer_m`` metres on each side. Nothing
-that cannot be reached is filled in — no convex or concave hull — so blocks whose
-inside lies farther than ``buffer_m`` from any reachable street stay holes, and a
-river without a bridge stays a gap.
+A service area is drawn by the engine's own rule (:mod:`mtown_geo.access`), so that a
+place lies inside it exactly when :meth:`Reach.at <mtown_geo.access.Reach.at>` counts it
+as reached within the threshold, up to the drawing's approximation. A place is attached
+to its *nearest* network edge; its time is the off-network leg to that edge at the
+mode's access speed plus the time from the foot point along the network. So the area is
+every reachable street point ``Q`` widened, perpendicular to its street, by the time
+left at ``Q`` × the access speed, capped at the snap distance (the network profile's
+``max_snap_dist_m``, 300 m), with round ends where a street ends, and each street's
+band kept only where that street is the nearest one. A street reached at minute 13 of
+a 15-minute area carries a band 2 min × 4 km/h ≈ 133 m wide on each side; one reached
+at minute 3, a band of 300 m (the cap). Nothing that cannot be reached is filled in —
+no convex or concave hull — and a river without a bridge stays a gap.
 
-The times are those of the engine (:mod:`mtown_geo.access`): ``Reach.node_min`` gives
-every node its time to the nearest facility; a point at fraction ``s`` of edge
-``u → v`` needs ``s · time_rev_min`` to walk back to ``u`` (direction ``v → u``) or
-``(1 − s) · time_min`` to walk on to ``v``, one-way edges allowing only their
-direction; a facility attached to the edge itself is reached along it, with the
-facility's own off-network leg. So the reachable part of a cut edge is exact, and a
-point on a reachable line has ``Reach.at(point) <= threshold``.
+The times are those of the engine: ``Reach.node_min`` gives every node its time to the
+nearest facility; :meth:`Reach.network_times <mtown_geo.access.Reach.network_times>`
+gives the time from any point on an edge (towards either end, one-way edges only in
+their direction, or along the edge to a facility attached to it). The bands are built
+from those times at points every few metres along each street, and "nearest street"
+from a Voronoi diagram of points along every street of the network, so the outline is
+exact up to a metre or two (the sample spacing, and arcs drawn as chords).
 
 * :func:`reachable_lines` — the reachable pieces of the network, per category and
   threshold (the exact skeleton of every service area).
-* :func:`service_areas` — the service-area polygons: per category, per facility (one
-  search per facility), or the category's area split into catchments by the nearest
-  facility; as disks (``0–t``) or as non-overlapping rings (``5–10``, ``10–15``...).
+* :func:`service_areas` — the service-area polygons: per category, per facility, or
+  the category's area split into catchments by the nearest facility; as disks
+  (``0–t``) or as non-overlapping rings (``5–10``, ``10–15``...).
 
-The access band (``buffer_m``, default 50 m) is a fixed width: walking it takes up to
-``buffer_m / access_speed`` minutes more (0.75 min at 4 km/h), which the area does not
-subtract from the threshold. Use :func:`mtown_geo.rasters.travel_time_raster` or
-``Reach.at`` where the off-network leg must count exactly.
+``service_areas(..., buffer_m=50)`` draws instead a fixed band of ``buffer_m`` metres
+around the reachable streets (a "street corridor" view). That band does not subtract its
+own walk from the threshold and ignores the snap distance, so it does *not* agree with
+the coverage the engine counts; use it only as a sketch.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import logging
 import numbers
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import geopandas as gpd
@@ -40,25 +47,28 @@ import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
-from scipy.sparse.csgraph import dijkstra
 
-from ._errors import InputError, SnapWarning
-from .access import Reach, _append_rows
+from . import access
+from ._errors import EmptyCategoryWarning, InputError, SnapWarning
+from .access import Reach
 
-__all__ = ["DEFAULT_BUFFER_M", "reachable_lines", "service_areas"]
+__all__ = ["DEFAULT_BUFFER_M", "SAMPLE_M", "reachable_lines", "service_areas"]
 
 log = logging.getLogger(__name__)
 
-#: Default half-width (metres) of the walking-access band around reachable streets:
-#: the depth of a typical plot between a street and the buildings behind it, walked in
-#: 0.75 min at 4 km/h.
+#: A typical half-width (metres) for the fixed "street corridor" sketch of
+#: ``service_areas(..., buffer_m=...)``: the depth of a plot between a street and the
+#: buildings behind it. The default areas follow the engine's rule instead.
 DEFAULT_BUFFER_M = 50.0
+
+#: Spacing (metres) of the points along every street at which the areas' outlines are
+#: built (times and the nearest-street cells); the outline is exact up to about this.
+SAMPLE_M = 10.0
+
+_ARC_STEPS = 8  # chords per quarter circle of a band's round end
 
 By = Literal["category", "facility", "split"]
 _BY = ("category", "facility", "split")
-
-# largest (facilities x nodes) block of per-facility times held at once (float64)
-_BLOCK_CELLS = 4_000_000
 
 
 # -- arguments -------------------------------------------------------------------------
@@ -336,83 +346,358 @@ def _buffered(reach: Reach, iv: pd.DataFrame, n_groups: int, buffer_m: float) ->
     return out
 
 
-def _facility_node_min(reach: Reach, owners: np.ndarray, att: pd.DataFrame, limit: float) -> np.ndarray:
-    """Node times to each facility of ``owners`` separately: one bounded search per facility.
+@dataclass
+class _Streets:
+    """The network as straight segments, points every :data:`SAMPLE_M` along them, and each edge's land.
 
-    The reversed network gets one source node per facility, joined to both ends of each
-    edge its access points attach to (the partial edge plus the access leg), as in
-    :func:`mtown_geo.access.reach`; the searches run together in one
-    ``scipy.sparse.csgraph.dijkstra`` call per block of facilities.
+    "An edge's land" is the set of places whose nearest edge it is — where the engine
+    attaches a place (:func:`mtown_geo.access.snap`) — approximated by the Voronoi
+    cells of the sample points of every edge, dissolved per edge.
     """
-    net = reach.network
-    n = net.n_nodes
-    S = len(owners)
-    out = np.full((S, n), np.inf)
-    if S == 0 or len(att) == 0:
+
+    seg_edge: np.ndarray  # edge position of each segment
+    a: np.ndarray  # (n_seg, 2) segment start
+    b: np.ndarray  # (n_seg, 2) segment end
+    smp_seg: np.ndarray  # segment of each sample point
+    smp_u: np.ndarray  # position of each sample along its segment, 0–1
+    smp_frac: np.ndarray  # position of each sample along its edge from u, 0–1
+    smp_start: np.ndarray  # offsets of each segment's samples (n_seg + 1)
+    cap_m: float
+    sites: np.ndarray  # (n_sites, 2) the distinct sample points of every edge
+    _cells: np.ndarray = field(repr=False)
+    _cell_edge_order: np.ndarray = field(repr=False)
+    _cell_bounds: np.ndarray = field(repr=False)
+    _land: dict[int, shapely.Geometry] = field(default_factory=dict, repr=False)
+
+    def single_segment_edges(self) -> np.ndarray:
+        """Whether each edge of the network is one straight segment (by edge position)."""
+        counts = np.bincount(self.seg_edge, minlength=len(self._cell_bounds) - 1)
+        return counts == 1
+
+    def cells_by_site(self) -> np.ndarray:
+        """The Voronoi cell of each of :attr:`sites`, in order."""
+        return self._cells
+
+    def land(self, edges: np.ndarray) -> np.ndarray:
+        """The places attached to each of ``edges`` (one polygon per entry)."""
+        out = np.empty(len(edges), dtype=object)
+        for i, e in enumerate(edges):
+            e = int(e)
+            geom = self._land.get(e)
+            if geom is None:
+                idx = self._cell_edge_order[self._cell_bounds[e] : self._cell_bounds[e + 1]]
+                geom = shapely.coverage_union_all(self._cells[idx]) if len(idx) else shapely.Polygon()
+                self._land[e] = geom
+            out[i] = geom
         return out
-    src = np.searchsorted(owners, att["owner"].to_numpy())
-    e = att["edge"].to_numpy()
-    f = att["frac"].to_numpy()
-    acc = att["access_min"].to_numpy()
-    edges = net.edges
-    w_u = acc + f * edges["time_min"].to_numpy(dtype=float)[e]
-    w_v = acc + (1.0 - f) * edges["time_rev_min"].to_numpy(dtype=float)[e]
-    rows = np.concatenate([src, src])
-    cols = np.concatenate([edges["u"].to_numpy()[e], edges["v"].to_numpy()[e]])
-    w = np.concatenate([w_u, w_v])
-    fin = np.isfinite(w)
-    aug = _append_rows(net.csr_reverse, rows[fin], cols[fin], w[fin], S)
-    block = max(1, _BLOCK_CELLS // max(n + S, 1))
-    for b0 in range(0, S, block):
-        idx = np.arange(b0, min(S, b0 + block))
-        dist = dijkstra(aug, directed=True, indices=n + idx, limit=limit, min_only=False)
-        out[idx] = np.atleast_2d(dist)[:, :n]
+
+
+def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
+    net = reach.network
+    geoms = np.asarray(net.edges.geometry.values)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    same = owner[1:] == owner[:-1]
+    a = coords[:-1][same]
+    b = coords[1:][same]
+    seg_edge = owner[:-1][same]
+    seg_len = np.hypot(*(b - a).T)
+    keep = seg_len > 0
+    a, b, seg_edge, seg_len = a[keep], b[keep], seg_edge[keep], seg_len[keep]
+    # fractions of the edge (by length, as the engine measures them) at each segment's ends
+    total = np.bincount(seg_edge, weights=seg_len, minlength=net.n_edges)
+    cum = np.cumsum(seg_len)
+    first = np.ones(len(seg_edge), dtype=bool)
+    first[1:] = seg_edge[1:] != seg_edge[:-1]
+    base = np.maximum.accumulate(np.where(first, cum - seg_len, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.clip((cum - base) / total[seg_edge], 0.0, 1.0)
+        f0 = np.clip((cum - base - seg_len) / total[seg_edge], 0.0, 1.0)
+    n = np.maximum(1, np.ceil(seg_len / SAMPLE_M).astype(np.int64)) + 1  # samples per segment, both ends included
+    smp_seg = np.repeat(np.arange(len(seg_edge)), n)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    smp_u = k / (n[smp_seg] - 1)
+    # where facilities attach, the time along the street turns: sample there too
+    att = _attachments(reach)
+    if len(att) and len(seg_edge):
+        e = att["edge"].to_numpy()
+        f = att["frac"].to_numpy()
+        seg_start = np.searchsorted(seg_edge, e, side="left")
+        seg_stop = np.searchsorted(seg_edge, e, side="right")
+        has = seg_stop > seg_start
+        e, f, seg_start, seg_stop = e[has], f[has], seg_start[has], seg_stop[has]
+        # the segment of the edge holding the fraction (the last whose start is at or before it)
+        seg = seg_start.copy()
+        for _ in range(int((seg_stop - seg_start).max(initial=1)) - 1):
+            step = (seg + 1 < seg_stop) & (f0[np.minimum(seg + 1, len(f0) - 1)] <= f)
+            if not step.any():
+                break
+            seg = np.where(step, seg + 1, seg)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            u = np.clip(np.where(f1[seg] > f0[seg], (f - f0[seg]) / (f1[seg] - f0[seg]), 0.0), 0.0, 1.0)
+        smp_seg = np.concatenate([smp_seg, seg])
+        smp_u = np.concatenate([smp_u, u])
+        order = np.lexsort((smp_u, smp_seg))
+        smp_seg, smp_u = smp_seg[order], smp_u[order]
+        keep = np.ones(len(smp_seg), dtype=bool)
+        keep[1:] = (smp_seg[1:] != smp_seg[:-1]) | (smp_u[1:] != smp_u[:-1])
+        smp_seg, smp_u = smp_seg[keep], smp_u[keep]
+    smp_start = np.concatenate([[0], np.cumsum(np.bincount(smp_seg, minlength=len(seg_edge)))])
+    smp_frac = f0[smp_seg] + smp_u * (f1[smp_seg] - f0[smp_seg])
+    # nearest-edge land: Voronoi cells of the samples of every edge; a point shared by
+    # several edges (a junction) goes to the lowest edge position, as the engine breaks ties
+    xy = a[smp_seg] + smp_u[:, None] * (b - a)[smp_seg]
+    site_edge = seg_edge[smp_seg]
+    order = np.lexsort((site_edge, xy[:, 1], xy[:, 0]))
+    xy_s = xy[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = np.any(xy_s[1:] != xy_s[:-1], axis=1)
+    sites = xy_s[new]
+    owners = site_edge[order][new]
+    if len(sites):
+        lo = sites.min(axis=0) - margin_m - 10.0
+        hi = sites.max(axis=0) + margin_m + 10.0
+        frame = shapely.box(lo[0], lo[1], hi[0], hi[1])
+    else:
+        frame = shapely.Polygon()
+    if len(sites) >= 2:
+        cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=frame, ordered=True))
+        cells = shapely.intersection(cells, frame)
+    else:
+        cells = np.array([frame] * len(sites), dtype=object)
+    cell_order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[cell_order], np.arange(net.n_edges + 1))
+    return _Streets(
+        seg_edge=seg_edge,
+        a=a,
+        b=b,
+        smp_seg=smp_seg,
+        smp_u=smp_u,
+        smp_frac=smp_frac,
+        smp_start=smp_start,
+        cap_m=cap_m,
+        sites=sites,
+        _cells=cells,
+        _cell_edge_order=cell_order,
+        _cell_bounds=bounds,
+    )
+
+
+_ALPHA = np.arange(1, 2 * _ARC_STEPS) * (np.pi / (2 * _ARC_STEPS))  # turning angles of a half circle's inner points
+
+
+def _bands(st: _Streets, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons of the places within ``r`` metres (per sample, ≤ 0: none) of each street point.
+
+    Each run of sample points with ``r > 0`` along a segment becomes one polygon: the
+    points offset by ``r`` on either side, perpendicular to the segment (``r`` linear
+    between samples, its zero crossings interpolated), closed by a half circle of the
+    end's ``r`` where the run reaches a segment's end (beyond it, places are nearest to
+    the end point itself). Returns the polygons, the edge of each, and whether each
+    covers its whole segment.
+    """
+    pos = r > 0
+    seg_of = st.smp_seg
+    n_smp = np.diff(st.smp_start)
+    n_pos = np.bincount(seg_of[pos], minlength=len(n_smp))
+    full = np.flatnonzero((n_pos == n_smp) & (n_smp > 0))
+    part = np.flatnonzero((n_pos > 0) & (n_pos < n_smp))
+    polys: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    whole: list[np.ndarray] = []
+    if len(full):
+        polys.append(_full_bands(st, r, full))
+        owners.append(st.seg_edge[full])
+        whole.append(np.ones(len(full), dtype=bool))
+    if len(part):
+        p_polys, p_owner = _partial_bands(st, r, part)
+        polys.append(p_polys)
+        owners.append(p_owner)
+        whole.append(np.zeros(len(p_owner), dtype=bool))
+    if not polys:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+    return np.concatenate(polys), np.concatenate(owners), np.concatenate(whole)
+
+
+def _full_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> np.ndarray:
+    """Bands of segments reachable along their whole length (vectorised)."""
+    a, b = st.a[segs], st.b[segs]
+    d = b - a
+    tang = d / np.hypot(*d.T)[:, None]
+    nrm = np.column_stack([-tang[:, 1], tang[:, 0]])
+    n = np.diff(st.smp_start)[segs]
+    start = st.smp_start[segs]
+    ring = np.repeat(np.arange(len(segs)), n)
+    j = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    smp = start[ring] + j
+    rr = r[smp]
+    centre = a[ring] + st.smp_u[smp][:, None] * d[ring]
+    left = centre + rr[:, None] * nrm[ring]
+    right = centre - rr[:, None] * nrm[ring]
+    m = len(_ALPHA)
+    cos, sin = np.cos(_ALPHA), np.sin(_ALPHA)
+    r_end = r[start + n - 1]
+    r_start = r[start]
+    # round end beyond b: from +n through the forward direction to -n; beyond a: from -n back to +n
+    arc_b = b[:, None, :] + r_end[:, None, None] * (cos[None, :, None] * nrm[:, None, :] + sin[None, :, None] * tang[:, None, :])
+    arc_a = a[:, None, :] - r_start[:, None, None] * (
+        cos[None, :, None] * nrm[:, None, :] + sin[None, :, None] * tang[:, None, :]
+    )
+    k = np.arange(m)
+    coords = np.concatenate([left, arc_b.reshape(-1, 2), right, arc_a.reshape(-1, 2)])
+    ring_id = np.concatenate([ring, np.repeat(np.arange(len(segs)), m), ring, np.repeat(np.arange(len(segs)), m)])
+    order = np.concatenate(
+        [
+            j,
+            np.repeat(n, m) + np.tile(k, len(segs)),
+            n[ring] + m + (n[ring] - 1 - j),
+            np.repeat(2 * n + m, m) + np.tile(k, len(segs)),
+        ]
+    )
+    sort = np.lexsort((order, ring_id))
+    return shapely.polygons(shapely.linearrings(coords[sort], indices=ring_id[sort]))
+
+
+def _partial_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bands of segments reachable along part of their length (the time runs out on them)."""
+    polys: list[shapely.Polygon] = []
+    owner: list[int] = []
+    m = len(_ALPHA)
+    cos, sin = np.cos(_ALPHA)[:, None], np.sin(_ALPHA)[:, None]
+    for i in segs:
+        lo, hi = int(st.smp_start[i]), int(st.smp_start[i + 1])
+        rr = r[lo:hi]
+        uu = st.smp_u[lo:hi]
+        step = np.diff(np.concatenate([[0], (rr > 0).astype(np.int8), [0]]))
+        A, B = st.a[i], st.b[i]
+        D = B - A
+        tang = D / np.hypot(*D)
+        nrm = np.array([-tang[1], tang[0]])
+        last = len(rr) - 1
+        for j0, j1 in zip(np.flatnonzero(step == 1), np.flatnonzero(step == -1) - 1, strict=True):
+            us = uu[j0 : j1 + 1]
+            rs = rr[j0 : j1 + 1]
+            if j0 > 0:  # the time runs out between two samples: interpolate where
+                c = uu[j0] - (uu[j0] - uu[j0 - 1]) * rr[j0] / (rr[j0] - rr[j0 - 1])
+                us, rs = np.concatenate([[c], us]), np.concatenate([[0.0], rs])
+            if j1 < last:
+                c = uu[j1] + (uu[j1 + 1] - uu[j1]) * rr[j1] / (rr[j1] - rr[j1 + 1])
+                us, rs = np.concatenate([us, [c]]), np.concatenate([rs, [0.0]])
+            centre = A + us[:, None] * D
+            ring = [centre + rs[:, None] * nrm]
+            if j1 == last:
+                ring.append(B + rs[-1] * (cos * nrm + sin * tang))
+            ring.append((centre - rs[:, None] * nrm)[::-1])
+            if j0 == 0:
+                ring.append(A - rs[0] * (cos * nrm + sin * tang))
+            coords = np.concatenate(ring)
+            if len(coords) >= 3 and m:
+                polys.append(shapely.Polygon(coords))
+                owner.append(int(st.seg_edge[i]))
+    return np.array(polys, dtype=object), np.array(owner, dtype=np.int64)
+
+
+def _engine_areas(reach: Reach, st: _Streets, ks: list[int], thetas: np.ndarray) -> dict[tuple[int, float], shapely.Geometry]:
+    """The area of every (category position, threshold) by the engine's rule."""
+    net = reach.network
+    speed_m_per_min = net.access_speed_kmh * 1000.0 / 60.0
+    times = reach.network_times(st.seg_edge[st.smp_seg], st.smp_frac) if len(st.smp_seg) else np.empty((len(reach.categories), 0))
+    single = st.single_segment_edges()
+    out: dict[tuple[int, float], shapely.Geometry] = {}
+    for k in ks:
+        t = times[k]
+        for theta in thetas:
+            with np.errstate(invalid="ignore"):
+                r = np.minimum(st.cap_m, (float(theta) - t) * speed_m_per_min)
+            r = np.where(np.isfinite(r), r, -1.0)
+            polys, edges, whole = _bands(st, r)
+            if len(polys) == 0:
+                out[k, float(theta)] = shapely.Polygon()
+                continue
+            land = st.land(edges)
+            # a band that holds all of its edge's land leaves that land whole: those pieces
+            # share their borders exactly and merge as a coverage (much faster than a union)
+            inside = whole & single[edges]
+            inside[inside] = shapely.contains(polys[inside], land[inside])
+            cut = _polygonal(shapely.intersection(polys[~inside], land[~inside]))
+            merged = shapely.coverage_union_all(land[inside]) if inside.any() else shapely.Polygon()
+            out[k, float(theta)] = _polygonal(np.array([shapely.union_all(np.concatenate([[merged], cut]))], dtype=object))[0]
     return out
 
 
-def _split_cells(
-    reach: Reach, k: int, iv: pd.DataFrame, owners: np.ndarray, area: shapely.Geometry, buffer_m: float
-) -> np.ndarray:
-    """The category's area divided among its facilities (one geometry per owner).
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """The polygon parts of each geometry as a Polygon or MultiPolygon (overlays may add stray lines and points)."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.array([shapely.Polygon() for _ in range(len(geoms))], dtype=object)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    while True:  # a collection may hold multipolygons: flatten until only simple parts remain
+        multi = np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))
+        if not multi.any():
+            break
+        sub, sub_owner = shapely.get_parts(parts[multi], return_index=True)
+        parts = np.concatenate([parts[~multi], sub])
+        owner = np.concatenate([owner[~multi], owner[multi][sub_owner]])
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, owner = parts[keep], owner[keep]
+    order = np.argsort(owner, kind="stable")
+    parts, owner = parts[order], owner[order]
+    bounds = np.searchsorted(owner, np.arange(len(geoms) + 1))
+    for i in np.unique(owner):
+        chunk = parts[bounds[i] : bounds[i + 1]]
+        out[i] = chunk[0] if len(chunk) == 1 else shapely.multipolygons(chunk)
+    return out
 
-    Points along the reachable pieces (every ``buffer_m / 4`` metres at most) take the
-    facility nearest to them along the network (``Reach.at(..., nearest=True)``); each
-    piece of land goes with the nearest such point (Voronoi cells, dissolved per facility).
+
+def _check_snap(max_snap_dist_m: float | None, reach: Reach) -> float:
+    if max_snap_dist_m is None:
+        return float(reach.network.max_snap_dist_m)
+    if isinstance(max_snap_dist_m, bool) or not isinstance(max_snap_dist_m, numbers.Real) or not 0 < max_snap_dist_m < np.inf:
+        raise InputError(f"max_snap_dist_m must be a positive number of metres, got {max_snap_dist_m!r}")
+    return float(max_snap_dist_m)
+
+
+def _facility_reach(reach: Reach, owners: np.ndarray, limit: float) -> Reach | None:
+    """The engine's search from each facility of ``owners`` on its own: one category per facility."""
+    if len(owners) == 0:
+        return None
+    fac = reach.facilities.iloc[owners].copy()
+    fac["category"] = [f"#{i}" for i in owners]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SnapWarning)  # reported by the category's own search
+        warnings.simplefilter("ignore", EmptyCategoryWarning)
+        return access.reach(reach.network, fac, categories=list(fac["category"]), max_time_min=limit, labels=False)
+
+
+def _split(reach: Reach, st: _Streets, k: int, owners: np.ndarray, areas: list[shapely.Geometry]) -> list[np.ndarray]:
+    """Each of the category's areas divided among its facilities (one geometry per owner, per area).
+
+    A place goes with the facility nearest (along the network) to the street point it
+    is attached to: every sample point of every street takes its nearest facility
+    (``Reach.at(..., nearest=True)``; a point with none within the search limit takes
+    that of the nearest point that has one), and each piece of land goes with the
+    sample point whose Voronoi cell holds it.
     """
-    out = np.array([shapely.Polygon() for _ in range(len(owners))], dtype=object)
-    if len(iv) == 0 or area.is_empty:
+    out = [np.array([shapely.Polygon() for _ in range(len(owners))], dtype=object) for _ in areas]
+    if len(owners) == 0 or len(st.sites) == 0 or all(a.is_empty for a in areas):
         return out
-    spacing = max(buffer_m / 4.0, 0.5)
-    geoms = np.asarray(reach.network.edges.geometry.values)[iv["edge"].to_numpy()]
-    s0 = iv["s0"].to_numpy()
-    s1 = iv["s1"].to_numpy()
-    length = (s1 - s0) * shapely.length(geoms)
-    n_pts = np.maximum(1, np.ceil(length / spacing).astype(np.int64))
-    rep = np.repeat(np.arange(len(iv)), n_pts)
-    first = np.concatenate([[0], np.cumsum(n_pts)[:-1]])
-    i = np.arange(int(n_pts.sum())) - np.repeat(first, n_pts)
-    s = s0[rep] + (i + 0.5) / n_pts[rep] * (s1[rep] - s0[rep])
-    pts = shapely.line_interpolate_point(geoms[rep], s, normalized=True)
-    xy = shapely.get_coordinates(pts)
-    _, uniq = np.unique(np.round(xy, 6), axis=0, return_index=True)
-    pts = pts[np.sort(uniq)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SnapWarning)
-        who = reach.at(gpd.GeoSeries(pts, crs=reach.network.crs), nearest=True)[reach.categories[k]].to_numpy()
+        pts = gpd.GeoSeries(shapely.points(st.sites), crs=reach.network.crs)
+        who = reach.at(pts, nearest=True)[reach.categories[k]].to_numpy()
     served = who >= 0
-    if not served.all():
-        log.debug("%d of %d points along the reachable streets have no facility (crossing edges)", (~served).sum(), len(who))
-    pts, who = pts[served], who[served]
-    present = np.unique(who)
-    if len(present) == 1:
-        out[np.searchsorted(owners, present[0])] = area
+    if not served.any():
         return out
-    xmin, ymin, xmax, ymax = shapely.bounds(area)
-    frame = shapely.box(xmin, ymin, xmax, ymax).buffer(buffer_m, join_style="mitre")
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame, ordered=True))
-    for j in present:
-        dissolved = shapely.coverage_union_all(cells[who == j])
-        out[np.searchsorted(owners, j)] = shapely.intersection(dissolved, area)
+    if not served.all():
+        from scipy.spatial import cKDTree
+
+        _, nearest = cKDTree(st.sites[served]).query(st.sites[~served])
+        who = who.copy()
+        who[~served] = who[served][nearest]
+    cells = st.cells_by_site()
+    for j in np.unique(who):
+        land = shapely.coverage_union_all(cells[who == j])
+        pos = int(np.searchsorted(owners, j))
+        for i, area in enumerate(areas):
+            out[i][pos] = _polygonal(np.array([shapely.intersection(land, area)], dtype=object))[0]
     return out
 
 
@@ -423,9 +708,17 @@ def service_areas(
     by: By = "category",
     rings: bool = False,
     buffer_m: float | None = None,
+    max_snap_dist_m: float | None = None,
     categories: Sequence[str] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Network service areas (isochrones) of the facility categories.
+    """Network service areas (isochrones) of the facility categories, by the engine's rule.
+
+    A place lies inside the area of a threshold exactly when the engine counts it as
+    reached within it (:meth:`Reach.at <mtown_geo.access.Reach.at>` ``<= threshold``):
+    attached to its nearest street, the walk to that street at the access speed plus the
+    time from there along the network. The outline is exact up to about
+    :data:`SAMPLE_M` (10 m) of sample spacing and arcs drawn as chords; see the module
+    notes.
 
     Parameters
     ----------
@@ -438,15 +731,22 @@ def service_areas(
         ``"category"`` (default): one area per category, the land within the threshold
         of its *nearest* facility. ``"facility"``: one area per facility, the land
         within the threshold of *that* facility (areas of neighbouring facilities
-        overlap; one bounded search per facility). ``"split"``: the category's area
-        divided among its facilities by which one is nearest along the network
+        overlap; the engine searches from each facility on its own, with the network's
+        default snap distance and access-point spacing). ``"split"``: the category's
+        area divided among its facilities by which one is nearest along the network
         (catchments: the pieces do not overlap and together make the category's area).
     rings : bool, optional
         Non-overlapping bands between consecutive thresholds (``0–5``, ``5–10``,
         ``10–15``) instead of nested areas from 0 (default False).
     buffer_m : float, optional
-        Half-width in metres of the access band around the reachable streets (default
-        :data:`DEFAULT_BUFFER_M`, 50 m). Its walk is not subtracted from the threshold.
+        Draw a fixed "street corridor" of this half-width (metres) around the reachable
+        streets instead of the engine's rule. Its walk is not subtracted from the
+        threshold and it ignores the snap distance, so it does not agree with the
+        coverage counted; a sketch only (:data:`DEFAULT_BUFFER_M` is a typical width).
+    max_snap_dist_m : float, optional
+        The farthest a place may lie from its street and still be attached (metres);
+        default the network profile's (``Network.max_snap_dist_m``, 300 m), as
+        :meth:`Reach.at` uses it. Give the value the coverage was computed with.
     categories : sequence of str, optional
         Categories of the Reach to draw (default: all of them).
 
@@ -465,7 +765,8 @@ def service_areas(
     ------
     InputError
         Not a Reach, unknown ``by`` or category, thresholds that are not positive or
-        exceed the Reach's search limit, a non-positive ``buffer_m``.
+        exceed the Reach's search limit, a non-positive ``buffer_m`` or
+        ``max_snap_dist_m``.
 
     Examples
     --------
@@ -477,34 +778,38 @@ def service_areas(
         raise InputError(f"by must be one of {list(_BY)}, got {by!r}")
     thetas = _thresholds(thresholds_min, reach)
     ks = _categories(categories, reach)
-    if buffer_m is None:
-        buffer_m = DEFAULT_BUFFER_M
-    if isinstance(buffer_m, bool) or not isinstance(buffer_m, numbers.Real) or not (0 < float(buffer_m) < np.inf):
-        raise InputError(f"buffer_m must be a positive number of metres (the access band around the streets), got {buffer_m!r}")
-    buffer_m = float(buffer_m)
-    ivs = _category_intervals(reach, ks, thetas)
-    att = _attachments(reach)
+    cap_m = _check_snap(max_snap_dist_m, reach)
+    if buffer_m is not None:
+        if isinstance(buffer_m, bool) or not isinstance(buffer_m, numbers.Real) or not (0 < float(buffer_m) < np.inf):
+            raise InputError(f"buffer_m must be a positive number of metres (the corridor around the streets), got {buffer_m!r}")
+        buffer_m = float(buffer_m)
+    corridor = buffer_m
+    st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0))
+
+    def areas_of(r: Reach, positions: list[int]) -> dict[tuple[int, float], shapely.Geometry]:
+        if corridor is None:
+            return _engine_areas(r, st, positions, thetas)
+        ivs = _category_intervals(r, positions, thetas)
+        return {key: _buffered(r, iv, 1, corridor)[0] for key, iv in ivs.items()}
+
+    cat_areas = areas_of(reach, ks)
     fac_cat = reach.facilities["category"].astype(str).to_numpy()
     names = reach.facilities["name"].to_numpy() if "name" in reach.facilities else None
     rows: list[dict[str, object]] = []
     for k in ks:
-        disks = [_buffered(reach, ivs[k, float(t)], 1, buffer_m)[0] for t in thetas]
+        disks = [cat_areas[k, float(t)] for t in thetas]
         if by == "category":
             groups = [disks]
             owners = np.empty(0, dtype=np.int64)
         else:
             owners = np.flatnonzero(fac_cat == reach.categories[k])
             if by == "facility":
-                catt = att[att["cat"].to_numpy() == k]
-                node_min = _facility_node_min(reach, owners, catt, float(thetas[-1]))
-                direct = catt.assign(group=np.searchsorted(owners, catt["owner"].to_numpy()))
-                per_t = [_buffered(reach, _intervals(reach, node_min, direct, float(t)), len(owners), buffer_m) for t in thetas]
+                fr = _facility_reach(reach, owners, float(thetas[-1]))
+                fa = areas_of(fr, list(range(len(owners)))) if fr is not None else {}
+                groups = [[fa.get((j, float(t)), shapely.Polygon()) for t in thetas] for j in range(len(owners))]
             else:
-                per_t = [
-                    _split_cells(reach, k, ivs[k, float(t)], owners, disk, buffer_m)
-                    for t, disk in zip(thetas, disks, strict=True)
-                ]
-            groups = [[per_t[i][j] for i in range(len(thetas))] for j in range(len(owners))]
+                per_t = _split(reach, st, k, owners, disks)
+                groups = [[per_t[i][j] for i in range(len(thetas))] for j in range(len(owners))]
         for j, geoms in enumerate(groups):
             for i, t in enumerate(thetas):
                 geom = geoms[i]
@@ -512,7 +817,7 @@ def service_areas(
                 if rings and i > 0:
                     lower = float(thetas[i - 1])
                     inner = geoms[i - 1] if by == "facility" else disks[i - 1]
-                    geom = shapely.difference(geom, inner)
+                    geom = _polygonal(np.array([shapely.difference(geom, inner)], dtype=object))[0]
                 row: dict[str, object] = {"category": reach.categories[k], "from_min": lower, "threshold_min": float(t)}
                 if by != "category":
                     row["facility"] = int(owners[j])
@@ -530,11 +835,12 @@ def service_areas(
     if by != "category":
         out["facility"] = out["facility"].astype(np.int64)
     log.info(
-        "service areas of %d categories at %s min (by %s%s): %d rows",
+        "service areas of %d categories at %s min (by %s%s%s): %d rows",
         len(ks),
         ", ".join(f"{t:g}" for t in thetas),
         by,
         ", rings" if rings else "",
+        f", {corridor:g} m corridor" if corridor is not None else "",
         len(out),
     )
     return out
