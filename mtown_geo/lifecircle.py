@@ -83,6 +83,7 @@ def reach(
     circle: str = "15min",
     max_snap_dist_m: float | None = None,
     labels: bool = True,
+    max_time_min: float | None = None,
 ) -> access.Reach | None:
     """The engine's search for a circle: its categories on its mode, cut at its largest threshold.
 
@@ -90,6 +91,11 @@ def reach(
     the circle's categories exists. ``labels`` records the nearest facility of every
     node (for catchments); :func:`travel_times` does without. A mode's ``wait_min`` is *not* in the node times:
     :func:`travel_times` adds it.
+
+    ``max_time_min`` searches farther than the largest threshold (minutes, the wait
+    included; ``numpy.inf``: the whole network), so that times beyond the thresholds are
+    known — for maps whose classes run past them, and to tell "farther" from "no path
+    at all". The coverage does not change: it only looks within the thresholds.
     """
     prof = resolve(profile)
     cats = categories_of(prof, circle)
@@ -101,6 +107,12 @@ def reach(
         )
     wait = prof.mode(spec.mode).wait_min
     limit = float(thresholds(prof, circle).max())
+    if max_time_min is not None:
+        if isinstance(max_time_min, bool) or not isinstance(max_time_min, (int, float)) or not max_time_min >= limit:
+            raise InputError(
+                f"max_time_min must be at least the circle's largest threshold ({limit:g} min), got {max_time_min!r}"
+            )
+        limit = float(max_time_min)
     fac = facilities[facilities["category"].isin(cats)] if len(facilities) else facilities
     if len(fac) == 0:
         warnings.warn(

@@ -6,8 +6,14 @@ GHS-POP, in any CRS, so times and people line up cell for cell) or a grid of
 ``resolution_m`` metres over an area in the network's CRS. The value of a cell is the
 exact time of its centre: the walk from the centre to the nearest edge at the access
 speed, the partial edge, the network, the facility's own partial edge and access leg.
-Cells whose centre lies farther than the snap distance from the network, or from
-which no facility is reachable within the Reach's search limit, hold no data.
+
+The times are only known as far as the Reach searched (``Reach.max_time_min``, its
+*cut-off*): a cell holds no data (−1) when its centre lies farther than the snap
+distance from the network, when no facility can be reached from it at all, or when
+the nearest one lies beyond the cut-off. With a search of the whole network
+(``max_time_min=numpy.inf``, as :func:`mtown_geo.run` does) the last case cannot
+happen and "no data" means "unreachable". The GeoTIFF says which in its tags
+(``max_time_min``, ``nodata_meaning``).
 
 The result is a :class:`TravelTimeRaster` (an array of float32 minutes, one band per
 category, with its grid); given a ``path`` it is also written as a multi-band GeoTIFF
@@ -44,7 +50,8 @@ __all__ = ["NODATA", "TravelTimeRaster", "travel_time_raster"]
 
 log = logging.getLogger(__name__)
 
-#: Value of cells without a travel time (too far from the network, or nothing reachable).
+#: Value of cells without a travel time: farther than the snap distance from the network,
+#: no facility reachable at all, or the nearest beyond the search's cut-off.
 NODATA = -1.0
 
 _MAX_CELLS = 50_000_000  # cells per band: beyond this, ask for a coarser grid
@@ -61,7 +68,8 @@ class TravelTimeRaster:
     array : numpy.ndarray
         float32 of shape ``(len(categories), height, width)``: minutes from the cell's
         centre to the nearest facility of each category; :data:`NODATA` (−1) where the
-        centre lies beyond the snap distance or no facility is reachable.
+        centre lies beyond the snap distance, no facility is reachable at all, or the
+        nearest lies beyond ``max_time_min``.
     transform : affine.Affine
         The grid's affine transform (cell corner coordinates in ``crs``).
     crs : pyproj.CRS
@@ -72,6 +80,11 @@ class TravelTimeRaster:
         The no-data value, −1.
     path : pathlib.Path or None
         The GeoTIFF written by :func:`travel_time_raster` or :meth:`write`, if any.
+    max_time_min : float
+        The search's cut-off in minutes (``Reach.max_time_min``; ``inf``: the whole
+        network was searched, so no data means unreachable).
+    snap_dist_m : float
+        The farthest a cell centre may lie from the network and still have a time.
     """
 
     array: np.ndarray
@@ -80,6 +93,22 @@ class TravelTimeRaster:
     categories: tuple[str, ...]
     nodata: float = NODATA
     path: Path | None = None
+    max_time_min: float = float("inf")
+    snap_dist_m: float = float("nan")
+
+    @property
+    def nodata_meaning(self) -> str:
+        """What a no-data cell means, in words (also written in the GeoTIFF's tags)."""
+        snap = f"{self.snap_dist_m:g} m" if math.isfinite(self.snap_dist_m) else "the snap distance"
+        if math.isinf(self.max_time_min):
+            return (
+                f"unreachable: the cell centre lies farther than {snap} from the network, or no facility of the "
+                "category can be reached from it at all (the whole network was searched)"
+            )
+        return (
+            f"no time within the search's cut-off of {self.max_time_min:g} min: the nearest facility is farther, "
+            f"none can be reached at all, or the cell centre lies farther than {snap} from the network"
+        )
 
     @property
     def height(self) -> int:
@@ -102,8 +131,10 @@ class TravelTimeRaster:
 
         The file is written under a temporary name beside ``path`` and renamed into
         place when complete, so a failure never leaves a partial file. Band descriptions
-        are the category names; tags record the units (minutes) and the OpenStreetMap
-        attribution.
+        are the category names; tags record the units (minutes), the search's cut-off
+        (``max_time_min``: a number of minutes, or ``none`` when the whole network was
+        searched), the snap distance, what no data means (``nodata_meaning``) and the
+        OpenStreetMap attribution.
 
         Returns
         -------
@@ -130,12 +161,16 @@ class TravelTimeRaster:
             profile.update(tiled=True, blockxsize=256, blockysize=256)
         with atomic_file(target) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             dst.write(self.array)
+            cutoff = "none" if math.isinf(self.max_time_min) else f"{self.max_time_min:g}"
             for i, name in enumerate(self.categories, start=1):
                 dst.set_band_description(i, name)
-                dst.update_tags(i, category=name, units="minutes")
+                dst.update_tags(i, category=name, units="minutes", max_time_min=cutoff)
             dst.update_tags(
                 units="minutes to the nearest facility of the band's category",
-                nodata_meaning="beyond the snap distance from the network, or no facility within the search limit",
+                nodata=f"{self.nodata:g}",
+                nodata_meaning=self.nodata_meaning,
+                max_time_min=cutoff,
+                snap_dist_m=f"{self.snap_dist_m:g}",
                 attribution="© OpenStreetMap contributors (ODbL 1.0)",
             )
         log.info("wrote %s (%d bands, %d x %d cells)", target, len(self.categories), self.width, self.height)
@@ -224,7 +259,9 @@ def travel_time_raster(
     -------
     TravelTimeRaster
         float32 minutes, one band per category, nodata −1, with the grid's transform and
-        CRS (and ``path`` when written).
+        CRS, the Reach's cut-off (``max_time_min``) and the snap distance (and ``path``
+        when written). Search the Reach as far as the times should be known: a Reach
+        cut at 15 minutes holds no data where the nearest facility is 16 minutes away.
 
     Raises
     ------
@@ -306,7 +343,9 @@ def travel_time_raster(
         flat[:, idx] = np.where(np.isfinite(times), times, NODATA).astype(np.float32)
     has = (array != NODATA).any(axis=0)
     log.info("travel-time raster: %d x %d cells, %d near the network, %d with a time", width, height, len(cells), int(has.sum()))
-    result = TravelTimeRaster(array=array, transform=transform, crs=grid_crs, categories=cats)
+    result = TravelTimeRaster(
+        array=array, transform=transform, crs=grid_crs, categories=cats, max_time_min=reach.max_time_min, snap_dist_m=snap_m
+    )
     if path is not None:
         result = replace(result, path=result.write(path))
     return result

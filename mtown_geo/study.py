@@ -931,6 +931,11 @@ def _prepare(st: Study, prof: Profile, notes: list[str]) -> _Town:
     return _Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
 
 
+#: Search limit (minutes) of the study's travel times: the whole network. Times beyond a
+#: circle's thresholds are kept (``t_<category>`` of the ``units_<circle>`` layers); ``inf``
+#: (NULL in the GeoPackage) means no path at all, or farther than the snap distance from the network.
+SEARCH_LIMIT_MIN = float("inf")
+
 _DENOMINATORS = {
     "residential": "建成区居住用地面积 residential land in the built-up area",
     "area": "建成区面积 built-up area",
@@ -1094,7 +1099,9 @@ def _circle_step(
             return
     else:
         c_units = c_units.to_crs(net.crs)
-    r = lifecircle.reach(net, tw.facilities, profile=prof, circle=circle)
+    # the whole network is searched (a few milliseconds more than stopping at the threshold):
+    # the maps show times beyond the threshold, and "no path at all" apart from "farther"
+    r = lifecircle.reach(net, tw.facilities, profile=prof, circle=circle, max_time_min=SEARCH_LIMIT_MIN)
     times = lifecircle.times_at(r, c_units, profile=prof, circle=circle)
     cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
     if r is not None and spec.demand != "villages":

@@ -160,3 +160,22 @@ def test_coverage_never_falls_when_facilities_are_added_or_thresholds_grow(demo_
     assert rate(b, t1) >= rate(a, t1)
     assert rate(a, t1 + dt) >= rate(a, t1)
     assert (b <= a + 1e-9).all()
+
+
+def test_a_longer_search_keeps_the_coverage_and_tells_farther_from_unreachable(demo_case, karhula_walk):
+    """max_time_min beyond the thresholds: the same times within them, times past them, inf only without a path."""
+    units, fac, times = demo_case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        whole = lifecircle.reach(karhula_walk, fac, circle="15min", max_time_min=np.inf)
+        far = lifecircle.times_at(whole, units, circle="15min")
+    assert whole is not None and np.isinf(whole.max_time_min)
+    pd.testing.assert_frame_equal(
+        lifecircle.coverage(far, units, circle="15min"), lifecircle.coverage(times, units, circle="15min")
+    )
+    within = np.isfinite(times.to_numpy())
+    np.testing.assert_array_equal(far.to_numpy()[within], times.to_numpy()[within])
+    beyond = far.to_numpy()[~within]
+    assert (beyond[np.isfinite(beyond)] > 15).all() and np.isfinite(beyond).any()
+    with pytest.raises(mg.InputError, match="largest threshold"):
+        lifecircle.reach(karhula_walk, fac, circle="15min", max_time_min=10)

@@ -197,3 +197,35 @@ def test_bad_arguments_are_clear_errors(karhula_reach, tmp_path):
         rasters.travel_time_raster(
             karhula_reach, resolution_m=100, area=gpd.GeoSeries([karhula_reach.network.nodes.geometry.iloc[0].buffer(100)])
         )
+
+
+def test_tags_state_the_cut_off_and_what_no_data_means(karhula_walk, demo_osm, tmp_path):
+    """A Reach cut at 5 min leaves cells with no data that are merely farther; a whole-network search only unreachable ones."""
+    fac = mg.facilities.from_osm(demo_osm, categories=["kindergarten"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        cut = mg.access.reach(karhula_walk, fac, max_time_min=5)
+        whole = mg.access.reach(karhula_walk, fac, max_time_min=np.inf)
+    a = rasters.travel_time_raster(cut, resolution_m=100, path=tmp_path / "cut.tif")
+    b = rasters.travel_time_raster(whole, resolution_m=100, path=tmp_path / "whole.tif")
+    with rasterio.open(a.path) as ds:
+        tags = ds.tags()
+        assert tags["max_time_min"] == "5" and ds.tags(1)["max_time_min"] == "5"
+        assert "cut-off of 5 min" in tags["nodata_meaning"] and tags["nodata"] == "-1" and ds.nodata == -1
+        assert tags["snap_dist_m"] == "300"
+    with rasterio.open(b.path) as ds:
+        assert ds.tags()["max_time_min"] == "none"
+        assert ds.tags()["nodata_meaning"].startswith("unreachable")
+    A, B = a.array[0], b.array[0]
+    nd = A == -1
+    np.testing.assert_array_equal(A[~nd], B[~nd])  # within the cut-off both searches agree
+    assert (B[nd] > 5).any()  # cells the cut search left empty are 5+ minutes away...
+    assert ((B[nd] > 5) | (B[nd] == -1)).all()  # ...or unreachable in the whole search too
+    # with the whole network searched, no data is exactly: off the network, or on a piece without a kindergarten
+    centres = _centres(b.transform, b.height, b.width, b.crs)
+    snaps = mg.access.snap(karhula_walk, centres)
+    used = whole.point_snaps[whole.point_snaps["ok"]]
+    pieces = set(used["component"])
+    unreachable = ~snaps["ok"].to_numpy() | ~snaps["component"].isin(pieces).to_numpy()
+    assert unreachable.any() and (~unreachable).any()
+    np.testing.assert_array_equal(B.ravel() == -1, unreachable)
