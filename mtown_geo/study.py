@@ -479,6 +479,7 @@ class StudyResult:
     rasters: dict[str, Any] = field(default_factory=dict)
     data_date: str | None = None
     out_dir: Path | None = None
+    basemap: Any = None  # render.Basemap of the town and its surroundings, for the maps
 
     def __repr__(self) -> str:
         computed = self.indicators[self.indicators["origin"] == "computed"]
@@ -985,6 +986,7 @@ def run(
     st = study if isinstance(study, Study) else load_study(study)
     if out is not None:
         check_output_dir(out, overwrite=overwrite, protect=[st.base_dir])
+    st = _with_buildings(st)
     prof = _profile_of(st)
     notes: list[str] = []
     circles = list(st.circles) if st.circles is not None else list(prof.circles)
@@ -1005,6 +1007,9 @@ def run(
             geometry=list(town_m.geometry) + list(built_m.geometry),
             crs=metric,
         )
+        if len(tw.residential):  # the land the residential-weighted rates measure
+            land = shapely.intersection(tw.residential.geometry.union_all(), built_m.geometry.union_all())
+            layers["residential"] = gpd.GeoDataFrame({"kind": ["居住用地"]}, geometry=[land], crs=metric)
         bar.update()
         for circle in circles:
             bar.set_postfix_str(f"circle {circle}")
@@ -1037,6 +1042,7 @@ def run(
         bar.update()
     bar.close()
     data_date = _extract(st).timestamp if (st.osm is not None or st._extract is not None) else None
+    basemap = _basemap(tw) if (st.outputs.static_maps or st.outputs.maps) else None
     result = StudyResult(
         study=st,
         profile=prof,
@@ -1047,10 +1053,37 @@ def run(
         notes=notes,
         rasters=rasters,
         data_date=data_date,
+        basemap=basemap,
     )
     if out is not None:
         write(result, out, overwrite=overwrite, extra_files=extra_files)
     return result
+
+
+def _with_buildings(st: Study) -> Study:
+    """With maps to draw, the study's OSM file is read once *with* its buildings (for the basemap)."""
+    if not (st.outputs.static_maps or st.outputs.maps) or st._extract is not None or st.osm is None:
+        return st
+    path = st.osm_path()
+    if not (is_osm_file(path) and Path(path).exists()):
+        return st
+    return st.with_data(osm=read_osm(path, buildings=True))
+
+
+def _basemap(tw: _Town) -> Any:
+    """The maps' basemap: the OSM extract's streets, water, green land, land use and buildings, else the walk network's streets."""
+    from .render import basemap_from_network, basemap_from_osm
+
+    st = tw.study
+    if st.osm is not None or st._extract is not None:
+        try:
+            ext = _extract(st)
+        except (DataNotFoundError, InputError, StudyError) as exc:  # a place name, not a file: no extract in hand
+            log.info("no OSM extract for the basemap (%s)", exc)
+        else:
+            return basemap_from_osm(ext, area=tw.town, crs=tw.metric, margin_m=max(st.network.buffer_m, 1500.0))
+    net = tw.networks.get("walk") or next(iter(tw.networks.values()), None)
+    return basemap_from_network(net).to_crs(tw.metric) if net is not None else None
 
 
 def _isochrones_and_rasters(
@@ -1788,57 +1821,79 @@ def _interactive_map(result: StudyResult, path: Path) -> None:
 
 
 def _print_maps(result: StudyResult, folder: Path) -> None:
-    """One PNG (300 dpi) and PDF per indicator: 15-minute coverage, elderly care, childcare, parks, greenways."""
+    """One PNG (300 dpi) and PDF per indicator and an overview of the facilities, on the run's own basemap.
+
+    Life circles: how many required categories each place reaches (k of n); elderly care
+    and childcare: travel time with the service area and the gaps; parks; greenways.
+    Each paints only the land its rate measures.
+    """
     import matplotlib.pyplot as plt
 
-    from .render import coverage_map, layers_map, save_figure, travel_time_map
+    from .render import facilities_map, layers_map, life_circle_map, save_figure, travel_time_map
 
     st, prof, layers = result.study, result.profile, result.layers
     folder.mkdir(parents=True, exist_ok=True)
     bounds = layers.get("boundaries")
     fac = layers.get("facilities")
     weight = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}[st.demand.weight]
-    common: dict[str, Any] = {"boundaries": bounds, "data_date": result.data_date}
+    common: dict[str, Any] = {"boundaries": bounds, "data_date": result.data_date, "basemap": result.basemap}
+    built = bounds[bounds["kind"] == "建成区"] if bounds is not None else None
     figures: list[tuple[str, Any]] = []
-    for circle in [c for c in ("15min", "5min", "10min") if f"units_{c}" in layers]:
+    for circle in [c for c in ("15min", "5min", "10min", "30min") if len(layers.get(f"units_{c}", ()))]:
         units = layers[f"units_{circle}"]
-        if not {"x", "y", "cell_m"} <= set(units.columns):
-            continue
-        cells = demand.cells(units)
-        w = weight if weight in units and units[weight].sum() > 0 else "area_m2"
         cspec = prof.circles[circle]
+        grid = {"x", "y", "cell_m"} <= set(units.columns)
+        w = weight if weight in units and units[weight].sum() > 0 else ("area_m2" if "area_m2" in units else None)
+        if not grid:
+            w = None  # villages: each counts once
+        land = (layers.get("residential") if w == "res_area_m2" else built) if grid else None
+        req_fac = fac[fac["category"].isin(cspec.required)] if fac is not None else None
         figures.append(
             (
                 f"{circle}_coverage",
-                coverage_map(
-                    cells,
-                    units["covered"].to_numpy(bool),
+                life_circle_map(
+                    units,
+                    units["n_reached"],
+                    len(cspec.required),
                     weight=w,
-                    title_zh=f"{st.name} {cspec.name_zh}覆盖",
-                    title_en=f"{cspec.name_en} coverage ({st.year})",
+                    land=land,
+                    facilities=req_fac,
+                    profile=prof,
+                    title_zh=f"{st.name} {cspec.name_zh}",
+                    title_en=f"{cspec.name_en} ({st.year}): categories reached",
                     **common,
                 ),
             )
         )
+        if circle != "15min" or not grid:
+            continue
         times = pd.DataFrame({c[2:]: units[c].to_numpy(float) for c in units.columns if c.startswith("t_")}, index=units.index)
-        for cat in ("elderly_care", "childcare") if circle == "15min" else ():
-            if cat in times:
-                cat_fac = fac[fac["category"] == cat] if fac is not None else None
-                figures.append(
-                    (
-                        f"{circle}_{cat}",
-                        travel_time_map(
-                            cells,
-                            times,
-                            cat,
-                            threshold_min=prof.threshold_min(circle, cat),
-                            weight=w,
-                            profile=prof,
-                            facilities=cat_fac,
-                            **common,
-                        ),
-                    )
+        iso = layers.get(f"isochrones_{circle}")
+        gaps = layers.get(f"gaps_{circle}")
+        for cat in ("elderly_care", "childcare"):
+            if cat not in times:
+                continue
+            name_zh = prof.categories[cat].name_zh
+            figures.append(
+                (
+                    f"{circle}_{cat}",
+                    travel_time_map(
+                        units,
+                        times,
+                        cat,
+                        max_time_min=SEARCH_LIMIT_MIN,
+                        threshold_min=prof.threshold_min(circle, cat),
+                        weight=w,
+                        land=land,
+                        service_area=iso[iso["category"] == cat] if iso is not None and len(iso) else None,
+                        gaps=gaps[gaps["category"] == cat] if gaps is not None and len(gaps) else None,
+                        profile=prof,
+                        facilities=fac,
+                        title_zh=f"{st.name} {name_zh}可达时间",
+                        **common,
+                    ),
                 )
+            )
     if "parks_buffers" in layers:
         park_layers: list[tuple[Any, Any, str]] = []
         buffers = layers["parks_buffers"]
@@ -1846,7 +1901,7 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
             park_layers.append(
                 (
                     buffers.loc[[row.name]],
-                    {"facecolor": colour, "edgecolor": "#66bd63", "alpha": 0.6},
+                    {"facecolor": colour, "edgecolor": "#66bd63", "alpha": 0.45},
                     f"公园 {row['size_label']} → {row['radius_m']:g} m 服务半径 radius",
                 )
             )
@@ -1854,13 +1909,17 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
             park_layers.append(
                 (
                     layers["parks_covered"],
-                    {"facecolor": "#1a9850", "alpha": 0.8},
+                    {"facecolor": "#1a9850", "alpha": 0.85},
                     "覆盖居住用地 covered residential {area_ha:.1f} ha",
                 )
             )
         if "parks_uncovered" in layers:
             park_layers.append(
-                (layers["parks_uncovered"], {"facecolor": "#d73027", "alpha": 0.8}, "未覆盖居住用地 not covered {area_ha:.1f} ha")
+                (
+                    layers["parks_uncovered"],
+                    {"facecolor": "#d73027", "alpha": 0.85, "hatch": "////"},
+                    "未覆盖居住用地 not covered {area_ha:.1f} ha",
+                )
             )
         park_layers.append((layers["parks_parks"], {"facecolor": "#006837", "edgecolor": "#00441b"}, "公园 parks {n} 处"))
         rate = result.tables.get("parks")
@@ -1894,6 +1953,8 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
                 ),
             )
         )
+    if fac is not None and len(fac):
+        figures.append(("facilities", facilities_map(fac, profile=prof, title_zh=f"{st.name} 公共服务设施分布", **common)))
     for name, fig in figures:
         try:
             save_figure(fig, folder / name)

@@ -1,8 +1,16 @@
-"""Print maps: Chinese text in the packaged font, 300 dpi PNG, PDF with the font embedded,
-a true scale bar and north arrow, figures checked against independent computations."""
+"""Print maps checked as a planner would read them, against independent computations.
+
+Real data only: the embedded demo town (Karhula), Guixi's 东门街道 and Longgang from
+../shared/data. What is checked: the packaged Chinese font; 300 dpi PNG and PDF files whose
+text (titles, street and facility names) can be extracted; the basemap's layers and labels
+drawn; legends whose shares and classes follow the search that made the times; the land a
+rate measures painted and nothing else; a true, round scale; furniture (scale bar, north
+arrow, legend, inset) off the map; the sheet's orientation and fill; hostile names.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import shutil
@@ -24,19 +32,21 @@ from matplotlib import colors as mcolors
 from matplotlib import font_manager
 from matplotlib.text import Text
 from PIL import Image
-from pyproj import Geod, Proj, Transformer
+from pyproj import Geod, Transformer
 
 import mtown_geo as mg
 from mtown_geo.render import _fonts, static
-from mtown_geo.render.interactive import TIME_BINS
+from mtown_geo.render._basemap import ROAD_CLASSES, basemap_from_network, basemap_from_osm
+from mtown_geo.render._classes import time_classes
 
-from .conftest import shared_path
+from .conftest import OSM_FILES, shared_path
 
 CATS = ["kindergarten", "bus_stop"]
+HAS_PDFTOTEXT = shutil.which("pdftotext") is not None
 
 
 # ---------------------------------------------------------------------------------------
-# The real demo town: network, facilities, a 50 m grid over the built-up area, travel times
+# The real demo town: network, facilities, a 50 m grid with its residential land, times, basemap
 # ---------------------------------------------------------------------------------------
 
 
@@ -48,9 +58,27 @@ def demo(demo_osm, demo_bounds):
         net = mg.network.from_osm(demo_osm, mode="walk", boundary=town)
         fac = mg.facilities.from_osm(demo_osm, categories=CATS)
         builtup = demo_bounds[demo_bounds["kind"] == "建成区"].to_crs(net.crs)
-        units = mg.demand.grid(builtup, cell_m=50)
-        times = mg.access.travel_times(net, fac, units, categories=CATS, max_time_min=60)
-    return {"net": net, "fac": fac, "units": units, "times": times, "builtup": builtup, "bounds": demo_bounds}
+        res = mg.demand.residential_from_osm(demo_osm).to_crs(net.crs)
+        units = mg.demand.with_residential(mg.demand.grid(builtup, cell_m=50), res, area=builtup)
+        whole = mg.access.reach(net, fac, categories=CATS, max_time_min=np.inf)
+        times = whole.at(units)
+        cut = mg.access.reach(net, fac, categories=CATS, max_time_min=15).at(units)
+    land = shapely.intersection(res.union_all(), builtup.union_all())
+    ext = mg.sources.read_osm(demo_osm, buildings=True)
+    basemap = basemap_from_osm(ext, area=town, crs=net.crs, margin_m=1000)
+    return {
+        "net": net,
+        "fac": fac,
+        "units": units,
+        "times": times,
+        "cut_times": cut,
+        "reach": whole,
+        "builtup": builtup,
+        "bounds": demo_bounds,
+        "land": land,
+        "basemap": basemap,
+        "extract": ext,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +89,9 @@ def tt_map(demo):
         "kindergarten",
         boundaries=demo["bounds"],
         facilities=demo["fac"],
+        land=demo["land"],
+        basemap=demo["basemap"],
+        weight="res_area_m2",
         threshold_min=15,
         data_date="2020-06",
     )
@@ -79,6 +110,10 @@ def _text(fig, gid):
     return found[0]
 
 
+def _texts(fig, gid):
+    return [t for t in fig.findobj(Text) if t.get_gid() == gid]
+
+
 def _sc_face_index_fonttools(path: Path) -> int:
     """The Simplified Chinese face of the collection, found from its name table (not matplotlib)."""
     coll = TTCollection(str(path), lazy=True)
@@ -86,17 +121,34 @@ def _sc_face_index_fonttools(path: Path) -> int:
     return names.index("NotoSansCJKsc-Regular")
 
 
-def _exact_cell_areas(units: gpd.GeoDataFrame, area: shapely.Geometry) -> np.ndarray:
-    """Area of each grid cell inside the area, by exact polygon intersection."""
-    h = units["cell_m"].to_numpy() / 2
-    x, y = units["x"].to_numpy(), units["y"].to_numpy()
-    return shapely.area(shapely.intersection(shapely.box(x - h, y - h, x + h, y + h), area))
-
-
 def _percent(text: str, after: str) -> float:
     m = re.search(re.escape(after) + r"[^0-9]*([0-9]+(?:\.[0-9]+)?)%", text)
     assert m, f"no percentage after {after!r} in {text!r}"
     return float(m.group(1))
+
+
+def _legend_rows(fig, gid="map-legend") -> list[str]:
+    legend = next(x for x in fig.legends if x.get_gid() == gid)
+    return [t.get_text().replace("\n", " ") for t in legend.get_texts()]
+
+
+def _path_area(path) -> float:
+    """Area of a compound path: exteriors counter-clockwise (+), holes clockwise (−), by the shoelace formula."""
+    total = 0.0
+    for ring in path.to_polygons(closed_only=True):
+        x, y = ring[:, 0], ring[:, 1]
+        total += 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    return total
+
+
+def _pdf_text(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", "-raw", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True, timeout=60)
+    return out.stdout.decode("utf-8")
+
+
+def _squash(text: str) -> str:
+    """Text with line breaks and spaces removed (pdftotext breaks rotated street names into letters)."""
+    return re.sub(r"\s+", "", text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,7 +322,7 @@ def test_building_and_saving_leave_global_settings_alone(demo, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
-# The files: PNG at 300 dpi, PDF with the font embedded
+# The files: PNG at 300 dpi, PDF with the font embedded and its text extractable
 # ---------------------------------------------------------------------------------------
 
 
@@ -282,11 +334,11 @@ def test_png_is_300_dpi_at_the_sheet_size(tt_map, saved):
         size = img.size
         rgb = np.asarray(img.convert("RGB"))
     assert dpi == pytest.approx((300, 300), abs=0.01)
-    assert size == (round(w_in * 300), round(h_in * 300))
-    assert size == (3507, 2481)  # A4 landscape
-    # the classes present on the map appear in their exact colours
-    colours = {tuple(int(255 * v) for v in mcolors.to_rgb(c)) for _, c, _ in TIME_BINS}
-    pixels = {tuple(p) for p in rgb[::7, ::7].reshape(-1, 3)}
+    assert size == (int(w_in * 300), int(h_in * 300))  # whole pixels of the sheet
+    assert size == (3507, 2480)  # A4 landscape, 297 × 210 mm
+    # the classes painted on the map appear in their exact colours
+    colours = {tuple(round(255 * v) for v in mcolors.to_rgb(c.colour)) for c in time_classes((5, 10, 15, 30))}
+    pixels = {tuple(p) for p in rgb[::5, ::5].reshape(-1, 3)}
     assert len(colours & pixels) >= 3
 
 
@@ -299,14 +351,24 @@ def test_pdf_embeds_the_packaged_font(saved):
     assert b"/ToUnicode" in data  # the text can be searched and copied
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (Debian package poppler-utils) is not installed")
-def test_pdf_text_extracts_as_chinese(saved):
+@pytest.mark.skipif(not HAS_PDFTOTEXT, reason="pdftotext (Debian package poppler-utils) is not installed")
+def test_pdf_text_holds_the_titles_and_the_street_and_facility_names(tt_map, saved, demo):
     _, pdf = saved
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True, timeout=60)
-    text = out.stdout.decode("utf-8")
-    assert "幼儿园可达时间" in text
-    assert "© OpenStreetMap contributors" in text
-    assert "数据日期 Data date: 2020-06" in text
+    text = _pdf_text(pdf)
+    flat = _squash(text)
+    assert "幼儿园可达时间" in flat
+    assert _squash("© OpenStreetMap contributors") in flat
+    assert _squash("数据日期 Data date: 2020-06") in flat
+    assert _squash("比例尺") in flat and "1:" in flat
+    # the names placed on the map are in the PDF as text (not outlines) ...
+    streets = {t.get_text() for t in _texts(tt_map, "label-street")}
+    places = {t.get_text() for t in _texts(tt_map, "label-facility")}
+    assert len(streets) >= 3 and places
+    for name in streets | places:
+        assert _squash(name) in flat, name
+    # ... and they are the data's own: OSM street names of the basemap, facility names of the layer
+    assert streets <= set(demo["basemap"].roads["name"].dropna())
+    assert places <= set(demo["fac"]["name"].dropna())
 
 
 # ---------------------------------------------------------------------------------------
@@ -314,140 +376,190 @@ def test_pdf_text_extracts_as_chinese(saved):
 # ---------------------------------------------------------------------------------------
 
 
-def test_travel_time_map_of_the_demo_town(demo, tt_map):
+def test_shares_and_painted_land_of_the_travel_time_map(demo, tt_map):
     units, times = demo["units"], demo["times"]
     t = times["kindergarten"].to_numpy()
-    builtup = demo["builtup"].union_all()
-    area = _exact_cell_areas(units, builtup)
-    # subtitle: area-weighted share within 15 minutes
-    subtitle = _text(tt_map, "map-subtitle").get_text()
-    expected = 100 * area[t <= 15].sum() / builtup.area
-    assert _percent(subtitle, "coverage within 15 min") == pytest.approx(expected, abs=0.051)
-    # legend: each class's share, classified here with pandas
-    classes = pd.cut(t, [-np.inf, 5, 10, 15, 30, np.inf], labels=False, right=True)
-    legend = next(x for x in tt_map.legends if x.get_gid() == "map-legend")
-    labels = [x.get_text() for x in legend.get_texts()]
-    for i, (_, _, label) in enumerate(TIME_BINS):
-        row = next(lab for lab in labels if lab.startswith(label))
-        assert float(re.search(r"([0-9.]+)%$", row).group(1)) == pytest.approx(
-            100 * area[classes == i].sum() / builtup.area, abs=0.051
-        )
-    n_kg = int((demo["fac"]["category"] == "kindergarten").sum())
-    assert f"幼儿园 kindergarten（{n_kg}）" in labels
-    assert "镇域 town boundary" in labels and "建成区 built-up area" in labels
-    # every cell is drawn, in its class colour, by one collection
-    ax = tt_map.axes[0]
-    cells = [c for c in ax.collections if c.get_gid() == "units"]
-    assert len(cells) == 1 and len(cells[0].get_paths()) == len(units)
-    face = cells[0].get_facecolor()[:, :3]
-    expected_rgb = np.array([mcolors.to_rgb(TIME_BINS[i][1]) for i in classes])
-    np.testing.assert_allclose(face, expected_rgb, atol=1e-6)
-    # each cell's path is its square
-    first = cells[0].get_paths()[0].vertices
-    assert shapely.Polygon(first).area == pytest.approx(50 * 50)
-    # margin: attribution, source and date
-    assert "© OpenStreetMap contributors" in _text(tt_map, "map-attribution").get_text()
-    source = _text(tt_map, "map-source").get_text()
-    assert "2020-06" in source and "EPSG:32635" in source
-
-
-def test_coverage_map_rate(demo):
-    units = demo["units"]
-    covered = demo["times"]["bus_stop"] <= 5
-    fig = static.coverage_map(units, covered, boundaries=demo["bounds"], title_zh="5分钟 公交站", data_date="2020")
-    area = _exact_cell_areas(units, demo["builtup"].union_all())
-    expected = 100 * area[covered.to_numpy()].sum() / area.sum()
-    subtitle = _text(fig, "map-subtitle").get_text()
-    assert _percent(subtitle, "覆盖率 Coverage") == pytest.approx(expected, abs=0.051)
-    assert "按面积 area-weighted" in subtitle
-    assert f"未覆盖 not covered: {int((~covered).sum()):,}" in subtitle
-    # by population when asked: the rate follows the weight column
-    weighted = units.assign(pop=np.arange(len(units), dtype=float))
-    fig = static.coverage_map(weighted, covered, weight="pop", data_date="2020")
-    pop = weighted["pop"].to_numpy()
-    assert _percent(_text(fig, "map-subtitle").get_text(), "Coverage") == pytest.approx(
-        100 * pop[covered.to_numpy()].sum() / pop.sum(), abs=0.051
+    w = units["res_area_m2"].to_numpy()
+    # subtitle: the residential-land-weighted share within 15 minutes
+    assert _percent(_text(tt_map, "map-subtitle").get_text(), "coverage within 15 min") == pytest.approx(
+        100 * w[t <= 15].sum() / w.sum(), abs=0.051
     )
+    # legend: each class's share, classified here with pandas; no path at all is its own class
+    finite = np.isfinite(t)
+    classes = np.where(finite, pd.cut(np.where(finite, t, 0), [-np.inf, 5, 10, 15, 30, np.inf], labels=False), 5)
+    rows = _legend_rows(tt_map)
+    labels = ["≤ 5 分钟 min", "5–10 分钟 min", "10–15 分钟 min", "15–30 分钟 min", "> 30 分钟 min", "不可达 unreachable"]
+    for i, label in enumerate(labels):
+        row = next(r for r in rows if r.startswith(label))
+        assert float(re.search(r"([0-9.]+)%$", row).group(1)) == pytest.approx(100 * w[classes == i].sum() / w.sum(), abs=0.051)
+    assert (~finite).any()  # the demo has places on pieces of the network without a kindergarten
+    assert "幼儿园 kindergarten　1 处" in rows or any(r.startswith("幼儿园 kindergarten") and r.endswith(" 处") for r in rows)
+    assert "镇域 town boundary" in rows and "建成区 built-up area" in rows
+    # the painted land: per class, exactly the residential land inside that class's cells (exact overlay here)
+    ax = tt_map.axes[0]
+    coll = next(c for c in ax.collections if c.get_gid() == "units")
+    half = units["cell_m"].to_numpy() / 2
+    cells = shapely.box(units["x"] - half, units["y"] - half, units["x"] + half, units["y"] + half)
+    inside = shapely.area(shapely.intersection(cells, demo["land"]))
+    palette = [c.colour for c in time_classes((5, 10, 15, 30))]
+    faces = [mcolors.to_hex(f) for f in coll.get_facecolor()]
+    painted = {palette.index(f): _path_area(p) for f, p in zip(faces, coll.get_paths(), strict=True)}
+    assert len(painted) >= 4
+    for i, area in painted.items():
+        assert area == pytest.approx(inside[classes == i].sum(), rel=1e-6, abs=1.0)
+    # nothing is painted outside the residential land: whole cells would cover far more
+    assert sum(painted.values()) == pytest.approx(demo["land"].area, rel=1e-6)
+    assert shapely.area(cells).sum() > 1.5 * demo["land"].area
 
 
-def test_many_cells_draw_as_one_collection_quickly(demo):
-    units = mg.demand.grid(demo["builtup"], cell_m=12)
-    assert len(units) > 5000
-    times = pd.DataFrame({"x": np.linspace(0, 40, len(units))}, index=units.index)
-    start = time.perf_counter()
-    fig = static.travel_time_map(units, times, "x", data_date="2020")
-    fig.canvas.draw()
-    elapsed = time.perf_counter() - start
-    ax = fig.axes[0]
-    assert len(ax.collections) == 1 and len(ax.collections[0].get_paths()) == len(units)
-    assert elapsed < 8.0  # about a second on a laptop; generous for a shared 2-core machine
+def test_classes_follow_the_search_cut_off(demo):
+    """A search cut at 15 min cannot show 15–30 min: the last class is "> 15 分钟或不可达"."""
+    units = demo["units"]
+    cut = demo["cut_times"]
+    assert cut.attrs["max_time_min"] == 15
+    fig = static.travel_time_map(units, cut, "kindergarten", threshold_min=15, data_date="2020")
+    rows = _legend_rows(fig)
+    assert not any(r.startswith("15–30") for r in rows)
+    last = next(r for r in rows if r.startswith("> 15"))
+    assert "或不可达" in last and "search limit" in last
+    t = cut["kindergarten"].to_numpy()
+    w = units["area_m2"].to_numpy()
+    assert _percent(last, "search limit）") == pytest.approx(100 * w[np.isinf(t)].sum() / w.sum(), abs=0.051)
+    # told which places have no path, the cut search shows them apart from "beyond the search"
+    no_path = ~np.isfinite(demo["times"]["kindergarten"].to_numpy())
+    fig = static.travel_time_map(units, cut, "kindergarten", threshold_min=15, unreachable=no_path, data_date="2020")
+    rows = _legend_rows(fig)
+    beyond = next(r for r in rows if r.startswith("> 15"))
+    assert "超出搜索范围" in beyond
+    assert _percent(beyond, "beyond the search）") == pytest.approx(100 * w[np.isinf(t) & ~no_path].sum() / w.sum(), abs=0.051)
+    assert _percent(next(r for r in rows if r.startswith("不可达")), "no path）") == pytest.approx(
+        100 * w[no_path].sum() / w.sum(), abs=0.051
+    )
+    # times whose search limit is unknown are refused rather than mislabelled
+    bare = pd.DataFrame({"kindergarten": cut["kindergarten"].to_numpy()}, index=units.index)
+    with pytest.raises(mg.InputError, match="max_time_min"):
+        static.travel_time_map(units, bare, "kindergarten")
+
+
+def test_basemap_layers_and_labels_are_drawn_without_overlaps(demo, tt_map):
+    ax = tt_map.axes[0]
+    gids = {c.get_gid() for c in ax.collections}
+    for key in ("secondary", "branch", "minor", "path"):
+        assert f"basemap-road-{key}" in gids
+    assert {"basemap-landuse-residential", "basemap-buildings", "basemap-green", "units"} <= gids
+    base_rows = _legend_rows(tt_map, "basemap-legend")
+    assert "居住 residential" in base_rows and "建筑 buildings" in base_rows and "次干路 secondary" in base_rows
+    # the buildings drawn are the extract's: as many footprints as building polygons in view
+    renderer = tt_map.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    labels = [t for t in ax.texts if t.get_gid() in ("label-street", "label-facility", "label-gap")]
+    assert len(labels) >= 4
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for b in boxes:  # inside the map frame
+        assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
+    polys = [shapely.box(b.x0, b.y0, b.x1, b.y1) for b in boxes]
+    horizontal = [p for p, t in zip(polys, labels, strict=True) if t.get_rotation() == 0]
+    for a, b in itertools.pairwise(horizontal):
+        assert not a.intersects(b) or a.intersection(b).area < 1.0
+    # no facility label covers a facility symbol
+    sym = np.vstack([c.get_offsets() for c in ax.collections if str(c.get_gid()).startswith("facilities")])
+    pts = ax.transData.transform(sym)
+    for t in (t for t in labels if t.get_gid() == "label-facility"):
+        b = t.get_window_extent(renderer)
+        assert not ((pts[:, 0] > b.x0 + 1) & (pts[:, 0] < b.x1 - 1) & (pts[:, 1] > b.y0 + 1) & (pts[:, 1] < b.y1 - 1)).any()
+
+
+def test_basemap_from_osm_keeps_the_extract_streets_by_class_and_their_names():
+    path = shared_path(OSM_FILES["guixi_pbf"])
+    ext = mg.sources.read_osm(path)
+    town = gpd.read_file(shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson"))
+    crs = mg.crs.metric_crs(town)
+    bm = basemap_from_osm(ext, area=town, crs=crs, margin_m=500)
+    assert bm.crs.to_epsg() == 4548
+    # independently: the extract's ways by highway value, clipped to the same box
+    x0, y0, x1, y1 = town.to_crs(crs).total_bounds
+    box = shapely.box(x0 - 500, y0 - 500, x1 + 500, y1 + 500)
+    lines = ext.way_lines().to_crs(crs)
+    hit = lines.intersects(box).to_numpy()
+    primary = int((ext.ways["highway"].isin(["primary", "primary_link"]).to_numpy() & hit).sum())
+    assert primary > 0
+    assert int((bm.roads["road_class"] == "arterial").sum()) == primary
+    named = set(ext.ways.loc[hit & ext.ways["name"].notna().to_numpy(), "name"])
+    assert set(bm.roads["name"].dropna()) == named
+    assert "冶金大道" in set(bm.named_roads()["name"])
+    assert len(bm.water) and (bm.water["kind"] == "river").any()  # the Xin river through Guixi
+    assert bm.roads.geometry.within(box.buffer(1e-6)).all()
+    # the network's own streets when no extract is at hand
+    net = mg.network.from_osm(ext, mode="walk", boundary=town)
+    streets = basemap_from_network(net)
+    assert len(streets.roads) == net.n_edges and set(streets.roads["road_class"]) <= {c.key for c in ROAD_CLASSES}
+    with pytest.raises(mg.InputError, match="OSMExtract"):
+        basemap_from_osm(path, area=town, crs=crs)
+    with pytest.raises(mg.CRSError):
+        basemap_from_osm(ext, area=town, crs=4326)
 
 
 # ---------------------------------------------------------------------------------------
-# Scale bar and north arrow
+# Scale, north arrow, the sheet
 # ---------------------------------------------------------------------------------------
 
 
-def _scale_bar(fig):
+def _map_mm(fig) -> tuple[float, float]:
     ax = fig.axes[0]
-    bars = [p for p in ax.patches if p.get_gid() == "scale-bar"]
-    width = sum(p.get_width() for p in bars)
-    label = _text(fig, "scale-bar-label").get_text()
-    value, unit = label.split()
+    pos = ax.get_position()
+    w_in, h_in = fig.get_size_inches()
+    return pos.width * w_in * 25.4, pos.height * h_in * 25.4
+
+
+def test_the_scale_is_true_and_round(tt_map, demo):
+    ax = tt_map.axes[0]
+    ratio = _text(tt_map, "scale-ratio").get_text()
+    denominator = float(ratio.split(":")[1].replace(" ", ""))
+    mantissa = denominator / 10 ** math.floor(math.log10(denominator))
+    assert mantissa in (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5)
+    # a kilometre east–west through the centre, measured on the ellipsoid, against its length on paper
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    to_ll = Transformer.from_crs(demo["units"].crs, 4326, always_xy=True)
+    (la, pa), (lb, pb) = to_ll.transform(cx - 500, cy), to_ll.transform(cx + 500, cy)
+    ground_m = Geod(ellps="WGS84").inv(la, pa, lb, pb)[2]
+    w_mm, _ = _map_mm(tt_map)
+    paper_mm = 1000 / (x1 - x0) * w_mm
+    assert ground_m / (paper_mm / 1000) == pytest.approx(denominator, rel=1e-4)
+    # the bar: its length on paper times the scale is the length it is labelled with
+    bars = [p for p in tt_map.patches if p.get_gid() == "scale-bar"]
+    bar_mm = sum(p.get_width() for p in bars) * tt_map.get_size_inches()[0] * 25.4
+    value, unit = _text(tt_map, "scale-bar-label").get_text().split()
     metres = float(value) * {"m": 1.0, "km": 1000.0}[unit]
-    return ax, bars, width, metres
+    assert bar_mm * denominator / 1000 == pytest.approx(metres, rel=1e-9)
+    assert metres / 10 ** math.floor(math.log10(metres)) in (1.0, 2.0, 5.0)
 
 
-def test_scale_bar_length_equals_its_label(tt_map, demo):
-    ax, bars, width, metres = _scale_bar(tt_map)
-    assert len(bars) == 2
-    # grid metres per ground metre at the map centre (UTM: 0.9996 near the central meridian)
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    lon, lat = Transformer.from_crs(demo["units"].crs, 4326, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)
-    k = Proj(demo["units"].crs).get_factors(lon, lat).parallel_scale
-    assert width == pytest.approx(metres * k, rel=1e-5)
-    assert width == pytest.approx(metres, rel=1e-3)
-    # a round length, between a tenth and a quarter of the map's width
-    mantissa = metres / 10 ** math.floor(math.log10(metres))
-    assert mantissa in (1.0, 2.0, 5.0)
-    assert 0.1 * (x1 - x0) <= width <= 0.25 * (x1 - x0)
-    # bars are inside the map frame
-    assert all(x0 < p.get_x() < x1 and y0 < p.get_y() < y1 for p in bars)
-
-
-def test_scale_bar_corrects_a_distorting_projection(demo):
-    """In Web Mercator at 60°N a ground metre spans about two map units: the bar follows."""
-    merc = demo["bounds"].to_crs(3857)
-    fig = static.layers_map([(merc, {"facecolor": "#cccccc"}, "边界 boundaries")], data_date="2020")
-    ax, _, width, metres = _scale_bar(fig)
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    _, lat = Transformer.from_crs(3857, 4326, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)
-    # Web Mercator maps the ellipsoid's parallel (radius N·cos φ) onto a circle of radius a, by hand:
-    e2 = 0.00669437999014  # WGS 84 first eccentricity squared
-    phi = math.radians(lat)
-    k = math.sqrt(1 - e2 * math.sin(phi) ** 2) / math.cos(phi)
-    assert k > 1.9
-    assert width == pytest.approx(metres * k, rel=1e-4)
-
-
-@pytest.mark.parametrize("max_m, expected", [(1234.0, 1000.0), (480.0, 200.0), (7.0, 5.0), (0.3, 0.2), (5000.0, 5000.0)])
-def test_scale_bar_length_is_round(max_m, expected):
-    assert static.scale_bar_length_m(max_m) == pytest.approx(expected)
+def test_scale_bar_north_arrow_legend_and_inset_cover_nothing(tt_map):
+    renderer = tt_map.canvas.get_renderer()
+    frame = tt_map.axes[0].get_window_extent(renderer)
+    furniture = [p.get_window_extent(renderer) for p in tt_map.patches if p.get_gid() in ("scale-bar", "north-arrow")]
+    furniture += [lg.get_window_extent(renderer) for lg in tt_map.legends]
+    furniture += [t.get_window_extent(renderer) for t in tt_map.texts if str(t.get_gid()).startswith(("scale", "north"))]
+    assert len(furniture) >= 8
+    for b in furniture:
+        assert b.x0 >= frame.x1 or b.x1 <= frame.x0 or b.y0 >= frame.y1 or b.y1 <= frame.y0, b
 
 
 def _arrow_angle_deg(fig) -> float:
     """Clockwise angle of the north arrow from the top of the sheet, from its drawn path."""
     fig.canvas.draw()
-    arrow = next(p for p in fig.axes[0].patches if p.get_gid() == "north-arrow")
-    verts = arrow.get_path().vertices  # display coordinates: tail, then towards the head
+    arrow = next(p for p in fig.patches if p.get_gid() == "north-arrow")
+    verts = arrow.get_transform().transform(arrow.get_path().vertices)  # display coordinates: tail, then the head
     dx, dy = verts[1] - verts[0]
     return math.degrees(math.atan2(dx, dy))
 
 
 def test_north_arrow_points_to_true_north(demo):
     """The demo town lies 6° east of UTM zone 34's central meridian: true north is turned there."""
+    from pyproj import Proj
+
     layer = demo["bounds"].to_crs(32634)
     fig = static.layers_map([(layer, {"facecolor": "#dddddd"}, "边界 boundaries")], data_date="2020")
     ax = fig.axes[0]
@@ -459,6 +571,187 @@ def test_north_arrow_points_to_true_north(demo):
     assert _arrow_angle_deg(fig) == pytest.approx(-convergence, abs=0.05)
     # in the town's own UTM zone the arrow is (nearly) upright
     assert abs(_arrow_angle_deg(static.layers_map([(demo["bounds"].to_crs(32635), None, "b")], data_date="x"))) < 0.1
+
+
+def test_the_sheet_turns_with_the_town_and_the_town_fills_it(demo):
+    town = demo["bounds"][demo["bounds"]["kind"] == "镇域"].to_crs(demo["net"].crs)
+    x0, y0, x1, y1 = town.total_bounds
+    w = x1 - x0
+    tall = gpd.GeoDataFrame({"kind": ["镇域"]}, geometry=[shapely.box(x0, y0, x0 + 0.35 * w, y1)], crs=town.crs)
+    wide = gpd.GeoDataFrame({"kind": ["镇域"]}, geometry=[shapely.box(x0, y0, x1, y0 + 0.3 * (y1 - y0))], crs=town.crs)
+    for layer, size in ((tall, (8.27, 11.69)), (wide, (11.69, 8.27))):
+        fig = static.layers_map([(layer, None, "镇域")], boundaries=layer, data_date="2020")
+        assert tuple(np.round(fig.get_size_inches(), 2)) == size
+        ax = fig.axes[0]
+        bx0, by0, bx1, by1 = layer.total_bounds
+        fill = max((bx1 - bx0) / np.ptp(ax.get_xlim()), (by1 - by0) / np.ptp(ax.get_ylim()))
+        assert 0.7 <= fill <= 1.0  # a round scale, a little margin: the town fills the frame
+    fig = static.layers_map([(wide, None, "镇域")], boundaries=wide, paper="A3", data_date="2020")
+    assert tuple(np.round(fig.get_size_inches(), 2)) == (16.54, 11.69)
+    fig = static.layers_map([(tall, None, "镇域")], boundaries=tall, orientation="landscape", data_date="2020")
+    assert tuple(np.round(fig.get_size_inches(), 2)) == (11.69, 8.27)
+
+
+def test_an_overview_inset_where_the_town_is_small(demo):
+    """A 1 km² part of Guixi: the inset shows where it lies in the streets around it; the demo town needs none."""
+    path = shared_path(OSM_FILES["guixi_pbf"])
+    ext = mg.sources.read_osm(path)
+    lon, lat = (ext.bounds[0] + ext.bounds[2]) / 2, (ext.bounds[1] + ext.bounds[3]) / 2
+    crs = mg.crs.metric_crs((lon, lat, lon, lat))
+    cx, cy = Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    town = gpd.GeoDataFrame({"kind": ["镇域"]}, geometry=[shapely.box(cx - 500, cy - 500, cx + 500, cy + 500)], crs=crs)
+    bm = basemap_from_osm(ext, area=town, crs=crs, margin_m=1500)
+    fig = static.layers_map([(town, {"facecolor": "none"}, "镇域")], boundaries=town, basemap=bm, data_date="2024")
+    insets = [a for a in fig.axes if a.get_gid() == "inset"]
+    assert len(insets) == 1
+    view = next(p for p in insets[0].patches if p.get_gid() == "inset-view")
+    ax = fig.axes[0]
+    assert view.get_x() == pytest.approx(ax.get_xlim()[0]) and view.get_width() == pytest.approx(np.ptp(ax.get_xlim()))
+    ix0, ix1 = insets[0].get_xlim()
+    assert ix1 - ix0 > 2 * np.ptp(ax.get_xlim())
+    fig = static.layers_map(
+        [(demo["bounds"], None, "b")], boundaries=demo["bounds"], basemap=demo["basemap"], crs=demo["net"].crs, data_date="x"
+    )
+    assert not [a for a in fig.axes if a.get_gid() == "inset"]
+
+
+@pytest.mark.skipif(not HAS_PDFTOTEXT, reason="pdftotext (Debian package poppler-utils) is not installed")
+def test_hostile_and_long_town_names_print_literally_and_fit(demo, tmp_path):
+    hostile = "<b>\"&'$\\frac{$"
+    long_zh = "浙江省某某市某某县某某镇人民政府关于现代化美丽城镇建设十五分钟生活圈规划实施方案专题研究附图"
+    assert len(long_zh) >= 40
+    fig = static.coverage_map(
+        demo["units"],
+        demo["times"]["bus_stop"] <= 5,
+        title_zh=f"{hostile} {long_zh}",
+        boundaries=demo["bounds"],
+        data_date="2020",
+    )
+    title = _text(fig, "map-title")
+    assert title.get_text().replace("\n", " ").startswith(hostile)
+    renderer = fig.canvas.get_renderer()
+    frame = next(p for p in fig.patches if p.get_gid() == "sheet-frame").get_window_extent(renderer)
+    assert title.get_window_extent(renderer).x1 <= frame.x1
+    assert title.get_fontsize() >= 7
+    _, pdf = static.save_figure(fig, tmp_path / "hostile")
+    flat = _squash(_pdf_text(pdf))
+    assert _squash(hostile) in flat and long_zh[:20] in flat
+
+
+def test_counts_print_as_whole_numbers(demo):
+    fig = static.facilities_map(demo["fac"], boundaries=demo["bounds"], crs=demo["net"].crs, data_date="2020")
+    rows = _legend_rows(fig)
+    counted = [r for r in rows if "处" in r]
+    assert counted and all(re.search(r"\d 处", r) for r in counted)
+    assert not any(re.search(r"\d\.\d+ 处", r) for r in rows)
+    n_bus = int((demo["fac"]["category"] == "bus_stop").sum())
+    bus = next(r for r in counted if r.startswith("公交站点"))
+    shown = int(re.search(r"(\d+) 处", bus).group(1))
+    outside = int(re.search(r"另 (\d+) 处", bus).group(1)) if "另" in bus else 0
+    assert shown + outside == n_bus
+    parks = mg.parks.from_osm(demo["extract"])
+    fig = static.layers_map([(parks, None, "公园 parks {n} 处")], boundaries=demo["bounds"], data_date="2020")
+    assert f"公园 parks {len(parks)} 处" in _legend_rows(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# Life circles (k of n), gaps, coverage
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def circle(demo, demo_osm):
+    prof = mg.standards.load()
+    units = demo["units"].assign(pop=demo["units"]["res_area_m2"] / 50.0)  # a known weight: 1 person per 50 m²
+    fac = mg.facilities.from_osm(demo_osm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        r = mg.lifecircle.reach(demo["net"], fac, profile=prof, circle="15min", max_time_min=np.inf)
+        times = mg.lifecircle.times_at(r, units, profile=prof, circle="15min")
+    assessed = mg.lifecircle.assess(times, units, profile=prof, circle="15min")
+    return prof, units, fac, times, assessed
+
+
+def test_life_circle_map_grades_k_of_n(demo, circle):
+    prof, units, fac, times, assessed = circle
+    n = len(prof.circles["15min"].required)
+    fig = static.life_circle_map(
+        assessed, assessed["n_reached"], n, weight="res_area_m2", land=demo["land"], facilities=fac, boundaries=demo["bounds"]
+    )
+    w = units["res_area_m2"].to_numpy()
+    cov = mg.lifecircle.coverage(times, units, profile=prof, circle="15min", weight="residential")
+    sub = _text(fig, "map-subtitle").get_text()
+    assert _percent(sub, f"all {n} categories") == pytest.approx(100 * cov.loc[mg.lifecircle.CIRCLE, "rate"], abs=0.051)
+    k = assessed["n_reached"].to_numpy()
+    assert len(set(k)) >= 2
+    rows = _legend_rows(fig)
+    for i in range(n + 1):
+        row = next(r for r in rows if r.startswith(f"{i}/{n} 类"))
+        assert _percent(row, "类") == pytest.approx(100 * w[k == i].sum() / w.sum(), abs=0.051)
+    # a graded scale: from red for none to green for all
+    coll = next(c for c in fig.axes[0].collections if c.get_gid() == "units")
+    assert len(coll.get_paths()) == len(set(k))
+    r0, g0, _ = mcolors.to_rgb(static._grades(n + 1)[0])
+    r1, g1, _ = mcolors.to_rgb(static._grades(n + 1)[-1])
+    assert r0 > g0 and g1 > r1
+
+
+def test_gaps_are_hatched_and_labelled_with_the_land_and_people_left_out(demo, circle):
+    prof, _units, _fac, times, assessed = circle
+    gaps = mg.lifecircle.gaps(assessed, profile=prof, circle="15min", by="category")
+    kg = gaps[gaps["category"] == "kindergarten"]
+    assert len(kg)
+    fig = static.travel_time_map(
+        assessed,
+        times,
+        "kindergarten",
+        threshold_min=15,
+        weight="res_area_m2",
+        land=demo["land"],
+        gaps=kg,
+        boundaries=demo["bounds"],
+        data_date="2020",
+    )
+    assert any(c.get_gid() == "gaps" and c.get_hatch() for c in fig.axes[0].collections)
+    big = kg.sort_values("res_area_m2", ascending=False).iloc[0]
+    want = f"未覆盖 {big['res_area_m2'] / 1e4:.1f} ha · {round(big['pop']):,} 人"
+    assert want in [t.get_text() for t in _texts(fig, "label-gap")]
+    sub = _text(fig, "map-subtitle").get_text()
+    assert f"{kg['res_area_m2'].sum() / 1e4:.1f} ha" in sub and f"{round(kg['pop'].sum()):,} 人" in sub
+
+
+def test_coverage_map_rate(demo):
+    units = demo["units"]
+    covered = demo["times"]["bus_stop"] <= 5
+    fig = static.coverage_map(units, covered, boundaries=demo["bounds"], title_zh="5分钟 公交站", data_date="2020")
+    area = units["area_m2"].to_numpy()
+    expected = 100 * area[covered.to_numpy()].sum() / area.sum()
+    subtitle = _text(fig, "map-subtitle").get_text()
+    assert _percent(subtitle, "覆盖率 Coverage") == pytest.approx(expected, abs=0.051)
+    assert "按面积 area-weighted" in subtitle
+    assert f"未覆盖 not covered: {int((~covered).sum()):,}" in subtitle
+    weighted = units.assign(pop=np.arange(len(units), dtype=float))
+    fig = static.coverage_map(weighted, covered, weight="pop", data_date="2020")
+    pop = weighted["pop"].to_numpy()
+    assert _percent(_text(fig, "map-subtitle").get_text(), "Coverage") == pytest.approx(
+        100 * pop[covered.to_numpy()].sum() / pop.sum(), abs=0.051
+    )
+
+
+def test_many_cells_draw_as_one_shape_per_class_quickly(demo):
+    units = mg.demand.grid(demo["builtup"], cell_m=12)
+    assert len(units) > 5000
+    times = pd.DataFrame({"x": np.linspace(0, 40, len(units))}, index=units.index)
+    start = time.perf_counter()
+    fig = static.travel_time_map(units, times, "x", max_time_min=60, data_date="2020")
+    fig.canvas.draw()
+    elapsed = time.perf_counter() - start
+    coll = next(c for c in fig.axes[0].collections if c.get_gid() == "units")
+    assert len(coll.get_paths()) == 5  # ≤ 5, 5–10, 10–15, 15–30, 30–60: no class beyond a 60-minute search here
+    assert sum(_path_area(p) for p in coll.get_paths()) == pytest.approx(
+        len(units) * 12.0**2, rel=1e-9
+    )  # no land given: whole cells
+    assert elapsed < 15.0  # about a second on a quiet laptop; generous for a shared 2-core machine
 
 
 # ---------------------------------------------------------------------------------------
@@ -494,7 +787,7 @@ def test_layers_map_labels_carry_totals(demo, demo_osm):
     assert ha == pytest.approx(area_ha, rel=2e-3)
     assert f"（{len(res)}）" in " ".join(labels)
     # residential land is in EPSG:4326: the map is drawn in the CRS asked for
-    assert "EPSG:32635" in _text(fig, "map-source").get_text()
+    assert "EPSG:32635" in _text(fig, "map-crs").get_text()
     assert fig.axes[0].get_xlim()[0] > 1e5
 
 
@@ -523,7 +816,7 @@ def test_layers_map_of_parks_and_greenways_in_a_chinese_town(tmp_path):
     assert float(re.search(r"greenways ([0-9.]+) km", labels).group(1)) == pytest.approx(km, abs=0.01 + 1e-3 * km)
     ha = abs(geod.geometry_area_perimeter(parks.to_crs(4326).union_all())[0]) / 1e4
     assert float(re.search(r"parks ([0-9.]+) ha", labels).group(1)) == pytest.approx(ha, abs=0.05 + 1e-3 * ha)
-    assert str(crs.to_epsg()) in _text(fig, "map-source").get_text()
+    assert str(crs.to_epsg()) in _text(fig, "map-crs").get_text()
     png, pdf = static.save_figure(fig, tmp_path / "parks")
     assert png.stat().st_size > 50_000 and pdf.stat().st_size > 10_000
 
@@ -611,3 +904,48 @@ def test_bad_input_gets_clear_errors(demo):
         static.layers_map(units)
     with pytest.raises(mg.InputError, match="dpi"):
         static.save_figure(static.layers_map([(units, None, "x")], data_date="x"), "/tmp/never", dpi=0)
+    with pytest.raises(mg.InputError, match="paper"):
+        static.layers_map([(units, None, "x")], paper="Letter")
+    with pytest.raises(mg.InputError, match="orientation"):
+        static.layers_map([(units, None, "x")], orientation="sideways")
+    with pytest.raises(mg.InputError, match="n_reached"):
+        static.life_circle_map(units, np.full(len(units), 7), 5)
+    with pytest.raises(mg.InputError, match="basemap_from_osm"):
+        static.travel_time_map(units, times, "kindergarten", basemap="streets.osm.pbf")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# A whole run: plan figures on the run's own basemap
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_PDFTOTEXT, reason="pdftotext (Debian package poppler-utils) is not installed")
+def test_a_run_writes_plan_figures_on_its_own_basemap(tmp_path):
+    path = mg.demo.demo_study(tmp_path / "study")
+    st = mg.study.load_study(path)
+    st = st.model_copy(
+        update={
+            "demand": st.demand.model_copy(update={"cell_m": 100.0}),
+            "siting": st.siting.model_copy(update={"enabled": False}),
+            "outputs": st.outputs.model_copy(update={"maps": False, "rasters": False, "tiles": False}),
+        }
+    )
+    result = mg.study.run(st, out=tmp_path / "out")
+    maps = tmp_path / "out" / "maps"
+    names = {p.stem for p in maps.glob("*.pdf")}
+    assert {"15min_coverage", "5min_coverage", "15min_childcare", "15min_elderly_care", "facilities"} <= names
+    assert {p.stem for p in maps.glob("*.png")} == names
+    # the basemap came from the run's own extract, read once with its buildings
+    assert result.basemap is not None and len(result.basemap.buildings) > 1000
+    # the childcare map: the search ran past 15 minutes, so the 15–30 class is measured (it read 0 % when it stopped at 15)
+    text = _squash(_pdf_text(maps / "15min_childcare.pdf"))
+    m = re.search(r"15–30分钟min([0-9.]+)%", text)
+    units = result.layers["units_15min"]
+    t, w = units["t_childcare"].to_numpy(), units["res_area_m2"].to_numpy()
+    assert m and float(m.group(1)) > 5
+    assert float(m.group(1)) == pytest.approx(100 * w[(t > 15) & (t <= 30)].sum() / w.sum(), abs=0.051)
+    assert ">30分钟min" in text and "不可达" in text
+    # the overview names the facilities it shows
+    fac_text = _squash(_pdf_text(maps / "facilities.pdf"))
+    shown = [n for n in result.layers["facilities"]["name"].dropna() if _squash(n) in fac_text]
+    assert len(shown) >= 3
