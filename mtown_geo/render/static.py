@@ -41,8 +41,10 @@ import logging
 import math
 import os
 import shutil
+import struct
 import tempfile
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -106,6 +108,7 @@ STYLE_KEYS: frozenset[str] = frozenset(
 )
 
 _MM = 1 / 25.4  # inches per millimetre
+_DRAW_DPI = 300.0  # resolution the sheets are laid out at (that of the PNG by default)
 
 # sheet layout, millimetres
 _EDGE_MM = 6.0  # paper edge to the outer frame (图框)
@@ -149,8 +152,9 @@ _FACILITY_STYLE: dict[str, tuple[str, str]] = {
 _MARKERS = ("o", "s", "^", "D", "v", "p", "h", "*", "P", "X")
 _CYCLE = ("#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a")
 
-# a label's halo: its outline stroked in white under the text (a separate text, drawn as outlines)
-_HALO = [patheffects.Stroke(linewidth=2.2, foreground="white")]
+# labels sit on a light box so they read over any fill (a stroked halo would turn the text into
+# outlines in the PDF, where it could no longer be searched)
+_LABEL_BOX = {"boxstyle": "round,pad=0.12", "facecolor": (1.0, 1.0, 1.0, 0.72), "edgecolor": "none"}
 _GAP_HATCH = (0.2, 0.0, 0.0, 0.55)  # hatch lines of gaps: dark, half transparent
 _LABEL_PT = 6.5  # facility and gap labels
 _STREET_PT = 6.0
@@ -575,7 +579,9 @@ class _Sheet:
             bounds, crs, paper=paper, orientation=orientation, size_in=size_in
         )
         pg = self.page
-        self.fig = Figure(figsize=pg.size_in, facecolor="white")
+        # laid out at the PNG's resolution: the text measured while placing labels and fitting
+        # the legend is then measured once, and the PNG reuses the same renderer
+        self.fig = Figure(figsize=pg.size_in, dpi=_DRAW_DPI, facecolor="white")
         self.ax = self.fig.add_axes(pg.frac(pg.map_mm))
         x0, y0, x1, y1 = pg.map_mm
         half_w = (x1 - x0) / 1000.0 * self.scale * self.k / 2
@@ -627,7 +633,11 @@ class _Sheet:
 
     # -- layers ----------------------------------------------------------------------
     def basemap(self, bm: Basemap | None, *, buildings_over: bool = True) -> None:
-        """Land use, green land and water under everything; streets and buildings over the indicator."""
+        """Land use, green land and water under everything; streets and buildings over the indicator.
+
+        The layers cut to the view and their paths are kept in the basemap's cache: the
+        sheets of one town share them.
+        """
         if bm is None:
             return
         if not isinstance(bm, Basemap):
@@ -641,39 +651,49 @@ class _Sheet:
         x0, y0, x1, y1 = self.view
         m = 0.02 * (x1 - x0)
         clip = (x0 - m, y0 - m, x1 + m, y1 + m)
+        cache: dict[Any, Any] = bm._cache.setdefault(("view", *np.round(clip, 3)), {})
 
-        def inview(gdf: gpd.GeoDataFrame) -> np.ndarray:
-            if len(gdf) == 0:
-                return np.empty(0, dtype=object)
-            g = shapely.clip_by_rect(np.asarray(gdf.geometry.values), *clip)
-            return g
+        def inview(name: str, gdf: gpd.GeoDataFrame) -> np.ndarray:
+            if name not in cache:
+                g = shapely.clip_by_rect(np.asarray(gdf.geometry.values), *clip) if len(gdf) else np.empty(0, dtype=object)
+                cache[name] = g
+            return np.asarray(cache[name])
 
-        lu = bm.landuse
+        def path(gid: str, geoms: np.ndarray, *, rings: bool) -> MplPath:
+            if ("path", gid) not in cache:
+                cache["path", gid] = _compound(_polygonal(geoms) if rings else geoms, rings=rings)
+            return cache["path", gid]
+
+        def fill(gid: str, geoms: np.ndarray, zorder: float, **kw: Any) -> None:
+            coll = PathCollection([path(gid, geoms, rings=True)], zorder=zorder, **kw)
+            coll.set_gid(gid)
+            ax.add_collection(coll, autolim=False)
+
+        def stroke(gid: str, geoms: np.ndarray, zorder: float, colour: Any, **kw: Any) -> None:
+            coll = PathCollection([path(gid, geoms, rings=False)], facecolors="none", edgecolors=colour, zorder=zorder, **kw)
+            coll.set_gid(gid)
+            ax.add_collection(coll, autolim=False)
+
         shown_lu: list[str] = []
-        if len(lu):
-            g = inview(lu)
-            cls = lu["landuse_class"].to_numpy()
+        if len(bm.landuse):
+            g = inview("landuse", bm.landuse)
+            cls = bm.landuse["landuse_class"].to_numpy()
             for key, (_, colour) in LANDUSE_STYLES.items():
                 sel = (cls == key) & ~shapely.is_empty(g)
                 if sel.any():
-                    _draw_polygons(ax, g[sel], facecolors=colour, edgecolors="none", zorder=0.3).set_gid(f"basemap-landuse-{key}")
+                    fill(f"basemap-landuse-{key}", g[sel], 0.3, facecolors=colour, edgecolors="none")
                     shown_lu.append(key)
-        green = inview(bm.green)
+        green = inview("green", bm.green)
         if len(green) and (~shapely.is_empty(green)).any():
-            _draw_polygons(
-                ax, green[~shapely.is_empty(green)], facecolors=LANDUSE_STYLES["green"][1], edgecolors="none", zorder=0.4
-            ).set_gid("basemap-green")
+            fill("basemap-green", green[~shapely.is_empty(green)], 0.4, facecolors=LANDUSE_STYLES["green"][1], edgecolors="none")
             shown_lu.append("green")
-        water = bm.water
         has_water = False
-        if len(water):
-            g = inview(water)
-            kinds = water["kind"].to_numpy()
+        if len(bm.water):
+            g = inview("water", bm.water)
+            kinds = bm.water["kind"].to_numpy()
             area = (kinds == "area") & ~shapely.is_empty(g)
             if area.any():
-                _draw_polygons(
-                    ax, g[area], facecolors=LANDUSE_STYLES["water"][1], edgecolors=WATER_LINE, linewidths=0.3, zorder=0.5
-                ).set_gid("basemap-water")
+                fill("basemap-water", g[area], 0.5, facecolors=LANDUSE_STYLES["water"][1], edgecolors=WATER_LINE, linewidths=0.3)
                 has_water = True
             lines = (kinds != "area") & ~shapely.is_empty(g)
             if lines.any():
@@ -685,40 +705,39 @@ class _Sheet:
             self.legend(4, Patch(facecolor=colour, edgecolor="none", label=label))
         if has_water:
             self.legend(4, Patch(facecolor=LANDUSE_STYLES["water"][1], edgecolor=WATER_LINE, linewidth=0.5, label="水域 water"))
-        b = inview(bm.buildings)
+        b = inview("buildings", bm.buildings)
         if len(b) and (~shapely.is_empty(b)).any():
             face = (0.0, 0.0, 0.0, 0.13) if buildings_over else BUILDING_FILL
             edge = (0.0, 0.0, 0.0, 0.28) if buildings_over else BUILDING_EDGE
-            _draw_polygons(ax, b[~shapely.is_empty(b)], facecolors=face, edgecolors=edge, linewidths=0.12, zorder=2.2).set_gid(
-                "basemap-buildings"
-            )
+            fill("basemap-buildings", b[~shapely.is_empty(b)], 2.2, facecolors=face, edgecolors=edge, linewidths=0.12)
             self.legend(4, Patch(facecolor=BUILDING_FILL, edgecolor=BUILDING_EDGE, linewidth=0.4, label="建筑 buildings"))
-        roads = bm.roads
-        if len(roads):
-            g = inview(roads)
-            cls = roads["road_class"].to_numpy()
+        if len(bm.roads):
+            g = inview("roads", bm.roads)
+            cls = bm.roads["road_class"].to_numpy()
             ok = ~shapely.is_empty(g)
             for i, rc in enumerate(reversed(ROAD_CLASSES)):  # least important first: main roads on top
                 sel = ok & (cls == rc.key)
                 if not sel.any():
                     continue
                 z = 3.0 + 0.02 * i
+                style = {"capstyle": "round", "joinstyle": "round"}
                 if rc.casing_pt > 0:
-                    _draw_lines(
-                        ax, g[sel], colors=rc.casing, linewidths=rc.casing_pt, zorder=z, capstyle="round", joinstyle="round"
-                    ).set_gid(f"basemap-road-casing-{rc.key}")
-                fill = _draw_lines(
-                    ax,
+                    stroke(f"basemap-road-casing-{rc.key}", g[sel], z, rc.casing, linewidths=rc.casing_pt, **style)
+                dashes = {"linestyles": (0, rc.dashes)} if rc.dashes else {}
+                # the fill shares the casing's path (same geometry): one path per class
+                cache.setdefault(("path", f"basemap-road-{rc.key}"), cache.get(("path", f"basemap-road-casing-{rc.key}")))
+                if cache["path", f"basemap-road-{rc.key}"] is None:
+                    del cache["path", f"basemap-road-{rc.key}"]
+                stroke(
+                    f"basemap-road-{rc.key}",
                     g[sel],
-                    colors=rc.fill,
+                    z + 0.5 if rc.casing_pt > 0 else z,
+                    rc.fill,
                     linewidths=rc.width_pt,
-                    zorder=z + 0.5 if rc.casing_pt > 0 else z,
-                    capstyle="round",
-                    joinstyle="round",
-                    linestyles=(0, rc.dashes) if rc.dashes else "solid",
+                    **style,
+                    **dashes,
                 )
-                fill.set_gid(f"basemap-road-{rc.key}")
-            present = {c for c in cls[ok]}
+            present = set(cls[ok])
             for rc in ROAD_CLASSES:
                 if rc.key in present:
                     effects = [patheffects.withStroke(linewidth=rc.casing_pt, foreground=rc.casing)] if rc.casing_pt else None
@@ -1118,7 +1137,16 @@ class _Sheet:
                 t.set_parse_math(False)
             return legend
 
+        # label widths at 10 pt (text widths scale with the size): tries whose longest label
+        # cannot fit its column unwrapped are skipped without laying the legend out
+        prop10 = cjk_font(size_pt=10.0)
+        widths10 = [renderer.get_text_width_height_descent(lab, prop10, ismath=False)[0] for lab in labels]
+        px_per_pt = renderer.dpi / 72.0
         for args in tries:
+            size_pt, ncol, wrap = args
+            room = panel_px / ncol - (2.2 + 0.6 + 0.8) * size_pt * px_per_pt
+            if not wrap and widths10 and max(widths10) * size_pt / 10.0 > room and args != tries[-1]:
+                continue
             legend = make(*args)
             box = legend.get_window_extent(renderer)
             if box.x1 <= right_px and box.y0 >= bottom_px:
@@ -1172,10 +1200,14 @@ class _Labeller:
         self.px_per_pt = renderer.dpi / 72.0
         self.boxes: list[shapely.Geometry] = []
         self._arr: np.ndarray | None = None
+        self._sizes: dict[tuple[str, float], tuple[float, float]] = {}
 
     def _size(self, text: str, size_pt: float) -> tuple[float, float]:
-        w, h, _ = self.renderer.get_text_width_height_descent(text, cjk_font(size_pt=size_pt), ismath=False)
-        return float(w), float(h)
+        key = (text, size_pt)
+        if key not in self._sizes:
+            w, h, _ = self.renderer.get_text_width_height_descent(text, cjk_font(size_pt=size_pt), ismath=False)
+            self._sizes[key] = (float(w), float(h))
+        return self._sizes[key]
 
     def _free(self, poly: shapely.Geometry) -> bool:
         if not shapely.contains(self.frame, poly):
@@ -1226,22 +1258,21 @@ class _Labeller:
             box = shapely.box(x0 - pad, y0 - pad, x0 + w + pad, y0 + h + pad)
             if self._free(box):
                 self._take(box)
-                for halo in (True, False):  # a white halo drawn as outlines, then the text itself (searchable in the PDF)
-                    self.ax.annotate(
-                        text,
-                        xy=(x, y),
-                        xytext=(dx / self.px_per_pt, dy / self.px_per_pt),
-                        textcoords="offset points",
-                        ha=ha,
-                        va=va,
-                        fontproperties=cjk_font(size_pt=size_pt),
-                        color="white" if halo else colour,
-                        zorder=8,
-                        gid=f"{gid}-halo" if halo else gid,
-                        parse_math=False,
-                        path_effects=_HALO if halo else None,
-                        annotation_clip=False,
-                    )
+                self.ax.annotate(
+                    text,
+                    xy=(x, y),
+                    xytext=(dx / self.px_per_pt, dy / self.px_per_pt),
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontproperties=cjk_font(size_pt=size_pt),
+                    color=colour,
+                    zorder=8,
+                    gid=gid,
+                    parse_math=False,
+                    bbox=_LABEL_BOX,
+                    annotation_clip=False,
+                )
                 return True
         return False
 
@@ -1286,23 +1317,22 @@ class _Labeller:
                     continue
                 self._take(box)
                 xd, yd = self.trans.inverted().transform((c.x, c.y))
-                for halo in (True, False):
-                    self.ax.text(
-                        xd,
-                        yd,
-                        text,
-                        rotation=ang,
-                        rotation_mode="anchor",
-                        ha="center",
-                        va="center",
-                        fontproperties=cjk_font(size_pt=size_pt),
-                        color="white" if halo else colour,
-                        zorder=7,
-                        gid=f"{gid}-halo" if halo else gid,
-                        parse_math=False,
-                        path_effects=_HALO if halo else None,
-                        clip_on=True,
-                    )
+                self.ax.text(
+                    xd,
+                    yd,
+                    text,
+                    rotation=ang,
+                    rotation_mode="anchor",
+                    ha="center",
+                    va="center",
+                    fontproperties=cjk_font(size_pt=size_pt),
+                    color=colour,
+                    zorder=7,
+                    gid=gid,
+                    parse_math=False,
+                    bbox=_LABEL_BOX,
+                    clip_on=True,
+                )
                 return True
         return False
 
@@ -2240,6 +2270,7 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
             "savefig.facecolor": "white",
             "savefig.edgecolor": "white",
             "pdf.fonttype": 3,  # embeds the used glyphs of the CFF font correctly (Type 42 would mislabel it)
+            "pdf.compression": 2,  # zlib level 2: about a tenth faster than the default 6, files 5 % larger
         }
         try:
             with rc_context(rc):
@@ -2257,24 +2288,50 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
 
 
 def _save_png(fig: Figure, path: Path, *, dpi: float, title: str) -> None:
-    """The figure as an RGB PNG (no alpha channel: a quarter less to compress than matplotlib's RGBA)."""
+    """The figure drawn at ``dpi`` and written as an RGB PNG with its resolution and title."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image, PngImagePlugin
 
-    canvas = FigureCanvasAgg(fig)
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     original_dpi = fig.dpi
-    fig.dpi = dpi
+    if dpi != original_dpi:
+        fig.dpi = dpi
     try:
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
-        img = Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB")
+        _write_png(path, rgba, dpi=dpi, text={"Title": title, "Copyright": ATTRIBUTION, "Software": "mtown_geo"})
     finally:
         fig.dpi = original_dpi
-    info = PngImagePlugin.PngInfo()
-    for key, value in (("Title", title), ("Copyright", ATTRIBUTION), ("Software", "mtown_geo")):
-        info.add_text(key, value)
-    # zlib level 3: a 300-dpi map encodes in 2/3 of the time of the default 6, for files about 20 % larger
-    img.save(path, format="png", dpi=(dpi, dpi), pnginfo=info, compress_level=3)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _write_png(path: Path, rgba: np.ndarray, *, dpi: float, text: Mapping[str, str]) -> None:
+    """Write an RGBA pixel array (height, width, 4) as an 8-bit RGB PNG.
+
+    Map sheets are large flat areas of a few colours: scanlines without a filter and zlib
+    at level 2 compress them to files smaller than an adaptively filtered PNG, in about a
+    third of the time (0.1 s for an A4 sheet at 300 dpi). ``dpi`` is recorded in a
+    ``pHYs`` chunk, ``text`` in UTF-8 ``iTXt`` chunks (titles are Chinese).
+    """
+    height, width = int(rgba.shape[0]), int(rgba.shape[1])
+    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type None
+    rows[:, 1:].reshape(height, width, 3)[...] = rgba[..., :3]
+    ppm = round(dpi / 0.0254)  # pixels per metre
+    parts = [
+        b"\x89PNG\r\n\x1a\n",
+        _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+        _png_chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
+    ]
+    for key, value in text.items():
+        parts.append(_png_chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")))
+    parts.append(_png_chunk(b"IDAT", zlib.compress(rows.data, 2)))
+    parts.append(_png_chunk(b"IEND", b""))
+    with open(path, "wb") as fh:
+        for part in parts:
+            fh.write(part)
 
 
 def _move_together(pairs: list[tuple[Path, Path]], backup_dir: Path) -> None:
