@@ -696,6 +696,21 @@ def test_life_circle_map_grades_k_of_n(demo, circle):
     assert r0 > g0 and g1 > r1
 
 
+def test_villages_are_dots_with_their_names(demo):
+    """The 30-minute circle is measured from villages: each a dot in its grade, named, counted once."""
+    pts = demo["fac"][demo["fac"]["category"] == "bus_stop"].to_crs(demo["net"].crs).head(3)
+    villages = gpd.GeoDataFrame(
+        {"name": ["Kylä A", "村庄 B", "<b>村 C"], "n_reached": [0, 2, 3]}, geometry=pts.geometry.values, crs=pts.crs
+    )
+    fig = static.life_circle_map(villages, villages["n_reached"], 3, boundaries=demo["bounds"], data_date="2020")
+    ax = fig.axes[0]
+    dots = next(c for c in ax.collections if c.get_gid() == "units-points")
+    assert len(dots.get_offsets()) == 3
+    assert {t.get_text() for t in _texts(fig, "label-unit")} == set(villages["name"])
+    assert "按单元数 by unit count" in _text(fig, "map-subtitle").get_text()
+    assert _percent(next(r for r in _legend_rows(fig) if r.startswith("3/3")), "类") == pytest.approx(100 / 3, abs=0.051)
+
+
 def test_gaps_are_hatched_and_labelled_with_the_land_and_people_left_out(demo, circle):
     prof, _units, _fac, times, assessed = circle
     gaps = mg.lifecircle.gaps(assessed, profile=prof, circle="15min", by="category")

@@ -1463,7 +1463,7 @@ def _draw_point_units(sheet: _Sheet, geoms: np.ndarray, colours: np.ndarray, nam
         if names is not None:  # villages: their names
             for (x, y), name in zip(xy, names[rest], strict=True):
                 if isinstance(name, str) and name.strip():
-                    sheet.point_labels.append((float(x), float(y), -1.0, name.strip(), 4.5, "label-unit"))
+                    sheet.point_labels.append((float(x), float(y), -1.0, name.strip(), 6.0, "label-unit"))
 
 
 def _paint_units(
