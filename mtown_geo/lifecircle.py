@@ -168,7 +168,11 @@ def times_at(
         return pd.DataFrame(np.inf, index=demand.index, columns=cats)
     times = reach_.at(demand, max_snap_dist_m=max_snap_dist_m)
     wait = prof.mode(prof.circles[circle].mode).wait_min
-    return times + wait if wait else times
+    if not wait:
+        return times
+    out = times + wait
+    out.attrs["max_time_min"] = reach_.max_time_min + wait  # the search's cut-off, the wait included
+    return out
 
 
 def _weights(demand: pd.DataFrame, weight: str) -> np.ndarray:
