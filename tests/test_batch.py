@@ -52,6 +52,7 @@ def first_batch(liechtenstein, tmp_path_factory):
     return layer, out, summary
 
 
+@pytest.mark.slow
 def test_batch_runs_and_isolates_a_broken_town(first_batch):
     layer, out, summary = first_batch
     assert len(summary) == len(layer) == 6
@@ -62,6 +63,7 @@ def test_batch_runs_and_isolates_a_broken_town(first_batch):
     assert (out / "summary.csv").exists() and (out / "summary.xlsx").exists()
 
 
+@pytest.mark.slow
 def test_summary_equals_the_per_town_results(first_batch):
     _, out, summary = first_batch
     for _, row in summary[summary["status"] == "done"].iterrows():
@@ -71,6 +73,7 @@ def test_summary_equals_the_per_town_results(first_batch):
         assert row["row9_status"] == nine["status"]
 
 
+@pytest.mark.slow
 def test_a_town_equals_its_own_study_run(first_batch, liechtenstein):
     """The batch's number for a town equals a direct run on the same town and extract."""
     layer, _, summary = first_batch
@@ -88,6 +91,7 @@ def test_a_town_equals_its_own_study_run(first_batch, liechtenstein):
     assert got == pytest.approx(d.loc["9", "value"])
 
 
+@pytest.mark.slow
 def test_resumed_batch_redoes_nothing(first_batch, liechtenstein):
     layer, out, summary = first_batch
     path, _ = liechtenstein
@@ -151,6 +155,7 @@ def hostile_batch(liechtenstein, tmp_path_factory):
     return root, out, summary
 
 
+@pytest.mark.slow
 def test_batch_with_dot_slash_long_and_duplicate_names_keeps_every_file(hostile_batch):
     root, out, summary = hostile_batch
     assert list(summary["status"]) == ["done"] * len(HOSTILE_NAMES), summary[["name", "error"]]
@@ -183,6 +188,7 @@ def _verdicts(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.set_index("name")[cols].sort_index()
 
 
+@pytest.mark.slow
 def test_resume_redoes_towns_after_a_study_change(first_batch, liechtenstein, tmp_path):
     import shutil
 

@@ -176,7 +176,7 @@ def _compare_routes(ref_g: nx.DiGraph, net: mg.Network, *, n_sources: int, match
 # -- undamaged OSM ways ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["karhula", "guixi_bz2"])
+@pytest.mark.parametrize("key", ["karhula", pytest.param("guixi_bz2", marks=pytest.mark.slow)])
 def test_osm_ways_rebuild_the_osm_network(key):
     """Ways straight from OSM: the same graph as from_osm, except where two ways cross on one
     level without a shared node (an OSM mapping error), which the builder joins."""
@@ -353,7 +353,7 @@ def _damage(lines: gpd.GeoDataFrame, seed: int = 3):
     }
 
 
-@pytest.mark.parametrize("key", ["karhula", "guixi_bz2"])
+@pytest.mark.parametrize("key", ["karhula", pytest.param("guixi_bz2", marks=pytest.mark.slow)])
 def test_damaged_centrelines_route_like_the_osm_network(key):
     lines, ref = _ways_and_reference(key)
     same, diff = _unnoded_crossings(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import mtown_geo as mg
@@ -17,6 +18,7 @@ def test_version():
     assert result.stdout.strip() == mg.__version__
 
 
+@pytest.mark.slow
 def test_demo_writes_the_report_maps_and_its_study(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--no-tiles", "--cell-m", "100"])
@@ -164,6 +166,7 @@ def test_run_out_dot_in_a_project_folder_deletes_nothing(tmp_path, monkeypatch):
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_demo_into_a_folder_with_user_files_needs_overwrite_and_keeps_them(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--no-tiles", "--cell-m", "100"]

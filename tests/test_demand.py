@@ -188,6 +188,7 @@ def test_raster_equals_vector_overlay_per_cell(hsy_tif, hsy_cells):
     assert shapely.covers(a.buffer(1e-6), np.asarray(units.geometry.values)).all()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30,
     deadline=None,
@@ -839,6 +840,7 @@ def test_grid_refuses_forty_million_cells_before_building_them(demo_metric):
     assert _candidate_cells(gpd.GeoDataFrame(geometry=[geom], crs=built.crs), 1.0) * mg.demand.GRID_BYTES_PER_CELL < 4 * 1024**3
 
 
+@pytest.mark.slow
 def test_grid_memory_estimate_matches_the_grid(demo_metric):
     """The unit count the estimate gives is within 3 % of the grid actually built; candidates are exact."""
     built = demo_metric[demo_metric["kind"] == "建成区"]

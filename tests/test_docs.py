@@ -255,6 +255,8 @@ def test_install_page_gives_the_readme_commands() -> None:
     assert len(commands) >= 2
     for command in commands:
         assert command in install
+    quick = '.venv/bin/python -m pytest -m "not slow"'  # the quick loop, beside the full command
+    assert quick in readme and quick in install
     assert "environment.yml" in install and "chromium" in install.lower()
 
 
@@ -265,6 +267,7 @@ def test_indicators_page_names_every_column_of_the_indicator_table() -> None:
     assert set(report.COLUMNS) <= documented, set(report.COLUMNS) - documented
 
 
+@pytest.mark.slow
 def test_indicators_page_names_every_output_of_a_run(tmp_path: Path) -> None:
     """Run the demo town and find each table, layer, file and column it writes in the page."""
     text = _page("indicators.md")

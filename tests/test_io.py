@@ -103,6 +103,7 @@ def test_manifest_marks_the_folder_and_lists_every_file_with_its_checksum(demo_r
     assert _hidden_work(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_folder_the_toolkit_made_is_replaced_without_asking(demo_result, tmp_path):
     out = tmp_path / "out"
     write(demo_result, out)
@@ -136,6 +137,7 @@ def test_run_into_a_folder_with_user_files_is_refused_before_computing(tmp_path)
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_only_the_toolkits_files(demo_result, tmp_path):
     out = tmp_path / "out"
     write(demo_result, out)
@@ -156,6 +158,7 @@ def test_overwrite_replaces_only_the_toolkits_files(demo_result, tmp_path):
     assert _hidden_work(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_file_the_toolkit_wrote_and_the_user_changed_is_never_replaced(demo_result, tmp_path):
     out = tmp_path / "out"
     write(demo_result, out)
@@ -167,6 +170,7 @@ def test_a_file_the_toolkit_wrote_and_the_user_changed_is_never_replaced(demo_re
         assert (out / "indicators.csv").read_bytes() == edited
 
 
+@pytest.mark.slow
 def test_overwrite_refuses_a_user_file_in_the_place_of_an_output(demo_result, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -369,6 +373,7 @@ def _wait_for_partial(
     pytest.fail("the demo never started writing")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not POSIX, reason="signals sent from outside are POSIX")
 def test_sigterm_while_writing_leaves_no_partial_folder(tmp_path):
     out = tmp_path / "out"
@@ -381,6 +386,7 @@ def test_sigterm_while_writing_leaves_no_partial_folder(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not POSIX, reason="signals sent from outside are POSIX")
 def test_leftovers_of_a_killed_write_are_removed_and_named_on_the_next_run(demo_result, tmp_path):
     out = tmp_path / "out"
@@ -407,6 +413,7 @@ def test_leftovers_of_a_killed_write_are_removed_and_named_on_the_next_run(demo_
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_outputs_follow_the_umask(demo_result, tmp_path, umask):

@@ -26,7 +26,10 @@ def _quiet_net(path, **kw):
         return mg.network.from_osm(path, **kw)
 
 
-@pytest.mark.parametrize("key", sorted(OSM_FILES))
+SLOW_FILES = {"andorra", "liechtenstein"}  # the largest extracts: the full loop only
+
+
+@pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_FILES else k for k in sorted(OSM_FILES)])
 def test_every_shared_file_loads_for_every_mode(key):
     path = shared_path(OSM_FILES[key])
     lengths = {}
@@ -100,7 +103,7 @@ def _nx_times(net: mg.Network, sources: np.ndarray, targets: np.ndarray, cutoff:
     return np.array([d.get(int(t), np.inf) for t in targets])
 
 
-@pytest.mark.parametrize("fixture", ["andorra_walk", "guixi_walk", "karhula_walk"])
+@pytest.mark.parametrize("fixture", [pytest.param("andorra_walk", marks=pytest.mark.slow), "guixi_walk", "karhula_walk"])
 def test_travel_times_equal_networkx_on_nodes(fixture, request):
     net = request.getfixturevalue(fixture)
     rng = np.random.default_rng(7)
@@ -263,6 +266,7 @@ def test_edge_lengths_are_geodesic(karhula_walk):
     np.testing.assert_allclose(e["length_m"].to_numpy(), d, rtol=1e-7, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_place_name_without_internet_is_a_clear_error(tmp_path, monkeypatch):
     """A place name needs OpenStreetMap online; unreachable, it is an OfflineError that says what to do.
 

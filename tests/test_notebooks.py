@@ -104,6 +104,7 @@ def _execute(path: Path, cache: dict[str, Any]) -> Any:
     return cache[path.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_runs_top_to_bottom(path: Path, executed: dict[str, Any]) -> None:
     nb = _execute(path, executed)
@@ -116,6 +117,7 @@ def test_runs_top_to_bottom(path: Path, executed: dict[str, Any]) -> None:
         assert "OpenStreetMap contributors" in h
 
 
+@pytest.mark.slow
 def test_quickstart_shows_the_report_and_a_map(executed: dict[str, Any]) -> None:
     nb = _execute(NOTEBOOKS / "01_quickstart.ipynb", executed)
     outputs = _outputs(nb)
@@ -126,6 +128,7 @@ def test_quickstart_shows_the_report_and_a_map(executed: dict[str, Any]) -> None
     assert any("iframe" in o.get("data", {}).get("text/html", "") for o in outputs)
 
 
+@pytest.mark.slow
 def test_life_circles_notebook_shows_the_profile_change(executed: dict[str, Any]) -> None:
     nb = _execute(NOTEBOOKS / "02_life_circles.ipynb", executed)
     text = _text(_outputs(nb))
@@ -135,6 +138,7 @@ def test_life_circles_notebook_shows_the_profile_change(executed: dict[str, Any]
     assert "slope" in text
 
 
+@pytest.mark.slow
 def test_batch_notebook_runs_the_towns_or_says_why_not(executed: dict[str, Any]) -> None:
     nb = _execute(NOTEBOOKS / "05_province_batch.ipynb", executed)
     text = _text(_outputs(nb))
@@ -146,6 +150,7 @@ def test_batch_notebook_runs_the_towns_or_says_why_not(executed: dict[str, Any])
         assert "is not here: the cells below skip" in text
 
 
+@pytest.mark.slow
 def test_parks_notebook_reports_row8_and_greenways_or_says_why_not(executed: dict[str, Any]) -> None:
     nb = _execute(NOTEBOOKS / "03_parks_greenways.ipynb", executed)
     text = _text(_outputs(nb))
@@ -181,6 +186,7 @@ class _Highways(osmium.SimpleHandler):
             self.ways.append((highway, w.tags.get("name"), [(nd.lon, nd.lat) for nd in w.nodes]))
 
 
+@pytest.mark.slow
 def test_own_data_notebook_handles_or_refuses_each_input(executed: dict[str, Any]) -> None:
     nb = _execute(NOTEBOOKS / "04_own_data.ipynb", executed)
     text = _text(_outputs(nb))

@@ -78,6 +78,7 @@ def test_map_opens_in_chromium_without_errors(demo_map):
     assert popup and any("公交站点" in t or "幼儿园" in t for t in popup)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
 )
@@ -117,6 +118,7 @@ def test_study_map_has_a_layer_per_circle_and_category(tmp_path):
     assert {"设施 facilities", "边界 boundaries"} <= set(names)
 
 
+@pytest.mark.slow
 def test_layers_render_as_folium_renders_them(monkeypatch, tmp_path):
     """The map's GeoJSON layers give the page folium's own GeoJson gives, byte for byte
     once the random element ids are numbered in order."""

@@ -233,6 +233,7 @@ def _run_font_script(body: str, tmp_path: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_a_system_copy_of_the_family_does_not_change_the_maps_font(tmp_path):
     """A byte-identical copy of the face that matplotlib's family lookup prefers (as Debian's
     fonts-noto-cjk gives) must neither stop the maps nor replace the packaged file."""
@@ -265,6 +266,7 @@ print(used, used.face_index, pdf.stat().st_size)
     assert int(size) == len(data) and b"NotoSansCJKsc-Regular" in data and b"DejaVu" not in data
 
 
+@pytest.mark.slow
 def test_without_the_package_an_installed_copy_of_the_face_is_used(tmp_path):
     packaged = _fonts.cjk_font_path()
     copy = tmp_path / "system-fonts" / packaged.name
@@ -288,6 +290,7 @@ print(f.path, f.face_index, _fonts.missing_chars("镇域公园绿道"))
     assert missing == []
 
 
+@pytest.mark.slow
 def test_without_any_copy_of_the_face_the_error_says_what_to_install(tmp_path):
     out = _run_font_script(
         """

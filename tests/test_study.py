@@ -408,6 +408,7 @@ def test_a_grid_coarser_than_the_shortest_reach_is_warned(tmp_path):
         assert not [x for x in mg.run(fine).notes if "GridResolutionWarning" in x]
 
 
+@pytest.mark.slow
 def test_a_grid_too_fine_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch, network_builds):
     """A 5 m grid with the interactive map on a machine allowed 1 GB: refused with the figures and a size that fits."""
     monkeypatch.setenv(mg.demand.MEMORY_ENV, "1")
