@@ -225,6 +225,7 @@ def hostile_run(hostile_study, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_hostile_names_show_as_text_and_never_run_in_the_map(hostile_run):
     result, out = hostile_run
@@ -263,6 +264,7 @@ def test_hostile_names_show_as_text_and_never_run_in_the_map(hostile_run):
     assert any(t.startswith(f"新增{HOSTILE[2]} #") for t in tips)
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_task_map_shows_hostile_names_as_text(hostile_run):
     """The policy-task map (streets, village roads, bus stops...) carries OSM names too."""
@@ -278,6 +280,7 @@ def test_task_map_shows_hostile_names_as_text(hostile_run):
     assert any(f["props"]["name"].startswith(HOSTILE[4]) for f in named)
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_siting_map_shows_the_hostile_category_name_as_text(hostile_study, tmp_path):
     with warnings.catch_warnings():
@@ -290,6 +293,7 @@ def test_siting_map_shows_the_hostile_category_name_as_text(hostile_study, tmp_p
     assert any(t.startswith(f"新增{HOSTILE[1]} #1 → ") for f in page["features"] for t in f["tooltip"])
 
 
+@pytest.mark.slow
 def test_a_template_in_a_name_is_not_evaluated_when_the_map_is_written(hostile_run):
     """branca compiles page parts as Jinja templates: a name holding ``{{ ... }}`` must not
     be evaluated (it could call any Python function while the map is written)."""
@@ -505,6 +509,7 @@ def _attack(address: str) -> dict:
     return got
 
 
+@pytest.mark.slow
 def test_batch_cluster_refuses_other_programs(hostile_batch):
     probe = hostile_batch["probe"]
     assert probe["running"], "the batch ended before its cluster could be tried"
@@ -518,6 +523,7 @@ def test_batch_cluster_refuses_other_programs(hostile_batch):
     assert hostile_batch["returncode"] == 0, hostile_batch["log"][-3000:]
 
 
+@pytest.mark.slow
 def test_batch_reports_a_null_geometry_town_and_runs_the_others(hostile_batch):
     summary = pd.read_csv(hostile_batch["out"] / "summary.csv", encoding="utf-8-sig")
     by_name = summary.set_index(summary["name"].map(_csv_text))
@@ -527,6 +533,7 @@ def test_batch_reports_a_null_geometry_town_and_runs_the_others(hostile_batch):
     assert "failed: Gamprin" in hostile_batch["log"]
 
 
+@pytest.mark.slow
 def test_batch_summary_keeps_town_names_as_text(hostile_batch):
     out = hostile_batch["out"]
     rows = _no_formula_cells(out / "summary.xlsx")["towns"]
@@ -639,6 +646,7 @@ def test_batch_study_paths_are_taken_from_its_folder(tmp_path):
     assert keys["year"] == 2027 and keys["base_dir"] == (tmp_path / "cfg").resolve()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["-1", "0"])
 def test_workers_below_one_are_refused_at_once(tmp_path, workers):
     path = shared_path(OSM_FILES["liechtenstein"])
@@ -742,6 +750,7 @@ def test_no_space_from_the_writer_is_reported_with_the_folder(demo_result, tmp_p
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["mine.txt"]
 
 
+@pytest.mark.slow
 def test_batch_on_an_existing_tls_cluster_takes_its_certificates(tmp_path):
     """``--scheduler`` with ``--tls-ca-file/--tls-cert/--tls-key``: the run goes through; the
     same address without them is refused by the cluster, with a clear error."""

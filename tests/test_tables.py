@@ -700,6 +700,7 @@ col_names = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @given(
     cols=st.lists(col_names, min_size=0, max_size=5, unique=True),
     n=st.integers(0, 6),

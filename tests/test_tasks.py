@@ -158,6 +158,7 @@ def _guixi_study(**tasks) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_guixi_run_writes_the_tasks_everywhere(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
