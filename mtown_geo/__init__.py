@@ -56,11 +56,10 @@ from ._errors import (
     StudyError,
     TargetWarning,
 )
+from ._version import __version__
 from .demo import demo_boundaries, demo_osm_path, demo_study
 from .network import Network
 from .study import StudyResult, load_study, run
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:

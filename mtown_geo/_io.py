@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ._errors import CleanupWarning, OutputFolderError, OutputNotWritableError
+from ._version import __version__
 
 __all__ = [
     "MANIFEST",
@@ -568,8 +569,6 @@ def _listing(folder: Path) -> list[str]:
 
 def _finish_manifest(tmp: Path) -> list[str]:
     """Add the marker and the list of written files to ``tmp/manifest.json`` (made if absent)."""
-    from . import __version__
-
     files = [r for r in _listing(tmp) if r != MANIFEST]
     path = tmp / MANIFEST
     data: dict[str, Any] = {}
