@@ -35,7 +35,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
@@ -48,14 +48,12 @@ from pyproj.exceptions import ProjError as _PyprojError
 
 from ._errors import CoordinateShiftWarning, CRSError, InputError
 
-if TYPE_CHECKING:
-    from .network import Network
-
 __all__ = [
     "CGCS2000_EPSG",
     "CHINA_BOUNDS",
     "HYPOTHESES",
     "SHIFT_BOUNDS",
+    "RoadNetwork",
     "ShiftCheck",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
@@ -828,11 +826,27 @@ class ShiftCheck:
         return pd.DataFrame(rows).set_index("hypothesis")
 
 
+@runtime_checkable
+class RoadNetwork(Protocol):
+    """What :func:`detect_shift` reads of a mode network: its nodes, its edges as a tree, its CRS.
+
+    :class:`mtown_geo.network.Network` is one; this module names the shape instead of
+    importing the class, so the CRS layer stays below the network layer.
+    """
+
+    @property
+    def nodes(self) -> gpd.GeoDataFrame: ...
+
+    @property
+    def edge_tree(self) -> shapely.STRtree: ...
+
+    @property
+    def crs(self) -> CRS: ...
+
+
 def _road_tree(network: Any) -> tuple[shapely.STRtree, CRS, shapely.Geometry]:
     """The streets as a tree of lines, their metric CRS and the hull they span."""
-    from .network import Network  # runtime import: network depends on this module
-
-    if isinstance(network, Network):
+    if isinstance(network, RoadNetwork) and not isinstance(network, (gpd.GeoDataFrame, gpd.GeoSeries)):
         nodes = np.asarray(network.nodes.geometry.values)
         return network.edge_tree, network.crs, shapely.convex_hull(shapely.multipoints(nodes))
     if isinstance(network, (gpd.GeoDataFrame, gpd.GeoSeries)):
@@ -939,7 +953,7 @@ def _name_evidence(
 
 def detect_shift(
     points: gpd.GeoDataFrame | gpd.GeoSeries,
-    network: Network | gpd.GeoDataFrame | gpd.GeoSeries,
+    network: RoadNetwork | gpd.GeoDataFrame | gpd.GeoSeries,
     *,
     reference: gpd.GeoDataFrame | None = None,
     name_col: str = "name",
@@ -987,7 +1001,7 @@ def detect_shift(
         has at least ``min_points`` points, only the points are used (a point inside a
         large park or school ground says little about where its streets are);
         otherwise polygons and lines count by a point on their surface.
-    network : Network, GeoDataFrame or GeoSeries
+    network : Network (any RoadNetwork), GeoDataFrame or GeoSeries
         A mode network (:class:`mtown_geo.network.Network`) or road lines with a CRS,
         known to be in WGS-84/CGCS2000 (OpenStreetMap, surveyed centrelines).
     reference : GeoDataFrame, optional
