@@ -62,10 +62,11 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Proj, Transformer
+from scipy.spatial import cKDTree
 
 from . import crs as _crs
 from ._errors import CRSError, DisconnectedNetworkWarning, InputError, NetworkError, RepairWarning
-from .network import Network, _merge_parallel
+from ._graph import Network, _merge_parallel
 from .standards import Profile, resolve
 
 __all__ = ["BRIDGE_CLASS_PARTS", "BRIDGE_CLASS_WORDS", "ROAD_CLASSES", "LineNetwork", "RepairReport", "lines_to_network"]
@@ -1473,8 +1474,6 @@ def _warn_pieces(net: LineNetwork, report: RepairReport, *, source: str) -> None
     bridging = ""
     near = report.locations[report.locations["kind"] == "near_miss"]
     if len(near):
-        from scipy.spatial import cKDTree
-
         _, end_node = cKDTree(np.column_stack([nodes["x"], nodes["y"]])).query(
             np.column_stack([near.geometry.x, near.geometry.y])
         )

@@ -1,0 +1,327 @@
+"""The travel network of one mode: the :class:`Network` class and its sparse-matrix helpers.
+
+The class lives here, below both builders (:mod:`mtown_geo.network` for OSM files and graphs,
+:mod:`mtown_geo._lines` for road centrelines), so that neither builder imports the other to
+reach it. Users import it as :class:`mtown_geo.network.Network`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from . import crs as _crs
+from ._errors import CRSError, InputError, NetworkError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["Network"]
+
+
+class Network:
+    """The network of one travel mode, in a projected metric CRS.
+
+    Parameters
+    ----------
+    nodes : GeoDataFrame
+        Index ``0..n-1``; columns ``x``, ``y`` (metres) and Point geometry.
+    edges : GeoDataFrame
+        Index ``0..m-1``; columns ``u``, ``v`` (node positions), ``length_m``,
+        ``time_min`` (u → v), ``time_rev_min`` (v → u; ``inf`` where one-way), optional
+        attributes (``highway``, ``name``, ``osm_id``...) and LineString geometry from u
+        to v.
+    mode : str
+        The travel mode (a key of the profile's ``modes``).
+    speed_kmh : float
+        The mode's base speed (km/h); per-edge speeds may differ (drive).
+    access_speed_kmh : float
+        Speed of the off-network legs between a point and the network (walking).
+    profile : str
+        Name of the profile the network was built with.
+    source : str
+        Where the network came from (file name), for reports.
+    max_snap_dist_m : float
+        Default largest distance (metres) at which points attach to the network.
+    straight : bool
+        Every edge is the straight segment from node u to node v (so the engine's
+        indexes can be taken from the node coordinates).
+
+    Notes
+    -----
+    The CRS is checked once here: a geographic CRS raises :class:`~mtown_geo.CRSError`.
+    A Network is treated as immutable; :meth:`with_speed` returns a new one.
+    """
+
+    def __init__(
+        self,
+        nodes: gpd.GeoDataFrame,
+        edges: gpd.GeoDataFrame,
+        *,
+        mode: str,
+        speed_kmh: float,
+        access_speed_kmh: float = 4.0,
+        profile: str = "",
+        source: str = "",
+        max_snap_dist_m: float = 300.0,
+        straight: bool = False,
+    ) -> None:
+        self.crs: CRS = _crs.require_projected(nodes, what="network nodes")
+        if edges.crs is None or CRS.from_user_input(edges.crs) != self.crs:
+            raise CRSError("network nodes and edges must share one projected CRS")
+        needed = {"u", "v", "length_m", "time_min", "time_rev_min"}
+        missing = needed - set(edges.columns)
+        if missing:
+            raise NetworkError(f"network edges lack the columns {sorted(missing)}")
+        if len(edges) == 0:
+            raise NetworkError(f"the {mode} network has no edges")
+        self.nodes = nodes
+        self.edges = edges
+        self.mode = mode
+        self.speed_kmh = float(speed_kmh)
+        self.access_speed_kmh = float(access_speed_kmh)
+        self.profile = profile
+        self.source = source
+        self.max_snap_dist_m = float(max_snap_dist_m)
+        self._straight = bool(straight)
+
+    # -- basic facts -----------------------------------------------------------------
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edges)
+
+    @property
+    def directed(self) -> bool:
+        """Whether any edge is one-way."""
+        return bool(np.isinf(self.edges["time_rev_min"].to_numpy()).any())
+
+    @property
+    def length_km(self) -> float:
+        return float(self.edges["length_m"].sum()) / 1000.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(mode={self.mode!r}, {self.n_nodes:,} nodes, {self.n_edges:,} edges, "
+            f"{self.length_km:,.1f} km, {self.crs.to_string()}, {self.n_components} component"
+            f"{'s' if self.n_components != 1 else ''})"
+        )
+
+    # -- matrices and indexes (built once, on first use) ------------------------------
+
+    def _directed_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = self.edges
+        u = e["u"].to_numpy(np.int64)
+        v = e["v"].to_numpy(np.int64)
+        tf = e["time_min"].to_numpy(float)
+        tb = e["time_rev_min"].to_numpy(float)
+        back = np.isfinite(tb)
+        rows = np.concatenate([u, v[back]])
+        cols = np.concatenate([v, u[back]])
+        w = np.concatenate([tf, tb[back]])
+        return rows, cols, w
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """Sparse matrix of travel times in minutes: ``csr[i, j]`` is the time of edge i → j.
+
+        Parallel edges keep their fastest time; zero times are stored explicitly
+        (``scipy.sparse.csgraph`` treats explicit zeros of a sparse matrix as edges).
+        """
+        rows, cols, w = self._directed_arrays()
+        return _csr_min(rows, cols, w, self.n_nodes)
+
+    @cached_property
+    def csr_reverse(self) -> sp.csr_matrix:
+        """The transpose of :attr:`csr` (times *to* a node), used for searches from facilities.
+
+        The same matrix as :attr:`csr` when every edge is two-way with equal times.
+        """
+        e = self.edges
+        if np.array_equal(e["time_min"].to_numpy(), e["time_rev_min"].to_numpy()):
+            return self.csr
+        rows, cols, w = self._directed_arrays()
+        return _csr_min(cols, rows, w, self.n_nodes)
+
+    @cached_property
+    def edge_start_tree(self) -> cKDTree:
+        """A KD-tree over the first vertex of every edge (bounds the nearest-edge distance)."""
+        straight = self.straight_edges
+        if straight is not None:
+            return cKDTree(straight[0])
+        first = shapely.get_coordinates(shapely.get_point(np.asarray(self.edges.geometry.values), 0))
+        return cKDTree(first)
+
+    @cached_property
+    def straight_edges(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """End coordinates (a, b) of every edge when all edges are straight segments, else None."""
+        if self._straight:
+            xy = self.nodes[["x", "y"]].to_numpy()
+            return xy[self.edges["u"].to_numpy()], xy[self.edges["v"].to_numpy()]
+        geoms = np.asarray(self.edges.geometry.values)
+        if not np.all(shapely.get_num_points(geoms) == 2):
+            return None
+        coords = shapely.get_coordinates(geoms).reshape(-1, 2, 2)
+        return coords[:, 0, :].copy(), coords[:, 1, :].copy()
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """An STRtree over the edge geometries (for nearest-edge attachment)."""
+        return shapely.STRtree(self.edges.geometry.values)
+
+    @cached_property
+    def component(self) -> np.ndarray:
+        """Weakly connected component label of every node (0 = the largest)."""
+        rows, cols, _ = self._directed_arrays()
+        adj = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+        n, labels = connected_components(adj, directed=True, connection="weak")
+        sizes = np.bincount(labels, minlength=n)
+        order = np.argsort(-sizes, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(n)
+        return rank[labels]
+
+    @property
+    def n_components(self) -> int:
+        return int(self.component.max()) + 1 if self.n_nodes else 0
+
+    def components(self) -> pd.DataFrame:
+        """The network's connected pieces: nodes, edges and length (km) of each, largest first."""
+        comp = self.component
+        edge_comp = comp[self.edges["u"].to_numpy()]
+        df = pd.DataFrame(
+            {
+                "n_nodes": np.bincount(comp),
+                "n_edges": np.bincount(edge_comp, minlength=self.n_components),
+                "length_km": np.bincount(edge_comp, weights=self.edges["length_m"].to_numpy(), minlength=self.n_components)
+                / 1000.0,
+            }
+        )
+        df.index.name = "component"
+        return df
+
+    # -- derived networks -------------------------------------------------------------
+
+    def with_speed(self, speed_kmh: float) -> Network:
+        """A copy whose edge times are scaled to a new base speed (e.g. an elderly walking speed).
+
+        Edge times scale by ``self.speed_kmh / speed_kmh``, so per-edge differences
+        (road classes, slope) are kept.
+        """
+        if not speed_kmh > 0:
+            raise InputError(f"speed_kmh must be positive, got {speed_kmh}")
+        factor = self.speed_kmh / float(speed_kmh)
+        edges = self.edges.copy()
+        edges["time_min"] = edges["time_min"] * factor
+        edges["time_rev_min"] = edges["time_rev_min"] * factor
+        if "speed_kmh" in edges:
+            edges["speed_kmh"] = edges["speed_kmh"] / factor
+        return Network(
+            self.nodes,
+            edges,
+            mode=self.mode,
+            speed_kmh=speed_kmh,
+            access_speed_kmh=self.access_speed_kmh,
+            profile=self.profile,
+            source=self.source,
+            max_snap_dist_m=self.max_snap_dist_m,
+            straight=self._straight,
+        )
+
+    def with_edge_times(self, time_min: np.ndarray, time_rev_min: np.ndarray) -> Network:
+        """A copy with new per-edge times in both directions (minutes; ``inf`` forbids a direction)."""
+        time_min = np.asarray(time_min, dtype=float)
+        time_rev_min = np.asarray(time_rev_min, dtype=float)
+        if time_min.shape != (self.n_edges,) or time_rev_min.shape != (self.n_edges,):
+            raise InputError("edge times must have one value per edge")
+        if np.any(time_min < 0) or np.any(time_rev_min < 0) or np.any(np.isnan(time_min)) or np.any(np.isnan(time_rev_min)):
+            raise InputError("edge times must be non-negative numbers (inf forbids a direction)")
+        edges = self.edges.copy()
+        edges["time_min"] = time_min
+        edges["time_rev_min"] = time_rev_min
+        return Network(
+            self.nodes,
+            edges,
+            mode=self.mode,
+            speed_kmh=self.speed_kmh,
+            access_speed_kmh=self.access_speed_kmh,
+            profile=self.profile,
+            source=self.source,
+            max_snap_dist_m=self.max_snap_dist_m,
+            straight=self._straight,
+        )
+
+    def to_networkx(self, *, weight: str = "time_min") -> nx.DiGraph:
+        """The network as a networkx ``DiGraph`` (nodes ``0..n-1`` with ``x``, ``y``; edge
+        attribute ``weight`` in minutes, parallel edges reduced to the fastest)."""
+        import networkx as nx
+
+        m = self.csr.tocoo()
+        g = nx.DiGraph(crs=self.crs)
+        g.add_nodes_from(
+            (i, {"x": x, "y": y}) for i, x, y in zip(range(self.n_nodes), self.nodes["x"], self.nodes["y"], strict=True)
+        )
+        g.add_weighted_edges_from(zip(m.row.tolist(), m.col.tolist(), m.data.tolist(), strict=True), weight=weight)
+        return g
+
+
+def _csr_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    """CSR matrix keeping the minimum of duplicate (row, col) entries, explicit zeros kept."""
+    if len(rows) == 0:
+        return sp.csr_matrix((n, n))
+    key = rows.astype(np.int64) * n + cols
+    order = np.lexsort((w, key))
+    key_sorted = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key_sorted[1:] != key_sorted[:-1]
+    keep = order[first]
+    r, c, d = rows[keep], cols[keep], w[keep]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    # entries are already sorted by row then column
+    return sp.csr_matrix((d.astype(float), c.astype(np.int32), indptr), shape=(n, n))
+
+
+def _merge_parallel(
+    u: np.ndarray, v: np.ndarray, length: np.ndarray, time: np.ndarray, oneway: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One edge per node pair: segments shared by several ways (or mapped once per direction)
+    become one edge whose time in each direction is the fastest of them.
+
+    Returns u, v, length, time (u → v), reverse time (v → u; inf if one-way) and, per edge,
+    the position of the segment whose attributes it keeps. Edges are oriented so that
+    u → v is always allowed.
+    """
+    lo = np.minimum(u, v)
+    hi = np.maximum(u, v)
+    fwd = u == lo
+    t_lohi = np.where(fwd, time, np.where(oneway, np.inf, time))
+    t_hilo = np.where(fwd, np.where(oneway, np.inf, time), time)
+    key = lo.astype(np.int64) * n + hi
+    order = np.lexsort((np.minimum(t_lohi, t_hilo), key))
+    ks = key[order]
+    start = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+    first = order[start]
+    a = np.minimum.reduceat(t_lohi[order], start)
+    b = np.minimum.reduceat(t_hilo[order], start)
+    lo, hi, length = lo[first], hi[first], length[first]
+    swap = np.isinf(a)
+    new_u = np.where(swap, hi, lo)
+    new_v = np.where(swap, lo, hi)
+    t_uv = np.where(swap, b, a)
+    t_vu = np.where(swap, a, b)
+    return new_u, new_v, length, t_uv, t_vu, first
