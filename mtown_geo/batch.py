@@ -26,6 +26,7 @@ existing cluster given its scheduler address.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -42,12 +43,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import yaml
+from tqdm.auto import tqdm
 
 from . import crs as _crs
 from . import report
 from ._errors import DataNotFoundError, InputError, MtownGeoError, StudyError
 from ._io import MANIFEST, check_output_root, file_sha256, own_files
+from ._version import __version__
+from ._yaml import load_with_lines
 from .sources.osm import read_osm
+from .sources.vector import read_vector
+from .study import _profile_of, load_study, run
 
 __all__ = ["SUMMARY_NAME", "run_batch", "towns_from_osm"]
 
@@ -169,8 +176,6 @@ def _builtup_from_osm(extract: Any, town_m: gpd.GeoDataFrame, metric: Any) -> gp
 
 def _run_town(task: dict[str, Any]) -> dict[str, Any]:
     """One town, inside a worker: read (cached) the extract, cut the town out, run, summarise."""
-    from .study import load_study, run
-
     t0 = time.perf_counter()
     row: dict[str, Any] = {"town": task["index"], "name": task["name"], "code": task["code"], "folder": task["folder"]}
     try:
@@ -379,10 +384,6 @@ def read_study_keys(path: str | os.PathLike[str]) -> dict[str, Any]:
         Not valid YAML (the message gives the line and column), a YAML tag that is not
         plain data (``!!python/...``), or not a mapping of keys.
     """
-    import yaml
-
-    from ._yaml import load_with_lines
-
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataNotFoundError(f"study file {p} does not exist")
@@ -409,8 +410,6 @@ def read_study_keys(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _read_towns(path: str | os.PathLike[str], *, layer: str | int | None) -> gpd.GeoDataFrame:
     """The town layer of a batch, read with the toolkit's vector reader (clear errors, GBK text)."""
-    from .sources.vector import read_vector
-
     p = Path(path).expanduser()
     if not p.exists():
         raise DataNotFoundError(f"towns file {p} does not exist; give a GeoPackage, GeoJSON or Shapefile of town polygons")
@@ -474,8 +473,6 @@ def _connect(
     except ImportError as exc:  # pragma: no cover - cryptography is a dependency
         raise InputError(f"the local Dask cluster needs the package cryptography for TLS: {exc}") from None
     if dashboard:
-        import importlib.util
-
         if importlib.util.find_spec("bokeh") is None:
             raise InputError("the Dask dashboard needs the package bokeh: pip install bokeh (or run without it)")
         address = "127.0.0.1:8787" if dashboard is True else str(dashboard)
@@ -590,7 +587,6 @@ def run_batch(
         ``out`` cannot be written (checked before any town runs).
     """
     from dask.distributed import as_completed
-    from tqdm.auto import tqdm
 
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
         raise InputError(f"n_workers must be a whole number of at least 1, got {n_workers!r}")
@@ -615,8 +611,6 @@ def run_batch(
         base.pop(key, None)
     base["osm"] = str(osm_path)
     buffer_m = float(base.get("network", {}).get("buffer_m", 1000.0))
-    from . import __version__
-    from .study import _profile_of, load_study
 
     checked = load_study({**base, "name": "check", "boundaries": {"town": "<memory>"}})  # fail fast on a bad study dict
     out_dir = check_output_root(out, writable=True)

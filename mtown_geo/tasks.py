@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import chargers, greenspace, lifecircle, neighbourhood, streets, transit, villages
+from . import chargers, greenspace, lifecircle, neighbourhood, parks, streets, transit, villages
 from . import demand as mg_demand
 from ._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from .network import Network
 from .report import ComputedValue
 from .sources import osm as _osm
 from .sources.osm import is_osm_file
+from .sources.raster import read_classes
+from .sources.tables import read_facility_table
 from .study import StudyResult, _extract, _parks_layer, _read_layer, _Town, _villages, _zone_polygons
 
 __all__ = ["run_step", "write_maps"]
@@ -63,8 +66,6 @@ def _pct(x: float | None) -> float:
 def _warn_unseen(rules: Any, what: str) -> None:
     missing = _osm.unselected(rules)
     if missing:
-        import warnings
-
         warnings.warn(
             f"{what}: the OSM reader keeps no feature tagged {', '.join(missing)}, so these profile rules match nothing",
             MtownGeoWarning,
@@ -275,8 +276,6 @@ def _stops(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
                 frame["served"] = served
             parts.append(frame)
         elif src.table is not None:
-            from .sources.tables import read_facility_table
-
             kw: dict[str, Any] = {"profile": prof}
             for key in ("crs", "category_col", "type_col", "name_col"):
                 if getattr(src, key) is not None:
@@ -393,8 +392,6 @@ def _transit(
 def _greenspace(
     tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
 ) -> None:
-    from . import parks
-
     prof, st = tw.profile, tw.study
     rules = prof.tasks.greenspace if prof.tasks is not None else None
     if rules is None:
@@ -461,8 +458,6 @@ def _greenspace(
         )
     # green cover from a land-cover raster
     if st.tasks.landcover:
-        from .sources.raster import read_classes
-
         rc = read_classes(st.path(st.tasks.landcover), built_m)
         if not rules.landcover_classes:
             raise StudyError(

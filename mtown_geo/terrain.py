@@ -19,9 +19,12 @@ import warnings
 from typing import Any
 
 import numpy as np
+import rasterio
 from pyproj import Transformer
+from rasterio import crs as rio_crs
+from scipy.ndimage import map_coordinates
 
-from ._errors import CRSError, InputError, MtownGeoWarning
+from ._errors import CRSError, DataNotFoundError, InputError, MtownGeoWarning
 from .network import Network
 
 __all__ = ["edge_slopes", "tobler_factor", "with_slope"]
@@ -36,12 +39,8 @@ def tobler_factor(slope: np.ndarray | float) -> np.ndarray:
 
 
 def _open(dem: Any) -> Any:
-    import rasterio
-
     if isinstance(dem, (str, os.PathLike)):
         if not os.path.exists(dem):
-            from ._errors import DataNotFoundError
-
             raise DataNotFoundError(f"DEM file {dem} does not exist")
         return rasterio.open(dem)
     return dem
@@ -49,8 +48,6 @@ def _open(dem: Any) -> Any:
 
 def _sample(dem: Any, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Bilinear DEM heights at points in the DEM's CRS (NaN outside or on nodata)."""
-    from scipy.ndimage import map_coordinates
-
     band = dem.read(1, masked=True).astype(float)
     data = band.filled(np.nan)
     inv = ~dem.transform
@@ -87,7 +84,6 @@ def edge_slopes(network: Network, dem: Any, *, step_m: float | None = None) -> t
     ds = _open(dem)
     if ds.crs is None:
         raise CRSError("the DEM has no CRS: set it (e.g. with gdal_edit.py -a_srs EPSG:4549) before using it")
-    from rasterio import crs as rio_crs
 
     net_crs = rio_crs.CRS.from_wkt(network.crs.to_wkt())
     if step_m is None:

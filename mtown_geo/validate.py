@@ -38,8 +38,12 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 import shapely
 from pyproj import CRS
+from rasterio.errors import RasterioError
+from rasterio.features import geometry_mask
+from rasterio.windows import from_bounds
 from shapely.errors import GEOSException
 
 from . import crs as _crs
@@ -48,6 +52,7 @@ from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeo
 from ._lines import LineNetwork, lines_to_network
 from .network import Network
 from .sources.osm import is_osm_file
+from .sources.vector import read_vector
 from .standards import Profile, resolve
 
 __all__ = ["CHECKS", "Problem", "ValidationReport", "render_text", "validate"]
@@ -267,10 +272,6 @@ def _read(value: Any, name: str, out: _Collector) -> gpd.GeoDataFrame | None:
             out.add("error", name, "not_a_layer", f"the file {path} does not exist", fix="check the path")
             return None
         try:
-            try:
-                from .sources.vector import read_vector
-            except ImportError:
-                return gpd.read_file(path)
             gdf: gpd.GeoDataFrame = read_vector(path)
             return gdf
         except (MtownGeoError, OSError, ValueError, RuntimeError) as exc:
@@ -814,11 +815,6 @@ def _duplicates(fac: gpd.GeoDataFrame, fac_m: gpd.GeoDataFrame, names: pd.Series
 
 
 def _raster_checks(path_value: Any, town: gpd.GeoDataFrame | None, out: _Collector, min_coverage: float = 0.95) -> None:
-    import rasterio
-    from rasterio.errors import RasterioError
-    from rasterio.features import geometry_mask
-    from rasterio.windows import from_bounds
-
     name = "population_raster"
     if not isinstance(path_value, (str, os.PathLike)):
         out.add("error", name, "raster_unreadable", f"expected the path of a GeoTIFF, got {type(path_value).__name__}")

@@ -10,6 +10,9 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window, from_bounds
 
 from .._errors import CRSError, DataNotFoundError, InputError
 
@@ -53,10 +56,6 @@ def read_classes(path: str | os.PathLike[str], area: gpd.GeoDataFrame | gpd.GeoS
     CRSError
         The raster has no CRS.
     """
-    import rasterio
-    from rasterio.errors import RasterioIOError
-    from rasterio.windows import Window, from_bounds
-
     p = Path(path).expanduser()
     if not p.exists():
         raise DataNotFoundError(f"land-cover raster {p} does not exist")

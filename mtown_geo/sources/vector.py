@@ -31,6 +31,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
+from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
@@ -160,8 +162,6 @@ def _shapefile_encoding(values: list[str], path: Path, layer: str, encoding: str
 
 
 def _read_shapefile(path: Path, layer: str, encoding: str | None) -> tuple[gpd.GeoDataFrame, str]:
-    import pyogrio
-
     # read the text bytes as they are (Latin-1 maps every byte to one character) and decode here
     raw = pyogrio.read_dataframe(path, layer=layer, encoding="ISO-8859-1")
     geom_name = raw.geometry.name
@@ -292,9 +292,6 @@ def read_vector(
     >>> from mtown_geo.sources.vector import read_vector
     >>> roads = read_vector("道路中心线.shp")  # doctest: +SKIP
     """
-    import pyogrio
-    from pyogrio.errors import DataLayerError, DataSourceError
-
     if encoding is not None:
         _codec(encoding, what="encoding=")
     p = Path(path).expanduser()
