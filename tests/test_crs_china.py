@@ -17,6 +17,7 @@ this package):
 
 from __future__ import annotations
 
+import types
 import warnings
 
 import geopandas as gpd
@@ -359,6 +360,10 @@ def test_detect_shift_argument_errors(karhula_walk):
         crs.detect_shift(pts, karhula_walk, alpha=1.5)
     with pytest.raises(mg.InputError):
         crs.detect_shift(pts, "roads.shp")
+    assert isinstance(karhula_walk, crs.RoadNetwork)
+    half = types.SimpleNamespace(nodes=karhula_walk.nodes, crs=karhula_walk.crs)  # no edge tree
+    with pytest.raises(mg.InputError, match="network must be"):
+        crs.detect_shift(pts, half)
     with pytest.raises(mg.InputError):
         crs.detect_shift(pts, gpd.GeoDataFrame(geometry=[], crs=4326))
     with pytest.raises(mg.CRSError):
