@@ -455,7 +455,7 @@ class Tuned:
         cols = np.concatenate([u, v])
         w = np.concatenate([acc + f * t_uv, acc + (1.0 - f) * t_vu])
         fin = np.isfinite(w)
-        aug = access._append_rows(net.csr_reverse, rows[fin] - n, cols[fin], w[fin], S)
+        aug = access.add_sources(net.csr_reverse, rows[fin] - n, cols[fin], w[fin], S)
         src_cat = np.full(S, -1, dtype=np.int64)
         src_cat[src_of_point] = cat_of_point[idx]
         # label lookup: position n + j of the augmented graph is facility fac_ids[j]; 0 stands for "none"

@@ -26,6 +26,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +39,23 @@ from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
 from .network import Network, _csr_min
 
-__all__ = ["Reach", "Tree", "access_points", "point_costs", "reach", "search", "snap", "travel_times", "tree_costs"]
+__all__ = [
+    "Reach",
+    "Tree",
+    "access_points",
+    "add_sources",
+    "csr_dijkstra",
+    "origin_legs",
+    "point_costs",
+    "reach",
+    "reachable_nodes",
+    "restrict",
+    "search",
+    "snap",
+    "source_legs",
+    "travel_times",
+    "tree_costs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -369,13 +386,7 @@ class Reach:
         e = snaps["edge"].to_numpy()[oi]
         s = snaps["frac"].to_numpy()[oi]
         acc = snaps["access_min"].to_numpy()[oi]
-        u = net.edges["u"].to_numpy()[e]
-        v = net.edges["v"].to_numpy()[e]
-        t_uv = net.edges["time_min"].to_numpy()[e]
-        t_vu = net.edges["time_rev_min"].to_numpy()[e]
-        with np.errstate(invalid="ignore"):
-            via_u = acc + np.where(np.isfinite(t_vu), s * t_vu, np.inf)  # towards u: direction v → u
-            via_v = acc + np.where(np.isfinite(t_uv), (1.0 - s) * t_uv, np.inf)  # towards v: direction u → v
+        u, v, via_u, via_v = origin_legs(net, e, s, acc)
         tu = via_u[None, :] + self.node_min[:, u]
         tv = via_v[None, :] + self.node_min[:, v]
         best = np.minimum(tu, tv)
@@ -578,25 +589,18 @@ def _search(
     acc = snaps["access_min"].to_numpy()[idx]
     pt_owner = owner[idx]
     pt_cat = cat_of_point[idx]
-    edges = network.edges
-    u = edges["u"].to_numpy()[e]
-    v = edges["v"].to_numpy()[e]
-    t_uv = edges["time_min"].to_numpy()[e]
-    t_vu = edges["time_rev_min"].to_numpy()[e]
+    u, v, w_u, w_v = source_legs(network, e, f, acc)
     # one source node per (facility, category) pair; here a facility row has one category
     fac_ids, src_of_point = np.unique(pt_owner, return_inverse=True)
     S = len(fac_ids)
     src_node = n + src_of_point
-    # reversed graph: source → u costs the trip u → facility (along u→v), source → v the trip v → facility
-    w_u = acc + f * t_uv
-    w_v = acc + (1.0 - f) * t_vu
     rows = np.concatenate([src_node, src_node])
     cols = np.concatenate([u, v])
     w = np.concatenate([w_u, w_v])
     fin = np.isfinite(w)
     rows, cols, w = rows[fin], cols[fin], w[fin]
     base = network.csr_reverse
-    aug = _append_rows(base, rows - n, cols, w, S)
+    aug = add_sources(base, rows - n, cols, w, S)
     src_cat = np.full(S, -1, dtype=np.int64)
     src_cat[src_of_point] = pt_cat
     # position n + j of the augmented graph is facility fac_ids[j]
@@ -612,20 +616,88 @@ def _search(
                 nearest[k] = -1
             continue
         if nearest is None:
-            node_min[k] = dijkstra(aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True)[:n]
+            node_min[k] = csr_dijkstra(aug, n + sources, limit_min=max_time_min, min_only=True)[:n]
             continue
-        dist, _, src = dijkstra(
-            aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True, return_predecessors=True
-        )
+        dist, _, src = csr_dijkstra(aug, n + sources, limit_min=max_time_min, min_only=True, return_predecessors=True)
         node_min[k] = dist[:n]
         s = src[:n]
         nearest[k] = lut[np.where(s >= 0, s, 0)]
     return node_min, nearest
 
 
-def _append_rows(base: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.ndarray, extra: int) -> sp.csr_matrix:
-    """A square CSR of size n+extra: ``base`` plus ``extra`` new rows (source nodes) of edges into it."""
-    n = base.shape[0]
+# -- the engine's primitives: legs onto the network, source rows, restriction, the search ---
+
+
+def source_legs(
+    network: Network, edge: np.ndarray, frac: np.ndarray, access_min: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The legs from an edge's two ends *to* points attached to it (a facility, a site).
+
+    Parameters
+    ----------
+    network : Network
+        The network the points are attached to.
+    edge, frac, access_min : numpy.ndarray
+        Per point: edge position in ``network.edges``, position along it from ``u`` (0–1)
+        and the off-network leg (minutes), as :func:`snap` gives them.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``u``, ``v`` (the edge's end nodes) and ``w_u``, ``w_v``: minutes from ``u`` to the
+        point along ``u → v`` and from ``v`` along ``v → u``, each plus the access leg
+        (``inf`` against a one-way edge). On the reversed network these are the weights of
+        a source row's edges to ``u`` and ``v``.
+    """
+    edges = network.edges
+    u = edges["u"].to_numpy()[edge]
+    v = edges["v"].to_numpy()[edge]
+    t_uv = edges["time_min"].to_numpy()[edge]
+    t_vu = edges["time_rev_min"].to_numpy()[edge]
+    w_u = access_min + frac * t_uv
+    w_v = access_min + (1.0 - frac) * t_vu
+    return u, v, w_u, w_v
+
+
+def origin_legs(
+    network: Network, edge: np.ndarray, frac: np.ndarray, access_min: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The legs *from* points attached to the network (origins, demand units) to their edge's ends.
+
+    Parameters
+    ----------
+    network : Network
+        The network the points are attached to.
+    edge, frac, access_min : numpy.ndarray
+        Per point: edge position, position along it from ``u`` (0–1), off-network leg (minutes).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``u``, ``v`` and ``via_u``, ``via_v``: minutes from the point to ``u`` (direction
+        ``v → u``) and to ``v`` (direction ``u → v``), each plus the access leg; ``inf``
+        where the edge is one-way the other way. A point's time to a target is
+        ``min(via_u + time(u), via_v + time(v))``.
+    """
+    edges = network.edges
+    u = edges["u"].to_numpy()[edge]
+    v = edges["v"].to_numpy()[edge]
+    t_uv = edges["time_min"].to_numpy()[edge]
+    t_vu = edges["time_rev_min"].to_numpy()[edge]
+    with np.errstate(invalid="ignore"):
+        via_u = access_min + np.where(np.isfinite(t_vu), frac * t_vu, np.inf)  # towards u: direction v → u
+        via_v = access_min + np.where(np.isfinite(t_uv), (1.0 - frac) * t_uv, np.inf)  # towards v: direction u → v
+    return u, v, via_u, via_v
+
+
+def add_sources(graph: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n_sources: int) -> sp.csr_matrix:
+    """A square CSR of size ``n + n_sources``: ``graph`` plus ``n_sources`` source rows with edges into it.
+
+    ``rows`` are source numbers ``0..n_sources-1`` (node ``n + row``), ``cols`` nodes of
+    ``graph``, ``w`` the weights; of duplicate (source, node) pairs the smallest weight is
+    kept. The search from node ``n + j`` then starts at source ``j``.
+    """
+    n = graph.shape[0]
     key = rows.astype(np.int64) * n + cols
     order = np.lexsort((w, key))
     key_s = key[order]
@@ -633,11 +705,80 @@ def _append_rows(base: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.
     first[1:] = key_s[1:] != key_s[:-1]
     keep = order[first]
     r, c, d = rows[keep], cols[keep], w[keep]
-    counts = np.bincount(r, minlength=extra)
-    indptr = np.concatenate([base.indptr.astype(np.int64), base.indptr[-1] + np.cumsum(counts)])
-    indices = np.concatenate([base.indices, c.astype(base.indices.dtype)])
-    data = np.concatenate([base.data, d])
-    return sp.csr_matrix((data, indices, indptr), shape=(n + extra, n + extra))
+    counts = np.bincount(r, minlength=n_sources)
+    indptr = np.concatenate([graph.indptr.astype(np.int64), graph.indptr[-1] + np.cumsum(counts)])
+    indices = np.concatenate([graph.indices, c.astype(graph.indices.dtype)])
+    data = np.concatenate([graph.data, d])
+    return sp.csr_matrix((data, indices, indptr), shape=(n + n_sources, n + n_sources))
+
+
+def restrict(graph: sp.csr_matrix, keep: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``graph`` restricted to the nodes where ``keep`` is true (explicit zero weights kept).
+
+    Returns
+    -------
+    tuple
+        The sub-graph (a CSR over the kept nodes, in their order) and ``new_id``: old node
+        → new node, ``-1`` for a node left out.
+    """
+    new_id = np.full(graph.shape[0], -1, dtype=np.int64)
+    new_id[keep] = np.arange(int(keep.sum()))
+    rows = np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
+    cols = graph.indices
+    m = keep[rows] & keep[cols]
+    r, c, d = new_id[rows[m]], new_id[cols[m]], graph.data[m]
+    n = int(keep.sum())
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))]).astype(np.int64)
+    # rows stay sorted (the remap is monotone), so the CSR arrays can be taken as they are
+    return sp.csr_matrix((d.astype(float), c.astype(np.int32), indptr), shape=(n, n)), new_id
+
+
+def reachable_nodes(network: Network, nodes: np.ndarray, limit_min: float) -> np.ndarray:
+    """Boolean mask of the nodes some of ``nodes`` reaches within ``limit_min`` minutes (forward)."""
+    keep = np.zeros(network.n_nodes, dtype=bool)
+    if len(nodes) == 0:
+        return keep
+    d = csr_dijkstra(network.csr, np.unique(nodes), limit_min=limit_min, min_only=True)
+    keep[np.isfinite(d)] = True
+    return keep
+
+
+def csr_dijkstra(
+    graph: sp.csr_matrix,
+    sources: np.ndarray | int,
+    *,
+    limit_min: float,
+    min_only: bool = False,
+    return_predecessors: bool = False,
+) -> Any:
+    """The package's one shortest-path search: :func:`scipy.sparse.csgraph.dijkstra` on a directed graph.
+
+    Parameters
+    ----------
+    graph : scipy.sparse.csr_matrix
+        Edge weights (minutes, or metres for :func:`search` by length); explicit zeros are edges.
+    sources : int or array of int
+        Start nodes.
+    limit_min : float
+        Nodes farther than this are ``inf``.
+    min_only, return_predecessors : bool, optional
+        As scipy's: one row of the nearest source's distance (and, with predecessors, the
+        source each node's distance comes from) instead of one row per source.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        What scipy returns for these options: distances; with ``return_predecessors``
+        ``(distances, predecessors)``, or ``(distances, predecessors, sources)`` when also ``min_only``.
+    """
+    return dijkstra(
+        graph,
+        directed=True,
+        indices=sources,
+        limit=limit_min,
+        min_only=min_only,
+        return_predecessors=return_predecessors,
+    )
 
 
 def travel_times(
@@ -865,8 +1006,8 @@ def search(
         rows, cols = cols, rows
     base = _csr_min(rows, cols, w, n)
     ok = np.isfinite(cost0)
-    aug = _append_rows(base, np.zeros(int(ok.sum()), dtype=np.int64), src[ok], cost0[ok], 1)
-    dist, pred = dijkstra(aug, directed=True, indices=n, limit=limit, return_predecessors=True)
+    aug = add_sources(base, np.zeros(int(ok.sum()), dtype=np.int64), src[ok], cost0[ok], 1)
+    dist, pred = csr_dijkstra(aug, n, limit_min=limit, return_predecessors=True)
     dist, pred = dist[:n], pred[:n].astype(np.int64)
     pred = np.where((pred < 0) | (pred >= n), -1, pred)
     return Tree(network=network, dist=dist, pred=pred, weight=weight, towards=towards, edge_mask=edge_mask)
