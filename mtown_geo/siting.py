@@ -46,7 +46,6 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse.csgraph import dijkstra
 
 from . import access
 from . import crs as _crs
@@ -329,57 +328,8 @@ def _unit_legs(network: Network, usnap: pd.DataFrame) -> tuple[np.ndarray, np.nd
     """For attached units: positions, end nodes u and v, and the time from the unit to each end (minutes)."""
     oi = np.flatnonzero(usnap["ok"].to_numpy())
     e = usnap["edge"].to_numpy()[oi]
-    s = usnap["frac"].to_numpy()[oi]
-    acc = usnap["access_min"].to_numpy()[oi]
-    edges = network.edges
-    t_uv = edges["time_min"].to_numpy()[e]
-    t_vu = edges["time_rev_min"].to_numpy()[e]
-    # the same arithmetic as the engine (mtown_geo.access.Reach.at), so times agree to the bit
-    with np.errstate(invalid="ignore"):
-        via_u = acc + np.where(np.isfinite(t_vu), s * t_vu, np.inf)
-        via_v = acc + np.where(np.isfinite(t_uv), (1.0 - s) * t_uv, np.inf)
-    return oi, edges["u"].to_numpy()[e], edges["v"].to_numpy()[e], via_u, via_v
-
-
-def _reachable_nodes(network: Network, nodes: np.ndarray, limit: float) -> np.ndarray:
-    """Nodes some demand unit reaches within ``limit`` minutes: every trip that counts stays among them."""
-    keep = np.zeros(network.n_nodes, dtype=bool)
-    if len(nodes) == 0:
-        return keep
-    d = dijkstra(network.csr, directed=True, indices=np.unique(nodes), limit=limit, min_only=True)
-    keep[np.isfinite(d)] = True
-    return keep
-
-
-def _sub_reverse(network: Network, keep: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
-    """The reversed network restricted to ``keep`` (explicit zero times kept), and old → new node ids."""
-    new_id = np.full(network.n_nodes, -1, dtype=np.int64)
-    new_id[keep] = np.arange(int(keep.sum()))
-    rev = network.csr_reverse
-    rows = np.repeat(np.arange(rev.shape[0]), np.diff(rev.indptr))
-    cols = rev.indices
-    m = keep[rows] & keep[cols]
-    r, c, d = new_id[rows[m]], new_id[cols[m]], rev.data[m]
-    n = int(keep.sum())
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))]).astype(np.int64)
-    # rows stay sorted (the remap is monotone), so the CSR arrays can be taken as they are
-    return sp.csr_matrix((d.astype(float), c.astype(np.int32), indptr), shape=(n, n)), new_id
-
-
-def _with_sources(sub: sp.csr_matrix, src: np.ndarray, cols: np.ndarray, w: np.ndarray, n_src: int) -> sp.csr_matrix:
-    """``sub`` plus ``n_src`` source rows (one per site) with edges into it; duplicates keep the fastest."""
-    n = sub.shape[0]
-    key = src.astype(np.int64) * n + cols
-    order = np.lexsort((w, key))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key[order][1:] != key[order][:-1]
-    keep = order[first]
-    r, c, d = src[keep], cols[keep], w[keep]
-    counts = np.bincount(r, minlength=n_src)
-    indptr = np.concatenate([sub.indptr.astype(np.int64), sub.indptr[-1] + np.cumsum(counts)])
-    indices = np.concatenate([sub.indices, c.astype(sub.indices.dtype)])
-    data = np.concatenate([sub.data, d])
-    return sp.csr_matrix((data, indices, indptr), shape=(n + n_src, n + n_src))
+    u, v, via_u, via_v = access.origin_legs(network, e, usnap["frac"].to_numpy()[oi], usnap["access_min"].to_numpy()[oi])
+    return oi, u, v, via_u, via_v
 
 
 def _cover(
@@ -414,26 +364,23 @@ def _cover(
     cols: list[np.ndarray] = []
 
     # through the network: one bounded search per site, on the part of the network units reach within T
-    keep = _reachable_nodes(network, np.concatenate([uu, uv]), T)
-    sub, new_id = _sub_reverse(network, keep)
+    keep = access.reachable_nodes(network, np.concatenate([uu, uv]), T)
+    sub, new_id = access.restrict(network.csr_reverse, keep)
     n = sub.shape[0]
-    pu = edges["u"].to_numpy()[pe]
-    pv = edges["v"].to_numpy()[pe]
     # source → u is the trip u → site (along u → v); source → v the trip v → site (along v → u)
-    w_u = pacc + pf * t_uv[pe]
-    w_v = pacc + (1.0 - pf) * t_vu[pe]
+    pu, pv, w_u, w_v = access.source_legs(network, pe, pf, pacc)
     src = np.concatenate([owner, owner])
     to = np.concatenate([new_id[pu], new_id[pv]])
     w = np.concatenate([w_u, w_v])
     ok = np.isfinite(w) & (to >= 0) & (w <= T)
     if ok.any() and n > 0:
-        aug = _with_sources(sub, src[ok], to[ok], w[ok], n_sites)
+        aug = access.add_sources(sub, src[ok], to[ok], w[ok], n_sites)
         searched = np.unique(src[ok])
         u_new, v_new = new_id[uu], new_id[uv]
         batch = max(1, min(_BATCH_CELLS // (n + n_sites), _BATCH_CELLS // max(1, len(oi))))
         for start in range(0, len(searched), batch):
             ids = searched[start : start + batch]
-            dist = dijkstra(aug, directed=True, indices=n + ids, limit=T)
+            dist = access.csr_dijkstra(aug, n + ids, limit_min=T)
             best = np.minimum(via_u[None, :] + dist[:, u_new], via_v[None, :] + dist[:, v_new])
             r, c = np.nonzero(best <= T)
             rows.append(ids[r])
