@@ -18,6 +18,12 @@ length) that keeps the predecessors, so the path itself can be walked back
 (:meth:`Tree.path_edges`): which villages reach the town seat on two-lane roads only, and
 along which roads. :func:`point_costs` and :func:`tree_costs` attach points to it as the
 engine attaches facilities and origins (nearest edge, partial edges).
+
+The pieces are public so that every search of the package is this one: :func:`source_legs`
+and :func:`origin_legs` (the partial-edge legs onto and off a point's edge), :func:`add_sources`
+(source rows, the fastest link kept), :func:`restrict` and :func:`reachable_nodes` (the part of
+the network a bounded search can use) and :func:`csr_dijkstra`, the package's only call of
+scipy's Dijkstra (siting's coverage matrix is built from them).
 """
 
 from __future__ import annotations
