@@ -43,7 +43,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
-from .network import Network, _csr_min
+from ._graph import _csr_min
+from .network import Network
 
 __all__ = [
     "Reach",

@@ -34,7 +34,6 @@ from pyproj import CRS, Transformer
 from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, DisconnectedNetworkWarning, InputError, NetworkError, OfflineError
 from ._graph import Network, _merge_parallel
-from ._graph import _csr_min as _csr_min  # the engine imports it from here
 from ._lines import LineNetwork, RepairReport, lines_to_network
 from .sources.osm import OSMExtract, is_osm_file, read_osm
 from .standards import Profile, resolve
