@@ -18,6 +18,7 @@ __all__ = [
     "DiskFullError",
     "EmptyCategoryWarning",
     "GridResolutionWarning",
+    "IncompleteDataWarning",
     "InputError",
     "MtownGeoError",
     "MtownGeoWarning",
@@ -117,3 +118,7 @@ class AssumptionWarning(MtownGeoWarning):
 
 class CleanupWarning(MtownGeoWarning):
     """Leftovers of an interrupted earlier write (hidden ``.NAME.partial-*`` folders) were removed."""
+
+
+class IncompleteDataWarning(MtownGeoWarning):
+    """An input file looks incomplete (e.g. an OSM file whose data stop short of its declared extent)."""

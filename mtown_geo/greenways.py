@@ -72,6 +72,7 @@ WATER_LINES: tuple[str, ...] = ("river", "canal", "stream")
 
 _QUAD_SEGS = 128
 _CLOSED_ACCESS = {"private", "no"}
+_AREA_YES = {"yes"}
 _NOT_BRIDGE = {None, "", "no"}
 _MIN_WATERSIDE_M = 100.0
 _MAX_ANGLE_DEG = 30.0
@@ -210,6 +211,11 @@ def from_osm(
       ``min_waterside_m`` along the water (a path merely crossing a stream is not a
       waterside greenway).
 
+    Ways tagged ``area=yes`` (the outline of a pedestrian square, not a route) are never
+    greenways, as the walk network leaves them out too. A way cut by the extract's edge
+    comes as one row per piece (:func:`mtown_geo.sources.read_osm` splits it where its
+    nodes are missing).
+
     Parameters
     ----------
     source : path or OSMExtract
@@ -231,7 +237,8 @@ def from_osm(
     Returns
     -------
     GeoDataFrame
-        One row per OSM way with :data:`COLUMNS`: ``osm_id``, ``name``, ``highway``,
+        One row per OSM way (per piece of a way cut by the extract's edge) with
+        :data:`COLUMNS`: ``osm_id``, ``name``, ``highway``,
         ``route`` (names of the greenway routes it belongs to), ``matched_by``
         (``name``, ``route`` and/or ``waterside``, joined by ``+``), ``length_m`` (of the
         geometry kept, m) and line geometry in the metric CRS. Overlapping lanes are
@@ -259,7 +266,9 @@ def from_osm(
         log.info("no highway ways in the data: no greenway")
         return empty
     patterns = list(spec.name_patterns)
-    by_name = ways["name"].map(lambda n: _named(n, patterns)).to_numpy(dtype=bool)
+    # the outline of a pedestrian square (area=yes) is not a route, whatever selects it
+    route_like = ~ways["area"].isin(list(_AREA_YES)).to_numpy()
+    by_name = ways["name"].map(lambda n: _named(n, patterns)).to_numpy(dtype=bool) & route_like
     # route relations named as greenways
     route_of: dict[int, list[str]] = {}
     if len(extract.routes):
@@ -272,7 +281,7 @@ def from_osm(
             for w in members:
                 route_of.setdefault(int(w), []).append(label)
     osm_ids = ways["osm_id"].to_numpy()
-    by_route = np.array([int(i) in route_of for i in osm_ids], dtype=bool)
+    by_route = np.array([int(i) in route_of for i in osm_ids], dtype=bool) & route_like
     if route_of:
         missing = len(set(route_of) - set(osm_ids.tolist()))
         if missing:
@@ -346,6 +355,7 @@ def _waterside(
         return {}
     cand = (
         ways["highway"].isin(spec.waterside_highway).to_numpy()
+        & ~ways["area"].isin(list(_AREA_YES)).to_numpy()
         & ~ways["access"].isin(list(_CLOSED_ACCESS)).to_numpy()
         & ways["bridge"].map(lambda v: v in _NOT_BRIDGE).to_numpy(dtype=bool)
     )
@@ -854,11 +864,12 @@ def service_coverage(
     if not spec.verified:
         notes.append(f"greenway identification not verified: {spec.source.strip()}")
     total = float(land.area)
+    covered = min(covered, total)  # the overlay's rounding can exceed the land by an ulp
     return GreenwayCoverage(
         radius_m=r,
         covered_m2=covered,
         total_m2=total,
-        rate=covered / total,
+        rate=min(max(covered / total, 0.0), 1.0),
         n_lines=len(geoms),
         source="城市绿道服务半径覆盖率 (residential land within 1 km of a greenway, secondary source); " + spec.source.strip(),
         verified=spec.verified,

@@ -409,7 +409,7 @@ def from_osm(
     """Parks from OpenStreetMap: polygons of the profile's park tags plus named green spaces.
 
     A polygon is a park when its tags match one of the profile's ``parks.osm`` rules
-    (``leisure=park|garden|nature_reserve``, ``landuse=recreation_ground|village_green`` in
+    (``leisure=park|garden``, ``landuse=recreation_ground|village_green`` in
     ``zhejiang-2023``), or when it is a *named green space*: a named ``landuse=grass``
     (meadow, village_green, recreation_ground, flowerbed), or a polygon whose name
     contains a park pattern (公园, 游园...) and that has no other use (no amenity, shop,

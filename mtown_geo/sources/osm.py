@@ -6,7 +6,9 @@ One pass over the file collects everything the toolkit uses:
   network is built from these in :mod:`mtown_geo.network` without making a shapely
   object per way);
 * tagged nodes and areas (closed ways and multipolygon relations assembled by
-  libosmium) whose keys mark facilities, parks, land use, water or boundaries;
+  libosmium) whose keys mark facilities, parks, land use, water or boundaries, and the
+  *named* buildings (a school, library or clinic is often mapped only as a building
+  outline with a name: ``building=yes`` + ``name=…小学``);
 * route relations (hiking / bicycle / foot / bus routes) with their member ways and nodes.
 
 What is kept is data: :data:`WAY_TAG_KEYS` (tags of highway ways, including the lane,
@@ -14,6 +16,12 @@ width, surface and reference tags the road-grade rules read), :data:`FEATURE_KEY
 :data:`FEATURE_TAGS` (what makes a node or area a feature). :func:`select` picks features
 by a profile's tag rules and :func:`unselected` names the rules the reader cannot see.
 :func:`road_attributes` turns the lane, width and grade tags of the ways into numbers.
+
+A highway way whose nodes are partly missing from the file (cut by the extract's edge) is
+split where nodes are missing: each run of consecutive nodes present becomes a piece,
+never a straight line across the gap. A ``.pbf`` whose header declares a bounding box is
+checked against the extent of the data read, so that a file cut short (a download that
+stopped at a block boundary reads as a valid, smaller file) is reported.
 
 Network topology is taken from node *locations*: ways that share a node share its
 coordinates, so vertices are identified by their fixed-point coordinates (1e-7°).
@@ -30,6 +38,7 @@ import math
 import os
 import re
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +51,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .._errors import DataNotFoundError, InputError
+from .._errors import DataNotFoundError, IncompleteDataWarning, InputError
 
 if TYPE_CHECKING:
     from ..standards import TagRule
@@ -51,6 +60,7 @@ __all__ = [
     "ATTRIBUTION",
     "FEATURE_KEYS",
     "FEATURE_TAGS",
+    "NAME_KEYS",
     "ROUTE_TYPES",
     "WAY_TAG_KEYS",
     "OSMExtract",
@@ -131,7 +141,15 @@ FEATURE_TAGS: tuple[tuple[str, str], ...] = (
     ("man_made", "charge_point"),
 )
 
+#: Tags that carry a feature's name, in the order they are read (a building with any of
+#: them is a *named* building).
+NAME_KEYS: tuple[str, ...] = ("name", "name:zh", "official_name", "alt_name")
+
 _WATERWAY_LINES = {"river", "canal", "stream", "drain", "ditch"}
+
+# The header's bounding box and the data read: a side that stops short of the box by more
+# than this share of the box's width or height is reported.
+_BBOX_SHORT_SHARE = 0.25
 
 #: Route relations kept (``route=*``): walking and cycling routes, and bus routes.
 ROUTE_TYPES: frozenset[str] = frozenset({"hiking", "bicycle", "foot", "running", "mtb", "bus"})
@@ -169,6 +187,18 @@ class OSMExtract:
     timestamp : str or None
         How recent the data is (ISO date): the file header's replication timestamp, else
         the newest timestamp among the objects read; None when neither is known.
+    header_bounds : tuple or None
+        The bounding box (west, south, east, north) the file's header declares, None when
+        it declares none.
+    split_ways : int
+        Highway ways whose nodes are partly missing from the file (cut by the extract's
+        edge): each was split where nodes are missing, its runs of two or more
+        consecutive nodes kept as pieces (rows of :attr:`ways` with the same
+        ``osm_id``).
+    problems : tuple of str
+        What makes the file look incomplete (data stopping far short of the extent its
+        header declares, tagged nodes but no way): :func:`read_osm` issues each as an
+        :class:`~mtown_geo.IncompleteDataWarning` whenever it returns the extract.
     parent : OSMExtract or None
         The extract a :meth:`subset` was cut from.
     cache : dict
@@ -182,6 +212,9 @@ class OSMExtract:
     routes: pd.DataFrame
     bounds: tuple[float, float, float, float] = field(default=(np.nan, np.nan, np.nan, np.nan))
     timestamp: str | None = None
+    header_bounds: tuple[float, float, float, float] | None = None
+    split_ways: int = 0
+    problems: tuple[str, ...] = ()
     parent: OSMExtract | None = field(default=None, repr=False, compare=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -231,6 +264,9 @@ class OSMExtract:
             routes=self.routes,
             bounds=(west, south, east, north),
             timestamp=self.timestamp,
+            header_bounds=self.header_bounds,
+            split_ways=self.split_ways,
+            problems=self.problems,
             parent=self.parent if self.parent is not None else self,
         )
 
@@ -241,25 +277,36 @@ class OSMExtract:
         return gpd.GeoSeries(geoms, index=self.ways.index, crs=4326)
 
 
-_CACHE: OrderedDict[tuple[str, int, int, bool], OSMExtract] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, int, int, str], OSMExtract] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 4
 
+_BUILDING_MODES = {"named": "named", True: "all", False: "none", "all": "all", "none": "none"}
 
-def read_osm(source: str | os.PathLike[str], *, buildings: bool = False, cache: bool = True) -> OSMExtract:
+
+def read_osm(
+    source: str | os.PathLike[str], *, buildings: bool | Literal["named", "all", "none"] = "named", cache: bool = True
+) -> OSMExtract:
     """Read an OSM file into an :class:`OSMExtract`.
 
     Parameters
     ----------
     source : path-like
         An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file (anything libosmium reads).
-    buildings : bool, optional
-        Also collect building footprints as features (slower; for building-based
-        demand units).
+    buildings : {"named", "all", "none"} or bool, optional
+        Which building outlines (``building=*``) become features besides those that
+        carry a facility key (``amenity``, ``leisure``... — always read):
+
+        * ``"named"`` (default): buildings with a name (:data:`NAME_KEYS`), so that a
+          school, library or clinic mapped only as a named building outline is found
+          by :mod:`mtown_geo.facilities`;
+        * ``"all"`` or ``True``: every footprint (slower; for building-based demand
+          units);
+        * ``"none"`` or ``False``: no building is read for being a building.
     cache : bool, optional
-        Keep the last few extracts in memory, keyed by path, size and modification
-        time, so that building several networks and facility layers from one file reads
-        it once.
+        Keep the last few extracts in memory, keyed by path, size, modification time
+        and ``buildings``, so that building several networks and facility layers from
+        one file reads it once.
 
     Returns
     -------
@@ -270,31 +317,54 @@ def read_osm(source: str | os.PathLike[str], *, buildings: bool = False, cache: 
     DataNotFoundError
         The file does not exist.
     InputError
-        The file cannot be parsed as OSM data.
+        The file cannot be parsed as OSM data; or its header declares a bounding box
+        but the file holds no data at all (a file cut short).
+
+    Warns
+    -----
+    IncompleteDataWarning
+        The header declares a bounding box and the data read stop short of one of its
+        sides by more than a quarter of the box's width or height, or the file holds
+        tagged nodes but no way: the file was probably cut short (a ``.pbf`` truncated
+        at a block boundary reads as a valid, smaller file). Download it again.
+
+    Notes
+    -----
+    A ``.pbf`` cut within its ways or relations keeps the extent of its nodes: the check
+    cannot tell it from a smaller file. Compare the file's size or checksum with its
+    source when in doubt.
     """
+    try:
+        mode = _BUILDING_MODES[buildings]
+    except (KeyError, TypeError):
+        raise InputError(f'buildings must be "named", "all" (or True) or "none" (or False), got {buildings!r}') from None
     path = Path(source).expanduser()
     if not path.exists():
         raise DataNotFoundError(f"OSM file {path} does not exist")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give an .osm, .osm.bz2 or .osm.pbf file")
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, buildings)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, mode)
+    extract: OSMExtract | None = None
     if cache:
         with _CACHE_LOCK:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
-                return _CACHE[key]
-    extract = _parse(path, buildings=buildings)
-    if cache:
-        with _CACHE_LOCK:
-            _CACHE[key] = extract
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
+                extract = _CACHE[key]
+    if extract is None:
+        extract = _parse(path, buildings=mode)
+        if cache:
+            with _CACHE_LOCK:
+                _CACHE[key] = extract
+                while len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+    for problem in extract.problems:
+        warnings.warn(problem, IncompleteDataWarning, stacklevel=2)
     return extract
 
 
-def _data_date(path: Path, newest: Any) -> str | None:
-    """The extract's date: its header's replication timestamp, else its newest way's edit."""
+def _header(path: Path) -> tuple[str, tuple[float, float, float, float] | None]:
+    """The file header's replication timestamp (or "") and its bounding box (None when it declares none)."""
     import osmium
 
     try:
@@ -302,13 +372,73 @@ def _data_date(path: Path, newest: Any) -> str | None:
         try:
             header = reader.header()
             stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+            box = header.box()
+            bbox = (
+                (float(box.bottom_left.lon), float(box.bottom_left.lat), float(box.top_right.lon), float(box.top_right.lat))
+                if box.valid()
+                else None
+            )
         finally:
             reader.close()
     except RuntimeError:
-        stamp = ""
+        return "", None
+    return str(stamp or ""), bbox
+
+
+def _data_date(stamp: str, newest: Any) -> str | None:
+    """The extract's date: its header's replication timestamp, else its newest way's edit."""
     if stamp:
-        return str(stamp)[:10]
+        return stamp[:10]
     return None if newest.year <= 1970 else newest.date().isoformat()
+
+
+def _check_extent(
+    path: Path,
+    header_bounds: tuple[float, float, float, float] | None,
+    data_bounds: tuple[float, float, float, float],
+    *,
+    n_ways: int,
+    n_features: int,
+    n_feature_ways: int,
+) -> tuple[str, ...]:
+    """What is wrong with the extent of the data read (messages); refuses a declared extent with no data."""
+    problems: list[str] = []
+    if n_features and not n_ways and not n_feature_ways:
+        problems.append(
+            f"{path.name} holds {n_features:,} tagged nodes but no way at all: a .pbf cut short after its nodes "
+            "reads like this. Download the file again, or use a complete extract"
+        )
+    if header_bounds is None:
+        return tuple(problems)
+    west, south, east, north = header_bounds
+    if west <= -179.9 and east >= 179.9 and south <= -89.9 and north >= 89.9:
+        return tuple(problems)  # the whole world: says nothing about the extract
+    box = f"{west:.5f}, {south:.5f}, {east:.5f}, {north:.5f}"
+    if not n_ways and not n_features:
+        raise InputError(
+            f"{path.name}: its header declares the bounding box ({box}) but the file holds no ways and no tagged "
+            "features: it was probably cut short. Download it again"
+        )
+    width, height = east - west, north - south
+    if not (width > 0 and height > 0):
+        return tuple(problems)
+    dw, ds, de, dn = data_bounds
+    short = {
+        "west": (dw - west) / width,
+        "south": (ds - south) / height,
+        "east": (east - de) / width,
+        "north": (north - dn) / height,
+    }
+    far = {side: share for side, share in short.items() if share > _BBOX_SHORT_SHARE}
+    if far:
+        sides = ", ".join(f"{side} by {share:.0%}" for side, share in far.items())
+        problems.append(
+            f"{path.name}: the data read stop short of the bounding box its header declares ({box}) — {sides} of "
+            "the box's size. The file may have been cut short (a .pbf truncated at a block boundary reads as a "
+            "valid, smaller file): download it again. If the extract is meant to be empty there (sea, another "
+            "country), ignore this warning"
+        )
+    return tuple(problems)
 
 
 def _tag_getter(tags: Any) -> Any:
@@ -335,7 +465,26 @@ def _linestring_wkb_coords(hexes: list[str], counts: np.ndarray) -> np.ndarray:
     return buf[idx].view("<f8").reshape(-1, 2).copy()
 
 
-def _parse(path: Path, *, buildings: bool) -> OSMExtract:
+def _present_runs(nodes: Any) -> tuple[list[list[tuple[float, float]]], bool]:
+    """Runs of consecutive nodes whose location is known, and whether any node's location is missing."""
+    runs: list[list[tuple[float, float]]] = []
+    run: list[tuple[float, float]] = []
+    missing = False
+    for n in nodes:
+        loc = n.location
+        if loc.valid():
+            run.append((loc.lon, loc.lat))
+        else:
+            missing = True
+            if run:
+                runs.append(run)
+                run = []
+    if run:
+        runs.append(run)
+    return runs, missing
+
+
+def _parse(path: Path, *, buildings: str) -> OSMExtract:
     import osmium  # local: keep `import mtown_geo` light
 
     wkb = osmium.geom.WKBFactory()
@@ -343,7 +492,7 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
     way_tags: list[list[str | None]] = []
     way_wkb: list[str] = []
     way_n: list[int] = []
-    broken: list[tuple[int, list[str | None], list[tuple[float, float]]]] = []
+    broken: list[tuple[int, list[str | None], list[list[tuple[float, float]]], bool]] = []
     feat_type: list[str] = []
     feat_id: list[int] = []
     feat_tags: list[dict[str, str]] = []
@@ -355,22 +504,32 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
 
     newest = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
     feature_keys = set(FEATURE_KEYS)
-    feature_tags = set(FEATURE_TAGS)
-    if buildings:
+    if buildings == "all":
         feature_keys.add("building")
+    named_buildings = buildings == "named"
 
     fkeys = tuple(feature_keys)
-    ftags = tuple(feature_tags)
+    ftags = FEATURE_TAGS
+    name_keys = NAME_KEYS
 
     def is_feature(get: Any) -> bool:
-        return any(get(k, None) is not None for k in fkeys) or any(get(k, None) == v for k, v in ftags)
+        if any(get(k, None) is not None for k in fkeys) or any(get(k, None) == v for k, v in ftags):
+            return True
+        # a named building outline: often the only mapping of a school, library or clinic
+        return named_buildings and get("building", None) not in (None, "no") and any(get(k, None) for k in name_keys)
 
     keys = WAY_TAG_KEYS
     area_keys = [k for k in feature_keys if k not in ("place", "entrance", "public_transport")]
-    area_filter = osmium.filter.KeyFilter(*area_keys, "natural", "water", "waterway", "tourism")
-    main_filter = osmium.filter.KeyFilter(*feature_keys, *{k for k, _ in FEATURE_TAGS}, "highway", "route")
+    extra = ("building",) if buildings != "none" and "building" not in feature_keys else ()
+    area_filter = osmium.filter.KeyFilter(*area_keys, *extra, "natural", "water", "waterway", "tourism")
+    main_keys = (*feature_keys, *{k for k, _ in FEATURE_TAGS}, "highway", "route")
+    processor = osmium.FileProcessor(str(path)).with_locations().with_areas(area_filter)
+    processor = processor.with_filter(osmium.filter.KeyFilter(*main_keys, *extra))
+    if named_buildings:
+        # chained filters AND: (main or building) and (main or name) = main or a named building,
+        # so unnamed buildings never reach Python
+        processor = processor.with_filter(osmium.filter.KeyFilter(*main_keys, *name_keys))
     try:
-        processor = osmium.FileProcessor(str(path)).with_locations().with_areas(area_filter).with_filter(main_filter)
         for item in processor:
             obj: Any = item  # pyosmium yields Node | Way | Relation | Area
             get = _tag_getter(obj.tags)
@@ -382,8 +541,8 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
                     try:
                         way_wkb.append(wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL))
                     except (osmium.InvalidLocationError, RuntimeError):
-                        pts = [(n.lon, n.lat) for n in nodes if n.location.valid()]
-                        broken.append((obj.id, tvals, pts))
+                        runs, missing = _present_runs(nodes)
+                        broken.append((obj.id, tvals, runs, missing))
                         continue
                     way_n.append(len(nodes))
                     way_ids.append(obj.id)
@@ -466,15 +625,26 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
 
     counts = np.asarray(way_n, dtype=np.int64)
     coords = _linestring_wkb_coords(way_wkb, counts)
-    # ways with missing node locations (cut by the extract): keep their present parts
-    pieces = [(wid, tvals, pts) for wid, tvals, pts in broken if len(pts) >= 2]
+    # ways with missing node locations (cut by the extract's edge): split where nodes are
+    # missing, each run of two or more consecutive nodes present kept as a piece — never a
+    # straight line across the gap
+    pieces = [(wid, tvals, run) for wid, tvals, runs, _ in broken for run in runs if len(run) >= 2]
     if pieces:
         coords = np.concatenate([coords, *(np.asarray(p, dtype=float) for _, _, p in pieces)])
         counts = np.concatenate([counts, np.array([len(p) for _, _, p in pieces], dtype=np.int64)])
         way_ids.extend(w for w, _, _ in pieces)
         way_tags.extend(t for _, t, _ in pieces)
-    if broken:
-        log.info("%s: %d highway ways had nodes outside the extract; their present parts were kept", path.name, len(broken))
+    split = [(wid, runs) for wid, _, runs, missing in broken if missing]
+    if split:
+        lost = sum(1 for _, runs in split if not any(len(r) >= 2 for r in runs))
+        log.info(
+            "%s: %d highway ways have nodes missing from the file (cut by the extract's edge): split where nodes are "
+            "missing into %d pieces; %d keep no two consecutive nodes and are left out",
+            path.name,
+            len(split),
+            sum(1 for _, runs in split for r in runs if len(r) >= 2),
+            lost,
+        )
     stop = np.cumsum(counts)
     start = stop - counts
     ways = pd.DataFrame(way_tags, columns=list(keys), dtype=object)
@@ -500,8 +670,30 @@ def _parse(path: Path, *, buildings: bool) -> OSMExtract:
         bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
     else:
         bounds = (np.nan, np.nan, np.nan, np.nan)
+    stamp, header_bounds = _header(path)
+    data_bounds = bounds
+    if len(coords) and len(feats):
+        fb = feats.total_bounds
+        data_bounds = (min(bounds[0], fb[0]), min(bounds[1], fb[1]), max(bounds[2], fb[2]), max(bounds[3], fb[3]))
+    problems = _check_extent(
+        path,
+        header_bounds,
+        data_bounds,
+        n_ways=len(ways),
+        n_features=len(feats),
+        n_feature_ways=int((feats["osm_type"] != "node").sum()) if len(feats) else 0,
+    )
     extract = OSMExtract(
-        path=path, ways=ways, coords=coords, features=feats, routes=routes, bounds=bounds, timestamp=_data_date(path, newest)
+        path=path,
+        ways=ways,
+        coords=coords,
+        features=feats,
+        routes=routes,
+        bounds=bounds,
+        timestamp=_data_date(stamp, newest),
+        header_bounds=header_bounds,
+        split_ways=len(split),
+        problems=problems,
     )
     log.debug("read %r", extract)
     return extract

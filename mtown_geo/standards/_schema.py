@@ -25,6 +25,7 @@ __all__ = [
     "ChargerRules",
     "CircleSpec",
     "CountyList",
+    "FacilityRules",
     "GreenClass",
     "GreenSpaceRules",
     "GreenwaySpec",
@@ -126,9 +127,14 @@ class ModeSpec(_Sourced):
 
 
 class TagRule(_Strict):
-    """OSM tags that all must match (``"*"`` matches any value; a list matches any of its values)."""
+    """OSM tags that all must match (``"*"`` matches any value; a list matches any of its values).
+
+    ``absent`` names keys the feature must *not* have (e.g. a school counts as a primary school
+    by fallback only when no ``isced:level`` says its level).
+    """
 
     tags: dict[str, str | list[str]]
+    absent: list[str] = []
     fallback: bool = False
 
     @field_validator("tags")
@@ -139,7 +145,9 @@ class TagRule(_Strict):
         return v
 
     def matches(self, tags: dict[str, str]) -> bool:
-        """Whether a feature's tags satisfy every key of the rule."""
+        """Whether a feature's tags satisfy every key of the rule (and carry none of ``absent``)."""
+        if any(tags.get(key) is not None for key in self.absent):
+            return False
         for key, want in self.tags.items():
             have = tags.get(key)
             if have is None:
@@ -172,6 +180,7 @@ class CategorySpec(_Sourced):
     amap_typecodes: list[str] = []
     baidu_types: list[str] = []
     min_area_m2: float | None = Field(default=None, ge=0, le=10_000_000)
+    public: bool = False
 
     def names(self, key: str) -> list[str]:
         """Every name the category goes by: its id, English name, Chinese name and its parts, aliases."""
@@ -187,6 +196,56 @@ def category_key(name: str) -> str:
     """A category name as names are compared: NFKC, lower case, runs of spaces, ``_`` and ``-`` as one space."""
     text = unicodedata.normalize("NFKC", str(name))
     return re.sub(r"[\s_\-]+", " ", text).strip().lower()
+
+
+def _rules(*rules: dict[str, str | list[str]]) -> list[TagRule]:
+    return [TagRule(tags=r) for r in rules]
+
+
+class FacilityRules(_Sourced):
+    """How OSM features become facilities, beyond each category's own rules.
+
+    * ``name_keys``: a feature is recognised by its *name* only when it carries one of these
+      keys (or nothing but names) — a shop, a stop or a gate named after a school is not a
+      school;
+    * ``never_by_name``: features never recognised by their name, whatever their keys: transport
+      stops, named after what they serve (a bus stop 清华附中, a subway station 国家图书馆),
+      and shops, restaurants and car parks, named after brands or what they sit beside. Their
+      own tag rules still apply (a bus stop counts as a bus stop);
+    * ``closed_access`` and ``closed_grounds``: in the categories marked ``public``, a feature
+      tagged ``access`` with one of these values, or lying inside grounds matching one of these
+      rules (a university campus), is not a public facility and is left out;
+    * ``merge_inside``: one facility mapped twice — a point or a smaller outline inside an
+      outline of the same category — counts once: ``same_name`` when both carry the same name,
+      ``off`` never.
+    """
+
+    source: str = Field(default="mtown_geo's built-in facility rules", min_length=1)
+    verified: bool = False
+    name_keys: list[str] = [
+        "amenity",
+        "leisure",
+        "healthcare",
+        "social_facility",
+        "office",
+        "building",
+        "landuse",
+        "club",
+        "tourism",
+    ]
+    never_by_name: list[TagRule] = Field(
+        default_factory=lambda: _rules(
+            {"highway": ["bus_stop", "platform"]},
+            {"public_transport": "*"},
+            {"railway": ["station", "halt", "tram_stop", "subway_entrance", "platform", "stop"]},
+            {"amenity": ["bus_station", "ferry_terminal", "taxi", "parking", "parking_entrance", "bicycle_parking"]},
+            {"amenity": ["restaurant", "fast_food", "cafe", "food_court", "bar", "pub"]},
+            {"shop": "*"},
+        )
+    )
+    closed_access: list[str] = ["private", "no"]
+    closed_grounds: list[TagRule] = Field(default_factory=lambda: _rules({"amenity": ["university", "college"]}))
+    merge_inside: Literal["same_name", "off"] = "same_name"
 
 
 class CircleSpec(_Sourced):
@@ -508,6 +567,7 @@ class Profile(_Strict):
     modes: dict[str, ModeSpec]
     categories: dict[str, CategorySpec]
     circles: dict[str, CircleSpec]
+    facility_rules: FacilityRules = Field(default_factory=FacilityRules)
     parks: ParkSpec | None = None
     greenways: GreenwaySpec | None = None
     annex: list[AnnexRow] = []
@@ -733,6 +793,8 @@ class Profile(_Strict):
             for key, rule in self.parks.rules.items():
                 if not rule.verified:
                     out.append((f"parks.rules.{key}", rule.source))
+        if not self.facility_rules.verified:
+            out.append(("facility_rules", self.facility_rules.source))
         if self.greenways is not None and not self.greenways.verified:
             out.append(("greenways", self.greenways.source))
         if self.tasks is not None:
