@@ -4,6 +4,7 @@ Run from the repository root (reads ``../shared/data/andorra_osm/andorra.osm.pbf
 
     python bench/read.py            # 2 to 5 minutes on 2 cores
     python bench/read.py --runs 1
+    python bench/read.py --buildings-only --runs 7   # read_osm by building mode alone (about 30 s)
 
 Times, in one process, making the unsimplified walk network of the extract:
 
@@ -20,6 +21,12 @@ Times, in one process, making the unsimplified walk network of the extract:
 
 Sizes (nodes, edges, km) are printed beside the times: the readers filter and split
 ways differently, so the networks are not identical.
+
+The cost of reading buildings: ``read_osm(path, buildings=..., cache=False)`` with no
+building outline read for being a building (``"none"``), with the named ones (``"named"``,
+the default: a school, library or clinic is often mapped only as a named outline) and with
+every footprint (``"all"``), run round-robin; features read and the facilities
+``facilities.from_osm`` finds in each.
 
 Data © OpenStreetMap contributors (ODbL 1.0).
 """
@@ -99,6 +106,35 @@ def write_walk_xml(path: Path, xml: Path, keep: set[int]) -> tuple[int, int]:
     return n_nodes, n_ways
 
 
+BUILDING_MODES = ("none", "named", "all")
+
+
+def building_modes(path: Path, runs: int) -> tuple[list[list[str]], list[list[str]]]:
+    """``read_osm`` with each building mode, round-robin: time rows and what each reads."""
+    fns = {mode: (lambda mode=mode: mg.sources.read_osm(path, buildings=mode, cache=False)) for mode in BUILDING_MODES}
+    timings, extracts = common.time_interleaved(fns, runs)
+    base = min(timings["none"].times_s)
+    rows, sizes = [], []
+    for mode in BUILDING_MODES:
+        t = timings[mode]
+        rows.append(
+            [
+                f'read_osm(buildings="{mode}")' + (" (default)" if mode == "named" else ""),
+                common.fmt_s(min(t.times_s)),
+                common.fmt_s(t.median_s),
+                f"{(min(t.times_s) / base - 1) * 100:+.0f} %",
+                str(t.runs),
+            ]
+        )
+        ext = extracts[mode]
+        tags = ext.features["tags"]
+        n_buildings = int(tags.map(lambda d: d.get("building") not in (None, "no")).sum())
+        with common.quiet_warnings():
+            fac = mg.facilities.from_osm(ext)
+        sizes.append([mode, f"{len(ext.features):,}", f"{n_buildings:,}", f"{len(fac):,}"])
+    return rows, sizes
+
+
 def osmnx_network(xml: Path) -> Any:
     import osmnx as ox
 
@@ -109,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--osm", type=Path, default=None, help="OSM .pbf file (default ../shared/data/" + common.ANDORRA + ")")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each reader (default 3)")
+    parser.add_argument("--buildings-only", action="store_true", help="time read_osm by building mode only")
     args = parser.parse_args(argv)
     path = args.osm if args.osm is not None else common.shared_file(common.ANDORRA)
     runs = max(1, args.runs)
@@ -119,6 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in common.machine_lines(PACKAGES):
         print(line)
     print()
+
+    print("timing read_osm by building mode...", file=sys.stderr, flush=True)
+    load_before = common.load_average()
+    b_rows, b_sizes = building_modes(path, runs)
+    print(
+        f"## read_osm by building mode (min and median of {runs} round-robin runs; load {load_before} → {common.load_average()})"
+    )
+    print()
+    print(common.table(["step", "min s", "median s", "vs none (min)", "runs"], b_rows))
+    print()
+    print(common.table(["buildings", "features", "of which buildings", "facilities"], b_sizes))
+    print()
+    if args.buildings_only:
+        return 0
 
     rows: list[list[str]] = []
     sizes: list[list[str]] = []

@@ -549,6 +549,8 @@ def _tag_rule(rule: TagRule) -> str:
         vals = v if isinstance(v, list) else [v]
         parts.append(f"{k}={_PIPE.join(vals)}" if vals != ["*"] else f"{k}=*")
     text = " + ".join(f"`{p}`" for p in parts)
+    if rule.absent:
+        text += " without " + ", ".join(f"`{k}`" for k in rule.absent)
     return text + (" (fallback 兜底)" if rule.fallback else "")
 
 
@@ -558,6 +560,37 @@ def _codes(values: list[str]) -> str:
 
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
+
+
+def _facility_rules_section(p: Profile) -> list[str]:
+    r = p.facility_rules
+    merge = {
+        "same_name": "a point, or a smaller outline, inside an outline of the same category and name (a node inside "
+        "its own building) counts once: the outline is kept and the merge listed",
+        "off": "never: every feature counts",
+    }[r.merge_inside]
+    return [
+        "### 设施识别规则 Facility rules (`facility_rules`)",
+        "",
+        "How OSM features become facilities, beyond each category's own rules.",
+        "",
+        "| 键 Key | 值 Value | 含义 Meaning |",
+        "|---|---|---|",
+        f"| `name_keys` | {', '.join(f'`{k}`' for k in r.name_keys) or '—'} | a feature is recognised by its name only "
+        "when it carries one of these keys (or nothing but names): a shop, a stop or a gate named after a school is "
+        "not a school |",
+        f"| `never_by_name` | {'; '.join(_tag_rule(x) for x in r.never_by_name) or '—'} | never recognised by name, "
+        "whatever their keys: stops are named after what they serve (a bus stop 清华附中, a subway station 国家图书馆), "
+        "shops, restaurants and car parks after brands or what they sit beside. Their own tag rules still apply: a "
+        "bus stop counts as a bus stop |",
+        f"| `closed_access` | {', '.join(f'`access={v}`' for v in r.closed_access) or '—'} | left out of the "
+        "categories marked public |",
+        f"| `closed_grounds` | {'; '.join(_tag_rule(x) for x in r.closed_grounds) or '—'} | a feature inside these "
+        "grounds (a university campus) is left out of the categories marked public |",
+        f"| `merge_inside` | `{r.merge_inside}` | {merge} |",
+        f"| `source`, `verified` | {_src(r)} | {_verified(r.verified)} |",
+        "",
+    ]
 
 
 def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
@@ -633,12 +666,13 @@ def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
             "### 设施类别 Facility categories (`categories`)",
             "",
             "A facility is put in a category by its OSM tags (every tag of a rule must match; a list matches",
-            "any of its values), or by its name (a name pattern it contains) — unless its name contains an",
-            "excluded pattern. A *fallback* rule applies only to a feature that no tag or name rule of any",
-            "category claims (a school of unknown level counts as a primary school). POI exports are",
-            "classified by their Amap typecode or Baidu type, and rows whose type maps to nothing by their name. A",
-            "category column may use any accepted name (id, English or Chinese name, alias), in any case.",
-            "A feature may fall in several categories.",
+            "any of its values; `without` names keys it must not have), or by its name (a name pattern it",
+            "contains; never for stops, shops and restaurants, see `facility_rules` below) — unless its name",
+            "contains an excluded pattern. A *fallback* rule applies only to a feature that no tag or name rule",
+            "of any category claims (a school of unknown level — no `isced:level`, no name that says its",
+            "level — counts as a primary school). POI exports are classified by their Amap typecode or Baidu",
+            "type, and rows whose type maps to nothing by their name. A category column may use any accepted",
+            "name (id, English or Chinese name, alias), in any case. A feature may fall in several categories.",
             "",
             "| 类别 Category | 中文 | English | 生活圈 Circles | 核实 Verified |",
             "|---|---|---|---|---|",
@@ -661,7 +695,14 @@ def _profile_sections(p: Profile, keys: set[str]) -> list[str]:
             ]
             if cat_spec.min_area_m2 is not None:
                 lines.append(f"- minimum area 最小面积: {cat_spec.min_area_m2:g} m²")
+            if cat_spec.public:
+                lines.append(
+                    "- public only 仅计公共设施 (`public`): closed (`facility_rules.closed_access`) and campus "
+                    "(`facility_rules.closed_grounds`) facilities left out"
+                )
             lines += [f"- source 来源: {_src(cat_spec)} — {_verified(cat_spec.verified)}", ""]
+    if "facility_rules" in keys:
+        lines += _facility_rules_section(p)
     if "circles" in keys:
         lines += [
             "### 生活圈 Life circles (`circles`)",

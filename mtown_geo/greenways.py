@@ -77,6 +77,7 @@ _NOT_BRIDGE = {None, "", "no"}
 _MIN_WATERSIDE_M = 100.0
 _MAX_ANGLE_DEG = 30.0
 _STEP_M = 5.0
+_BAND_QUAD_SEGS = 32  # the band around water: arcs within 1 cm of a circle at 30 m
 _POLYGONAL = (3, 6)
 _LINEAL = (1, 2, 5)
 
@@ -207,9 +208,9 @@ def from_osm(
     * ``waterside``: it is a ``waterside_highway`` (cycleway, footway, path, pedestrian;
       not a bridge, not ``access=private|no``) — then only its parts within
       ``waterside_dist_m`` (30 m) of a river, canal, stream (:data:`WATER_LINES`) or
-      water area count, and only where such parts join into runs of at least
-      ``min_waterside_m`` along the water (a path merely crossing a stream is not a
-      waterside greenway).
+      water area count (clipped exactly), and only where such parts join into runs of
+      at least ``min_waterside_m`` along the water (a path merely crossing a stream is
+      not a waterside greenway; a path that leaves the 30 m band ends a run there).
 
     Ways tagged ``area=yes`` (the outline of a pedestrian square, not a route) are never
     greenways, as the walk network leaves them out too. A way cut by the extract's edge
@@ -362,30 +363,31 @@ def _waterside(
     idx = np.flatnonzero(cand)
     if len(idx) == 0:
         return {}
-    # pieces of at most 5 m whose midpoint lies within the distance of water
-    wtree = shapely.STRtree(water)
-    li, _ = wtree.query(lines[idx], predicate="dwithin", distance=spec.waterside_dist_m)
-    idx = idx[np.unique(li)]
-    if len(idx) == 0:
+    # the exact parts of each candidate within the distance of water: each way clipped once by
+    # the union of the bands around the water features it meets
+    bands = shapely.buffer(water, spec.waterside_dist_m, quad_segs=_BAND_QUAD_SEGS)
+    li, wi = shapely.STRtree(bands).query(lines[idx], predicate="intersects")
+    if len(li) == 0:
         return {}
-    a, b, owner = _pieces(lines[idx], _STEP_M)
-    mids = shapely.points((a + b) / 2.0)
-    # the water geometries query a tree of the (many) midpoints: GEOS prepares each water
-    # geometry once, several times faster than testing every midpoint against the water
-    _, near = shapely.STRtree(mids).query(water, predicate="dwithin", distance=spec.waterside_dist_m)
-    near = np.unique(near)
-    if len(near) == 0:
+    order = np.argsort(li, kind="stable")
+    li, wi = li[order], wi[order]
+    owners, first = np.unique(li, return_index=True)
+    zones = np.empty(len(owners), dtype=object)
+    zones[:] = [bands[g[0]] if len(g) == 1 else shapely.union_all(bands[g]) for g in np.split(wi, first[1:])]
+    inside = np.array([_lineal(g) for g in shapely.intersection(lines[idx][owners], zones)], dtype=object)
+    parts, part_of = shapely.get_parts(inside, return_index=True)
+    lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
+    parts, owner = parts[lineal], owners[part_of[lineal]]
+    if len(parts) == 0:
         return {}
-    a, b, owner = a[near], b[near], owner[near]
-    segs = shapely.linestrings(np.stack([a, b], axis=1))
-    # runs: pieces that join (end to end, across ways) form one run along the water
-    i, j = shapely.STRtree(segs).query(segs, predicate="intersects")
-    n = len(segs)
+    # runs: parts that join (end to end, across ways) form one run along the water
+    i, j = shapely.STRtree(parts).query(parts, predicate="intersects")
+    n = len(parts)
     _, run = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
-    run_len = np.bincount(run, weights=np.hypot(*(b - a).T))
+    run_len = np.bincount(run, weights=shapely.length(parts))
     ok = run_len[run] >= min_run_m
-    # the kept pieces of each way, merged where they join (one array call for all ways)
-    kept_owner, kept = owner[ok], segs[ok]
+    # the kept parts of each way, merged where they join (one array call for all ways)
+    kept_owner, kept = owner[ok], parts[ok]
     order = np.argsort(kept_owner, kind="stable")
     ways_kept, inv = np.unique(kept_owner[order], return_inverse=True)
     merged = shapely.line_merge(shapely.multilinestrings(kept[order], indices=inv))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import geopandas as gpd
+import networkx as nx
 import numpy as np
+import osmium
 import pandas as pd
 import pytest
 import shapely
+import yaml
+from pyproj import Geod, Transformer
 
 import mtown_geo as mg
 from mtown_geo import greenways as gw
@@ -254,3 +260,193 @@ def test_haidian_greenway_coverage_matches_point_sampling():
     pts = shapely.points(gx[inside], gy[inside])
     _, d = shapely.STRtree(g.geometry.to_numpy()).query_nearest(pts, return_distance=True, all_matches=False)
     assert cov.rate == pytest.approx((d <= 300).mean(), abs=0.01)
+
+
+# -- every extract, by an independent route --------------------------------------------------
+#
+# The ways are read with a pyosmium handler written here (split where nodes are missing),
+# the profile's greenway rule from its YAML with plain yaml; whole ways are measured on the
+# ellipsoid (pyproj.Geod), waterside parts by clipping each candidate with a 30 m band around
+# the union of the water, in an azimuthal equidistant projection centred on the data.
+
+
+class _Greenway(osmium.SimpleHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ways: list[tuple[int, dict[str, str], list[tuple[float, float]]]] = []
+        self.water: list[shapely.Geometry] = []
+        self.routes: list[tuple[dict[str, str], list[int]]] = []
+        self._wkb = osmium.geom.WKBFactory()
+
+    def way(self, w) -> None:
+        tags = {t.k: t.v for t in w.tags}
+        if "highway" in tags:
+            run: list[tuple[float, float]] = []
+            for nd in [*w.nodes, None]:
+                if nd is not None and nd.location.valid():
+                    run.append((nd.location.lon, nd.location.lat))
+                    continue
+                if len(run) >= 2:
+                    self.ways.append((w.id, tags, run))
+                run = []
+        elif tags.get("waterway") in ("river", "canal", "stream") and not w.is_closed():
+            pts = [(nd.location.lon, nd.location.lat) for nd in w.nodes if nd.location.valid()]
+            if len(pts) == len(w.nodes) >= 2:
+                self.water.append(shapely.LineString(pts))
+
+    def area(self, a) -> None:
+        tags = a.tags
+        if tags.get("natural") == "water" or "water" in tags or tags.get("waterway") == "riverbank":
+            with contextlib.suppress(RuntimeError):
+                self.water.append(shapely.from_wkb(self._wkb.create_multipolygon(a)))
+
+    def relation(self, r) -> None:
+        if r.tags.get("type") == "route":
+            self.routes.append(({t.k: t.v for t in r.tags}, [m.ref for m in r.members if m.type == "w"]))
+
+
+def _greenway_rule() -> dict:
+    from importlib import resources
+
+    text = resources.files(mg.standards).joinpath("zhejiang-2023.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)["greenways"]
+
+
+def _fold(text: str) -> str:
+    return text.casefold().replace("綠", "绿")
+
+
+def _is_named(text: str | None, patterns: list[str]) -> bool:
+    return isinstance(text, str) and any(_fold(p) in _fold(text) for p in patterns)
+
+
+def _independent_greenways(path) -> tuple[float, float, dict[int, float]]:
+    """Metres of greenway by name or route (whole ways), of waterside runs, and the waterside metres per way."""
+    rule = _greenway_rule()
+    h = _Greenway()
+    h.apply_file(str(path), locations=True)
+    pats = rule["name_patterns"]
+    members: set[int] = set()
+    for tags, ways in h.routes:
+        fits = any(
+            all(k in tags and (v == "*" or tags[k] in (v if isinstance(v, list) else [v])) for k, v in r["tags"].items())
+            for r in rule["osm"]
+        )
+        if fits and any(_is_named(tags.get(k), pats) for k in ("name", "name:zh", "name:en")):
+            members |= set(ways)
+    if not h.ways:
+        return 0.0, 0.0, {}
+    lon0, lat0 = np.mean([p for _, _, r in h.ways for p in r], axis=0)
+    to_m = Transformer.from_crs(4326, f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m", always_xy=True)
+
+    def metric(g: shapely.Geometry) -> shapely.Geometry:
+        return shapely.transform(g, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+
+    geod = Geod(ellps="WGS84")
+    whole, cand, owner = 0.0, [], []
+    for wid, tags, run in h.ways:
+        if tags.get("area") == "yes":  # a square's outline is no route
+            continue
+        line = shapely.LineString(run)
+        if _is_named(tags.get("name"), pats) or wid in members:
+            whole += geod.geometry_length(line)
+        elif (
+            tags.get("highway") in rule["waterside_highway"]
+            and tags.get("access") not in ("private", "no")
+            and tags.get("bridge") in (None, "", "no")
+        ):
+            cand.append(metric(line))
+            owner.append(wid)
+    per_way: dict[int, float] = {}
+    if not cand or not h.water:
+        return whole, 0.0, per_way
+    band = shapely.union_all([metric(w) for w in h.water]).buffer(rule["waterside_dist_m"], quad_segs=16)
+    shapely.prepare(band)
+    parts, part_owner = [], []
+    for line, wid in zip(cand, owner, strict=True):
+        if not band.intersects(line):
+            continue
+        clipped = line if band.contains(line) else line.intersection(band)
+        for p in shapely.get_parts(clipped):
+            if p.geom_type == "LineString" and p.length > 0:
+                parts.append(p)
+                part_owner.append(wid)
+    if not parts:
+        return whole, 0.0, per_way
+    g = nx.Graph()
+    g.add_nodes_from(range(len(parts)))
+    i, j = shapely.STRtree(parts).query(parts, predicate="intersects")
+    g.add_edges_from(zip(i.tolist(), j.tolist(), strict=True))
+    side = 0.0
+    for comp in nx.connected_components(g):
+        length = sum(parts[k].length for k in comp)
+        if length >= 100.0:  # a run along the water of at least 100 m
+            side += length
+            for k in comp:
+                per_way[part_owner[k]] = per_way.get(part_owner[k], 0.0) + parts[k].length
+    return whole, side, per_way
+
+
+@pytest.mark.parametrize("key", sorted(OSM_FILES))
+def test_greenway_lengths_equal_an_independent_sum_on_every_extract(key):
+    path = shared_path(OSM_FILES[key])
+    whole, side, _ = _independent_greenways(path)
+    g = gw.from_osm(path)
+    got = float(g["length_m"].sum()) if len(g) else 0.0
+    assert got == pytest.approx(whole + side, rel=0.005, abs=1e-6)
+    if not len(g):
+        return
+    # de-duplication, explained: every metre it removes lies beside a kept lane of another way
+    c = gw.centrelines(g)
+    assert c["raw_length_m"].sum() == pytest.approx(got, rel=1e-9)
+    assert (c["length_m"] <= c["raw_length_m"] + 1e-6).all()
+    tol = mg.standards.load().greenways.dedupe_tolerance_m
+    kept = c.geometry.to_numpy()
+    short = np.flatnonzero((c["raw_length_m"] - c["length_m"]).to_numpy() > 1.0)
+    samples, row = [], []
+    for pos in short:
+        raw = g.geometry.iloc[pos]
+        removed = raw if kept[pos].is_empty else raw.difference(kept[pos].buffer(0.01))
+        for part in shapely.get_parts(removed):
+            if part.length > 1.0:
+                samples += list(shapely.line_interpolate_point(part, np.linspace(0, 1, 5), normalized=True))
+                row += [pos] * 5
+    if samples:
+        pi, ki = shapely.STRtree(kept).query(np.array(samples), predicate="dwithin", distance=tol + 5.0)
+        beside = np.zeros(len(samples), dtype=bool)
+        beside[pi[ki != np.array(row)[pi]]] = True
+        assert beside.all(), g.iloc[sorted({row[k] for k in np.flatnonzero(~beside)})][["osm_id", "highway"]]
+
+
+def test_pedestrian_square_outlines_are_not_greenways():
+    """Central Helsinki: two waterside pedestrian squares mapped as area=yes outlines used to add 47 %
+    to the greenway length (1,091 m instead of 742 m raw), and let two short footways pass the
+    100 m minimum by joining them."""
+    path = shared_path(OSM_FILES["helsinki"])
+    h = _Greenway()
+    h.apply_file(str(path), locations=True)
+    squares = {wid for wid, tags, _ in h.ways if tags.get("area") == "yes" and tags.get("highway") == "pedestrian"}
+    assert {457665104, 581909838} <= squares
+    g = gw.from_osm(path)
+    assert not set(g["osm_id"]) & squares
+    assert g["length_m"].sum() == pytest.approx(742.4, abs=0.5)
+    _, _, per_way = _independent_greenways(path)
+    for footway in (45571443, 581909836):
+        assert footway not in set(g["osm_id"]) and footway not in per_way
+    # the walk network leaves the squares out for the same reason
+    net = mg.network.from_osm(path, mode="walk")
+    assert not set(net.edges["osm_id"]) & squares
+
+
+def test_the_greenway_service_rate_is_a_share():
+    """The overlay's rounding can put covered land an ulp above all land: the rate stays within [0, 1]."""
+    line = _lines(_line((0, 0), (1000, 0)))
+    res = _box(0.1, 0.1, 100.3, 100.7)  # wholly within 1 km of the line
+    cov = gw.service_coverage(line, res)
+    assert cov.rate == 1.0 and cov.covered_m2 == cov.total_m2
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        x, y = rng.uniform(0, 500, 2)
+        poly = _box(x, y, x + rng.uniform(1, 300), y + rng.uniform(1, 300))
+        r = gw.service_coverage(line, poly).rate
+        assert 0.0 <= r <= 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -284,3 +285,227 @@ def test_place_name_without_internet_is_a_clear_error(tmp_path, monkeypatch):
         mg.network.from_osm("东门街道, 贵溪市, 江西省", mode="walk")
     with pytest.raises(mg.OfflineError):
         mg.facilities.from_osm("东门街道, 贵溪市, 江西省")
+
+
+# -- ways cut by the extract's edge, files cut short ------------------------------------------
+
+
+def _real_residential_ways(path: Path, n: int) -> list[tuple[int, list[tuple[int, float, float]], dict[str, str]]]:
+    """The first ``n`` highway=residential ways of a real file with five nodes or more, all present (pyosmium)."""
+    import osmium
+
+    out = []
+    for obj in osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.KeyFilter("highway")):
+        if (
+            obj.is_way()
+            and obj.tags.get("highway") == "residential"
+            and len(obj.nodes) >= 5
+            and all(nd.location.valid() for nd in obj.nodes)
+        ):
+            out.append((obj.id, [(nd.ref, nd.lon, nd.lat) for nd in obj.nodes], {t.k: t.v for t in obj.tags}))
+            if len(out) == n:
+                break
+    return out
+
+
+def _osm_file(path: Path, nodes: list[tuple[int, float, float]], ways: list[tuple[int, list[int], dict[str, str]]]) -> Path:
+    """A small OSM XML file (nodes, then ways that may reference nodes it does not hold)."""
+    from xml.sax.saxutils import quoteattr
+
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
+    for nid, lon, lat in sorted(set(nodes)):
+        lines.append(f'  <node id="{nid}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+    for wid, refs, tags in sorted(ways, key=lambda w: w[0]):
+        lines.append(f'  <way id="{wid}" version="1">')
+        lines += [f'    <nd ref="{r}"/>' for r in refs]
+        lines += [f"    <tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items()]
+        lines.append("  </way>")
+    lines.append("</osm>")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_a_way_whose_middle_node_is_missing_is_split_not_bridged(tmp_path):
+    """Two real residential streets of Karhula written with a middle node left out of the file.
+
+    The 5-node street becomes two pieces (two edges, each the geodesic between its ends); the
+    3-node street keeps no two consecutive nodes, so it makes no edge at all — the reader used
+    to join the nodes present into one straight edge across each gap.
+    """
+    from pyproj import Geod
+
+    (wid5, nodes5, tags5), (wid3, nodes3, tags3) = _real_residential_ways(shared_path(OSM_FILES["karhula"]), 2)
+    five = nodes5[:5]
+    three = nodes3[:3]
+    missing = {five[2][0], three[1][0]}
+    present = [nd for nd in five + three if nd[0] not in missing]
+    xml = _osm_file(
+        tmp_path / "cut.osm",
+        present,
+        [(wid5, [nd[0] for nd in five], tags5), (wid3, [nd[0] for nd in three], tags3)],
+    )
+    ext = mg.sources.read_osm(xml, cache=False)
+    assert ext.split_ways == 2
+    rows = ext.ways.reset_index(drop=True)
+    assert list(rows["osm_id"]) == [wid5, wid5]  # two pieces of the 5-node way; nothing of the 3-node one
+    pieces = [ext.coords[a:b].tolist() for a, b in zip(rows["start"], rows["stop"], strict=True)]
+    assert pieces == [[[lon, lat] for _, lon, lat in five[:2]], [[lon, lat] for _, lon, lat in five[3:]]]
+    net = _quiet_net(xml, mode="walk")
+    geod = Geod(ellps="WGS84")
+    want = sorted(geod.inv(a[1], a[2], b[1], b[2])[2] for a, b in ((five[0], five[1]), (five[3], five[4])))
+    assert net.n_edges == 2
+    np.testing.assert_allclose(sorted(net.edges["length_m"]), want, rtol=1e-9)
+    gap = geod.inv(three[0][1], three[0][2], three[2][1], three[2][2])[2]
+    bridge = geod.inv(five[1][1], five[1][2], five[3][1], five[3][2])[2]
+    assert min(gap, bridge) > 50  # what the old reader bridged with straight edges
+    assert not np.isclose(net.edges["length_m"].to_numpy()[:, None], [gap, bridge], rtol=1e-6).any()
+
+
+def test_ways_cut_by_a_real_extracts_edge_are_its_runs_of_present_nodes():
+    """Helsinki.osm.pbf is cut by a box: every highway way missing nodes becomes exactly the runs of
+    two or more consecutive nodes present, read independently with a pyosmium handler."""
+    import osmium
+
+    path = shared_path(OSM_FILES["helsinki"])
+
+    class Runs(osmium.SimpleHandler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runs: dict[int, list[list[tuple[float, float]]]] = {}
+
+        def way(self, w) -> None:
+            if "highway" not in w.tags or all(nd.location.valid() for nd in w.nodes):
+                return
+            runs, run = [], []
+            for nd in w.nodes:
+                if nd.location.valid():
+                    run.append((nd.location.lon, nd.location.lat))
+                else:
+                    runs.append(run)
+                    run = []
+            runs.append(run)
+            self.runs[w.id] = [r for r in runs if len(r) >= 2]
+
+    h = Runs()
+    h.apply_file(str(path), locations=True)
+    ext = mg.sources.read_osm(path)
+    assert ext.split_ways == len(h.runs) > 100
+    got: dict[int, list[list[tuple[float, float]]]] = {}
+    for wid, a, b in zip(ext.ways["osm_id"], ext.ways["start"], ext.ways["stop"], strict=True):
+        if wid in h.runs:
+            got.setdefault(int(wid), []).append([tuple(c) for c in ext.coords[a:b].tolist()])
+    assert {w: r for w, r in h.runs.items() if r} == got
+    # no walk edge spans a gap: each joins two nodes that are consecutive in some way of the file
+    net = _quiet_net(path, mode="walk")
+    consecutive = set()
+    for a, b in zip(ext.ways["start"], ext.ways["stop"], strict=True):
+        c = np.round(ext.coords[a:b], 7)
+        consecutive |= {(tuple(p), tuple(q)) for p, q in itertools.pairwise(c)}
+    lon, lat = net.nodes["lon"].to_numpy(), net.nodes["lat"].to_numpy()
+    for u, v in zip(net.edges["u"], net.edges["v"], strict=True):
+        p, q = (round(lon[u], 7), round(lat[u], 7)), (round(lon[v], 7), round(lat[v], 7))
+        assert (p, q) in consecutive or (q, p) in consecutive
+
+
+def _pbf_blocks(path: Path) -> list[int]:
+    """Byte offsets where each block (blob) of a .pbf ends."""
+    import struct
+
+    data = path.read_bytes()
+    ends, off = [], 0
+    while off < len(data):
+        (hlen,) = struct.unpack(">I", data[off : off + 4])
+        head = data[off + 4 : off + 4 + hlen]
+        i, size = 0, 0
+        while i < len(head):  # BlobHeader: field 3 (varint) is the blob's size
+            key, i = _varint(head, i)
+            if key & 7 == 2:
+                n, i = _varint(head, i)
+                i += n
+            else:
+                value, i = _varint(head, i)
+                if key >> 3 == 3:
+                    size = value
+        off += 4 + hlen + size
+        ends.append(off)
+    return ends
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    out = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        out |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return out, i
+
+
+@pytest.mark.parametrize("key", ["helsinki", "karhula", "andorra"])
+def test_a_pbf_cut_at_a_block_boundary_is_reported(key, tmp_path):
+    """A .pbf cut after a complete block reads as a valid, smaller file: it is reported, not used silently."""
+    import osmium
+
+    path = shared_path(OSM_FILES[key])
+    ends = _pbf_blocks(path)
+    assert ends[-1] == path.stat().st_size
+    data = path.read_bytes()
+    # cut after the first data block: nodes only
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(data[: ends[1]])
+    kinds = {obj.type_str() for obj in osmium.FileProcessor(str(cut))}
+    assert kinds == {"n"}
+    with pytest.warns(mg.IncompleteDataWarning, match="no way at all") as rec:
+        ext = mg.sources.read_osm(cut)
+    if key == "andorra":  # its first block's nodes lie in the middle of the country: the box check sees it too
+        assert any("stop short of the bounding box" in str(w.message) for w in rec)
+    with pytest.warns(mg.IncompleteDataWarning):  # again when the extract comes from the cache
+        assert mg.sources.read_osm(cut) is ext
+    # cut after the header: the header's box, no data
+    head = tmp_path / "head.osm.pbf"
+    head.write_bytes(data[: ends[0]])
+    with pytest.raises(mg.InputError, match="cut short"):
+        mg.sources.read_osm(head)
+    # the whole file is not reported
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mg.IncompleteDataWarning)
+        whole = mg.sources.read_osm(path)
+    assert whole.header_bounds is not None and not whole.problems
+
+
+def test_data_stopping_far_short_of_the_header_box_is_reported(tmp_path):
+    """Karhula's western half written under the header of the whole file: the east side is 50 % short."""
+    import osmium
+
+    path = shared_path(OSM_FILES["karhula"])
+    reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+    box = reader.header().box()
+    reader.close()
+    west, east = box.bottom_left.lon, box.top_right.lon
+    middle = (west + east) / 2
+    header = osmium.io.Header()
+    header.add_box(box)
+    keep_nodes: set[int] = set()
+    for obj in osmium.FileProcessor(str(path), osmium.osm.NODE):
+        if obj.location.valid() and obj.location.lon < middle:
+            keep_nodes.add(obj.id)
+    half = tmp_path / "west.osm.pbf"
+    with osmium.SimpleWriter(str(half), header=header) as writer:
+        for obj in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY):
+            if obj.is_node() and obj.id in keep_nodes:
+                writer.add_node(obj)
+            elif obj.is_way() and all(nd.ref in keep_nodes for nd in obj.nodes):
+                writer.add_way(obj)
+    with pytest.warns(mg.IncompleteDataWarning, match=r"east by (4\d|5\d)%") as rec:
+        ext = mg.sources.read_osm(half)
+    assert len(rec) == 1 and ext.bounds[2] < middle
+    np.testing.assert_allclose(ext.header_bounds, (west, box.bottom_left.lat, east, box.top_right.lat))
+
+
+@pytest.mark.parametrize("key", sorted(OSM_FILES))
+def test_no_shared_file_is_reported_as_cut_short(key):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mg.IncompleteDataWarning)
+        ext = mg.sources.read_osm(shared_path(OSM_FILES[key]))
+    assert ext.problems == ()

@@ -467,3 +467,15 @@ def test_the_network_variant_refuses_a_network_that_does_not_walk(guixi_walk):
     p = _layer(_box(0, 0, 100, 60))
     with pytest.raises(mg.InputError, match="mode='walk'"):
         parks.service_radius_coverage(p, _layer(_box(0, 100, 100, 200)), network=drive)
+
+
+def test_the_documented_park_tags_are_the_profiles():
+    """``parks.from_osm`` names the park tags of ``zhejiang-2023``: every ``key=a|b`` it lists is one of the
+    profile's ``parks.osm`` rules, and every rule is listed (it once named ``nature_reserve``, which the
+    profile does not have)."""
+    import re
+
+    doc = parks.from_osm.__doc__ or ""
+    listed = re.findall(r"``(\w+)=([\w|]+)``", doc.split("in\n    ``zhejiang-2023``")[0])
+    rules = {(k, tuple(v if isinstance(v, list) else [v])) for r in mg.standards.load().parks.osm for k, v in r.tags.items()}
+    assert {(k, tuple(v.split("|"))) for k, v in listed} == rules

@@ -123,6 +123,8 @@ FEATURE_KEYS: tuple[str, ...] = (
     "boundary",
     "place",
     "entrance",
+    "tourism",
+    "club",
 )
 #: Single key=value tags that also make a feature (water for greenways, gates for parks).
 FEATURE_TAGS: tuple[tuple[str, str], ...] = (
@@ -543,13 +545,18 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
                     except (osmium.InvalidLocationError, RuntimeError):
                         runs, missing = _present_runs(nodes)
                         broken.append((obj.id, tvals, runs, missing))
+                        if is_feature(get) and any(runs):
+                            way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, [p for r in runs for p in r])
                         continue
                     way_n.append(len(nodes))
                     way_ids.append(obj.id)
                     way_tags.append(tvals)
+                    if is_feature(get):  # also a feature: a bus platform mapped as a way
+                        way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, way_wkb[-1])
                 elif is_feature(get):
                     # closed ways with all their nodes become areas in the assembler; an unclosed
-                    # way (mis-mapped) or one cut by the extract's edge keeps what it has
+                    # way (mis-mapped), a closed way with no area (area=no, a broken ring) or one
+                    # cut by the extract's edge keeps what it has
                     nodes = obj.nodes
                     if len(nodes) == 0:
                         continue
@@ -560,8 +567,9 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
                         if pts:
                             way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, pts)
                         continue
-                    if not obj.is_closed():
-                        way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, line)
+                    # a closed way becomes an area unless the assembler cannot make one (area=no, a
+                    # broken ring): then it too is kept where it is
+                    way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, line)
                 elif get("waterway", None) in _WATERWAY_LINES and not obj.is_closed():
                     try:
                         feat_wkb.append(wkb.create_linestring(obj.nodes))
@@ -613,8 +621,10 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
             pts = [tuple(c) for c in shapely.get_coordinates(shapely.from_wkb(raw))]
         else:
             pts = raw
-        # a way cut by the extract's edge (or never closed) has no trustworthy outline:
-        # keep where it is (the centre of the nodes present), never a made-up polygon
+        if len(pts) > 1 and pts[0] == pts[-1]:
+            pts = pts[:-1]  # a ring's closing node once
+        # a way cut by the extract's edge, never closed or with no area has no trustworthy
+        # outline: keep where it is (the centre of its nodes), never a made-up polygon
         geom = shapely.centroid(shapely.MultiPoint(pts))
         if geom.is_empty:
             continue
