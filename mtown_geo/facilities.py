@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from . import crs as _crs
-from ._errors import DataNotFoundError, InputError, OfflineError, RepairWarning
+from ._errors import AssumptionWarning, DataNotFoundError, InputError, OfflineError, RepairWarning
 from .sources.osm import NAME_KEYS, OSMExtract, is_osm_file, read_osm
 from .standards import Profile, TagRule, resolve
 
@@ -419,6 +419,16 @@ def from_osm(
     else:
         report = report.only(set(out["facility_id"]))
     out.attrs["facility_report"] = report
+    if report.not_public:
+        counts = pd.Series([x[0] for x in report.not_public]).value_counts()
+        warnings.warn(
+            f"{len({x[1] for x in report.not_public})} features are not counted as public facilities — closed "
+            f"(access={'|'.join(prof.facility_rules.closed_access)}) or inside closed grounds such as a university campus: "
+            + ", ".join(f"{cat} {n}" for cat, n in counts.items())
+            + " (the profile's facility_rules, an assumption; listed in attrs['facility_report'].not_public)",
+            AssumptionWarning,
+            stacklevel=2,
+        )
     if report.merged:
         examples = "; ".join(f"{name or kept} ({cat})" for cat, kept, _, name in report.merged[:5])
         warnings.warn(

@@ -115,8 +115,8 @@ class _Tagged(osmium.SimpleHandler):
         closed = len(pts) == len(w.nodes) and len(pts) >= 4 and pts[0] == pts[-1]
         if closed and w.tags.get("area") != "no":
             geom = shapely.make_valid(shapely.Polygon(pts))  # a closed way: its ring
-        else:  # open, cut by the extract's edge or not an area: where it is (a ring's closing node once)
-            geom = shapely.MultiPoint(pts[:-1] if len(pts) > 1 and pts[0] == pts[-1] else pts).centroid
+        else:  # open, cut by the extract's edge or not an area: where it is (the centre of its nodes)
+            geom = shapely.MultiPoint(pts).centroid
         self.rows.append(("way", w.id, {t.k: t.v for t in w.tags}, geom))
 
     def area(self, a) -> None:

@@ -621,8 +621,6 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
             pts = [tuple(c) for c in shapely.get_coordinates(shapely.from_wkb(raw))]
         else:
             pts = raw
-        if len(pts) > 1 and pts[0] == pts[-1]:
-            pts = pts[:-1]  # a ring's closing node once
         # a way cut by the extract's edge, never closed or with no area has no trustworthy
         # outline: keep where it is (the centre of its nodes), never a made-up polygon
         geom = shapely.centroid(shapely.MultiPoint(pts))
