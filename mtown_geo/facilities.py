@@ -111,11 +111,13 @@ def _any_rule(rules: list[TagRule], columns: dict[str, np.ndarray], n: int) -> n
     return out
 
 
-def _contains_any(names: pd.Series, patterns: list[str]) -> np.ndarray:
-    if not patterns:
-        return np.zeros(len(names), dtype=bool)
-    regex = "|".join(re.escape(p) for p in patterns)
-    return names.str.contains(regex, regex=True).to_numpy(dtype=bool)
+def _contains_any(texts: np.ndarray, rows: np.ndarray, patterns: list[str], n: int) -> np.ndarray:
+    """Which of ``n`` features — looked at only in ``rows`` — have a name text containing one of ``patterns``."""
+    out = np.zeros(n, dtype=bool)
+    if patterns and len(rows):
+        regex = "|".join(re.escape(p) for p in patterns)
+        out[rows] = pd.Series(texts[rows], dtype=object).str.contains(regex, regex=True).to_numpy(dtype=bool)
+    return out
 
 
 def _match_table(tags_list: list[Any], prof: Profile) -> np.ndarray:
@@ -132,19 +134,22 @@ def _match_table(tags_list: list[Any], prof: Profile) -> np.ndarray:
     tags = [t if isinstance(t, dict) else {} for t in tags_list]
     all_rules = [rule for c in cats for rule in prof.categories[c].osm] + list(rules.never_by_name)
     columns = _columns(tags, all_rules)
-    names = pd.Series([" ".join(t[k] for k in NAME_KEYS if k in t) for t in tags], dtype=object)
+    texts = np.array([" ".join(t[k] for k in NAME_KEYS if k in t) for t in tags], dtype=object)
+    named = texts != ""
     has_name = np.array([bool(_name_of(t)) for t in tags], dtype=bool)
     name_keys = set(rules.name_keys)
     name_ok = has_name & np.array([bool(set(t) & name_keys) or not (set(t) - _NAME_ONLY) for t in tags], dtype=bool)
     if rules.never_by_name:
         name_ok &= ~_any_rule(list(rules.never_by_name), columns, n)
+    by_name_rows = np.flatnonzero(name_ok)
     out = np.zeros((n, len(cats)), dtype=np.int8)
     for j, cat in enumerate(cats):
         spec = prof.categories[cat]
         firm = _any_rule([r for r in spec.osm if not r.fallback], columns, n)
         fallback = _any_rule([r for r in spec.osm if r.fallback], columns, n)
-        vetoed = _contains_any(names, spec.exclude_name_patterns)
-        by_name = name_ok & _contains_any(names, spec.name_patterns)
+        by_name = _contains_any(texts, by_name_rows, spec.name_patterns, n)
+        # an excluded name vetoes every way in (only the features some rule takes need looking at)
+        vetoed = _contains_any(texts, np.flatnonzero((firm | fallback | by_name) & named), spec.exclude_name_patterns, n)
         out[:, j] = np.where(firm & ~vetoed, 1, np.where(by_name & ~vetoed, 2, np.where(fallback & ~vetoed, 3, 0)))
     firm_any = ((out == 1) | (out == 2)).any(axis=1)
     # a fallback applies only to features no firm rule of any category claims

@@ -149,6 +149,10 @@ NAME_KEYS: tuple[str, ...] = ("name", "name:zh", "official_name", "alt_name")
 
 _WATERWAY_LINES = {"river", "canal", "stream", "drain", "ditch"}
 
+# highway values of ways that may also be features (a stop or platform mapped as a way); any
+# highway way with a public_transport tag is looked at too
+_FEATURE_HIGHWAYS = {"platform", "bus_stop"}
+
 # The header's bounding box and the data read: a side that stops short of the box by more
 # than this share of the box's width or height is reported.
 _BBOX_SHORT_SHARE = 0.25
@@ -545,18 +549,23 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
                     except (osmium.InvalidLocationError, RuntimeError):
                         runs, missing = _present_runs(nodes)
                         broken.append((obj.id, tvals, runs, missing))
-                        if is_feature(get) and any(runs):
+                        if (
+                            (tvals[0] in _FEATURE_HIGHWAYS or get("public_transport", None) is not None)
+                            and is_feature(get)
+                            and any(runs)
+                        ):
                             way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, [p for r in runs for p in r])
                         continue
                     way_n.append(len(nodes))
                     way_ids.append(obj.id)
                     way_tags.append(tvals)
-                    if is_feature(get):  # also a feature: a bus platform mapped as a way
+                    if (tvals[0] in _FEATURE_HIGHWAYS or get("public_transport", None) is not None) and is_feature(get):
+                        # also a feature: a bus platform mapped as a way
                         way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, way_wkb[-1])
                 elif is_feature(get):
                     # closed ways with all their nodes become areas in the assembler; an unclosed
-                    # way (mis-mapped), a closed way with no area (area=no, a broken ring) or one
-                    # cut by the extract's edge keeps what it has
+                    # way (mis-mapped), a closed way tagged area=no or one cut by the extract's edge
+                    # keeps what it has
                     nodes = obj.nodes
                     if len(nodes) == 0:
                         continue
@@ -567,9 +576,10 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
                         if pts:
                             way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, pts)
                         continue
-                    # a closed way becomes an area unless the assembler cannot make one (area=no, a
-                    # broken ring): then it too is kept where it is
-                    way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, line)
+                    # a closed way becomes an area, unless it is tagged as none (a running track
+                    # mapped as its line): then it too is kept where it is
+                    if not obj.is_closed() or get("area", None) == "no":
+                        way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, line)
                 elif get("waterway", None) in _WATERWAY_LINES and not obj.is_closed():
                     try:
                         feat_wkb.append(wkb.create_linestring(obj.nodes))
@@ -621,7 +631,7 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
             pts = [tuple(c) for c in shapely.get_coordinates(shapely.from_wkb(raw))]
         else:
             pts = raw
-        # a way cut by the extract's edge, never closed or with no area has no trustworthy
+        # a way cut by the extract's edge, never closed or tagged area=no has no trustworthy
         # outline: keep where it is (the centre of its nodes), never a made-up polygon
         geom = shapely.centroid(shapely.MultiPoint(pts))
         if geom.is_empty:
