@@ -188,7 +188,7 @@ def _not_public(
     return by_access, on_grounds, ground_names
 
 
-def _merge_inside(out: gpd.GeoDataFrame, metric: Any, how: str) -> tuple[np.ndarray, list[tuple[str, str, str, str | None]]]:
+def _merge_inside(out: gpd.GeoDataFrame, rule: str) -> tuple[np.ndarray, list[tuple[str, str, str, str | None]]]:
     """Rows to keep once facilities mapped twice are merged, and the merges made.
 
     Within a category, a row whose point (for a polygon: a point inside it) lies inside a
@@ -197,7 +197,7 @@ def _merge_inside(out: gpd.GeoDataFrame, metric: Any, how: str) -> tuple[np.ndar
     """
     keep = np.ones(len(out), dtype=bool)
     merges: list[tuple[str, str, str, str | None]] = []
-    if how == "off" or len(out) == 0:
+    if rule == "off" or len(out) == 0:
         return keep, merges
     geoms = out.geometry.to_numpy()
     polygonal = np.isin(shapely.get_type_id(geoms), _POLYGONAL)
@@ -249,10 +249,10 @@ def classify(
     * categories marked ``public`` leave out what the public cannot use: features tagged
       ``access=private|no`` and features inside closed grounds (a library on a university
       campus is not a public cultural facility);
+    * categories with a ``min_area_m2`` (parks) drop smaller features and points;
     * a facility mapped twice — a point or a smaller outline inside an outline of the same
       category and name, e.g. a node inside its own building — counts once: the outline
-      is kept (the profile's ``facility_rules.merge_inside``);
-    * categories with a ``min_area_m2`` (parks) drop smaller features and points.
+      is kept (the profile's ``facility_rules.merge_inside``).
 
     Parameters
     ----------
@@ -351,7 +351,7 @@ def classify(
                 log.info("%d %s features dropped: smaller than %.0f m² or mapped as points", too_small.sum(), cat, min_area)
             keep &= ~too_small
     out = out.loc[keep].reset_index(drop=True)
-    kept, merges = _merge_inside(out, metric, prof.facility_rules.merge_inside)
+    kept, merges = _merge_inside(out, prof.facility_rules.merge_inside)
     if merges:
         log.info("%d facilities mapped twice (inside an outline of the same category and name) counted once", len(merges))
     out = out.loc[kept].reset_index(drop=True)
