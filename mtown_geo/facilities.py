@@ -430,7 +430,8 @@ def from_osm(
             f"{len({x[1] for x in report.not_public})} features are not counted as public facilities — closed "
             f"(access={'|'.join(prof.facility_rules.closed_access)}) or inside closed grounds such as a university campus: "
             + ", ".join(f"{cat} {n}" for cat, n in counts.items())
-            + " (the profile's facility_rules, an assumption; listed in attrs['facility_report'].not_public)",
+            + " (the profile's facility_rules, an assumption; mtown_geo.facilities.from_osm(...).attrs"
+            "['facility_report'].not_public_frame() lists them)",
             AssumptionWarning,
             stacklevel=2,
         )
@@ -439,7 +440,7 @@ def from_osm(
         warnings.warn(
             f"{len(report.merged)} facilities were mapped twice (a point or outline inside an outline of the same "
             f"category and name) and are counted once: {examples}{' ...' if len(report.merged) > 5 else ''} — "
-            "listed in attrs['facility_report'].merged",
+            "mtown_geo.facilities.from_osm(...).attrs['facility_report'].merged_frame() lists them",
             RepairWarning,
             stacklevel=2,
         )
