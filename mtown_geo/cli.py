@@ -69,6 +69,14 @@ def demo(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder: made, or replaced if it holds only an earlier mtown-geo output.")
     ] = Path("mtown_geo_demo"),
+    town: Annotated[
+        str,
+        typer.Option(
+            "--town",
+            help="The demo town: wudaokou (五道口示范区, Haidian, Beijing; OSM data shipped with mtown-geo) "
+            "or karhula (Karhula, Kotka, Finland; OSM data shipped with pyrosm).",
+        ),
+    ] = "wudaokou",
     cell_m: Annotated[float, typer.Option(help="Grid cell size in metres.")] = 50.0,
     no_tiles: Annotated[bool, typer.Option("--no-tiles", help="Plain map background (no tile server needed).")] = False,
     overwrite: Annotated[
@@ -80,10 +88,10 @@ def demo(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the whole study on the embedded demo town (Karhula, Kotka; OSM data shipped with pyrosm)."""
+    """Run the whole study on an embedded demo town (default 五道口示范区, Haidian, Beijing; OSM data © OpenStreetMap contributors)."""
     _setup(verbose)
     try:
-        result = run_demo(out, cell_m=cell_m, tiles=not no_tiles, progress=True, overwrite=overwrite)
+        result = run_demo(out, town=town, cell_m=cell_m, tiles=not no_tiles, progress=True, overwrite=overwrite)
     except (MtownGeoError, OSError) as exc:
         _fail(exc)
     else:

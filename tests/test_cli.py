@@ -56,6 +56,17 @@ def test_init_then_run_reports_a_typo(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_demo_of_the_second_town_and_an_unknown_one(tmp_path):
+    out = tmp_path / "karhula"
+    result = runner.invoke(app, ["demo", "--town", "karhula", "--out", str(out), "--no-tiles", "--cell-m", "100"])
+    assert result.exit_code == 0, result.output
+    assert "Karhula (Kotka) demo" in result.stdout
+    assert "test.osm.pbf" in (out / "study" / "study.yaml").read_text(encoding="utf-8")
+    bad = runner.invoke(app, ["demo", "--town", "guixi", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown demo town 'guixi'" in bad.output and "wudaokou, karhula" in bad.output
+    assert not (tmp_path / "x").exists()
+
+
 def test_demo_boundaries_match_the_committed_file(demo_bounds):
     import geopandas as gpd
 

@@ -786,7 +786,7 @@ def test_assign_zones_overlaps_and_errors(hsy_tif, guixi_boundary):
 
 def test_grid_over_scattered_land_matches_an_exact_overlay():
     """Cells of a grid over many separate parcels: each cell's area is its exact overlap with the land."""
-    feats = mg.sources.read_osm(mg.demo_osm_path()).features
+    feats = mg.sources.read_osm(mg.demo_osm_path("karhula")).features
     land = feats[feats["tags"].map(lambda t: t.get("landuse") in ("residential", "farmland", "industrial")).to_numpy()]
     land = land[land.geom_type.isin(["Polygon", "MultiPolygon"])].to_crs(32635)
     units = mg.demand.grid(land, cell_m=40.0)

@@ -75,7 +75,7 @@ def test_classify_any_tagged_layer():
 
 
 def test_summary_lists_every_category():
-    s = mg.facilities.summary(mg.facilities.from_osm(mg.demo_osm_path()))
+    s = mg.facilities.summary(mg.facilities.from_osm(mg.demo_osm_path("karhula")))
     assert len(s) == len(mg.standards.load().categories)
     assert s.loc["kindergarten", "count"] == 1 and s.loc["hospital", "count"] == 0
 

@@ -33,7 +33,7 @@ CATEGORY = "kindergarten"
 
 @pytest.fixture(scope="module")
 def karhula_fac():
-    return mg.facilities.from_osm(mg.demo_osm_path())
+    return mg.facilities.from_osm(mg.demo_osm_path("karhula"))
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ from .conftest import OSM_FILES, shared_path
 def _demo_study(tmp_path, **over):
     b = tmp_path / "boundaries.geojson"
     if not b.exists():
-        mg.demo_boundaries().to_file(b)
+        mg.demo_boundaries("karhula").to_file(b)
     s = {
         "name": "Karhula demo",
         "boundaries": {"town": "boundaries.geojson"},
-        "osm": str(mg.demo_osm_path()),
+        "osm": str(mg.demo_osm_path("karhula")),
         "population": {"total": 5000},
         "demand": {"cell_m": 100},
         "outputs": {"tiles": False, "static_maps": False},
@@ -219,8 +219,8 @@ def test_population_from_census_polygons(tmp_path):
 
 
 def _demo_text(folder):
-    """The demo study file (mg.demo_study) and its text."""
-    path = mg.demo_study(folder)
+    """The Karhula demo study file (mg.demo_study) and its text."""
+    path = mg.demo_study(folder, town="karhula")
     return path, path.read_text(encoding="utf-8")
 
 
@@ -424,7 +424,7 @@ def test_a_grid_too_fine_for_the_memory_is_refused_before_any_work(tmp_path, mon
     assert network_builds == [] and not out.exists()
     suggested = float(re.search(r"use cell_m: ([0-9.]+) or more", msg).group(1))
     # the figure: about one unit per 25 m² of built-up land (and the cells its edge cuts)
-    built = mg.demo_boundaries()
+    built = mg.demo_boundaries("karhula")
     built = built[built["kind"] == "建成区"].to_crs(mg.crs.metric_crs(built))
     units = int(re.search(r"about ([0-9,]+) demand units", msg).group(1).replace(",", ""))
     assert built.area.sum() / 25 < units < 1.2 * built.area.sum() / 25

@@ -39,8 +39,8 @@ def problem(report: ValidationReport, check: str) -> Problem:
 def karhula(demo_bounds):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
-        net = mg.network.from_osm(mg.demo_osm_path(), mode="walk")
-    fac = mg.facilities.from_osm(mg.demo_osm_path())
+        net = mg.network.from_osm(mg.demo_osm_path("karhula"), mode="walk")
+    fac = mg.facilities.from_osm(mg.demo_osm_path("karhula"))
     town = demo_bounds[demo_bounds["kind"] == "镇域"].reset_index(drop=True)
     built = demo_bounds[demo_bounds["kind"] == "建成区"].reset_index(drop=True)
     return town, built, net, fac
@@ -184,7 +184,7 @@ def test_network_covering_part_of_the_town(karhula):
     town, built, _, _ = karhula
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
-        small = mg.network.from_osm(mg.demo_osm_path(), mode="walk", boundary=built, buffer_m=0)
+        small = mg.network.from_osm(mg.demo_osm_path("karhula"), mode="walk", boundary=built, buffer_m=0)
     report = validate(boundary=town, network=small)
     p = problem(report, "network_coverage")
     metric = crs.metric_crs(town)
@@ -200,7 +200,7 @@ def test_facilities_far_from_the_network(karhula):
     town, built, _, fac = karhula
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
-        small = mg.network.from_osm(mg.demo_osm_path(), mode="walk", boundary=built, buffer_m=0)
+        small = mg.network.from_osm(mg.demo_osm_path("karhula"), mode="walk", boundary=built, buffer_m=0)
     report = validate(boundary=town, network=small, facilities=fac, max_snap_dist_m=300)
     # independent route: shapely distance to the union of all edges
     roads = small.edges.geometry.union_all()
