@@ -203,6 +203,8 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
             row[f"{key}_status"] = r["status"]
         tasks = result.tables.get("tasks")
         row.update(_task_columns(tasks.to_dict(orient="records") if tasks is not None else []))
+        # 缺数据: what no source holds for the town (its rows show lower bounds, status no_data)
+        row["data_gaps"] = ", ".join(result.data_gaps)
         row["status"] = "done"
         row["error"] = ""
         row["notes"] = len(result.notes)
@@ -341,6 +343,7 @@ def _done_row(index: int, folder: Path, name: str, code: str) -> dict[str, Any]:
             row[f"{key}_value"] = r["value"]
             row[f"{key}_status"] = r["status"]
     row.update(_task_columns(data.get("tasks", [])))
+    row["data_gaps"] = ", ".join(str(r["category"]) for r in data.get("inventory", []) if r.get("status") == "no_data")
     return row
 
 
@@ -569,7 +572,9 @@ def run_batch(
     -------
     DataFrame
         The summary: one row per town (``name``, ``code``, ``status`` done/failed,
-        ``error``, every computed indicator's value and pass/fail, the policy tasks' values
+        ``error``, every computed indicator's value and status (``pass``, ``fail``, or
+        ``no_data`` when what it needs is missing from the data), ``data_gaps`` (the
+        categories and layers no source holds for the town), the policy tasks' values
         and statuses (``task_<key>_value``, ``task_<key>_status``), ``seconds``, ``finished``
         (local time), the worker's resident memory after the town and its peak so far
         (``worker_rss_mib``, ``worker_peak_mib``), its process id ``worker``, whether it

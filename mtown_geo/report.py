@@ -63,6 +63,7 @@ COLUMNS = [
     "name_en",
     "unit",
     "value",
+    "lower_bound",
     "target_2023",
     "target_2025",
     "target_2027",
@@ -82,6 +83,7 @@ HEADERS = {
     "name_en": "Indicator (English)",
     "unit": "单位 Unit",
     "value": "数值 Value",
+    "lower_bound": "下限值 Lower bound",
     "target_2023": "2023 目标 Target",
     "target_2025": "2025 目标 Target",
     "target_2027": "2027 目标 Target",
@@ -94,26 +96,47 @@ HEADERS = {
     "note": "说明 Note",
 }
 
-_STATUS_ZH = {"pass": "达标 pass", "fail": "未达标 fail", "n/a": "— n/a", "missing": "缺数据 missing"}
+#: Status of a row: ``pass`` / ``fail`` against the year's target; ``no_data`` (缺数据) when
+#: what the row depends on is missing from the data (no source holds a category it needs, or
+#: an input was not given), so that its value, when there is one, is only a lower bound;
+#: ``not_entered`` for a user-entered row left blank; ``n/a`` without a target for the year.
+STATUSES = ("pass", "fail", "no_data", "not_entered", "n/a")
+
+_STATUS_ZH = {
+    "pass": "达标 pass",
+    "fail": "未达标 fail",
+    "n/a": "— n/a",
+    "no_data": "缺数据 data missing",
+    "not_entered": "未填报 not entered",
+}
 
 
 @dataclass(frozen=True)
 class ComputedValue:
-    """A value the toolkit computed for one annex row (percent for rates, km/万人 for greenways)."""
+    """A value the toolkit computed for one annex row (percent for rates, km/万人 for greenways).
+
+    ``data_gaps`` names what the row depends on that no data source holds (Chinese names
+    of categories or layers, see :mod:`mtown_geo.inventory`): the value is then a lower
+    bound, and the row's status is 缺数据 (``no_data``) unless even the lower bound meets
+    the target.
+    """
 
     value: float
     denominator: str
     verified: bool
     note: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    data_gaps: tuple[str, ...] = ()
 
 
-def _status(value: float | None, target: float | None) -> str:
+def _status(value: float | None, target: float | None, *, blank: str = "no_data", lower_bound: bool = False) -> str:
     if target is None or (isinstance(target, float) and math.isnan(target)):
         return "n/a"
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing"
-    return "pass" if value >= target - 1e-9 else "fail"
+        return blank
+    if value >= target - 1e-9:
+        return "pass"  # a lower bound that meets the target: the true value meets it too
+    return "no_data" if lower_bound else "fail"
 
 
 def _row(
@@ -125,21 +148,31 @@ def _row(
     origin: str,
     verified: bool,
     note: str = "",
+    data_gaps: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     t = spec.targets
     target = t.get(year)
+    lower = bool(data_gaps) and value is not None
+    if data_gaps:
+        gap = (
+            f"缺数据 data missing: no source holds any {'、'.join(data_gaps)} here"
+            + (": the value is a lower bound (the rate computed from what the data holds)" if lower else "")
+            + "; add them (see the inventory)"
+        )
+        note = f"{gap}; {note}" if note else gap
     return {
         "row": spec.row if spec.row else "—",
         "name_zh": spec.name_zh,
         "name_en": spec.name_en,
         "unit": spec.unit,
         "value": value,
+        "lower_bound": lower,
         "target_2023": t.get(2023),
         "target_2025": t.get(2025),
         "target_2027": t.get(2027),
         "year": year,
         "target": target,
-        "status": _status(value, target),
+        "status": _status(value, target, blank="no_data" if origin == "computed" else "not_entered", lower_bound=lower),
         "denominator": denominator,
         "origin": origin,
         "verified": verified,
@@ -203,6 +236,7 @@ def indicator_table(
                         origin="computed",
                         verified=cv.verified,
                         note=cv.note,
+                        data_gaps=cv.data_gaps,
                     )
                 )
             if spec.row in reported:
@@ -221,6 +255,7 @@ def indicator_table(
                 origin="computed",
                 verified=bool(cv.verified) if cv is not None else g.verified,
                 note="not computed in this run (input missing)" if cv is None else cv.note,
+                data_gaps=() if cv is None else cv.data_gaps,
             )
         )
     for spec in profile.annex:
@@ -629,7 +664,8 @@ def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path, *, indicator_she
         fills = {
             "pass": book.add_format({"bg_color": "#C6EFCE"}),
             "fail": book.add_format({"bg_color": "#FFC7CE"}),
-            "missing": book.add_format({"bg_color": "#FFEB9C"}),
+            "no_data": book.add_format({"bg_color": "#FFEB9C"}),
+            "not_entered": book.add_format({"bg_color": "#EDEDED"}),
         }
         two_dp = book.add_format({"num_format": "0.00"})
         for i, (name, df) in enumerate(tables.items()):

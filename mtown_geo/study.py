@@ -28,7 +28,7 @@ import shapely
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from . import access, demand, facilities, lifecircle, network, report, standards
+from . import access, demand, facilities, inventory, lifecircle, network, report, standards
 from . import crs as _crs
 from ._errors import (
     CoordinateShiftWarning,
@@ -481,6 +481,12 @@ class StudyResult:
     out_dir: Path | None = None
     basemap: Any = None  # render.Basemap of the town and its surroundings, for the maps
 
+    @property
+    def data_gaps(self) -> list[str]:
+        """The categories (and layers) no data source holds inside the town and its buffer (see ``tables["inventory"]``)."""
+        inv = self.tables.get("inventory")
+        return inventory.gaps(inv) if inv is not None else []
+
     def __repr__(self) -> str:
         computed = self.indicators[self.indicators["origin"] == "computed"]
         lines = [f"StudyResult({self.study.name!r}, profile={self.profile.name!r}, year={self.study.year})"]
@@ -585,6 +591,21 @@ def _residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDa
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=metric)
 
 
+def _source_label(study: Study, src: SourceSpec) -> str:
+    """The name a source goes by in the inventory and the report: ``OSM <file>`` or the file's name."""
+    if src.osm is not None:
+        where = study.osm_source(src.osm)
+        if isinstance(where, OSMExtract):
+            return f"OSM {where.path.name}" if where.path is not None else "OSM"
+        return f"OSM {Path(where).name}" if is_osm_file(where) else f"OSM ({where})"
+    return Path(src.table or src.file or "").name or "—"
+
+
+def _source_labels(study: Study, key: str) -> list[str]:
+    """The labels of a study key's sources (``facilities``, ``parks``, ``greenways``), in order, once each."""
+    return list(dict.fromkeys(_source_label(study, src) for src in getattr(study, key)))
+
+
 @dataclass
 class _FacilitySource:
     """Where the rows of one facility table or layer sit in the merged facility layer."""
@@ -635,6 +656,7 @@ def _facilities(
     for src in study.facilities:
         part: gpd.GeoDataFrame
         info: _FacilitySource | None = None
+        label = _source_label(study, src)
         if src.osm is not None:
             part = facilities.from_osm(study.osm_source(src.osm), profile=prof, boundary=town, buffer_m=buffer_m)
         elif src.table is not None:
@@ -658,6 +680,7 @@ def _facilities(
             info = _FacilitySource(src, src.file, slice(0))
         else:
             raise StudyError("facilities: each source is `osm`, a `table` or a `file`")
+        part = part.assign(**{inventory.SOURCE_COL: label})
         if info is not None and sources is not None:
             info.rows = slice(at, at + len(part))
             sources.append(info)
@@ -949,6 +972,44 @@ def _rate(cov: pd.DataFrame, key: str) -> float:
     return float(cov["rate"].to_numpy(float)[list(cov.index).index(key)])
 
 
+def _gap_names(inv: pd.DataFrame | None, keys: list[str]) -> tuple[str, ...]:
+    """The Chinese names of those inventory rows among ``keys`` that no source holds."""
+    if inv is None:
+        return ()
+    missing = set(inventory.gaps(inv))
+    return tuple(str(inv.loc[k, "name_zh"]) for k in keys if k in missing)
+
+
+def _gap_notes(inv: pd.DataFrame, prof: Profile, computed: Mapping[str, report.ComputedValue]) -> list[str]:
+    """One note per category or layer no source holds: where it was looked for and the rows it leaves a lower bound."""
+    rows = [*prof.annex, *([prof.greenway_target] if prof.greenway_target is not None else [])]
+    notes = []
+    sources = [c for c in inv.attrs.get("sources", []) if c in inv.columns]
+    for key in inventory.gaps(inv):
+        hit = [
+            (str(r.row) if r.row else r.name_zh)
+            for r in rows
+            if r.computed is not None and r.computed in computed and key in inventory.depends_on(prof, r.computed)
+        ]
+        looked = ", ".join(f"{c}: 0" for c in sources) or "no source given"
+        entry = inv.loc[key]
+        name = f"{entry['name_zh']!s} {entry['name_en']!s}"
+        where = f" (needed for {entry['needed_for']!s})" if entry["needed_for"] else ""
+        if len(hit) > 1:
+            rows_text = f"; rows {', '.join(hit[:-1])} and {hit[-1]} show the rate from what the data holds as a lower bound"
+        elif hit:
+            rows_text = f"; row {hit[0]} shows the rate from what the data holds as a lower bound"
+        else:
+            rows_text = ""
+        buffer = inv.attrs.get("buffer_m", 0.0)
+        add = str(entry["note"]).split("; ", 1)[-1]
+        notes.append(
+            f"缺数据 data missing: {name}{where}: no source holds any inside the town or within {buffer:g} m of it "
+            f"({looked}){rows_text}. {add[:1].upper() + add[1:]}"
+        )
+    return notes
+
+
 def run(
     study: Study | str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -1010,6 +1071,14 @@ def run(
         if len(tw.residential):  # the land the residential-weighted rates measure
             land = shapely.intersection(tw.residential.geometry.union_all(), built_m.geometry.union_all())
             layers["residential"] = gpd.GeoDataFrame({"kind": ["居住用地"]}, geometry=[land], crs=metric)
+        tables["inventory"] = inventory.take(
+            tw.facilities,
+            boundary=tw.town,
+            buffer_m=st.network.buffer_m,
+            profile=prof,
+            circles=circles,
+            sources=_source_labels(st, "facilities"),
+        )
         bar.update()
         for circle in circles:
             bar.set_postfix_str(f"circle {circle}")
@@ -1038,6 +1107,7 @@ def run(
             _siting_step(tw, tables, layers, notes)
         bar.update()
         bar.set_postfix_str("report")
+        notes.extend(_gap_notes(tables["inventory"], prof, computed))
         indicators = report.indicator_table(prof, year=st.year, computed=computed, reported=st.reported)
         bar.update()
     bar.close()
@@ -1148,11 +1218,13 @@ def _circle_step(
     if "zone" in c_units:
         tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(times, c_units, profile=prof, circle=circle, weight=c_weight)
     denom = _DENOMINATORS[c_weight]
+    inv = tables.get("inventory")
     computed[f"circle:{circle}"] = report.ComputedValue(
         value=100.0 * _rate(cov, lifecircle.CIRCLE),
         denominator=denom,
         verified=spec.verified,
         note="" if spec.verified else f"assumption: {spec.source.strip()}",
+        data_gaps=_gap_names(inv, spec.required),
     )
     for cat in spec.required:
         cspec = prof.categories[cat]
@@ -1161,6 +1233,7 @@ def _circle_step(
             denominator=denom,
             verified=False,
             note=f"spatial reading: share within {prof.threshold_min(circle, cat):g} min ({cspec.source.strip()})",
+            data_gaps=_gap_names(inv, [cat]),
         )
 
 
@@ -1198,6 +1271,7 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
     weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
     rows = []
     site_layers = []
+    missing = set(inventory.gaps(tables["inventory"])) if "inventory" in tables else set()
     for cat in spec.required:
         rate = _rate(cov, cat)
         if rate >= target:
@@ -1225,7 +1299,13 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
                 "max_coverage": plan.max_coverage,
                 "at_least_sites": plan.bound_n_sites,
                 "method": plan.method,
-                "note": plan.message(),
+                "note": (
+                    "缺数据 data missing: no source holds any of this category here, so these sites assume the town has "
+                    "none; add the existing ones first (see the inventory). "
+                    if cat in missing
+                    else ""
+                )
+                + plan.message(),
             }
         )
         if plan.n_sites:
@@ -1337,9 +1417,37 @@ def _parks_layer(tw: _Town) -> gpd.GeoDataFrame:
             parts.append(parks.from_landuse(layer, **kw).to_crs(tw.metric))
         else:
             raise StudyError("parks: each source is `osm` or a land-use `file` (with class_col / classes)")
+        parts[-1] = parts[-1].assign(**{inventory.SOURCE_COL: _source_label(st, src)})
     if not parts:
         return gpd.GeoDataFrame({"name": [], "area_m2": []}, geometry=[], crs=tw.metric)
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=tw.metric)
+
+
+def _inventory_layer(
+    tw: _Town, tables: dict[str, pd.DataFrame], layer: gpd.GeoDataFrame, key: str, name_zh: str, name_en: str, study_key: str
+) -> bool:
+    """Add a layer (park land, greenways) to the run's inventory: its features per source inside
+    the town and its buffer. Whether any source holds one."""
+    town = tw.town.to_crs(tw.metric).union_all()
+    reach = town.buffer(tw.study.network.buffer_m)
+    geoms = np.asarray(layer.to_crs(tw.metric).geometry.values) if len(layer) else np.empty(0, dtype=object)
+    inside = shapely.intersects(geoms, town) if len(geoms) else np.zeros(0, dtype=bool)
+    near = ~inside & shapely.intersects(geoms, reach) if len(geoms) else np.zeros(0, dtype=bool)
+    labels = layer[inventory.SOURCE_COL].astype(str).to_numpy() if inventory.SOURCE_COL in layer else np.full(len(layer), "—")
+    counts = {label: int(((labels == label) & (inside | near)).sum()) for label in _source_labels(tw.study, study_key)}
+    if "inventory" in tables:
+        tables["inventory"] = inventory.layer_row(
+            tables["inventory"],
+            key,
+            name_zh=name_zh,
+            name_en=name_en,
+            counts=counts,
+            in_town=int(inside.sum()),
+            in_buffer=int(near.sum()),
+            needed_for="row 8" if key == inventory.PARK_LAND else "greenways",
+            kind="parks" if key == inventory.PARK_LAND else "greenways",
+        )
+    return bool(sum(counts.values()))
 
 
 def _residential_or_builtup(tw: _Town, notes: list[str], what: str) -> gpd.GeoDataFrame:
@@ -1364,6 +1472,7 @@ def _parks_step(
         notes.append("parks: no source given; row 8 is not computed")
         return
     park_layer = _parks_layer(tw)
+    held = _inventory_layer(tw, tables, park_layer, inventory.PARK_LAND, "公园绿地", "park land (any size)", "parks")
     residential = _residential_or_builtup(tw, notes, "park coverage")
     built_m = tw.built.to_crs(tw.metric)
     walk = tw.network("walk") if "walk" in prof.modes else None
@@ -1388,6 +1497,7 @@ def _parks_step(
         verified=cov.verified,
         note=("; ".join(cov.notes) + "; " if cov.notes else "") + f"walked from entrances: {100 * cov.network_rate:.1f}%",
         details={"network_rate": 100 * cov.network_rate, "rule": cov.rule},
+        data_gaps=() if held else ("公园绿地",),
     )
     summary = {
         "rule": cov.rule,
@@ -1434,11 +1544,13 @@ def _greenways_step(
             parts.append(_read_layer(st, src.file, layer=src.layer).to_crs(tw.metric))
         else:
             raise StudyError("greenways: each source is `osm` or a line `file`")
+        parts[-1] = parts[-1].assign(**{inventory.SOURCE_COL: _source_label(st, src)})
     lines = (
         gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=tw.metric)
         if parts
         else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
     )
+    held = _inventory_layer(tw, tables, lines, inventory.GREENWAYS, "绿道", "greenways", "greenways")
     spec = prof.greenways
     scope = town_m if spec is None or spec.scope == "town" else tw.built.to_crs(tw.metric)
     population: Any
@@ -1456,6 +1568,7 @@ def _greenways_step(
         denominator=f"常住人口 residents ({res.population_from})",
         verified=res.verified,
         note=f"{res.km:.2f} km of greenway (de-duplicated from {res.raw_km:.2f} km) for {res.pop:,.0f} residents",
+        data_gaps=() if held else ("绿道",),
     )
     row = {
         "km": res.km,

@@ -32,7 +32,7 @@ def test_targets_and_status_follow_the_annex(profile):
     assert by_row.loc["9", "target"] == 95 and by_row.loc["9", "status"] == "fail"  # 93.5 < 95
     assert by_row.loc["8", "target"] == 90 and by_row.loc["8", "status"] == "fail"
     assert by_row.loc["11", "target"] == 80 and by_row.loc["11", "status"] == "fail"
-    assert by_row.loc["10", "status"] == "missing"  # not computed
+    assert by_row.loc["10", "status"] == "no_data"  # not computed: what it needs is missing
     assert by_row.loc["12", "origin"] == "user-entered" and by_row.loc["12", "status"] == "pass"  # 91 ≥ 90
     assert by_row.loc["1", "value"] == 30 and by_row.loc["1", "status"] == "fail"
     green = t[t["name_zh"] == "万人拥有绿道长度"].iloc[0]
