@@ -199,8 +199,19 @@ STUDY_KEYS: dict[str, tuple[str, str]] = {
     "siting.enabled": ("Whether to propose new sites for the categories below the target.", "`enabled: false`"),
     "siting.circle": ("The circle whose categories get proposals.", "`circle: 15min`"),
     "siting.target": (
-        "Coverage to reach, as a share (0–1: `0.95` for 95 %). Default: the annex target of the circle for `year`.",
+        "Coverage to reach for every category, as a share (0–1: `0.95` for 95 %). Default: each category's own "
+        "target — the annex row that measures it (row 10 elderly care, row 11 childcare, row 8 the park category), "
+        "else the circle's row (row 9) — for `year`.",
         "`target: 0.95`",
+    ),
+    "siting.targets": (
+        "Coverage to reach per category (0–1), before `target` and the annex. Keys: the profile's category ids, "
+        "English or Chinese names or aliases (幼儿园, 托育, 卫生院…); an unknown name is refused with the closest ones.",
+        "`targets: {托育: 0.8, 幼儿园: 0.95}`",
+    ),
+    "siting.categories": (
+        "Propose sites for these categories only (names as in `targets`). Default: every category the circle requires.",
+        "`categories: [幼儿园, 托育]`",
     ),
     "siting.max_sites": ("At most this many new sites per category.", "`max_sites: 10`"),
     "siting.method": (

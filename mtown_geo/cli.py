@@ -165,9 +165,21 @@ def validate_cmd(
 @app.command()
 def site(
     study_file: Annotated[Path, typer.Argument(help="The study file.")],
-    category: Annotated[str, typer.Option("--category", "-c", help="Facility category, e.g. kindergarten, elderly_care.")],
+    category: Annotated[
+        str,
+        typer.Option(
+            "--category",
+            "-c",
+            help="Facility category: its id, English or Chinese name or an alias of the profile, e.g. 幼儿园, 托育, 卫生院, kindergarten.",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the proposed sites.")],
-    target: Annotated[float | None, typer.Option(help="Coverage target 0–1 (default: the annex target of the circle).")] = None,
+    target: Annotated[
+        float | None,
+        typer.Option(
+            help="Coverage target 0–1 (default: the target of the annex row that measures the category, e.g. row 11 for childcare, else the circle's row)."
+        ),
+    ] = None,
     k: Annotated[int | None, typer.Option("--k", help="At most this many new sites.")] = None,
     method: Annotated[str, typer.Option(help="greedy, or exact (integer program; small towns).")] = "greedy",
     candidates: Annotated[Path | None, typer.Option(help="Candidate sites (points or plots); default: street junctions.")] = None,
@@ -199,8 +211,9 @@ def site(
         _fail(exc)
     else:
         typer.echo(plan.message())
-        for _, r in plan.sites.iterrows():
-            typer.echo(f"  {int(r['order'])}. ({r.geometry.x:.0f}, {r.geometry.y:.0f}) → {100 * r['coverage']:.1f}%")
+        sites = plan.sites.to_crs(4326)
+        for (_, r), pt in zip(sites.iterrows(), sites.geometry, strict=True):
+            typer.echo(f"  {int(r['order'])}. {pt.x:.6f}°E {pt.y:.6f}°N (WGS-84) → {100 * r['coverage']:.1f}%")
         typer.echo(f"wrote {out}/ (siting.gpkg, new_sites.csv, siting_summary.csv, map.html)")
 
 

@@ -45,9 +45,9 @@ from ._yaml import DuplicateKeyError, format_validation_error, load_with_lines
 from ._yaml import where as _where
 from .network import Network
 from .sources.osm import ATTRIBUTION, OSMExtract, is_osm_file, read_osm
-from .standards import MAX_YEAR, MIN_YEAR, Profile
+from .standards import MAX_YEAR, MIN_YEAR, AnnexRow, Profile
 
-__all__ = ["Study", "StudyResult", "check", "load_study", "run", "site", "template"]
+__all__ = ["Study", "StudyResult", "category_target", "check", "load_study", "run", "site", "template"]
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +109,37 @@ class DemandSpec(_Strict):
     weight: Literal["residential", "pop", "area"] = "residential"
 
 
+def _share(v: Any) -> Any:
+    """A target as a share of 0–1: a percentage (1 < v ≤ 100) is refused with the share to write."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
+        raise ValueError(f"a share of 0–1 is expected, got {v:g}: write {v / 100:g} for {v:g} %")
+    return v
+
+
 class SitingSpec(_Strict):
     enabled: bool = True
     circle: str = "15min"
     target: float | None = Field(default=None, gt=0, le=1)
+    targets: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
+    categories: list[str] | None = None
     max_sites: int | None = Field(default=20, ge=1, le=1000)
     method: Literal["greedy", "exact"] = "greedy"
 
     @field_validator("target", mode="before")
     @classmethod
     def _fraction(cls, v: Any) -> Any:
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
-            raise ValueError(f"a share of 0–1 is expected, got {v:g}: write {v / 100:g} for {v:g} %")
-        return v
+        return _share(v)
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _fractions(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):
+            for key, value in v.items():
+                try:
+                    _share(value)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return {} if v is None else v
 
 
 class OutputSpec(_Strict):
@@ -341,7 +359,10 @@ circles: [5min, 15min, 30min]   # omit for every circle of the profile
 siting:                       # 补短板: the fewest new sites per category to reach the target
   enabled: true
   circle: 15min
-  # target: 0.95              # default: the annex target of the circle for `year`
+  # target: 0.95              # one target for every category; default: each category's annex row for `year`
+  #                           #   (row 10 elderly care, row 11 childcare, row 8 parks, else the circle's row 9)
+  # targets: {{托育: 0.8, 幼儿园: 0.95}}   # per category: ids, Chinese names or aliases of the profile
+  # categories: [幼儿园, 托育, 卫生院]  # only these categories (default: every category the circle requires)
   max_sites: 20
   method: greedy              # greedy | exact (integer program; small towns)
 
@@ -457,6 +478,14 @@ def _check_against_profile(study: Study, prof: Profile) -> None:
             f"{study.where('siting', 'circle')}siting.circle: {circle!r} is not a circle of the profile {prof.name!r} "
             f"({sorted(prof.circles)}); set `enabled: false` to skip siting"
         )
+    # category names a planner writes (幼儿园, 托育, kindergarten...): each must name one category
+    named: list[tuple[tuple[Any, ...], str]] = [(("siting", "targets", k), k) for k in study.siting.targets]
+    named += [(("siting", "categories", i), c) for i, c in enumerate(study.siting.categories or [])]
+    for path, name in named:
+        try:
+            prof.resolve_category(name)
+        except InputError as exc:
+            problems.append(f"{study.where(*path)}{'.'.join(map(str, path[:2]))}: {exc}")
     if problems:
         head = f"invalid study file {study._label}:\n" if study._label else ""
         raise StudyError(head + "\n".join(problems))
@@ -1237,19 +1266,64 @@ def _circle_step(
         )
 
 
-def _circle_target(prof: Profile, circle: str, year: int) -> float | None:
-    """The annex target (0–1) of a circle for a year, when the annex has one."""
+def _annex_row_target(prof: Profile, key: str, year: int) -> tuple[float, AnnexRow, int] | None:
+    """The target (0–1) of the annex row that computes ``key`` for a year (the latest earlier
+    year with a target), with the row and the year; None when no row computes it."""
     for spec in prof.annex:
-        if spec.computed == f"circle:{circle}":
-            years = sorted(y for y in spec.targets if y <= year and spec.targets[y] is not None)
+        if spec.computed == key:
+            years = sorted(y for y, v in spec.targets.items() if y <= year and v is not None)
             if years:
-                value = spec.targets[years[-1]]
-                return None if value is None else float(value) / 100.0
+                return float(spec.targets[years[-1]] or 0.0) / 100.0, spec, years[-1]
     return None
 
 
+def _serves_parks(prof: Profile, category: str) -> bool:
+    """Whether a category is the park land of row 8 (its OSM rules are the parks' rules)."""
+    if prof.parks is None:
+        return False
+    park_rules = [dict(r.tags) for r in prof.parks.osm]
+    return any(dict(r.tags) in park_rules for r in prof.categories[category].osm)
+
+
+def category_target(study: Study, category: str, circle: str) -> tuple[float | None, str]:
+    """The siting target (0–1) of a category and where it comes from.
+
+    In this order: the study's ``siting.targets`` for the category (any name the profile
+    accepts), the study's ``siting.target``, the target of the annex row that measures the
+    category itself (row 10 elderly care, row 11 childcare; row 8 for the park category),
+    else the target of the circle's own row (row 9 for the 15-minute circle), for the
+    study's year.
+
+    Returns
+    -------
+    tuple
+        The target (``None`` when there is none) and its source as text, e.g.
+        ``"annex row 11 (2025): 80 %"``.
+    """
+    prof = _profile_of(study)
+    own = {prof.resolve_category(k): v for k, v in study.siting.targets.items()}
+    if category in own:
+        return own[category], f"study siting.targets: {100 * own[category]:g} %"
+    if study.siting.target is not None:
+        return study.siting.target, f"study siting.target: {100 * study.siting.target:g} %"
+    keys = [f"category:{circle}:{category}"]
+    if _serves_parks(prof, category):
+        keys.append("park_coverage")
+    keys.append(f"circle:{circle}")
+    for key in keys:
+        found = _annex_row_target(prof, key, study.year)
+        if found is not None:
+            value, row, year = found
+            what = "" if key.startswith("category:") else f", {row.name_zh}"
+            return value, f"annex row {row.row} ({year}{what}): {100 * value:g} %"
+    return None, f"no annex row gives a target for {category} in {study.year}"
+
+
 def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, gpd.GeoDataFrame], notes: list[str]) -> None:
-    """What it takes to reach the target: the fewest new sites per category below it."""
+    """What it takes to reach the target: the fewest new sites per category below its target.
+
+    Each category's target is :func:`category_target`'s; ``siting.categories`` limits the
+    categories (default every category the circle requires)."""
     from . import siting
 
     st, prof = tw.study, tw.profile
@@ -1260,10 +1334,6 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
     key = f"coverage_{circle}"
     if key not in tables:
         return
-    target = st.siting.target if st.siting.target is not None else _circle_target(prof, circle, st.year)
-    if target is None:
-        notes.append(f"siting: no target for the {circle} circle in {st.year}; give siting.target")
-        return
     cov = tables[key]
     spec = prof.circles[circle]
     net = tw.network(spec.mode)
@@ -1272,7 +1342,18 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
     rows = []
     site_layers = []
     missing = set(inventory.gaps(tables["inventory"])) if "inventory" in tables else set()
-    for cat in spec.required:
+    wanted = spec.required
+    if st.siting.categories is not None:
+        chosen = [prof.resolve_category(c) for c in st.siting.categories]
+        outside = [c for c in chosen if c not in spec.required]
+        if outside:
+            notes.append(f"siting: {outside} are not required by the {circle} circle; left out")
+        wanted = [c for c in spec.required if c in chosen]
+    for cat in wanted:
+        target, target_source = category_target(st, cat, circle)
+        if target is None:
+            notes.append(f"siting: {target_source}; give siting.targets")
+            continue
         rate = _rate(cov, cat)
         if rate >= target:
             continue
@@ -1293,6 +1374,7 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
                 "name_zh": prof.categories[cat].name_zh,
                 "coverage_now": plan.coverage_before,
                 "target": target,
+                "target_source": target_source,
                 "new_sites": plan.n_sites,
                 "coverage_after": plan.coverage_after,
                 "target_reached": plan.target_reached,
@@ -1639,9 +1721,13 @@ def site(
 ) -> Any:
     """Where to build: new sites of one category for a study's town (see :mod:`mtown_geo.siting`).
 
-    The circle is the first of the study's circles that requires the category; its
-    mode, threshold and the study's demand weight apply. ``target`` defaults to the
-    annex target of that circle for the study's year. With ``out``, writes
+    ``category`` is any name the profile accepts for it: its id (``kindergarten``), its
+    English or Chinese name or a part of it (幼儿园, 卫生院) or an alias (托育); an unknown
+    name is an :class:`~mtown_geo.InputError` naming the closest ones. The circle is the
+    first of the study's circles that requires the category; its mode, threshold and the
+    study's demand weight apply. ``target`` defaults to :func:`category_target` (the
+    study's own target for the category, else the annex row that measures it, else the
+    circle's row) for the study's year. With ``out``, writes
     ``siting.gpkg`` (layers ``new_sites`` and ``units``), ``new_sites.csv``,
     ``siting_summary.csv``, ``map.html`` and ``manifest.json``, atomically, under the
     folder rules of :func:`run` (``overwrite`` as there; checked before computing).
@@ -1654,8 +1740,7 @@ def site(
 
     st = study if isinstance(study, Study) else load_study(study)
     prof = _profile_of(st)
-    if category not in prof.categories:
-        raise InputError(f"unknown category {category!r}; the profile has {sorted(prof.categories)}")
+    category = prof.resolve_category(category)  # 幼儿园, 托育, kindergarten... → the category's id
     circles = list(st.circles) if st.circles is not None else list(prof.circles)
     circle = next((c for c in circles if category in prof.circles[c].required + prof.circles[c].optional), None)
     if circle is None:
@@ -1669,7 +1754,7 @@ def site(
     net = tw.network(prof.circles[circle].mode)
     units = tw.units.to_crs(net.crs)
     if target is None and k is None:
-        target = _circle_target(prof, circle, st.year)
+        target, _ = category_target(st, category, circle)
         if target is None:
             raise InputError("give a target (0–1) or a number of sites k")
     cand = None

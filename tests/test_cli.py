@@ -89,7 +89,50 @@ def test_site_command(tmp_path):
     assert sites["coverage"].iloc[-1] >= 0.9
     assert (out / "map.html").exists() and (out / "siting.gpkg").exists()
     bad = runner.invoke(app, ["site", str(study_file), "--category", "teleport", "--out", str(tmp_path / "x")])
-    assert bad.exit_code == 2 and "unknown category" in bad.output
+    assert bad.exit_code == 2 and "unknown facility category 'teleport'" in bad.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_site_takes_the_chinese_names_a_planner_types(tmp_path):
+    """幼儿园 is kindergarten, 托育 childcare (an alias): the same plan as the id; a typo names the closest."""
+    study_file = mg.demo_study(tmp_path / "s")
+    by_id = mg.study.site(study_file, category="kindergarten", target=0.9)
+    res = runner.invoke(app, ["site", str(study_file), "--category", "幼儿园", "--target", "0.9", "--out", str(tmp_path / "zh")])
+    assert res.exit_code == 0, res.output
+    sites = pd.read_csv(tmp_path / "zh" / "new_sites.csv", encoding="utf-8-sig")
+    assert len(sites) == by_id.n_sites
+    assert sites["coverage"].to_numpy() == pytest.approx(by_id.sites["coverage"].to_numpy())
+    # an alias, and the default target: the annex row that measures childcare (row 11: 80 % in 2025)
+    child = mg.study.site(study_file, category="托育")
+    assert child.category == "childcare" and child.target == pytest.approx(0.80)
+    assert mg.study.site(study_file, category="卫生院", k=1).category == "health_station"
+    bad = runner.invoke(app, ["site", str(study_file), "--category", "幼儿圆", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "Did you mean '幼儿园 (kindergarten)'" in bad.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_study_siting_keys_take_chinese_names(tmp_path):
+    """siting.targets and siting.categories: ids, Chinese names and aliases; an unknown one is named at its line."""
+    study_file = mg.demo_study(tmp_path / "s")
+    text = study_file.read_text(encoding="utf-8")
+    good = text + "siting:\n  targets: {托育: 0.6, 幼儿园: 0.5}\n  categories: [幼儿园, 托育, 公园, bus_stop]\n"
+    study_file.write_text(good, encoding="utf-8")
+    st = mg.load_study(study_file)
+    assert mg.study.category_target(st, "childcare", "15min") == (0.6, "study siting.targets: 60 %")
+    assert mg.study.category_target(st, "kindergarten", "15min")[0] == 0.5
+    # park: row 8's target (90 % in 2025); bus stops: the 15-minute circle's row 9 (95 %)
+    annex = {r.row: r.targets for r in mg.standards.load().annex}
+    park = mg.study.category_target(st, "park", "15min")
+    assert park[0] == pytest.approx(annex[8][2025] / 100) and park[1].startswith("annex row 8 (2025")
+    assert mg.study.category_target(st, "bus_stop", "15min")[0] == pytest.approx(annex[9][2025] / 100)
+    bad = text + "siting:\n  targets: {托育: 0.6, 托儿站所: 0.5}\n"
+    study_file.write_text(bad, encoding="utf-8")
+    line = len(bad.splitlines())
+    with pytest.raises(mg.StudyError, match=rf"study.yaml:{line}: siting.targets: unknown facility category '托儿站所'"):
+        mg.load_study(study_file)
+    study_file.write_text(text + "siting:\n  targets: {托育: 80}\n", encoding="utf-8")
+    with pytest.raises(mg.StudyError, match=r"write 0\.8 for 80 %"):
+        mg.load_study(study_file)
 
 
 def test_validate_command(tmp_path):
