@@ -108,6 +108,7 @@ _STATUS_ZH = {
     "n/a": "— n/a",
     "no_data": "缺数据 data missing",
     "not_entered": "未填报 not entered",
+    "missing": "缺数据 data missing",  # the policy-task table's word for the same
 }
 
 
@@ -665,6 +666,7 @@ def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path, *, indicator_she
             "pass": book.add_format({"bg_color": "#C6EFCE"}),
             "fail": book.add_format({"bg_color": "#FFC7CE"}),
             "no_data": book.add_format({"bg_color": "#FFEB9C"}),
+            "missing": book.add_format({"bg_color": "#FFEB9C"}),
             "not_entered": book.add_format({"bg_color": "#EDEDED"}),
         }
         two_dp = book.add_format({"num_format": "0.00"})
