@@ -47,7 +47,7 @@ from .network import Network
 from .sources.osm import ATTRIBUTION, OSMExtract, is_osm_file, read_osm
 from .standards import MAX_YEAR, MIN_YEAR, AnnexRow, Profile
 
-__all__ = ["Study", "StudyResult", "category_target", "check", "load_study", "run", "site", "template"]
+__all__ = ["Study", "StudyResult", "category_target", "check", "load_study", "run", "site", "sites_table", "template"]
 
 log = logging.getLogger(__name__)
 
@@ -1229,6 +1229,12 @@ def _circle_step(
         if c_units.empty:
             notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
             return
+        names = [str(n) for n in c_units["name"].fillna("(unnamed)")] if "name" in c_units else []
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        notes.append(
+            f"{circle}: measured from each of the {len(c_units)} village(s) inside the town ({shown}): each counts "
+            f"{100 / len(c_units):.1f} % of the rate; give all the town's villages under `villages:` if OSM lacks some"
+        )
     else:
         c_units = c_units.to_crs(net.crs)
     # the whole network is searched (a few milliseconds more than stopping at the threshold):
@@ -1401,7 +1407,56 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
     if rows:
         tables[f"siting_{circle}"] = pd.DataFrame(rows).set_index("category")
     if site_layers:
-        layers[f"proposed_sites_{circle}"] = gpd.GeoDataFrame(pd.concat(site_layers, ignore_index=True), crs=tw.metric)
+        proposed = gpd.GeoDataFrame(pd.concat(site_layers, ignore_index=True), crs=tw.metric)
+        layers[f"proposed_sites_{circle}"] = proposed
+        tables[f"sites_{circle}"] = sites_table(proposed, prof)
+
+
+def sites_table(sites: gpd.GeoDataFrame, profile: Profile) -> pd.DataFrame:
+    """Proposed sites as a table a planner can take to a map or to Amap: one row per site.
+
+    Parameters
+    ----------
+    sites : GeoDataFrame
+        Points in a projected CRS with ``category``, ``order``, ``coverage`` and
+        ``coverage_gain`` (shares of 0–1), as the siting step makes them.
+    profile : Profile
+        For the categories' Chinese names.
+
+    Returns
+    -------
+    DataFrame
+        ``category``, ``name_zh``, ``order``, ``lon_wgs84`` / ``lat_wgs84`` (WGS-84
+        degrees, as GPS and OpenStreetMap), ``lon_gcj02`` / ``lat_gcj02`` (GCJ-02, as Amap
+        and Tencent maps take them), ``x`` / ``y`` (metres in the sites' CRS, named in
+        ``attrs["crs"]``), ``coverage``, ``coverage_gain``.
+    """
+    _crs.require_projected(sites, what="proposed sites")
+    pts = sites.geometry.representative_point()
+    wgs = gpd.GeoSeries(pts, crs=sites.crs).to_crs(4326)
+    lon = wgs.x.to_numpy()
+    lat = wgs.y.to_numpy()
+    glon, glat = _crs.wgs84_to_gcj02(lon, lat)
+    cats = sites["category"].astype(str).to_numpy() if "category" in sites else np.array([""] * len(sites))
+    out = pd.DataFrame(
+        {
+            "category": cats,
+            "name_zh": [profile.categories[c].name_zh if c in profile.categories else c for c in cats],
+            "order": sites["order"].to_numpy() if "order" in sites else np.arange(1, len(sites) + 1),
+            "lon_wgs84": lon,
+            "lat_wgs84": lat,
+            "lon_gcj02": glon,
+            "lat_gcj02": glat,
+            "x": pts.x.to_numpy(),
+            "y": pts.y.to_numpy(),
+            "coverage": sites["coverage"].to_numpy(float) if "coverage" in sites else np.nan,
+            "coverage_gain": sites["coverage_gain"].to_numpy(float) if "coverage_gain" in sites else np.nan,
+        }
+    )
+    epsg = sites.crs.to_epsg()
+    out.attrs["crs"] = f"EPSG:{epsg}" if epsg else sites.crs.name
+    out.attrs["crs_name"] = sites.crs.name
+    return out
 
 
 def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
