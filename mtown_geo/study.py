@@ -1428,8 +1428,8 @@ def sites_table(sites: gpd.GeoDataFrame, profile: Profile) -> pd.DataFrame:
     DataFrame
         ``category``, ``name_zh``, ``order``, ``lon_wgs84`` / ``lat_wgs84`` (WGS-84
         degrees, as GPS and OpenStreetMap), ``lon_gcj02`` / ``lat_gcj02`` (GCJ-02, as Amap
-        and Tencent maps take them), ``x`` / ``y`` (metres in the sites' CRS, named in
-        ``attrs["crs"]``), ``coverage``, ``coverage_gain``.
+        and Tencent maps take them), ``x`` / ``y`` (metres in the sites' CRS: its EPSG code in
+        ``attrs["crs"]``, its name in ``attrs["crs_name"]``), ``coverage``, ``coverage_gain``.
     """
     _crs.require_projected(sites, what="proposed sites")
     pts = sites.geometry.representative_point()
