@@ -181,6 +181,8 @@ def take(
             row["status"], row["note"] = OK, ""
         rows.append(row)
     out = pd.DataFrame(rows).set_index("category")
+    for label in order:
+        out[label] = out[label].astype("Int64")
     out.attrs["buffer_m"] = float(buffer_m)
     out.attrs["sources"] = order
     missing = list(out.index[out["status"] == NO_DATA])
@@ -205,27 +207,29 @@ def layer_row(
 
     ``counts`` gives the features per source; the row is :data:`NO_DATA` when they add
     up to nothing, with the note of :func:`what_to_add` for ``kind`` (``"parks"`` or
-    ``"greenways"``).
+    ``"greenways"``). Source columns a row's layer does not read are blank (``<NA>``) in
+    that row; ``attrs["sources_of"]`` maps each layer row to its sources.
     """
     total = int(sum(counts.values()))
+    fixed = ("name_zh", "name_en", "needed_for", "in_town", "in_buffer", "total", "status", "note")
     row: dict[str, Any] = {"name_zh": name_zh, "name_en": name_en, "needed_for": needed_for}
-    for label in inventory.columns:
-        if label not in ("name_zh", "name_en", "needed_for", "in_town", "in_buffer", "total", "status", "note"):
-            row[label] = 0
     row.update({label: int(n) for label, n in counts.items()})
     row.update({"in_town": int(in_town), "in_buffer": int(in_buffer), "total": total})
     row["status"] = NO_DATA if total == 0 else OK
     row["note"] = what_to_add(name_zh, kind=kind) if total == 0 else ""
     extra = pd.DataFrame([row], index=pd.Index([key], name=inventory.index.name))
-    # the source columns first, in the order they were met; the totals and the verdict last
+    # the source columns in the order they were met, the totals and the verdict last; a source
+    # that a row's layer does not read stays blank in that row (not 0: it was not asked)
     head = ["name_zh", "name_en", "needed_for"]
     tail = ["in_town", "in_buffer", "total", "status", "note"]
-    sources = [c for c in [*inventory.columns, *extra.columns] if c not in head + tail]
+    sources = [c for c in [*inventory.columns, *extra.columns] if c not in fixed]
     merged = pd.concat([inventory, extra]).reindex(columns=list(dict.fromkeys(head + sources + tail)))
-    for c in [*sources, "in_town", "in_buffer", "total"]:
-        merged[c] = merged[c].fillna(0).astype(int)
+    for c in sources:
+        merged[c] = merged[c].astype("Int64")
+    for c in ("in_town", "in_buffer", "total"):
+        merged[c] = merged[c].astype(int)
     merged.attrs = dict(inventory.attrs)
-    merged.attrs["sources"] = list(dict.fromkeys([*inventory.attrs.get("sources", []), *counts]))
+    merged.attrs["sources_of"] = {**inventory.attrs.get("sources_of", {}), key: list(counts)}
     return merged
 
 

@@ -1013,8 +1013,8 @@ def _gap_notes(inv: pd.DataFrame, prof: Profile, computed: Mapping[str, report.C
     """One note per category or layer no source holds: where it was looked for and the rows it leaves a lower bound."""
     rows = [*prof.annex, *([prof.greenway_target] if prof.greenway_target is not None else [])]
     notes = []
-    sources = [c for c in inv.attrs.get("sources", []) if c in inv.columns]
     for key in inventory.gaps(inv):
+        sources = [c for c in inv.attrs.get("sources_of", {}).get(key, inv.attrs.get("sources", [])) if c in inv.columns]
         hit = [
             (str(r.row) if r.row else r.name_zh)
             for r in rows
