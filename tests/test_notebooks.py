@@ -177,7 +177,9 @@ def test_parks_notebook_reports_row8_and_greenways(executed: dict[str, Any]) -> 
     built = bounds[bounds["kind"] == "建成区"].to_crs(metric)
     parks = mg.parks.from_osm(mg.demo_osm_path(), boundary=town)
     residential = mg.demand.residential_from_osm(mg.demo_osm_path(), boundary=town)
-    assert float(rate.group(1)) == pytest.approx(mg.parks.service_radius_coverage(parks, residential, builtup=built).percent, abs=0.05)
+    assert float(rate.group(1)) == pytest.approx(
+        mg.parks.service_radius_coverage(parks, residential, builtup=built).percent, abs=0.05
+    )
     assert "圆明园" in text
     # the printed km per 10,000 is the printed length over the printed residents
     m = re.search(r"([\d.]+) km \(before de-duplication ([\d.]+) km\) for ([\d,]+) residents: ([\d.]+) km per 10,000", text)
