@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import documents
 from ._errors import InputError
 from ._io import atomic_file, file_sha256
 from .standards import AnnexRow, Profile
@@ -69,6 +70,7 @@ COLUMNS = [
     "target_2027",
     "year",
     "target",
+    "target_source",
     "status",
     "denominator",
     "origin",
@@ -89,6 +91,7 @@ HEADERS = {
     "target_2027": "2027 目标 Target",
     "year": "考核年份 Year",
     "target": "当年目标 Target",
+    "target_source": "目标来源 Target from",
     "status": "是否达标 Status",
     "denominator": "分母 Denominator",
     "origin": "来源 Origin",
@@ -119,7 +122,8 @@ class ComputedValue:
     ``data_gaps`` names what the row depends on that no data source holds (Chinese names
     of categories or layers, see :mod:`mtown_geo.inventory`): the value is then a lower
     bound, and the row's status is 缺数据 (``no_data``) unless even the lower bound meets
-    the target.
+    the target. ``source`` is the source of the rule behind the value: with it, the row is
+    verified only when the rule was read in a final text (:func:`mtown_geo.documents.verified`).
     """
 
     value: float
@@ -128,6 +132,7 @@ class ComputedValue:
     note: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
     data_gaps: tuple[str, ...] = ()
+    source: str = ""
 
 
 def _status(value: float | None, target: float | None, *, blank: str = "no_data", lower_bound: bool = False) -> str:
@@ -150,9 +155,13 @@ def _row(
     verified: bool,
     note: str = "",
     data_gaps: tuple[str, ...] = (),
+    rule_source: str = "",
 ) -> dict[str, Any]:
     t = spec.targets
     target = t.get(year)
+    # verified: the rule behind the value and the targets were both read in a final, published text
+    rule_ok = documents.verified(verified, rule_source) if rule_source else verified
+    target_ok = documents.verified(spec.verified, spec.source)
     lower = bool(data_gaps) and value is not None
     if data_gaps:
         gap = (
@@ -173,10 +182,11 @@ def _row(
         "target_2027": t.get(2027),
         "year": year,
         "target": target,
+        "target_source": " ".join(spec.source.split()),
         "status": _status(value, target, blank="no_data" if origin == "computed" else "not_entered", lower_bound=lower),
         "denominator": denominator,
         "origin": origin,
-        "verified": verified,
+        "verified": rule_ok and target_ok,
         "note": note,
     }
 
@@ -238,6 +248,7 @@ def indicator_table(
                         verified=cv.verified,
                         note=cv.note,
                         data_gaps=cv.data_gaps,
+                        rule_source=cv.source,
                     )
                 )
             if spec.row in reported:
@@ -257,6 +268,7 @@ def indicator_table(
                 verified=bool(cv.verified) if cv is not None else g.verified,
                 note="not computed in this run (input missing)" if cv is None else cv.note,
                 data_gaps=() if cv is None else cv.data_gaps,
+                rule_source="" if cv is None else cv.source,
             )
         )
     for spec in profile.annex:

@@ -1260,6 +1260,7 @@ def _circle_step(
         verified=spec.verified,
         note="" if spec.verified else f"assumption: {spec.source.strip()}",
         data_gaps=_gap_names(inv, spec.required),
+        source=spec.source,
     )
     for cat in spec.required:
         cspec = prof.categories[cat]
@@ -1269,6 +1270,7 @@ def _circle_step(
             verified=False,
             note=f"spatial reading: share within {prof.threshold_min(circle, cat):g} min ({cspec.source.strip()})",
             data_gaps=_gap_names(inv, [cat]),
+            source=cspec.source,
         )
 
 
@@ -1635,6 +1637,7 @@ def _parks_step(
         note=("; ".join(cov.notes) + "; " if cov.notes else "") + f"walked from entrances: {100 * cov.network_rate:.1f}%",
         details={"network_rate": 100 * cov.network_rate, "rule": cov.rule},
         data_gaps=() if held else ("公园绿地",),
+        source=prof.parks.rules[cov.rule].source if prof.parks is not None and cov.rule in prof.parks.rules else "",
     )
     summary = {
         "rule": cov.rule,
@@ -1706,6 +1709,7 @@ def _greenways_step(
         verified=res.verified,
         note=f"{res.km:.2f} km of greenway (de-duplicated from {res.raw_km:.2f} km) for {res.pop:,.0f} residents",
         data_gaps=() if held else ("绿道",),
+        source=spec.source if spec is not None else "",
     )
     row = {
         "km": res.km,
