@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -77,6 +77,49 @@ COMMON: dict[str, Col] = {
 
 #: Each table's own columns (name patterns: ``coverage_*`` for every circle).
 TABLES: dict[str, dict[str, Col]] = {
+    "indicators": {
+        "row": Col("序号", "Row"),
+        "name_zh": Col("指标", "Indicator", width=30),
+        "name_en": Col("指标（英文）", "Indicator (English)", width=36),
+        "unit": Col("单位", "Unit"),
+        "value": Col("数值", "Value", kind="by_unit"),
+        "lower_bound": Col("仅为下限", "Lower bound only", kind="bool"),
+        "target_2023": Col("2023 目标", "Target", kind="by_unit"),
+        "target_2025": Col("2025 目标", "Target", kind="by_unit"),
+        "target_2027": Col("2027 目标", "Target", kind="by_unit"),
+        "year": Col("考核年份", "Year"),
+        "target": Col("当年目标", "Target", kind="by_unit"),
+        "target_source": Col("目标来源", "Target from", width=36),
+        "status": Col("是否达标", "Status", width=18),
+        "denominator": Col("分母", "Denominator", width=30),
+        "origin": Col("来源", "Origin"),
+        "verified": Col("口径与目标已核实", "Rule and target verified", kind="bool"),
+        "note": Col("说明", "Note", width=80),
+    },
+    "summary": {
+        "row": Col("序号", "Row"),
+        "name_zh": Col("指标", "Indicator", width=34),
+        "value": Col("数值", "Value", kind="by_unit"),
+        "unit": Col("单位", "Unit"),
+        "target": Col("当年目标", "Target", kind="by_unit"),
+        "status": Col("状态", "Status", width=18),
+        "remark": Col("备注", "Remark", width=60),
+    },
+    "tasks": {
+        "task": Col("任务", "Task", width=30),
+        "key": Col("代码", "Key", width=18),
+        "name_zh": Col("指标", "Indicator", width=24),
+        "name_en": Col("指标（英文）", "Indicator (English)", width=30),
+        "unit": Col("单位", "Unit"),
+        "value": Col("数值", "Value", kind="by_unit"),
+        "target": Col("目标", "Target", width=24),
+        "status": Col("是否达标", "Status", width=18),
+        "denominator": Col("分母", "Denominator", width=24),
+        "verified": Col("口径已核实", "Rule verified", kind="bool"),
+        "reference": Col("参考值", "References", width=40),
+        "source": Col("口径来源", "Rule source", width=40),
+        "note": Col("说明", "Note", width=80),
+    },
     "inventory": {
         "category": Col("类别", "Category", width=18),
         "name_zh": Col("设施", "Facility", width=24),
@@ -95,7 +138,11 @@ TABLES: dict[str, dict[str, Col]] = {
         "total": Col("合计", "Total", "{weight}", "float", 0),
         "rate": Col("覆盖率", "Coverage", kind="fraction", decimals=1),
     },
-    "zones_*": {"total": Col("合计", "Total", "{weight}", "float", 0)},
+    "zones_*": {
+        "zone": Col("分区", "Zone", width=20),
+        "total": Col("合计", "Total", "{weight}", "float", 0),
+        "__circle__": Col("生活圈", "Whole circle", kind="fraction", decimals=1),
+    },
     "k_of_n_*": {
         "k": Col("达到类别数 k", "Categories reached k", "of {n}", "int"),
         "weight_sum": Col("权重合计", "Weight", "{weight}", "float", 0),
@@ -167,6 +214,37 @@ TABLES: dict[str, dict[str, Col]] = {
         "coverage": Col("累计覆盖率", "Coverage with this site", kind="fraction", decimals=1),
         "coverage_gain": Col("新增覆盖", "Gain", kind="fraction", decimals=1),
     },
+    "green_land": {
+        "green_class": Col("绿地类别", "Green land class", width=16),
+        "area_m2": Col("计入面积", "Area counted", _M2, "float", 0),
+        "raw_m2": Col("本类面积", "Area of the class alone", _M2, "float", 0),
+    },
+    "neighbourhood_zones": {
+        "zone": Col("社区", "Community", width=20),
+        "n_inside": Col("内部邻里中心", "Centres inside", "处", "int"),
+        "dist_m": Col("最近邻里中心距离", "Distance to the nearest centre", "m", "float", 0),
+        "covered": Col("已覆盖", "Covered", kind="bool"),
+    },
+    "task_villages": {
+        "village": Col("村庄", "Village", width=18),
+        "source": Col("来源", "Source"),
+        "status": Col("双车道状态", "Two-lane status", width=14),
+        "weak_status": Col("最弱路段状态", "Weakest link status", width=14),
+        "path_km": Col("至镇政府路程", "Path to the town seat", "km", "float", 2),
+        "fail_km": Col("不达标路段", "Failing stretches", "km", "float", 2),
+        "unknown_km": Col("未知路段", "Unknown stretches", "km", "float", 2),
+        "weak_link_road": Col("最弱路段", "Weakest link road", width=18),
+        "weak_link_highway": Col("最弱路段等级", "Weakest link class"),
+        "weak_link_osm_id": Col("最弱路段 OSM 编号", "Weakest link OSM id", kind="int"),
+        "weak_link_reason": Col("最弱原因", "Weakest link reason", width=30),
+        "weak_link_m": Col("最弱路段长度", "Weakest link length", "m", "float", 0),
+        "note": Col("说明", "Note", width=60),
+        "bus_stop_dist_m": Col("最近公交站距离", "Nearest bus stop", "m", "float", 0),
+        "bus_within_far": Col("2 公里内有公交站", "Bus stop within 2 km", kind="bool"),
+        "bus_within_near": Col("500 米内有公交站", "Bus stop within 500 m", kind="bool"),
+        "charger_drive_min": Col("至充电站车程", "Drive to a public charger", "min", "float", 1),
+        "charger_within": Col("半小时内有充电站", "Charger within 30 minutes", kind="bool"),
+    },
     "notes": {
         "section": Col("部分", "Section", width=24),
         "item": Col("项目", "Item", width=30),
@@ -224,23 +302,53 @@ def _guess(name: str, values: pd.Series) -> Col:
 
 @dataclass(frozen=True)
 class Finished:
-    """A table ready to write: its frame with the keys as columns, and the spec of each column."""
+    """A table ready to write: its frame with the keys as columns, the spec of each column,
+    and what coded values read as (``labels``: per column, value → text)."""
 
     frame: pd.DataFrame
     cols: dict[str, Col]
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def headers(self) -> list[str]:
         return [self.cols[c].header() for c in self.frame.columns]
 
+    def units(self) -> list[str]:
+        """Each row's unit (the ``unit`` column of the indicator and task tables), else ``""``."""
+        if "unit" in self.frame:
+            return [str(u) if isinstance(u, str) else "" for u in self.frame["unit"].tolist()]
+        return [""] * len(self.frame)
+
+    def value(self, row: int, col: str) -> Any:
+        """One value as a planner reads it (see :meth:`shown`)."""
+        v = self.frame[col].iloc[row]
+        spec = self.cols[col]
+        if col in self.labels and isinstance(v, str):
+            return self.labels[col].get(v, v)
+        if spec.kind == "by_unit":
+            d = value_decimals(self.units()[row])
+            if d is None:  # a count or an amount: as entered, a whole number without decimals
+                whole = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and float(v).is_integer()
+                d = 0 if whole else 2
+            spec = Col(spec.zh, spec.en, spec.unit, "float", d)
+        return shown_value(v, spec)
+
     def shown(self) -> pd.DataFrame:
-        """The values as a planner reads them: percentages ×100, numbers rounded, 是 / 否; keys as headers."""
+        """The values as a planner reads them: percentages ×100, numbers rounded, 是 / 否, coded
+        values as their labels; the headers as column names."""
         out = {}
         for c in self.frame.columns:
-            out[self.cols[c].header()] = [shown_value(v, self.cols[c]) for v in self.frame[c].tolist()]
+            out[self.cols[c].header()] = pd.Series([self.value(r, c) for r in range(len(self.frame))], dtype=object)
         return pd.DataFrame(out)
 
 
-def finished(table: str, df: pd.DataFrame, *, attrs: Mapping[str, Any] | None = None) -> Finished:
+def finished(
+    table: str,
+    df: pd.DataFrame,
+    *,
+    attrs: Mapping[str, Any] | None = None,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+    categories: Mapping[str, tuple[str, str]] | None = None,
+) -> Finished:
     """A table with its index as a named column and every column's spec (see the module's docstring).
 
     Parameters
@@ -251,16 +359,24 @@ def finished(table: str, df: pd.DataFrame, *, attrs: Mapping[str, Any] | None = 
         The table as the run made it; not modified.
     attrs : mapping, optional
         ``crs`` (for coordinate headers) and ``weight`` when the frame has no weight column.
+    labels : mapping, optional
+        Per column, what its coded values read as (``{"status": {"pass": "达标 pass"}}``).
+    categories : mapping, optional
+        Category id → (Chinese, English) name: columns named by a category (the per-zone
+        tables) are its coverage rate in %.
     """
     frame = df.copy()
     if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
         name = frame.index.name or "index"
         frame = frame.reset_index(names=name)
-    specs = spec_of(table)
+    specs = dict(spec_of(table))
+    for key, (zh, en) in (categories or {}).items():
+        if table.startswith("zones_") and key not in specs:
+            specs[key] = Col(zh, en, kind="fraction", decimals=1)
     ctx = _context(frame, attrs or {})
     cols = {str(c): _fill(specs[str(c)], ctx) if str(c) in specs else _guess(str(c), frame[c]) for c in frame.columns}
     frame.columns = [str(c) for c in frame.columns]
-    return Finished(frame, cols)
+    return Finished(frame, cols, {k: dict(v) for k, v in (labels or {}).items()})
 
 
 def shown_value(value: Any, col: Col) -> Any:
@@ -308,6 +424,8 @@ def sheet_title(table: str) -> str:
         "notes": "说明 Notes",
         "tasks": "主要任务 policy tasks",
         "green_land": "绿地 Green land",
+        "neighbourhood_zones": "邻里中心分区 Centres by zone",
+        "task_villages": "村庄 Villages (tasks)",
     }
     if table in titles:
         return titles[table]
@@ -317,3 +435,8 @@ def sheet_title(table: str) -> str:
         en = {"coverage": "coverage", "k_of_n": "k of n", "zones": "zones", "siting": "siting", "sites": "sites"}[kind]
         return f"{circle.replace('min', '分钟')}{zh} {circle} {en}"[:31]
     return table[:31]
+
+
+def text_width(text: Any) -> int:
+    """Width of a text in a spreadsheet's character units: CJK and full-width characters count two."""
+    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in str(text))

@@ -46,11 +46,22 @@ def _fail(exc: BaseException) -> None:
 def _summary(result: Any) -> None:
     t = result.indicators
     typer.echo(f"\n{result.study.name} — {result.profile.title} — {result.study.year}")
+    from .report import status_label
+
     for _, r in t[t["origin"] == "computed"].iterrows():
         v = r["value"]
-        vs = "—" if v is None or v != v else f"{v:.1f}"
-        mark = {"pass": "✔", "fail": "✘"}.get(r["status"], "·")
-        typer.echo(f"  {mark} {r['name_zh']} {r['name_en']}: {vs} {r['unit']} (target {r['target']}, {r['status']})")
+        vs = "—" if v is None or v != v else ("≥ " if bool(r.get("lower_bound", False)) else "") + f"{v:.1f}"
+        mark = {"pass": "✔", "fail": "✘", "no_data": "?"}.get(r["status"], "·")
+        typer.echo(
+            f"  {mark} {r['name_zh']} {r['name_en']}: {vs} {r['unit']} (target {r['target']}, {status_label(r['status'])})"
+        )
+    gaps = result.data_gaps
+    if gaps:
+        inv = result.tables["inventory"]
+        names = "、".join(str(inv.loc[g, "name_zh"]) for g in gaps)
+        typer.echo(f"\n  缺数据 data missing (no source holds any; rows resting on them are lower bounds): {names}")
+    for warning in result.provenance().warnings:
+        typer.secho(f"  ⚠ {warning}", fg=typer.colors.YELLOW)
     if result.out_dir is not None:
         typer.echo(f"\nwrote {result.out_dir}/ (indicators.xlsx, layers.gpkg, map.html, manifest.json...)")
 

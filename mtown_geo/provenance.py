@@ -265,6 +265,15 @@ class Provenance:
             lines.append(("⚠ 警示 Warning", w))
         return lines
 
+    def one_line(self) -> str:
+        """Everything a single cell can carry: town, year, profile and version, data, toolkit, run time, warnings."""
+        parts = [f"{self.town}" + (f" ({self.code})" if self.code else ""), f"report year {self.year}"]
+        parts.append(f"profile {self.profile} ({self.profile_version})")
+        parts += [s.line() for s in self.sources]
+        parts.append(f"{self.toolkit}, run {self.run_time}")
+        parts += [w.split(":", 1)[0] + ": data more than two years older than the report year" for w in self.warnings]
+        return " | ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-ready data."""
         return {

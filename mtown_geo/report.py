@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import documents
+from . import _tablespec, documents
 from ._errors import InputError
 from ._io import atomic_file, file_sha256
+from .provenance import Provenance, notes_table
 from .standards import AnnexRow, Profile
 
 __all__ = [
@@ -49,8 +50,11 @@ __all__ = [
     "ComputedValue",
     "indicator_table",
     "manifest",
+    "status_label",
+    "summary_table",
     "task_table",
     "write_csv",
+    "write_sites_csv",
     "write_tables",
     "write_xlsx",
 ]
@@ -112,6 +116,7 @@ _STATUS_ZH = {
     "no_data": "缺数据 data missing",
     "not_entered": "未填报 not entered",
     "missing": "缺数据 data missing",  # the policy-task table's word for the same
+    "ok": "有数据 data held",  # the inventory's word for a category some source holds
 }
 
 
@@ -133,6 +138,11 @@ class ComputedValue:
     details: Mapping[str, Any] = field(default_factory=dict)
     data_gaps: tuple[str, ...] = ()
     source: str = ""
+
+
+def status_label(status: str) -> str:
+    """A status as a report shows it, in Chinese with the English beside it (``no_data`` → ``缺数据 data missing``)."""
+    return _STATUS_ZH.get(str(status), str(status))
 
 
 def _status(value: float | None, target: float | None, *, blank: str = "no_data", lower_bound: bool = False) -> str:
@@ -464,22 +474,122 @@ def _md(text: object) -> str:
     return str(text).translate(_MD_SPECIAL)
 
 
-def _markdown(df: pd.DataFrame, title: str) -> str:
-    cols = [c for c in df.columns]
-    head = "| " + " | ".join(_md(HEADERS.get(c, c)) for c in cols) + " |"
-    sep = "|" + "|".join("---" for _ in cols) + "|"
-    lines = [f"# {_md(title)}", "", head, sep]
-    for _, r in df.iterrows():
+#: What the ``origin`` of an indicator row reads as.
+ORIGIN_ZH = {"computed": "计算 computed", "user-entered": "填报 user-entered", "not given": "未填报 not given"}
+
+_LABELS: dict[str, dict[str, str]] = {"status": _STATUS_ZH, "origin": ORIGIN_ZH}
+
+
+def summary_table(indicators: pd.DataFrame) -> pd.DataFrame:
+    """The indicator table as the summary a town hands in: one line per annex row, the value,
+    the year's target, the status and a short remark (a lower bound and what is missing, a rule
+    that is an assumption, a value entered by hand).
+
+    Returns
+    -------
+    DataFrame
+        ``row``, ``name_zh``, ``value``, ``unit``, ``target``, ``status``, ``remark``; plus
+        ``lower_bound`` (whether the value is only a lower bound).
+    """
+    rows = []
+    for _, r in indicators.iterrows():
+        remark = []
+        if r.get("status") == "no_data":
+            note = str(r.get("note") or "")
+            missing = note.split("no source holds any ", 1)[1].split(" here", 1)[0] if "no source holds any " in note else ""
+            remark.append(
+                f"缺数据: {missing} — 数值为下限 lower bound" if missing else "缺数据: 未计算 not computed (input missing)"
+            )
+        if r.get("origin") == "user-entered":
+            remark.append("填报值 entered by the town")
+        elif r.get("origin") == "not given":
+            remark.append("请填报 enter under `reported:`")
+        elif not bool(r.get("verified")):
+            remark.append("口径或目标未核实 rule or target not from a final text (说明 Notes)")
+        rows.append(
+            {
+                "row": r["row"],
+                "name_zh": r["name_zh"],
+                "value": r["value"],
+                "unit": r["unit"],
+                "target": r["target"],
+                "status": r["status"],
+                "remark": "; ".join(remark),
+                "lower_bound": bool(r.get("lower_bound", False)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["row", "name_zh", "value", "unit", "target", "status", "remark", "lower_bound"])
+
+
+def _finish_all(
+    tables: Mapping[str, pd.DataFrame], provenance: Provenance | None, profile: Profile | None
+) -> dict[str, _tablespec.Finished]:
+    """Every table of a report, finished (see :mod:`mtown_geo._tablespec`); the notes last."""
+    categories = {k: (c.name_zh, c.name_en) for k, c in profile.categories.items()} if profile is not None else {}
+    if categories:
+        categories["__circle__"] = ("生活圈", "Whole circle")
+    out: dict[str, _tablespec.Finished] = {}
+    for name, df in tables.items():
+        attrs = {str(k): v for k, v in df.attrs.items()}
+        out[name] = _tablespec.finished(name, df, attrs=attrs, labels=_LABELS, categories=categories)
+    if provenance is not None:
+        out["notes"] = _tablespec.finished("notes", notes_table(provenance))
+    return out
+
+
+def _md_table(fin: _tablespec.Finished, *, lower: list[bool] | None = None) -> list[str]:
+    head = "| " + " | ".join(_md(h) for h in fin.headers()) + " |"
+    lines = [head, "|" + "|".join("---" for _ in fin.frame.columns) + "|"]
+    for i in range(len(fin.frame)):
         cells = []
-        for c in cols:
-            v = r[c]
-            if c == "status":
-                v = _STATUS_ZH.get(str(v), v)
-            if isinstance(v, float):
-                v = "" if math.isnan(v) else f"{v:.2f}".rstrip("0").rstrip(".")
-            cells.append(_md(v) if v is not None else "")
+        for c in fin.frame.columns:
+            v = fin.value(i, c)
+            text = (
+                "" if v is None else (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000 else str(v))
+            )
+            if lower is not None and lower[i] and c == "value" and v is not None:
+                text = f"≥ {text}"
+            cells.append(_md(text))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _markdown_report(fin: Mapping[str, _tablespec.Finished], title: str, provenance: Provenance | None) -> str:
+    """The report as Markdown: the title, where it comes from, the summary, every table, the notes."""
+    lines = [f"# {_md(title)}", ""]
+    if provenance is not None:
+        lines += [f"- **{_md(label)}**: {_md(value)}" for label, value in provenance.header_lines()]
+        if provenance.attribution:
+            lines.append(f"- **署名 Attribution**: {_md(provenance.attribution)}")
+        lines.append("")
+    names = list(fin)
+    main = names[0]
+    ind = fin[main].frame
+    lower = [bool(v) for v in ind["lower_bound"]] if "lower_bound" in ind else None
+    if "status" in ind and "origin" in ind:
+        summary = _tablespec.finished("summary", summary_table(ind).drop(columns="lower_bound"), labels=_LABELS)
+        lines += ["## 汇总 Summary", "", *_md_table(summary, lower=lower), ""]
+    lines += [f"## {_tablespec.sheet_title(main)}", "", *_md_table(fin[main], lower=lower), ""]
+    for name in names[1:]:
+        if name == "notes":
+            continue
+        lines += [f"## {_md(_tablespec.sheet_title(name))}", "", *_md_table(fin[name]), ""]
+    if provenance is not None:
+        lines += ["## 说明 Notes", ""]
+        notes = notes_table(provenance)
+        for section in dict.fromkeys(notes["section"]):
+            lines += [f"### {_md(section)}", ""]
+            for _, r in notes[notes["section"] == section].iterrows():
+                lines.append(f"- **{_md(r['item'])}**: {_md(r['text'])}")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_sites_csv(sites: pd.DataFrame, path: str | Path) -> Path:
+    """Proposed sites (:func:`mtown_geo.study.sites_table`) as a finished CSV: bilingual headers,
+    lon/lat in WGS-84 and GCJ-02, metres with their CRS named, coverage in %."""
+    fin = _tablespec.finished("sites_new", sites, attrs={str(k): v for k, v in sites.attrs.items()})
+    return write_csv(fin.shown(), path, index=False)
 
 
 def write_tables(
@@ -488,18 +598,34 @@ def write_tables(
     *,
     stem: str = "indicators",
     title: str = "指标 Indicators",
+    provenance: Provenance | None = None,
+    profile: Profile | None = None,
 ) -> list[Path]:
-    """Write the indicator table and its companions as CSV, XLSX, JSON and Markdown.
+    """Write the indicator report as CSV, XLSX, JSON and Markdown: finished tables that say where they come from.
+
+    Every table gets bilingual headers with units, percentages for shares, fixed decimals and
+    its index as a named column (:mod:`mtown_geo._tablespec`). With ``provenance`` every file
+    also states the town, the profile and its version, the data with their dates, licences and
+    hashes, the toolkit and the run's time, and carries the notes (every assumption and warning,
+    the documents cited): the XLSX opens on a 汇总 Summary sheet and ends with 说明 Notes; the
+    Markdown has the same sections; the JSON a ``provenance`` object; each CSV a last column
+    ``来源 Provenance`` and ``<stem>_notes.csv`` beside them.
 
     Parameters
     ----------
-    tables : mapping of sheet name to DataFrame
-        The first one is the indicator table (:func:`indicator_table`); the others
-        (per category, per sub-area...) become further sheets / files.
+    tables : mapping of name to DataFrame
+        The first one is the indicator table (:func:`indicator_table`); the others (the
+        inventory, per circle, per zone, siting...) become further sheets / files.
     folder : path
         Output folder (must exist).
     stem : str
         File name stem (``indicators.csv``, ``indicators.xlsx``...).
+    title : str
+        The report's title (first line of the Markdown, top of the summary sheet).
+    provenance : Provenance, optional
+        Where the numbers come from (:class:`mtown_geo.provenance.Provenance`).
+    profile : Profile, optional
+        For the Chinese names of categories in the per-zone tables.
 
     Returns
     -------
@@ -510,38 +636,37 @@ def write_tables(
     names = list(tables)
     if not names:
         raise InputError("no table to write")
-    main = tables[names[0]]
+    fin = _finish_all(tables, provenance, profile)
     out: list[Path] = []
-    # CSV: one per table
-    for name, df in tables.items():
+    # CSV: one per table, bilingual headers, the values as shown, the provenance in a last column
+    origin = provenance.one_line() if provenance is not None else None
+    for name, f in fin.items():
         path = folder / (f"{stem}.csv" if name == names[0] else f"{stem}_{name}.csv")
-        out.append(write_csv(df, path))
-    # JSON: every table, records
+        shown = f.shown()
+        if origin is not None and name != "notes":
+            shown["来源 Provenance"] = origin
+        out.append(write_csv(shown, path, index=False))
+    # JSON: every table as records with its keys and raw values; the headers and the provenance beside them
     path = folder / f"{stem}.json"
-    payload = {
-        name: [
-            {k: _clean(v) for k, v in rec.items()}
-            for rec in (df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df).to_dict(orient="records")
-        ]
-        for name, df in tables.items()
-    }
+    payload: dict[str, Any] = {}
+    if provenance is not None:
+        payload["provenance"] = provenance.to_dict()
+    payload["columns"] = {name: dict(zip(f.frame.columns, f.headers(), strict=True)) for name, f in fin.items()}
+    for name, f in fin.items():
+        payload[name] = [{k: _clean(v) for k, v in rec.items()} for rec in f.frame.to_dict(orient="records")]
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     out.append(path)
-    # Markdown: the indicator table, then the others
+    # Markdown
     path = folder / f"{stem}.md"
-    text = _markdown(main, title)
-    for name in names[1:]:
-        df = tables[name]
-        df2 = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
-        if name in SHEET_NAMES:
-            df2 = df2.rename(columns={c: TASK_HEADERS.get(c, c) for c in df2.columns if c != "status"})
-        text += "\n" + _markdown(df2, SHEET_NAMES.get(name, name))
     with atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(_markdown_report(fin, title, provenance), encoding="utf-8")
     out.append(path)
     # XLSX
-    out.append(write_xlsx(tables, folder / f"{stem}.xlsx", indicator_sheet=True))
+    path = folder / f"{stem}.xlsx"
+    with atomic_file(path) as tmp:
+        _report_xlsx(fin, tmp, title=title, provenance=provenance)
+    out.append(path)
     return out
 
 
@@ -723,6 +848,206 @@ def _sheet_name(name: str, book: Any) -> str:
         n += 1
         out = f"{base[: 31 - len(str(n)) - 1]}~{n}"
     return out
+
+
+class _Formats:
+    """The workbook's cell formats, made once each."""
+
+    def __init__(self, book: Any) -> None:
+        self.book = book
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def get(
+        self, *, num: str | None = None, fill: str | None = None, bold: bool = False, wrap: bool = False, size: int = 0
+    ) -> Any:
+        key = (num, fill, bold, wrap, size)
+        if key not in self._cache:
+            spec: dict[str, Any] = {"valign": "top"}
+            if num:
+                spec["num_format"] = num
+            if fill:
+                spec["bg_color"] = fill
+            if bold:
+                spec["bold"] = True
+            if wrap:
+                spec["text_wrap"] = True
+            if size:
+                spec["font_size"] = size
+            self._cache[key] = self.book.add_format(spec)
+        return self._cache[key]
+
+
+_FILLS = {"pass": "#C6EFCE", "fail": "#FFC7CE", "no_data": "#FFEB9C", "missing": "#FFEB9C", "not_entered": "#EDEDED"}
+_HEADER_FILL = "#DDEBF7"
+
+
+def _decimals_format(decimals: int | None) -> str:
+    return "General" if decimals is None else "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+
+
+def _num_format(f: _tablespec.Finished, row: int, col: str, lower: bool) -> str | None:
+    spec = f.cols[col]
+    if spec.kind == "by_unit":
+        fmt = _decimals_format(_tablespec.value_decimals(f.units()[row]))
+    else:
+        fmt = spec.num_format() or "General"
+    if lower and col == "value":
+        fmt = '"≥ "' + (fmt if fmt != "General" else "0.0")
+    return None if fmt == "General" else fmt
+
+
+def _width(f: _tablespec.Finished, col: str, header: str) -> float:
+    spec = f.cols[col]
+    content = max([_tablespec.text_width(f.value(i, col)) for i in range(min(len(f.frame), 300))] or [0])
+    head = min(_tablespec.text_width(header), 24)
+    limit = spec.width or 60
+    return float(min(max(content, head, 6) + 2, limit + 2))
+
+
+def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols: int, lower: list[bool] | None = None) -> None:
+    """One finished table: a bold, wrapped, frozen header row; every value typed, formatted and filled."""
+    headers = f.headers()
+    for j, h in enumerate(headers):
+        ws.write_string(0, j, h, fmt.get(fill=_HEADER_FILL, bold=True, wrap=True))
+    ws.set_row(0, 32)
+    ws.freeze_panes(1, freeze_cols)
+    for j, col in enumerate(f.frame.columns):
+        width = _width(f, col, headers[j])
+        ws.set_column(j, j, width, fmt.get(wrap=width >= 40))
+        for i in range(len(f.frame)):
+            raw = f.frame[col].iloc[i]
+            low = bool(lower[i]) if lower is not None else False
+            if col in f.labels and isinstance(raw, str):
+                ws.write_string(i + 1, j, f.labels[col].get(raw, raw), fmt.get(fill=_FILLS.get(raw) if col == "status" else None))
+                continue
+            v = _cell(f.value(i, col) if f.cols[col].kind in ("bool", "text") else _unrounded(f, i, col))
+            _put(
+                ws,
+                i + 1,
+                j,
+                v,
+                fmt.get(num=_num_format(f, i, col, low), wrap=width >= 40) if isinstance(v, (int, float)) else None,
+            )
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+
+
+def _unrounded(f: _tablespec.Finished, row: int, col: str) -> Any:
+    """A number for the XLSX: percentages ×100 but not rounded (the cell's format shows the decimals)."""
+    v = f.frame[col].iloc[row]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+        return f.value(row, col)
+    if f.cols[col].kind == "fraction":
+        return 100.0 * v
+    if f.cols[col].kind == "int":
+        return round(v)
+    return v
+
+
+def _summary_sheet(
+    ws: Any, fmt: _Formats, ind: _tablespec.Finished, *, title: str, provenance: Provenance | None, n_notes: int
+) -> None:
+    """The first sheet: the summary a town submits — who, when, which rules and data; the rows; what is missing."""
+    table = summary_table(ind.frame)
+    lower = [bool(v) for v in table["lower_bound"]]
+    f = _tablespec.finished("summary", table.drop(columns="lower_bound"), labels=_LABELS)
+    widths = [8, 34, 12, 9, 11, 18, 62]
+    for j, w in enumerate(widths):
+        ws.set_column(j, j, w)
+    last = len(widths) - 1
+    ws.merge_range(0, 0, 0, last, title, fmt.get(bold=True, size=14))
+    ws.set_row(0, 24)
+    r = 1
+    lines = provenance.header_lines() if provenance is not None else []
+    for label, value in lines:
+        warn = label.startswith("⚠")
+        ws.merge_range(r, 0, r, 1, label, fmt.get(bold=True, fill="#FFEB9C" if warn else None))
+        ws.merge_range(r, 2, r, last, value, fmt.get(wrap=True, fill="#FFEB9C" if warn else None))
+        ws.set_row(r, 15 * max(1, math.ceil(_tablespec.text_width(value) / 110)))
+        r += 1
+    r += 1
+    head = r
+    for j, h in enumerate(f.headers()):
+        ws.write_string(r, j, h, fmt.get(fill=_HEADER_FILL, bold=True, wrap=True))
+    ws.set_row(r, 30)
+    for i in range(len(f.frame)):
+        r += 1
+        for j, col in enumerate(f.frame.columns):
+            raw = f.frame[col].iloc[i]
+            if col == "status":
+                ws.write_string(r, j, _STATUS_ZH.get(str(raw), str(raw)), fmt.get(fill=_FILLS.get(str(raw))))
+                continue
+            v = _cell(_unrounded(f, i, col))
+            num = _num_format(f, i, col, lower[i]) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+            _put(ws, r, j, v, fmt.get(num=num, wrap=col in ("remark", "name_zh")))
+    r += 2
+    counts = table["status"].value_counts()
+    tally = "  ".join(f"{_STATUS_ZH[k]}: {int(counts.get(k, 0))}" for k in ("pass", "fail", "no_data", "not_entered"))
+    ws.merge_range(r, 0, r, last, f"合计 Count — {tally}", fmt.get(bold=True))
+    r += 1
+    gaps = [str(x) for x in ind.frame.loc[ind.frame["status"] == "no_data", "name_zh"]]
+    if gaps:
+        text = (
+            f"缺数据 Data missing — {len(gaps)} row(s) rest on facilities or layers no data source holds: they are lower "
+            "bounds, not failures. Add an Amap (高德) / Baidu POI export or the town's own table (see 设施清单 Inventory)."
+        )
+        ws.merge_range(r, 0, r, last, text, fmt.get(wrap=True, fill="#FFEB9C"))
+        ws.set_row(r, 30)
+        r += 1
+    sources = [str(x) for x in ind.frame.get("target_source", pd.Series(dtype=object)).dropna()]
+    drafts = {c.document.citation(): None for s in sources if documents.reading(s) == "draft" for c in documents.cite(s)}
+    if drafts:
+        ws.merge_range(
+            r,
+            0,
+            r,
+            last,
+            "目标值 Targets: " + "; ".join(drafts) + " — 取自征求意见稿，以正式文本为准 taken from a consultation draft; "
+            "check them against the final text",
+            fmt.get(wrap=True),
+        )
+        ws.set_row(r, 30)
+        r += 1
+    if provenance is not None and provenance.attribution:
+        ws.merge_range(r, 0, r, last, f"地图与设施数据 Map and facility data {provenance.attribution}", fmt.get())
+        r += 1
+    ws.merge_range(
+        r,
+        0,
+        r,
+        last,
+        f"每项假设与提示见“说明 Notes”表（{n_notes} 条）Every assumption and warning: the 说明 Notes sheet",
+        fmt.get(),
+    )
+    ws.freeze_panes(head + 1, 0)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(head)
+
+
+def _report_xlsx(fin: Mapping[str, _tablespec.Finished], path: Path, *, title: str, provenance: Provenance | None) -> None:
+    """The report workbook: 汇总 Summary first, then every table, 说明 Notes last."""
+    import xlsxwriter
+
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    with xlsxwriter.Workbook(str(path), options) as book:
+        fmt = _Formats(book)
+        names = list(fin)
+        main = fin[names[0]]
+        is_indicators = {"status", "origin", "lower_bound"} <= set(main.frame.columns)
+        if is_indicators:
+            n_notes = len(fin["notes"].frame) if "notes" in fin else 0
+            ws = book.add_worksheet("汇总 Summary")
+            _summary_sheet(ws, fmt, main, title=title, provenance=provenance, n_notes=n_notes)
+        for k, (name, f) in enumerate(fin.items()):
+            sheet = "指标 Indicators" if k == 0 and is_indicators else _tablespec.sheet_title(name)
+            ws = book.add_worksheet(_sheet_name(sheet, book))
+            lower = [bool(v) for v in f.frame["lower_bound"]] if k == 0 and "lower_bound" in f.frame else None
+            freeze = 0 if name == "notes" else (2 if k == 0 and is_indicators else 1)
+            _table_sheet(ws, fmt, f, freeze_cols=freeze, lower=lower)
 
 
 def manifest(

@@ -18,6 +18,7 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,7 @@ import shapely
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from . import access, demand, facilities, inventory, lifecircle, network, report, standards
+from . import access, demand, documents, facilities, inventory, lifecircle, network, report, standards
 from . import crs as _crs
 from ._errors import (
     CoordinateShiftWarning,
@@ -509,6 +510,13 @@ class StudyResult:
     data_date: str | None = None
     out_dir: Path | None = None
     basemap: Any = None  # render.Basemap of the town and its surroundings, for the maps
+    started: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+    def provenance(self) -> Any:
+        """Where the run's numbers come from (:class:`mtown_geo.provenance.Provenance`): the town,
+        the profile and its version, each data source with its date, licence and SHA-256, the
+        toolkit, the run's time, its notes, the profile's assumptions and the documents cited."""
+        return _provenance_of(self)
 
     @property
     def data_gaps(self) -> list[str]:
@@ -1246,6 +1254,7 @@ def _circle_step(
         _isochrones_and_rasters(tw, r, circle, layers, rasters)
     tables[f"coverage_{circle}"] = cov
     tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
+    tables[f"k_of_n_{circle}"].attrs["weight"] = c_weight  # the unit of its weight column
     assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
     layers[f"units_{circle}"] = assessed.to_crs(tw.metric)
     if spec.demand != "villages":
@@ -1412,6 +1421,12 @@ def _siting_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, g
         proposed = gpd.GeoDataFrame(pd.concat(site_layers, ignore_index=True), crs=tw.metric)
         layers[f"proposed_sites_{circle}"] = proposed
         tables[f"sites_{circle}"] = sites_table(proposed, prof)
+
+
+def sites_table_empty(profile: Profile) -> pd.DataFrame:
+    """The columns of :func:`sites_table` without a row (no site was needed)."""
+    cols = ["category", "name_zh", "order", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "x", "y"]
+    return pd.DataFrame({c: [] for c in [*cols, "coverage", "coverage_gain"]})
 
 
 def sites_table(sites: gpd.GeoDataFrame, profile: Profile) -> pd.DataFrame:
@@ -1628,6 +1643,7 @@ def _parks_step(
         warnings.simplefilter("ignore", GridResolutionWarning)
         cov = parks.service_radius_coverage(park_layer, residential, layers=bool(len(park_layer)), **kw)
     notes.extend(f"parks: {n}" for n in cov.notes)
+    rule_source = prof.parks.rules[cov.rule].source if prof.parks is not None and cov.rule in prof.parks.rules else ""
     computed["park_coverage"] = report.ComputedValue(
         value=cov.percent,
         denominator="建成区居住用地面积 residential land in the built-up area"
@@ -1637,12 +1653,13 @@ def _parks_step(
         note=("; ".join(cov.notes) + "; " if cov.notes else "") + f"walked from entrances: {100 * cov.network_rate:.1f}%",
         details={"network_rate": 100 * cov.network_rate, "rule": cov.rule},
         data_gaps=() if held else ("公园绿地",),
-        source=prof.parks.rules[cov.rule].source if prof.parks is not None and cov.rule in prof.parks.rules else "",
+        source=rule_source,
     )
     summary = {
         "rule": cov.rule,
         "rule_name": cov.rule_name,
-        "verified": cov.verified,
+        # verified in a report only when read in a final text (the radius rule is quoted second-hand)
+        "verified": documents.verified(cov.verified, rule_source) if rule_source else cov.verified,
         "parks": cov.n_parks,
         "covered_m2": cov.covered_m2,
         "total_m2": cov.total_m2,
@@ -1841,11 +1858,9 @@ def site(
             if len(sites):
                 _to_gpkg(sites, tmp / "siting.gpkg", "new_sites")
             _to_gpkg(assessed, tmp / "siting.gpkg", "units")
-            report.write_csv(
-                sites.drop(columns=sites.geometry.name).assign(x=sites.geometry.x, y=sites.geometry.y),
-                tmp / "new_sites.csv",
-                index=True,
-            )
+            # the sites as a planner takes them to a map: lon/lat in WGS-84 and GCJ-02, metres in the named CRS
+            table = sites_table(sites.assign(category=category), prof) if len(sites) else sites_table_empty(prof)
+            report.write_sites_csv(table, tmp / "new_sites.csv")
             report.write_csv(plan.summary().to_frame("value"), tmp / "siting_summary.csv")
             fmap = siting_map(
                 assessed,
@@ -1889,7 +1904,8 @@ def write(
             else:
                 target.write_text(content, encoding="utf-8")
         tables = {"indicators": result.indicators, **result.tables}
-        report.write_tables(tables, tmp, title=f"{st.name} 现代化美丽城镇空间指标 ({st.year})")
+        prov = result.provenance()
+        report.write_tables(tables, tmp, title=f"{st.name} 现代化美丽城镇空间指标 ({st.year})", provenance=prov, profile=prof)
         if st.outputs.geopackage:
             gpkg = tmp / "layers.gpkg"
             with _fast_gpkg():
@@ -1910,6 +1926,7 @@ def write(
         man = _manifest(st, prof)
         man["notes"] = result.notes
         man["data_date"] = result.data_date
+        man["provenance"] = prov.to_dict()
         _write_manifest(man, tmp)
     result.out_dir = Path(out)
     return Path(out)
@@ -1931,6 +1948,78 @@ def _manifest(st: Study, prof: Profile) -> dict[str, Any]:
     man = report.manifest(inputs=inputs, config=st.model_dump(mode="json"), profile=prof)
     man["attribution"] = ATTRIBUTION
     return man
+
+
+_ROLES = {
+    ("boundaries", "town"): "边界 boundaries (镇域/建成区)",
+    ("boundaries", "builtup"): "建成区 built-up area",
+    ("network", "source"): "道路中心线 road centrelines",
+    ("network", "dem"): "高程 elevation (DEM)",
+    ("zones", "file"): "分区 zones",
+    ("population", "raster"): "人口栅格 population raster",
+    ("population", "census"): "人口普查 census polygons",
+}
+
+
+def _licence_of(path: Path) -> str:
+    """A layer made from OpenStreetMap says so in its ``source`` column (the demo's boundaries); else the planner's own."""
+    from . import provenance
+
+    if path.suffix.lower() in (".geojson", ".json", ".gpkg", ".shp"):
+        try:
+            import pyogrio
+
+            info = pyogrio.read_info(path)
+            if "source" in list(info["fields"]):
+                col = pyogrio.read_dataframe(path, columns=["source"], read_geometry=False)["source"]
+                if col.astype(str).str.contains("OpenStreetMap").any():
+                    return provenance.OSM_LICENCE
+        except Exception:  # a file that cannot be read here is read (and judged) by the run
+            return provenance.OWN_LICENCE
+    return provenance.OWN_LICENCE
+
+
+def _provenance_of(result: StudyResult) -> Any:
+    from . import provenance
+
+    st, prof = result.study, result.profile
+    sources: list[provenance.DataSource] = []
+    if st._extract is not None or st.osm is not None:
+        ext = st._extract
+        path = ext.path if ext is not None else None
+        if path is None and st.osm is not None and is_osm_file(st.osm_path()):
+            path = Path(st.osm_path())
+        if path is not None:
+            sources.append(
+                provenance.file_source(
+                    "OpenStreetMap 数据 OSM extract", path, date=result.data_date, licence=provenance.OSM_LICENCE
+                )
+            )
+        else:
+            sources.append(
+                provenance.DataSource(
+                    "OpenStreetMap 数据 OSM", str(st.osm), date=result.data_date, licence=provenance.OSM_LICENCE
+                )
+            )
+    for key, path in st.input_paths():
+        if key == ("osm",):
+            continue
+        if key[0] in ("facilities", "parks", "greenways", "residential", "villages"):
+            role = f"{key[0]} ({key[2]} {key[1] + 1})"
+        else:
+            role = _ROLES.get(key[:2], ".".join(map(str, key)))
+        sources.append(provenance.file_source(role, path, licence=_licence_of(path)))
+    profile_path = None if st.profile in standards.available() else st.path(st.profile)
+    return provenance.Provenance.of(
+        town=st.name,
+        code=st.code,
+        year=st.year,
+        profile=prof,
+        profile_path=profile_path,
+        sources=sources,
+        notes=result.notes,
+        run_time=result.started,
+    )
 
 
 def _write_manifest(man: Mapping[str, Any], folder: Path) -> None:

@@ -25,7 +25,10 @@ def test_demo_writes_the_report_maps_and_its_study(tmp_path):
     assert result.exit_code == 0, result.output
     assert "建成区15分钟生活圈覆盖率" in result.stdout
     ind = pd.read_csv(out / "indicators.csv", encoding="utf-8-sig")
-    assert "建成区15分钟生活圈覆盖率" in set(ind["name_zh"])
+    assert "建成区15分钟生活圈覆盖率" in set(ind["指标 Indicator"])
+    # the Chinese demo town: its data gaps are named as such, not as failures
+    assert "缺数据 data missing" in result.stdout and "托育机构" in result.stdout
+    assert "≥ 0.0 %" in result.stdout and "数据时效 data age" in result.stdout
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "OpenStreetMap contributors" in html and "幼儿园" in html
     assert (out / "study" / "study.yaml").exists() and (out / "study" / "boundaries.geojson").exists()
@@ -39,7 +42,7 @@ def test_demo_writes_the_report_maps_and_its_study(tmp_path):
     # the study file written beside the results runs again to the same numbers
     again = mg.study.run(out / "study" / "study.yaml")
     t = again.indicators.set_index(again.indicators["row"].astype(str))
-    first = ind.set_index(ind["row"].astype(str))
+    first = ind.set_index(ind["序号 Row"].astype(str)).rename(columns={"数值 Value": "value"})
     # cell size differs (50 m in the file, 100 m on the command line): same order of magnitude only
     assert abs(t.loc["11", "value"] - first.loc["11", "value"]) < 10
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # nothing half-written beside it
@@ -85,8 +88,12 @@ def test_site_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "kindergarten" in result.stdout and "target" in result.stdout
     sites = pd.read_csv(out / "new_sites.csv", encoding="utf-8-sig")
-    assert len(sites) >= 1 and sites["coverage"].is_monotonic_increasing
-    assert sites["coverage"].iloc[-1] >= 0.9
+    cov = sites["累计覆盖率 Coverage with this site (%)"]
+    assert len(sites) >= 1 and cov.is_monotonic_increasing and cov.iloc[-1] >= 90.0
+    # where they are: WGS-84 and GCJ-02 lon/lat, and metres in the CRS the header names
+    assert {"经度 Longitude (WGS-84 °)", "纬度 Latitude (GCJ-02 高德 °)"} <= set(sites.columns)
+    assert any(c.startswith("X 坐标 Easting (EPSG:45") for c in sites.columns)
+    assert "°E" in result.stdout and "(WGS-84)" in result.stdout
     assert (out / "map.html").exists() and (out / "siting.gpkg").exists()
     bad = runner.invoke(app, ["site", str(study_file), "--category", "teleport", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown facility category 'teleport'" in bad.output
@@ -101,7 +108,10 @@ def test_site_takes_the_chinese_names_a_planner_types(tmp_path):
     assert res.exit_code == 0, res.output
     sites = pd.read_csv(tmp_path / "zh" / "new_sites.csv", encoding="utf-8-sig")
     assert len(sites) == by_id.n_sites
-    assert sites["coverage"].to_numpy() == pytest.approx(by_id.sites["coverage"].to_numpy())
+    assert sites["累计覆盖率 Coverage with this site (%)"].to_numpy() == pytest.approx(
+        100 * by_id.sites["coverage"].to_numpy(), abs=0.05
+    )
+    assert set(sites["类别 Category"]) == {"kindergarten"}
     # an alias, and the default target: the annex row that measures childcare (row 11: 80 % in 2025)
     child = mg.study.site(study_file, category="托育")
     assert child.category == "childcare" and child.target == pytest.approx(0.80)

@@ -338,14 +338,14 @@ def zones_run(tmp_path_factory):
     """The demo town with its built-up area cut into four zones named like formulas, and a
     town name that is one."""
     folder = tmp_path_factory.mktemp("zones")
-    b = mg.demo_boundaries()
+    b = mg.demo_boundaries("karhula")
     built = b[b["kind"] == "建成区"].to_crs(mg.crs.metric_crs(b))
     x0, y0, x1, y1 = built.total_bounds
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
     boxes = [shapely.box(x0, y0, xm, ym), shapely.box(xm, y0, x1, ym), shapely.box(x0, ym, xm, y1), shapely.box(xm, ym, x1, y1)]
     names = FORMULAS[:4]
     gpd.GeoDataFrame({"名称": names}, geometry=boxes, crs=built.crs).to_file(folder / "zones.gpkg")
-    study_file = mg.demo_study(folder / "s")
+    study_file = mg.demo_study(folder / "s", town="karhula")
     data = yaml.safe_load(study_file.read_text(encoding="utf-8"))
     data.update(
         name=FORMULAS[0],
@@ -363,14 +363,14 @@ def test_zone_and_town_names_are_text_in_every_sheet(zones_run):
     result, out, names = zones_run
     values = _no_formula_cells(out / "indicators.xlsx")
     for circle in ("5min", "15min"):
-        sheet = values[f"zones_{circle}"]
-        assert sheet[0][0] == "zone"
+        sheet = values[f"{circle.replace('min', '分钟')}分区 {circle} zones"]
+        assert sheet[0][0] == "分区 Zone"
         assert sorted(r[0] for r in sheet[1:]) == sorted(names)  # the exact text
-        # the numbers stay numbers: the rates equal the table's
+        # the numbers stay numbers: the rates equal the table's (in %)
         table = result.tables[f"zones_{circle}"]
-        col = sheet[0].index("__circle__")
+        col = sheet[0].index("生活圈 Whole circle (%)")
         for r in sheet[1:]:
-            assert isinstance(r[col], (int, float)) and r[col] == pytest.approx(table.loc[r[0], "__circle__"])
+            assert isinstance(r[col], (int, float)) and r[col] == pytest.approx(100 * table.loc[r[0], "__circle__"])
     ind = values["指标 Indicators"]
     assert isinstance(ind[2][ind[0].index("数值 Value")], (int, float))
     # the Markdown title keeps the name as text
@@ -382,11 +382,12 @@ def test_zone_and_town_names_are_text_in_every_sheet(zones_run):
 def test_csv_cells_that_start_like_a_formula_get_an_apostrophe(zones_run):
     result, out, names = zones_run
     csv = pd.read_csv(out / "indicators_zones_15min.csv", encoding="utf-8-sig")
-    assert sorted(csv["zone"]) == sorted("'" + n for n in names)
-    assert sorted(_csv_text(v) for v in csv["zone"]) == sorted(names)
-    np.testing.assert_allclose(
-        csv.set_index(csv["zone"].map(_csv_text))["__circle__"].sort_index(),
-        result.tables["zones_15min"]["__circle__"].sort_index(),
+    assert sorted(csv["分区 Zone"]) == sorted("'" + n for n in names)
+    assert sorted(_csv_text(v) for v in csv["分区 Zone"]) == sorted(names)
+    np.testing.assert_allclose(  # in % with one decimal
+        csv.set_index(csv["分区 Zone"].map(_csv_text))["生活圈 Whole circle (%)"].sort_index(),
+        100 * result.tables["zones_15min"]["__circle__"].sort_index(),
+        atol=0.05,
     )
     # the JSON keeps the exact text
     data = json.loads((out / "indicators.json").read_text(encoding="utf-8"))

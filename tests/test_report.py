@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import warnings
 
 import pandas as pd
 import pytest
+import yaml
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from pyproj import Geod, Transformer
 
 import mtown_geo as mg
-from mtown_geo import report
+from mtown_geo import _tablespec, documents, provenance, report
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +66,7 @@ def test_unknown_reported_row_is_refused(profile):
 
 
 def test_files_in_every_format(profile, tmp_path):
+    """Without a run: the tables alone, finished (bilingual headers, shares in %, the index a named column)."""
     t = report.indicator_table(profile, year=2025, computed=_computed())
     extra = pd.DataFrame({"rate": [0.5, 0.25]}, index=pd.Index(["kindergarten", "park"], name="category"))
     files = report.write_tables({"indicators": t, "coverage_15min": extra}, tmp_path, title="测试镇")
@@ -68,19 +75,255 @@ def test_files_in_every_format(profile, tmp_path):
         ["indicators.csv", "indicators_coverage_15min.csv", "indicators.json", "indicators.md", "indicators.xlsx"]
     )
     wb = load_workbook(tmp_path / "indicators.xlsx")
-    assert wb.sheetnames == ["指标 Indicators", "coverage_15min"]
+    assert wb.sheetnames == ["汇总 Summary", "指标 Indicators", "15分钟覆盖率 15min coverage"]
     ws = wb["指标 Indicators"]
     headers = [c.value for c in ws[1]]
-    assert headers[:5] == ["序号 Row", "指标 Indicator", "Indicator (English)", "单位 Unit", "数值 Value"]
+    assert headers[:5] == ["序号 Row", "指标 Indicator", "指标（英文） Indicator (English)", "单位 Unit", "数值 Value"]
     status_col = headers.index("是否达标 Status") + 1
     assert {ws.cell(row=r, column=status_col).value for r in range(2, ws.max_row + 1)} >= {"未达标 fail", "达标 pass"}
+    cov = wb["15分钟覆盖率 15min coverage"]
+    assert [c.value for c in cov[1]] == ["类别 Category", "覆盖率 Coverage (%)"]
+    assert [c.value for c in cov["B"][1:]] == [50.0, 25.0]
     data = json.loads((tmp_path / "indicators.json").read_text(encoding="utf-8"))
     assert data["indicators"][1]["name_zh"] == "建成区15分钟生活圈覆盖率"
-    assert data["coverage_15min"][0] == {"category": "kindergarten", "rate": 0.5}
+    assert data["coverage_15min"][0] == {"category": "kindergarten", "rate": 0.5}  # JSON keeps keys and raw values
     md = (tmp_path / "indicators.md").read_text(encoding="utf-8")
-    assert "# 测试镇" in md and "建成区15分钟生活圈覆盖率" in md and "93.5" in md
+    assert md.startswith("# 测试镇") and "建成区15分钟生活圈覆盖率" in md and "93.5" in md
     csv = pd.read_csv(tmp_path / "indicators.csv", encoding="utf-8-sig")
-    assert list(csv.columns) == report.COLUMNS
+    assert list(csv.columns) == [_tablespec.spec_of("indicators")[c].header() for c in report.COLUMNS]
+
+
+# -- a whole run's report, read back as its readers read it --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    """The embedded Chinese demo town written once (no maps: the report files are what is read here)."""
+    folder = tmp_path_factory.mktemp("report")
+    st = mg.load_study(mg.demo_study(folder / "study"))
+    st = st.model_copy(update={"outputs": st.outputs.model_copy(update={"maps": False, "static_maps": False})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        result = mg.run(st, out=folder / "out")
+    return result, folder / "out"
+
+
+def _sheet(wb, title):
+    ws = wb[title]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    return ws, rows[0], rows[1:]
+
+
+def _annex():
+    """The annex targets read from the profile file itself (not through the toolkit's schema)."""
+    from importlib import resources
+
+    data = yaml.safe_load(resources.files("mtown_geo.standards").joinpath("zhejiang-2023.yaml").read_text(encoding="utf-8"))
+    return {r["row"]: r["targets"] for r in data["annex"]}
+
+
+def test_xlsx_opens_on_the_summary_a_town_submits(demo_report):
+    result, out = demo_report
+    wb = load_workbook(out / "indicators.xlsx")
+    names = wb.sheetnames
+    assert names[:3] == ["汇总 Summary", "指标 Indicators", "设施清单 Inventory"] and names[-1] == "说明 Notes"
+    ws = wb["汇总 Summary"]
+    cells = [[c.value for c in row] for row in ws.iter_rows()]
+    text = "\n".join(str(v) for row in cells for v in row if v is not None)
+    assert cells[0][0] == "五道口示范区 现代化美丽城镇空间指标 (2025)"
+    for needed in ("五道口示范区 (demo)", "zhejiang-2023", "wudaokou.osm.pbf", "data as of 2017-06-24", "ODbL", "mtown-geo "):
+        assert needed in text, needed
+    assert "数据时效 data age" in text and "7.5 years before the report year 2025" in text
+    assert "浙政办发〔2023〕49号" in text and "征求意见稿" in text
+    # the table: one line per annex row, status as the indicator table has it, lower bounds marked
+    head = next(i for i, row in enumerate(cells) if row[0] == "序号 Row")
+    assert ws.freeze_panes == f"A{head + 2}"
+    body = {str(row[0]): row for row in cells[head + 1 :] if row[0] is not None and row[1] is not None and row[5]}
+    ind = result.indicators.set_index(result.indicators["row"].astype(str))
+    assert set(body) == set(ind.index)
+    for key, row in body.items():
+        assert row[5] == report.status_label(ind.loc[key, "status"])
+        value = ind.loc[key, "value"]
+        assert (row[2] is None) if pd.isna(value) else row[2] == pytest.approx(value)
+        r = next(i for i, cr in enumerate(cells) if cr[0] is not None and str(cr[0]) == key and cr is row) + 1
+        fmt = ws.cell(row=r, column=3).number_format
+        assert fmt.startswith('"≥ "') == bool(ind.loc[key, "lower_bound"]), key
+    assert {k for k in body if body[k][5] == "缺数据 data missing"} == {"9", "10", "11"}
+    assert body["8"][5] == "未达标 fail" and body["—"][5] == "达标 pass"
+    assert "合计 Count — 达标 pass: 1  未达标 fail: 1  缺数据 data missing: 3  未填报 not entered: 14" in text
+
+
+def test_every_sheet_is_finished(demo_report):
+    """Bilingual headers with units, frozen header rows, set widths; shares in %, fixed decimals."""
+    result, out = demo_report
+    wb = load_workbook(out / "indicators.xlsx")
+    for title in wb.sheetnames[1:]:
+        ws, headers, _ = _sheet(wb, title)
+        assert ws.freeze_panes is not None and ws.freeze_panes[-1] == "2", title
+        assert all(
+            re.search(r"[\u4e00-\u9fff]", str(h)) and re.search(r"[A-Za-z]", str(h))
+            for h in headers
+            if not str(h).startswith("OSM ")
+        ), (title, headers)
+        assert all("_" not in str(h) for h in headers if not str(h).startswith("OSM ")), (title, headers)
+        assert all(ws.column_dimensions[get_column_letter(j + 1)].width > 8 for j in range(len(headers))), title
+    # coverage: the rate in % (the run's fraction × 100), shown with one decimal; the weight's unit in the header
+    ws, headers, rows = _sheet(wb, "15分钟覆盖率 15min coverage")
+    cov = result.tables["coverage_15min"]
+    col = headers.index("覆盖率 Coverage (%)")
+    assert "已覆盖 Covered (m²)" in headers
+    for r, row in enumerate(rows, start=2):
+        assert row[col] == pytest.approx(100 * cov.loc[row[0], "rate"])
+        assert ws.cell(row=r, column=col + 1).number_format == "#,##0.0"
+    # k of n: each row says its k, of how many
+    ws, headers, rows = _sheet(wb, "15分钟k类 15min k of n")
+    assert headers[0] == "达到类别数 k Categories reached k (of 10)" and [r[0] for r in rows] == list(range(11))
+    kn = result.tables["k_of_n_15min"]
+    assert [r[headers.index("至少 k 类占比 Share reaching k or more (%)")] for r in rows] == pytest.approx(
+        list(100 * kn["share_at_least"])
+    )
+    # the inventory: 缺数据 exactly where the run's facility layer holds none of a needed category
+    ws, headers, rows = _sheet(wb, "设施清单 Inventory")
+    fac = result.layers["facilities"]
+    needed = {r[0]: r for r in rows if r[headers.index("用于 Needed for")] and r[0] in result.profile.categories}
+    missing = {k for k, r in needed.items() if r[headers.index("数据状态 Data")] == "缺数据 data missing"}
+    assert missing == {k for k in needed if not (fac["category"] == k).any()}
+    assert {"health_station", "elderly_care", "childcare"} <= missing
+
+
+def test_siting_targets_and_sites_where_a_planner_can_find_them(demo_report):
+    result, out = demo_report
+    wb = load_workbook(out / "indicators.xlsx")
+    annex = _annex()
+    _, headers, rows = _sheet(wb, "15分钟补短板 15min siting")
+    target = {r[0]: r[headers.index("目标 Target (%)")] for r in rows}
+    source = {r[0]: r[headers.index("目标依据 Target from")] for r in rows}
+    assert target["childcare"] == pytest.approx(annex[11][2025]) and source["childcare"].startswith("annex row 11 (2025)")
+    assert target["elderly_care"] == pytest.approx(annex[10][2025])
+    assert target["park"] == pytest.approx(annex[8][2025]) and source["park"].startswith("annex row 8 (2025")
+    assert target["kindergarten"] == pytest.approx(annex[9][2025])
+    # the sites: lon/lat in WGS-84 and GCJ-02, and metres in a named CRS that give back the same place
+    _, headers, rows = _sheet(wb, "15分钟新增点位 15min sites")
+    xh = next(h for h in headers if h.startswith("X 坐标 Easting"))
+    epsg = int(re.search(r"EPSG:(\d+)", xh).group(1))
+    to_wgs = Transformer.from_crs(epsg, 4326, always_xy=True)
+    assert len(rows) == len(result.tables["sites_15min"]) > 0
+    for row in rows:
+        rec = dict(zip(headers, row, strict=True))
+        lon, lat = to_wgs.transform(rec[xh], rec[xh.replace("X 坐标 Easting", "Y 坐标 Northing")])
+        assert lon == pytest.approx(rec["经度 Longitude (WGS-84 °)"], abs=1e-7)
+        assert lat == pytest.approx(rec["纬度 Latitude (WGS-84 °)"], abs=1e-7)
+        # GCJ-02 is WGS-84 moved by the published offset: a few hundred metres in Beijing, never 0
+        shift = Geod(ellps="WGS84").inv(lon, lat, rec["经度 Longitude (GCJ-02 高德 °)"], rec["纬度 Latitude (GCJ-02 高德 °)"])[2]
+        assert 100 < shift < 1000
+
+
+def test_notes_sheet_cites_documents_not_files(demo_report):
+    result, out = demo_report
+    wb = load_workbook(out / "indicators.xlsx")
+    _, headers, rows = _sheet(wb, "说明 Notes")
+    assert headers == ["部分 Section", "项目 Item", "内容 Text"]
+    sections = {r[0] for r in rows}
+    assert {
+        "报告 Report",
+        "警示 Warnings",
+        "运行提示 Notes of the run",
+        "假设 Assumptions",
+        "依据文件 Documents cited",
+    } <= sections
+    notes = [r[2] for r in rows if r[0] == "运行提示 Notes of the run"]
+    assert notes == result.notes  # every note of the run, in order
+    docs = {r[1]: r[2] for r in rows if r[0] == "依据文件 Documents cited"}
+    assert "《城市居住区规划设计标准》" in docs["GB 50180-2018"] and "附录B" in docs["GB 50180-2018"]
+    assert "征求意见稿 consultation draft" in docs["浙政办发〔2023〕49号"]
+    assert "annex row 9" in docs["浙政办发〔2023〕49号"]
+    # the annex targets are not verified anywhere: they come from a draft
+    assert not result.indicators["verified"].any()
+    # no file the toolkit writes cites an internal file of its own making
+    for f in out.iterdir():
+        if f.suffix in (".csv", ".md", ".json"):
+            assert "STANDARDS" not in f.read_text(encoding="utf-8-sig"), f.name
+    strings = [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert not [s for s in strings if "STANDARDS" in s]
+
+
+def test_csv_reads_in_pandas_with_its_provenance(demo_report):
+    result, out = demo_report
+    raw = (out / "indicators.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for Chinese
+    csv = pd.read_csv(out / "indicators.csv", encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    specs = _tablespec.spec_of("indicators")
+    assert list(csv.columns) == [specs[c].header() for c in report.COLUMNS] + ["来源 Provenance"]
+    ind = result.indicators
+    for (_, r), (_, c) in zip(ind.iterrows(), csv.iterrows(), strict=True):
+        if r["unit"] == "%" and not pd.isna(r["value"]):
+            assert c["数值 Value"] == round(r["value"], 1)
+        assert c["是否达标 Status"] == report.status_label(r["status"])
+        assert c["仅为下限 Lower bound only"] == ("是 yes" if r["lower_bound"] else "否 no")
+    prov = csv["来源 Provenance"].iloc[0]
+    assert set(csv["来源 Provenance"]) == {prov}
+    for needed in ("五道口示范区", "zhejiang-2023", "wudaokou.osm.pbf", "2017-06-24", "ODbL", "mtown-geo"):
+        assert needed in prov
+    # every table's CSV carries it; the notes have their own
+    for f in out.glob("indicators_*.csv"):
+        t = pd.read_csv(f, encoding="utf-8-sig")
+        assert ("来源 Provenance" in t.columns) != (f.name == "indicators_notes.csv"), f.name
+    notes = pd.read_csv(out / "indicators_notes.csv", encoding="utf-8-sig")
+    assert list(notes.columns) == ["部分 Section", "项目 Item", "内容 Text"] and len(notes) > 50
+
+
+def test_markdown_renders_with_its_sections(demo_report):
+    from markdown_it import MarkdownIt
+
+    result, out = demo_report
+    text = (out / "indicators.md").read_text(encoding="utf-8")
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings[0] == "五道口示范区 现代化美丽城镇空间指标 (2025)"
+    assert headings[1:3] == ["汇总 Summary", "指标 Indicators"] and "说明 Notes" in headings and "设施清单 Inventory" in headings
+    assert sum(t.type == "table_open" for t in tokens) >= 10
+    # the summary table as rendered: the rows' status and the lower bounds
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    summary = html.split("<h2>汇总 Summary</h2>", 1)[1].split("</table>", 1)[0]
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in summary.split("<tr>")[2:]]
+    by_row = {c[0]: c for c in cells}
+    assert by_row["9"][2] == "≥ 0.0" and by_row["9"][5] == "缺数据 data missing"
+    assert by_row["8"][2] == f"{result.indicators.set_index('row').loc[8, 'value']:.1f}" and by_row["8"][5] == "未达标 fail"
+    assert "ODbL" in html and "数据时效 data age" in html and "依据文件 Documents cited" in html
+
+
+def test_json_and_manifest_state_the_provenance(demo_report):
+    result, out = demo_report
+    data = json.loads((out / "indicators.json").read_text(encoding="utf-8"))
+    prov = data["provenance"]
+    osm = next(s for s in prov["sources"] if s["name"] == "wudaokou.osm.pbf")
+    assert osm["sha256"] == hashlib.sha256(mg.demo_osm_path().read_bytes()).hexdigest()
+    assert osm["date"] == "2017-06-24" and "ODbL" in osm["licence"]
+    assert prov["town"] == "五道口示范区" and prov["year"] == 2025 and prov["profile"]["name"] == "zhejiang-2023"
+    assert prov["toolkit"] == f"mtown-geo {mg.__version__}" and prov["warnings"][0].startswith("数据时效 data age")
+    assert data["columns"]["coverage_15min"]["rate"] == "覆盖率 Coverage (%)"
+    assert data["coverage_15min"][0]["rate"] == pytest.approx(result.tables["coverage_15min"]["rate"].iloc[0])
+    man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert man["provenance"]["sources"] == prov["sources"]
+
+
+def test_data_age_warning():
+    assert provenance.data_age_warning("2023-01-01", 2025) is None  # two years exactly: fine
+    assert "2022-12-31" in provenance.data_age_warning("2022-12-31", 2025)
+    assert provenance.data_age_warning(None, 2025) is None and provenance.data_age_warning("not a date", 2025) is None
+
+
+def test_documents_and_what_a_report_may_call_verified():
+    annex = "浙政办发〔2023〕49号 annex (consultation draft)"
+    assert documents.reading(annex) == "draft" and not documents.verified(True, annex)
+    [c] = documents.cite("浙政办发〔2023〕49号 annex row 9; walk 15 min")
+    assert c.document.number == "浙政办发〔2023〕49号" and c.clause == "annex row 9"
+    final = "GB 55014-2021 园林绿化工程项目规范 (mandatory; park area > 8 m² per person)"
+    assert documents.reading(final) == "final" and documents.verified(True, final) and not documents.verified(False, final)
+    assert documents.reading("城市体检 2021 指标解释 (secondary quotation)") == "secondary"
+    assert documents.reading("Assumption; GB 17761-2018 caps e-bikes at 25 km/h") == "assumption"
+    assert [c.clause for c in documents.cite("GB 50180-2018 6.0.2 (居住区)")] == ["6.0.2"]
+    assert documents.reading("a local survey") == "unknown"
 
 
 def test_manifest_hashes_inputs(profile, tmp_path):
