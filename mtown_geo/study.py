@@ -2162,8 +2162,25 @@ def _interactive_map(result: StudyResult, path: Path) -> None:
         profile=result.profile,
         tiles=result.study.outputs.tiles,
         title=f"{result.study.name} 出行时间 travel time",
+        banner=_gap_banner(result, result.data_gaps) or "",
     )
     save_map(fmap, path)
+
+
+def _gap_banner(result: StudyResult, keys: list[str]) -> str | None:
+    """The banner of a map whose indicator rests on categories (or layers) no data source holds, else None."""
+    inv = result.tables.get("inventory")
+    if inv is None:
+        return None
+    missing = [k for k in keys if k in set(inventory.gaps(inv))]
+    if not missing:
+        return None
+    names = "、".join(str(inv.loc[k, "name_zh"]) for k in missing)
+    return (
+        f"缺数据 Data missing: 数据中没有{names}——图中的缺口来自数据，不是本镇的服务缺口；覆盖率为下限。"
+        f"No data source holds any {names} here: the gaps shown are in the data, not necessarily in the town; "
+        "the rate is a lower bound. Add an Amap / Baidu POI export or the town's own table."
+    )
 
 
 def _print_maps(result: StudyResult, folder: Path) -> None:
@@ -2207,6 +2224,7 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
                     profile=prof,
                     title_zh=f"{st.name} {cspec.name_zh}",
                     title_en=f"{cspec.name_en} ({st.year}): categories reached",
+                    banner=_gap_banner(result, cspec.required),
                     **common,
                 ),
             )
@@ -2236,6 +2254,7 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
                         profile=prof,
                         facilities=fac,
                         title_zh=f"{st.name} {name_zh}可达时间",
+                        banner=_gap_banner(result, [cat]),
                         **common,
                     ),
                 )
@@ -2278,6 +2297,7 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
                     title_zh=f"{st.name} 公园绿地服务半径覆盖",
                     title_en="Park service-radius coverage",
                     subtitle=sub,
+                    banner=_gap_banner(result, [inventory.PARK_LAND]),
                     **common,
                 ),
             )
@@ -2300,7 +2320,11 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
             )
         )
     if fac is not None and len(fac):
-        figures.append(("facilities", facilities_map(fac, profile=prof, title_zh=f"{st.name} 公共服务设施分布", **common)))
+        needed = [c for c in result.data_gaps if c in prof.categories]
+        banner = _gap_banner(result, needed)
+        figures.append(
+            ("facilities", facilities_map(fac, profile=prof, title_zh=f"{st.name} 公共服务设施分布", banner=banner, **common))
+        )
     for name, fig in figures:
         try:
             save_figure(fig, folder / name)

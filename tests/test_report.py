@@ -334,3 +334,44 @@ def test_manifest_hashes_inputs(profile, tmp_path):
     assert m["inputs"]["place"]["sha256"] is None
     assert m["packages"]["numpy"]
     assert any(a["rule"] == "circles.15min" for a in m["assumptions"])
+
+
+def test_maps_carry_the_data_gap_banner_exactly_where_a_category_is_empty(tmp_path):
+    """Print maps (text read back from the PDF) and the interactive map say 缺数据 where their
+    indicator rests on a category no source holds, and only there."""
+    import shutil
+    import subprocess
+
+    st = mg.load_study(mg.demo_study(tmp_path / "study"))
+    st = st.model_copy(update={"outputs": st.outputs.model_copy(update={"tiles": False, "rasters": False})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        result = mg.run(st, out=tmp_path / "out")
+    inv = result.tables["inventory"]
+    empty = {c for c in result.profile.circles["15min"].required if inv.loc[c, "total"] == 0}
+    assert empty == {"health_station", "elderly_care", "childcare"}
+    html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
+    banner = re.search(r'<div class="mtown-banner"[^>]*>(.*?)</div>', html)
+    assert banner is not None and all(inv.loc[c, "name_zh"] in banner.group(1) for c in empty)
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: the print maps' text cannot be read back")
+
+    def text(name: str) -> str:
+        out = subprocess.run(["pdftotext", str(tmp_path / "out" / "maps" / f"{name}.pdf"), "-"], capture_output=True, check=True)
+        return out.stdout.decode("utf-8").replace("\n", "")
+
+    expected = {
+        "15min_coverage": [inv.loc[c, "name_zh"] for c in sorted(empty)],
+        "15min_childcare": [inv.loc["childcare", "name_zh"]],
+        "15min_elderly_care": [inv.loc["elderly_care", "name_zh"]],
+        "5min_coverage": None,  # every 5-minute category is in the data
+        "row08_parks": None,  # parks are there
+        "greenways": None,
+    }
+    for name, names in expected.items():
+        t = text(name)
+        if names is None:
+            assert "缺数据" not in t, name
+        else:
+            assert "缺数据 Data missing" in t, name
+            assert all(n in t for n in names), (name, names)

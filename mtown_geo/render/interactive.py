@@ -157,6 +157,18 @@ def _legend(fmap: folium.Map, title: str) -> None:
     )
 
 
+def _banner(fmap: folium.Map, text: str) -> None:
+    """A warning across the top of the page (escaped text on a yellow band): e.g. data no source holds."""
+    root: Any = fmap.get_root()
+    root.html.add_child(
+        _Text(
+            '<div class="mtown-banner" style="position:fixed;top:10px;left:60px;max-width:45%;z-index:9999;'
+            "background:#FFEB9C;color:#5c3b00;padding:6px 10px;border:1px solid #9C6500;border-radius:4px;"
+            f'font:13px sans-serif">{escape_text(text)}</div>'
+        )
+    )
+
+
 def reach_map(
     cells: gpd.GeoDataFrame,
     times: pd.DataFrame,
@@ -410,6 +422,7 @@ def town_map(
     profile: Profile,
     tiles: bool = True,
     title: str = "",
+    banner: str = "",
 ) -> folium.Map:
     """The interactive map of a town's results, one toggleable layer per circle and category.
 
@@ -424,6 +437,10 @@ def town_map(
         For the Chinese names of circles and categories and the thresholds.
     tiles : bool
         OpenStreetMap tiles, or a plain background that needs no tile server.
+    title : str
+        The legend's heading and the page's title.
+    banner : str
+        A warning shown across the top of the page (e.g. the categories no data source holds).
 
     Returns
     -------
@@ -555,6 +572,8 @@ def town_map(
         _facility_markers(fac, profile).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     _legend(fmap, title or "出行时间 Travel time")
+    if banner:
+        _banner(fmap, banner)
     return fmap
 
 

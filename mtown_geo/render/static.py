@@ -40,6 +40,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -557,6 +558,27 @@ def _choose_page(
     return pg, float(denominator), k, north
 
 
+def _wrap_display(text: str, width: int) -> str:
+    """Text wrapped to lines of at most ``width`` units, a Chinese character counting two and a
+    Latin one one; Latin words stay whole, Chinese breaks between characters."""
+    tokens = re.findall(r"[\u2e80-\uffff]|[^\s\u2e80-\uffff]+|\s+", text)
+    lines: list[str] = []
+    line, used = "", 0
+    for tok in tokens:
+        w = sum(2 if ord(ch) >= 0x2E80 else 1 for ch in tok)
+        if tok.isspace():
+            if line:
+                line, used = line + " ", used + 1
+            continue
+        if used + w > width and line.strip():
+            lines.append(line.rstrip())
+            line, used = "", 0
+        line, used = line + tok, used + w
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
 class _Sheet:
     """A map sheet being drawn: the figure, the map axes, the panel, and what the legend will list."""
 
@@ -571,6 +593,7 @@ class _Sheet:
         title_zh: str,
         title_en: str,
         subtitle: str,
+        banner: str = "",
     ) -> None:
         if not np.isfinite(bounds).all():
             raise InputError("the layers have no geometry to map (all empty or missing)")
@@ -621,6 +644,21 @@ class _Sheet:
         self._text(pg.fx(x0), pg.fy(top), title, size_pt=16, gid="map-title", va="top")
         if subtitle:
             self._text(pg.fx(x0), pg.fy(top - 8.5), subtitle, size_pt=9.5, gid="map-subtitle", va="top", color="#333333")
+        if banner:  # a warning over the top of the map, wrapped to its width
+            self.texts.append(banner)
+            self.ax.text(
+                0.5,
+                0.985,
+                _wrap_display(banner, max(30, int((x1 - x0) / 1.9))),
+                transform=self.ax.transAxes,
+                ha="center",
+                va="top",
+                fontproperties=cjk_font(size_pt=9),
+                gid="map-banner",
+                parse_math=False,
+                zorder=50,
+                bbox={"boxstyle": "round,pad=0.4", "facecolor": "#FFEB9C", "edgecolor": "#9C6500", "alpha": 0.95},
+            )
 
     # -- text ------------------------------------------------------------------------
     def _text(self, x: float, y: float, s: str, *, size_pt: float, gid: str, **kw: Any) -> Any:
@@ -1566,6 +1604,7 @@ def travel_time_map(
     data_date: str | date | None = None,
     attribution: str = ATTRIBUTION,
     prepared_by: str | None = None,
+    banner: str | None = None,
 ) -> Figure:
     """A print map of the travel time from each place to the nearest facility of a category.
 
@@ -1637,6 +1676,9 @@ def travel_time_map(
         Credit line (default "© OpenStreetMap contributors (ODbL 1.0)").
     prepared_by : str, optional
         Who prepared the map (编制单位), printed in the margin with today's date.
+    banner : str, optional
+        A warning across the top of the map on a yellow band — e.g. 缺数据 data missing: the
+        data hold no facility of the category, so the map shows a gap in the data, not in the town.
 
     Returns
     -------
@@ -1706,6 +1748,7 @@ def travel_time_map(
         title_zh=_text_arg(title_zh, what="title_zh") if title_zh is not None else f"{name_zh}可达时间",
         title_en=_text_arg(title_en, what="title_en") if title_en is not None else f"Travel time to {name_en}",
         subtitle=_text_arg(subtitle, what="subtitle"),
+        banner=_text_arg(banner, what="banner") if banner else "",
         **_sheet_args(paper, orientation, size_in),
     )
     sheet.basemap(basemap)
@@ -1752,6 +1795,7 @@ def life_circle_map(
     data_date: str | date | None = None,
     attribution: str = ATTRIBUTION,
     prepared_by: str | None = None,
+    banner: str | None = None,
 ) -> Figure:
     """A print map of how many of a life circle's required categories each place reaches (k of n).
 
@@ -1769,7 +1813,8 @@ def life_circle_map(
         The circle's number of required categories.
     weight, land, facilities, profile, title_zh, title_en, subtitle
         As in :func:`travel_time_map`; every facility given is drawn, by category.
-    boundaries, basemap, paper, orientation, size_in, source, data_date, attribution, prepared_by
+    boundaries, basemap, paper, orientation, size_in, source, data_date, attribution, prepared_by,
+    banner
         As in :func:`travel_time_map`.
 
     Returns
@@ -1800,6 +1845,7 @@ def life_circle_map(
         title_zh=_text_arg(title_zh, what="title_zh"),
         title_en=_text_arg(title_en, what="title_en"),
         subtitle=_text_arg(subtitle, what="subtitle"),
+        banner=_text_arg(banner, what="banner") if banner else "",
         **_sheet_args(paper, orientation, size_in),
     )
     sheet.basemap(basemap)
@@ -1854,6 +1900,7 @@ def coverage_map(
     data_date: str | date | None = None,
     attribution: str = ATTRIBUTION,
     prepared_by: str | None = None,
+    banner: str | None = None,
 ) -> Figure:
     """A print map of covered and not-covered land (e.g. the gaps of a life circle), with the rate.
 
@@ -1870,7 +1917,8 @@ def coverage_map(
         Legend labels and colours of covered and not-covered land.
     land, facilities
         As in :func:`travel_time_map`; every facility given is drawn.
-    boundaries, basemap, title_zh, title_en, subtitle, legend_title, paper, orientation, size_in, source, data_date, attribution, prepared_by
+    boundaries, basemap, title_zh, title_en, subtitle, legend_title, paper, orientation, size_in, source, data_date, attribution, prepared_by,
+    banner
         As in :func:`travel_time_map`.
 
     Returns
@@ -1903,6 +1951,7 @@ def coverage_map(
         title_zh=_text_arg(title_zh, what="title_zh"),
         title_en=_text_arg(title_en, what="title_en"),
         subtitle=_text_arg(subtitle, what="subtitle"),
+        banner=_text_arg(banner, what="banner") if banner else "",
         **_sheet_args(paper, orientation, size_in),
     )
     sheet.basemap(basemap)
@@ -1937,6 +1986,7 @@ def facilities_map(
     data_date: str | date | None = None,
     attribution: str = ATTRIBUTION,
     prepared_by: str | None = None,
+    banner: str | None = None,
 ) -> Figure:
     """An overview print map of every facility, a symbol per category, with their names.
 
@@ -1949,7 +1999,8 @@ def facilities_map(
         which must then be projected).
     profile : Profile, str or path, optional
         For the categories' Chinese and English names.
-    boundaries, basemap, title_zh, title_en, subtitle, paper, orientation, size_in, source, data_date, attribution, prepared_by
+    boundaries, basemap, title_zh, title_en, subtitle, paper, orientation, size_in, source, data_date, attribution, prepared_by,
+    banner
         As in :func:`travel_time_map`.
 
     Returns
@@ -1974,6 +2025,7 @@ def facilities_map(
         title_zh=_text_arg(title_zh, what="title_zh"),
         title_en=_text_arg(title_en, what="title_en"),
         subtitle=_text_arg(subtitle, what="subtitle"),
+        banner=_text_arg(banner, what="banner") if banner else "",
         **_sheet_args(paper, orientation, size_in),
     )
     sheet.basemap(basemap, buildings_over=False)
@@ -2039,6 +2091,7 @@ def layers_map(
     data_date: str | date | None = None,
     attribution: str = ATTRIBUTION,
     prepared_by: str | None = None,
+    banner: str | None = None,
 ) -> Figure:
     """A print map of any layers, each with a style and a legend label.
 
@@ -2061,7 +2114,8 @@ def layers_map(
     crs : CRS, optional
         Projected metric CRS of the map (default: that of the first layer, which must
         then be projected). Other layers are reprojected to it.
-    title_zh, title_en, subtitle, legend_title, basemap, paper, orientation, size_in, source, data_date, attribution, prepared_by
+    title_zh, title_en, subtitle, legend_title, basemap, paper, orientation, size_in, source, data_date, attribution, prepared_by,
+    banner
         As in :func:`travel_time_map`.
 
     Returns
@@ -2100,6 +2154,7 @@ def layers_map(
         title_zh=_text_arg(title_zh, what="title_zh"),
         title_en=_text_arg(title_en, what="title_en"),
         subtitle=_text_arg(subtitle, what="subtitle"),
+        banner=_text_arg(banner, what="banner") if banner else "",
         **_sheet_args(paper, orientation, size_in),
     )
     sheet.basemap(basemap)
