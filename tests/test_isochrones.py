@@ -461,7 +461,7 @@ def test_a_place_is_inside_the_area_exactly_when_the_engine_counts_it_covered(pl
     diagram of points that far apart, and round ends are drawn as chords, so grid points
     within a metre or two of the outline may fall on the wrong side.
     """
-    path = mg.demo_osm_path() if place == "demo" else shared_path(OSM_FILES[place])
+    path = mg.demo_osm_path("karhula") if place == "demo" else shared_path(OSM_FILES[place])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
         net = mg.network.from_osm(path, mode="walk")

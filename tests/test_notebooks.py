@@ -124,8 +124,9 @@ def test_quickstart_shows_the_report_and_a_map(executed: dict[str, Any]) -> None
     text = _text(outputs)
     assert "建成区15分钟生活圈覆盖率" in text and "__circle__" in text
     assert "indicators.xlsx" in text and "manifest.json" in text
-    # the embedded Chinese town, its data gaps named as such
+    # the embedded Chinese town, its data gaps named as such, and the summary sheet a town submits
     assert "五道口示范区" in text and "no_data" in text
+    assert "'汇总 Summary'" in text and "'说明 Notes'" in text and "data as of 2017-06-24" in text and "ODbL" in text
     gaps = re.search(r"(?m)^缺数据 data missing: (?!no source)(.+)$", text)
     assert gaps is not None and {"托育机构", "居家养老服务中心/日间照料"} <= set(gaps.group(1).split(", "))
     assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -940,7 +940,7 @@ def test_bad_input_gets_clear_errors(demo):
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_PDFTOTEXT, reason="pdftotext (Debian package poppler-utils) is not installed")
 def test_a_run_writes_plan_figures_on_its_own_basemap(tmp_path):
-    path = mg.demo.demo_study(tmp_path / "study")
+    path = mg.demo.demo_study(tmp_path / "study", town="karhula")
     st = mg.study.load_study(path)
     st = st.model_copy(
         update={
