@@ -2175,7 +2175,9 @@ def _gap_banner(result: StudyResult, keys: list[str]) -> str | None:
     missing = [k for k in keys if k in set(inventory.gaps(inv))]
     if not missing:
         return None
-    names = "、".join(str(inv.loc[k, "name_zh"]) for k in missing)
+    names = "、".join(str(inv.loc[k, "name_zh"]) for k in missing[:3])
+    if len(missing) > 3:  # a long list would cover the map: the inventory sheet has them all
+        names += f" 等 {len(missing)} 类 ({len(missing) - 3} more: see the inventory)"
     return (
         f"缺数据 Data missing: 数据中没有{names}——图中的缺口来自数据，不是本镇的服务缺口；覆盖率为下限。"
         f"No data source holds any {names} here: the gaps shown are in the data, not necessarily in the town; "
