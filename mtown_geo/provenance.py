@@ -13,6 +13,7 @@ A data date more than two years before the report year is a warning of its own
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -91,10 +92,19 @@ class DataSource:
         return "; ".join(parts)
 
 
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file, kept while its size and time stay: a batch hashes its regional extract once per worker."""
+    return file_sha256(path)
+
+
 def file_source(role: str, path: str | Path, *, date: str | None = None, licence: str = OWN_LICENCE) -> DataSource:
     """A :class:`DataSource` for a file: its name, SHA-256 (when it exists) and full path."""
     p = Path(path)
-    digest = file_sha256(p) if p.is_file() else None
+    digest = None
+    if p.is_file():
+        st = p.stat()
+        digest = _sha256(str(p.resolve()), st.st_size, st.st_mtime_ns)
     return DataSource(role=role, name=p.name or str(path), sha256=digest, date=date, licence=licence, path=str(p))
 
 
