@@ -14,6 +14,7 @@ from ._errors import DataNotFoundError, InputError, MtownGeoError, MtownGeoWarni
 from ._version import __version__
 from .batch import run_batch, towns_from_osm
 from .demo import run_demo
+from .report import status_label
 from .study import check, run, template
 from .study import site as site_fn
 from .validate import render_text
@@ -46,8 +47,6 @@ def _fail(exc: BaseException) -> None:
 def _summary(result: Any) -> None:
     t = result.indicators
     typer.echo(f"\n{result.study.name} — {result.profile.title} — {result.study.year}")
-    from .report import status_label
-
     for _, r in t[t["origin"] == "computed"].iterrows():
         v = r["value"]
         vs = "—" if v is None or v != v else ("≥ " if bool(r.get("lower_bound", False)) else "") + f"{v:.1f}"

@@ -33,6 +33,7 @@ import shapely
 
 from . import crs as _crs
 from ._errors import DataNotFoundError, InputError
+from .batch import _builtup_from_osm
 from .sources.osm import ATTRIBUTION, read_osm
 
 if TYPE_CHECKING:
@@ -129,8 +130,6 @@ def demo_osm_path(town: str = DEFAULT_DEMO) -> Path:
 
 
 def _wudaokou_boundaries() -> tuple[shapely.Geometry, shapely.Geometry, object, list[str]]:
-    from .batch import _builtup_from_osm
-
     ext = read_osm(demo_osm_path("wudaokou"))
     box = gpd.GeoSeries([shapely.box(*WUDAOKOU_BOX)], crs=4326)
     metric = _crs.metric_crs(box)

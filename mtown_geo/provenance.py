@@ -19,7 +19,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import pandas as pd
 
 from . import documents
 from ._io import file_sha256
+from ._version import __version__
 from .sources.osm import ATTRIBUTION
 from .standards import Profile
 
@@ -54,13 +54,8 @@ OWN_LICENCE = "the planner's own data (licence as the supplier gives it)"
 
 
 def toolkit_version() -> str:
-    """``mtown-geo <version>``: the installed package, else the source tree's version."""
-    try:
-        return f"mtown-geo {metadata.version('mtown-geo')}"
-    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
-        from . import __version__
-
-        return f"mtown-geo {__version__}"
+    """``mtown-geo <version>``: the version of the code that ran."""
+    return f"mtown-geo {__version__}"
 
 
 def profile_version(profile: Profile, path: str | Path | None = None) -> str:

@@ -29,7 +29,7 @@ import shapely
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from . import access, demand, documents, facilities, inventory, lifecircle, network, report, standards
+from . import access, demand, documents, facilities, inventory, lifecircle, network, provenance, report, standards
 from . import crs as _crs
 from ._errors import (
     CoordinateShiftWarning,
@@ -1963,8 +1963,6 @@ _ROLES = {
 
 def _licence_of(path: Path) -> str:
     """A layer made from OpenStreetMap says so in its ``source`` column (the demo's boundaries); else the planner's own."""
-    from . import provenance
-
     if path.suffix.lower() in (".geojson", ".json", ".gpkg", ".shp"):
         try:
             import pyogrio
@@ -1980,8 +1978,6 @@ def _licence_of(path: Path) -> str:
 
 
 def _provenance_of(result: StudyResult) -> Any:
-    from . import provenance
-
     st, prof = result.study, result.profile
     sources: list[provenance.DataSource] = []
     if st._extract is not None or st.osm is not None:

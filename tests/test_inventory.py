@@ -195,6 +195,7 @@ def test_inventory_refuses_bad_input(wudaokou):
     assert re.search(r"Amap \(高德\) or Baidu", empty.loc["childcare", "note"])
 
 
+@pytest.mark.slow
 def test_batch_summary_names_the_gaps_of_a_sparse_town(tmp_path):
     """东门街道 (Guixi): the real 街道 from its OSM boundary relation; OSM holds almost nothing there."""
     path = shared_path(OSM_FILES["guixi_pbf"])

@@ -31,7 +31,7 @@ ORDER = ["foundations", "sources", "model", "engine", "indicators", "outputs", "
 
 #: layer -> modules (prefixes, without "mtown_geo."; "" is the package root)
 LAYERS = {
-    "foundations": ["_errors", "_yaml", "_version", "_io", "_points", "crs", "standards"],
+    "foundations": ["_errors", "_yaml", "_version", "_io", "_points", "crs", "standards", "documents"],
     "sources": ["sources"],
     "model": ["network", "_graph", "_lines", "demand", "facilities", "terrain"],
     "engine": ["access"],
@@ -50,7 +50,7 @@ LAYERS = {
         "neighbourhood",
         "inventory",
     ],
-    "outputs": ["report", "render"],
+    "outputs": ["report", "render", "provenance", "_tablespec"],
     "pipeline": ["study", "tasks", "validate"],
     "batch": ["batch"],
     "faces": ["demo", "cli", ""],
