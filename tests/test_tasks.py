@@ -176,7 +176,7 @@ def test_guixi_run_writes_the_tasks_everywhere(tmp_path: Path) -> None:
     assert header[:3] == ["任务 Task", "代码 Key", "指标 Indicator"]
     status = header.index("是否达标 Status") + 1
     values = {ws.cell(r_, 2).value: ws.cell(r_, status).value for r_ in range(2, ws.max_row + 1)}
-    assert values["bus_500m"] == "缺数据 missing" and values["street_density"] == "未达标 fail"
+    assert values["bus_500m"] == "缺数据 data missing" and values["street_density"] == "未达标 fail"
     assert "# 主要任务 policy tasks" in (out / "indicators.md").read_text(encoding="utf-8")
     layers = set(gpd.list_layers(out / "layers.gpkg")["name"])
     assert {"streets", "blocks", "junctions", "town_seat"} <= layers
