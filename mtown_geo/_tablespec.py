@@ -128,6 +128,7 @@ TABLES: dict[str, dict[str, Col]] = {
         "in_town": Col("镇域内", "Inside the town", "处", "int"),
         "in_buffer": Col("缓冲区内", "Within the buffer", "处", "int"),
         "total": Col("合计", "Total", "处", "int"),
+        "not_public": Col("不对外开放", "Not open to the public", "处", "int"),
         "status": Col("数据状态", "Data", width=18),
         "note": Col("需补充的数据", "What to add", width=70),
     },

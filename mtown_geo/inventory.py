@@ -32,7 +32,19 @@ from . import crs as _crs
 from ._errors import InputError
 from .standards import Profile, resolve
 
-__all__ = ["GREENWAYS", "NO_DATA", "OK", "PARK_LAND", "SOURCE_COL", "depends_on", "gaps", "layer_row", "take", "what_to_add"]
+__all__ = [
+    "CLOSED",
+    "GREENWAYS",
+    "NO_DATA",
+    "OK",
+    "PARK_LAND",
+    "SOURCE_COL",
+    "depends_on",
+    "gaps",
+    "layer_row",
+    "take",
+    "what_to_add",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,9 @@ log = logging.getLogger(__name__)
 OK = "ok"
 #: Status of a required category that no source holds inside the town and its buffer.
 NO_DATA = "no_data"
+#: Status of a required category whose only features in the data are not open to the public
+#: (inside a campus, ``access=private``): a real gap in service, not in the data.
+CLOSED = "closed"
 #: Column of a facility layer naming the source each facility came from (the file's name).
 SOURCE_COL = "dataset"
 #: Inventory rows of the layers that are not facility categories.
@@ -99,6 +114,7 @@ def take(
     profile: Profile | str | Path | None = None,
     circles: Sequence[str] | None = None,
     sources: Sequence[str] = (),
+    not_public: Sequence[Sequence[Any]] = (),
 ) -> pd.DataFrame:
     """Facilities per category and source inside a town and its buffer; required categories no source holds.
 
@@ -120,6 +136,12 @@ def take(
         profile).
     sources : sequence of str, optional
         Source names to list even when they hold nothing (the study's sources in order).
+    not_public : sequence of tuples, optional
+        Features the sources hold inside the town and its buffer but left out of a category
+        as not open to the public, as ``(category, facility_id, ...)`` (the
+        ``not_public`` of :class:`mtown_geo.facilities.FacilityReport`). A required category
+        with none counted but some left out is :data:`CLOSED`, not :data:`NO_DATA`: the data
+        hold the facilities, the public cannot use them.
 
     Returns
     -------
@@ -127,8 +149,10 @@ def take(
         Indexed by category: ``name_zh``, ``name_en``, ``needed_for`` (the circles that
         require it, e.g. ``"15min"``), one count column per source, ``in_town`` and
         ``in_buffer`` (facilities inside the town, and outside it within ``buffer_m``),
-        ``total``, ``status`` (:data:`OK`, :data:`NO_DATA` for a required category with no
-        facility, ``""`` for a category no circle requires) and ``note``.
+        ``total``, ``not_public`` (features left out as not open to the public), ``status``
+        (:data:`OK`, :data:`NO_DATA` for a required category with no facility in any source,
+        :data:`CLOSED` when the only ones are not public, ``""`` for a category no circle
+        requires) and ``note``.
         ``attrs["buffer_m"]`` and ``attrs["sources"]`` record the settings.
 
     Raises
@@ -162,6 +186,9 @@ def take(
     )
     order = list(dict.fromkeys([*sources, *labels[inside | near]]))
     cats = facilities["category"].astype(str).to_numpy()
+    closed: dict[str, set[str]] = {}
+    for item in not_public:
+        closed.setdefault(str(item[0]), set()).add(str(item[1]))
     rows = []
     for key, spec in prof.categories.items():
         mine = (cats == key) & (inside | near)
@@ -173,8 +200,15 @@ def take(
         row["in_town"] = int((mine & inside).sum())
         row["in_buffer"] = int((mine & near).sum())
         row["total"] = int(mine.sum())
+        row["not_public"] = len(closed.get(key, ()))
         if not needed_for:
             row["status"], row["note"] = "", ""
+        elif row["total"] == 0 and row["not_public"]:
+            row["status"] = CLOSED
+            row["note"] = (
+                f"不对外开放 not public: the data hold {row['not_public']} {spec.name_zh}, none open to the public "
+                "(inside closed grounds such as a campus, or access=private): a gap in service, not in the data"
+            )
         elif row["total"] == 0:
             row["status"], row["note"] = NO_DATA, what_to_add(spec.name_zh)
         else:
@@ -211,22 +245,22 @@ def layer_row(
     that row; ``attrs["sources_of"]`` maps each layer row to its sources.
     """
     total = int(sum(counts.values()))
-    fixed = ("name_zh", "name_en", "needed_for", "in_town", "in_buffer", "total", "status", "note")
+    fixed = ("name_zh", "name_en", "needed_for", "in_town", "in_buffer", "total", "not_public", "status", "note")
     row: dict[str, Any] = {"name_zh": name_zh, "name_en": name_en, "needed_for": needed_for}
     row.update({label: int(n) for label, n in counts.items()})
-    row.update({"in_town": int(in_town), "in_buffer": int(in_buffer), "total": total})
+    row.update({"in_town": int(in_town), "in_buffer": int(in_buffer), "total": total, "not_public": 0})
     row["status"] = NO_DATA if total == 0 else OK
     row["note"] = what_to_add(name_zh, kind=kind) if total == 0 else ""
     extra = pd.DataFrame([row], index=pd.Index([key], name=inventory.index.name))
     # the source columns in the order they were met, the totals and the verdict last; a source
     # that a row's layer does not read stays blank in that row (not 0: it was not asked)
     head = ["name_zh", "name_en", "needed_for"]
-    tail = ["in_town", "in_buffer", "total", "status", "note"]
+    tail = ["in_town", "in_buffer", "total", "not_public", "status", "note"]
     sources = [c for c in [*inventory.columns, *extra.columns] if c not in fixed]
     merged = pd.concat([inventory, extra]).reindex(columns=list(dict.fromkeys(head + sources + tail)))
     for c in sources:
         merged[c] = merged[c].astype("Int64")
-    for c in ("in_town", "in_buffer", "total"):
+    for c in ("in_town", "in_buffer", "total", "not_public"):
         merged[c] = merged[c].astype(int)
     merged.attrs = dict(inventory.attrs)
     merged.attrs["sources_of"] = {**inventory.attrs.get("sources_of", {}), key: list(counts)}

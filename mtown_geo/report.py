@@ -117,6 +117,7 @@ _STATUS_ZH = {
     "not_entered": "未填报 not entered",
     "missing": "缺数据 data missing",  # the policy-task table's word for the same
     "ok": "有数据 data held",  # the inventory's word for a category some source holds
+    "closed": "不对外开放 not public",  # ... and for one whose only features are closed to the public
 }
 
 
@@ -877,7 +878,14 @@ class _Formats:
         return self._cache[key]
 
 
-_FILLS = {"pass": "#C6EFCE", "fail": "#FFC7CE", "no_data": "#FFEB9C", "missing": "#FFEB9C", "not_entered": "#EDEDED"}
+_FILLS = {
+    "pass": "#C6EFCE",
+    "fail": "#FFC7CE",
+    "no_data": "#FFEB9C",
+    "missing": "#FFEB9C",
+    "not_entered": "#EDEDED",
+    "closed": "#FFC7CE",
+}
 _HEADER_FILL = "#DDEBF7"
 
 

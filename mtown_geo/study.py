@@ -726,6 +726,14 @@ def _facilities(
     if not parts:
         raise StudyError("facilities: give at least one source")
     fac = gpd.GeoDataFrame(pd.concat([p.to_crs(4326) for p in parts], ignore_index=True), crs=4326)
+    # features each source holds but leaves out as not open to the public (a campus library):
+    # the inventory tells them apart from facilities the data do not hold at all
+    closed = []
+    for p, src in zip(parts, study.facilities, strict=True):
+        rep = p.attrs.get("facility_report")
+        for category, fid, name, reason in getattr(rep, "not_public", ()):
+            closed.append((category, fid, name, reason, _source_label(study, src)))
+    fac.attrs["not_public"] = closed
     return fac
 
 
@@ -1021,6 +1029,13 @@ def _gap_notes(inv: pd.DataFrame, prof: Profile, computed: Mapping[str, report.C
     """One note per category or layer no source holds: where it was looked for and the rows it leaves a lower bound."""
     rows = [*prof.annex, *([prof.greenway_target] if prof.greenway_target is not None else [])]
     notes = []
+    for key in inv.index[inv["status"] == inventory.CLOSED]:
+        entry = inv.loc[key]
+        notes.append(
+            f"不对外开放 not public: {entry['name_zh']!s} {entry['name_en']!s} (needed for {entry['needed_for']!s}): the data "
+            f"hold {int(entry['not_public'])}, none open to the public (inside closed grounds such as a campus, or "
+            "access=private): counted as a gap in service, not as missing data"
+        )
     for key in inventory.gaps(inv):
         sources = [c for c in inv.attrs.get("sources_of", {}).get(key, inv.attrs.get("sources", [])) if c in inv.columns]
         hit = [
@@ -1115,6 +1130,7 @@ def run(
             profile=prof,
             circles=circles,
             sources=_source_labels(st, "facilities"),
+            not_public=tw.facilities.attrs.get("not_public", ()),
         )
         bar.update()
         for circle in circles:

@@ -187,7 +187,11 @@ def test_every_sheet_is_finished(demo_report):
     fac = result.layers["facilities"]
     needed = {r[0]: r for r in rows if r[headers.index("用于 Needed for")] and r[0] in result.profile.categories}
     missing = {k for k, r in needed.items() if r[headers.index("数据状态 Data")] == "缺数据 data missing"}
-    assert missing == {k for k in needed if not (fac["category"] == k).any()}
+    closed = {k for k, r in needed.items() if r[headers.index("数据状态 Data")] == "不对外开放 not public"}
+    public_none = {k for k in needed if not (fac["category"] == k).any()}
+    assert missing | closed == public_none and not missing & closed
+    assert all(needed[k][headers.index("不对外开放 Not open to the public (处)")] > 0 for k in closed)
+    assert all(needed[k][headers.index("不对外开放 Not open to the public (处)")] == 0 for k in missing)
     assert {"health_station", "elderly_care", "childcare"} <= missing
 
 
@@ -348,7 +352,7 @@ def test_maps_carry_the_data_gap_banner_exactly_where_a_category_is_empty(tmp_pa
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
         result = mg.run(st, out=tmp_path / "out")
     inv = result.tables["inventory"]
-    empty = {c for c in result.profile.circles["15min"].required if inv.loc[c, "total"] == 0}
+    empty = {c for c in result.profile.circles["15min"].required if inv.loc[c, "total"] == inv.loc[c, "not_public"] == 0}
     assert empty == {"health_station", "elderly_care", "childcare"}
     html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     banner = re.search(r'<div class="mtown-banner"[^>]*>(.*?)</div>', html)
