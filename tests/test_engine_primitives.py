@@ -90,9 +90,9 @@ def test_legs_follow_the_edge_table_and_one_way_edges(karhula_walk):
 
 def test_a_unit_reaches_a_site_as_the_engine_says(karhula_walk):
     """Legs + restrict + add_sources + csr_dijkstra give travel_times' figure for a real facility."""
-    fac = mg.facilities.from_osm(mg.demo_osm_path())
+    fac = mg.facilities.from_osm(mg.demo_osm_path("karhula"))
     kg = fac[fac["category"] == "kindergarten"].iloc[:1]
-    units = mg.demand.grid(mg.demo_boundaries().query("kind == '建成区'").to_crs(karhula_walk.crs), cell_m=100).iloc[::4]
+    units = mg.demand.grid(mg.demo_boundaries("karhula").query("kind == '建成区'").to_crs(karhula_walk.crs), cell_m=100).iloc[::4]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
         want = access.travel_times(karhula_walk, kg, units, max_time_min=60)["kindergarten"].to_numpy()
