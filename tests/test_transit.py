@@ -60,8 +60,8 @@ def test_villages_within_reach_by_hand() -> None:
 
 def test_network_coverage_walks_the_streets(karhula_walk: mg.Network) -> None:
     """Along the streets never covers more than the straight-line circle of the same radius."""
-    units = mg.demand.grid(mg.demo_boundaries().to_crs(karhula_walk.crs), cell_m=50)
-    area = gpd.GeoDataFrame(geometry=[mg.demo_boundaries().to_crs(karhula_walk.crs).union_all()], crs=karhula_walk.crs)
+    units = mg.demand.grid(mg.demo_boundaries("karhula").to_crs(karhula_walk.crs), cell_m=50)
+    area = gpd.GeoDataFrame(geometry=[mg.demo_boundaries("karhula").to_crs(karhula_walk.crs).union_all()], crs=karhula_walk.crs)
     centre = area.union_all().centroid
     stops = gpd.GeoDataFrame(geometry=[centre], crs=karhula_walk.crs)
     walked = transit.network_coverage(karhula_walk, stops, units, dist_m=500)
