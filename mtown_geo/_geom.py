@@ -1,0 +1,296 @@
+"""The geometry policy: one CRS rule and one repair rule for every measuring function.
+
+**CRS — any CRS in, projected once.** A measuring function accepts layers in any CRS and
+calls :func:`to_metric` once at its entry: a layer without a CRS is a :class:`~mtown_geo.CRSError`
+naming the fix; a projected CRS whose unit is not the metre is refused; a geographic layer
+(EPSG:4326, CGCS2000 EPSG:4490…) goes to the CRS the caller names, else to
+:func:`mtown_geo.crs.metric_crs` of the layer (the CGCS2000 Gauss–Krüger zone in China, the
+UTM zone elsewhere); a layer already in the target CRS is returned as it is, without any
+re-projection, so a pipeline that projects its inputs once pays nothing later. A bare
+shapely geometry carries no CRS: it is accepted only where the caller names its CRS.
+
+**Repair — repair, keep the polygonal part, list what was repaired.** :func:`valid_polygons`
+refuses missing and empty rows, and rows without any polygon, naming their labels (unless the
+caller accepts them with ``drop_empty=True``, as for OSM-derived layers), repairs invalid rows
+with :func:`shapely.make_valid` (its default ``"linework"`` method), keeps their polygonal part,
+issues one :class:`~mtown_geo.RepairWarning` naming the count and the rows, and returns the
+repairs as a table (row, reason, area before and after). :func:`polygon_union` is the two
+together and a union: the polygon of a boundary, a built-up area or residential land in a
+metric CRS.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from . import crs as _crs
+from ._errors import CRSError, InputError, RepairWarning
+
+__all__ = ["REPAIR_COLUMNS", "as_layer", "polygon_union", "target_crs", "to_metric", "valid_polygons"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the repairs table of :func:`valid_polygons`.
+REPAIR_COLUMNS = ("row", "reason", "area_before_m2", "area_after_m2")
+
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "GeometryCollection"}
+_BARE_FIX = "wrap it with its CRS: geopandas.GeoSeries([geom], crs=4326) for longitude/latitude"
+
+
+def _labels(index: pd.Index, pos: np.ndarray, *, limit: int = 8) -> str:
+    """The index labels at some positions, for messages (at most ``limit`` named)."""
+    shown = ", ".join(repr(v) for v in index[pos[:limit]])
+    more = f" and {len(pos) - limit} more" if len(pos) > limit else ""
+    return shown + more
+
+
+def as_layer(obj: Any, *, what: str, geom_crs: Any = None) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    """A layer from a GeoDataFrame, a GeoSeries or a bare shapely geometry with its CRS named.
+
+    Parameters
+    ----------
+    obj : GeoDataFrame, GeoSeries or shapely geometry
+        The layer.
+    what : str
+        How the layer is named in messages ("boundary", "built-up area"…).
+    geom_crs : CRS, optional
+        The CRS of a bare shapely geometry (a geometry carries none). Ignored for layers.
+
+    Raises
+    ------
+    CRSError
+        A bare geometry without ``geom_crs``, or a layer without a CRS.
+    InputError
+        Anything else.
+    """
+    if isinstance(obj, shapely.Geometry):
+        if geom_crs is None:
+            raise CRSError(f"the {what} is a bare shapely geometry, which has no CRS: {_BARE_FIX}")
+        return gpd.GeoSeries([obj], crs=geom_crs)
+    if not isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries with a CRS, got {type(obj).__name__}")
+    _crs.require_crs(obj, what=what)
+    return obj
+
+
+def target_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries, *, crs: Any = None, what: str) -> CRS:
+    """The metric CRS :func:`to_metric` would put a layer in (nothing is projected)."""
+    own = _crs.require_crs(layer, what=what)
+    if crs is not None:
+        return _crs.require_projected(crs, what="target CRS")
+    if own.is_projected:
+        return _crs.require_projected(own, what=what)
+    if layer.empty:
+        raise CRSError(
+            f"the {what} is empty and in a geographic CRS ({own.name}): no metric CRS can be chosen for it; "
+            "project it (mtown_geo.crs.to_metric) or give a projected layer"
+        )
+    return _crs.metric_crs(layer)
+
+
+def to_metric(layer: Any, *, crs: Any = None, what: str = "layer", geom_crs: Any = None) -> Any:
+    """A layer in a projected CRS measured in metres, projected at most once.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame, GeoSeries or shapely geometry
+        In any CRS. A bare geometry needs ``geom_crs``.
+    crs : CRS, optional
+        The metric CRS wanted. Default: the layer's own CRS when it is projected in metres,
+        else :func:`mtown_geo.crs.metric_crs` of the layer.
+    what : str
+        How the layer is named in messages.
+    geom_crs : CRS, optional
+        The CRS of a bare shapely geometry.
+
+    Returns
+    -------
+    GeoDataFrame or GeoSeries
+        The layer itself when it is already in the target CRS (no copy, no ``to_crs``),
+        else a projected copy. A bare geometry comes back as a one-row GeoSeries.
+
+    Raises
+    ------
+    CRSError
+        The layer has no CRS (the message names ``set_crs``), its projected CRS is not in
+        metres, ``crs`` is not a projected metric CRS, or a geographic layer is empty.
+    """
+    layer = as_layer(layer, what=what, geom_crs=geom_crs)
+    target = target_crs(layer, crs=crs, what=what)
+    if _crs.require_crs(layer, what=what).equals(target):
+        return layer
+    return layer.to_crs(target)
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal part of a geometry (an empty polygon when it has none)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if shapely.get_type_id(geom) in _POLYGONAL:
+        return geom
+    parts = shapely.get_parts(shapely.get_parts(geom))
+    polys = [p for p in parts if shapely.get_type_id(p) in _POLYGONAL]
+    return shapely.union_all(polys) if polys else shapely.Polygon()
+
+
+def _areas_m2(geoms: np.ndarray, crs: CRS | None, fallback: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
+    """Areas in m² of some geometries in ``crs`` (projected to the layer's metric CRS when in degrees)."""
+    if len(geoms) == 0 or crs is None or crs.is_projected:
+        return shapely.area(geoms).astype(float) if len(geoms) else np.zeros(0)
+    metric = _crs.metric_crs(fallback)
+    return gpd.GeoSeries(geoms, crs=crs).to_crs(metric).area.to_numpy(dtype=float)
+
+
+def valid_polygons(
+    layer: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str, drop_empty: bool = False
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The polygons of a layer, invalid ones repaired, one per row, with the list of repairs.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame or GeoSeries
+        Polygons, in any CRS (areas in the repairs table are in m² either way).
+    what : str
+        How the layer is named in messages.
+    drop_empty : bool, default False
+        Accept rows with a missing or empty geometry, or no polygon at all (a point, a
+        line, a repair that left none): they come back as empty polygons, which add no
+        area. For layers derived from OpenStreetMap, where such rows are expected.
+
+    Returns
+    -------
+    geoms : numpy.ndarray of shapely geometries
+        One (Multi)Polygon per row, in the layer's CRS and row order.
+    repairs : pandas.DataFrame
+        One row per repaired row: ``row`` (the layer's index label), ``reason``
+        (:func:`shapely.is_valid_reason` of the input), ``area_before_m2`` and
+        ``area_after_m2`` (shapely's area of the invalid input, which a self-crossing ring
+        under-counts, and of the repaired polygon). Empty when nothing was repaired.
+
+    Raises
+    ------
+    InputError
+        Unless ``drop_empty``: rows with a missing or empty geometry, or without a polygon
+        after repair, named by their labels.
+
+    Warns
+    -----
+    RepairWarning
+        Invalid polygons were repaired (:func:`shapely.make_valid`, default method): one
+        warning naming their count and rows.
+    """
+    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons, got {type(layer).__name__}")
+    series = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
+    geoms = np.asarray(series.values, dtype=object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any() and not drop_empty:
+        pos = np.flatnonzero(missing)
+        raise InputError(
+            f"the {what} has {len(pos)} missing or empty geometries (rows {_labels(layer.index, pos)}): drop or fix them first"
+        )
+    geoms = np.where(missing, shapely.Polygon(), geoms)
+    if not drop_empty:
+        wrong = np.flatnonzero(~np.isin(shapely.get_type_id(geoms), (*_POLYGONAL, 7)))
+        if len(wrong):
+            kinds = sorted({int(shapely.get_type_id(g)) for g in geoms[wrong]})
+            raise InputError(
+                f"the {what} must hold polygons, but {len(wrong)} rows hold "
+                f"{', '.join(_TYPE_NAMES.get(k, str(k)) for k in kinds)} (rows {_labels(layer.index, wrong)})"
+            )
+    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    repairs = pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(REPAIR_COLUMNS, (object, str, float, float), strict=True)})
+    if len(invalid):
+        before = geoms[invalid]
+        reasons = [shapely.is_valid_reason(g) for g in before]
+        geoms = geoms.copy()
+        geoms[invalid] = shapely.make_valid(before)
+        crs = CRS.from_user_input(series.crs) if series.crs is not None else None
+        fixed = np.array([_polygonal(g) for g in geoms[invalid]], dtype=object)
+        repairs = pd.DataFrame(
+            {
+                "row": list(layer.index[invalid]),
+                "reason": reasons,
+                "area_before_m2": _areas_m2(before, crs, layer),
+                "area_after_m2": _areas_m2(fixed, crs, layer),
+            }
+        )
+        warnings.warn(
+            f"{len(invalid)} invalid polygons of the {what} were repaired with shapely.make_valid "
+            f"(rows {_labels(layer.index, invalid)}; {reasons[0]}{'; …' if len(invalid) > 1 else ''}); "
+            "check them: a repair may change their area",
+            RepairWarning,
+            stacklevel=3,
+        )
+    out = np.array([_polygonal(g) for g in geoms], dtype=object)
+    if not drop_empty:
+        none = np.flatnonzero(shapely.is_empty(out))
+        if len(none):
+            raise InputError(
+                f"the {what} has {len(none)} rows without a polygon (rows {_labels(layer.index, none)}): "
+                "give polygons, not points or lines"
+            )
+    return out, repairs
+
+
+def polygon_union(
+    layer: Any,
+    *,
+    crs: Any = None,
+    what: str,
+    allow_empty: bool = False,
+    drop_empty: bool = False,
+    geom_crs: Any = None,
+) -> shapely.Geometry:
+    """The union of a polygon layer in a metric CRS: :func:`to_metric`, :func:`valid_polygons`, union.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame, GeoSeries or shapely geometry
+        Polygons in any CRS; a bare geometry needs ``geom_crs``.
+    crs : CRS, optional
+        The metric CRS of the result (default: as :func:`to_metric`).
+    what : str
+        How the layer is named in messages.
+    allow_empty : bool, default False
+        Return an empty polygon for an empty layer or one without area instead of raising.
+    drop_empty : bool, default False
+        As :func:`valid_polygons`: accept rows without a polygon (they add nothing).
+    geom_crs : CRS, optional
+        The CRS of a bare shapely geometry.
+
+    Returns
+    -------
+    shapely.Geometry
+        A (Multi)Polygon in ``crs`` (metres), or an empty polygon when allowed.
+
+    Raises
+    ------
+    CRSError
+        As :func:`to_metric`.
+    InputError
+        An empty layer or one without area (unless ``allow_empty``); rows refused by
+        :func:`valid_polygons`.
+    """
+    layer = as_layer(layer, what=what, geom_crs=geom_crs)
+    if layer.empty:
+        if allow_empty:
+            return shapely.Polygon()
+        raise InputError(f"the {what} layer is empty")
+    layer = to_metric(layer, crs=crs, what=what)
+    geoms, _ = valid_polygons(layer, what=what, drop_empty=drop_empty or allow_empty)
+    geom = _polygonal(shapely.union_all(geoms))
+    if geom.is_empty or geom.area <= 0:
+        if allow_empty:
+            return shapely.Polygon()
+        raise InputError(f"the {what} has no area: give polygons, not points or lines")
+    return geom
