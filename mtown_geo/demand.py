@@ -43,8 +43,9 @@ from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
+from . import _geom
 from . import crs as _crs
-from ._errors import CRSError, DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning, RepairWarning
+from ._errors import CRSError, DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
 
 __all__ = [
@@ -96,18 +97,13 @@ _NICE_CELLS = (1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000)
 _POLYGON_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
 
-def _area_geometry(area: Any, *, what: str = "area") -> tuple[shapely.Geometry, Any]:
-    """Union of a polygon layer in its (projected) CRS; errors for empty or non-polygonal input."""
-    if isinstance(area, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        crs = _crs.require_projected(area, what=what)
-        if area.empty:
-            raise InputError(f"the {what} layer is empty")
-        geom = shapely.make_valid(area.geometry.union_all() if isinstance(area, gpd.GeoDataFrame) else area.union_all())
-    else:
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons with a CRS")
-    if geom.is_empty or geom.area <= 0:
-        raise InputError(f"the {what} has no area: give polygons")
-    return geom, crs
+def _area_geometry(area: Any, *, what: str = "area") -> tuple[shapely.Geometry, CRS]:
+    """The union of a polygon layer in a metric CRS (its own when projected in metres) and that CRS."""
+    layer = _geom.as_layer(area, what=what)
+    if layer.empty:
+        raise InputError(f"the {what} layer is empty")
+    crs = _geom.target_crs(layer, what=what)
+    return _geom.polygon_union(layer, crs=crs, what=what), crs
 
 
 def available_memory_bytes() -> int:
@@ -174,7 +170,7 @@ def check_grid_memory(
     Parameters
     ----------
     area : GeoDataFrame or GeoSeries
-        Polygons in a projected metric CRS.
+        Polygons in any CRS: a projected one in metres is used as it is, a geographic one is projected to :func:`mtown_geo.crs.metric_crs`.
     cell_m : float
         Cell side (metres).
     bytes_per_unit, extra_bytes : float, optional
@@ -272,7 +268,7 @@ def grid(
     Parameters
     ----------
     area : GeoDataFrame or GeoSeries
-        Polygons in a projected metric CRS (see :func:`mtown_geo.crs.to_metric`).
+        Polygons in any CRS: a projected one in metres is used as it is, a geographic one is projected to :func:`mtown_geo.crs.metric_crs` (see docs/geometry.md).
     cell_m : float, optional
         Cell side in metres (default 50).
     reach_m : float, optional
@@ -290,12 +286,12 @@ def grid(
         One point per cell that overlaps the area, at the cell centre when the centre
         lies in the area, else at a point of the clipped cell; columns ``x``, ``y`` (cell
         centre), ``cell_m``, ``area_m2`` (area of the cell inside the area, so the sum is
-        the area's exact area), ``pop`` (0) and ``res_area_m2`` (0); in the area's CRS.
+        the area's exact area), ``pop`` (0) and ``res_area_m2`` (0); in the area's metric CRS.
 
     Raises
     ------
     CRSError
-        The area is in a geographic CRS.
+        The area has no CRS, or a projected CRS not in metres.
     InputError
         ``cell_m`` is not a positive finite number, or the grid would not fit in memory
         (the message gives the estimate and a cell size that fits).
@@ -446,51 +442,19 @@ def _inner_points(geoms: np.ndarray) -> np.ndarray:
     return pts
 
 
-def _polygons(layer: Any, *, what: str) -> tuple[np.ndarray, CRS, pd.Index]:
-    """The geometries of a polygon layer in a projected CRS, checked and repaired.
+def _polygons(layer: Any, *, what: str, crs: Any = None) -> tuple[np.ndarray, CRS, pd.Index]:
+    """The polygons of a layer in a metric CRS (``crs``, else as :func:`mtown_geo._geom.to_metric`).
 
-    Returns the (Multi)Polygon geometries, the layer's CRS and its index. Missing, empty,
-    non-polygonal and zero-area geometries raise :class:`InputError` naming the rows;
-    invalid polygons are repaired (``make_valid``) with a :class:`RepairWarning`.
+    Returns the (Multi)Polygon geometries, the CRS and the layer's index. Missing, empty
+    and non-polygonal rows raise :class:`InputError` naming them; invalid polygons are
+    repaired with a :class:`RepairWarning` (:func:`mtown_geo._geom.valid_polygons`).
     """
-    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons, got {type(layer).__name__}")
-    crs = _crs.require_projected(layer, what=what)
+    layer = _geom.as_layer(layer, what=what)
     if layer.empty:
         raise InputError(f"the {what} is empty (no rows)")
-    series = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
-    geoms = np.asarray(series.values, dtype=object)
-    missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if len(missing):
-        raise InputError(
-            f"the {what} has {len(missing)} missing or empty geometries (rows {_row_labels(layer.index, missing)}): "
-            "drop or fix them first"
-        )
-    types = shapely.get_type_id(geoms)
-    wrong = np.flatnonzero(~np.isin(types, _POLYGON_TYPES))
-    if len(wrong):
-        kinds = sorted({shapely.get_type_id(g) for g in geoms[wrong]})
-        names = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString", 7: "GeometryCollection"}
-        raise InputError(
-            f"the {what} must hold polygons, but {len(wrong)} rows hold {', '.join(names.get(k, str(k)) for k in kinds)} "
-            f"(rows {_row_labels(layer.index, wrong)})"
-        )
-    invalid = ~shapely.is_valid(geoms)
-    if invalid.any():
-        geoms = geoms.copy()
-        geoms[invalid] = _polygonal(shapely.make_valid(geoms[invalid]))
-        warnings.warn(
-            f"{int(invalid.sum())} invalid polygons of the {what} were repaired with make_valid "
-            f"(rows {_row_labels(layer.index, np.flatnonzero(invalid))}); check them: a repair may change their area",
-            RepairWarning,
-            stacklevel=3,
-        )
-    flat = np.flatnonzero(shapely.area(geoms) <= 0)
-    if len(flat):
-        raise InputError(
-            f"the {what} has {len(flat)} polygons without area (rows {_row_labels(layer.index, flat)}): drop or fix them"
-        )
-    return geoms, crs, layer.index
+    layer = _geom.to_metric(layer, crs=crs, what=what)
+    geoms, _ = _geom.valid_polygons(layer, what=what)
+    return geoms, CRS.from_user_input(layer.crs), layer.index
 
 
 def _counts(frame: Any, col: str, *, what: str, argname: str) -> np.ndarray:
@@ -656,7 +620,7 @@ def from_polygons(
     Parameters
     ----------
     polygons : GeoDataFrame or GeoSeries
-        Polygons in a projected metric CRS (see :func:`mtown_geo.crs.to_metric`).
+        Polygons in any CRS: a projected one in metres is used as it is, a geographic one is projected to :func:`mtown_geo.crs.metric_crs`.
         Invalid polygons are repaired with a :class:`~mtown_geo.RepairWarning`.
     pop_col : str, optional
         Column with the people living in each polygon (non-negative numbers). Without
@@ -674,7 +638,7 @@ def from_polygons(
     Returns
     -------
     GeoDataFrame
-        In the polygons' CRS, on a new ``RangeIndex``: ``source_id`` (the polygon's
+        In the polygons' metric CRS, on a new ``RangeIndex``: ``source_id`` (the polygon's
         index label), ``piece`` (number of the piece within its polygon, only with
         ``max_cell_m``), ``area_m2`` (m², the polygon's or piece's exact area, so the
         total equals the polygons' total area), ``pop`` (people; totals per polygon
@@ -684,7 +648,7 @@ def from_polygons(
     Raises
     ------
     CRSError
-        The polygons have no CRS or a geographic one.
+        The polygons have no CRS, or a projected CRS not in metres.
     InputError
         Empty layer, missing, empty, non-polygonal or zero-area geometries, or a bad
         ``pop_col``.
@@ -747,7 +711,7 @@ def from_census(
     Raises
     ------
     CRSError
-        The polygons have no CRS or a geographic one; the buildings have no CRS.
+        The polygons or the buildings have no CRS, or a projected CRS not in metres.
     InputError
         Empty layers, bad geometries, a missing, negative or non-numeric count, bad
         floors, or both ``buildings`` and ``cell_m``.
@@ -764,9 +728,8 @@ def from_census(
         raise InputError("give either buildings (building weighting) or cell_m (areal weighting), not both")
     if not isinstance(buildings, (gpd.GeoDataFrame, gpd.GeoSeries)):
         raise InputError(f"buildings must be a GeoDataFrame or GeoSeries of footprints, got {type(buildings).__name__}")
-    _crs.require_crs(buildings, what="building layer")
-    b = buildings.to_crs(crs) if not _crs.require_crs(buildings).equals(crs) else buildings
-    bgeoms, _, bindex = _polygons(b, what="building layer")
+    b = _geom.to_metric(buildings, crs=crs, what="building layer")
+    bgeoms, _, bindex = _polygons(b, what="building layer", crs=crs)
     floors = _floors(b, floors_col, 1.0, what="building layer")
 
     tree = shapely.STRtree(bgeoms)
@@ -820,7 +783,7 @@ def from_buildings(
     Parameters
     ----------
     buildings : GeoDataFrame or GeoSeries
-        Building footprints (polygons) in a projected metric CRS.
+        Building footprints (polygons) in any CRS (as for :func:`grid`).
     floors_col : str, optional
         Column with the number of floors (numbers or numeric strings such as OSM's
         ``building:levels``); missing or unparseable values take ``default_floors``
@@ -836,7 +799,7 @@ def from_buildings(
     Returns
     -------
     GeoDataFrame
-        In the buildings' CRS, on a new ``RangeIndex``: ``source_id`` (building's index
+        In the buildings' metric CRS, on a new ``RangeIndex``: ``source_id`` (building's index
         label), ``floors``, ``footprint_m2``, ``floor_area_m2`` (footprint × floors),
         ``area_m2`` (= footprint, m²), ``pop``, ``res_area_m2`` (0: attach residential
         land with :func:`with_residential`); point at the footprint's centroid when
@@ -845,7 +808,7 @@ def from_buildings(
     Raises
     ------
     CRSError
-        No CRS or a geographic one.
+        No CRS, or a projected CRS not in metres.
     InputError
         Empty layer, bad geometries, negative floors, a bad ``default_floors`` or
         ``control_total``, or a control total to spread over buildings of no floor area.
@@ -931,7 +894,7 @@ def from_raster(
         A raster file (GeoTIFF...) or an open rasterio dataset (left open). Its values
         (after the band's scale and offset) are counts of people per cell.
     area : GeoDataFrame or GeoSeries
-        The study area: polygons in a projected metric CRS.
+        The study area: polygons in any CRS (as for :func:`grid`).
     band : int, optional
         Band to read (1-based, default 1).
     min_coverage : float, optional
@@ -1225,7 +1188,7 @@ def residential_from_osm(
         :func:`mtown_geo.sources.read_osm` returned for one.
     boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
         Keep only the land inside this boundary (plus ``buffer_m``), clipped to it. A
-        bare shapely geometry is taken as EPSG:4326 longitude/latitude.
+        bare shapely geometry has no CRS and is refused: wrap it, ``gpd.GeoSeries([geom], crs=4326)``.
     buffer_m : float, optional
         Metres added around the boundary before clipping (default 0).
 
@@ -1261,20 +1224,14 @@ def residential_from_osm(
     metric: Any = None
     clip: shapely.Geometry | None = None
     if boundary is not None:
-        if isinstance(boundary, shapely.Geometry):
-            boundary = gpd.GeoSeries([boundary], crs=4326)
-        if not isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
-            raise InputError(f"boundary must be a GeoDataFrame, GeoSeries or shapely geometry, got {type(boundary).__name__}")
-        bcrs = _crs.require_crs(boundary, what="boundary")
+        boundary = _geom.as_layer(boundary, what="boundary")
         if boundary.empty:
             raise InputError("the boundary layer is empty")
-        out_crs = bcrs
-        metric = bcrs if bcrs.is_projected else _crs.metric_crs(boundary)
-        clip = shapely.make_valid(boundary.to_crs(metric).union_all())
+        out_crs = _crs.require_crs(boundary, what="boundary")
+        metric = _geom.target_crs(boundary, what="boundary")
+        clip = _geom.polygon_union(boundary, crs=metric, what="boundary")
         if buffer_m > 0:
             clip = clip.buffer(buffer_m)
-        if clip.is_empty or clip.area <= 0:
-            raise InputError("the boundary has no area: give polygons")
     columns = ["osm_type", "osm_id", "name", "area_m2"]
     if res.empty:
         return _no_residential(where, clip is not None, columns, out_crs)
@@ -1284,7 +1241,7 @@ def residential_from_osm(
     geoms = np.empty(len(first), dtype=object)
     for i, (_, g) in enumerate(groups["geometry"]):
         geoms[i] = shapely.union_all(np.asarray(g.values))
-    geoms = _polygonal(shapely.make_valid(geoms))
+    geoms, _ = _geom.valid_polygons(gpd.GeoSeries(geoms, crs=4326), what=f"residential land of {where}", drop_empty=True)
     frame = gpd.GeoDataFrame(
         {"osm_type": [k[0] for k in first.index], "osm_id": [k[1] for k in first.index], "name": first["name"].to_numpy()},
         geometry=gpd.GeoSeries(geoms, crs=4326),
@@ -1348,12 +1305,11 @@ def _unit_points(units: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _in_crs(layer: Any, crs: CRS, *, what: str) -> gpd.GeoDataFrame | gpd.GeoSeries:
-    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons, got {type(layer).__name__}")
-    own = _crs.require_crs(layer, what=what)
+    layer = _geom.as_layer(layer, what=what)
     if layer.empty:
         raise InputError(f"the {what} is empty (no rows)")
-    return layer if own.equals(crs) else layer.to_crs(crs)
+    out: gpd.GeoDataFrame | gpd.GeoSeries = _geom.to_metric(layer, crs=crs, what=what)
+    return out
 
 
 def with_residential(
@@ -1408,10 +1364,9 @@ def with_residential(
             f"residential land must be polygons, but {int(wrong.sum())} geometries are points or lines: "
             "keep only the polygons (gdf[gdf.geom_type.isin(['Polygon', 'MultiPolygon'])])"
         )
-    land = _polygonal(np.array([shapely.union_all(_polygonal(shapely.make_valid(rgeoms)))], dtype=object))[0]
+    land = _geom.polygon_union(res_layer, crs=crs, what="residential land layer", allow_empty=True)
     if area is not None:
-        area_layer = _in_crs(area, crs, what="area")
-        area_geom = shapely.make_valid(area_layer.union_all())
+        area_geom = _geom.polygon_union(_in_crs(area, crs, what="area"), crs=crs, what="area")
         land = _polygonal(np.array([shapely.intersection(land, area_geom)], dtype=object))[0]
     parts = shapely.get_parts(land)
     parts = parts[shapely.area(parts) > 0] if len(parts) else parts
@@ -1502,10 +1457,7 @@ def assign_zones(
         raise InputError(
             f"zones must be polygons, but {int(wrong.sum())} rows are not (rows {_row_labels(z.index, np.flatnonzero(wrong))})"
         )
-    invalid = usable & ~shapely.is_valid(zgeoms)
-    if invalid.any():
-        zgeoms = zgeoms.copy()
-        zgeoms[invalid] = _polygonal(shapely.make_valid(zgeoms[invalid]))
+    zgeoms, _ = _geom.valid_polygons(z, what="zone layer", drop_empty=True)
     pts = _unit_points(units)
     tree = shapely.STRtree(np.where(usable, zgeoms, shapely.Polygon()))
     i_pt, i_zone = tree.query(pts, predicate="intersects")

@@ -303,8 +303,10 @@ def test_raster_errors(hsy_tif, hsy_cells, tmp_path):
     with pytest.raises(mg.InputError, match="does not overlap") as err:
         mg.demand.from_raster(hsy_tif, area=far)
     assert "25494750" in str(err.value) and "25400000" in str(err.value)  # both extents shown
-    with pytest.raises(mg.CRSError, match="geographic"):
-        mg.demand.from_raster(hsy_tif, area=area.to_crs(4326))
+    # any CRS works for the area (longitude/latitude is projected to its metric CRS); no CRS fails
+    assert len(mg.demand.from_raster(hsy_tif, area=area.to_crs(4326))) == len(mg.demand.from_raster(hsy_tif, area=area))
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.demand.from_raster(hsy_tif, area=area.set_crs(None, allow_override=True))
     no_crs = _copy_raster(hsy_tif, tmp_path / "nocrs.tif", crs=None)
     with pytest.raises(mg.CRSError, match="no CRS"):
         mg.demand.from_raster(no_crs, area=area)
@@ -514,8 +516,12 @@ def test_polygons_pieces_preserve_area_for_any_cell(demo_parcels, cell):
 
 
 def test_polygons_errors(demo_parcels, hsy_cells):
-    with pytest.raises(mg.CRSError, match="geographic"):
-        mg.demand.from_polygons(demo_parcels.to_crs(4326))
+    # any CRS works (longitude/latitude is projected to the metric CRS); no CRS fails
+    ll = mg.demand.from_polygons(demo_parcels.to_crs(4326))
+    assert ll.crs.equals(mg.crs.metric_crs(demo_parcels))
+    assert ll["area_m2"].sum() == pytest.approx(demo_parcels.to_crs(ll.crs).area.sum(), rel=1e-12)
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.demand.from_polygons(demo_parcels.set_crs(None, allow_override=True))
     with pytest.raises(mg.InputError, match="empty"):
         mg.demand.from_polygons(demo_parcels.iloc[:0])
     with pytest.raises(mg.InputError, match="must hold polygons"):
@@ -592,8 +598,9 @@ def test_census_errors(counties):
         mg.demand.from_census(counties, count_col="people")
     with pytest.raises(mg.InputError, match="not both"):
         mg.demand.from_census(counties, count_col="POPU", buildings=counties, cell_m=1000.0)
-    with pytest.raises(mg.CRSError):
-        mg.demand.from_census(counties.to_crs(4326), count_col="POPU")
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.demand.from_census(counties.set_crs(None, allow_override=True), count_col="POPU")
+    assert mg.demand.from_census(counties.to_crs(4326), count_col="POPU")["pop"].sum() == pytest.approx(counties["POPU"].sum())
     with pytest.raises(mg.InputError, match="must hold numbers"):
         mg.demand.from_census(counties, count_col="NAME")
 
@@ -626,8 +633,8 @@ def test_buildings_without_control_total_warn_and_errors(helsinki_buildings):
         mg.demand.from_buildings(bld, control_total=-1)
     with pytest.raises(mg.InputError, match="default_floors"):
         mg.demand.from_buildings(bld, default_floors=0, control_total=10)
-    with pytest.raises(mg.CRSError):
-        mg.demand.from_buildings(helsinki_buildings, control_total=10)
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        mg.demand.from_buildings(helsinki_buildings.set_crs(None, allow_override=True), control_total=10)
 
 
 # ---------------------------------------------------------------------------------------
