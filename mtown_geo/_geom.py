@@ -34,7 +34,7 @@ from pyproj import CRS
 from . import crs as _crs
 from ._errors import CRSError, InputError, RepairWarning
 
-__all__ = ["REPAIR_COLUMNS", "as_layer", "polygon_union", "target_crs", "to_metric", "valid_polygons"]
+__all__ = ["REPAIR_COLUMNS", "as_layer", "polygon_union", "polygonal", "target_crs", "to_metric", "valid_polygons"]
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +83,22 @@ def as_layer(obj: Any, *, what: str, geom_crs: Any = None) -> gpd.GeoDataFrame |
 
 
 def target_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries, *, crs: Any = None, what: str) -> CRS:
-    """The metric CRS :func:`to_metric` would put a layer in (nothing is projected)."""
+    """The metric CRS :func:`to_metric` would put a layer in (nothing is projected).
+
+    Raises
+    ------
+    CRSError
+        As :func:`to_metric`.
+    InputError
+        The layer is empty and geographic: no metric CRS can be chosen for it.
+    """
     own = _crs.require_crs(layer, what=what)
     if crs is not None:
         return _crs.require_projected(crs, what="target CRS")
     if own.is_projected:
         return _crs.require_projected(own, what=what)
     if layer.empty:
-        raise CRSError(
-            f"the {what} is empty and in a geographic CRS ({own.name}): no metric CRS can be chosen for it; "
-            "project it (mtown_geo.crs.to_metric) or give a projected layer"
-        )
+        raise InputError(f"the {what} layer is empty and in a geographic CRS ({own.name}): no metric CRS can be chosen for it")
     return _crs.metric_crs(layer)
 
 
@@ -131,7 +136,7 @@ def to_metric(layer: Any, *, crs: Any = None, what: str = "layer", geom_crs: Any
     return layer.to_crs(target)
 
 
-def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+def polygonal(geom: shapely.Geometry | None) -> shapely.Geometry:
     """The polygonal part of a geometry (an empty polygon when it has none)."""
     if geom is None or geom.is_empty:
         return shapely.Polygon()
@@ -215,7 +220,7 @@ def valid_polygons(
         geoms = geoms.copy()
         geoms[invalid] = shapely.make_valid(before)
         crs = CRS.from_user_input(series.crs) if series.crs is not None else None
-        fixed = np.array([_polygonal(g) for g in geoms[invalid]], dtype=object)
+        fixed = np.array([polygonal(g) for g in geoms[invalid]], dtype=object)
         repairs = pd.DataFrame(
             {
                 "row": list(layer.index[invalid]),
@@ -231,7 +236,7 @@ def valid_polygons(
             RepairWarning,
             stacklevel=3,
         )
-    out = np.array([_polygonal(g) for g in geoms], dtype=object)
+    out = np.array([polygonal(g) for g in geoms], dtype=object)
     if not drop_empty:
         none = np.flatnonzero(shapely.is_empty(out))
         if len(none):
@@ -288,7 +293,7 @@ def polygon_union(
         raise InputError(f"the {what} layer is empty")
     layer = to_metric(layer, crs=crs, what=what)
     geoms, _ = valid_polygons(layer, what=what, drop_empty=drop_empty or allow_empty)
-    geom = _polygonal(shapely.union_all(geoms))
+    geom = polygonal(shapely.union_all(geoms))
     if geom.is_empty or geom.area <= 0:
         if allow_empty:
             return shapely.Polygon()

@@ -1172,7 +1172,7 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int, min
 def residential_from_osm(
     source: str | os.PathLike[str] | OSMExtract,
     *,
-    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     buffer_m: float = 0.0,
 ) -> gpd.GeoDataFrame:
     """Residential land polygons (``landuse=residential``) from an OpenStreetMap file.
@@ -1186,7 +1186,7 @@ def residential_from_osm(
     source : path-like or OSMExtract
         An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file, or what
         :func:`mtown_geo.sources.read_osm` returned for one.
-    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
+    boundary : GeoDataFrame or GeoSeries, optional
         Keep only the land inside this boundary (plus ``buffer_m``), clipped to it. A
         bare shapely geometry has no CRS and is refused: wrap it, ``gpd.GeoSeries([geom], crs=4326)``.
     buffer_m : float, optional

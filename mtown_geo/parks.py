@@ -54,9 +54,9 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from . import access, demand
+from . import _geom, access, demand
 from . import crs as _crs
-from ._errors import AssumptionWarning, InputError, ProfileError, RepairWarning
+from ._errors import AssumptionWarning, InputError, ProfileError
 from .network import Network
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
 from .standards import ParkRule, ParkSpec, Profile, resolve
@@ -232,83 +232,16 @@ def _assign_classes(area_m2: np.ndarray, rule: _Rule) -> np.ndarray:
 # -- geometry helpers ------------------------------------------------------------------------
 
 
-def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry:
-    """The polygonal part of a geometry (an empty polygon when it has none)."""
-    if geom is None or geom.is_empty:
-        return shapely.Polygon()
-    tid = shapely.get_type_id(geom)
-    if tid in _POLYGONAL:
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in _POLYGONAL]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
-def _valid_polygons(geoms: np.ndarray, *, what: str) -> np.ndarray:
-    """Valid polygonal geometries (invalid ones repaired with a warning; others emptied)."""
-    geoms = np.asarray(geoms, dtype=object)
-    missing = shapely.is_missing(geoms)
-    geoms = np.where(missing, shapely.Polygon(), geoms)
-    bad = ~shapely.is_valid(geoms)
-    if bad.any():
-        warnings.warn(
-            f"{int(bad.sum())} invalid polygons in the {what} were repaired (shapely.make_valid)",
-            RepairWarning,
-            stacklevel=3,
-        )
-        geoms = geoms.copy()
-        geoms[bad] = shapely.make_valid(geoms[bad])
-    return np.array([_polygonal(g) for g in geoms], dtype=object)
-
-
-def _entry_crs(layer: Any, *, what: str) -> CRS:
-    """The metric CRS a call works in: the layer's own when projected in metres, else its metric_crs."""
-    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons with a CRS, got {type(layer).__name__}")
-    crs = _crs.require_crs(layer, what=what)
-    if crs.is_projected:
-        return _crs.require_projected(layer, what=what)
-    if layer.empty:
-        raise InputError(f"the {what} layer is empty")
-    return _crs.metric_crs(layer)
-
-
-def _geoms_in(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS, *, what: str) -> np.ndarray:
-    _crs.require_crs(layer, what=what)
-    gs = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
-    if not CRS.from_user_input(gs.crs).equals(crs):
-        gs = gs.to_crs(crs)
-    return np.asarray(gs.values, dtype=object)
-
-
-def _area_union(layer: Any, crs: CRS, *, what: str, allow_empty: bool = False) -> shapely.Geometry:
-    """The union of a polygon layer in ``crs``; errors for a missing, empty or area-less layer."""
-    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons with a CRS, got {type(layer).__name__}")
-    if layer.empty:
-        if allow_empty:
-            return shapely.Polygon()
-        raise InputError(f"the {what} layer is empty")
-    geoms = _valid_polygons(_geoms_in(layer, crs, what=what), what=what)
-    geom = shapely.union_all(geoms)
-    if geom.is_empty or geom.area <= 0:
-        if allow_empty:
-            return shapely.Polygon()
-        raise InputError(f"the {what} has no area: give polygons, not points or lines")
-    return geom
-
-
 def _boundary_geom(boundary: Any, crs: CRS) -> shapely.Geometry:
-    """A study-area boundary (layer, or bare geometry in EPSG:4326) as one polygon in ``crs``."""
-    if isinstance(boundary, shapely.Geometry):
-        boundary = gpd.GeoSeries([boundary], crs=4326)
-    return _area_union(boundary, crs, what="boundary")
+    """A study-area boundary (a layer in any CRS) as one polygon in ``crs``."""
+    return _geom.polygon_union(boundary, crs=crs, what="boundary", drop_empty=True)
 
 
 def _residential_land(residential: Any, builtup: Any, crs: CRS) -> shapely.Geometry:
-    land = _area_union(residential, crs, what="residential land")
+    land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
     if builtup is not None:
-        land = shapely.intersection(land, _area_union(builtup, crs, what="built-up area"))
-        land = _polygonal(land)
+        land = shapely.intersection(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True))
+        land = _geom.polygonal(land)
         if land.is_empty or land.area <= 0:
             raise InputError(
                 "no residential land lies inside the built-up area: the coverage rate has no denominator. "
@@ -369,7 +302,7 @@ def _merge_pieces(
     for lab in order:
         idx = sorted(members[int(lab)], key=lambda k: -piece_area[k])
         geom = shapely.union_all(geoms[idx]) if len(idx) > 1 else geoms[idx[0]]
-        geom = _polygonal(geom)
+        geom = _geom.polygonal(geom)
         park_names = list(dict.fromkeys(nm for nm in (names[k] for k in idx) if isinstance(nm, str) and nm))
         rows.append(
             {
@@ -401,7 +334,7 @@ def from_osm(
     source: str | os.PathLike[str] | OSMExtract,
     *,
     profile: Profile | str | Path | None = None,
-    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     buffer_m: float | None = None,
     crs: Any = None,
     name_patterns: Sequence[str] | None = None,
@@ -426,8 +359,8 @@ def from_osm(
         :func:`mtown_geo.sources.read_osm`.
     profile : Profile, str or path, optional
         The standard profile (default ``zhejiang-2023``).
-    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
-        The study area (a bare geometry is taken as EPSG:4326). Parks within
+    boundary : GeoDataFrame or GeoSeries, optional
+        The study area (a layer in any CRS; a bare geometry has no CRS and is refused). Parks within
         ``buffer_m`` metres of it are kept — whole, so a park just outside the town still
         serves it and keeps its full size.
     buffer_m : float, optional
@@ -468,8 +401,7 @@ def from_osm(
     if crs is not None:
         target = _crs.require_projected(crs, what="target CRS")
     elif boundary is not None:
-        bgeo = boundary if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)) else gpd.GeoSeries([boundary], crs=4326)
-        target = _crs.metric_crs(bgeo)
+        target = _crs.metric_crs(_geom.as_layer(boundary, what="boundary"))
     else:
         target = _crs.metric_crs(extract.bounds)
     if name_patterns is None:
@@ -493,7 +425,7 @@ def from_osm(
         log.info("%d parks mapped as points or lines have no area and are left out", int((hit & ~polygonal).sum()))
     sel = np.flatnonzero(hit & polygonal)
     sub = feats.iloc[sel]
-    geoms = _valid_polygons(np.asarray(sub.geometry.to_crs(target).values, dtype=object), what="OSM park polygons")
+    geoms, _ = _geom.valid_polygons(sub.geometry.to_crs(target), what="OSM park polygons", drop_empty=True)
     keep = ~shapely.is_empty(geoms) & (shapely.area(geoms) > 0)
     sub, geoms = sub.iloc[np.flatnonzero(keep)], geoms[keep]
     ids = [f"{t}/{i}" for t, i in zip(sub["osm_type"], sub["osm_id"], strict=True)]
@@ -567,14 +499,18 @@ def from_landuse(
         name_col = next((c for c in ("name", "名称", "NAME") if c in landuse.columns), None)
     elif name_col not in landuse.columns:
         raise InputError(f"the land-use layer has no column {name_col!r}")
-    target = _entry_crs(landuse, what="land-use layer") if len(landuse) else _crs.require_crs(landuse)
+    target = _geom.target_crs(landuse, what="land-use layer") if len(landuse) else _crs.require_crs(landuse)
     wanted = {str(c).strip() for c in classes}
     values = landuse[class_col].map(lambda v: str(v).strip() if v is not None and not pd.isna(v) else "")
     is_park = values.isin(wanted).to_numpy()
     if not is_park.any() and len(landuse):
         log.info("no polygon of the classes %s in column %r", sorted(wanted), class_col)
     sub = landuse.loc[is_park]
-    geoms = _valid_polygons(_geoms_in(sub, target, what="land-use layer"), what="land-use layer") if len(sub) else np.empty(0)
+    geoms = (
+        _geom.valid_polygons(_geom.to_metric(sub, crs=target, what="land-use layer"), what="land-use layer", drop_empty=True)[0]
+        if len(sub)
+        else np.empty(0)
+    )
     keep = ~shapely.is_empty(geoms) & (shapely.area(geoms) > 0) if len(geoms) else np.zeros(0, bool)
     sub, geoms = sub.iloc[np.flatnonzero(keep)], geoms[keep]
     ids = [f"landuse/{i}" for i in sub.index]
@@ -618,8 +554,12 @@ def _classify(parks: gpd.GeoDataFrame, rule: _Rule, crs: CRS | None = None) -> g
     if not isinstance(parks, gpd.GeoDataFrame):
         raise InputError(f"parks must be a GeoDataFrame of polygons, got {type(parks).__name__}")
     _crs.require_crs(parks, what="park layer")
-    target = crs if crs is not None else (_entry_crs(parks, what="park layer") if len(parks) else _crs.require_crs(parks))
-    geoms = _valid_polygons(_geoms_in(parks, target, what="park layer"), what="park layer") if len(parks) else np.empty(0)
+    target = crs if crs is not None else (_geom.target_crs(parks, what="park layer") if len(parks) else _crs.require_crs(parks))
+    geoms = (
+        _geom.valid_polygons(_geom.to_metric(parks, crs=target, what="park layer"), what="park layer", drop_empty=True)[0]
+        if len(parks)
+        else np.empty(0)
+    )
     out = gpd.GeoDataFrame(parks.drop(columns=parks.geometry.name), geometry=list(geoms), crs=target, index=parks.index)
     area = shapely.area(geoms).astype(float) if len(geoms) else np.zeros(0)
     cls = _assign_classes(area, rule)
@@ -650,7 +590,7 @@ def _entrance_candidates(points: Any, crs: CRS) -> np.ndarray:
         return np.asarray(feats.loc[ok].geometry.to_crs(crs).values, dtype=object)
     if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         _crs.require_crs(points, what="entrance layer")
-        geoms = _geoms_in(points, crs, what="entrance layer")
+        geoms = np.asarray(_geom.to_metric(points, crs=crs, what="entrance layer").geometry.values, dtype=object)
         if isinstance(points, gpd.GeoDataFrame) and "tags" in points.columns:
             tags = points["tags"].to_numpy()
             keep = np.array(
@@ -948,7 +888,7 @@ def _overlay(
 ) -> _Overlay:
     prof = resolve(profile)
     rule_ = _resolve_rule(prof, rule)
-    crs = _entry_crs(residential, what="residential land")
+    crs = _geom.target_crs(_geom.as_layer(residential, what="residential land"), what="residential land")
     if not isinstance(parks, gpd.GeoDataFrame):
         raise InputError(f"parks must be a GeoDataFrame of polygons, got {type(parks).__name__}")
     if network is not None:
@@ -975,7 +915,7 @@ def _overlay(
             shapely.union_all(shapely.buffer(geoms, c.radius_m, quad_segs=_QUAD_SEGS)) if len(geoms) else shapely.Polygon()
         )
     reach_all = shapely.union_all(list(buffers.values()))
-    covered = _polygonal(shapely.intersection(land, reach_all))
+    covered = _geom.polygonal(shapely.intersection(land, reach_all))
     no_area = (classed["area_m2"] <= 0).to_numpy()
     n_small = int((classed["radius_m"].isna().to_numpy() & ~no_area).sum())
     if classed["radius_m"].notna().sum() == 0:
@@ -1048,11 +988,11 @@ def _network_overlay(ov: _Overlay, network: Network, *, entrance_points: Any, ce
         out_units[f"covered_{c.key}"] = hit
         if hit.any():
             block = shapely.union_all(cells[hit])
-            net_cov[c.key] = _polygonal(shapely.intersection(shapely.intersection(block, ov.land), ov.buffers[c.key]))
+            net_cov[c.key] = _geom.polygonal(shapely.intersection(shapely.intersection(block, ov.land), ov.buffers[c.key]))
         else:
             net_cov[c.key] = shapely.Polygon()
     out_units["covered"] = cov_any
-    net_all = _polygonal(shapely.union_all(list(net_cov.values())))
+    net_all = _geom.polygonal(shapely.union_all(list(net_cov.values())))
     return _Overlay(
         rule=ov.rule,
         crs=ov.crs,
@@ -1259,7 +1199,7 @@ def _layers_of(ov: _Overlay) -> dict[str, gpd.GeoDataFrame]:
         geometry=[ov.buffers[c.key] for c in ov.rule.classes],
         crs=crs,
     )
-    uncovered = _polygonal(shapely.difference(ov.land, ov.covered))
+    uncovered = _geom.polygonal(shapely.difference(ov.land, ov.covered))
     out = {
         "parks": ov.parks,
         "buffers": buf,
@@ -1343,10 +1283,10 @@ def area_per_capita(
         area = 0.0
         notes.append("no park given: park area per resident is 0")
     else:
-        crs = _entry_crs(parks, what="park layer")
-        land = _area_union(parks, crs, what="park layer", allow_empty=True)
+        crs = _geom.target_crs(parks, what="park layer")
+        land = _geom.polygon_union(parks, crs=crs, what="park layer", allow_empty=True)
         if scope is not None:
-            land = _polygonal(shapely.intersection(land, _area_union(scope, crs, what="scope")))
+            land = _geom.polygonal(shapely.intersection(land, _geom.polygon_union(scope, crs=crs, what="scope", drop_empty=True)))
         area = float(land.area)
     per = area / float(pop)
     return ParkAreaPerCapita(
