@@ -31,7 +31,6 @@ import logging
 import math
 import numbers
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +44,9 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
+from . import _geom
 from . import crs as _crs
-from ._errors import InputError, ProfileError, RepairWarning
+from ._errors import InputError, ProfileError
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
 from .standards import GreenwaySpec, Profile, resolve
 
@@ -118,57 +118,12 @@ def _lineal(geom: shapely.Geometry | None) -> shapely.Geometry:
     return shapely.line_merge(shapely.MultiLineString(parts))
 
 
-def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry:
-    if geom is None or geom.is_empty:
-        return shapely.Polygon()
-    if shapely.get_type_id(geom) in _POLYGONAL:
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in _POLYGONAL]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
-def _layer_crs(layer: Any, *, what: str) -> CRS:
-    """The metric CRS a layer is worked in: its own when projected in metres, else its metric_crs."""
-    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries with a CRS, got {type(layer).__name__}")
-    crs = _crs.require_crs(layer, what=what)
-    if crs.is_projected:
-        return _crs.require_projected(layer, what=what)
-    if layer.empty:
-        raise InputError(f"the {what} layer is empty and in a geographic CRS: no metric CRS can be chosen for it")
-    return _crs.metric_crs(layer)
-
-
-def _geoms_in(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS) -> np.ndarray:
-    gs = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
-    if not CRS.from_user_input(gs.crs).equals(crs):
-        gs = gs.to_crs(crs)
-    return np.asarray(gs.values, dtype=object)
-
-
-def _area(layer: Any, crs: CRS, *, what: str) -> shapely.Geometry:
-    """Union of a polygon layer in ``crs``; errors for a non-layer, an empty layer or no area."""
-    if isinstance(layer, shapely.Geometry):
-        layer = gpd.GeoSeries([layer], crs=4326)
-    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"the {what} must be a GeoDataFrame or GeoSeries of polygons with a CRS, got {type(layer).__name__}")
-    _crs.require_crs(layer, what=what)
-    if layer.empty:
-        raise InputError(f"the {what} layer is empty")
-    geoms = _geoms_in(layer, crs)
-    geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
-    bad = ~shapely.is_valid(geoms)
-    if bad.any():
-        warnings.warn(f"{int(bad.sum())} invalid polygons in the {what} were repaired", RepairWarning, stacklevel=3)
-        geoms = np.where(bad, shapely.make_valid(geoms), geoms)
-    geom = _polygonal(shapely.union_all([_polygonal(g) for g in geoms]))
-    if geom.is_empty or geom.area <= 0:
-        raise InputError(f"the {what} has no area: give polygons, not points or lines")
-    return geom
+def _geoms_in(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS, *, what: str) -> np.ndarray:
+    return np.asarray(_geom.to_metric(layer, crs=crs, what=what).geometry.values, dtype=object)
 
 
 def _line_geoms(lines: Any, crs: CRS) -> np.ndarray:
-    geoms = _geoms_in(lines, crs)
+    geoms = _geoms_in(lines, crs, what="greenway layer")
     geoms = np.where(shapely.is_missing(geoms), shapely.LineString(), geoms)
     tid = shapely.get_type_id(geoms)
     odd = ~np.isin(tid, _LINEAL) & ~shapely.is_empty(geoms)
@@ -191,7 +146,7 @@ def from_osm(
     source: str | os.PathLike[str] | OSMExtract,
     *,
     profile: Profile | str | Path | None = None,
-    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     buffer_m: float = 0.0,
     crs: Any = None,
     min_waterside_m: float = _MIN_WATERSIDE_M,
@@ -224,8 +179,8 @@ def from_osm(
         :func:`mtown_geo.sources.read_osm`.
     profile : Profile, str or path, optional
         The standard profile (default ``zhejiang-2023``).
-    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
-        The area (a bare geometry is taken as EPSG:4326): lines are clipped to it plus
+    boundary : GeoDataFrame or GeoSeries, optional
+        The area, in any CRS: lines are clipped to it plus
         ``buffer_m``.
     buffer_m : float, optional
         Metres around the boundary to keep (default 0: the town's own greenways).
@@ -257,8 +212,7 @@ def from_osm(
     if crs is not None:
         target = _crs.require_projected(crs, what="target CRS")
     elif boundary is not None:
-        bgeo = boundary if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)) else gpd.GeoSeries([boundary], crs=4326)
-        target = _crs.metric_crs(bgeo)
+        target = _crs.metric_crs(_geom.as_layer(boundary, what="boundary"))
     else:
         target = _crs.metric_crs(extract.bounds)
     ways = extract.ways
@@ -316,7 +270,7 @@ def from_osm(
         crs=target,
     )
     if boundary is not None:
-        area = _area(boundary, target, what="boundary")
+        area = _geom.polygon_union(boundary, crs=target, what="boundary", drop_empty=True)
         if buffer_m > 0:
             area = area.buffer(buffer_m, quad_segs=_QUAD_SEGS)
         clipped = np.array([_lineal(g) for g in shapely.intersection(out.geometry.to_numpy(), area)], dtype=object)
@@ -477,15 +431,15 @@ def _prepare(
     _crs.require_crs(lines, what="greenway layer")
     if crs is None:
         if len(lines) or _crs.require_crs(lines).is_projected:
-            crs = _layer_crs(lines, what="greenway layer")
+            crs = _geom.target_crs(_geom.as_layer(lines, what="greenway layer"), what="greenway layer")
         elif scope is not None:
-            crs = _layer_crs(scope, what="scope")
+            crs = _geom.target_crs(_geom.as_layer(scope, what="scope"), what="scope")
         else:
             crs = _crs.require_crs(lines)
     geoms = _line_geoms(lines, crs) if len(lines) else np.empty(0, dtype=object)
     area = None
     if scope is not None:
-        area = _area(scope, crs, what="scope")
+        area = _geom.polygon_union(scope, crs=crs, what="scope", drop_empty=True)
         if len(geoms):
             geoms = np.array([_lineal(g) for g in shapely.intersection(geoms, area)], dtype=object)
     return lines, crs, geoms, area
@@ -596,10 +550,9 @@ def population_of(
             raise InputError(f"the demand units' {col!r} must be non-negative numbers")
         n = len(source)
         if scope is not None:
-            crs = _layer_crs(scope, what="scope")
-            area = _area(scope, crs, what="scope")
-            _crs.require_crs(source, what="demand units")
-            pts = shapely.point_on_surface(_geoms_in(source, crs))
+            crs = _geom.target_crs(_geom.as_layer(scope, what="scope"), what="scope")
+            area = _geom.polygon_union(scope, crs=crs, what="scope", drop_empty=True)
+            pts = shapely.point_on_surface(_geoms_in(source, crs, what="demand units"))
             inside = shapely.contains_xy(area, shapely.get_x(pts), shapely.get_y(pts)) if n else np.zeros(0, bool)
             values = values[inside]
             n = int(inside.sum())
@@ -848,10 +801,12 @@ def service_coverage(
     r = spec.service_radius_m if radius_m is None else float(radius_m)
     if not r > 0:
         raise InputError(f"radius_m must be positive, got {radius_m}")
-    crs = _layer_crs(residential, what="residential land")
-    land = _area(residential, crs, what="residential land")
+    crs = _geom.target_crs(_geom.as_layer(residential, what="residential land"), what="residential land")
+    land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
     if builtup is not None:
-        land = _polygonal(shapely.intersection(land, _area(builtup, crs, what="built-up area")))
+        land = _geom.polygonal(
+            shapely.intersection(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True))
+        )
         if land.is_empty or land.area <= 0:
             raise InputError("no residential land lies inside the built-up area: the coverage rate has no denominator")
     _, _, geoms, _ = _prepare(lines, None, crs=crs)
@@ -859,7 +814,7 @@ def service_coverage(
     notes: list[str] = []
     if len(geoms):
         zone = shapely.union_all(shapely.buffer(geoms, r, quad_segs=_QUAD_SEGS))
-        covered = float(_polygonal(shapely.intersection(land, zone)).area)
+        covered = float(_geom.polygonal(shapely.intersection(land, zone)).area)
     else:
         covered = 0.0
         notes.append("no greenway: no residential land is within a greenway's service radius, the coverage is 0")
