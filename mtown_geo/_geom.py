@@ -126,14 +126,31 @@ def to_metric(layer: Any, *, crs: Any = None, what: str = "layer", geom_crs: Any
     Raises
     ------
     CRSError
-        The layer has no CRS (the message names ``set_crs``), its projected CRS is not in
+        The layer has no CRS (the message names ``set_crs``), a geographic layer whose
+        coordinates are not degrees, its projected CRS is not in
         metres, ``crs`` is not a projected metric CRS, or a geographic layer is empty.
     """
     layer = as_layer(layer, what=what, geom_crs=geom_crs)
     target = target_crs(layer, crs=crs, what=what)
-    if _crs.require_crs(layer, what=what).equals(target):
+    own = _crs.require_crs(layer, what=what)
+    if own.equals(target):
         return layer
+    if own.is_geographic and not layer.empty:
+        _check_degrees(layer, own, what=what)
     return layer.to_crs(target)
+
+
+def _check_degrees(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS, *, what: str) -> None:
+    """Refuse a layer labelled in degrees whose coordinates cannot be longitude/latitude."""
+    west, south, east, north = layer.total_bounds
+    if all(np.isfinite((west, south, east, north))) and (
+        min(west, south) < -180 or max(east, north) > 180 or abs(south) > 90 or abs(north) > 90
+    ):
+        raise CRSError(
+            f"the {what} says it is in {crs.name} (degrees) but its coordinates reach x {west:.0f}…{east:.0f}, "
+            f"y {south:.0f}…{north:.0f}: they are not longitude/latitude. Set the CRS they are really in "
+            "with gdf.set_crs(<EPSG>, allow_override=True)"
+        )
 
 
 def polygonal(geom: shapely.Geometry | None) -> shapely.Geometry:

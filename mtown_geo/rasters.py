@@ -41,7 +41,7 @@ import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
 
-from . import crs as _crs
+from . import _geom
 from ._errors import CRSError, DataNotFoundError, InputError, SnapWarning
 from ._io import atomic_file
 from .access import Reach
@@ -197,20 +197,6 @@ def _grid_of(like: Any) -> tuple[Affine, int, int, CRS]:
     return Affine(*list(like.transform)[:6]), int(like.width), int(like.height), CRS.from_user_input(like.crs.to_wkt())
 
 
-def _area_geometry(area: gpd.GeoDataFrame | gpd.GeoSeries, target: CRS) -> shapely.Geometry:
-    if not isinstance(area, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise InputError(f"area must be a GeoDataFrame or GeoSeries of polygons, got {type(area).__name__}")
-    _crs.require_crs(area, what="area")
-    geoms = area.geometry if isinstance(area, gpd.GeoDataFrame) else area
-    geoms = geoms[~(geoms.is_empty | geoms.isna())]
-    if geoms.empty:
-        raise InputError("the area has no geometry: give the polygons the raster should cover")
-    geom = geoms.to_crs(target).union_all()
-    if shapely.area(geom) <= 0:
-        raise InputError("the area has no surface (points or lines?): give polygons, e.g. the town boundary")
-    return geom
-
-
 def _grid_over(bounds: np.ndarray, resolution_m: float) -> tuple[Affine, int, int]:
     """A north-up grid of ``resolution_m`` cells aligned on multiples of the resolution."""
     xmin, ymin, xmax, ymax = (float(b) for b in bounds)
@@ -295,13 +281,14 @@ def travel_time_raster(
             "in metres), not both and not neither"
         )
     net = reach.network
+    area_geom = _geom.polygon_union(area, crs=net.crs, what="area", drop_empty=True) if area is not None else None
     if like is not None:
         transform, width, height, grid_crs = _grid_of(like)
     else:
         if isinstance(resolution_m, bool) or not isinstance(resolution_m, numbers.Real) or not 0 < resolution_m < np.inf:
             raise InputError(f"resolution_m must be a positive number of metres, got {resolution_m!r}")
         grid_crs = net.crs
-        extent = _area_geometry(area, grid_crs).bounds if area is not None else net.edges.total_bounds
+        extent = area_geom.bounds if area_geom is not None else net.edges.total_bounds
         transform, width, height = _grid_over(np.asarray(extent), float(resolution_m))
     if width * height > _MAX_CELLS:
         raise InputError(
@@ -327,10 +314,9 @@ def travel_time_raster(
         & (ny_ >= ymin - snap_m)
         & (ny_ <= ymax + snap_m)
     )
-    if area is not None:
-        geom = _area_geometry(area, net.crs)
-        shapely.prepare(geom)
-        near[near] = shapely.contains_xy(geom, nx_[near], ny_[near])
+    if area_geom is not None:
+        shapely.prepare(area_geom)
+        near[near] = shapely.contains_xy(area_geom, nx_[near], ny_[near])
     cells = np.flatnonzero(near)
     flat = array.reshape(len(cats), -1)
     for c0 in range(0, len(cells), _CHUNK):

@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _points
-from . import crs as _crs
+from . import _geom, _points
 from ._errors import InputError, ProfileError
 from .standards import Profile, StreetRules, resolve
 
@@ -56,26 +55,16 @@ def _rules(profile: Profile | str | Path | None) -> StreetRules:
 
 
 def _roads_in(roads: gpd.GeoDataFrame, *, what: str = "road layer") -> gpd.GeoDataFrame:
+    """The road layer in a metric CRS: its own when projected in metres, else :func:`mtown_geo.crs.metric_crs`."""
     if not isinstance(roads, gpd.GeoDataFrame):
         raise InputError(f"the {what} must be a GeoDataFrame of lines, got {type(roads).__name__}")
-    _crs.require_projected(roads, what=what)
-    return roads
+    out: gpd.GeoDataFrame = _geom.to_metric(roads, what=what)
+    return out
 
 
-def _area_geom(area: Any, crs: Any, *, what: str) -> shapely.Geometry:
-    if isinstance(area, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        _crs.require_crs(area, what=what)
-        if area.empty:
-            raise InputError(f"the {what} is empty")
-        geom = area.to_crs(crs).union_all()
-    elif isinstance(area, shapely.Geometry):
-        geom = area
-    else:
-        raise InputError(f"the {what} must be a GeoDataFrame, GeoSeries or shapely polygon in the roads' CRS")
-    geom = shapely.make_valid(geom)
-    if geom.is_empty or geom.area <= 0:
-        raise InputError(f"the {what} has no area")
-    return geom
+def _area_geom(area: Any, roads: gpd.GeoDataFrame, metric: gpd.GeoDataFrame, *, what: str) -> shapely.Geometry:
+    """An area (any CRS; a bare geometry in the CRS of the roads as given) as one polygon in the roads' metric CRS."""
+    return _geom.polygon_union(area, crs=metric.crs, what=what, drop_empty=True, geom_crs=roads.crs)
 
 
 def _col(roads: pd.DataFrame, key: str) -> np.ndarray:
@@ -123,7 +112,7 @@ def pieces(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = No
     -------
     GeoDataFrame
         One row per piece: ``road`` (row position in ``roads``), ``factor`` (1.0 or 0.5),
-        ``dual`` (bool), LineString geometry; in the roads' CRS.
+        ``dual`` (bool), LineString geometry; in the roads' metric CRS.
     """
     rules = _rules(profile)
     roads = _roads_in(roads)
@@ -205,11 +194,11 @@ def density(
     Parameters
     ----------
     roads : GeoDataFrame
-        Road centrelines in a projected metric CRS with OSM-style columns ``highway``,
+        Road centrelines in any CRS (a geographic one is projected to :func:`mtown_geo.crs.metric_crs`) with OSM-style columns ``highway``,
         ``oneway``, ``junction``, ``access``, ``service``, ``area`` (missing columns are
         taken as untagged; a layer without ``highway`` counts whole).
     area : GeoDataFrame, GeoSeries or shapely polygon
-        The built-up area (or the town); a bare geometry is taken in the roads' CRS.
+        The built-up area (or the town); a bare geometry is taken in the roads' metric CRS.
     profile : Profile, str or path, optional
         Supplies ``tasks.streets`` (default ``zhejiang-2023``).
     internal : bool
@@ -220,8 +209,9 @@ def density(
     float
         km/km².
     """
-    roads = _roads_in(roads)
-    geom = _area_geom(area, roads.crs, what="area")
+    metric = _roads_in(roads)
+    geom = _area_geom(area, roads, metric, what="area")
+    roads = metric
     sel = roads.loc[counted(roads, profile=profile, internal=internal)]
     return _measure(pieces(sel, profile=profile), geom).km_per_km2
 
@@ -243,7 +233,7 @@ def junctions(
     -------
     GeoDataFrame
         One point per junction: ``n_nodes`` (vertices merged), ``degree`` (largest vertex
-        degree); in the roads' CRS.
+        degree); in the roads' metric CRS.
     """
     rules = _rules(profile)
     roads = _roads_in(roads)
@@ -294,11 +284,12 @@ def blocks(
         One polygon per block: ``area_m2``, ``long_side_m`` and ``short_side_m`` (sides of the
         minimum rotated rectangle), ``within_max`` (long side ≤ ``block_max_side_m``); faces
         under ``min_block_area_m2`` or with a short side under ``min_block_width_m`` (median
-        strips, junction islands) are left out. In the roads' CRS.
+        strips, junction islands) are left out. In the roads' metric CRS.
     """
     rules = _rules(profile)
-    roads = _roads_in(roads)
-    geom = _area_geom(area, roads.crs, what="area")
+    metric = _roads_in(roads)
+    geom = _area_geom(area, roads, metric, what="area")
+    roads = metric
     cols: dict[str, list[Any]] = {"area_m2": [], "long_side_m": [], "short_side_m": [], "within_max": []}
     empty = gpd.GeoDataFrame(cols, geometry=[], crs=roads.crs)
     sel = roads.loc[counted(roads, profile=profile)]
@@ -434,7 +425,7 @@ def assess(
     Parameters
     ----------
     roads : GeoDataFrame
-        Road centrelines in a projected metric CRS (see :func:`density` for the columns). Give
+        Road centrelines in any CRS (a geographic one is projected to :func:`mtown_geo.crs.metric_crs`) (see :func:`density` for the columns). Give
         the roads around the area too: a block on the area's edge is bounded by roads outside.
     builtup : GeoDataFrame, GeoSeries or shapely polygon
         The built-up area (建成区), the denominator.
@@ -448,8 +439,11 @@ def assess(
     StreetAssessment
     """
     rules = _rules(profile)
-    roads = _roads_in(roads).reset_index(drop=True)
-    built = _area_geom(builtup, roads.crs, what="built-up area")
+    metric = _roads_in(roads).reset_index(drop=True)
+    built = _area_geom(builtup, roads, metric, what="built-up area")
+    if town is not None:
+        town_geom = _area_geom(town, roads, metric, what="town boundary")
+    roads = metric
     main = counted(roads, profile=profile)
     internal = counted(roads, profile=profile, internal=True)
     pcs = pieces(roads.loc[internal], profile=profile)
@@ -460,7 +454,6 @@ def assess(
     d_int = _measure(pcs, built)
     notes: list[str] = []
     if town is not None:
-        town_geom = _area_geom(town, roads.crs, what="town boundary")
         d_town = _measure(main_pcs, town_geom)
         layer_area = town_geom.union(built)
     else:
