@@ -82,7 +82,7 @@ def as_layer(obj: Any, *, what: str, geom_crs: Any = None) -> gpd.GeoDataFrame |
     return obj
 
 
-def target_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries, *, crs: Any = None, what: str) -> CRS:
+def target_crs(layer: Any, *, crs: Any = None, what: str) -> CRS:
     """The metric CRS :func:`to_metric` would put a layer in (nothing is projected).
 
     Raises
@@ -92,6 +92,7 @@ def target_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries, *, crs: Any = None, what
     InputError
         The layer is empty and geographic: no metric CRS can be chosen for it.
     """
+    layer = as_layer(layer, what=what)
     own = _crs.require_crs(layer, what=what)
     if crs is not None:
         return _crs.require_projected(crs, what="target CRS")

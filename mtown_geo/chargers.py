@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import _geom, transit
 from . import crs as _crs
-from . import transit
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import ChargerRules, Profile, resolve
@@ -140,7 +140,7 @@ def assess(
     chargers : GeoDataFrame
         Car chargers with a ``public`` flag (see :func:`stations`), any CRS.
     builtup : GeoDataFrame
-        The built-up area in a projected metric CRS (the denominator of the rates).
+        The built-up area in any CRS (a geographic one is projected to :func:`mtown_geo.crs.metric_crs`) (the denominator of the rates).
     town : GeoDataFrame, optional
         The town (镇域): stations inside it are counted (default: the built-up area).
     units : GeoDataFrame, optional
@@ -157,10 +157,12 @@ def assess(
     ChargerAssessment
     """
     rules = _rules(profile)
-    crs = _crs.require_projected(builtup, what="built-up area")
+    crs = _geom.target_crs(builtup, what="built-up area")
     st = stations(chargers, profile=profile, crs=crs)
     notes: list[str] = []
-    scope = (town if town is not None else builtup).to_crs(crs).union_all()
+    scope = _geom.polygon_union(
+        town if town is not None else builtup, crs=crs, what="town" if town is not None else "built-up area", drop_empty=True
+    )
     shapely.prepare(scope)
     inside = shapely.covers(scope, np.asarray(st.geometry.values)) if len(st) else np.zeros(0, bool)
     vil = villages.to_crs(crs) if villages is not None else None

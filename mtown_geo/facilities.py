@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import _geom
 from . import crs as _crs
 from ._errors import AssumptionWarning, DataNotFoundError, InputError, OfflineError, RepairWarning
 from .sources.osm import NAME_KEYS, OSMExtract, is_osm_file, read_osm
@@ -364,7 +365,7 @@ def from_osm(
     *,
     profile: Profile | str | Path | None = None,
     categories: list[str] | None = None,
-    boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     buffer_m: float = 1000.0,
 ) -> gpd.GeoDataFrame:
     """Facilities from OpenStreetMap, in the profile's categories.
@@ -378,9 +379,9 @@ def from_osm(
         Standard profile with the tag → category map (default ``zhejiang-2023``).
     categories : list of str, optional
         Only these categories.
-    boundary : GeoDataFrame, GeoSeries or shapely geometry, optional
+    boundary : GeoDataFrame or GeoSeries, optional
         Keep facilities inside the boundary plus ``buffer_m`` metres (facilities just
-        outside a town still serve it). A bare geometry is taken as EPSG:4326.
+        outside a town still serve it). Any CRS; a bare geometry has no CRS and is refused.
     buffer_m : float, optional
         Buffer around the boundary in metres (default 1000).
 
@@ -466,11 +467,9 @@ def _classified(extract: OSMExtract, prof: Profile, categories: list[str] | None
 
 
 def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float) -> gpd.GeoDataFrame:
-    if isinstance(boundary, shapely.Geometry):
-        boundary = gpd.GeoSeries([boundary], crs=4326)
-    _crs.require_crs(boundary, what="boundary")
+    boundary = _geom.as_layer(boundary, what="boundary")
     metric = _crs.metric_crs(boundary)
-    area = boundary.to_crs(metric).union_all()
+    area = _geom.polygon_union(boundary, crs=metric, what="boundary", drop_empty=True)
     if buffer_m > 0:
         area = area.buffer(buffer_m)
     hit = gdf.to_crs(metric).intersects(area).to_numpy()

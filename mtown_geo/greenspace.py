@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 from rasterio.features import geometry_mask
 
+from . import _geom
 from . import crs as _crs
 from ._errors import CRSError, InputError
 
@@ -73,7 +74,7 @@ def land_ratio(
     green : GeoDataFrame
         Green-land polygons (any CRS) with a class column; other geometries are ignored.
     area : GeoDataFrame or GeoSeries
-        The built-up area in a projected metric CRS.
+        The built-up area in any CRS (a geographic one is projected to :func:`mtown_geo.crs.metric_crs`).
     class_col : str
         The class column (e.g. ``park``, ``green``).
     order : sequence of str, optional
@@ -84,11 +85,9 @@ def land_ratio(
     -------
     LandRatio
     """
-    crs = _crs.require_projected(area, what="built-up area")
-    geom = shapely.make_valid(area.geometry.union_all() if isinstance(area, gpd.GeoDataFrame) else area.union_all())
+    crs = _geom.target_crs(area, what="built-up area")
+    geom = _geom.polygon_union(area, crs=crs, what="built-up area", drop_empty=True)
     total = float(geom.area)
-    if total <= 0:
-        raise InputError("the built-up area has no area")
     if not isinstance(green, gpd.GeoDataFrame):
         raise InputError(f"green must be a GeoDataFrame of polygons, got {type(green).__name__}")
     if class_col not in green:

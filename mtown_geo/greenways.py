@@ -431,9 +431,9 @@ def _prepare(
     _crs.require_crs(lines, what="greenway layer")
     if crs is None:
         if len(lines) or _crs.require_crs(lines).is_projected:
-            crs = _geom.target_crs(_geom.as_layer(lines, what="greenway layer"), what="greenway layer")
+            crs = _geom.target_crs(lines, what="greenway layer")
         elif scope is not None:
-            crs = _geom.target_crs(_geom.as_layer(scope, what="scope"), what="scope")
+            crs = _geom.target_crs(scope, what="scope")
         else:
             crs = _crs.require_crs(lines)
     geoms = _line_geoms(lines, crs) if len(lines) else np.empty(0, dtype=object)
@@ -550,7 +550,7 @@ def population_of(
             raise InputError(f"the demand units' {col!r} must be non-negative numbers")
         n = len(source)
         if scope is not None:
-            crs = _geom.target_crs(_geom.as_layer(scope, what="scope"), what="scope")
+            crs = _geom.target_crs(scope, what="scope")
             area = _geom.polygon_union(scope, crs=crs, what="scope", drop_empty=True)
             pts = shapely.point_on_surface(_geoms_in(source, crs, what="demand units"))
             inside = shapely.contains_xy(area, shapely.get_x(pts), shapely.get_y(pts)) if n else np.zeros(0, bool)
@@ -801,7 +801,7 @@ def service_coverage(
     r = spec.service_radius_m if radius_m is None else float(radius_m)
     if not r > 0:
         raise InputError(f"radius_m must be positive, got {radius_m}")
-    crs = _geom.target_crs(_geom.as_layer(residential, what="residential land"), what="residential land")
+    crs = _geom.target_crs(residential, what="residential land")
     land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
     if builtup is not None:
         land = _geom.polygonal(

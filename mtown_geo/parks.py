@@ -888,7 +888,7 @@ def _overlay(
 ) -> _Overlay:
     prof = resolve(profile)
     rule_ = _resolve_rule(prof, rule)
-    crs = _geom.target_crs(_geom.as_layer(residential, what="residential land"), what="residential land")
+    crs = _geom.target_crs(residential, what="residential land")
     if not isinstance(parks, gpd.GeoDataFrame):
         raise InputError(f"parks must be a GeoDataFrame of polygons, got {type(parks).__name__}")
     if network is not None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _points, access
+from . import _geom, _points, access
 from . import crs as _crs
 from ._errors import InputError, ProfileError
 from .network import Network
@@ -146,7 +146,7 @@ def area_coverage(
     points : GeoDataFrame or GeoSeries
         Stops (chargers...), any CRS; areas count by a point on their surface.
     area : GeoDataFrame or GeoSeries
-        The built-up area (polygons) in a projected metric CRS; its area is the denominator.
+        The built-up area (polygons) in any CRS (a geographic one is projected to :func:`mtown_geo.crs.metric_crs`); its area is the denominator.
     radius_m : float
         Radius of the circles, metres.
 
@@ -156,11 +156,9 @@ def area_coverage(
     """
     if not radius_m > 0:
         raise InputError(f"radius_m must be positive, got {radius_m}")
-    crs = _crs.require_projected(area, what="area")
-    geom = shapely.make_valid(area.geometry.union_all() if isinstance(area, gpd.GeoDataFrame) else area.union_all())
+    crs = _geom.target_crs(area, what="area")
+    geom = _geom.polygon_union(area, crs=crs, what="area", drop_empty=True)
     total = float(geom.area)
-    if total <= 0:
-        raise InputError("the area has no area")
     pts = _points_of(points, crs, what="point layer")
     pts = pts[np.array([p is not None for p in pts], dtype=bool)]
     if len(pts) == 0:

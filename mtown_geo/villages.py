@@ -37,8 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import access
-from . import crs as _crs
+from . import _geom, access
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import Profile, RoadTest, VillageRoadRules, resolve
@@ -195,7 +194,7 @@ def town_seat(
     candidates : GeoDataFrame
         Government facilities with ``name`` (the ``service_centre`` category), any CRS.
     builtup : GeoDataFrame
-        The built-up area in a projected metric CRS.
+        The built-up area in any CRS (a geographic one is projected to :func:`mtown_geo.crs.metric_crs`).
     name_patterns : sequence of str, optional
         Name fragments in order of preference (default: the profile's ``seat_name_patterns``:
         镇人民政府, 乡人民政府, 街道办事处…).
@@ -206,8 +205,8 @@ def town_seat(
         One point (``name``) in the built-up area's CRS, and how it was found.
     """
     patterns = list(_rules(profile).seat_name_patterns if name_patterns is None else name_patterns)
-    crs = _crs.require_projected(builtup, what="built-up area")
-    area = builtup.union_all()
+    crs = _geom.target_crs(builtup, what="built-up area")
+    area = _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True)
     if len(candidates) and "name" in candidates:
         cand = candidates.to_crs(crs)
         pts = cand.geometry.representative_point()
