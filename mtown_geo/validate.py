@@ -46,9 +46,9 @@ from rasterio.features import geometry_mask
 from rasterio.windows import from_bounds
 from shapely.errors import GEOSException
 
+from . import _geom, demand
 from . import crs as _crs
-from . import demand
-from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeoWarning
+from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeoWarning, RepairWarning
 from ._lines import LineNetwork, lines_to_network
 from .network import Network
 from .sources.osm import is_osm_file
@@ -317,27 +317,40 @@ def _projects_to_earth(coords: np.ndarray, crs: CRS) -> bool:
 
 
 def _check_layer(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> tuple[gpd.GeoDataFrame | None, bool]:
-    """Generic checks of one vector layer: (layer to use, repaired?). None when unusable."""
+    """Generic checks of one vector layer: (layer to use, repaired?). None when unusable.
+
+    The steps: rows and geometries present (:func:`_emptiness`), a CRS its coordinates fit
+    (:func:`_has_crs`, :func:`_crs_checks`), the right geometry types (:func:`_geometry_types`), invalid
+    geometries repaired and listed (:func:`_repair`).
+    """
     if gdf.empty:
         out.add("error", name, "empty", f"the {name} layer has no features", fix="check the file, layer name or filter")
         return None, False
-    usable = True
-    if gdf.crs is None:
-        out.add(
-            "error",
-            name,
-            "no_crs",
-            f"the {name} layer has no CRS",
-            where="whole layer",
-            fix="set the CRS its coordinates are in: gdf.set_crs(4326) for longitude/latitude, gdf.set_crs(4549) for "
-            "CGCS2000 Gauss–Krüger 120°E; Amap/Baidu coordinates need mtown_geo.crs.to_wgs84",
-        )
-        usable = False
+    has_crs = _has_crs(name, gdf, out)
+    missing = _emptiness(name, gdf, out)
+    if missing is None:
+        return None, False
+    geoms = np.asarray(gdf.geometry.values)
+    bad_pos = _bad_coordinates(name, gdf, geoms, out)
+    usable = has_crs and not len(bad_pos) and _crs_checks(name, gdf, geoms, missing, out)
+    usable = _geometry_types(name, gdf, geoms, missing, out) and usable
+    invalid = ~missing & ~shapely.is_valid(geoms)
+    invalid[bad_pos] = False
+    repaired = bool(invalid.any())
+    if repaired:
+        gdf = _repair(name, gdf, np.flatnonzero(invalid), out)
+    if missing.any():
+        gdf = gdf.loc[~missing]
+    return (gdf if usable else None), repaired
+
+
+def _emptiness(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> np.ndarray | None:
+    """The rows without a geometry (warned), or None when the layer has no feature with one (an error)."""
     geoms = np.asarray(gdf.geometry.values)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.all():
         out.add("error", name, "missing_geometry", f"no feature of the {name} layer has a geometry", fix="check the file")
-        return None, False
+        return None
     if missing.any():
         pos = np.flatnonzero(missing)
         out.add(
@@ -349,6 +362,11 @@ def _check_layer(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> tuple[gpd
             fix="delete them or draw their geometry",
             rows=gdf.index[pos],
         )
+    return np.asarray(missing, dtype=bool)
+
+
+def _bad_coordinates(name: str, gdf: gpd.GeoDataFrame, geoms: np.ndarray, out: _Collector) -> np.ndarray:
+    """Positions of geometries with NaN or infinite coordinates (an error when any)."""
     coords, which = shapely.get_coordinates(geoms, return_index=True)
     bad_pos = np.unique(which[~np.isfinite(coords).all(axis=1)]) if len(coords) else np.empty(0, dtype=np.int64)
     if len(bad_pos):
@@ -361,58 +379,79 @@ def _check_layer(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> tuple[gpd
             fix="fix or delete these rows (a table with empty coordinate cells?)",
             rows=gdf.index[bad_pos],
         )
-        usable = False
-    if usable and len(coords):
-        finite = coords[np.isfinite(coords).all(axis=1)]
-        bounds = np.array([finite[:, 0].min(), finite[:, 1].min(), finite[:, 0].max(), finite[:, 1].max()])
-        crs = CRS.from_user_input(gdf.crs)
-        if crs.is_geographic and not _looks_like_degrees(bounds):
-            out.add(
-                "error",
-                name,
-                "crs_mismatch",
-                f"the {name} layer says it is in {crs.name} (degrees) but its coordinates reach "
-                f"x {bounds[0]:.0f}…{bounds[2]:.0f}, y {bounds[1]:.0f}…{bounds[3]:.0f}: they are metres",
-                where="whole layer",
-                fix="set the real CRS with gdf.set_crs(<EPSG, e.g. 4549>, allow_override=True)",
-            )
-            usable = False
-        elif crs.is_projected and _looks_like_degrees(bounds) and max(abs(bounds[2] - bounds[0]), abs(bounds[3] - bounds[1])) < 5:
-            out.add(
-                "error",
-                name,
-                "crs_mismatch",
-                f"the {name} layer says it is in {crs.name} (metres) but its coordinates "
-                f"(x {bounds[0]:.4f}…{bounds[2]:.4f}, y {bounds[1]:.4f}…{bounds[3]:.4f}) look like longitude/latitude",
-                where="whole layer",
-                fix="set the real CRS with gdf.set_crs(4326, allow_override=True)",
-            )
-            usable = False
-        elif crs.is_projected and not _projects_to_earth(finite, crs):
-            out.add(
-                "error",
-                name,
-                "crs_mismatch",
-                f"the {name} layer's coordinates (x {bounds[0]:.4g}…{bounds[2]:.4g}, y {bounds[1]:.4g}…{bounds[3]:.4g}) "
-                f"do not fall on the Earth in its CRS, {crs.name}",
-                where="whole layer",
-                fix="set the CRS the coordinates are really in with gdf.set_crs(..., allow_override=True)",
-            )
-            usable = False
-        elif crs.is_geographic and name in _POLYGON_LAYERS:
-            target = _crs.metric_crs(gdf.loc[~missing] if missing.any() else gdf)
-            out.add(
-                "info",
-                name,
-                "geographic_crs",
-                f"the {name} layer is in {crs.name}, in degrees; its areas and distances are measured in "
-                f"{target.name} (EPSG:{target.to_epsg()})",
-                where="whole layer",
-                fix=_METRIC_HINT,
-            )
+    return bad_pos
+
+
+def _has_crs(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> bool:
+    """Whether the layer has a CRS (an error naming the fix when not)."""
+    if gdf.crs is None:
+        out.add(
+            "error",
+            name,
+            "no_crs",
+            f"the {name} layer has no CRS",
+            where="whole layer",
+            fix="set the CRS its coordinates are in: gdf.set_crs(4326) for longitude/latitude, gdf.set_crs(4549) for "
+            "CGCS2000 Gauss–Krüger 120°E; Amap/Baidu coordinates need mtown_geo.crs.to_wgs84",
+        )
+        return False
+    return True
+
+
+def _crs_checks(name: str, gdf: gpd.GeoDataFrame, geoms: np.ndarray, missing: np.ndarray, out: _Collector) -> bool:
+    """The coordinates fit the layer's CRS (an error when not); a geographic polygon layer is noted. Whether usable."""
+    coords = shapely.get_coordinates(geoms)
+    finite = coords[np.isfinite(coords).all(axis=1)] if len(coords) else coords
+    if not len(finite):
+        return True
+    bounds = np.array([finite[:, 0].min(), finite[:, 1].min(), finite[:, 0].max(), finite[:, 1].max()])
+    crs = CRS.from_user_input(gdf.crs)
+    problem = _crs_mismatch(name, crs, bounds, finite)
+    if problem:
+        message, fix = problem
+        out.add("error", name, "crs_mismatch", message, where="whole layer", fix=fix)
+        return False
+    if crs.is_geographic and name in _POLYGON_LAYERS:
+        target = _crs.metric_crs(gdf.loc[~missing] if missing.any() else gdf)
+        out.add(
+            "info",
+            name,
+            "geographic_crs",
+            f"the {name} layer is in {crs.name}, in degrees; its areas and distances are measured in "
+            f"{target.name} (EPSG:{target.to_epsg()})",
+            where="whole layer",
+            fix=_METRIC_HINT,
+        )
+    return True
+
+
+def _crs_mismatch(name: str, crs: CRS, bounds: np.ndarray, finite: np.ndarray) -> tuple[str, str] | None:
+    """(message, fix) when the coordinates cannot be in the layer's CRS, else None."""
+    if crs.is_geographic and not _looks_like_degrees(bounds):
+        return (
+            f"the {name} layer says it is in {crs.name} (degrees) but its coordinates reach "
+            f"x {bounds[0]:.0f}…{bounds[2]:.0f}, y {bounds[1]:.0f}…{bounds[3]:.0f}: they are metres",
+            "set the real CRS with gdf.set_crs(<EPSG, e.g. 4549>, allow_override=True)",
+        )
+    if crs.is_projected and _looks_like_degrees(bounds) and max(abs(bounds[2] - bounds[0]), abs(bounds[3] - bounds[1])) < 5:
+        return (
+            f"the {name} layer says it is in {crs.name} (metres) but its coordinates "
+            f"(x {bounds[0]:.4f}…{bounds[2]:.4f}, y {bounds[1]:.4f}…{bounds[3]:.4f}) look like longitude/latitude",
+            "set the real CRS with gdf.set_crs(4326, allow_override=True)",
+        )
+    if crs.is_projected and not _projects_to_earth(finite, crs):
+        return (
+            f"the {name} layer's coordinates (x {bounds[0]:.4g}…{bounds[2]:.4g}, y {bounds[1]:.4g}…{bounds[3]:.4g}) "
+            f"do not fall on the Earth in its CRS, {crs.name}",
+            "set the CRS the coordinates are really in with gdf.set_crs(..., allow_override=True)",
+        )
+    return None
+
+
+def _geometry_types(name: str, gdf: gpd.GeoDataFrame, geoms: np.ndarray, missing: np.ndarray, out: _Collector) -> bool:
+    """Polygon layers hold polygons (an error otherwise); facilities lines are warned. Whether usable."""
     present = ~missing
     types = shapely.get_type_id(geoms)
-    repaired = False
     if name in _POLYGON_LAYERS:
         wrong = present & ~np.isin(types, (3, 6))
         if wrong.any():
@@ -427,7 +466,7 @@ def _check_layer(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> tuple[gpd
                 fix="give polygons (a boundary traced as a line can be closed and polygonised in QGIS)",
                 rows=gdf.index[pos],
             )
-            usable = False
+            return False
     elif name == "facilities":
         wrong = present & ~np.isin(types, (0, 3, 4, 6))
         if wrong.any():
@@ -441,37 +480,41 @@ def _check_layer(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> tuple[gpd
                 fix="give facilities as points or polygons",
                 rows=gdf.index[pos],
             )
-    invalid = present & ~shapely.is_valid(geoms)
-    if len(bad_pos):
-        invalid[bad_pos] = False
-    if invalid.any():
-        pos = np.flatnonzero(invalid)
-        reasons = [shapely.is_valid_reason(g) for g in geoms[pos[:5]]]
-        fixed = geoms.copy()
-        polygonal = np.isin(types[pos], (3, 6))
-        if polygonal.any():
-            fixed[pos[polygonal]] = shapely.make_valid(geoms[pos[polygonal]], method="structure", keep_collapsed=False)
-        if (~polygonal).any():
-            fixed[pos[~polygonal]] = shapely.make_valid(geoms[pos[~polygonal]])
-        gdf = gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs))
-        repaired = True
-        out.add(
-            "warning",
-            name,
-            "invalid_geometry",
-            f"{len(pos)} of {len(gdf)} geometries of the {name} layer are invalid ({'; '.join(reasons)}"
-            f"{'; …' if len(pos) > 5 else ''}; coordinates in the layer's CRS); they were repaired with shapely.make_valid",
-            where=_labels(gdf.index, pos),
-            fix="use report.repaired[...] (or report.layers[...]), or fix them in QGIS (Vector › Geometry Tools › Fix Geometries)",
-            rows=gdf.index[pos],
-        )
-    if missing.any():
-        gdf = gdf.loc[~missing]
-    return (gdf if usable else None), repaired
+    return True
 
 
-def _union_metric(gdf: gpd.GeoDataFrame, metric: CRS) -> shapely.Geometry:
-    return shapely.make_valid(gdf.to_crs(metric).geometry.union_all())
+def _repair(name: str, gdf: gpd.GeoDataFrame, pos: np.ndarray, out: _Collector) -> gpd.GeoDataFrame:
+    """The layer with its invalid rows (positions ``pos``) repaired as every run repairs them, listed in ``out``.
+
+    Polygons go through :func:`mtown_geo._geom.valid_polygons` (``shapely.make_valid``, the
+    polygonal part kept), so the layer validate returns is the one the indicators measure;
+    other geometries are made valid as they are.
+    """
+    geoms = np.asarray(gdf.geometry.values)
+    fixed = geoms.copy()
+    polygonal = np.isin(shapely.get_type_id(geoms[pos]), (3, 6))
+    area = ""
+    if polygonal.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RepairWarning)  # the report lists them
+            fixed_poly, repairs = _geom.valid_polygons(gdf.iloc[pos[polygonal]], what=f"{name} layer", drop_empty=True)
+        fixed[pos[polygonal]] = fixed_poly
+        before, after = float(repairs["area_before_m2"].sum()), float(repairs["area_after_m2"].sum())
+        area = f"; their area {before:,.0f} m² before, {after:,.0f} m² after"
+    if (~polygonal).any():
+        fixed[pos[~polygonal]] = shapely.make_valid(geoms[pos[~polygonal]])
+    reasons = [shapely.is_valid_reason(g) for g in geoms[pos[:5]]]
+    out.add(
+        "warning",
+        name,
+        "invalid_geometry",
+        f"{len(pos)} of {len(gdf)} geometries of the {name} layer are invalid ({'; '.join(reasons)}"
+        f"{'; …' if len(pos) > 5 else ''}; coordinates in the layer's CRS); they were repaired with shapely.make_valid{area}",
+        where=_labels(gdf.index, pos),
+        fix="use report.repaired[...] (or report.layers[...]), or fix them in QGIS (Vector › Geometry Tools › Fix Geometries)",
+        rows=gdf.index[pos],
+    )
+    return gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs))
 
 
 # ---------------------------------------------------------------------------------------
@@ -1103,7 +1146,7 @@ def validate(
     metric: CRS | None = None
     if town_gdf is not None:
         metric = _crs.metric_crs(town_gdf)
-        town_m = _union_metric(town_gdf, metric)
+        town_m = _geom.polygon_union(town_gdf, crs=metric, what=town_name or "boundary", allow_empty=True)
         if town_m.is_empty or town_m.area <= 0:
             town_m = None
     elif any(v is not None for v in (network, facilities, residential, population_raster)):
