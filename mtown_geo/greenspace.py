@@ -93,7 +93,7 @@ def land_ratio(
     if class_col not in green:
         raise InputError(f"the green-land layer has no {class_col!r} column")
     notes: list[str] = []
-    g = green.to_crs(crs) if len(green) else green.set_crs(crs, allow_override=True)
+    g = _geom.to_metric(green, crs=crs, what="green-land layer") if len(green) else green.set_crs(crs, allow_override=True)
     geoms = np.asarray(g.geometry.values, dtype=object)
     poly = np.isin(shapely.get_type_id(geoms), [3, 6])
     if (~poly).any():
