@@ -147,7 +147,7 @@ def test_to_metric_projects_at_most_once(town: dict[str, Any]) -> None:
     assert m.crs.equals(town["metric"]) and m is not built
     assert _geom.to_metric(m, what="built-up area") is m  # already metric: the very object, no to_crs
     assert _geom.to_metric(m, crs=town["metric"], what="built-up area") is m
-    with pytest.raises(mg.CRSError, match="feet|ft|US survey foot|metres"):
+    with pytest.raises(mg.CRSError, match="not metres"):
         _geom.to_metric(built.to_crs(2263), what="built-up area")  # New York State Plane, in US feet
     with pytest.raises(mg.CRSError, match="set_crs"):
         _geom.to_metric(built.set_crs(None, allow_override=True), what="built-up area")
@@ -208,7 +208,7 @@ def test_missing_rows_are_refused_by_label_unless_dropped() -> None:
     layer = gpd.GeoSeries([square, None, shapely.Point(5, 5)], index=["a", "b", "c"], crs=3067)
     with pytest.raises(mg.InputError, match="'b'"):
         _geom.valid_polygons(layer, what="residential land")
-    with pytest.raises(mg.InputError, match="Point.*'c'"):
+    with pytest.raises(mg.InputError, match=r"Point.*'c'"):
         _geom.valid_polygons(layer.drop("b"), what="residential land")
     geoms, repairs = _geom.valid_polygons(layer, what="residential land", drop_empty=True)
     assert [g.area for g in geoms] == [10_000.0, 0.0, 0.0] and repairs.empty
