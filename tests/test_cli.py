@@ -59,6 +59,7 @@ def test_init_then_run_reports_a_typo(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # the whole Karhula demo; tests/test_regression.py runs it in the quick loop
 def test_demo_of_the_second_town_and_an_unknown_one(tmp_path):
     out = tmp_path / "karhula"
     result = runner.invoke(app, ["demo", "--town", "karhula", "--out", str(out), "--no-tiles", "--cell-m", "100"])

@@ -451,7 +451,9 @@ def _disagreement(reach: mg.access.Reach, areas: gpd.GeoDataFrame, *, spacing_m:
     return pd.DataFrame(rows, columns=["category", "threshold_min", "either", "disagree"])
 
 
-@pytest.mark.parametrize("place", ["demo", "guixi_pbf", pytest.param("longgang", marks=pytest.mark.slow), "haidian"])
+@pytest.mark.parametrize(
+    "place", ["demo", *(pytest.param(p, marks=pytest.mark.slow) for p in ("guixi_pbf", "longgang", "haidian"))]
+)
 def test_a_place_is_inside_the_area_exactly_when_the_engine_counts_it_covered(place):
     """On a 20 m grid over real extracts: inside the service area ⟺ Reach.at(point) <= threshold.
 

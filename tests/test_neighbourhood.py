@@ -75,6 +75,7 @@ def triesenberg(tmp_path_factory):
     return r, built, zones
 
 
+@pytest.mark.slow  # Triesenberg from the Liechtenstein extract
 def test_triesenberg_communities_against_shapely(triesenberg) -> None:
     r, _, zones = triesenberg
     centres = r.layers["neighbourhood_centres"]
@@ -89,6 +90,7 @@ def test_triesenberg_communities_against_shapely(triesenberg) -> None:
     assert row["denominator"] == "社区 communities: 2"
 
 
+@pytest.mark.slow  # Triesenberg from the Liechtenstein extract
 def test_triesenberg_walking_coverage_against_networkx(triesenberg) -> None:
     r, built, _ = triesenberg
     net = r.networks["walk"]

@@ -69,7 +69,7 @@ def _osm_xml(src: Path, tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("key", ["guixi_bz2", "longgang", "haidian", "jingan"])
+@pytest.mark.parametrize("key", ["guixi_bz2", "longgang", pytest.param("haidian", marks=pytest.mark.slow), "jingan"])
 def test_walk_length_matches_osmnx(key, tmp_path):
     """Total walk length equals that of osmnx's own graph of the same file, filtered by the same rule."""
     import osmnx as ox
@@ -442,7 +442,7 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             return out, i
 
 
-@pytest.mark.parametrize("key", ["helsinki", "karhula", "andorra"])
+@pytest.mark.parametrize("key", ["helsinki", "karhula", pytest.param("andorra", marks=pytest.mark.slow)])
 def test_a_pbf_cut_at_a_block_boundary_is_reported(key, tmp_path):
     """A .pbf cut after a complete block reads as a valid, smaller file: it is reported, not used silently."""
     import osmium
@@ -503,7 +503,7 @@ def test_data_stopping_far_short_of_the_header_box_is_reported(tmp_path):
     np.testing.assert_allclose(ext.header_bounds, (west, box.bottom_left.lat, east, box.top_right.lat))
 
 
-@pytest.mark.parametrize("key", sorted(OSM_FILES))
+@pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_FILES else k for k in sorted(OSM_FILES)])
 def test_no_shared_file_is_reported_as_cut_short(key):
     with warnings.catch_warnings():
         warnings.simplefilter("error", mg.IncompleteDataWarning)

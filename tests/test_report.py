@@ -340,6 +340,7 @@ def test_manifest_hashes_inputs(profile, tmp_path):
     assert any(a["rule"] == "circles.15min" for a in m["assumptions"])
 
 
+@pytest.mark.slow  # a full run with every map, read back from the PDFs
 def test_maps_carry_the_data_gap_banner_exactly_where_a_category_is_empty(tmp_path):
     """Print maps (text read back from the PDF) and the interactive map say 缺数据 where their
     indicator rests on a category no source holds, and only there."""

@@ -222,6 +222,7 @@ def test_guixi_blocks_against_an_independent_polygonize(guixi) -> None:
     assert bl["within_max"].mean() == pytest.approx(np.mean(longs <= 300.0))
 
 
+@pytest.mark.slow
 def test_liechtenstein_at_country_size() -> None:
     """All of Liechtenstein (160 km², ~8k highway ways) in one go, against shapely on pyrosm's ways."""
     path = shared_path(OSM_FILES["liechtenstein"])
