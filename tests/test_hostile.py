@@ -128,7 +128,7 @@ def _open_in_chromium(path: Path) -> dict:
         page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
         page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
         page.goto(path.as_uri())
-        page.wait_for_selector(".leaflet-control-layers-overlays")
+        page.wait_for_selector(".leaflet-control-layers-overlays", state="attached")  # in a folded control
         # a real mouse over a facility marker with a name (drawn last, on top), then away
         spot = page.evaluate(_NAMED_MARKER)
         hovered: list[str] = []
@@ -145,7 +145,9 @@ def _open_in_chromium(path: Path) -> dict:
         labels = page.eval_on_selector_all(
             ".leaflet-control-layers-overlays label > span", "els => els.map(e => e.textContent.trim())"
         )
+        titles = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "els => els.map(e => e.title)")
         legend = page.eval_on_selector_all(".mtown-legend b", "els => els.map(e => e.textContent)")
+        heading = page.eval_on_selector_all(".mtown-title h1", "els => els.map(e => e.textContent)")
         result = {
             "pwned": page.evaluate("window.__pwned === undefined ? null : window.__pwned"),
             "scripts": page.eval_on_selector_all("script", "els => els.length"),
@@ -153,7 +155,9 @@ def _open_in_chromium(path: Path) -> dict:
             "features": features,
             "hovered": hovered,
             "labels": labels,
+            "titles": titles,
             "legend": legend,
+            "heading": heading,
             "title": page.title(),
             "errors": errors,
         }
@@ -253,14 +257,17 @@ def test_hostile_names_show_as_text_and_never_run_in_the_map(hostile_run):
     assert any("size_label" in k for k in kinds) and any("length_m" in k for k in kinds)
     assert any("category" in k for k in kinds) and any("kind" in k for k in kinds)
     assert any("名称 name" in t and any(h in t for h in HOSTILE) for t in page["hovered"]), page["hovered"]
-    # the town name from the study file: the legend and the page title, as text
-    assert page["legend"] == [result.study.name + " 出行时间 travel time"]
+    # the town name from the study file: the map's title and the page title, as text
+    assert page["heading"] == [result.study.name + " 出行时间 travel time"]
     assert page["title"] == result.study.name + " 出行时间 travel time"
-    # names from the profile: layer names, tooltip headings, proposed sites
-    assert f"{HOSTILE[6]} · {HOSTILE[1]} 出行时间 travel time" in page["labels"]
-    assert f"{HOSTILE[6]} · {HOSTILE[2]} 服务范围 service area" in page["labels"]
+    # names from the profile: layer names (the control's entries and the legend's headings),
+    # the control's groups, tooltip headings, proposed sites
+    assert f"{HOSTILE[6]} · {HOSTILE[1]} 出行时间 travel time" in page["titles"]
+    assert f"{HOSTILE[6]} · {HOSTILE[2]} 服务范围 service area" in page["titles"]
+    assert f"{HOSTILE[6]} · {HOSTILE[1]} 出行时间 travel time" in page["legend"]
+    assert f"{HOSTILE[6]} 必备设施可达类别 categories reached (k / n)" in page["legend"]
     tips = [t for f in page["features"] for t in f["tooltip"]]
-    assert any(f"{HOSTILE[1]} 分钟 min" in t for t in tips)
+    assert any(f"{HOSTILE[1]} 出行时间 travel time" in t and "分钟 min" in t for t in tips)
     assert any(t.startswith(f"新增{HOSTILE[2]} #") for t in tips)
 
 

@@ -50,7 +50,7 @@ LAYERS = {
         "neighbourhood",
         "inventory",
     ],
-    "outputs": ["report", "render", "provenance", "_tablespec"],
+    "outputs": ["report", "render", "render._leaflet", "provenance", "_tablespec"],
     "pipeline": ["study", "tasks", "validate"],
     "batch": ["batch"],
     "faces": ["demo", "cli", ""],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 
@@ -40,91 +41,290 @@ def test_html_is_self_contained(demo_map):
     assert "tile.openstreetmap.org" in demo_map[True].read_text(encoding="utf-8")
 
 
+def _browser(p):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    )
+
+
+def _watch(page) -> list[str]:
+    """Errors, console errors and any request that leaves the file: what a page must not make."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+    return errors
+
+
+# the leaves of the layers on the map whose feature has a property, and the tooltip a hover opens there
+_HOVER = r"""
+(prop) => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  const found = [];
+  const walk = l => { if (l.eachLayer) l.eachLayer(walk); else if (l.feature && prop in l.feature.properties) found.push(l); };
+  map.eachLayer(l => { if (l.eachLayer) walk(l); });
+  const out = [];
+  for (const x of found.slice(0, 400)) {
+    const at = x.getLatLng ? x.getLatLng() : x.getBounds().getCenter();
+    x.fire('mouseover', {latlng: at, originalEvent: new MouseEvent('mouseover')}, true);
+    document.querySelectorAll('.leaflet-tooltip').forEach(t => out.push(t.innerText));
+    x.fire('mouseout', {latlng: at, originalEvent: new MouseEvent('mouseout')}, true);
+  }
+  return out;
+}
+"""
+
+
 @pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
 )
-def test_map_opens_in_chromium_without_errors(demo_map):
+def test_reach_map_opens_in_chromium_with_honest_classes(demo_map):
     from playwright.sync_api import sync_playwright
 
-    errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        browser = _browser(p)
         page = browser.new_page()
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        errors = _watch(page)
         page.goto(demo_map[False].as_uri())
-        page.wait_for_selector(".leaflet-control-layers-overlays")
-        names = page.eval_on_selector_all(
-            ".leaflet-control-layers-overlays label span", "els => els.map(e => e.textContent.trim())"
-        )
-        n_paths = page.eval_on_selector_all("path.leaflet-interactive", "els => els.length")
+        page.wait_for_selector(".leaflet-control-layers-overlays", state="attached")
+        titles = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "els => els.map(e => e.title)")
+        checked = page.eval_on_selector_all(".leaflet-control-layers-overlays input:checked", "els => els.length")
+        legend = page.locator(".mtown-legend").inner_text()
+        tips = page.evaluate(_HOVER, "t")
         # a facility popup opens with its Chinese category name
-        page.locator("path.leaflet-interactive").last.click(force=True)
+        page.evaluate(_CLICK_FACILITY)
         popup = page.locator(".leaflet-popup-content").all_inner_texts()
         browser.close()
     assert errors == []
-    assert "幼儿园 kindergarten 出行时间 travel time" in names
-    assert "设施 facilities" in names and "边界 boundaries" in names
-    assert n_paths > 50
-    assert popup and any("公交站点" in t or "幼儿园" in t for t in popup)
+    assert titles == ["幼儿园 kindergarten 出行时间 travel time", "公交站点 bus stop 出行时间 travel time"]
+    assert checked == 1
+    # the search stopped at 30 minutes: the classes stop there, and "beyond" is not called unreachable
+    assert "> 30 分钟或不可达 min or unreachable（搜索上限 search limit）" in legend
+    assert "15–30 分钟 min" in legend and "30–" not in legend
+    assert tips and all("出行时间 travel time" in t and "分级 class" in t for t in tips)
+    assert any(re.search(r"\d+\.\d 分钟 min", t) for t in tips)
+    assert not any("-1" in t for t in tips)
+    assert popup and any("幼儿园" in t for t in popup)
+
+
+_CLICK_FACILITY = r"""
+() => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  let hit = null;
+  const walk = l => { if (l.eachLayer) l.eachLayer(walk); else if (!hit && l instanceof L.CircleMarker && l.feature && l.feature.properties.category) hit = l; };
+  map.eachLayer(l => { if (l.eachLayer) walk(l); });
+  hit.fire('click', {latlng: hit.getLatLng(), originalEvent: new MouseEvent('click')}, true);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_town(tmp_path_factory):
+    """The default demo town run with maps (no tiles), its map written with the run's basemap."""
+    folder = tmp_path_factory.mktemp("town")
+    st = mg.load_study(mg.demo_study(folder / "s"))
+    st = st.model_copy(
+        update={
+            "outputs": st.outputs.model_copy(
+                update={"tiles": False, "rasters": False, "static_maps": False, "geopackage": False}
+            ),
+            "siting": st.siting.model_copy(update={"enabled": False}),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        result = mg.run(st, out=folder / "out")
+    fmap = render.town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=result.basemap)
+    return result, render.save_map(fmap, folder / "map.html")
+
+
+def _expected_entries(result) -> int:
+    """The layers the control should list, counted from the run's layers."""
+    n = 0
+    layers, prof = result.layers, result.profile
+    for key, units in layers.items():
+        if not key.startswith("units_") or not len(units):
+            continue
+        circle = key.split("_", 1)[1]
+        req = [c for c in prof.circles[circle].required if f"t_{c}" in units]
+        n += 1  # the whole circle
+        for cat in req:
+            n += 1
+            for extra in ("isochrones", "gaps"):
+                g = layers.get(f"{extra}_{circle}")
+                n += g is not None and bool((g["category"] == cat).any())
+        n += len(layers.get(f"proposed_sites_{circle}", ())) > 0
+    n += sum(len(layers.get(k, ())) > 0 for k in ("parks_buffers", "parks_parks", "parks_uncovered", "greenways", "facilities"))
+    return n
+
+
+_PAGE_STATE = r"""
+() => {
+  const ctl = document.querySelector('.mtown-layers');
+  const list = ctl.querySelector('.leaflet-control-layers-list');
+  return {
+    expanded: ctl.classList.contains('leaflet-control-layers-expanded'),
+    listVisible: list.offsetParent !== null && list.getBoundingClientRect().height > 0,
+    entries: ctl.querySelectorAll('.leaflet-control-layers-overlays input[type=checkbox]').length,
+    checked: [...ctl.querySelectorAll('.leaflet-control-layers-overlays input:checked')].map(i => i.parentElement.title),
+    bases: [...ctl.querySelectorAll('.leaflet-control-layers-base input:checked')].map(i => i.value),
+    scale: [...document.querySelectorAll('.leaflet-control-scale-line')].map(e => e.textContent.trim()),
+    title: document.querySelector('.mtown-title h1').textContent,
+    sub: document.querySelector('.mtown-title .mtown-sub').textContent,
+    headings: [...document.querySelectorAll('.mtown-legend summary b')].map(e => e.textContent),
+    dots: [...document.querySelectorAll('.mtown-legend .sw-dot + .label')].map(e => e.textContent),
+    attribution: document.querySelector('.leaflet-control-attribution').textContent,
+    panes: [...document.querySelectorAll('.leaflet-mgRoads-pane path, .leaflet-mgBase-pane path')].length,
+  };
+}
+"""
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
 )
-def test_study_map_has_a_layer_per_circle_and_category(tmp_path):
+def test_town_map_reads_at_a_glance(demo_town):
+    """What a planner sees on opening the demo town's map: a title, the layer control folded
+    away, one layer on (the 15-minute circle's whole coverage) with its legend and the facility
+    symbols, a metric scale, the OSM credit, streets drawn offline; and what a hover shows."""
     from playwright.sync_api import sync_playwright
 
-    study_file = mg.demo_study(tmp_path / "s")
-    st = mg.load_study(study_file)
-    st = st.model_copy(
-        update={
-            "outputs": st.outputs.model_copy(update={"tiles": False, "rasters": False}),
-            "siting": st.siting.model_copy(update={"enabled": False}),
-        }
-    )
-    result = mg.run(st, out=tmp_path / "out")
-    errors: list[str] = []
+    result, path = demo_town
+    prof = result.profile
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        page = browser.new_page()
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-        page.goto((tmp_path / "out" / "map.html").as_uri())
-        page.wait_for_selector(".leaflet-control-layers-overlays")
-        names = page.eval_on_selector_all(
-            ".leaflet-control-layers-overlays label span", "els => els.map(e => e.textContent.trim())"
-        )
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = _watch(page)
+        page.goto(path.as_uri())
+        page.wait_for_selector(".mtown-legend summary")
+        start = page.evaluate(_PAGE_STATE)
+        cells = page.evaluate(_HOVER, "n")
+        # a category's travel time switched on: its legend joins, and its tooltip gives minutes
+        page.hover(".mtown-layers")
+        expanded = page.evaluate(_PAGE_STATE)["expanded"]
+        page.eval_on_selector('.leaflet-control-layers-overlays input[value="15min:kindergarten:t"]', "e => e.click()")
+        on = page.evaluate(_PAGE_STATE)
+        times = page.evaluate(_HOVER, "t")
+        page.eval_on_selector('.leaflet-control-layers-overlays input[value="15min:kindergarten:t"]', "e => e.click()")
+        off = page.evaluate(_PAGE_STATE)
         browser.close()
     assert errors == []
-    profile = result.profile
-    for cat in ("kindergarten", "bus_stop"):
-        zh = profile.categories[cat].name_zh
-        assert f"15分钟生活圈 · {zh} 出行时间 travel time" in names
-        assert f"15分钟生活圈 · {zh} 服务范围 service area" in names
-    assert any("服务盲区 gaps" in n for n in names)
-    assert {"设施 facilities", "边界 boundaries"} <= set(names)
+    name_15 = prof.circles["15min"].name_zh
+    # title: the town and what the map shows
+    assert start["title"] == f"{result.study.name} 生活圈设施可达性 life-circle access"
+    assert start["sub"] == f"{name_15} · 全部必备类别覆盖 whole circle (k / n)"
+    # the control: folded, every layer in it, one on
+    assert not start["expanded"] and not start["listVisible"] and expanded
+    assert start["entries"] == _expected_entries(result) > 20
+    assert start["checked"] == [f"{name_15} · 全部必备类别覆盖 whole circle (k / n)"]
+    assert start["bases"] == ["vector"] and start["panes"] > 100  # streets and buildings drawn, no tile server
+    # metric scale only
+    assert start["scale"] and all(re.fullmatch(r"\d+ (m|km)", s) for s in start["scale"]), start["scale"]
+    assert "© OpenStreetMap contributors" in start["attribution"] and "ODbL" in start["attribution"]
+    # the legend: the layer's grades, its facilities with their counts, the boundaries
+    assert start["headings"][:3] == [
+        f"{name_15} 必备设施可达类别 categories reached (k / n)",
+        "设施 facilities",
+        "边界 boundaries",
+    ]
+    fac = result.layers["facilities"]
+    req = prof.circles["15min"].required
+    counts = fac[fac["category"].isin(req)]["category"].value_counts()
+    want = sorted(f"{prof.categories[c].name_zh} {prof.categories[c].name_en} · {n} 处" for c, n in counts.items())
+    assert sorted(start["dots"]) == want
+    # hover: categories reached in Chinese, with the missing ones named
+    n_req = len(req)
+    assert cells and all(re.search(rf"可达必备类别 categories reached\t\d+ / {n_req} 类", t) for t in cells), cells[:3]
+    assert any("缺少 missing" in t and "幼儿园" in t for t in cells)
+    zh = prof.categories["kindergarten"].name_zh
+    assert f"{name_15} · {zh} 出行时间 travel time" in on["headings"]
+    assert len(on["checked"]) == 2 and on["sub"].count("·") == 2
+    assert f"{name_15} · {zh} 出行时间 travel time" not in off["headings"] and len(off["checked"]) == 1
+    assert times and all(f"{zh} 出行时间 travel time" in t for t in times)
+    assert any(re.search(r"\d+\.\d 分钟 min", t) for t in times)
+    assert not any("-1" in t for t in times)
+
+
+def test_town_map_data_decode_to_the_layers(demo_town):
+    """The compact coordinates read back to the layers' own to 1e-6°, and the file is small:
+    the demo town's map stays far under the 5 MB a 10 km² town at 50 m cells may take."""
+    import json
+
+    import numpy as np
+    import shapely
+
+    from mtown_geo.render import _leaflet
+
+    result, path = demo_town
+    fac = result.layers["facilities"].to_crs(4326)
+    pts = fac.geometry.representative_point().to_numpy()
+    origin = (120_000_000, 30_000_000)
+    enc = json.loads(_leaflet.js_json(_leaflet.encode(pts, origin)))
+    xy = np.cumsum(np.asarray(enc["c"], dtype=np.int64).reshape(-1, 2), axis=0) + np.asarray(origin)
+    assert np.abs(xy / 1e6 - shapely.get_coordinates(pts)).max() <= 0.5e-6 + 1e-12
+    units = result.layers["units_15min"]
+    cells = mg.demand.cells(units).to_crs(4326).geometry.to_numpy()
+    enc = _leaflet.encode(cells, origin)
+    assert enc["t"] == "Polygon" and enc["n"][0] == [5] * len(cells) and enc["n"][1] == [1] * len(cells)
+    xy = np.cumsum(np.asarray(enc["c"], dtype=np.int64).reshape(-1, 2), axis=0) + np.asarray(origin)
+    assert np.abs(xy / 1e6 - shapely.get_coordinates(cells)).max() <= 0.5e-6 + 1e-12
+    size_mb = path.stat().st_size / 1e6
+    assert size_mb < 1.5, size_mb
 
 
 @pytest.mark.slow
-def test_layers_render_as_folium_renders_them(monkeypatch, tmp_path):
-    """The map's GeoJSON layers give the page folium's own GeoJson gives, byte for byte
-    once the random element ids are numbered in order."""
-    import re
+def test_a_real_town_map_is_under_the_size_budget(tmp_path):
+    """A real Chinese town of about 10 km² at 50 m cells, every cell drawn: under 5 MB."""
+    import geopandas as gpd
+    import shapely
+
+    from .conftest import OSM_FILES, shared_path
+
+    osm = shared_path(OSM_FILES["longgang"])
+    ext = mg.sources.read_osm(osm)
+    town = gpd.GeoDataFrame(
+        {"kind": ["镇域", "建成区"]},
+        geometry=[shapely.box(*ext.bounds).centroid.buffer(0.0155, cap_style="square")] * 2,
+        crs=4326,
+    )
+    area_km2 = float(town.to_crs(mg.crs.metric_crs(town)).area.iloc[0]) / 1e6
+    assert 9 < area_km2 < 12
+    town.to_file(tmp_path / "town.geojson")
+    st = mg.load_study(
+        {
+            "name": "龙岗中心",
+            "profile": "zhejiang-2023",
+            "boundaries": {"town": str(tmp_path / "town.geojson")},
+            "osm": str(osm),
+            "population": {"total": 80000},
+            "demand": {"cell_m": 50},
+            "outputs": {"tiles": False, "static_maps": False, "rasters": False, "geopackage": False},
+            "siting": {"enabled": False},
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        result = mg.run(st, out=tmp_path / "out")
+    fmap = render.town_map(
+        result.layers, profile=result.profile, tiles=False, town="龙岗中心", basemap=result.basemap, weight="area_m2"
+    )
+    size_mb = render.save_map(fmap, tmp_path / "map.html").stat().st_size / 1e6
+    assert len(result.layers["units_15min"]) > 3500
+    assert size_mb < 5, size_mb
+
+
+@pytest.mark.slow
+def test_geojson_layers_render_as_folium_renders_them(tmp_path):
+    """The GeoJSON layers of the other maps (policy tasks) give the page folium's own GeoJson
+    gives, byte for byte once the random element ids are numbered in order; their GeoJSON
+    equals geopandas' own (rounded the same way)."""
+    import json
 
     import folium
+    import numpy as np
+    import pandas as pd
 
     from mtown_geo.render import interactive
 
@@ -132,20 +332,21 @@ def test_layers_render_as_folium_renders_them(monkeypatch, tmp_path):
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
         result = mg.run(mg.demo_study(tmp_path / "s"))
 
-    def page() -> str:
-        fmap = render.town_map(result.layers, profile=result.profile, tiles=False, title="t")
+    def page(cls) -> str:
+        fmap = render.new_map(tuple(result.layers["boundaries"].to_crs(4326).total_bounds), tiles=False)
+        for key in ("boundaries", "greenways", "parks_parks", "gaps_15min"):
+            gdf = result.layers[key]
+            fields = [c for c in ("name", "kind", "area_m2") if c in gdf]
+            cls(
+                interactive._geojson(gdf, fields),
+                name=key,
+                style_function=lambda f: {"color": "#333333", "weight": 2},
+                tooltip=interactive._Tooltip(fields=fields),
+            ).add_to(fmap)
         ids: dict[str, str] = {}
         return re.sub(r"[0-9a-f]{32}", lambda m: ids.setdefault(m.group(0), f"id{len(ids)}"), fmap.get_root().render())
 
-    ours = page()
-    monkeypatch.setattr(interactive, "_GeoJson", folium.GeoJson)
-    assert ours == page()
-
-    # each layer's GeoJSON equals geopandas' own (rounded the same way)
-    import json
-
-    import numpy as np
-    import pandas as pd
+    assert page(interactive._GeoJson) == page(folium.GeoJson)
 
     for gdf in result.layers.values():
         if not len(gdf):
@@ -169,12 +370,14 @@ def test_reach_map_page_holds_no_markup_from_data(demo_osm, demo_bounds, tmp_pat
         fac = mg.facilities.from_osm(demo_osm, categories=["kindergarten", "bus_stop"])
     units = mg.demand.grid(demo_bounds[demo_bounds["kind"] == "建成区"].to_crs(3067), cell_m=200)
     times = {c: [1.0] * len(units) for c in ("kindergarten", "bus_stop")}
+    import numpy as np
     import pandas as pd
 
     bad = "<img src=x onerror=alert(1)>`${alert(2)}`{{ 7*7 }}"
     fmap = render.reach_map(
         mg.demand.cells(units),
         pd.DataFrame(times, index=units.index),
+        max_time_min=np.inf,
         facilities=fac.assign(name=bad),
         boundaries=demo_bounds.assign(name=bad),
         profile=mg.standards.load(),
@@ -183,8 +386,9 @@ def test_reach_map_page_holds_no_markup_from_data(demo_osm, demo_bounds, tmp_pat
     )
     html = render.save_map(fmap, tmp_path / "m.html").read_text(encoding="utf-8")
     assert "<img" not in html and ">49" not in html
-    # the raw text is only in the layers' GeoJSON, as JSON strings (shown with textContent)
+    # the raw text is only in the map's data, as JSON strings (shown with textContent): each
+    # facility's and boundary's name and the title
     in_data = '"\\u003cimg src=x onerror=alert(1)\\u003e`${alert(2)}`{{ 7*7 }}"'
-    assert html.count("{{ 7*7 }}") == html.count("${alert") == html.count(in_data) == len(fac) + len(demo_bounds)
+    assert html.count("{{ 7*7 }}") == html.count("${alert") == html.count(in_data) == len(fac) + len(demo_bounds) + 1
     assert "&lt;img src=x onerror=alert(1)&gt;&#96;&#36;&#123;alert(2)&#125;&#96;&#123;&#123; 7*7 &#125;&#125;" in html
     assert render.escape_text(bad) in html
