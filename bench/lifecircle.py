@@ -185,14 +185,12 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
         _ = net.edge_tree, net.edge_start_tree, net.straight_edges, net.csr_reverse, net.component
     with clock("attach"):
         facs = fac[fac["category"].isin(cats)].reset_index(drop=True)  # as lifecircle.reach
-        pts = access.access_points(net, facs)
-        fsnaps = access.snap(net, pts)
-        fsnaps.index = pts.index
+        att = access.attach(net, facs)
+        fsnaps = att.snaps
         usnaps = access.snap(net, units)
     with clock("search"):
-        lookup = {c: i for i, c in enumerate(cats)}
-        owner = pts["owner"].to_numpy()
-        cat_of_point = np.array([lookup[c] for c in facs["category"].to_numpy()[owner]], dtype=np.int64)
+        owner = att.points["owner"].to_numpy()
+        cat_of_point = att.category_codes(cats)
         ok = fsnaps["ok"].to_numpy()
         node_min, nearest = access._search(net, fsnaps, owner, cat_of_point, ok, len(cats), LIMIT_MIN, labels=False)
         reach = access.Reach(
@@ -201,9 +199,7 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
             node_min=node_min,
             nearest=nearest,
             max_time_min=LIMIT_MIN,
-            facilities=facs,
-            points=pts,
-            point_snaps=fsnaps,
+            attachment=att,
         )
     with clock("attach"):
         # reach() builds the facility diagnostics when an access point failed or lies on a small piece

@@ -278,16 +278,23 @@ class Network:
         return g
 
 
-def _csr_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
-    """CSR matrix keeping the minimum of duplicate (row, col) entries, explicit zeros kept."""
-    if len(rows) == 0:
-        return sp.csr_matrix((n, n))
-    key = rows.astype(np.int64) * n + cols
+def _first_min(key: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Positions of the smallest ``w`` of each distinct ``key``, in increasing key order.
+
+    Of equal smallest values the first position wins (the sort is stable).
+    """
     order = np.lexsort((w, key))
     key_sorted = key[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = key_sorted[1:] != key_sorted[:-1]
-    keep = order[first]
+    return order[first]
+
+
+def _csr_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    """CSR matrix keeping the minimum of duplicate (row, col) entries, explicit zeros kept."""
+    if len(rows) == 0:
+        return sp.csr_matrix((n, n))
+    keep = _first_min(rows.astype(np.int64) * n + cols, w)
     r, c, d = rows[keep], cols[keep], w[keep]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(indptr, r + 1, 1)

@@ -19,19 +19,24 @@ length) that keeps the predecessors, so the path itself can be walked back
 along which roads. :func:`point_costs` and :func:`tree_costs` attach points to it as the
 engine attaches facilities and origins (nearest edge, partial edges).
 
-The pieces are public so that every search of the package is this one: :func:`source_legs`
-and :func:`origin_legs` (the partial-edge legs onto and off a point's edge), :func:`add_sources`
-(source rows, the fastest link kept), :func:`restrict` and :func:`reachable_nodes` (the part of
-the network a bounded search can use) and :func:`csr_dijkstra`, the package's only call of
-scipy's Dijkstra (siting's coverage matrix is built from them).
+The pieces are public so that every search of the package is this one: :func:`attach`
+(a layer's access points and their snaps, once: :class:`Attachment`, with its diagnostics;
+:func:`reach` takes one instead of the layer), :func:`source_legs` and :func:`origin_legs`
+(the partial-edge legs onto and off a point's edge), :func:`same_edge` (an origin and a
+point on one edge, joined along it), :func:`add_sources` (source rows, the fastest link
+kept), :func:`restrict` and :func:`reachable_nodes` (the part of the network a bounded search
+can use) and :func:`csr_dijkstra`, the package's only call of scipy's Dijkstra (siting's
+coverage matrix is built from them).
 """
 
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -43,20 +48,23 @@ from scipy.sparse.csgraph import dijkstra
 
 from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
-from ._graph import _csr_min
+from ._graph import _csr_min, _first_min
 from .network import Network
 
 __all__ = [
+    "Attachment",
     "Reach",
     "Tree",
     "access_points",
     "add_sources",
+    "attach",
     "csr_dijkstra",
     "origin_legs",
     "point_costs",
     "reach",
     "reachable_nodes",
     "restrict",
+    "same_edge",
     "search",
     "snap",
     "source_legs",
@@ -260,6 +268,208 @@ def access_points(
 
 
 @dataclass(frozen=True, eq=False)
+class Attachment:
+    """How the features of a layer (facilities, candidate sites) attach to a network.
+
+    Made by :func:`attach`. Every feature is reached through its access points
+    (:func:`access_points`), each attached to its nearest edge (:func:`snap`). :func:`reach`
+    takes an Attachment in place of the facility layer and does not attach again, so a
+    layer attached once serves the diagnostics, the search and the isochrones.
+
+    Attributes
+    ----------
+    network : Network
+        The network the points are attached to.
+    facilities : GeoDataFrame
+        The layer, indexed by row position (0..n-1), in its own CRS; its category column,
+        when it has one, is named ``category``.
+    points : GeoDataFrame
+        The access points, in the network's CRS: ``owner`` (the feature's row position)
+        and point geometry.
+    snaps : DataFrame
+        :func:`snap` of ``points``, indexed like them.
+    categories : tuple of str or None
+        The categories whose features were attached (None: every feature).
+    spacing_m, max_snap_dist_m : float
+        The spacing of access points along polygon boundaries and the snap distance used
+        (metres).
+    """
+
+    network: Network
+    facilities: gpd.GeoDataFrame
+    points: gpd.GeoDataFrame
+    snaps: pd.DataFrame
+    categories: tuple[str, ...] | None
+    spacing_m: float
+    max_snap_dist_m: float
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Per feature: how it attaches, and its status.
+
+        Returns
+        -------
+        DataFrame
+            Indexed like :attr:`facilities` (row positions): ``category`` and ``name`` when
+            the layer has them, ``access_points`` (how many), ``access_points_used`` (within
+            the snap distance), ``snap_dist_m`` (of the nearest access point, NaN without
+            one), ``component`` (network piece of the used points, 0 = the largest, -1
+            none) and ``status``: ``ok``, ``too_far`` (no access point within the snap
+            distance), ``no_geometry``, ``small_piece`` (attached only to a piece cut off
+            from the rest of the network) or ``not_attached`` (a category left out by
+            ``attach(..., categories=...)``).
+        """
+        fac = self.facilities
+        snaps = self.snaps.assign(owner=self.points["owner"].to_numpy())
+        g = snaps.groupby("owner")
+        used = snaps[snaps["ok"]].groupby("owner")
+        n = len(fac)
+        out = pd.DataFrame(index=fac.index)
+        if "category" in fac:
+            out["category"] = fac["category"].to_numpy()
+        if "name" in fac:
+            out["name"] = fac["name"].to_numpy()
+        out["access_points"] = g.size().reindex(range(n), fill_value=0).to_numpy()
+        out["access_points_used"] = used.size().reindex(range(n), fill_value=0).to_numpy()
+        out["snap_dist_m"] = g["snap_dist_m"].min().reindex(range(n)).to_numpy()
+        out["component"] = used["component"].min().reindex(range(n), fill_value=-1).to_numpy()
+        status = np.where(out["access_points_used"] > 0, "ok", "too_far")
+        status = np.where(out["access_points"] == 0, "no_geometry", status)
+        if self.categories is not None:
+            status = np.where(~fac["category"].isin(self.categories).to_numpy(), "not_attached", status)
+        status = np.where((status == "ok") & (out["component"] > 0), "small_piece", status)
+        out["status"] = status
+        return out
+
+    def to_frame(self) -> gpd.GeoDataFrame:
+        """One row per access point: ``owner``, ``category`` (when the layer has one), the
+        snap (``edge``, ``frac``, ``snap_dist_m``, ``access_min``, ``component``, ``ok``) and
+        the point, in the network's CRS."""
+        owner = self.points["owner"].to_numpy()
+        data: dict[str, Any] = {"owner": owner}
+        if "category" in self.facilities:
+            data["category"] = self.facilities["category"].to_numpy()[owner]
+        for col in ("edge", "frac", "snap_dist_m", "access_min", "component", "ok"):
+            data[col] = self.snaps[col].to_numpy()
+        return gpd.GeoDataFrame(data, geometry=self.points.geometry.to_numpy(), crs=self.network.crs, index=self.points.index)
+
+    def category_codes(self, categories: Sequence[str] | None = None) -> np.ndarray:
+        """Per access point: the position of its feature's category in ``categories`` (-1:
+        none of them); all 0 when ``categories`` is None."""
+        owner = self.points["owner"].to_numpy()
+        if categories is None:
+            return np.zeros(len(owner), dtype=np.int64)
+        if "category" not in self.facilities:
+            raise InputError("the attached layer has no category column: attach it with category_col=...")
+        lookup = {c: i for i, c in enumerate(categories)}
+        fac_cat = np.array([lookup.get(c, -1) for c in self.facilities["category"].to_numpy()], dtype=np.int64)
+        return fac_cat[owner] if len(owner) else np.empty(0, dtype=np.int64)
+
+    def usable_points(self, categories: Sequence[str] | None = None) -> pd.DataFrame:
+        """The access points that attach (``ok``), of ``categories`` when given.
+
+        Returns
+        -------
+        DataFrame
+            One row per such point, in the order of :attr:`points`: ``edge``, ``frac``,
+            ``access_min`` (as :func:`snap`), ``owner`` (the feature's row position) and
+            ``cat`` (the position of its category in ``categories``; 0 when None).
+        """
+        cat = self.category_codes(categories)
+        ok = self.snaps["ok"].to_numpy() & (cat >= 0)
+        return pd.DataFrame(
+            {
+                "edge": self.snaps["edge"].to_numpy()[ok],
+                "frac": self.snaps["frac"].to_numpy()[ok],
+                "access_min": self.snaps["access_min"].to_numpy()[ok],
+                "owner": self.points["owner"].to_numpy()[ok],
+                "cat": cat[ok],
+            }
+        )
+
+
+def attach(
+    network: Network,
+    facilities: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    categories: Sequence[str] | None = None,
+    spacing_m: float = 25.0,
+    max_snap_dist_m: float | None = None,
+    category_col: str = "category",
+) -> Attachment:
+    """Attach a layer of facilities (or candidate sites) to a network, once.
+
+    Each feature gets its access points (:func:`access_points`: a point is its own, a
+    polygon is reached through its boundary) and each access point its nearest edge
+    (:func:`snap`). No search runs: :meth:`Attachment.diagnostics` says which features
+    attach and how well, and :func:`reach` searches from the Attachment without
+    attaching again.
+
+    Parameters
+    ----------
+    network : Network
+    facilities : GeoDataFrame or GeoSeries
+        Points or polygons, any CRS.
+    categories : sequence of str, optional
+        Attach only the features of these categories (the others are listed with the
+        status ``not_attached``); default: every feature.
+    spacing_m : float, optional
+        Spacing of the access points along polygon boundaries (metres; default 25).
+    max_snap_dist_m : float, optional
+        Access points farther than this from the network are not used (metres; default:
+        the network profile's, 300 m).
+    category_col : str, optional
+        The layer's category column (named ``category`` in the Attachment); a layer
+        without it can be attached but not searched by category.
+
+    Returns
+    -------
+    Attachment
+
+    Examples
+    --------
+    >>> import mtown_geo as mg
+    >>> net = mg.network.from_osm(mg.demo_osm_path(), mode="walk")  # doctest: +SKIP
+    >>> att = mg.access.attach(net, mg.facilities.from_osm(mg.demo_osm_path()))  # doctest: +SKIP
+    >>> att.diagnostics()["status"].value_counts()  # doctest: +SKIP
+    >>> r = mg.access.reach(net, att, max_time_min=15)  # doctest: +SKIP
+    """
+    if isinstance(facilities, gpd.GeoSeries):
+        facilities = facilities.to_frame(name="geometry")
+    if not isinstance(facilities, gpd.GeoDataFrame):
+        raise InputError(f"the layer to attach must be a GeoDataFrame, got {type(facilities).__name__}")
+    if isinstance(spacing_m, bool) or not isinstance(spacing_m, numbers.Real) or not 0 < spacing_m < np.inf:
+        raise InputError(f"spacing_m must be a positive number of metres, got {spacing_m!r}")
+    if max_snap_dist_m is None:
+        max_snap_dist_m = network.max_snap_dist_m
+    if isinstance(max_snap_dist_m, bool) or not isinstance(max_snap_dist_m, numbers.Real) or not max_snap_dist_m >= 0:
+        raise InputError(f"max_snap_dist_m must be a number of metres ≥ 0, got {max_snap_dist_m!r}")
+    fac = facilities.reset_index(drop=True)
+    if category_col != "category" and category_col in fac:
+        fac = fac.rename(columns={category_col: "category"})
+    if categories is None:
+        cats = None
+        rows = np.arange(len(fac))
+    else:
+        if "category" not in fac:
+            raise InputError(f"the layer has no {category_col!r} column to choose categories from")
+        cats = tuple(str(c) for c in categories)
+        rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
+    pts = access_points(network, fac.iloc[rows], spacing_m=spacing_m)
+    pts["owner"] = rows[pts["owner"].to_numpy()] if len(pts) else pts["owner"]
+    snaps = snap(network, pts, max_snap_dist_m=max_snap_dist_m)
+    snaps.index = pts.index
+    return Attachment(
+        network=network,
+        facilities=fac,
+        points=pts,
+        snaps=snaps,
+        categories=cats,
+        spacing_m=float(spacing_m),
+        max_snap_dist_m=float(max_snap_dist_m),
+    )
+
+
+@dataclass(frozen=True, eq=False)
 class Reach:
     """Travel times from every network node to the nearest facility of each category.
 
@@ -267,6 +477,8 @@ class Reach:
     to the nearest facility of ``categories[k]`` (``inf`` beyond ``max_time_min``);
     ``nearest[k, i]`` is that facility's row position in ``facilities`` (-1 when none).
     :meth:`at` turns them into times for any points (demand units, raster cells).
+    ``attachment`` is how the facilities attach (:func:`attach`); ``facilities``,
+    ``points`` and ``point_snaps`` are its layer, access points and snaps.
     """
 
     network: Network
@@ -274,33 +486,38 @@ class Reach:
     node_min: np.ndarray
     nearest: np.ndarray | None
     max_time_min: float
-    facilities: gpd.GeoDataFrame
-    points: gpd.GeoDataFrame
-    point_snaps: pd.DataFrame
+    attachment: Attachment
+
+    @property
+    def facilities(self) -> gpd.GeoDataFrame:
+        """The facility layer, indexed by row position (the ``owner`` of the access points)."""
+        return self.attachment.facilities
+
+    @property
+    def points(self) -> gpd.GeoDataFrame:
+        """The facilities' access points (``owner`` and point geometry, network CRS)."""
+        return self.attachment.points
+
+    @property
+    def point_snaps(self) -> pd.DataFrame:
+        """:func:`snap` of the access points."""
+        return self.attachment.snaps
+
+    @cached_property
+    def _sources(self) -> pd.DataFrame:
+        """The access points of the searched categories that attach (:meth:`Attachment.usable_points`)."""
+        return self.attachment.usable_points(self.categories)
 
     def node_table(self) -> pd.DataFrame:
         """Node times as a DataFrame: one row per node, one column per category (minutes)."""
         return pd.DataFrame(self.node_min.T, columns=list(self.categories), index=self.network.nodes.index)
 
     def facility_diagnostics(self) -> pd.DataFrame:
-        """Per facility: how it attaches (access points, nearest snap distance, network piece) and its status."""
-        snaps = self.point_snaps.assign(owner=self.points["owner"].to_numpy())
-        g = snaps.groupby("owner")
-        used = snaps[snaps["ok"]].groupby("owner")
-        n = len(self.facilities)
-        out = pd.DataFrame(index=self.facilities.index)
-        out["category"] = self.facilities["category"].to_numpy()
-        if "name" in self.facilities:
-            out["name"] = self.facilities["name"].to_numpy()
-        out["access_points"] = g.size().reindex(range(n), fill_value=0).to_numpy()
-        out["access_points_used"] = used.size().reindex(range(n), fill_value=0).to_numpy()
-        out["snap_dist_m"] = g["snap_dist_m"].min().reindex(range(n)).to_numpy()
-        out["component"] = used["component"].min().reindex(range(n), fill_value=-1).to_numpy()
-        status = np.where(out["access_points_used"] > 0, "ok", "too_far")
-        status = np.where(out["access_points"] == 0, "no_geometry", status)
-        status = np.where(~out["category"].isin(self.categories).to_numpy(), "not_searched", status)
-        status = np.where((status == "ok") & (out["component"] > 0), "small_piece", status)
-        out["status"] = status
+        """Per facility: how it attaches (:meth:`Attachment.diagnostics`); ``status`` is
+        ``not_searched`` for the categories this Reach did not search."""
+        out = self.attachment.diagnostics()
+        if "category" in out:
+            out["status"] = np.where(~out["category"].isin(self.categories).to_numpy(), "not_searched", out["status"].to_numpy())
         return out
 
     def at(
@@ -414,63 +631,36 @@ class Reach:
         return times, near
 
     def _same_edge(self, e: np.ndarray, s: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per category and origin: the time along the origin's own edge to the nearest
+        facility attached to that edge, and that facility (inf and -1 where none)."""
         K = len(self.categories)
         out_t = np.full((K, len(e)), np.inf)
         out_w = np.full((K, len(e)), -1, dtype=np.int64)
-        ps = self.point_snaps
-        okp = ps["ok"].to_numpy()
-        if not okp.any():
+        src = self._sources
+        if not len(src):
             return out_t, out_w
-        f_edge = ps["edge"].to_numpy()[okp]
-        on_edge = np.isin(e, f_edge)
-        if not on_edge.any():
-            return out_t, out_w
-        f_frac = ps["frac"].to_numpy()[okp]
-        f_acc = ps["access_min"].to_numpy()[okp]
-        f_owner = self.points["owner"].to_numpy()[okp]
-        f_cat = self._owner_cat[f_owner]
-        o_idx = np.flatnonzero(on_edge)
-        left = pd.DataFrame({"o": o_idx, "edge": e[o_idx]})
-        right = pd.DataFrame({"edge": f_edge, "f": np.arange(len(f_edge))})
-        pairs = left.merge(right, on="edge")
-        o = pairs["o"].to_numpy()
-        f = pairs["f"].to_numpy()
-        edges = self.network.edges
-        t_uv = edges["time_min"].to_numpy()[e[o]]
-        t_vu = edges["time_rev_min"].to_numpy()[e[o]]
-        ds = f_frac[f] - s[o]
-        with np.errstate(invalid="ignore"):
-            along = np.where(ds >= 0, ds * t_uv, -ds * t_vu)
-        along = np.where(ds == 0, 0.0, along)
-        total = acc[o] + along + f_acc[f]
-        cat = f_cat[f]
-        keep = cat >= 0
+        origins = pd.DataFrame({"edge": e, "frac": s, "access_min": acc})
+        o, p, total = same_edge(self.network, origins, src)
+        cat = src["cat"].to_numpy()[p]
+        owner = src["owner"].to_numpy()[p]
         for k in range(K):
-            sel = keep & (cat == k)
+            sel = cat == k
             if not sel.any():
                 continue
-            order = np.lexsort((total[sel], o[sel]))
-            oo, tt, ww = o[sel][order], total[sel][order], f_owner[f[sel]][order]
-            first = np.ones(len(oo), dtype=bool)
-            first[1:] = oo[1:] != oo[:-1]
-            out_t[k, oo[first]] = tt[first]
-            out_w[k, oo[first]] = ww[first]
+            keep = _first_min(o[sel], total[sel])
+            out_t[k, o[sel][keep]] = total[sel][keep]
+            out_w[k, o[sel][keep]] = owner[sel][keep]
         return out_t, out_w
-
-    @property
-    def _owner_cat(self) -> np.ndarray:
-        lookup = {c: i for i, c in enumerate(self.categories)}
-        return np.array([lookup.get(c, -1) for c in self.facilities["category"].to_numpy()], dtype=np.int64)
 
 
 def reach(
     network: Network,
-    facilities: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame | Attachment,
     *,
     categories: Sequence[str] | None = None,
     max_time_min: float = 60.0,
     max_snap_dist_m: float | None = None,
-    spacing_m: float = 25.0,
+    spacing_m: float | None = None,
     category_col: str = "category",
     labels: bool = True,
 ) -> Reach:
@@ -479,9 +669,10 @@ def reach(
     Parameters
     ----------
     network : Network
-    facilities : GeoDataFrame
+    facilities : GeoDataFrame or Attachment
         Facilities with a category column (see :mod:`mtown_geo.facilities`), points or
-        polygons, any CRS.
+        polygons, any CRS; or the same already attached to ``network`` (:func:`attach`),
+        which is then used as it is (nothing is attached again).
     categories : sequence of str, optional
         Categories to search, in this order (default: those present, sorted). A
         category without facilities gives ``inf`` everywhere and an
@@ -491,9 +682,13 @@ def reach(
     max_snap_dist_m : float, optional
         Facility access points farther than this from the network are not used (default:
         the profile's, 300 m). Facilities with no usable access point are listed by
-        :meth:`Reach.facility_diagnostics` and reported with a :class:`SnapWarning`.
+        :meth:`Reach.facility_diagnostics` and reported with a :class:`SnapWarning`. With
+        an Attachment: its own (giving another is an error).
     spacing_m : float, optional
-        Spacing of the access points along polygon boundaries (default 25 m).
+        Spacing of the access points along polygon boundaries (default 25 m). With an
+        Attachment: its own (giving another is an error).
+    category_col : str, optional
+        The facility layer's category column (with an Attachment: give it to :func:`attach`).
     labels : bool, optional
         Also record which facility is nearest to each node (``Reach.nearest``, for
         catchments); without them the search runs a little faster.
@@ -502,20 +697,29 @@ def reach(
     -------
     Reach
     """
-    if not isinstance(facilities, gpd.GeoDataFrame):
-        raise InputError(f"facilities must be a GeoDataFrame, got {type(facilities).__name__}")
-    if len(facilities) == 0:
+    given = facilities if isinstance(facilities, Attachment) else None
+    if given is not None:
+        _check_attachment(given, network, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m, category_col=category_col)
+        fac = given.facilities
+    elif not isinstance(facilities, gpd.GeoDataFrame):
+        raise InputError(f"facilities must be a GeoDataFrame or an Attachment, got {type(facilities).__name__}")
+    else:
+        fac = facilities
+    if len(fac) == 0:
         raise InputError(
             "the facility layer is empty: nothing to measure travel times to. Check the source "
             "(an OSM extract without such features, or a filter that removed them all)"
         )
-    if category_col not in facilities:
+    if given is None and category_col not in fac:
         raise InputError(f"the facility layer has no {category_col!r} column")
+    if given is not None and "category" not in fac:
+        raise InputError("the attached layer has no category column: attach it with category_col=...")
     if not max_time_min > 0:
         raise InputError(f"max_time_min must be positive, got {max_time_min}")
-    fac = facilities.reset_index(drop=True)
-    if category_col != "category":
-        fac = fac.rename(columns={category_col: "category"})
+    if given is None:
+        fac = fac.reset_index(drop=True)
+        if category_col != "category":
+            fac = fac.rename(columns={category_col: "category"})
     present = sorted(set(fac["category"].dropna().astype(str)))
     cats = tuple(present if categories is None else [str(c) for c in categories])
     if len(set(cats)) != len(cats):
@@ -527,21 +731,29 @@ def reach(
             EmptyCategoryWarning,
             stacklevel=2,
         )
-    # only the facilities of the searched categories are attached
+    if given is None:
+        # only the facilities of the searched categories are attached
+        att = attach(
+            network,
+            fac,
+            categories=cats,
+            spacing_m=25.0 if spacing_m is None else spacing_m,
+            max_snap_dist_m=max_snap_dist_m,
+        )
+    else:
+        att = given
+        left_out = [c for c in cats if c in present and att.categories is not None and c not in att.categories]
+        if left_out:
+            raise InputError(
+                f"the attachment holds no facility of the categories {left_out} (attached: {list(att.categories or ())}): "
+                "attach them too, with mtown_geo.access.attach(..., categories=...)"
+            )
     rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
-    pts = access_points(network, fac.iloc[rows], spacing_m=spacing_m)
-    pts["owner"] = rows[pts["owner"].to_numpy()] if len(pts) else pts["owner"]
-    snaps = snap(network, pts, max_snap_dist_m=max_snap_dist_m)
-    snaps.index = pts.index
+    snaps = att.snaps
     n = network.n_nodes
     K = len(cats)
-    lookup = {c: i for i, c in enumerate(cats)}
-    owner = pts["owner"].to_numpy()
-    cat_of_point = (
-        np.array([lookup.get(c, -1) for c in fac["category"].to_numpy()[owner]], dtype=np.int64)
-        if len(owner)
-        else np.empty(0, dtype=np.int64)
-    )
+    owner = att.points["owner"].to_numpy()
+    cat_of_point = att.category_codes(cats)
     ok = snaps["ok"].to_numpy() & (cat_of_point >= 0)
     if ok.any():
         node_min, nearest = _search(network, snaps, owner, cat_of_point, ok, K, max_time_min, labels=labels)
@@ -554,11 +766,10 @@ def reach(
         node_min=node_min,
         nearest=nearest,
         max_time_min=float(max_time_min),
-        facilities=fac,
-        points=pts,
-        point_snaps=snaps,
+        attachment=att,
     )
-    if ok.all() and not (snaps["component"].to_numpy() > 0).any() and np.isin(rows, owner).all():
+    searched = cat_of_point >= 0
+    if ok[searched].all() and not (snaps["component"].to_numpy()[searched] > 0).any() and np.isin(rows, owner[searched]).all():
         return result  # every facility attached to the main network: nothing to report
     diag = result.facility_diagnostics()
     diag = diag[diag["category"].isin(cats)]
@@ -575,6 +786,26 @@ def reach(
                 stacklevel=2,
             )
     return result
+
+
+def _check_attachment(
+    att: Attachment, network: Network, *, max_snap_dist_m: float | None, spacing_m: float | None, category_col: str
+) -> None:
+    """An Attachment given to :func:`reach` must be of this network and of the options asked for."""
+    if att.network is not network:
+        raise InputError("the attachment was made on another network: attach the facilities to this one with attach()")
+    if max_snap_dist_m is not None and float(max_snap_dist_m) != att.max_snap_dist_m:
+        raise InputError(
+            f"the attachment used max_snap_dist_m={att.max_snap_dist_m:g}, not {max_snap_dist_m!r}: attach again with "
+            "that distance, or leave max_snap_dist_m out"
+        )
+    if spacing_m is not None and float(spacing_m) != att.spacing_m:
+        raise InputError(
+            f"the attachment used spacing_m={att.spacing_m:g}, not {spacing_m!r}: attach again with that spacing, "
+            "or leave spacing_m out"
+        )
+    if category_col != "category":
+        raise InputError("with an Attachment, give category_col to attach(), not to reach()")
 
 
 def _search(
@@ -697,6 +928,58 @@ def origin_legs(
     return u, v, via_u, via_v
 
 
+def same_edge(network: Network, origins: pd.DataFrame, points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trips along a shared edge: from each origin to each point attached to the origin's own edge.
+
+    An origin and a facility (or a site) on the same edge are joined along that edge, not
+    only through its ends: the origin's access leg, the stretch of edge between the two
+    positions (at the edge's time in that direction; ``inf`` against a one-way edge) and
+    the point's access leg.
+
+    Parameters
+    ----------
+    network : Network
+        The network both are attached to.
+    origins, points : DataFrame
+        Attached points as :func:`snap` gives them (``edge``, ``frac``, ``access_min``;
+        rows with ``ok`` false, when that column is there, or without an edge take no part).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``o``, ``p`` (row positions in ``origins`` and ``points`` of every pair on one
+        edge, in the order of ``origins``) and ``time_min``, the time of each trip from
+        the origin to the point (minutes).
+    """
+    o_edge = origins["edge"].to_numpy()
+    p_edge = points["edge"].to_numpy()
+    o_use = o_edge >= 0
+    p_use = p_edge >= 0
+    if "ok" in origins:
+        o_use &= origins["ok"].to_numpy()
+    if "ok" in points:
+        p_use &= points["ok"].to_numpy()
+    p_idx = np.flatnonzero(p_use)
+    o_idx = np.flatnonzero(o_use & np.isin(o_edge, p_edge[p_idx]))
+    if len(o_idx) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+    left = pd.DataFrame({"o": o_idx, "edge": o_edge[o_idx]})
+    right = pd.DataFrame({"edge": p_edge[p_idx], "p": p_idx})
+    pairs = left.merge(right, on="edge")
+    o = pairs["o"].to_numpy()
+    p = pairs["p"].to_numpy()
+    edges = network.edges
+    e = o_edge[o]
+    t_uv = edges["time_min"].to_numpy()[e]
+    t_vu = edges["time_rev_min"].to_numpy()[e]
+    ds = points["frac"].to_numpy()[p] - origins["frac"].to_numpy()[o]
+    with np.errstate(invalid="ignore"):
+        along = np.where(ds >= 0, ds * t_uv, -ds * t_vu)
+    along = np.where(ds == 0, 0.0, along)
+    total = origins["access_min"].to_numpy()[o] + along + points["access_min"].to_numpy()[p]
+    return o, p, total
+
+
 def add_sources(graph: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n_sources: int) -> sp.csr_matrix:
     """A square CSR of size ``n + n_sources``: ``graph`` plus ``n_sources`` source rows with edges into it.
 
@@ -705,12 +988,7 @@ def add_sources(graph: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, w: np.
     kept. The search from node ``n + j`` then starts at source ``j``.
     """
     n = graph.shape[0]
-    key = rows.astype(np.int64) * n + cols
-    order = np.lexsort((w, key))
-    key_s = key[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key_s[1:] != key_s[:-1]
-    keep = order[first]
+    keep = _first_min(rows.astype(np.int64) * n + cols, w)
     r, c, d = rows[keep], cols[keep], w[keep]
     counts = np.bincount(r, minlength=n_sources)
     indptr = np.concatenate([graph.indptr.astype(np.int64), graph.indptr[-1] + np.cumsum(counts)])
@@ -944,11 +1222,8 @@ class Tree:
         cost = np.concatenate([c_uv[fw], c_vu[bw]])
         eid = np.concatenate([np.flatnonzero(fw), np.flatnonzero(bw)])
         keys = src * self.network.n_nodes + dst
-        order = np.lexsort((cost, keys))
-        keys, eid = keys[order], eid[order]
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = keys[1:] != keys[:-1]
-        out = (keys[first], eid[first])
+        keep = _first_min(keys, cost)
+        out = (keys[keep], eid[keep])
         object.__setattr__(self, "_hops_cache", out)
         return out
 
