@@ -343,10 +343,8 @@ def _cover(
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Boolean (sites × units) matrix of "the unit reaches the site within the threshold", and which sites attach."""
     n_sites, n_units = len(sites), len(usnap)
-    pts = access.access_points(network, sites, spacing_m=spacing_m)
-    psnap = access.snap(network, pts, max_snap_dist_m=max_snap_dist_m)
-    pok = psnap["ok"].to_numpy()
-    owner = pts["owner"].to_numpy()[pok]
+    used = access.attach(network, sites, spacing_m=spacing_m, max_snap_dist_m=max_snap_dist_m).usable_points()
+    owner = used["owner"].to_numpy()
     attached = np.zeros(n_sites, dtype=bool)
     attached[owner] = True
     empty = sp.csr_matrix((n_sites, n_units), dtype=bool)
@@ -354,12 +352,9 @@ def _cover(
     if len(owner) == 0 or len(oi) == 0:
         return empty, attached
     T = float(threshold_min)
-    edges = network.edges
-    pe = psnap["edge"].to_numpy()[pok]
-    pf = psnap["frac"].to_numpy()[pok]
-    pacc = psnap["access_min"].to_numpy()[pok]
-    t_uv = edges["time_min"].to_numpy()
-    t_vu = edges["time_rev_min"].to_numpy()
+    pe = used["edge"].to_numpy()
+    pf = used["frac"].to_numpy()
+    pacc = used["access_min"].to_numpy()
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
 
@@ -387,23 +382,11 @@ def _cover(
             cols.append(oi[c])
 
     # along a shared edge: the unit walks along its own edge to the site, as the engine does
-    left = pd.DataFrame({"j": np.arange(len(oi)), "edge": usnap["edge"].to_numpy()[oi]})
-    right = pd.DataFrame({"edge": pe, "p": np.arange(len(pe))})
-    pairs = left.merge(right, on="edge")
-    if len(pairs):
-        j = pairs["j"].to_numpy()
-        p = pairs["p"].to_numpy()
-        e = pe[p]
-        s = usnap["frac"].to_numpy()[oi][j]
-        acc = usnap["access_min"].to_numpy()[oi][j]
-        ds = pf[p] - s
-        with np.errstate(invalid="ignore"):
-            along = np.where(ds >= 0, ds * t_uv[e], -ds * t_vu[e])
-        along = np.where(ds == 0, 0.0, along)
-        total = acc + along + pacc[p]
+    o, p, total = access.same_edge(network, usnap, used)
+    if len(o):
         hit = total <= T
         rows.append(owner[p[hit]])
-        cols.append(oi[j[hit]])
+        cols.append(o[hit])
 
     if not rows:
         return empty, attached
@@ -624,6 +607,7 @@ def add_facilities(
     method: str = "greedy",
     spacing_m: float = 25.0,
     time_limit_s: float = 60.0,
+    reach: access.Reach | None = None,
 ) -> SitingPlan:
     """Choose new facility sites that raise a category's coverage the most.
 
@@ -639,7 +623,8 @@ def add_facilities(
     facilities : GeoDataFrame or None
         Existing facilities with a ``category`` column (see :mod:`mtown_geo.facilities`),
         any CRS; only those of ``category`` count. None, an empty layer or a layer
-        without that category means the category has no facility yet.
+        without that category means the category has no facility yet (with ``reach``:
+        None means the facilities the Reach was searched from).
     demand : GeoDataFrame
         Demand units (see :mod:`mtown_geo.demand`) with the ``weight`` column, any CRS.
     category : str
@@ -674,6 +659,12 @@ def add_facilities(
     time_limit_s : float, optional
         Time limit of the integer program (seconds; default 60). When it is hit, the
         best plan found is returned with ``optimal=False``.
+    reach : Reach, optional
+        The engine's search of this network from these facilities (:func:`mtown_geo.access.reach`,
+        e.g. the life circle's), with ``category`` among its categories, ``max_time_min`` at
+        least ``threshold_min`` and the same ``spacing_m`` and ``max_snap_dist_m``: the
+        existing coverage is then read from it (``reach.at(demand)[category] <= threshold_min``)
+        instead of searched again. The result is the same to the bit.
 
     Returns
     -------
@@ -686,7 +677,8 @@ def add_facilities(
     ------
     InputError
         Bad arguments: neither ``k`` nor ``target``, a target outside 0–1, a missing or
-        all-zero weight column, an unknown method, an empty layer.
+        all-zero weight column, an unknown method, an empty layer, a ``reach`` of another
+        network, category, search limit, attachment or facility layer.
     CRSError
         A layer has no CRS.
 
@@ -703,7 +695,95 @@ def add_facilities(
     ...                                 threshold_min=15, target=0.95)  # doctest: +SKIP
     >>> plan.sites[["order", "coverage"]]  # doctest: +SKIP
     """
-    # -- checks, once, at the entry
+    req = _check_request(
+        network,
+        facilities,
+        demand,
+        category=category,
+        threshold_min=threshold_min,
+        candidates=candidates,
+        k=k,
+        target=target,
+        weight=weight,
+        method=method,
+        time_limit_s=time_limit_s,
+        reach=reach,
+    )
+    # attach the units once; what the existing facilities cover (the engine itself)
+    usnap = access.snap(network, req.units, max_snap_dist_m=max_snap_dist_m)
+    _warn_unattached(usnap, what="demand units", mode=network.mode)
+    base = _baseline(network, req, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m, reach=reach)
+    cm = _candidate_matrix(network, req, usnap, base, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    choice = _choose(req, cm, method=method, time_limit_s=time_limit_s)
+    plan = _plan(req, cm, choice, method=method)
+    if req.target is not None and not choice.reachable:
+        warnings.warn(plan.message(), TargetWarning, stacklevel=2)
+    log.info("%s", plan.message())
+    return plan
+
+
+# -- the steps of add_facilities -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What :func:`add_facilities` is asked, checked: the layers and the numbers."""
+
+    units: gpd.GeoDataFrame
+    w_all: np.ndarray
+    total: float
+    existing: gpd.GeoDataFrame | None
+    cand: gpd.GeoDataFrame
+    category: str
+    T: float
+    k: int | None
+    target: float | None
+    weight: str
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    """The candidates' coverage: all units (``A_full``) and the units still open (``A``, ``w``)."""
+
+    base: np.ndarray
+    before: float
+    A_full: sp.csr_matrix
+    attached: np.ndarray
+    A: sp.csr_matrix
+    w: np.ndarray
+    every: float
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """The sites chosen (rows of the candidates), their gains and what is known of the optimum."""
+
+    rows: list[int]
+    gains: list[float]
+    optimal: bool
+    reachable: bool | None
+    bound_coverage: float | None
+    bound_n_sites: int | None
+    greedy_coverage: float
+    greedy_n_sites: int
+
+
+def _check_request(
+    network: Network,
+    facilities: gpd.GeoDataFrame | None,
+    demand: gpd.GeoDataFrame,
+    *,
+    category: str,
+    threshold_min: float,
+    candidates: gpd.GeoDataFrame | gpd.GeoSeries | None,
+    k: int | None,
+    target: float | None,
+    weight: str,
+    method: str,
+    time_limit_s: float,
+    reach: access.Reach | None,
+) -> _Request:
+    """Every argument checked, once, at the entry; the layers read."""
     if not isinstance(network, Network):
         raise InputError(f"network must be a mtown_geo Network, got {type(network).__name__}")
     T = _positive(threshold_min, name="threshold_min")
@@ -720,56 +800,142 @@ def add_facilities(
     if not isinstance(category, str) or not category:
         raise InputError(f"category must be a category name such as 'kindergarten', got {category!r}")
     _positive(time_limit_s, name="time_limit_s")
+    if reach is not None and not isinstance(reach, access.Reach):
+        raise InputError(f"reach must be a Reach (mtown_geo.access.reach), got {type(reach).__name__}")
     units = _geo_layer(demand, what="demand layer")
     if len(units) == 0:
         raise InputError("the demand layer is empty")
     w_all = _weights(units, weight)
+    if facilities is None and reach is not None:
+        facilities = reach.facilities
     existing = _facilities_of(facilities, category)
     cand = default_candidates(network, units) if candidates is None else _geo_layer(candidates, what="candidate layer")
     if len(cand) == 0:
         raise InputError("the candidate layer is empty: give at least one candidate site")
-    kk = int(k) if k is not None else None
-    total = float(w_all.sum())
-
-    # -- attach units once; what the existing facilities cover (the engine itself)
-    usnap = access.snap(network, units, max_snap_dist_m=max_snap_dist_m)
-    _warn_unattached(usnap, what="demand units", mode=network.mode)
-    base = _covered_by_existing(
-        network, existing, units, category=category, T=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m
+    return _Request(
+        units=units,
+        w_all=w_all,
+        total=float(w_all.sum()),
+        existing=existing,
+        cand=cand,
+        category=category,
+        T=T,
+        k=int(k) if k is not None else None,
+        target=target,
+        weight=weight,
     )
-    before = float(w_all[base].sum())
 
-    # -- which candidate covers which not-yet-covered unit
+
+def _baseline(
+    network: Network,
+    req: _Request,
+    *,
+    max_snap_dist_m: float | None,
+    spacing_m: float,
+    reach: access.Reach | None,
+) -> np.ndarray:
+    """Which units the existing facilities of the category cover: read from ``reach``, or one engine search."""
+    if reach is not None:
+        _check_reach(reach, network, req, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    if req.existing is None:
+        log.info("no existing facility of the category %r: coverage starts from 0", req.category)
+        return np.zeros(len(req.units), dtype=bool)
+    if reach is None:
+        reach = access.reach(
+            network,
+            req.existing,
+            categories=[req.category],
+            max_time_min=req.T,
+            max_snap_dist_m=max_snap_dist_m,
+            spacing_m=spacing_m,
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SnapWarning)  # unattached units are reported once, by the caller
+        times = reach.at(req.units, max_snap_dist_m=max_snap_dist_m)[req.category].to_numpy()
+    return np.asarray(times <= req.T, dtype=bool)
+
+
+def _check_reach(
+    reach: access.Reach, network: Network, req: _Request, *, max_snap_dist_m: float | None, spacing_m: float
+) -> None:
+    """A Reach given to :func:`add_facilities` must answer the same question as its own search would."""
+    att = reach.attachment
+    if reach.network is not network:
+        raise InputError("reach was searched on another network: pass the Reach of this network, or leave reach out")
+    theirs = reach.facilities[(reach.facilities["category"] == req.category).to_numpy()].geometry
+    ours = req.existing.geometry if req.existing is not None else gpd.GeoSeries([], crs=theirs.crs)
+    if len(ours) and not ours.crs.equals(theirs.crs):
+        ours = ours.to_crs(theirs.crs)
+    if (
+        len(ours) != len(theirs)
+        or not shapely.equals_exact(np.asarray(ours.values), np.asarray(theirs.values), tolerance=1e-6).all()
+    ):
+        raise InputError(
+            f"reach was searched from other {req.category} facilities than the layer given ({len(theirs)} there, "
+            f"{len(ours)} here): pass the layer the Reach was made from, or leave reach out"
+        )
+    if req.existing is None:
+        return  # nothing to read from it
+    if req.category not in reach.categories:
+        raise InputError(f"reach did not search the category {req.category!r} (it searched {list(reach.categories)})")
+    if reach.max_time_min < req.T:
+        raise InputError(
+            f"reach was searched up to {reach.max_time_min:g} min, less than threshold_min={req.T:g}: search it "
+            "further, or leave reach out"
+        )
+    snap_m = network.max_snap_dist_m if max_snap_dist_m is None else max_snap_dist_m
+    if float(snap_m) != att.max_snap_dist_m or float(spacing_m) != att.spacing_m:
+        raise InputError(
+            f"reach attached the facilities with max_snap_dist_m={att.max_snap_dist_m:g} and spacing_m={att.spacing_m:g}, "
+            f"not {snap_m:g} and {spacing_m:g}: give the same, or leave reach out"
+        )
+
+
+def _candidate_matrix(
+    network: Network,
+    req: _Request,
+    usnap: pd.DataFrame,
+    base: np.ndarray,
+    *,
+    max_snap_dist_m: float | None,
+    spacing_m: float,
+) -> _Matrix:
+    """Which candidate covers which unit, and the part of it over the units not yet covered."""
+    cand, T = req.cand, req.T
     A_full, attached = _cover(network, cand, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
     if not attached.all():
         warnings.warn(
             f"{int((~attached).sum())} of {len(cand)} candidate sites lie farther than the snap distance from the "
             f"{network.mode} network and cannot be chosen",
             SnapWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    open_units = np.flatnonzero(~base & (w_all > 0))
+    before = float(req.w_all[base].sum())
+    open_units = np.flatnonzero(~base & (req.w_all > 0))
     A = A_full[:, open_units].tocsr()
-    w = w_all[open_units]
+    w = req.w_all[open_units]
     every = _covered_weight(A, w, list(range(A.shape[0]))) if A.nnz else 0.0
-    max_cov = (before + every) / total
     log.info(
         "%s within %g min: %d units, coverage %.4f with %d existing facilities; %d candidates (%d attached) could reach %.4f",
-        category,
+        req.category,
         T,
-        len(units),
-        before / total,
-        0 if existing is None else len(existing),
+        len(req.units),
+        before / req.total,
+        0 if req.existing is None else len(req.existing),
         len(cand),
         int(attached.sum()),
-        max_cov,
+        (before + every) / req.total,
     )
+    return _Matrix(base=base, before=before, A_full=A_full, attached=attached, A=A, w=w, every=every)
 
-    # -- what is asked
+
+def _choose(req: _Request, cm: _Matrix, *, method: str, time_limit_s: float) -> _Choice:
+    """The goal (k sites, or the weight still needed for the target), greedy and its bounds, then the method's answer."""
+    A, w, before, total, kk, target = cm.A, cm.w, cm.before, req.total, req.k, req.target
     if target is not None:
         need = max(0.0, target * total - before)
-        reachable = before + every >= target * total * (1 - _REL_TOL)
-        goal = need if reachable else every
+        reachable: bool | None = before + cm.every >= target * total * (1 - _REL_TOL)
+        goal = need if reachable else cm.every
         goal_tol = goal - _REL_TOL * total
     else:
         reachable = None
@@ -809,37 +975,46 @@ def add_facilities(
             greedy_gains=g_gains,
             min_sites=min_sites,
         )
+    return _Choice(
+        rows=rows,
+        gains=gains,
+        optimal=optimal,
+        reachable=reachable,
+        bound_coverage=bound_cov,
+        bound_n_sites=bound_sites,
+        greedy_coverage=greedy_cov,
+        greedy_n_sites=len(g_rows),
+    )
 
-    after = before + sum(gains)
-    target_reached = None if target is None else bool(after >= target * total * (1 - _REL_TOL))
-    sites = _sites_table(cand, rows, gains, before=before, total=total, weight=weight)
-    plan = SitingPlan(
-        sites=sites,
-        units=_units_table(A_full, rows, base, index=units.index),
-        category=category,
-        threshold_min=T,
-        weight=weight,
+
+def _plan(req: _Request, cm: _Matrix, choice: _Choice, *, method: str) -> SitingPlan:
+    """The plan: the sites table, the units table and the figures."""
+    before, total = cm.before, req.total
+    after = before + sum(choice.gains)
+    target_reached = None if req.target is None else bool(after >= req.target * total * (1 - _REL_TOL))
+    return SitingPlan(
+        sites=_sites_table(req.cand, choice.rows, choice.gains, before=before, total=total, weight=req.weight),
+        units=_units_table(cm.A_full, choice.rows, cm.base, index=req.units.index),
+        category=req.category,
+        threshold_min=req.T,
+        weight=req.weight,
         method=method,
-        k=kk,
-        target=target,
+        k=req.k,
+        target=req.target,
         total_weight=total,
         coverage_before=before / total,
         coverage_after=after / total,
-        max_coverage=max_cov,
-        n_candidates=len(cand),
-        n_candidates_attached=int(attached.sum()),
-        reachable=reachable,
+        max_coverage=(before + cm.every) / total,
+        n_candidates=len(req.cand),
+        n_candidates_attached=int(cm.attached.sum()),
+        reachable=choice.reachable,
         target_reached=target_reached,
-        optimal=optimal,
-        bound_coverage=bound_cov,
-        bound_n_sites=bound_sites,
-        greedy_coverage_after=greedy_cov,
-        greedy_n_sites=len(g_rows),
+        optimal=choice.optimal,
+        bound_coverage=choice.bound_coverage,
+        bound_n_sites=choice.bound_n_sites,
+        greedy_coverage_after=choice.greedy_coverage,
+        greedy_n_sites=choice.greedy_n_sites,
     )
-    if target is not None and not reachable:
-        warnings.warn(plan.message(), TargetWarning, stacklevel=2)
-    log.info("%s", plan.message())
-    return plan
 
 
 def _exact(
@@ -870,7 +1045,7 @@ def _exact(
         k_sites = kk if kk is not None else S.shape[0]
         chosen, optimal, dual = _milp(S, gw, k=k_sites, need=None, time_limit_s=time_limit_s)
         if chosen is None:
-            warnings.warn(fallback, MtownGeoWarning, stacklevel=3)
+            warnings.warn(fallback, MtownGeoWarning, stacklevel=4)
             return greedy_rows, greedy_gains, False, None, None
         rows, gains = _order_by_gain(A, w, site_pos[chosen])
         if sum(gains) < sum(greedy_gains):  # a time-limited solution worse than greedy's
@@ -884,7 +1059,7 @@ def _exact(
     # a target: the fewest sites (partial set cover), then the best sites of that number (maximal covering)
     cover, cover_opt, cover_dual = _milp(S, gw, k=None, need=goal_tol, time_limit_s=time_limit_s)
     if cover is None:
-        warnings.warn(fallback, MtownGeoWarning, stacklevel=3)
+        warnings.warn(fallback, MtownGeoWarning, stacklevel=4)
         return greedy_rows, greedy_gains, False, None, min_sites
     p = len(cover)
     lower = p if cover_opt else max(min_sites or 0, math.ceil(cover_dual - 1e-6) if cover_dual is not None else 0)
@@ -922,29 +1097,6 @@ def _warn_unattached(usnap: pd.DataFrame, *, what: str, mode: str) -> None:
             SnapWarning,
             stacklevel=3,
         )
-
-
-def _covered_by_existing(
-    network: Network,
-    existing: gpd.GeoDataFrame | None,
-    units: gpd.GeoDataFrame,
-    *,
-    category: str,
-    T: float,
-    max_snap_dist_m: float | None,
-    spacing_m: float,
-) -> np.ndarray:
-    """Which units the existing facilities of the category cover (one engine search)."""
-    if existing is None:
-        log.info("no existing facility of the category %r: coverage starts from 0", category)
-        return np.zeros(len(units), dtype=bool)
-    r = access.reach(
-        network, existing, categories=[category], max_time_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SnapWarning)  # unattached units are reported once, by the caller
-        times = r.at(units, max_snap_dist_m=max_snap_dist_m)[category].to_numpy()
-    return np.asarray(times <= T, dtype=bool)
 
 
 def _units_table(A_full: sp.csr_matrix, rows: list[int], base: np.ndarray, *, index: pd.Index) -> pd.DataFrame:
