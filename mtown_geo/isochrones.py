@@ -39,7 +39,7 @@ import logging
 import numbers
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import geopandas as gpd
@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
+from scipy.spatial import cKDTree
 
 from . import access
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
@@ -133,25 +134,6 @@ def _frac_within(budget_min: np.ndarray, time_min: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(time_min == 0, 1.0, np.where(np.isinf(time_min), 0.0, budget_min / time_min))
     return np.clip(frac, 0.0, 1.0)
-
-
-def _attachments(reach: Reach) -> pd.DataFrame:
-    """Usable facility access points: edge, position, access leg, facility row and category position."""
-    snaps = reach.point_snaps
-    owner = reach.points["owner"].to_numpy()
-    lookup = {c: i for i, c in enumerate(reach.categories)}
-    fac_cat = np.array([lookup.get(str(c), -1) for c in reach.facilities["category"].to_numpy()], dtype=np.int64)
-    cat = fac_cat[owner] if len(owner) else np.empty(0, dtype=np.int64)
-    ok = snaps["ok"].to_numpy() & (cat >= 0)
-    return pd.DataFrame(
-        {
-            "edge": snaps["edge"].to_numpy()[ok],
-            "frac": snaps["frac"].to_numpy()[ok],
-            "access_min": snaps["access_min"].to_numpy()[ok],
-            "owner": owner[ok],
-            "cat": cat[ok],
-        }
-    )
 
 
 def _intervals(
@@ -245,7 +227,7 @@ def _pieces(reach: Reach, iv: pd.DataFrame) -> np.ndarray:
 
 def _category_intervals(reach: Reach, ks: list[int], thetas: np.ndarray) -> dict[tuple[int, float], pd.DataFrame]:
     """Reachable intervals of every (category position, threshold)."""
-    att = _attachments(reach)
+    att = reach.attachment.usable_points(reach.categories)
     out: dict[tuple[int, float], pd.DataFrame] = {}
     for k in ks:
         direct = att[att["cat"].to_numpy() == k].assign(group=0)
@@ -417,7 +399,7 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
     k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     smp_u = k / (n[smp_seg] - 1)
     # where facilities attach, the time along the street turns: sample there too
-    att = _attachments(reach)
+    att = reach.attachment.usable_points(reach.categories)
     if len(att) and len(seg_edge):
         e = att["edge"].to_numpy()
         f = att["frac"].to_numpy()
@@ -659,12 +641,15 @@ def _facility_reach(reach: Reach, owners: np.ndarray, limit: float) -> Reach | N
     """The engine's search from each facility of ``owners`` on its own: one category per facility."""
     if len(owners) == 0:
         return None
-    fac = reach.facilities.iloc[owners].copy()
-    fac["category"] = [f"#{i}" for i in owners]
+    # the Reach's own attachment, each facility of ``owners`` its own category: nothing is attached again
+    att = reach.attachment
+    labels = np.full(len(att.facilities), None, dtype=object)
+    labels[owners] = [f"#{i}" for i in owners]
+    one_each = replace(att, facilities=att.facilities.assign(category=labels), categories=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SnapWarning)  # reported by the category's own search
         warnings.simplefilter("ignore", EmptyCategoryWarning)
-        return access.reach(reach.network, fac, categories=list(fac["category"]), max_time_min=limit, labels=False)
+        return access.reach(reach.network, one_each, categories=list(labels[owners]), max_time_min=limit, labels=False)
 
 
 def _split(reach: Reach, st: _Streets, k: int, owners: np.ndarray, areas: list[shapely.Geometry]) -> list[np.ndarray]:
@@ -687,8 +672,6 @@ def _split(reach: Reach, st: _Streets, k: int, owners: np.ndarray, areas: list[s
     if not served.any():
         return out
     if not served.all():
-        from scipy.spatial import cKDTree
-
         _, nearest = cKDTree(st.sites[served]).query(st.sites[~served])
         who = who.copy()
         who[~served] = who[served][nearest]

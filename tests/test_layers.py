@@ -104,7 +104,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("local", "mtown_geo.demo", "mtown_geo._io"): _HOIST,
     ("local", "mtown_geo.demo", "mtown_geo.study"): _HOIST,
     ("local", "mtown_geo.demo", "tempfile"): _HOIST,
-    ("local", "mtown_geo.isochrones", "scipy.spatial.cKDTree"): _HOIST,
     ("local", "mtown_geo.render._basemap", "mtown_geo.network"): _HOIST,
     ("local", "mtown_geo.render._basemap", "mtown_geo.sources.osm"): _HOIST,
     ("local", "mtown_geo.render.interactive", "base64"): _HOIST,
