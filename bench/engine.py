@@ -20,9 +20,7 @@ the same time to the nearest facility at every node as ``mtown_geo.access.reach`
 the script prints how well they agree before any timing is believed.
 
 Timings are medians of repeated runs (the number is printed); ratios are peer time /
-mtown_geo ``travel_times`` time, measured side by side in one process. A prototype of
-changes proposed for ``mtown_geo.access`` is timed too and checked to give the same
-travel times as the current engine.
+mtown_geo ``travel_times`` time, measured side by side in one process.
 
 Data © OpenStreetMap contributors (ODbL 1.0).
 """
@@ -48,7 +46,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -142,15 +139,10 @@ class SearchInputs:
 
 
 def search_inputs(case: Case, facilities: gpd.GeoDataFrame, cats: Sequence[str]) -> SearchInputs:
-    fac = facilities.reset_index(drop=True)
-    pts = access.access_points(case.network, fac)
-    snaps = access.snap(case.network, pts)
-    snaps.index = pts.index
-    lookup = {c: i for i, c in enumerate(cats)}
-    owner = pts["owner"].to_numpy()
-    cat_of_point = np.array([lookup.get(c, -1) for c in fac["category"].to_numpy()[owner]], dtype=np.int64)
-    ok = snaps["ok"].to_numpy() & (cat_of_point >= 0)
-    return SearchInputs(snaps, owner, cat_of_point, ok, len(cats))
+    att = access.attach(case.network, facilities)
+    cat_of_point = att.category_codes(cats)
+    ok = att.snaps["ok"].to_numpy() & (cat_of_point >= 0)
+    return SearchInputs(att.snaps, att.points["owner"].to_numpy(), cat_of_point, ok, len(cats))
 
 
 def run_search(case: Case, s: SearchInputs) -> tuple[np.ndarray, np.ndarray]:
@@ -348,174 +340,6 @@ def run_cityseer(case: Case, share: float, *, seed: int = 0) -> CityseerRun:
     return CityseerRun(setup_s, live, seconds, times)
 
 
-# -- a prototype of the proposed engine changes ---------------------------------------------------
-
-
-class Tuned:
-    """``travel_times`` with the changes proposed for ``mtown_geo.access`` (same answers).
-
-    1. ``reach`` attaches only the facilities of the categories searched (today it makes
-       and snaps access points for every row of the layer).
-    2. ``snap`` finds the nearest edge among the edges whose bounding box meets a square
-       around the point of half-side "distance to the nearest first vertex of an edge"
-       (an exact bound: that vertex lies on its edge), with one vectorised
-       ``shapely.distance``, instead of ``STRtree.query_nearest``; the KD-tree of the
-       edges' first vertices is built once per network, like the STRtree.
-    3. ``_search`` labels the nearest facility with one lookup per category and allocates
-       its result arrays once; ``travel_times`` (times only) searches without
-       predecessors, the labels being needed only by ``Reach.at(nearest=True)`` and
-       catchments (``Reach.nearest`` computed on first use).
-    4. ``reach`` builds the facility diagnostics only when some access point failed.
-    """
-
-    def __init__(self, network: mg.Network) -> None:
-        self.network = network
-        self._egeoms = np.asarray(network.edges.geometry.values)
-        # the first vertex of every edge lies on that edge: the distance to the nearest of
-        # these points bounds the distance to the nearest edge, whatever the edges' shapes
-        self._start_tree = cKDTree(shapely.get_coordinates(shapely.get_point(self._egeoms, 0)))
-        self._u = network.edges["u"].to_numpy()
-
-    def snap(self, points: gpd.GeoDataFrame | gpd.GeoSeries, *, max_snap_dist_m: float | None = None) -> pd.DataFrame:
-        net = self.network
-        if max_snap_dist_m is None:
-            max_snap_dist_m = net.max_snap_dist_m
-        geoms = access._to_network_crs(points, net, what="point layer")
-        arr = np.asarray(geoms.values)
-        not_point = shapely.get_type_id(arr) != 0
-        if not_point.any():
-            arr = arr.copy()
-            arr[not_point] = shapely.point_on_surface(arr[not_point])
-        valid = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
-        xy_all = np.full((len(arr), 2), np.nan)
-        if valid.any():
-            xy_all[valid] = shapely.get_coordinates(arr[valid])
-        valid &= np.all(np.isfinite(xy_all), axis=1)
-        edge = np.full(len(arr), -1, dtype=np.int64)
-        dist = np.full(len(arr), np.inf)
-        frac = np.zeros(len(arr))
-        if valid.any():
-            vidx = np.flatnonzero(valid)
-            xy = xy_all[vidx]
-            d_start, _ = self._start_tree.query(xy)
-            r = d_start * (1.0 + 1e-9) + 1e-6
-            boxes = shapely.box(xy[:, 0] - r, xy[:, 1] - r, xy[:, 0] + r, xy[:, 1] + r)
-            pi, ei = net.edge_tree.query(boxes)
-            d = shapely.distance(arr[vidx[pi]], self._egeoms[ei])
-            order = np.lexsort((ei, d, pi))
-            pi, ei, d = pi[order], ei[order], d[order]
-            first = np.ones(len(pi), dtype=bool)
-            first[1:] = pi[1:] != pi[:-1]
-            edge[vidx[pi[first]]] = ei[first]
-            dist[vidx[pi[first]]] = d[first]
-            hit = edge >= 0
-            frac[hit] = shapely.line_locate_point(self._egeoms[edge[hit]], arr[hit], normalized=True)
-            frac = np.nan_to_num(np.clip(frac, 0.0, 1.0))
-        comp = np.full(len(arr), -1, dtype=np.int64)
-        hit = edge >= 0
-        comp[hit] = net.component[self._u[edge[hit]]]
-        return pd.DataFrame(
-            {
-                "edge": edge,
-                "frac": frac,
-                "snap_dist_m": dist,
-                "access_min": dist / (net.access_speed_kmh * 1000.0 / 60.0),
-                "component": comp,
-                "ok": hit & (dist <= max_snap_dist_m),
-            },
-            index=points.index,
-        )
-
-    def search(
-        self,
-        snaps: pd.DataFrame,
-        owner: np.ndarray,
-        cat_of_point: np.ndarray,
-        ok: np.ndarray,
-        K: int,
-        max_time_min: float,
-        *,
-        labels: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        net = self.network
-        n = net.n_nodes
-        idx = np.flatnonzero(ok)
-        e = snaps["edge"].to_numpy()[idx]
-        f = snaps["frac"].to_numpy()[idx]
-        acc = snaps["access_min"].to_numpy()[idx]
-        edges = net.edges
-        u = edges["u"].to_numpy()[e]
-        v = edges["v"].to_numpy()[e]
-        t_uv = edges["time_min"].to_numpy()[e]
-        t_vu = edges["time_rev_min"].to_numpy()[e]
-        fac_ids, src_of_point = np.unique(owner[idx], return_inverse=True)
-        S = len(fac_ids)
-        src_node = n + src_of_point
-        rows = np.concatenate([src_node, src_node])
-        cols = np.concatenate([u, v])
-        w = np.concatenate([acc + f * t_uv, acc + (1.0 - f) * t_vu])
-        fin = np.isfinite(w)
-        aug = access.add_sources(net.csr_reverse, rows[fin] - n, cols[fin], w[fin], S)
-        src_cat = np.full(S, -1, dtype=np.int64)
-        src_cat[src_of_point] = cat_of_point[idx]
-        # label lookup: position n + j of the augmented graph is facility fac_ids[j]; 0 stands for "none"
-        lut = np.full(n + S, -1, dtype=np.int64)
-        lut[n:] = fac_ids
-        node_min = np.empty((K, n))
-        nearest = np.full((K, n), -1, dtype=np.int64) if not labels else np.empty((K, n), dtype=np.int64)
-        for k in range(K):
-            sources = np.flatnonzero(src_cat == k)
-            if len(sources) == 0:
-                node_min[k] = np.inf
-                nearest[k] = -1
-                continue
-            if not labels:
-                node_min[k] = dijkstra(aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True)[:n]
-                continue
-            dist, _, src = dijkstra(
-                aug, directed=True, indices=n + sources, limit=max_time_min, min_only=True, return_predecessors=True
-            )
-            node_min[k] = dist[:n]
-            s = src[:n]
-            nearest[k] = lut[np.where(s >= 0, s, 0)]
-        return node_min, nearest
-
-    def reach(
-        self, facilities: gpd.GeoDataFrame, cats: Sequence[str], max_time_min: float, *, labels: bool = True
-    ) -> access.Reach:
-        fac = facilities[facilities["category"].isin(cats)].reset_index(drop=True)
-        net = self.network
-        pts = access.access_points(net, fac)
-        snaps = self.snap(pts)
-        snaps.index = pts.index
-        lookup = {c: i for i, c in enumerate(cats)}
-        owner = pts["owner"].to_numpy()
-        cat_of_point = np.array([lookup[c] for c in fac["category"].to_numpy()[owner]], dtype=np.int64)
-        ok = snaps["ok"].to_numpy()
-        node_min, nearest = self.search(snaps, owner, cat_of_point, ok, len(cats), max_time_min, labels=labels)
-        result = access.Reach(
-            network=net,
-            categories=tuple(cats),
-            node_min=node_min,
-            nearest=nearest,
-            max_time_min=float(max_time_min),
-            facilities=fac,
-            points=pts,
-            point_snaps=snaps,
-        )
-        if not ok.all() or (snaps["component"].to_numpy() > 0).any():
-            result.facility_diagnostics()  # only then is there anything to warn about
-        return result
-
-    def travel_times(
-        self, facilities: gpd.GeoDataFrame, origins: gpd.GeoDataFrame, cats: Sequence[str], max_time_min: float
-    ) -> pd.DataFrame:
-        r = self.reach(facilities, cats, max_time_min, labels=False)
-        snaps = self.snap(origins)
-        times, _ = r._times_for(snaps)
-        return pd.DataFrame(times.T, index=snaps.index, columns=list(cats))
-
-
 # -- agreement -------------------------------------------------------------------------------------
 
 
@@ -654,7 +478,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings: dict[tuple[str, int], common.Timing] = {}
     agreements: list[Agreement] = []
     notes: list[str] = []
-    tuned = Tuned(net)
     t_nx_setup, G = common.time_runs(lambda: net.to_networkx(), 1, warmup=False)
 
     def cold_call(cats: Sequence[str]) -> pd.DataFrame:
@@ -685,11 +508,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("mg_search", K): lambda si=si: run_search(case, si),
                 ("mg_search_real", K): lambda si=si_real: run_search(case, si),
                 ("scipy", K): lambda cats=cats: run_scipy_floor(case, cats),
-                ("tuned_tt", K): lambda cats=cats: tuned.travel_times(case.facilities, case.origins, cats, LIMIT_MIN),
-                ("tuned_search", K): lambda si=si: tuned.search(si.snaps, si.owner, si.cat_of_point, si.ok, si.K, LIMIT_MIN),
-                ("tuned_search_times", K): lambda si=si: tuned.search(
-                    si.snaps, si.owner, si.cat_of_point, si.ok, si.K, LIMIT_MIN, labels=False
-                ),
                 ("networkx", K): lambda cats=cats: run_networkx(case, G, cats),
             }
         )
@@ -698,18 +516,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings.update(t)
     for K in case.categories:
         ref = refs[K]
-        search_nodes, search_labels = res[("mg_search", K)]
+        search_nodes, _ = res[("mg_search", K)]
         agreements.append(compare("mtown_geo search alone (_search)", K, ref, search_nodes))
         agreements.append(compare("scipy dijkstra per category", K, ref, res[("scipy", K)]))
         agreements.append(compare("networkx multi_source_dijkstra", K, ref, networkx_times(res[("networkx", K)], net.n_nodes)))
-        tm, tl = res[("tuned_search", K)]
-        agreements.append(compare("prototype search", K, ref, tm))
-        if not np.array_equal(tl, search_labels):
-            notes.append(f"K={K}: the prototype search labels {int((tl != search_labels).sum())} nodes with another facility")
-        agreements.append(compare("prototype search, times only", K, ref, res[("tuned_search_times", K)][0]))
-        agreements.append(
-            compare("prototype vs travel_times (origins)", K, res[("mg_tt", K)].to_numpy().T, res[("tuned_tt", K)].to_numpy().T)
-        )
         agreements.append(
             compare(
                 "new Network vs travel_times (origins)", K, res[("mg_tt", K)].to_numpy().T, res[("mg_tt_cold", K)].to_numpy().T
@@ -816,9 +626,6 @@ def report(
         ("mg_search", "mtown_geo search alone, facilities at nodes"),
         ("mg_search_real", "mtown_geo search alone, real facilities"),
         ("scipy", "scipy dijkstra per category, bare (the floor)"),
-        ("tuned_tt", "prototype travel_times, real facilities (proposed changes)"),
-        ("tuned_search", "prototype search alone, facilities at nodes"),
-        ("tuned_search_times", "prototype search alone, times only (labels on demand)"),
         ("networkx", "networkx multi_source_dijkstra_path_length per category"),
         ("ego", "osmnx notebook: nx.ego_graph per facility, union"),
         ("pandana", "pandana Network + precompute + set_pois + nearest_pois"),
@@ -854,46 +661,24 @@ def report(
         return timings[(key, K)].median_s if (key, K) in timings else float("nan")
 
     tt = med("mg_tt")
-    tuned = med("tuned_tt")
     checks = [
-        ("travel_times ≥ 5× faster than networkx", med("networkx") / tt, med("networkx") / tuned, 5.0),
-        ("travel_times ≥ 5× faster than pandana incl. set-up", med("pandana") / tt, med("pandana") / tuned, 5.0),
-        ("travel_times ≥ 500× faster than ego graphs", med("ego") / tt, med("ego") / tuned, 500.0),
+        ("travel_times ≥ 5× faster than networkx", med("networkx") / tt, 5.0),
+        ("travel_times ≥ 5× faster than pandana incl. set-up", med("pandana") / tt, 5.0),
+        ("travel_times ≥ 500× faster than ego graphs", med("ego") / tt, 500.0),
     ]
     print(f"## Targets (K={K})")
     print()
-    trows = []
-    for label, now, proto, want in checks:
-        trows.append(
-            [
-                label,
-                common.fmt_ratio(now),
-                _verdict(now, now >= want),
-                common.fmt_ratio(proto),
-                _verdict(proto, proto >= want),
-            ]
-        )
+    trows = [[label, common.fmt_ratio(now), _verdict(now, now >= want)] for label, now, want in checks]
     s_now = med("mg_search") / med("scipy")
-    s_proto = med("tuned_search") / med("scipy")
-    trows.append(
-        [
-            "search within 1.5× of the bare scipy calls",
-            f"{s_now:.2f}×",
-            _verdict(s_now, s_now <= 1.5),
-            f"{s_proto:.2f}×",
-            _verdict(s_proto, s_proto <= 1.5),
-        ]
-    )
+    trows.append(["search within 1.5× of the bare scipy calls", f"{s_now:.2f}×", _verdict(s_now, s_now <= 1.5)])
     trows.append(
         [
             "(ego graphs / bare scipy floor: the best any K-search engine can do)",
             common.fmt_ratio(med("ego") / med("scipy")),
             "",
-            "",
-            "",
         ]
     )
-    print(common.table(["target", "now", "", "prototype", ""], trows))
+    print(common.table(["target", "now", ""], trows))
     print()
     print(f"## Where the time goes: travel_times, real facilities, K={K} (median of {runs} runs per stage)")
     print()
