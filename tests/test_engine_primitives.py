@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import warnings
 
+import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
+import shapely
 
 import mtown_geo as mg
 from mtown_geo import access
@@ -115,3 +118,211 @@ def test_a_unit_reaches_a_site_as_the_engine_says(karhula_walk):
     same_edge = np.isin(usnap["edge"].to_numpy()[uok], psnap["edge"].to_numpy()[ok])
     assert np.isfinite(want[uok]).sum() > 20
     assert np.array_equal(got[~same_edge], want[uok][~same_edge])  # bit for bit: the same operations
+
+
+# -- same_edge, attach, _first_min and siting's reach= ------------------------------------------
+
+
+def _straight_edges(net: mg.Network, k: int, min_m: float = 60.0) -> np.ndarray:
+    """Edges of the main piece drawn as one straight segment, longer than ``min_m``."""
+    geoms = np.asarray(net.edges.geometry.values)
+    main = net.component[net.edges["u"].to_numpy()] == 0
+    ok = main & (shapely.get_num_coordinates(geoms) == 2) & (net.edges["length_m"].to_numpy() > min_m)
+    return np.flatnonzero(ok)[:k]
+
+
+def _beside(net: mg.Network, edge: int, frac: float, offset_m: float) -> shapely.Point:
+    """A point ``frac`` along a straight edge (from u) and ``offset_m`` metres off it, at right angles."""
+    (x0, y0), (x1, y1) = net.edges.geometry.iloc[edge].coords
+    dx, dy = x1 - x0, y1 - y0
+    n = np.hypot(dx, dy)
+    return shapely.Point(x0 + frac * dx - dy / n * offset_m, y0 + frac * dy + dx / n * offset_m)
+
+
+def test_same_edge_equals_a_hand_calculation_on_a_real_edge(karhula_walk):
+    net = karhula_walk
+    e, e2 = (int(x) for x in _straight_edges(net, 2))
+    crs = net.crs
+    origins = gpd.GeoSeries([_beside(net, e, 0.2, 8.0), _beside(net, e, 0.9, 3.0), _beside(net, e2, 0.5, 4.0)], crs=crs)
+    points = gpd.GeoSeries(
+        [_beside(net, e, 0.7, 15.0), _beside(net, e, 0.1, 0.0), _beside(net, e2, 0.5, 10.0), _beside(net, e, 0.4, 1.0)],
+        crs=crs,
+    )
+    osnap = access.snap(net, origins)
+    psnap = access.snap(net, points)
+    psnap.loc[3, "ok"] = False  # a point that does not attach takes no part
+    speed = net.access_speed_kmh * 1000.0 / 60.0  # metres per minute
+    t_e = float(net.edges["time_min"].iloc[e])
+    want = {
+        (0, 0): 8.0 / speed + 0.5 * t_e + 15.0 / speed,
+        (0, 1): 8.0 / speed + 0.1 * t_e,
+        (1, 0): 3.0 / speed + 0.2 * t_e + 15.0 / speed,
+        (1, 1): 3.0 / speed + 0.8 * t_e,
+        (2, 2): 4.0 / speed + 10.0 / speed,
+    }
+    o, p, t = access.same_edge(net, osnap, psnap)
+    got = {(int(a), int(b)): float(x) for a, b, x in zip(o, p, t, strict=True)}
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert list(o) == sorted(o)  # in the order of the origins
+
+    # one-way u -> v: towards u along the edge is forbidden
+    rev = net.edges["time_rev_min"].to_numpy().copy()
+    rev[e] = np.inf
+    one_way = net.with_edge_times(net.edges["time_min"].to_numpy(), rev)
+    o, p, t = access.same_edge(one_way, osnap, psnap)
+    got = {(int(a), int(b)): float(x) for a, b, x in zip(o, p, t, strict=True)}
+    assert np.isinf(got[0, 1]) and np.isinf(got[1, 0]) and np.isinf(got[1, 1])
+    assert got[0, 0] == pytest.approx(want[0, 0], rel=1e-9)
+
+
+def test_reach_at_uses_same_edge_for_an_origin_beside_a_facility(karhula_walk):
+    """Reach.at gives the along-the-edge time when it beats the way round through the ends."""
+    net = karhula_walk
+    e = int(_straight_edges(net, 1, min_m=100.0)[0])
+    fac = gpd.GeoDataFrame({"category": ["x"]}, geometry=[_beside(net, e, 0.55, 2.0)], crs=net.crs)
+    org = gpd.GeoSeries([_beside(net, e, 0.45, 2.0)], crs=net.crs)
+    speed = net.access_speed_kmh * 1000.0 / 60.0
+    want = 2.0 / speed + 0.1 * float(net.edges["time_min"].iloc[e]) + 2.0 / speed
+    got = access.reach(net, fac, max_time_min=30).at(org)["x"].iloc[0]
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_first_min_keeps_the_smallest_value_of_each_key():
+    from mtown_geo._graph import _first_min
+
+    rng = np.random.default_rng(8)
+    key = rng.integers(0, 30, size=400)
+    w = rng.integers(0, 5, size=400).astype(float)  # many ties
+    keep = _first_min(key, w)
+    best: dict[int, tuple[float, int]] = {}
+    for i, (k, x) in enumerate(zip(key.tolist(), w.tolist(), strict=True)):
+        if k not in best or x < best[k][0]:
+            best[k] = (x, i)  # the first position of the smallest value
+    assert key[keep].tolist() == sorted(best)
+    assert keep.tolist() == [best[k][1] for k in sorted(best)]
+
+
+@pytest.fixture(scope="module")
+def karhula_fac_odd(karhula_walk):
+    """Karhula's facilities plus one far from every street and one without geometry."""
+    fac = mg.facilities.from_osm(mg.demo_osm_path("karhula")).to_crs(karhula_walk.crs)
+    x1, y1 = karhula_walk.edges.total_bounds[2:]
+    extra = gpd.GeoDataFrame(
+        {"category": ["kindergarten", "kindergarten"], "name": ["far away", "no geometry"]},
+        geometry=[shapely.Point(x1 + 5000.0, y1 + 5000.0), shapely.Point()],
+        crs=karhula_walk.crs,
+    )
+    return pd.concat([fac, extra], ignore_index=True)
+
+
+def test_attach_diagnostics_by_hand(karhula_walk, karhula_fac_odd):
+    net, fac = karhula_walk, karhula_fac_odd
+    att = access.attach(net, fac)
+    diag = att.diagnostics()
+    assert diag.index.equals(pd.RangeIndex(len(fac)))
+    assert diag["category"].tolist() == fac["category"].tolist()
+    # by hand, for the point facilities: one access point, at the distance of the nearest edge
+    geoms = np.asarray(net.edges.geometry.values)
+    is_point = (fac.geom_type == "Point").to_numpy() & ~fac.geometry.is_empty.to_numpy()
+    for i in np.flatnonzero(is_point):
+        d = shapely.distance(fac.geometry.iloc[i], geoms)
+        nearest = int(np.argmin(d))
+        assert diag["access_points"].iloc[i] == 1
+        assert diag["snap_dist_m"].iloc[i] == pytest.approx(d.min(), abs=1e-6)
+        if d.min() <= net.max_snap_dist_m:
+            piece = int(net.component[net.edges["u"].iloc[nearest]])
+            assert diag["component"].iloc[i] == piece
+            assert diag["status"].iloc[i] == ("ok" if piece == 0 else "small_piece")
+    # polygons: reached through their boundary, by several access points
+    poly = fac.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    assert poly.any() and (diag["access_points"].to_numpy()[poly] > 1).all()
+    far, empty = len(fac) - 2, len(fac) - 1
+    assert diag.loc[far, "status"] == "too_far" and diag.loc[far, "snap_dist_m"] > 4000
+    assert diag.loc[empty, "status"] == "no_geometry" and diag.loc[empty, "access_points"] == 0
+    frame = att.to_frame()
+    assert len(frame) == diag["access_points"].sum() and frame.crs == net.crs
+    assert (frame.groupby("owner")["snap_dist_m"].min().to_numpy() == diag["snap_dist_m"].dropna().to_numpy()).all()
+
+    # a Reach's diagnostics are the attachment's, with the categories it did not search marked
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        r = access.reach(net, fac, categories=["kindergarten", "primary_school"])
+    rd = r.facility_diagnostics()
+    searched = fac["category"].isin(["kindergarten", "primary_school"]).to_numpy()
+    assert (rd["status"].to_numpy()[~searched] == "not_searched").all()
+    pd.testing.assert_frame_equal(rd[searched], diag[searched])
+    only = access.attach(net, fac, categories=["kindergarten"]).diagnostics()
+    assert (only["status"].to_numpy()[(fac["category"] != "kindergarten").to_numpy()] == "not_attached").all()
+
+
+def test_reach_from_an_attachment_attaches_nothing_again(karhula_walk, karhula_fac_odd, monkeypatch):
+    net, fac = karhula_walk, karhula_fac_odd
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        want = access.reach(net, fac, max_time_min=20)
+        att = access.attach(net, fac)
+        calls: list[str] = []
+        real_snap, real_points = access.snap, access.access_points
+        monkeypatch.setattr(access, "snap", lambda *a, **k: calls.append("snap") or real_snap(*a, **k))
+        monkeypatch.setattr(access, "access_points", lambda *a, **k: calls.append("points") or real_points(*a, **k))
+        got = access.reach(net, att, max_time_min=20)
+    assert calls == []
+    assert got.attachment is att
+    assert np.array_equal(got.node_min, want.node_min) and np.array_equal(got.nearest, want.nearest)
+    pd.testing.assert_frame_equal(got.facility_diagnostics(), want.facility_diagnostics())
+    with pytest.raises(mg.InputError, match="spacing_m"):
+        access.reach(net, att, spacing_m=10.0)
+    with pytest.raises(mg.InputError, match="max_snap_dist_m"):
+        access.reach(net, att, max_snap_dist_m=50.0)
+    other = net.with_edge_times(net.edges["time_min"].to_numpy(), net.edges["time_rev_min"].to_numpy())
+    with pytest.raises(mg.InputError, match="another network"):
+        access.reach(other, att)
+    only_kg = access.attach(net, fac, categories=["kindergarten"])
+    with pytest.raises(mg.InputError, match="attach them too"):
+        access.reach(net, only_kg, categories=["kindergarten", "primary_school"])
+
+
+def test_add_facilities_with_the_circles_reach_equals_its_own_search(karhula_walk, demo_bounds):
+    net = karhula_walk
+    fac = mg.facilities.from_osm(mg.demo_osm_path("karhula"))
+    units = mg.demand.grid(demo_bounds[demo_bounds.kind == "建成区"].to_crs(net.crs), cell_m=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        circle = access.reach(net, fac, max_time_min=15)  # every category, searched once
+        before: dict[str, float] = {}
+        for category, kw in (("kindergarten", {"k": 3}), ("primary_school", {"target": 0.9}), ("clinic", {"k": 2})):
+            a = mg.siting.add_facilities(net, fac, units, category=category, threshold_min=10, weight="area_m2", **kw)
+            b = mg.siting.add_facilities(
+                net, fac, units, category=category, threshold_min=10, weight="area_m2", reach=circle, **kw
+            )
+            c = mg.siting.add_facilities(
+                net, None, units, category=category, threshold_min=10, weight="area_m2", reach=circle, **kw
+            )
+            for plan in (b, c):
+                pd.testing.assert_frame_equal(plan.sites, a.sites, check_exact=True)
+                pd.testing.assert_frame_equal(plan.units, a.units, check_exact=True)
+                pd.testing.assert_series_equal(plan.summary(), a.summary(), check_exact=True)
+            before[category] = a.coverage_before
+        assert before["kindergarten"] > 0  # read from the circle's Reach
+        assert before["clinic"] == 0.0  # none mapped in Karhula
+        with pytest.raises(mg.InputError, match="searched up to 15"):
+            mg.siting.add_facilities(
+                net, fac, units, category="primary_school", threshold_min=20, k=1, weight="area_m2", reach=circle
+            )
+        with pytest.raises(mg.InputError, match="other primary_school facilities"):
+            mg.siting.add_facilities(
+                net,
+                fac[fac["category"] != "primary_school"],
+                units,
+                category="primary_school",
+                threshold_min=10,
+                k=1,
+                weight="area_m2",
+                reach=circle,
+            )
+        with pytest.raises(mg.InputError, match="spacing_m=25"):
+            mg.siting.add_facilities(
+                net, fac, units, category="primary_school", threshold_min=10, k=1, weight="area_m2", reach=circle, spacing_m=10.0
+            )
