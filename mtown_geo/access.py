@@ -1068,13 +1068,13 @@ def csr_dijkstra(
 
 def travel_times(
     network: Network,
-    facilities: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame | Attachment,
     origins: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
     categories: Sequence[str] | None = None,
     max_time_min: float = 60.0,
     max_snap_dist_m: float | None = None,
-    spacing_m: float = 25.0,
+    spacing_m: float | None = None,
     category_col: str = "category",
 ) -> pd.DataFrame:
     """Travel time from each origin to the nearest facility of each category.
@@ -1083,8 +1083,9 @@ def travel_times(
     ----------
     network : Network
         The travel network (its mode sets the speeds).
-    facilities : GeoDataFrame
-        Facilities with a ``category`` column; points or polygons; any CRS.
+    facilities : GeoDataFrame or Attachment
+        Facilities with a ``category`` column; points or polygons; any CRS; or the same
+        already attached (:func:`attach`).
     origins : GeoDataFrame or GeoSeries
         Demand units or any points; any CRS.
     categories : sequence of str, optional
@@ -1095,7 +1096,7 @@ def travel_times(
         Facilities and origins farther than this from the network are not attached
         (default: the profile's 300 m); they are reported with a :class:`SnapWarning`.
     spacing_m : float, optional
-        Spacing of access points along polygon facilities' boundaries (metres).
+        Spacing of access points along polygon facilities' boundaries (metres; default 25).
 
     Returns
     -------
