@@ -7,6 +7,8 @@ bus coverage, green space, chargers, neighbourhood centres), computed to a docum
 standard profile.
 """
 
+import sys as _sys
+
 from . import (
     access,
     batch,
@@ -21,6 +23,7 @@ from . import (
     neighbourhood,
     network,
     parks,
+    pipeline,
     rasters,
     report,
     siting,
@@ -60,7 +63,12 @@ from ._errors import (
 from ._version import __version__
 from .demo import demo_boundaries, demo_osm_path, demo_study
 from .network import Network
+from .pipeline import tasks
 from .study import StudyResult, load_study, run
+
+#: ``mtown_geo.tasks`` is the module :mod:`mtown_geo.pipeline.tasks` itself (not a copy):
+#: ``import mtown_geo.tasks``, ``from mtown_geo.tasks import run_step`` and monkeypatching see one object.
+_sys.modules.setdefault(f"{__name__}.tasks", tasks)
 
 
 def __getattr__(name: str) -> object:
@@ -115,6 +123,7 @@ __all__ = [
     "neighbourhood",
     "network",
     "parks",
+    "pipeline",
     "rasters",
     "render",
     "report",
@@ -124,6 +133,7 @@ __all__ = [
     "standards",
     "streets",
     "study",
+    "tasks",
     "terrain",
     "transit",
     "validate",

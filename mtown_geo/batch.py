@@ -52,9 +52,11 @@ from ._errors import DataNotFoundError, InputError, MtownGeoError, StudyError
 from ._io import MANIFEST, check_output_root, file_sha256, own_files
 from ._version import __version__
 from ._yaml import load_with_lines
+from .pipeline import inputs
+from .pipeline.schema import load_profile
 from .sources.osm import read_osm
 from .sources.vector import read_vector
-from .study import _profile_of, load_study, run
+from .study import load_study, run
 
 __all__ = ["SUMMARY_NAME", "run_batch", "towns_from_osm"]
 
@@ -159,21 +161,6 @@ def towns_from_osm(
     return out.sort_values("name").reset_index(drop=True)
 
 
-def _builtup_from_osm(extract: Any, town_m: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
-    """Built-up land of a town from OSM land use (residential, commercial, retail), closed by 100 m."""
-    f = extract.features
-    is_b = f["tags"].map(lambda t: t.get("landuse") in ("residential", "commercial", "retail")).to_numpy()
-    polys = f.loc[is_b]
-    polys = polys[polys.geom_type.isin(["Polygon", "MultiPolygon"])]
-    area = town_m.union_all()
-    if polys.empty:
-        return town_m
-    built = shapely.make_valid(polys.to_crs(metric).union_all()).buffer(100.0).buffer(-100.0).intersection(area)
-    if built.is_empty or built.area < 1.0:
-        return town_m
-    return gpd.GeoDataFrame({"kind": ["建成区"]}, geometry=[built], crs=metric)
-
-
 def _run_town(task: dict[str, Any]) -> dict[str, Any]:
     """One town, inside a worker: read (cached) the extract, cut the town out, run, summarise."""
     t0 = time.perf_counter()
@@ -185,14 +172,10 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         if not geom.is_valid:
             raise InputError(f"the town's boundary is not a valid polygon ({shapely.is_valid_reason(geom)}); repair it first")
         town = gpd.GeoDataFrame({"kind": ["镇域"], "name": [task["name"]]}, geometry=[geom], crs=task["crs"])
-        metric = _crs.metric_crs(town)
-        town_m = town.to_crs(metric)
-        # the town's part of the regional extract: its bounding box plus the network buffer
-        box = town_m.total_bounds + np.array([-1, -1, 1, 1]) * (task["buffer_m"] + 500.0)
-        bbox = gpd.GeoSeries([shapely.box(*box)], crs=metric).to_crs(4326).total_bounds
-        extract = read_osm(task["osm"]).subset((float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])))
-        built = _builtup_from_osm(extract, town_m, metric) if task["builtup"] == "osm" else town_m
+        town_m = town.to_crs(_crs.metric_crs(town))
         study = load_study({**task["study"], "name": task["name"], "code": task["code"], "boundaries": {"town": "<memory>"}})
+        extract = inputs.extract_for(study, town_m)  # the town's part of the regional extract
+        built = inputs.builtup_from_osm(extract, town_m) if task["builtup"] == "osm" else town_m
         study = study.with_data(town=town_m, builtup=built, osm=extract)
         out = Path(task["out"]) / task["folder"]
         result = run(study, out=out, extra_files={FINGERPRINT_NAME: json.dumps(task["fingerprint"], indent=2)})
@@ -615,7 +598,6 @@ def run_batch(
     for key in ("name", "code", "boundaries", "osm"):
         base.pop(key, None)
     base["osm"] = str(osm_path)
-    buffer_m = float(base.get("network", {}).get("buffer_m", 1000.0))
 
     checked = load_study({**base, "name": "check", "boundaries": {"town": "<memory>"}})  # fail fast on a bad study dict
     out_dir = check_output_root(out, writable=True)
@@ -624,7 +606,9 @@ def run_batch(
     config = checked.model_dump(mode="json")
     for key in ("name", "code", "boundaries", "osm"):
         config.pop(key, None)
-    config_key = _fingerprint_hash({"study": config, "profile": _profile_of(checked).model_dump(mode="json"), "builtup": builtup})
+    config_key = _fingerprint_hash(
+        {"study": config, "profile": load_profile(checked).model_dump(mode="json"), "builtup": builtup}
+    )
     shared_inputs = {"osm": file_sha256(osm_path), "files": _study_files(checked)}
 
     towns4326 = towns.to_crs(4326)
@@ -670,7 +654,6 @@ def run_batch(
                 "osm": str(osm_path),
                 "out": str(out_dir),
                 "study": base,
-                "buffer_m": buffer_m,
                 "builtup": builtup,
                 "fingerprint": fingerprint,
             }

@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import shapely
 
 from . import crs as _crs
 from ._errors import DataNotFoundError, InputError
-from .batch import _builtup_from_osm
+from ._io import check_output_dir
+from .pipeline.inputs import builtup_from_osm
 from .sources.osm import ATTRIBUTION, read_osm
-
-if TYPE_CHECKING:
-    from .study import StudyResult
+from .study import StudyResult, load_study, run
 
 __all__ = [
     "DEFAULT_DEMO",
@@ -136,7 +135,7 @@ def _wudaokou_boundaries() -> tuple[shapely.Geometry, shapely.Geometry, object, 
     metric = _crs.metric_crs(box)
     town = box.to_crs(metric).iloc[0]
     town_m = gpd.GeoDataFrame({"kind": ["镇域"]}, geometry=[town], crs=metric)
-    built = _builtup_from_osm(ext, town_m, metric).geometry.union_all()
+    built = builtup_from_osm(ext, town_m).geometry.union_all()
     w, s, e, n = WUDAOKOU_BOX
     sources = [
         f"study rectangle {w:g}–{e:g} °E, {s:g}–{n:g} °N (not an administrative boundary); {ATTRIBUTION}",
@@ -259,11 +258,6 @@ def run_demo(
     StudyResult
         The result (``result.out_dir`` is the folder).
     """
-    import tempfile
-
-    from ._io import check_output_dir
-    from .study import load_study, run
-
     spec = _town(town)
     check_output_dir(out_dir, overwrite=overwrite)
     # ignore_cleanup_errors: on Windows a file a library still holds open cannot be removed yet

@@ -82,9 +82,7 @@ def test_a_town_equals_its_own_study_run(first_batch, liechtenstein):
     metric = mg.crs.metric_crs(town)
     ext = mg.sources.read_osm(path)
     study = mg.study.load_study({**STUDY, "name": "Planken", "osm": str(path), "boundaries": {"town": "<memory>"}})
-    from mtown_geo.batch import _builtup_from_osm
-
-    built = _builtup_from_osm(ext, town.to_crs(metric), metric)
+    built = mg.pipeline.inputs.builtup_from_osm(ext, town.to_crs(metric))
     direct = mg.run(study.with_data(town=town.to_crs(metric), builtup=built))
     d = direct.indicators.set_index(direct.indicators["row"].astype(str))
     got = summary.set_index("name").loc["Planken", "row9_value"]

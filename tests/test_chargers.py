@@ -78,7 +78,7 @@ def schaan():
     town = towns[towns["name"] == "Schaan"]
     metric = _crs.metric_crs(town)
     town_m = town.to_crs(metric)
-    built = batch._builtup_from_osm(ext, town_m, metric)
+    built = mg.pipeline.inputs.builtup_from_osm(ext, town_m)
     st = mg.load_study(
         {
             "name": "Schaan",

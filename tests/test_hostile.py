@@ -725,7 +725,7 @@ def test_a_full_disk_is_refused_before_writing(demo_result, tiny_disk):
 def test_a_disk_that_fills_while_writing_leaves_nothing_and_says_why(demo_result, tiny_disk, monkeypatch):
     """The real GeoPackage writer on a real full disk: the space check is skipped so that the
     disk fills in the middle of the write."""
-    monkeypatch.setattr(mg.study, "_check_space", lambda out, need: None)
+    monkeypatch.setattr(mg.pipeline.outputs, "_check_space", lambda out, need: None)
     out = tiny_disk / "results"
     with pytest.raises(mg.DiskFullError) as err:
         mg.study.write(demo_result, out)

@@ -44,7 +44,7 @@ def triesenberg(tmp_path_factory):
     town = towns[towns["name"] == "Triesenberg"]
     metric = _crs.metric_crs(town)
     town_m = town.to_crs(metric)
-    built = batch._builtup_from_osm(ext, town_m, metric)
+    built = mg.pipeline.inputs.builtup_from_osm(ext, town_m)
     # two communities: the built-up area's west and east halves
     b = built.total_bounds
     mid = (b[0] + b[2]) / 2

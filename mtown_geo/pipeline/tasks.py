@@ -27,18 +27,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import chargers, greenspace, lifecircle, neighbourhood, parks, streets, transit, villages
-from . import demand as mg_demand
-from ._errors import InputError, MtownGeoWarning, NetworkError, StudyError
-from .network import Network
-from .report import ComputedValue
-from .sources import osm as _osm
-from .sources.osm import is_osm_file
-from .sources.raster import read_classes
-from .sources.tables import read_facility_table
-from .study import StudyResult, _extract, _parks_layer, _read_layer, _Town, _villages, _zone_polygons
+from .. import chargers, greenspace, lifecircle, neighbourhood, parks, streets, transit, villages
+from .. import demand as mg_demand
+from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
+from ..network import Network
+from ..report import ComputedValue
+from ..sources import osm as _osm
+from ..sources.osm import is_osm_file
+from ..sources.raster import read_classes
+from ..sources.tables import read_facility_table
+from . import inputs
+from .result import StudyResult
+from .town import Town
 
 __all__ = ["run_step", "write_maps"]
+
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,12 @@ def _km2(area_m2: float) -> str:
     return f"{area_m2 / 1e6:.2f} km²"
 
 
-def _has_osm(tw: _Town) -> bool:
+def _has_osm(tw: Town) -> bool:
     st = tw.study
     return st.osm is not None or st._extract is not None
 
 
-def _osm_network(tw: _Town) -> bool:
+def _osm_network(tw: Town) -> bool:
     src = tw.study.network.source
     return _has_osm(tw) and (src == "osm" or is_osm_file(src))
 
@@ -76,14 +79,14 @@ def _warn_unseen(rules: Any, what: str) -> None:
 # -- shared inputs ------------------------------------------------------------------------------
 
 
-def _government(tw: _Town) -> gpd.GeoDataFrame:
+def _government(tw: Town) -> gpd.GeoDataFrame:
     fac = tw.facilities
     if "service_centre" not in tw.profile.categories or len(fac) == 0:
         return gpd.GeoDataFrame({"name": []}, geometry=[], crs=tw.metric)
     return fac[fac["category"] == "service_centre"].to_crs(tw.metric).reset_index(drop=True)
 
 
-def _seat(tw: _Town) -> tuple[gpd.GeoDataFrame, str]:
+def _seat(tw: Town) -> tuple[gpd.GeoDataFrame, str]:
     st = tw.study
     built_m = tw.built.to_crs(tw.metric)
     if st.tasks.seat is not None:
@@ -102,9 +105,9 @@ def _strip(name: str, patterns: list[str]) -> str:
     return out.strip()
 
 
-def _task_villages(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
+def _task_villages(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
     """The study's villages plus 村委会 points (named government offices) not already among them."""
-    vil = _villages(tw.study, tw.town, tw.metric)[["name", "geometry"]].assign(source="villages")
+    vil = inputs.village_points(tw.study, tw.town, tw.metric)[["name", "geometry"]].assign(source="villages")
     rules = tw.profile.tasks.village_roads if tw.profile.tasks is not None else None
     patterns = list(rules.committee_name_patterns) if rules is not None else []
     gov = _government(tw)
@@ -130,7 +133,7 @@ def _task_villages(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
     return vil.reset_index(drop=True)
 
 
-def _drive(tw: _Town, notes: list[str]) -> Network | None:
+def _drive(tw: Town, notes: list[str]) -> Network | None:
     if "drive" not in tw.profile.modes:
         notes.append("tasks: the profile has no drive mode; drive-time measures are not computed")
         return None
@@ -140,20 +143,20 @@ def _drive(tw: _Town, notes: list[str]) -> Network | None:
 # -- task 1: streets ------------------------------------------------------------------------------
 
 
-def _road_lines(tw: _Town) -> gpd.GeoDataFrame:
+def _road_lines(tw: Town) -> gpd.GeoDataFrame:
     st = tw.study
     if _osm_network(tw):
-        ext = _extract(st)
+        ext = inputs.osm_extract(st)
         town_box = tw.town.to_crs(tw.metric).total_bounds + np.array([-1, -1, 1, 1]) * 2500.0
         lines = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
             tw.metric
         )
         return lines[lines.intersects(shapely.box(*town_box)).to_numpy()].reset_index(drop=True)
-    lines = _read_layer(st, st.network.source).to_crs(tw.metric)
+    lines = inputs.read_layer(st, st.network.source).to_crs(tw.metric)
     return lines[["geometry"]].reset_index(drop=True)
 
 
-def _streets(tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any]) -> None:
+def _streets(tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any]) -> None:
     a = streets.assess(_road_lines(tw), tw.built.to_crs(tw.metric), town=tw.town.to_crs(tw.metric), profile=tw.profile)
     built = f"建成区面积 built-up area {a.area_km2:.2f} km²"
     blocks = f"街区数 blocks in the built-up area: {a.n_blocks}"
@@ -200,7 +203,7 @@ def _streets(tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.Data
 
 
 def _village_roads(
-    tw: _Town,
+    tw: Town,
     vil: gpd.GeoDataFrame,
     seat: gpd.GeoDataFrame,
     seat_how: str,
@@ -216,7 +219,7 @@ def _village_roads(
     net = _drive(tw, notes)
     if net is None:
         return None
-    roads = _osm.road_attributes(_extract(tw.study).ways)
+    roads = _osm.road_attributes(inputs.osm_extract(tw.study).ways)
     r = villages.assess(net, roads, vil, seat, county=tw.study.tasks.county, seat_how=seat_how, profile=tw.profile)
     notes.extend(f"tasks.villages: {n}" for n in r.notes)
     denom = f"行政村 villages: {r.n_villages} (pass {r.n_pass}, unknown {r.n_unknown}, fail {r.n_fail})"
@@ -256,7 +259,7 @@ def _village_roads(
 # -- task 2: buses --------------------------------------------------------------------------------
 
 
-def _stops(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
+def _stops(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
     st, prof = tw.study, tw.profile
     rules = prof.tasks.transit if prof.tasks is not None else None
     parts = []
@@ -265,7 +268,7 @@ def _stops(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
             if rules is None or not _has_osm(tw):
                 continue
             _warn_unseen(rules.osm, "tasks.transit.osm")
-            ext = _extract(st, src.osm)
+            ext = inputs.osm_extract(st, src.osm)
             sel = _osm.select(ext, rules.osm)
             ids = [f"{t}/{i}" for t, i in zip(sel["osm_type"], sel["osm_id"], strict=True)]
             served = transit.served(ids, ext.routes)
@@ -286,7 +289,7 @@ def _stops(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
                 gpd.GeoDataFrame({"name": t["name"].to_numpy(), "source": "table"}, geometry=t.geometry.to_numpy(), crs=t.crs)
             )
         elif src.file is not None:
-            f = _read_layer(st, src.file, layer=src.layer)
+            f = inputs.read_layer(st, src.file, layer=src.layer)
             name = f[src.name_col] if src.name_col and src.name_col in f else f.get("name", pd.Series([None] * len(f)))
             parts.append(gpd.GeoDataFrame({"name": name.to_numpy(), "source": "file"}, geometry=f.geometry.to_numpy(), crs=f.crs))
         else:
@@ -303,7 +306,7 @@ def _stops(tw: _Town, notes: list[str]) -> gpd.GeoDataFrame:
 
 
 def _transit(
-    tw: _Town, vil: gpd.GeoDataFrame, out: dict[str, ComputedValue], layers: dict[str, Any], notes: list[str]
+    tw: Town, vil: gpd.GeoDataFrame, out: dict[str, ComputedValue], layers: dict[str, Any], notes: list[str]
 ) -> pd.DataFrame | None:
     rules = tw.profile.tasks.transit if tw.profile.tasks is not None else None
     if rules is None:
@@ -390,7 +393,7 @@ def _transit(
 
 
 def _greenspace(
-    tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
+    tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
 ) -> None:
     prof, st = tw.profile, tw.study
     rules = prof.tasks.greenspace if prof.tasks is not None else None
@@ -400,14 +403,18 @@ def _greenspace(
     area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
     parts = []
     if _has_osm(tw):
-        ext = _extract(st)
+        ext = inputs.osm_extract(st)
         for key, cls in rules.classes.items():
             _warn_unseen(cls.osm, f"tasks.greenspace.classes.{key}")
             sel = _osm.select(ext, cls.osm, exclude=rules.exclude, kind="polygon")
             parts.append(
                 gpd.GeoDataFrame({"green_class": [key] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326).to_crs(tw.metric)
             )
-    park_layer = _parks_layer(tw) if st.parks else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
+    park_layer = (
+        inputs.park_layer(tw.study, tw.profile, boundary=tw.town, crs=tw.metric)
+        if st.parks
+        else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
+    )
     first = next(iter(rules.classes))
     if len(park_layer):
         parts.append(
@@ -486,7 +493,7 @@ def _greenspace(
 # -- task 3: chargers -------------------------------------------------------------------------------
 
 
-def _charger_layer(tw: _Town) -> gpd.GeoDataFrame:
+def _charger_layer(tw: Town) -> gpd.GeoDataFrame:
     prof = tw.profile
     rules = prof.tasks.chargers if prof.tasks is not None else None
     fac = tw.facilities
@@ -499,7 +506,7 @@ def _charger_layer(tw: _Town) -> gpd.GeoDataFrame:
     keep &= ~np.array([any(p in n for p in rules.exclude_name_patterns) for n in names], dtype=bool)
     is_osm = (ch["source"] == "osm").to_numpy() if "source" in ch else np.zeros(len(ch), bool)
     if is_osm.any() and _has_osm(tw):
-        tags = _osm.feature_tags(_extract(tw.study), ch.loc[is_osm, "facility_id"])
+        tags = _osm.feature_tags(inputs.osm_extract(tw.study), ch.loc[is_osm, "facility_id"])
         for pos, t in zip(np.flatnonzero(is_osm), tags, strict=True):
             if t is None:
                 continue
@@ -523,7 +530,7 @@ def _charger_layer(tw: _Town) -> gpd.GeoDataFrame:
 
 
 def _chargers(
-    tw: _Town, vil: gpd.GeoDataFrame, out: dict[str, ComputedValue], layers: dict[str, Any], notes: list[str]
+    tw: Town, vil: gpd.GeoDataFrame, out: dict[str, ComputedValue], layers: dict[str, Any], notes: list[str]
 ) -> pd.DataFrame | None:
     rules = tw.profile.tasks.chargers if tw.profile.tasks is not None else None
     if rules is None:
@@ -583,7 +590,7 @@ def _chargers(
 
 
 def _neighbourhood(
-    tw: _Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
+    tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
 ) -> None:
     prof, st = tw.profile, tw.study
     if prof.tasks is None or prof.tasks.neighbourhood is None:
@@ -600,7 +607,7 @@ def _neighbourhood(
     weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
     communities, col = (None, "name")
     if st.zones is not None:
-        communities, col = _zone_polygons(st, tw.metric)
+        communities, col = inputs.zone_polygons(st, tw.metric)
     walk = tw.network("walk")
     a = neighbourhood.assess(
         centres, tw.units.to_crs(walk.crs), walk, weight=weight, communities=communities, name_col=col, profile=prof
@@ -663,7 +670,7 @@ def _neighbourhood(
 # -- the step ----------------------------------------------------------------------------------------
 
 
-def run_step(tw: _Town, tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]) -> dict[str, ComputedValue]:
+def run_step(tw: Town, tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]) -> dict[str, ComputedValue]:
     """Compute every policy task the study switches on; fill ``tables`` and ``layers``.
 
     Returns
@@ -909,7 +916,7 @@ def write_maps(result: StudyResult, folder: Path, *, interactive: bool = True, s
     """The task maps of a run: ``maps/tasks_*.png|pdf`` and ``tasks_map.html``."""
     import matplotlib.pyplot as plt
 
-    from .render import layers_map, save_figure
+    from ..render import layers_map, save_figure
 
     st = result.study
     specs = _print_layers(result)
@@ -948,8 +955,8 @@ def _display(v: Any) -> str:
 def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
     import folium
 
-    from .render import escape_text, new_map, save_map
-    from .render.interactive import _GeoJson, _Tooltip  # data added as text, values shown as text
+    from ..render import escape_text, new_map, save_map
+    from ..render.interactive import _GeoJson, _Tooltip  # data added as text, values shown as text
 
     bounds = result.layers.get("boundaries")
     extent = bounds if bounds is not None and len(bounds) else next(g for _, lay, *_ in specs for g, _, _ in lay)

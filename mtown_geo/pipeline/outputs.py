@@ -1,0 +1,409 @@
+"""Writing a run's folder: tables, GeoPackage layers, maps, rasters and the manifest, atomically,
+with the disk space checked first. The renderers (folium, matplotlib) are loaded only here, and only
+when maps are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from .. import inventory, report
+from .._errors import (
+    DiskFullError,
+)
+from .._io import atomic_dir
+from ..sources.osm import ATTRIBUTION
+from ..standards import Profile
+from . import steps
+from . import tasks as _tasks
+from .result import StudyResult
+from .schema import Study
+
+log = logging.getLogger(__name__)
+
+
+def write(
+    result: StudyResult,
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    extra_files: Mapping[str, str | bytes] | None = None,
+) -> Path:
+    """Write a result's tables, layers, maps and manifest into a folder, atomically.
+
+    The folder rules of :func:`run` apply (``overwrite`` as there). ``extra_files``
+    (relative name → text or bytes) are written into the folder too, inside the same atomic
+    step (the demo keeps its study file beside the results).
+    """
+    st, prof = result.study, result.profile
+    need = _output_bytes(result)
+    _check_space(Path(out), need)
+    with atomic_dir(out, overwrite=overwrite, protect=[st.base_dir]) as tmp, _disk_full_as_error(tmp, Path(out), need):
+        for rel, content in (extra_files or {}).items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
+        tables = {"indicators": result.indicators, **result.tables}
+        prov = result.provenance()
+        report.write_tables(tables, tmp, title=f"{st.name} 现代化美丽城镇空间指标 ({st.year})", provenance=prov, profile=prof)
+        if st.outputs.geopackage:
+            gpkg = tmp / "layers.gpkg"
+            with _fast_gpkg():
+                for name, gdf in result.layers.items():
+                    if len(gdf):
+                        to_gpkg(gdf, gpkg, name)
+        if st.outputs.maps:
+            _interactive_map(result, tmp / "map.html")
+        if st.outputs.static_maps:
+            _print_maps(result, tmp / "maps")
+        if "tasks" in result.tables:
+            _tasks.write_maps(result, tmp, interactive=st.outputs.maps, static=st.outputs.static_maps)
+        for name, raster in result.rasters.items():
+            (tmp / "rasters").mkdir(exist_ok=True)
+            raster.write(tmp / "rasters" / f"{name}.tif")
+        man = manifest(st, prof)
+        man["notes"] = result.notes
+        man["data_date"] = result.data_date
+        man["provenance"] = prov.to_dict()
+        write_manifest(man, tmp)
+    result.out_dir = Path(out)
+    return Path(out)
+
+
+def manifest(st: Study, prof: Profile) -> dict[str, Any]:
+    """The manifest of a study's outputs: its input files with SHA-256, configuration, profile, versions."""
+    inputs: dict[str, str | Path] = {}
+    if st._town is None:
+        inputs["study.boundaries.town"] = st.path(st.boundaries.town)
+        if st.boundaries.builtup:
+            inputs["study.boundaries.builtup"] = st.path(st.boundaries.builtup)
+    if st._extract is not None and st._extract.path is not None:
+        inputs["study.osm"] = st._extract.path
+    elif st.osm:
+        inputs["study.osm"] = st.osm_path()
+    if st.population.raster:
+        inputs["study.population.raster"] = st.path(st.population.raster)
+    man = report.manifest(inputs=inputs, config=st.model_dump(mode="json"), profile=prof)
+    man["attribution"] = ATTRIBUTION
+    return man
+
+
+def write_manifest(man: Mapping[str, Any], folder: Path) -> None:
+    (folder / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+
+_MIB = 1024 * 1024
+
+
+def _output_bytes(result: StudyResult) -> int:
+    """About how many bytes :func:`write` puts on the disk (within a factor of about 2).
+
+    The GeoPackage takes about the layers' WKB and attribute bytes; the interactive map
+    repeats each demand unit as GeoJSON text (about 270 bytes) in every category layer of
+    its circle; a print map (PNG at 300 dpi and PDF) takes about 2 MiB.
+    """
+    st = result.study
+    layer_bytes = 0
+    map_bytes = 0
+    for name, gdf in result.layers.items():
+        if not len(gdf):
+            continue
+        geoms = gdf.geometry.to_numpy()
+        wkb = int(sum(len(b) for b in shapely.to_wkb(geoms) if b is not None))
+        attrs = 0
+        for col in gdf.columns:
+            if col == gdf.geometry.name:
+                continue
+            values = gdf[col]
+            attrs += 8 * len(values) if values.dtype.kind in "fiub" else int(values.astype(str).str.len().sum())
+        layer_bytes += wkb + attrs
+        if name.startswith("units_"):
+            map_bytes += 270 * len(gdf) * sum(1 for c in gdf.columns if str(c).startswith("t_"))
+        else:
+            map_bytes += 3 * wkb
+    total = 64 * 1024 + sum(int(df.memory_usage(deep=True).sum()) * 4 for df in result.tables.values())
+    if st.outputs.geopackage:
+        total += int(1.2 * layer_bytes) + 64 * 1024 * len(result.layers)
+    if st.outputs.maps:
+        total += map_bytes + 2 * _MIB
+    if st.outputs.static_maps:
+        total += 2 * _MIB * (sum(1 for k in result.layers if k.startswith("units_")) + 2)
+    total += sum(int(getattr(getattr(r, "values", None), "nbytes", 0)) for r in result.rasters.values())
+    return total
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
+    p = path.expanduser().resolve()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def _mib(n: float) -> str:
+    return f"{n / _MIB:,.1f} MiB"
+
+
+def _check_space(out: Path, need: int) -> None:
+    """Refuse before writing anything when the disk of ``out`` has less room than the outputs need."""
+    free = _free_bytes(out)
+    if free < need:
+        raise DiskFullError(
+            f"not enough space to write the results into {out.expanduser().resolve()}: they need about {_mib(need)}, "
+            f"the disk has {_mib(free)} free. Free some space, or choose an output folder on another disk"
+        )
+
+
+@contextlib.contextmanager
+def _disk_full_as_error(tmp: Path, out: Path, need: int) -> Iterator[None]:
+    """Turn a write that fails because the disk filled up into a :class:`DiskFullError`
+    naming the folder and the space needed (the partial folder is then removed by
+    :func:`atomic_dir`)."""
+    try:
+        yield
+    except Exception as exc:
+        codes = {getattr(e, "errno", None) for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+        text = str(exc).lower()
+        free = _free_bytes(tmp)
+        full = bool(codes & {errno.ENOSPC, errno.EDQUOT}) or "no space left" in text or "disk is full" in text
+        if not full and not (isinstance(exc, (OSError, RuntimeError)) and free < _MIB):
+            raise
+        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        raise DiskFullError(
+            f"the disk filled up while writing the results into {out.expanduser().resolve()} "
+            f"({type(exc).__name__}: {exc}); {_mib(written)} were written, {_mib(free)} are left. The results need about "
+            f"{_mib(max(need, written))}: free some space, or choose an output folder on another disk. The output folder "
+            "was left as it was"
+        ) from exc
+
+
+@contextlib.contextmanager
+def _fast_gpkg() -> Iterator[None]:
+    """GeoPackage writes without SQLite's per-layer disk syncs.
+
+    Outputs are built in a temporary folder and moved into place only when complete
+    (:func:`mtown_geo._io.atomic_dir`), so the journal and the syncs SQLite makes after each
+    layer buy nothing here; dropping them halves the time of a small layer. The settings are
+    GDAL's, for the whole process, and are restored when the block ends.
+    """
+    keys = ("OGR_SQLITE_SYNCHRONOUS", "OGR_SQLITE_JOURNAL")
+    before = {k: pyogrio.get_gdal_config_option(k) for k in keys}
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(before)
+
+
+def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    frame = gdf.copy()
+    for col in frame.columns:
+        if col == frame.geometry.name:
+            continue
+        values = frame[col]
+        if values.dtype == object:
+            frame[col] = values.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+        elif pd.api.types.is_float_dtype(values):
+            arr = values.to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(arr).any():  # GeoPackage readers take NULL for "not reached", not inf
+                frame[col] = np.where(np.isinf(arr), np.nan, arr)
+    frame.to_file(path, layer=layer, driver="GPKG")
+
+
+def _interactive_map(result: StudyResult, path: Path) -> None:
+    from ..render import save_map, town_map
+
+    if not any(len(g) for g in result.layers.values()):
+        return
+    fmap = town_map(
+        result.layers,
+        profile=result.profile,
+        tiles=result.study.outputs.tiles,
+        title=f"{result.study.name} 出行时间 travel time",
+        banner=_gap_banner(result, result.data_gaps) or "",
+    )
+    save_map(fmap, path)
+
+
+def _gap_banner(result: StudyResult, keys: list[str]) -> str | None:
+    """The banner of a map whose indicator rests on categories (or layers) no data source holds, else None."""
+    inv = result.tables.get("inventory")
+    if inv is None:
+        return None
+    missing = [k for k in keys if k in set(inventory.gaps(inv))]
+    if not missing:
+        return None
+    names = "、".join(str(inv.loc[k, "name_zh"]) for k in missing[:3])
+    if len(missing) > 3:  # a long list would cover the map: the inventory sheet has them all
+        names += f" 等 {len(missing)} 类 ({len(missing) - 3} more: see the inventory)"
+    return (
+        f"缺数据 Data missing: 数据中没有{names}——图中的缺口来自数据，不是本镇的服务缺口；覆盖率为下限。"
+        f"No data source holds any {names} here: the gaps shown are in the data, not necessarily in the town; "
+        "the rate is a lower bound. Add an Amap / Baidu POI export or the town's own table."
+    )
+
+
+def _print_maps(result: StudyResult, folder: Path) -> None:
+    """One PNG (300 dpi) and PDF per indicator and an overview of the facilities, on the run's own basemap.
+
+    Life circles: how many required categories each place reaches (k of n); elderly care
+    and childcare: travel time with the service area and the gaps; parks; greenways.
+    Each paints only the land its rate measures.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..render import facilities_map, layers_map, life_circle_map, save_figure, travel_time_map
+
+    st, prof, layers = result.study, result.profile, result.layers
+    folder.mkdir(parents=True, exist_ok=True)
+    bounds = layers.get("boundaries")
+    fac = layers.get("facilities")
+    weight = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}[st.demand.weight]
+    common: dict[str, Any] = {"boundaries": bounds, "data_date": result.data_date, "basemap": result.basemap}
+    built = bounds[bounds["kind"] == "建成区"] if bounds is not None else None
+    figures: list[tuple[str, Any]] = []
+    for circle in [c for c in ("15min", "5min", "10min", "30min") if len(layers.get(f"units_{c}", ()))]:
+        units = layers[f"units_{circle}"]
+        cspec = prof.circles[circle]
+        grid = {"x", "y", "cell_m"} <= set(units.columns)
+        w = weight if weight in units and units[weight].sum() > 0 else ("area_m2" if "area_m2" in units else None)
+        if not grid:
+            w = None  # villages: each counts once
+        land = (layers.get("residential") if w == "res_area_m2" else built) if grid else None
+        req_fac = fac[fac["category"].isin(cspec.required)] if fac is not None else None
+        figures.append(
+            (
+                f"{circle}_coverage",
+                life_circle_map(
+                    units,
+                    units["n_reached"],
+                    len(cspec.required),
+                    weight=w,
+                    land=land,
+                    facilities=req_fac,
+                    profile=prof,
+                    title_zh=f"{st.name} {cspec.name_zh}",
+                    title_en=f"{cspec.name_en} ({st.year}): categories reached",
+                    banner=_gap_banner(result, cspec.required),
+                    **common,
+                ),
+            )
+        )
+        if circle != "15min" or not grid:
+            continue
+        times = pd.DataFrame({c[2:]: units[c].to_numpy(float) for c in units.columns if c.startswith("t_")}, index=units.index)
+        iso = layers.get(f"isochrones_{circle}")
+        gaps = layers.get(f"gaps_{circle}")
+        for cat in ("elderly_care", "childcare"):
+            if cat not in times:
+                continue
+            name_zh = prof.categories[cat].name_zh
+            figures.append(
+                (
+                    f"{circle}_{cat}",
+                    travel_time_map(
+                        units,
+                        times,
+                        cat,
+                        max_time_min=steps.SEARCH_LIMIT_MIN,
+                        threshold_min=prof.threshold_min(circle, cat),
+                        weight=w,
+                        land=land,
+                        service_area=iso[iso["category"] == cat] if iso is not None and len(iso) else None,
+                        gaps=gaps[gaps["category"] == cat] if gaps is not None and len(gaps) else None,
+                        profile=prof,
+                        facilities=fac,
+                        title_zh=f"{st.name} {name_zh}可达时间",
+                        banner=_gap_banner(result, [cat]),
+                        **common,
+                    ),
+                )
+            )
+    if "parks_buffers" in layers:
+        park_layers: list[tuple[Any, Any, str]] = []
+        buffers = layers["parks_buffers"]
+        for colour, (_, row) in zip(("#a6d96a", "#d9ef8b", "#fee08b"), buffers.iterrows(), strict=False):
+            park_layers.append(
+                (
+                    buffers.loc[[row.name]],
+                    {"facecolor": colour, "edgecolor": "#66bd63", "alpha": 0.45},
+                    f"公园 {row['size_label']} → {row['radius_m']:g} m 服务半径 radius",
+                )
+            )
+        if "parks_covered" in layers:
+            park_layers.append(
+                (
+                    layers["parks_covered"],
+                    {"facecolor": "#1a9850", "alpha": 0.85},
+                    "覆盖居住用地 covered residential {area_ha:.1f} ha",
+                )
+            )
+        if "parks_uncovered" in layers:
+            park_layers.append(
+                (
+                    layers["parks_uncovered"],
+                    {"facecolor": "#d73027", "alpha": 0.85, "hatch": "////"},
+                    "未覆盖居住用地 not covered {area_ha:.1f} ha",
+                )
+            )
+        park_layers.append((layers["parks_parks"], {"facecolor": "#006837", "edgecolor": "#00441b"}, "公园 parks {n} 处"))
+        rate = result.tables.get("parks")
+        sub = f"覆盖率 coverage {100 * float(rate['rate'].iloc[0]):.1f}%" if rate is not None and len(rate) else None
+        figures.append(
+            (
+                "row08_parks",
+                layers_map(
+                    park_layers,
+                    title_zh=f"{st.name} 公园绿地服务半径覆盖",
+                    title_en="Park service-radius coverage",
+                    subtitle=sub,
+                    banner=_gap_banner(result, [inventory.PARK_LAND]),
+                    **common,
+                ),
+            )
+        )
+    if "greenways" in layers and len(layers["greenways"]):
+        green = layers["greenways"]
+        g = result.tables.get("greenways")
+        sub = f"万人拥有绿道长度 {float(g['km_per_10k'].iloc[0]):.2f} km/万人" if g is not None and len(g) else None
+        figures.append(
+            (
+                "greenways",
+                layers_map(
+                    [(green, {"color": "#00a651", "linewidth": 2.0}, "绿道 greenways {km:.2f} km")],
+                    title_zh=f"{st.name} 绿道",
+                    title_en="Greenways",
+                    subtitle=sub,
+                    crs=green.crs,
+                    **common,
+                ),
+            )
+        )
+    if fac is not None and len(fac):
+        needed = [c for c in result.data_gaps if c in prof.categories]
+        banner = _gap_banner(result, needed)
+        figures.append(
+            ("facilities", facilities_map(fac, profile=prof, title_zh=f"{st.name} 公共服务设施分布", banner=banner, **common))
+        )
+    for name, fig in figures:
+        try:
+            save_figure(fig, folder / name)
+        finally:
+            plt.close(fig)

@@ -1,0 +1,131 @@
+"""The town a study describes, built once: boundaries, facilities, residential land and demand
+units in one metric CRS, and one network per travel mode, built when first asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .. import crs as _crs
+from .. import demand
+from .._errors import (
+    StudyError,
+)
+from ..network import Network
+from ..standards import Profile
+from . import inputs
+from .schema import Study
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Town:
+    """A study's inputs once read: boundaries, facilities and demand units, in a metric CRS."""
+
+    study: Study
+    profile: Profile
+    town: gpd.GeoDataFrame
+    built: gpd.GeoDataFrame
+    metric: Any
+    facilities: gpd.GeoDataFrame
+    residential: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    weight: str
+    networks: dict[str, Network] = field(default_factory=dict)
+    sources: list[inputs.FacilitySource] = field(default_factory=list)
+
+    def network(self, mode: str) -> Network:
+        return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
+
+
+def build_town(st: Study, prof: Profile, notes: list[str]) -> Town:
+    inputs.require_inputs(st)
+    town, built = inputs.boundaries(st)
+    metric = _crs.metric_crs(town)
+    built_m = built.to_crs(metric)
+    inputs.check_run_memory(st, prof, built_m)
+    sources: list[inputs.FacilitySource] = []
+    fac = inputs.facility_layer(st, prof, town, st.network.buffer_m, sources)
+    units = demand.grid(built_m, cell_m=st.demand.cell_m, reach_m=inputs.shortest_reach_m(prof, inputs.grid_circles(st, prof)))
+    residential = inputs.residential(st, metric, town)
+    units = _with_residential(units, residential, built_m)
+    units = _with_population(st, units, built_m, notes)
+    if st.zones is not None:
+        units = _with_zones(st, units, metric)
+    weight = st.demand.weight
+    if weight == "residential" and units["res_area_m2"].sum() <= 0:
+        notes.append(
+            "no residential land inside the built-up area: coverage rates use the built-up area itself "
+            "(weight=area); give residential land under `residential:` for the official denominator"
+        )
+        weight = "area"
+    return Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
+
+
+def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if residential.empty:
+        return units
+    return demand.with_residential(units, residential.to_crs(units.crs), area=built.to_crs(units.crs))
+
+
+def _pop_per_cell(units: gpd.GeoDataFrame, pop_units: gpd.GeoDataFrame) -> np.ndarray:
+    """People of each grid cell: the sum of the population units whose point falls in it
+    (a point on a cell's edge goes to one cell only)."""
+    cells = demand.cells(units)
+    idx = cells.sindex.query(pop_units.geometry.to_crs(units.crs), predicate="intersects")
+    idx = idx[:, np.unique(idx[0], return_index=True)[1]]
+    pop = np.zeros(len(units))
+    np.add.at(pop, idx[1], pop_units["pop"].to_numpy()[idx[0]])
+    return pop
+
+
+def _with_population(st: Study, units: gpd.GeoDataFrame, built: gpd.GeoDataFrame, notes: list[str]) -> gpd.GeoDataFrame:
+    spec = st.population
+    out = units.copy()
+    if spec.raster is not None:
+        cells = demand.from_raster(st.path(spec.raster), area=built, min_coverage=spec.min_coverage)
+        out["pop"] = _pop_per_cell(units, cells)
+        rep = cells.attrs.get("raster_report", {})
+        notes.append(
+            f"population from the raster {spec.raster}: its valid cells cover {rep.get('coverage', float('nan')):.1%} "
+            f"of the built-up area (at least {spec.min_coverage:.0%} required), {rep.get('pop', float('nan')):,.0f} people"
+        )
+    elif spec.census is not None:
+        census = inputs.read_layer(st, spec.census)
+        col = spec.count_col or next((c for c in ("pop", "POPU", "常住人口", "人口", "population") if c in census), None)
+        if col is None or col not in census:
+            raise StudyError(f"population.census: {spec.census} has no count column; set population.count_col")
+        # areal weighting: each census polygon's count spread by area over the grid cells (clipped
+        # to the built-up area); people living outside the built-up area are not counted
+        census = census.to_crs(units.crs)
+        census = census.assign(_count=pd.to_numeric(census[col], errors="coerce"), _area=census.area)
+        if census["_count"].isna().any() or (census["_count"] < 0).any():
+            raise StudyError(f"population.census: column {col!r} of {spec.census} must hold non-negative numbers")
+        cells = demand.cells(units).assign(_cell=np.arange(len(units)))
+        cells = cells.set_geometry(cells.geometry.intersection(built.to_crs(units.crs).union_all()))
+        parts = gpd.overlay(
+            cells[["_cell", "geometry"]], census[["_count", "_area", "geometry"]], how="intersection", keep_geom_type=True
+        )
+        people = parts["_count"] * parts.area / parts["_area"]
+        out["pop"] = np.bincount(parts["_cell"].to_numpy(), weights=people.to_numpy(), minlength=len(units))
+        notes.append(
+            f"population from the census polygons of {spec.census} (column {col!r}), spread by area inside the built-up area"
+        )
+    elif spec.total is not None:
+        # spread the resident population over residential land (else over the area)
+        w = out["res_area_m2"].to_numpy() if out["res_area_m2"].sum() > 0 else out["area_m2"].to_numpy()
+        out["pop"] = spec.total * w / w.sum()
+        notes.append("population spread over residential land in proportion to its area (no population raster given)")
+    return out
+
+
+def _with_zones(st: Study, units: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+    z, col = inputs.zone_polygons(st, metric)
+    return demand.assign_zones(units, z, zone_col=col)
