@@ -143,7 +143,7 @@ def run(
         bar.update()
         for circle in circles:
             bar.set_postfix_str(f"circle {circle}")
-            steps.circle_step(tw, circle, computed, tables, layers, notes, rasters)
+            steps.circle_step(tw, circle, tables).into(tables, layers, computed, rasters, notes)
             bar.update()
         fac_m = tw.facilities.to_crs(metric)
         if "walk" in tw.networks:
@@ -151,19 +151,17 @@ def run(
             fac_m = fac_m.join(diag[["access_points", "snap_dist_m", "status"]])
         layers["facilities"] = fac_m
         bar.set_postfix_str("parks")
-        steps.parks_step(tw, computed, tables, layers, notes)
+        steps.parks_step(tw, tables).into(tables, layers, computed, rasters, notes)
         bar.update()
         bar.set_postfix_str("greenways")
-        steps.greenways_step(tw, computed, tables, layers, notes)
+        steps.greenways_step(tw, tables).into(tables, layers, computed, rasters, notes)
         bar.update()
         bar.set_postfix_str("tasks")
-        task_values = _tasks.run_step(tw, tables, layers, notes)
-        if task_values:
-            tables["tasks"] = report.task_table(prof, task_values)
+        _tasks.run_step(tw).into(tables, layers, computed, rasters, notes)
         bar.update()
         bar.set_postfix_str("siting")
         if st.siting.enabled:
-            steps.siting_step(tw, tables, layers, notes)
+            steps.siting_step(tw, tables).into(tables, layers, computed, rasters, notes)
         bar.update()
         bar.set_postfix_str("report")
         notes.extend(steps.gap_notes(tables["inventory"], prof, computed))

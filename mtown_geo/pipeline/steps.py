@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -29,6 +30,33 @@ from .schema import Study, load_profile
 from .town import Town
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepOutput:
+    """What one step of a run adds: tables, layers (in the town's metric CRS), report values,
+    rasters and notes, merged into the run's in step order."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    computed: dict[str, report.ComputedValue] = field(default_factory=dict)
+    rasters: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def into(
+        self,
+        tables: dict[str, pd.DataFrame],
+        layers: dict[str, gpd.GeoDataFrame],
+        computed: dict[str, report.ComputedValue],
+        rasters: dict[str, Any],
+        notes: list[str],
+    ) -> None:
+        """Merge into a run's collections (a later step's table of the same name replaces the earlier one)."""
+        tables.update(self.tables)
+        layers.update(self.layers)
+        computed.update(self.computed)
+        rasters.update(self.rasters)
+        notes.extend(self.notes)
 
 
 #: Search limit (minutes) of the study's travel times: the whole network. Times beyond a
@@ -118,12 +146,11 @@ def _isochrones_and_rasters(
 def circle_step(
     tw: Town,
     circle: str,
-    computed: dict[str, report.ComputedValue],
-    tables: dict[str, pd.DataFrame],
-    layers: dict[str, gpd.GeoDataFrame],
-    notes: list[str],
-    rasters: dict[str, Any],
-) -> None:
+    tables: Mapping[str, pd.DataFrame],
+) -> StepOutput:
+    """One life circle: travel times from every demand unit, coverage, k of n, gaps, zones,
+    service areas and the travel-time raster; ``tables`` (the run's so far) gives the inventory."""
+    out = StepOutput()
     prof = tw.profile
     spec = prof.circles[circle]
     net = tw.network(spec.mode)
@@ -133,11 +160,11 @@ def circle_step(
         c_units = inputs.village_points(tw.study, tw.town, net.crs)
         c_weight = "units"
         if c_units.empty:
-            notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
-            return
+            out.notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
+            return out
         names = [str(n) for n in c_units["name"].fillna("(unnamed)")] if "name" in c_units else []
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        notes.append(
+        out.notes.append(
             f"{circle}: measured from each of the {len(c_units)} village(s) inside the town ({shown}): each counts "
             f"{100 / len(c_units):.1f} % of the rate; give all the town's villages under `villages:` if OSM lacks some"
         )
@@ -149,19 +176,19 @@ def circle_step(
     times = lifecircle.times_at(r, c_units, profile=prof, circle=circle)
     cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
     if r is not None and spec.demand != "villages":
-        _isochrones_and_rasters(tw, r, circle, layers, rasters)
-    tables[f"coverage_{circle}"] = cov
-    tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
-    tables[f"k_of_n_{circle}"].attrs["weight"] = c_weight  # the unit of its weight column
+        _isochrones_and_rasters(tw, r, circle, out.layers, out.rasters)
+    out.tables[f"coverage_{circle}"] = cov
+    out.tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
+    out.tables[f"k_of_n_{circle}"].attrs["weight"] = c_weight  # the unit of its weight column
     assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
-    layers[f"units_{circle}"] = assessed.to_crs(tw.metric)
+    out.layers[f"units_{circle}"] = assessed.to_crs(tw.metric)
     if spec.demand != "villages":
-        layers[f"gaps_{circle}"] = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category").to_crs(tw.metric)
+        out.layers[f"gaps_{circle}"] = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category").to_crs(tw.metric)
     if "zone" in c_units:
-        tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(times, c_units, profile=prof, circle=circle, weight=c_weight)
+        out.tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(times, c_units, profile=prof, circle=circle, weight=c_weight)
     denom = _DENOMINATORS[c_weight]
     inv = tables.get("inventory")
-    computed[f"circle:{circle}"] = report.ComputedValue(
+    out.computed[f"circle:{circle}"] = report.ComputedValue(
         value=100.0 * rate_of(cov, lifecircle.CIRCLE),
         denominator=denom,
         verified=spec.verified,
@@ -171,7 +198,7 @@ def circle_step(
     )
     for cat in spec.required:
         cspec = prof.categories[cat]
-        computed[f"category:{circle}:{cat}"] = report.ComputedValue(
+        out.computed[f"category:{circle}:{cat}"] = report.ComputedValue(
             value=100.0 * rate_of(cov, cat),
             denominator=denom,
             verified=False,
@@ -179,6 +206,7 @@ def circle_step(
             data_gaps=_gap_names(inv, [cat]),
             source=cspec.source,
         )
+    return out
 
 
 def _annex_row_target(prof: Profile, key: str, year: int) -> tuple[float, AnnexRow, int] | None:
@@ -234,19 +262,21 @@ def category_target(study: Study, category: str, circle: str) -> tuple[float | N
     return None, f"no annex row gives a target for {category} in {study.year}"
 
 
-def siting_step(tw: Town, tables: dict[str, pd.DataFrame], layers: dict[str, gpd.GeoDataFrame], notes: list[str]) -> None:
+def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
     """What it takes to reach the target: the fewest new sites per category below its target.
 
     Each category's target is :func:`category_target`'s; ``siting.categories`` limits the
-    categories (default every category the circle requires)."""
+    categories (default every category the circle requires); ``tables`` (the run's so far) gives
+    the circle's coverage and the inventory."""
+    out = StepOutput()
     st, prof = tw.study, tw.profile
     circle = st.siting.circle
     if circle not in prof.circles or prof.circles[circle].demand == "villages":
-        notes.append(f"siting: the circle {circle!r} has no residential demand units; skipped")
-        return
+        out.notes.append(f"siting: the circle {circle!r} has no residential demand units; skipped")
+        return out
     key = f"coverage_{circle}"
     if key not in tables:
-        return
+        return out
     cov = tables[key]
     spec = prof.circles[circle]
     net = tw.network(spec.mode)
@@ -260,12 +290,12 @@ def siting_step(tw: Town, tables: dict[str, pd.DataFrame], layers: dict[str, gpd
         chosen = [prof.resolve_category(c) for c in st.siting.categories]
         outside = [c for c in chosen if c not in spec.required]
         if outside:
-            notes.append(f"siting: {outside} are not required by the {circle} circle; left out")
+            out.notes.append(f"siting: {outside} are not required by the {circle} circle; left out")
         wanted = [c for c in spec.required if c in chosen]
     for cat in wanted:
         target, target_source = category_target(st, cat, circle)
         if target is None:
-            notes.append(f"siting: {target_source}; give siting.targets")
+            out.notes.append(f"siting: {target_source}; give siting.targets")
             continue
         rate = rate_of(cov, cat)
         if rate >= target:
@@ -312,11 +342,12 @@ def siting_step(tw: Town, tables: dict[str, pd.DataFrame], layers: dict[str, gpd
             ]
             site_layers.append(sites[keep].assign(category=cat).reset_index(drop=True))
     if rows:
-        tables[f"siting_{circle}"] = pd.DataFrame(rows).set_index("category")
+        out.tables[f"siting_{circle}"] = pd.DataFrame(rows).set_index("category")
     if site_layers:
         proposed = gpd.GeoDataFrame(pd.concat(site_layers, ignore_index=True), crs=tw.metric)
-        layers[f"proposed_sites_{circle}"] = proposed
-        tables[f"sites_{circle}"] = sites_table(proposed, prof)
+        out.layers[f"proposed_sites_{circle}"] = proposed
+        out.tables[f"sites_{circle}"] = sites_table(proposed, prof)
+    return out
 
 
 def sites_table_empty(profile: Profile) -> pd.DataFrame:
@@ -373,10 +404,10 @@ def sites_table(sites: gpd.GeoDataFrame, profile: Profile) -> pd.DataFrame:
 
 
 def _inventory_layer(
-    tw: Town, tables: dict[str, pd.DataFrame], layer: gpd.GeoDataFrame, key: str, name_zh: str, name_en: str, study_key: str
-) -> bool:
+    tw: Town, inv: pd.DataFrame | None, layer: gpd.GeoDataFrame, key: str, name_zh: str, name_en: str, study_key: str
+) -> tuple[pd.DataFrame | None, bool]:
     """Add a layer (park land, greenways) to the run's inventory: its features per source inside
-    the town and its buffer. Whether any source holds one."""
+    the town and its buffer. The new inventory, and whether any source holds one."""
     town = tw.town.to_crs(tw.metric).union_all()
     reach = town.buffer(tw.study.network.buffer_m)
     geoms = np.asarray(layer.to_crs(tw.metric).geometry.values) if len(layer) else np.empty(0, dtype=object)
@@ -384,9 +415,9 @@ def _inventory_layer(
     near = ~inside & shapely.intersects(geoms, reach) if len(geoms) else np.zeros(0, dtype=bool)
     labels = layer[inventory.SOURCE_COL].astype(str).to_numpy() if inventory.SOURCE_COL in layer else np.full(len(layer), "—")
     counts = {label: int(((labels == label) & (inside | near)).sum()) for label in inputs.source_labels(tw.study, study_key)}
-    if "inventory" in tables:
-        tables["inventory"] = inventory.layer_row(
-            tables["inventory"],
+    if inv is not None:
+        inv = inventory.layer_row(
+            inv,
             key,
             name_zh=name_zh,
             name_en=name_en,
@@ -396,7 +427,7 @@ def _inventory_layer(
             needed_for="row 8" if key == inventory.PARK_LAND else "greenways",
             kind="parks" if key == inventory.PARK_LAND else "greenways",
         )
-    return bool(sum(counts.values()))
+    return inv, bool(sum(counts.values()))
 
 
 def _residential_or_builtup(tw: Town, notes: list[str], what: str) -> gpd.GeoDataFrame:
@@ -408,19 +439,21 @@ def _residential_or_builtup(tw: Town, notes: list[str], what: str) -> gpd.GeoDat
 
 def parks_step(
     tw: Town,
-    computed: dict[str, report.ComputedValue],
-    tables: dict[str, pd.DataFrame],
-    layers: dict[str, gpd.GeoDataFrame],
-    notes: list[str],
-) -> None:
+    tables: Mapping[str, pd.DataFrame],
+) -> StepOutput:
     """Row 8: residential land within a park's service radius (buffers), and the walked variant."""
+    out = StepOutput()
     st, prof = tw.study, tw.profile
     if not st.parks:
-        notes.append("parks: no source given; row 8 is not computed")
-        return
+        out.notes.append("parks: no source given; row 8 is not computed")
+        return out
     park_layer = inputs.park_layer(tw.study, tw.profile, boundary=tw.town, crs=tw.metric)
-    held = _inventory_layer(tw, tables, park_layer, inventory.PARK_LAND, "公园绿地", "park land (any size)", "parks")
-    residential = _residential_or_builtup(tw, notes, "park coverage")
+    inv, held = _inventory_layer(
+        tw, tables.get("inventory"), park_layer, inventory.PARK_LAND, "公园绿地", "park land (any size)", "parks"
+    )
+    if inv is not None:
+        out.tables["inventory"] = inv
+    residential = _residential_or_builtup(tw, out.notes, "park coverage")
     built_m = tw.built.to_crs(tw.metric)
     walk = tw.network("walk") if "walk" in prof.modes else None
     entrances = st.osm_source() if st.osm is not None or st._extract is not None else None
@@ -435,9 +468,9 @@ def parks_step(
         # the walked variant's grid over residential land has the demand grid's cell_m, already judged
         warnings.simplefilter("ignore", GridResolutionWarning)
         cov = parks.service_radius_coverage(park_layer, residential, layers=bool(len(park_layer)), **kw)
-    notes.extend(f"parks: {n}" for n in cov.notes)
+    out.notes.extend(f"parks: {n}" for n in cov.notes)
     rule_source = prof.parks.rules[cov.rule].source if prof.parks is not None and cov.rule in prof.parks.rules else ""
-    computed["park_coverage"] = report.ComputedValue(
+    out.computed["park_coverage"] = report.ComputedValue(
         value=cov.percent,
         denominator="建成区居住用地面积 residential land in the built-up area"
         if len(tw.residential)
@@ -465,24 +498,23 @@ def parks_step(
         summary.update(
             {"park_m2_per_person": per.m2_per_person, "park_m2_per_person_min": per.min_m2_per_person, "meets_gb55014": per.meets}
         )
-    tables["parks"] = pd.DataFrame([summary])
-    tables["parks_by_class"] = cov.by_class
+    out.tables["parks"] = pd.DataFrame([summary])
+    out.tables["parks_by_class"] = cov.by_class
     for name, gdf in cov.layers.items():
-        layers[f"parks_{name}"] = gdf.to_crs(tw.metric)
+        out.layers[f"parks_{name}"] = gdf.to_crs(tw.metric)
+    return out
 
 
 def greenways_step(
     tw: Town,
-    computed: dict[str, report.ComputedValue],
-    tables: dict[str, pd.DataFrame],
-    layers: dict[str, gpd.GeoDataFrame],
-    notes: list[str],
-) -> None:
+    tables: Mapping[str, pd.DataFrame],
+) -> StepOutput:
     """Greenway km per 10,000 residents, and residential land within 1 km of a greenway."""
+    out = StepOutput()
     st, prof = tw.study, tw.profile
     if not st.greenways:
-        notes.append("greenways: no source given; not computed")
-        return
+        out.notes.append("greenways: no source given; not computed")
+        return out
     town_m = tw.town.to_crs(tw.metric)
     parts = []
     for src in st.greenways:
@@ -498,7 +530,9 @@ def greenways_step(
         if parts
         else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
     )
-    held = _inventory_layer(tw, tables, lines, inventory.GREENWAYS, "绿道", "greenways", "greenways")
+    inv, held = _inventory_layer(tw, tables.get("inventory"), lines, inventory.GREENWAYS, "绿道", "greenways", "greenways")
+    if inv is not None:
+        out.tables["inventory"] = inv
     spec = prof.greenways
     scope = town_m if spec is None or spec.scope == "town" else tw.built.to_crs(tw.metric)
     population: Any
@@ -507,11 +541,11 @@ def greenways_step(
     elif tw.units["pop"].sum() > 0:
         population = tw.units
     else:
-        notes.append("greenways: no population given (population.total or a raster): km per 10,000 residents not computed")
-        return
+        out.notes.append("greenways: no population given (population.total or a raster): km per 10,000 residents not computed")
+        return out
     res = greenways.length_per_10k(lines, population, scope=scope, profile=prof)
-    notes.extend(f"greenways: {n}" for n in res.notes)
-    computed["greenway_per_10k"] = report.ComputedValue(
+    out.notes.extend(f"greenways: {n}" for n in res.notes)
+    out.computed["greenway_per_10k"] = report.ComputedValue(
         value=res.km_per_10k,
         denominator=f"常住人口 residents ({res.population_from})",
         verified=res.verified,
@@ -531,8 +565,9 @@ def greenways_step(
         "verified": res.verified,
     }
     if len(lines):
-        residential = _residential_or_builtup(tw, notes, "greenway coverage")
+        residential = _residential_or_builtup(tw, out.notes, "greenway coverage")
         sc = greenways.service_coverage(lines, residential, profile=prof, builtup=tw.built.to_crs(tw.metric))
         row.update({"service_radius_m": sc.radius_m, "service_rate": sc.rate})
-        layers["greenways"] = greenways.centrelines(lines, profile=prof, scope=scope).to_crs(tw.metric)
-    tables["greenways"] = pd.DataFrame([row])
+        out.layers["greenways"] = greenways.centrelines(lines, profile=prof, scope=scope).to_crs(tw.metric)
+    out.tables["greenways"] = pd.DataFrame([row])
+    return out

@@ -31,13 +31,14 @@ from .. import chargers, greenspace, lifecircle, neighbourhood, parks, streets, 
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
-from ..report import ComputedValue
+from ..report import ComputedValue, task_table
 from ..sources import osm as _osm
 from ..sources.osm import is_osm_file
 from ..sources.raster import read_classes
 from ..sources.tables import read_facility_table
 from . import inputs
 from .result import StudyResult
+from .steps import StepOutput
 from .town import Town
 
 __all__ = ["run_step", "write_maps"]
@@ -670,21 +671,25 @@ def _neighbourhood(
 # -- the step ----------------------------------------------------------------------------------------
 
 
-def run_step(tw: Town, tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]) -> dict[str, ComputedValue]:
-    """Compute every policy task the study switches on; fill ``tables`` and ``layers``.
+def run_step(tw: Town) -> StepOutput:
+    """Compute every policy task the study switches on.
 
     Returns
     -------
-    dict
-        Report values keyed ``"<task>:<indicator>"`` for :func:`mtown_geo.report.task_table`.
+    StepOutput
+        The tasks' tables and layers; ``tables["tasks"]`` is the 主要任务 table
+        (:func:`mtown_geo.report.task_table` of the values keyed ``"<task>:<indicator>"``)
+        when any task was computed.
     """
+    step = StepOutput()
+    tables, layers, notes = step.tables, step.layers, step.notes
     st, prof = tw.study, tw.profile
     spec = st.tasks
     out: dict[str, ComputedValue] = {}
     if prof.tasks is None:
         if any((spec.streets, spec.villages, spec.transit, spec.greenspace, spec.chargers, spec.neighbourhood)):
             notes.append(f"tasks: the profile {prof.name!r} has no tasks section; the policy tasks are not computed")
-        return out
+        return step
     need_villages = (
         (spec.villages and prof.tasks.village_roads)
         or (spec.transit and prof.tasks.transit)
@@ -734,7 +739,9 @@ def run_step(tw: Town, tables: dict[str, pd.DataFrame], layers: dict[str, Any], 
         for t in vtables:
             base = base.join(t.drop(columns=[c for c in ("name",) if c in t]), how="left")
         tables["task_villages"] = base.reset_index(drop=True)
-    return out
+    if out:
+        tables["tasks"] = task_table(prof, out)
+    return step
 
 
 # -- maps ---------------------------------------------------------------------------------------------
