@@ -7,6 +7,7 @@ bus coverage, green space, chargers, neighbourhood centres), computed to a docum
 standard profile.
 """
 
+import importlib as _importlib
 import sys as _sys
 
 from . import (
@@ -74,9 +75,7 @@ _sys.modules.setdefault(f"{__name__}.tasks", tasks)
 def __getattr__(name: str) -> object:
     # the map renderers pull in matplotlib and folium: loaded on first use
     if name == "render":
-        import importlib
-
-        return importlib.import_module(".render", __name__)
+        return _importlib.import_module(".render", __name__)
     raise AttributeError(f"module 'mtown_geo' has no attribute {name!r}")
 
 

@@ -93,16 +93,11 @@ ONLY_IN = {
 }
 
 _HOIST = "an import inside a function that changes nothing (the package loads the module anyway): to the top"
-_RENDER_MOVE = "folium and pyplot calls outside render: to go behind render functions"
 _CLASSIFIER = "the reader classifies names with facilities.classify: the classifier belongs below both, in sources"
 _INDICATOR_FILES = "parks and greenways extract their features from OSM: that half belongs in the model layer"
 
 #: breaches accepted for now, (kind, importer, imported) -> reason; it may only shrink
 KNOWN: dict[tuple[str, str, str], str] = {
-    ("local", "mtown_geo", "importlib"): _HOIST,
-    ("only-in", "mtown_geo.pipeline.outputs", "matplotlib.pyplot"): _RENDER_MOVE,
-    ("only-in", "mtown_geo.pipeline.tasks", "folium"): _RENDER_MOVE,
-    ("only-in", "mtown_geo.pipeline.tasks", "matplotlib.pyplot"): _RENDER_MOVE,
     ("local", "mtown_geo.render._basemap", "mtown_geo.network"): _HOIST,
     ("local", "mtown_geo.render._basemap", "mtown_geo.sources.osm"): _HOIST,
     ("local", "mtown_geo.render.interactive", "base64"): _HOIST,

@@ -267,9 +267,7 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
     and childcare: travel time with the service area and the gaps; parks; greenways.
     Each paints only the land its rate measures.
     """
-    import matplotlib.pyplot as plt
-
-    from ..render import facilities_map, layers_map, life_circle_map, save_figure, travel_time_map
+    from ..render import facilities_map, layers_map, life_circle_map, save_figures, travel_time_map
 
     st, prof, layers = result.study, result.profile, result.layers
     folder.mkdir(parents=True, exist_ok=True)
@@ -402,8 +400,4 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
         figures.append(
             ("facilities", facilities_map(fac, profile=prof, title_zh=f"{st.name} 公共服务设施分布", banner=banner, **common))
         )
-    for name, fig in figures:
-        try:
-            save_figure(fig, folder / name)
-        finally:
-            plt.close(fig)
+    save_figures(figures, folder)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from .result import StudyResult
 from .steps import StepOutput
 from .town import Town
 
-__all__ = ["run_step", "write_maps"]
+__all__ = ["map_specs", "run_step", "write_maps"]
 
 
 log = logging.getLogger(__name__)
@@ -750,7 +749,7 @@ def run_step(tw: Town) -> StepOutput:
 _STATUS_COLOUR = {"pass": "#1a9850", "unknown": "#fdae61", "fail": "#d73027"}
 
 
-def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, Any], str]], str, str, str]]:
+def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, Any], str]], str, str, str]]:
     """(file stem, layers, title zh, title en, subtitle) of each task map that has something to show."""
     L = result.layers
     rows = {r["key"]: r for _, r in result.tables["tasks"].iterrows()}
@@ -921,98 +920,14 @@ def _print_layers(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[s
 
 def write_maps(result: StudyResult, folder: Path, *, interactive: bool = True, static: bool = True) -> None:
     """The task maps of a run: ``maps/tasks_*.png|pdf`` and ``tasks_map.html``."""
-    import matplotlib.pyplot as plt
+    from ..render import save_map, task_map, task_print_maps  # folium + matplotlib, only when maps are written
 
-    from ..render import layers_map, save_figure
-
-    st = result.study
-    specs = _print_layers(result)
-    if static and specs:
-        (folder / "maps").mkdir(parents=True, exist_ok=True)
-        bounds = result.layers.get("boundaries")
-        for stem, lay, zh, en, subtitle in specs:
-            fig = layers_map(
-                lay,
-                boundaries=bounds,
-                crs=result.layers["boundaries"].crs if bounds is not None else None,
-                title_zh=f"{st.name} {zh}",
-                title_en=en,
-                subtitle=subtitle,
-                data_date=result.data_date,
-            )
-            try:
-                save_figure(fig, folder / "maps" / stem)
-            finally:
-                plt.close(fig)
-    if interactive and specs:
-        _interactive(result, specs, folder / "tasks_map.html")
-
-
-def _display(v: Any) -> str:
-    """A property as tooltip text: numbers rounded, flags yes/no (the tooltip shows it as text)."""
-    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.1f}"
-    return str(v)
-
-
-def _interactive(result: StudyResult, specs: list[Any], path: Path) -> None:
-    import folium
-
-    from ..render import escape_text, new_map, save_map
-    from ..render.interactive import _GeoJson, _Tooltip  # data added as text, values shown as text
-
+    specs = map_specs(result)
+    if not specs:
+        return
     bounds = result.layers.get("boundaries")
-    extent = bounds if bounds is not None and len(bounds) else next(g for _, lay, *_ in specs for g, _, _ in lay)
-    fmap = new_map(tuple(extent.to_crs(4326).total_bounds), tiles=result.study.outputs.tiles)
-    for i, (_stem, lay, zh, en, _) in enumerate(specs):
-        group = folium.FeatureGroup(name=escape_text(f"{zh} {en}"), show=i == 0)
-        for gdf, style, label in lay:
-            g = gdf.to_crs(4326)
-            fields = [c for c in g.columns if c != g.geometry.name][:8]
-            props = pd.DataFrame({c: g[c].map(_display).to_numpy() for c in fields}, index=g.index)
-            frame = gpd.GeoDataFrame(props, geometry=g.geometry.to_numpy(), crs=4326)
-            colour = style.get("facecolor", style.get("color", "#333333"))
-            line = style.get("color", colour)
-            width = style.get("linewidth", 1.0)
-            legend = re.sub(r"\{[^}]*\}", "", label).strip()
-            kinds = set(frame.geom_type)
-            if kinds <= {"Point", "MultiPoint"}:
-                layer = _GeoJson(
-                    frame.to_json(),
-                    name=escape_text(legend),
-                    marker=folium.CircleMarker(
-                        radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
-                        color="#222",
-                        weight=1,
-                        fill=True,
-                        fill_color=colour,
-                        fill_opacity=0.9,
-                    ),
-                    tooltip=_Tooltip(fields=fields) if fields else None,
-                )
-            else:
-                layer = _GeoJson(
-                    frame.to_json(),
-                    name=escape_text(legend),
-                    style_function=lambda f, c=colour, lc=line, w=width: {
-                        "fillColor": c,
-                        "color": lc if lc != "none" else c,
-                        "weight": w,
-                        "fillOpacity": 0.45,
-                    },
-                    tooltip=_Tooltip(fields=fields) if fields else None,
-                )
-            layer.add_to(group)
-        group.add_to(fmap)
-    if bounds is not None and len(bounds):
-        _GeoJson(
-            bounds.to_crs(4326)[["kind", "geometry"]].to_json(),
-            name="边界 boundaries",
-            style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
-        ).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    save_map(fmap, path)
+    if static:
+        (folder / "maps").mkdir(parents=True, exist_ok=True)
+        task_print_maps(specs, folder / "maps", town=result.study.name, boundaries=bounds, data_date=result.data_date)
+    if interactive:
+        save_map(task_map(specs, boundaries=bounds, tiles=result.study.outputs.tiles), folder / "tasks_map.html")
