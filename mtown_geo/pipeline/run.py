@@ -119,8 +119,7 @@ def run(
     computed: dict[str, report.ComputedValue] = {}
     with collect_warnings(notes):
         bar.set_postfix_str("inputs")
-        tw = build_town(st, prof, notes)
-        inputs.check_coordinates(st, prof, tw.facilities, tw.sources, tw.network, notes)
+        tw = build_town(st, prof, notes, check_coordinates=True)
         metric = tw.metric
         town_m, built_m = tw.town.to_crs(metric), tw.built.to_crs(metric)
         layers["boundaries"] = gpd.GeoDataFrame(
@@ -145,7 +144,7 @@ def run(
             bar.set_postfix_str(f"circle {circle}")
             steps.circle_step(tw, circle, tables).into(tables, layers, computed, rasters, notes)
             bar.update()
-        fac_m = tw.facilities.to_crs(metric)
+        fac_m = tw.facilities
         if "walk" in tw.networks:
             diag = access.reach(tw.networks["walk"], tw.facilities, max_time_min=15).facility_diagnostics()
             fac_m = fac_m.join(diag[["access_points", "snap_dist_m", "status"]])

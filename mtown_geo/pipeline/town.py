@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Town:
-    """A study's inputs once read: boundaries, facilities and demand units, in a metric CRS."""
+    """A study's inputs once read: boundaries (as read), and the facilities, residential land
+    and demand units in the town's metric CRS (``metric``); one network per mode, built when
+    first asked for."""
 
     study: Study
     profile: Profile
@@ -45,7 +47,13 @@ class Town:
         return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
 
 
-def build_town(st: Study, prof: Profile, notes: list[str]) -> Town:
+def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates: bool = False) -> Town:
+    """Read a study's inputs and project each once into the town's metric CRS.
+
+    The facilities are read (EPSG:4326), checked against the streets when
+    ``check_coordinates`` (:func:`mtown_geo.pipeline.inputs.check_coordinates`, on the
+    coordinates as read) and projected once; every later step measures them as they are.
+    """
     inputs.require_inputs(st)
     town, built = inputs.boundaries(st)
     metric = _crs.metric_crs(town)
@@ -66,7 +74,12 @@ def build_town(st: Study, prof: Profile, notes: list[str]) -> Town:
             "(weight=area); give residential land under `residential:` for the official denominator"
         )
         weight = "area"
-    return Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
+    fac_m = fac.to_crs(metric)
+    fac_m.attrs = dict(fac.attrs)
+    tw = Town(st, prof, town, built, metric, fac_m, residential, units, weight, sources=sources)
+    if check_coordinates:
+        inputs.check_coordinates(st, prof, fac, sources, tw.network, notes)
+    return tw
 
 
 def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -1,0 +1,161 @@
+"""One town, built once: how often a default run projects, snaps and searches one facility.
+
+One kindergarten of the Karhula demo (Otsonkallio, ``node/1324225776``) is followed through
+:func:`mtown_geo.run` with every default. The real functions run; thin wrappers count
+
+* projections: ``GeoDataFrame.to_crs`` / ``GeoSeries.to_crs`` calls (the outermost of nested
+  ones) on a layer that holds the point, to a CRS other than the layer's;
+* snaps: :func:`mtown_geo.access.snap` calls whose points hold it;
+* searches: :func:`mtown_geo.access.reach` calls whose facilities hold it, and every call of
+  :func:`mtown_geo.access.csr_dijkstra`, the package's one shortest-path search.
+
+A layer holds the point when one of its geometries equals it exactly (within 1e-9° in
+EPSG:4326, 1e-4 m in the town's metric CRS). Calls made while the results are written
+(:func:`mtown_geo.pipeline.outputs.write`) are counted apart.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import mtown_geo as mg
+from mtown_geo import access
+from mtown_geo.pipeline import outputs
+
+FID = "node/1324225776"  # Otsonkallio kindergarten, a point in OSM
+
+
+class _Spy:
+    """Counts what happens to one point during a run, by phase (``run`` or ``write``)."""
+
+    def __init__(self, pt4326: shapely.Point, pt_m: shapely.Point, metric: Any) -> None:
+        self.pt4326, self.pt_m, self.metric = pt4326, pt_m, metric
+        self.counts: dict[str, Counter[str]] = {"run": Counter(), "write": Counter()}
+        self.phase = "run"
+        self._depth = 0
+
+    def holds(self, layer: Any) -> bool:
+        if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)) or layer.crs is None or not len(layer):
+            return False
+        geoms = np.asarray(layer.geometry.values if isinstance(layer, gpd.GeoDataFrame) else layer.values)
+        if layer.crs.equals(self.metric):
+            return bool(shapely.equals_exact(geoms, self.pt_m, tolerance=1e-4).any())
+        if layer.crs.equals("EPSG:4326"):
+            return bool(shapely.equals_exact(geoms, self.pt4326, tolerance=1e-9).any())
+        return False
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[self.phase][what] += n
+
+    def to_crs(self, real: Any) -> Any:
+        def wrapper(obj: Any, crs: Any = None, epsg: Any = None, **kw: Any) -> Any:
+            outer = self._depth == 0
+            self._depth += 1
+            try:
+                out = real(obj, crs, epsg, **kw)
+            finally:
+                self._depth -= 1
+            if outer and obj.crs is not None and not obj.crs.equals(out.crs):
+                self.count("to_crs_calls")
+                if self.holds(obj):
+                    self.count("project")
+            return out
+
+        return wrapper
+
+
+@pytest.fixture(scope="module")
+def spied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Spy, mg.study.StudyResult]]:
+    folder = tmp_path_factory.mktemp("karhula")
+    study = mg.load_study(mg.demo_study(folder / "study", town="karhula"))
+    bounds = mg.demo_boundaries("karhula")
+    town = bounds[bounds["kind"] == "镇域"]
+    fac = mg.facilities.from_osm(mg.demo_osm_path("karhula"), boundary=town, buffer_m=1000)
+    row = fac[fac["facility_id"] == FID]
+    assert len(row) == 1 and row.iloc[0]["category"] == "kindergarten", "the demo's kindergarten"
+    metric = mg.crs.metric_crs(town)
+    spy = _Spy(row.geometry.iloc[0], row.to_crs(metric).geometry.iloc[0], metric)
+
+    real_snap, real_reach, real_dijkstra, real_write = access.snap, access.reach, access.csr_dijkstra, outputs.write
+
+    def snap(network: Any, points: Any, **kw: Any) -> Any:
+        spy.count("snap_calls")
+        if spy.holds(points):
+            spy.count("snap")
+        return real_snap(network, points, **kw)
+
+    def reach(network: Any, facilities: Any, **kw: Any) -> Any:
+        spy.count("reach_calls")
+        if spy.holds(facilities):
+            spy.count("reach")
+        return real_reach(network, facilities, **kw)
+
+    def csr_dijkstra(*args: Any, **kw: Any) -> Any:
+        spy.count("dijkstra_calls")
+        return real_dijkstra(*args, **kw)
+
+    def write(*args: Any, **kw: Any) -> Any:
+        spy.phase = "write"
+        try:
+            return real_write(*args, **kw)
+        finally:
+            spy.phase = "run"
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gpd.GeoDataFrame, "to_crs", spy.to_crs(gpd.GeoDataFrame.to_crs))
+        mp.setattr(gpd.GeoSeries, "to_crs", spy.to_crs(gpd.GeoSeries.to_crs))
+        mp.setattr(access, "snap", snap)
+        mp.setattr(access, "reach", reach)
+        mp.setattr(access, "csr_dijkstra", csr_dijkstra)
+        mp.setattr(outputs, "write", write)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = mg.run(study, out=folder / "out")
+    yield spy, result
+
+
+def test_the_spy_sees_the_kindergarten(spied: tuple[_Spy, Any]) -> None:
+    spy, result = spied
+    # the point is in the run's facility layer, in the town's metric CRS
+    assert spy.holds(result.layers["facilities"])
+    assert result.tables["coverage_15min"].loc["kindergarten", "rate"] == pytest.approx(0.2532209440634403, rel=1e-12)
+
+
+def test_the_town_projects_the_facility_once(spied: tuple[_Spy, Any]) -> None:
+    spy, _ = spied
+    run = spy.counts["run"]
+    # 1: facilities.from_osm clips the facilities by the town + 1000 m in a metric CRS;
+    # 2: the town projects its facility layer once into its metric CRS (inventory, circles,
+    #    diagnostics and siting measure it as it is: no further projection);
+    # 3: the basemap projects the extract's features (the node among them) to draw them.
+    # (before the town was built once: 7 — the inventory, each search and the facilities layer re-projected it)
+    assert run["project"] <= 3, dict(run)
+
+
+def test_one_facility_is_snapped_and_searched_at_most_so_often(spied: tuple[_Spy, Any]) -> None:
+    spy, _ = spied
+    run = spy.counts["run"]
+    # the 15-minute circle's search, the facility diagnostics' search and siting's search of the
+    # existing kindergartens: three snaps and three searches of the point (target: one each, the
+    # circle's Reach serving diagnostics and siting)
+    assert run["snap"] <= 3, dict(run)
+    assert run["reach"] <= 3, dict(run)
+    # one Reach per circle (3), the diagnostics, siting's existing coverage and the tasks' searches
+    assert run["reach_calls"] <= 8, dict(run)
+    assert run["snap_calls"] <= 40, dict(run)
+    assert run["dijkstra_calls"] <= 44, dict(run)
+
+
+def test_writing_projects_the_point_only_for_the_web_map(spied: tuple[_Spy, Any]) -> None:
+    spy, _ = spied
+    write = spy.counts["write"]
+    # the interactive map's facility markers, in EPSG:4326 (today three calls; target: one)
+    assert write["project"] <= 3, dict(write)
