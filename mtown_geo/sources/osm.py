@@ -43,6 +43,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -447,12 +448,18 @@ def _check_extent(
     return tuple(problems)
 
 
-def _tag_getter(tags: Any) -> Any:
-    """A fast ``get(key, default)`` on an osmium TagList (its C accessor when available)."""
-    data = getattr(tags, "_pyosmium_data", None)
-    if data is not None and hasattr(data, "tags_get_value_by_key"):
-        return data.tags_get_value_by_key
-    return tags.get
+def _tags(data: Any) -> dict[str, str]:
+    """All tags of an osmium object (its ``_pyosmium_data``) as a dict, in the file's order.
+
+    Read by count: pyosmium's own tag iterator ends with a StopIteration thrown from C++,
+    which costs more than reading the tags.
+    """
+    return dict(map(data.tags_next, repeat(data.tags_begin(), data.tags_size())))
+
+
+def _from_hex_wkb(hexes: list[str]) -> np.ndarray:
+    """Shapely geometries of hex WKB strings (decoded to bytes first: GEOS reads hex several times slower)."""
+    return np.asarray(shapely.from_wkb([bytes.fromhex(h) for h in hexes]), dtype=object)
 
 
 def _linestring_wkb_coords(hexes: list[str], counts: np.ndarray) -> np.ndarray:
@@ -464,11 +471,11 @@ def _linestring_wkb_coords(hexes: list[str], counts: np.ndarray) -> np.ndarray:
     block_start = np.concatenate([[0], np.cumsum(block)[:-1]])
     if not (np.all(buf[block_start] == 1) and np.all(buf[block_start + 1] == 2)):
         # not little-endian plain LineStrings: let shapely decode them
-        return np.asarray(shapely.get_coordinates(shapely.from_wkb(hexes)), dtype=float)
-    nbytes = 16 * counts
-    data_start = block_start + 9
-    idx = np.repeat(data_start - np.concatenate([[0], np.cumsum(nbytes)[:-1]]), nbytes) + np.arange(int(nbytes.sum()))
-    return buf[idx].view("<f8").reshape(-1, 2).copy()
+        return np.asarray(shapely.get_coordinates(_from_hex_wkb(hexes)), dtype=float)
+    # drop the 9-byte header (byte order, type, count) of every block: the rest is the coordinates
+    keep = np.ones(len(buf), dtype=bool)
+    keep[(block_start[:, None] + np.arange(9)).ravel()] = False
+    return buf[keep].view("<f8").reshape(-1, 2).copy()
 
 
 def _present_runs(nodes: Any) -> tuple[list[list[tuple[float, float]]], bool]:
@@ -490,14 +497,40 @@ def _present_runs(nodes: Any) -> tuple[list[list[tuple[float, float]]], bool]:
     return runs, missing
 
 
+def _centroids(raws: list[Any]) -> np.ndarray:
+    """The centre (GEOS centroid of the MultiPoint) of each way's present nodes.
+
+    ``raws`` holds, per way, either the hex WKB of its LineString or a list of (lon, lat).
+    """
+    if not raws:
+        return np.empty(0, dtype=object)
+    is_wkb = np.array([isinstance(r, str) for r in raws], dtype=bool)
+    parts: list[np.ndarray] = [np.empty((0, 2))] * len(raws)
+    if is_wkb.any():
+        pos = np.flatnonzero(is_wkb)
+        xy, owner = shapely.get_coordinates(_from_hex_wkb([raws[i] for i in pos]), return_index=True)
+        split = np.split(xy, np.flatnonzero(np.diff(owner)) + 1)
+        for i, c in zip(pos, split, strict=True):
+            parts[i] = c
+    for i in np.flatnonzero(~is_wkb):
+        parts[i] = np.asarray(raws[i], dtype=float).reshape(-1, 2)
+    counts = np.array([len(c) for c in parts], dtype=np.int64)
+    multi = shapely.multipoints(np.concatenate(parts), indices=np.repeat(np.arange(len(parts)), counts))
+    return np.asarray(shapely.centroid(multi), dtype=object)
+
+
 def _parse(path: Path, *, buildings: str) -> OSMExtract:
     import osmium  # local: keep `import mtown_geo` light
+    from osmium.osm import Area, Node, Relation, Way
 
     wkb = osmium.geom.WKBFactory()
+    create_linestring = wkb.create_linestring
+    create_multipolygon = wkb.create_multipolygon
+    create_point = wkb.create_point
+    all_nodes = osmium.geom.ALL
     way_ids: list[int] = []
     way_tags: list[list[str | None]] = []
     way_wkb: list[str] = []
-    way_n: list[int] = []
     broken: list[tuple[int, list[str | None], list[list[tuple[float, float]]], bool]] = []
     feat_type: list[str] = []
     feat_id: list[int] = []
@@ -508,23 +541,27 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
 
     import datetime as _dt
 
+    # the newest edit is the extract's date only when the header has no replication timestamp
+    stamp, header_bounds = _header(path)
+    track_time = not stamp
     newest = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
     feature_keys = set(FEATURE_KEYS)
     if buildings == "all":
         feature_keys.add("building")
     named_buildings = buildings == "named"
 
-    fkeys = tuple(feature_keys)
-    ftags = FEATURE_TAGS
+    fkeys = frozenset(feature_keys)
+    fpairs = frozenset(FEATURE_TAGS)
     name_keys = NAME_KEYS
 
-    def is_feature(get: Any) -> bool:
-        if any(get(k, None) is not None for k in fkeys) or any(get(k, None) == v for k, v in ftags):
+    def is_feature(tags: dict[str, str]) -> bool:
+        if not fkeys.isdisjoint(tags) or not fpairs.isdisjoint(tags.items()):
             return True
         # a named building outline: often the only mapping of a school, library or clinic
-        return named_buildings and get("building", None) not in (None, "no") and any(get(k, None) for k in name_keys)
+        return named_buildings and tags.get("building") not in (None, "no") and any(tags.get(k) for k in name_keys)
 
     keys = WAY_TAG_KEYS
+    nones = (None,) * len(keys)
     area_keys = [k for k in feature_keys if k not in ("place", "entrance", "public_transport")]
     extra = ("building",) if buildings != "none" and "building" not in feature_keys else ()
     area_filter = osmium.filter.KeyFilter(*area_keys, *extra, "natural", "water", "waterway", "tourism")
@@ -535,34 +572,42 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
         # chained filters AND: (main or building) and (main or name) = main or a named building,
         # so unnamed buildings never reach Python
         processor = processor.with_filter(osmium.filter.KeyFilter(*main_keys, *name_keys))
+    # of the relations only the routes reach Python (the multipolygons are assembled in C++)
+    routes_only = osmium.filter.TagFilter(("type", "route"))
+    routes_only.enable_for(osmium.osm.RELATION)
+    processor = processor.with_filter(routes_only)
     try:
         for item in processor:
             obj: Any = item  # pyosmium yields Node | Way | Relation | Area
-            get = _tag_getter(obj.tags)
-            if obj.is_way():
-                newest = max(newest, obj.timestamp)
-                if get("highway", None) is not None:
-                    tvals = [get(k, None) for k in keys]
-                    nodes = obj.nodes
+            kind = type(obj)
+            data: Any = obj._pyosmium_data  # the C++ object: its accessors skip the Python wrappers
+            get = data.tags_get_value_by_key
+            if kind is Way:
+                if track_time:
+                    newest = max(newest, data.timestamp())
+                hw = get("highway", None)
+                if hw is not None:
+                    tvals = list(map(get, keys, nones))
                     try:
-                        way_wkb.append(wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL))
+                        way_wkb.append(create_linestring(obj, use_nodes=all_nodes))
                     except (osmium.InvalidLocationError, RuntimeError):
-                        runs, missing = _present_runs(nodes)
-                        broken.append((obj.id, tvals, runs, missing))
-                        if (
-                            (tvals[0] in _FEATURE_HIGHWAYS or get("public_transport", None) is not None)
-                            and is_feature(get)
-                            and any(runs)
-                        ):
-                            way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, [p for r in runs for p in r])
+                        runs, missing = _present_runs(obj.nodes)
+                        broken.append((data.id(), tvals, runs, missing))
+                        if hw in _FEATURE_HIGHWAYS or get("public_transport", None) is not None:
+                            tags = _tags(data)
+                            if is_feature(tags) and any(runs):
+                                way_feats[data.id()] = (tags, [p for r in runs for p in r])
                         continue
-                    way_n.append(len(nodes))
-                    way_ids.append(obj.id)
+                    way_ids.append(data.id())
                     way_tags.append(tvals)
-                    if (tvals[0] in _FEATURE_HIGHWAYS or get("public_transport", None) is not None) and is_feature(get):
-                        # also a feature: a bus platform mapped as a way
-                        way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, way_wkb[-1])
-                elif is_feature(get):
+                    if hw in _FEATURE_HIGHWAYS or get("public_transport", None) is not None:
+                        tags = _tags(data)
+                        if is_feature(tags):
+                            # also a feature: a bus platform mapped as a way
+                            way_feats[data.id()] = (tags, way_wkb[-1])
+                    continue
+                tags = _tags(data)
+                if is_feature(tags):
                     # closed ways with all their nodes become areas in the assembler; an unclosed
                     # way (mis-mapped), a closed way tagged area=no or one cut by the extract's edge
                     # keeps what it has
@@ -570,78 +615,74 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
                     if len(nodes) == 0:
                         continue
                     try:
-                        line = wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL)
+                        line = create_linestring(obj, use_nodes=all_nodes)
                     except (osmium.InvalidLocationError, RuntimeError):
                         pts = [(n.lon, n.lat) for n in nodes if n.location.valid()]
                         if pts:
-                            way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, pts)
+                            way_feats[data.id()] = (tags, pts)
                         continue
                     # a closed way becomes an area, unless it is tagged as none (a running track
                     # mapped as its line): then it too is kept where it is
-                    if not obj.is_closed() or get("area", None) == "no":
-                        way_feats[obj.id] = ({t.k: t.v for t in obj.tags}, line)
-                elif get("waterway", None) in _WATERWAY_LINES and not obj.is_closed():
+                    if tags.get("area") == "no" or not data.is_closed():
+                        way_feats[data.id()] = (tags, line)
+                elif tags.get("waterway") in _WATERWAY_LINES and not data.is_closed():
                     try:
-                        feat_wkb.append(wkb.create_linestring(obj.nodes))
+                        feat_wkb.append(create_linestring(obj))
                     except (osmium.InvalidLocationError, RuntimeError):
                         continue
                     feat_type.append("way")
-                    feat_id.append(obj.id)
-                    feat_tags.append({t.k: t.v for t in obj.tags})
-            elif obj.is_node():
-                if is_feature(get) and obj.location.valid():
-                    feat_wkb.append(wkb.create_point(obj))
-                    feat_type.append("node")
-                    feat_id.append(obj.id)
-                    feat_tags.append({t.k: t.v for t in obj.tags})
-            elif obj.is_area():
-                if not is_feature(get):
+                    feat_id.append(data.id())
+                    feat_tags.append(tags)
+            elif kind is Area:
+                tags = _tags(data)
+                if not is_feature(tags):
                     continue
                 try:
-                    feat_wkb.append(wkb.create_multipolygon(obj))
+                    feat_wkb.append(create_multipolygon(obj))
                 except (osmium.InvalidLocationError, RuntimeError):
                     continue
-                feat_type.append("way" if obj.from_way() else "relation")
-                feat_id.append(obj.orig_id())
-                feat_tags.append({t.k: t.v for t in obj.tags})
-            elif obj.is_relation() and get("type", None) == "route" and get("route", None) in ROUTE_TYPES:
-                tags = {t.k: t.v for t in obj.tags}
-                members = [m.ref for m in obj.members if m.type == "w"]
-                member_nodes = [m.ref for m in obj.members if m.type == "n"]
+                feat_type.append("way" if data.from_way() else "relation")
+                feat_id.append(data.orig_id())
+                feat_tags.append(tags)
+            elif kind is Node:
+                tags = _tags(data)
+                if is_feature(tags) and data.location().valid():
+                    feat_wkb.append(create_point(obj))
+                    feat_type.append("node")
+                    feat_id.append(data.id())
+                    feat_tags.append(tags)
+            elif kind is Relation and get("type", None) == "route" and get("route", None) in ROUTE_TYPES:
+                tags = _tags(data)
+                members = [(m.type, m.ref) for m in map(data.members_next, repeat(data.members_begin(), data.members_size()))]
                 route_rows.append(
                     {
-                        "osm_id": obj.id,
+                        "osm_id": data.id(),
                         "route": tags.get("route"),
                         "name": tags.get("name"),
                         "tags": tags,
-                        "ways": members,
-                        "nodes": member_nodes,
+                        "ways": [ref for t, ref in members if t == "w"],
+                        "nodes": [ref for t, ref in members if t == "n"],
                     }
                 )
     except RuntimeError as exc:
         raise InputError(f"cannot read {path} as OSM data: {exc}") from None
 
-    # feature ways for which no area was assembled: a polygon, a line or a point of what is there
+    # feature ways for which no area was assembled: a point of what is there
     area_ways = {i for t, i in zip(feat_type, feat_id, strict=True) if t == "way"}
-    extra_geoms = []
-    for wid, (tags, raw) in way_feats.items():
-        if wid in area_ways:
-            continue
-        if isinstance(raw, str):
-            pts = [tuple(c) for c in shapely.get_coordinates(shapely.from_wkb(raw))]
-        else:
-            pts = raw
-        # a way cut by the extract's edge, never closed or tagged area=no has no trustworthy
-        # outline: keep where it is (the centre of its nodes), never a made-up polygon
-        geom = shapely.centroid(shapely.MultiPoint(pts))
-        if geom.is_empty:
-            continue
-        feat_type.append("way")
-        feat_id.append(wid)
-        feat_tags.append(tags)
-        extra_geoms.append(geom)
+    rest = [(wid, tags, raw) for wid, (tags, raw) in way_feats.items() if wid not in area_ways]
+    # a way cut by the extract's edge, never closed or tagged area=no has no trustworthy
+    # outline: keep where it is (the centre of its nodes), never a made-up polygon
+    centres = _centroids([raw for _, _, raw in rest])
+    full = ~shapely.is_empty(centres) if len(centres) else np.zeros(0, dtype=bool)
+    extra_geoms = centres[full]
+    for (wid, tags, _), ok in zip(rest, full, strict=True):
+        if ok:
+            feat_type.append("way")
+            feat_id.append(wid)
+            feat_tags.append(tags)
 
-    counts = np.asarray(way_n, dtype=np.int64)
+    # every way's WKB holds all its nodes: 9 bytes of header and 16 per node (hex: twice that)
+    counts = (np.fromiter(map(len, way_wkb), dtype=np.int64, count=len(way_wkb)) // 2 - 9) // 16
     coords = _linestring_wkb_coords(way_wkb, counts)
     # ways with missing node locations (cut by the extract's edge): split where nodes are
     # missing, each run of two or more consecutive nodes present kept as a piece — never a
@@ -677,7 +718,7 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
             "name": [t.get("name") for t in feat_tags],
             "tags": feat_tags,
         },
-        geometry=np.concatenate([shapely.from_wkb(feat_wkb), np.asarray(extra_geoms, dtype=object)]) if feat_tags else [],
+        geometry=np.concatenate([_from_hex_wkb(feat_wkb), np.asarray(extra_geoms, dtype=object)]) if feat_tags else [],
         crs=4326,
     )
     routes = pd.DataFrame(route_rows, columns=["osm_id", "route", "name", "tags", "ways", "nodes"])
@@ -688,7 +729,6 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
         bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
     else:
         bounds = (np.nan, np.nan, np.nan, np.nan)
-    stamp, header_bounds = _header(path)
     data_bounds = bounds
     if len(coords) and len(feats):
         fb = feats.total_bounds
