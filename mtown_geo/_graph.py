@@ -8,7 +8,7 @@ reach it. Users import it as :class:`mtown_geo.network.Network`.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,13 +33,17 @@ class Network:
 
     Parameters
     ----------
-    nodes : GeoDataFrame
-        Index ``0..n-1``; columns ``x``, ``y`` (metres) and Point geometry.
-    edges : GeoDataFrame
+    nodes : GeoDataFrame or DataFrame
+        Index ``0..n-1``; columns ``x``, ``y`` (metres) and Point geometry. A plain
+        DataFrame (with ``crs``) gets its Points at ``x``, ``y`` on first use of
+        :attr:`nodes`.
+    edges : GeoDataFrame or DataFrame
         Index ``0..m-1``; columns ``u``, ``v`` (node positions), ``length_m``,
         ``time_min`` (u → v), ``time_rev_min`` (v → u; ``inf`` where one-way), optional
         attributes (``highway``, ``name``, ``osm_id``...) and LineString geometry from u
-        to v.
+        to v. A plain DataFrame (with ``crs`` and ``straight=True``) gets the straight
+        segments from u to v on first use of :attr:`edges`: the engine never needs them,
+        so a network built from arrays makes no shapely object until a layer is used.
     mode : str
         The travel mode (a key of the profile's ``modes``).
     speed_kmh : float
@@ -55,6 +59,9 @@ class Network:
     straight : bool
         Every edge is the straight segment from node u to node v (so the engine's
         indexes can be taken from the node coordinates).
+    crs : optional
+        The projected CRS of ``nodes`` and ``edges`` given as plain DataFrames (anything
+        pyproj accepts); for GeoDataFrames it must be theirs.
 
     Notes
     -----
@@ -64,8 +71,8 @@ class Network:
 
     def __init__(
         self,
-        nodes: gpd.GeoDataFrame,
-        edges: gpd.GeoDataFrame,
+        nodes: pd.DataFrame,
+        edges: pd.DataFrame,
         *,
         mode: str,
         speed_kmh: float,
@@ -74,18 +81,31 @@ class Network:
         source: str = "",
         max_snap_dist_m: float = 300.0,
         straight: bool = False,
+        crs: Any = None,
     ) -> None:
-        self.crs: CRS = _crs.require_projected(nodes, what="network nodes")
-        if edges.crs is None or CRS.from_user_input(edges.crs) != self.crs:
-            raise CRSError("network nodes and edges must share one projected CRS")
+        geo = [t for t in (nodes, edges) if isinstance(t, gpd.GeoDataFrame)]
+        if crs is None:
+            if len(geo) < 2:
+                raise NetworkError("network nodes or edges without geometry need the projected CRS they are in (crs=)")
+            self.crs: CRS = _crs.require_projected(nodes, what="network nodes")
+        else:
+            self.crs = _crs.require_projected(crs, what="network CRS")
+        for t in geo:
+            if t.crs is None or CRS.from_user_input(t.crs) != self.crs:
+                raise CRSError("network nodes and edges must share one projected CRS")
+        if not isinstance(nodes, gpd.GeoDataFrame) and not {"x", "y"} <= set(nodes.columns):
+            raise NetworkError("network nodes without geometry need the columns x and y (metres)")
+        if not isinstance(edges, gpd.GeoDataFrame) and not straight:
+            raise NetworkError("network edges without geometry must be straight segments from u to v (straight=True)")
         needed = {"u", "v", "length_m", "time_min", "time_rev_min"}
         missing = needed - set(edges.columns)
         if missing:
             raise NetworkError(f"network edges lack the columns {sorted(missing)}")
         if len(edges) == 0:
             raise NetworkError(f"the {mode} network has no edges")
-        self.nodes = nodes
-        self.edges = edges
+        # nodes and edges as given: plain tables get their geometry on first use of .nodes / .edges
+        self._node_table = nodes
+        self._edge_table = edges
         self.mode = mode
         self.speed_kmh = float(speed_kmh)
         self.access_speed_kmh = float(access_speed_kmh)
@@ -94,24 +114,48 @@ class Network:
         self.max_snap_dist_m = float(max_snap_dist_m)
         self._straight = bool(straight)
 
+    @property
+    def nodes(self) -> gpd.GeoDataFrame:
+        """The nodes: ``x``, ``y`` (metres), other columns, Point geometry (made on first use
+        for a network built from arrays)."""
+        t = self._node_table
+        if not isinstance(t, gpd.GeoDataFrame):
+            t = gpd.GeoDataFrame(t, geometry=shapely.points(t["x"].to_numpy(), t["y"].to_numpy()), crs=self.crs)
+            self._node_table = t
+        return t
+
+    @property
+    def edges(self) -> gpd.GeoDataFrame:
+        """The edges: ``u``, ``v``, ``length_m``, ``time_min``, ``time_rev_min``, attributes and
+        LineString geometry (for a network built from arrays, the straight segments from u to v,
+        made on first use)."""
+        t = self._edge_table
+        if not isinstance(t, gpd.GeoDataFrame):
+            xy = self._node_table[["x", "y"]].to_numpy()
+            a = xy[t["u"].to_numpy()]
+            b = xy[t["v"].to_numpy()]
+            t = gpd.GeoDataFrame(t, geometry=shapely.linestrings(np.stack([a, b], axis=1)), crs=self.crs)
+            self._edge_table = t
+        return t
+
     # -- basic facts -----------------------------------------------------------------
 
     @property
     def n_nodes(self) -> int:
-        return len(self.nodes)
+        return len(self._node_table)
 
     @property
     def n_edges(self) -> int:
-        return len(self.edges)
+        return len(self._edge_table)
 
     @property
     def directed(self) -> bool:
         """Whether any edge is one-way."""
-        return bool(np.isinf(self.edges["time_rev_min"].to_numpy()).any())
+        return bool(np.isinf(self._edge_table["time_rev_min"].to_numpy()).any())
 
     @property
     def length_km(self) -> float:
-        return float(self.edges["length_m"].sum()) / 1000.0
+        return float(self._edge_table["length_m"].sum()) / 1000.0
 
     def __repr__(self) -> str:
         return (
@@ -123,7 +167,7 @@ class Network:
     # -- matrices and indexes (built once, on first use) ------------------------------
 
     def _directed_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        e = self.edges
+        e = self._edge_table
         u = e["u"].to_numpy(np.int64)
         v = e["v"].to_numpy(np.int64)
         tf = e["time_min"].to_numpy(float)
@@ -150,7 +194,7 @@ class Network:
 
         The same matrix as :attr:`csr` when every edge is two-way with equal times.
         """
-        e = self.edges
+        e = self._edge_table
         if np.array_equal(e["time_min"].to_numpy(), e["time_rev_min"].to_numpy()):
             return self.csr
         rows, cols, w = self._directed_arrays()
@@ -169,8 +213,8 @@ class Network:
     def straight_edges(self) -> tuple[np.ndarray, np.ndarray] | None:
         """End coordinates (a, b) of every edge when all edges are straight segments, else None."""
         if self._straight:
-            xy = self.nodes[["x", "y"]].to_numpy()
-            return xy[self.edges["u"].to_numpy()], xy[self.edges["v"].to_numpy()]
+            xy = self._node_table[["x", "y"]].to_numpy()
+            return xy[self._edge_table["u"].to_numpy()], xy[self._edge_table["v"].to_numpy()]
         geoms = np.asarray(self.edges.geometry.values)
         if not np.all(shapely.get_num_points(geoms) == 2):
             return None
@@ -201,13 +245,13 @@ class Network:
     def components(self) -> pd.DataFrame:
         """The network's connected pieces: nodes, edges and length (km) of each, largest first."""
         comp = self.component
-        edge_comp = comp[self.edges["u"].to_numpy()]
+        edges = self._edge_table
+        edge_comp = comp[edges["u"].to_numpy()]
         df = pd.DataFrame(
             {
                 "n_nodes": np.bincount(comp),
                 "n_edges": np.bincount(edge_comp, minlength=self.n_components),
-                "length_km": np.bincount(edge_comp, weights=self.edges["length_m"].to_numpy(), minlength=self.n_components)
-                / 1000.0,
+                "length_km": np.bincount(edge_comp, weights=edges["length_m"].to_numpy(), minlength=self.n_components) / 1000.0,
             }
         )
         df.index.name = "component"
@@ -224,13 +268,13 @@ class Network:
         if not speed_kmh > 0:
             raise InputError(f"speed_kmh must be positive, got {speed_kmh}")
         factor = self.speed_kmh / float(speed_kmh)
-        edges = self.edges.copy()
+        edges = self._edge_table.copy()
         edges["time_min"] = edges["time_min"] * factor
         edges["time_rev_min"] = edges["time_rev_min"] * factor
         if "speed_kmh" in edges:
             edges["speed_kmh"] = edges["speed_kmh"] / factor
         return Network(
-            self.nodes,
+            self._node_table,
             edges,
             mode=self.mode,
             speed_kmh=speed_kmh,
@@ -239,6 +283,7 @@ class Network:
             source=self.source,
             max_snap_dist_m=self.max_snap_dist_m,
             straight=self._straight,
+            crs=self.crs,
         )
 
     def with_edge_times(self, time_min: np.ndarray, time_rev_min: np.ndarray) -> Network:
@@ -249,11 +294,11 @@ class Network:
             raise InputError("edge times must have one value per edge")
         if np.any(time_min < 0) or np.any(time_rev_min < 0) or np.any(np.isnan(time_min)) or np.any(np.isnan(time_rev_min)):
             raise InputError("edge times must be non-negative numbers (inf forbids a direction)")
-        edges = self.edges.copy()
+        edges = self._edge_table.copy()
         edges["time_min"] = time_min
         edges["time_rev_min"] = time_rev_min
         return Network(
-            self.nodes,
+            self._node_table,
             edges,
             mode=self.mode,
             speed_kmh=self.speed_kmh,
@@ -262,6 +307,7 @@ class Network:
             source=self.source,
             max_snap_dist_m=self.max_snap_dist_m,
             straight=self._straight,
+            crs=self.crs,
         )
 
     def to_networkx(self, *, weight: str = "time_min") -> nx.DiGraph:
@@ -272,7 +318,8 @@ class Network:
         m = self.csr.tocoo()
         g = nx.DiGraph(crs=self.crs)
         g.add_nodes_from(
-            (i, {"x": x, "y": y}) for i, x, y in zip(range(self.n_nodes), self.nodes["x"], self.nodes["y"], strict=True)
+            (i, {"x": x, "y": y})
+            for i, x, y in zip(range(self.n_nodes), self._node_table["x"], self._node_table["y"], strict=True)
         )
         g.add_weighted_edges_from(zip(m.row.tolist(), m.col.tolist(), m.data.tolist(), strict=True), weight=weight)
         return g

@@ -156,9 +156,10 @@ def _network_from_segments(
     lat: np.ndarray,
     seg_a: np.ndarray,
     seg_b: np.ndarray,
-    attrs: pd.DataFrame,
-    speed_kmh_seg: np.ndarray,
-    oneway_seg: np.ndarray,
+    seg_way: np.ndarray,
+    way_attrs: dict[str, np.ndarray],
+    way_speed_kmh: np.ndarray,
+    way_oneway: np.ndarray,
     *,
     target_crs: CRS,
     mode: str,
@@ -169,7 +170,11 @@ def _network_from_segments(
     clip: shapely.Geometry | None,
     max_snap_dist_m: float = 300.0,
 ) -> Network:
-    """Assemble a Network from vertex coordinates (lon/lat) and segments between vertex indices."""
+    """Assemble a Network from vertex coordinates (lon/lat) and segments between vertex indices.
+
+    ``seg_way`` is the way of each segment: ``way_attrs`` (columns copied to the edges),
+    ``way_speed_kmh`` and ``way_oneway`` are per way. Nothing is made per segment but arrays.
+    """
     to_metric = Transformer.from_crs(4326, target_crs, always_xy=True)
     x, y = to_metric.transform(lon, lat)
     x = np.asarray(x)
@@ -178,44 +183,39 @@ def _network_from_segments(
     if clip is not None:
         inside = shapely.contains_xy(clip, x, y)
         keep &= inside[seg_a] & inside[seg_b]
-    seg_a, seg_b = seg_a[keep], seg_b[keep]
-    attrs = attrs.loc[keep].reset_index(drop=True)
-    speed_kmh_seg = speed_kmh_seg[keep]
-    oneway_seg = oneway_seg[keep]
-    if len(seg_a) == 0:
+    sel = np.flatnonzero(keep)
+    if len(sel) == 0:
         raise NetworkError(
             f"no {mode} network inside the area: the file has no ways this mode may use there"
             + (" (check the boundary overlaps the OSM extract)" if clip is not None else "")
         )
-    used, inverse = np.unique(np.concatenate([seg_a, seg_b]), return_inverse=True)
-    u = inverse[: len(seg_a)]
-    v = inverse[len(seg_a) :]
+    seg_a, seg_b, seg_way = seg_a[sel], seg_b[sel], seg_way[sel]
+    # the vertices used, in vertex order, numbered 0..n-1 (a mask and a running count: no sort)
+    is_used = np.zeros(len(lon), dtype=bool)
+    is_used[seg_a] = True
+    is_used[seg_b] = True
+    used = np.flatnonzero(is_used)
+    number = np.cumsum(is_used) - 1
+    u = number[seg_a]
+    v = number[seg_b]
     nx_, ny_ = x[used], y[used]
     length = _ground_length_m(lon[seg_a], lat[seg_a], lon[seg_b], lat[seg_b])
-    time = length / (speed_kmh_seg * 1000.0 / 60.0)
-    u, v, length, time, time_rev, first = _merge_parallel(u, v, length, time, oneway_seg, len(used))
-    attrs = attrs.iloc[first].reset_index(drop=True)
-    speed_kmh_seg = speed_kmh_seg[first]
-    oneway_seg = np.isinf(time_rev)
-    nodes = gpd.GeoDataFrame(
-        {"x": nx_, "y": ny_, "lon": lon[used], "lat": lat[used]},
-        geometry=shapely.points(nx_, ny_),
-        crs=target_crs,
-    )
-    geoms = shapely.linestrings(np.stack([np.column_stack([nx_[u], ny_[u]]), np.column_stack([nx_[v], ny_[v]])], axis=1))
-    edges = gpd.GeoDataFrame(
+    time = length / (way_speed_kmh[seg_way] * 1000.0 / 60.0)
+    u, v, length, time, time_rev, first = _merge_parallel(u, v, length, time, way_oneway[seg_way], len(used))
+    edge_way = seg_way[first]
+    # plain tables: the Network makes the Points and straight LineStrings only when a layer is used
+    nodes = pd.DataFrame({"x": nx_, "y": ny_, "lon": lon[used], "lat": lat[used]})
+    edges = pd.DataFrame(
         {
             "u": u.astype(np.int64),
             "v": v.astype(np.int64),
             "length_m": length,
-            "speed_kmh": speed_kmh_seg,
+            "speed_kmh": way_speed_kmh[edge_way],
             "time_min": time,
             "time_rev_min": time_rev,
-            "oneway": oneway_seg,
-            **{c: attrs[c].to_numpy() for c in attrs.columns},
-        },
-        geometry=geoms,
-        crs=target_crs,
+            "oneway": np.isinf(time_rev),
+            **{c: values[edge_way] for c, values in way_attrs.items()},
+        }
     )
     net = Network(
         nodes,
@@ -227,6 +227,7 @@ def _network_from_segments(
         source=source,
         max_snap_dist_m=max_snap_dist_m,
         straight=True,
+        crs=target_crs,
     )
     _report_components(net)
     return net
@@ -308,13 +309,7 @@ def _from_extract(
     seg_a, seg_b = vid[a_pos], vid[b_pos]
     rev = backward[seg_way]
     seg_a, seg_b = np.where(rev, seg_b, seg_a), np.where(rev, seg_a, seg_b)
-    attrs = pd.DataFrame(
-        {
-            "highway": ways["highway"].to_numpy()[seg_way],
-            "name": ways["name"].to_numpy()[seg_way],
-            "osm_id": ways["osm_id"].to_numpy()[seg_way],
-        }
-    )
+    way_attrs = {c: ways[c].to_numpy() for c in ("highway", "name", "osm_id")}
     if crs is None:
         _west, _south, _east, _north = extract.bounds
         if boundary is not None:
@@ -330,9 +325,10 @@ def _from_extract(
         lat_u,
         seg_a,
         seg_b,
-        attrs,
-        speeds[seg_way],
-        oneway[seg_way],
+        seg_way,
+        way_attrs,
+        np.asarray(speeds, dtype=float),
+        np.asarray(oneway, dtype=bool),
         target_crs=target,
         mode=mode,
         base_speed_kmh=profile.speed_kmh(mode, group),
