@@ -1,0 +1,211 @@
+"""read_osm against an independent reading of the same file, and networks built from arrays."""
+
+from __future__ import annotations
+
+import bz2
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pandas as pd
+import pytest
+import shapely
+
+import mtown_geo as mg
+from mtown_geo.sources.osm import FEATURE_KEYS, FEATURE_TAGS, NAME_KEYS, ROUTE_TYPES, WAY_TAG_KEYS
+
+from .conftest import shared_path
+
+GUIXI_BZ2 = "guixi_jiangxi_osm/guixi_center.osm.bz2"
+GUIXI_PBF = "guixi_jiangxi_osm/guixi_center.osm.pbf"
+LONGGANG = "shenzhen_longgang_osm/longgang_center.osm.pbf"
+
+
+class _PlainReader(osmium.SimpleHandler):
+    """The objects read_osm keeps, read the plain pyosmium way: a Python callback per object,
+    tags through the public TagList, coordinates through the node list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wkb = osmium.geom.WKBFactory()
+        self.ways: dict[int, tuple[list[str | None], list[tuple[float, float]]]] = {}
+        self.nodes: dict[int, tuple[dict[str, str], tuple[float, float]]] = {}
+        self.way_areas: dict[int, tuple[dict[str, str], bytes]] = {}
+        self.relation_areas: dict[int, tuple[dict[str, str], bytes]] = {}
+        self.routes: dict[int, tuple[dict[str, str], list[int], list[int]]] = {}
+
+    @staticmethod
+    def is_feature(tags: dict[str, str]) -> bool:
+        if any(k in tags for k in FEATURE_KEYS) or any(tags.get(k) == v for k, v in FEATURE_TAGS):
+            return True
+        return tags.get("building") not in (None, "no") and any(tags.get(k) for k in NAME_KEYS)
+
+    def way(self, w: Any) -> None:
+        tags = {t.k: t.v for t in w.tags}
+        if "highway" not in tags:
+            return
+        nodes = list(w.nodes)
+        if all(n.location.valid() for n in nodes):
+            self.ways[w.id] = ([tags.get(k) for k in WAY_TAG_KEYS], [(n.lon, n.lat) for n in nodes])
+
+    def node(self, n: Any) -> None:
+        tags = {t.k: t.v for t in n.tags}
+        if tags and self.is_feature(tags) and n.location.valid():
+            self.nodes[n.id] = (tags, (n.location.lon, n.location.lat))
+
+    def area(self, a: Any) -> None:
+        tags = {t.k: t.v for t in a.tags}
+        if not self.is_feature(tags):
+            return
+        try:
+            geom = bytes.fromhex(self.wkb.create_multipolygon(a))
+        except (osmium.InvalidLocationError, RuntimeError):
+            return
+        (self.way_areas if a.from_way() else self.relation_areas)[a.orig_id()] = (tags, geom)
+
+    def relation(self, r: Any) -> None:
+        tags = {t.k: t.v for t in r.tags}
+        if tags.get("type") == "route" and tags.get("route") in ROUTE_TYPES:
+            members = list(r.members)
+            self.routes[r.id] = (tags, [m.ref for m in members if m.type == "w"], [m.ref for m in members if m.type == "n"])
+
+
+def _plain(path: Path) -> _PlainReader:
+    h = _PlainReader()
+    h.apply_file(str(path), locations=True)
+    return h
+
+
+@pytest.mark.parametrize("rel", [GUIXI_BZ2, LONGGANG])
+def test_read_osm_equals_a_plain_pyosmium_reading(rel):
+    path = shared_path(rel)
+    ext = mg.sources.read_osm(path, cache=False)
+    plain = _plain(path)
+
+    # highway ways with all their nodes: the same ids, tag values and coordinates, to the bit
+    ways = ext.ways
+    whole = ways[~ways["osm_id"].duplicated(keep=False)]
+    whole = whole[whole["osm_id"].isin(list(plain.ways))]
+    assert len(whole) == len(plain.ways) > 100
+    assert ext.split_ways == 0 or len(ways) > len(whole)
+    for oid, start, stop, values in zip(
+        whole["osm_id"], whole["start"], whole["stop"], whole[list(WAY_TAG_KEYS)].to_numpy().tolist(), strict=True
+    ):
+        tags, pts = plain.ways[oid]
+        assert values == tags
+        assert np.array_equal(ext.coords[start:stop], np.array(pts))
+
+    feats = ext.features
+    kind = shapely.get_type_id(np.asarray(feats.geometry.values))
+
+    # tagged nodes: the same set, the same tags in the same order, the same points
+    fn = feats[(feats["osm_type"] == "node").to_numpy()]
+    assert set(fn["osm_id"]) == set(plain.nodes)
+    for oid, tags, geom in zip(fn["osm_id"], fn["tags"], fn.geometry, strict=True):
+        want_tags, (lon, lat) = plain.nodes[oid]
+        assert list(tags.items()) == list(want_tags.items())
+        assert (geom.x, geom.y) == (lon, lat)
+
+    # areas from closed ways: the same set, tags and geometry (WKB, to the bit)
+    fa = feats[((feats["osm_type"] == "way").to_numpy()) & (kind == 6)]
+    assert set(fa["osm_id"]) == set(plain.way_areas)
+    assert len(fa) > 10
+    for oid, tags, geom in zip(fa["osm_id"], fa["tags"], fa.geometry, strict=True):
+        want_tags, want_wkb = plain.way_areas[oid]
+        assert list(tags.items()) == list(want_tags.items())
+        assert shapely.to_wkb(geom) == want_wkb
+
+    # multipolygon relations: read_osm assembles those of its area keys, each as the plain reading
+    fr = feats[(feats["osm_type"] == "relation").to_numpy()]
+    assert set(fr["osm_id"]) <= set(plain.relation_areas)
+    for oid, tags, geom in zip(fr["osm_id"], fr["tags"], fr.geometry, strict=True):
+        want_tags, want_wkb = plain.relation_areas[oid]
+        assert list(tags.items()) == list(want_tags.items())
+        assert shapely.to_wkb(geom) == want_wkb
+
+    # route relations: ids, tags and members
+    assert set(ext.routes["osm_id"]) == set(plain.routes)
+    for row in ext.routes.itertuples(index=False):
+        want_tags, want_ways, want_nodes = plain.routes[row.osm_id]
+        assert list(row.tags.items()) == list(want_tags.items())
+        assert (row.ways, row.nodes) == (want_ways, want_nodes)
+
+
+def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert list(a.dtypes) == list(b.dtypes)
+    for col in a.columns:
+        if col == a.geometry.name:
+            assert (
+                shapely.to_wkb(np.asarray(a.geometry.values)).tolist() == shapely.to_wkb(np.asarray(b.geometry.values)).tolist()
+            )
+        else:
+            pd.testing.assert_series_equal(a[col], b[col])
+
+
+def test_osm_xml_bz2_and_plain_xml_read_the_same(tmp_path):
+    bz = shared_path(GUIXI_BZ2)
+    xml = tmp_path / "guixi_center.osm"
+    with bz2.open(bz) as src, xml.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    a = mg.sources.read_osm(bz, cache=False)
+    b = mg.sources.read_osm(xml, cache=False)
+    pd.testing.assert_frame_equal(a.ways, b.ways)
+    assert np.array_equal(a.coords, b.coords)
+    _frames_equal(a.features, b.features)
+    pd.testing.assert_frame_equal(a.routes, b.routes)
+    # and the .pbf of the same extract gives the same highway ways
+    pbf = mg.sources.read_osm(shared_path(GUIXI_PBF), cache=False)
+    assert sorted(pbf.ways["osm_id"]) == sorted(a.ways["osm_id"])
+
+
+def _quiet_net(source: Any, **kw: Any) -> mg.Network:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        return mg.network.from_osm(source, **kw)
+
+
+def test_network_from_arrays_makes_its_geometry_on_first_use(demo_osm):
+    net = _quiet_net(demo_osm, mode="walk")
+    # what the engine needs comes without a layer: matrix, components, segment ends
+    csr = net.csr
+    a, b = net.straight_edges
+    assert net.n_edges == len(a) and net.n_components >= 1
+    edges = net.edges
+    assert edges is net.edges  # made once
+    assert isinstance(edges, gpd.GeoDataFrame) and edges.crs == net.crs
+    coords = shapely.get_coordinates(np.asarray(edges.geometry.values)).reshape(-1, 2, 2)
+    assert np.array_equal(coords[:, 0], a) and np.array_equal(coords[:, 1], b)
+    nodes = net.nodes
+    assert np.array_equal(shapely.get_coordinates(np.asarray(nodes.geometry.values)), nodes[["x", "y"]].to_numpy())
+    assert list(edges.columns)[-1] == "geometry" and list(nodes.columns) == ["x", "y", "lon", "lat", "geometry"]
+
+    # the same network from its GeoDataFrames searches the same
+    again = mg.Network(nodes, edges, mode="walk", speed_kmh=net.speed_kmh, straight=True)
+    assert (again.csr != csr).nnz == 0
+    slow = net.with_speed(3.0)
+    assert np.allclose(slow.edges["time_min"].to_numpy(), edges["time_min"].to_numpy() * net.speed_kmh / 3.0)
+
+
+def test_network_from_plain_tables_and_its_errors(demo_osm):
+    net = _quiet_net(demo_osm, mode="walk")
+    nodes = pd.DataFrame(net.nodes[["x", "y"]])
+    edges = pd.DataFrame(net.edges.drop(columns="geometry"))
+    lazy = mg.Network(nodes, edges, mode="walk", speed_kmh=4.0, straight=True, crs=net.crs)
+    assert (lazy.csr != net.csr).nnz == 0
+    assert np.array_equal(lazy.component, net.component)
+    _frames_equal(lazy.edges, net.edges)
+    with pytest.raises(mg.NetworkError, match="crs="):
+        mg.Network(nodes, edges, mode="walk", speed_kmh=4.0, straight=True)
+    with pytest.raises(mg.NetworkError, match="straight"):
+        mg.Network(nodes, edges, mode="walk", speed_kmh=4.0, crs=net.crs)
+    with pytest.raises(mg.NetworkError, match="x and y"):
+        mg.Network(nodes.rename(columns={"x": "east"}), edges, mode="walk", speed_kmh=4.0, straight=True, crs=net.crs)
+    with pytest.raises(mg.CRSError):
+        mg.Network(nodes, net.edges.to_crs(4326), mode="walk", speed_kmh=4.0, straight=True, crs=net.crs)
+    with pytest.raises(mg.CRSError):
+        mg.Network(nodes, edges, mode="walk", speed_kmh=4.0, straight=True, crs=4326)
