@@ -5,6 +5,7 @@ Run from the repository root (reads ``../shared/data/andorra_osm/andorra.osm.pbf
     python bench/read.py            # 2 to 5 minutes on 2 cores
     python bench/read.py --runs 1
     python bench/read.py --buildings-only --runs 7   # read_osm by building mode alone (about 30 s)
+    python bench/read.py --candidates --runs 5       # ways to read the file alone (about 1 minute)
 
 Times, in one process, making the unsimplified walk network of the extract:
 
@@ -18,6 +19,23 @@ Times, in one process, making the unsimplified walk network of the extract:
   osmnx reads only OSM XML and makes a graph of every way in the file, so the XML is
   written first (pyosmium ``SimpleWriter``, timed apart) with the ways mtown_geo's walk
   filter keeps and their nodes: both then build the same set of ways.
+
+How to read an OSM file (``--candidates``, also run first by default): the ways to get what
+``read_osm`` needs, timed round-robin in one process (wall and CPU seconds; ratios to the bare
+pyosmium pass):
+
+* ``read_osm(path, cache=False)`` itself;
+* the bare pyosmium pass it makes (``FileProcessor`` with node locations, libosmium's area
+  assembly and the same ``KeyFilter``/``TagFilter`` chain in C++), with nothing done per object:
+  the floor of any pyosmium reader;
+* that pass reading every object's tags through pyosmium's public ``TagList`` iterator, and
+  the same tags read by count (``tags_size`` + ``tags_next``, as ``read_osm`` does): the
+  iterator ends each object with a StopIteration thrown from C++;
+* GDAL's OSM driver through pyogrio (``read_dataframe`` of the ``points``, ``lines`` and
+  ``multipolygons`` layers, ``use_arrow=True`` when pyarrow is installed): one pass over the
+  file per layer, its own multipolygon assembly, the tags outside ``osmconf.ini`` in one
+  ``other_tags`` string;
+* pyrosm's read of the file into arrays (``OSM(path)._read_pbf()``; ``.pbf`` only).
 
 Sizes (nodes, edges, km) are printed beside the times: the readers filter and split
 ways differently, so the networks are not identical.
@@ -35,6 +53,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import importlib.util
 import io
 import logging
 import sys
@@ -52,7 +72,19 @@ import _common as common
 
 import mtown_geo as mg
 
-PACKAGES = ("mtown-geo", "osmium", "pyrosm", "osmnx", "networkx", "geopandas", "shapely", "pyproj")
+PACKAGES = (
+    "mtown-geo",
+    "osmium",
+    "pyogrio",
+    "pyarrow",
+    "pyrosm",
+    "osmnx",
+    "networkx",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "pandas",
+)
 
 
 def mtown_network(path: Path) -> tuple[mg.Network, float]:
@@ -106,6 +138,132 @@ def write_walk_xml(path: Path, xml: Path, keep: set[int]) -> tuple[int, int]:
     return n_nodes, n_ways
 
 
+# -- ways to read the file -------------------------------------------------------------------
+
+
+def _pyosmium_processor(path: Path) -> Any:
+    """The ``FileProcessor`` ``read_osm`` uses (default building mode), filters and areas included."""
+    import osmium
+
+    from mtown_geo.sources import osm as _osm
+
+    feature_keys = set(_osm.FEATURE_KEYS)
+    area_keys = [k for k in feature_keys if k not in ("place", "entrance", "public_transport")]
+    main_keys = (*feature_keys, *{k for k, _ in _osm.FEATURE_TAGS}, "highway", "route")
+    area_filter = osmium.filter.KeyFilter(*area_keys, "building", "natural", "water", "waterway", "tourism")
+    fp = osmium.FileProcessor(str(path)).with_locations().with_areas(area_filter)
+    fp = fp.with_filter(osmium.filter.KeyFilter(*main_keys, "building"))
+    fp = fp.with_filter(osmium.filter.KeyFilter(*main_keys, *_osm.NAME_KEYS))
+    routes = osmium.filter.TagFilter(("type", "route"))
+    routes.enable_for(osmium.osm.RELATION)
+    return fp.with_filter(routes)
+
+
+def pyosmium_bare(path: Path) -> int:
+    """The pass ``read_osm`` makes, nothing done per object: objects reaching Python."""
+    n = 0
+    for _ in _pyosmium_processor(path):
+        n += 1
+    return n
+
+
+def pyosmium_taglist(path: Path) -> int:
+    """The same pass, every object's tags read through pyosmium's public TagList iterator."""
+    n = 0
+    for obj in _pyosmium_processor(path):
+        n += len({t.k: t.v for t in obj.tags})
+    return n
+
+
+def pyosmium_tags_by_count(path: Path) -> int:
+    """The same pass, every object's tags read by count (as ``read_osm`` does)."""
+    from itertools import repeat
+
+    n = 0
+    for obj in _pyosmium_processor(path):
+        data = obj._pyosmium_data
+        n += len(dict(map(data.tags_next, repeat(data.tags_begin(), data.tags_size()))))
+    return n
+
+
+def gdal_layers(path: Path) -> tuple[int, int, int]:
+    """GDAL's OSM driver through pyogrio: points, lines and multipolygons (rows of each)."""
+    import pyogrio
+
+    arrow = importlib.util.find_spec("pyarrow") is not None
+    sizes = []
+    for layer in ("points", "lines", "multipolygons"):
+        df = pyogrio.read_dataframe(path, layer=layer, use_arrow=arrow)
+        sizes.append(len(df))
+    return sizes[0], sizes[1], sizes[2]
+
+
+def time_cpu_interleaved(fns: dict[str, Any], runs: int) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, Any]]:
+    """Round-robin runs (after one untimed warm-up each): wall and CPU seconds of each step.
+
+    CPU seconds (``time.process_time``, every thread of the process) count the work done,
+    whatever else the machine runs.
+    """
+    results = {k: fn() for k, fn in fns.items()}
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            gc.collect()
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    return wall, cpu, results
+
+
+def candidates(path: Path, runs: int) -> tuple[list[list[str]], str]:
+    """Time the ways to read the file side by side; rows of the table and the load."""
+    fns: dict[str, Any] = {
+        "mtown_geo read_osm(cache=False)": lambda: mg.sources.read_osm(path, cache=False),
+        "pyosmium pass, same filters and areas, nothing per object (floor)": lambda: pyosmium_bare(path),
+        "  + every object's tags through TagList iteration": lambda: pyosmium_taglist(path),
+        "  + every object's tags read by count": lambda: pyosmium_tags_by_count(path),
+    }
+    notes: dict[str, str] = {}
+    try:
+        import pyogrio
+
+        if "OSM" in pyogrio.list_drivers():
+            arrow = importlib.util.find_spec("pyarrow") is not None
+            label = f"GDAL OSM driver via pyogrio {pyogrio.__version__} (GDAL {pyogrio.__gdal_version_string__}), 3 layers"
+            label += ", use_arrow" if arrow else ", no pyarrow: use_arrow=False"
+            fns[label] = lambda: gdal_layers(path)
+    except ImportError:
+        pass
+    if importlib.util.find_spec("pyrosm") is not None and path.name.endswith(".pbf"):
+        fns["pyrosm OSM(path)._read_pbf() (arrays only, .pbf only)"] = lambda: _pyrosm_arrays(path)
+    load = common.load_average()
+    wall, cpu, results = time_cpu_interleaved(fns, runs)
+    floor_key = next(k for k in fns if "(floor)" in k)
+    base_w = float(np.median(wall[floor_key]))
+    base_c = min(cpu[floor_key])
+    rows = []
+    for k in fns:
+        w = float(np.median(wall[k]))
+        c = min(cpu[k])
+        res = results[k]
+        what = notes.get(k) or (
+            repr(res) if not isinstance(res, mg.sources.OSMExtract) else f"{len(res.ways):,} ways, {len(res.features):,} features"
+        )
+        rows.append([k, common.fmt_s(w), f"{w / base_w:.2f}×", common.fmt_s(c), f"{c / base_c:.2f}×", what])
+    return rows, f"{load} → {common.load_average()}"
+
+
+def _pyrosm_arrays(path: Path) -> int:
+    from pyrosm import OSM
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        osm = OSM(str(path))
+        osm._read_pbf()
+    return len(osm._nodes) if isinstance(getattr(osm, "_nodes", None), list) else 0
+
+
 BUILDING_MODES = ("none", "named", "all")
 
 
@@ -146,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--osm", type=Path, default=None, help="OSM .pbf file (default ../shared/data/" + common.ANDORRA + ")")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each reader (default 3)")
     parser.add_argument("--buildings-only", action="store_true", help="time read_osm by building mode only")
+    parser.add_argument("--candidates", action="store_true", help="time the ways to read the file only")
     args = parser.parse_args(argv)
     path = args.osm if args.osm is not None else common.shared_file(common.ANDORRA)
     runs = max(1, args.runs)
@@ -156,6 +315,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in common.machine_lines(PACKAGES):
         print(line)
     print()
+
+    print("timing the ways to read the file...", file=sys.stderr, flush=True)
+    c_rows, c_load = candidates(path, runs)
+    print(f"## Ways to read the file (median wall s and min CPU s of {runs} round-robin runs; load {c_load})")
+    print()
+    print(common.table(["reader", "wall s", "vs floor", "CPU s", "vs floor", "what it gives"], c_rows))
+    print()
+    if args.candidates:
+        return 0
 
     print("timing read_osm by building mode...", file=sys.stderr, flush=True)
     load_before = common.load_average()
