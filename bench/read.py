@@ -167,15 +167,19 @@ def pyosmium_bare(path: Path) -> int:
     return n
 
 
-def pyosmium_taglist(path: Path) -> int:
+def _objects(path: Path) -> str:
+    return f"{pyosmium_bare(path):,} objects reach Python"
+
+
+def pyosmium_taglist(path: Path) -> str:
     """The same pass, every object's tags read through pyosmium's public TagList iterator."""
     n = 0
     for obj in _pyosmium_processor(path):
         n += len({t.k: t.v for t in obj.tags})
-    return n
+    return f"{n:,} tags"
 
 
-def pyosmium_tags_by_count(path: Path) -> int:
+def pyosmium_tags_by_count(path: Path) -> str:
     """The same pass, every object's tags read by count (as ``read_osm`` does)."""
     from itertools import repeat
 
@@ -183,7 +187,7 @@ def pyosmium_tags_by_count(path: Path) -> int:
     for obj in _pyosmium_processor(path):
         data = obj._pyosmium_data
         n += len(dict(map(data.tags_next, repeat(data.tags_begin(), data.tags_size()))))
-    return n
+    return f"{n:,} tags"
 
 
 def gdal_layers(path: Path) -> tuple[int, int, int]:
@@ -221,11 +225,10 @@ def candidates(path: Path, runs: int) -> tuple[list[list[str]], str]:
     """Time the ways to read the file side by side; rows of the table and the load."""
     fns: dict[str, Any] = {
         "mtown_geo read_osm(cache=False)": lambda: mg.sources.read_osm(path, cache=False),
-        "pyosmium pass, same filters and areas, nothing per object (floor)": lambda: pyosmium_bare(path),
+        "pyosmium pass, same filters and areas, nothing per object (floor)": lambda: _objects(path),
         "  + every object's tags through TagList iteration": lambda: pyosmium_taglist(path),
         "  + every object's tags read by count": lambda: pyosmium_tags_by_count(path),
     }
-    notes: dict[str, str] = {}
     try:
         import pyogrio
 
@@ -247,21 +250,26 @@ def candidates(path: Path, runs: int) -> tuple[list[list[str]], str]:
     for k in fns:
         w = float(np.median(wall[k]))
         c = min(cpu[k])
-        res = results[k]
-        what = notes.get(k) or (
-            repr(res) if not isinstance(res, mg.sources.OSMExtract) else f"{len(res.ways):,} ways, {len(res.features):,} features"
-        )
+        what = _what(results[k])
         rows.append([k, common.fmt_s(w), f"{w / base_w:.2f}×", common.fmt_s(c), f"{c / base_c:.2f}×", what])
     return rows, f"{load} → {common.load_average()}"
 
 
-def _pyrosm_arrays(path: Path) -> int:
+def _pyrosm_arrays(path: Path) -> str:
     from pyrosm import OSM
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        osm = OSM(str(path))
-        osm._read_pbf()
-    return len(osm._nodes) if isinstance(getattr(osm, "_nodes", None), list) else 0
+        OSM(str(path))._read_pbf()
+    return "node and way arrays; no areas, tags as text"
+
+
+def _what(result: Any) -> str:
+    """What a way to read the file gave, in words."""
+    if isinstance(result, mg.sources.OSMExtract):
+        return f"{len(result.ways):,} highway ways, {len(result.features):,} features, {len(result.routes):,} routes"
+    if isinstance(result, tuple):
+        return f"{result[0]:,} points, {result[1]:,} lines, {result[2]:,} multipolygons"
+    return str(result)
 
 
 BUILDING_MODES = ("none", "named", "all")
