@@ -2,7 +2,10 @@
 
 A :class:`Network` holds the nodes and edges of one travel mode as GeoDataFrames in a
 projected metric CRS, and the sparse matrix of edge travel times (minutes) that the
-engine (:mod:`mtown_geo.access`) searches. Edges are the straight segments between
+engine (:mod:`mtown_geo.access`) searches. :func:`from_osm` builds it from the reader's
+arrays: the nodes' Points and the edges' LineStrings are made on first use of
+``Network.nodes`` / ``Network.edges`` (a layer written, drawn or attached to), never for a
+search. Edges are the straight segments between
 consecutive OSM vertices (the network is not simplified), so attaching a point to
 the nearest edge is exact and every bend of a street is kept.
 

@@ -23,6 +23,12 @@ never a straight line across the gap. A ``.pbf`` whose header declares a boundin
 checked against the extent of the data read, so that a file cut short (a download that
 stopped at a block boundary reads as a valid, smaller file) is reported.
 
+Filtering and assembly happen in libosmium (C++): key and tag filters decide which objects
+reach Python at all, node locations and multipolygons are assembled there, and only route
+relations among the relations are handed over. What Python does per object is kept to reading
+its tags (by count: pyosmium's tag iterator ends every object with a C++ exception) and
+keeping the WKB libosmium writes; coordinates and geometries are then decoded in bulk.
+
 Network topology is taken from node *locations*: ways that share a node share its
 coordinates, so vertices are identified by their fixed-point coordinates (1e-7°).
 Two distinct OSM nodes mapped at exactly the same location are therefore joined,
