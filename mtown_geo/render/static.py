@@ -77,6 +77,7 @@ from ..standards import Profile, resolve
 from ._basemap import BUILDING_EDGE, BUILDING_FILL, LANDUSE_STYLES, ROAD_CLASSES, WATER_LINE, Basemap
 from ._classes import DEFAULT_BREAKS_MIN, breaks_for, classify, time_classes
 from ._fonts import cjk_font, missing_chars
+from ._text import MapCanvas, print_pdf
 
 __all__ = [
     "A4_LANDSCAPE_IN",
@@ -605,6 +606,7 @@ class _Sheet:
         # laid out at the PNG's resolution: the text measured while placing labels and fitting
         # the legend is then measured once, and the PNG reuses the same renderer
         self.fig = Figure(figsize=pg.size_in, dpi=_DRAW_DPI, facecolor="white")
+        MapCanvas(self.fig)
         self.ax = self.fig.add_axes(pg.frac(pg.map_mm))
         x0, y0, x1, y1 = pg.map_mm
         half_w = (x1 - x0) / 1000.0 * self.scale * self.k / 2
@@ -984,10 +986,8 @@ class _Sheet:
         return self.fig
 
     def _renderer(self) -> Any:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        if not isinstance(self.fig.canvas, FigureCanvasAgg):
-            FigureCanvasAgg(self.fig)
+        if not isinstance(self.fig.canvas, MapCanvas):
+            MapCanvas(self.fig)
         return self.fig.canvas.get_renderer()  # type: ignore[attr-defined]
 
     def _north_and_scale(self, top_mm: float) -> float:
@@ -2330,7 +2330,7 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
         try:
             with rc_context(rc):
                 _save_png(fig, drawn[0], dpi=dpi, title=title)
-                fig.savefig(drawn[1], format="pdf", metadata={"Title": title, "Subject": ATTRIBUTION, "Creator": "mtown_geo"})
+                print_pdf(fig, drawn[1], metadata={"Title": title, "Subject": ATTRIBUTION, "Creator": "mtown_geo"})
         except OSError:
             raise
         except Exception as exc:
@@ -2344,9 +2344,7 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
 
 def _save_png(fig: Figure, path: Path, *, dpi: float, title: str) -> None:
     """The figure drawn at ``dpi`` and written as an RGB PNG with its resolution and title."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = fig.canvas if isinstance(fig.canvas, MapCanvas) else MapCanvas(fig)
     original_dpi = fig.dpi
     if dpi != original_dpi:
         fig.dpi = dpi

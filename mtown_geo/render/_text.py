@@ -1,0 +1,237 @@
+"""Text of the print maps drawn from caches shared by every sheet of a process.
+
+A plan sheet carries some sixty texts (title, legend entries, street and facility names,
+the margin), most of them the same on every sheet of a town, and the same again in the
+sheet's PNG and its PDF. matplotlib measures and shapes each text anew on every draw, and
+with a Chinese face of 65,000 glyphs that is most of a sheet's cost. The canvas and the
+renderers here keep, per font file, face, size and resolution:
+
+* the **extent** of a text (width, height, descent) that layout asks for, in both
+  backends;
+* in the PNG (Agg), the text's **bitmap**, rendered once and then copied onto the sheet
+  (rotated street names are turned as whole bitmaps, as matplotlib drew every text until
+  3.10);
+* in the PDF, the **glyph layout** of a text (glyph indices and advances): the text is
+  still written as text, in the embedded font, and can be searched and copied.
+
+Texts set by a font *file* (every text of the maps, see :mod:`mtown_geo.render._fonts`)
+are cached; any other text (a family name, math text, font features, another language
+tag) is drawn by matplotlib as usual. The caches are bounded (least recently used go first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib import _text_helpers
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+from matplotlib.backends.backend_mixed import MixedModeRenderer
+from matplotlib.backends.backend_pdf import PdfFile, RendererPdf
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+
+__all__ = ["MapCanvas", "clear_caches", "print_pdf"]
+
+_EXTENTS_MAX = 20_000  # (width, height, descent) triples
+_BITMAPS_MAX = 3_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
+_LAYOUTS_MAX = 5_000  # glyph layouts of the PDF
+
+
+class _LRU:
+    """A bounded mapping, least recently used first out; safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.data: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            value = self.data.get(key)
+            if value is not None:
+                self.data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+_EXTENTS = _LRU(_EXTENTS_MAX)
+_BITMAPS = _LRU(_BITMAPS_MAX)
+_LAYOUTS = _LRU(_LAYOUTS_MAX)
+
+
+def clear_caches() -> None:
+    """Forget every cached text extent, bitmap and layout."""
+    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS):
+        cache.clear()
+
+
+def _font_key(prop: FontProperties) -> tuple[str, int, float] | None:
+    """(font file, face index, size in points) of a text set by font file, else None (not cached)."""
+    fname = prop.get_file()
+    if fname is None:
+        return None
+    return (str(Path(fname)), int(getattr(fname, "face_index", 0) or 0), float(prop.get_size_in_points()))
+
+
+def _plain(prop: FontProperties, ismath: Any, mtext: Any) -> tuple[str, int, float] | None:
+    """The font key when a text can be drawn from the caches (plain text, by file, no font features)."""
+    if ismath:
+        return None
+    if mtext is not None and (mtext.get_fontfeatures() or mtext.get_language()):
+        return None
+    return _font_key(prop)
+
+
+class _MapRendererAgg(RendererAgg):
+    """Agg renderer drawing plain texts as cached bitmaps."""
+
+    def get_text_width_height_descent(self, s: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
+        key = None if ismath else _font_key(prop)
+        if key is None:
+            return super().get_text_width_height_descent(s, prop, ismath)
+        k = ("agg", s, key, self.dpi, get_hinting_flag())
+        hit = _EXTENTS.get(k)
+        if hit is None:
+            hit = tuple(float(v) for v in super().get_text_width_height_descent(s, prop, ismath))
+            _EXTENTS.put(k, hit)
+        return hit  # type: ignore[no-any-return]
+
+    def draw_text(
+        self, gc: Any, x: float, y: float, s: str, prop: FontProperties, angle: float, ismath: Any = False, mtext: Any = None
+    ) -> None:
+        key = _plain(prop, ismath, mtext)
+        if key is None or not s:
+            super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+            return
+        aa = bool(gc.get_antialiased())
+        flags = get_hinting_flag()
+        k = ("agg", s, key, self.dpi, flags, aa)
+        hit = _BITMAPS.get(k)
+        if hit is None:
+            font = self._prepare_font(prop)
+            font.set_text(s, 0, flags=flags)
+            font.draw_glyphs_to_bitmap(antialiased=aa)
+            xo, yo = font.get_bitmap_offset()
+            hit = (np.array(font.get_image(), dtype=np.uint8), xo / 64.0, yo / 64.0, font.get_descent() / 64.0)
+            _BITMAPS.put(k, hit)
+        image, xo, yo, d = hit
+        if image.size == 0:
+            return
+        # as matplotlib ≤ 3.10 drew text: the bitmap at angle 0, turned about the anchor
+        rad = math.radians(angle)
+        xd, yd = d * math.sin(rad), d * math.cos(rad)
+        rx = xo * math.cos(rad) - yo * math.sin(rad)
+        ry = xo * math.sin(rad) + yo * math.cos(rad)
+        self._renderer.draw_text_image(image, round(x + rx + xd), round(y - ry + yd) + 1, angle, gc)
+
+
+class MapCanvas(FigureCanvasAgg):
+    """The Agg canvas of a map sheet: its renderer draws texts from the shared caches."""
+
+    def get_renderer(self) -> RendererAgg:
+        w, h = self.get_width_height(physical=True)
+        key = w, h, self.figure.dpi
+        if self._lastKey != key:
+            self.renderer = _MapRendererAgg(w, h, self.figure.dpi)
+            self._lastKey = key
+        return self.renderer
+
+
+# -- PDF --------------------------------------------------------------------------------
+
+_PDF_FONT: contextvars.ContextVar[tuple[str, int, float] | None] = contextvars.ContextVar("mtown_geo_pdf_font", default=None)
+_STOCK_LAYOUT = _text_helpers.layout
+_SWAP = threading.RLock()
+
+
+def _layout(string: str, font: Any, *, features: Any = None, language: Any = None) -> Iterator[Any]:
+    """matplotlib's glyph layout, from the cache while a map's PDF text is being written."""
+    key = _PDF_FONT.get()
+    if key is None or features or language:
+        return _STOCK_LAYOUT(string, font, features=features, language=language)
+    k = (string, key, font, threading.get_ident())
+    items = _LAYOUTS.get(k)
+    if items is None:
+        items = list(_STOCK_LAYOUT(string, font))
+        _LAYOUTS.put(k, items)
+    return iter(items)
+
+
+class _MapRendererPdf(RendererPdf):
+    """PDF renderer measuring and laying out plain texts from the shared caches (text stays text)."""
+
+    def get_text_width_height_descent(self, s: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
+        key = None if ismath or mpl.rcParams["pdf.use14corefonts"] else _font_key(prop)
+        if key is None:
+            return super().get_text_width_height_descent(s, prop, ismath)  # type: ignore[no-any-return]
+        k = ("pdf", s, key)
+        hit = _EXTENTS.get(k)
+        if hit is None:
+            hit = tuple(float(v) for v in super().get_text_width_height_descent(s, prop, ismath))
+            _EXTENTS.put(k, hit)
+        return hit  # type: ignore[no-any-return]
+
+    def draw_text(
+        self, gc: Any, x: float, y: float, s: str, prop: FontProperties, angle: float, ismath: Any = False, mtext: Any = None
+    ) -> None:
+        key = None if mpl.rcParams["pdf.use14corefonts"] else _plain(prop, ismath, mtext)
+        token = _PDF_FONT.set(key)
+        try:
+            super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+        finally:
+            _PDF_FONT.reset(token)
+
+
+@contextlib.contextmanager
+def _cached_layout() -> Iterator[None]:
+    """matplotlib's PDF text layout looked up in the cache for the map's texts (all others as usual)."""
+    with _SWAP:
+        previous = _text_helpers.layout
+        _text_helpers.layout = _layout
+        try:
+            yield
+        finally:
+            _text_helpers.layout = previous
+
+
+def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
+    """Write a figure as a one-page PDF, as ``fig.savefig(path, format="pdf")`` does, with cached text.
+
+    The figure's own size and face colour are used (no ``bbox_inches``); parts marked
+    ``rasterized=True`` are rasterised at the figure's dpi.
+    """
+    dpi = fig.dpi
+    fig.dpi = 72  # PDF points
+    try:
+        width, height = fig.get_size_inches()
+        file = PdfFile(str(path), metadata=metadata)
+        try:
+            file.newPage(width, height)
+            renderer = MixedModeRenderer(fig, width, height, dpi, _MapRendererPdf(file, dpi, height, width))
+            with _cached_layout():
+                fig.draw(renderer)
+            renderer.finalize()
+            file.finalize()
+        finally:
+            file.close()
+    finally:
+        fig.dpi = dpi
