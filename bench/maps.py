@@ -23,20 +23,23 @@ Not a test: run it by hand and record the table in bench/README.md.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import logging
+import shutil
 import statistics
+import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from _common import fmt_ratio, load_average, machine_lines, shared_file, table
 
 import mtown_geo as mg
-from mtown_geo import study
 
 GUIXI = "guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson"
 
@@ -53,84 +56,106 @@ def _guixi_study() -> dict[str, Any]:
     }
 
 
-def _result(town: str) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if town == "demo":
-            return study.run(mg.demo_study(tempfile.mkdtemp(prefix="mtown-bench-maps-")))
-        if town == "guixi":
-            return study.run(_guixi_study())
-    raise SystemExit(f"unknown town {town!r}: demo or guixi")
+def _package(checkout: Path) -> ModuleType:
+    """The ``mtown_geo`` package of another checkout, imported as ``mtown_geo_baseline`` beside this one."""
+    init = checkout / "mtown_geo" / "__init__.py"
+    if not init.exists():
+        raise SystemExit(f"{checkout} holds no mtown_geo package")
+    spec = importlib.util.spec_from_file_location("mtown_geo_baseline", init, submodule_search_locations=[str(init.parent)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mtown_geo_baseline"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def _map_step() -> Callable[[Any, Path], None]:
-    """The function a run calls to write a town's print maps."""
-    step = getattr(study, "_print_maps", None)
-    if step is None:
-        raise SystemExit("this version of mtown_geo has no study._print_maps: point the script at the map-writing step")
-    return step  # type: ignore[no-any-return]
+class _Version:
+    """One version of the code: its study of a town and its map-writing step, timed."""
 
-
-def _clear_text_caches() -> None:
-    try:
-        from mtown_geo.render import _text
-    except ImportError:  # a version without text caches
-        return
-    _text.clear_caches()
-
-
-def time_town(town: str, runs: int, *, warm: bool) -> dict[str, Any]:
-    result = _result(town)
-    step = _map_step()
-    import mtown_geo.render as render
-
-    saving = [0.0]
-    original = render.save_figure
-
-    def timed_save(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.process_time()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            saving[0] += time.process_time() - t0
-
-    totals, saves = [], []
-    sheets, png_kb, pdf_kb = 0, 0.0, 0.0
-    render.save_figure = timed_save  # type: ignore[assignment]
-    try:
+    def __init__(self, package: ModuleType, town: str) -> None:
+        self.package = package
+        self.study = importlib.import_module(package.__name__ + ".study")
+        self.render = importlib.import_module(package.__name__ + ".render")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for i in range(runs + 1):
-                if not warm:
-                    _clear_text_caches()
-                folder = Path(tempfile.mkdtemp(prefix="mtown-bench-maps-"))
-                saving[0] = 0.0
+            if town == "demo":
+                self.result = self.study.run(package.demo_study(tempfile.mkdtemp(prefix="mtown-bench-maps-")))
+            elif town == "guixi":
+                self.result = self.study.run(_guixi_study())
+            else:
+                raise SystemExit(f"unknown town {town!r}: demo or guixi")
+        self.step = getattr(self.study, "_print_maps", None)
+        if self.step is None:
+            raise SystemExit(f"{package.__file__}: no study._print_maps; point the script at the map-writing step")
+        self.totals: list[float] = []
+        self.saves: list[float] = []
+        self.sheets, self.png_kb, self.pdf_kb = 0, 0.0, 0.0
+
+    def clear_caches(self) -> None:
+        try:
+            text = importlib.import_module(self.package.__name__ + ".render._text")
+        except ImportError:  # a version without text caches
+            return
+        text.clear_caches()
+
+    def run(self, *, record: bool, warm: bool) -> None:
+        saving = [0.0]
+        original = self.render.save_figure
+
+        def timed_save(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                saving[0] += time.process_time() - t0
+
+        if not warm:
+            self.clear_caches()
+        folder = Path(tempfile.mkdtemp(prefix="mtown-bench-maps-"))
+        self.render.save_figure = timed_save
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 t0 = time.process_time()
-                step(result, folder)
+                self.step(self.result, folder)
                 total = time.process_time() - t0
-                if i == 0:
-                    continue  # warm-up: imports, the font file
-                totals.append(total)
-                saves.append(saving[0])
-                pngs, pdfs = sorted(folder.glob("*.png")), sorted(folder.glob("*.pdf"))
-                sheets = len(pngs)
-                png_kb = sum(p.stat().st_size for p in pngs) / 1024 / max(sheets, 1)
-                pdf_kb = sum(p.stat().st_size for p in pdfs) / 1024 / max(sheets, 1)
-    finally:
-        render.save_figure = original  # type: ignore[assignment]
-    total, save = statistics.median(totals), statistics.median(saves)
-    return {
-        "town": town,
-        "sheets": sheets,
-        "town_s": total,
-        "sheet_s": total / sheets,
-        "build_s": (total - save) / sheets,
-        "save_s": save / sheets,
-        "png_kb": png_kb,
-        "pdf_kb": pdf_kb,
-        "runs": runs,
-        "load": load_average(),
-    }
+        finally:
+            self.render.save_figure = original
+        if record:
+            self.totals.append(total)
+            self.saves.append(saving[0])
+            pngs, pdfs = sorted(folder.glob("*.png")), sorted(folder.glob("*.pdf"))
+            self.sheets = len(pngs)
+            self.png_kb = sum(p.stat().st_size for p in pngs) / 1024 / max(self.sheets, 1)
+            self.pdf_kb = sum(p.stat().st_size for p in pdfs) / 1024 / max(self.sheets, 1)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def row(self, town: str, label: str) -> dict[str, Any]:
+        total, save = statistics.median(self.totals), statistics.median(self.saves)
+        n = max(self.sheets, 1)
+        return {
+            "town": town,
+            "code": label,
+            "sheets": self.sheets,
+            "town_s": total,
+            "sheet_s": total / n,
+            "build_s": (total - save) / n,
+            "save_s": save / n,
+            "png_kb": self.png_kb,
+            "pdf_kb": self.pdf_kb,
+            "runs": len(self.totals),
+        }
+
+
+def time_town(town: str, runs: int, *, warm: bool, baseline: ModuleType | None) -> list[dict[str, Any]]:
+    """Median CPU times of the town's maps; with a baseline, both versions interleaved run by run."""
+    versions = {"this": _Version(mg, town)}
+    if baseline is not None:
+        versions["baseline"] = _Version(baseline, town)
+    for i in range(runs + 1):  # run 0: warm-up (imports, the font file)
+        for v in versions.values():
+            v.run(record=i > 0, warm=warm)
+    return [v.row(town, label) for label, v in versions.items()]
 
 
 def main() -> None:
@@ -138,23 +163,25 @@ def main() -> None:
     parser.add_argument("--towns", nargs="+", default=["demo", "guixi"], help="demo and/or guixi")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warm", action="store_true", help="keep the text caches between runs")
+    parser.add_argument("--baseline", type=Path, help="another checkout (its folder) timed in the same process, run by run")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
-    parser.add_argument("--baseline", type=Path, help="figures of another run (--json) to compare with")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one run of the first town")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    baseline = _package(args.baseline.resolve()) if args.baseline else None
     for line in machine_lines(["matplotlib", "shapely"]):
         print(line)
-    print(f"mtown_geo {mg.__version__} from {Path(mg.__file__).parent}")
-    rows = [time_town(t, args.runs, warm=args.warm) for t in args.towns]
-    base = {r["town"]: r for r in json.loads(args.baseline.read_text())} if args.baseline else {}
-    header = ["town", "sheets", "CPU s / town", "CPU s / sheet", "build s / sheet", "save s / sheet", "PNG kB", "PDF kB"]
-    if base:
-        header += ["/ town vs baseline", "/ sheet vs baseline"]
+    print(f"mtown_geo {mg.__version__} from {Path(mg.__file__).parent}" + (f"; baseline from {args.baseline}" if baseline else ""))
+    rows = [row for t in args.towns for row in time_town(t, args.runs, warm=args.warm, baseline=baseline)]
+    header = ["town", "code", "sheets", "CPU s / town", "CPU s / sheet", "build s / sheet", "save s / sheet", "PNG kB", "PDF kB"]
+    if baseline is not None:
+        header.append("vs baseline")
+    by = {(r["town"], r["code"]): r for r in rows}
     out = []
     for r in rows:
         line = [
             r["town"],
+            r["code"],
             str(r["sheets"]),
             f"{r['town_s']:.2f}",
             f"{r['sheet_s']:.3f}",
@@ -163,26 +190,24 @@ def main() -> None:
             f"{r['png_kb']:.0f}",
             f"{r['pdf_kb']:.0f}",
         ]
-        if base:
-            b = base.get(r["town"])
-            line += [fmt_ratio(r["town_s"] / b["town_s"]), fmt_ratio(r["sheet_s"] / b["sheet_s"])] if b else ["—", "—"]
+        if baseline is not None:
+            b = by.get((r["town"], "baseline"))
+            line.append(fmt_ratio(r["town_s"] / b["town_s"]) if b else "—")
         out.append(line)
     print()
     print(table(header, out))
-    print(f"\nmedian of {args.runs} runs; load average at the end {load_average()}")
+    caches = "kept between runs" if args.warm else "cleared before each run"
+    print(f"\nmedian of {args.runs} runs (interleaved); text caches {caches}; load average at the end {load_average()}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     if args.profile:
         import cProfile
         import pstats
 
-        result = _result(args.towns[0])
-        folder = Path(tempfile.mkdtemp(prefix="mtown-bench-maps-"))
-        _clear_text_caches()
+        version = _Version(mg, args.towns[0])
+        version.run(record=False, warm=False)
         profiler = cProfile.Profile()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            profiler.runcall(_map_step(), result, folder)
+        profiler.runcall(version.run, record=False, warm=args.warm)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,16 +145,46 @@ class _MapRendererAgg(RendererAgg):
         self._renderer.draw_text_image(image, round(x + rx + xd), round(y - ry + yd) + 1, angle, gc)
 
 
+_LOCAL = threading.local()  # per thread: the Agg renderer the map sheets draw into
+
+
 class MapCanvas(FigureCanvasAgg):
-    """The Agg canvas of a map sheet: its renderer draws texts from the shared caches."""
+    """The Agg canvas of a map sheet: texts from the shared caches, one pixel buffer for all sheets.
+
+    The sheets of one size share a renderer per thread (an A4 sheet at 300 dpi is a 44 MB
+    buffer): a run that lays out every map of a town before saving them holds one buffer,
+    not one per sheet. A canvas whose sheet was not the last one drawn into it is drawn
+    again before its pixels are read.
+    """
 
     def get_renderer(self) -> RendererAgg:
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
-        if self._lastKey != key:
-            self.renderer = _MapRendererAgg(w, h, self.figure.dpi)
-            self._lastKey = key
-        return self.renderer
+        pool: dict[Any, RendererAgg] = getattr(_LOCAL, "renderers", {})
+        renderer = pool.get(key)
+        if renderer is None:
+            renderer = _MapRendererAgg(w, h, self.figure.dpi)
+            _LOCAL.renderers = pool = {key: renderer}  # keep the last size only
+        self.renderer = renderer
+        self._lastKey = key
+        return renderer
+
+    def draw(self) -> None:
+        super().draw()
+        self.renderer._mtown_sheet = weakref.ref(self.figure)
+
+    def _own_pixels(self) -> None:
+        sheet = getattr(self.get_renderer(), "_mtown_sheet", None)
+        if sheet is None or sheet() is not self.figure:
+            self.draw()
+
+    def buffer_rgba(self) -> memoryview:
+        self._own_pixels()
+        return super().buffer_rgba()  # type: ignore[no-any-return]
+
+    def tostring_argb(self) -> bytes:
+        self._own_pixels()
+        return super().tostring_argb()  # type: ignore[no-any-return]
 
 
 # -- PDF --------------------------------------------------------------------------------
