@@ -102,8 +102,34 @@ def _plain(prop: FontProperties, ismath: Any, mtext: Any) -> tuple[str, int, flo
     return _font_key(prop)
 
 
+def _height_metrics(font: Any, key: tuple[str, int, float], dpi: float, backend: str) -> tuple[float, float, float] | None:
+    """(ascent, descent, line gap) of a face at a size, in pixels at ``dpi``, as :meth:`Text._get_layout` reads them."""
+    k = (backend, "height", key, dpi)
+    hit = _EXTENTS.get(k)
+    if hit is None:
+        for table_name, gap_key, ascent_key, descent_key in (
+            ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+            ("hhea", "lineGap", "ascent", "descent"),
+        ):
+            table = font.get_sfnt_table(table_name)
+            if table is None:
+                continue
+            scale = key[2] * dpi / 72 / font.get_sfnt_table("head")["unitsPerEm"]
+            hit = (table[ascent_key] * scale, -table[descent_key] * scale, table[gap_key] * scale)
+            break
+        else:
+            return None
+        _EXTENTS.put(k, hit)
+    return hit  # type: ignore[no-any-return]
+
+
 class _MapRendererAgg(RendererAgg):
     """Agg renderer drawing plain texts as cached bitmaps."""
+
+    def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
+        key = _font_key(prop)
+        metrics = None if key is None else _height_metrics(self._prepare_font(prop), key, self.dpi, "agg")
+        return (None, None, None) if metrics is None else metrics
 
     def get_text_width_height_descent(self, s: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
         key = None if ismath else _font_key(prop)
@@ -209,6 +235,11 @@ def _layout(string: str, font: Any, *, features: Any = None, language: Any = Non
 
 class _MapRendererPdf(RendererPdf):
     """PDF renderer measuring and laying out plain texts from the shared caches (text stays text)."""
+
+    def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
+        key = None if mpl.rcParams["pdf.use14corefonts"] else _font_key(prop)
+        metrics = None if key is None else _height_metrics(self._get_font_ttf(prop), key, 72.0, "pdf")
+        return super()._get_font_height_metrics(prop) if metrics is None else metrics  # type: ignore[no-any-return]
 
     def get_text_width_height_descent(self, s: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
         key = None if ismath or mpl.rcParams["pdf.use14corefonts"] else _font_key(prop)
