@@ -43,7 +43,7 @@ from matplotlib.font_manager import FontProperties
 __all__ = ["MapCanvas", "clear_caches", "print_pdf"]
 
 _EXTENTS_MAX = 20_000  # (width, height, descent) triples
-_BITMAPS_MAX = 3_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
+_BITMAPS_MAX = 2_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
 _LAYOUTS_MAX = 5_000  # glyph layouts of the PDF
 
 
@@ -138,9 +138,24 @@ class _MapRendererAgg(RendererAgg):
         k = ("agg", s, key, self.dpi, get_hinting_flag())
         hit = _EXTENTS.get(k)
         if hit is None:
-            hit = tuple(float(v) for v in super().get_text_width_height_descent(s, prop, ismath))
-            _EXTENTS.put(k, hit)
+            hit = self._shape(s, prop, k, antialiased=True)[1]
         return hit  # type: ignore[no-any-return]
+
+    def _shape(
+        self, s: str, prop: FontProperties, k: tuple[Any, ...], *, antialiased: bool
+    ) -> tuple[tuple[np.ndarray, float, float, float], tuple[float, float, float]]:
+        """Lay a text out once: its bitmap and its extent, both kept (the costly part is the layout)."""
+        font = self._prepare_font(prop)
+        font.set_text(s, 0, flags=k[4])
+        w, h = font.get_width_height()
+        d = font.get_descent() / 64.0
+        extent = (w / 64.0, h / 64.0, d)
+        font.draw_glyphs_to_bitmap(antialiased=antialiased)
+        xo, yo = font.get_bitmap_offset()
+        bitmap = (np.array(font.get_image(), dtype=np.uint8), xo / 64.0, yo / 64.0, d)
+        _EXTENTS.put(k, extent)
+        _BITMAPS.put((*k, antialiased), bitmap)
+        return bitmap, extent
 
     def draw_text(
         self, gc: Any, x: float, y: float, s: str, prop: FontProperties, angle: float, ismath: Any = False, mtext: Any = None
@@ -150,16 +165,10 @@ class _MapRendererAgg(RendererAgg):
             super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
             return
         aa = bool(gc.get_antialiased())
-        flags = get_hinting_flag()
-        k = ("agg", s, key, self.dpi, flags, aa)
-        hit = _BITMAPS.get(k)
+        k = ("agg", s, key, self.dpi, get_hinting_flag())
+        hit = _BITMAPS.get((*k, aa))
         if hit is None:
-            font = self._prepare_font(prop)
-            font.set_text(s, 0, flags=flags)
-            font.draw_glyphs_to_bitmap(antialiased=aa)
-            xo, yo = font.get_bitmap_offset()
-            hit = (np.array(font.get_image(), dtype=np.uint8), xo / 64.0, yo / 64.0, font.get_descent() / 64.0)
-            _BITMAPS.put(k, hit)
+            hit = self._shape(s, prop, k, antialiased=aa)[0]
         image, xo, yo, d = hit
         if image.size == 0:
             return
