@@ -374,6 +374,66 @@ def test_pdf_text_holds_the_titles_and_the_street_and_facility_names(tt_map, sav
     assert places <= set(demo["fac"]["name"].dropna())
 
 
+def _pdf_images(pdf: Path) -> int:
+    """Number of raster images in a PDF (``pdfimages -list``)."""
+    out = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True, timeout=60)
+    return len(out.stdout.splitlines()[2:])
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (Debian package poppler-utils) is not installed")
+def test_one_draw_gives_a_png_and_a_pdf_that_look_the_same_as_matplotlib_draws_them(tt_map, saved, tmp_path):
+    """The PNG (texts drawn from the shared caches) matches matplotlib's own renderer, and the PDF the PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    png, pdf = saved
+    ours = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    stock_canvas = FigureCanvasAgg(tt_map)  # matplotlib's renderer, glyph by glyph, nothing cached
+    try:
+        stock_canvas.draw()
+        stock = np.asarray(stock_canvas.buffer_rgba())[..., :3].astype(int)
+    finally:
+        static.MapCanvas(tt_map)
+    assert ours.shape == stock.shape
+    differ = np.abs(ours - stock).max(axis=2) > 64
+    assert differ.mean() < 0.01, f"{100 * differ.mean():.2f} % of the pixels differ from matplotlib's own drawing"
+    # the labels sit where matplotlib puts them: the differences are antialiasing at glyph edges,
+    # never a whole label moved (a moved label differs over most of its box)
+    for t in _texts(tt_map, "label-street") + _texts(tt_map, "label-facility"):
+        bb = t.get_window_extent()
+        box = differ[int(ours.shape[0] - bb.y1) : int(ours.shape[0] - bb.y0), int(bb.x0) : int(bb.x1)]
+        assert box.size == 0 or box.mean() < 0.2, t.get_text()
+    # the PDF of the same draw shows the same sheet: rendered at 60 dpi it matches the PNG scaled down
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-singlefile", str(pdf), str(tmp_path / "p")], check=True, timeout=60)
+    page = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).astype(int)
+    small = np.asarray(Image.open(png).convert("RGB").resize(page.shape[1::-1], Image.Resampling.BOX)).astype(int)
+    # (poppler draws hairlines and hatching thinner than Agg: about 10 grey levels apart on average)
+    assert np.abs(page - small).mean() < 14.0
+    assert (np.abs(page - small).max(axis=2) > 96).mean() < 0.06
+
+
+@pytest.mark.skipif(not HAS_PDFTOTEXT or shutil.which("pdfimages") is None, reason="poppler-utils is not installed")
+def test_dense_layers_are_rasterised_in_the_pdf_and_names_stay_text(demo, tmp_path, monkeypatch):
+    kw = {"boundaries": demo["bounds"], "basemap": demo["basemap"], "land": demo["land"], "data_date": "2020-06"}
+    args = (demo["units"], demo["times"], "kindergarten")
+    vector = static.travel_time_map(*args, facilities=demo["fac"], threshold_min=15, **kw)
+    _, vector_pdf = static.save_figure(vector, tmp_path / "vector")
+    assert _pdf_images(vector_pdf) == 0  # a town of this size: every layer is vector
+    n_vertices = sum(len(p.vertices) for c in vector.findobj(lambda o: o.get_gid() == "basemap-buildings") for p in c.get_paths())
+    assert n_vertices > 1000
+    monkeypatch.setattr(static, "RASTER_MIN_VERTICES", 1000)  # as dense as a large town's buildings
+    dense = static.travel_time_map(*args, facilities=demo["fac"], threshold_min=15, **kw)
+    rastered = {c.get_gid() for c in dense.findobj(lambda o: hasattr(o, "get_rasterized") and o.get_rasterized())}
+    assert "basemap-buildings" in rastered
+    assert not any(str(g).startswith(("label", "map-", "basemap-road")) for g in rastered)
+    _, dense_pdf = static.save_figure(dense, tmp_path / "dense")
+    assert _pdf_images(dense_pdf) >= 1
+    text = _squash(_pdf_text(dense_pdf))
+    names = {t.get_text() for t in _texts(dense, "label-street") + _texts(dense, "label-facility")}
+    assert len(names) >= 3
+    for name in names:
+        assert _squash(name) in text, name
+
+
 # ---------------------------------------------------------------------------------------
 # The demo town's map: figures against independent computations
 # ---------------------------------------------------------------------------------------

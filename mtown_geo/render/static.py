@@ -77,7 +77,7 @@ from ..standards import Profile, resolve
 from ._basemap import BUILDING_EDGE, BUILDING_FILL, LANDUSE_STYLES, ROAD_CLASSES, WATER_LINE, Basemap
 from ._classes import DEFAULT_BREAKS_MIN, breaks_for, classify, time_classes
 from ._fonts import cjk_font, missing_chars
-from ._text import MapCanvas, print_pdf
+from ._text import MapCanvas, gc_paused, print_pdf
 
 __all__ = [
     "A4_LANDSCAPE_IN",
@@ -161,6 +161,10 @@ _GAP_HATCH = (0.2, 0.0, 0.0, 0.55)  # hatch lines of gaps: dark, half transparen
 _LABEL_PT = 6.5  # facility and gap labels
 _STREET_PT = 6.0
 _MAX_LABELS = 80  # facility labels per map (the rest stay symbols)
+# a fill layer (buildings, land use, the indicator's classes) with more vertices than this is
+# rasterised in the PDF at the sheet's resolution (300 dpi): a dense town's buildings would
+# otherwise make the PDF tens of MB and slow to open; names and all other text stay text
+RASTER_MIN_VERTICES = 200_000
 
 
 # ---------------------------------------------------------------------------------------
@@ -705,7 +709,8 @@ class _Sheet:
             return cache["path", gid]
 
         def fill(gid: str, geoms: np.ndarray, zorder: float, **kw: Any) -> None:
-            coll = PathCollection([path(gid, geoms, rings=True)], zorder=zorder, **kw)
+            p = path(gid, geoms, rings=True)
+            coll = PathCollection([p], zorder=zorder, rasterized=len(p.vertices) >= RASTER_MIN_VERTICES, **kw)
             coll.set_gid(gid)
             ax.add_collection(coll, autolim=False)
 
@@ -798,7 +803,9 @@ class _Sheet:
         """Indicator fills (one geometry per class, already cut to the measured land)."""
         keep = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
         if keep.any():
-            _draw_polygons(self.ax, geoms[keep], facecolors=colours[keep], edgecolors="none", zorder=1.0).set_gid(gid)
+            coll = _draw_polygons(self.ax, geoms[keep], facecolors=colours[keep], edgecolors="none", zorder=1.0)
+            coll.set_gid(gid)
+            coll.set_rasterized(sum(len(p.vertices) for p in coll.get_paths()) >= RASTER_MIN_VERTICES)
 
     def boundaries(self, layer: Any) -> None:
         geoms = _in_map_crs(layer, self.crs, what="boundaries")
@@ -920,6 +927,14 @@ class _Sheet:
         attribution: str,
         prepared_by: str | None = None,
     ) -> Figure:
+        with gc_paused():
+            return self._finish(
+                legend_title=legend_title, source=source, data_date=data_date, attribution=attribution, prepared_by=prepared_by
+            )
+
+    def _finish(
+        self, *, legend_title: str, source: str, data_date: str | date | None, attribution: str, prepared_by: str | None
+    ) -> Figure:
         pg = self.page
         self.ax.apply_aspect()
         renderer = self._renderer()
@@ -981,7 +996,7 @@ class _Sheet:
                 f"the map font has no glyph for {missing!r}: those characters print as empty boxes; "
                 "rephrase the title or labels without them",
                 MtownGeoWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self.fig
 
@@ -2328,7 +2343,7 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
             "pdf.compression": 2,  # zlib level 2: about a tenth faster than the default 6, files 5 % larger
         }
         try:
-            with rc_context(rc):
+            with rc_context(rc), gc_paused():
                 _save_png(fig, drawn[0], dpi=dpi, title=title)
                 print_pdf(fig, drawn[1], metadata={"Title": title, "Subject": ATTRIBUTION, "Creator": "mtown_geo"})
         except OSError:
