@@ -171,7 +171,9 @@ def main() -> None:
     baseline = _package(args.baseline.resolve()) if args.baseline else None
     for line in machine_lines(["matplotlib", "shapely"]):
         print(line)
-    print(f"mtown_geo {mg.__version__} from {Path(mg.__file__).parent}" + (f"; baseline from {args.baseline}" if baseline else ""))
+    print(
+        f"mtown_geo {mg.__version__} from {Path(mg.__file__).parent}" + (f"; baseline from {args.baseline}" if baseline else "")
+    )
     rows = [row for t in args.towns for row in time_town(t, args.runs, warm=args.warm, baseline=baseline)]
     header = ["town", "code", "sheets", "CPU s / town", "CPU s / sheet", "build s / sheet", "save s / sheet", "PNG kB", "PDF kB"]
     if baseline is not None:

@@ -109,7 +109,7 @@ def _font_key(prop: FontProperties) -> tuple[str, int, float] | None:
     fname = prop.get_file()
     if fname is None:
         return None
-    return (str(Path(fname)), int(getattr(fname, "face_index", 0) or 0), float(prop.get_size_in_points()))
+    return (str(fname), int(getattr(fname, "face_index", 0) or 0), float(prop.get_size_in_points()))
 
 
 def _plain(prop: FontProperties, ismath: Any, mtext: Any) -> tuple[str, int, float] | None:
@@ -142,7 +142,7 @@ def _height_metrics(
         else:
             return None
         _EXTENTS.put(k, hit)
-    return hit  # type: ignore[no-any-return]
+    return hit
 
 
 class _MapRendererAgg(RendererAgg):
@@ -161,7 +161,7 @@ class _MapRendererAgg(RendererAgg):
         hit = _EXTENTS.get(k)
         if hit is None:
             hit = self._shape(s, prop, k, antialiased=True)[1]
-        return hit  # type: ignore[no-any-return]
+        return hit
 
     def _shape(
         self, s: str, prop: FontProperties, k: tuple[Any, ...], *, antialiased: bool
@@ -237,11 +237,11 @@ class MapCanvas(FigureCanvasAgg):
 
     def buffer_rgba(self) -> memoryview:
         self._own_pixels()
-        return super().buffer_rgba()  # type: ignore[no-any-return]
+        return super().buffer_rgba()
 
     def tostring_argb(self) -> bytes:
         self._own_pixels()
-        return super().tostring_argb()  # type: ignore[no-any-return]
+        return super().tostring_argb()
 
 
 # -- PDF --------------------------------------------------------------------------------
@@ -270,18 +270,18 @@ class _MapRendererPdf(RendererPdf):
     def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
         key = None if mpl.rcParams["pdf.use14corefonts"] else _font_key(prop)
         metrics = None if key is None else _height_metrics(lambda: self._get_font_ttf(prop), key, 72.0, "pdf")
-        return super()._get_font_height_metrics(prop) if metrics is None else metrics  # type: ignore[no-any-return]
+        return super()._get_font_height_metrics(prop) if metrics is None else metrics
 
     def get_text_width_height_descent(self, s: str, prop: FontProperties, ismath: Any) -> tuple[float, float, float]:
         key = None if ismath or mpl.rcParams["pdf.use14corefonts"] else _font_key(prop)
         if key is None:
-            return super().get_text_width_height_descent(s, prop, ismath)  # type: ignore[no-any-return]
+            return super().get_text_width_height_descent(s, prop, ismath)
         k = ("pdf", s, key)
         hit = _EXTENTS.get(k)
         if hit is None:
             hit = tuple(float(v) for v in super().get_text_width_height_descent(s, prop, ismath))
             _EXTENTS.put(k, hit)
-        return hit  # type: ignore[no-any-return]
+        return hit
 
     def draw_text(
         self, gc: Any, x: float, y: float, s: str, prop: FontProperties, angle: float, ismath: Any = False, mtext: Any = None
@@ -319,7 +319,7 @@ def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None 
         file = PdfFile(str(path), metadata=metadata)
         try:
             file.newPage(width, height)
-            renderer = MixedModeRenderer(fig, width, height, dpi, _MapRendererPdf(file, dpi, height, width))
+            renderer: Any = MixedModeRenderer(fig, width, height, dpi, _MapRendererPdf(file, dpi, height, width))
             with _cached_layout():
                 fig.draw(renderer)
             renderer.finalize()

@@ -276,6 +276,10 @@ def _compound(geoms: np.ndarray, *, rings: bool) -> MplPath:
     return MplPath(coords, codes)
 
 
+def _n_vertices(path: MplPath) -> int:
+    return int(np.shape(path.vertices)[0])
+
+
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
     """The polygon parts of each geometry (overlays may return collections with lines and points)."""
     polys = np.isin(shapely.get_type_id(geoms), (3, 6))
@@ -710,7 +714,7 @@ class _Sheet:
 
         def fill(gid: str, geoms: np.ndarray, zorder: float, **kw: Any) -> None:
             p = path(gid, geoms, rings=True)
-            coll = PathCollection([p], zorder=zorder, rasterized=len(p.vertices) >= RASTER_MIN_VERTICES, **kw)
+            coll = PathCollection([p], zorder=zorder, rasterized=_n_vertices(p) >= RASTER_MIN_VERTICES, **kw)
             coll.set_gid(gid)
             ax.add_collection(coll, autolim=False)
 
@@ -805,7 +809,7 @@ class _Sheet:
         if keep.any():
             coll = _draw_polygons(self.ax, geoms[keep], facecolors=colours[keep], edgecolors="none", zorder=1.0)
             coll.set_gid(gid)
-            coll.set_rasterized(sum(len(p.vertices) for p in coll.get_paths()) >= RASTER_MIN_VERTICES)
+            coll.set_rasterized(sum(_n_vertices(p) for p in coll.get_paths()) >= RASTER_MIN_VERTICES)
 
     def boundaries(self, layer: Any) -> None:
         geoms = _in_map_crs(layer, self.crs, what="boundaries")
