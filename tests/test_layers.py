@@ -98,14 +98,10 @@ _INDICATOR_FILES = "parks and greenways extract their features from OSM: that ha
 
 #: breaches accepted for now, (kind, importer, imported) -> reason; it may only shrink
 KNOWN: dict[tuple[str, str, str], str] = {
-    ("local", "mtown_geo.render._basemap", "mtown_geo.network"): _HOIST,
-    ("local", "mtown_geo.render._basemap", "mtown_geo.sources.osm"): _HOIST,
     ("local", "mtown_geo.render.interactive", "base64"): _HOIST,
     ("local", "mtown_geo.render.interactive", "importlib.resources"): _HOIST,
     ("local", "mtown_geo.render.interactive", "mtown_geo._io"): _HOIST,
     ("local", "mtown_geo.report", "xlsxwriter"): _HOIST,
-    ("local", "mtown_geo.sources.osm", "datetime"): _HOIST,
-    ("local", "mtown_geo.sources.osm", "osmium"): _HOIST,
     ("local", "mtown_geo.sources.tables", "mtown_geo.facilities"): _CLASSIFIER,
     ("local", "mtown_geo.standards._schema", "difflib"): _HOIST,
     ("upward", "mtown_geo.greenways", "mtown_geo.sources.osm"): _INDICATOR_FILES,

@@ -33,6 +33,8 @@ from pyproj import CRS
 
 from .._errors import InputError
 from ..crs import require_crs, require_projected
+from ..network import Network
+from ..sources.osm import OSMExtract
 
 __all__ = [
     "LANDUSE_STYLES",
@@ -280,8 +282,6 @@ def basemap_from_osm(
     -------
     Basemap
     """
-    from ..sources.osm import OSMExtract
-
     if not isinstance(extract, OSMExtract):
         raise InputError(
             f"extract must be an OSMExtract (mtown_geo.sources.read_osm(path)), got {type(extract).__name__}; "
@@ -378,8 +378,6 @@ def basemap_from_osm(
 
 def basemap_from_network(network: Any) -> Basemap:
     """A basemap of the streets alone, from a :class:`~mtown_geo.network.Network` (``highway`` and ``name`` columns)."""
-    from ..network import Network
-
     if not isinstance(network, Network):
         raise InputError(f"expected a Network, got {type(network).__name__}")
     e = network.edges

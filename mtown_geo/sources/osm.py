@@ -39,6 +39,7 @@ Data © OpenStreetMap contributors, ODbL 1.0.
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import math
 import os
@@ -55,8 +56,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
+import osmium
 import pandas as pd
 import shapely
+from osmium.osm import Area, Node, Relation, Way
 
 from .._errors import DataNotFoundError, IncompleteDataWarning, InputError
 
@@ -378,7 +381,6 @@ def read_osm(
 
 def _header(path: Path) -> tuple[str, tuple[float, float, float, float] | None]:
     """The file header's replication timestamp (or "") and its bounding box (None when it declares none)."""
-    import osmium
 
     try:
         reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
@@ -526,9 +528,6 @@ def _centroids(raws: list[Any]) -> np.ndarray:
 
 
 def _parse(path: Path, *, buildings: str) -> OSMExtract:
-    import osmium  # local: keep `import mtown_geo` light
-    from osmium.osm import Area, Node, Relation, Way
-
     wkb = osmium.geom.WKBFactory()
     create_linestring = wkb.create_linestring
     create_multipolygon = wkb.create_multipolygon
@@ -544,8 +543,6 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
     feat_wkb: list[str] = []
     route_rows: list[dict[str, Any]] = []
     way_feats: dict[int, tuple[Any, Any]] = {}
-
-    import datetime as _dt
 
     # the newest edit is the extract's date only when the header has no replication timestamp
     stamp, header_bounds = _header(path)
