@@ -31,11 +31,12 @@ coverage matrix is built from them).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import numbers
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -223,9 +224,24 @@ def access_points(
         In the network's CRS, with ``owner`` (the facility's row position in
         ``facilities``) and point geometry.
     """
+    return _access_points(network, facilities, spacing_m=spacing_m)[0]
+
+
+#: Kinds of access points, in the order :func:`access_points` lists them (each kind by owner).
+_KIND_POINT, _KIND_OTHER, _KIND_RING, _KIND_CROSSING = 0, 1, 2, 3
+
+
+def _access_points(network: Network, facilities: gpd.GeoDataFrame, *, spacing_m: float) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """:func:`access_points` and the kind of each point (``_KIND_*``).
+
+    The points come kind by kind and, within a kind, by owner; the points of one owner
+    and kind do not depend on the other features, so the points of a layer can be
+    merged with those of added features by sorting on (kind, owner) (:meth:`Attachment.edit`).
+    """
     geoms = np.asarray(_to_network_crs(facilities, network, what="facility layer").values)
     owner_list: list[np.ndarray] = []
     point_list: list[np.ndarray] = []
+    kind_list: list[np.ndarray] = []
     type_id = shapely.get_type_id(geoms)
     poly = np.isin(type_id, _POLYGONAL)
     pts = ~poly & ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
@@ -234,9 +250,11 @@ def access_points(
         single = shapely.get_type_id(geoms[idx]) == 0
         owner_list.append(idx[single])
         point_list.append(geoms[idx[single]])
+        kind_list.append(np.full(int(single.sum()), _KIND_POINT))
         if (~single).any():  # lines, multipoints: their representative point
             owner_list.append(idx[~single])
             point_list.append(shapely.point_on_surface(geoms[idx[~single]]))
+            kind_list.append(np.full(int((~single).sum()), _KIND_OTHER))
     if poly.any():
         pidx = np.flatnonzero(poly)
         parts, part_owner = shapely.get_parts(geoms[pidx], return_index=True)
@@ -250,6 +268,7 @@ def access_points(
         along = k * (lengths[rep] / n[rep])
         owner_list.append(ring_owner[rep])
         point_list.append(shapely.line_interpolate_point(rings[rep], along))
+        kind_list.append(np.full(len(rep), _KIND_RING))
         # where roads cross the boundary: exact entrances
         ring_i, edge_i = network.edge_tree.query(rings, predicate="intersects")
         if len(ring_i):
@@ -258,13 +277,16 @@ def access_points(
             is_pt = shapely.get_type_id(cparts) == 0
             owner_list.append(ring_owner[ring_i[cidx[is_pt]]])
             point_list.append(cparts[is_pt])
+            kind_list.append(np.full(int(is_pt.sum()), _KIND_CROSSING))
     if not owner_list:
-        return gpd.GeoDataFrame({"owner": np.empty(0, dtype=np.int64)}, geometry=[], crs=network.crs)
-    return gpd.GeoDataFrame(
+        empty = gpd.GeoDataFrame({"owner": np.empty(0, dtype=np.int64)}, geometry=[], crs=network.crs)
+        return empty, np.empty(0, dtype=np.int64)
+    out = gpd.GeoDataFrame(
         {"owner": np.concatenate(owner_list)},
         geometry=np.concatenate(point_list),
         crs=network.crs,
     )
+    return out, np.concatenate(kind_list).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,6 +324,110 @@ class Attachment:
     categories: tuple[str, ...] | None
     spacing_m: float
     max_snap_dist_m: float
+    _kind: np.ndarray | None = field(default=None, repr=False)  # of each access point (see _access_points)
+
+    def edit(
+        self,
+        *,
+        add: gpd.GeoDataFrame | None = None,
+        drop: Sequence[int] | None = None,
+        category_col: str = "category",
+    ) -> Attachment:
+        """The same layer with features dropped and added, attaching only the added ones.
+
+        The edited layer is this one without the rows ``drop``, followed by the rows of
+        ``add`` (renumbered 0..n-1 in that order). The result equals
+        ``attach(network, edited_layer, categories=..., spacing_m=..., max_snap_dist_m=...)``
+        with this Attachment's options, access points and snaps in the same order; the
+        kept features' access points are not made or snapped again.
+
+        Parameters
+        ----------
+        add : GeoDataFrame, optional
+            Features to add: points or polygons, any CRS (reprojected to the layer's),
+            with a category column when the layer has one.
+        drop : sequence of int, optional
+            Row positions in :attr:`facilities` of the features to remove.
+        category_col : str, optional
+            The category column of ``add``.
+
+        Returns
+        -------
+        Attachment
+            A new Attachment; this one is not changed.
+        """
+        return self._edited(add=add, drop=drop, category_col=category_col)[0]
+
+    def _edited(
+        self, *, add: gpd.GeoDataFrame | None, drop: Sequence[int] | None, category_col: str
+    ) -> tuple[Attachment, set[str]]:
+        """:meth:`edit` and the categories whose attached features changed (``""`` without categories)."""
+        fac = self.facilities
+        n_old = len(fac)
+        keep = np.ones(n_old, dtype=bool)
+        keep[_row_positions(drop, n_old)] = False
+        added = _added_features(fac, add, category_col=category_col)
+        has_cat = "category" in fac
+        changed: set[str] = set()
+        if has_cat:
+            changed |= {str(c) for c in fac["category"].to_numpy()[~keep]}
+            changed |= {str(c) for c in added["category"].to_numpy()}
+        elif (~keep).any() or len(added):
+            changed.add("")
+        if self.categories is not None:
+            changed &= set(self.categories)
+        new_fac = pd.concat([fac[keep], added], ignore_index=True) if len(added) else fac[keep].reset_index(drop=True)
+        if not isinstance(new_fac, gpd.GeoDataFrame):  # pragma: no cover - concat of GeoDataFrames stays one
+            new_fac = gpd.GeoDataFrame(new_fac, geometry=fac.geometry.name, crs=fac.crs)
+        new_id = np.cumsum(keep) - 1
+        # the kept features' access points, renumbered
+        owner = self.points["owner"].to_numpy()
+        kept_pts = keep[owner] if len(owner) else np.zeros(0, dtype=bool)
+        kinds = self._kind
+        if kinds is None:  # an Attachment made by hand: attach the edited layer whole
+            fresh = attach(
+                self.network,
+                new_fac,
+                categories=self.categories,
+                spacing_m=self.spacing_m,
+                max_snap_dist_m=self.max_snap_dist_m,
+            )
+            return fresh, changed
+        # the added features of the attached categories: their access points and snaps
+        rows = np.arange(n_old - int((~keep).sum()), len(new_fac))
+        if self.categories is not None and len(rows):
+            rows = rows[added["category"].isin(self.categories).to_numpy()]
+        if len(rows):
+            new_pts, new_kind = _access_points(self.network, new_fac.iloc[rows], spacing_m=self.spacing_m)
+        else:
+            new_pts, new_kind = _access_points(self.network, new_fac.iloc[:0], spacing_m=self.spacing_m)
+        new_owner = rows[new_pts["owner"].to_numpy()] if len(new_pts) else np.empty(0, dtype=np.int64)
+        new_snaps = snap(self.network, new_pts, max_snap_dist_m=self.max_snap_dist_m)
+        all_owner = np.concatenate([new_id[owner[kept_pts]], new_owner]).astype(np.int64)
+        all_kind = np.concatenate([kinds[kept_pts], new_kind]).astype(np.int64)
+        geoms = np.concatenate([np.asarray(self.points.geometry.values)[kept_pts], np.asarray(new_pts.geometry.values)])
+        snap_cols = list(self.snaps.columns)
+        snap_arrays = {
+            c: np.concatenate([self.snaps[c].to_numpy()[kept_pts], new_snaps[c].to_numpy()]).astype(
+                self.snaps[c].to_numpy().dtype
+            )
+            for c in snap_cols
+        }
+        # access_points lists its points kind by kind and by owner: the fresh order
+        order = np.lexsort((np.arange(len(all_owner)), all_owner, all_kind))
+        points = gpd.GeoDataFrame({"owner": all_owner[order]}, geometry=geoms[order], crs=self.network.crs)
+        snaps = pd.DataFrame({c: a[order] for c, a in snap_arrays.items()}, index=points.index)
+        out = Attachment(
+            network=self.network,
+            facilities=new_fac,
+            points=points,
+            snaps=snaps,
+            categories=self.categories,
+            spacing_m=self.spacing_m,
+            max_snap_dist_m=self.max_snap_dist_m,
+            _kind=all_kind[order],
+        )
+        return out, changed
 
     def diagnostics(self) -> pd.DataFrame:
         """Per feature: how it attaches, and its status.
@@ -454,7 +580,7 @@ def attach(
             raise InputError(f"the layer has no {category_col!r} column to choose categories from")
         cats = tuple(str(c) for c in categories)
         rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
-    pts = access_points(network, fac.iloc[rows], spacing_m=spacing_m)
+    pts, kind = _access_points(network, fac.iloc[rows], spacing_m=spacing_m)
     pts["owner"] = rows[pts["owner"].to_numpy()] if len(pts) else pts["owner"]
     snaps = snap(network, pts, max_snap_dist_m=max_snap_dist_m)
     snaps.index = pts.index
@@ -466,7 +592,62 @@ def attach(
         categories=cats,
         spacing_m=float(spacing_m),
         max_snap_dist_m=float(max_snap_dist_m),
+        _kind=kind,
     )
+
+
+#: How many sets of points a Reach keeps the snaps of (:meth:`Reach.at`; about 50 bytes a point).
+_SNAP_CACHE_SIZE = 4
+
+
+def _fingerprint(points: Any) -> str | None:
+    """A digest of a layer's geometries and CRS (None when it is not a layer with a CRS)."""
+    if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        return None
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    if geoms.crs is None:
+        return None
+    wkb = [b"" if w is None else w for w in shapely.to_wkb(np.asarray(geoms.values), hex=False, include_srid=False)]
+    h = hashlib.blake2b(digest_size=20)
+    h.update(geoms.crs.to_wkt().encode())
+    h.update(np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb)).tobytes())
+    h.update(b"".join(wkb))
+    return h.hexdigest()
+
+
+def _row_positions(rows: Sequence[int] | None, n: int) -> np.ndarray:
+    """Row positions ``0..n-1`` to drop, checked (an unknown one is an error naming it)."""
+    if rows is None:
+        return np.empty(0, dtype=np.int64)
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, (Sequence, np.ndarray, pd.Index, pd.Series)):
+        raise InputError(f"drop must be a sequence of row positions, got {type(rows).__name__}")
+    values = list(rows)
+    bad = [r for r in values if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Integral)]
+    if bad:
+        raise InputError(f"drop takes row positions of the facility layer (integers), got {bad[:5]}")
+    missing = [int(r) for r in values if not 0 <= int(r) < n]
+    if missing:
+        raise InputError(f"no facility at row positions {missing}: the layer has rows 0..{n - 1}")
+    return np.unique(np.asarray(values, dtype=np.int64))
+
+
+def _added_features(fac: gpd.GeoDataFrame, add: gpd.GeoDataFrame | None, *, category_col: str) -> gpd.GeoDataFrame:
+    """Features to add to an attached layer: in its CRS, geometry column and category column name."""
+    if add is None:
+        return fac.iloc[:0]
+    if not isinstance(add, gpd.GeoDataFrame):
+        raise InputError(f"the features to add must be a GeoDataFrame, got {type(add).__name__}")
+    _crs.require_crs(add, what="features to add")
+    out = add.reset_index(drop=True)
+    if category_col != "category" and category_col in out:
+        out = out.rename(columns={category_col: "category"})
+    if "category" in fac and "category" not in out:
+        raise InputError(f"the features to add have no {category_col!r} column: say which category each one is")
+    if out.geometry.name != fac.geometry.name:
+        out = out.rename_geometry(fac.geometry.name)
+    if not out.crs.equals(fac.crs):
+        out = out.to_crs(fac.crs)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -508,6 +689,122 @@ class Reach:
         """The access points of the searched categories that attach (:meth:`Attachment.usable_points`)."""
         return self.attachment.usable_points(self.categories)
 
+    def edit(
+        self,
+        *,
+        add: gpd.GeoDataFrame | None = None,
+        drop: Sequence[int] | None = None,
+        category_col: str = "category",
+    ) -> Reach:
+        """The same search with facilities added and removed: a what-if on one layer.
+
+        Only what changes is computed again: the added facilities are attached
+        (:meth:`Attachment.edit`), only the categories that gained or lost a facility are
+        searched again (the other categories' node times are kept), and the snaps of the
+        points already given to :meth:`at` are reused. The result equals
+        ``reach(network, edited_layer, categories=..., max_time_min=...)`` on the edited
+        layer (this layer without the rows ``drop``, then the rows of ``add``) to the bit:
+        node times, nearest facilities (renumbered to the edited layer), times at points,
+        diagnostics and warnings.
+
+        Parameters
+        ----------
+        add : GeoDataFrame, optional
+            Facilities to add, points or polygons, any CRS, with a category column; each
+            category must be one this Reach searches.
+        drop : sequence of int, optional
+            Row positions in :attr:`facilities` of the facilities to remove (e.g. from
+            ``reach.facilities.index[reach.facilities["category"] == "kindergarten"]`` to
+            empty a category).
+        category_col : str, optional
+            The category column of ``add``.
+
+        Returns
+        -------
+        Reach
+            A new Reach; this one is not changed.
+
+        Examples
+        --------
+        >>> new = r.edit(add=sites.assign(category="kindergarten"))  # doctest: +SKIP
+        >>> new.at(units)  # doctest: +SKIP
+        """
+        if add is not None and isinstance(add, gpd.GeoDataFrame):
+            col = category_col if category_col in add else "category"
+            if col in add:
+                other = sorted({str(c) for c in add[col].dropna()} - set(self.categories))
+                if other or add[col].isna().any():
+                    raise InputError(
+                        f"the facilities to add must be of the categories this search covers ({list(self.categories)}), "
+                        f"got {other or 'a missing category'}"
+                    )
+        att, changed = self.attachment._edited(add=add, drop=drop, category_col=category_col)
+        fac = att.facilities
+        cats = self.categories
+        present = set(fac["category"].dropna().astype(str))
+        _warn_missing(cats, present, stacklevel=3)
+        owner = att.points["owner"].to_numpy()
+        cat_of_point = att.category_codes(cats)
+        ok = att.snaps["ok"].to_numpy() & (cat_of_point >= 0)
+        which = [k for k, c in enumerate(cats) if c in changed]
+        node_min = self.node_min.copy()
+        nearest = None
+        if self.nearest is not None:
+            # the kept facilities' rows in the edited layer (the removed ones are of the changed categories)
+            old_fac = self.attachment.facilities
+            keep = np.ones(len(old_fac), dtype=bool)
+            keep[_row_positions(drop, len(old_fac))] = False
+            new_id = np.where(keep, np.cumsum(keep) - 1, -1)
+            nearest = np.where(self.nearest >= 0, new_id[np.maximum(self.nearest, 0)], -1)
+        if which and not ok.any():
+            node_min[which] = np.inf
+            if nearest is not None:
+                nearest[which] = -1
+        elif which:
+            nm, nr = _search(
+                self.network, att.snaps, owner, cat_of_point, ok, len(cats), self.max_time_min,
+                labels=nearest is not None, which=which,
+            )  # fmt: skip
+            node_min[which] = nm
+            if nearest is not None and nr is not None:
+                nearest[which] = nr
+        result = Reach(
+            network=self.network,
+            categories=cats,
+            node_min=node_min,
+            nearest=nearest,
+            max_time_min=self.max_time_min,
+            attachment=att,
+        )
+        result.__dict__["_unit_snaps"] = self._unit_snaps  # the same network: the points' snaps hold
+        _warn_unattached(result, cats, stacklevel=3)
+        return result
+
+    @cached_property
+    def _unit_snaps(self) -> dict[tuple[str, float], pd.DataFrame]:
+        """Snaps of the points given to :meth:`at`, by the points' fingerprint (shared by edited Reaches)."""
+        return {}
+
+    def _snap_points(self, points: gpd.GeoDataFrame | gpd.GeoSeries, max_snap_dist_m: float | None) -> pd.DataFrame:
+        """:func:`snap` of ``points``, kept for the next call with the same geometries (the last few sets)."""
+        fingerprint = _fingerprint(points)
+        if fingerprint is None:  # not a layer with a CRS: snap() says what is wrong
+            return snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
+        limit = self.network.max_snap_dist_m if max_snap_dist_m is None else float(max_snap_dist_m)
+        key = (fingerprint, limit)
+        cache = self._unit_snaps
+        hit = cache.get(key)
+        if hit is not None:
+            cache[key] = cache.pop(key)  # the most recently used last
+            out = hit.copy()
+            out.index = points.index
+            return out
+        snaps = snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
+        cache[key] = snaps.reset_index(drop=True)
+        while len(cache) > _SNAP_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        return snaps
+
     def node_table(self) -> pd.DataFrame:
         """Node times as a DataFrame: one row per node, one column per category (minutes)."""
         return pd.DataFrame(self.node_min.T, columns=list(self.categories), index=self.network.nodes.index)
@@ -548,7 +845,7 @@ class Reach:
         """
         if nearest and self.nearest is None:
             raise InputError("this Reach was searched without labels: call mtown_geo.access.reach(..., labels=True)")
-        snaps = snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
+        snaps = self._snap_points(points, max_snap_dist_m)
         bad = ~snaps["ok"].to_numpy()
         if bad.any():
             far = snaps.loc[bad, "snap_dist_m"]
@@ -724,13 +1021,7 @@ def reach(
     cats = tuple(present if categories is None else [str(c) for c in categories])
     if len(set(cats)) != len(cats):
         raise InputError("categories must not repeat")
-    missing = [c for c in cats if c not in present]
-    if missing:
-        warnings.warn(
-            f"no facility of the categories {missing}: their travel times are inf everywhere",
-            EmptyCategoryWarning,
-            stacklevel=2,
-        )
+    _warn_missing(cats, set(present), stacklevel=3)
     if given is None:
         # only the facilities of the searched categories are attached
         att = attach(
@@ -748,7 +1039,6 @@ def reach(
                 f"the attachment holds no facility of the categories {left_out} (attached: {list(att.categories or ())}): "
                 "attach them too, with mtown_geo.access.attach(..., categories=...)"
             )
-    rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
     snaps = att.snaps
     n = network.n_nodes
     K = len(cats)
@@ -768,9 +1058,36 @@ def reach(
         max_time_min=float(max_time_min),
         attachment=att,
     )
+    _warn_unattached(result, cats, stacklevel=3)
+    return result
+
+
+def _warn_missing(cats: Sequence[str], present: set[str], *, stacklevel: int) -> None:
+    """An :class:`EmptyCategoryWarning` for the searched categories without any facility."""
+    missing = [c for c in cats if c not in present]
+    if missing:
+        warnings.warn(
+            f"no facility of the categories {missing}: their travel times are inf everywhere",
+            EmptyCategoryWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _warn_unattached(result: Reach, cats: Sequence[str], *, stacklevel: int) -> None:
+    """A :class:`SnapWarning` per kind of searched facility that does not attach to the main network."""
+    att = result.attachment
+    fac = att.facilities
+    owner = att.points["owner"].to_numpy()
+    cat_of_point = att.category_codes(cats)
     searched = cat_of_point >= 0
-    if ok[searched].all() and not (snaps["component"].to_numpy()[searched] > 0).any() and np.isin(rows, owner[searched]).all():
-        return result  # every facility attached to the main network: nothing to report
+    snaps = att.snaps
+    rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
+    if (
+        snaps["ok"].to_numpy()[searched].all()
+        and not (snaps["component"].to_numpy()[searched] > 0).any()
+        and np.isin(rows, owner[searched]).all()
+    ):
+        return  # every facility attached to the main network: nothing to report
     diag = result.facility_diagnostics()
     diag = diag[diag["category"].isin(cats)]
     for status, meaning in _STATUS_MEANING.items():
@@ -781,11 +1098,11 @@ def reach(
                 for i, r in bad.head(5).iterrows()
             )
             warnings.warn(
-                f"{len(bad)} facilities {meaning.format(mode=network.mode)} (e.g. {names}); see Reach.facility_diagnostics()",
+                f"{len(bad)} facilities {meaning.format(mode=result.network.mode)} (e.g. {names}); "
+                "see Reach.facility_diagnostics()",
                 SnapWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
-    return result
 
 
 def _check_attachment(
@@ -818,8 +1135,13 @@ def _search(
     max_time_min: float,
     *,
     labels: bool = True,
+    which: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """One dijkstra per category on the reversed network plus one source node per facility."""
+    """One dijkstra per category on the reversed network plus one source node per facility.
+
+    ``which``: search only these categories (positions), one row each in that order; the
+    graph is the one the search of every category uses, so each row is what it would be.
+    """
     n = network.n_nodes
     idx = np.flatnonzero(ok)
     e = snaps["edge"].to_numpy()[idx]
@@ -844,22 +1166,23 @@ def _search(
     # position n + j of the augmented graph is facility fac_ids[j]
     lut = np.full(n + S, -1, dtype=np.int64)
     lut[n:] = fac_ids
-    node_min = np.empty((K, n))
-    nearest = np.empty((K, n), dtype=np.int64) if labels else None
-    for k in range(K):
+    ks = list(range(K)) if which is None else list(which)
+    node_min = np.empty((len(ks), n))
+    nearest = np.empty((len(ks), n), dtype=np.int64) if labels else None
+    for row, k in enumerate(ks):
         sources = np.flatnonzero(src_cat == k)
         if len(sources) == 0:
-            node_min[k] = np.inf
+            node_min[row] = np.inf
             if nearest is not None:
-                nearest[k] = -1
+                nearest[row] = -1
             continue
         if nearest is None:
-            node_min[k] = csr_dijkstra(aug, n + sources, limit_min=max_time_min, min_only=True)[:n]
+            node_min[row] = csr_dijkstra(aug, n + sources, limit_min=max_time_min, min_only=True)[:n]
             continue
         dist, _, src = csr_dijkstra(aug, n + sources, limit_min=max_time_min, min_only=True, return_predecessors=True)
-        node_min[k] = dist[:n]
+        node_min[row] = dist[:n]
         s = src[:n]
-        nearest[k] = lut[np.where(s >= 0, s, 0)]
+        nearest[row] = lut[np.where(s >= 0, s, 0)]
     return node_min, nearest
 
 
