@@ -637,7 +637,7 @@ def _added_features(fac: gpd.GeoDataFrame, add: gpd.GeoDataFrame | None, *, cate
         return fac.iloc[:0]
     if not isinstance(add, gpd.GeoDataFrame):
         raise InputError(f"the features to add must be a GeoDataFrame, got {type(add).__name__}")
-    _crs.require_crs(add, what="features to add")
+    _crs.require_crs(add, what="layer to add")
     out = add.reset_index(drop=True)
     if category_col != "category" and category_col in out:
         out = out.rename(columns={category_col: "category"})

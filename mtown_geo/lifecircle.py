@@ -12,6 +12,12 @@ Typical use::
     table = lifecircle.coverage(times, units, profile=p, circle="15min")
     units_assessed = lifecircle.assess(times, units, profile=p, circle="15min")
     holes = lifecircle.gaps(units_assessed, profile=p, circle="15min")
+
+What-ifs on a search already made (new sites, closed ones), computing only what changes::
+
+    r = lifecircle.reach(net, fac, profile=p, circle="15min")
+    lifecircle.times_at(r, units, profile=p, circle="15min")   # the units are attached once
+    lifecircle.what_if(r, units, add=sites, category="kindergarten", profile=p, circle="15min")
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ __all__ = [
     "thresholds",
     "times_at",
     "travel_times",
+    "what_if",
+    "what_if_reach",
 ]
 
 log = logging.getLogger(__name__)
@@ -485,4 +493,170 @@ def gaps(
     )
     if len(out):
         out = out.sort_values(["category", "area_m2"], ascending=[True, False]).reset_index(drop=True)
+    return out
+
+
+def what_if_reach(
+    reach_: access.Reach | None,
+    *,
+    add: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    remove: str | int | Sequence[str | int] | None = None,
+    category: str | None = None,
+    replace: bool = False,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+) -> access.Reach:
+    """A circle's search (:func:`reach`) with facilities added or removed (:meth:`Reach.edit`).
+
+    Only the changed categories are searched again; the network, its indexes and the
+    other categories' times are reused, and so are the snaps of the units already given
+    to :func:`times_at` with this search. The result equals a new :func:`reach` on the
+    edited layer (the search's layer without the removed rows, then the added ones).
+
+    Parameters
+    ----------
+    reach_ : Reach
+        The circle's search, as :func:`reach` made it.
+    add : GeoDataFrame or GeoSeries, optional
+        New sites (points or polygons, any CRS). Their category is ``category``, or the
+        ``category`` column of a GeoDataFrame. Without a ``facility_id`` they are numbered
+        ``new/<row>``.
+    remove : str, int or sequence of them, optional
+        Facilities to remove: values of the layer's ``facility_id`` column (``way/123``, as
+        in the run's layers and tables), or row positions of ``reach_.facilities`` when the
+        layer has no such column. An unknown one is an error.
+    category : str, optional
+        The category of the added sites; with ``replace``, the category to replace.
+    replace : bool, optional
+        Remove every facility of ``category`` first: the added sites replace them (or,
+        without ``add``, the category is left empty — its rate becomes 0 with an
+        :class:`EmptyCategoryWarning`, as a run without such facilities).
+    profile, circle
+        The profile and the circle of ``reach_``.
+
+    Returns
+    -------
+    Reach
+    """
+    prof = resolve(profile)
+    cats = categories_of(prof, circle)
+    if reach_ is None:
+        raise InputError(
+            f"there is no search of the {circle} circle to change (the run found no facility of any of its "
+            "categories): build one with lifecircle.reach() on a layer holding the new sites"
+        )
+    if not isinstance(reach_, access.Reach):
+        raise InputError(f"reach_ must be the circle's search (an access.Reach), got {type(reach_).__name__}")
+    if list(reach_.categories) != cats or reach_.network.mode != prof.circles[circle].mode:
+        raise InputError(
+            f"this search covers {list(reach_.categories)} on the {reach_.network.mode!r} network, not the {circle} "
+            f"circle of the profile {prof.name!r} ({cats} on {prof.circles[circle].mode!r}): pass the circle's own search"
+        )
+    if category is not None and category not in cats:
+        raise InputError(f"{category!r} is not a category of the {circle} circle ({cats})")
+    if replace and category is None:
+        raise InputError("replace=True needs the category to replace: category=...")
+    fac = reach_.facilities
+    drop = _rows_to_remove(fac, remove, circle=circle)
+    if replace:
+        drop = np.union1d(drop, np.flatnonzero((fac["category"] == category).to_numpy()))
+    added = None
+    if add is not None:
+        added = _sites_to_add(add, category=category, fac=fac, n_kept=len(fac) - len(drop))
+    return reach_.edit(add=added, drop=[int(r) for r in drop])
+
+
+def what_if(
+    reach_: access.Reach | None,
+    demand: gpd.GeoDataFrame,
+    *,
+    add: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    remove: str | int | Sequence[str | int] | None = None,
+    category: str | None = None,
+    replace: bool = False,
+    profile: Profile | str | Path | None = None,
+    circle: str = "15min",
+    weight: Weight = "residential",
+    max_snap_dist_m: float | None = None,
+) -> pd.DataFrame:
+    """The coverage of a circle with facilities added or removed: a planner's what-if.
+
+    After a first computation (:func:`reach` and :func:`times_at` with these units),
+    adding five kindergartens or closing a clinic and reading the circle's coverage again
+    takes a fraction of a second: only the changed category is searched again and the
+    units are not attached again (:func:`what_if_reach`). The table equals the one a
+    new computation on the edited facility layer gives, to the bit.
+
+    Parameters
+    ----------
+    reach_ : Reach
+        The circle's search (:func:`reach`).
+    demand : GeoDataFrame
+        The demand units, with the weight column (the units of the first computation, so
+        that their snaps are reused; others are attached once).
+    add, remove, category, replace
+        The change, as in :func:`what_if_reach`.
+    profile, circle, weight
+        As in :func:`coverage`.
+    max_snap_dist_m : float, optional
+        As in :func:`times_at`.
+
+    Returns
+    -------
+    DataFrame
+        The circle's coverage table (:func:`coverage`: one row per category and
+        :data:`CIRCLE`), with the change.
+
+    Examples
+    --------
+    >>> r = lifecircle.reach(net, fac, circle="15min")  # doctest: +SKIP
+    >>> lifecircle.what_if(r, units, add=sites, category="kindergarten")  # doctest: +SKIP
+    >>> lifecircle.what_if(r, units, remove=["way/123"])  # doctest: +SKIP
+    """
+    prof = resolve(profile)
+    new = what_if_reach(reach_, add=add, remove=remove, category=category, replace=replace, profile=prof, circle=circle)
+    times = times_at(new, demand, profile=prof, circle=circle, max_snap_dist_m=max_snap_dist_m)
+    return coverage(times, demand, profile=prof, circle=circle, weight=weight)
+
+
+def _rows_to_remove(fac: gpd.GeoDataFrame, remove: str | int | Sequence[str | int] | None, *, circle: str) -> np.ndarray:
+    """Row positions of the facilities named by ``remove`` (facility ids, or row positions without them)."""
+    if remove is None:
+        return np.empty(0, dtype=np.int64)
+    values = [remove] if isinstance(remove, (str, int, np.integer)) else list(remove)
+    if "facility_id" in fac:
+        ids = fac["facility_id"].astype(str).to_numpy()
+        wanted = np.array([str(v) for v in values], dtype=object)
+        missing = [v for v in wanted if v not in set(ids)]
+        if missing:
+            raise InputError(
+                f"no facility with facility_id {missing} among the {circle} circle's facilities: see reach.facilities for the ids"
+            )
+        return np.flatnonzero(np.isin(ids, wanted))
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < len(fac)]
+    if bad:
+        raise InputError(
+            f"no facility at {bad} among the {circle} circle's {len(fac)} facilities: without a facility_id column, "
+            f"remove takes row positions of reach.facilities (0..{len(fac) - 1})"
+        )
+    return np.unique(np.asarray(values, dtype=np.int64))
+
+
+def _sites_to_add(
+    add: gpd.GeoDataFrame | gpd.GeoSeries, *, category: str | None, fac: gpd.GeoDataFrame, n_kept: int
+) -> gpd.GeoDataFrame:
+    """New sites as rows of the facility layer: with their category and, when the layer has ids, ``new/<row>``."""
+    if isinstance(add, gpd.GeoSeries):
+        add = add.to_frame(name="geometry")
+    if not isinstance(add, gpd.GeoDataFrame):
+        raise InputError(f"add must be a GeoDataFrame or GeoSeries of sites, got {type(add).__name__}")
+    out = add.reset_index(drop=True)
+    if category is not None:
+        if "category" in out and not (out["category"] == category).all():
+            raise InputError(f"the sites' category column disagrees with category={category!r}")
+        out = out.assign(category=category)
+    elif "category" not in out:
+        raise InputError("say which category the new sites are: category=... (or a category column)")
+    if "facility_id" in fac and "facility_id" not in out:
+        out = out.assign(facility_id=[f"new/{n_kept + j}" for j in range(len(out))])
     return out

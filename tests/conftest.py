@@ -83,3 +83,11 @@ def guixi_boundary():
     import geopandas as gpd
 
     return gpd.read_file(shared_path("guixi_jiangxi_osm/dongmen_jiedao_boundary.geojson"))
+
+
+@pytest.fixture(scope="session")
+def wudaokou_walk(wudaokou_osm):
+    """The walk network of the default demo (五道口示范区)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        return mg.network.from_osm(wudaokou_osm, mode="walk")
