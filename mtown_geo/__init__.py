@@ -43,6 +43,7 @@ from ._errors import (
     CoordinateShiftWarning,
     CRSError,
     DataNotFoundError,
+    DeprecatedNameWarning,
     DisconnectedNetworkWarning,
     DiskFullError,
     EmptyCategoryWarning,
@@ -60,6 +61,7 @@ from ._errors import (
     SnapWarning,
     StudyError,
     TargetWarning,
+    UnknownNameError,
 )
 from ._version import __version__
 from .demo import demo_boundaries, demo_osm_path, demo_study
@@ -85,6 +87,7 @@ __all__ = [
     "CleanupWarning",
     "CoordinateShiftWarning",
     "DataNotFoundError",
+    "DeprecatedNameWarning",
     "DisconnectedNetworkWarning",
     "DiskFullError",
     "EmptyCategoryWarning",
@@ -104,6 +107,7 @@ __all__ = [
     "StudyError",
     "StudyResult",
     "TargetWarning",
+    "UnknownNameError",
     "__version__",
     "access",
     "batch",

@@ -14,6 +14,7 @@ __all__ = [
     "CleanupWarning",
     "CoordinateShiftWarning",
     "DataNotFoundError",
+    "DeprecatedNameWarning",
     "DisconnectedNetworkWarning",
     "DiskFullError",
     "EmptyCategoryWarning",
@@ -31,6 +32,7 @@ __all__ = [
     "SnapWarning",
     "StudyError",
     "TargetWarning",
+    "UnknownNameError",
 ]
 
 
@@ -52,6 +54,17 @@ class NetworkError(MtownGeoError, ValueError):
 
 class ProfileError(MtownGeoError, ValueError):
     """A standard profile is missing, malformed or has an unknown key."""
+
+
+class UnknownNameError(ProfileError, KeyError):
+    """A name the profile does not know (a circle, category, mode or speed group).
+
+    Also a ``KeyError``, as a dictionary lookup would raise; unlike ``KeyError`` its text is
+    the message itself (not its repr), with the closest known name when there is one.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class StudyError(MtownGeoError, ValueError):
@@ -118,6 +131,13 @@ class AssumptionWarning(MtownGeoWarning):
 
 class CleanupWarning(MtownGeoWarning):
     """Leftovers of an interrupted earlier write (hidden ``.NAME.partial-*`` folders) were removed."""
+
+
+class DeprecatedNameWarning(MtownGeoWarning, FutureWarning):
+    """An old name of an argument, value or method was used: the message gives the new name.
+
+    Also a ``FutureWarning``, so it is shown by default: the old name will stop working.
+    """
 
 
 class IncompleteDataWarning(MtownGeoWarning):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable
-from typing import Annotated, ClassVar, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .._errors import InputError
+from .._errors import InputError, UnknownNameError
 from .._yaml import LocatedError
 
 __all__ = [
@@ -56,6 +56,8 @@ __all__ = [
 #: motorway limit plus a margin. The slowest speed of any mode is :data:`MIN_SPEED_KMH`.
 MAX_SPEED_KMH: dict[str, float] = {"walk": 10.0, "bike": 45.0, "drive": 130.0}
 #: Slowest speed (km/h) of any mode, speed group or road class.
+_T = TypeVar("_T")
+
 MIN_SPEED_KMH = 1.0
 #: Longest time threshold of a circle (minutes).
 MAX_THRESHOLD_MIN = 120.0
@@ -745,30 +747,74 @@ class Profile(_Strict):
         )
 
     def mode(self, name: str) -> ModeSpec:
-        """The spec of a travel mode, with an error naming the known modes."""
-        try:
-            return self.modes[name]
-        except KeyError:
-            raise KeyError(f"unknown mode {name!r}; the profile {self.name!r} has {sorted(self.modes)}") from None
+        """The spec of a travel mode.
+
+        Raises
+        ------
+        UnknownNameError
+            A mode the profile does not have; the message names the known modes and the closest.
+        """
+        return _lookup(self.modes, name, what="mode", profile=self.name)
+
+    def circle(self, name: str) -> CircleSpec:
+        """The spec of a life circle (``"5min"``, ``"15min"``...).
+
+        Raises
+        ------
+        UnknownNameError
+            A circle the profile does not have; the message names the known circles and the closest.
+        """
+        return _lookup(self.circles, name, what="circle", profile=self.name)
+
+    def category(self, name: str) -> CategorySpec:
+        """The spec of a facility category by its id (``"kindergarten"``).
+
+        A planner's name for a category (幼儿园, ``Kindergarten``, an alias) is turned into
+        its id by :meth:`resolve_category`; given here, it is refused with that id as hint.
+
+        Raises
+        ------
+        UnknownNameError
+            A category id the profile does not have; the message names the closest id.
+        """
+        if isinstance(name, str) and name in self.categories:
+            return self.categories[name]
+        found = self.match_category(name) if isinstance(name, str) else None
+        hint = f"; did you mean {found!r}?" if found is not None else _closest(str(name), self.categories)
+        raise UnknownNameError(f"unknown category {name!r}: the profile {self.name!r} has {sorted(self.categories)}{hint}")
 
     def speed_kmh(self, mode: str, group: str | None = None) -> float:
-        """Travel speed of a mode (km/h), for a speed group when given (e.g. ``"elderly"``)."""
+        """Travel speed of a mode (km/h), for a speed group when given (e.g. ``"elderly"``).
+
+        Raises
+        ------
+        UnknownNameError
+            An unknown mode, or a speed group the mode does not have.
+        """
         spec = self.mode(mode)
         if group is None or group == "adult":
             return spec.speed_kmh
-        try:
-            return spec.groups[group].speed_kmh
-        except KeyError:
-            raise KeyError(f"mode {mode!r} has no speed group {group!r}; it has {sorted(spec.groups) or 'none'}") from None
+        if group not in spec.groups:
+            raise UnknownNameError(
+                f"mode {mode!r} has no speed group {group!r}: it has {sorted(spec.groups) or 'none'} "
+                f"(and 'adult', the mode's own speed){_closest(str(group), spec.groups)}"
+            )
+        return spec.groups[group].speed_kmh
 
     def threshold_min(self, circle: str, category: str | None = None) -> float:
         """Time threshold (minutes) of a circle, for one category when it has its own.
 
         Circles given by distance (``dist_m``) are turned into minutes at the circle
         mode's speed, so a 300 m band at 4 km/h is 4.5 minutes.
+
+        Raises
+        ------
+        UnknownNameError
+            An unknown circle or category id.
         """
-        if circle not in self.circles:
-            raise KeyError(f"unknown circle {circle!r}; the profile {self.name!r} has {sorted(self.circles)}")
+        self.circle(circle)
+        if category is not None:
+            self.category(category)
         return _profile_threshold_min(self, circle, category)
 
     def reach_m(self, circle: str, category: str | None = None) -> float:
@@ -777,9 +823,14 @@ class Profile(_Strict):
         The threshold (minutes, less the mode's ``wait_min``) times the mode's speed:
         15 minutes at 4 km/h is 1000 m. What a demand grid must resolve is a fraction of
         the shortest reach (see :func:`mtown_geo.demand.grid`).
+
+        Raises
+        ------
+        UnknownNameError
+            An unknown circle or category id.
         """
-        minutes = self.threshold_min(circle, category)  # an unknown circle is a KeyError naming the known ones
-        mode = self.modes[self.circles[circle].mode]
+        minutes = self.threshold_min(circle, category)
+        mode = self.mode(self.circle(circle).mode)
         return max(minutes - mode.wait_min, 0.0) * mode.speed_kmh * 1000.0 / 60.0
 
     def assumptions(self) -> list[tuple[str, str]]:
@@ -804,10 +855,15 @@ class Profile(_Strict):
 
 def _closest(name: str, known: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the nearest known name, or ``""``."""
-    import difflib
-
     near = difflib.get_close_matches(name, [str(k) for k in known], n=1)
     return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def _lookup(table: Mapping[str, _T], name: str, *, what: str, profile: str) -> _T:
+    """``table[name]``, or an :class:`UnknownNameError` naming the known names and the closest."""
+    if isinstance(name, str) and name in table:
+        return table[name]
+    raise UnknownNameError(f"unknown {what} {name!r}: the profile {profile!r} has {sorted(table)}{_closest(str(name), table)}")
 
 
 def _profile_threshold_min(profile: Profile, circle: str, category: str | None = None) -> float:
