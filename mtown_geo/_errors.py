@@ -133,10 +133,12 @@ class CleanupWarning(MtownGeoWarning):
     """Leftovers of an interrupted earlier write (hidden ``.NAME.partial-*`` folders) were removed."""
 
 
-class DeprecatedNameWarning(MtownGeoWarning, FutureWarning):
-    """An old name of an argument, value or method was used: the message gives the new name.
+class DeprecatedNameWarning(FutureWarning):
+    """An old name of an argument value or a method was used: the message gives the new name.
 
-    Also a ``FutureWarning``, so it is shown by default: the old name will stop working.
+    A ``FutureWarning`` (shown by default: the old name will stop working), and on purpose
+    not a :class:`MtownGeoWarning`: it speaks to the code calling the toolkit, not about the
+    data, so a study run does not list it among a town's notes.
     """
 
 

@@ -253,7 +253,15 @@ TABLES: dict[str, dict[str, Col]] = {
     },
 }
 
-_WEIGHT_UNIT = {"residential": _M2, "area": _M2, "pop": "人", "units": "个 villages"}
+#: The unit of a weight column by the weight's name (the old names while study tables still carry them).
+_WEIGHT_UNIT = {
+    "res_area_m2": _M2,
+    "area_m2": _M2,
+    "pop": "人",
+    "residential": _M2,
+    "area": _M2,
+    "units": "个 villages",
+}
 
 
 def spec_of(table: str) -> dict[str, Col]:
@@ -271,7 +279,8 @@ def _context(frame: pd.DataFrame, attrs: Mapping[str, Any]) -> dict[str, str]:
     ctx = {"weight": "", "n": "", "crs": str(attrs.get("crs", ""))}
     if "weight" in frame and len(frame):
         ws = {str(w) for w in frame["weight"].dropna().unique()}
-        ctx["weight"] = "/".join(sorted({_WEIGHT_UNIT.get(w, w) for w in ws}))
+        # no weight column name: every unit counted 1 (villages)
+        ctx["weight"] = "/".join(sorted({_WEIGHT_UNIT.get(w, w) for w in ws})) if ws else _WEIGHT_UNIT["units"]
     elif "weight" in attrs:
         ctx["weight"] = _WEIGHT_UNIT.get(str(attrs["weight"]), str(attrs["weight"]))
     if "k" in frame and len(frame):

@@ -18,6 +18,10 @@ Builders:
   the buildings inside them;
 * :func:`from_buildings` — one unit per building, people ∝ footprint × floors.
 
+:func:`weights` reads the weight every indicator divides by: a column name
+(``"res_area_m2"``, ``"pop"``, ``"area_m2"`` or any numeric column) or ``None`` (every unit
+counts 1).
+
 Modifiers return new frames: :func:`with_residential` (residential land of each unit),
 :func:`assign_zones` (the sub-area each unit lies in). :func:`residential_from_osm` gives
 residential land polygons from OpenStreetMap for planners without a land-use map.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -45,7 +50,7 @@ from rasterio.windows import Window
 
 from . import _geom
 from . import crs as _crs
-from ._errors import CRSError, DataNotFoundError, GridResolutionWarning, InputError, MtownGeoWarning
+from ._errors import CRSError, DataNotFoundError, DeprecatedNameWarning, GridResolutionWarning, InputError, MtownGeoWarning
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
 
 __all__ = [
@@ -54,6 +59,7 @@ __all__ = [
     "MAX_PEOPLE_PER_HA",
     "MEMORY_ENV",
     "MIN_GRID_UNITS",
+    "RENAMED_WEIGHTS",
     "UNIT_COLUMNS",
     "assign_zones",
     "available_memory_bytes",
@@ -65,6 +71,8 @@ __all__ = [
     "from_raster",
     "grid",
     "residential_from_osm",
+    "weight_name",
+    "weights",
     "with_residential",
 ]
 
@@ -72,6 +80,17 @@ log = logging.getLogger(__name__)
 
 #: Columns every demand-unit layer carries (besides geometry).
 UNIT_COLUMNS = ["area_m2", "pop", "res_area_m2"]
+
+#: Old weight names and the column each now is (``None``: every unit counts 1). The only
+#: place they are read: :func:`weight_name` maps them with a :class:`DeprecatedNameWarning`.
+RENAMED_WEIGHTS: dict[str, str | None] = {"residential": "res_area_m2", "area": "area_m2", "units": None}
+
+#: How to give each usual weight when the units lack it.
+_WEIGHT_HINTS = {
+    "res_area_m2": "attach residential land with mtown_geo.demand.with_residential(), or use weight='area_m2'",
+    "pop": "give population (mtown_geo.demand.from_raster / from_census / from_buildings), or use weight='area_m2'",
+    "area_m2": "the units stand for no land",
+}
 
 #: Most grid cells or raster cells one call may create.
 _MAX_CELLS = 50_000_000
@@ -95,6 +114,97 @@ _REACH_SHARE = 1.0 / 3.0
 _NICE_CELLS = (1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000)
 
 _POLYGON_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+
+
+def weight_name(weight: str | None) -> str | None:
+    """The demand-unit column a ``weight`` argument names (``None``: every unit counts 1).
+
+    The old names ``"residential"``, ``"area"`` and ``"units"`` (:data:`RENAMED_WEIGHTS`)
+    are read as ``"res_area_m2"``, ``"area_m2"`` and ``None`` with a
+    :class:`~mtown_geo.DeprecatedNameWarning`.
+
+    Raises
+    ------
+    InputError
+        A weight that is neither a string nor ``None``.
+    """
+    if weight is None:
+        return None
+    if not isinstance(weight, str) or not weight:
+        raise InputError(
+            f"weight must be a demand-unit column name ('res_area_m2', 'pop', 'area_m2'...) or None "
+            f"(every unit counts 1), got {weight!r}"
+        )
+    if weight in RENAMED_WEIGHTS:
+        new = RENAMED_WEIGHTS[weight]
+        warnings.warn(
+            f"weight={weight!r} is now weight={new!r}: the weight is the demand units' column (None: every unit counts 1)",
+            DeprecatedNameWarning,
+            stacklevel=_outside_stacklevel(),
+        )
+        return new
+    return weight
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside this package (where an old name was written)."""
+    package = str(Path(__file__).parent)
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def weights(units: pd.DataFrame, weight: str | None = "res_area_m2") -> np.ndarray:
+    """What each demand unit counts for in a weighted share: one value per unit, in order.
+
+    Parameters
+    ----------
+    units : DataFrame or GeoDataFrame
+        Demand units (see the builders of this module).
+    weight : str or None, optional
+        The column to read: ``"res_area_m2"`` (default, residential land, m²), ``"pop"``
+        (people), ``"area_m2"`` (land, m²) or any numeric column; ``None``: every unit
+        counts 1 (villages of the 30-minute circle). Old names: see :func:`weight_name`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float weights, non-negative, with a positive sum.
+
+    Raises
+    ------
+    InputError
+        No units, a missing or non-numeric column, missing, infinite or negative values,
+        or a zero total (the message says how to give the weight).
+    """
+    col = weight_name(weight)
+    if len(units) == 0:
+        raise InputError("there are no demand units: nothing to weight")
+    if col is None:
+        return np.ones(len(units))
+    if col not in units:
+        have = [str(c) for c in units.columns if c != getattr(units, "_geometry_column_name", None)]
+        hint = f" ({_WEIGHT_HINTS[col]})" if col in _WEIGHT_HINTS else ""
+        raise InputError(
+            f"the demand units have no {col!r} column for weight={col!r}{hint}; they have {have}. "
+            "Pass weight='res_area_m2' (residential land), 'pop' (people), 'area_m2' (land) or None (each unit counts 1)"
+        )
+    try:
+        w = units[col].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"the demand weight column {col!r} is not numeric") from None
+    bad = ~np.isfinite(w)
+    if bad.any():
+        raise InputError(f"the demand weight column {col!r} has {int(bad.sum())} missing or infinite values")
+    if np.any(w < 0):
+        raise InputError(f"the demand weight column {col!r} has {int((w < 0).sum())} negative values")
+    if not w.sum() > 0:
+        hint = f": {_WEIGHT_HINTS[col]}" if col in _WEIGHT_HINTS else ""
+        raise InputError(f"every demand unit has {col}=0, so the share is undefined (Σ {col} = 0){hint}")
+    return w
 
 
 def _area_geometry(area: Any, *, what: str = "area") -> tuple[shapely.Geometry, CRS]:

@@ -263,7 +263,8 @@ def classify(
     profile : Profile, str or path, optional
         The standard profile (default ``zhejiang-2023``).
     categories : list of str, optional
-        Only these categories (default: all the profile's categories).
+        Only these category ids (default: all the profile's categories); an id the profile
+        does not have is an :class:`~mtown_geo.UnknownNameError`.
 
     Returns
     -------
@@ -276,9 +277,8 @@ def classify(
     """
     prof = resolve(profile)
     cats = list(prof.categories) if categories is None else list(categories)
-    unknown = [c for c in cats if c not in prof.categories]
-    if unknown:
-        raise InputError(f"unknown categories {unknown}; the profile {prof.name!r} has {sorted(prof.categories)}")
+    for c in cats:
+        prof.category(c)  # an unknown id is an UnknownNameError naming the closest one
     if tags_col not in features:
         raise InputError(f"the feature layer has no {tags_col!r} column of OSM tags")
     _crs.require_crs(features, what="feature layer")

@@ -3,8 +3,9 @@
 A demand unit is covered by a circle when *every required category* of the circle is
 within its threshold (the profile's default AND rule); per-category coverage and the
 "k of n" count come from the same table. Coverage is a weighted share: by residential
-land (the default denominator of row 9, 建成区15分钟生活圈覆盖率), by population or by plain
-area — the official denominator is not published, so all three are offered.
+land (``weight="res_area_m2"``, the default denominator of row 9, 建成区15分钟生活圈覆盖率), by
+population (``"pop"``) or by plain area (``"area_m2"``) — the official denominator is not
+published, so all three are offered; ``weight=None`` counts every unit once (villages).
 
 Typical use::
 
@@ -35,6 +36,8 @@ import shapely
 
 from . import access, demand
 from ._errors import EmptyCategoryWarning, InputError
+from .demand import weight_name
+from .demand import weights as unit_weights
 from .network import Network
 from .standards import Profile, resolve
 
@@ -60,19 +63,14 @@ log = logging.getLogger(__name__)
 #: Row label of the whole circle (every required category) in coverage tables.
 CIRCLE = "__circle__"
 
-#: Weight names and the demand-unit columns they read (``units``: every unit counts 1,
-#: e.g. villages for the 30-minute circle).
-WEIGHTS = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2", "units": ""}
-
-Weight = Literal["residential", "pop", "area", "units"]
+#: Deprecated: the old weight names and the columns they stand for ("": every unit counts
+#: 1). The weight is now the column itself (see :func:`mtown_geo.demand.weights`).
+WEIGHTS = {**{old: new or "" for old, new in demand.RENAMED_WEIGHTS.items()}, "pop": "pop"}
 
 
 def categories_of(profile: Profile | str | Path | None, circle: str, *, optional: bool = True) -> list[str]:
     """The circle's required categories, then its optional ones (when ``optional``)."""
-    prof = resolve(profile)
-    if circle not in prof.circles:
-        raise InputError(f"unknown circle {circle!r}; the profile {prof.name!r} has {sorted(prof.circles)}")
-    spec = prof.circles[circle]
+    spec = resolve(profile).circle(circle)
     return list(spec.required) + ([c for c in spec.optional if c not in spec.required] if optional else [])
 
 
@@ -107,7 +105,7 @@ def reach(
     """
     prof = resolve(profile)
     cats = categories_of(prof, circle)
-    spec = prof.circles[circle]
+    spec = prof.circle(circle)
     if network.mode != spec.mode:
         raise InputError(
             f"the {circle} circle is measured on the {spec.mode!r} mode but the network is {network.mode!r}: "
@@ -175,35 +173,12 @@ def times_at(
     if reach_ is None:
         return pd.DataFrame(np.inf, index=demand.index, columns=cats)
     times = reach_.at(demand, max_snap_dist_m=max_snap_dist_m)
-    wait = prof.mode(prof.circles[circle].mode).wait_min
+    wait = prof.mode(prof.circle(circle).mode).wait_min
     if not wait:
         return times
     out = times + wait
     out.attrs["max_time_min"] = reach_.max_time_min + wait  # the search's cut-off, the wait included
     return out
-
-
-def _weights(demand: pd.DataFrame, weight: str) -> np.ndarray:
-    if weight not in WEIGHTS:
-        raise InputError(f"weight must be one of {sorted(WEIGHTS)}, got {weight!r}")
-    col = WEIGHTS[weight]
-    if weight == "units":
-        if len(demand) == 0:
-            raise InputError("there are no demand units")
-        return np.ones(len(demand))
-    if col not in demand:
-        raise InputError(f"the demand units have no {col!r} column for weight={weight!r}")
-    w = demand[col].to_numpy(dtype=float)
-    if np.any(np.isnan(w)) or np.any(w < 0):
-        raise InputError(f"the demand units' {col!r} must be non-negative numbers (found NaN or negative values)")
-    if w.sum() <= 0:
-        hint = {
-            "residential": "attach residential land with mtown_geo.demand.with_residential(), or use weight='area'",
-            "pop": "give population (mtown_geo.demand.from_raster / from_census), or use weight='area'",
-            "area": "the units have no area",
-        }[weight]
-        raise InputError(f"the demand units carry no {weight} weight (Σ {col} = 0): {hint}")
-    return w
 
 
 def _check_aligned(times: pd.DataFrame, demand: pd.DataFrame) -> None:
@@ -220,7 +195,7 @@ def _reached(times: pd.DataFrame, prof: Profile, circle: str, cats: Sequence[str
 
 
 def _warn_assumptions(prof: Profile, circle: str) -> None:
-    spec = prof.circles[circle]
+    spec = prof.circle(circle)
     if not spec.verified:
         log.info("the %s circle of profile %s rests on an unverified rule: %s", circle, prof.name, spec.source)
 
@@ -231,7 +206,7 @@ def coverage(
     *,
     profile: Profile | str | Path | None = None,
     circle: str = "15min",
-    weight: Weight = "residential",
+    weight: str | None = "res_area_m2",
 ) -> pd.DataFrame:
     """Coverage of a life circle: per category and for the whole circle.
 
@@ -245,9 +220,10 @@ def coverage(
         The standard profile (thresholds, required categories).
     circle : str, optional
         A circle of the profile (default ``"15min"``).
-    weight : {"residential", "pop", "area", "units"}
-        What a unit counts for: residential land (``res_area_m2``, default), people
-        (``pop``), land (``area_m2``) or one each (``units``: villages).
+    weight : str or None, optional
+        The demand units' column a unit counts for: residential land (``"res_area_m2"``,
+        default), people (``"pop"``), land (``"area_m2"``) or any numeric column; ``None``:
+        one each (villages). See :func:`mtown_geo.demand.weights`.
 
     Returns
     -------
@@ -255,18 +231,20 @@ def coverage(
         One row per category (required first, then optional) and a last row
         :data:`CIRCLE` for the whole circle (every required category reached); columns
         ``name_zh``, ``name_en``, ``required``, ``threshold_min``, ``covered``, ``total``
-        (in the weight's unit: m² or people), ``rate`` (0–1), ``weight``, ``verified``.
+        (in the weight's unit: m² or people), ``rate`` (0–1), ``weight`` (the column
+        name, None when every unit counts 1), ``verified``.
     """
     prof = resolve(profile)
     _check_aligned(times, demand)
     cats = categories_of(prof, circle)
-    required = set(prof.circles[circle].required)
-    w = _weights(demand, weight)
+    required = set(prof.circle(circle).required)
+    col = weight_name(weight)
+    w = unit_weights(demand, col)
     reached = _reached(times, prof, circle, cats)
     total = float(w.sum())
     rows = []
     for j, cat in enumerate(cats):
-        spec = prof.categories[cat]
+        spec = prof.category(cat)
         covered = float(w[reached[:, j]].sum())
         rows.append(
             {
@@ -278,13 +256,13 @@ def coverage(
                 "covered": covered,
                 "total": total,
                 "rate": covered / total,
-                "weight": weight,
+                "weight": col,
                 "verified": spec.verified,
             }
         )
     req_idx = [j for j, c in enumerate(cats) if c in required]
     all_ok = reached[:, req_idx].all(axis=1)
-    cspec = prof.circles[circle]
+    cspec = prof.circle(circle)
     covered = float(w[all_ok].sum())
     rows.append(
         {
@@ -296,7 +274,7 @@ def coverage(
             "covered": covered,
             "total": total,
             "rate": covered / total,
-            "weight": weight,
+            "weight": col,
             "verified": cspec.verified,
         }
     )
@@ -310,7 +288,7 @@ def k_of_n(
     *,
     profile: Profile | str | Path | None = None,
     circle: str = "15min",
-    weight: Weight = "residential",
+    weight: str | None = "res_area_m2",
 ) -> pd.DataFrame:
     """How much demand reaches exactly k of the circle's n required categories.
 
@@ -322,8 +300,9 @@ def k_of_n(
     """
     prof = resolve(profile)
     _check_aligned(times, demand)
-    req = list(prof.circles[circle].required)
-    w = _weights(demand, weight)
+    req = list(prof.circle(circle).required)
+    col = weight_name(weight)
+    w = unit_weights(demand, col)
     n_reached = _reached(times, prof, circle, req).sum(axis=1)
     sums = np.bincount(n_reached, weights=w, minlength=len(req) + 1)
     share = sums / w.sum()
@@ -352,7 +331,7 @@ def assess(
     prof = resolve(profile)
     _check_aligned(times, demand)
     cats = categories_of(prof, circle)
-    req = list(prof.circles[circle].required)
+    req = list(prof.circle(circle).required)
     reached = _reached(times, prof, circle, req)
     out = demand.copy()
     for c in cats:
@@ -372,7 +351,7 @@ def coverage_by_zone(
     zone_col: str = "zone",
     profile: Profile | str | Path | None = None,
     circle: str = "15min",
-    weight: Weight = "residential",
+    weight: str | None = "res_area_m2",
 ) -> pd.DataFrame:
     """Coverage per sub-area (community, village): one row per zone.
 
@@ -384,8 +363,9 @@ def coverage_by_zone(
     _check_aligned(times, demand)
     if zone_col not in demand:
         raise InputError(f"the demand units have no {zone_col!r} column: assign zones with mtown_geo.demand.assign_zones()")
-    req = list(prof.circles[circle].required)
-    w = _weights(demand, weight)
+    req = list(prof.circle(circle).required)
+    col = weight_name(weight)
+    w = unit_weights(demand, col)
     reached = _reached(times, prof, circle, req)
     frame = pd.DataFrame(reached, columns=req, index=demand.index).astype(float).mul(w, axis=0)
     frame[CIRCLE] = np.where(reached.all(axis=1), w, 0.0)
@@ -441,7 +421,7 @@ def gaps(
         shapes, on_lattice = demand._cell_boxes(assessed)
     else:
         raise InputError("gaps() needs the land each unit stands for: grid units, or polygons=")
-    req = list(prof.circles[circle].required)
+    req = list(prof.circle(circle).required)
     targets: list[tuple[str, np.ndarray]]
     if by == "circle":
         targets = [(CIRCLE, ~assessed["covered"].to_numpy(bool))]

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from . import crs as _crs
+from . import demand as _demand
 from . import transit
 from ._errors import InputError, ProfileError
 from .network import Network
@@ -104,8 +105,8 @@ class NeighbourhoodAssessment:
     rate, rate_long : float or None
         Share of the demand weight within ``walk_min`` / ``walk_long_min`` minutes' walk;
         None without a centre (data missing, not 0).
-    weight : str
-        The demand units' column the rates are weighted by.
+    weight : str or None
+        The demand units' column the rates are weighted by (None: every unit counts 1).
     zones : DataFrame or None
         :func:`zones` per community; None without communities.
     zone_rate : float or None
@@ -120,7 +121,7 @@ class NeighbourhoodAssessment:
     walk_long_min: float
     rate: float | None
     rate_long: float | None
-    weight: str
+    weight: str | None
     zones: pd.DataFrame | None
     zone_rate: float | None
     times_min: pd.Series | None = None
@@ -133,7 +134,7 @@ def assess(
     units: gpd.GeoDataFrame,
     walk: Network,
     *,
-    weight: str = "res_area_m2",
+    weight: str | None = "res_area_m2",
     communities: gpd.GeoDataFrame | None = None,
     name_col: str = "name",
     profile: Profile | str | Path | None = None,
@@ -148,14 +149,17 @@ def assess(
         Demand units over the built-up area with the ``weight`` column.
     walk : Network
         The walk network.
-    weight : str
-        Demand weight (default ``res_area_m2``: residential land).
+    weight : str or None
+        Demand weight column (default ``"res_area_m2"``: residential land; ``"pop"``,
+        ``"area_m2"``, any numeric column; ``None``: every unit counts 1), see
+        :func:`mtown_geo.demand.weights`.
     communities : GeoDataFrame, optional
         Community (社区) polygons with ``name_col``, for the per-community reading.
     profile : Profile, str or path, optional
         Supplies ``tasks.neighbourhood`` (default ``zhejiang-2023``).
     """
     rules = _rules(profile)
+    weight = _demand.weight_name(weight)
     notes: list[str] = []
     ztab = None
     zrate = None
@@ -175,11 +179,7 @@ def assess(
             zone_rate=None,
             notes=notes,
         )
-    if weight not in units:
-        raise InputError(f"the demand units have no {weight!r} column")
-    w = units[weight].to_numpy(float)
-    if not w.sum() > 0:
-        raise InputError(f"the demand units' {weight!r} sums to 0: nothing to divide by")
+    w = _demand.weights(units, weight)
     # one search at the longer time gives both readings
     t = transit.minutes_to(walk, centres, units, max_time_min=max(rules.walk_min, rules.walk_long_min))
     rate = float(w[t <= rules.walk_min + 1e-9].sum() / w.sum())

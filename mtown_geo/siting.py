@@ -49,6 +49,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import access
 from . import crs as _crs
+from . import demand as _demand
 from ._errors import EmptyCategoryWarning, InputError, MtownGeoWarning, SnapWarning, TargetWarning
 from .network import Network
 
@@ -86,7 +87,8 @@ class SitingPlan:
         of which new site serves which area.
     category, threshold_min, weight, method
         What was asked: the facility category, the travel-time threshold (minutes),
-        the weight column and ``"greedy"`` or ``"exact"``.
+        the weight column (None: every unit counted 1; the columns then read
+        ``new_units``, ``covered_units``) and ``"greedy"`` or ``"exact"``.
     k, target
         The largest number of sites and the coverage target (0–1), as given (or None).
     total_weight : float
@@ -121,7 +123,7 @@ class SitingPlan:
     units: pd.DataFrame
     category: str
     threshold_min: float
-    weight: str
+    weight: str | None
     method: str
     k: int | None
     target: float | None
@@ -175,7 +177,7 @@ class SitingPlan:
     def message(self) -> str:
         """One plain sentence (or two) saying what the plan achieves."""
         head = (
-            f"{self.category}, {self.threshold_min:g} min: coverage by {self.weight} "
+            f"{self.category}, {self.threshold_min:g} min: coverage by {_weight_label(self.weight)} "
             f"{self.coverage_before:.1%} → {self.coverage_after:.1%} with {self.n_sites} new "
             f"site{'s' if self.n_sites != 1 else ''} ({self.method}"
             f"{', optimal' if self.optimal else ''})."
@@ -216,29 +218,9 @@ def _geo_layer(obj: Any, *, what: str) -> gpd.GeoDataFrame:
     return obj
 
 
-def _weights(demand: gpd.GeoDataFrame, weight: str) -> np.ndarray:
-    if weight not in demand:
-        raise InputError(
-            f"the demand units have no {weight!r} column; they have {[c for c in demand.columns if c != demand.geometry.name]}. "
-            "Pass weight='area_m2' (land), 'pop' (people) or 'res_area_m2' (residential land)"
-        )
-    try:
-        w = demand[weight].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"the demand weight column {weight!r} is not numeric") from None
-    if not np.all(np.isfinite(w)):
-        raise InputError(f"the demand weight column {weight!r} has {int((~np.isfinite(w)).sum())} missing or infinite values")
-    if np.any(w < 0):
-        raise InputError(f"the demand weight column {weight!r} has negative values")
-    if not w.sum() > 0:
-        hint = (
-            " Grid units from mtown_geo.demand.grid() carry res_area_m2=0 and pop=0 until residential land or "
-            "population is assigned: use weight='area_m2' for plain land"
-            if weight in ("res_area_m2", "pop")
-            else ""
-        )
-        raise InputError(f"every demand unit has {weight}=0: coverage is undefined.{hint}")
-    return w
+def _weight_label(col: str | None) -> str:
+    """The weight's name in column names: ``new_<label>``, ``covered_<label>`` (``units`` when each counts 1)."""
+    return "units" if col is None else col
 
 
 def _positive(value: float, *, name: str) -> float:
@@ -602,7 +584,7 @@ def add_facilities(
     candidates: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     k: int | None = None,
     target: float | None = None,
-    weight: str = "res_area_m2",
+    weight: str | None = "res_area_m2",
     max_snap_dist_m: float | None = None,
     method: str = "greedy",
     spacing_m: float = 25.0,
@@ -642,9 +624,10 @@ def add_facilities(
     target : float, optional
         Coverage target, 0–1 (e.g. 0.95): add the fewest sites that reach it (at most
         ``k`` when ``k`` is also given). One of ``k`` and ``target`` is required.
-    weight : str, optional
+    weight : str or None, optional
         Demand weight column: ``"res_area_m2"`` (default, residential land),
-        ``"area_m2"`` or ``"pop"``.
+        ``"area_m2"``, ``"pop"`` or any numeric column; ``None``: every unit counts 1
+        (see :func:`mtown_geo.demand.weights`).
     max_snap_dist_m : float, optional
         Units, facilities and candidates farther than this from the network are not
         attached (default: the network profile's, 300 m); reported with a
@@ -738,7 +721,7 @@ class _Request:
     T: float
     k: int | None
     target: float | None
-    weight: str
+    weight: str | None
 
 
 @dataclass(frozen=True)
@@ -778,7 +761,7 @@ def _check_request(
     candidates: gpd.GeoDataFrame | gpd.GeoSeries | None,
     k: int | None,
     target: float | None,
-    weight: str,
+    weight: str | None,
     method: str,
     time_limit_s: float,
     reach: access.Reach | None,
@@ -805,7 +788,8 @@ def _check_request(
     units = _geo_layer(demand, what="demand layer")
     if len(units) == 0:
         raise InputError("the demand layer is empty")
-    w_all = _weights(units, weight)
+    weight = _demand.weight_name(weight)
+    w_all = _demand.weights(units, weight)
     if facilities is None and reach is not None:
         facilities = reach.facilities
     existing = _facilities_of(facilities, category)
@@ -1112,15 +1096,15 @@ def _units_table(A_full: sp.csr_matrix, rows: list[int], base: np.ndarray, *, in
 
 
 def _sites_table(
-    cand: gpd.GeoDataFrame, rows: list[int], gains: list[float], *, before: float, total: float, weight: str
+    cand: gpd.GeoDataFrame, rows: list[int], gains: list[float], *, before: float, total: float, weight: str | None
 ) -> gpd.GeoDataFrame:
     picked = cand.iloc[rows]
     gains_a = np.asarray(gains, dtype=float)
     covered = before + np.cumsum(gains_a)
     ours = {
         "order": np.arange(1, len(rows) + 1),
-        f"new_{weight}": gains_a,
-        f"covered_{weight}": covered,
+        f"new_{_weight_label(weight)}": gains_a,
+        f"covered_{_weight_label(weight)}": covered,
         "coverage": covered / total,
         "coverage_gain": gains_a / total,
     }
@@ -1140,7 +1124,7 @@ def contributions(
     *,
     category: str,
     threshold_min: float,
-    weight: str = "res_area_m2",
+    weight: str | None = "res_area_m2",
     max_snap_dist_m: float | None = None,
     spacing_m: float = 25.0,
 ) -> gpd.GeoDataFrame:
@@ -1158,8 +1142,9 @@ def contributions(
         The category to assess.
     threshold_min : float
         Travel-time threshold in minutes, from the unit to the facility.
-    weight : str, optional
-        Demand weight column (default ``"res_area_m2"``; ``"area_m2"``, ``"pop"``).
+    weight : str or None, optional
+        Demand weight column (default ``"res_area_m2"``; ``"area_m2"``, ``"pop"``, any
+        numeric column; ``None``: every unit counts 1 and the columns read ``covered_units``...).
     max_snap_dist_m : float, optional
         Units and facilities farther than this from the network are not attached
         (default: the network profile's, 300 m).
@@ -1187,7 +1172,9 @@ def contributions(
     units = _geo_layer(demand, what="demand layer")
     if len(units) == 0:
         raise InputError("the demand layer is empty")
-    w = _weights(units, weight)
+    weight = _demand.weight_name(weight)
+    w = _demand.weights(units, weight)
+    label = _weight_label(weight)
     sel = fac[(fac["category"] == category).to_numpy()]
     if len(sel) == 0:
         warnings.warn(f"no facility of the category {category!r}: nothing to assess", EmptyCategoryWarning, stacklevel=2)
@@ -1211,8 +1198,8 @@ def contributions(
     covered = np.asarray(Af @ w).ravel()
     unique = np.asarray(Af @ np.where(only, w, 0.0)).ravel()
     data: dict[str, Any] = {
-        f"covered_{weight}": covered,
-        f"unique_{weight}": unique,
+        f"covered_{label}": covered,
+        f"unique_{label}": unique,
         "covered_share": covered / total,
         "unique_share": unique / total,
         "n_units": np.asarray(Af.sum(axis=1)).ravel().astype(np.int64),

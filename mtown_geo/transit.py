@@ -30,6 +30,7 @@ import shapely
 
 from . import _geom, _points, access
 from . import crs as _crs
+from . import demand as _demand
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import Profile, TransitRules, resolve
@@ -177,7 +178,7 @@ def network_coverage(
     *,
     dist_m: float | None = None,
     time_min: float | None = None,
-    weight: str = "area_m2",
+    weight: str | None = "area_m2",
 ) -> float:
     """The share of demand units within a distance or a time of a point along the network (0–1).
 
@@ -195,8 +196,9 @@ def network_coverage(
         Demand units (:func:`mtown_geo.demand.grid` over the built-up area) with ``weight``.
     dist_m, time_min : float
         The threshold: exactly one of a distance (metres) or a time (minutes).
-    weight : str
-        Column of ``units`` to weight by (default ``area_m2``: the built-up area).
+    weight : str or None
+        Column of ``units`` to weight by (default ``"area_m2"``: the built-up area;
+        ``None``: every unit counts 1), see :func:`mtown_geo.demand.weights`.
     """
     if (dist_m is None) == (time_min is None):
         raise InputError("give exactly one of dist_m or time_min")
@@ -208,11 +210,7 @@ def network_coverage(
         if not time_min > 0:
             raise InputError(f"time_min must be positive, got {time_min}")
         minutes = float(time_min)
-    if weight not in units:
-        raise InputError(f"the demand units have no {weight!r} column")
-    w = units[weight].to_numpy(float)
-    if not w.sum() > 0:
-        raise InputError(f"the demand units' {weight!r} sums to 0: nothing to divide by")
+    w = _demand.weights(units, weight)
     t = minutes_to(network, points, units, max_time_min=minutes)
     return float(w[t <= minutes + 1e-9].sum() / w.sum())
 
