@@ -33,7 +33,7 @@ def demo_case(demo_osm, demo_bounds, karhula_walk):
 def test_coverage_by_hand(demo_case):
     units, _, times = demo_case
     profile = mg.standards.load()
-    table = lifecircle.coverage(times, units, profile=profile, circle="15min", weight="area")
+    table = lifecircle.coverage(times, units, profile=profile, circle="15min", weight="area_m2")
     req = profile.circles["15min"].required
     assert list(table.index) == [*req, *profile.circles["15min"].optional, lifecircle.CIRCLE]
     w = units["area_m2"].to_numpy()
@@ -49,8 +49,8 @@ def test_coverage_by_hand(demo_case):
 
 def test_weights_change_the_denominator(demo_case):
     units, _, times = demo_case
-    by_area = lifecircle.coverage(times, units, weight="area")
-    by_res = lifecircle.coverage(times, units, weight="residential")
+    by_area = lifecircle.coverage(times, units, weight="area_m2")
+    by_res = lifecircle.coverage(times, units, weight="res_area_m2")
     by_pop = lifecircle.coverage(times, units, weight="pop")
     # residential weight is proportional to area here: same rates
     np.testing.assert_allclose(by_area["rate"], by_res["rate"])
@@ -59,12 +59,12 @@ def test_weights_change_the_denominator(demo_case):
 
 def test_k_of_n_adds_up(demo_case):
     units, _, times = demo_case
-    kn = lifecircle.k_of_n(times, units, weight="area")
+    kn = lifecircle.k_of_n(times, units, weight="area_m2")
     n = len(mg.standards.load().circles["15min"].required)
     assert list(kn.index) == list(range(n + 1))
     assert kn["share"].sum() == pytest.approx(1.0)
     assert kn["share_at_least"].iloc[0] == pytest.approx(1.0)
-    cov = lifecircle.coverage(times, units, weight="area")
+    cov = lifecircle.coverage(times, units, weight="area_m2")
     assert kn["share_at_least"].iloc[-1] == pytest.approx(cov.loc[lifecircle.CIRCLE, "rate"])
 
 
@@ -96,9 +96,9 @@ def test_assess_and_gaps_account_for_every_uncovered_cell(demo_case):
 def test_zones(demo_case):
     units, _, times = demo_case
     zoned = units.assign(zone=np.where(units["x"] < units["x"].median(), "west", "east"))
-    z = lifecircle.coverage_by_zone(times, zoned, weight="area")
+    z = lifecircle.coverage_by_zone(times, zoned, weight="area_m2")
     assert set(z.index) == {"west", "east"}
-    total = lifecircle.coverage(times, units, weight="area")
+    total = lifecircle.coverage(times, units, weight="area_m2")
     # the town rate is the weighted mean of the zones' rates
     mean = (z["bus_stop"] * z["total"]).sum() / z["total"].sum()
     assert mean == pytest.approx(total.loc["bus_stop", "rate"])
@@ -108,10 +108,58 @@ def test_misaligned_and_weightless_inputs_are_refused(demo_case):
     units, _, times = demo_case
     with pytest.raises(mg.InputError, match="share one index"):
         lifecircle.coverage(times.iloc[1:], units)
-    with pytest.raises(mg.InputError, match="no residential weight"):
+    with pytest.raises(mg.InputError, match=r"res_area_m2=0.*with_residential"):
         lifecircle.coverage(times, units.assign(res_area_m2=0.0))
-    with pytest.raises(mg.InputError, match="unknown circle"):
+    with pytest.raises(mg.InputError, match="no 'people' column"):
+        lifecircle.coverage(times, units, weight="people")
+    with pytest.raises(mg.InputError, match="negative"):
+        lifecircle.k_of_n(times, units.assign(pop=-1.0), weight="pop")
+    with pytest.raises(mg.InputError, match="column name"):
+        lifecircle.coverage(times, units, weight=1)  # type: ignore[arg-type]
+
+
+def test_the_weight_is_the_units_column(demo_case):
+    units, _, times = demo_case
+    by_area = lifecircle.coverage(times, units, weight="area_m2")
+    assert set(by_area["weight"]) == {"area_m2"}
+    # any numeric column weights: twice the area gives the same rates
+    doubled = lifecircle.coverage(times, units.assign(twice=2 * units["area_m2"]), weight="twice")
+    np.testing.assert_allclose(doubled["rate"], by_area["rate"])
+    assert set(doubled["weight"]) == {"twice"}
+    # None: every unit counts 1; the rate is the share of units, counted by hand
+    each = lifecircle.coverage(times, units, weight=None)
+    assert each["weight"].isna().all()
+    assert each.loc["kindergarten", "total"] == len(units)
+    assert each.loc["kindergarten", "rate"] == pytest.approx((times["kindergarten"] <= 15).mean())
+    kn = lifecircle.k_of_n(times, units, weight=None)
+    assert kn["weight_sum"].sum() == len(units)
+
+
+@pytest.mark.parametrize(("old", "new"), [("residential", "res_area_m2"), ("area", "area_m2"), ("units", None)])
+def test_old_weight_names_are_read_with_a_warning(demo_case, old, new):
+    units, _, times = demo_case
+    with pytest.warns(mg.DeprecatedNameWarning, match=f"weight={old!r} is now weight={new!r}") as caught:
+        table = lifecircle.coverage(times, units, weight=old)
+    assert caught[0].filename == __file__  # points at the caller's line
+    pd.testing.assert_frame_equal(table, lifecircle.coverage(times, units, weight=new))
+    with pytest.warns(mg.DeprecatedNameWarning):
+        zoned = units.assign(zone="all")
+        z = lifecircle.coverage_by_zone(times, zoned, weight=old)
+    assert z.loc["all", lifecircle.CIRCLE] == pytest.approx(table.loc[lifecircle.CIRCLE, "rate"])
+    # the deprecated table of the old names agrees with the one mapping
+    assert (lifecircle.WEIGHTS[old] or None) == new
+
+
+def test_unknown_names_name_the_closest(demo_case):
+    units, _, times = demo_case
+    with pytest.raises(mg.UnknownNameError, match=r"unknown circle '20min'.*\['15min', '30min', '5min'\]") as err:
         lifecircle.coverage(times, units, circle="20min")
+    assert isinstance(err.value, KeyError) and isinstance(err.value, mg.ProfileError)
+    assert str(err.value).startswith("unknown circle '20min'")  # the message, not a KeyError repr
+    with pytest.raises(mg.UnknownNameError, match="did you mean '15min'"):
+        lifecircle.categories_of(None, "15mins")
+    with pytest.raises(mg.UnknownNameError, match="did you mean '15min'"):
+        lifecircle.thresholds(None, "15 min")
 
 
 def test_wrong_mode_is_refused(demo_case, karhula_walk):
@@ -124,7 +172,7 @@ def test_distance_profile_uses_its_bands(demo_case):
     units, _, times = demo_case
     gb = mg.standards.load("gb50180-2018")
     t = pd.DataFrame({c: times["kindergarten"] for c in lifecircle.categories_of(gb, "5min")}, index=times.index)
-    cov = lifecircle.coverage(t, units, profile=gb, circle="5min", weight="area")
+    cov = lifecircle.coverage(t, units, profile=gb, circle="5min", weight="area_m2")
     w = units["area_m2"].to_numpy()
     assert cov.loc["kindergarten", "rate"] == pytest.approx(w[times["kindergarten"] <= 4.5].sum() / w.sum())
 

@@ -514,3 +514,18 @@ def test_networkx_cross_check_of_one_coverage_row(karhula_walk, karhula_units):
     near = np.abs(np.minimum(tu, tv) - T) < 1e-9
     np.testing.assert_array_equal(got[~near], want[~near])
     assert want.sum() > 5
+
+
+def test_every_unit_counts_one_without_a_weight_and_old_names_still_read(karhula_walk, karhula_fac, karhula_units):
+    """``weight=None`` counts units (checked against the engine's times); ``"area"`` reads as ``"area_m2"``."""
+    net, fac, units = karhula_walk, karhula_fac, karhula_units
+    plan = siting.add_facilities(net, fac, units, category="bus_stop", threshold_min=5.0, k=2, weight=None)
+    assert plan.weight is None and {"new_units", "covered_units"} <= set(plan.sites.columns)
+    assert plan.total_weight == len(units)
+    t = _quiet_times(net, fac, units, category="bus_stop", limit_min=5.0)
+    assert plan.coverage_before == pytest.approx(float((t <= 5.0 + 1e-9).mean()))
+    assert plan.sites["covered_units"].iloc[-1] == pytest.approx(plan.coverage_after * len(units))
+    with pytest.warns(mg.DeprecatedNameWarning, match="weight='area' is now weight='area_m2'"):
+        old = siting.contributions(net, fac, units, category="bus_stop", threshold_min=5.0, weight="area")
+    new = siting.contributions(net, fac, units, category="bus_stop", threshold_min=5.0, weight="area_m2")
+    pd.testing.assert_frame_equal(pd.DataFrame(old), pd.DataFrame(new))
