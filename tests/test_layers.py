@@ -103,7 +103,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("local", "mtown_geo.render.interactive", "mtown_geo._io"): _HOIST,
     ("local", "mtown_geo.report", "xlsxwriter"): _HOIST,
     ("local", "mtown_geo.sources.tables", "mtown_geo.facilities"): _CLASSIFIER,
-    ("local", "mtown_geo.standards._schema", "difflib"): _HOIST,
     ("upward", "mtown_geo.greenways", "mtown_geo.sources.osm"): _INDICATOR_FILES,
     ("upward", "mtown_geo.parks", "mtown_geo.sources.osm"): _INDICATOR_FILES,
     ("upward", "mtown_geo.sources.tables", "mtown_geo.facilities"): _CLASSIFIER,
