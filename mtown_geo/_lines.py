@@ -336,6 +336,13 @@ class RepairReport:
             self.crossings_split + self.t_junctions_split + self.ends_snapped + self.duplicates_dropped + self.zero_length_dropped
         )
 
+    def to_frame(self) -> gpd.GeoDataFrame:
+        """One row per repair (``kind``, ``dist_m``, ``line``, ``other``, Point geometry): a copy of :attr:`locations`.
+
+        :meth:`summary` gives the counts.
+        """
+        return self.locations.copy()
+
     def summary(self) -> pd.Series:
         """Counts of every kind of repair and of the lines read, as a Series of ints."""
         counts = {kind: self._count(kind) for kind in _KINDS}

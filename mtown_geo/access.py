@@ -47,6 +47,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
+from . import _frames
 from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
 from ._graph import _csr_min, _first_min
@@ -805,9 +806,14 @@ class Reach:
             cache.pop(next(iter(cache)))
         return snaps
 
-    def node_table(self) -> pd.DataFrame:
-        """Node times as a DataFrame: one row per node, one column per category (minutes)."""
+    def to_frame(self) -> pd.DataFrame:
+        """Node times as a DataFrame: one row per network node (its index), one column per category (minutes)."""
         return pd.DataFrame(self.node_min.T, columns=list(self.categories), index=self.network.nodes.index)
+
+    def node_table(self) -> pd.DataFrame:
+        """Deprecated name of :meth:`to_frame`."""
+        _frames.renamed("node_table", "to_frame", "Reach")
+        return self.to_frame()
 
     def facility_diagnostics(self) -> pd.DataFrame:
         """Per facility: how it attaches (:meth:`Attachment.diagnostics`); ``status`` is
@@ -1502,6 +1508,17 @@ class Tree:
     weight: str
     towards: bool
     edge_mask: np.ndarray | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tree as a table: one row per network node (its index), its cost and ``pred``.
+
+        The cost column is ``time_min`` for ``weight="time"`` and ``dist_m`` for
+        ``"length"`` (``inf`` where not reached); ``pred`` is the node position next on the
+        way to the sources (``towards=True``) or before it on the way from them, -1 at a
+        source and where not reached.
+        """
+        cost = {"time": "time_min", "length": "dist_m"}.get(self.weight, "cost")
+        return pd.DataFrame({cost: self.dist, "pred": self.pred}, index=self.network.nodes.index)
 
     def path(self, node: int) -> np.ndarray:
         """Nodes of the path between a node and the sources, in travel order (empty if not reached)."""

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _geom, transit
+from . import _frames, _geom, transit
 from . import crs as _crs
 from ._errors import InputError, ProfileError
 from .network import Network
@@ -121,6 +121,10 @@ class ChargerAssessment:
     villages: pd.DataFrame
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``); one row per village is :attr:`villages`."""
+        return _frames.one_row(self)
 
 
 def assess(

@@ -46,6 +46,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as _PyprojCRSError
 from pyproj.exceptions import ProjError as _PyprojError
 
+from . import _frames
 from ._errors import CoordinateShiftWarning, CRSError, InputError
 
 __all__ = [
@@ -809,6 +810,11 @@ class ShiftCheck:
         return self.best is not None
 
     def table(self) -> pd.DataFrame:
+        """Deprecated name of :meth:`to_frame`."""
+        _frames.renamed("table", "to_frame", "ShiftCheck")
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """The evidence as a table: one row per hypothesis (and the street ``control``)."""
         rows = []
         for k, v in self.median_dist_m.items():

@@ -66,6 +66,17 @@ class FacilityReport:
     merged: tuple[tuple[str, str, str, str | None], ...] = ()
     not_public: tuple[tuple[str, str, str | None, str], ...] = ()
 
+    def to_frame(self) -> pd.DataFrame:
+        """Every merge and every feature left out, one row each: ``kind`` (``"merged"`` or
+        ``"not_public"``), ``category``, ``facility_id`` (the merged or left-out feature),
+        ``kept`` (the facility it was merged into), ``name`` and ``reason``."""
+        cols = ["kind", "category", "facility_id", "kept", "name", "reason"]
+        rows: list[tuple[str, str, str, str | None, str | None, str]] = [
+            ("merged", cat, merged, kept, name, "mapped twice") for cat, kept, merged, name in self.merged
+        ]
+        rows += [("not_public", cat, fid, None, name, reason) for cat, fid, name, reason in self.not_public]
+        return pd.DataFrame(rows, columns=cols)
+
     def merged_frame(self) -> pd.DataFrame:
         """The merges as a table: ``category``, ``kept``, ``merged``, ``name``."""
         return pd.DataFrame(list(self.merged), columns=["category", "kept", "merged", "name"])

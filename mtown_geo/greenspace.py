@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 from rasterio.features import geometry_mask
 
-from . import _geom
+from . import _frames, _geom
 from . import crs as _crs
 from ._errors import CRSError, InputError
 
@@ -58,6 +58,10 @@ class LandRatio:
     by_class: pd.DataFrame
     layer: gpd.GeoDataFrame
     notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``); per class is :attr:`by_class`."""
+        return _frames.one_row(self)
 
 
 def land_ratio(
@@ -145,6 +149,10 @@ class CoverRatio:
     rate: float
     classes: tuple[int, ...]
     pixel_size: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``)."""
+        return _frames.one_row(self)
 
 
 def cover_ratio(

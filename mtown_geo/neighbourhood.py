@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import _frames, transit
 from . import crs as _crs
 from . import demand as _demand
-from . import transit
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import NeighbourhoodRules, Profile, resolve
@@ -127,6 +127,10 @@ class NeighbourhoodAssessment:
     times_min: pd.Series | None = None
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``); per community is :attr:`zones`."""
+        return _frames.one_row(self)
 
 
 def assess(

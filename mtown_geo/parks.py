@@ -54,7 +54,7 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from . import _geom, access, demand
+from . import _frames, _geom, access, demand
 from . import crs as _crs
 from ._errors import AssumptionWarning, InputError, ProfileError
 from .network import Network
@@ -1244,6 +1244,10 @@ class ParkAreaPerCapita:
     meets: bool
     source: str
     notes: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a one-row DataFrame (notes joined by ``"; "``)."""
+        return _frames.one_row(self)
 
 
 def area_per_capita(

@@ -34,6 +34,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio
 import rasterio.crs
 import rasterio.errors
@@ -117,6 +118,27 @@ class TravelTimeRaster:
     @property
     def width(self) -> int:
         return int(self.array.shape[2])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per band (index ``category``): ``n_cells``, ``n_nodata``, ``nodata_share`` (0–1) and the
+        ``lowest_min``, ``median_min`` and ``highest_min`` of the cells with a time (NaN when none has one)."""
+        rows = []
+        for cat in self.categories:
+            values = self.band(cat)
+            timed = values[np.isfinite(values)]
+            n = int(values.size)
+            rows.append(
+                {
+                    "category": cat,
+                    "n_cells": n,
+                    "n_nodata": n - int(timed.size),
+                    "nodata_share": (n - int(timed.size)) / n if n else float("nan"),
+                    "lowest_min": float(timed.min()) if timed.size else float("nan"),
+                    "median_min": float(np.median(timed)) if timed.size else float("nan"),
+                    "highest_min": float(timed.max()) if timed.size else float("nan"),
+                }
+            )
+        return pd.DataFrame(rows).set_index("category")
 
     def band(self, category: str) -> np.ndarray:
         """The minutes of one category as a 2-D float array, NaN where there is no data."""

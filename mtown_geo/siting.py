@@ -146,6 +146,10 @@ class SitingPlan:
         """Number of new sites in the plan."""
         return len(self.sites)
 
+    def to_frame(self) -> gpd.GeoDataFrame:
+        """The chosen sites, in order: a copy of :attr:`sites` (:meth:`summary` gives the headline figures)."""
+        return self.sites.copy()
+
     def summary(self) -> pd.Series:
         """The plan's figures as one Series (coverage values 0–1), for report tables."""
         return pd.Series(

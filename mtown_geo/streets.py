@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _geom, _points
+from . import _frames, _geom, _points
 from ._errors import InputError, ProfileError
 from .standards import Profile, StreetRules, resolve
 
@@ -383,6 +383,10 @@ class StreetAssessment:
     max_side_m: float
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``); the layers stay in :attr:`layers`."""
+        return _frames.one_row(self)
 
 
 def _street_layer(

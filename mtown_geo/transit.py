@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _geom, _points, access
+from . import _frames, _geom, _points, access
 from . import crs as _crs
 from . import demand as _demand
 from ._errors import InputError, ProfileError
@@ -132,6 +132,10 @@ class AreaCoverage:
     rate: float
     covered: shapely.Geometry
     gaps: shapely.Geometry
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``); the covered part and the gaps stay geometries."""
+        return _frames.one_row(self)
 
 
 def area_coverage(

@@ -46,7 +46,7 @@ from rasterio.features import geometry_mask
 from rasterio.windows import from_bounds
 from shapely.errors import GEOSException
 
-from . import _geom, demand
+from . import _frames, _geom, demand
 from . import crs as _crs
 from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeoWarning, RepairWarning
 from ._lines import LineNetwork, lines_to_network
@@ -164,6 +164,11 @@ class ValidationReport:
         return not self.errors
 
     def table(self) -> pd.DataFrame:
+        """Deprecated name of :meth:`to_frame`."""
+        _frames.renamed("table", "to_frame", "ValidationReport")
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """The problems as a table: severity, layer, check, message, where, fix."""
         cols = ["severity", "layer", "check", "message", "where", "fix"]
         return pd.DataFrame([{c: getattr(p, c) for c in cols} for p in self.problems], columns=cols)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _geom, access
+from . import _frames, _geom, access
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import Profile, RoadTest, VillageRoadRules, resolve
@@ -548,6 +548,10 @@ class VillageRoads:
     grade3_why: str
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline figures as a one-row DataFrame (notes joined by ``"; "``); one row per village is :attr:`villages`."""
+        return _frames.one_row(self)
 
 
 def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFrame) -> gpd.GeoDataFrame:

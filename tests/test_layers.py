@@ -31,7 +31,7 @@ ORDER = ["foundations", "sources", "model", "engine", "indicators", "outputs", "
 
 #: layer -> modules (prefixes, without "mtown_geo."; "" is the package root)
 LAYERS = {
-    "foundations": ["_errors", "_yaml", "_version", "_io", "_points", "_geom", "crs", "standards", "documents"],
+    "foundations": ["_errors", "_yaml", "_version", "_io", "_points", "_geom", "_frames", "crs", "standards", "documents"],
     "sources": ["sources"],
     "model": ["network", "_graph", "_lines", "demand", "facilities", "terrain"],
     "engine": ["access"],

@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
+from .. import _frames
 from .. import crs as _crs
 from .._errors import CoordinateShiftWarning, CRSError, DataNotFoundError, InputError, MtownGeoWarning
 from ..standards import Profile, category_key, resolve
@@ -266,6 +267,17 @@ class TableReport:
     columns: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The report as one row: the counts, the coordinate system, ``n_dropped``, ``matched_<how>``
+        (rows placed each way), ``col_<role>`` (the column used for each role) and the notes joined by ``"; "``.
+
+        The unmapped and dropped row numbers stay in :attr:`unmapped_rows` and :attr:`dropped_rows`.
+        """
+        extra: dict[str, Any] = {"n_dropped": len(self.dropped_rows)}
+        extra.update({f"matched_{how}": n for how, n in self.matched.items()})
+        extra.update({f"col_{role}": col for role, col in self.columns.items()})
+        return _frames.one_row(self, drop=("unmapped_rows", "dropped_rows"), extra=extra)
 
 
 # ---------------------------------------------------------------------------------------
