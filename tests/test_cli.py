@@ -266,3 +266,21 @@ def test_site_refuses_the_study_folder_before_computing(tmp_path):
 
     listed = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["mtown_geo_output"]["files"]
     assert {"siting.gpkg", "new_sites.csv", "siting_summary.csv", "map.html"} <= set(listed)
+
+
+def test_unknown_circle_or_category_is_a_message_not_a_traceback(tmp_path):
+    """A misspelt circle in the study file, or category on the command line: exit 2, the message, the known names."""
+    study_file = mg.demo_study(tmp_path / "s")
+    text = study_file.read_text(encoding="utf-8")
+    study_file.write_text(text.replace("circles: [5min, 15min, 30min]", "circles: [5min, 15mins]"), encoding="utf-8")
+    bad = runner.invoke(app, ["site", str(study_file), "--category", "kindergarten", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2, bad.output
+    assert "15mins" in bad.output and "15min" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "x").exists()
+    study_file.write_text(text, encoding="utf-8")
+    typo = runner.invoke(app, ["site", str(study_file), "--category", "kindergarden", "--out", str(tmp_path / "y")])
+    assert typo.exit_code == 2 and "Did you mean 'kindergarten'" in typo.output and "Traceback" not in typo.output
+    # the profile's own lookups raise the same kind of error, which the command line reports as text
+    with pytest.raises(mg.UnknownNameError) as err:
+        mg.standards.load().circle("15mins")
+    assert isinstance(err.value, mg.MtownGeoError) and not str(err.value).startswith('"')

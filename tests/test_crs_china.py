@@ -280,7 +280,7 @@ def test_detect_shift_flags_shifted_copies_only(town):
     with pytest.warns(mg.CoordinateShiftWarning, match="BD-09"):
         bd = crs.detect_shift(_apply(fac, crs.wgs84_to_bd09), net)
     assert bd.likely and bd.system == "bd09"
-    table = bd.table()
+    table = bd.to_frame()
     assert list(table.index) == ["as_given", "gcj02", "bd09", "control"]
 
 

@@ -261,3 +261,30 @@ def test_error_in_an_inherited_key_names_the_parents_file_and_line(tmp_path):
     with pytest.raises(mg.ProfileError) as info:
         standards.load(tmp_path / "mine.yaml")
     assert f"{base}:68: modes.walk.speed_kmh: must be greater than or equal to 1, got -4" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("lookup", "match"),
+    [
+        (lambda p: p.mode("wlk"), r"unknown mode 'wlk'.*did you mean 'walk'\?"),
+        (lambda p: p.circle("15mins"), r"unknown circle '15mins'.*did you mean '15min'\?"),
+        (lambda p: p.threshold_min("20min"), r"unknown circle '20min'"),
+        (lambda p: p.reach_m("15min", "kindergarden"), r"unknown category 'kindergarden'.*did you mean 'kindergarten'\?"),
+        (lambda p: p.category("幼儿园"), r"unknown category '幼儿园'.*did you mean 'kindergarten'\?"),  # a name, not the id
+        (lambda p: p.speed_kmh("walk", "eldery"), r"no speed group 'eldery'.*did you mean 'elderly'\?"),
+    ],
+)
+def test_profile_lookups_name_the_closest(lookup, match):
+    p = standards.load("zhejiang-2023")
+    with pytest.raises(mg.UnknownNameError, match=match) as err:
+        lookup(p)
+    # a KeyError and a ProfileError whose text is the message (KeyError's own str() would quote it)
+    assert isinstance(err.value, KeyError) and isinstance(err.value, mg.ProfileError)
+    assert str(err.value) == err.value.args[0]
+
+
+def test_profile_lookups_of_known_names():
+    p = standards.load("zhejiang-2023")
+    assert p.circle("15min") is p.circles["15min"] and p.category("kindergarten") is p.categories["kindergarten"]
+    assert p.reach_m("15min") == pytest.approx(1000.0)  # 15 min at 4 km/h
+    assert p.speed_kmh("walk", "adult") == p.modes["walk"].speed_kmh

@@ -68,7 +68,7 @@ def test_real_town_has_no_errors(karhula):
     assert {"geographic_crs", "network_pieces"} <= checks(report, "info")
     assert report.repaired == {}
     assert report.layers["boundary"] is town and report.layers["network"] is net
-    table = report.table()
+    table = report.to_frame()
     assert list(table.columns) == ["severity", "layer", "check", "message", "where", "fix"]
     assert list(table["severity"]) == sorted(table["severity"], key=["error", "warning", "info"].index)
     pieces = problem(report, "network_pieces")
