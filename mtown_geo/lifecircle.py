@@ -527,10 +527,10 @@ def what_if_reach(
         )
     if not isinstance(reach_, access.Reach):
         raise InputError(f"reach_ must be the circle's search (an access.Reach), got {type(reach_).__name__}")
-    if list(reach_.categories) != cats or reach_.network.mode != prof.circles[circle].mode:
+    if list(reach_.categories) != cats or reach_.network.mode != prof.circle(circle).mode:
         raise InputError(
             f"this search covers {list(reach_.categories)} on the {reach_.network.mode!r} network, not the {circle} "
-            f"circle of the profile {prof.name!r} ({cats} on {prof.circles[circle].mode!r}): pass the circle's own search"
+            f"circle of the profile {prof.name!r} ({cats} on {prof.circle(circle).mode!r}): pass the circle's own search"
         )
     if category is not None and category not in cats:
         raise InputError(f"{category!r} is not a category of the {circle} circle ({cats})")
@@ -556,7 +556,7 @@ def what_if(
     replace: bool = False,
     profile: Profile | str | Path | None = None,
     circle: str = "15min",
-    weight: Weight = "residential",
+    weight: str | None = "res_area_m2",
     max_snap_dist_m: float | None = None,
 ) -> pd.DataFrame:
     """The coverage of a circle with facilities added or removed: a planner's what-if.
