@@ -71,6 +71,7 @@ LAZY_INTERNAL = {
     ("mtown_geo.pipeline.outputs", "mtown_geo.render"): "folium + matplotlib (0.5 s), loaded only when maps are written",
     ("mtown_geo.pipeline.run", "mtown_geo.render"): "site()'s map and the run's basemap, loaded only when maps are drawn",
     ("mtown_geo.pipeline.tasks", "mtown_geo.render"): "the task maps: folium + matplotlib, loaded only when written",
+    ("mtown_geo.batch", "mtown_geo.render"): "the summary map after a batch: folium + matplotlib, loaded only then",
 }
 #: third-party libraries that may be imported inside a function -> why
 LAZY_THIRD_PARTY = {
