@@ -503,6 +503,7 @@ def run_batch(
     security: Any = None,
     dashboard: bool | str = False,
     layer: str | int | None = None,
+    summary_map: bool = True,
 ) -> pd.DataFrame:
     """Run the per-town study on every town of a layer, on Dask.
 
@@ -550,6 +551,9 @@ def run_batch(
         has no authentication, so keep it on 127.0.0.1.
     layer : str or int, optional
         The layer of a towns file that holds several.
+    summary_map : bool
+        After the summary, draw every town coloured by its 15-minute life-circle status
+        into ``out/summary_map`` (PNG, PDF, HTML; see :mod:`mtown_geo.render.province`).
 
     Returns
     -------
@@ -696,6 +700,10 @@ def run_batch(
     # names from the town layer are text: never a live formula in the CSV or the XLSX
     report.write_csv(summary, out_dir / f"{SUMMARY_NAME}.csv", index=False)
     report.write_xlsx({"towns": summary}, out_dir / f"{SUMMARY_NAME}.xlsx")
+    if summary_map:  # the province at a glance; a map that cannot be made is a warning
+        from .render.province import write_batch_maps
+
+        write_batch_maps(summary, towns4326, out_dir, profile=_profile_of(checked), year=checked.year, name_col=name_col)
     n_done = int((summary["status"] == "done").sum())
     log.info("batch finished: %d done, %d failed", n_done, len(summary) - n_done)
     return summary

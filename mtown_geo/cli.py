@@ -269,6 +269,13 @@ def batch_cmd(
     tls_key: Annotated[
         Path | None, typer.Option(help="With --scheduler: this client's private key (PEM), unless --tls-cert holds it.")
     ] = None,
+    summary_map: Annotated[
+        bool,
+        typer.Option(
+            "--summary-map/--no-summary-map",
+            help="After the summary, map every town by its 15-minute life-circle status (summary_map/: PNG, PDF, HTML).",
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every town of a layer on Dask; towns finished with the same inputs and settings are kept when a batch is started again.
@@ -304,6 +311,7 @@ def batch_cmd(
             security=security,
             dashboard=dashboard_address if dashboard else False,
             layer=layer_arg,
+            summary_map=summary_map,
         )
     except (MtownGeoError, OSError) as exc:
         _fail(exc)

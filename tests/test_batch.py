@@ -169,7 +169,7 @@ def test_batch_with_dot_slash_long_and_duplicate_names_keeps_every_file(hostile_
     assert (root / "study.yaml").read_text(encoding="utf-8") == "year: 2025\n"
     assert (out / "README.txt").read_text(encoding="utf-8") == "batch of 2025"
     assert sorted(p.name for p in root.iterdir()) == ["batch", "study.yaml", "towns.gpkg"]
-    expected = set(folders) | {"README.txt", "summary.csv", "summary.xlsx"}
+    expected = set(folders) | {"README.txt", "summary.csv", "summary.xlsx", "summary_map"}
     assert {p.name for p in out.iterdir()} == expected
 
 
