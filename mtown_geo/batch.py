@@ -703,7 +703,7 @@ def run_batch(
     if summary_map:  # the province at a glance; a map that cannot be made is a warning
         from .render.province import write_batch_maps
 
-        write_batch_maps(summary, towns4326, out_dir, profile=_profile_of(checked), year=checked.year, name_col=name_col)
+        write_batch_maps(summary, towns4326, out_dir, profile=load_profile(checked), year=checked.year, name_col=name_col)
     n_done = int((summary["status"] == "done").sum())
     log.info("batch finished: %d done, %d failed", n_done, len(summary) - n_done)
     return summary
