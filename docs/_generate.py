@@ -1123,7 +1123,7 @@ def _param_rows(name: str, command: Any) -> list[str]:
         if prm.required:
             default = "**required 必填**"
         elif kind == "flag":
-            default = "off"
+            default = "on" if prm.default else "off"
         elif prm.default is None:
             default = "—"
         else:
