@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -55,6 +56,7 @@ __all__ = [
     "check_output_dir",
     "check_output_root",
     "file_sha256",
+    "input_sha256",
     "own_files",
 ]
 
@@ -78,6 +80,21 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def input_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of an input file, hashed once per process while its size and modification time stay.
+
+    The towns of a batch share one regional extract: each worker hashes it once, not once per town.
+    """
+    p = Path(path).resolve()
+    st = p.stat()
+    return _input_sha256(str(p), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _input_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
 
 
 # -- signals: SIGTERM (and SIGHUP / SIGBREAK where they exist) become an exception ---------

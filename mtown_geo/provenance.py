@@ -13,7 +13,6 @@ A data date more than two years before the report year is a warning of its own
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from . import documents
-from ._io import file_sha256
+from ._io import input_sha256
 from ._version import __version__
 from .sources.osm import ATTRIBUTION
 from .standards import Profile
@@ -87,19 +86,12 @@ class DataSource:
         return "; ".join(parts)
 
 
-@functools.lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    """SHA-256 of a file, kept while its size and time stay: a batch hashes its regional extract once per worker."""
-    return file_sha256(path)
-
-
 def file_source(role: str, path: str | Path, *, date: str | None = None, licence: str = OWN_LICENCE) -> DataSource:
     """A :class:`DataSource` for a file: its name, SHA-256 (when it exists) and full path."""
     p = Path(path)
     digest = None
     if p.is_file():
-        st = p.stat()
-        digest = _sha256(str(p.resolve()), st.st_size, st.st_mtime_ns)
+        digest = input_sha256(p)
     return DataSource(role=role, name=p.name or str(path), sha256=digest, date=date, licence=licence, path=str(p))
 
 

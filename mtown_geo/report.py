@@ -20,6 +20,7 @@ escaped in Markdown.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -36,7 +37,7 @@ import pandas as pd
 
 from . import _tablespec, documents
 from ._errors import InputError
-from ._io import atomic_file, file_sha256
+from ._io import atomic_file, input_sha256
 from .provenance import Provenance, notes_table
 from .standards import AnnexRow, Profile
 
@@ -1058,22 +1059,10 @@ def _report_xlsx(fin: Mapping[str, _tablespec.Finished], path: Path, *, title: s
             _table_sheet(ws, fmt, f, freeze_cols=freeze, lower=lower)
 
 
-def manifest(
-    *,
-    inputs: Mapping[str, str | Path],
-    config: Mapping[str, Any],
-    profile: Profile,
-) -> dict[str, Any]:
-    """What makes a run reproducible: input files with SHA-256, the resolved configuration,
-    the profile and the versions of the packages that computed it."""
-    files = {}
-    for key, p in inputs.items():
-        path = Path(p)
-        if path.is_file():
-            files[key] = {"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size}
-        else:
-            files[key] = {"path": str(p), "sha256": None, "note": "not a local file (online source or in-memory)"}
-    pkgs: dict[str, str | None] = {}
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str | None], ...]:
+    """The versions of the packages that compute a run, looked up once per process."""
+    out: list[tuple[str, str | None]] = []
     for name in (
         "mtown-geo",
         "geopandas",
@@ -1092,9 +1081,28 @@ def manifest(
         "matplotlib",
     ):
         try:
-            pkgs[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            pkgs[name] = None
+            out.append((name, None))
+    return tuple(out)
+
+
+def manifest(
+    *,
+    inputs: Mapping[str, str | Path],
+    config: Mapping[str, Any],
+    profile: Profile,
+) -> dict[str, Any]:
+    """What makes a run reproducible: input files with SHA-256, the resolved configuration,
+    the profile and the versions of the packages that computed it."""
+    files = {}
+    for key, p in inputs.items():
+        path = Path(p)
+        if path.is_file():
+            files[key] = {"path": str(path), "sha256": input_sha256(path), "bytes": path.stat().st_size}
+        else:
+            files[key] = {"path": str(p), "sha256": None, "note": "not a local file (online source or in-memory)"}
+    pkgs = dict(_package_versions())
     return {
         "inputs": files,
         "config": config,

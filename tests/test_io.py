@@ -433,3 +433,24 @@ def test_outputs_follow_the_umask(demo_result, tmp_path, umask):
             assert mode == 0o644 & ~umask, (p, oct(mode))
         else:
             assert mode == 0o666 & ~umask, (p, oct(mode))
+
+
+def test_an_input_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    """A batch's towns share one regional extract: it is hashed once per process, again when it changes."""
+    import hashlib
+    import os
+
+    from mtown_geo import _io
+
+    path = tmp_path / "region.osm"
+    path.write_bytes(b"<osm>one</osm>")
+    calls = []
+    real = _io.file_sha256
+    monkeypatch.setattr(_io, "file_sha256", lambda p: calls.append(p) or real(p))
+    first = _io.input_sha256(path)
+    assert first == hashlib.sha256(b"<osm>one</osm>").hexdigest()
+    assert _io.input_sha256(path) == first and len(calls) == 1
+    path.write_bytes(b"<osm>two!</osm>")
+    os.utime(path, ns=(1, 2))
+    assert _io.input_sha256(path) == hashlib.sha256(b"<osm>two!</osm>").hexdigest()
+    assert len(calls) == 2
