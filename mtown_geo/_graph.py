@@ -325,16 +325,45 @@ class Network:
         return g
 
 
-def _first_min(key: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _key_runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stable order of ``key`` and where each run of equal keys starts in it.
+
+    Returns ``order`` (positions sorted by key; equal keys keep their positions' order)
+    and ``start`` (the index in ``order`` of the first element of every distinct key).
+    """
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    flag = np.empty(len(ks), dtype=bool)
+    flag[:1] = True
+    np.not_equal(ks[1:], ks[:-1], out=flag[1:])
+    return order, np.flatnonzero(flag)
+
+
+def _first_min(key: np.ndarray, w: np.ndarray, *, runs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Positions of the smallest ``w`` of each distinct ``key``, in increasing key order.
 
-    Of equal smallest values the first position wins (the sort is stable).
+    Of equal smallest values the first position wins; NaN counts as larger than any number.
+    ``runs`` is ``_key_runs(key)`` when the caller has it already. One stable sort of the
+    key (not of key and value): the minimum of each run is found by ``fmin.reduceat`` and
+    the first position holding it by a scan of the run in position order.
     """
-    order = np.lexsort((w, key))
-    key_sorted = key[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key_sorted[1:] != key_sorted[:-1]
-    return order[first]
+    if len(key) == 0:
+        return np.zeros(0, dtype=np.intp)
+    order, start = _key_runs(key) if runs is None else runs
+    ws = w[order]
+    low = np.fmin.reduceat(ws, start)
+    run = np.zeros(len(order), dtype=np.intp)
+    run[start[1:]] = 1
+    np.cumsum(run, out=run)
+    low_at = low[run]
+    hit = ws == low_at
+    if np.isnan(low).any():  # a run of NaN only: its first position
+        hit |= np.isnan(low_at)
+    at = np.flatnonzero(hit)
+    first = np.empty(len(at), dtype=bool)
+    first[:1] = True
+    np.not_equal(run[at[1:]], run[at[:-1]], out=first[1:])
+    return order[at[first]]
 
 
 def _csr_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
@@ -366,10 +395,10 @@ def _merge_parallel(
     t_lohi = np.where(fwd, time, np.where(oneway, np.inf, time))
     t_hilo = np.where(fwd, np.where(oneway, np.inf, time), time)
     key = lo.astype(np.int64) * n + hi
-    order = np.lexsort((np.minimum(t_lohi, t_hilo), key))
-    ks = key[order]
-    start = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-    first = order[start]
+    runs = _key_runs(key)
+    order, start = runs
+    # the segment kept per pair: the fastest in either direction, the first of equals
+    first = _first_min(key, np.minimum(t_lohi, t_hilo), runs=runs)
     a = np.minimum.reduceat(t_lohi[order], start)
     b = np.minimum.reduceat(t_hilo[order], start)
     lo, hi, length = lo[first], hi[first], length[first]

@@ -204,6 +204,58 @@ def test_first_min_keeps_the_smallest_value_of_each_key():
     assert keep.tolist() == [best[k][1] for k in sorted(best)]
 
 
+def test_first_min_with_inf_nan_and_empty_input():
+    from mtown_geo._graph import _first_min
+
+    rng = np.random.default_rng(21)
+    for _ in range(50):
+        n = int(rng.integers(1, 200))
+        key = rng.integers(0, int(rng.integers(1, 40)), size=n)
+        w = rng.integers(0, 3, size=n).astype(float)
+        w[rng.random(n) < 0.15] = np.inf
+        w[rng.random(n) < 0.15] = np.nan  # NaN ranks after every number
+        best: dict[int, tuple[tuple[bool, float], int]] = {}
+        for i, (k, x) in enumerate(zip(key.tolist(), w.tolist(), strict=True)):
+            rank = (True, 0.0) if np.isnan(x) else (False, x)
+            if k not in best or rank < best[k][0]:
+                best[k] = (rank, i)
+        assert _first_min(key, w).tolist() == [best[k][1] for k in sorted(best)]
+    assert len(_first_min(np.zeros(0, dtype=np.int64), np.zeros(0))) == 0
+
+
+def test_merge_parallel_keeps_the_fastest_segment_per_node_pair():
+    from mtown_geo._graph import _merge_parallel
+
+    rng = np.random.default_rng(5)
+    m, n = 600, 25
+    u = rng.integers(0, n, size=m)
+    v = (u + rng.integers(1, n, size=m)) % n  # no loops
+    length = rng.integers(1, 4, size=m).astype(float) * 10.0
+    time = rng.integers(1, 4, size=m).astype(float)  # many equal times
+    oneway = rng.random(m) < 0.4
+    eu, ev, elen, t_uv, t_vu, first = _merge_parallel(u, v, length, time, oneway, n)
+    # the same by plain dictionaries: per unordered pair, the fastest time each way and the
+    # first segment of the fastest time in either direction
+    pair: dict[tuple[int, int], list] = {}
+    for i in range(m):
+        a, b = int(u[i]), int(v[i])
+        lo, hi = min(a, b), max(a, b)
+        fwd = time[i] if (a == lo or not oneway[i]) else np.inf
+        bwd = time[i] if (a == hi or not oneway[i]) else np.inf
+        p = pair.setdefault((lo, hi), [np.inf, np.inf, None, np.inf])
+        p[0], p[1] = min(p[0], fwd), min(p[1], bwd)
+        if min(fwd, bwd) < p[3]:
+            p[2], p[3] = i, min(fwd, bwd)
+    assert len(eu) == len(pair)
+    for k in range(len(eu)):
+        lo, hi = min(eu[k], ev[k]), max(eu[k], ev[k])
+        f, b, i, _ = pair[(int(lo), int(hi))]
+        assert first[k] == i and elen[k] == length[i]
+        uv, vu = (f, b) if eu[k] == lo else (b, f)
+        assert (t_uv[k], t_vu[k]) == (uv, vu)
+        assert np.isfinite(t_uv[k])  # u → v is always allowed
+
+
 @pytest.fixture(scope="module")
 def karhula_fac_odd(karhula_walk):
     """Karhula's facilities plus one far from every street and one without geometry."""
