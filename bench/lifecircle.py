@@ -508,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("osmnx").setLevel(logging.WARNING)
     if importlib.util.find_spec("sklearn") is None:
         sys.exit(
-            "the osmnx route needs scikit-learn (pip install scikit-learn): nearest_nodes on a graph in lon/lat uses its ball tree"
+            'the osmnx route needs scikit-learn (pip install -e ".[dev,bench]"): nearest_nodes on a graph in lon/lat uses its ball tree'
         )
     import networkx  # noqa: F401  (imports are not timed)
     import osmnx  # noqa: F401
