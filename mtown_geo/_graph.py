@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Network"]
 
+# longest piece (m) of an edge in Network.edge_piece_tree: shorter pieces make more tree
+# points, longer ones more candidate edges per nearest-edge query
+_PIECE_M = 25.0
+
 
 class Network:
     """The network of one travel mode, in a projected metric CRS.
@@ -138,6 +142,12 @@ class Network:
             self._edge_table = t
         return t
 
+    @property
+    def edge_table(self) -> pd.DataFrame:
+        """The edges' columns without making their geometry: :attr:`edges` once it has been
+        used, else the plain table the network was built from (``u``, ``v``, times...)."""
+        return self._edge_table
+
     # -- basic facts -----------------------------------------------------------------
 
     @property
@@ -220,6 +230,29 @@ class Network:
             return None
         coords = shapely.get_coordinates(geoms).reshape(-1, 2, 2)
         return coords[:, 0, :].copy(), coords[:, 1, :].copy()
+
+    @cached_property
+    def edge_piece_tree(self) -> tuple[cKDTree, np.ndarray, float] | None:
+        """A KD-tree over points along the edges, for networks of straight edges (else None).
+
+        Every edge is cut into equal pieces at most ``_PIECE_M`` metres long and the tree
+        holds the pieces' midpoints. Returns the tree, the edge position of every point and
+        the largest distance (m) from a point of an edge to the nearest of its tree points
+        (half the longest piece). Made from the node coordinates: no shapely object.
+        """
+        straight = self.straight_edges
+        if straight is None:
+            return None
+        a, b = straight
+        ab = b - a
+        length = np.hypot(ab[:, 0], ab[:, 1])
+        n = np.maximum(1, np.ceil(length / _PIECE_M)).astype(np.int64)
+        edge = np.repeat(np.arange(len(a)), n)
+        k = np.arange(len(edge)) - np.repeat(np.cumsum(n) - n, n)
+        f = (k + 0.5) / n[edge]
+        mid = a[edge] + f[:, None] * ab[edge]
+        reach_m = float((length / n).max()) / 2.0 if len(n) else 0.0
+        return cKDTree(mid), edge, reach_m
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:

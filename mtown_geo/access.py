@@ -32,6 +32,7 @@ coverage matrix is built from them).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import numbers
 import warnings
@@ -149,7 +150,7 @@ def snap(
         edge[vidx], dist[vidx], frac[vidx] = _nearest_edges(network, xy_all[vidx])
     comp = np.full(len(arr), -1, dtype=np.int64)
     hit = edge >= 0
-    comp[hit] = network.component[network.edges["u"].to_numpy()[edge[hit]]]
+    comp[hit] = network.component[network.edge_table["u"].to_numpy()[edge[hit]]]
     access_min = dist / (network.access_speed_kmh * 1000.0 / 60.0)
     return pd.DataFrame(
         {
@@ -167,14 +168,30 @@ def snap(
 def _nearest_edges(network: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest edge of each point: its position, the distance (m) and the position along it (0–1).
 
-    The first vertex of every edge lies on that edge, so the distance to the nearest such
-    vertex (a KD-tree query) bounds the distance to the nearest edge; only the edges whose
-    boxes reach that far are measured exactly. Ties go to the lowest edge position.
+    Candidates first, then exact distances. For straight edges, from the node coordinates
+    alone (no edge geometry is made): the nearest point of
+    :attr:`~mtown_geo.network.Network.edge_piece_tree` lies on an edge at distance ``dm``,
+    so the nearest edge is at most ``dm`` away, and every point of an edge lies within
+    ``h`` (half the longest piece) of one of its tree points: the tree points within
+    ``dm + h`` name every edge that can be nearest. For curved edges, the first vertex of
+    every edge (a KD-tree query) bounds the distance the same way and the STRtree of the
+    edge geometries gives the edges whose boxes reach that far. Ties go to the lowest edge
+    position.
     """
-    egeoms = np.asarray(network.edges.geometry.values)
-    d0, _ = network.edge_start_tree.query(xy)
-    r = d0 * (1.0 + 1e-9) + 1e-6
-    pi, ei = network.edge_tree.query(shapely.box(xy[:, 0] - r, xy[:, 1] - r, xy[:, 0] + r, xy[:, 1] + r))
+    pieces = network.edge_piece_tree
+    if pieces is not None:
+        tree, piece_edge, reach_m = pieces
+        dm, _ = tree.query(xy)
+        r = (dm + reach_m) * (1.0 + 1e-9) + 1e-6
+        hits = tree.query_ball_point(xy, r, return_sorted=False)
+        count = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+        pi = np.repeat(np.arange(len(xy)), count)
+        ei = piece_edge[np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=int(count.sum()))]
+    else:
+        egeoms = np.asarray(network.edges.geometry.values)
+        d0, _ = network.edge_start_tree.query(xy)
+        r = d0 * (1.0 + 1e-9) + 1e-6
+        pi, ei = network.edge_tree.query(shapely.box(xy[:, 0] - r, xy[:, 1] - r, xy[:, 0] + r, xy[:, 1] + r))
     straight = network.straight_edges
     if straight is not None:
         # straight segments: distance and position along them in numpy

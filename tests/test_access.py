@@ -172,3 +172,35 @@ def test_input_index_is_kept(karhula_walk):
         warnings.simplefilter("ignore", mg.SnapWarning)
         t = mg.access.travel_times(net, fac, org)
     assert t.index.equals(idx)
+
+
+def test_snap_equals_the_nearest_edge_by_exhaustive_search(demo_osm):
+    """snap against shapely distances to every edge: same edge (the lowest position of equals),
+    same distance and position along it; a network built from arrays makes no edge geometry."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+        net = mg.network.from_osm(demo_osm, mode="walk")
+    rng = np.random.default_rng(11)
+    xy_nodes = net.nodes[["x", "y"]].to_numpy()
+    (x0, y0), (x1, y1) = xy_nodes.min(axis=0), xy_nodes.max(axis=0)
+    xy = np.concatenate(
+        [
+            rng.uniform([x0 - 400, y0 - 400], [x1 + 400, y1 + 400], size=(150, 2)),
+            xy_nodes[rng.choice(len(xy_nodes), 60, replace=False)],  # on nodes: ties between the edges there
+            xy_nodes[rng.choice(len(xy_nodes), 60, replace=False)] + rng.normal(0.0, 4.0, size=(60, 2)),
+        ]
+    )
+    pts = gpd.GeoSeries(shapely.points(xy), crs=net.crs)
+    got = mg.access.snap(net, pts, max_snap_dist_m=1e9)
+    assert not isinstance(net.edge_table, gpd.GeoDataFrame)  # no LineString made for the snap
+    lines = np.asarray(net.edges.geometry.values)
+    for i, p in enumerate(shapely.points(xy)):
+        d = shapely.distance(p, lines)
+        best = float(d.min())
+        near = np.flatnonzero(d <= best + 1e-9)
+        assert got["edge"].iloc[i] == near[0], i  # ties: the lowest edge position
+        assert got["snap_dist_m"].iloc[i] == pytest.approx(best, rel=1e-9, abs=1e-9)
+        if len(near) == 1:
+            frac = shapely.line_locate_point(lines[near[0]], p, normalized=True)
+            assert got["frac"].iloc[i] == pytest.approx(frac, abs=1e-9)
+    assert got["ok"].all()
