@@ -134,7 +134,7 @@ def mtown_public(path: Path, prof: mg.standards.Profile) -> MtownRun:
         extract = mg.sources.read_osm(path)
     with clock("build"), common.quiet_warnings():
         net = mg.network.from_osm(extract, mode="walk")
-    with clock("facilities"):
+    with clock("facilities"), common.quiet_warnings():
         fac = mg.facilities.from_osm(extract)
     with clock("demand grid"):
         units = mg.demand.grid(common.built_up_polygons(extract, landuse=BUILT_UP).to_crs(net.crs), cell_m=CELL_M)
@@ -176,7 +176,7 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
         extract = mg.sources.read_osm(path)
     with clock("build"), common.quiet_warnings():
         net = mg.network.from_osm(extract, mode="walk")
-    with clock("facilities"):
+    with clock("facilities"), common.quiet_warnings():
         fac = mg.facilities.from_osm(extract)
     with clock("demand grid"):
         polys = common.built_up_polygons(extract, landuse=BUILT_UP).to_crs(net.crs)

@@ -215,9 +215,10 @@ class Network:
         """A KD-tree over the first vertex of every edge (bounds the nearest-edge distance)."""
         straight = self.straight_edges
         if straight is not None:
-            return cKDTree(straight[0])
-        first = shapely.get_coordinates(shapely.get_point(np.asarray(self.edges.geometry.values), 0))
-        return cKDTree(first)
+            first = straight[0]
+        else:
+            first = shapely.get_coordinates(shapely.get_point(np.asarray(self.edges.geometry.values), 0))
+        return cKDTree(first, balanced_tree=False, compact_nodes=False)
 
     @cached_property
     def straight_edges(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -252,7 +253,8 @@ class Network:
         f = (k + 0.5) / n[edge]
         mid = a[edge] + f[:, None] * ab[edge]
         reach_m = float((length / n).max()) / 2.0 if len(n) else 0.0
-        return cKDTree(mid), edge, reach_m
+        # an unbalanced tree without shrunk boxes builds in half the time and answers the same
+        return cKDTree(mid, balanced_tree=False, compact_nodes=False), edge, reach_m
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
