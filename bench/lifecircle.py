@@ -182,7 +182,7 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
         polys = common.built_up_polygons(extract, landuse=BUILT_UP).to_crs(net.crs)
         units = mg.demand.grid(polys, cell_m=CELL_M)
     with clock("indexes"):
-        _ = net.edge_tree, net.edge_piece_tree, net.straight_edges, net.csr_reverse, net.component
+        _ = net.edge_tree, net.edge_start_tree, net.straight_edges, net.csr_reverse, net.component
     with clock("attach"):
         facs = fac[fac["category"].isin(cats)].reset_index(drop=True)  # as lifecircle.reach
         att = access.attach(net, facs)

@@ -204,3 +204,5 @@ def test_snap_equals_the_nearest_edge_by_exhaustive_search(demo_osm):
             frac = shapely.line_locate_point(lines[near[0]], p, normalized=True)
             assert got["frac"].iloc[i] == pytest.approx(frac, abs=1e-9)
     assert got["ok"].all()
+    _ = net.edge_tree  # with the STRtree built, snap takes the STRtree route: the same answers to the bit
+    pd.testing.assert_frame_equal(mg.access.snap(net, pts, max_snap_dist_m=1e9), got, check_exact=True)
