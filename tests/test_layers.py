@@ -94,7 +94,6 @@ ONLY_IN = {
 }
 
 _HOIST = "an import inside a function that changes nothing (the package loads the module anyway): to the top"
-_CLASSIFIER = "the reader classifies names with facilities.classify: the classifier belongs below both, in sources"
 _INDICATOR_FILES = "parks and greenways extract their features from OSM: that half belongs in the model layer"
 
 #: breaches accepted for now, (kind, importer, imported) -> reason; it may only shrink
@@ -103,10 +102,8 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("local", "mtown_geo.render.interactive", "importlib.resources"): _HOIST,
     ("local", "mtown_geo.render.interactive", "mtown_geo._io"): _HOIST,
     ("local", "mtown_geo.report", "xlsxwriter"): _HOIST,
-    ("local", "mtown_geo.sources.tables", "mtown_geo.facilities"): _CLASSIFIER,
     ("upward", "mtown_geo.greenways", "mtown_geo.sources.osm"): _INDICATOR_FILES,
     ("upward", "mtown_geo.parks", "mtown_geo.sources.osm"): _INDICATOR_FILES,
-    ("upward", "mtown_geo.sources.tables", "mtown_geo.facilities"): _CLASSIFIER,
 }
 
 # ---------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from .. import _frames
 from .. import crs as _crs
 from .._errors import CoordinateShiftWarning, CRSError, DataNotFoundError, InputError, MtownGeoWarning
 from ..standards import Profile, category_key, resolve
+from .classify import classify
 
 __all__ = ["TableReport", "read_facility_table"]
 
@@ -777,8 +778,6 @@ def _categorise(
 
 
 def _categorise_by_name(names: list[str | None], profile: Profile) -> dict[int, list[str]]:
-    from ..facilities import classify  # runtime import: facilities reads sources
-
     have = [i for i, nm in enumerate(names) if nm]
     if not have:
         return {}
