@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xlsxwriter
 
 from . import _tablespec, documents
 from ._errors import InputError
@@ -794,8 +795,6 @@ def write_xlsx(tables: Mapping[str, pd.DataFrame], path: str | Path, *, indicato
 
 
 def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path, *, indicator_sheet: bool) -> None:
-    import xlsxwriter
-
     # text is written with write_string; the options only make sure no other path turns it
     # into a formula, a link or a number
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -1039,8 +1038,6 @@ def _summary_sheet(
 
 def _report_xlsx(fin: Mapping[str, _tablespec.Finished], path: Path, *, title: str, provenance: Provenance | None) -> None:
     """The report workbook: 汇总 Summary first, then every table, 说明 Notes last."""
-    import xlsxwriter
-
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     with xlsxwriter.Workbook(str(path), options) as book:
         fmt = _Formats(book)

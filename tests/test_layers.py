@@ -100,7 +100,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("local", "mtown_geo.render.interactive", "base64"): _HOIST,
     ("local", "mtown_geo.render.interactive", "importlib.resources"): _HOIST,
     ("local", "mtown_geo.render.interactive", "mtown_geo._io"): _HOIST,
-    ("local", "mtown_geo.report", "xlsxwriter"): _HOIST,
 }
 
 # ---------------------------------------------------------------------------------------
