@@ -67,7 +67,7 @@ from scipy.spatial import cKDTree
 from . import crs as _crs
 from ._errors import CRSError, DisconnectedNetworkWarning, InputError, NetworkError, RepairWarning
 from ._graph import Network, _merge_parallel
-from .standards import Profile, resolve
+from .standards import ModeSpec, NetworkFilter, Profile, resolve
 
 __all__ = ["BRIDGE_CLASS_PARTS", "BRIDGE_CLASS_WORDS", "ROAD_CLASSES", "LineNetwork", "RepairReport", "lines_to_network"]
 
@@ -1150,6 +1150,67 @@ def lines_to_network(
     >>> net.repairs.summary()  # doctest: +SKIP
     >>> net.repairs.locations.to_file("repairs.gpkg")  # review them in QGIS  # doctest: +SKIP
     """
+    opt = _check_options(profile, mode=mode, group=group, snap_tol_m=snap_tol_m, near_miss_m=near_miss_m, speeds_kmh=speeds_kmh)
+    columns = {
+        "class": (class_col, "highway", "road class"),
+        "speed": (speed_col, "", "speed"),
+        "oneway": (oneway_col, "oneway", "one-way flag"),
+        "name": (name_col, "name", "road name"),
+        "level": (level_col, "layer", "level"),
+        "bridge": (bridge_col, "bridge", "bridge flag"),
+        "tunnel": (tunnel_col, "tunnel", "tunnel flag"),
+    }
+    lp = _line_parts(lines, columns=columns, crs=crs)
+    at = _part_attributes(lp, opt, oneway_values=oneway_values, mode_filter=mode_filter)
+    found = _Found()
+    lines_ = _grid_vertices(lp, at.backward)
+    lines_, zero = _usable_lines(lines_, lp, at, found, mode=mode, source=source)
+    lines_, bridges = _repair(lines_, lp, at, opt, found, zero=zero)
+    nodes, edges = _nodes_and_edges(lines_, lp, at, found, source=source)
+    report = _report(found, lp, at, opt, bridges)
+    prof = opt.prof
+    net = LineNetwork(
+        nodes,
+        edges,
+        repairs=report,
+        mode=mode,
+        speed_kmh=opt.base_kmh,
+        access_speed_kmh=prof.access_speed_kmh,
+        profile=prof.name,
+        source=source,
+        max_snap_dist_m=prof.max_snap_dist_m,
+    )
+    _announce(report, lp.target, source=source, class_speeds=bool(opt.spec.speed_by_highway_kmh or opt.user_speeds))
+    _warn_pieces(net, report, source=source)
+    return net
+
+
+# -- the steps of lines_to_network -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The checked options of :func:`lines_to_network`."""
+
+    prof: Profile
+    spec: ModeSpec
+    flt: NetworkFilter
+    base_kmh: float
+    snap_tol_m: float
+    near_miss_m: float
+    user_speeds: dict[str, float]
+
+
+def _check_options(
+    profile: Profile | str | Path | None,
+    *,
+    mode: str,
+    group: str | None,
+    snap_tol_m: float,
+    near_miss_m: float | None,
+    speeds_kmh: Mapping[str, float] | None,
+) -> _Options:
+    """The profile, the mode and its network filter, the base speed, the tolerances and the user's speeds, checked."""
     prof = resolve(profile)
     if mode not in prof.modes:
         raise NetworkError(f"unknown mode {mode!r}; the profile {prof.name!r} has the modes {sorted(prof.modes)}")
@@ -1172,6 +1233,45 @@ def lines_to_network(
         if not isinstance(val, (int, float)) or not math.isfinite(val) or val <= 0:
             raise InputError(f"speeds_kmh[{key!r}] must be a speed in km/h > 0, got {val!r}")
         user_speeds[str(key).strip()] = float(val)
+    return _Options(prof, spec, flt, base_kmh, snap_tol_m, near_miss_m, user_speeds)
+
+
+@dataclass(frozen=True)
+class _LineParts:
+    """The single lines of a layer (parts of multi-lines), in the network's CRS."""
+
+    frame: gpd.GeoDataFrame
+    #: role ("class", "speed", "oneway", "name", "level", "bridge", "tunnel") -> column used, or None
+    cols: dict[str, str | None]
+    target: CRS
+    parts: np.ndarray
+    #: row position in the input layer of each part
+    part_row: np.ndarray
+    coords: np.ndarray
+    #: part of each coordinate
+    coord_part: np.ndarray
+    n_lines: int
+    n_empty: int
+
+    @property
+    def n_parts(self) -> int:
+        return len(self.parts)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The input layer's row labels."""
+        return self.frame.index.to_numpy()
+
+    def per_part(self, col: str) -> pd.Series:
+        """A column of the input layer, one value per part."""
+        return self.frame[col].iloc[self.part_row].reset_index(drop=True)
+
+
+def _line_parts(lines: Any, *, columns: Mapping[str, tuple[str | None, str, str]], crs: Any) -> _LineParts:
+    """The layer checked (a line layer with a CRS, the named columns present) and cut into single lines.
+
+    ``columns`` maps each role to (the column asked for, the default column, what it is).
+    """
     if isinstance(lines, gpd.GeoSeries):
         frame = gpd.GeoDataFrame(geometry=lines)
     elif isinstance(lines, gpd.GeoDataFrame):
@@ -1182,15 +1282,7 @@ def lines_to_network(
     n_lines = len(frame)
     if n_lines == 0:
         raise InputError("the line layer is empty")
-    cols = {
-        "class": _column(frame, class_col, "highway", "road class"),
-        "speed": _column(frame, speed_col, "", "speed"),
-        "oneway": _column(frame, oneway_col, "oneway", "one-way flag"),
-        "name": _column(frame, name_col, "name", "road name"),
-        "level": _column(frame, level_col, "layer", "level"),
-        "bridge": _column(frame, bridge_col, "bridge", "bridge flag"),
-        "tunnel": _column(frame, tunnel_col, "tunnel", "tunnel flag"),
-    }
+    cols = {role: _column(frame, col, default, what) for role, (col, default, what) in columns.items()}
 
     geoms = np.asarray(frame.geometry.values)
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -1212,18 +1304,35 @@ def lines_to_network(
         valid = valid.to_crs(target)
     parts, part_row = shapely.get_parts(shapely.force_2d(np.asarray(valid.values)), return_index=True)
     part_row = rows[part_row]  # row position in the input layer
-    n_parts = len(parts)
     coords, coord_part = shapely.get_coordinates(parts, return_index=True)
     if not np.all(np.isfinite(coords)):
         bad_rows = np.unique(part_row[coord_part[~np.all(np.isfinite(coords), axis=1)]])
         raise InputError(f"lines at rows {bad_rows[:10].tolist()} have coordinates that are not numbers (NaN/inf)")
-    labels = frame.index.to_numpy()
-    found = _Found()
+    return _LineParts(frame, cols, target, parts, part_row, coords, coord_part, n_lines, int(empty.sum()))
 
-    # per-part attributes
-    def per_part(col: str) -> pd.Series:
-        return frame[col].iloc[part_row].reset_index(drop=True)
 
+@dataclass(frozen=True)
+class _Attributes:
+    """Per part: its road class, level, direction and speed, and what the mode leaves out."""
+
+    #: the class as written ("" when none) and the OSM class it maps to (None when unknown)
+    raw_text: np.ndarray
+    osm_cls: np.ndarray
+    #: level key: lines meet only where their keys agree
+    level: np.ndarray
+    oneway: np.ndarray
+    #: drawn against its one-way direction
+    backward: np.ndarray
+    speed: np.ndarray
+    unknown_mask: np.ndarray
+    unknown_classes: dict[str, int]
+    excluded: np.ndarray
+    excluded_classes: dict[str, int]
+
+
+def _part_attributes(lp: _LineParts, opt: _Options, *, oneway_values: Mapping[str, str] | None, mode_filter: bool) -> _Attributes:
+    """Class, level, one-way flag and speed of each part, and the classes unknown or left out for the mode."""
+    n_parts, per_part, cols, spec, user_speeds = lp.n_parts, lp.per_part, lp.cols, opt.spec, opt.user_speeds
     class_name, level_name, bridge_name, tunnel_name = cols["class"], cols["level"], cols["bridge"], cols["tunnel"]
     raw_text = np.full(n_parts, "", dtype=object)
     if class_name is not None:
@@ -1236,12 +1345,12 @@ def lines_to_network(
     ]
     level = np.asarray(pd.MultiIndex.from_arrays(level_parts).factorize()[0], dtype=np.int64)
     oneway_name = cols["oneway"]
-    if flt.oneway and oneway_name is not None:
+    if opt.flt.oneway and oneway_name is not None:
         oneway, backward = _oneway(per_part(oneway_name), oneway_values, oneway_name)
     else:
         oneway = np.zeros(n_parts, dtype=bool)
         backward = oneway
-    speed = np.full(n_parts, base_kmh, dtype=float)
+    speed = np.full(n_parts, opt.base_kmh, dtype=float)
     if spec.speed_by_highway_kmh:
         table = np.array([spec.speed_by_highway_kmh.get(c, np.nan) if c else np.nan for c in osm_cls], dtype=float)
         speed = np.where(np.isnan(table), speed, table)
@@ -1265,46 +1374,84 @@ def lines_to_network(
     unknown_mask = ~known & (raw_text != "")
     unknown_classes = {str(k): int(n) for k, n in pd.Series(raw_text[unknown_mask]).value_counts().items()}
     has_cls = np.array([c is not None for c in osm_cls], dtype=bool)
-    excluded = mode_filter & has_cls & np.isin(np.array([c or "" for c in osm_cls], dtype=object), list(flt.exclude_highway))
+    excluded = mode_filter & has_cls & np.isin(np.array([c or "" for c in osm_cls], dtype=object), list(opt.flt.exclude_highway))
     excluded_classes = {str(k): int(n) for k, n in pd.Series(raw_text[excluded]).value_counts().items()}
+    return _Attributes(
+        raw_text, osm_cls, level, oneway, backward, speed, unknown_mask, unknown_classes, excluded, excluded_classes
+    )
 
-    # vertices on the 1 mm grid, lines that run against a one-way field reversed
+
+def _grid_vertices(lp: _LineParts, backward: np.ndarray) -> _Lines:
+    """The vertices on the 1 mm grid, each line's repeated vertices once, lines that run against a one-way field reversed."""
+    coords, coord_part = lp.coords, lp.coord_part
     kx, ky = _quantise(coords[:, 0]), _quantise(coords[:, 1])
     order = np.lexsort((np.where(backward[coord_part], -np.arange(len(coord_part)), np.arange(len(coord_part))), coord_part))
-    lines_ = _Lines(kx[order], ky[order], coords[order, 0], coords[order, 1], coord_part[order]).dedupe()
+    return _Lines(kx[order], ky[order], coords[order, 0], coords[order, 1], coord_part[order]).dedupe()
+
+
+def _usable_lines(
+    lines_: _Lines, lp: _LineParts, at: _Attributes, found: _Found, *, mode: str, source: str
+) -> tuple[_Lines, np.ndarray]:
+    """The lines the mode may use: zero-length lines, classes left out for the mode and duplicates dropped
+    (listed in ``found`` with the lines of unknown class). Also returns which parts have zero length."""
+    n_parts = lp.n_parts
     first, _last = lines_.bounds(n_parts)
     counts = np.bincount(lines_.part, minlength=n_parts)
     zero = counts < 2
     for p in np.flatnonzero(zero & (first >= 0)):
         found.add(lines_.kx[first[p]], lines_.ky[first[p]], "zero_length", int(p))
-    for p in np.flatnonzero(unknown_mask & ~zero):
-        mid = shapely.line_interpolate_point(parts[p], 0.5, normalized=True)
+    for p in np.flatnonzero(at.unknown_mask & ~zero):
+        mid = shapely.line_interpolate_point(lp.parts[p], 0.5, normalized=True)
         found.add(int(_quantise(shapely.get_x(mid))), int(_quantise(shapely.get_y(mid))), "unknown_class", int(p))
-    usable = ~zero & ~excluded
-    dup = _drop_duplicates(lines_.select(np.flatnonzero(usable)), n_parts, level, oneway)
+    usable = ~zero & ~at.excluded
+    dup = _drop_duplicates(lines_.select(np.flatnonzero(usable)), n_parts, at.level, at.oneway)
     for p in np.flatnonzero(dup):
         found.add(lines_.kx[first[p]], lines_.ky[first[p]], "duplicate", int(p))
     usable &= ~dup
     if not usable.any():
         raise NetworkError(
             f"{source}: no line the {mode} mode may use"
-            + (f" (left out for the mode: {excluded_classes})" if excluded_classes else "")
+            + (f" (left out for the mode: {at.excluded_classes})" if at.excluded_classes else "")
         )
-    lines_ = lines_.select(np.flatnonzero(usable))
+    return lines_.select(np.flatnonzero(usable)), zero
 
-    lines_ = _join_ends(lines_, n_parts, snap_tol_m, found)
-    lines_ = _split_crossings(lines_, n_parts, level, found)
+
+@dataclass(frozen=True)
+class _Bridges:
+    """Bridge-like road classes (count of lines each) and whether level columns told them apart."""
+
+    classes: dict[str, int]
+    level_columns: tuple[str, ...]
+    #: crossings joined on a bridge-like class for want of a level column
+    crossings_joined: int
+
+
+def _repair(
+    lines_: _Lines, lp: _LineParts, at: _Attributes, opt: _Options, found: _Found, *, zero: np.ndarray
+) -> tuple[_Lines, _Bridges]:
+    """Ends joined within the snap tolerance, crossings on one level split, near-misses listed."""
+    n_parts = lp.n_parts
+    lines_ = _join_ends(lines_, n_parts, opt.snap_tol_m, found)
+    lines_ = _split_crossings(lines_, n_parts, at.level, found)
     lines_ = lines_.dedupe()
-    if near_miss_m > snap_tol_m:
-        _near_misses(lines_, n_parts, snap_tol_m, near_miss_m, found)
+    if opt.near_miss_m > opt.snap_tol_m:
+        _near_misses(lines_, n_parts, opt.snap_tol_m, opt.near_miss_m, found)
+    raw_text = at.raw_text
     is_bridge = _bridge_classes(raw_text)
     bridge_classes = {str(k): int(n) for k, n in pd.Series(raw_text[is_bridge & ~zero]).value_counts().items()}
-    level_columns = tuple(c for c in (level_name, bridge_name, tunnel_name) if c is not None)
+    level_columns = tuple(c for c in (lp.cols["level"], lp.cols["bridge"], lp.cols["tunnel"]) if c is not None)
     bridge_joined = 0
     if bridge_classes and not level_columns:
         bridge_joined = sum(1 for r in found.rows if r[2] == "crossing" and (is_bridge[r[4]] or (r[5] >= 0 and is_bridge[r[5]])))
+    return lines_, _Bridges(bridge_classes, level_columns, bridge_joined)
 
-    # nodes: one per place, except where lines pass on different levels without either ending there
+
+def _nodes_and_edges(
+    lines_: _Lines, lp: _LineParts, at: _Attributes, found: _Found, *, source: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The network's nodes (one per place, except where lines pass on different levels without either
+    ending there: listed as grade-separated in ``found``) and edges (parallel segments merged)."""
+    n_parts, level, target = lp.n_parts, at.level, lp.target
     first, last = lines_.bounds(n_parts)
     alive = np.flatnonzero((first >= 0) & (first != last))
     lines_ = lines_.select(alive)
@@ -1339,12 +1486,13 @@ def lines_to_network(
     seg, seg_part, u, v, length = seg[keep], seg_part[keep], u[keep], v[keep], length[keep]
     if len(seg) == 0:
         raise NetworkError(f"{source}: the lines make no segment of positive length")
-    seg_speed = speed[seg_part]
+    seg_speed = at.speed[seg_part]
     time = length / (seg_speed * 1000.0 / 60.0)
-    eu, ev, elength, etime, etime_rev, efirst = _merge_parallel(u, v, length, time, oneway[seg_part], n_nodes)
+    eu, ev, elength, etime, etime_rev, efirst = _merge_parallel(u, v, length, time, at.oneway[seg_part], n_nodes)
     sp = seg_part[efirst]
-    name_vals = per_part(cols["name"]) if cols["name"] is not None else None
-    highway = np.array([c if c is not None else (r or None) for c, r in zip(osm_cls, raw_text, strict=True)], dtype=object)
+    name_vals = lp.per_part(lp.cols["name"]) if lp.cols["name"] is not None else None
+    raw_text = at.raw_text
+    highway = np.array([c if c is not None else (r or None) for c, r in zip(at.osm_cls, raw_text, strict=True)], dtype=object)
     nodes_lonlat = Transformer.from_crs(target, 4326, always_xy=True).transform(node_x, node_y)
     nodes = gpd.GeoDataFrame(
         {"x": node_x, "y": node_y, "lon": np.asarray(nodes_lonlat[0]), "lat": np.asarray(nodes_lonlat[1])},
@@ -1363,13 +1511,19 @@ def lines_to_network(
             "highway": highway[sp],
             "road_class": np.where(raw_text[sp] == "", None, raw_text[sp]),
             "name": name_vals.to_numpy(dtype=object)[sp] if name_vals is not None else np.full(len(sp), None, dtype=object),
-            "line": labels[part_row[sp]],
+            "line": lp.labels[lp.part_row[sp]],
         },
         geometry=shapely.linestrings(
             np.stack([np.column_stack([node_x[eu], node_y[eu]]), np.column_stack([node_x[ev], node_y[ev]])], axis=1)
         ),
         crs=target,
     )
+    return nodes, edges
+
+
+def _report(found: _Found, lp: _LineParts, at: _Attributes, opt: _Options, bridges: _Bridges) -> RepairReport:
+    """The repair report: every place repaired or listed, with the input line (and the other line) it concerns."""
+    labels, part_row, target = lp.labels, lp.part_row, lp.target
     rows_found = found.rows
     loc_part = np.array([r[4] for r in rows_found], dtype=np.int64)
     locations = gpd.GeoDataFrame(
@@ -1387,33 +1541,19 @@ def lines_to_network(
         else [],
         crs=target,
     )
-    report = RepairReport(
+    return RepairReport(
         locations=locations,
-        unknown_classes=unknown_classes,
-        excluded_classes=excluded_classes,
-        n_lines=n_lines,
-        n_parts=n_parts,
-        n_empty=int(empty.sum()),
-        snap_tol_m=snap_tol_m,
-        near_miss_m=near_miss_m,
-        bridge_classes=bridge_classes,
-        level_columns=level_columns,
-        bridge_crossings_joined=bridge_joined,
+        unknown_classes=at.unknown_classes,
+        excluded_classes=at.excluded_classes,
+        n_lines=lp.n_lines,
+        n_parts=lp.n_parts,
+        n_empty=lp.n_empty,
+        snap_tol_m=opt.snap_tol_m,
+        near_miss_m=opt.near_miss_m,
+        bridge_classes=bridges.classes,
+        level_columns=bridges.level_columns,
+        bridge_crossings_joined=bridges.crossings_joined,
     )
-    net = LineNetwork(
-        nodes,
-        edges,
-        repairs=report,
-        mode=mode,
-        speed_kmh=base_kmh,
-        access_speed_kmh=prof.access_speed_kmh,
-        profile=prof.name,
-        source=source,
-        max_snap_dist_m=prof.max_snap_dist_m,
-    )
-    _announce(report, target, source=source, class_speeds=bool(spec.speed_by_highway_kmh or user_speeds))
-    _warn_pieces(net, report, source=source)
-    return net
 
 
 def _places(points: gpd.GeoSeries, limit: int = 5) -> str:
