@@ -668,12 +668,62 @@ class _Found:
 
 def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lines:
     """Join line ends to what they touch, and snap ends that miss another line by ≤ tol_m."""
+    cand = _end_candidates(lines, n_parts, tol_m)
+    if cand is None:
+        return lines
+    # ends drawn to one point move together
+    groups = _Groups(cand.n_ends)
+    place_root: dict[int, int] = {}
+    for i in cand.loose.tolist():
+        pl = int(cand.end_place[i])
+        if pl in place_root:
+            groups.join(i, place_root[pl])
+        else:
+            place_root[pl] = i
+    edit = _EndEdit(lines.kx.copy(), lines.ky.copy(), lines.x.copy(), lines.y.copy())
+    dangling = _touching_ends(lines, cand, groups, edit, found)
+    target_part = _pick_targets(lines, cand, groups, edit, dangling, tol_m)
+    return _apply_joins(lines, cand, groups, edit, target_part, found)
+
+
+@dataclass(frozen=True)
+class _EndCandidates:
+    """The line ends and, for each loose end, the segments within reach (sorted by end)."""
+
+    #: vertex position, part and side (last vertex or first) of every end of a line
+    end_pos: np.ndarray
+    end_part: np.ndarray
+    end_is_last: np.ndarray
+    #: distance along its line of every vertex, and length of every part
+    along: np.ndarray
+    part_len: np.ndarray
+    #: place (vertex key) of every end; the ends where no inside vertex of a line is
+    end_place: np.ndarray
+    loose: np.ndarray
+    #: the stretch of a line near its own end that does not count as something to join to
+    self_min: float
+    #: one row per (loose end, segment within reach): end, segment start, position along the
+    #: segment (0..1), closest point and its distance; grouped by end, ``bounds`` delimit the groups
+    e: np.ndarray
+    a: np.ndarray
+    t: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    d: np.ndarray
+    bounds: np.ndarray
+
+    @property
+    def n_ends(self) -> int:
+        return len(self.end_pos)
+
+
+def _end_candidates(lines: _Lines, n_parts: int, tol_m: float) -> _EndCandidates | None:
+    """The loose ends and the segments within ``tol_m`` (at least 1.5 mm) of each; None when there is nothing to join."""
     first, last = lines.bounds(n_parts)
     alive = np.flatnonzero(first >= 0)
     end_pos = np.concatenate([first[alive], last[alive]])
     end_part = np.concatenate([alive, alive])
     end_is_last = np.concatenate([np.zeros(len(alive), bool), np.ones(len(alive), bool)])
-    n_ends = len(end_pos)
     x, y = lines.x, lines.y
     along = lines.along()
     part_len = np.zeros(n_parts)
@@ -689,7 +739,7 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
     loose = np.flatnonzero(n_inner[end_place] == 0)
     seg = lines.segments()
     if len(loose) == 0 or len(seg) == 0:
-        return lines
+        return None
     tree = _segment_tree(lines, seg)
     reach = max(tol_m, _TOUCH_M)
     pts = shapely.points(x[end_pos[loose]], y[end_pos[loose]])
@@ -706,34 +756,51 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
     ok = ~(near_first | near_last)
     e, a, t, cx, cy, d = e[ok], a[ok], t[ok], cx[ok], cy[ok], d[ok]
 
-    # ends drawn to one point move together
-    groups = _Groups(n_ends)
-    place_root: dict[int, int] = {}
-    for i in loose.tolist():
-        pl = int(end_place[i])
-        if pl in place_root:
-            groups.join(i, place_root[pl])
-        else:
-            place_root[pl] = i
-
-    end_of_vertex = np.full(len(lines.kx), -1, dtype=np.int64)
-    end_of_vertex[end_pos] = np.arange(n_ends)
-    kx, ky, fx, fy = lines.kx.copy(), lines.ky.copy(), lines.x.copy(), lines.y.copy()
-    ins_seg: list[int] = []
-    ins_t: list[float] = []
-    ins_kx: list[int] = []
-    ins_ky: list[int] = []
-    ins_x: list[float] = []
-    ins_y: list[float] = []
-
     order = np.argsort(e, kind="stable")
     e, a, t, cx, cy, d = e[order], a[order], t[order], cx[order], cy[order], d[order]
     starts = np.flatnonzero(np.concatenate([[True], e[1:] != e[:-1]])) if len(e) else np.empty(0, dtype=np.int64)
     bounds = np.append(starts, len(e))
+    return _EndCandidates(end_pos, end_part, end_is_last, along, part_len, end_place, loose, self_min, e, a, t, cx, cy, d, bounds)
 
-    # 1. ends touching another line (≤ 1.5 mm): split that line at the end
+
+@dataclass
+class _EndEdit:
+    """The moved vertices (grid keys and coordinates) and the vertices to insert into segments."""
+
+    kx: np.ndarray
+    ky: np.ndarray
+    fx: np.ndarray
+    fy: np.ndarray
+    ins_seg: list[int] = field(default_factory=list)
+    ins_t: list[float] = field(default_factory=list)
+    ins_kx: list[int] = field(default_factory=list)
+    ins_ky: list[int] = field(default_factory=list)
+    ins_x: list[float] = field(default_factory=list)
+    ins_y: list[float] = field(default_factory=list)
+
+    def split(self, seg: int, t: float, kx: int, ky: int, x: float, y: float) -> None:
+        """Insert a vertex into segment ``seg`` at ``t`` (0..1) of its length."""
+        self.ins_seg.append(seg)
+        self.ins_t.append(t)
+        self.ins_kx.append(kx)
+        self.ins_ky.append(ky)
+        self.ins_x.append(x)
+        self.ins_y.append(y)
+
+
+def _touching_ends(
+    lines: _Lines, cand: _EndCandidates, groups: _Groups, edit: _EndEdit, found: _Found
+) -> list[tuple[float, int, slice]]:
+    """Ends touching another line (≤ 1.5 mm) split that line at the end (a T junction).
+
+    Returns the ends that touch nothing — one per group of ends drawn to one point — as
+    (distance to the closest segment, end, its rows in ``cand``).
+    """
+    x, y = lines.x, lines.y
+    e, a, t, d = cand.e, cand.a, cand.t, cand.d
+    kx, ky, fx, fy = edit.kx, edit.ky, edit.fx, edit.fy
     dangling: list[tuple[float, int, slice]] = []
-    for b0, b1 in itertools.pairwise(bounds):
+    for b0, b1 in itertools.pairwise(cand.bounds):
         i = int(e[b0])
         sl = slice(int(b0), int(b1))
         touching = d[sl] <= _TOUCH_M
@@ -741,7 +808,7 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
             if groups.find(i) == i:
                 dangling.append((float(d[sl].min()), i, sl))
             continue
-        p = end_pos[i]
+        p = cand.end_pos[i]
         # the end lands on a vertex: take its exact place
         for j in np.flatnonzero(touching):
             s = a[sl][j]
@@ -756,21 +823,41 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
             s = a[sl][j]
             if (kx[p], ky[p]) in ((lines.kx[s], lines.ky[s]), (lines.kx[s + 1], lines.ky[s + 1])):
                 continue
-            ins_seg.append(int(s))
-            ins_t.append(float(t[sl][j]))
-            ins_kx.append(int(kx[p]))
-            ins_ky.append(int(ky[p]))
-            ins_x.append(float(fx[p]))
-            ins_y.append(float(fy[p]))
-            found.add(kx[p], ky[p], "t_junction", int(end_part[i]), int(lines.part[s]))
+            edit.split(int(s), float(t[sl][j]), int(kx[p]), int(ky[p]), float(fx[p]), float(fy[p]))
+            found.add(kx[p], ky[p], "t_junction", int(cand.end_part[i]), int(lines.part[s]))
+    return dangling
 
-    # 2. ends that miss: the closest gaps first, each group of ends moving together
+
+def _pick_targets(
+    lines: _Lines,
+    cand: _EndCandidates,
+    groups: _Groups,
+    edit: _EndEdit,
+    dangling: list[tuple[float, int, slice]],
+    tol_m: float,
+) -> dict[int, int]:
+    """Where ends that miss go: the closest gaps first, each group of ends moving together.
+
+    A group goes to the nearest vertex within ``tol_m`` (another group's place: the two join),
+    else to the nearest point inside a segment within ``tol_m`` (split there). Sets the
+    group's place in ``groups.place``; returns end -> the part it was joined to.
+    """
+    x, y, along = lines.x, lines.y, cand.along
+    end_pos, end_part, end_is_last, part_len, self_min = (
+        cand.end_pos,
+        cand.end_part,
+        cand.end_is_last,
+        cand.part_len,
+        cand.self_min,
+    )
+    end_of_vertex = np.full(len(lines.kx), -1, dtype=np.int64)
+    end_of_vertex[end_pos] = np.arange(cand.n_ends)
     target_part: dict[int, int] = {}
     for _, i, sl in sorted(dangling, key=lambda item: (item[0], item[1])):
         if tol_m <= 0:
             break
         root = groups.find(i)
-        ps, pt, pcx, pcy, pd_ = a[sl], t[sl], cx[sl], cy[sl], d[sl]
+        ps, pt, pcx, pcy, pd_ = cand.a[sl], cand.t[sl], cand.cx[sl], cand.cy[sl], cand.d[sl]
         p = end_pos[i]
         # parts whose ends are in this group: their own stretch near those ends does not count
         members = groups.group(root)
@@ -820,18 +907,22 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
                 seg_s = int(ps[jj])
                 qx, qy = int(_quantise(pcx[jj])), int(_quantise(pcy[jj]))
                 groups.place[root] = (qx, qy, float(pcx[jj]), float(pcy[jj]))
-                ins_seg.append(seg_s)
-                ins_t.append(float(pt[jj]))
-                ins_kx.append(qx)
-                ins_ky.append(qy)
-                ins_x.append(float(pcx[jj]))
-                ins_y.append(float(pcy[jj]))
+                edit.split(seg_s, float(pt[jj]), qx, qy, float(pcx[jj]), float(pcy[jj]))
                 target = int(lines.part[seg_s])
         if target >= 0:
             for m in members:
                 target_part[m] = target
+    return target_part
 
-    for i in range(n_ends):
+
+def _apply_joins(
+    lines: _Lines, cand: _EndCandidates, groups: _Groups, edit: _EndEdit, target_part: dict[int, int], found: _Found
+) -> _Lines:
+    """Every end moved to its group's place (listed as a snapped end when it moved by more than 1.5 mm),
+    and the vertices inserted where ends meet a segment."""
+    x, y, end_pos = lines.x, lines.y, cand.end_pos
+    kx, ky, fx, fy = edit.kx, edit.ky, edit.fx, edit.fy
+    for i in range(cand.n_ends):
         root = groups.find(i)
         if root == i and i not in groups.place:
             continue
@@ -841,19 +932,19 @@ def _join_ends(lines: _Lines, n_parts: int, tol_m: float, found: _Found) -> _Lin
         else:
             r = end_pos[root]
             kx[p], ky[p], fx[p], fy[p] = kx[r], ky[r], fx[r], fy[r]
-    for i in range(n_ends):
+    for i in range(cand.n_ends):
         p = end_pos[i]
         dist = math.hypot(fx[p] - x[p], fy[p] - y[p])
         if dist > _TOUCH_M:
-            found.add(kx[p], ky[p], "snapped_end", int(end_part[i]), target_part.get(i, -1), dist)
+            found.add(kx[p], ky[p], "snapped_end", int(cand.end_part[i]), target_part.get(i, -1), dist)
     moved = _Lines(kx, ky, fx, fy, lines.part)
     return moved.insert(
-        np.asarray(ins_seg, dtype=np.int64),
-        np.asarray(ins_t, dtype=float),
-        np.asarray(ins_kx, np.int64),
-        np.asarray(ins_ky, np.int64),
-        np.asarray(ins_x, dtype=float),
-        np.asarray(ins_y, dtype=float),
+        np.asarray(edit.ins_seg, dtype=np.int64),
+        np.asarray(edit.ins_t, dtype=float),
+        np.asarray(edit.ins_kx, np.int64),
+        np.asarray(edit.ins_ky, np.int64),
+        np.asarray(edit.ins_x, dtype=float),
+        np.asarray(edit.ins_y, dtype=float),
     )
 
 
