@@ -52,7 +52,7 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -979,10 +979,63 @@ def read_facility_table(
         raise InputError(f"on_bad_coords must be 'raise' or 'drop', got {on_bad_coords!r}")
     prof = resolve(profile)
     shifted, declared_crs = _declared(crs)
-    df, label, used_encoding = _read_any(path_or_df, sheet, encoding)
-    is_file = not isinstance(path_or_df, pd.DataFrame)
+    tab = _read_frame(path_or_df, sheet=sheet, encoding=encoding)
     if isinstance(path_or_df, gpd.GeoDataFrame) and crs is None and path_or_df.crs is not None:
         declared_crs = _crs.require_crs(path_or_df, what="facility layer")
+    report = TableReport(encoding=tab.encoding)
+    roles = _roles(
+        tab.df,
+        report,
+        lon_col=lon_col,
+        lat_col=lat_col,
+        name_col=name_col,
+        category_col=category_col,
+        type_col=type_col,
+        id_col=id_col,
+    )
+    report.crs_declared = shifted is not None or declared_crs is not None
+    system, target_crs = _coordinate_system(roles, tab.label, report, crs=crs, shifted=shifted, declared_crs=declared_crs)
+    projected = target_crs is not None and target_crs.is_projected
+    tab, x, y = _usable_coordinates(tab, roles.coords, report, projected=projected, on_bad_coords=on_bad_coords)
+    lon, lat = _to_lonlat(tab, x, y, report, system=system, target_crs=target_crs, xy_names=roles.coords.xy_names)
+    roles, names, found = _categories(tab, roles, prof, report)
+    out = _facility_frame(tab, roles, found, names, lon, lat)
+    _table_report(report, tab, roles, found, out, prof)
+    out.attrs["table_report"] = report
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The steps of read_facility_table
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The data rows of a table, and how to name them as its user sees them."""
+
+    df: pd.DataFrame
+    label: str
+    encoding: str | None
+    #: a file (rows numbered as in the file) rather than a DataFrame (rows named by index label)
+    is_file: bool
+    orig_index: pd.Index
+    #: position of each row of ``df`` in the table as read
+    keep_pos: np.ndarray
+
+    def rows(self, positions: Any) -> list[int | str]:
+        """Rows of ``df`` (positions) as the user sees them."""
+        return _row_numbers(self.keep_pos[positions], self.orig_index, self.is_file)
+
+    @property
+    def rows_what(self) -> str:
+        return "rows (numbered as in the file, header = row 1)" if self.is_file else "rows (index labels)"
+
+
+def _read_frame(path_or_df: Any, *, sheet: str | int | None, encoding: str | None) -> _Table:
+    """The table read (a file or a frame), its columns as text, blank rows skipped; an error when no data row is left."""
+    df, label, used_encoding = _read_any(path_or_df, sheet, encoding)
+    is_file = not isinstance(path_or_df, pd.DataFrame)
     df.columns = [str(c) for c in df.columns]
     orig_index = df.index
     blank = df.isna().all(axis=1).to_numpy() if len(df.columns) else np.ones(len(df), dtype=bool)
@@ -994,8 +1047,39 @@ def read_facility_table(
         keep_pos = np.arange(len(df))
     if df.empty:
         raise InputError(f"the facility table {label!r} has no data rows")
-    report = TableReport(encoding=used_encoding)
+    return _Table(df, label, used_encoding, is_file, orig_index, keep_pos)
 
+
+@dataclass(frozen=True)
+class _Roles:
+    """The columns used for each role, and what kind of table it is."""
+
+    coords: _Coords
+    name_col: str | None
+    category_col: str | None
+    #: the category column was named by the caller (not found by its name)
+    category_given: bool
+    typecode_col: str | None
+    type_col: str | None
+    id_col: str | None
+    #: "amap", "baidu" or "table", and what said so
+    source: str
+    why: str
+
+
+def _roles(
+    df: pd.DataFrame,
+    report: TableReport,
+    *,
+    lon_col: str | None,
+    lat_col: str | None,
+    name_col: str | None,
+    category_col: str | None,
+    type_col: str | None,
+    id_col: str | None,
+) -> _Roles:
+    """The coordinate, name, category, type and id columns (given, or found by their names) and the
+    source (an Amap or Baidu export, or another table); recorded in the report."""
     coords = _coordinates(df, lon_col, lat_col)
     report.columns.update(coords.columns)
     name_col = _require(df, name_col, "name_col") or _find(df.columns, _NAME_NAMES)
@@ -1020,9 +1104,19 @@ def read_facility_table(
             report.columns[role] = col
     source, why = _detect_source(df, typecode_col, type_col)
     report.source, report.source_reason = source, why
-    report.crs_declared = shifted is not None or declared_crs is not None
+    return _Roles(coords, name_col, category_col, category_given, typecode_col, type_col, id_col, source, why)
 
-    # -- which coordinate system ------------------------------------------------------
+
+def _coordinate_system(
+    roles: _Roles, label: str, report: TableReport, *, crs: Any, shifted: str | None, declared_crs: CRS | None
+) -> tuple[str | None, CRS | None]:
+    """Which coordinate system the coordinates are in: a shifted Chinese system (``"gcj02"``, ``"bd09"``)
+    or a CRS — declared, named by the coordinate columns, implied by an Amap or Baidu export, else WGS-84.
+
+    Says why in the log (and, for exports, in the report's notes); warns where the declaration and the
+    table disagree.
+    """
+    coords, source, why = roles.coords, roles.source, roles.why
     system: str | None = shifted
     target_crs = declared_crs
     if shifted is None and declared_crs is None:
@@ -1054,19 +1148,26 @@ def read_facility_table(
                 f"are {native}, but crs={crs!r} was declared: coordinates are kept as they are. If they came straight "
                 f"from {source}, pass crs={'gcj02' if source == 'amap' else 'bd09'!r}",
                 CoordinateShiftWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
     elif shifted is not None and coords.system in ("wgs84", "cgcs2000"):
         warnings.warn(
             f"crs={crs!r} was declared but the coordinate columns {list(coords.columns.values())} are named as "
             f"{coords.system.upper()}: the declared {shifted.upper()} is used",
             CoordinateShiftWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     report.coordinates = system if system else (target_crs.to_string() if target_crs is not None else "EPSG:4326")
+    return system, target_crs
 
+
+def _usable_coordinates(
+    tab: _Table, coords: _Coords, report: TableReport, *, projected: bool, on_bad_coords: str
+) -> tuple[_Table, np.ndarray, np.ndarray]:
+    """The rows with usable coordinates: missing, non-numeric or (in degrees) impossible ones raise,
+    or are dropped with a warning; longitudes and latitudes that look swapped raise."""
+    df = tab.df
     x, y = coords.lon, coords.lat
-    projected = target_crs is not None and target_crs.is_projected
     with np.errstate(invalid="ignore"):
         bad = ~(np.isfinite(x) & np.isfinite(y))
         if not projected:
@@ -1079,8 +1180,8 @@ def read_facility_table(
                 )
             bad |= (np.abs(x) > 180) | (np.abs(y) > 90)
     if bad.any():
-        rows = _row_numbers(keep_pos[np.flatnonzero(bad)], orig_index, is_file)
-        what = "rows (numbered as in the file, header = row 1)" if is_file else "rows (index labels)"
+        rows = tab.rows(np.flatnonzero(bad))
+        what = tab.rows_what
         if on_bad_coords == "raise":
             hint = ""
             if bad.all() and np.isfinite(x).any() and np.nanmax(np.abs(np.where(np.isfinite(x), x, np.nan))) > 1000:
@@ -1092,14 +1193,21 @@ def read_facility_table(
         warnings.warn(
             f"{int(bad.sum())} of {len(df)} rows dropped for missing or impossible coordinates — {what}: {_list(rows)}",
             MtownGeoWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         report.dropped_rows = rows
         good = ~bad
-        df, x, y, keep_pos = df.iloc[np.flatnonzero(good)], x[good], y[good], keep_pos[good]
+        df, x, y, keep_pos = df.iloc[np.flatnonzero(good)], x[good], y[good], tab.keep_pos[good]
         if df.empty:
             raise InputError("no row of the table has usable coordinates")
+        tab = replace(tab, df=df, keep_pos=keep_pos)
+    return tab, x, y
 
+
+def _to_lonlat(
+    tab: _Table, x: np.ndarray, y: np.ndarray, report: TableReport, *, system: str | None, target_crs: CRS | None, xy_names: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 longitudes and latitudes of the coordinates (GCJ-02 and BD-09 shifted back, other CRSs transformed)."""
     if system is not None:
         outside = ~_crs.in_shift_area(x, y)
         if outside.any():
@@ -1107,13 +1215,13 @@ def read_facility_table(
                 f"{int(outside.sum())} of {len(x)} points lie outside the area where {system.upper()} applies "
                 "(China) and are left unchanged: is crs right?",
                 CoordinateShiftWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         unshift = _crs.gcj02_to_wgs84 if system == "gcj02" else _crs.bd09_to_wgs84
         lon, lat = unshift(x, y)
     elif target_crs is not None and not target_crs.equals(CRS.from_epsg(4326)):
         if target_crs.is_projected:
-            lon, lat = _projected_to_lonlat(x, y, target_crs, xy_names=coords.xy_names)
+            lon, lat = _projected_to_lonlat(x, y, target_crs, xy_names=xy_names)
         else:
             lon, lat = _to_wgs84(target_crs.to_wkt()).transform(x, y)
     else:
@@ -1121,13 +1229,22 @@ def read_facility_table(
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
-        failed = _row_numbers(keep_pos[np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)))], orig_index, is_file)
+        failed = tab.rows(np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat))))
         raise InputError(f"coordinates of rows {_list(failed)} cannot be converted from {report.coordinates}: check crs")
+    return lon, lat
 
-    # -- categories -------------------------------------------------------------------
-    names: list[str | None] = [_as_text(v) for v in df[name_col].tolist()] if name_col else [None] * len(df)
+
+def _categories(tab: _Table, roles: _Roles, prof: Profile, report: TableReport) -> tuple[_Roles, list[str | None], _Categorised]:
+    """The categories of each row (by category column, type code, type text or name); category names the
+    profile does not know raise, listed with the closest names.
+
+    A category column found by its name that holds none of the profile's category names is not
+    used (warned): the roles come back without it.
+    """
+    df, label, category_col = tab.df, tab.label, roles.category_col
+    names: list[str | None] = [_as_text(v) for v in df[roles.name_col].tolist()] if roles.name_col else [None] * len(df)
     lk = _lookup(prof)
-    if category_col is not None and not category_given:
+    if category_col is not None and not roles.category_given:
         # a column found by its name (类别, 分类...) that holds none of the profile's category names
         # is some other classification (公办/民办...): it is not used
         values = [v for v in (_as_text(x) for x in df[category_col].tolist()) if v]
@@ -1137,17 +1254,18 @@ def read_facility_table(
                 f"the column {category_col!r} of {label!r} holds no category of the profile {prof.name!r} "
                 f"({shown}...): it is not used as the category column. Pass category_col={category_col!r} if it is one",
                 MtownGeoWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             del report.columns["category"]
             category_col = None
+            roles = replace(roles, category_col=None)
     found = _categorise(
         df,
-        source=source,
+        source=roles.source,
         lk=lk,
         category_col=category_col,
-        type_col=type_col,
-        typecode_col=typecode_col,
+        type_col=roles.type_col,
+        typecode_col=roles.typecode_col,
         names=names,
     )
     if found.unknown:
@@ -1155,25 +1273,32 @@ def read_facility_table(
         for value, rows_at in list(found.unknown.items())[:12]:
             close = prof.similar_categories(value)
             hint = f" — did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            shown_rows = _list(_row_numbers(keep_pos[rows_at], orig_index, is_file), limit=5)
+            shown_rows = _list(tab.rows(rows_at), limit=5)
             lines.append(f"{value!r} ({len(rows_at)} rows: {shown_rows}){hint}")
         more = f"; and {len(found.unknown) - 12} more" if len(found.unknown) > 12 else ""
-        what = "rows (numbered as in the file, header = row 1)" if is_file else "rows (index labels)"
         raise InputError(
             f"the category column {category_col!r} of {label!r} holds {len(found.unknown)} name"
-            f"{'s' if len(found.unknown) != 1 else ''} the profile {prof.name!r} does not know, in {what}: "
+            f"{'s' if len(found.unknown) != 1 else ''} the profile {prof.name!r} does not know, in {tab.rows_what}: "
             + "; ".join(lines)
             + more
             + ". Write the profile's category ids, English or Chinese names or aliases (docs/profiles.md lists "
             "them), or delete the rows that are no facility of the profile"
         )
-    cats, how, unmapped_label = found.cats, found.how, found.label
-    row_ids = _row_numbers(keep_pos, orig_index, is_file)
-    ids = [_as_text(v) for v in df[id_col].tolist()] if id_col else [None] * len(df)
-    prefix = f"{source}/{label}:" if is_file else f"{source}/"
+    return roles, names, found
+
+
+def _facility_frame(
+    tab: _Table, roles: _Roles, found: _Categorised, names: list[str | None], lon: np.ndarray, lat: np.ndarray
+) -> gpd.GeoDataFrame:
+    """One point per (row, category) with the facility layer's columns, in EPSG:4326."""
+    df, source, label = tab.df, roles.source, tab.label
+    cats, how = found.cats, found.how
+    row_ids = tab.rows(np.arange(len(tab.keep_pos)))
+    ids = [_as_text(v) for v in df[roles.id_col].tolist()] if roles.id_col else [None] * len(df)
+    prefix = f"{source}/{label}:" if tab.is_file else f"{source}/"
     fid = [f"{source}/{v}" if v else f"{prefix}{r}" for v, r in zip(ids, row_ids, strict=True)]
     pos = [i for i, c in enumerate(cats) for _ in c]
-    out = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "facility_id": [fid[i] for i in pos],
             "category": [c for cs in cats for c in cs],
@@ -1186,14 +1311,21 @@ def read_facility_table(
         geometry=gpd.points_from_xy(lon[pos], lat[pos]) if pos else gpd.GeoSeries([], dtype="geometry"),
         crs=4326,
     )
-    unmapped = [i for i, c in enumerate(cats) if not c]
+
+
+def _table_report(
+    report: TableReport, tab: _Table, roles: _Roles, found: _Categorised, out: gpd.GeoDataFrame, prof: Profile
+) -> None:
+    """The report's counts and notes: rows placed in a category and how, rows left out (warned) and their types."""
+    df, label, how = tab.df, tab.label, found.how
+    unmapped = [i for i, c in enumerate(found.cats) if not c]
     report.n_rows = len(df)
     report.n_facilities = len(df) - len(unmapped)
     report.n_unmapped = len(unmapped)
-    report.unmapped_rows = _row_numbers(keep_pos[unmapped], orig_index, is_file) if unmapped else []
+    report.unmapped_rows = tab.rows(unmapped) if unmapped else []
     counts: dict[str, int] = {}
     for i in unmapped:
-        key = unmapped_label[i] or "(none)"
+        key = found.label[i] or "(none)"
         counts[key] = counts.get(key, 0) + 1
     report.unmapped_types = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
     report.matched = dict(Counter(h for h in how if h))
@@ -1216,10 +1348,10 @@ def read_facility_table(
         more = f"; and {len(counts) - 10} more types" if len(counts) > 10 else ""
         warnings.warn(
             f"{len(unmapped)} of {len(df)} rows of {label!r} fit no category of the profile {prof.name!r} and are "
-            f"left out ({shown}{more}). {_unmapped_hint(category_col, typecode_col, type_col)}; the rows are "
-            "listed in result.attrs['table_report']",
+            f"left out ({shown}{more}). {_unmapped_hint(roles.category_col, roles.typecode_col, roles.type_col)}; "
+            "the rows are listed in result.attrs['table_report']",
             MtownGeoWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     log.info(
         "%s; %d categories; coordinates %s",
@@ -1227,5 +1359,3 @@ def read_facility_table(
         out["category"].nunique(),
         report.coordinates,
     )
-    out.attrs["table_report"] = report
-    return out
