@@ -37,7 +37,7 @@ import logging
 import numbers
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -486,6 +486,64 @@ class Attachment:
         status = np.where((status == "ok") & (out["component"] > 0), "small_piece", status)
         out["status"] = status
         return out
+
+    def select(self, categories: Sequence[str]) -> Attachment:
+        """The attachment of the features of these categories alone, without attaching again.
+
+        The same access points and snaps, in the same order, as :func:`attach` gives the
+        layer's rows of these categories (``facilities`` holds only them, indexed 0..m-1 and
+        ``owner`` renumbered to match); a category the attachment left out is an error.
+
+        Parameters
+        ----------
+        categories : sequence of str
+
+        Returns
+        -------
+        Attachment
+        """
+        if "category" not in self.facilities:
+            raise InputError("the attached layer has no category column: attach it with category_col=...")
+        cats = tuple(str(c) for c in categories)
+        left_out = [c for c in cats if self.categories is not None and c not in self.categories]
+        if left_out:
+            raise InputError(
+                f"the attachment holds no feature of the categories {left_out} (attached: {list(self.categories or ())}): "
+                "attach them too, with mtown_geo.access.attach(..., categories=...)"
+            )
+        rows = np.flatnonzero(self.facilities["category"].isin(cats).to_numpy())
+        position = np.full(len(self.facilities), -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        owner = self.points["owner"].to_numpy()
+        keep = position[owner] >= 0 if len(owner) else np.zeros(0, dtype=bool)
+        points = self.points.loc[keep].reset_index(drop=True)
+        points["owner"] = position[owner[keep]]
+        snaps = self.snaps.loc[keep].reset_index(drop=True)
+        return replace(
+            self,
+            facilities=self.facilities.iloc[rows].reset_index(drop=True),
+            points=points,
+            snaps=snaps,
+            categories=cats,
+            _kind=self._kind[keep] if self._kind is not None else None,
+        )
+
+    def warn(self, *, categories: Sequence[str] | None = None) -> None:
+        """Report the features that do not attach well, as :func:`reach` does: one
+        :class:`SnapWarning` per status (``too_far``, ``no_geometry``, ``small_piece``) with
+        how many and up to five of them.
+
+        Parameters
+        ----------
+        categories : sequence of str, optional
+            Only the features of these categories (default: every attached feature).
+        """
+        diag = self.diagnostics()
+        if categories is not None:
+            if "category" not in diag:
+                raise InputError("the attached layer has no category column to choose categories from")
+            diag = diag[diag["category"].isin([str(c) for c in categories]).to_numpy()]
+        _warn_statuses(diag, self.network.mode, stacklevel=3)
 
     def to_frame(self) -> gpd.GeoDataFrame:
         """One row per access point: ``owner``, ``category`` (when the layer has one), the
@@ -1115,17 +1173,20 @@ def _warn_unattached(result: Reach, cats: Sequence[str], *, stacklevel: int) -> 
     ):
         return  # every facility attached to the main network: nothing to report
     diag = result.facility_diagnostics()
-    diag = diag[diag["category"].isin(cats)]
+    _warn_statuses(diag[diag["category"].isin(cats)], result.network.mode, stacklevel=stacklevel + 1)
+
+
+def _warn_statuses(diag: pd.DataFrame, mode: str, *, stacklevel: int) -> None:
+    """One :class:`SnapWarning` per status of :data:`_STATUS_MEANING` that features of ``diag`` have."""
     for status, meaning in _STATUS_MEANING.items():
         bad = diag[diag["status"] == status]
         if len(bad):
             names = ", ".join(
-                f"{r['category']}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
+                f"{r.get('category', 'feature')}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
                 for i, r in bad.head(5).iterrows()
             )
             warnings.warn(
-                f"{len(bad)} facilities {meaning.format(mode=result.network.mode)} (e.g. {names}); "
-                "see Reach.facility_diagnostics()",
+                f"{len(bad)} facilities {meaning.format(mode=mode)} (e.g. {names}); see Reach.facility_diagnostics()",
                 SnapWarning,
                 stacklevel=stacklevel,
             )

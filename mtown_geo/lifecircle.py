@@ -83,7 +83,7 @@ def thresholds(profile: Profile | str | Path | None, circle: str) -> pd.Series:
 
 def reach(
     network: Network,
-    facilities: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame | access.Attachment,
     *,
     profile: Profile | str | Path | None = None,
     circle: str = "15min",
@@ -102,6 +102,11 @@ def reach(
     included; ``numpy.inf``: the whole network), so that times beyond the thresholds are
     known — for maps whose classes run past them, and to tell "farther" from "no path
     at all". The coverage does not change: it only looks within the thresholds.
+
+    ``facilities`` may be a layer already attached to ``network``
+    (:func:`mtown_geo.access.attach`): the circle's categories are then taken from it
+    (:meth:`~mtown_geo.access.Attachment.select`) without attaching them again, with the
+    same result.
     """
     prof = resolve(profile)
     cats = categories_of(prof, circle)
@@ -119,8 +124,14 @@ def reach(
                 f"max_time_min must be at least the circle's largest threshold ({limit:g} min), got {max_time_min!r}"
             )
         limit = float(max_time_min)
-    fac = facilities[facilities["category"].isin(cats)] if len(facilities) else facilities
-    if len(fac) == 0:
+    fac: gpd.GeoDataFrame | access.Attachment
+    if isinstance(facilities, access.Attachment):
+        fac = facilities.select(cats)
+        found = len(fac.facilities)
+    else:
+        fac = facilities[facilities["category"].isin(cats)] if len(facilities) else facilities
+        found = len(fac)
+    if found == 0:
         warnings.warn(
             f"no facility of any category of the {circle} circle: every time is inf",
             category=EmptyCategoryWarning,

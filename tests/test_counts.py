@@ -23,6 +23,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -94,7 +95,7 @@ def spied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Spy, mg.s
 
     def reach(network: Any, facilities: Any, **kw: Any) -> Any:
         spy.count("reach_calls")
-        if spy.holds(facilities):
+        if spy.holds(facilities.facilities if isinstance(facilities, access.Attachment) else facilities):
             spy.count("reach")
         return real_reach(network, facilities, **kw)
 
@@ -159,3 +160,58 @@ def test_writing_projects_the_point_only_for_the_web_map(spied: tuple[_Spy, Any]
     write = spy.counts["write"]
     # the interactive map's facility markers, in EPSG:4326 (today three calls; target: one)
     assert write["project"] <= 3, dict(write)
+
+
+# -- attached once: a selection of an Attachment and its warnings ------------------------------
+
+
+def _snap_messages(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, mg.SnapWarning)]
+
+
+def test_a_selection_of_an_attachment_is_the_attachment_of_that_part(spied: tuple[_Spy, Any]) -> None:
+    _, result = spied
+    walk = result.networks["walk"]
+    fac = result.layers["facilities"]
+    cats = ["primary_school", "kindergarten", "bus_stop"]
+    part = access.attach(walk, fac).select(cats)
+    own = fac[fac["category"].isin(cats)]
+    direct = access.attach(walk, own, categories=cats)
+    assert len(part.facilities) == len(own) > 0
+    pd.testing.assert_frame_equal(part.snaps, direct.snaps)
+    assert part.points["owner"].tolist() == direct.points["owner"].tolist()
+    assert shapely.equals_exact(np.asarray(part.points.geometry.values), np.asarray(direct.points.geometry.values), 0).all()
+    pd.testing.assert_frame_equal(part.diagnostics(), direct.diagnostics())
+    # searched from either: the same times and nearest facilities, to the bit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = access.reach(walk, part, categories=cats, max_time_min=20)
+        b = access.reach(walk, own, categories=cats, max_time_min=20)
+    np.testing.assert_array_equal(a.node_min, b.node_min)
+    np.testing.assert_array_equal(a.nearest, b.nearest)
+    with pytest.raises(mg.InputError, match="holds no feature of the categories"):
+        direct.select(["library"])
+
+
+def test_an_attachment_warns_as_the_search_from_it_would(spied: tuple[_Spy, Any]) -> None:
+    _, result = spied
+    walk = result.networks["walk"]
+    fac = result.layers["facilities"]
+    att = access.attach(walk, fac)
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        att.warn()
+    with warnings.catch_warnings(record=True) as searched:
+        warnings.simplefilter("always")
+        access.reach(walk, fac, max_time_min=15)
+    assert _snap_messages(ours) == _snap_messages(searched)
+    # the demo's walk network has pieces cut off from the rest, with facilities on them
+    assert any("attach only to small pieces of the walk network" in m for m in _snap_messages(ours))
+    # one category: as a search of that category alone (its rows numbered within it)
+    with warnings.catch_warnings(record=True) as ours_one:
+        warnings.simplefilter("always")
+        att.select(["bus_stop"]).warn()
+    with warnings.catch_warnings(record=True) as searched_one:
+        warnings.simplefilter("always")
+        access.reach(walk, fac[fac["category"] == "bus_stop"], max_time_min=15)
+    assert _snap_messages(ours_one) == _snap_messages(searched_one) != []

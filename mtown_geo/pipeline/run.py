@@ -15,8 +15,8 @@ import pandas as pd
 import shapely
 from tqdm.auto import tqdm
 
-from .. import access, inventory, lifecircle, report, siting
 from .. import crs as _crs
+from .. import inventory, lifecircle, report, siting
 from .. import validate as _validate
 from .._errors import (
     DataNotFoundError,
@@ -145,9 +145,10 @@ def run(
             steps.circle_step(tw, circle, tables).into(tables, layers, computed, rasters, notes)
             bar.update()
         fac_m = tw.facilities
-        if "walk" in tw.networks:
-            diag = access.reach(tw.networks["walk"], tw.facilities, max_time_min=15).facility_diagnostics()
-            fac_m = fac_m.join(diag[["access_points", "snap_dist_m", "status"]])
+        if "walk" in tw.networks:  # how each facility attaches on foot: the walk attachment, no search
+            walk = tw.attachment("walk")
+            walk.warn()
+            fac_m = fac_m.join(walk.diagnostics()[["access_points", "snap_dist_m", "status"]])
         layers["facilities"] = fac_m
         bar.set_postfix_str("parks")
         steps.parks_step(tw, tables).into(tables, layers, computed, rasters, notes)

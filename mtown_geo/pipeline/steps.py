@@ -172,7 +172,10 @@ def circle_step(
         c_units = c_units.to_crs(net.crs)
     # the whole network is searched (a few milliseconds more than stopping at the threshold):
     # the maps show times beyond the threshold, and "no path at all" apart from "farther"
-    r = lifecircle.reach(net, tw.facilities, profile=prof, circle=circle, max_time_min=SEARCH_LIMIT_MIN)
+    # the facilities attached once per mode (tw.attachment); the circle's Reach serves its
+    # coverage, service areas, raster and siting's existing coverage
+    r = lifecircle.reach(net, tw.attachment(spec.mode), profile=prof, circle=circle, max_time_min=SEARCH_LIMIT_MIN)
+    tw.reaches[circle] = r
     times = lifecircle.times_at(r, c_units, profile=prof, circle=circle)
     cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
     if r is not None and spec.demand != "villages":
@@ -282,6 +285,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
     net = tw.network(spec.mode)
     units = tw.units.to_crs(net.crs)
     weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    reach = tw.reaches.get(circle)
     rows = []
     site_layers = []
     missing = set(inventory.gaps(tables["inventory"])) if "inventory" in tables else set()
@@ -300,6 +304,9 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
         rate = rate_of(cov, cat)
         if rate >= target:
             continue
+        # the existing coverage is read from the circle's Reach (no second search); the
+        # category's facilities that attach badly are reported as a search of them would
+        tw.attachment(spec.mode).select([cat]).warn()
         plan = siting.add_facilities(
             net,
             tw.facilities,
@@ -310,6 +317,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
             k=st.siting.max_sites,
             weight=weight,
             method=st.siting.method,
+            reach=reach,
         )
         rows.append(
             {

@@ -12,11 +12,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .. import access, demand
 from .. import crs as _crs
-from .. import demand
 from .._errors import (
     StudyError,
 )
+from ..lifecircle import categories_of
 from ..network import Network
 from ..standards import Profile
 from . import inputs
@@ -42,9 +43,29 @@ class Town:
     weight: str
     networks: dict[str, Network] = field(default_factory=dict)
     sources: list[inputs.FacilitySource] = field(default_factory=list)
+    attachments: dict[str, access.Attachment] = field(default_factory=dict)
+    reaches: dict[str, access.Reach | None] = field(default_factory=dict)
 
     def network(self, mode: str) -> Network:
         return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
+
+    def attachment(self, mode: str) -> access.Attachment:
+        """The facilities attached once to the mode's network (:func:`mtown_geo.access.attach`).
+
+        On foot every facility is attached (the ``facilities`` layer's ``access_points``,
+        ``snap_dist_m`` and ``status`` come from it); on another mode only the categories of
+        the study's circles on that mode. Every circle of the mode searches from it
+        (:meth:`~mtown_geo.access.Attachment.select`): no facility is snapped twice.
+        """
+        if mode not in self.attachments:
+            cats: list[str] | None = None
+            if mode != "walk":
+                circles = self.study.circles if self.study.circles is not None else list(self.profile.circles)
+                cats = sorted(
+                    {c for name in circles if self.profile.circles[name].mode == mode for c in categories_of(self.profile, name)}
+                )
+            self.attachments[mode] = access.attach(self.network(mode), self.facilities, categories=cats)
+        return self.attachments[mode]
 
 
 def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates: bool = False) -> Town:
