@@ -43,6 +43,7 @@ def from_osm(
     categories: list[str] | None = None,
     boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     buffer_m: float = 1000.0,
+    crs: Any = None,
 ) -> gpd.GeoDataFrame:
     """Facilities from OpenStreetMap, in the profile's categories.
 
@@ -60,12 +61,16 @@ def from_osm(
         outside a town still serve it). Any CRS; a bare geometry has no CRS and is refused.
     buffer_m : float, optional
         Buffer around the boundary in metres (default 1000).
+    crs : CRS, optional
+        The CRS of the result (default EPSG:4326). When it is the metric CRS the boundary
+        is measured in (:func:`mtown_geo.crs.metric_crs` of the boundary), the facilities
+        are projected once, for the clip and the result alike.
 
     Returns
     -------
     GeoDataFrame
-        EPSG:4326; columns :data:`COLUMNS` and geometry (points, or polygons for areas).
-        Data © OpenStreetMap contributors.
+        EPSG:4326 (or ``crs``); columns :data:`COLUMNS` and geometry (points, or polygons
+        for areas). Data © OpenStreetMap contributors.
 
     Examples
     --------
@@ -90,7 +95,9 @@ def from_osm(
             out = classify(feats, profile=prof, categories=categories)
     report = out.attrs.get("facility_report", FacilityReport())
     if boundary is not None and len(out):
-        out = _within(out, boundary, buffer_m)
+        out = _within(out, boundary, buffer_m, crs=crs)
+    if crs is not None and not out.crs.equals(crs):
+        out = out.to_crs(crs)
     if boundary is not None and report.not_public:
         # the features left out as not public that lie in the area
         ids = np.array([f"{t}/{i}" for t, i in zip(feats["osm_type"], feats["osm_id"], strict=True)], dtype=object)
@@ -142,14 +149,18 @@ def _classified(extract: OSMExtract, prof: Profile, categories: list[str] | None
     return out
 
 
-def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float) -> gpd.GeoDataFrame:
+def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float, *, crs: Any = None) -> gpd.GeoDataFrame:
+    """The features of ``gdf`` within ``buffer_m`` of the boundary, measured in its metric CRS;
+    projected when ``crs`` is that CRS, else as given."""
     boundary = _geom.as_layer(boundary, what="boundary")
     metric = _crs.metric_crs(boundary)
     area = _geom.polygon_union(boundary, crs=metric, what="boundary", drop_empty=True)
     if buffer_m > 0:
         area = area.buffer(buffer_m)
-    hit = gdf.to_crs(metric).intersects(area).to_numpy()
-    return gdf.loc[hit].reset_index(drop=True)
+    projected = gdf.to_crs(metric)
+    hit = projected.intersects(area).to_numpy()
+    kept = projected if crs is not None and projected.crs.equals(crs) else gdf
+    return kept.loc[hit].reset_index(drop=True)
 
 
 def _features_online(place: str, profile: Profile) -> gpd.GeoDataFrame:

@@ -195,6 +195,7 @@ class FacilitySource:
     label: str
     rows: slice
     report: Any = None  # the TableReport of a table
+    read: gpd.GeoDataFrame | None = None  # its rows as read (EPSG:4326), for the coordinate check
 
 
 def _file_categories(gdf: gpd.GeoDataFrame, col: str, prof: Profile, label: str) -> pd.Series:
@@ -231,7 +232,13 @@ def facility_layer(
     town: gpd.GeoDataFrame,
     buffer_m: float,
     sources: list[FacilitySource] | None = None,
+    *,
+    crs: Any = None,
 ) -> gpd.GeoDataFrame:
+    """The study's facilities from every source, merged: in EPSG:4326, or projected once into
+    ``crs`` (OSM features by the clip that keeps those near the town; ``sources`` then keep each
+    table's and layer's rows as read, in EPSG:4326)."""
+    out_crs = 4326 if crs is None else crs
     parts = []
     at = 0
     for src in study.facilities:
@@ -239,7 +246,7 @@ def facility_layer(
         info: FacilitySource | None = None
         label = source_label(study, src)
         if src.osm is not None:
-            part = facilities.from_osm(study.osm_source(src.osm), profile=prof, boundary=town, buffer_m=buffer_m)
+            part = facilities.from_osm(study.osm_source(src.osm), profile=prof, boundary=town, buffer_m=buffer_m, crs=out_crs)
         elif src.table is not None:
             kw: dict[str, Any] = {"profile": prof}
             for key in ("crs", "category_col", "type_col", "name_col"):
@@ -262,12 +269,13 @@ def facility_layer(
         part = part.assign(**{inventory.SOURCE_COL: label})
         if info is not None and sources is not None:
             info.rows = slice(at, at + len(part))
+            info.read = part.to_crs(4326) if crs is not None else None
             sources.append(info)
         at += len(part)
         parts.append(part)
     if not parts:
         raise StudyError("facilities: give at least one source")
-    fac = gpd.GeoDataFrame(pd.concat([p.to_crs(4326) for p in parts], ignore_index=True), crs=4326)
+    fac = gpd.GeoDataFrame(pd.concat([p.to_crs(out_crs) for p in parts], ignore_index=True), crs=out_crs)
     # features each source holds but leaves out as not open to the public (a campus library):
     # the inventory tells them apart from facilities the data do not hold at all
     closed = []
@@ -310,7 +318,7 @@ def check_coordinates(
         rep = src.report
         for note in rep.notes if rep is not None else []:
             notes.append(note)
-        part = fac.iloc[src.rows]
+        part = src.read if src.read is not None else fac.iloc[src.rows]
         if "facility_id" in part:
             part = part.drop_duplicates("facility_id")
         if part.empty:

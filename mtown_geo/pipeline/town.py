@@ -71,9 +71,11 @@ class Town:
 def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates: bool = False) -> Town:
     """Read a study's inputs and project each once into the town's metric CRS.
 
-    The facilities are read (EPSG:4326), checked against the streets when
-    ``check_coordinates`` (:func:`mtown_geo.pipeline.inputs.check_coordinates`, on the
-    coordinates as read) and projected once; every later step measures them as they are.
+    The facilities are projected once as they are read (the OSM features by the clip that
+    keeps those near the town, :func:`mtown_geo.facilities.from_osm` with ``crs=``), checked
+    against the streets when ``check_coordinates``
+    (:func:`mtown_geo.pipeline.inputs.check_coordinates`, on the coordinates as read); every
+    later step measures them as they are.
     """
     inputs.require_inputs(st)
     town, built = inputs.boundaries(st)
@@ -81,7 +83,7 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
     built_m = built.to_crs(metric)
     inputs.check_run_memory(st, prof, built_m)
     sources: list[inputs.FacilitySource] = []
-    fac = inputs.facility_layer(st, prof, town, st.network.buffer_m, sources)
+    fac = inputs.facility_layer(st, prof, town, st.network.buffer_m, sources, crs=metric)
     units = demand.grid(built_m, cell_m=st.demand.cell_m, reach_m=inputs.shortest_reach_m(prof, inputs.grid_circles(st, prof)))
     residential = inputs.residential(st, metric, town)
     units = _with_residential(units, residential, built_m)
@@ -95,9 +97,7 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
             "(weight=area); give residential land under `residential:` for the official denominator"
         )
         weight = "area"
-    fac_m = fac.to_crs(metric)
-    fac_m.attrs = dict(fac.attrs)
-    tw = Town(st, prof, town, built, metric, fac_m, residential, units, weight, sources=sources)
+    tw = Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
     if check_coordinates:
         inputs.check_coordinates(st, prof, fac, sources, tw.network, notes)
     return tw
