@@ -97,9 +97,6 @@ _HOIST = "an import inside a function that changes nothing (the package loads th
 
 #: breaches accepted for now, (kind, importer, imported) -> reason; it may only shrink
 KNOWN: dict[tuple[str, str, str], str] = {
-    ("local", "mtown_geo.render.interactive", "base64"): _HOIST,
-    ("local", "mtown_geo.render.interactive", "importlib.resources"): _HOIST,
-    ("local", "mtown_geo.render.interactive", "mtown_geo._io"): _HOIST,
 }
 
 # ---------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ through :func:`escape_text`. Markup or script in a name is displayed, never run.
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +25,7 @@ from branca.element import Element, MacroElement
 from folium.template import Template
 
 from .._errors import InputError
+from .._io import atomic_file
 from ..demand import cells
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
@@ -76,9 +79,6 @@ def escape_text(value: object) -> str:
 def _leaflet_data_uris() -> tuple[str, str]:
     """Leaflet's JavaScript and CSS (from the django-js-lib-leaflet wheel) as ``data:`` URIs,
     its images inlined, so a map needs no CDN: saved, or shown inline in Jupyter."""
-    import base64
-    from importlib import resources
-
     base = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
     js = (base / "leaflet.js").read_bytes()
     css = (base / "leaflet.css").read_text(encoding="utf-8")
@@ -137,8 +137,6 @@ class _Script(MacroElement):
 
 def save_map(fmap: folium.Map, path: str | Path) -> Path:
     """Write a map as one self-contained HTML file, atomically."""
-    from .._io import atomic_file
-
     path = Path(path)
     with atomic_file(path) as tmp:
         tmp.write_text(fmap.get_root().render(), encoding="utf-8")
@@ -739,6 +737,8 @@ def town_map(
         k.split("_", 1)[1] for k in layers if k.startswith("units_") and k.split("_", 1)[1] not in _CIRCLE_ORDER
     )
     fac = layers.get("facilities")
+    if fac is not None and len(fac):
+        fac = fac.to_crs(4326)  # once: every facility symbol of the map is drawn from it
     first = True
     for circle in circles:
         units = layers[f"units_{circle}"]
