@@ -122,6 +122,20 @@ def test_outputs_written(demo_run):
     assert "OpenStreetMap" in man["attribution"]
 
 
+def test_the_result_frame_is_the_indicator_table_and_the_map_is_the_towns(demo_run):
+    result, out = demo_run
+    frame = result.to_frame()
+    pd.testing.assert_frame_equal(frame, result.indicators)
+    frame.loc[frame.index[0], "value"] = -1.0
+    assert result.indicators["value"].iloc[0] != -1.0  # a copy
+    assert result.weight == "res_area_m2"
+    page = (out / "map.html").read_text(encoding="utf-8")
+    # the map's own title with the town's name, over the run's vector basemap, shares by residential land
+    assert f"<title>{result.study.name} 生活圈设施可达性 life-circle access</title>" in page
+    assert "底图 vector basemap (OSM, offline)" in page
+    assert "按居住用地面积 by residential land" in page
+
+
 def test_failed_run_leaves_nothing(tmp_path):
     path = _demo_study(tmp_path, osm=str(tmp_path / "missing.osm.pbf"))
     out = tmp_path / "out"

@@ -236,8 +236,11 @@ def _interactive_map(result: StudyResult, path: Path) -> None:
         result.layers,
         profile=result.profile,
         tiles=result.study.outputs.tiles,
-        title=f"{result.study.name} 出行时间 travel time",
         banner=_gap_banner(result, result.data_gaps) or "",
+        town=result.study.name,
+        basemap=result.basemap,
+        weight=result.weight or None,
+        max_time_min=steps.SEARCH_LIMIT_MIN,
     )
     save_map(fmap, path)
 

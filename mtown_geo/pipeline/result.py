@@ -38,6 +38,12 @@ class StudyResult:
     out_dir: Path | None = None
     basemap: Any = None  # render.Basemap of the town and its surroundings, for the maps
     started: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    weight: str = ""  # the demand units' column the coverage rates are weighted by (res_area_m2, pop, area_m2)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The indicator table (a copy of :attr:`indicators`): one row per annex row and indicator,
+        with its value, unit, target, status, denominator and origin, as ``indicators.xlsx`` holds it."""
+        return self.indicators.copy()
 
     def provenance(self) -> Any:
         """Where the run's numbers come from (:class:`mtown_geo.provenance.Provenance`): the town,

@@ -181,6 +181,7 @@ def run(
         rasters=rasters,
         data_date=data_date,
         basemap=basemap,
+        weight=lifecircle.WEIGHTS[tw.weight] or "area_m2",
     )
     if out is not None:
         outputs.write(result, out, overwrite=overwrite, extra_files=extra_files)
