@@ -46,8 +46,8 @@ import shapely
 import yaml
 from tqdm.auto import tqdm
 
+from . import _geom, report
 from . import crs as _crs
-from . import report
 from ._errors import DataNotFoundError, InputError, MtownGeoError, StudyError
 from ._io import MANIFEST, check_output_root, file_sha256, own_files
 from ._version import __version__
@@ -172,7 +172,7 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         if not geom.is_valid:
             raise InputError(f"the town's boundary is not a valid polygon ({shapely.is_valid_reason(geom)}); repair it first")
         town = gpd.GeoDataFrame({"kind": ["镇域"], "name": [task["name"]]}, geometry=[geom], crs=task["crs"])
-        town_m = town.to_crs(_crs.metric_crs(town))
+        town_m = _geom.to_metric(town, crs=_crs.metric_crs(town), what="town boundary")
         study = load_study({**task["study"], "name": task["name"], "code": task["code"], "boundaries": {"town": "<memory>"}})
         extract = inputs.extract_for(study, town_m)  # the town's part of the regional extract
         built = inputs.builtup_from_osm(extract, town_m) if task["builtup"] == "osm" else town_m

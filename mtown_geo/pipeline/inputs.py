@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .. import _geom, demand, facilities, inventory, network, parks, terrain
 from .. import crs as _crs
-from .. import demand, facilities, inventory, network, parks, terrain
 from .._errors import (
     CoordinateShiftWarning,
     DataNotFoundError,
@@ -104,10 +104,11 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
     is_b = f["tags"].map(lambda t: t.get("landuse") in ("residential", "commercial", "retail")).to_numpy()
     polys = f.loc[is_b]
     polys = polys[polys.geom_type.isin(["Polygon", "MultiPolygon"])]
-    area = town.union_all()
     if polys.empty:
         return town
-    built = shapely.make_valid(polys.to_crs(town.crs).union_all()).buffer(100.0).buffer(-100.0).intersection(area)
+    area = _geom.polygon_union(town, crs=town.crs, what="town boundary")
+    land = _geom.polygon_union(polys, crs=town.crs, what="OSM built-up land use", drop_empty=True, allow_empty=True)
+    built = land.buffer(100.0).buffer(-100.0).intersection(area)
     if built.is_empty or built.area < 1.0:
         return town
     return gpd.GeoDataFrame({"kind": ["建成区"]}, geometry=[built], crs=town.crs)
@@ -374,7 +375,7 @@ def check_coordinates(
 
 def village_points(study: Study, town: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
     parts = []
-    town_m = town.to_crs(metric).union_all()
+    town_m = _geom.polygon_union(town, crs=metric, what="town boundary")
     for src in study.villages:
         if src.osm is not None:
             f = osm_extract(study, src.osm).features
@@ -416,7 +417,7 @@ def network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame, 
         _crs.require_crs(lines, what="road centreline layer")
         # the lines that reach the town plus the buffer, whole
         metric = _crs.metric_crs(town)
-        reach_area = town.to_crs(metric).union_all().buffer(spec.buffer_m)
+        reach_area = _geom.polygon_union(town, crs=metric, what="town boundary").buffer(spec.buffer_m)
         lines = lines[lines.to_crs(metric).intersects(reach_area).to_numpy()]
         if lines.empty:
             raise StudyError(f"network.source: no line of {spec.source} comes within {spec.buffer_m:g} m of the town")

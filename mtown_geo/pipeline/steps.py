@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import access, documents, greenways, inventory, isochrones, lifecircle, parks, report, siting
+from .. import _geom, access, documents, greenways, inventory, isochrones, lifecircle, parks, report, siting
 from .. import crs as _crs
 from .. import rasters as _rasters
 from .._errors import (
@@ -416,7 +416,7 @@ def _inventory_layer(
 ) -> tuple[pd.DataFrame | None, bool]:
     """Add a layer (park land, greenways) to the run's inventory: its features per source inside
     the town and its buffer. The new inventory, and whether any source holds one."""
-    town = tw.town.to_crs(tw.metric).union_all()
+    town = _geom.polygon_union(tw.town, crs=tw.metric, what="town boundary")
     reach = town.buffer(tw.study.network.buffer_m)
     geoms = np.asarray(layer.to_crs(tw.metric).geometry.values) if len(layer) else np.empty(0, dtype=object)
     inside = shapely.intersects(geoms, town) if len(geoms) else np.zeros(0, dtype=bool)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import chargers, greenspace, lifecircle, neighbourhood, parks, streets, transit, villages
+from .. import _geom, chargers, greenspace, lifecircle, neighbourhood, parks, streets, transit, villages
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
@@ -114,7 +114,7 @@ def _task_villages(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
     if patterns and len(gov):
         names = gov["name"].fillna("").astype(str)
         is_c = names.map(lambda n: any(p in n for p in patterns)).to_numpy(bool)
-        town_m = tw.town.to_crs(tw.metric).union_all()
+        town_m = _geom.polygon_union(tw.town, crs=tw.metric, what="town boundary")
         com = gov[is_c & gov.intersects(town_m).to_numpy()]
         known = [str(n) for n in vil["name"] if isinstance(n, str) and n]
         keep = []
@@ -300,7 +300,7 @@ def _stops(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
     if "served" in allp:
         allp["served"] = allp["served"].astype("boolean").fillna(False).astype(bool)
     # stops that can serve the town: inside it or within the village distance
-    town_m = tw.town.to_crs(tw.metric).union_all()
+    town_m = _geom.polygon_union(tw.town, crs=tw.metric, what="town boundary")
     reach_m = rules.village_dist_m if rules is not None else 2000.0
     return allp[allp.dwithin(town_m, reach_m).to_numpy()].reset_index(drop=True)
 
