@@ -10,8 +10,8 @@ One kindergarten of the Karhula demo (Otsonkallio, ``node/1324225776``) is follo
   :func:`mtown_geo.access.csr_dijkstra`, the package's one shortest-path search.
 
 A layer holds the point when one of its geometries equals it exactly (within 1e-9° in
-EPSG:4326, 1e-4 m in the town's metric CRS). Calls made while the results are written
-(:func:`mtown_geo.pipeline.outputs.write`) are counted apart.
+EPSG:4326, 1e-4 m in the town's metric CRS). Calls made while the maps' basemap is drawn from
+the extract (``basemap``) and while the results are written (``write``) are counted apart.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import shapely
 import mtown_geo as mg
 from mtown_geo import access
 from mtown_geo.pipeline import outputs
+from mtown_geo.pipeline import run as pipeline_run
 
 FID = "node/1324225776"  # Otsonkallio kindergarten, a point in OSM
 
@@ -39,7 +40,7 @@ class _Spy:
 
     def __init__(self, pt4326: shapely.Point, pt_m: shapely.Point, metric: Any) -> None:
         self.pt4326, self.pt_m, self.metric = pt4326, pt_m, metric
-        self.counts: dict[str, Counter[str]] = {"run": Counter(), "write": Counter()}
+        self.counts: dict[str, Counter[str]] = {"run": Counter(), "basemap": Counter(), "write": Counter()}
         self.phase = "run"
         self._depth = 0
 
@@ -86,6 +87,7 @@ def spied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Spy, mg.s
     spy = _Spy(row.geometry.iloc[0], row.to_crs(metric).geometry.iloc[0], metric)
 
     real_snap, real_reach, real_dijkstra, real_write = access.snap, access.reach, access.csr_dijkstra, outputs.write
+    real_basemap = pipeline_run._basemap
 
     def snap(network: Any, points: Any, **kw: Any) -> Any:
         spy.count("snap_calls")
@@ -110,6 +112,13 @@ def spied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Spy, mg.s
         finally:
             spy.phase = "run"
 
+    def basemap(*args: Any, **kw: Any) -> Any:
+        spy.phase = "basemap"
+        try:
+            return real_basemap(*args, **kw)
+        finally:
+            spy.phase = "run"
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gpd.GeoDataFrame, "to_crs", spy.to_crs(gpd.GeoDataFrame.to_crs))
         mp.setattr(gpd.GeoSeries, "to_crs", spy.to_crs(gpd.GeoSeries.to_crs))
@@ -117,6 +126,7 @@ def spied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Spy, mg.s
         mp.setattr(access, "reach", reach)
         mp.setattr(access, "csr_dijkstra", csr_dijkstra)
         mp.setattr(outputs, "write", write)
+        mp.setattr(pipeline_run, "_basemap", basemap)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = mg.run(study, out=folder / "out")
@@ -132,34 +142,59 @@ def test_the_spy_sees_the_kindergarten(spied: tuple[_Spy, Any]) -> None:
 
 def test_the_town_projects_the_facility_once(spied: tuple[_Spy, Any]) -> None:
     spy, _ = spied
-    run = spy.counts["run"]
-    # 1: facilities.from_osm clips the facilities by the town + 1000 m in a metric CRS;
-    # 2: the town projects its facility layer once into its metric CRS (inventory, circles,
-    #    diagnostics and siting measure it as it is: no further projection);
-    # 3: the basemap projects the extract's features (the node among them) to draw them.
-    # (before the town was built once: 7 — the inventory, each search and the facilities layer re-projected it)
-    assert run["project"] <= 3, dict(run)
+    # facilities.from_osm(..., crs=<the town's metric CRS>) clips the facilities by the town +
+    # 1000 m in that CRS and keeps them so: the only projection; the inventory, the circles, the
+    # diagnostics and siting measure the layer as it is (before: 3 in the run, 7 before the
+    # town was built once)
+    assert spy.counts["run"]["project"] == 1, dict(spy.counts["run"])
+    # the maps' basemap projects the extract's features, the node among them, to draw them
+    assert spy.counts["basemap"]["project"] == 1, dict(spy.counts["basemap"])
 
 
-def test_one_facility_is_snapped_and_searched_at_most_so_often(spied: tuple[_Spy, Any]) -> None:
+def test_one_facility_is_snapped_once_and_searched_once(spied: tuple[_Spy, Any]) -> None:
     spy, _ = spied
     run = spy.counts["run"]
-    # the 15-minute circle's search, the facility diagnostics' search and siting's search of the
-    # existing kindergartens: three snaps and three searches of the point (target: one each, the
-    # circle's Reach serving diagnostics and siting)
-    assert run["snap"] <= 3, dict(run)
-    assert run["reach"] <= 3, dict(run)
-    # one Reach per circle (3), the diagnostics, siting's existing coverage and the tasks' searches
-    assert run["reach_calls"] <= 8, dict(run)
-    assert run["snap_calls"] <= 40, dict(run)
-    assert run["dijkstra_calls"] <= 44, dict(run)
+    # the walk attachment of every facility: the circles search from selections of it, the
+    # facilities layer's diagnostics read it, siting reads the 15-minute circle's Reach
+    # (before: 3 snaps and 3 searches: the circle's, the diagnostics' and siting's)
+    assert run["snap"] == 1, dict(run)
+    assert run["reach"] == 1, dict(run)
+    # one Reach per circle with facilities (5min, 15min; the 30min circle's categories have none
+    # here) and the public-transport task's search from the bus stops
+    assert run["reach_calls"] == 3, dict(run)
+    # every shortest-path search of the run (before: 44):
+    #   8  the circles' searches, one per category with an attached facility (5min and 15min)
+    #   1  the public-transport task (bus stops)
+    #   6  the village-roads task on the drive network (seat zone 1, reach status 4, connect 1)
+    #  18  siting, 2 per category below its target (9): the candidates' reachable nodes and
+    #      their cover; the existing coverage is read from the circle's Reach (before: 1 more each)
+    assert run["dijkstra_calls"] == 8 + 1 + 6 + 18, dict(run)
+    # snaps of any layer: the attachments (walk; ebike with no facility), the units per walk
+    # circle (2), the raster cells per walk circle (2), siting (units 9 + existing coverage 4 +
+    # candidates 9), the tasks (villages 5, transit 2). Left: units are snapped per use, not per mode
+    assert run["snap_calls"] <= 35, dict(run)
 
 
 def test_writing_projects_the_point_only_for_the_web_map(spied: tuple[_Spy, Any]) -> None:
     spy, _ = spied
     write = spy.counts["write"]
-    # the interactive map's facility markers, in EPSG:4326 (today three calls; target: one)
-    assert write["project"] <= 3, dict(write)
+    # the interactive map's facility symbols, projected once to EPSG:4326 (before: 3 calls)
+    assert write["project"] == 1, dict(write)
+
+
+def test_the_clip_projects_the_facilities_for_the_town(spied: tuple[_Spy, Any]) -> None:
+    spy, _ = spied
+    bounds = mg.demo_boundaries("karhula")
+    town = bounds[bounds["kind"] == "镇域"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        as_read = mg.facilities.from_osm(mg.demo_osm_path("karhula"), boundary=town, buffer_m=1000)
+        projected = mg.facilities.from_osm(mg.demo_osm_path("karhula"), boundary=town, buffer_m=1000, crs=spy.metric)
+    assert projected.crs.equals(spy.metric)
+    assert projected["facility_id"].tolist() == as_read["facility_id"].tolist()
+    # the same coordinates, to the bit, as projecting the layer afterwards
+    theirs = np.asarray(as_read.to_crs(spy.metric).geometry.values)
+    assert shapely.equals_exact(np.asarray(projected.geometry.values), theirs, tolerance=0).all()
 
 
 # -- attached once: a selection of an Attachment and its warnings ------------------------------
