@@ -169,10 +169,11 @@ def test_one_facility_is_snapped_once_and_searched_once(spied: tuple[_Spy, Any])
     #  18  siting, 2 per category below its target (9): the candidates' reachable nodes and
     #      their cover; the existing coverage is read from the circle's Reach (before: 1 more each)
     assert run["dijkstra_calls"] == 8 + 1 + 6 + 18, dict(run)
-    # snaps of any layer: the attachments (walk; ebike with no facility), the units per walk
-    # circle (2), the raster cells per walk circle (2), siting (units 9 + existing coverage 4 +
-    # candidates 9), the tasks (villages 5, transit 2). Left: units are snapped per use, not per mode
-    assert run["snap_calls"] <= 35, dict(run)
+    # snaps of any layer (before: 40): the attachments (walk; ebike, with no facility), the units
+    # per walk circle (2), the raster cells per walk circle (2), siting (the units 9, once per
+    # category, and the candidates 9; the existing coverage reuses the circle's unit snaps), the
+    # tasks (villages 5, transit 2). Left: siting snaps the units once per category
+    assert run["snap_calls"] <= 2 + 2 + 2 + 18 + 7, dict(run)
 
 
 def test_writing_projects_the_point_only_for_the_web_map(spied: tuple[_Spy, Any]) -> None:
