@@ -93,11 +93,9 @@ ONLY_IN = {
     "scipy.sparse.csgraph.shortest_path": "mtown_geo.access",
 }
 
-_HOIST = "an import inside a function that changes nothing (the package loads the module anyway): to the top"
 
 #: breaches accepted for now, (kind, importer, imported) -> reason; it may only shrink
-KNOWN: dict[tuple[str, str, str], str] = {
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 # ---------------------------------------------------------------------------------------
 
