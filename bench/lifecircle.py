@@ -141,7 +141,7 @@ def mtown_public(path: Path, prof: mg.standards.Profile) -> MtownRun:
     with clock("lifecircle.travel_times"), common.quiet_warnings():
         times = mg.lifecircle.travel_times(net, fac, units, profile=prof, circle=CIRCLE)
     with clock("lifecircle.coverage"):
-        table = mg.lifecircle.coverage(times, units, profile=prof, circle=CIRCLE, weight="area")
+        table = mg.lifecircle.coverage(times, units, profile=prof, circle=CIRCLE, weight="area_m2")
     return MtownRun(clock.s, net, fac, units, times, table)
 
 
@@ -208,7 +208,7 @@ def mtown_stages(path: Path, prof: mg.standards.Profile, cats: Sequence[str], *,
     with clock("times + coverage"):
         t, _ = reach._times_for(usnaps)
         times = pd.DataFrame(t.T, index=units.index, columns=list(cats))
-        table = mg.lifecircle.coverage(times, units, profile=prof, circle=CIRCLE, weight="area")
+        table = mg.lifecircle.coverage(times, units, profile=prof, circle=CIRCLE, weight="area_m2")
     areas = None
     if isochrones:
         with clock("isochrones"):

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     units = mg.demand.grid(common.built_up_polygons(extract, landuse=BUILT_UP).to_crs(net.crs), cell_m=CELL_M)
     reach = lifecircle.reach(net, fac, profile=prof, circle=CIRCLE, max_time_min=float("inf"))
     times = lifecircle.times_at(reach, units, profile=prof, circle=CIRCLE)
-    before = lifecircle.coverage(times, units, profile=prof, circle=CIRCLE, weight="area")
+    before = lifecircle.coverage(times, units, profile=prof, circle=CIRCLE, weight="area_m2")
     t_first = time.perf_counter() - t0
     sites = new_sites(extract, net.crs)
     n_kg = int((fac["category"] == "kindergarten").sum())
@@ -98,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def what_if() -> pd.DataFrame:
-        return lifecircle.what_if(reach, units, add=sites, category="kindergarten", profile=prof, circle=CIRCLE, weight="area")
+        return lifecircle.what_if(reach, units, add=sites, category="kindergarten", profile=prof, circle=CIRCLE, weight="area_m2")
 
     edited = pd.concat([fac, sites.to_crs(fac.crs).assign(category="kindergarten")], ignore_index=True)
 
     def full() -> pd.DataFrame:
         r = lifecircle.reach(net, edited, profile=prof, circle=CIRCLE, max_time_min=float("inf"))
         t = lifecircle.times_at(r, units, profile=prof, circle=CIRCLE)
-        return lifecircle.coverage(t, units, profile=prof, circle=CIRCLE, weight="area")
+        return lifecircle.coverage(t, units, profile=prof, circle=CIRCLE, weight="area_m2")
 
     timings, results = common.time_interleaved({"what_if": what_if, "full": full}, args.runs)
     a, b = results["what_if"], results["full"]

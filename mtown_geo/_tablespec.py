@@ -253,14 +253,12 @@ TABLES: dict[str, dict[str, Col]] = {
     },
 }
 
-#: The unit of a weight column by the weight's name (the old names while study tables still carry them).
-_WEIGHT_UNIT = {
+#: The unit of a weight column by the weight's name (the demand units' column; ``None``: each unit counts 1).
+_WEIGHT_UNIT: dict[str | None, str] = {
     "res_area_m2": _M2,
     "area_m2": _M2,
     "pop": "人",
-    "residential": _M2,
-    "area": _M2,
-    "units": "个 villages",
+    None: "个 villages",
 }
 
 
@@ -280,9 +278,10 @@ def _context(frame: pd.DataFrame, attrs: Mapping[str, Any]) -> dict[str, str]:
     if "weight" in frame and len(frame):
         ws = {str(w) for w in frame["weight"].dropna().unique()}
         # no weight column name: every unit counted 1 (villages)
-        ctx["weight"] = "/".join(sorted({_WEIGHT_UNIT.get(w, w) for w in ws})) if ws else _WEIGHT_UNIT["units"]
+        ctx["weight"] = "/".join(sorted({_WEIGHT_UNIT.get(w, w) for w in ws})) if ws else _WEIGHT_UNIT[None]
     elif "weight" in attrs:
-        ctx["weight"] = _WEIGHT_UNIT.get(str(attrs["weight"]), str(attrs["weight"]))
+        w = attrs["weight"]
+        ctx["weight"] = _WEIGHT_UNIT.get(None if w is None else str(w), str(w))
     if "k" in frame and len(frame):
         ctx["n"] = str(int(frame["k"].max()))
     return ctx

@@ -43,7 +43,6 @@ from .standards import Profile, resolve
 
 __all__ = [
     "CIRCLE",
-    "WEIGHTS",
     "assess",
     "categories_of",
     "coverage",
@@ -62,10 +61,6 @@ log = logging.getLogger(__name__)
 
 #: Row label of the whole circle (every required category) in coverage tables.
 CIRCLE = "__circle__"
-
-#: Deprecated: the old weight names and the columns they stand for ("": every unit counts
-#: 1). The weight is now the column itself (see :func:`mtown_geo.demand.weights`).
-WEIGHTS = {**{old: new or "" for old, new in demand.RENAMED_WEIGHTS.items()}, "pop": "pop"}
 
 
 def categories_of(profile: Profile | str | Path | None, circle: str, *, optional: bool = True) -> list[str]:

@@ -742,7 +742,7 @@ def test_life_circle_map_grades_k_of_n(demo, circle):
         assessed, assessed["n_reached"], n, weight="res_area_m2", land=demo["land"], facilities=fac, boundaries=demo["bounds"]
     )
     w = units["res_area_m2"].to_numpy()
-    cov = mg.lifecircle.coverage(times, units, profile=prof, circle="15min", weight="residential")
+    cov = mg.lifecircle.coverage(times, units, profile=prof, circle="15min", weight="res_area_m2")
     sub = _text(fig, "map-subtitle").get_text()
     assert _percent(sub, f"all {n} categories") == pytest.approx(100 * cov.loc[mg.lifecircle.CIRCLE, "rate"], abs=0.051)
     k = assessed["n_reached"].to_numpy()
@@ -966,7 +966,7 @@ def test_bad_input_gets_clear_errors(demo):
         static.travel_time_map(units, times.assign(kindergarten=np.nan), "kindergarten")
     with pytest.raises(mg.InputError, match="True/False"):
         static.coverage_map(units, times["kindergarten"])
-    with pytest.raises(mg.InputError, match="weight column 'people'"):
+    with pytest.raises(mg.InputError, match="no 'people' column for weight='people'"):
         static.coverage_map(units, times["kindergarten"] < 15, weight="people")
     with pytest.raises(mg.InputError, match="unknown style keys \\['colour'\\]"):
         static.layers_map([(units, {"colour": "red"}, "x")])

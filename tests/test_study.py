@@ -76,7 +76,7 @@ def test_run_values_equal_the_functions(demo_run, demo_osm, demo_bounds):
     result, _ = demo_run
     units = result.layers["units_15min"]
     times = pd.DataFrame({c: units[f"t_{c}"] for c in lifecircle.categories_of(result.profile, "15min")})
-    cov = lifecircle.coverage(times, units, profile=result.profile, circle="15min", weight="residential")
+    cov = lifecircle.coverage(times, units, profile=result.profile, circle="15min", weight="res_area_m2")
     t = result.indicators.set_index(result.indicators["row"].astype(str))
     assert t.loc["9", "value"] == pytest.approx(100 * cov.loc[lifecircle.CIRCLE, "rate"])
     assert t.loc["11", "value"] == pytest.approx(100 * cov.loc["childcare", "rate"])
@@ -134,6 +134,19 @@ def test_the_result_frame_is_the_indicator_table_and_the_map_is_the_towns(demo_r
     assert f"<title>{result.study.name} 生活圈设施可达性 life-circle access</title>" in page
     assert "底图 vector basemap (OSM, offline)" in page
     assert "按居住用地面积 by residential land" in page
+
+
+def test_a_library_run_warns_of_no_name_the_user_never_wrote(tmp_path):
+    # the study file's `demand.weight: residential` is mapped once to the column: no step of
+    # the run passes an old weight name on to the library (each would warn DeprecatedNameWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", FutureWarning)
+        result = mg.run(mg.demo_study(tmp_path))
+    assert result.weight == "res_area_m2"
+    assert result.tables["k_of_n_15min"].attrs["weight"] == "res_area_m2"
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, mg.DeprecatedNameWarning)]
+    assert deprecated == []
 
 
 def test_failed_run_leaves_nothing(tmp_path):

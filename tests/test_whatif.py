@@ -38,7 +38,7 @@ def _fresh(case, layer):
     """A new computation on an edited layer: search, times at the units, coverage (the reference)."""
     r = lifecircle.reach(case["net"], layer, profile=case["prof"], circle=CIRCLE, max_time_min=INF)
     times = lifecircle.times_at(r, case["units"], profile=case["prof"], circle=CIRCLE)
-    table = lifecircle.coverage(times, case["units"], profile=case["prof"], circle=CIRCLE, weight="area")
+    table = lifecircle.coverage(times, case["units"], profile=case["prof"], circle=CIRCLE, weight="area_m2")
     return r, times, table
 
 
@@ -64,7 +64,7 @@ def _what_if(case, **change):
     kw = {"profile": case["prof"], "circle": CIRCLE}
     return (
         lifecircle.what_if_reach(case["reach"], **change, **kw),
-        lifecircle.what_if(case["reach"], case["units"], weight="area", **change, **kw),
+        lifecircle.what_if(case["reach"], case["units"], weight="area_m2", **change, **kw),
     )
 
 
@@ -194,7 +194,7 @@ def test_the_units_are_not_attached_again(case, monkeypatch):
     monkeypatch.setattr(access, "snap", counting)
     site = gpd.GeoDataFrame(geometry=[case["residential"].geometry.iloc[1].centroid], crs=case["net"].crs)
     lifecircle.what_if(
-        case["reach"], case["units"], add=site, category="kindergarten", profile=case["prof"], circle=CIRCLE, weight="area"
+        case["reach"], case["units"], add=site, category="kindergarten", profile=case["prof"], circle=CIRCLE, weight="area_m2"
     )
     assert calls == [1]
     # other units (another CRS gives other coordinates) are attached once, then reused

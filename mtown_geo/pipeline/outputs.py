@@ -276,7 +276,7 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     bounds = layers.get("boundaries")
     fac = layers.get("facilities")
-    weight = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}[st.demand.weight]
+    weight = st.demand.column
     common: dict[str, Any] = {"boundaries": bounds, "data_date": result.data_date, "basemap": result.basemap}
     built = bounds[bounds["kind"] == "建成区"] if bounds is not None else None
     figures: list[tuple[str, Any]] = []

@@ -16,7 +16,7 @@ import shapely
 from tqdm.auto import tqdm
 
 from .. import crs as _crs
-from .. import inventory, lifecircle, report, siting
+from .. import inventory, report, siting
 from .. import validate as _validate
 from .._errors import (
     DataNotFoundError,
@@ -181,7 +181,7 @@ def run(
         rasters=rasters,
         data_date=data_date,
         basemap=basemap,
-        weight=lifecircle.WEIGHTS[tw.weight] or "area_m2",
+        weight=tw.weight,
     )
     if out is not None:
         outputs.write(result, out, overwrite=overwrite, extra_files=extra_files)
@@ -299,7 +299,7 @@ def site(
     cand = None
     if candidates is not None:
         cand = candidates if isinstance(candidates, gpd.GeoDataFrame) else inputs.read_layer(st, str(candidates))
-    weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    weight = tw.weight
     plan = siting.add_facilities(
         net,
         tw.facilities,

@@ -82,9 +82,19 @@ class PopulationSpec(_Strict):
     min_coverage: float = Field(default=0.95, ge=0, le=1)
 
 
+#: The study file's ``demand.weight`` words and the demand units' column each names (the
+#: ``weight`` of :func:`mtown_geo.demand.weights`).
+WEIGHT_COLUMNS: dict[str, str] = {"residential": "res_area_m2", "pop": "pop", "area": "area_m2"}
+
+
 class DemandSpec(_Strict):
     cell_m: float = Field(default=50.0, ge=1, le=2000)
     weight: Literal["residential", "pop", "area"] = "residential"
+
+    @property
+    def column(self) -> str:
+        """The demand units' column ``weight`` names (``res_area_m2``, ``pop`` or ``area_m2``)."""
+        return WEIGHT_COLUMNS[self.weight]
 
 
 def _share(v: Any) -> Any:

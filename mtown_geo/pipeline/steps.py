@@ -65,11 +65,12 @@ class StepOutput:
 SEARCH_LIMIT_MIN = float("inf")
 
 
-_DENOMINATORS = {
-    "residential": "建成区居住用地面积 residential land in the built-up area",
-    "area": "建成区面积 built-up area",
+#: The denominator of a circle's rate by its weight (the demand units' column; ``None``: villages).
+_DENOMINATORS: dict[str | None, str] = {
+    "res_area_m2": "建成区居住用地面积 residential land in the built-up area",
+    "area_m2": "建成区面积 built-up area",
     "pop": "人口 population",
-    "units": "村庄数 villages",
+    None: "村庄数 villages",
 }
 
 
@@ -155,10 +156,10 @@ def circle_step(
     spec = prof.circles[circle]
     net = tw.network(spec.mode)
     c_units = tw.units
-    c_weight: Any = tw.weight
+    c_weight: str | None = tw.weight
     if spec.demand == "villages":
         c_units = inputs.village_points(tw.study, tw.town, net.crs)
-        c_weight = "units"
+        c_weight = None  # each village counts 1
         if c_units.empty:
             out.notes.append(f"{circle}: no village inside the town (give `villages:`): the circle is not computed")
             return out
@@ -284,7 +285,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
     spec = prof.circles[circle]
     net = tw.network(spec.mode)
     units = tw.units.to_crs(net.crs)
-    weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    weight = tw.weight
     reach = tw.reaches.get(circle)
     rows = []
     site_layers = []

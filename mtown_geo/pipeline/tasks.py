@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import _geom, chargers, greenspace, lifecircle, neighbourhood, parks, streets, transit, villages
+from .. import _geom, chargers, greenspace, neighbourhood, parks, streets, transit, villages
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
@@ -604,7 +604,7 @@ def _neighbourhood(
         if "neighbourhood_centre" in prof.categories and len(fac)
         else gpd.GeoDataFrame({"name": []}, geometry=[], crs=tw.metric)
     )
-    weight = lifecircle.WEIGHTS[tw.weight] or "area_m2"
+    weight = tw.weight
     communities, col = (None, "name")
     if st.zones is not None:
         communities, col = inputs.zone_polygons(st, tw.metric)

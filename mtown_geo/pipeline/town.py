@@ -40,7 +40,7 @@ class Town:
     facilities: gpd.GeoDataFrame
     residential: gpd.GeoDataFrame
     units: gpd.GeoDataFrame
-    weight: str
+    weight: str  # the demand units' column the rates are weighted by (res_area_m2, pop, area_m2)
     networks: dict[str, Network] = field(default_factory=dict)
     sources: list[inputs.FacilitySource] = field(default_factory=list)
     attachments: dict[str, access.Attachment] = field(default_factory=dict)
@@ -90,13 +90,13 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
     units = _with_population(st, units, built_m, notes)
     if st.zones is not None:
         units = _with_zones(st, units, metric)
-    weight = st.demand.weight
-    if weight == "residential" and units["res_area_m2"].sum() <= 0:
+    weight = st.demand.column
+    if weight == "res_area_m2" and units["res_area_m2"].sum() <= 0:
         notes.append(
             "no residential land inside the built-up area: coverage rates use the built-up area itself "
             "(weight=area); give residential land under `residential:` for the official denominator"
         )
-        weight = "area"
+        weight = "area_m2"
     tw = Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
     if check_coordinates:
         inputs.check_coordinates(st, prof, fac, sources, tw.network, notes)

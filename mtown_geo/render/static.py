@@ -75,6 +75,8 @@ from pyproj import CRS, Transformer
 from .._errors import InputError, MtownGeoWarning
 from ..crs import require_crs, require_projected
 from ..demand import cells as cells_of
+from ..demand import weight_name
+from ..demand import weights as unit_weights
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile, resolve
 from ._basemap import BUILDING_EDGE, BUILDING_FILL, LANDUSE_STYLES, ROAD_CLASSES, WATER_LINE, Basemap
@@ -379,19 +381,15 @@ def _unit_geometry(units: Any, *, what: str) -> tuple[np.ndarray, CRS, pd.Index]
 
 
 def _weights(units: gpd.GeoDataFrame, weight: str | None) -> tuple[np.ndarray, str]:
-    """Unit weights and how the rate is weighted, in words (Chinese and English)."""
+    """Unit weights (:func:`mtown_geo.demand.weights`) and how the rate is weighted, in words
+    (Chinese and English)."""
     if weight is None:  # by area where the units have one (grid cells, parcels), else each counts once (villages)
         has_area = "area_m2" in units.columns and pd.to_numeric(units["area_m2"], errors="coerce").fillna(0).sum() > 0
         weight = "area_m2" if has_area else None
+    weight = weight_name(weight)
     if weight is None:
         return np.ones(len(units)), "按单元数 by unit count"
-    if weight not in units.columns:
-        raise InputError(f"weight column {weight!r} is not in the demand units (columns: {', '.join(map(str, units.columns))})")
-    w = pd.to_numeric(units[weight], errors="coerce").to_numpy(dtype=float)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise InputError(f"weight column {weight!r} has missing, infinite or negative values: fix them before mapping")
-    if w.sum() <= 0:
-        raise InputError(f"weight column {weight!r} sums to zero: no rate can be computed")
+    w = unit_weights(units, weight)
     label = {
         "area_m2": "按面积 area-weighted",
         "pop": "按人口 population-weighted",
