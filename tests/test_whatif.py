@@ -244,3 +244,49 @@ def test_attachment_edit_equals_attach_on_the_edited_layer(case):
     assert shapely.equals_exact(new.points.geometry.to_numpy(), fresh.points.geometry.to_numpy(), tolerance=0).all()
     pd.testing.assert_frame_equal(new.diagnostics(), fresh.diagnostics())
     assert len(att.facilities) == len(layer)  # the original is unchanged
+
+
+@pytest.fixture(scope="module")
+def demo_result(tmp_path_factory):
+    """The demo study run from the library (nothing written)."""
+    return mg.run(mg.demo_study(tmp_path_factory.mktemp("whatif_run")))
+
+
+def test_a_runs_what_if_equals_the_function_on_the_runs_own_inputs(demo_result):
+    result = demo_result
+    prof, net = result.profile, result.networks["walk"]
+    units = result.layers["units_15min"].to_crs(net.crs)
+    # two new kindergartens at the units farthest from one (still reached by the network)
+    far = units["t_kindergarten"].where(np.isfinite(units["t_kindergarten"])).nlargest(2).index
+    sites = gpd.GeoDataFrame(geometry=units.loc[far].geometry.to_numpy(), crs=units.crs).to_crs(4326)
+    # by hand: a new search on the run's network and facilities, the run's units and weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        r = lifecircle.reach(net, result.layers["facilities"], profile=prof, circle=CIRCLE, max_time_min=INF)
+        own = units[["res_area_m2", "area_m2", "pop", "geometry"]]
+        lifecircle.times_at(r, own, profile=prof, circle=CIRCLE)
+        by_hand = lifecircle.what_if(
+            r, own, add=sites, category="kindergarten", profile=prof, circle=CIRCLE, weight=result.weight
+        )
+        unedited = result.what_if(CIRCLE)
+        edited = result.what_if(CIRCLE, add=sites, category="kindergarten")
+    pd.testing.assert_frame_equal(unedited, result.tables[f"coverage_{CIRCLE}"])
+    pd.testing.assert_frame_equal(edited, by_hand)
+    before = result.tables[f"coverage_{CIRCLE}"].loc["kindergarten", "rate"]
+    assert edited.loc["kindergarten", "rate"] > before  # the two sites change the rate
+    # the units newly covered are exactly those within 15 minutes of a site, by a search from the sites alone
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        alone = lifecircle.reach(net, sites.assign(category="kindergarten"), profile=prof, circle=CIRCLE, max_time_min=INF)
+        t_new = lifecircle.times_at(alone, own, profile=prof, circle=CIRCLE)["kindergarten"]
+        again = result.what_if(CIRCLE)
+    covered = (units["t_kindergarten"] <= 15) | (t_new <= 15)
+    w = units["res_area_m2"]
+    assert edited.loc["kindergarten", "rate"] == pytest.approx(w[covered].sum() / w.sum())
+    # the run's result is unchanged by its what-ifs
+    pd.testing.assert_frame_equal(again, result.tables[f"coverage_{CIRCLE}"])
+
+
+def test_a_runs_what_if_names_the_circles_it_has(demo_result):
+    with pytest.raises(mg.InputError, match=r"no computed circle '30min'.*\['15min', '5min'\]"):
+        demo_result.what_if("30min", add=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from .. import inventory, provenance, standards
+from .. import access, inventory, lifecircle, provenance, standards
+from .._errors import InputError
 from ..network import Network
 from ..sources.osm import is_osm_file
 from ..standards import Profile
@@ -39,6 +41,11 @@ class StudyResult:
     basemap: Any = None  # render.Basemap of the town and its surroundings, for the maps
     started: datetime = field(default_factory=lambda: datetime.now().astimezone())
     weight: str = ""  # the demand units' column the coverage rates are weighted by (res_area_m2, pop, area_m2)
+    # each computed circle's search, its demand units (as searched, in the network's CRS) and
+    # weight: what :meth:`what_if` edits; kept in memory only
+    _circles: dict[str, tuple[access.Reach | None, gpd.GeoDataFrame, str | None]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def to_frame(self) -> pd.DataFrame:
         """The indicator table (a copy of :attr:`indicators`): one row per annex row and indicator,
@@ -50,6 +57,67 @@ class StudyResult:
         the profile and its version, each data source with its date, licence and SHA-256, the
         toolkit, the run's time, its notes, the profile's assumptions and the documents cited."""
         return provenance_of(self)
+
+    def what_if(
+        self,
+        circle: str = "15min",
+        *,
+        add: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+        remove: str | int | Sequence[str | int] | None = None,
+        category: str | None = None,
+        replace: bool = False,
+    ) -> pd.DataFrame:
+        """A circle's coverage with facilities added or removed, on this run's search.
+
+        :func:`mtown_geo.lifecircle.what_if` on the circle's search, demand units and weight
+        as the run computed them: only the changed category is searched again, the units'
+        snaps are reused, and the unedited call equals ``tables[f"coverage_{circle}"]``.
+
+        Parameters
+        ----------
+        circle : str, optional
+            A circle the run computed (``"15min"``, ``"5min"``...).
+        add : GeoDataFrame or GeoSeries, optional
+            New sites (points or polygons, any CRS); their category is ``category`` or the
+            ``category`` column of a GeoDataFrame.
+        remove : str, int or sequence of them, optional
+            Facilities to remove, by ``facility_id`` (``way/123``, as in the run's
+            ``facilities`` layer and tables).
+        category : str, optional
+            The category of the added sites; with ``replace``, the category replaced.
+        replace : bool, optional
+            Remove every facility of ``category`` first.
+
+        Returns
+        -------
+        DataFrame
+            The circle's coverage table (as ``tables[f"coverage_{circle}"]``) after the change.
+
+        Raises
+        ------
+        InputError
+            A circle this run did not compute (not in the study, or without demand units).
+        """
+        if circle not in self._circles:
+            have = sorted(self._circles)
+            why = (
+                f"this run computed {have}"
+                if have
+                else "this result holds no search (what-if needs the result of mg.run in this session)"
+            )
+            raise InputError(f"what_if: no computed circle {circle!r}: {why}")
+        reach, units, weight = self._circles[circle]
+        return lifecircle.what_if(
+            reach,
+            units,
+            profile=self.profile,
+            circle=circle,
+            weight=weight,
+            add=add,
+            remove=remove,
+            category=category,
+            replace=replace,
+        )
 
     @property
     def data_gaps(self) -> list[str]:

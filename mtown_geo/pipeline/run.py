@@ -183,6 +183,7 @@ def run(
         basemap=basemap,
         weight=tw.weight,
     )
+    result._circles = {c: (tw.reaches[c], u, w) for c, (u, w) in tw.circle_demand.items()}
     if out is not None:
         outputs.write(result, out, overwrite=overwrite, extra_files=extra_files)
     return result

@@ -177,6 +177,7 @@ def circle_step(
     # coverage, service areas, raster and siting's existing coverage
     r = lifecircle.reach(net, tw.attachment(spec.mode), profile=prof, circle=circle, max_time_min=SEARCH_LIMIT_MIN)
     tw.reaches[circle] = r
+    tw.circle_demand[circle] = (c_units, c_weight)
     times = lifecircle.times_at(r, c_units, profile=prof, circle=circle)
     cov = lifecircle.coverage(times, c_units, profile=prof, circle=circle, weight=c_weight)
     if r is not None and spec.demand != "villages":

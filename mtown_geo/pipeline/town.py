@@ -45,6 +45,8 @@ class Town:
     sources: list[inputs.FacilitySource] = field(default_factory=list)
     attachments: dict[str, access.Attachment] = field(default_factory=dict)
     reaches: dict[str, access.Reach | None] = field(default_factory=dict)
+    #: each computed circle's demand units (as given to ``times_at``, in its network's CRS) and weight
+    circle_demand: dict[str, tuple[gpd.GeoDataFrame, str | None]] = field(default_factory=dict)
 
     def network(self, mode: str) -> Network:
         return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
