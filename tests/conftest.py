@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,3 +95,78 @@ def wudaokou_walk(wudaokou_osm):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
         return mg.network.from_osm(wudaokou_osm, mode="walk")
+
+
+# -- the embedded demo town, run once for the whole session ------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoRun:
+    """The default demo town (五道口示范区) run once from its own study file and written.
+
+    ``root`` holds ``study/`` (the demo's study file and boundaries) and ``out/`` (the written
+    results). The run has every output but the maps (``maps`` and ``static_maps`` off): tables,
+    GeoPackage, isochrones and rasters. Tests read ``result`` and ``out`` and never change them:
+    a test that changes outputs copies them to its own ``tmp_path`` first (:func:`copy_outputs`),
+    and one that writes the result writes a :func:`demo_view` of it.
+    """
+
+    result: mg.study.StudyResult
+    root: Path
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def study_dir(self) -> Path:
+        return self.root / "study"
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Iterator[DemoRun]:
+    """The default demo town run and written once (see :class:`DemoRun`); afterwards its folder
+    is checked to be exactly as written, so that no test can have changed what others read."""
+    root = tmp_path_factory.mktemp("demo-run")
+    study = mg.load_study(mg.demo_study(root / "study"))
+    study = study.model_copy(update={"outputs": study.outputs.model_copy(update={"maps": False, "static_maps": False})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mg.run(study, out=root / "out")
+    before = _tree_digest(root)
+    yield DemoRun(result=result, root=root)
+    after = _tree_digest(root)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"a test changed the shared demo run's files (copy them to tmp_path first): {changed}"
+
+
+def copy_outputs(run: DemoRun, dest: Path) -> Path:
+    """A writable copy of the shared demo run's output folder at ``dest``."""
+    return Path(shutil.copytree(run.out, dest))
+
+
+def demo_view(result: mg.study.StudyResult, **outputs: bool) -> mg.study.StudyResult:
+    """The shared run's result as a run with other ``outputs`` switches gives it, to write.
+
+    A new object (``write`` records its folder on the result it is given). The switches change
+    what is written, not what is computed; ``rasters=False`` and ``isochrones=False`` drop what
+    those switches compute. The print maps need the basemap the shared run does not make, so
+    ``static_maps=True`` is refused (the interactive maps do not use it).
+    """
+    if outputs.get("static_maps"):
+        raise ValueError("the shared demo run has no basemap: run the study itself to draw print maps")
+    st = result.study
+    rasters = result.rasters if outputs.get("rasters", st.outputs.rasters) else {}
+    layers = result.layers
+    if not outputs.get("isochrones", st.outputs.isochrones):
+        layers = {k: v for k, v in layers.items() if not k.startswith("isochrones_")}
+    study = st.model_copy(update={"outputs": st.outputs.model_copy(update=outputs)})
+    return dataclasses.replace(result, study=study, rasters=rasters, layers=layers, out_dir=None)

@@ -27,7 +27,7 @@ import mtown_geo as mg
 from mtown_geo import batch
 from mtown_geo.cli import app
 
-from .conftest import OSM_FILES, ROOT, shared_path
+from .conftest import OSM_FILES, ROOT, demo_view, shared_path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -357,7 +357,7 @@ def zones_run(tmp_path_factory):
     data.update(
         name=FORMULAS[0],
         zones={"file": str(folder / "zones.gpkg"), "name_col": "名称"},
-        outputs={"maps": False, "static_maps": False, "rasters": False},
+        outputs={"maps": False, "static_maps": False, "rasters": False, "isochrones": False, "geopackage": False},
     )
     study_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with warnings.catch_warnings():
@@ -560,10 +560,10 @@ def test_dashboard_needs_bokeh_and_is_refused_clearly_without_it(tmp_path):
 
     if importlib.util.find_spec("bokeh") is not None:
         pytest.skip("bokeh is installed: the dashboard would start")
-    path = shared_path(OSM_FILES["liechtenstein"])
-    towns = batch.towns_from_osm(path, admin_level="8").head(1)
+    b = mg.demo_boundaries("karhula")  # one town on the embedded extract: the refusal comes before any run
+    towns = gpd.GeoDataFrame({"name": ["Karhula"]}, geometry=b.loc[b["kind"] == "镇域"].geometry.to_numpy(), crs=b.crs)
     with pytest.raises(mg.InputError, match="dashboard needs the package bokeh"):
-        batch.run_batch(towns, osm=path, out=tmp_path, study=BATCH_STUDY, n_workers=1, dashboard=True)
+        batch.run_batch(towns, osm=mg.demo_osm_path("karhula"), out=tmp_path, study=BATCH_STUDY, n_workers=1, dashboard=True)
 
 
 # -- mistakes that used to end in a bare traceback -------------------------------------------------
@@ -688,12 +688,10 @@ def test_init_writes_any_town_name_so_that_it_reads_back(tmp_path, name):
 
 
 @pytest.fixture(scope="module")
-def demo_result(tmp_path_factory):
-    st = mg.load_study(mg.demo_study(tmp_path_factory.mktemp("demo") / "s"))
-    st = st.model_copy(update={"outputs": st.outputs.model_copy(update={"static_maps": False, "rasters": False})})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mg.MtownGeoWarning)
-        return mg.run(st)
+def demo_result(demo_run):
+    """The demo town, computed once for the session, as a run with the interactive maps and
+    without print maps or rasters writes it."""
+    return demo_view(demo_run.result, maps=True, static_maps=False, rasters=False)
 
 
 @pytest.fixture

@@ -21,12 +21,14 @@ from .conftest import OSM_FILES, shared_path
 UTM50 = 32650  # an independent metric CRS for Beijing (the toolkit uses CGCS2000 Gauss–Krüger)
 
 
-def _run(study_file, **outputs):
+def _run(study_file):
+    """The study at 100 m cells, the 15-minute circle alone (rows 9 to 11), tables and layers only."""
     st = mg.load_study(study_file)
     st = st.model_copy(
         update={
+            "circles": ["15min"],
             "demand": st.demand.model_copy(update={"cell_m": 100.0}),
-            "outputs": st.outputs.model_copy(update={"maps": False, "static_maps": False, "rasters": False, **outputs}),
+            "outputs": st.outputs.model_copy(update={"maps": False, "static_maps": False, "rasters": False, "isochrones": False}),
         }
     )
     with warnings.catch_warnings():
@@ -35,17 +37,18 @@ def _run(study_file, **outputs):
 
 
 @pytest.fixture(scope="module")
-def wudaokou(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("wudaokou")
-    return _run(mg.demo_study(folder))
+def wudaokou(demo_run):
+    """The default demo town's run, shared by the session (read only)."""
+    return demo_run.result
 
 
-def _raw_candidates(path, prof, category, area) -> int:
-    """Objects of the raw OSM file that any rule of the category could take (its tags, or a name
-    with one of its patterns), inside ``area`` (EPSG:4326): counted with pyosmium alone."""
-    spec = prof.categories[category]
+def _raw_candidates(path, prof, categories, area) -> dict[str, int]:
+    """Per category: objects of the raw OSM file that any rule of the category could take (its
+    tags, or a name with one of its patterns), inside ``area`` (EPSG:4326): counted with
+    pyosmium alone, in one pass over the file."""
+    specs = {c: prof.categories[c] for c in categories}
     fab = osmium.geom.WKBFactory()
-    n = 0
+    counts = dict.fromkeys(specs, 0)
     for o in osmium.FileProcessor(str(path)).with_locations().with_areas():
         if o.is_relation():  # their areas come as area objects
             continue
@@ -53,8 +56,12 @@ def _raw_candidates(path, prof, category, area) -> int:
         if not tags:
             continue
         names = " ".join(v for k, v in tags.items() if k.startswith(("name", "official_name", "alt_name")))
-        hit = any(rule.matches(tags) for rule in spec.osm) or any(p in names for p in spec.name_patterns)
-        if not hit:
+        hits = [
+            c
+            for c, spec in specs.items()
+            if any(rule.matches(tags) for rule in spec.osm) or any(p in names for p in spec.name_patterns)
+        ]
+        if not hits:
             continue
         try:
             if o.is_node():
@@ -65,8 +72,10 @@ def _raw_candidates(path, prof, category, area) -> int:
                 geom = shapely.from_wkb(fab.create_multipolygon(o))
         except RuntimeError:
             continue
-        n += int(geom.intersects(area))
-    return n
+        if geom.intersects(area):
+            for c in hits:
+                counts[c] += 1
+    return counts
 
 
 def test_inventory_counts_equal_an_independent_count(wudaokou):
@@ -106,11 +115,12 @@ def test_data_missing_exactly_where_a_needed_category_is_empty(wudaokou):
     # the raw extract holds nothing any rule of the missing categories could take (by tags or by
     # name) — the gap is in OpenStreetMap, not in the classification; the closed ones are there
     area = town.to_crs(UTM50).buffer(1000).to_crs(4326).union_all()
+    raw = _raw_candidates(mg.demo_osm_path(), prof, sorted(empty | {"kindergarten"}), area)
     for cat in empty - closed:
-        assert _raw_candidates(mg.demo_osm_path(), prof, cat, area) == 0, cat
+        assert raw[cat] == 0, cat
     for cat in empty & closed:
-        assert _raw_candidates(mg.demo_osm_path(), prof, cat, area) >= inv.loc[cat, "not_public"] > 0, cat
-    assert _raw_candidates(mg.demo_osm_path(), prof, "kindergarten", area) >= 2
+        assert raw[cat] >= inv.loc[cat, "not_public"] > 0, cat
+    assert raw["kindergarten"] >= 2
 
 
 def test_rows_that_depend_on_a_missing_category_say_so(wudaokou):

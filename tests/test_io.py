@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,13 @@ import mtown_geo as mg
 from mtown_geo import _io
 from mtown_geo.study import load_study, write
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_outputs, demo_view
 
 POSIX = os.name == "posix"
 
 
 # ---------------------------------------------------------------------------------------
-# Helpers and the real demo town (one computation for the module)
+# Helpers and the real demo town (one computation for the session)
 # ---------------------------------------------------------------------------------------
 
 
@@ -61,14 +60,10 @@ def _project(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_result(tmp_path_factory):
-    """The demo town computed once (no print maps: the folder tests need the files, not the drawing)."""
-    folder = tmp_path_factory.mktemp("demo-study")
-    st = load_study(mg.demo_study(folder))
-    st = st.model_copy(update={"outputs": st.outputs.model_copy(update={"static_maps": False, "tiles": False})})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mg.MtownGeoWarning)
-        return mg.run(st)
+def demo_result(demo_run):
+    """The demo town, computed once for the session, as a run with the interactive maps and no
+    print maps writes it (the folder tests need the files, not the drawing)."""
+    return demo_view(demo_run.result, maps=True, static_maps=False, tiles=False)
 
 
 def _without(result, **outputs):
@@ -291,9 +286,9 @@ def test_never_through_a_symbolic_link(demo_result, tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
-def test_a_failure_while_writing_leaves_the_earlier_output_as_it_was(demo_result, tmp_path):
-    out = tmp_path / "out"
-    write(demo_result, out)
+def test_a_failure_while_writing_leaves_the_earlier_output_as_it_was(demo_run, tmp_path):
+    out = copy_outputs(demo_run, tmp_path / "out")  # an earlier run's folder
+    assert _io.own_files(out) is not None
     before = _snapshot(out)
 
     class DrawingError(Exception):

@@ -120,23 +120,17 @@ _CLICK_FACILITY = r"""
 
 
 @pytest.fixture(scope="module")
-def demo_town(tmp_path_factory):
-    """The default demo town run with maps (no tiles), its map written with the run's basemap."""
-    folder = tmp_path_factory.mktemp("town")
-    st = mg.load_study(mg.demo_study(folder / "s"))
-    st = st.model_copy(
-        update={
-            "outputs": st.outputs.model_copy(
-                update={"tiles": False, "rasters": False, "static_maps": False, "geopackage": False}
-            ),
-            "siting": st.siting.model_copy(update={"enabled": False}),
-        }
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mg.MtownGeoWarning)
-        result = mg.run(st, out=folder / "out")
-    fmap = render.town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=result.basemap)
-    return result, render.save_map(fmap, folder / "map.html")
+def demo_town(demo_run, tmp_path_factory):
+    """The default demo town's run (shared by the session), its map written with the basemap a
+    run with maps draws on: the study's OSM extract read with its buildings."""
+    result = demo_run.result
+    bounds = result.layers["boundaries"]
+    town = bounds[bounds["kind"] == "镇域"]
+    ext = mg.sources.read_osm(result.study.osm_path(), buildings=True)
+    margin_m = max(result.study.network.buffer_m, 1500.0)
+    basemap = render.basemap_from_osm(ext, area=town, crs=town.crs, margin_m=margin_m)
+    fmap = render.town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=basemap)
+    return result, render.save_map(fmap, tmp_path_factory.mktemp("town") / "map.html")
 
 
 def _expected_entries(result) -> int:

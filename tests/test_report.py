@@ -97,15 +97,10 @@ def test_files_in_every_format(profile, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    """The embedded Chinese demo town written once (no maps: the report files are what is read here)."""
-    folder = tmp_path_factory.mktemp("report")
-    st = mg.load_study(mg.demo_study(folder / "study"))
-    st = st.model_copy(update={"outputs": st.outputs.model_copy(update={"maps": False, "static_maps": False})})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mg.MtownGeoWarning)
-        result = mg.run(st, out=folder / "out")
-    return result, folder / "out"
+def demo_report(demo_run):
+    """The embedded Chinese demo town, run and written once for the session (no maps: the
+    report files are what is read here); read only."""
+    return demo_run.result, demo_run.out
 
 
 def _sheet(wb, title):
