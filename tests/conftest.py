@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import mtown_geo as mg
@@ -131,21 +132,34 @@ def _tree_digest(folder: Path) -> dict[str, str]:
     }
 
 
+def _result_digest(result: mg.study.StudyResult) -> dict[str, str]:
+    """A SHA-256 of every table, layer (geometry as WKB) and of the notes of a result."""
+    frames = {"indicators": result.indicators, **{f"tables/{k}": v for k, v in result.tables.items()}}
+    frames |= {f"layers/{k}": v.to_wkb(hex=True) for k, v in result.layers.items()}
+    out = {
+        k: hashlib.sha256(pd.DataFrame(v).to_json(orient="split", default_handler=str).encode()).hexdigest()
+        for k, v in frames.items()
+    }
+    out["notes"] = hashlib.sha256("\n".join(result.notes).encode()).hexdigest()
+    return out
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Iterator[DemoRun]:
+def shared_demo(tmp_path_factory) -> Iterator[DemoRun]:
     """The default demo town run and written once (see :class:`DemoRun`); afterwards its folder
-    is checked to be exactly as written, so that no test can have changed what others read."""
+    and its result are checked to be exactly as they were, so that no test can have changed
+    what others read."""
     root = tmp_path_factory.mktemp("demo-run")
     study = mg.load_study(mg.demo_study(root / "study"))
     study = study.model_copy(update={"outputs": study.outputs.model_copy(update={"maps": False, "static_maps": False})})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = mg.run(study, out=root / "out")
-    before = _tree_digest(root)
+    before = _tree_digest(root) | _result_digest(result)
     yield DemoRun(result=result, root=root)
-    after = _tree_digest(root)
+    after = _tree_digest(root) | _result_digest(result)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    assert not changed, f"a test changed the shared demo run's files (copy them to tmp_path first): {changed}"
+    assert not changed, f"a test changed the shared demo run (copy or .copy() it first): {changed}"
 
 
 def copy_outputs(run: DemoRun, dest: Path) -> Path:

@@ -688,10 +688,10 @@ def test_init_writes_any_town_name_so_that_it_reads_back(tmp_path, name):
 
 
 @pytest.fixture(scope="module")
-def demo_result(demo_run):
+def demo_result(shared_demo):
     """The demo town, computed once for the session, as a run with the interactive maps and
     without print maps or rasters writes it."""
-    return demo_view(demo_run.result, maps=True, static_maps=False, rasters=False)
+    return demo_view(shared_demo.result, maps=True, static_maps=False, rasters=False)
 
 
 @pytest.fixture

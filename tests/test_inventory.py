@@ -37,9 +37,9 @@ def _run(study_file):
 
 
 @pytest.fixture(scope="module")
-def wudaokou(demo_run):
+def wudaokou(shared_demo):
     """The default demo town's run, shared by the session (read only)."""
-    return demo_run.result
+    return shared_demo.result
 
 
 def _raw_candidates(path, prof, categories, area) -> dict[str, int]:

@@ -60,10 +60,10 @@ def _project(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_result(demo_run):
+def demo_result(shared_demo):
     """The demo town, computed once for the session, as a run with the interactive maps and no
     print maps writes it (the folder tests need the files, not the drawing)."""
-    return demo_view(demo_run.result, maps=True, static_maps=False, tiles=False)
+    return demo_view(shared_demo.result, maps=True, static_maps=False, tiles=False)
 
 
 def _without(result, **outputs):
@@ -286,8 +286,8 @@ def test_never_through_a_symbolic_link(demo_result, tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
-def test_a_failure_while_writing_leaves_the_earlier_output_as_it_was(demo_run, tmp_path):
-    out = copy_outputs(demo_run, tmp_path / "out")  # an earlier run's folder
+def test_a_failure_while_writing_leaves_the_earlier_output_as_it_was(shared_demo, tmp_path):
+    out = copy_outputs(shared_demo, tmp_path / "out")  # an earlier run's folder
     assert _io.own_files(out) is not None
     before = _snapshot(out)
 

@@ -120,10 +120,10 @@ _CLICK_FACILITY = r"""
 
 
 @pytest.fixture(scope="module")
-def demo_town(demo_run, tmp_path_factory):
+def demo_town(shared_demo, tmp_path_factory):
     """The default demo town's run (shared by the session), its map written with the basemap a
     run with maps draws on: the study's OSM extract read with its buildings."""
-    result = demo_run.result
+    result = shared_demo.result
     bounds = result.layers["boundaries"]
     town = bounds[bounds["kind"] == "镇域"]
     ext = mg.sources.read_osm(result.study.osm_path(), buildings=True)

@@ -97,10 +97,10 @@ def test_files_in_every_format(profile, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_report(demo_run):
+def demo_report(shared_demo):
     """The embedded Chinese demo town, run and written once for the session (no maps: the
     report files are what is read here); read only."""
-    return demo_run.result, demo_run.out
+    return shared_demo.result, shared_demo.out
 
 
 def _sheet(wb, title):
