@@ -106,7 +106,8 @@ class DemoRun:
     """The default demo town (五道口示范区) run once from its own study file and written.
 
     ``root`` holds ``study/`` (the demo's study file and boundaries) and ``out/`` (the written
-    results). The run has every output but the maps (``maps`` and ``static_maps`` off): tables,
+    results). ``result`` is computed as a run with the interactive maps computes it (so it carries
+    the run's basemap) and written without maps (``maps`` and ``static_maps`` off): tables,
     GeoPackage, isochrones and rasters. Tests read ``result`` and ``out`` and never change them:
     a test that changes outputs copies them to its own ``tmp_path`` first (:func:`copy_outputs`),
     and one that writes the result writes a :func:`demo_view` of it.
@@ -151,10 +152,12 @@ def shared_demo(tmp_path_factory) -> Iterator[DemoRun]:
     what others read."""
     root = tmp_path_factory.mktemp("demo-run")
     study = mg.load_study(mg.demo_study(root / "study"))
-    study = study.model_copy(update={"outputs": study.outputs.model_copy(update={"maps": False, "static_maps": False})})
+    study = study.model_copy(update={"outputs": study.outputs.model_copy(update={"static_maps": False})})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = mg.run(study, out=root / "out")
+        computed = mg.run(study)  # with maps: the extract read with its buildings, the basemap made
+    result = demo_view(computed, maps=False, static_maps=False)
+    mg.study.write(result, root / "out")
     before = _tree_digest(root) | _result_digest(result)
     yield DemoRun(result=result, root=root)
     after = _tree_digest(root) | _result_digest(result)
@@ -171,12 +174,9 @@ def demo_view(result: mg.study.StudyResult, **outputs: bool) -> mg.study.StudyRe
     """The shared run's result as a run with other ``outputs`` switches gives it, to write.
 
     A new object (``write`` records its folder on the result it is given). The switches change
-    what is written, not what is computed; ``rasters=False`` and ``isochrones=False`` drop what
-    those switches compute. The print maps need the basemap the shared run does not make, so
-    ``static_maps=True`` is refused (the interactive maps do not use it).
+    what is written, not what is computed (the shared run carries the basemap the maps are drawn
+    on); ``rasters=False`` and ``isochrones=False`` drop what those switches compute.
     """
-    if outputs.get("static_maps"):
-        raise ValueError("the shared demo run has no basemap: run the study itself to draw print maps")
     st = result.study
     rasters = result.rasters if outputs.get("rasters", st.outputs.rasters) else {}
     layers = result.layers

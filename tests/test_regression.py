@@ -438,7 +438,9 @@ def test_a_run_gives_the_stored_figures(case: str, print_maps: bool, request: py
     if not stored.exists():
         pytest.fail(f"{stored} is missing: capture it with `python -m tests.test_regression --capture --only {case}`")
     expected = json.loads(stored.read_text(encoding="utf-8"))
-    if case == "wudaokou":  # the session's shared run is this case's run: the demo study, no maps, written
+    if case == "wudaokou":
+        # the session's shared run is this case's: the demo study written without maps (computed
+        # with the interactive map's basemap, which changes no figure: a run that differs fails here)
         run = request.getfixturevalue("shared_demo")
         actual = _json(_demo_figures(run.result, run.root))
     elif not print_maps:

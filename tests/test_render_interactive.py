@@ -121,15 +121,9 @@ _CLICK_FACILITY = r"""
 
 @pytest.fixture(scope="module")
 def demo_town(shared_demo, tmp_path_factory):
-    """The default demo town's run (shared by the session), its map written with the basemap a
-    run with maps draws on: the study's OSM extract read with its buildings."""
+    """The default demo town's run (shared by the session), its map written with the run's basemap."""
     result = shared_demo.result
-    bounds = result.layers["boundaries"]
-    town = bounds[bounds["kind"] == "镇域"]
-    ext = mg.sources.read_osm(result.study.osm_path(), buildings=True)
-    margin_m = max(result.study.network.buffer_m, 1500.0)
-    basemap = render.basemap_from_osm(ext, area=town, crs=town.crs, margin_m=margin_m)
-    fmap = render.town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=basemap)
+    fmap = render.town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=result.basemap)
     return result, render.save_map(fmap, tmp_path_factory.mktemp("town") / "map.html")
 
 
