@@ -258,8 +258,8 @@ def test_hostile_names_show_as_text_and_never_run_in_the_map(hostile_run):
     assert any("category" in k for k in kinds) and any("kind" in k for k in kinds)
     assert any("名称 name" in t and any(h in t for h in HOSTILE) for t in page["hovered"]), page["hovered"]
     # the town name from the study file: the map's title and the page title, as text
-    assert page["heading"] == [result.study.name + " 出行时间 travel time"]
-    assert page["title"] == result.study.name + " 出行时间 travel time"
+    assert page["heading"] == [result.study.name + " 生活圈设施可达性 life-circle access"]
+    assert page["title"] == result.study.name + " 生活圈设施可达性 life-circle access"
     # names from the profile: layer names (the control's entries and the legend's headings),
     # the control's groups, tooltip headings, proposed sites
     assert f"{HOSTILE[6]} · {HOSTILE[1]} 出行时间 travel time" in page["titles"]
