@@ -317,24 +317,55 @@ class Finished:
     frame: pd.DataFrame
     cols: dict[str, Col]
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the frame's columns and the rows' units, looked up once: the writers read them cell by cell
+    _memo: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def headers(self) -> list[str]:
         return [self.cols[c].header() for c in self.frame.columns]
 
     def units(self) -> list[str]:
         """Each row's unit (the ``unit`` column of the indicator and task tables), else ``""``."""
-        if "unit" in self.frame:
-            return [str(u) if isinstance(u, str) else "" for u in self.frame["unit"].tolist()]
-        return [""] * len(self.frame)
+        return list(self._units())
+
+    def _units(self) -> list[str]:
+        if ("units", "") not in self._memo:
+            if "unit" in self.frame:
+                self._memo[("units", "")] = [str(u) if isinstance(u, str) else "" for u in self.frame["unit"].tolist()]
+            else:
+                self._memo[("units", "")] = [""] * len(self.frame)
+        units: list[str] = self._memo[("units", "")]
+        return units
+
+    def unit(self, row: int) -> str:
+        """The unit of one row (see :meth:`units`)."""
+        return self._units()[row]
+
+    def raw(self, row: int, col: str) -> Any:
+        """One value as the frame holds it (``frame[col].iloc[row]``), the column looked up once."""
+        series = self._memo.get(("column", col))
+        if series is None:
+            series = self._memo[("column", col)] = self.frame[col]
+        return series.iloc[row]
 
     def value(self, row: int, col: str) -> Any:
         """One value as a planner reads it (see :meth:`shown`)."""
-        v = self.frame[col].iloc[row]
+        return self._shown_column(col)[row]
+
+    def _shown_column(self, col: str) -> list[Any]:
+        """Every value of a column as a planner reads it, made once (the writers ask cell by cell)."""
+        shown = self._memo.get(("shown", col))
+        if shown is None:
+            shown = self._memo[("shown", col)] = [self._value(r, col) for r in range(len(self.frame))]
+        values: list[Any] = shown
+        return values
+
+    def _value(self, row: int, col: str) -> Any:
+        v = self.raw(row, col)
         spec = self.cols[col]
         if col in self.labels and isinstance(v, str):
             return self.labels[col].get(v, v)
         if spec.kind == "by_unit":
-            d = value_decimals(self.units()[row])
+            d = value_decimals(self.unit(row))
             if d is None:  # a count or an amount: as entered, a whole number without decimals
                 whole = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and float(v).is_integer()
                 d = 0 if whole else 2
@@ -346,7 +377,7 @@ class Finished:
         values as their labels; the headers as column names."""
         out = {}
         for c in self.frame.columns:
-            out[self.cols[c].header()] = pd.Series([self.value(r, c) for r in range(len(self.frame))], dtype=object)
+            out[self.cols[c].header()] = pd.Series(list(self._shown_column(c)), dtype=object)
         return pd.DataFrame(out)
 
 

@@ -896,7 +896,7 @@ def _decimals_format(decimals: int | None) -> str:
 def _num_format(f: _tablespec.Finished, row: int, col: str, lower: bool) -> str | None:
     spec = f.cols[col]
     if spec.kind == "by_unit":
-        fmt = _decimals_format(_tablespec.value_decimals(f.units()[row]))
+        fmt = _decimals_format(_tablespec.value_decimals(f.unit(row)))
     else:
         fmt = spec.num_format() or "General"
     if lower and col == "value":
@@ -923,7 +923,7 @@ def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols:
         width = _width(f, col, headers[j])
         ws.set_column(j, j, width, fmt.get(wrap=width >= 40))
         for i in range(len(f.frame)):
-            raw = f.frame[col].iloc[i]
+            raw = f.raw(i, col)
             low = bool(lower[i]) if lower is not None else False
             if col in f.labels and isinstance(raw, str):
                 ws.write_string(i + 1, j, f.labels[col].get(raw, raw), fmt.get(fill=_FILLS.get(raw) if col == "status" else None))
@@ -943,7 +943,7 @@ def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols:
 
 def _unrounded(f: _tablespec.Finished, row: int, col: str) -> Any:
     """A number for the XLSX: percentages ×100 but not rounded (the cell's format shows the decimals)."""
-    v = f.frame[col].iloc[row]
+    v = f.raw(row, col)
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
@@ -984,7 +984,7 @@ def _summary_sheet(
     for i in range(len(f.frame)):
         r += 1
         for j, col in enumerate(f.frame.columns):
-            raw = f.frame[col].iloc[i]
+            raw = f.raw(i, col)
             if col == "status":
                 ws.write_string(r, j, _STATUS_ZH.get(str(raw), str(raw)), fmt.get(fill=_FILLS.get(str(raw))))
                 continue

@@ -93,6 +93,43 @@ def test_files_in_every_format(profile, tmp_path):
     assert list(csv.columns) == [_tablespec.spec_of("indicators")[c].header() for c in report.COLUMNS]
 
 
+def test_a_finished_table_reads_each_column_once_and_gives_what_each_cell_holds(profile, monkeypatch):
+    """The writers read a finished table cell by cell (CSV, Markdown, XLSX widths and cells): each
+    column is looked up in the frame once, not once per cell, and every cell still reads as the
+    frame holds it and as a fresh table shows it, in whatever order the cells are asked."""
+    t = report.indicator_table(profile, year=2025, computed=_computed())
+    reference = _tablespec.finished("indicators", t, labels=report._LABELS)
+    fresh = _tablespec.finished("indicators", t, labels=report._LABELS)
+    cols = list(fresh.frame.columns)
+    n = len(fresh.frame)
+    assert n > 10
+    lookups = []
+    getitem = pd.DataFrame.__getitem__
+
+    def counted(self, key):
+        if self is fresh.frame:
+            lookups.append(key)
+        return getitem(self, key)
+
+    monkeypatch.setattr(pd.DataFrame, "__getitem__", counted)
+    backwards = [[fresh.value(i, c) for c in reversed(cols)] for i in reversed(range(n))]
+    shown = fresh.shown()
+    monkeypatch.setattr(pd.DataFrame, "__getitem__", getitem)
+    # once per column (and the unit column once more for the rows' units), whatever the rows
+    assert len(lookups) <= len(cols) + 1, f"{len(lookups)} look-ups for {len(cols)} columns × {n} rows"
+    raws = [[fresh.raw(i, c) for c in cols] for i in range(n)]
+    for i in range(n):
+        for j, c in enumerate(cols):
+            held = reference.frame[c].iloc[i]
+            assert type(raws[i][j]) is type(held) and (raws[i][j] == held or (pd.isna(held) and pd.isna(raws[i][j])))
+            assert backwards[n - 1 - i][len(cols) - 1 - j] == shown.iloc[i, j] or (
+                pd.isna(shown.iloc[i, j]) and pd.isna(backwards[n - 1 - i][len(cols) - 1 - j])
+            )
+    # the same values as the table shows when asked in the writers' order on a table never read before
+    pd.testing.assert_frame_equal(shown, reference.shown())
+    assert fresh.units() == [str(u) if isinstance(u, str) else "" for u in t["unit"]]
+
+
 # -- a whole run's report, read back as its readers read it --------------------------------------------
 
 
