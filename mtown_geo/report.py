@@ -794,11 +794,15 @@ def write_xlsx(tables: Mapping[str, pd.DataFrame], path: str | Path, *, indicato
     return path
 
 
+#: xlsxwriter's options of every workbook. Text is written with write_string; the first three
+#: only make sure no other path turns it into a formula, a link or a number. ``in_memory``
+#: assembles the file in memory instead of writing each part to a temporary file first (the
+#: same workbook, without a dozen temporary files per workbook).
+_XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False, "in_memory": True}
+
+
 def _write_xlsx(tables: Mapping[str, pd.DataFrame], path: Path, *, indicator_sheet: bool) -> None:
-    # text is written with write_string; the options only make sure no other path turns it
-    # into a formula, a link or a number
-    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
-    with xlsxwriter.Workbook(str(path), options) as book:
+    with xlsxwriter.Workbook(str(path), dict(_XLSX_OPTIONS)) as book:
         header = book.add_format({"bold": True, "text_wrap": True, "valign": "vcenter", "bg_color": "#DDEBF7"})
         fills = {
             "pass": book.add_format({"bg_color": "#C6EFCE"}),
@@ -1038,8 +1042,7 @@ def _summary_sheet(
 
 def _report_xlsx(fin: Mapping[str, _tablespec.Finished], path: Path, *, title: str, provenance: Provenance | None) -> None:
     """The report workbook: 汇总 Summary first, then every table, 说明 Notes last."""
-    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
-    with xlsxwriter.Workbook(str(path), options) as book:
+    with xlsxwriter.Workbook(str(path), dict(_XLSX_OPTIONS)) as book:
         fmt = _Formats(book)
         names = list(fin)
         main = fin[names[0]]
