@@ -39,7 +39,7 @@ from . import _geom
 from . import crs as _crs
 from ._errors import AssumptionWarning, InputError, ProfileError
 from .network import Network
-from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
+from .sources.osm import ATTRIBUTION, OSMExtract, read_osm, rules_matcher
 from .standards import ParkRule, ParkSpec, Profile, resolve
 
 __all__ = [
@@ -380,10 +380,11 @@ def from_osm(
     feats = extract.features
     tags_list = feats["tags"].tolist() if len(feats) else []
     how: list[str | None] = []
+    is_park = rules_matcher(spec.osm)
     for tags in tags_list:
         if not isinstance(tags, dict):
             how.append(None)
-        elif any(r.matches(tags) for r in spec.osm):
+        elif is_park(tags):
             how.append("tag")
         elif _is_named_green_space(tags, name_patterns):
             how.append("name")

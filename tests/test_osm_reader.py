@@ -209,3 +209,27 @@ def test_network_from_plain_tables_and_its_errors(demo_osm):
         mg.Network(nodes, net.edges.to_crs(4326), mode="walk", speed_kmh=4.0, straight=True, crs=net.crs)
     with pytest.raises(mg.CRSError):
         mg.Network(nodes, edges, mode="walk", speed_kmh=4.0, straight=True, crs=4326)
+
+
+def test_the_rules_matcher_answers_as_every_rule_asked_in_turn():
+    """``rules_matcher`` tries a feature only against the rules of the keys it carries: over every
+    feature of the demo extract and every rule set of the profile (categories, parks, green
+    space, greenways, exclusions), it answers as ``any(rule.matches(tags))`` over all the rules."""
+    from mtown_geo.sources.osm import rules_matcher
+    from mtown_geo.standards import TagRule
+
+    ext = mg.sources.read_osm(mg.demo_osm_path())
+    tags = [t for t in ext.features["tags"] if isinstance(t, dict)]
+    tags += [{"leisure": None, "landuse": "grass"}, {"amenity": "school", "isced:level": "1"}, {}]
+    prof = mg.standards.load()
+    rule_sets = [list(c.osm) for c in prof.categories.values() if c.osm]
+    rule_sets.append([TagRule(tags={"leisure": "park"}), TagRule(tags={"landuse": ["grass", "meadow"], "access": "*"})])
+    rule_sets.append([TagRule(tags={"amenity": "school"}, absent=["isced:level"]), TagRule(tags={"leisure": "*"})])
+    rule_sets.append([])
+    hits = 0
+    for rules in rule_sets:
+        match = rules_matcher(rules)
+        expected = [any(r.matches(t) for r in rules) for t in tags]
+        assert [match(t) for t in tags] == expected
+        hits += sum(expected)
+    assert hits > 50  # the rules do select features of the demo town

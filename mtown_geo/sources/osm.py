@@ -47,7 +47,7 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -790,6 +790,28 @@ def unselected(rules: Iterable[TagRule]) -> list[str]:
     return out
 
 
+def rules_matcher(rules: Sequence[TagRule]) -> Callable[[dict[str, Any]], bool]:
+    """A test of whether a feature's tags match one of ``rules``: ``any(r.matches(tags) for r in rules)``.
+
+    The same answer, quicker over many features: the rules are grouped by the first key each
+    requires, and a feature is tried only against the rules of the keys it carries.
+    """
+    by_key: dict[str, list[TagRule]] = {}
+    for rule in rules:
+        by_key.setdefault(next(iter(rule.tags)), []).append(rule)
+
+    def match(tags: dict[str, Any]) -> bool:
+        for key, value in tags.items():
+            if value is None:
+                continue
+            group = by_key.get(key)
+            if group is not None and any(rule.matches(tags) for rule in group):
+                return True
+        return False
+
+    return match
+
+
 def _contains_any(names: list[str], patterns: Sequence[str]) -> np.ndarray:
     if not patterns:
         return np.zeros(len(names), dtype=bool)
@@ -841,10 +863,11 @@ def select(
     if len(feats) == 0:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=feats.crs)
     tags = [t if isinstance(t, dict) else {} for t in feats["tags"]]
-    by_tag = np.array([any(r.matches(t) for r in rules) for t in tags], dtype=bool)
+    match, vetoed = rules_matcher(rules), rules_matcher(exclude)
+    by_tag = np.array([match(t) for t in tags], dtype=bool)
     names = [" ".join(t[k] for k in ("name", "name:zh", "official_name", "alt_name") if k in t) for t in tags]
     by_name = _contains_any(names, name_patterns)
-    veto = np.array([any(r.matches(t) for r in exclude) for t in tags], dtype=bool) if exclude else np.zeros(len(tags), bool)
+    veto = np.array([vetoed(t) for t in tags], dtype=bool) if exclude else np.zeros(len(tags), bool)
     veto |= _contains_any(names, exclude_name_patterns)
     hit = (by_tag | by_name) & ~veto
     type_id = shapely.get_type_id(np.asarray(feats.geometry.values))
