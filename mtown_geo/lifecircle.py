@@ -51,6 +51,8 @@ __all__ = [
     "k_of_n",
     "reach",
     "thresholds",
+    "time_column",
+    "time_columns",
     "times_at",
     "travel_times",
     "what_if",
@@ -61,6 +63,61 @@ log = logging.getLogger(__name__)
 
 #: Row label of the whole circle (every required category) in coverage tables.
 CIRCLE = "__circle__"
+
+#: Prefix of the demand units' travel-time columns (minutes), see `time_column`.
+_TIME_PREFIX = "time_min_"
+
+
+def time_column(category: str) -> str:
+    """Name of a category's travel-time column in assessed demand units.
+
+    Parameters
+    ----------
+    category : str
+        A facility category of the profile (``"kindergarten"``).
+
+    Returns
+    -------
+    str
+        ``"time_min_<category>"``: travel time in minutes to the nearest facility of the
+        category (``inf`` / NULL when none is reachable), as written by `assess`.
+    """
+    if not isinstance(category, str) or not category:
+        raise InputError(f"a category must be a non-empty string, got {category!r}")
+    return _TIME_PREFIX + category
+
+
+def time_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """The travel-time columns of a table, by category: the inverse of `time_column`.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Demand units as returned by `assess` (or read back from the ``units_<circle>``
+        layer of a study's GeoPackage).
+
+    Returns
+    -------
+    dict
+        ``{category: column}`` in the table's column order, for every column named
+        ``time_min_<category>`` (minutes); empty when the table has none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mtown_geo import lifecircle
+    >>> units = pd.DataFrame({"time_min_kindergarten": [3.0], "time_min_park": [9.5], "n_reached": [2]})
+    >>> cols = lifecircle.time_columns(units)
+    >>> cols
+    {'kindergarten': 'time_min_kindergarten', 'park': 'time_min_park'}
+    >>> units[list(cols.values())].set_axis(list(cols), axis=1).columns.tolist()  # one column per category
+    ['kindergarten', 'park']
+    """
+    return {
+        str(c)[len(_TIME_PREFIX) :]: str(c)
+        for c in frame.columns
+        if isinstance(c, str) and c.startswith(_TIME_PREFIX) and len(c) > len(_TIME_PREFIX)
+    }
 
 
 def categories_of(profile: Profile | str | Path | None, circle: str, *, optional: bool = True) -> list[str]:
@@ -330,9 +387,10 @@ def assess(
     Returns
     -------
     GeoDataFrame
-        A copy of ``demand`` with ``t_<category>`` (minutes), ``n_reached`` (required
-        categories within their threshold), ``n_required``, ``covered`` (all required
-        reached) and ``missing`` (the required categories not reached, comma-separated).
+        A copy of ``demand`` with ``time_min_<category>`` (minutes; named by `time_column`),
+        ``n_reached`` (required categories within their threshold), ``n_required``, ``covered``
+        (all required reached) and ``missing`` (the required categories not reached,
+        comma-separated).
     """
     prof = resolve(profile)
     _check_aligned(times, demand)
@@ -341,7 +399,7 @@ def assess(
     reached = _reached(times, prof, circle, req)
     out = demand.copy()
     for c in cats:
-        out[f"t_{c}"] = times[c].to_numpy(dtype=float)
+        out[time_column(c)] = times[c].to_numpy(dtype=float)
     out["n_required"] = len(req)
     out["n_reached"] = reached.sum(axis=1)
     out["covered"] = reached.all(axis=1)

@@ -93,6 +93,31 @@ def test_assess_and_gaps_account_for_every_uncovered_cell(demo_case):
     assert shapely.symmetric_difference(general.union_all(), whole.union_all()).area < 1e-6
 
 
+def test_assess_names_its_time_columns_in_minutes_and_they_read_back(demo_case, tmp_path):
+    """``time_min_<category>`` per category; ``time_columns`` lists them, also from the GeoPackage."""
+    units, _, times = demo_case
+    a = lifecircle.assess(times, units, circle="15min")
+    cats = lifecircle.categories_of(None, "15min")
+    assert [lifecircle.time_column(c) for c in cats] == [f"time_min_{c}" for c in cats]
+    assert lifecircle.time_columns(a) == {c: f"time_min_{c}" for c in cats}
+    assert not any(str(c).startswith("t_") for c in a.columns)
+    for cat, col in lifecircle.time_columns(a).items():
+        np.testing.assert_array_equal(a[col].to_numpy(float), times[cat].to_numpy(float))
+    # the unit is in the name, nothing else is taken for a time column
+    other = pd.DataFrame(columns=["time_min_", "t_kindergarten", "n_reached", "dist_m_park", 3])
+    assert lifecircle.time_columns(other) == {}
+    with pytest.raises(mg.InputError, match="category"):
+        lifecircle.time_column("")
+    # written to a GeoPackage and read back (as a planner opens it in QGIS): the same names and minutes
+    a.to_file(tmp_path / "layers.gpkg", layer="units_15min")
+    back = gpd.read_file(tmp_path / "layers.gpkg", layer="units_15min")
+    assert lifecircle.time_columns(back) == lifecircle.time_columns(a)
+    for col in lifecircle.time_columns(a).values():
+        t = a[col].to_numpy(float)
+        ok = np.isfinite(t)
+        np.testing.assert_allclose(back[col].to_numpy(float)[ok], t[ok])
+
+
 def test_zones(demo_case):
     units, _, times = demo_case
     zoned = units.assign(zone=np.where(units["x"] < units["x"].median(), "west", "east"))

@@ -135,7 +135,7 @@ def _expected_entries(result) -> int:
         if not key.startswith("units_") or not len(units):
             continue
         circle = key.split("_", 1)[1]
-        req = [c for c in prof.circles[circle].required if f"t_{c}" in units]
+        req = [c for c in prof.circles[circle].required if f"time_min_{c}" in units]
         n += 1  # the whole circle
         for cat in req:
             n += 1

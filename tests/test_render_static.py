@@ -1020,7 +1020,7 @@ def test_a_run_writes_plan_figures_on_its_own_basemap(tmp_path):
     text = _squash(_pdf_text(maps / "15min_childcare.pdf"))
     m = re.search(r"15–30分钟min([0-9.]+)%", text)
     units = result.layers["units_15min"]
-    t, w = units["t_childcare"].to_numpy(), units["res_area_m2"].to_numpy()
+    t, w = units["time_min_childcare"].to_numpy(), units["res_area_m2"].to_numpy()
     assert m and float(m.group(1)) > 5
     assert float(m.group(1)) == pytest.approx(100 * w[(t > 15) & (t <= 30)].sum() / w.sum(), abs=0.051)
     assert ">30分钟min" in text and "不可达" in text

@@ -75,7 +75,7 @@ def demo_run(tmp_path_factory):
 def test_run_values_equal_the_functions(demo_run, demo_osm, demo_bounds):
     result, _ = demo_run
     units = result.layers["units_15min"]
-    times = pd.DataFrame({c: units[f"t_{c}"] for c in lifecircle.categories_of(result.profile, "15min")})
+    times = pd.DataFrame({c: units[f"time_min_{c}"] for c in lifecircle.categories_of(result.profile, "15min")})
     cov = lifecircle.coverage(times, units, profile=result.profile, circle="15min", weight="res_area_m2")
     t = result.indicators.set_index(result.indicators["row"].astype(str))
     assert t.loc["9", "value"] == pytest.approx(100 * cov.loc[lifecircle.CIRCLE, "rate"])

@@ -257,7 +257,7 @@ def test_a_runs_what_if_equals_the_function_on_the_runs_own_inputs(demo_result):
     prof, net = result.profile, result.networks["walk"]
     units = result.layers["units_15min"].to_crs(net.crs)
     # two new kindergartens at the units farthest from one (still reached by the network)
-    far = units["t_kindergarten"].where(np.isfinite(units["t_kindergarten"])).nlargest(2).index
+    far = units["time_min_kindergarten"].where(np.isfinite(units["time_min_kindergarten"])).nlargest(2).index
     sites = gpd.GeoDataFrame(geometry=units.loc[far].geometry.to_numpy(), crs=units.crs).to_crs(4326)
     # by hand: a new search on the run's network and facilities, the run's units and weight
     with warnings.catch_warnings():
@@ -280,7 +280,7 @@ def test_a_runs_what_if_equals_the_function_on_the_runs_own_inputs(demo_result):
         alone = lifecircle.reach(net, sites.assign(category="kindergarten"), profile=prof, circle=CIRCLE, max_time_min=INF)
         t_new = lifecircle.times_at(alone, own, profile=prof, circle=CIRCLE)["kindergarten"]
         again = result.what_if(CIRCLE)
-    covered = (units["t_kindergarten"] <= 15) | (t_new <= 15)
+    covered = (units["time_min_kindergarten"] <= 15) | (t_new <= 15)
     w = units["res_area_m2"]
     assert edited.loc["kindergarten", "rate"] == pytest.approx(w[covered].sum() / w.sum())
     # the run's result is unchanged by its what-ifs

@@ -21,7 +21,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from .. import inventory, report
+from .. import inventory, lifecircle, report
 from .._errors import (
     DiskFullError,
 )
@@ -135,7 +135,7 @@ def _output_bytes(result: StudyResult) -> int:
             attrs += 8 * len(values) if values.dtype.kind in "fiub" else int(values.astype(str).str.len().sum())
         layer_bytes += wkb + attrs
         if name.startswith("units_"):
-            map_bytes += 270 * len(gdf) * sum(1 for c in gdf.columns if str(c).startswith("t_"))
+            map_bytes += 270 * len(gdf) * len(lifecircle.time_columns(gdf))
         else:
             map_bytes += 3 * wkb
     total = 64 * 1024 + sum(int(df.memory_usage(deep=True).sum()) * 4 for df in result.tables.values())
@@ -309,7 +309,9 @@ def _print_maps(result: StudyResult, folder: Path) -> None:
         )
         if circle != "15min" or not grid:
             continue
-        times = pd.DataFrame({c[2:]: units[c].to_numpy(float) for c in units.columns if c.startswith("t_")}, index=units.index)
+        times = pd.DataFrame(
+            {cat: units[col].to_numpy(float) for cat, col in lifecircle.time_columns(units).items()}, index=units.index
+        )
         iso = layers.get(f"isochrones_{circle}")
         gaps = layers.get(f"gaps_{circle}")
         for cat in ("elderly_care", "childcare"):

@@ -60,7 +60,7 @@ class StepOutput:
 
 
 #: Search limit (minutes) of the study's travel times: the whole network. Times beyond a
-#: circle's thresholds are kept (``t_<category>`` of the ``units_<circle>`` layers); ``inf``
+#: circle's thresholds are kept (``time_min_<category>`` of the ``units_<circle>`` layers); ``inf``
 #: (NULL in the GeoPackage) means no path at all, or farther than the snap distance from the network.
 SEARCH_LIMIT_MIN = float("inf")
 

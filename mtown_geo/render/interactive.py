@@ -27,6 +27,7 @@ from folium.template import Template
 from .._errors import InputError
 from .._io import atomic_file
 from ..demand import cells
+from ..lifecircle import time_column, time_columns
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 from . import _leaflet
@@ -696,7 +697,7 @@ def town_map(
     ----------
     layers : mapping of name to GeoDataFrame
         A study's layers (see :func:`mtown_geo.run`): ``units_<circle>`` (demand units with
-        ``t_<category>`` minutes, ``n_reached``, ``missing``), ``isochrones_<circle>``,
+        ``time_min_<category>`` minutes, ``n_reached``, ``missing``), ``isochrones_<circle>``,
         ``gaps_<circle>``, ``facilities``, ``parks_buffers``, ``parks_parks``,
         ``parks_uncovered``, ``greenways``, ``proposed_sites_<circle>``, ``boundaries``,
         ``streets``; any may be missing.
@@ -746,7 +747,7 @@ def town_map(
             continue
         cspec = profile.circles.get(circle)
         cname = cspec.name_zh if cspec is not None else circle
-        cats = [c[2:] for c in units.columns if c.startswith("t_")]
+        cats = list(time_columns(units))
         required = list(cspec.required) if cspec is not None else cats
         cats = [c for c in required if c in cats]
         has_cells = {"x", "y", "cell_m"} <= set(units.columns)
@@ -819,7 +820,7 @@ def town_map(
             except Exception:
                 threshold = 15.0
             classes = time_classes(breaks_for(threshold), max_time_min=limit)
-            t = u[f"t_{cat}"].to_numpy(dtype=float)
+            t = u[time_column(cat)].to_numpy(dtype=float)
             part, block = _time_part(page, gref, t, classes, label, wd, points=points)
             block["h"] = f"{cname} · {label} 出行时间 travel time"
             block["note"] = f"时限 threshold {threshold:g} 分钟 min · {note}"
