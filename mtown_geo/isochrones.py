@@ -443,7 +443,7 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
         frame = shapely.Polygon()
     if len(sites) >= 2:
         cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=frame, ordered=True))
-        cells = shapely.intersection(cells, frame)
+        cells = _clip_to_box(cells, lo, hi)
     else:
         cells = np.array([frame] * len(sites), dtype=object)
     cell_order = np.argsort(owners, kind="stable")
@@ -462,6 +462,23 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
         _cell_edge_order=cell_order,
         _cell_bounds=bounds,
     )
+
+
+def _clip_to_box(cells: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The Voronoi cells cut to the box ``lo``–``hi`` (network CRS units).
+
+    Only the cells reaching past the box are overlaid with it: the others (nearly all of
+    a town's) lie inside it already and are kept as the diagram made them, so neighbouring
+    cells still share their borders vertex for vertex.
+    """
+    out = np.array(cells, dtype=object)
+    if len(out) == 0:
+        return out
+    b = shapely.bounds(out)
+    past = (b[:, 0] < lo[0]) | (b[:, 1] < lo[1]) | (b[:, 2] > hi[0]) | (b[:, 3] > hi[1])
+    if past.any():
+        out[past] = shapely.intersection(out[past], shapely.box(lo[0], lo[1], hi[0], hi[1]))
+    return out
 
 
 _ALPHA = np.arange(1, 2 * _ARC_STEPS) * (np.pi / (2 * _ARC_STEPS))  # turning angles of a half circle's inner points
