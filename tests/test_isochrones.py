@@ -569,3 +569,24 @@ def test_inputs_are_not_changed(karhula_reach):
     isochrones.service_areas(karhula_reach, thresholds_min=[5], by="split", categories=["sports"])
     np.testing.assert_array_equal(karhula_reach.node_min, before)
     pd.testing.assert_frame_equal(karhula_reach.network.edges, edges_before)
+
+
+def test_street_cells_are_the_voronoi_diagram_cut_to_its_frame(karhula_reach):
+    """The nearest-street land: the cells inside the frame untouched, the others cut; all of them tile the frame."""
+    margin_m = 60.0
+    st_ = isochrones._streets(karhula_reach, 60.0, margin_m=margin_m)
+    lo = st_.sites.min(axis=0) - margin_m - 10.0
+    hi = st_.sites.max(axis=0) + margin_m + 10.0
+    frame = shapely.box(lo[0], lo[1], hi[0], hi[1])
+    raw = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(st_.sites), extend_to=frame, ordered=True))
+    cells = st_.cells_by_site()
+    assert len(cells) == len(raw) == len(st_.sites)
+    # each cell is the overlay of the diagram's cell with the frame (computed here the general way)
+    assert np.allclose(shapely.area(cells), shapely.area(shapely.intersection(raw, frame)), rtol=0, atol=1e-6)
+    # a cell that lies within the frame is the diagram's own, vertex for vertex
+    within = shapely.within(raw, frame)
+    assert within.sum() > 0.9 * len(raw)
+    assert shapely.equals_exact(cells[within], raw[within], tolerance=0).all()
+    # together they tile the frame: no gap, no overlap
+    assert shapely.area(cells).sum() == pytest.approx(frame.area, rel=1e-9)
+    assert shapely.coverage_union_all(cells).area == pytest.approx(frame.area, rel=1e-9)
