@@ -255,7 +255,7 @@ def test_install_page_gives_the_readme_commands() -> None:
     assert len(commands) >= 2
     for command in commands:
         assert command in install
-    quick = '.venv/bin/python -m pytest -m "not slow"'  # the quick loop, beside the full command
+    quick = '.venv/bin/python -m pytest -m "not slow" -n 2'  # the quick loop, beside the full command
     assert quick in readme and quick in install
     assert "environment.yml" in install and "chromium" in install.lower()
 
