@@ -380,3 +380,17 @@ def test_reach_map_page_holds_no_markup_from_data(demo_osm, demo_bounds, tmp_pat
     assert html.count("{{ 7*7 }}") == html.count("${alert") == html.count(in_data) == len(fac) + len(demo_bounds) + 1
     assert "&lt;img src=x onerror=alert(1)&gt;&#96;&#36;&#123;alert(2)&#125;&#96;&#123;&#123; 7*7 &#125;&#125;" in html
     assert render.escape_text(bad) in html
+
+
+def test_the_vector_basemap_is_on_at_start_even_where_tiles_are_offered(shared_demo, tmp_path):
+    """Offline (most planning offices) tiles draw nothing: the map opens on the run's own vector
+    basemap and offers the tiles as a choice."""
+    import json
+    import re
+
+    result = shared_demo.result
+    fmap = render.town_map(result.layers, profile=result.profile, tiles=True, town=result.study.name, basemap=result.basemap)
+    html = render.save_map(fmap, tmp_path / "map.html").read_text(encoding="utf-8")
+    bases = json.loads(re.search(r'"bases":(\[.*?\])', html).group(1))
+    assert [b["id"] for b in bases] == ["vector", "tiles", "none"]
+    assert re.search(r'"base_on":"(\w+)"', html).group(1) == "vector"

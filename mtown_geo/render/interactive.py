@@ -114,9 +114,10 @@ def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) ->
     root: Any = fmap.get_root()
     root.header.add_child(Element(f"<script>{_DOLLAR_SHIM}</script>"))
     _Script("L.control.scale({imperial: false, metric: true, maxWidth: 160, position: 'bottomright'}).addTo(", ");").add_to(fmap)
-    if not tiles:
-        root.html.add_child(_Text("<style>.leaflet-container{background:#f4f4f0}</style>"))
-        _Script("", f".attributionControl.addAttribution({_leaflet.js_json(escape_text(ATTRIBUTION))});").add_to(fmap)
+    # a plain light background and the OSM attribution whatever the base layer: the vector basemap,
+    # the facilities and the streets all come from OSM, and the tiles may be switched off
+    root.html.add_child(_Text("<style>.leaflet-container{background:#f4f4f0}</style>"))
+    _Script("", f".attributionControl.addAttribution({_leaflet.js_json(escape_text(ATTRIBUTION))});").add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
 
@@ -399,7 +400,8 @@ class _Page:
             "fixed": self.fixed,
             "base": self.base,
             "bases": bases,
-            "base_on": "tiles" if tiles else bases[0]["id"],
+            # the vector basemap works offline (most planning offices): on at start; tiles are a choice
+            "base_on": bases[0]["id"],
         }
 
     def add_to(self, fmap: folium.Map, *, title: str, banner: str = "", tiles: bool) -> None:
