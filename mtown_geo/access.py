@@ -1276,6 +1276,18 @@ def _search(
 # -- the engine's primitives: legs onto the network, source rows, restriction, the search ---
 
 
+def _edge_ends(network: Network, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per edge position: its end nodes ``u``, ``v`` and its minutes ``u → v``, ``v → u``
+    (read from the edge table, so no edge geometry is made)."""
+    edges = network.edge_table
+    return (
+        edges["u"].to_numpy()[edge],
+        edges["v"].to_numpy()[edge],
+        edges["time_min"].to_numpy()[edge],
+        edges["time_rev_min"].to_numpy()[edge],
+    )
+
+
 def source_legs(
     network: Network, edge: np.ndarray, frac: np.ndarray, access_min: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -1297,11 +1309,7 @@ def source_legs(
         (``inf`` against a one-way edge). On the reversed network these are the weights of
         a source row's edges to ``u`` and ``v``.
     """
-    edges = network.edges
-    u = edges["u"].to_numpy()[edge]
-    v = edges["v"].to_numpy()[edge]
-    t_uv = edges["time_min"].to_numpy()[edge]
-    t_vu = edges["time_rev_min"].to_numpy()[edge]
+    u, v, t_uv, t_vu = _edge_ends(network, edge)
     w_u = access_min + frac * t_uv
     w_v = access_min + (1.0 - frac) * t_vu
     return u, v, w_u, w_v
@@ -1327,11 +1335,7 @@ def origin_legs(
         where the edge is one-way the other way. A point's time to a target is
         ``min(via_u + time(u), via_v + time(v))``.
     """
-    edges = network.edges
-    u = edges["u"].to_numpy()[edge]
-    v = edges["v"].to_numpy()[edge]
-    t_uv = edges["time_min"].to_numpy()[edge]
-    t_vu = edges["time_rev_min"].to_numpy()[edge]
+    u, v, t_uv, t_vu = _edge_ends(network, edge)
     with np.errstate(invalid="ignore"):
         via_u = access_min + np.where(np.isfinite(t_vu), frac * t_vu, np.inf)  # towards u: direction v → u
         via_v = access_min + np.where(np.isfinite(t_uv), (1.0 - frac) * t_uv, np.inf)  # towards v: direction u → v
