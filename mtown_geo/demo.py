@@ -166,7 +166,11 @@ def demo_boundaries(town: str = DEFAULT_DEMO) -> gpd.GeoDataFrame:
       ``landuse=residential|retail|commercial`` polygons joined across gaps narrower than
       200 m (a 100 m buffer, then a −100 m buffer), inside the rectangle — the rule the
       batch applies to every town (``mtown_geo.batch``).
-    * ``karhula``: 镇域 the extract's bounding box, 150 m inside its edges; 建成区 as above.
+    * ``karhula``: 镇域 the extract's bounding box, 150 m inside its edges; 建成区 the same
+      land uses closed by 100 m, but taken from every feature of the extract that carries
+      them — the nine land-use nodes included, which the batch rule leaves out — so it is
+      1.164 km² where the batch rule would give 1.160 km². The demo's figures are
+      computed on this area.
 
     Returns
     -------
