@@ -291,9 +291,8 @@ def _access_points(network: Network, facilities: gpd.GeoDataFrame, *, spacing_m:
         point_list.append(shapely.line_interpolate_point(rings[rep], along))
         kind_list.append(np.full(len(rep), _KIND_RING))
         # where roads cross the boundary: exact entrances
-        ring_i, edge_i = network.edge_tree.query(rings, predicate="intersects")
+        ring_i, cross = _ring_crossings(network, rings)
         if len(ring_i):
-            cross = shapely.intersection(rings[ring_i], np.asarray(network.edges.geometry.values)[edge_i])
             cparts, cidx = shapely.get_parts(cross, return_index=True)
             is_pt = shapely.get_type_id(cparts) == 0
             owner_list.append(ring_owner[ring_i[cidx[is_pt]]])
@@ -308,6 +307,48 @@ def _access_points(network: Network, facilities: gpd.GeoDataFrame, *, spacing_m:
         crs=network.crs,
     )
     return out, np.concatenate(kind_list).astype(np.int64)
+
+
+def _ring_crossings(network: Network, rings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where network edges meet the rings: the ring position of every (ring, edge) pair
+    that intersects and the intersection geometry of each, by ring, then edge position.
+
+    For a network of straight edges from u to v (``straight=True``, as
+    :func:`~mtown_geo.network.from_osm` builds them) the candidates come from the node coordinates alone
+    (:attr:`~mtown_geo.network.Network.edge_piece_tree`: every point of an edge lies within
+    half the longest piece of one of its tree points, so an edge that meets a ring has a
+    tree point within that distance of the ring's box), and only the candidates' segments
+    are made; otherwise, and where the edges' STRtree is built already, the STRtree gives
+    the pairs. Both test and intersect the same pairs with the same segments: the same
+    answers.
+    """
+    # vars(): whether the cached STRtree exists, without building it
+    pieces = None if "edge_tree" in vars(network) or not network._straight else network.edge_piece_tree
+    straight = network.straight_edges
+    if pieces is None or straight is None or len(rings) == 0:
+        ring_i, edge_i = network.edge_tree.query(rings, predicate="intersects")
+        order = np.lexsort((edge_i, ring_i))
+        ring_i, edge_i = ring_i[order], edge_i[order]
+        return ring_i, shapely.intersection(rings[ring_i], np.asarray(network.edges.geometry.values)[edge_i])
+    tree, piece_edge, reach_m = pieces
+    box = shapely.bounds(rings)
+    ok = np.all(np.isfinite(box), axis=1)  # empty rings have no box and meet nothing
+    centre = (box[:, :2] + box[:, 2:]) / 2.0
+    half = (box[:, 2:] - box[:, :2]) / 2.0 + reach_m * (1.0 + 1e-9) + 1e-6
+    rows = np.flatnonzero(ok)
+    hits = tree.query_ball_point(centre[rows], half[rows].max(axis=1), p=np.inf, return_sorted=False)
+    count = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+    ri = np.repeat(rows, count)
+    pi = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=int(count.sum()))
+    mid = tree.data[pi]
+    inside = np.all(np.abs(mid - centre[ri]) <= half[ri], axis=1)
+    key = np.unique(ri[inside] * network.n_edges + piece_edge[pi[inside]])
+    ring_i, edge_i = key // network.n_edges, key % network.n_edges
+    cand, inv = np.unique(edge_i, return_inverse=True)
+    lines = shapely.linestrings(np.stack([straight[0][cand], straight[1][cand]], axis=1))[inv]
+    shapely.prepare(rings)
+    meet = shapely.intersects(rings[ring_i], lines)
+    return ring_i[meet], shapely.intersection(rings[ring_i[meet]], lines[meet])
 
 
 @dataclass(frozen=True, eq=False)
@@ -1382,7 +1423,7 @@ def same_edge(network: Network, origins: pd.DataFrame, points: pd.DataFrame) -> 
     pairs = left.merge(right, on="edge")
     o = pairs["o"].to_numpy()
     p = pairs["p"].to_numpy()
-    edges = network.edges
+    edges = network.edge_table
     e = o_edge[o]
     t_uv = edges["time_min"].to_numpy()[e]
     t_vu = edges["time_rev_min"].to_numpy()[e]
@@ -1544,7 +1585,7 @@ def travel_times(
 
 def _edge_costs(network: Network, weight: str, edge_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Cost of every edge u → v and v → u (inf where the direction or the edge is not allowed)."""
-    e = network.edges
+    e = network.edge_table
     t_uv = e["time_min"].to_numpy(float)
     t_vu = e["time_rev_min"].to_numpy(float)
     if weight == "time":
@@ -1639,7 +1680,7 @@ class Tree:
         cached = self.__dict__.get("_hops_cache")
         if cached is not None:
             return cached
-        e = self.network.edges
+        e = self.network.edge_table
         c_uv, c_vu = _edge_costs(self.network, self.weight, self.edge_mask)
         u, v = e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64)
         fw, bw = np.isfinite(c_uv), np.isfinite(c_vu)
@@ -1704,7 +1745,7 @@ def search(
     if not limit > 0:
         raise InputError(f"search: limit must be positive, got {limit}")
     c_uv, c_vu = _edge_costs(network, weight, edge_mask)
-    e = network.edges
+    e = network.edge_table
     u, v = e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64)
     fw, bw = np.isfinite(c_uv), np.isfinite(c_vu)
     rows = np.concatenate([u[fw], v[bw]])
@@ -1759,8 +1800,8 @@ def point_costs(
     c_uv, c_vu = _edge_costs(network, weight, edge_mask)
     ei = np.where(e >= 0, e, 0)
     f = snaps["frac"].to_numpy()
-    nu = network.edges["u"].to_numpy(np.int64)[ei]
-    nv = network.edges["v"].to_numpy(np.int64)[ei]
+    nu = network.edge_table["u"].to_numpy(np.int64)[ei]
+    nv = network.edge_table["v"].to_numpy(np.int64)[ei]
     with np.errstate(invalid="ignore"):
         if towards:  # node u → point runs along u → v; node v → point along v → u
             cu, cv = f * c_uv[ei], (1.0 - f) * c_vu[ei]

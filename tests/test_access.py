@@ -206,3 +206,39 @@ def test_snap_equals_the_nearest_edge_by_exhaustive_search(demo_osm):
     assert got["ok"].all()
     _ = net.edge_tree  # with the STRtree built, snap takes the STRtree route: the same answers to the bit
     pd.testing.assert_frame_equal(mg.access.snap(net, pts, max_snap_dist_m=1e9), got, check_exact=True)
+
+
+def test_boundary_crossings_equal_an_exhaustive_search(demo_osm):
+    """The places where edges cross facility outlines, found from the node coordinates without
+    edge geometry, are those of every ring against every edge (shapely), by ring and edge; the
+    STRtree route, once the STRtree is built, gives the same points in the same order."""
+    path = mg.demo_osm_path()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = mg.network.from_osm(path, mode="walk")
+        fac = mg.facilities.from_osm(path)
+    pts, kind = mg.access._access_points(net, fac, spacing_m=25.0)
+    assert not isinstance(net.edge_table, gpd.GeoDataFrame)  # no LineString made for all edges
+    got = pts[kind == mg.access._KIND_CROSSING]
+    assert len(got) > 20
+
+    geoms = np.asarray(fac.to_crs(net.crs).geometry.values)
+    poly = np.flatnonzero(np.isin(shapely.get_type_id(geoms), [3, 6]))
+    parts, part_owner = shapely.get_parts(geoms[poly], return_index=True)
+    rings = shapely.get_exterior_ring(parts)
+    lines = np.asarray(net.edges.geometry.values)
+    want_owner, want_pts = [], []
+    for i, ring in enumerate(rings):
+        for e in np.flatnonzero(shapely.intersects(ring, lines)):
+            cross = shapely.get_parts(shapely.intersection(ring, lines[e]))
+            cross = cross[shapely.get_type_id(cross) == 0]
+            want_owner += [poly[part_owner[i]]] * len(cross)
+            want_pts += list(cross)
+    assert got["owner"].tolist() == want_owner
+    assert shapely.equals_exact(np.asarray(got.geometry.values), np.array(want_pts), tolerance=0).all()
+
+    _ = net.edge_tree  # the STRtree route
+    pts2, kind2 = mg.access._access_points(net, fac, spacing_m=25.0)
+    assert np.array_equal(kind2, kind)
+    assert pts2["owner"].tolist() == pts["owner"].tolist()
+    assert shapely.to_wkb(pts2.geometry.values).tolist() == shapely.to_wkb(pts.geometry.values).tolist()
