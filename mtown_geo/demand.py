@@ -366,6 +366,27 @@ def _grid_warnings(geom: shapely.Geometry, cell_m: float, n_units: int, reach_m:
         )
 
 
+def _clip_by_rects(geoms: np.ndarray, xmin: np.ndarray, ymin: np.ndarray, xmax: np.ndarray, ymax: np.ndarray) -> np.ndarray:
+    """``shapely.clip_by_rect`` of each geometry by its own rectangle, in one call.
+
+    shapely's public function takes one rectangle per call; its ufunc underneath
+    (``shapely.lib.clip_by_rect``) broadcasts over arrays of rectangles and gives the same
+    geometries. Where the ufunc is not there, one call per geometry.
+    """
+    if len(geoms) == 0:
+        return np.empty(0, dtype=object)
+    ufunc = getattr(shapely.lib, "clip_by_rect", None)
+    if isinstance(ufunc, np.ufunc) and ufunc.nin == 5:
+        return np.asarray(ufunc(geoms, xmin, ymin, xmax, ymax), dtype=object)
+    return np.array(  # pragma: no cover - shapely without the ufunc
+        [
+            shapely.clip_by_rect(g, a, b, c, d)
+            for g, a, b, c, d in zip(geoms, xmin.tolist(), ymin.tolist(), xmax.tolist(), ymax.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+
+
 def grid(
     area: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
@@ -450,13 +471,7 @@ def grid(
     full[ci[full_pair]] = True
     cut = ~full_pair & ~full[ci]
     owner, part_of = ci[cut], pj[cut]
-    pieces = np.array(
-        [
-            shapely.clip_by_rect(parts[j], cx[c] - half, cy[c] - half, cx[c] + half, cy[c] + half)
-            for c, j in zip(owner.tolist(), part_of.tolist(), strict=True)
-        ],
-        dtype=object,
-    )
+    pieces = _clip_by_rects(parts[part_of], cx[owner] - half, cy[owner] - half, cx[owner] + half, cy[owner] + half)
     area_m2 = np.bincount(owner, weights=shapely.area(pieces) if len(pieces) else None, minlength=len(boxes)).astype(float)
     area_m2[full] = cell_m * cell_m
     shapely.prepare(geom)
