@@ -163,6 +163,25 @@ def test_osm_xml_bz2_and_plain_xml_read_the_same(tmp_path):
     assert sorted(pbf.ways["osm_id"]) == sorted(a.ways["osm_id"])
 
 
+def test_a_key_given_twice_reads_its_first_value(tmp_path):
+    """A highway way whose XML repeats a key (invalid, but found in hand-edited files) keeps
+    the first value in its way tags, as a plain pyosmium look-up by key does."""
+    xml = tmp_path / "twice.osm"
+    xml.write_text(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
+        ' <node id="1" version="1" lat="43.5" lon="1.5"/>\n <node id="2" version="1" lat="43.501" lon="1.501"/>\n'
+        ' <way id="10" version="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/>'
+        '<tag k="name" v="first"/><tag k="name" v="second"/><tag k="foot" v="yes"/></way>\n</osm>\n',
+        encoding="utf-8",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ext = mg.sources.read_osm(xml, cache=False)
+    got = ext.ways.iloc[0]
+    assert (got["highway"], got["name"], got["foot"]) == ("footway", "first", "yes")
+    assert got[[k for k in WAY_TAG_KEYS if k not in ("highway", "name", "foot")]].isna().all()
+
+
 def _quiet_net(source: Any, **kw: Any) -> mg.Network:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)

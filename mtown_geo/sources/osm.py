@@ -590,24 +590,23 @@ def _parse(path: Path, *, buildings: str) -> OSMExtract:
                     newest = max(newest, data.timestamp())
                 hw = get("highway", None)
                 if hw is not None:
-                    tvals = list(map(get, keys, nones))
+                    # a highway way has a few tags: one dict of them answers the look-ups of
+                    # WAY_TAG_KEYS (a key given twice: the first value, as the C++ look-up)
+                    tags = _tags(data)
+                    tvals = list(map(tags.get, keys)) if len(tags) == data.tags_size() else list(map(get, keys, nones))
                     try:
                         way_wkb.append(create_linestring(obj, use_nodes=all_nodes))
                     except (osmium.InvalidLocationError, RuntimeError):
                         runs, missing = _present_runs(obj.nodes)
                         broken.append((data.id(), tvals, runs, missing))
-                        if hw in _FEATURE_HIGHWAYS or get("public_transport", None) is not None:
-                            tags = _tags(data)
-                            if is_feature(tags) and any(runs):
-                                way_feats[data.id()] = (tags, [p for r in runs for p in r])
+                        if (hw in _FEATURE_HIGHWAYS or "public_transport" in tags) and is_feature(tags) and any(runs):
+                            way_feats[data.id()] = (tags, [p for r in runs for p in r])
                         continue
                     way_ids.append(data.id())
                     way_tags.append(tvals)
-                    if hw in _FEATURE_HIGHWAYS or get("public_transport", None) is not None:
-                        tags = _tags(data)
-                        if is_feature(tags):
-                            # also a feature: a bus platform mapped as a way
-                            way_feats[data.id()] = (tags, way_wkb[-1])
+                    if (hw in _FEATURE_HIGHWAYS or "public_transport" in tags) and is_feature(tags):
+                        # also a feature: a bus platform mapped as a way
+                        way_feats[data.id()] = (tags, way_wkb[-1])
                     continue
                 tags = _tags(data)
                 if is_feature(tags):
