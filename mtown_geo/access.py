@@ -322,10 +322,12 @@ def _ring_crossings(network: Network, rings: np.ndarray) -> tuple[np.ndarray, np
     the pairs. Both test and intersect the same pairs with the same segments: the same
     answers.
     """
+    if len(rings) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
     # vars(): whether the cached STRtree exists, without building it
     pieces = None if "edge_tree" in vars(network) or not network._straight else network.edge_piece_tree
     straight = network.straight_edges
-    if pieces is None or straight is None or len(rings) == 0:
+    if pieces is None or straight is None:
         ring_i, edge_i = network.edge_tree.query(rings, predicate="intersects")
         order = np.lexsort((edge_i, ring_i))
         ring_i, edge_i = ring_i[order], edge_i[order]
