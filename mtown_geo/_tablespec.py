@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -341,11 +341,20 @@ class Finished:
         return self._units()[row]
 
     def raw(self, row: int, col: str) -> Any:
-        """One value as the frame holds it (``frame[col].iloc[row]``), the column looked up once."""
-        series = self._memo.get(("column", col))
-        if series is None:
-            series = self._memo[("column", col)] = self.frame[col]
-        return series.iloc[row]
+        """One value as the frame holds it (``frame[col].iloc[row]``), the column read once."""
+        return self._raw_column(col)[row]
+
+    def _raw_column(self, col: str) -> list[Any]:
+        """Every value of a column as ``frame[col].iloc[row]`` gives it (numpy scalars stay numpy
+        scalars, timestamps stay timestamps), read in one pass: the writers ask cell by cell."""
+        values = self._memo.get(("column", col))
+        if values is None:
+            array = self.frame[col].array
+            data = array.to_numpy() if isinstance(array, pd.arrays.NumpyExtensionArray) else None
+            # a plain numpy column yields what .iloc yields; other arrays are indexed as .iloc does
+            values = list(data) if data is not None else [array[i] for i in range(len(array))]
+            self._memo[("column", col)] = values
+        return cast(list[Any], values)
 
     def value(self, row: int, col: str) -> Any:
         """One value as a planner reads it (see :meth:`shown`)."""
@@ -375,10 +384,12 @@ class Finished:
     def shown(self) -> pd.DataFrame:
         """The values as a planner reads them: percentages ×100, numbers rounded, 是 / 否, coded
         values as their labels; the headers as column names."""
-        out = {}
-        for c in self.frame.columns:
-            out[self.cols[c].header()] = pd.Series(list(self._shown_column(c)), dtype=object)
-        return pd.DataFrame(out)
+        return pd.DataFrame({h: pd.Series(list(v), dtype=object) for h, v in self.shown_columns().items()})
+
+    def shown_columns(self) -> dict[str, list[Any]]:
+        """The columns of :meth:`shown` as lists, by header (a header given twice keeps its
+        first place and its last column, as in :meth:`shown`)."""
+        return {self.cols[c].header(): self._shown_column(c) for c in self.frame.columns}
 
 
 def finished(
@@ -477,6 +488,11 @@ def sheet_title(table: str) -> str:
     return table[:31]
 
 
+#: The characters a spreadsheet shows two units wide (CJK and full-width: U+2E80 and up).
+_WIDE = re.compile("[\u2e80-\U0010ffff]")
+
+
 def text_width(text: Any) -> int:
     """Width of a text in a spreadsheet's character units: CJK and full-width characters count two."""
-    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in str(text))
+    s = str(text)
+    return len(s) if s.isascii() else len(s) + len(_WIDE.findall(s))

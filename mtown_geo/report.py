@@ -20,6 +20,7 @@ escaped in Markdown.
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import logging
@@ -579,11 +580,11 @@ def _markdown_report(fin: Mapping[str, _tablespec.Finished], title: str, provena
         lines += [f"## {_md(_tablespec.sheet_title(name))}", "", *_md_table(fin[name]), ""]
     if provenance is not None:
         lines += ["## 说明 Notes", ""]
-        notes = notes_table(provenance)
-        for section in dict.fromkeys(notes["section"]):
+        notes = fin["notes"].frame if "notes" in fin else notes_table(provenance)
+        rows = list(zip(notes["section"].tolist(), notes["item"].tolist(), notes["text"].tolist(), strict=True))
+        for section in dict.fromkeys(r[0] for r in rows):
             lines += [f"### {_md(section)}", ""]
-            for _, r in notes[notes["section"] == section].iterrows():
-                lines.append(f"- **{_md(r['item'])}**: {_md(r['text'])}")
+            lines += [f"- **{_md(item)}**: {_md(text)}" for sec, item, text in rows if sec == section]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -645,10 +646,10 @@ def write_tables(
     origin = provenance.one_line() if provenance is not None else None
     for name, f in fin.items():
         path = folder / (f"{stem}.csv" if name == names[0] else f"{stem}_{name}.csv")
-        shown = f.shown()
+        columns = dict(f.shown_columns())
         if origin is not None and name != "notes":
-            shown["来源 Provenance"] = origin
-        out.append(write_csv(shown, path, index=False))
+            columns["来源 Provenance"] = [origin] * len(f.frame)
+        out.append(_write_columns_csv(columns, len(f.frame), path))
     # JSON: every table as records with its keys and raw values; the headers and the provenance beside them
     path = folder / f"{stem}.json"
     payload: dict[str, Any] = {}
@@ -734,6 +735,23 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool | None = None) 
             encoding="utf-8-sig",
             lineterminator="\r\n",
         )
+    return path
+
+
+def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path) -> Path:
+    """A table given as columns of shown values (header → list) as CSV, atomically: the same
+    bytes as :func:`write_csv` of the frame made of them (object columns, no index), without
+    building the frame."""
+    if not columns:
+        return write_csv(pd.DataFrame({}), path, index=False)
+    cells = []
+    for values in columns.values():
+        blank = pd.isna(np.fromiter(values, dtype=object, count=len(values)))
+        cells.append(["" if blank[i] else _csv_text(v) for i, v in enumerate(values)])
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")  # as pandas writes: minimal quoting, CRLF
+        writer.writerow([_csv_text(h) for h in columns])
+        writer.writerows(zip(*cells, strict=True))
     return path
 
 

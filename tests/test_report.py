@@ -308,6 +308,44 @@ def test_csv_reads_in_pandas_with_its_provenance(demo_report):
     assert list(notes.columns) == ["部分 Section", "项目 Item", "内容 Text"] and len(notes) > 50
 
 
+def test_report_csv_has_the_bytes_pandas_writes_of_the_shown_table(demo_report, tmp_path):
+    """The report's CSVs are written from the shown columns directly (no frame per table): byte for
+    byte what :func:`report.write_csv` writes of the shown table with its provenance column, on a
+    whole run's tables and on a table of awkward cells (formulas, quotes, line breaks, blanks, inf)."""
+    result, _ = demo_report
+    prov = result.provenance()
+    tables = {"indicators": result.indicators, **result.tables}
+    odd = pd.DataFrame(
+        {
+            "name": ["=1+2", 'say "hi", twice', "line\nbreak\r", None, "-x", "@y"],
+            "value": [1.23456, float("nan"), float("inf"), -float("inf"), 0.0, 12345.5],
+            "n": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+            "flag": [True, False, True, False, True, False],
+            "when": pd.to_datetime(["2024-01-02", "2024-02-03", "2024-03-04", "2024-04-05", "2024-05-06", "2024-07-08"]),
+        },
+        index=pd.Index(["a", "+b", "c", "d", "e", "f"], name="=key"),
+    )
+    tables["odd_cells"] = odd
+    tables["empty"] = odd.iloc[:0]
+    paths = report.write_tables(tables, tmp_path / "fast", provenance=prov, profile=result.profile)
+    fin = report._finish_all(tables, prov, result.profile)
+    origin = prov.one_line()
+    (tmp_path / "ref").mkdir()
+    checked = 0
+    for name, f in fin.items():
+        shown = f.shown()
+        if name != "notes":
+            shown["来源 Provenance"] = origin
+        stem = "indicators.csv" if name == "indicators" else f"indicators_{name}.csv"
+        ref = report.write_csv(shown, tmp_path / "ref" / stem, index=False)
+        assert tmp_path / "fast" / stem in paths
+        assert (tmp_path / "fast" / stem).read_bytes() == ref.read_bytes(), stem
+        checked += 1
+    assert checked == len(tables) + 1 > 10
+    text = (tmp_path / "fast" / "indicators_odd_cells.csv").read_text(encoding="utf-8-sig")
+    assert "'=1+2" in text and '"say ""hi"", twice"' in text and "'=key" in text
+
+
 def test_markdown_renders_with_its_sections(demo_report):
     from markdown_it import MarkdownIt
 

@@ -213,17 +213,26 @@ def _fast_gpkg() -> Iterator[None]:
 
 
 def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
-    frame = gdf.copy()
-    for col in frame.columns:
-        if col == frame.geometry.name:
+    """Write one layer into a GeoPackage: values of no GeoPackage type as text, infinities as NULL.
+
+    ``gdf`` is not modified; only the columns that change are replaced, in a shallow copy.
+    """
+    changed: dict[Any, Any] = {}
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
             continue
-        values = frame[col]
+        values = gdf[col]
         if values.dtype == object:
-            frame[col] = values.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+            changed[col] = values.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
         elif pd.api.types.is_float_dtype(values):
             arr = values.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(arr).any():  # GeoPackage readers take NULL for "not reached", not inf
-                frame[col] = np.where(np.isinf(arr), np.nan, arr)
+                changed[col] = np.where(np.isinf(arr), np.nan, arr)
+    frame = gdf
+    if changed:
+        frame = gdf.copy(deep=False)
+        for col, values in changed.items():
+            frame[col] = values
     frame.to_file(path, layer=layer, driver="GPKG")
 
 

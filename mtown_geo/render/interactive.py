@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import folium
 import geopandas as gpd
@@ -334,7 +334,10 @@ def _facility_colour(cat: str, i: int) -> str:
     return style[1] if style is not None else _CYCLE[i % len(_CYCLE)]
 
 
-def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+_Geo = TypeVar("_Geo", gpd.GeoDataFrame, gpd.GeoSeries)
+
+
+def _metric(gdf: _Geo) -> _Geo:
     """A layer in a metric CRS (its own when projected, else its UTM zone), for simplifying in metres."""
     if gdf.crs is not None and gdf.crs.is_projected:
         return gdf
@@ -373,9 +376,11 @@ class _Page:
         """A layer's geometries encoded (simplified in metres, then in WGS 84), and which rows were kept (not empty)."""
         geo = gdf if isinstance(gdf, gpd.GeoSeries) else gdf.geometry
         if simplify_m is not None:
-            m = _metric(gpd.GeoDataFrame(geometry=geo))
-            geo = m.geometry.simplify(simplify_m, preserve_topology=True)
-        arr = geo.to_crs(4326).to_numpy()
+            geo = _metric(geo).simplify(simplify_m, preserve_topology=True)
+        return self.lonlat(geo.to_crs(4326).to_numpy())
+
+    def lonlat(self, arr: np.ndarray) -> tuple[Any, np.ndarray]:
+        """Geometries already in WGS 84 encoded as they are, and which were kept (not empty)."""
         keep = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
         return _leaflet.encode(arr[keep], self.origin), keep
 
@@ -449,10 +454,18 @@ def _shares(k: np.ndarray, n: int, weights: np.ndarray | None) -> list[str]:
     return [f" · {100 * s / w.sum():.1f} %" for s in sums]
 
 
+def _symbol_points(fac: gpd.GeoDataFrame) -> np.ndarray:
+    """Where each facility's symbol goes: a point on its geometry in WGS 84 (found in WGS 84)."""
+    return cast(np.ndarray, fac.to_crs(4326).geometry.representative_point().to_numpy())
+
+
 def _facility_part(
-    page: _Page, fac: gpd.GeoDataFrame, profile: Profile | None, order: Sequence[str]
+    page: _Page, fac: gpd.GeoDataFrame, profile: Profile | None, order: Sequence[str], *, points: np.ndarray | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Facilities as circle symbols coloured by category (one layer), with their legend block (counts per category)."""
+    """Facilities as circle symbols coloured by category (one layer), with their legend block (counts per category).
+
+    ``points``: the facilities' symbol points in WGS 84 (:func:`_symbol_points`), when made already.
+    """
     if fac is None or not len(fac):
         return None
     f = fac.to_crs(4326)
@@ -470,7 +483,7 @@ def _facility_part(
 
     names = [n if isinstance(n, str) and n else "(未命名 unnamed)" for n in (f["name"] if "name" in f else [None] * len(f))]
     status = [s if isinstance(s, str) and s != "ok" else "" for s in (f["status"] if "status" in f else [None] * len(f))]
-    geo, keep = page.geometry(gpd.GeoSeries(f.geometry.representative_point().to_numpy(), crs=4326), simplify_m=None)
+    geo, keep = page.lonlat(_symbol_points(f) if points is None else points)
     sel = np.flatnonzero(keep)
     props = {
         "name": [names[i] for i in sel],
@@ -740,8 +753,19 @@ def town_map(
         k.split("_", 1)[1] for k in layers if k.startswith("units_") and k.split("_", 1)[1] not in _CIRCLE_ORDER
     )
     fac = layers.get("facilities")
+    fac_points = fac_cats = None
     if fac is not None and len(fac):
         fac = fac.to_crs(4326)  # once: every facility symbol of the map is drawn from it
+        fac_points = _symbol_points(fac)
+        fac_cats = fac.get("category")
+
+    def facilities_of(cats: Sequence[str]) -> tuple[gpd.GeoDataFrame | None, np.ndarray | None]:
+        """The facilities of some categories with their symbol points (all of them without a category column)."""
+        if fac is None or fac_cats is None:
+            return fac, fac_points
+        sel = fac_cats.isin(cats).to_numpy()
+        return fac[sel], cast(np.ndarray, fac_points)[sel]
+
     first = True
     for circle in circles:
         units = layers[f"units_{circle}"]
@@ -804,9 +828,8 @@ def town_map(
                 }
             ]
             parts = [part]
-            fp = _facility_part(
-                page, fac[fac["category"].isin(required)] if fac is not None and "category" in fac else fac, profile, required
-            )
+            fac_sel, points_sel = facilities_of(required)
+            fp = _facility_part(page, fac_sel, profile, required, points=points_sel)
             if fp is not None:
                 parts.append(fp[0])
                 blocks.append(fp[1])
@@ -827,9 +850,8 @@ def town_map(
             block["h"] = f"{cname} · {label} 出行时间 travel time"
             block["note"] = f"时限 threshold {threshold:g} 分钟 min · {note}"
             parts, blocks = [part], [block]
-            fp = _facility_part(
-                page, fac[fac["category"] == cat] if fac is not None and "category" in fac else None, profile, [cat]
-            )
+            fac_sel, points_sel = facilities_of([cat]) if fac_cats is not None else (None, None)
+            fp = _facility_part(page, fac_sel, profile, [cat], points=points_sel) if fac_sel is not None else None
             if fp is not None:
                 parts.append(fp[0])
                 blocks.append(fp[1])
@@ -967,7 +989,7 @@ def town_map(
             parks.append(page.layer("greenways", "绿道 greenways", "绿道 greenways", [line], [leg]))
     if parks:
         page.tree.append({"label": "公园与绿道 parks and greenways", "items": parks})
-    fp = _facility_part(page, fac, profile, list(profile.categories)) if fac is not None else None
+    fp = _facility_part(page, fac, profile, list(profile.categories), points=fac_points) if fac is not None else None
     if fp is not None:
         page.tree.append(
             {
