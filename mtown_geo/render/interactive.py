@@ -11,7 +11,9 @@ import base64
 import functools
 import html
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -459,17 +461,54 @@ def _symbol_points(fac: gpd.GeoDataFrame) -> np.ndarray:
     return cast(np.ndarray, fac.to_crs(4326).geometry.representative_point().to_numpy())
 
 
-def _facility_part(
-    page: _Page, fac: gpd.GeoDataFrame, profile: Profile | None, order: Sequence[str], *, points: np.ndarray | None = None
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Facilities as circle symbols coloured by category (one layer), with their legend block (counts per category).
+@dataclass(frozen=True)
+class _Symbols:
+    """Facilities as a map draws them: each one's category, name, attachment status (blank when
+    ``ok``) and symbol point (WGS 84). Made once per map; subsets are taken from it."""
 
-    ``points``: the facilities' symbol points in WGS 84 (:func:`_symbol_points`), when made already.
-    """
+    cats: list[str]
+    names: list[str]
+    status: list[str]
+    points: np.ndarray
+
+    @classmethod
+    def of(cls, fac: gpd.GeoDataFrame) -> _Symbols:
+        f = fac.to_crs(4326)
+        n = len(f)
+        return cls(
+            cats=[str(c) for c in (f["category"] if "category" in f else [""] * n)],
+            names=[v if isinstance(v, str) and v else "(未命名 unnamed)" for v in (f["name"] if "name" in f else [None] * n)],
+            status=[v if isinstance(v, str) and v != "ok" else "" for v in (f["status"] if "status" in f else [None] * n)],
+            points=_symbol_points(f),
+        )
+
+    def take(self, sel: np.ndarray) -> _Symbols:
+        """The facilities where ``sel`` (a boolean mask) is true."""
+        idx = np.flatnonzero(sel)
+        return _Symbols(
+            cats=[self.cats[i] for i in idx],
+            names=[self.names[i] for i in idx],
+            status=[self.status[i] for i in idx],
+            points=self.points[idx],
+        )
+
+
+def _facility_part(
+    page: _Page, fac: gpd.GeoDataFrame, profile: Profile | None, order: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Facilities as circle symbols coloured by category (one layer), with their legend block (counts per category)."""
     if fac is None or not len(fac):
         return None
-    f = fac.to_crs(4326)
-    cats = [str(c) for c in (f["category"] if "category" in f else [""] * len(f))]
+    return _symbol_part(page, _Symbols.of(fac), profile, order)
+
+
+def _symbol_part(
+    page: _Page, sym: _Symbols, profile: Profile | None, order: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """:func:`_facility_part` of facilities already read (:class:`_Symbols`)."""
+    if not len(sym.cats):
+        return None
+    cats, names, status = sym.cats, sym.names, sym.status
     present = [c for c in order if c in set(cats)] + sorted(set(cats) - set(order))
     idx = {c: i for i, c in enumerate(present)}
 
@@ -481,9 +520,7 @@ def _facility_part(
             return f"{profile.categories[c].name_zh} {profile.categories[c].name_en}"
         return c
 
-    names = [n if isinstance(n, str) and n else "(未命名 unnamed)" for n in (f["name"] if "name" in f else [None] * len(f))]
-    status = [s if isinstance(s, str) and s != "ok" else "" for s in (f["status"] if "status" in f else [None] * len(f))]
-    geo, keep = page.lonlat(_symbol_points(f) if points is None else points)
+    geo, keep = page.lonlat(sym.points)
     sel = np.flatnonzero(keep)
     props = {
         "name": [names[i] for i in sel],
@@ -506,7 +543,7 @@ def _facility_part(
         "tip": [{"p": "category", "h": "类别 category"}, {"p": "name", "h": "名称 name"}],
         "pop": pop,
     }
-    counts = pd.Series([cats[i] for i in sel]).value_counts()
+    counts = Counter(cats[i] for i in sel)
     items = [
         {"t": "dot", "c": colours[i], "e": "#ffffff", "l": f"{full(c)} · {int(counts.get(c, 0))} 处"}
         for i, c in enumerate(present)
@@ -753,18 +790,10 @@ def town_map(
         k.split("_", 1)[1] for k in layers if k.startswith("units_") and k.split("_", 1)[1] not in _CIRCLE_ORDER
     )
     fac = layers.get("facilities")
-    fac_points = fac_cats = None
-    if fac is not None and len(fac):
-        fac = fac.to_crs(4326)  # once: every facility symbol of the map is drawn from it
-        fac_points = _symbol_points(fac)
-        fac_cats = fac.get("category")
-
-    def facilities_of(cats: Sequence[str]) -> tuple[gpd.GeoDataFrame | None, np.ndarray | None]:
-        """The facilities of some categories with their symbol points (all of them without a category column)."""
-        if fac is None or fac_cats is None:
-            return fac, fac_points
-        sel = fac_cats.isin(cats).to_numpy()
-        return fac[sel], cast(np.ndarray, fac_points)[sel]
+    # read once: every facility symbol of the map is drawn from these
+    symbols = _Symbols.of(fac) if fac is not None and len(fac) else None
+    fac_cats = fac.get("category") if symbols is not None and fac is not None else None
+    fac_cat_values = fac_cats.to_numpy(dtype=object) if fac_cats is not None else None
 
     first = True
     for circle in circles:
@@ -828,8 +857,11 @@ def town_map(
                 }
             ]
             parts = [part]
-            fac_sel, points_sel = facilities_of(required)
-            fp = _facility_part(page, fac_sel, profile, required, points=points_sel)
+            if symbols is None:
+                fp = None
+            else:
+                sym = symbols.take(fac_cats.isin(required).to_numpy()) if fac_cats is not None else symbols
+                fp = _symbol_part(page, sym, profile, required)
             if fp is not None:
                 parts.append(fp[0])
                 blocks.append(fp[1])
@@ -838,6 +870,9 @@ def town_map(
             first = False
         iso = layers.get(f"isochrones_{circle}")
         gaps = layers.get(f"gaps_{circle}")
+        # each layer's categories read once; each category's rows picked by a plain array
+        iso_cats = iso["category"].to_numpy(dtype=object) if iso is not None and "category" in iso else None
+        gap_cats = gaps["category"].to_numpy(dtype=object) if gaps is not None and "category" in gaps else None
         for cat in cats:
             label = _label(profile, cat)
             try:
@@ -850,8 +885,9 @@ def town_map(
             block["h"] = f"{cname} · {label} 出行时间 travel time"
             block["note"] = f"时限 threshold {threshold:g} 分钟 min · {note}"
             parts, blocks = [part], [block]
-            fac_sel, points_sel = facilities_of([cat]) if fac_cats is not None else (None, None)
-            fp = _facility_part(page, fac_sel, profile, [cat], points=points_sel) if fac_sel is not None else None
+            fp = None
+            if symbols is not None and fac_cat_values is not None:
+                fp = _symbol_part(page, symbols.take(fac_cat_values == cat), profile, [cat])
             if fp is not None:
                 parts.append(fp[0])
                 blocks.append(fp[1])
@@ -859,7 +895,7 @@ def town_map(
                 page.layer(f"{circle}:{cat}:t", "出行时间 travel time", f"{cname} · {label} 出行时间 travel time", parts, blocks)
             ]
             if iso is not None and len(iso) and "category" in iso:
-                sel = iso[iso["category"] == cat]
+                sel = iso[iso_cats == cat]
                 sp = _area_part(
                     page,
                     sel,
@@ -885,7 +921,7 @@ def town_map(
                     }
                     items.append(page.layer(f"{circle}:{cat}:s", "服务范围 service area", lab, [sp], [leg]))
             if gaps is not None and len(gaps) and "category" in gaps:
-                sel = gaps[gaps["category"] == cat]
+                sel = gaps[gap_cats == cat]
                 gp = _area_part(
                     page,
                     sel,
@@ -989,7 +1025,7 @@ def town_map(
             parks.append(page.layer("greenways", "绿道 greenways", "绿道 greenways", [line], [leg]))
     if parks:
         page.tree.append({"label": "公园与绿道 parks and greenways", "items": parks})
-    fp = _facility_part(page, fac, profile, list(profile.categories), points=fac_points) if fac is not None else None
+    fp = _symbol_part(page, symbols, profile, list(profile.categories)) if symbols is not None else None
     if fp is not None:
         page.tree.append(
             {
