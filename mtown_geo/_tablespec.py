@@ -342,9 +342,9 @@ class Finished:
 
     def raw(self, row: int, col: str) -> Any:
         """One value as the frame holds it (``frame[col].iloc[row]``), the column read once."""
-        return self._raw_column(col)[row]
+        return self.raw_column(col)[row]
 
-    def _raw_column(self, col: str) -> list[Any]:
+    def raw_column(self, col: str) -> list[Any]:
         """Every value of a column as ``frame[col].iloc[row]`` gives it (numpy scalars stay numpy
         scalars, timestamps stay timestamps), read in one pass: the writers ask cell by cell."""
         values = self._memo.get(("column", col))

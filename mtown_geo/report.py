@@ -943,21 +943,29 @@ def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols:
     ws.freeze_panes(1, freeze_cols)
     for j, col in enumerate(f.frame.columns):
         width = _width(f, col, headers[j])
-        ws.set_column(j, j, width, fmt.get(wrap=width >= 40))
-        for i in range(len(f.frame)):
-            raw = f.raw(i, col)
-            low = bool(lower[i]) if lower is not None else False
-            if col in f.labels and isinstance(raw, str):
-                ws.write_string(i + 1, j, f.labels[col].get(raw, raw), fmt.get(fill=_FILLS.get(raw) if col == "status" else None))
+        wrap = width >= 40
+        ws.set_column(j, j, width, fmt.get(wrap=wrap))
+        # what is the same for every cell of the column, looked up once
+        labels = f.labels.get(col)
+        label_fmt = {}
+        as_shown = f.cols[col].kind in ("bool", "text")
+        by_unit = f.cols[col].kind == "by_unit"
+        num_fmts: dict[tuple[str, bool], Any] = {}  # (the row's unit when it matters, lower bound) → format
+        for i, raw in enumerate(f.raw_column(col)):
+            if labels is not None and isinstance(raw, str):
+                if raw not in label_fmt:
+                    label_fmt[raw] = fmt.get(fill=_FILLS.get(raw) if col == "status" else None)
+                ws.write_string(i + 1, j, labels.get(raw, raw), label_fmt[raw])
                 continue
-            v = _cell(f.value(i, col) if f.cols[col].kind in ("bool", "text") else _unrounded(f, i, col))
-            _put(
-                ws,
-                i + 1,
-                j,
-                v,
-                fmt.get(num=_num_format(f, i, col, low), wrap=width >= 40) if isinstance(v, (int, float)) else None,
-            )
+            v = _cell(f.value(i, col) if as_shown else _unrounded(f, i, col))
+            cell_fmt = None
+            if isinstance(v, (int, float)):
+                low = bool(lower[i]) if lower is not None else False
+                key = (f.unit(i) if by_unit else "", low)
+                if key not in num_fmts:
+                    num_fmts[key] = fmt.get(num=_num_format(f, i, col, low), wrap=wrap)
+                cell_fmt = num_fmts[key]
+            _put(ws, i + 1, j, v, cell_fmt)
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0)
