@@ -130,6 +130,17 @@ def test_a_finished_table_reads_each_column_once_and_gives_what_each_cell_holds(
     assert fresh.units() == [str(u) if isinstance(u, str) else "" for u in t["unit"]]
 
 
+def test_text_width_counts_wide_characters_twice(profile):
+    """Column widths: a CJK or full-width character (U+2E80 and up) takes two units, any other one;
+    on every header and name of the profile and on text around the boundary."""
+    texts = [c.header() for table in _tablespec.TABLES.values() for c in table.values()]
+    texts += [f"{c.name_zh} {c.name_en}" for c in profile.categories.values()]
+    texts += ["", "abc", "\u2e7f\u2e80", "ｆｕｌｌ", "😀 emoji", "≥ 1.0", 12.5, None]
+    for t in texts:
+        assert _tablespec.text_width(t) == sum(2 if ord(ch) >= 0x2E80 else 1 for ch in str(t)), t
+    assert _tablespec.text_width("覆盖率 Coverage (%)") == 6 + 1 + 12
+
+
 # -- a whole run's report, read back as its readers read it --------------------------------------------
 
 
