@@ -21,6 +21,7 @@ escaped in Markdown.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import json
 import logging
@@ -458,7 +459,9 @@ def _json_default(obj: Any) -> Any:
         return bool(obj)
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, pd.Timestamp):
+    if obj is pd.NaT or obj is pd.NA:  # a missing date or a missing nullable value
+        return None
+    if isinstance(obj, (pd.Timestamp, dt.datetime, dt.date)):
         return obj.isoformat()
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 

@@ -464,3 +464,21 @@ def test_maps_carry_the_data_gap_banner_exactly_where_a_category_is_empty(tmp_pa
         else:
             assert "缺数据 Data missing" in t, name
             assert all(n in t for n in names), (name, names)
+
+
+def test_a_date_column_with_a_missing_date_is_written(profile, tmp_path):
+    """A table with dates, one of them missing (NaT), is written in every format: the JSON
+    holds the ISO date and null, the CSV and the XLSX the date and an empty cell."""
+    t = report.indicator_table(profile, year=2025, computed=_computed())
+    dated = pd.DataFrame(
+        {"opened": pd.to_datetime(["2021-03-04", None]), "count": [1, 2]},
+        index=pd.Index(["a", "b"], name="site"),
+    )
+    files = report.write_tables({"indicators": t, "dated": dated}, tmp_path, title="测试镇")
+    assert len(files) == 5
+    data = json.loads((tmp_path / "indicators.json").read_text(encoding="utf-8"))
+    assert [r["opened"] for r in data["dated"]] == ["2021-03-04T00:00:00", None]
+    csv = pd.read_csv(tmp_path / "indicators_dated.csv", encoding="utf-8-sig")
+    assert csv.iloc[0, 1].startswith("2021-03-04") and pd.isna(csv.iloc[1, 1])
+    ws = load_workbook(tmp_path / "indicators.xlsx")["dated"]
+    assert ws.cell(row=3, column=2).value in (None, "")
