@@ -317,3 +317,91 @@ def polygon_union(
             return shapely.Polygon()
         raise InputError(f"the {what} has no area: give polygons, not points or lines")
     return geom
+
+
+def union_by_group(geoms: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """:func:`shapely.union_all` of each group of geometries, in a few vectorised calls.
+
+    The same as ``[shapely.union_all(geoms[group == k]) for k in range(n_groups)]``, to the
+    bit: each group's geometries reach GEOS in their order in ``geoms``. Groups of similar size
+    share one call (rows of a 2-D array padded with ``None``, which the union skips).
+
+    Parameters
+    ----------
+    geoms : ndarray of shapely geometries
+        Any geometries (``None`` is skipped).
+    group : ndarray of int
+        The group of each geometry, ``0 <= group < n_groups``.
+    n_groups : int
+        The number of groups; a group without geometries gives an empty GeometryCollection.
+
+    Returns
+    -------
+    ndarray of shapely geometries
+        One union per group, in group order.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    group = np.asarray(group, dtype=np.intp)
+    out = np.empty(n_groups, dtype=object)
+    if n_groups == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    g, sorted_geoms = group[order], geoms[order]
+    counts = np.bincount(g, minlength=n_groups)
+    rank = np.arange(len(g)) - (np.cumsum(counts) - counts)[g]  # position of each geometry in its group
+    # rows padded to the next power of two: at most twice the cells of the geometries
+    width = np.left_shift(1, np.ceil(np.log2(np.maximum(counts, 1))).astype(np.intp))
+    row = np.empty(n_groups, dtype=np.intp)
+    for w in np.unique(width):
+        ks = np.flatnonzero(width == w)
+        row[ks] = np.arange(len(ks))
+        sel = width[g] == w
+        grid = np.full((len(ks), int(w)), None, dtype=object)
+        grid[row[g[sel]], rank[sel]] = sorted_geoms[sel]
+        out[ks] = shapely.union_all(grid, axis=1)
+    return out
+
+
+def merged_lines_by_group(lines: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """``shapely.line_merge(shapely.union_all(...))`` of each group of lines, to the bit, in bulk.
+
+    The union nodes and dissolves a group's lines; the merge then joins them end to end.
+    Where the lines of a group meet only at their ends (their MultiLineString is simple: no
+    crossing, touching or shared stretch, no closed line touching another) the union leaves
+    every line as it is and the merge alone gives the same result, for the merge does not
+    depend on the order or direction of its lines: such groups are merged directly, the
+    others unioned first (:func:`union_by_group`).
+
+    Parameters
+    ----------
+    lines : ndarray of LineStrings
+    group : ndarray of int
+        The group of each line, ``0 <= group < n_groups``.
+    n_groups : int
+        The number of groups; a group without lines gives an empty GeometryCollection.
+
+    Returns
+    -------
+    ndarray of shapely geometries
+        (Multi)LineStrings, one per group, in group order.
+    """
+    lines = np.asarray(lines, dtype=object)
+    group = np.asarray(group, dtype=np.intp)
+    out = np.empty(n_groups, dtype=object)
+    if n_groups == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    multi = np.full(n_groups, None, dtype=object)
+    counts = np.bincount(group, minlength=n_groups)
+    held = counts > 0
+    dense = (np.cumsum(held) - 1)[group]  # the group's number among the groups that hold lines
+    multi[held] = shapely.multilinestrings(lines[order], indices=dense[order])
+    simple = held & shapely.is_simple(multi)
+    out[simple] = shapely.line_merge(multi[simple])
+    rest = np.flatnonzero(~simple)
+    if len(rest):
+        number = np.full(n_groups, -1, dtype=np.intp)
+        number[rest] = np.arange(len(rest))
+        sel = number[group] >= 0
+        out[rest] = shapely.line_merge(union_by_group(lines[sel], number[group[sel]], len(rest)))
+    return out

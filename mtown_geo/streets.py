@@ -397,18 +397,19 @@ def _street_layer(
         return gpd.GeoDataFrame(
             {"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs
         )
-    df = pd.DataFrame({"road": pcs["road"].to_numpy(), "dual": pcs["dual"].to_numpy()})
-    df["geometry"] = np.asarray(pcs.geometry.values, dtype=object)
-    merged = df.groupby(["road", "dual"], sort=True)["geometry"].agg(lambda g: shapely.line_merge(shapely.union_all(list(g))))
-    geoms = shapely.intersection(np.asarray(merged.to_numpy(), dtype=object), area)
-    road = merged.index.get_level_values(0).to_numpy()
+    # one line per (road, dual flag), in that order: the pieces of each unioned in their order, merged
+    key = pcs["road"].to_numpy(np.int64) * 2 + pcs["dual"].to_numpy(bool)
+    keys, group = np.unique(key, return_inverse=True)
+    merged = _geom.merged_lines_by_group(np.asarray(pcs.geometry.values, dtype=object), group, len(keys))
+    geoms = shapely.intersection(merged, area)
+    road = keys // 2
     out = gpd.GeoDataFrame(
         {
             "highway": _col(roads, "highway")[road],
             "name": _col(roads, "name")[road],
             "osm_id": _col(roads, "osm_id")[road],
             "variant": variant[road],
-            "dual": merged.index.get_level_values(1).to_numpy(bool),
+            "dual": (keys % 2).astype(bool),
             "length_m": shapely.length(geoms),
         },
         geometry=geoms,

@@ -568,9 +568,12 @@ def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFra
         }
     )
     df["osm_id"] = df["osm_id"].fillna(-1)
+    # one line per way, status and reason (in order of first appearance): its edges unioned in order, merged
     groups = df.groupby(["osm_id", "status", "reason"], sort=False)
-    geoms = groups["geometry"].agg(lambda g: shapely.line_merge(shapely.union_all(list(g))))
-    keys = geoms.index.to_frame(index=False)
+    number = groups.ngroup().to_numpy()
+    keys = groups.size().index.to_frame(index=False)
+    held = ~np.isnan(number)  # rows with a missing key belong to no group
+    geoms = _geom.merged_lines_by_group(df["geometry"].to_numpy()[held], number[held].astype(np.intp), len(keys))
     first = attrs.assign(osm_id=ids.fillna(-1).to_numpy()).drop_duplicates("osm_id").set_index("osm_id")
     return gpd.GeoDataFrame(
         {
@@ -579,9 +582,9 @@ def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFra
             "highway": first["highway"].reindex(keys["osm_id"]).to_numpy(dtype=object),
             "status": keys["status"].to_numpy(),
             "reason": keys["reason"].to_numpy(),
-            "length_m": shapely.length(np.asarray(geoms.to_numpy(), dtype=object)),
+            "length_m": shapely.length(geoms),
         },
-        geometry=np.asarray(geoms.to_numpy(), dtype=object),
+        geometry=geoms,
         crs=network.crs,
     )
 
