@@ -21,8 +21,11 @@ metric CRS.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import warnings
+from collections import OrderedDict
 from typing import Any
 
 import geopandas as gpd
@@ -265,6 +268,31 @@ def valid_polygons(
     return out, repairs
 
 
+#: The last few unions of :func:`polygon_union`, by a digest of the polygons' WKB: the steps of a
+#: run union the same boundary, built-up area or residential land again and again.
+_UNIONS: OrderedDict[bytes, shapely.Geometry] = OrderedDict()
+_UNIONS_KEPT = 8
+_UNIONS_LOCK = threading.Lock()
+
+
+def _union_of(geoms: np.ndarray) -> shapely.Geometry:
+    """``polygonal(shapely.union_all(geoms))``, taken from the last unions when the same polygons
+    (the same WKB, in the same order) were unioned before: the same geometry, to the bit."""
+    wkb = shapely.to_wkb(geoms, output_dimension=4, include_srid=True)
+    key = hashlib.blake2b(b"".join(wkb), digest_size=32).digest() if len(geoms) else b""
+    with _UNIONS_LOCK:
+        geom = _UNIONS.get(key)
+        if geom is not None:
+            _UNIONS.move_to_end(key)
+            return geom
+    geom = polygonal(shapely.union_all(geoms))
+    with _UNIONS_LOCK:
+        _UNIONS[key] = geom
+        while len(_UNIONS) > _UNIONS_KEPT:
+            _UNIONS.popitem(last=False)
+    return geom
+
+
 def polygon_union(
     layer: Any,
     *,
@@ -311,7 +339,7 @@ def polygon_union(
         raise InputError(f"the {what} layer is empty")
     layer = to_metric(layer, crs=crs, what=what)
     geoms, _ = valid_polygons(layer, what=what, drop_empty=drop_empty or allow_empty)
-    geom = polygonal(shapely.union_all(geoms))
+    geom = _union_of(geoms)
     if geom.is_empty or geom.area <= 0:
         if allow_empty:
             return shapely.Polygon()

@@ -20,6 +20,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from .. import _geom, demand, facilities, inventory, network, parks, terrain
 from .. import crs as _crs
@@ -80,6 +82,30 @@ def extract_for(study: Study, town: gpd.GeoDataFrame) -> OSMExtract:
     return osm_extract(study).subset((float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])))
 
 
+#: OSM land use closer than this joins into one built-up area (buffered by half of it, then back)
+_BUILTUP_GAP_M = 200.0
+
+
+def _joinable_near(land: shapely.Geometry, area: shapely.Geometry, gap_m: float) -> shapely.Geometry:
+    """The parts of ``land`` that the gap-closing buffers can bring into ``area``.
+
+    Parts closer than ``gap_m`` (plus 1 m) join, as the buffers may join them; a cluster of
+    joined parts is kept whole when one of its parts lies within that distance of the area,
+    and left out otherwise: farther than ``gap_m`` from the area and from every kept part, its
+    buffers never touch the area nor the kept parts, so the closed land inside the area is the
+    same, to the bit, without it (the buffers work on each joined cluster by itself).
+    """
+    parts = shapely.get_parts(land)
+    if len(parts) < 2:
+        return land
+    reach_m = gap_m + 1.0
+    i, j = shapely.STRtree(parts).query(parts, predicate="dwithin", distance=reach_m)
+    n = len(parts)
+    _, cluster = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
+    keep = np.isin(cluster, cluster[shapely.dwithin(parts, area, reach_m)])
+    return land if keep.all() else shapely.multipolygons(parts[keep])
+
+
 def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A town's built-up land (建成区) from OpenStreetMap land use.
 
@@ -108,7 +134,8 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
         return town
     area = _geom.polygon_union(town, crs=town.crs, what="town boundary")
     land = _geom.polygon_union(polys, crs=town.crs, what="OSM built-up land use", drop_empty=True, allow_empty=True)
-    built = land.buffer(100.0).buffer(-100.0).intersection(area)
+    land = _joinable_near(land, area, _BUILTUP_GAP_M)
+    built = land.buffer(_BUILTUP_GAP_M / 2).buffer(-_BUILTUP_GAP_M / 2).intersection(area)
     if built.is_empty or built.area < 1.0:
         return town
     return gpd.GeoDataFrame({"kind": ["建成区"]}, geometry=[built], crs=town.crs)
