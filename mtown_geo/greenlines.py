@@ -305,7 +305,15 @@ def _waterside(
     li, wi = li[order], wi[order]
     owners, first = np.unique(li, return_index=True)
     zones = np.empty(len(owners), dtype=object)
-    zones[:] = [bands[g[0]] if len(g) == 1 else shapely.union_all(bands[g]) for g in np.split(wi, first[1:])]
+    unions: dict[tuple[int, ...], shapely.Geometry] = {}  # ways along one stream meet the same water features
+    for k, g in enumerate(np.split(wi, first[1:])):
+        if len(g) == 1:
+            zones[k] = bands[g[0]]
+            continue
+        key = tuple(g.tolist())
+        if key not in unions:
+            unions[key] = shapely.union_all(bands[g])
+        zones[k] = unions[key]
     inside = np.array([_lineal(g) for g in shapely.intersection(lines[idx][owners], zones)], dtype=object)
     parts, part_of = shapely.get_parts(inside, return_index=True)
     lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)

@@ -403,10 +403,12 @@ def _greenspace(
     area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
     parts = []
     if _has_osm(tw):
-        ext = inputs.osm_extract(st)
+        feats = inputs.osm_extract(st).features
+        # only polygons are selected: the tag rules are tried on them alone
+        polys = feats[np.isin(shapely.get_type_id(feats.geometry.to_numpy()), [3, 6])] if len(feats) else feats
         for key, cls in rules.classes.items():
             _warn_unseen(cls.osm, f"tasks.greenspace.classes.{key}")
-            sel = _osm.select(ext, cls.osm, exclude=rules.exclude, kind="polygon")
+            sel = _osm.select(polys, cls.osm, exclude=rules.exclude, kind="polygon")
             parts.append(
                 gpd.GeoDataFrame({"green_class": [key] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326).to_crs(tw.metric)
             )
