@@ -16,7 +16,11 @@ with :func:`shapely.make_valid` (its default ``"linework"`` method), keeps their
 issues one :class:`~mtown_geo.RepairWarning` naming the count and the rows, and returns the
 repairs as a table (row, reason, area before and after). :func:`polygon_union` is the two
 together and a union: the polygon of a boundary, a built-up area or residential land in a
-metric CRS.
+metric CRS (the steps of a run ask for the same one again and again: the last few unions are
+kept, by the polygons' WKB, and given back as they are).
+
+**Bulk.** :func:`union_by_group` and :func:`merged_lines_by_group` union (and merge) many
+groups of geometries in a few array calls, with the results of a union per group to the bit.
 """
 
 from __future__ import annotations
