@@ -32,11 +32,13 @@ for a target — and reports how far greedy is from the optimum.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import math
 import numbers
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 _METHODS = ("greedy", "exact")
 #: Largest number of float cells of one batch of Dijkstra results held in memory.
 _BATCH_CELLS = 2_000_000
+#: Relative margin on the threshold of the search that bounds the part of the network searched.
+_BOUND_MARGIN = 1e-9
 #: Relative tolerance when comparing covered weight with a target.
 _REL_TOL = 1e-12
 
@@ -318,6 +322,31 @@ def _unit_legs(network: Network, usnap: pd.DataFrame) -> tuple[np.ndarray, np.nd
     return oi, u, v, via_u, via_v
 
 
+def _times_from_units(
+    network: Network, uu: np.ndarray, uv: np.ndarray, via_u: np.ndarray, via_v: np.ndarray, limit_min: float
+) -> np.ndarray:
+    """Per node: the time (minutes) from the nearest of these units to it (forward, each unit's own legs
+    first); ``inf`` beyond ``limit_min``."""
+    n = network.n_nodes
+    nodes = np.concatenate([uu, uv])
+    w = np.concatenate([via_u, via_v])
+    ok = np.isfinite(w) & (w <= limit_min)
+    if not ok.any():
+        return np.full(n, np.inf)
+    aug = access.add_sources(network.csr, np.zeros(int(ok.sum()), dtype=np.int64), nodes[ok], w[ok], 1)
+    return np.asarray(access.csr_dijkstra(aug, n, limit_min=limit_min))[:n]
+
+
+def _attach_sites(
+    network: Network, sites: gpd.GeoDataFrame, *, max_snap_dist_m: float | None, spacing_m: float
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sites' access points that attach (:meth:`~mtown_geo.access.Attachment.usable_points`), and which sites attach."""
+    used = access.attach(network, sites, spacing_m=spacing_m, max_snap_dist_m=max_snap_dist_m).usable_points()
+    attached = np.zeros(len(sites), dtype=bool)
+    attached[used["owner"].to_numpy()] = True
+    return used, attached
+
+
 def _cover(
     network: Network,
     sites: gpd.GeoDataFrame,
@@ -328,15 +357,33 @@ def _cover(
     spacing_m: float,
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Boolean (sites × units) matrix of "the unit reaches the site within the threshold", and which sites attach."""
-    n_sites, n_units = len(sites), len(usnap)
-    used = access.attach(network, sites, spacing_m=spacing_m, max_snap_dist_m=max_snap_dist_m).usable_points()
-    owner = used["owner"].to_numpy()
-    attached = np.zeros(n_sites, dtype=bool)
-    attached[owner] = True
+    used, attached = _attach_sites(network, sites, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    return _cover_units(network, used, len(sites), usnap, threshold_min=threshold_min), attached
+
+
+def _cover_units(
+    network: Network,
+    used: pd.DataFrame,
+    n_sites: int,
+    usnap: pd.DataFrame,
+    *,
+    threshold_min: float,
+    units: np.ndarray | None = None,
+) -> sp.csr_matrix:
+    """The (sites × units) coverage matrix from the sites' attached access points ``used``.
+
+    ``units``: a boolean mask of the units to compute (default all); the other columns
+    stay empty. Only the part of the network these units reach within the threshold is
+    searched, and only from the sites they reach.
+    """
+    n_units = len(usnap)
     empty = sp.csr_matrix((n_sites, n_units), dtype=bool)
+    if units is not None:
+        usnap = usnap.assign(ok=usnap["ok"].to_numpy() & units)
+    owner = used["owner"].to_numpy()
     oi, uu, uv, via_u, via_v = _unit_legs(network, usnap)
     if len(owner) == 0 or len(oi) == 0:
-        return empty, attached
+        return empty
     T = float(threshold_min)
     pe = used["edge"].to_numpy()
     pf = used["frac"].to_numpy()
@@ -344,28 +391,43 @@ def _cover(
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
 
-    # through the network: one bounded search per site, on the part of the network units reach within T
-    keep = access.reachable_nodes(network, np.concatenate([uu, uv]), T)
+    # Through the network: one bounded search per site on the reversed network. A trip of at
+    # most T passes only nodes its unit reaches within T and enters its site by a leg from
+    # such a node, so the search keeps to the nodes the units reach (forward, from their own
+    # legs) and starts only from the sites some unit reaches: the times found are the same to
+    # the bit. The bound is widened by a hair so that the forward sums, added in another
+    # order, cannot round away a trip of exactly T.
+    bound = T * (1.0 + _BOUND_MARGIN)
+    d_from = _times_from_units(network, uu, uv, via_u, via_v, bound)
+    keep = np.isfinite(d_from)
     sub, new_id = access.restrict(network.csr_reverse, keep)
     n = sub.shape[0]
     # source → u is the trip u → site (along u → v); source → v the trip v → site (along v → u)
     pu, pv, w_u, w_v = access.source_legs(network, pe, pf, pacc)
     src = np.concatenate([owner, owner])
-    to = np.concatenate([new_id[pu], new_id[pv]])
+    node = np.concatenate([pu, pv])
     w = np.concatenate([w_u, w_v])
-    ok = np.isfinite(w) & (to >= 0) & (w <= T)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(w) & (w <= T) & (d_from[node] + w <= bound)
     if ok.any() and n > 0:
-        aug = access.add_sources(sub, src[ok], to[ok], w[ok], n_sites)
-        searched = np.unique(src[ok])
+        searched, src_pos = np.unique(src[ok], return_inverse=True)
+        aug = access.add_sources(sub, src_pos, new_id[node[ok]], w[ok], len(searched))
+        # the units with an end inside the searched part (the others reach no site through the network)
         u_new, v_new = new_id[uu], new_id[uv]
-        batch = max(1, min(_BATCH_CELLS // (n + n_sites), _BATCH_CELLS // max(1, len(oi))))
-        for start in range(0, len(searched), batch):
-            ids = searched[start : start + batch]
+        via_u = np.where(u_new >= 0, via_u, np.inf)
+        via_v = np.where(v_new >= 0, via_v, np.inf)
+        inside = np.isfinite(via_u) | np.isfinite(via_v)
+        ui, u_new, v_new = oi[inside], np.maximum(u_new[inside], 0), np.maximum(v_new[inside], 0)
+        via_u, via_v = via_u[inside], via_v[inside]
+        n_src = len(searched)
+        batch = max(1, min(_BATCH_CELLS // (n + n_src), _BATCH_CELLS // max(1, len(ui))))
+        for start in range(0, n_src, batch):
+            ids = np.arange(start, min(start + batch, n_src))
             dist = access.csr_dijkstra(aug, n + ids, limit_min=T)
             best = np.minimum(via_u[None, :] + dist[:, u_new], via_v[None, :] + dist[:, v_new])
             r, c = np.nonzero(best <= T)
-            rows.append(ids[r])
-            cols.append(oi[c])
+            rows.append(searched[ids[r]])
+            cols.append(ui[c])
 
     # along a shared edge: the unit walks along its own edge to the site, as the engine does
     o, p, total = access.same_edge(network, usnap, used)
@@ -375,13 +437,74 @@ def _cover(
         cols.append(o[hit])
 
     if not rows:
-        return empty, attached
+        return empty
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     mat = sp.csr_matrix((np.ones(len(r), dtype=bool), (r, c)), shape=(n_sites, n_units))
     mat.sum_duplicates()
     mat.data[:] = True
-    return mat, attached
+    return mat
+
+
+class _SiteCoverage:
+    """One site layer attached to a network, and its coverage of one set of attached units
+    within one threshold, computed for the units asked and kept for the next question."""
+
+    def __init__(self, used: pd.DataFrame, attached: np.ndarray, n_units: int) -> None:
+        self.used = used
+        self.attached = attached
+        self.done = np.zeros(n_units, dtype=bool)
+        self.matrix = sp.csr_matrix((len(attached), n_units), dtype=bool)
+
+
+#: Candidate coverage computed so far, per network (kept while the network lives): the last
+#: few (site layer, units, threshold) questions, so that siting one category after another
+#: on the same candidates and units searches each unit's part of the network once.
+_COVERAGE_CACHE: weakref.WeakKeyDictionary[Network, dict[tuple[Any, ...], _SiteCoverage]] = weakref.WeakKeyDictionary()
+_COVERAGE_CACHE_SIZE = 4
+
+
+def _units_key(usnap: pd.DataFrame) -> str:
+    """A digest of how the units attach (what their coverage depends on)."""
+    h = hashlib.blake2b(digest_size=20)
+    for col in ("ok", "edge", "frac", "access_min"):
+        h.update(np.ascontiguousarray(usnap[col].to_numpy()).tobytes())
+    return h.hexdigest()
+
+
+def _cover_cached(
+    network: Network,
+    sites: gpd.GeoDataFrame,
+    usnap: pd.DataFrame,
+    *,
+    threshold_min: float,
+    max_snap_dist_m: float | None,
+    spacing_m: float,
+    units: np.ndarray,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`_cover` over the ``units`` columns only (the others empty), the sites attached and
+    the columns searched once per network, site layer, units and threshold."""
+    fingerprint = access._fingerprint(sites)
+    snap_m = network.max_snap_dist_m if max_snap_dist_m is None else float(max_snap_dist_m)
+    key = (fingerprint, _units_key(usnap), float(threshold_min), snap_m, float(spacing_m))
+    cache = _COVERAGE_CACHE.setdefault(network, {})
+    entry = cache.pop(key, None)
+    if entry is None:
+        used, attached = _attach_sites(network, sites, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+        entry = _SiteCoverage(used, attached, len(usnap))
+    cache[key] = entry  # the most recently used last
+    while len(cache) > _COVERAGE_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    need = units & ~entry.done
+    if need.any():
+        add = _cover_units(network, entry.used, len(sites), usnap, threshold_min=threshold_min, units=need)
+        entry.matrix = (entry.matrix + add).tocsr()
+        entry.done |= need
+    coo = entry.matrix.tocoo()
+    on = units[coo.col]
+    mat = sp.csr_matrix((np.ones(int(on.sum()), dtype=bool), (coo.row[on], coo.col[on])), shape=coo.shape)
+    mat.sum_duplicates()
+    return mat, entry.attached.copy()
 
 
 def coverage_matrix(
@@ -890,7 +1013,10 @@ def _candidate_matrix(
 ) -> _Matrix:
     """Which candidate covers which unit, and the part of it over the units not yet covered."""
     cand, T = req.cand, req.T
-    A_full, attached = _cover(network, cand, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    # only the units not yet covered can gain: their columns are the ones computed
+    A_full, attached = _cover_cached(
+        network, cand, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m, units=~base
+    )
     if not attached.all():
         warnings.warn(
             f"{int((~attached).sum())} of {len(cand)} candidate sites lie farther than the snap distance from the "
