@@ -497,6 +497,8 @@ def _cover_cached(
         cache.pop(next(iter(cache)))
     need = units & ~entry.done
     if need.any():
+        if entry.done.any():  # asked again: the next question will be about these units too, search the rest at once
+            need = ~entry.done
         add = _cover_units(network, entry.used, len(sites), usnap, threshold_min=threshold_min, units=need)
         entry.matrix = (entry.matrix + add).tocsr()
         entry.done |= need
@@ -540,6 +542,12 @@ def coverage_matrix(
         Boolean, ``len(sites) × len(demand)``, by row position: ``True`` where the
         travel time from the unit to the site is at most ``threshold_min``, computed
         exactly as :func:`mtown_geo.access.travel_times` would with that site alone.
+
+    Notes
+    -----
+    The matrix is kept while the network lives (the last few site layers, units and
+    thresholds): :func:`add_facilities` on the same sites, units and threshold reads it
+    instead of searching again, which makes siting one category after another cheap.
     """
     T = _positive(threshold_min, name="threshold_min")
     site_layer = _geo_layer(sites, what="site layer")
@@ -547,7 +555,15 @@ def coverage_matrix(
     if len(site_layer) == 0 or len(units) == 0:
         return sp.csr_matrix((len(site_layer), len(units)), dtype=bool)
     usnap = access.snap(network, units, max_snap_dist_m=max_snap_dist_m)
-    mat, _ = _cover(network, site_layer, usnap, threshold_min=T, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)
+    mat, _ = _cover_cached(
+        network,
+        site_layer,
+        usnap,
+        threshold_min=T,
+        max_snap_dist_m=max_snap_dist_m,
+        spacing_m=spacing_m,
+        units=np.ones(len(usnap), dtype=bool),
+    )
     return mat
 
 
@@ -819,8 +835,12 @@ def add_facilities(
         time_limit_s=time_limit_s,
         reach=reach,
     )
-    # attach the units once; what the existing facilities cover (the engine itself)
-    usnap = access.snap(network, req.units, max_snap_dist_m=max_snap_dist_m)
+    # attach the units once (the Reach of this network has them already when it was asked
+    # about them); what the existing facilities cover (the engine itself)
+    if reach is not None and reach.network is network:
+        usnap = reach._snap_points(req.units, max_snap_dist_m)
+    else:
+        usnap = access.snap(network, req.units, max_snap_dist_m=max_snap_dist_m)
     _warn_unattached(usnap, what="demand units", mode=network.mode)
     base = _baseline(network, req, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m, reach=reach)
     cm = _candidate_matrix(network, req, usnap, base, max_snap_dist_m=max_snap_dist_m, spacing_m=spacing_m)

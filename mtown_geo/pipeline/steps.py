@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -290,6 +291,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
     reach = tw.reaches.get(circle)
     rows = []
     site_layers = []
+    candidates = None  # the default candidates, made once for every category
     missing = set(inventory.gaps(tables["inventory"])) if "inventory" in tables else set()
     wanted = spec.required
     if st.siting.categories is not None:
@@ -298,23 +300,33 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
         if outside:
             out.notes.append(f"siting: {outside} are not required by the {circle} circle; left out")
         wanted = [c for c in spec.required if c in chosen]
+    below = []  # the categories below their target: (category, target, its source)
     for cat in wanted:
         target, target_source = category_target(st, cat, circle)
         if target is None:
             out.notes.append(f"siting: {target_source}; give siting.targets")
             continue
-        rate = rate_of(cov, cat)
-        if rate >= target:
-            continue
+        if rate_of(cov, cat) < target:
+            below.append((cat, target, target_source))
+    thresholds = Counter(prof.threshold_min(circle, cat) for cat, _, _ in below)
+    for cat, target, target_source in below:
+        threshold_min = prof.threshold_min(circle, cat)
         # the existing coverage is read from the circle's Reach (no second search); the
         # category's facilities that attach badly are reported as a search of them would
         tw.attachment(spec.mode).select([cat]).warn()
+        if candidates is None:
+            candidates = siting.default_candidates(net, units)
+        if thresholds.pop(threshold_min, 1) > 1:
+            # several categories share the threshold: the candidates' coverage of every unit,
+            # searched once, serves them all (add_facilities reads it from the network's cache)
+            siting.coverage_matrix(net, candidates, units, threshold_min=threshold_min)
         plan = siting.add_facilities(
             net,
             tw.facilities,
             units,
             category=cat,
-            threshold_min=prof.threshold_min(circle, cat),
+            candidates=candidates,
+            threshold_min=threshold_min,
             target=target,
             k=st.siting.max_sites,
             weight=weight,
