@@ -529,3 +529,103 @@ def test_every_unit_counts_one_without_a_weight_and_old_names_still_read(karhula
         old = siting.contributions(net, fac, units, category="bus_stop", threshold_min=5.0, weight="area")
     new = siting.contributions(net, fac, units, category="bus_stop", threshold_min=5.0, weight="area_m2")
     pd.testing.assert_frame_equal(pd.DataFrame(old), pd.DataFrame(new))
+
+
+# -- the fast route of the candidate coverage against a plain search -----------------
+
+
+def _plain_coverage(net, sites, units, *, threshold_min):
+    """The coverage matrix by the plain route: every attached site searched on the whole reversed network
+    (no part of it left out, no site skipped), the units' legs added, then the trips along a shared edge."""
+    T = threshold_min
+    used = mg.access.attach(net, sites).usable_points()
+    usnap = mg.access.snap(net, units)
+    oi = np.flatnonzero(usnap["ok"].to_numpy())
+    uu, uv, via_u, via_v = mg.access.origin_legs(
+        net, usnap["edge"].to_numpy()[oi], usnap["frac"].to_numpy()[oi], usnap["access_min"].to_numpy()[oi]
+    )
+    pu, pv, w_u, w_v = mg.access.source_legs(net, used["edge"].to_numpy(), used["frac"].to_numpy(), used["access_min"].to_numpy())
+    owner = used["owner"].to_numpy()
+    src, to, w = np.concatenate([owner, owner]), np.concatenate([pu, pv]), np.concatenate([w_u, w_v])
+    fin = np.isfinite(w)
+    n = net.n_nodes
+    aug = mg.access.add_sources(net.csr_reverse, src[fin], to[fin], w[fin], len(sites))
+    mat = np.zeros((len(sites), len(units)), dtype=bool)
+    for start in range(0, len(sites), 200):
+        ids = np.arange(start, min(start + 200, len(sites)))
+        dist = mg.access.csr_dijkstra(aug, n + ids, limit_min=T)
+        best = np.minimum(via_u[None, :] + dist[:, uu], via_v[None, :] + dist[:, uv])
+        mat[np.ix_(ids, oi)] = best <= T
+    o, p, total = mg.access.same_edge(net, usnap, used)
+    mat[owner[p[total <= T]], o[total <= T]] = True
+    return mat
+
+
+def _plan_from(net, fac, units, matrix, *, category, threshold_min, target, reach=None):
+    """The plan add_facilities gives, with its candidate coverage replaced by ``matrix`` (every unit's column)."""
+    req = siting._check_request(
+        net, fac, units, category=category, threshold_min=threshold_min, candidates=None, k=None, target=target,
+        weight="area_m2", method="greedy", time_limit_s=60.0, reach=reach,
+    )  # fmt: skip
+    base = siting._baseline(net, req, max_snap_dist_m=None, spacing_m=25.0, reach=reach)
+    A_full = siting.sp.csr_matrix(matrix)
+    attached = np.zeros(len(req.cand), dtype=bool)
+    attached[mg.access.attach(net, req.cand).usable_points()["owner"].to_numpy()] = True
+    open_units = np.flatnonzero(~base & (req.w_all > 0))
+    A = A_full[:, open_units].tocsr()
+    w = req.w_all[open_units]
+    every = siting._covered_weight(A, w, list(range(A.shape[0]))) if A.nnz else 0.0
+    cm = siting._Matrix(base=base, before=float(req.w_all[base].sum()), A_full=A_full, attached=attached, A=A, w=w, every=every)
+    return siting._plan(req, cm, siting._choose(req, cm, method="greedy", time_limit_s=60.0), method="greedy")
+
+
+def _assert_same_plan(got, want):
+    assert list(got.sites.index) == list(want.sites.index)  # the same sites, in the same order
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.sites.drop(columns="geometry")), pd.DataFrame(want.sites.drop(columns="geometry")), check_exact=True
+    )
+    assert shapely.equals_exact(got.sites.geometry.to_numpy(), want.sites.geometry.to_numpy(), tolerance=0).all()
+    pd.testing.assert_frame_equal(got.units, want.units, check_exact=True)
+    assert got.summary().to_dict() == want.summary().to_dict()
+    assert got.message() == want.message()
+
+
+@pytest.mark.parametrize("town", ["karhula", "guixi"])
+def test_siting_one_category_after_another_equals_the_plain_search(town, request):
+    """The candidate coverage is searched only where the open units reach, from the sites they reach, and
+    kept for the next category: every plan equals the plan from a plain search of every site, to the bit."""
+    if town == "karhula":
+        net, fac, units = (request.getfixturevalue(f) for f in ("karhula_walk", "karhula_fac", "karhula_units"))
+        cats = ["bus_stop", "kindergarten", "sports", "convenience", "fitness", "park"]
+        T, target = 6.0, 0.95
+    else:
+        net, fac, units = (request.getfixturevalue(f) for f in ("guixi_walk", "guixi_fac", "guixi_units"))
+        cats = [c for c in fac["category"].value_counts().index[:4]] + ["kindergarten"]
+        T, target = 10.0, 0.9
+    cands = siting.default_candidates(net, units)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        plain = _plain_coverage(net, cands, units, threshold_min=T)
+        reach = mg.access.reach(net, fac, categories=cats, max_time_min=T + 5)
+        want = {c: _plan_from(net, fac, units, plain, category=c, threshold_min=T, target=target) for c in cats}
+        assert sum(p.n_sites for p in want.values()) >= 2 * len(cats)  # the comparison is not vacuous
+        for primed in (False, True):
+            siting._COVERAGE_CACHE.clear()
+            if primed:  # the whole matrix first, as the pipeline asks for it
+                full = siting.coverage_matrix(net, cands, units, threshold_min=T)
+                np.testing.assert_array_equal(full.toarray(), plain)
+            for i, c in enumerate(cats):
+                # the first questions search only their open units, the next ones the rest (read from the cache)
+                got = siting.add_facilities(
+                    net, fac, units, category=c, threshold_min=T, target=target, weight="area_m2",
+                    reach=reach if i % 2 else None,
+                )  # fmt: skip
+                _assert_same_plan(got, want[c])
+        # a cold search of one category alone, and a cached answer to another threshold is not reused
+        siting._COVERAGE_CACHE.clear()
+        _assert_same_plan(
+            siting.add_facilities(net, fac, units, category=cats[0], threshold_min=T, target=target, weight="area_m2"),
+            want[cats[0]],
+        )
+        plain_short = _plain_coverage(net, cands, units, threshold_min=T / 2)
+        np.testing.assert_array_equal(siting.coverage_matrix(net, cands, units, threshold_min=T / 2).toarray(), plain_short)
