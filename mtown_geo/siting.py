@@ -500,12 +500,14 @@ def _cover_cached(
         if entry.done.any():  # asked again: the next question will be about these units too, search the rest at once
             need = ~entry.done
         add = _cover_units(network, entry.used, len(sites), usnap, threshold_min=threshold_min, units=need)
-        entry.matrix = (entry.matrix + add).tocsr()
+        merged = (entry.matrix + add).tocsr()
+        merged.sum_duplicates()
+        merged.sort_indices()
+        entry.matrix = merged
         entry.done |= need
-    coo = entry.matrix.tocoo()
-    on = units[coo.col]
-    mat = sp.csr_matrix((np.ones(int(on.sum()), dtype=bool), (coo.row[on], coo.col[on])), shape=coo.shape)
-    mat.sum_duplicates()
+    mat = entry.matrix.copy()  # canonical (sorted, no duplicates), as the search leaves it
+    mat.data = units[mat.indices]
+    mat.eliminate_zeros()
     return mat, entry.attached.copy()
 
 

@@ -629,3 +629,36 @@ def test_siting_one_category_after_another_equals_the_plain_search(town, request
         )
         plain_short = _plain_coverage(net, cands, units, threshold_min=T / 2)
         np.testing.assert_array_equal(siting.coverage_matrix(net, cands, units, threshold_min=T / 2).toarray(), plain_short)
+
+
+@pytest.mark.parametrize("town", ["karhula", "guixi"])
+def test_the_siting_step_reports_badly_attached_facilities_as_a_search_of_each_category_would(town, request):
+    """The step reads how the facilities attach once for every category: the warnings are word for word
+    those of ``Attachment.select([category]).warn()`` (rows numbered within the category)."""
+    from mtown_geo.pipeline.steps import _warn_badly_attached
+
+    net = request.getfixturevalue(f"{town}_walk")
+    fac = request.getfixturevalue(f"{town}_fac")
+    # without names the warnings name the facilities by their row within the category
+    att, unnamed = mg.access.attach(net, fac), mg.access.attach(net, fac.assign(name=None))
+    diag = diag_unnamed = None
+    n_warned = 0
+    n_rows = 0
+    for cat in sorted(fac["category"].unique()):
+        with warnings.catch_warnings(record=True) as want:
+            warnings.simplefilter("always")
+            unnamed.select([cat]).warn()
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            diag_unnamed = _warn_badly_attached(unnamed, cat, diag_unnamed)
+        assert [(w.category, str(w.message)) for w in got] == [(w.category, str(w.message)) for w in want]
+        n_rows += sum(":row " in str(w.message) for w in want)
+        with warnings.catch_warnings(record=True) as want:
+            warnings.simplefilter("always")
+            att.select([cat]).warn()
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            diag = _warn_badly_attached(att, cat, diag)
+        assert [(w.category, str(w.message)) for w in got] == [(w.category, str(w.message)) for w in want]
+        n_warned += len(want)
+    assert n_warned > 0 and n_rows > 0  # some facility attaches badly: the comparison is not vacuous

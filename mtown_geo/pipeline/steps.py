@@ -268,6 +268,20 @@ def category_target(study: Study, category: str, circle: str) -> tuple[float | N
     return None, f"no annex row gives a target for {category} in {study.year}"
 
 
+def _warn_badly_attached(att: access.Attachment, category: str, diag: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Report the category's facilities that attach badly, word for word as ``att.select([category]).warn()``
+    (rows numbered within the category), from the diagnostics of the whole layer (``diag``, made once and
+    returned for the next category)."""
+    if "category" not in att.facilities or (att.categories is not None and category not in att.categories):
+        att.select([category]).warn()  # its error, as it says it
+        return diag
+    if diag is None:
+        diag = att.diagnostics()
+    mine = diag[(diag["category"] == category).to_numpy()].reset_index(drop=True)
+    access._warn_statuses(mine, att.network.mode, stacklevel=3)
+    return diag
+
+
 def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
     """What it takes to reach the target: the fewest new sites per category below its target.
 
@@ -292,6 +306,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
     rows = []
     site_layers = []
     candidates = None  # the default candidates, made once for every category
+    diag = None  # how the facilities attach, read once for every category
     missing = set(inventory.gaps(tables["inventory"])) if "inventory" in tables else set()
     wanted = spec.required
     if st.siting.categories is not None:
@@ -313,7 +328,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
         threshold_min = prof.threshold_min(circle, cat)
         # the existing coverage is read from the circle's Reach (no second search); the
         # category's facilities that attach badly are reported as a search of them would
-        tw.attachment(spec.mode).select([cat]).warn()
+        diag = _warn_badly_attached(tw.attachment(spec.mode), cat, diag)
         if candidates is None:
             candidates = siting.default_candidates(net, units)
         if thresholds.pop(threshold_min, 1) > 1:
