@@ -17,8 +17,12 @@ demand unit within the threshold, along the network, with the engine's attachmen
 rules (:mod:`mtown_geo.access`: a site attaches to its nearest edge with its walked
 access leg; a polygon through its boundary). It is built with one bounded Dijkstra
 search per site on the reversed network (times run from the demand unit *to* the
-site), in batches, on the part of the network that some demand unit can reach within
-the threshold, and is stored sparse.
+site), in batches, on the part of the network that the demand units in question reach
+within the threshold and only from the sites they reach, and is stored sparse.
+:func:`add_facilities` asks it only for the units the existing facilities leave
+uncovered (the only ones a new site can gain), and keeps it with the network: siting
+another category on the same candidates, units and threshold reads it instead of
+searching again.
 
 The choice itself is the maximal covering location problem. ``method="greedy"`` adds
 the site with the largest newly covered weight, again and again (lazy evaluation with
@@ -812,6 +816,11 @@ def add_facilities(
 
     Notes
     -----
+    The candidates' coverage is searched only for the units not yet covered and kept
+    while the network lives (the last few candidate layers, units and thresholds): the
+    next category on the same candidates, units and threshold reads it, and
+    :func:`coverage_matrix` of the same question fills it for every unit at once.
+
     Greedy stops early when no remaining candidate covers anything new, so a plan may
     hold fewer than ``k`` sites. With a target that these candidates cannot reach,
     the plan adds sites until nothing more can be covered, and says how far that gets.
@@ -875,7 +884,8 @@ class _Request:
 
 @dataclass(frozen=True)
 class _Matrix:
-    """The candidates' coverage: all units (``A_full``) and the units still open (``A``, ``w``)."""
+    """The candidates' coverage of the units not covered before (``A_full``, all columns; the covered units' stay
+    empty) and of the units still open with a weight (``A``, ``w``)."""
 
     base: np.ndarray
     before: float
