@@ -321,7 +321,7 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
         if target is None:
             out.notes.append(f"siting: {target_source}; give siting.targets")
             continue
-        if rate_of(cov, cat) < target:
+        if not rate_of(cov, cat) >= target:  # (a rate that is not a number is sited, as below its target)
             below.append((cat, target, target_source))
     thresholds = Counter(prof.threshold_min(circle, cat) for cat, _, _ in below)
     for cat, target, target_source in below:
@@ -329,9 +329,9 @@ def siting_step(tw: Town, tables: Mapping[str, pd.DataFrame]) -> StepOutput:
         # the existing coverage is read from the circle's Reach (no second search); the
         # category's facilities that attach badly are reported as a search of them would
         diag = _warn_badly_attached(tw.attachment(spec.mode), cat, diag)
-        if candidates is None:
+        if candidates is None and len(units):  # (no unit: add_facilities says what is wrong)
             candidates = siting.default_candidates(net, units)
-        if thresholds.pop(threshold_min, 1) > 1:
+        if candidates is not None and thresholds.pop(threshold_min, 1) > 1:
             # several categories share the threshold: the candidates' coverage of every unit,
             # searched once, serves them all (add_facilities reads it from the network's cache)
             siting.coverage_matrix(net, candidates, units, threshold_min=threshold_min)
