@@ -65,6 +65,11 @@ class FacilityReport:
     merged: tuple[tuple[str, str, str, str | None], ...] = ()
     not_public: tuple[tuple[str, str, str | None, str], ...] = ()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> FacilityReport:
+        # Immutable (tuples of text): pandas deep-copies a frame's attrs on every slice
+        # of the facility layer, and the copy of a long report cost more than the slice.
+        return self
+
     def to_frame(self) -> pd.DataFrame:
         """Every merge and every feature left out, one row each: ``kind`` (``"merged"`` or
         ``"not_public"``), ``category``, ``facility_id`` (the merged or left-out feature),
