@@ -67,6 +67,7 @@ DEFAULT_BUFFER_M = 50.0
 SAMPLE_M = 10.0
 
 _ARC_STEPS = 8  # chords per quarter circle of a band's round end
+_EMPTY = shapely.Polygon()
 
 By = Literal["category", "facility", "split"]
 _BY = ("category", "facility", "split")
@@ -349,7 +350,9 @@ class _Streets:
     _cells: np.ndarray = field(repr=False)
     _cell_edge_order: np.ndarray = field(repr=False)
     _cell_bounds: np.ndarray = field(repr=False)
-    _land: dict[int, shapely.Geometry] = field(default_factory=dict, repr=False)
+    _land_of: np.ndarray | None = field(default=None, repr=False)
+    _land_made: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    _reach_m: np.ndarray | None = field(default=None, repr=False)
 
     def single_segment_edges(self) -> np.ndarray:
         """Whether each edge of the network is one straight segment (by edge position)."""
@@ -361,17 +364,67 @@ class _Streets:
         return self._cells
 
     def land(self, edges: np.ndarray) -> np.ndarray:
-        """The places attached to each of ``edges`` (one polygon per entry)."""
-        out = np.empty(len(edges), dtype=object)
-        for i, e in enumerate(edges):
-            e = int(e)
-            geom = self._land.get(e)
-            if geom is None:
-                idx = self._cell_edge_order[self._cell_bounds[e] : self._cell_bounds[e + 1]]
-                geom = shapely.coverage_union_all(self._cells[idx]) if len(idx) else shapely.Polygon()
-                self._land[e] = geom
-            out[i] = geom
-        return out
+        """The places attached to each of ``edges`` (one polygon per entry).
+
+        Each edge's land is the coverage union of its cells, made once per edge; the
+        edges not made yet are merged in a few vectorised calls (edges with about as
+        many cells together, the rows padded with ``None``, which the union skips).
+        """
+        edges = np.asarray(edges, dtype=np.int64)
+        if self._land_of is None:
+            self._land_of = np.full(len(self._cell_bounds) - 1, None, dtype=object)
+            self._land_made = np.zeros(len(self._cell_bounds) - 1, dtype=bool)
+        todo = np.unique(edges)
+        todo = todo[~self._land_made[todo]]
+        if len(todo):
+            count = self._cell_bounds[todo + 1] - self._cell_bounds[todo]
+            self._land_of[todo[count == 0]] = _EMPTY
+            for lo, hi in ((1, 2), (2, 5), (5, 17), (17, 65), (65, None)):
+                sel = (count >= lo) & ((count < hi) if hi is not None else True)
+                if not sel.any():
+                    continue
+                rows, n = todo[sel], count[sel]
+                grid = np.full((len(rows), int(n.max())), None, dtype=object)
+                row = np.repeat(np.arange(len(rows)), n)
+                col = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+                grid[row, col] = self._cells[self._cell_edge_order[np.repeat(self._cell_bounds[rows], n) + col]]
+                self._land_of[rows] = shapely.coverage_union_all(grid, axis=1)
+            self._land_made[todo] = True
+        return self._land_of[edges]
+
+    def reach_m(self) -> np.ndarray:
+        """Per edge, the farthest any of its land lies from it (metres; single-segment edges,
+        else ``inf``; ``nan`` where the edge holds no land): the largest distance of a vertex
+        of its cells from its segment (the cells are convex)."""
+        if self._reach_m is None:
+            n_edges = len(self._cell_bounds) - 1
+            out = np.full(n_edges, np.inf)
+            count = np.diff(self._cell_bounds)
+            out[count == 0] = np.nan
+            single = self.single_segment_edges()
+            seg_of = np.full(n_edges, -1, dtype=np.int64)
+            seg_of[self.seg_edge[::-1]] = np.arange(len(self.seg_edge))[::-1]  # the first segment of each edge
+            use = np.flatnonzero(single & (count > 0))
+            if len(use):
+                cells = self._cells[self._cell_edge_order[_ranges(self._cell_bounds[use], count[use])]]
+                xy, which = shapely.get_coordinates(cells, return_index=True)
+                cell_edge = np.repeat(use, count[use])[which]
+                seg = seg_of[cell_edge]
+                ax, ay = self.a[seg, 0], self.a[seg, 1]
+                dx, dy = self.b[seg, 0] - ax, self.b[seg, 1] - ay
+                px, py = xy[:, 0] - ax, xy[:, 1] - ay
+                t = np.clip((px * dx + py * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+                px -= t * dx
+                py -= t * dy
+                first = np.flatnonzero(np.r_[True, cell_edge[1:] != cell_edge[:-1]])  # cell_edge is sorted
+                out[cell_edge[first]] = np.sqrt(np.maximum.reduceat(px * px + py * py, first))
+            self._reach_m = out
+        return self._reach_m
+
+
+def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The integers ``start[i] .. start[i] + count[i] - 1`` of every ``i``, one after the other."""
+    return np.repeat(start, count) + (np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count))
 
 
 def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
@@ -442,7 +495,7 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
     else:
         frame = shapely.Polygon()
     if len(sites) >= 2:
-        cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=frame, ordered=True))
+        cells = shapely.get_parts(shapely.voronoi_polygons(_multipoint(sites), extend_to=frame, ordered=True))
         cells = _clip_to_box(cells, lo, hi)
     else:
         cells = np.array([frame] * len(sites), dtype=object)
@@ -462,6 +515,15 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
         _cell_edge_order=cell_order,
         _cell_bounds=bounds,
     )
+
+
+def _multipoint(xy: np.ndarray) -> shapely.MultiPoint:
+    """One MultiPoint of the points ``xy`` (n × 2), read from its WKB (no Point object made per point)."""
+    n = len(xy)
+    rec = np.empty(n, dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, xy[:, 0], xy[:, 1]
+    head = np.array([1], dtype="u1").tobytes() + np.array([4, n], dtype="<u4").tobytes()
+    return shapely.from_wkb(head + rec.tobytes())
 
 
 def _clip_to_box(cells: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -484,41 +546,14 @@ def _clip_to_box(cells: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarra
 _ALPHA = np.arange(1, 2 * _ARC_STEPS) * (np.pi / (2 * _ARC_STEPS))  # turning angles of a half circle's inner points
 
 
-def _bands(st: _Streets, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Polygons of the places within ``r`` metres (per sample, ≤ 0: none) of each street point.
-
-    Each run of sample points with ``r > 0`` along a segment becomes one polygon: the
-    points offset by ``r`` on either side, perpendicular to the segment (``r`` linear
-    between samples, its zero crossings interpolated), closed by a half circle of the
-    end's ``r`` where the run reaches a segment's end (beyond it, places are nearest to
-    the end point itself). Returns the polygons, the edge of each, and whether each
-    covers its whole segment.
-    """
-    pos = r > 0
-    seg_of = st.smp_seg
-    n_smp = np.diff(st.smp_start)
-    n_pos = np.bincount(seg_of[pos], minlength=len(n_smp))
-    full = np.flatnonzero((n_pos == n_smp) & (n_smp > 0))
-    part = np.flatnonzero((n_pos > 0) & (n_pos < n_smp))
-    polys: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
-    whole: list[np.ndarray] = []
-    if len(full):
-        polys.append(_full_bands(st, r, full))
-        owners.append(st.seg_edge[full])
-        whole.append(np.ones(len(full), dtype=bool))
-    if len(part):
-        p_polys, p_owner = _partial_bands(st, r, part)
-        polys.append(p_polys)
-        owners.append(p_owner)
-        whole.append(np.zeros(len(p_owner), dtype=bool))
-    if not polys:
-        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-    return np.concatenate(polys), np.concatenate(owners), np.concatenate(whole)
-
-
 def _full_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> np.ndarray:
-    """Bands of segments reachable along their whole length (vectorised)."""
+    """Bands of segments reachable along their whole length (vectorised).
+
+    A band is the places within ``r`` metres (per sample) of each point of its segment:
+    the sample points offset by ``r`` on either side, perpendicular to the segment (``r``
+    linear between samples), closed by a half circle of the end's ``r`` at either end
+    (beyond it, places are nearest to the end point itself), drawn with chords.
+    """
     a, b = st.a[segs], st.b[segs]
     d = b - a
     tang = d / np.hypot(*d.T)[:, None]
@@ -541,23 +576,26 @@ def _full_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> np.ndarray:
     arc_a = a[:, None, :] - r_start[:, None, None] * (
         cos[None, :, None] * nrm[:, None, :] + sin[None, :, None] * tang[:, None, :]
     )
+    # each ring in order: the left side, the round end beyond b, the right side backwards, the round end beyond a
+    size = 2 * n + 2 * m
+    base = np.cumsum(size) - size
     k = np.arange(m)
-    coords = np.concatenate([left, arc_b.reshape(-1, 2), right, arc_a.reshape(-1, 2)])
-    ring_id = np.concatenate([ring, np.repeat(np.arange(len(segs)), m), ring, np.repeat(np.arange(len(segs)), m)])
-    order = np.concatenate(
-        [
-            j,
-            np.repeat(n, m) + np.tile(k, len(segs)),
-            n[ring] + m + (n[ring] - 1 - j),
-            np.repeat(2 * n + m, m) + np.tile(k, len(segs)),
-        ]
-    )
-    sort = np.lexsort((order, ring_id))
-    return shapely.polygons(shapely.linearrings(coords[sort], indices=ring_id[sort]))
+    coords = np.empty((int(size.sum()), 2))
+    coords[base[ring] + j] = left
+    coords[(base + n)[:, None] + k] = arc_b
+    coords[base[ring] + n[ring] + m + (n[ring] - 1 - j)] = right
+    coords[(base + 2 * n + m)[:, None] + k] = arc_a
+    return shapely.polygons(shapely.linearrings(coords, indices=np.repeat(np.arange(len(segs)), size)))
 
 
 def _partial_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bands of segments reachable along part of their length (the time runs out on them)."""
+    """Bands of segments reachable along part of their length (the time runs out on them).
+
+    Each run of sample points with ``r > 0`` along a segment becomes one band (see
+    :func:`_full_bands`), its ends at the interpolated zero crossings of ``r``, a half
+    circle only where the run reaches the segment's end. Returns the bands and the edge
+    of each.
+    """
     polys: list[shapely.Polygon] = []
     owner: list[int] = []
     m = len(_ALPHA)
@@ -600,33 +638,80 @@ def _engine_areas(reach: Reach, st: _Streets, ks: list[int], thetas: np.ndarray)
     net = reach.network
     speed_m_per_min = net.access_speed_kmh * 1000.0 / 60.0
     times = reach.network_times(st.seg_edge[st.smp_seg], st.smp_frac) if len(st.smp_seg) else np.empty((len(reach.categories), 0))
-    single = st.single_segment_edges()
     out: dict[tuple[int, float], shapely.Geometry] = {}
     for k in ks:
         t = times[k]
         for theta in thetas:
             with np.errstate(invalid="ignore"):
                 r = np.minimum(st.cap_m, (float(theta) - t) * speed_m_per_min)
-            r = np.where(np.isfinite(r), r, -1.0)
-            polys, edges, whole = _bands(st, r)
-            if len(polys) == 0:
-                out[k, float(theta)] = shapely.Polygon()
-                continue
-            land = st.land(edges)
-            # a band that holds all of its edge's land leaves that land whole: those pieces
-            # share their borders exactly and merge as a coverage (much faster than a union)
-            inside = whole & single[edges]
-            inside[inside] = shapely.contains(polys[inside], land[inside])
-            cut = _polygonal(shapely.intersection(polys[~inside], land[~inside]))
-            merged = shapely.coverage_union_all(land[inside]) if inside.any() else shapely.Polygon()
-            out[k, float(theta)] = _polygonal(np.array([shapely.union_all(np.concatenate([[merged], cut]))], dtype=object))[0]
+            out[k, float(theta)] = _area(st, np.where(np.isfinite(r), r, -1.0))
     return out
+
+
+#: a round end drawn with chords reaches inward to this share of its radius (its inscribed circle)
+_CHORD_INNER = float(np.cos(np.pi / (4 * _ARC_STEPS)))
+_SURE_M = 1e-6  # the distance margin (metres) by which a land must clear a band to be taken as inside it unseen
+
+
+def _area(st: _Streets, r: np.ndarray) -> shapely.Geometry:
+    """The places within ``r`` metres (per sample, ≤ 0: none) of their nearest street point.
+
+    Every segment's band (:func:`_full_bands`, :func:`_partial_bands`) is kept where it
+    lies on its edge's land. A band that holds all of its edge's land leaves that land
+    whole: those lands share their borders exactly and merge as a coverage (much faster
+    than a union); the other bands are cut to their land and unioned with it. Whether a
+    band holds the land is read first from distances: a band whose every sample reaches
+    at least ``d`` metres holds the stadium of radius ``d`` × :data:`_CHORD_INNER` around
+    its segment, and holds no land that reaches farther than its largest ``r``; only the
+    bands between the two are tested on their polygons. Bands on an edge without land are
+    not drawn at all (they keep nothing).
+    """
+    pos = r > 0
+    n_smp = np.diff(st.smp_start)
+    n_pos = np.bincount(st.smp_seg[pos], minlength=len(n_smp))
+    full = np.flatnonzero((n_pos == n_smp) & (n_smp > 0))
+    part = np.flatnonzero((n_pos > 0) & (n_pos < n_smp))
+    if len(full) == 0 and len(part) == 0:
+        return shapely.Polygon()
+    has_land = np.diff(st._cell_bounds) > 0
+    # bands of whole segments: inside their land's edge, cut, or nothing (no land)
+    f_edge = st.seg_edge[full]
+    inside = st.single_segment_edges()[f_edge] & has_land[f_edge]
+    bands = np.full(len(full), None, dtype=object)  # drawn when needed
+    made = np.zeros(len(full), dtype=bool)
+    if inside.any():
+        r_min = np.minimum.reduceat(r, st.smp_start[:-1])[full[inside]]
+        r_max = np.maximum.reduceat(r, st.smp_start[:-1])[full[inside]]
+        far = st.reach_m()[f_edge[inside]]
+        sure = far <= r_min * _CHORD_INNER - _SURE_M
+        maybe = ~sure & (far <= r_max + _SURE_M)
+        test = np.flatnonzero(inside)[maybe]
+        held = np.zeros(len(sure), dtype=bool)
+        if len(test):
+            bands[test] = _full_bands(st, r, full[test])
+            made[test] = True
+            held[maybe] = shapely.contains(bands[test], st.land(f_edge[test]))
+        inside[inside] = sure | held
+    cut_full = np.full(int((~inside).sum()), _EMPTY, dtype=object)
+    drawn = has_land[f_edge[~inside]]
+    if drawn.any():
+        which = np.flatnonzero(~inside)[drawn]
+        new = which[~made[which]]
+        bands[new] = _full_bands(st, r, full[new])
+        cut_full[drawn] = _polygonal(shapely.intersection(bands[which], st.land(f_edge[which])))
+    p_polys, p_owner = _partial_bands(st, r, part) if len(part) else (np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
+    cut_part = np.full(len(p_polys), _EMPTY, dtype=object)
+    drawn = has_land[p_owner]
+    if drawn.any():
+        cut_part[drawn] = _polygonal(shapely.intersection(p_polys[drawn], st.land(p_owner[drawn])))
+    merged = shapely.coverage_union_all(st.land(f_edge[inside])) if inside.any() else shapely.Polygon()
+    return _polygonal(np.array([shapely.union_all(np.concatenate([[merged], cut_full, cut_part]))], dtype=object))[0]
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
     """The polygon parts of each geometry as a Polygon or MultiPolygon (overlays may add stray lines and points)."""
     geoms = np.asarray(geoms, dtype=object)
-    out = np.array([shapely.Polygon() for _ in range(len(geoms))], dtype=object)
+    out = np.full(len(geoms), _EMPTY, dtype=object)
     parts, owner = shapely.get_parts(geoms, return_index=True)
     while True:  # a collection may hold multipolygons: flatten until only simple parts remain
         multi = np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))

@@ -590,3 +590,84 @@ def test_street_cells_are_the_voronoi_diagram_cut_to_its_frame(karhula_reach):
     # together they tile the frame: no gap, no overlap
     assert shapely.area(cells).sum() == pytest.approx(frame.area, rel=1e-9)
     assert shapely.coverage_union_all(cells).area == pytest.approx(frame.area, rel=1e-9)
+
+
+# -- the fast drawing against the straightforward one --------------------------------------
+
+
+def _area_by_every_band(st_: isochrones._Streets, r: np.ndarray) -> shapely.Geometry:
+    """An area the straightforward way: every band drawn and tested on its polygon, each edge's land merged on its own."""
+    pos = r > 0
+    n_smp = np.diff(st_.smp_start)
+    n_pos = np.bincount(st_.smp_seg[pos], minlength=len(n_smp))
+    full = np.flatnonzero((n_pos == n_smp) & (n_smp > 0))
+    part = np.flatnonzero((n_pos > 0) & (n_pos < n_smp))
+    p_polys, p_owner = isochrones._partial_bands(st_, r, part)
+    polys = np.concatenate([isochrones._full_bands(st_, r, full), p_polys])
+    edges = np.concatenate([st_.seg_edge[full], p_owner]).astype(np.int64)
+    if len(polys) == 0:
+        return shapely.Polygon()
+    cells = st_.cells_by_site()
+    owner = np.empty(len(cells), dtype=np.int64)
+    owner[st_._cell_edge_order] = np.repeat(np.arange(len(st_._cell_bounds) - 1), np.diff(st_._cell_bounds))
+    land = np.array(
+        [shapely.coverage_union_all(cells[owner == e]) if (owner == e).any() else shapely.Polygon() for e in edges], dtype=object
+    )
+    inside = np.arange(len(polys)) < len(full)
+    inside &= st_.single_segment_edges()[edges]
+    inside[inside] = shapely.contains(polys[inside], land[inside])
+    cut = isochrones._polygonal(shapely.intersection(polys[~inside], land[~inside]))
+    merged = shapely.coverage_union_all(land[inside]) if inside.any() else shapely.Polygon()
+    return isochrones._polygonal(np.array([shapely.union_all(np.concatenate([[merged], cut]))], dtype=object))[0]
+
+
+@pytest.mark.parametrize("cap_m", [300.0, 60.0])
+def test_areas_are_those_of_every_band_drawn_and_tested(karhula_reach, cap_m):
+    """The areas skip the bands that hold their land beyond doubt (read from distances), draw no band
+    on an edge without land and merge the lands in a few calls: the polygons are the same, vertex for
+    vertex, as when every band is drawn and tested on its polygon and every land merged on its own."""
+    st_ = isochrones._streets(karhula_reach, cap_m, margin_m=cap_m)
+    times = karhula_reach.network_times(st_.seg_edge[st_.smp_seg], st_.smp_frac)
+    speed = karhula_reach.network.access_speed_kmh * 1000.0 / 60.0
+    far = st_.reach_m()
+    checked = 0
+    for k, name in enumerate(karhula_reach.categories):
+        for theta in (3.0, 10.0, 15.0):
+            with np.errstate(invalid="ignore"):
+                r = np.minimum(cap_m, (theta - times[k]) * speed)
+            r = np.where(np.isfinite(r), r, -1.0)
+            got = isochrones._area(st_, r)
+            want = _area_by_every_band(st_, r)
+            assert shapely.to_wkb(got) == shapely.to_wkb(want), (name, theta)
+            checked += not want.is_empty
+    assert checked >= 20
+    # both ways of reading a band occur: lands held beyond doubt, and lands reaching past the shortest radius
+    single = st_.single_segment_edges() & np.isfinite(far)
+    assert (far[single] < 0.9 * cap_m).any() and (far[single] > cap_m).any()
+
+
+def test_street_land_and_its_reach_by_hand(karhula_reach):
+    """Each edge's land is the union of its cells, and its reach the farthest of its land from the street."""
+    st_ = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
+    cells = st_.cells_by_site()
+    n_edges = karhula_reach.network.n_edges
+    owner = np.empty(len(cells), dtype=np.int64)
+    owner[st_._cell_edge_order] = np.repeat(np.arange(n_edges), np.diff(st_._cell_bounds))
+    edges = np.arange(n_edges)[::-1]  # any order, each once
+    land = st_.land(edges)
+    for e, got in zip(edges[::97], land[::97], strict=True):
+        mine = cells[owner == e]
+        want = shapely.coverage_union_all(mine) if len(mine) else shapely.Polygon()
+        assert shapely.to_wkb(got) == shapely.to_wkb(want)
+    np.testing.assert_array_equal(shapely.to_wkb(st_.land(edges[:50])), shapely.to_wkb(land[:50]))  # kept, not made again
+    far = st_.reach_m()
+    single = st_.single_segment_edges()
+    for e in np.flatnonzero(single)[::53]:
+        mine = cells[owner == e]
+        if not len(mine):
+            assert np.isnan(far[e])
+            continue
+        seg = shapely.linestrings(np.array([st_.a[st_.seg_edge == e][0], st_.b[st_.seg_edge == e][0]]))
+        want = shapely.distance(shapely.points(shapely.get_coordinates(land[n_edges - 1 - e])), seg).max()
+        assert far[e] == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert np.isinf(far[~single]).all() and not np.isnan(far[single & (np.diff(st_._cell_bounds) > 0)]).any()
