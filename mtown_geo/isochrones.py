@@ -596,41 +596,63 @@ def _partial_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> tuple[np.nd
     circle only where the run reaches the segment's end. Returns the bands and the edge
     of each.
     """
-    polys: list[shapely.Polygon] = []
-    owner: list[int] = []
+    if len(segs) == 0:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
     m = len(_ALPHA)
-    cos, sin = np.cos(_ALPHA)[:, None], np.sin(_ALPHA)[:, None]
-    for i in segs:
-        lo, hi = int(st.smp_start[i]), int(st.smp_start[i + 1])
-        rr = r[lo:hi]
-        uu = st.smp_u[lo:hi]
-        step = np.diff(np.concatenate([[0], (rr > 0).astype(np.int8), [0]]))
-        A, B = st.a[i], st.b[i]
-        D = B - A
-        tang = D / np.hypot(*D)
-        nrm = np.array([-tang[1], tang[0]])
-        last = len(rr) - 1
-        for j0, j1 in zip(np.flatnonzero(step == 1), np.flatnonzero(step == -1) - 1, strict=True):
-            us = uu[j0 : j1 + 1]
-            rs = rr[j0 : j1 + 1]
-            if j0 > 0:  # the time runs out between two samples: interpolate where
-                c = uu[j0] - (uu[j0] - uu[j0 - 1]) * rr[j0] / (rr[j0] - rr[j0 - 1])
-                us, rs = np.concatenate([[c], us]), np.concatenate([[0.0], rs])
-            if j1 < last:
-                c = uu[j1] + (uu[j1 + 1] - uu[j1]) * rr[j1] / (rr[j1] - rr[j1 + 1])
-                us, rs = np.concatenate([us, [c]]), np.concatenate([rs, [0.0]])
-            centre = A + us[:, None] * D
-            ring = [centre + rs[:, None] * nrm]
-            if j1 == last:
-                ring.append(B + rs[-1] * (cos * nrm + sin * tang))
-            ring.append((centre - rs[:, None] * nrm)[::-1])
-            if j0 == 0:
-                ring.append(A - rs[0] * (cos * nrm + sin * tang))
-            coords = np.concatenate(ring)
-            if len(coords) >= 3 and m:
-                polys.append(shapely.Polygon(coords))
-                owner.append(int(st.seg_edge[i]))
-    return np.array(polys, dtype=object), np.array(owner, dtype=np.int64)
+    cos, sin = np.cos(_ALPHA), np.sin(_ALPHA)
+    n = np.diff(st.smp_start)[segs]
+    smp = _ranges(st.smp_start[segs], n)
+    seg_of = np.repeat(np.arange(len(segs)), n)
+    j = smp - st.smp_start[segs][seg_of]  # position along the segment
+    last = n[seg_of] - 1
+    on = r[smp] > 0
+    before = np.r_[False, on[:-1]] & (j > 0)
+    after = np.r_[on[1:], False] & (j < last)
+    j0 = np.flatnonzero(on & ~before)  # first and last samples of each run (positions in ``smp``)
+    j1 = np.flatnonzero(on & ~after)
+    q_seg = seg_of[j0]
+    pre = j[j0] > 0  # the time runs out between two samples: interpolate where
+    post = j[j1] < last[j1]
+    s0, s1 = smp[j0], smp[j1]
+    u = st.smp_u
+    c0 = u[s0[pre]] - (u[s0[pre]] - u[s0[pre] - 1]) * r[s0[pre]] / (r[s0[pre]] - r[s0[pre] - 1])
+    c1 = u[s1[post]] + (u[s1[post] + 1] - u[s1[post]]) * r[s1[post]] / (r[s1[post]] - r[s1[post] + 1])
+    # each run's points along its segment: the crossing before, its samples, the crossing after
+    k_pts = (j1 - j0 + 1) + pre + post
+    base = np.cumsum(k_pts) - k_pts
+    us = np.empty(int(k_pts.sum()))
+    rs = np.zeros(len(us))
+    run_n = j1 - j0 + 1
+    at = _ranges(base + pre, run_n)
+    src = _ranges(j0, run_n)
+    us[at], rs[at] = u[smp[src]], r[smp[src]]
+    us[base[pre]] = c0
+    us[(base + k_pts - 1)[post]] = c1
+    q = np.repeat(np.arange(len(j0)), k_pts)
+    A, B = st.a[segs][q_seg], st.b[segs][q_seg]
+    D = B - A
+    tang = D / np.hypot(*D.T)[:, None]
+    nrm = np.column_stack([-tang[:, 1], tang[:, 0]])
+    centre = A[q] + us[:, None] * D[q]
+    left = centre + rs[:, None] * nrm[q]
+    right = centre - rs[:, None] * nrm[q]
+    cap_b = ~post  # the run reaches the segment's end b: a half circle beyond it
+    cap_a = ~pre
+    size = 2 * k_pts + m * (cap_b.astype(np.int64) + cap_a)
+    ring0 = np.cumsum(size) - size
+    t = np.arange(len(us)) - base[q]
+    coords = np.empty((int(size.sum()), 2))
+    coords[ring0[q] + t] = left
+    coords[ring0[q] + k_pts[q] + m * cap_b[q] + (k_pts[q] - 1 - t)] = right
+    turn = cos[None, :, None] * nrm[:, None, :] + sin[None, :, None] * tang[:, None, :]
+    kk = np.arange(m)
+    end_r = rs[base + k_pts - 1]
+    coords[((ring0 + k_pts)[cap_b])[:, None] + kk] = B[cap_b][:, None, :] + end_r[cap_b][:, None, None] * turn[cap_b]
+    coords[((ring0 + 2 * k_pts + m * cap_b)[cap_a])[:, None] + kk] = (
+        A[cap_a][:, None, :] - rs[base][cap_a][:, None, None] * turn[cap_a]
+    )
+    polys = shapely.polygons(shapely.linearrings(coords, indices=np.repeat(np.arange(len(j0)), size)))
+    return np.asarray(polys, dtype=object), st.seg_edge[segs][q_seg].astype(np.int64)
 
 
 def _engine_areas(reach: Reach, st: _Streets, ks: list[int], thetas: np.ndarray) -> dict[tuple[int, float], shapely.Geometry]:
@@ -699,7 +721,7 @@ def _area(st: _Streets, r: np.ndarray) -> shapely.Geometry:
         new = which[~made[which]]
         bands[new] = _full_bands(st, r, full[new])
         cut_full[drawn] = _polygonal(shapely.intersection(bands[which], st.land(f_edge[which])))
-    p_polys, p_owner = _partial_bands(st, r, part) if len(part) else (np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
+    p_polys, p_owner = _partial_bands(st, r, part)
     cut_part = np.full(len(p_polys), _EMPTY, dtype=object)
     drawn = has_land[p_owner]
     if drawn.any():
