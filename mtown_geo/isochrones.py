@@ -352,7 +352,9 @@ class _Streets:
     _cell_bounds: np.ndarray = field(repr=False)
     _land_of: np.ndarray | None = field(default=None, repr=False)
     _land_made: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
-    _reach_m: np.ndarray | None = field(default=None, repr=False)
+    _reach_of: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    _reach_todo: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    _seg_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
     def single_segment_edges(self) -> np.ndarray:
         """Whether each edge of the network is one straight segment (by edge position)."""
@@ -392,34 +394,40 @@ class _Streets:
             self._land_made[todo] = True
         return self._land_of[edges]
 
-    def reach_m(self) -> np.ndarray:
-        """Per edge, the farthest any of its land lies from it (metres; single-segment edges,
-        else ``inf``; ``nan`` where the edge holds no land): the largest distance of a vertex
-        of its cells from its segment (the cells are convex)."""
-        if self._reach_m is None:
-            n_edges = len(self._cell_bounds) - 1
-            out = np.full(n_edges, np.inf)
+    def reach_m(self, edges: np.ndarray) -> np.ndarray:
+        """How far the land of each of ``edges`` reaches from it (metres; one value per entry).
+
+        The largest distance of a vertex of the edge's cells from its segment (the cells
+        are convex); ``inf`` for an edge of several segments, ``nan`` for one without land.
+        Made once per edge, for the edges asked for.
+        """
+        edges = np.asarray(edges, dtype=np.int64)
+        n_edges = len(self._cell_bounds) - 1
+        if len(self._reach_of) != n_edges:
+            self._reach_of = np.full(n_edges, np.inf)
             count = np.diff(self._cell_bounds)
-            out[count == 0] = np.nan
-            single = self.single_segment_edges()
-            seg_of = np.full(n_edges, -1, dtype=np.int64)
-            seg_of[self.seg_edge[::-1]] = np.arange(len(self.seg_edge))[::-1]  # the first segment of each edge
-            use = np.flatnonzero(single & (count > 0))
-            if len(use):
-                cells = self._cells[self._cell_edge_order[_ranges(self._cell_bounds[use], count[use])]]
-                xy, which = shapely.get_coordinates(cells, return_index=True)
-                cell_edge = np.repeat(use, count[use])[which]
-                seg = seg_of[cell_edge]
-                ax, ay = self.a[seg, 0], self.a[seg, 1]
-                dx, dy = self.b[seg, 0] - ax, self.b[seg, 1] - ay
-                px, py = xy[:, 0] - ax, xy[:, 1] - ay
-                t = np.clip((px * dx + py * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-                px -= t * dx
-                py -= t * dy
-                first = np.flatnonzero(np.r_[True, cell_edge[1:] != cell_edge[:-1]])  # cell_edge is sorted
-                out[cell_edge[first]] = np.sqrt(np.maximum.reduceat(px * px + py * py, first))
-            self._reach_m = out
-        return self._reach_m
+            self._reach_of[count == 0] = np.nan
+            self._reach_todo = self.single_segment_edges() & (count > 0)
+            self._seg_of = np.full(n_edges, -1, dtype=np.int64)
+            self._seg_of[self.seg_edge[::-1]] = np.arange(len(self.seg_edge))[::-1]  # the first segment of each edge
+        use = np.unique(edges)
+        use = use[self._reach_todo[use]]
+        if len(use):
+            count = self._cell_bounds[use + 1] - self._cell_bounds[use]
+            cells = self._cells[self._cell_edge_order[_ranges(self._cell_bounds[use], count)]]
+            xy, which = shapely.get_coordinates(cells, return_index=True)
+            cell_edge = np.repeat(use, count)[which]
+            seg = self._seg_of[cell_edge]
+            ax, ay = self.a[seg, 0], self.a[seg, 1]
+            dx, dy = self.b[seg, 0] - ax, self.b[seg, 1] - ay
+            px, py = xy[:, 0] - ax, xy[:, 1] - ay
+            t = np.clip((px * dx + py * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+            px -= t * dx
+            py -= t * dy
+            first = np.flatnonzero(np.r_[True, cell_edge[1:] != cell_edge[:-1]])  # cell_edge is sorted
+            self._reach_of[cell_edge[first]] = np.sqrt(np.maximum.reduceat(px * px + py * py, first))
+            self._reach_todo[use] = False
+        return self._reach_of[edges]
 
 
 def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -704,7 +712,7 @@ def _area(st: _Streets, r: np.ndarray) -> shapely.Geometry:
     if inside.any():
         r_min = np.minimum.reduceat(r, st.smp_start[:-1])[full[inside]]
         r_max = np.maximum.reduceat(r, st.smp_start[:-1])[full[inside]]
-        far = st.reach_m()[f_edge[inside]]
+        far = st.reach_m(f_edge[inside])
         sure = far <= r_min * _CHORD_INNER - _SURE_M
         maybe = ~sure & (far <= r_max + _SURE_M)
         test = np.flatnonzero(inside)[maybe]

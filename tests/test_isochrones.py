@@ -670,7 +670,7 @@ def test_areas_are_those_of_every_band_drawn_and_tested(karhula_reach, cap_m):
     st_ = isochrones._streets(karhula_reach, cap_m, margin_m=cap_m)
     times = karhula_reach.network_times(st_.seg_edge[st_.smp_seg], st_.smp_frac)
     speed = karhula_reach.network.access_speed_kmh * 1000.0 / 60.0
-    far = st_.reach_m()
+    far = st_.reach_m(np.arange(karhula_reach.network.n_edges))
     checked = 0
     for k, name in enumerate(karhula_reach.categories):
         for theta in (3.0, 10.0, 15.0):
@@ -701,7 +701,7 @@ def test_street_land_and_its_reach_by_hand(karhula_reach):
         want = shapely.coverage_union_all(mine) if len(mine) else shapely.Polygon()
         assert shapely.to_wkb(got) == shapely.to_wkb(want)
     np.testing.assert_array_equal(shapely.to_wkb(st_.land(edges[:50])), shapely.to_wkb(land[:50]))  # kept, not made again
-    far = st_.reach_m()
+    far = st_.reach_m(np.arange(karhula_reach.network.n_edges))
     single = st_.single_segment_edges()
     for e in np.flatnonzero(single)[::53]:
         mine = cells[owner == e]
@@ -712,3 +712,8 @@ def test_street_land_and_its_reach_by_hand(karhula_reach):
         want = shapely.distance(shapely.points(shapely.get_coordinates(land[n_edges - 1 - e])), seg).max()
         assert far[e] == pytest.approx(want, rel=1e-9, abs=1e-9)
     assert np.isinf(far[~single]).all() and not np.isnan(far[single & (np.diff(st_._cell_bounds) > 0)]).any()
+    # asked for in pieces, in any order, the same values
+    again = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
+    some = edges[::7]
+    np.testing.assert_array_equal(again.reach_m(some), far[some])
+    np.testing.assert_array_equal(again.reach_m(edges), far[edges])
