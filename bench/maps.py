@@ -2,7 +2,9 @@
 
 For each town the study is run once without writing (untimed); then the run's own
 map-writing step (``_print_maps``) draws every print map of the town (life circles, travel times, parks,
-greenways, facilities) into a temporary folder, ``--runs`` times after one warm-up. The
+greenways, facilities) into a temporary folder, and after it the task maps
+(``pipeline.tasks.write_maps``, print maps only: streets, bus stops, neighbourhood centres...),
+``--runs`` times after one warm-up. The
 script reports CPU seconds (``time.process_time``) per town and per sheet, split into
 building the figures and saving them (PNG + PDF), and the sizes of the files.
 
@@ -93,13 +95,20 @@ class _Version:
                 break
         if self.step is None:
             raise SystemExit(f"{package.__file__}: no _print_maps in pipeline.outputs or study; point the script at the step")
-        # the modules through which the step calls save_figure (patched to time the saving)
+        self.tasks = None  # the run's task maps (``pipeline.tasks.write_maps``), where the version has them
+        with contextlib.suppress(ImportError):
+            write_maps = getattr(importlib.import_module(f"{package.__name__}.pipeline.tasks"), "write_maps", None)
+            if write_maps is not None:
+                self.tasks = lambda result, folder: write_maps(result, folder, interactive=False)
+        # the modules through which the steps call save_figure (patched to time the saving)
         self.savers = [self.render]
         with contextlib.suppress(ImportError):
             self.savers.append(importlib.import_module(package.__name__ + ".render.taskmaps"))
         self.totals: list[float] = []
         self.saves: list[float] = []
         self.sheets, self.png_kb, self.pdf_kb = 0, 0.0, 0.0
+        self.task_totals: list[float] = []
+        self.task_sheets = 0
 
     def clear_caches(self) -> None:
         try:
@@ -122,6 +131,7 @@ class _Version:
 
         if not warm:
             self.clear_caches()
+        task_total = 0.0
         folder = Path(tempfile.mkdtemp(prefix="mtown-bench-maps-"))
         for m in patched:
             m.save_figure = timed_save
@@ -131,16 +141,24 @@ class _Version:
                 t0 = time.process_time()
                 self.step(self.result, folder)
                 total = time.process_time() - t0
+                step_saving = saving[0]
+                if self.tasks is not None:  # after the print maps, as a run draws them (texts shared)
+                    t0 = time.process_time()
+                    self.tasks(self.result, folder / "tasks")
+                    task_total = time.process_time() - t0
         finally:
             for m in patched:
                 m.save_figure = original
         if record:
             self.totals.append(total)
-            self.saves.append(saving[0])
+            self.saves.append(step_saving)
             pngs, pdfs = sorted(folder.glob("*.png")), sorted(folder.glob("*.pdf"))
             self.sheets = len(pngs)
             self.png_kb = sum(p.stat().st_size for p in pngs) / 1024 / max(self.sheets, 1)
             self.pdf_kb = sum(p.stat().st_size for p in pdfs) / 1024 / max(self.sheets, 1)
+            if self.tasks is not None:
+                self.task_totals.append(task_total)
+                self.task_sheets = len(list((folder / "tasks" / "maps").glob("*.png")))
         shutil.rmtree(folder, ignore_errors=True)
 
     def row(self, town: str, label: str) -> dict[str, Any]:
@@ -157,6 +175,8 @@ class _Version:
             "png_kb": self.png_kb,
             "pdf_kb": self.pdf_kb,
             "runs": len(self.totals),
+            "task_sheets": self.task_sheets,
+            "task_s": statistics.median(self.task_totals) if self.task_totals else None,
         }
 
 
@@ -211,6 +231,17 @@ def main() -> None:
         out.append(line)
     print()
     print(table(header, out))
+    task_rows = [r for r in rows if r["task_s"] is not None and r["task_sheets"]]
+    if task_rows:
+        out = []
+        for r in task_rows:
+            line = [r["town"], r["code"], str(r["task_sheets"]), f"{r['task_s']:.2f}", f"{r['task_s'] / r['task_sheets']:.3f}"]
+            if baseline is not None:
+                b = by.get((r["town"], "baseline"))
+                line.append(fmt_ratio(r["task_s"] / b["task_s"]) if b and b["task_s"] else "—")
+            out.append(line)
+        print("\ntask maps (`pipeline.tasks.write_maps`, print maps only), drawn after the sheets above:\n")
+        print(table(["town", "code", "sheets", "CPU s / town", "CPU s / sheet"] + (["vs baseline"] if baseline else []), out))
     caches = "kept between runs" if args.warm else "cleared before each run"
     print(f"\nmedian of {args.runs} runs (interleaved); text caches {caches}; load average at the end {load_average()}")
     if args.json:

@@ -10,6 +10,7 @@ arrow, legend, inset) off the map; the sheet's orientation and fill; hostile nam
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import re
@@ -409,6 +410,83 @@ def test_one_draw_gives_a_png_and_a_pdf_that_look_the_same_as_matplotlib_draws_t
     # (poppler draws hairlines and hatching thinner than Agg: about 10 grey levels apart on average)
     assert np.abs(page - small).mean() < 14.0
     assert (np.abs(page - small).max(axis=2) > 96).mean() < 0.06
+
+
+def test_the_pdf_is_matplotlibs_own_byte_for_byte_with_cold_and_warm_caches(tt_map, tmp_path):
+    """Text layouts, glyph outlines and legend boxes from the caches write the PDF matplotlib writes itself."""
+    from matplotlib import rc_context
+
+    from mtown_geo.render import _text
+
+    rc = {"savefig.facecolor": "white", "savefig.edgecolor": "white", "pdf.fonttype": 3, "pdf.compression": 2}
+    meta = {"CreationDate": None, "Producer": None}
+    with rc_context(rc):
+        _text.clear_caches()
+        _text.print_pdf(tt_map, tmp_path / "cold.pdf", metadata=meta)
+        _text.print_pdf(tt_map, tmp_path / "warm.pdf", metadata=meta)
+        tt_map.savefig(tmp_path / "stock.pdf", format="pdf", metadata=meta, dpi=tt_map.dpi)
+        static.MapCanvas(tt_map)  # savefig left matplotlib's canvas on the figure
+    stock = (tmp_path / "stock.pdf").read_bytes()
+    assert (tmp_path / "cold.pdf").read_bytes() == stock
+    assert (tmp_path / "warm.pdf").read_bytes() == stock
+
+
+def test_glyph_outlines_from_the_cache_are_matplotlibs(tt_map):
+    from matplotlib.backends import backend_pdf
+    from matplotlib.ft2font import FT2Font
+
+    from mtown_geo.render import _text
+
+    path = _fonts.cjk_font().get_file()
+    font = FT2Font(path)
+    glyphs = sorted({font.get_char_index(ord(c)) for c in "幼儿园可达时间 Scale 比例尺 1:10 000 © OpenStreetMap"})
+    stock = backend_pdf._get_pdf_charprocs(path, glyphs)
+    assert len(stock) == len(glyphs)
+    _text.clear_caches()
+    assert _text._charprocs(path, glyphs[::2]) == backend_pdf._get_pdf_charprocs(path, glyphs[::2])  # cold
+    assert _text._charprocs(path, glyphs) == stock  # half from the cache
+
+
+def test_legends_are_laid_out_once_per_draw_and_drawn_the_same(tt_map, monkeypatch):
+    """Each legend box is measured once per draw; the sheet's pixels are those of matplotlib's repeated layout."""
+    from matplotlib.offsetbox import TextArea
+
+    from mtown_geo.render import _text
+
+    canvas = tt_map.canvas
+    canvas.draw()
+    once = np.asarray(canvas.buffer_rgba()).copy()
+    boxes = _text._legend_boxes(tt_map)
+    areas = [b for b in boxes if isinstance(b, TextArea)]
+    assert len(areas) >= 8  # the legend's and the basemap legend's entries and titles
+    calls: list[int] = []
+    stock_bbox = TextArea.get_bbox
+
+    def counted(self, renderer):
+        calls.append(id(self))
+        return stock_bbox(self, renderer)
+
+    monkeypatch.setattr(TextArea, "get_bbox", counted)
+    canvas.draw()
+    assert sorted(calls) == sorted(id(a) for a in areas)  # each text area measured once
+    assert not any(name in vars(b) for b in boxes for name in _text._LAYOUT_METHODS)  # nothing left on the boxes
+    calls.clear()
+    monkeypatch.setattr(_text, "boxes_laid_out_once", lambda fig: contextlib.nullcontext())
+    canvas.draw()
+    assert len(calls) > 2 * len(areas)  # matplotlib's own route measures them again and again ...
+    assert np.array_equal(np.asarray(canvas.buffer_rgba()), once)  # ... to the same pixels
+
+
+def test_png_rows_written_in_bands_decode_to_the_pixels(tmp_path):
+    rng = np.random.default_rng(7)
+    for height in (1, 31, 32, 33, 100):  # whole bands, a part band, less than one
+        rgba = rng.integers(0, 256, size=(height, 45, 4), dtype=np.uint8)
+        rgba[: height // 2, :20] = 255  # a flat part as on a sheet
+        path = tmp_path / f"b{height}.png"
+        static._write_png(path, rgba, dpi=300, text={"Title": "测试"})
+        with Image.open(path) as img:
+            assert img.mode == "RGB" and img.info["Title"] == "测试"
+            assert np.array_equal(np.asarray(img), rgba[..., :3])
 
 
 @pytest.mark.skipif(not HAS_PDFTOTEXT or shutil.which("pdfimages") is None, reason="poppler-utils is not installed")

@@ -35,17 +35,20 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib import _text_helpers
+from matplotlib.backends import backend_pdf
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
 from matplotlib.backends.backend_pdf import PdfFile, RendererPdf
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.offsetbox import OffsetBox
 
-__all__ = ["MapCanvas", "clear_caches", "gc_paused", "print_pdf"]
+__all__ = ["MapCanvas", "boxes_laid_out_once", "clear_caches", "gc_paused", "print_pdf"]
 
 _EXTENTS_MAX = 20_000  # (width, height, descent) triples
 _BITMAPS_MAX = 2_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
 _LAYOUTS_MAX = 5_000  # glyph layouts of the PDF
+_GLYPHS_MAX = 20_000  # glyph outlines embedded in the PDFs (a few hundred bytes each)
 
 
 class _LRU:
@@ -78,11 +81,12 @@ class _LRU:
 _EXTENTS = _LRU(_EXTENTS_MAX)
 _BITMAPS = _LRU(_BITMAPS_MAX)
 _LAYOUTS = _LRU(_LAYOUTS_MAX)
+_GLYPHS = _LRU(_GLYPHS_MAX)
 
 
 def clear_caches() -> None:
-    """Forget every cached text extent, bitmap and layout."""
-    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS):
+    """Forget every cached text extent, bitmap, layout and glyph outline."""
+    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _GLYPHS):
         cache.clear()
 
 
@@ -202,6 +206,57 @@ class _MapRendererAgg(RendererAgg):
         self._renderer.draw_text_image(image, round(x + rx + xd), round(y - ry + yd) + 1, angle, gc)
 
 
+def _legend_boxes(fig: Figure) -> list[OffsetBox]:
+    """The offset boxes of a figure's legends (packers, padded boxes, text and drawing areas), outermost first."""
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    boxes: list[OffsetBox] = []
+    stack = [getattr(lg, "_legend_box", None) for lg in legends if lg is not None]
+    while stack:
+        box = stack.pop()
+        if isinstance(box, OffsetBox):
+            boxes.append(box)
+            stack.extend(box.get_children())
+    return boxes
+
+
+_LAYOUT_METHODS = ("get_bbox", "_get_bbox_and_child_offsets")
+
+
+@contextlib.contextmanager
+def boxes_laid_out_once(fig: Figure) -> Iterator[None]:
+    """Each legend box of ``fig`` laid out once per renderer while the block runs (one draw).
+
+    matplotlib lays a legend out from the leaves up every time a box is asked for its size:
+    the legend measures its whole tree, then each packer, as it draws, measures its subtree
+    again, and every text area its text. Nothing a layout depends on (texts, fonts, the
+    renderer's resolution) changes within one draw, so each box's extent and its children's
+    offsets are kept for the draw and dropped after it.
+    """
+    boxes = [b for b in _legend_boxes(fig) if not any(name in vars(b) for name in _LAYOUT_METHODS)]
+    for box in boxes:
+        for name in _LAYOUT_METHODS:
+            vars(box)[name] = _once_per_renderer(getattr(box, name))
+    try:
+        yield
+    finally:
+        for box in boxes:
+            for name in _LAYOUT_METHODS:
+                vars(box).pop(name, None)
+
+
+def _once_per_renderer(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    memo: dict[int, Any] = {}
+
+    def once(renderer: Any) -> Any:
+        key = id(renderer)  # the renderers of a draw live until it ends
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = method(renderer)
+        return hit
+
+    return once
+
+
 _LOCAL = threading.local()  # per thread: the Agg renderer the map sheets draw into
 
 
@@ -227,7 +282,8 @@ class MapCanvas(FigureCanvasAgg):
         return renderer
 
     def draw(self) -> None:
-        super().draw()
+        with boxes_laid_out_once(self.figure):
+            super().draw()
         self.renderer._mtown_sheet = weakref.ref(self.figure)
 
     def _own_pixels(self) -> None:
@@ -294,16 +350,35 @@ class _MapRendererPdf(RendererPdf):
             _PDF_FONT.reset(token)
 
 
+_STOCK_CHARPROCS = backend_pdf._get_pdf_charprocs
+
+
+def _charprocs(font_path: str, glyph_indices: Any) -> dict[str, bytes]:
+    """matplotlib's Type 3 glyph procedures (outline as PDF operators) of a font, each glyph made once per process."""
+    face = (str(font_path), int(getattr(font_path, "face_index", 0) or 0))
+    procs: dict[str, bytes] = {}
+    for index in glyph_indices:
+        key = (*face, int(index))
+        hit = _GLYPHS.get(key)
+        if hit is None:
+            ((name, proc),) = _STOCK_CHARPROCS(font_path, [index]).items()
+            hit = (name, proc)
+            _GLYPHS.put(key, hit)
+        procs[hit[0]] = hit[1]
+    return procs
+
+
 @contextlib.contextmanager
 def _cached_layout() -> Iterator[None]:
-    """matplotlib's PDF text layout looked up in the cache for the map's texts (all others as usual)."""
+    """matplotlib's PDF text layout and glyph outlines looked up in the caches (all other text as usual)."""
     with _SWAP:
-        previous = _text_helpers.layout
+        previous = _text_helpers.layout, backend_pdf._get_pdf_charprocs
         _text_helpers.layout = _layout
+        backend_pdf._get_pdf_charprocs = _charprocs
         try:
             yield
         finally:
-            _text_helpers.layout = previous
+            _text_helpers.layout, backend_pdf._get_pdf_charprocs = previous
 
 
 def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
@@ -321,9 +396,10 @@ def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None 
             file.newPage(width, height)
             renderer: Any = MixedModeRenderer(fig, width, height, dpi, _MapRendererPdf(file, dpi, height, width))
             with _cached_layout():
-                fig.draw(renderer)
-            renderer.finalize()
-            file.finalize()
+                with boxes_laid_out_once(fig):
+                    fig.draw(renderer)
+                renderer.finalize()
+                file.finalize()  # the fonts are embedded here
         finally:
             file.close()
     finally:
