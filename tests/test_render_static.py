@@ -470,8 +470,9 @@ def test_legends_are_laid_out_once_per_draw_and_drawn_the_same(tt_map, monkeypat
     canvas.draw()
     assert sorted(calls) == sorted(id(a) for a in areas)  # each text area measured once
     assert not any(name in vars(b) for b in boxes for name in _text._LAYOUT_METHODS)  # nothing left on the boxes
+    assert not any("_get_layout" in vars(t) for t in tt_map.findobj(Text))  # nor on the texts
     calls.clear()
-    monkeypatch.setattr(_text, "boxes_laid_out_once", lambda fig: contextlib.nullcontext())
+    monkeypatch.setattr(_text, "laid_out_once", lambda fig: contextlib.nullcontext())
     canvas.draw()
     assert len(calls) > 2 * len(areas)  # matplotlib's own route measures them again and again ...
     assert np.array_equal(np.asarray(canvas.buffer_rgba()), once)  # ... to the same pixels

@@ -42,8 +42,9 @@ from matplotlib.backends.backend_pdf import PdfFile, RendererPdf
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.offsetbox import OffsetBox
+from matplotlib.text import Text
 
-__all__ = ["MapCanvas", "boxes_laid_out_once", "clear_caches", "gc_paused", "print_pdf"]
+__all__ = ["MapCanvas", "clear_caches", "gc_paused", "laid_out_once", "print_pdf"]
 
 _EXTENTS_MAX = 20_000  # (width, height, descent) triples
 _BITMAPS_MAX = 2_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
@@ -223,25 +224,35 @@ _LAYOUT_METHODS = ("get_bbox", "_get_bbox_and_child_offsets")
 
 
 @contextlib.contextmanager
-def boxes_laid_out_once(fig: Figure) -> Iterator[None]:
-    """Each legend box of ``fig`` laid out once per renderer while the block runs (one draw).
+def laid_out_once(fig: Figure) -> Iterator[None]:
+    """Each text and legend box of ``fig`` laid out once per renderer while the block runs (one draw).
 
     matplotlib lays a legend out from the leaves up every time a box is asked for its size:
     the legend measures its whole tree, then each packer, as it draws, measures its subtree
-    again, and every text area its text. Nothing a layout depends on (texts, fonts, the
-    renderer's resolution) changes within one draw, so each box's extent and its children's
-    offsets are kept for the draw and dropped after it.
+    again, and every text area its text; a text with a box around it (the map's labels) is
+    laid out for the box and again for the text. Nothing a layout depends on (texts, fonts,
+    the renderer's resolution) changes within one draw, so each box's extent and its
+    children's offsets, and each text's lines and extent, are kept for the draw and dropped
+    after it.
     """
-    boxes = [b for b in _legend_boxes(fig) if not any(name in vars(b) for name in _LAYOUT_METHODS)]
-    for box in boxes:
-        for name in _LAYOUT_METHODS:
-            vars(box)[name] = _once_per_renderer(getattr(box, name))
+    boxes = _legend_boxes(fig)
+    texts = [
+        *fig.texts,
+        *(t for ax in fig.axes for t in ax.texts),
+        *(t for b in boxes for t in b.get_children() if isinstance(t, Text)),
+    ]
+    candidates: list[tuple[Any, tuple[str, ...]]] = [(b, _LAYOUT_METHODS) for b in boxes]
+    candidates += [(t, ("_get_layout",)) for t in texts]
+    patched = [(a, names) for a, names in candidates if not any(name in vars(a) for name in names)]
+    for artist, names in patched:
+        for name in names:
+            vars(artist)[name] = _once_per_renderer(getattr(artist, name))
     try:
         yield
     finally:
-        for box in boxes:
-            for name in _LAYOUT_METHODS:
-                vars(box).pop(name, None)
+        for artist, names in patched:
+            for name in names:
+                vars(artist).pop(name, None)
 
 
 def _once_per_renderer(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -282,7 +293,7 @@ class MapCanvas(FigureCanvasAgg):
         return renderer
 
     def draw(self) -> None:
-        with boxes_laid_out_once(self.figure):
+        with laid_out_once(self.figure):
             super().draw()
         self.renderer._mtown_sheet = weakref.ref(self.figure)
 
@@ -396,7 +407,7 @@ def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None 
             file.newPage(width, height)
             renderer: Any = MixedModeRenderer(fig, width, height, dpi, _MapRendererPdf(file, dpi, height, width))
             with _cached_layout():
-                with boxes_laid_out_once(fig):
+                with laid_out_once(fig):
                     fig.draw(renderer)
                 renderer.finalize()
                 file.finalize()  # the fonts are embedded here
