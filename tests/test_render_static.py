@@ -412,20 +412,28 @@ def test_one_draw_gives_a_png_and_a_pdf_that_look_the_same_as_matplotlib_draws_t
     assert (np.abs(page - small).max(axis=2) > 96).mean() < 0.06
 
 
-def test_the_pdf_is_matplotlibs_own_byte_for_byte_with_cold_and_warm_caches(tt_map, tmp_path):
-    """Text layouts, glyph outlines and legend boxes from the caches write the PDF matplotlib writes itself."""
+@pytest.mark.parametrize("dense", [False, True])
+def test_the_pdf_is_matplotlibs_own_byte_for_byte_with_cold_and_warm_caches(demo, tt_map, tmp_path, monkeypatch, dense):
+    """Text layouts, glyph outlines and legend boxes from the caches write the PDF matplotlib writes itself
+    (also with rasterised layers, drawn at another resolution within the PDF's draw)."""
     from matplotlib import rc_context
 
     from mtown_geo.render import _text
 
+    fig = tt_map
+    if dense:
+        monkeypatch.setattr(static, "RASTER_MIN_VERTICES", 1000)
+        kw = {"boundaries": demo["bounds"], "basemap": demo["basemap"], "land": demo["land"], "data_date": "2020-06"}
+        fig = static.travel_time_map(demo["units"], demo["times"], "kindergarten", facilities=demo["fac"], **kw)
+        assert any(c.get_rasterized() for c in fig.findobj(lambda o: o.get_gid() == "basemap-buildings"))
     rc = {"savefig.facecolor": "white", "savefig.edgecolor": "white", "pdf.fonttype": 3, "pdf.compression": 2}
     meta = {"CreationDate": None, "Producer": None}
     with rc_context(rc):
         _text.clear_caches()
-        _text.print_pdf(tt_map, tmp_path / "cold.pdf", metadata=meta)
-        _text.print_pdf(tt_map, tmp_path / "warm.pdf", metadata=meta)
-        tt_map.savefig(tmp_path / "stock.pdf", format="pdf", metadata=meta, dpi=tt_map.dpi)
-        static.MapCanvas(tt_map)  # savefig left matplotlib's canvas on the figure
+        _text.print_pdf(fig, tmp_path / "cold.pdf", metadata=meta)
+        _text.print_pdf(fig, tmp_path / "warm.pdf", metadata=meta)
+        fig.savefig(tmp_path / "stock.pdf", format="pdf", metadata=meta, dpi=fig.dpi)
+        static.MapCanvas(fig)  # savefig left matplotlib's canvas on the figure
     stock = (tmp_path / "stock.pdf").read_bytes()
     assert (tmp_path / "cold.pdf").read_bytes() == stock
     assert (tmp_path / "warm.pdf").read_bytes() == stock

@@ -246,7 +246,7 @@ def laid_out_once(fig: Figure) -> Iterator[None]:
     patched = [(a, names) for a, names in candidates if not any(name in vars(a) for name in names)]
     for artist, names in patched:
         for name in names:
-            vars(artist)[name] = _once_per_renderer(getattr(artist, name))
+            vars(artist)[name] = _once_per_renderer(getattr(artist, name), fig)
     try:
         yield
     finally:
@@ -255,11 +255,13 @@ def laid_out_once(fig: Figure) -> Iterator[None]:
                 vars(artist).pop(name, None)
 
 
-def _once_per_renderer(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    memo: dict[int, Any] = {}
+def _once_per_renderer(method: Callable[[Any], Any], fig: Figure) -> Callable[[Any], Any]:
+    memo: dict[tuple[int, float], Any] = {}
 
     def once(renderer: Any) -> Any:
-        key = id(renderer)  # the renderers of a draw live until it ends
+        # the renderers of a draw live until it ends; the figure's dpi changes while a
+        # rasterised part of a PDF is drawn
+        key = (id(renderer), fig.dpi)
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = method(renderer)
