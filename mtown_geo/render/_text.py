@@ -12,7 +12,14 @@ renderers here keep, per font file, face, size and resolution:
   (rotated street names are turned as whole bitmaps, as matplotlib drew every text until
   3.10);
 * in the PDF, the **glyph layout** of a text (glyph indices and advances): the text is
-  still written as text, in the embedded font, and can be searched and copied.
+  still written as text, in the embedded font, and can be searched and copied;
+* the **outline** of each glyph the PDFs embed (the Type 3 glyph procedure), made once per
+  process instead of once per file.
+
+Within one draw (the PNG's, then the PDF's), each text and each legend box is laid out
+once (:func:`laid_out_once`); matplotlib lays legends out again at every level of their
+boxes. The files are those matplotlib writes itself: the PDF byte for byte, the PNG up to
+antialiasing at glyph edges (bitmaps turned whole).
 
 Texts set by a font *file* (every text of the maps, see :mod:`mtown_geo.render._fonts`)
 are cached; any other text (a family name, math text, font features, another language
