@@ -193,13 +193,14 @@ def metric_crs(obj: Any) -> CRS:
 
 def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str = "layer") -> CRS:
     """Return the CRS of a layer, or raise :class:`CRSError` when it has none."""
-    if gdf.crs is None:
+    crs = gdf.crs  # read once: a GeoDataFrame's CRS is its geometry column's, made on each read
+    if crs is None:
         raise CRSError(
             f"the {what} has no CRS. Set the one its coordinates are in, e.g. "
             "gdf.set_crs(4326) for longitude/latitude (WGS 84) or gdf.set_crs(4549) for "
             "CGCS2000 Gauss–Krüger 120°E"
         )
-    return _as_crs(gdf.crs)
+    return _as_crs(crs)
 
 
 def require_projected(obj: Any, *, what: str = "layer") -> CRS:

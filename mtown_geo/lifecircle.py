@@ -499,6 +499,10 @@ def gaps(
     area = assessed["area_m2"].to_numpy(float) if "area_m2" in assessed else np.zeros(len(assessed))
     res = assessed["res_area_m2"].to_numpy(float) if "res_area_m2" in assessed else np.zeros(len(assessed))
     pop = assessed["pop"].to_numpy(float) if "pop" in assessed else np.zeros(len(assessed))
+    # each unit's representative point, made once for every category it is a gap of
+    any_gap = np.logical_or.reduce([mask for _, mask in targets]) if targets else np.zeros(len(assessed), dtype=bool)
+    rep_all = np.empty(len(assessed), dtype=object)
+    rep_all[any_gap] = shapely.point_on_surface(shapes[any_gap])
     for cat, mask in targets:
         if not mask.any():
             continue
@@ -509,12 +513,14 @@ def gaps(
         parts = parts[shapely.area(parts) > 0]
         tree = shapely.STRtree(parts)
         # each unit goes to the gap its representative point falls in
-        reps = shapely.point_on_surface(shapes[idx])
-        hit_unit, hit_part = tree.query(reps, predicate="within")
+        hit_unit, hit_part = tree.query(rep_all[idx], predicate="within")
         owner = np.full(len(idx), -1)
         owner[hit_unit] = hit_part
+        # the units of each gap in their row order (a stable sort by gap: no pass over all units per gap)
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(len(parts) + 1))
         for p, geom in enumerate(parts):
-            sel = idx[owner == p]
+            sel = idx[order[bounds[p] : bounds[p + 1]]]
             rows.append(
                 {
                     "circle": circle,

@@ -19,6 +19,7 @@ Network(mode='walk', 4,466 nodes, 4,631 edges, 103.9 km, EPSG:3067...)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -131,8 +132,55 @@ def _ground_length_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2:
     return np.hypot(m_rad * dphi, n_rad * np.cos(phi) * dlmb)
 
 
+#: The last few buffered boundaries, by a digest of the boundary, the CRS and the buffer: the
+#: networks of one town (walk, e-bike, drive) are clipped by the same polygon, buffered once.
+_BOUNDARY_CACHE: dict[tuple[str, str, float], shapely.Geometry] = {}
+_BOUNDARY_CACHE_SIZE = 4
+
+
 def _boundary_polygon(boundary: Any, target_crs: CRS, buffer_m: float) -> shapely.Geometry:
-    """The boundary (GeoDataFrame, GeoSeries or shapely geometry in EPSG:4326) buffered, in target_crs."""
+    """The boundary (GeoDataFrame, GeoSeries or shapely geometry in EPSG:4326) buffered, in target_crs.
+
+    The same boundary, CRS and buffer give the polygon computed last time (the last few kept).
+    """
+    digest = _boundary_digest(boundary)
+    if digest is None:
+        return _buffered_boundary(boundary, target_crs, buffer_m)
+    key = (digest, CRS.from_user_input(target_crs).to_wkt(), float(buffer_m))
+    hit = _BOUNDARY_CACHE.get(key)
+    if hit is None:
+        hit = _buffered_boundary(boundary, target_crs, buffer_m)
+        _BOUNDARY_CACHE[key] = hit
+        while len(_BOUNDARY_CACHE) > _BOUNDARY_CACHE_SIZE:
+            _BOUNDARY_CACHE.pop(next(iter(_BOUNDARY_CACHE)))
+    return hit
+
+
+def _boundary_digest(boundary: Any) -> str | None:
+    """A digest of a boundary's geometries and CRS (None when it is not a valid boundary: no cache)."""
+    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if boundary.empty:
+            return None
+        geoms = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
+        crs = geoms.crs
+        if crs is None:
+            return None
+        values = np.asarray(geoms.values)
+        crs_text = crs.to_wkt()
+    elif isinstance(boundary, shapely.Geometry):
+        values = np.array([boundary], dtype=object)
+        crs_text = "EPSG:4326"
+    else:
+        return None
+    wkb = [b"" if w is None else w for w in shapely.to_wkb(values, hex=False, include_srid=False)]
+    h = hashlib.blake2b(digest_size=20)
+    h.update(crs_text.encode())
+    h.update(np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb)).tobytes())
+    h.update(b"".join(wkb))
+    return h.hexdigest()
+
+
+def _buffered_boundary(boundary: Any, target_crs: CRS, buffer_m: float) -> shapely.Geometry:
     if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if boundary.empty:
             raise InputError("the boundary layer is empty")

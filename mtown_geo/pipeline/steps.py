@@ -79,11 +79,11 @@ def rate_of(cov: pd.DataFrame, key: str) -> float:
     return float(cov["rate"].to_numpy(float)[list(cov.index).index(key)])
 
 
-def _gap_names(inv: pd.DataFrame | None, keys: list[str]) -> tuple[str, ...]:
-    """The Chinese names of those inventory rows among ``keys`` that no source holds."""
+def _missing_names(inv: pd.DataFrame | None, missing: set[str], keys: list[str]) -> tuple[str, ...]:
+    """The Chinese names of those inventory rows among ``keys`` that no source holds
+    (``missing``: the inventory's gaps, :func:`mtown_geo.inventory.gaps`)."""
     if inv is None:
         return ()
-    missing = set(inventory.gaps(inv))
     return tuple(str(inv.loc[k, "name_zh"]) for k in keys if k in missing)
 
 
@@ -194,12 +194,13 @@ def circle_step(
         out.tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(times, c_units, profile=prof, circle=circle, weight=c_weight)
     denom = _DENOMINATORS[c_weight]
     inv = tables.get("inventory")
+    missing = set(inventory.gaps(inv)) if inv is not None else set()  # listed once for every row below
     out.computed[f"circle:{circle}"] = report.ComputedValue(
         value=100.0 * rate_of(cov, lifecircle.CIRCLE),
         denominator=denom,
         verified=spec.verified,
         note="" if spec.verified else f"assumption: {spec.source.strip()}",
-        data_gaps=_gap_names(inv, spec.required),
+        data_gaps=_missing_names(inv, missing, spec.required),
         source=spec.source,
     )
     for cat in spec.required:
@@ -209,7 +210,7 @@ def circle_step(
             denominator=denom,
             verified=False,
             note=f"spatial reading: share within {prof.threshold_min(circle, cat):g} min ({cspec.source.strip()})",
-            data_gaps=_gap_names(inv, [cat]),
+            data_gaps=_missing_names(inv, missing, [cat]),
             source=cspec.source,
         )
     return out
