@@ -250,3 +250,23 @@ def test_a_longer_search_keeps_the_coverage_and_tells_farther_from_unreachable(d
     assert (beyond[np.isfinite(beyond)] > 15).all() and np.isfinite(beyond).any()
     with pytest.raises(mg.InputError, match="largest threshold"):
         lifecircle.reach(karhula_walk, fac, circle="15min", max_time_min=10)
+
+
+def test_each_gap_holds_the_units_whose_point_lies_in_it(demo_case):
+    """Every gap's units, area and people are those of the cells whose representative point lies
+    in that polygon (one containment test per gap and cell, an independent route)."""
+    units, _, times = demo_case
+    a = lifecircle.assess(times, units, circle="15min")
+    g = lifecircle.gaps(a, circle="15min", by="category")
+    cells = mg.demand.cells(a).geometry.to_numpy()
+    reps = shapely.point_on_surface(cells)
+    missing = a["missing"].fillna("").str.split(",")
+    assert g["category"].nunique() > 1 and (g.groupby("category").size() > 1).any()
+    for cat, rows in g.groupby("category"):
+        gap_of = np.array([cat in m for m in missing])
+        for geom, (_, row) in zip(rows.geometry, rows.iterrows(), strict=True):
+            inside = gap_of & shapely.within(reps, geom)
+            assert row["units"] == inside.sum()
+            assert row["area_m2"] == a["area_m2"].to_numpy()[inside].sum()
+            assert row["pop"] == a["pop"].to_numpy()[inside].sum()
+            assert row["res_area_m2"] == a["res_area_m2"].to_numpy()[inside].sum()

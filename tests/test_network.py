@@ -509,3 +509,28 @@ def test_no_shared_file_is_reported_as_cut_short(key):
         warnings.simplefilter("error", mg.IncompleteDataWarning)
         ext = mg.sources.read_osm(shared_path(OSM_FILES[key]))
     assert ext.problems == ()
+
+
+def test_networks_of_one_boundary_clip_as_if_each_were_built_alone(demo_osm, demo_bounds):
+    """The buffered boundary is kept for the next network of the same town: each network
+    (other mode, other buffer, other boundary) equals the one built with nothing kept."""
+    from mtown_geo import network as netmod
+
+    town = demo_bounds[demo_bounds["kind"] == "镇域"]
+    built = demo_bounds[demo_bounds["kind"] == "建成区"]
+    cases = [("walk", town, 300.0), ("drive", town, 300.0), ("walk", town, 0.0), ("walk", built, 300.0)]
+
+    def build(mode, boundary, buffer_m):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.MtownGeoWarning)
+            return mg.network.from_osm(demo_osm, mode=mode, boundary=boundary, buffer_m=buffer_m)
+
+    netmod._BOUNDARY_CACHE.clear()
+    kept = [build(*c) for c in cases]  # later ones may reuse a polygon kept by earlier ones
+    assert len(netmod._BOUNDARY_CACHE) == 3
+    for case, net in zip(cases, kept, strict=True):
+        netmod._BOUNDARY_CACHE.clear()
+        alone = build(*case)
+        pd.testing.assert_frame_equal(net.nodes, alone.nodes)
+        pd.testing.assert_frame_equal(net.edges, alone.edges)
+    assert len(kept[2].nodes) < len(kept[0].nodes) and len(kept[3].nodes) < len(kept[0].nodes)
