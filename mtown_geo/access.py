@@ -508,12 +508,37 @@ class Attachment:
             from the rest of the network) or ``not_attached`` (a category left out by
             ``attach(..., categories=...)``).
         """
+        out = pd.DataFrame(index=self.facilities.index)
+        for col, values in self._diagnostic_columns().items():
+            out[col] = values.copy()  # the caller may change its table
+        return out
+
+    def _diagnostic_columns(self) -> dict[str, np.ndarray]:
+        """The columns of :meth:`diagnostics` as arrays, made once per Attachment (not to be
+        changed in place).
+
+        A selection (:meth:`select`) with attached points takes its rows of the arrays of the
+        layer it was selected from: the same access points and snaps give the same counts,
+        distances, pieces and statuses (none of its categories is left out).
+        """
+        made: dict[str, np.ndarray] | None = self.__dict__.get("_diagnostics_made")
+        if made is None:
+            parent = self.__dict__.get("_selected_from")
+            if parent is not None and len(self.points) and bool(self.snaps["ok"].to_numpy().any()):
+                whole, rows = parent
+                made = {col: values[rows] for col, values in whole._diagnostic_columns().items()}
+            else:
+                made = self._diagnostics_of_points()
+            self.__dict__["_diagnostics_made"] = made
+        return made
+
+    def _diagnostics_of_points(self) -> dict[str, np.ndarray]:
         fac = self.facilities
         snaps = self.snaps.assign(owner=self.points["owner"].to_numpy())
         g = snaps.groupby("owner")
         used = snaps[snaps["ok"]].groupby("owner")
         n = len(fac)
-        out = pd.DataFrame(index=fac.index)
+        out: dict[str, np.ndarray] = {}
         if "category" in fac:
             out["category"] = fac["category"].to_numpy()
         if "name" in fac:
@@ -562,7 +587,7 @@ class Attachment:
         points = self.points.loc[keep].reset_index(drop=True)
         points["owner"] = position[owner[keep]]
         snaps = self.snaps.loc[keep].reset_index(drop=True)
-        return replace(
+        out = replace(
             self,
             facilities=self.facilities.iloc[rows].reset_index(drop=True),
             points=points,
@@ -570,6 +595,8 @@ class Attachment:
             categories=cats,
             _kind=self._kind[keep] if self._kind is not None else None,
         )
+        out.__dict__["_selected_from"] = (self, rows)  # its diagnostics are rows of this one's
+        return out
 
     def warn(self, *, categories: Sequence[str] | None = None) -> None:
         """Report the features that do not attach well, as :func:`reach` does: one

@@ -229,6 +229,25 @@ def test_a_selection_of_an_attachment_is_the_attachment_of_that_part(spied: tupl
         direct.select(["library"])
 
 
+def test_the_diagnostics_of_every_selection_are_those_of_its_own_attachment(spied: tuple[_Spy, Any]) -> None:
+    """A selection's diagnostics (rows of the whole layer's, made once) equal those of the
+    part attached on its own, category by category; the table given out is a copy."""
+    _, result = spied
+    walk = result.networks["walk"]
+    fac = result.layers["facilities"]
+    whole = access.attach(walk, fac)
+    first = whole.diagnostics()
+    first["status"] = "changed"  # the caller's copy: the next call is not changed
+    assert (whole.diagnostics()["status"] != "changed").all()
+    statuses = set()
+    for cat in sorted(fac["category"].unique()):
+        part = whole.select([cat])
+        direct = access.attach(walk, fac[fac["category"] == cat], categories=[cat])
+        pd.testing.assert_frame_equal(part.diagnostics(), direct.diagnostics())
+        statuses |= set(part.diagnostics()["status"])
+    assert {"ok", "small_piece"} <= statuses
+
+
 def test_an_attachment_warns_as_the_search_from_it_would(spied: tuple[_Spy, Any]) -> None:
     _, result = spied
     walk = result.networks["walk"]
