@@ -490,8 +490,9 @@ def gaps(
     if by == "circle":
         targets = [(CIRCLE, ~assessed["covered"].to_numpy(bool))]
     elif by == "category":
-        missing = assessed["missing"].fillna("").str.split(",")
-        targets = [(c, np.array([c in m for m in missing])) for c in req]
+        # each unit's missing categories, split once in Python (no missing text: none)
+        missing = [m.split(",") if isinstance(m, str) else [""] for m in assessed["missing"].to_numpy(dtype=object)]
+        targets = [(c, np.array([c in m for m in missing], dtype=bool)) for c in req]
     else:
         raise InputError(f"by must be 'circle' or 'category', got {by!r}")
     rows: list[dict[str, object]] = []

@@ -173,7 +173,7 @@ def boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 def _osm_residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     f = osm_extract(study).features
-    is_res = f["tags"].map(lambda t: t.get("landuse") == "residential").to_numpy()
+    is_res = np.fromiter((t.get("landuse") == "residential" for t in f["tags"].to_numpy()), dtype=bool, count=len(f))
     res = f.loc[is_res, ["osm_id", "geometry"]]
     res = res[res.geom_type.isin(["Polygon", "MultiPolygon"])]
     return res.to_crs(metric)
@@ -406,7 +406,8 @@ def village_points(study: Study, town: gpd.GeoDataFrame, metric: Any) -> gpd.Geo
     for src in study.villages:
         if src.osm is not None:
             f = osm_extract(study, src.osm).features
-            is_v = f["tags"].map(lambda t: t.get("place") in ("village", "hamlet", "isolated_dwelling")).to_numpy()
+            places = ("village", "hamlet", "isolated_dwelling")
+            is_v = np.fromiter((t.get("place") in places for t in f["tags"].to_numpy()), dtype=bool, count=len(f))
             v = f.loc[is_v, ["name", "geometry"]].to_crs(metric)
         elif src.file is not None:
             v = read_layer(study, src.file, layer=src.layer).to_crs(metric)
