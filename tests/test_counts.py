@@ -166,14 +166,16 @@ def test_one_facility_is_snapped_once_and_searched_once(spied: tuple[_Spy, Any])
     #   8  the circles' searches, one per category with an attached facility (5min and 15min)
     #   1  the public-transport task (bus stops)
     #   6  the village-roads task on the drive network (seat zone 1, reach status 4, connect 1)
-    #  18  siting, 2 per category below its target (9): the candidates' reachable nodes and
-    #      their cover; the existing coverage is read from the circle's Reach (before: 1 more each)
-    assert run["dijkstra_calls"] == 8 + 1 + 6 + 18, dict(run)
+    #   2  siting: the nine categories below their target share the 15-minute threshold, so
+    #      one search from the units they leave uncovered marks the network those units reach
+    #      and one search from the candidates that reach them gives every category's matrix
+    #      (before: 2 per category, 18; the existing coverage is read from the circle's Reach)
+    assert run["dijkstra_calls"] == 8 + 1 + 6 + 2, dict(run)
     # snaps of any layer (before: 40): the attachments (walk; ebike, with no facility), the units
-    # per walk circle (2), the raster cells per walk circle (2), siting (the units 9, once per
-    # category, and the candidates 9; the existing coverage reuses the circle's unit snaps), the
-    # tasks (villages 5, transit 2). Left: siting snaps the units once per category
-    assert run["snap_calls"] <= 2 + 2 + 2 + 18 + 7, dict(run)
+    # per walk circle (2), the raster cells per walk circle (2), siting (the candidates, once for
+    # the matrix and once for which of them attach; the units' snaps are the circle's), the
+    # tasks (villages 5, transit 2)
+    assert run["snap_calls"] == 2 + 2 + 2 + 2 + 7, dict(run)
 
 
 def test_writing_projects_the_point_only_for_the_web_map(spied: tuple[_Spy, Any]) -> None:
