@@ -274,16 +274,38 @@ def valid_polygons(
 
 #: The last few unions of :func:`polygon_union`, by a digest of the polygons' WKB: the steps of a
 #: run union the same boundary, built-up area or residential land again and again.
-_UNIONS: OrderedDict[bytes, shapely.Geometry] = OrderedDict()
+_UNIONS: OrderedDict[str, shapely.Geometry] = OrderedDict()
 _UNIONS_KEPT = 8
 _UNIONS_LOCK = threading.Lock()
+
+
+def digest(geoms: np.ndarray, *, crs: str = "") -> str:
+    """A digest of geometries (their WKB in order, each with its length; ``None`` as empty) and
+    a CRS text: the key under which the caches of the package keep work done on the same
+    geometries (a union, a buffered boundary, snaps, a siting matrix)."""
+    wkb = [b"" if w is None else w for w in shapely.to_wkb(geoms, output_dimension=4, include_srid=True)]
+    h = hashlib.blake2b(digest_size=20)
+    h.update(crs.encode())
+    h.update(np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb)).tobytes())
+    h.update(b"".join(wkb))
+    return h.hexdigest()
+
+
+def layer_digest(layer: Any) -> str | None:
+    """:func:`digest` of a GeoDataFrame's or GeoSeries' geometries and CRS (``None`` for anything
+    else, or a layer without a CRS: nothing to key a cache on)."""
+    if not isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        return None
+    geoms = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
+    if geoms.crs is None:
+        return None
+    return digest(np.asarray(geoms.values), crs=geoms.crs.to_wkt())
 
 
 def _union_of(geoms: np.ndarray) -> shapely.Geometry:
     """``polygonal(shapely.union_all(geoms))``, taken from the last unions when the same polygons
     (the same WKB, in the same order) were unioned before: the same geometry, to the bit."""
-    wkb = shapely.to_wkb(geoms, output_dimension=4, include_srid=True)
-    key = hashlib.blake2b(b"".join(wkb), digest_size=32).digest() if len(geoms) else b""
+    key = digest(geoms)
     with _UNIONS_LOCK:
         geom = _UNIONS.get(key)
         if geom is not None:

@@ -31,7 +31,6 @@ coverage matrix is built from them).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import numbers
@@ -48,7 +47,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from . import _frames
+from . import _frames, _geom
 from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
 from ._graph import _csr_min, _first_min
@@ -73,6 +72,7 @@ __all__ = [
     "source_legs",
     "travel_times",
     "tree_costs",
+    "warn_statuses",
 ]
 
 log = logging.getLogger(__name__)
@@ -613,7 +613,7 @@ class Attachment:
             if "category" not in diag:
                 raise InputError("the attached layer has no category column to choose categories from")
             diag = diag[diag["category"].isin([str(c) for c in categories]).to_numpy()]
-        _warn_statuses(diag, self.network.mode, stacklevel=3)
+        warn_statuses(diag, self.network.mode, stacklevel=3)
 
     def to_frame(self) -> gpd.GeoDataFrame:
         """One row per access point: ``owner``, ``category`` (when the layer has one), the
@@ -747,21 +747,6 @@ def attach(
 
 #: How many sets of points a Reach keeps the snaps of (:meth:`Reach.at`; about 50 bytes a point).
 _SNAP_CACHE_SIZE = 4
-
-
-def _fingerprint(points: Any) -> str | None:
-    """A digest of a layer's geometries and CRS (None when it is not a layer with a CRS)."""
-    if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        return None
-    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-    if geoms.crs is None:
-        return None
-    wkb = [b"" if w is None else w for w in shapely.to_wkb(np.asarray(geoms.values), hex=False, include_srid=False)]
-    h = hashlib.blake2b(digest_size=20)
-    h.update(geoms.crs.to_wkt().encode())
-    h.update(np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb)).tobytes())
-    h.update(b"".join(wkb))
-    return h.hexdigest()
 
 
 def _row_positions(rows: Sequence[int] | None, n: int) -> np.ndarray:
@@ -934,9 +919,23 @@ class Reach:
         """Snaps of the points given to :meth:`at`, by the points' fingerprint (shared by edited Reaches)."""
         return {}
 
-    def _snap_points(self, points: gpd.GeoDataFrame | gpd.GeoSeries, max_snap_dist_m: float | None) -> pd.DataFrame:
-        """:func:`snap` of ``points``, kept for the next call with the same geometries (the last few sets)."""
-        fingerprint = _fingerprint(points)
+    def snap(self, points: gpd.GeoDataFrame | gpd.GeoSeries, *, max_snap_dist_m: float | None = None) -> pd.DataFrame:
+        """:func:`snap` of ``points`` on this Reach's network, kept for the next call with the same
+        geometries (the last few sets; :meth:`at` and siting read them from here).
+
+        Parameters
+        ----------
+        points : GeoDataFrame or GeoSeries
+            The points, as :func:`snap` takes them.
+        max_snap_dist_m : float, optional
+            As :func:`snap` (default: the network profile's).
+
+        Returns
+        -------
+        DataFrame
+            :func:`snap`'s table, index-aligned with ``points``; a copy, free to change.
+        """
+        fingerprint = _geom.layer_digest(points)
         if fingerprint is None:  # not a layer with a CRS: snap() says what is wrong
             return snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
         limit = self.network.max_snap_dist_m if max_snap_dist_m is None else float(max_snap_dist_m)
@@ -999,7 +998,7 @@ class Reach:
         """
         if nearest and self.nearest is None:
             raise InputError("this Reach was searched without labels: call mtown_geo.access.reach(..., labels=True)")
-        snaps = self._snap_points(points, max_snap_dist_m)
+        snaps = self.snap(points, max_snap_dist_m=max_snap_dist_m)
         bad = ~snaps["ok"].to_numpy()
         if bad.any():
             far = snaps.loc[bad, "snap_dist_m"]
@@ -1243,11 +1242,28 @@ def _warn_unattached(result: Reach, cats: Sequence[str], *, stacklevel: int) -> 
     ):
         return  # every facility attached to the main network: nothing to report
     diag = result.facility_diagnostics()
-    _warn_statuses(diag[diag["category"].isin(cats)], result.network.mode, stacklevel=stacklevel + 1)
+    warn_statuses(diag[diag["category"].isin(cats)], result.network.mode, stacklevel=stacklevel + 1)
 
 
-def _warn_statuses(diag: pd.DataFrame, mode: str, *, stacklevel: int) -> None:
-    """One :class:`SnapWarning` per status of :data:`_STATUS_MEANING` that features of ``diag`` have."""
+def warn_statuses(diagnostics: pd.DataFrame, mode: str, *, stacklevel: int = 2) -> None:
+    """Report the features of a diagnostics table that do not attach well.
+
+    One :class:`~mtown_geo.SnapWarning` per status (``too_far``, ``no_geometry``,
+    ``small_piece``) with how many and up to five of them, named (``category:name``) or
+    numbered by their row label: what :meth:`Attachment.warn` says of its whole table, for any
+    part of it (the rows of one category, numbered within it).
+
+    Parameters
+    ----------
+    diagnostics : DataFrame
+        Rows of :meth:`Attachment.diagnostics` (``status``; ``category`` and ``name`` when
+        the layer has them).
+    mode : str
+        The network's mode, named in the message.
+    stacklevel : int, optional
+        As :func:`warnings.warn`.
+    """
+    diag = diagnostics
     for status, meaning in _STATUS_MEANING.items():
         bad = diag[diag["status"] == status]
         if len(bad):

@@ -19,7 +19,6 @@ Network(mode='walk', 4,466 nodes, 4,631 edges, 103.9 km, EPSG:3067...)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -35,6 +34,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
+from . import _geom
 from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, DisconnectedNetworkWarning, InputError, NetworkError, OfflineError
 from ._graph import Network, _merge_parallel
@@ -159,25 +159,10 @@ def _boundary_polygon(boundary: Any, target_crs: CRS, buffer_m: float) -> shapel
 def _boundary_digest(boundary: Any) -> str | None:
     """A digest of a boundary's geometries and CRS (None when it is not a valid boundary: no cache)."""
     if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if boundary.empty:
-            return None
-        geoms = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
-        crs = geoms.crs
-        if crs is None:
-            return None
-        values = np.asarray(geoms.values)
-        crs_text = crs.to_wkt()
-    elif isinstance(boundary, shapely.Geometry):
-        values = np.array([boundary], dtype=object)
-        crs_text = "EPSG:4326"
-    else:
-        return None
-    wkb = [b"" if w is None else w for w in shapely.to_wkb(values, hex=False, include_srid=False)]
-    h = hashlib.blake2b(digest_size=20)
-    h.update(crs_text.encode())
-    h.update(np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb)).tobytes())
-    h.update(b"".join(wkb))
-    return h.hexdigest()
+        return None if boundary.empty else _geom.layer_digest(boundary)
+    if isinstance(boundary, shapely.Geometry):
+        return _geom.digest(np.array([boundary], dtype=object), crs="EPSG:4326")
+    return None
 
 
 def _buffered_boundary(boundary: Any, target_crs: CRS, buffer_m: float) -> shapely.Geometry:

@@ -53,7 +53,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from . import access
+from . import _geom, access
 from . import crs as _crs
 from . import demand as _demand
 from ._errors import EmptyCategoryWarning, InputError, MtownGeoWarning, SnapWarning, TargetWarning
@@ -488,7 +488,7 @@ def _cover_cached(
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """:func:`_cover` over the ``units`` columns only (the others empty), the sites attached and
     the columns searched once per network, site layer, units and threshold."""
-    fingerprint = access._fingerprint(sites)
+    fingerprint = _geom.layer_digest(sites)
     snap_m = network.max_snap_dist_m if max_snap_dist_m is None else float(max_snap_dist_m)
     key = (fingerprint, _units_key(usnap), float(threshold_min), snap_m, float(spacing_m))
     cache = _COVERAGE_CACHE.setdefault(network, {})
@@ -849,7 +849,7 @@ def add_facilities(
     # attach the units once (the Reach of this network has them already when it was asked
     # about them); what the existing facilities cover (the engine itself)
     if reach is not None and reach.network is network:
-        usnap = reach._snap_points(req.units, max_snap_dist_m)
+        usnap = reach.snap(req.units, max_snap_dist_m=max_snap_dist_m)
     else:
         usnap = access.snap(network, req.units, max_snap_dist_m=max_snap_dist_m)
     _warn_unattached(usnap, what="demand units", mode=network.mode)

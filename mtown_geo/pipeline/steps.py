@@ -279,7 +279,7 @@ def _warn_badly_attached(att: access.Attachment, category: str, diag: pd.DataFra
     if diag is None:
         diag = att.diagnostics()
     mine = diag[(diag["category"] == category).to_numpy()].reset_index(drop=True)
-    access._warn_statuses(mine, att.network.mode, stacklevel=3)
+    access.warn_statuses(mine, att.network.mode, stacklevel=3)
     return diag
 
 
