@@ -462,3 +462,13 @@ def test_a_grid_too_fine_for_the_memory_is_refused_before_any_work(tmp_path, mon
         warnings.simplefilter("ignore")
         result = mg.run(study_path)
     assert result.study.demand.cell_m == suggested > 5
+
+
+def test_the_space_a_run_needs_is_estimated_within_a_factor_of_two(shared_demo):
+    """The disk-space check's estimate against the bytes the demo run wrote (tables, GeoPackage,
+    isochrones, rasters; no maps)."""
+    from mtown_geo.pipeline.outputs import _output_bytes
+
+    written = sum(p.stat().st_size for p in shared_demo.out.rglob("*") if p.is_file())
+    estimate = _output_bytes(shared_demo.result)
+    assert written / 2 <= estimate <= 2 * written, (estimate, written)
