@@ -129,3 +129,37 @@ def test_green_cover_from_a_hand_made_raster(tmp_path) -> None:
     assert r2.n_pixels == 15 and r2.n_green == 0
     with pytest.raises(mg.InputError, match="does not cover"):
         read_classes(tif, gpd.GeoDataFrame(geometry=[shapely.box(500, 500, 600, 600)], crs=CRS))
+
+
+@pytest.mark.parametrize(
+    ("key", "centre", "radius_m"),
+    [("liechtenstein", (9.5209, 47.1410), 2000.0), ("haidian", (116.330, 40.003), 700.0)],
+)
+def test_prefiltered_unions_count_the_same_land_as_the_full_ones(key: str, centre: tuple[float, float], radius_m: float) -> None:
+    """Only the polygons linked to the built-up area are unioned: the same land as every polygon's union."""
+    ext = osm.read_osm(shared_path(OSM_FILES[key]))
+    rules = mg.standards.load().tasks.greenspace
+    pt = gpd.GeoDataFrame(geometry=[shapely.Point(centre)], crs=4326)
+    metric = _crs.metric_crs(pt)
+    area = gpd.GeoDataFrame(geometry=pt.to_crs(metric).buffer(radius_m), crs=metric)
+    parts = []
+    for k, cls in rules.classes.items():
+        sel = osm.select(ext, cls.osm, exclude=rules.exclude, kind="polygon")
+        parts.append(gpd.GeoDataFrame({"green_class": [k] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326))
+    green = gpd.GeoDataFrame(gpd.pd.concat(parts, ignore_index=True), crs=4326).to_crs(metric)
+    linked = greenspace._linked_to(np.asarray(green.geometry.values), area.union_all())
+    assert 0 < linked.sum() < len(green)  # some polygons are left out
+    fast = greenspace.land_ratio(green, area, order=list(rules.classes))
+    full = greenspace.land_ratio(green, area, order=list(rules.classes), prefilter=False)
+    assert fast.green_m2 > 1e4
+    assert fast.green_m2 == pytest.approx(full.green_m2, rel=1e-9)
+    assert fast.rate == pytest.approx(full.rate, rel=1e-9)
+    assert list(fast.by_class.index) == list(full.by_class.index)
+    np.testing.assert_allclose(fast.by_class.to_numpy(), full.by_class.to_numpy(), rtol=1e-9)
+    assert list(fast.layer["green_class"]) == list(full.layer["green_class"])
+    for a, b in zip(fast.layer.geometry, full.layer.geometry, strict=True):
+        assert shapely.symmetric_difference(a, b).area <= 1e-6
+    # the exact test matters: a polygon whose envelope meets the area but that lies apart
+    # from it, and from every polygon that reaches it, is left out
+    apart = green.geometry.to_numpy()[~linked]
+    assert not shapely.intersects(apart, area.union_all()).any()
