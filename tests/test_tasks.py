@@ -242,3 +242,29 @@ def test_the_batch_summary_carries_the_task_rows(tmp_path: Path) -> None:
     again = batch._done_row(0, tmp_path / task["folder"], "东门街道", "360681002")
     assert again is not None
     assert {k: v for k, v in again.items() if k.startswith("task_")} == {k: v for k, v in row.items() if k.startswith("task_")}
+
+
+def test_park_land_is_read_once_for_the_parks_step_and_the_green_land_task(tmp_path: Path, monkeypatch) -> None:
+    from mtown_geo.pipeline import inputs
+
+    calls: list[gpd.GeoDataFrame] = []
+    real = inputs.park_layer
+
+    def spy(*args, **kwargs):
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(inputs, "park_layer", spy)
+    study = mg.load_study(mg.demo_study(tmp_path / "study", town="wudaokou"))
+    study = study.model_copy(
+        update={
+            "outputs": study.outputs.model_copy(
+                update={"maps": False, "static_maps": False, "rasters": False, "geopackage": False}
+            )
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        r = mg.run(study)
+    assert len(calls) == 1 and len(calls[0]) > 0
+    assert "green_land_ratio" in set(r.tables["tasks"]["key"])

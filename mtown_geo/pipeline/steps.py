@@ -485,7 +485,7 @@ def parks_step(
     if not st.parks:
         out.notes.append("parks: no source given; row 8 is not computed")
         return out
-    park_layer = inputs.park_layer(tw.study, tw.profile, boundary=tw.town, crs=tw.metric)
+    park_layer = tw.park_layer()
     inv, held = _inventory_layer(
         tw, tables.get("inventory"), park_layer, inventory.PARK_LAND, "公园绿地", "park land (any size)", "parks"
     )

@@ -412,11 +412,7 @@ def _greenspace(
             parts.append(
                 gpd.GeoDataFrame({"green_class": [key] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326).to_crs(tw.metric)
             )
-    park_layer = (
-        inputs.park_layer(tw.study, tw.profile, boundary=tw.town, crs=tw.metric)
-        if st.parks
-        else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
-    )
+    park_layer = tw.park_layer() if st.parks else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
     first = next(iter(rules.classes))
     if len(park_layer):
         parts.append(

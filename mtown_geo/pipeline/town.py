@@ -47,9 +47,18 @@ class Town:
     reaches: dict[str, access.Reach | None] = field(default_factory=dict)
     #: each computed circle's demand units (as given to ``times_at``, in its network's CRS) and weight
     circle_demand: dict[str, tuple[gpd.GeoDataFrame, str | None]] = field(default_factory=dict)
+    #: the study's park land (:func:`mtown_geo.pipeline.inputs.park_layer`), read when first asked for
+    _parks: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     def network(self, mode: str) -> Network:
         return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
+
+    def park_layer(self) -> gpd.GeoDataFrame:
+        """The study's park land in the metric CRS (:func:`mtown_geo.pipeline.inputs.park_layer`),
+        read once: the parks step and the green-land task share it. Each call returns a copy."""
+        if self._parks is None:
+            self._parks = inputs.park_layer(self.study, self.profile, boundary=self.town, crs=self.metric)
+        return self._parks.copy()
 
     def attachment(self, mode: str) -> access.Attachment:
         """The facilities attached once to the mode's network (:func:`mtown_geo.access.attach`).
