@@ -252,3 +252,37 @@ def test_the_rules_matcher_answers_as_every_rule_asked_in_turn():
         assert [match(t) for t in tags] == expected
         hits += sum(expected)
     assert hits > 50  # the rules do select features of the demo town
+
+
+@pytest.mark.parametrize("kind", ["any", "point", "polygon"])
+def test_select_answers_as_every_rule_and_veto_asked_of_every_feature(kind: str) -> None:
+    """``select`` tries only features of the kind asked for and vetoes only what it selected:
+    the rows are those of every rule, name pattern and veto asked of every feature of the
+    demo extract, then kept by geometry type."""
+    from mtown_geo.sources.osm import select
+
+    ext = mg.sources.read_osm(mg.demo_osm_path())
+    prof = mg.standards.load()
+    green = prof.tasks.greenspace
+    feats = ext.features
+    tags = [t if isinstance(t, dict) else {} for t in feats["tags"]]
+    type_id = shapely.get_type_id(feats.geometry.to_numpy())
+    of_kind = {"any": np.ones(len(feats), bool), "point": type_id == 0, "polygon": np.isin(type_id, [3, 6])}[kind]
+    names = [" ".join(t[k] for k in ("name", "name:zh", "official_name", "alt_name") if k in t) for t in tags]
+    cases = [(list(c.osm), list(green.exclude), (), ()) for c in green.classes.values()]
+    cases.append((list(prof.tasks.transit.osm), [], ("公园",), ("停车",)))
+    n = 0
+    for rules, exclude, pats, vetoes in cases:
+        got = select(ext, rules, exclude=exclude, name_patterns=pats, exclude_name_patterns=vetoes, kind=kind)
+        want = [
+            i
+            for i, t in enumerate(tags)
+            if of_kind[i]
+            and (any(r.matches(t) for r in rules) or any(p in names[i] for p in pats))
+            and not any(r.matches(t) for r in exclude)
+            and not any(p in names[i] for p in vetoes)
+        ]
+        assert list(got["osm_id"]) == list(feats["osm_id"].to_numpy()[want])
+        assert list(got["matched_by"]) == ["tag" if any(r.matches(tags[i]) for r in rules) else "name" for i in want]
+        n += len(want)
+    assert n > 20  # the rules do select features of the demo town

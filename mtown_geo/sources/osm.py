@@ -799,13 +799,15 @@ def rules_matcher(rules: Sequence[TagRule]) -> Callable[[dict[str, Any]], bool]:
     for rule in rules:
         by_key.setdefault(next(iter(rule.tags)), []).append(rule)
 
+    groups = list(by_key.items())
+
     def match(tags: dict[str, Any]) -> bool:
-        for key, value in tags.items():
-            if value is None:
-                continue
-            group = by_key.get(key)
-            if group is not None and any(rule.matches(tags) for rule in group):
-                return True
+        # a feature carries many more tags than the rules have first keys: look those up
+        for key, group in groups:
+            if tags.get(key) is not None:
+                for rule in group:
+                    if rule.matches(tags):
+                        return True
         return False
 
     return match
@@ -862,18 +864,28 @@ def select(
     if len(feats) == 0:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=feats.crs)
     tags = [t if isinstance(t, dict) else {} for t in feats["tags"]]
-    match, vetoed = rules_matcher(rules), rules_matcher(exclude)
-    by_tag = np.array([match(t) for t in tags], dtype=bool)
-    names = [" ".join(t[k] for k in ("name", "name:zh", "official_name", "alt_name") if k in t) for t in tags]
-    by_name = _contains_any(names, name_patterns)
-    veto = np.array([vetoed(t) for t in tags], dtype=bool) if exclude else np.zeros(len(tags), bool)
-    veto |= _contains_any(names, exclude_name_patterns)
-    hit = (by_tag | by_name) & ~veto
     type_id = shapely.get_type_id(np.asarray(feats.geometry.values))
+    # only features of the kind asked for are tried, and only those selected against the vetoes
     if kind == "point":
-        hit &= type_id == 0
+        want = type_id == 0
     elif kind == "polygon":
-        hit &= np.isin(type_id, [3, 6])
+        want = np.isin(type_id, [3, 6])
+    else:
+        want = np.ones(len(tags), dtype=bool)
+    cand = np.flatnonzero(want)
+    match, vetoed = rules_matcher(rules), rules_matcher(exclude)
+    by_tag = np.zeros(len(tags), dtype=bool)
+    by_tag[cand] = [match(tags[i]) for i in cand]
+    by_name = np.zeros(len(tags), dtype=bool)
+    names: list[str] = []
+    if name_patterns or exclude_name_patterns:
+        names = [" ".join(t[k] for k in ("name", "name:zh", "official_name", "alt_name") if k in t) for t in tags]
+        by_name = _contains_any(names, name_patterns) & want
+    hit = by_tag | by_name
+    if exclude:
+        hit[hit] = [not vetoed(tags[i]) for i in np.flatnonzero(hit)]
+    if exclude_name_patterns:
+        hit &= ~_contains_any(names, exclude_name_patterns)
     pos = np.flatnonzero(hit)
     sub = feats.iloc[pos]
     out = gpd.GeoDataFrame(
