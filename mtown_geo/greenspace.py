@@ -142,10 +142,10 @@ def land_ratio(
 def _linked_to(geoms: np.ndarray, area: shapely.Geometry) -> np.ndarray:
     """Which polygons meet ``area`` or overlap, through a chain of others, one that does.
 
-    Polygons outside this set cannot add to the land inside ``area``; nor can they split an
-    edge of one inside it, so the nodes the union computes there are those of the union of
-    every polygon. Missing geometries are never in the set; should GEOS fail on an invalid
-    polygon, every row is kept.
+    Polygons outside this set cannot add to the land inside ``area``, nor cut an edge of a
+    polygon in it (the union of the set meets the area in the same land as the union of
+    all). Missing geometries are never in the set; should GEOS fail on an invalid polygon,
+    every row is kept.
     """
     hit = np.zeros(len(geoms), dtype=bool)
     if area.is_empty:
