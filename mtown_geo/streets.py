@@ -389,6 +389,18 @@ class StreetAssessment:
         return _frames.one_row(self)
 
 
+def _linear(geoms: np.ndarray) -> np.ndarray:
+    """Geometries with only their line parts: a clip of a line by an area that also touches the
+    area's edge at a point gives a GeometryCollection of lines and points; its lines are kept
+    (a LineString, or a MultiLineString of several), the points dropped. The length is the same."""
+    out = geoms.copy()
+    for i in np.flatnonzero(shapely.get_type_id(geoms) == 7):
+        parts = shapely.get_parts(shapely.get_parts(geoms[i]))  # a collection's members, then their parts
+        lines = parts[shapely.get_type_id(parts) == 1]
+        out[i] = lines[0] if len(lines) == 1 else shapely.MultiLineString(list(lines))
+    return out
+
+
 def _street_layer(
     roads: gpd.GeoDataFrame, pcs: gpd.GeoDataFrame, variant: np.ndarray, area: shapely.Geometry
 ) -> gpd.GeoDataFrame:
@@ -402,6 +414,7 @@ def _street_layer(
     keys, group = np.unique(key, return_inverse=True)
     merged = _geom.merged_lines_by_group(np.asarray(pcs.geometry.values, dtype=object), group, len(keys))
     geoms = shapely.intersection(merged, area)
+    length_m = shapely.length(geoms)
     road = keys // 2
     out = gpd.GeoDataFrame(
         {
@@ -410,9 +423,9 @@ def _street_layer(
             "osm_id": _col(roads, "osm_id")[road],
             "variant": variant[road],
             "dual": (keys % 2).astype(bool),
-            "length_m": shapely.length(geoms),
+            "length_m": length_m,
         },
-        geometry=geoms,
+        geometry=_linear(geoms),
         crs=roads.crs,
     )
     return out[~out.geometry.is_empty & (out["length_m"] > 0)].reset_index(drop=True)

@@ -240,3 +240,24 @@ def test_liechtenstein_at_country_size() -> None:
     assert a.raw_km == pytest.approx(raw_m / 1000.0, rel=1e-6)
     assert a.n_blocks > 300 and 0 < a.block_share < 1
     assert a.n_junctions > 1000
+
+
+def test_andorra_streets_layer_is_linear_where_a_road_touches_the_edge() -> None:
+    """A road clipped to the parish that also touches its edge at a point: the layer keeps its lines
+    (no GeometryCollection a map cannot show) with the length of the clip, measured independently."""
+    path = shared_path(OSM_FILES["andorra"])
+    towns = mg.batch.towns_from_osm(path, admin_level="7")
+    metric = _crs.metric_crs(towns)
+    parish = towns[towns["name"] == "Andorra la Vella"].to_crs(metric).reset_index(drop=True)
+    ext = read_osm(path)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
+        metric
+    )
+    layer = streets.assess(roads, parish, town=parish).layers["streets"]
+    geoms = np.asarray(layer.geometry.values)
+    assert set(layer.geom_type) <= {"LineString", "MultiLineString"}
+    # the length measured on the clip (points included) is the length of the lines kept
+    assert np.allclose(layer["length_m"].to_numpy(), shapely.length(geoms), rtol=1e-12, atol=0)
+    # the streets whose clip touches the edge at a point too are kept, with their lines
+    assert (layer["name"] == "Carrer del Valira").sum() >= 2
+    assert float(layer["length_m"].sum()) == pytest.approx(float(shapely.length(geoms).sum()), rel=1e-12)
