@@ -148,3 +148,28 @@ def test_task_map_is_the_folium_geojson_map(andorra) -> None:
     assert norm(page) == norm(ref)
     n = sum(len(layers[k]) for k in ("blocks", "streets", "junctions")) + len(bounds)
     assert page.count('"type": "Feature"') == n
+
+
+def test_points_among_areas_are_dots_not_default_pins(andorra) -> None:
+    """A layer of areas and points (a centre given either way): its points are circle markers in
+    the layer's colours; Leaflet's default pin (an image the page does not hold) is never used."""
+    layers, _ = andorra
+    blocks = layers["blocks"].head(3)
+    mixed = pd.concat([blocks, layers["junctions"].head(2)], ignore_index=True)[["geometry"]].assign(
+        name=["a", "b", "c", "d", "e"]
+    )
+    specs = [
+        (
+            "tasks_x",
+            [(mixed, {"facecolor": "#8c510a", "color": "#543005", "markersize": 9}, "centres {n}")],
+            "邻里中心",
+            "centres",
+            "",
+        )
+    ]
+    page = task_map(specs, tiles=False).get_root().render()
+    assert page.count("_pointToLayer(feature, latlng)") == 1
+    assert "new L.CircleMarker(latlng, opts)" in page
+    assert '"fillColor": "#8c510a"' in page
+    # drawn in the browser: five features, the two points as circles
+    assert page.count('"type": "Feature"') == 5

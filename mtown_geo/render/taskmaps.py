@@ -269,19 +269,20 @@ def task_map(specs: Sequence[TaskMapSpec], *, boundaries: gpd.GeoDataFrame | Non
             width = style.get("linewidth", 1.0)
             legend = re.sub(r"\{[^}]*\}", "", label).strip()
             kinds = set(g.geom_type)
+            dot = folium.CircleMarker(
+                radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
+                color="#222",
+                weight=1,
+                fill=True,
+                fill_color=colour,
+                fill_opacity=0.9,
+            )
             if kinds <= {"Point", "MultiPoint"}:
                 layer = _layer(
                     props,
                     geoms,
                     name=escape_text(legend),
-                    marker=folium.CircleMarker(
-                        radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
-                        color="#222",
-                        weight=1,
-                        fill=True,
-                        fill_color=colour,
-                        fill_opacity=0.9,
-                    ),
+                    marker=dot,
                     tooltip=_LayerTooltip(fields=fields) if fields else None,
                 )
             else:
@@ -289,6 +290,9 @@ def task_map(specs: Sequence[TaskMapSpec], *, boundaries: gpd.GeoDataFrame | Non
                     props,
                     geoms,
                     name=escape_text(legend),
+                    # points among areas or lines (a centre given as a point or an area) as dots in
+                    # the layer's colours, not Leaflet's default pin
+                    marker=dot if kinds & {"Point", "MultiPoint", "GeometryCollection"} else None,
                     style_function=lambda f, c=colour, lc=line, w=width: {
                         "fillColor": c,
                         "color": lc if lc != "none" else c,
