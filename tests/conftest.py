@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 
@@ -184,3 +185,17 @@ def demo_view(result: mg.study.StudyResult, **outputs: bool) -> mg.study.StudyRe
         layers = {k: v for k, v in layers.items() if not k.startswith("isochrones_")}
     study = st.model_copy(update={"outputs": st.outputs.model_copy(update=outputs)})
     return dataclasses.replace(result, study=study, rasters=rasters, layers=layers, out_dir=None)
+
+
+@pytest.fixture(scope="session")
+def andorra_la_vella_streets() -> tuple[dict[str, gpd.GeoDataFrame], gpd.GeoDataFrame]:
+    """The streets task's layers (streets, blocks, junctions) of Andorra la Vella from the
+    Andorra extract, and the parish in its metric CRS (skips without ../shared)."""
+    path = shared_path(OSM_FILES["andorra"])
+    towns = mg.batch.towns_from_osm(path, admin_level="7")
+    metric = mg.crs.metric_crs(towns)
+    parish = towns[towns["name"] == "Andorra la Vella"].to_crs(metric).reset_index(drop=True)
+    ext = mg.sources.read_osm(path)
+    lines = ext.way_lines().to_numpy()
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=lines, crs=4326).to_crs(metric)
+    return mg.streets.assess(roads, parish, town=parish).layers, parish

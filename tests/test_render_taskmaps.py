@@ -13,29 +13,17 @@ import pytest
 import shapely
 from jinja2.utils import htmlsafe_json_dumps
 
-import mtown_geo as mg
-from mtown_geo import crs as _crs
-from mtown_geo import streets
 from mtown_geo.render import task_map
 from mtown_geo.render.interactive import _GeoJson, _Tooltip
 from mtown_geo.render.taskmaps import _collection, _display
-from mtown_geo.sources.osm import read_osm
-
-from .conftest import OSM_FILES, shared_path
 
 
 @pytest.fixture(scope="module")
-def andorra() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def andorra(
+    andorra_la_vella_streets: tuple[dict[str, gpd.GeoDataFrame], gpd.GeoDataFrame],
+) -> tuple[dict[str, gpd.GeoDataFrame], gpd.GeoDataFrame]:
     """The streets, blocks and junctions of Andorra la Vella, and the parish."""
-    path = shared_path(OSM_FILES["andorra"])
-    towns = mg.batch.towns_from_osm(path, admin_level="7")
-    metric = _crs.metric_crs(towns)
-    parish = towns[towns["name"] == "Andorra la Vella"].to_crs(metric).reset_index(drop=True)
-    ext = read_osm(path)
-    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
-        metric
-    )
-    return streets.assess(roads, parish, town=parish).layers, parish
+    return andorra_la_vella_streets
 
 
 def _old_route(g: gpd.GeoDataFrame) -> str:

@@ -242,18 +242,10 @@ def test_liechtenstein_at_country_size() -> None:
     assert a.n_junctions > 1000
 
 
-def test_andorra_streets_layer_is_linear_where_a_road_touches_the_edge() -> None:
+def test_andorra_streets_layer_is_linear_where_a_road_touches_the_edge(andorra_la_vella_streets) -> None:
     """A road clipped to the parish that also touches its edge at a point: the layer keeps its lines
     (no GeometryCollection a map cannot show) with the length of the clip, measured independently."""
-    path = shared_path(OSM_FILES["andorra"])
-    towns = mg.batch.towns_from_osm(path, admin_level="7")
-    metric = _crs.metric_crs(towns)
-    parish = towns[towns["name"] == "Andorra la Vella"].to_crs(metric).reset_index(drop=True)
-    ext = read_osm(path)
-    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
-        metric
-    )
-    layer = streets.assess(roads, parish, town=parish).layers["streets"]
+    layer = andorra_la_vella_streets[0]["streets"]
     geoms = np.asarray(layer.geometry.values)
     assert set(layer.geom_type) <= {"LineString", "MultiLineString"}
     # the length measured on the clip (points included) is the length of the lines kept
