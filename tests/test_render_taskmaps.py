@@ -9,21 +9,12 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pytest
 import shapely
 from jinja2.utils import htmlsafe_json_dumps
 
 from mtown_geo.render import task_map
 from mtown_geo.render.interactive import _GeoJson, _Tooltip
 from mtown_geo.render.taskmaps import _collection, _display
-
-
-@pytest.fixture(scope="module")
-def andorra(
-    andorra_la_vella_streets: tuple[dict[str, gpd.GeoDataFrame], gpd.GeoDataFrame],
-) -> tuple[dict[str, gpd.GeoDataFrame], gpd.GeoDataFrame]:
-    """The streets, blocks and junctions of Andorra la Vella, and the parish."""
-    return andorra_la_vella_streets
 
 
 def _old_route(g: gpd.GeoDataFrame) -> str:
@@ -38,8 +29,8 @@ def _frame(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(props, geometry=g.geometry.to_numpy(), crs=4326)
 
 
-def test_layer_text_is_what_folium_wrote_from_to_json(andorra) -> None:
-    layers, parish = andorra
+def test_layer_text_is_what_folium_wrote_from_to_json(andorra_la_vella_streets) -> None:
+    layers, parish = andorra_la_vella_streets
     for name in ("streets", "blocks", "junctions"):
         frame = _frame(layers[name])
         assert len(frame) > 10
@@ -71,10 +62,10 @@ def test_layer_text_is_what_folium_wrote_from_to_json(andorra) -> None:
     assert "</script>" not in text
 
 
-def test_task_map_is_the_folium_geojson_map(andorra) -> None:
+def test_task_map_is_the_folium_geojson_map(andorra_la_vella_streets) -> None:
     """The page holds every feature of every layer, and is the page folium's own GeoJSON layers
     and tooltips make of the same frames (random element names aside)."""
-    layers, parish = andorra
+    layers, parish = andorra_la_vella_streets
     specs = [
         (
             "tasks_streets",
@@ -138,10 +129,10 @@ def test_task_map_is_the_folium_geojson_map(andorra) -> None:
     assert page.count('"type": "Feature"') == n
 
 
-def test_points_among_areas_are_dots_not_default_pins(andorra) -> None:
+def test_points_among_areas_are_dots_not_default_pins(andorra_la_vella_streets) -> None:
     """A layer of areas and points (a centre given either way): its points are circle markers in
     the layer's colours; Leaflet's default pin (an image the page does not hold) is never used."""
-    layers, _ = andorra
+    layers, _ = andorra_la_vella_streets
     blocks = layers["blocks"].head(3)
     mixed = pd.concat([blocks, layers["junctions"].head(2)], ignore_index=True)[["geometry"]].assign(
         name=["a", "b", "c", "d", "e"]

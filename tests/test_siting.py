@@ -641,24 +641,21 @@ def test_the_siting_step_reports_badly_attached_facilities_as_a_search_of_each_c
     fac = request.getfixturevalue(f"{town}_fac")
     # without names the warnings name the facilities by their row within the category
     att, unnamed = mg.access.attach(net, fac), mg.access.attach(net, fac.assign(name=None))
-    diag = diag_unnamed = None
+
+    def said(call, *args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = call(*args)
+        return [(w.category, str(w.message)) for w in caught], out
+
+    diags: dict[str, pd.DataFrame | None] = {"unnamed": None, "named": None}
     n_warned = 0
     n_rows = 0
     for cat in sorted(fac["category"].unique()):
-        with warnings.catch_warnings(record=True) as want:
-            warnings.simplefilter("always")
-            unnamed.select([cat]).warn()
-        with warnings.catch_warnings(record=True) as got:
-            warnings.simplefilter("always")
-            diag_unnamed = _warn_badly_attached(unnamed, cat, diag_unnamed)
-        assert [(w.category, str(w.message)) for w in got] == [(w.category, str(w.message)) for w in want]
-        n_rows += sum(":row " in str(w.message) for w in want)
-        with warnings.catch_warnings(record=True) as want:
-            warnings.simplefilter("always")
-            att.select([cat]).warn()
-        with warnings.catch_warnings(record=True) as got:
-            warnings.simplefilter("always")
-            diag = _warn_badly_attached(att, cat, diag)
-        assert [(w.category, str(w.message)) for w in got] == [(w.category, str(w.message)) for w in want]
-        n_warned += len(want)
+        for key, layer in (("unnamed", unnamed), ("named", att)):
+            want, _ = said(layer.select([cat]).warn)
+            got, diags[key] = said(_warn_badly_attached, layer, cat, diags[key])
+            assert got == want
+            n_rows += sum(":row " in m for _, m in want) if key == "unnamed" else 0
+            n_warned += len(want) if key == "named" else 0
     assert n_warned > 0 and n_rows > 0  # some facility attaches badly: the comparison is not vacuous
