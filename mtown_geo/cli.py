@@ -27,6 +27,9 @@ app = typer.Typer(
 )
 
 
+_VERBOSE_HELP = "Log what the run reads, chooses and writes (INFO level); warnings are shown either way."
+
+
 def _setup(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -96,7 +99,7 @@ def demo(
             help="Write into an output folder that holds other files too: replace only the files mtown-geo wrote there, keep every other file.",
         ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Run the whole study on an embedded demo town (default 五道口示范区, Haidian, Beijing; OSM data © OpenStreetMap contributors)."""
     _setup(verbose)
@@ -140,7 +143,7 @@ def run_cmd(
             help="Write into an output folder that holds other files too: replace only the files mtown-geo wrote there, keep every other file.",
         ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Compute every indicator of a town and write the report, layers and maps."""
     _setup(verbose)
@@ -158,7 +161,7 @@ def validate_cmd(
     skip: Annotated[
         list[str] | None, typer.Option("--skip", help="A check to leave out (e.g. coordinate_shift); repeatable.")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Check a study's inputs before computing: CRS, empty or invalid layers, overlap, far or duplicate facilities, GCJ-02 shifts."""
     _setup(verbose)
@@ -200,7 +203,7 @@ def site(
             help="Write into an output folder that holds other files too: replace only the files mtown-geo wrote there, keep every other file.",
         ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Where to build: the fewest new sites of a category that reach the coverage target."""
     _setup(verbose)
@@ -276,22 +279,13 @@ def batch_cmd(
             help="After the summary, map every town by its 15-minute life-circle status (summary_map/: PNG, PDF, HTML).",
         ),
     ] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Run every town of a layer on Dask; towns finished with the same inputs and settings are kept when a batch is started again.
 
-    By default the towns run on a local cluster that listens on 127.0.0.1 only and speaks TLS
-    with certificates made for the run: no other program on the machine can connect to it or
-    run code in its workers. It serves no dashboard unless --dashboard is given.
+    By default the towns run on a local cluster that listens on 127.0.0.1 only and speaks TLS with certificates made for the run: no other program on the machine can connect to it or run code in its workers. It serves no dashboard unless --dashboard is given.
 
-    On a cluster of your own (--scheduler), use TLS: start the scheduler and the workers with
-    their certificates (dask scheduler --tls-ca-file ca.pem --tls-cert scheduler.pem --tls-key
-    scheduler.key, the same for dask worker), then give this command the CA file and a client
-    certificate and key (--tls-ca-file, --tls-cert, --tls-key), or set
-    distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and
-    distributed.comm.tls.client.key in Dask's configuration (~/.config/dask/*.yaml, or the
-    file DASK_CONFIG names). A tcp:// scheduler without TLS is used with a warning: whoever
-    can reach it can run code as its workers' user.
+    On a cluster of your own (--scheduler), use TLS: start the scheduler and the workers with their certificates (dask scheduler --tls-ca-file ca.pem --tls-cert scheduler.pem --tls-key scheduler.key, the same for dask worker), then give this command the CA file and a client certificate and key (--tls-ca-file, --tls-cert, --tls-key), or set distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and distributed.comm.tls.client.key in Dask's configuration (~/.config/dask/*.yaml, or the file DASK_CONFIG names). A tcp:// scheduler without TLS is used with a warning: whoever can reach it can run code as its workers' user.
     """
     _setup(verbose)
     try:

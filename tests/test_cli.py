@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +18,20 @@ def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.strip() == mg.__version__
+
+
+@pytest.mark.parametrize("command", ["demo", "init", "run", "validate", "site", "batch"])
+def test_help_describes_every_option_in_flowing_paragraphs(command):
+    width = 120
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": str(width), "TERMINAL_WIDTH": str(width)})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "--verbose" not in text or "INFO level" in text  # every option says what it does
+    # the description's paragraphs flow: a line ends early only where its paragraph ends
+    description = text[: text.index("╭")].splitlines()[3:]
+    for line, following in itertools.pairwise(description):
+        if line.strip() and following.strip():
+            assert len(line.rstrip()) + 1 + len(following.split()[0]) > width - 2, (line, following)
 
 
 @pytest.mark.slow
