@@ -35,10 +35,12 @@ the coverage the engine counts; use it only as a sketch.
 
 from __future__ import annotations
 
+import gc
 import logging
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -71,6 +73,28 @@ _EMPTY = shapely.Polygon()
 
 By = Literal["category", "facility", "split"]
 _BY = ("category", "facility", "split")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the areas are drawn (restored after, also on error).
+
+    Drawing one circle's areas makes and drops some 10^5 shapely geometries, each tracked
+    by the collector; in a process holding a town's layers, every few tens of thousands of
+    new objects may set off a full collection of the whole heap, a tenth of a second or
+    more each. The geometries
+    hold no reference cycles (plain reference counting frees them), so nothing is kept
+    longer: the collector runs once afterwards instead of many times during. A caller that
+    has paused it already keeps it paused.
+    """
+    was_on = gc.isenabled()
+    if was_on:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 # -- arguments -------------------------------------------------------------------------
@@ -899,63 +923,64 @@ def service_areas(
             raise InputError(f"buffer_m must be a positive number of metres (the corridor around the streets), got {buffer_m!r}")
         buffer_m = float(buffer_m)
     corridor = buffer_m
-    st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0))
+    with _gc_paused():  # many geometries made and dropped: see _gc_paused
+        st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0))
 
-    def areas_of(r: Reach, positions: list[int]) -> dict[tuple[int, float], shapely.Geometry]:
-        if corridor is None:
-            return _engine_areas(r, st, positions, thetas)
-        ivs = _category_intervals(r, positions, thetas)
-        return {key: _buffered(r, iv, 1, corridor)[0] for key, iv in ivs.items()}
+        def areas_of(r: Reach, positions: list[int]) -> dict[tuple[int, float], shapely.Geometry]:
+            if corridor is None:
+                return _engine_areas(r, st, positions, thetas)
+            ivs = _category_intervals(r, positions, thetas)
+            return {key: _buffered(r, iv, 1, corridor)[0] for key, iv in ivs.items()}
 
-    cat_areas = areas_of(reach, ks)
-    fac_cat = reach.facilities["category"].astype(str).to_numpy()
-    names = reach.facilities["name"].to_numpy() if "name" in reach.facilities else None
-    rows: list[dict[str, object]] = []
-    for k in ks:
-        disks = [cat_areas[k, float(t)] for t in thetas]
-        if by == "category":
-            groups = [disks]
-            owners = np.empty(0, dtype=np.int64)
-        else:
-            owners = np.flatnonzero(fac_cat == reach.categories[k])
-            if by == "facility":
-                fr = _facility_reach(reach, owners, float(thetas[-1]))
-                fa = areas_of(fr, list(range(len(owners)))) if fr is not None else {}
-                groups = [[fa.get((j, float(t)), shapely.Polygon()) for t in thetas] for j in range(len(owners))]
+        cat_areas = areas_of(reach, ks)
+        fac_cat = reach.facilities["category"].astype(str).to_numpy()
+        names = reach.facilities["name"].to_numpy() if "name" in reach.facilities else None
+        rows: list[dict[str, object]] = []
+        for k in ks:
+            disks = [cat_areas[k, float(t)] for t in thetas]
+            if by == "category":
+                groups = [disks]
+                owners = np.empty(0, dtype=np.int64)
             else:
-                per_t = _split(reach, st, k, owners, disks)
-                groups = [[per_t[i][j] for i in range(len(thetas))] for j in range(len(owners))]
-        for j, geoms in enumerate(groups):
-            for i, t in enumerate(thetas):
-                geom = geoms[i]
-                lower = 0.0
-                if rings and i > 0:
-                    lower = float(thetas[i - 1])
-                    inner = geoms[i - 1] if by == "facility" else disks[i - 1]
-                    geom = _polygonal(np.array([shapely.difference(geom, inner)], dtype=object))[0]
-                row: dict[str, object] = {"category": reach.categories[k], "from_min": lower, "threshold_min": float(t)}
-                if by != "category":
-                    row["facility"] = int(owners[j])
-                    if names is not None:
-                        row["name"] = names[owners[j]]
-                row["geometry"] = geom
-                rows.append(row)
-    columns = ["category", "from_min", "threshold_min"]
-    if by != "category":
-        columns += ["facility"] + (["name"] if names is not None else [])
-    table = pd.DataFrame(rows, columns=[*columns, "geometry"])
-    geometry = np.asarray(table["geometry"].to_numpy(), dtype=object)
-    out = gpd.GeoDataFrame(table[columns], geometry=geometry, crs=reach.network.crs)
-    out.insert(len(columns), "area_m2", shapely.area(geometry) if len(geometry) else np.empty(0))
-    if by != "category":
-        out["facility"] = out["facility"].astype(np.int64)
-    log.info(
-        "service areas of %d categories at %s min (by %s%s%s): %d rows",
-        len(ks),
-        ", ".join(f"{t:g}" for t in thetas),
-        by,
-        ", rings" if rings else "",
-        f", {corridor:g} m corridor" if corridor is not None else "",
-        len(out),
-    )
-    return out
+                owners = np.flatnonzero(fac_cat == reach.categories[k])
+                if by == "facility":
+                    fr = _facility_reach(reach, owners, float(thetas[-1]))
+                    fa = areas_of(fr, list(range(len(owners)))) if fr is not None else {}
+                    groups = [[fa.get((j, float(t)), shapely.Polygon()) for t in thetas] for j in range(len(owners))]
+                else:
+                    per_t = _split(reach, st, k, owners, disks)
+                    groups = [[per_t[i][j] for i in range(len(thetas))] for j in range(len(owners))]
+            for j, geoms in enumerate(groups):
+                for i, t in enumerate(thetas):
+                    geom = geoms[i]
+                    lower = 0.0
+                    if rings and i > 0:
+                        lower = float(thetas[i - 1])
+                        inner = geoms[i - 1] if by == "facility" else disks[i - 1]
+                        geom = _polygonal(np.array([shapely.difference(geom, inner)], dtype=object))[0]
+                    row: dict[str, object] = {"category": reach.categories[k], "from_min": lower, "threshold_min": float(t)}
+                    if by != "category":
+                        row["facility"] = int(owners[j])
+                        if names is not None:
+                            row["name"] = names[owners[j]]
+                    row["geometry"] = geom
+                    rows.append(row)
+        columns = ["category", "from_min", "threshold_min"]
+        if by != "category":
+            columns += ["facility"] + (["name"] if names is not None else [])
+        table = pd.DataFrame(rows, columns=[*columns, "geometry"])
+        geometry = np.asarray(table["geometry"].to_numpy(), dtype=object)
+        out = gpd.GeoDataFrame(table[columns], geometry=geometry, crs=reach.network.crs)
+        out.insert(len(columns), "area_m2", shapely.area(geometry) if len(geometry) else np.empty(0))
+        if by != "category":
+            out["facility"] = out["facility"].astype(np.int64)
+        log.info(
+            "service areas of %d categories at %s min (by %s%s%s): %d rows",
+            len(ks),
+            ", ".join(f"{t:g}" for t in thetas),
+            by,
+            ", rings" if rings else "",
+            f", {corridor:g} m corridor" if corridor is not None else "",
+            len(out),
+        )
+        return out

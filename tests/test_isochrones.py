@@ -10,6 +10,8 @@ hand. The isochrones must match it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import warnings
 from collections.abc import Callable
@@ -717,3 +719,52 @@ def test_street_land_and_its_reach_by_hand(karhula_reach):
     some = edges[::7]
     np.testing.assert_array_equal(again.reach_m(some), far[some])
     np.testing.assert_array_equal(again.reach_m(edges), far[edges])
+
+
+# -- the collector paused while drawing ----------------------------------------------------
+
+
+def test_collector_is_paused_while_drawing_and_restored_after(karhula_reach, monkeypatch):
+    """Drawing runs with the cyclic collector paused, gives the same polygons, byte for byte, as
+    drawing with it running, and leaves it as it found it (also after an error)."""
+    seen: list[bool] = []
+    streets = isochrones._streets
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return streets(*args, **kwargs)
+
+    assert gc.isenabled()
+    monkeypatch.setattr(isochrones, "_streets", spy)
+    paused = {
+        by: isochrones.service_areas(karhula_reach, thresholds_min=[5, 10], by=by, rings=True) for by in ("category", "split")
+    }
+    assert seen == [False, False]
+    assert gc.isenabled()
+    # the same polygons, vertex for vertex, with the collector running throughout
+    monkeypatch.setattr(isochrones, "_gc_paused", contextlib.nullcontext)
+    for by, areas in paused.items():
+        running = isochrones.service_areas(karhula_reach, thresholds_min=[5, 10], by=by, rings=True)
+        assert seen[-1] is True
+        assert len(running) == len(areas) > 0
+        assert (shapely.area(running.geometry.values) > 0).any()
+        assert list(shapely.to_wkb(running.geometry.values)) == list(shapely.to_wkb(areas.geometry.values))
+        pd.testing.assert_frame_equal(running.drop(columns="geometry"), areas.drop(columns="geometry"))
+    monkeypatch.undo()
+
+    # an error while drawing leaves the collector running
+    def fail(*args, **kwargs):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(isochrones, "_engine_areas", fail)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        isochrones.service_areas(karhula_reach, thresholds_min=[5])
+    assert gc.isenabled()
+    monkeypatch.undo()
+    # a caller that paused it keeps it paused
+    gc.disable()
+    try:
+        isochrones.service_areas(karhula_reach, thresholds_min=[5], categories=["sports"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
