@@ -688,17 +688,26 @@ def _partial_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> tuple[np.nd
 
 
 def _engine_areas(reach: Reach, st: _Streets, ks: list[int], thetas: np.ndarray) -> dict[tuple[int, float], shapely.Geometry]:
-    """The area of every (category position, threshold) by the engine's rule."""
+    """The area of every (category position, threshold) by the engine's rule.
+
+    Categories whose street points have the same times (the same facilities under two
+    names) share one drawing per threshold.
+    """
     net = reach.network
     speed_m_per_min = net.access_speed_kmh * 1000.0 / 60.0
     times = reach.network_times(st.seg_edge[st.smp_seg], st.smp_frac) if len(st.smp_seg) else np.empty((len(reach.categories), 0))
     out: dict[tuple[int, float], shapely.Geometry] = {}
+    drawn: dict[tuple[bytes, float], shapely.Geometry] = {}
     for k in ks:
         t = times[k]
+        same_times = t.tobytes()
         for theta in thetas:
-            with np.errstate(invalid="ignore"):
-                r = np.minimum(st.cap_m, (float(theta) - t) * speed_m_per_min)
-            out[k, float(theta)] = _area(st, np.where(np.isfinite(r), r, -1.0))
+            key = (same_times, float(theta))
+            if key not in drawn:
+                with np.errstate(invalid="ignore"):
+                    r = np.minimum(st.cap_m, (float(theta) - t) * speed_m_per_min)
+                drawn[key] = _area(st, np.where(np.isfinite(r), r, -1.0))
+            out[k, float(theta)] = drawn[key]
     return out
 
 

@@ -768,3 +768,31 @@ def test_collector_is_paused_while_drawing_and_restored_after(karhula_reach, mon
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_categories_with_the_same_facilities_share_one_drawing(karhula_walk, karhula_fac):
+    """The same facilities under two names: one drawing serves both, the polygons byte for byte
+    those of each category drawn on its own."""
+    sports = karhula_fac[karhula_fac["category"] == "sports"]
+    assert len(sports) > 0
+    fac = pd.concat([karhula_fac, sports.assign(category="sports_copy")], ignore_index=True)
+    cats = ["sports", "kindergarten", "sports_copy"]
+    reach = _quiet(lambda: mg.access.reach(karhula_walk, fac, categories=cats, max_time_min=LIMIT_MIN))
+    calls: list[int] = []
+    area = isochrones._area
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return area(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(isochrones, "_area", counted)
+        together = isochrones.service_areas(reach, thresholds_min=[5, 10])
+    assert len(calls) == 4  # sports and kindergarten at two thresholds; the copy drawn with sports
+    assert (together["area_m2"] > 0).all()
+    for cat in cats:
+        alone = isochrones.service_areas(reach, thresholds_min=[5, 10], categories=[cat])
+        mine = together[together["category"] == cat]
+        assert list(shapely.to_wkb(mine.geometry.values)) == list(shapely.to_wkb(alone.geometry.values))
+    copy = together[together["category"] == "sports_copy"].geometry.values
+    assert list(shapely.to_wkb(copy)) == list(shapely.to_wkb(together[together["category"] == "sports"].geometry.values))
