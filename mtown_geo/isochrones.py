@@ -39,7 +39,7 @@ import gc
 import logging
 import numbers
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -133,6 +133,25 @@ def _thresholds(thresholds_min: float | Sequence[float], reach: Reach) -> np.nda
             f"beyond which no time is known: compute it with mtown_geo.access.reach(..., max_time_min={too_far.max():g})"
         )
     return np.sort(arr)
+
+
+Thresholds = float | Sequence[float] | Mapping[str, float | Sequence[float]]
+
+
+def _category_thresholds(thresholds_min: Thresholds, categories: Sequence[str] | None, reach: Reach) -> dict[int, np.ndarray]:
+    """The categories asked for (positions in ``reach.categories``, in the order asked), each
+    with its sorted thresholds: the same for all, or each its own from a mapping."""
+    if isinstance(thresholds_min, Mapping):
+        if categories is not None:
+            raise InputError(
+                "thresholds_min by category already names the categories: give them there or in categories=, not both"
+            )
+        if not thresholds_min:
+            raise InputError("thresholds_min is empty: give at least one category and its threshold, e.g. {'park': 15}")
+        ks = _categories(list(thresholds_min), reach)
+        return {k: _thresholds(t, reach) for k, t in zip(ks, thresholds_min.values(), strict=True)}
+    thetas = _thresholds(thresholds_min, reach)
+    return {k: thetas for k in _categories(categories, reach)}
 
 
 def _categories(categories: Sequence[str] | None, reach: Reach) -> list[int]:
@@ -250,11 +269,11 @@ def _pieces(reach: Reach, iv: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _category_intervals(reach: Reach, ks: list[int], thetas: np.ndarray) -> dict[tuple[int, float], pd.DataFrame]:
-    """Reachable intervals of every (category position, threshold)."""
+def _category_intervals(reach: Reach, thetas_of: Mapping[int, np.ndarray]) -> dict[tuple[int, float], pd.DataFrame]:
+    """Reachable intervals of every (category position, threshold) of ``thetas_of`` (category position: thresholds)."""
     att = reach.attachment.usable_points(reach.categories)
     out: dict[tuple[int, float], pd.DataFrame] = {}
-    for k in ks:
+    for k, thetas in thetas_of.items():
         direct = att[att["cat"].to_numpy() == k].assign(group=0)
         for theta in thetas:
             out[k, float(theta)] = _intervals(reach, reach.node_min[k : k + 1], direct, float(theta))
@@ -267,7 +286,7 @@ def _category_intervals(reach: Reach, ks: list[int], thetas: np.ndarray) -> dict
 def reachable_lines(
     reach: Reach,
     *,
-    thresholds_min: float | Sequence[float],
+    thresholds_min: Thresholds,
     categories: Sequence[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """The parts of the network from which the nearest facility is within each threshold.
@@ -276,10 +295,12 @@ def reachable_lines(
     ----------
     reach : Reach
         Node times from :func:`mtown_geo.access.reach`.
-    thresholds_min : float or sequence of float
-        Thresholds in minutes, each at most ``reach.max_time_min``.
+    thresholds_min : float, sequence of float, or mapping
+        Thresholds in minutes, each at most ``reach.max_time_min``; or, for each category
+        its own, a mapping from category to threshold(s) (e.g. ``{"kindergarten": 4.5,
+        "park": 7.5}``), which also names the categories drawn, in its order.
     categories : sequence of str, optional
-        Categories of the Reach to draw (default: all of them).
+        Categories of the Reach to draw (default: all of them; not with a mapping).
 
     Returns
     -------
@@ -299,9 +320,7 @@ def reachable_lines(
     >>> mg.isochrones.reachable_lines(r, thresholds_min=[5, 10, 15])  # doctest: +SKIP
     """
     reach = _check_reach(reach)
-    thetas = _thresholds(thresholds_min, reach)
-    ks = _categories(categories, reach)
-    ivs = _category_intervals(reach, ks, thetas)
+    ivs = _category_intervals(reach, _category_thresholds(thresholds_min, categories, reach))
     length = reach.network.edges["length_m"].to_numpy(dtype=float)
     cats: list[str] = []
     thr: list[np.ndarray] = []
@@ -687,8 +706,8 @@ def _partial_bands(st: _Streets, r: np.ndarray, segs: np.ndarray) -> tuple[np.nd
     return np.asarray(polys, dtype=object), st.seg_edge[segs][q_seg].astype(np.int64)
 
 
-def _engine_areas(reach: Reach, st: _Streets, ks: list[int], thetas: np.ndarray) -> dict[tuple[int, float], shapely.Geometry]:
-    """The area of every (category position, threshold) by the engine's rule.
+def _engine_areas(reach: Reach, st: _Streets, thetas_of: Mapping[int, np.ndarray]) -> dict[tuple[int, float], shapely.Geometry]:
+    """The area of every (category position, threshold) of ``thetas_of`` by the engine's rule.
 
     Categories whose street points have the same times (the same facilities under two
     names) share one drawing per threshold.
@@ -698,7 +717,7 @@ def _engine_areas(reach: Reach, st: _Streets, ks: list[int], thetas: np.ndarray)
     times = reach.network_times(st.seg_edge[st.smp_seg], st.smp_frac) if len(st.smp_seg) else np.empty((len(reach.categories), 0))
     out: dict[tuple[int, float], shapely.Geometry] = {}
     drawn: dict[tuple[bytes, float], shapely.Geometry] = {}
-    for k in ks:
+    for k, thetas in thetas_of.items():
         t = times[k]
         same_times = t.tobytes()
         for theta in thetas:
@@ -852,7 +871,7 @@ def _split(reach: Reach, st: _Streets, k: int, owners: np.ndarray, areas: list[s
 def service_areas(
     reach: Reach,
     *,
-    thresholds_min: float | Sequence[float],
+    thresholds_min: Thresholds,
     by: By = "category",
     rings: bool = False,
     buffer_m: float | None = None,
@@ -873,8 +892,12 @@ def service_areas(
     reach : Reach
         Node times from :func:`mtown_geo.access.reach` (searched at least as far as the
         largest threshold).
-    thresholds_min : float or sequence of float
-        Thresholds in minutes (e.g. ``[5, 10, 15]``), each at most ``reach.max_time_min``.
+    thresholds_min : float, sequence of float, or mapping
+        Thresholds in minutes (e.g. ``[5, 10, 15]``), each at most ``reach.max_time_min``;
+        or, for each category its own, a mapping from category to threshold(s) (e.g.
+        ``{"kindergarten": 4.5, "park": 7.5}``: each category drawn only at its own,
+        as a circle whose categories have different thresholds needs), which also names
+        the categories drawn, in its order.
     by : {"category", "facility", "split"}, optional
         ``"category"`` (default): one area per category, the land within the threshold
         of its *nearest* facility. ``"facility"``: one area per facility, the land
@@ -896,7 +919,7 @@ def service_areas(
         default the network profile's (``Network.max_snap_dist_m``, 300 m), as
         :meth:`Reach.at` uses it. Give the value the coverage was computed with.
     categories : sequence of str, optional
-        Categories of the Reach to draw (default: all of them).
+        Categories of the Reach to draw (default: all of them; not with a mapping).
 
     Returns
     -------
@@ -924,8 +947,7 @@ def service_areas(
     reach = _check_reach(reach)
     if by not in _BY:
         raise InputError(f"by must be one of {list(_BY)}, got {by!r}")
-    thetas = _thresholds(thresholds_min, reach)
-    ks = _categories(categories, reach)
+    thetas_of = _category_thresholds(thresholds_min, categories, reach)
     cap_m = _check_snap(max_snap_dist_m, reach)
     if buffer_m is not None:
         if isinstance(buffer_m, bool) or not isinstance(buffer_m, numbers.Real) or not (0 < float(buffer_m) < np.inf):
@@ -935,17 +957,17 @@ def service_areas(
     with _gc_paused():  # many geometries made and dropped: see _gc_paused
         st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0))
 
-        def areas_of(r: Reach, positions: list[int]) -> dict[tuple[int, float], shapely.Geometry]:
+        def areas_of(r: Reach, which: Mapping[int, np.ndarray]) -> dict[tuple[int, float], shapely.Geometry]:
             if corridor is None:
-                return _engine_areas(r, st, positions, thetas)
-            ivs = _category_intervals(r, positions, thetas)
+                return _engine_areas(r, st, which)
+            ivs = _category_intervals(r, which)
             return {key: _buffered(r, iv, 1, corridor)[0] for key, iv in ivs.items()}
 
-        cat_areas = areas_of(reach, ks)
+        cat_areas = areas_of(reach, thetas_of)
         fac_cat = reach.facilities["category"].astype(str).to_numpy()
         names = reach.facilities["name"].to_numpy() if "name" in reach.facilities else None
         rows: list[dict[str, object]] = []
-        for k in ks:
+        for k, thetas in thetas_of.items():
             disks = [cat_areas[k, float(t)] for t in thetas]
             if by == "category":
                 groups = [disks]
@@ -954,7 +976,7 @@ def service_areas(
                 owners = np.flatnonzero(fac_cat == reach.categories[k])
                 if by == "facility":
                     fr = _facility_reach(reach, owners, float(thetas[-1]))
-                    fa = areas_of(fr, list(range(len(owners)))) if fr is not None else {}
+                    fa = areas_of(fr, dict.fromkeys(range(len(owners)), thetas)) if fr is not None else {}
                     groups = [[fa.get((j, float(t)), shapely.Polygon()) for t in thetas] for j in range(len(owners))]
                 else:
                     per_t = _split(reach, st, k, owners, disks)
@@ -985,8 +1007,8 @@ def service_areas(
             out["facility"] = out["facility"].astype(np.int64)
         log.info(
             "service areas of %d categories at %s min (by %s%s%s): %d rows",
-            len(ks),
-            ", ".join(f"{t:g}" for t in thetas),
+            len(thetas_of),
+            ", ".join(f"{t:g}" for t in np.unique(np.concatenate(list(thetas_of.values())))),
             by,
             ", rings" if rings else "",
             f", {corridor:g} m corridor" if corridor is not None else "",

@@ -796,3 +796,72 @@ def test_categories_with_the_same_facilities_share_one_drawing(karhula_walk, kar
         assert list(shapely.to_wkb(mine.geometry.values)) == list(shapely.to_wkb(alone.geometry.values))
     copy = together[together["category"] == "sports_copy"].geometry.values
     assert list(shapely.to_wkb(copy)) == list(shapely.to_wkb(together[together["category"] == "sports"].geometry.values))
+
+
+# -- each category at its own threshold ----------------------------------------------------
+
+
+def _each_at_its_own_the_long_way(reach: mg.access.Reach, own: dict[str, float], **kw) -> gpd.GeoDataFrame:
+    """Every category drawn at every threshold asked of any, then each kept at its own."""
+    areas = isochrones.service_areas(reach, thresholds_min=sorted(set(own.values())), categories=list(own), **kw)
+    keep = [own[c] == t for c, t in zip(areas["category"], areas["threshold_min"], strict=True)]
+    return areas.loc[keep].reset_index(drop=True)
+
+
+def _assert_same_areas(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
+    assert len(a) == len(b) > 0
+    pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+    assert list(shapely.to_wkb(a.geometry.values)) == list(shapely.to_wkb(b.geometry.values))
+
+
+@pytest.mark.parametrize("place", ["demo", "guixi"])
+def test_each_category_at_its_own_threshold_is_drawn_only_there(place, karhula_reach, request):
+    """A mapping of thresholds draws each category only at its own: the same rows, byte for
+    byte, as drawing all of them at every threshold and keeping each at its own."""
+    if place == "demo":
+        reach = karhula_reach
+    else:
+        net = request.getfixturevalue("guixi_walk")
+        fac = mg.facilities.from_osm(shared_path(OSM_FILES["guixi_pbf"]))
+        reach = _quiet(lambda: mg.access.reach(net, fac, max_time_min=LIMIT_MIN))
+    present = [c for c in reach.categories if (reach.facilities["category"] == c).any()]
+    assert len(present) >= 3
+    own = {c: (4.5, 7.5, 15.0)[i % 3] for i, c in enumerate(present)}  # three thresholds over the categories
+    calls: list[int] = []
+    area = isochrones._area
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return area(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(isochrones, "_area", counted)
+        mine = isochrones.service_areas(reach, thresholds_min=own)
+    assert len(calls) <= len(present)  # one drawing per category (fewer where two share their facilities)
+    _assert_same_areas(mine, _each_at_its_own_the_long_way(reach, own))
+    assert list(mine["category"]) == present
+    assert list(mine["threshold_min"]) == [own[c] for c in present]
+    # by facility and as rings, a list per category
+    two = dict(list({c: [own[c], 15.0] if own[c] < 15 else [15.0] for c in present}.items())[:3])
+    for by in ("facility", "split"):
+        mapped = isochrones.service_areas(reach, thresholds_min=two, by=by, rings=True)
+        parts = [isochrones.service_areas(reach, thresholds_min=t, categories=[c], by=by, rings=True) for c, t in two.items()]
+        _assert_same_areas(mapped, pd.concat(parts, ignore_index=True))
+    lines = isochrones.reachable_lines(reach, thresholds_min=two)
+    alone = pd.concat(
+        [isochrones.reachable_lines(reach, thresholds_min=t, categories=[c]) for c, t in two.items()], ignore_index=True
+    )
+    _assert_same_areas(lines, alone)
+
+
+def test_thresholds_by_category_bad_input_is_a_clear_error(karhula_reach):
+    with pytest.raises(mg.InputError, match="not both"):
+        isochrones.service_areas(karhula_reach, thresholds_min={"sports": 5}, categories=["sports"])
+    with pytest.raises(mg.InputError, match="empty"):
+        isochrones.service_areas(karhula_reach, thresholds_min={})
+    with pytest.raises(mg.InputError, match="unknown categories"):
+        isochrones.service_areas(karhula_reach, thresholds_min={"sports": 5, "nowhere": 5})
+    with pytest.raises(mg.InputError, match="positive"):
+        isochrones.reachable_lines(karhula_reach, thresholds_min={"sports": -5})
+    with pytest.raises(mg.InputError, match="search limit"):
+        isochrones.service_areas(karhula_reach, thresholds_min={"sports": [5, LIMIT_MIN + 1]})

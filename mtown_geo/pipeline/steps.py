@@ -133,10 +133,9 @@ def _isochrones_and_rasters(
     if not present:
         return
     if tw.study.outputs.isochrones:
-        limits = sorted({prof.threshold_min(circle, c) for c in present})
-        areas = isochrones.service_areas(r, thresholds_min=limits, by="category", categories=present)
-        keep = [prof.threshold_min(circle, c) == t for c, t in zip(areas["category"], areas["threshold_min"], strict=True)]
-        layers[f"isochrones_{circle}"] = areas.loc[keep].to_crs(tw.metric).reset_index(drop=True)
+        # each category at its own threshold only
+        areas = isochrones.service_areas(r, thresholds_min={c: prof.threshold_min(circle, c) for c in present}, by="category")
+        layers[f"isochrones_{circle}"] = areas.to_crs(tw.metric).reset_index(drop=True)
     if tw.study.outputs.rasters:
         like = tw.study.path(tw.study.population.raster) if tw.study.population.raster else None
         kw: dict[str, Any] = {"like": like} if like is not None else {"resolution_m": tw.study.demand.cell_m}
