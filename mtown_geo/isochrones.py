@@ -135,10 +135,10 @@ def _thresholds(thresholds_min: float | Sequence[float], reach: Reach) -> np.nda
     return np.sort(arr)
 
 
-Thresholds = float | Sequence[float] | Mapping[str, float | Sequence[float]]
+_Thresholds = float | Sequence[float] | Mapping[str, float | Sequence[float]]
 
 
-def _category_thresholds(thresholds_min: Thresholds, categories: Sequence[str] | None, reach: Reach) -> dict[int, np.ndarray]:
+def _category_thresholds(thresholds_min: _Thresholds, categories: Sequence[str] | None, reach: Reach) -> dict[int, np.ndarray]:
     """The categories asked for (positions in ``reach.categories``, in the order asked), each
     with its sorted thresholds: the same for all, or each its own from a mapping."""
     if isinstance(thresholds_min, Mapping):
@@ -286,7 +286,7 @@ def _category_intervals(reach: Reach, thetas_of: Mapping[int, np.ndarray]) -> di
 def reachable_lines(
     reach: Reach,
     *,
-    thresholds_min: Thresholds,
+    thresholds_min: _Thresholds,
     categories: Sequence[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """The parts of the network from which the nearest facility is within each threshold.
@@ -871,7 +871,7 @@ def _split(reach: Reach, st: _Streets, k: int, owners: np.ndarray, areas: list[s
 def service_areas(
     reach: Reach,
     *,
-    thresholds_min: Thresholds,
+    thresholds_min: _Thresholds,
     by: By = "category",
     rings: bool = False,
     buffer_m: float | None = None,
