@@ -82,10 +82,10 @@ def _gc_paused() -> Iterator[None]:
     Drawing one circle's areas makes and drops some 10^5 shapely geometries, each tracked
     by the collector; in a process holding a town's layers, every few tens of thousands of
     new objects may set off a full collection of the whole heap, a tenth of a second or
-    more each. The geometries
-    hold no reference cycles (plain reference counting frees them), so nothing is kept
-    longer: the collector runs once afterwards instead of many times during. A caller that
-    has paused it already keeps it paused.
+    more each. The geometries hold no reference cycles (reference counting frees them as
+    before); the little cyclic garbage of the call's tables is collected when the
+    collector resumes, once afterwards instead of many times during. A caller that has
+    paused it already keeps it paused.
     """
     was_on = gc.isenabled()
     if was_on:
