@@ -121,12 +121,8 @@ def run(
         bar.set_postfix_str("inputs")
         tw = build_town(st, prof, notes, check_coordinates=True)
         metric = tw.metric
-        town_m, built_m = tw.town.to_crs(metric), tw.built.to_crs(metric)
-        layers["boundaries"] = gpd.GeoDataFrame(
-            {"kind": ["镇域"] * len(town_m) + ["建成区"] * len(built_m), "name": st.name},
-            geometry=list(town_m.geometry) + list(built_m.geometry),
-            crs=metric,
-        )
+        built_m = tw.built.to_crs(metric)
+        layers["boundaries"] = _boundaries_layer(tw)
         if len(tw.residential):  # the land the residential-weighted rates measure
             land = shapely.intersection(tw.residential.geometry.union_all(), built_m.geometry.union_all())
             layers["residential"] = gpd.GeoDataFrame({"kind": ["居住用地"]}, geometry=[land], crs=metric)
@@ -187,6 +183,16 @@ def run(
     if out is not None:
         outputs.write(result, out, overwrite=overwrite, extra_files=extra_files)
     return result
+
+
+def _boundaries_layer(tw: Town) -> gpd.GeoDataFrame:
+    """The town's 镇域 and 建成区 outlines as one layer (``kind``, ``name``: the study's), in its metric CRS."""
+    town_m, built_m = tw.town.to_crs(tw.metric), tw.built.to_crs(tw.metric)
+    return gpd.GeoDataFrame(
+        {"kind": ["镇域"] * len(town_m) + ["建成区"] * len(built_m), "name": tw.study.name},
+        geometry=list(town_m.geometry) + list(built_m.geometry),
+        crs=tw.metric,
+    )
 
 
 def _with_buildings(st: Study) -> Study:
@@ -289,6 +295,7 @@ def site(
         raise InputError(f"the {circle} circle is measured from villages; siting works on residential demand units")
     if out is not None:
         check_output_dir(out, overwrite=overwrite, protect=[st.base_dir])
+        st = _with_buildings(st)  # the map's basemap: the OSM file read once, with its buildings
     notes: list[str] = []
     tw = build_town(st, prof, notes)
     net = tw.network(prof.circles[circle].mode)
@@ -326,12 +333,20 @@ def site(
             table = steps.sites_table(sites.assign(category=category), prof) if len(sites) else steps.sites_table_empty(prof)
             report.write_sites_csv(table, tmp / "new_sites.csv")
             report.write_csv(plan.summary().to_frame("value"), tmp / "siting_summary.csv")
+            fac = tw.facilities
             fmap = siting_map(
                 assessed,
                 sites,
                 label=prof.categories[category].name_zh,
-                bounds=tuple(tw.town.to_crs(4326).total_bounds),
                 tiles=st.outputs.tiles,
+                town=st.name,
+                category=category,
+                profile=prof,
+                weight=plan.weight,
+                threshold_min=plan.threshold_min,
+                facilities=fac[fac["category"] == category] if "category" in fac else None,
+                boundaries=_boundaries_layer(tw),
+                basemap=_basemap(tw) if st.outputs.maps else None,
             )
             save_map(fmap, tmp / "map.html")
             man = outputs.manifest(st, prof)

@@ -745,6 +745,14 @@ def run_step(tw: Town) -> StepOutput:
 
 
 _STATUS_COLOUR = {"pass": "#1a9850", "unknown": "#fdae61", "fail": "#d73027"}
+_STATUS_LABEL = {"pass": "达标 pass", "unknown": "未知 unknown", "fail": "未达标 fail"}
+
+
+def _green_name(result: StudyResult, cls: str) -> str:
+    """A green-land class as the legend names it: the profile's Chinese name, then the class."""
+    tasks = result.profile.tasks
+    spec = tasks.greenspace.classes.get(cls) if tasks is not None and tasks.greenspace is not None else None
+    return f"{spec.name_zh} {cls}" if spec is not None and spec.name_zh else cls
 
 
 def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, Any], str]], str, str, str]]:
@@ -766,9 +774,9 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
             ok = bl[bl["within_max"].to_numpy(bool)]
             big = bl[~bl["within_max"].to_numpy(bool)]
             if len(ok):
-                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "none", "alpha": 0.7}, "街区长边≤300 m blocks {n:.0f}"))
+                lay.append((ok, {"facecolor": "#a6d96a", "edgecolor": "none", "alpha": 0.7}, "街区长边≤300 m blocks {n:.0f} 个"))
             if len(big):
-                lay.append((big, {"facecolor": "#fdae61", "edgecolor": "none", "alpha": 0.7}, "街区长边>300 m blocks {n:.0f}"))
+                lay.append((big, {"facecolor": "#fdae61", "edgecolor": "none", "alpha": 0.7}, "街区长边>300 m blocks {n:.0f} 个"))
         s = L["streets"]
         main = s[s["variant"] == "main"]
         major = main[main["highway"].isin(["trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link"])]
@@ -782,7 +790,7 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
             lay.append((inner, {"color": "#878787", "linewidth": 0.7}, "公共内部道路 public internal roads {km:.1f} km"))
         jn = L.get("junctions")
         if jn is not None and len(jn):
-            lay.append((jn, {"color": "#000000", "markersize": 3}, "交叉口 junctions {n:.0f}"))
+            lay.append((jn, {"color": "#000000", "markersize": 3}, "交叉口 junctions {n:.0f} 处"))
         maps.append(
             (
                 "tasks_streets",
@@ -816,7 +824,7 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
                         (
                             part,
                             {"color": _STATUS_COLOUR[status], "linewidth": 2.5},
-                            f"未达标路段 {status} stretches {{km:.2f}} km",
+                            f"路径上{_STATUS_LABEL[status]}路段 stretches {{km:.2f}} km",
                         )
                     )
         v = L.get("village_roads")
@@ -824,7 +832,13 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
             for status in ("pass", "unknown", "fail"):
                 part = v[v["status"] == status]
                 if len(part):
-                    lay.append((part, {"facecolor": _STATUS_COLOUR[status], "markersize": 8}, f"行政村 {status} {{n:.0f}}"))
+                    lay.append(
+                        (
+                            part,
+                            {"facecolor": _STATUS_COLOUR[status], "markersize": 8},
+                            f"行政村 villages {_STATUS_LABEL[status]} {{n:.0f}} 个",
+                        )
+                    )
         seat = L.get("town_seat")
         if seat is not None and len(seat):
             lay.append((seat, {"facecolor": "#000000", "marker": "*", "markersize": 14}, "镇政府 town seat"))
@@ -854,12 +868,12 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
                         "500 m 外 beyond 500 m {area_ha:.1f} ha",
                     )
                 )
-        lay.append((L["bus_stops"], {"facecolor": "#2166ac", "markersize": 6}, "公交站点 bus stops {n:.0f}"))
+        lay.append((L["bus_stops"], {"facecolor": "#2166ac", "markersize": 6}, "公交站点 bus stops {n:.0f} 处"))
         maps.append(("tasks_bus", lay, "公交站点覆盖", "Bus-stop coverage", sub("bus_500m", "500 m 覆盖率 {v:.1f}%")))
     if "green_land" in L and len(L["green_land"]):
         colours = ("#1a9850", "#a6d96a", "#d9ef8b")
         lay = [
-            (part, {"facecolor": colours[i % 3], "edgecolor": "none"}, f"{cls} {{area_ha:.1f}} ha")
+            (part, {"facecolor": colours[i % 3], "edgecolor": "none"}, f"{_green_name(result, str(cls))} {{area_ha:.1f}} ha")
             for i, (cls, part) in enumerate(L["green_land"].groupby("green_class", sort=False))
         ]
         maps.append(
@@ -879,7 +893,11 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
         ch = L["chargers"]
         n_in = int(ch["in_town"].sum()) if "in_town" in ch else len(ch)
         lay.append(
-            (ch, {"facecolor": "#762a83", "markersize": 7}, f"公共充电站 public chargers {{n:.0f}} (镇域内 in the town {n_in})")
+            (
+                ch,
+                {"facecolor": "#762a83", "markersize": 7},
+                f"公共充电站 public chargers {{n:.0f}} 处（镇域内 in the town {n_in}）",
+            )
         )
         maps.append(
             ("tasks_chargers", lay, "公共充电设施", "Public car chargers", sub("charger_radius", "0.9 km 覆盖率 {v:.1f}%"))
@@ -900,15 +918,19 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
             bad = z[~z["covered"].to_numpy(bool)]
             if len(ok):
                 lay.append(
-                    (ok, {"facecolor": "#a6d96a", "edgecolor": "#1a9850", "alpha": 0.5}, "有邻里中心的社区 covered {n:.0f}")
+                    (ok, {"facecolor": "#a6d96a", "edgecolor": "#1a9850", "alpha": 0.5}, "有邻里中心的社区 covered {n:.0f} 个")
                 )
             if len(bad):
                 lay.append(
-                    (bad, {"facecolor": "#f4a582", "edgecolor": "#d73027", "alpha": 0.5}, "无邻里中心的社区 not covered {n:.0f}")
+                    (
+                        bad,
+                        {"facecolor": "#f4a582", "edgecolor": "#d73027", "alpha": 0.5},
+                        "无邻里中心的社区 not covered {n:.0f} 个",
+                    )
                 )
         c = L.get("neighbourhood_centres")
         if c is not None and len(c):
-            lay.append((c, {"facecolor": "#35978f", "markersize": 8}, "邻里中心 centres {n:.0f}"))
+            lay.append((c, {"facecolor": "#35978f", "markersize": 8}, "邻里中心 centres {n:.0f} 处"))
         if lay:
             maps.append(
                 ("tasks_neighbourhood", lay, "邻里中心", "Neighbourhood centres", sub("centre_5min", "5分钟覆盖率 {v:.1f}%"))
@@ -928,4 +950,12 @@ def write_maps(result: StudyResult, folder: Path, *, interactive: bool = True, s
         (folder / "maps").mkdir(parents=True, exist_ok=True)
         task_print_maps(specs, folder / "maps", town=result.study.name, boundaries=bounds, data_date=result.data_date)
     if interactive:
-        save_map(task_map(specs, boundaries=bounds, tiles=result.study.outputs.tiles), folder / "tasks_map.html")
+        fmap = task_map(
+            specs,
+            boundaries=bounds,
+            tiles=result.study.outputs.tiles,
+            town=result.study.name,
+            basemap=result.basemap,
+            streets=result.layers.get("streets"),
+        )
+        save_map(fmap, folder / "tasks_map.html")

@@ -21,13 +21,38 @@ strings and is set with ``textContent``: it is shown, never parsed as HTML.
 
 from __future__ import annotations
 
+import html
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
 
+import folium
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+from branca.element import Element, MacroElement
 
-__all__ = ["CSS", "SCRIPT", "encode", "js_json"]
+from ._basemap import BUILDING_EDGE, BUILDING_FILL, ROAD_CLASSES, WATER_LINE, Basemap, road_class
+
+__all__ = [
+    "BASE_MARGIN_M",
+    "BOUNDARY_LOOK",
+    "CSS",
+    "SCRIPT",
+    "Page",
+    "Script",
+    "Text",
+    "add_basemap",
+    "add_boundaries",
+    "area_part",
+    "encode",
+    "escape_text",
+    "is_missing",
+    "js_json",
+    "json_values",
+    "metric",
+]
 
 _SCALE = 1e6  # coordinates in millionths of a degree
 
@@ -113,6 +138,8 @@ CSS = """
 .mtown-legend .sw-dot{width:11px;border-radius:50%;margin:0 10px 0 0}
 .mtown-legend .note{color:#555;font-size:11px}
 .mtown-detail th{text-align:left;padding-right:8px;font-weight:normal;color:#555}
+.leaflet-tooltip.mtown-num{background:none;border:none;box-shadow:none;padding:0;color:#fff;font:bold 11px sans-serif;cursor:pointer}
+.leaflet-tooltip.mtown-num:before{display:none}
 .leaflet-container{background:#f4f4f0}
 </style>
 """
@@ -201,7 +228,9 @@ SCRIPT = r"""
       style: style,
       pointToLayer: function (f, ll) { return L.circleMarker(ll, L.extend({radius: part.r || 5}, style(f))); },
       onEachFeature: function (f, layer) {
-        if (part.tip && has(part.tip, f.properties)) layer.bindTooltip(detail(part.tip, part), {sticky: part.pane === 'mgCells'});
+        // a number on the symbol (part.lab: the property), always shown; else the hover tooltip
+        if (part.lab) layer.bindTooltip(String(f.properties[part.lab]), {permanent: true, direction: 'center', className: 'mtown-num'});
+        else if (part.tip && has(part.tip, f.properties)) layer.bindTooltip(detail(part.tip, part), {sticky: part.pane === 'mgCells'});
         if (part.pop && has(part.pop, f.properties)) layer.bindPopup(detail(part.pop, part), {maxWidth: 280});
       }
     });
@@ -247,12 +276,19 @@ SCRIPT = r"""
     L.DomEvent.disableScrollPropagation(legendBox);
     return legendBox;
   };
+  var lastGroup = null, lastList = null;
   function block(b) {
-    var det = L.DomUtil.create('details', 'mtown-legend-block', legendBox);
-    det.open = !b.closed;
-    L.DomUtil.create('b', '', L.DomUtil.create('summary', '', det)).textContent = b.h;
-    if (b.note) L.DomUtil.create('div', 'note', det).textContent = b.note;
-    var list = L.DomUtil.create('div', 'items' + (b.items.length > 14 ? ' two' : ''), det);
+    // blocks of one group (b.g: the layers of one task) share a heading, the one of the first shown
+    var list;
+    if (b.g && b.g === lastGroup) list = lastList;
+    else {
+      var det = L.DomUtil.create('details', 'mtown-legend-block', legendBox);
+      det.open = !b.closed;
+      L.DomUtil.create('b', '', L.DomUtil.create('summary', '', det)).textContent = b.h;
+      if (b.note) L.DomUtil.create('div', 'note', det).textContent = b.note;
+      list = L.DomUtil.create('div', 'items' + (b.items.length > 14 ? ' two' : ''), det);
+    }
+    lastGroup = b.g || null; lastList = list;
     b.items.forEach(function (it) {
       var row = L.DomUtil.create('div', 'item', list);
       var sw = L.DomUtil.create('span', 'sw sw-' + it.t, row);
@@ -264,12 +300,16 @@ SCRIPT = r"""
   function update() {
     if (!legendBox) return;
     legendBox.textContent = '';
+    lastGroup = null;
     var shown = order.filter(function (id) { return on[id]; });
     shown.forEach(function (id) { M.layers[id].legend.forEach(block); });
     M.fixed.legend.forEach(block);
     if (base === 'vector') M.base.legend.forEach(block);
     legendBox.style.maxHeight = Math.max(120, map.getSize().y * 0.55) + 'px';
-    sub.textContent = shown.length ? shown.map(function (id) { return M.layers[id].full; }).join('；') : '（未选图层 no layer on）';
+    // what is on: each layer's full name, or the headline of its group (said once)
+    var said = [];
+    shown.forEach(function (id) { var t = M.layers[id].sub || M.layers[id].full; if (said.indexOf(t) < 0) said.push(t); });
+    sub.textContent = said.length ? said.join('；') : '（未选图层 no layer on）';
   }
   // grouped, collapsed layer control (Leaflet's own classes and look)
   var control = L.control({position: 'topright'});
@@ -332,3 +372,332 @@ SCRIPT = r"""
   update();
 })
 """
+
+
+# -- folium elements and the page's model ---------------------------------------------------------
+
+
+#: Characters that HTML escaping leaves alone but that act inside the places folium puts
+#: text: a JavaScript template literal (`` ` ``, ``${``, ``\\``) and a Jinja template that
+#: branca compiles again (``{{``, ``{%``).
+_NOT_HTML = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"})
+
+
+def escape_text(value: object) -> str:
+    """Text from data (a town, park or category name) made safe to show on a map page.
+
+    HTML-escaped (``&``, ``<``, ``>``, quotes), and the characters that would open an
+    interpolation or an escape where folium places text (a JavaScript template literal, a
+    Jinja template) written as character references too. The browser shows the text as it
+    was; nothing in it runs. Use it for every text that goes into a layer name, a tooltip
+    string, a legend or a title; property values shown by the map's tooltips and popups
+    are set as text by the page itself and need no escaping.
+
+    Examples
+    --------
+    >>> escape_text("<img src=x onerror=alert(1)>")
+    '&lt;img src=x onerror=alert(1)&gt;'
+    >>> escape_text("${x} {{ y }}")
+    '&#36;&#123;x&#125; &#123;&#123; y &#125;&#125;'
+    """
+    return html.escape(str(value), quote=True).translate(_NOT_HTML)
+
+
+class Text(Element):
+    """Text added to the page as it is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
+class Script(MacroElement):
+    """Script run once the map exists: ``head``, the map's variable name, ``tail``; added to the
+    page as it is (never compiled as a template, nothing in it replaced)."""
+
+    def __init__(self, head: str, tail: str) -> None:
+        super().__init__()
+        self._head, self._tail = head, tail
+
+    def render(self, **kwargs: Any) -> str:
+        parent = cast(Element, self._parent)
+        figure: Any = self.get_root()
+        figure.script.add_child(Text(self._head + parent.get_name() + self._tail), name=self.get_name())
+        return ""
+
+
+#: Metres of context kept around the town for the vector basemap of the page.
+BASE_MARGIN_M = 300.0
+
+BOUNDARY_LOOK = {
+    "镇域": ("#5e3c99", 2.5, "8 4 2 4", "镇域 town boundary"),
+    "建成区": ("#222222", 1.5, None, "建成区 built-up area"),
+}
+
+
+def is_missing(v: Any) -> bool:
+    """Whether a value is missing (None, NA, NaT or NaN)."""
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
+
+
+_Geo = TypeVar("_Geo", gpd.GeoDataFrame, gpd.GeoSeries)
+
+
+def metric(gdf: _Geo) -> _Geo:
+    """A layer in a metric CRS (its own when projected, else its UTM zone), for simplifying in metres."""
+    if gdf.crs is not None and gdf.crs.is_projected:
+        return gdf
+    return gdf.to_crs(gdf.estimate_utm_crs())
+
+
+def json_values(col: pd.Series | np.ndarray, decimals: int | None = None) -> list[Any]:
+    """A column as JSON values: floats rounded (None where NaN or inf), numpy scalars as plain values, text as text."""
+    arr = np.asarray(col)
+    if arr.dtype.kind in "fc":
+        a = np.round(arr.astype(float), 2 if decimals is None else decimals)
+        return [float(v) if np.isfinite(v) else None for v in a]
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    return [
+        None
+        if is_missing(v)
+        else (v.item() if isinstance(v, np.generic) else v if isinstance(v, (str, int, float, bool)) else str(v))
+        for v in arr
+    ]
+
+
+class Page:
+    """The data of one map page: shared geometries, layers, the control's tree, the legend's blocks."""
+
+    def __init__(self, bounds: tuple[float, float, float, float]) -> None:
+        west, south, east, north = bounds
+        self.origin = (round((west + east) / 2 * 1e6), round((south + north) / 2 * 1e6))
+        self.geoms: dict[str, Any] = {}
+        self.layers: dict[str, Any] = {}
+        self.tree: list[Any] = []
+        self.fixed: dict[str, list[Any]] = {"parts": [], "legend": []}
+        self.base: dict[str, list[Any]] = {"parts": [], "legend": []}
+
+    def geometry(
+        self, gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, simplify_m: float | None = 0.0, exact: bool = True
+    ) -> tuple[Any, np.ndarray]:
+        """A layer's geometries encoded (simplified in metres, then in WGS 84), and which rows were kept (not empty).
+
+        With ``exact`` (the default) areas keep their topology when simplified (no ring
+        crosses another); lines and points, and areas with ``exact=False`` (a background, a
+        layer only drawn), are simplified plainly: several times faster, and at a metre a
+        crossing changes nothing drawn.
+        """
+        geo = gdf if isinstance(gdf, gpd.GeoSeries) else gdf.geometry
+        if simplify_m is not None:
+            geo = metric(geo)
+            areas = exact and bool(np.isin(shapely.get_type_id(geo.to_numpy()), (3, 6, 7)).any())
+            geo = geo.simplify(simplify_m, preserve_topology=areas)
+        return self.lonlat(geo.to_crs(4326).to_numpy())
+
+    def lonlat(self, arr: np.ndarray) -> tuple[Any, np.ndarray]:
+        """Geometries already in WGS 84 encoded as they are, and which were kept (not empty)."""
+        keep = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
+        return encode(arr[keep], self.origin), keep
+
+    def layer(
+        self, key: str, label: str, full: str, parts: list[Any], legend: list[Any], *, on: bool = False, sub: str = ""
+    ) -> str:
+        """Add a layer of the control: its entry ``label``, its ``full`` name (the entry's hover text,
+        and what the title's second line says while it is on, unless ``sub`` says it for its group),
+        its drawn parts and its legend blocks; ``on`` at start. Returns its key."""
+        spec: dict[str, Any] = {"label": label, "full": full, "parts": parts, "legend": legend, "on": on}
+        if sub:
+            spec["sub"] = sub
+        self.layers[key] = spec
+        return key
+
+    def model(self, *, title: str, banner: str, tiles: bool) -> dict[str, Any]:
+        bases = []
+        if self.base["parts"]:
+            bases.append({"id": "vector", "label": "矢量底图 vector basemap (OSM, offline)"})
+        if tiles:
+            bases.append({"id": "tiles", "label": "OpenStreetMap 瓦片 tiles (online)"})
+        bases.append({"id": "none", "label": "无底图 no basemap"})
+        return {
+            "o": list(self.origin),
+            "title": title,
+            "banner": banner,
+            "geoms": self.geoms,
+            "layers": self.layers,
+            "tree": self.tree,
+            "fixed": self.fixed,
+            "base": self.base,
+            "bases": bases,
+            # the vector basemap works offline (most planning offices): on at start; tiles are a choice
+            "base_on": bases[0]["id"],
+        }
+
+    def add_to(self, fmap: folium.Map, *, title: str, banner: str = "", tiles: bool) -> None:
+        root: Any = fmap.get_root()
+        root.title = escape_text(title)
+        root.header.add_child(Text(CSS), name="mtown_css")
+        tile = next((c for c in fmap._children.values() if isinstance(c, folium.TileLayer)), None)
+        model = js_json(self.model(title=title, banner=banner, tiles=tiles))
+        tile_name = tile.get_name() if tile is not None else "null"
+        Script(SCRIPT.strip() + "(", f", {model}, {tile_name});").add_to(fmap)
+
+
+def area_part(
+    page: Page,
+    gdf: gpd.GeoDataFrame,
+    *,
+    fields: Sequence[tuple[str, str, str, int | None]],
+    fill: str,
+    edge: str,
+    fo: float,
+    w: float = 1.0,
+    dash: str | None = None,
+    simplify_m: float = 1.0,
+    pane: str = "mgAreas",
+    exact: bool = True,
+) -> dict[str, Any] | None:
+    """Polygons or lines of one look, with a tooltip of (column, heading, unit, decimals);
+    ``exact`` as in :meth:`Page.geometry`."""
+    if gdf is None or not len(gdf):
+        return None
+    geo, keep = page.geometry(gdf, simplify_m=simplify_m, exact=exact)
+    props: dict[str, list[Any]] = {}
+    tip = []
+    for col, heading, unit, dec in fields:
+        if col not in gdf.columns:
+            continue
+        values = gdf[col].to_numpy()[keep]
+        if unit == "ha":
+            values = np.asarray(values, dtype=float) / 1e4
+        props[col] = json_values(values, dec)
+        row: dict[str, Any] = {"p": col, "h": heading, "skip": True}
+        if unit:
+            row["u"] = "公顷 ha" if unit == "ha" else unit
+        if dec is not None:
+            row["d"] = dec
+        tip.append(row)
+    style: dict[str, Any] = {"fill": fill, "color": edge, "w": w, "fo": fo}
+    if dash:
+        style["dash"] = dash
+    return {"g": geo, "p": props, "s": style, "pane": pane, "tip": tip or None}
+
+
+def add_boundaries(page: Page, bounds: gpd.GeoDataFrame | None) -> None:
+    """The study area's outlines, one look per kind: always drawn (not a layer of the control), in the legend."""
+    if bounds is None or not len(bounds):
+        return
+    kinds = np.asarray([str(k) for k in (bounds["kind"] if "kind" in bounds else ["边界 boundary"] * len(bounds))], dtype=object)
+    looks = []
+    tip = [{"p": "name", "h": "名称 name", "skip": True}, {"p": "kind", "h": "类型 kind"}]
+    for kind in dict.fromkeys(kinds):
+        colour, width, dash, label = BOUNDARY_LOOK.get(kind, ("#333333", 2.0, "6 4", kind))
+        sel = kinds == kind
+        geo, keep = page.geometry(bounds[sel], simplify_m=0.5)
+        props: dict[str, list[Any]] = {"kind": [kind] * int(keep.sum())}
+        if "name" in bounds:
+            props["name"] = json_values(bounds["name"].to_numpy()[sel][keep])
+        style: dict[str, Any] = {"fill": "none", "color": colour, "w": width}
+        if dash:
+            style["dash"] = dash
+        page.fixed["parts"].append({"g": geo, "p": props, "s": style, "pane": "mgLines", "tip": tip})
+        looks.append({"t": "dash" if dash else "line", "c": colour, "w": 2, "l": label})
+    page.fixed["legend"].append({"h": "边界 boundaries", "items": looks})
+
+
+def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame | None, extent: gpd.GeoDataFrame) -> None:
+    """The vector basemap (streets by class, water, green land, buildings), cut to the town and a margin."""
+    if basemap is not None:
+        roads, water, green, buildings = basemap.roads, basemap.water, basemap.green, basemap.buildings
+        crs = basemap.crs
+    elif streets is not None and len(streets):
+        hw = streets["highway"] if "highway" in streets else pd.Series([None] * len(streets), index=streets.index)
+        roads = gpd.GeoDataFrame(
+            {"road_class": [road_class(h) or "minor" for h in hw], "name": streets.get("name")},
+            geometry=streets.geometry.to_numpy(),
+            crs=streets.crs,
+        )
+        roads = metric(roads)
+        crs = roads.crs
+        water = green = buildings = None
+    else:
+        return
+    x0, y0, x1, y1 = extent.to_crs(crs).total_bounds
+    box = (x0 - BASE_MARGIN_M, y0 - BASE_MARGIN_M, x1 + BASE_MARGIN_M, y1 + BASE_MARGIN_M)
+
+    def cut(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+        if gdf is None or not len(gdf):
+            return None
+        g = gdf.to_crs(crs)
+        g = g.set_geometry(shapely.clip_by_rect(g.geometry.to_numpy(), *box))
+        g = g[~g.geometry.is_empty]
+        return g if len(g) else None
+
+    items: list[dict[str, Any]] = []
+    w = cut(water)
+    if w is not None:
+        area = w[w["kind"] == "area"] if "kind" in w else w
+        part = area_part(page, area, fields=[], fill="#b7d8f0", edge="#8cbbe0", fo=1.0, w=0.5, pane="mgBase", exact=False)
+        if part is not None:
+            page.base["parts"].append(part)
+        lines = w[w["kind"] != "area"] if "kind" in w else w.iloc[:0]
+        part = area_part(page, lines, fields=[], fill="none", edge=WATER_LINE, fo=0, w=2.0, pane="mgBase", exact=False)
+        if part is not None:
+            page.base["parts"].append(part)
+        items.append({"t": "box", "c": "#b7d8f0", "e": "#8cbbe0", "l": "水域 water"})
+    g = cut(green)
+    if g is not None:
+        part = area_part(page, g, fields=[], fill="#cfe6b6", edge="#b5d69a", fo=1.0, w=0.5, pane="mgBase", exact=False)
+        if part is not None:
+            page.base["parts"].append(part)
+            items.append({"t": "box", "c": "#cfe6b6", "e": "#b5d69a", "l": "绿地 green land"})
+    b = cut(buildings)
+    if b is not None:
+        part = area_part(
+            page, b, fields=[], fill=BUILDING_FILL, edge=BUILDING_EDGE, fo=1.0, w=0.5, simplify_m=0.5, pane="mgBase", exact=False
+        )
+        if part is not None:
+            page.base["parts"].append(part)
+            items.append({"t": "box", "c": BUILDING_FILL, "e": BUILDING_EDGE, "l": "建筑 buildings"})
+    r = cut(roads)
+    if r is not None:
+        order = [c.key for c in ROAD_CLASSES]
+        r = r[r["road_class"].isin(order)]
+        r = r.iloc[np.argsort([-order.index(c) for c in r["road_class"]], kind="stable")]
+        geo, keep = page.geometry(r, simplify_m=1.0, exact=False)
+        page.geoms["roads"] = geo
+        k = [order.index(c) for c in r["road_class"].to_numpy()[keep]]
+        names = json_values(r["name"].to_numpy()[keep]) if "name" in r else [None] * len(k)
+        px = 1.6  # pixels per point of the print widths
+        page.base["parts"].append(
+            {
+                "g": "roads",
+                "p": {"k": k},
+                "by": "k",
+                "cl": [[c.label, c.casing if c.casing != "none" else c.fill, c.casing_pt * px] for c in ROAD_CLASSES],
+                "s": {"fill": "none", "color": "by", "w": 1},
+                "pane": "mgRoads",
+            }
+        )
+        page.base["parts"].append(
+            {
+                "g": "roads",
+                "p": {"k": k, "name": names},
+                "by": "k",
+                "cl": [[c.label, c.fill, c.width_pt * px] for c in ROAD_CLASSES],
+                "s": {"fill": "none", "color": "by", "w": 1},
+                "pane": "mgRoads",
+                "tip": [{"p": "name", "h": "道路 street"}],
+            }
+        )
+        present = set(k)
+        items = [
+            {"t": "line", "c": c.casing if c.casing != "none" else c.fill, "w": max(2, round(c.width_pt)), "l": c.label}
+            for i, c in enumerate(ROAD_CLASSES)
+            if i in present
+        ] + items
+    if items:
+        page.base["legend"].append({"h": "底图 basemap (© OpenStreetMap contributors)", "items": items, "closed": True})

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import base64
 import functools
-import html
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
-from folium.template import Template
 
 from .._errors import InputError
 from .._io import atomic_file
@@ -33,9 +29,18 @@ from ..lifecircle import time_column, time_columns
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 from . import _leaflet
-from ._basemap import BUILDING_EDGE, BUILDING_FILL, ROAD_CLASSES, WATER_LINE, Basemap, road_class
+from ._basemap import Basemap
 from ._classes import breaks_for, classify, time_classes
-from .static import _CYCLE, _FACILITY_STYLE, _grades
+from ._leaflet import Page as _Page
+from ._leaflet import Script as _Script
+from ._leaflet import Text as _Text
+from ._leaflet import add_basemap as _add_basemap
+from ._leaflet import add_boundaries as _add_boundaries
+from ._leaflet import area_part as _area_part
+from ._leaflet import escape_text
+from ._symbology import CYCLE as _CYCLE
+from ._symbology import facility_colour as _facility_colour
+from ._symbology import grades as _grades
 
 __all__ = ["TIME_BINS", "escape_text", "new_map", "reach_map", "save_map", "siting_map", "town_map"]
 
@@ -43,39 +48,6 @@ __all__ = ["TIME_BINS", "escape_text", "new_map", "reach_map", "save_map", "siti
 #: minutes, colour, label), from :func:`mtown_geo.render.time_classes`; the last class,
 #: "不可达 unreachable", is places with no path at all.
 TIME_BINS: tuple[tuple[float, str, str], ...] = tuple((c.upper_min, c.colour, c.label) for c in time_classes())
-
-
-# folium builds popup contents with ``$(html)[0]``; this is all of jQuery it needs
-_DOLLAR_SHIM = (
-    "window.$ = window.$ || function (h) { var t = document.createElement('template'); "
-    "t.innerHTML = String(h).trim(); return [t.content.firstChild]; };"
-)
-
-
-#: Characters that HTML escaping leaves alone but that act inside the places folium puts
-#: text: a JavaScript template literal (`` ` ``, ``${``, ``\\``) and a Jinja template that
-#: branca compiles again (``{{``, ``{%``).
-_NOT_HTML = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"})
-
-
-def escape_text(value: object) -> str:
-    """Text from data (a town, park or category name) made safe to show on a map page.
-
-    HTML-escaped (``&``, ``<``, ``>``, quotes), and the characters that would open an
-    interpolation or an escape where folium places text (a JavaScript template literal, a
-    Jinja template) written as character references too. The browser shows the text as it
-    was; nothing in it runs. Use it for every text that goes into a layer name, a tooltip
-    string, a legend or a title; property values shown by the map's tooltips and popups
-    are set as text by the page itself and need no escaping.
-
-    Examples
-    --------
-    >>> escape_text("<img src=x onerror=alert(1)>")
-    '&lt;img src=x onerror=alert(1)&gt;'
-    >>> escape_text("${x} {{ y }}")
-    '&#36;&#123;x&#125; &#123;&#123; y &#125;&#125;'
-    """
-    return html.escape(str(value), quote=True).translate(_NOT_HTML)
 
 
 @functools.lru_cache(maxsize=1)
@@ -114,7 +86,6 @@ def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) ->
     fmap.default_js = [("leaflet", js)]
     fmap.default_css = [("leaflet_css", css)]
     root: Any = fmap.get_root()
-    root.header.add_child(Element(f"<script>{_DOLLAR_SHIM}</script>"))
     _Script("L.control.scale({imperial: false, metric: true, maxWidth: 160, position: 'bottomright'}).addTo(", ");").add_to(fmap)
     # a plain light background and the OSM attribution whatever the base layer: the vector basemap,
     # the facilities and the streets all come from OSM, and the tiles may be switched off
@@ -122,21 +93,6 @@ def new_map(bounds: tuple[float, float, float, float], *, tiles: bool = True) ->
     _Script("", f".attributionControl.addAttribution({_leaflet.js_json(escape_text(ATTRIBUTION))});").add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
-
-
-class _Script(MacroElement):
-    """Script run once the map exists: ``head``, the map's variable name, ``tail``; added to the
-    page as it is (never compiled as a template, nothing in it replaced)."""
-
-    def __init__(self, head: str, tail: str) -> None:
-        super().__init__()
-        self._head, self._tail = head, tail
-
-    def render(self, **kwargs: Any) -> str:
-        parent = cast(Element, self._parent)
-        figure: Any = self.get_root()
-        figure.script.add_child(_Text(self._head + parent.get_name() + self._tail), name=self.get_name())
-        return ""
 
 
 def save_map(fmap: folium.Map, path: str | Path) -> Path:
@@ -147,278 +103,14 @@ def save_map(fmap: folium.Map, path: str | Path) -> Path:
     return path
 
 
-class _Text(Element):
-    """Text added to the page as it is."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._text = text
-
-    def render(self, **kwargs: Any) -> str:
-        return self._text
-
-
-class _GeoJson(folium.GeoJson):
-    """:class:`folium.GeoJson` that adds its rendered script to the page as text.
-
-    branca adds what a layer renders to the page inside an ``Element`` that compiles it as
-    a Jinja template again; a GeoJSON layer's script holds all of its data, and lexing that
-    as a template takes longer than the rest of writing the map (and would misread a name
-    containing ``{{``). This is folium's ``GeoJson.render`` chain with the text added as
-    it is: the same HTML.
-    """
-
-    def render(self, **kwargs: Any) -> str:
-        from folium.features import GeoJsonStyleMapper
-        from folium.map import ElementAddToElement
-        from folium.utilities import get_obj_in_upper_tree
-
-        if type(self).includes:  # pragma: no cover - a folium that adds class includes
-            super().render(**kwargs)
-            return ""
-        self.parent_map = get_obj_in_upper_tree(self, folium.Map)  # type: ignore[assignment]
-        if (self.style or self.highlight) and self.data["features"]:
-            mapper = GeoJsonStyleMapper(self.data, self.feature_identifier, self)
-            if self.style:
-                self.style_map = mapper.get_style_map(self.style_function)
-            if self.highlight:
-                self.highlight_map = mapper.get_highlight_map(self.highlight_function)
-        if self.show:
-            self.add_child(
-                ElementAddToElement(element_name=self.get_name(), element_parent_name=cast(Element, self._parent).get_name()),
-                name=self.get_name() + "_add",
-            )
-        figure = self.get_root()
-        macros = self._template.module.__dict__
-        for part in ("header", "html", "script"):
-            macro = macros.get(part)
-            if macro is not None:
-                getattr(figure, part).add_child(_Text(macro(self, kwargs)), name=self.get_name())
-        for element in self._children.values():
-            element.render(**kwargs)
-        return ""
-
-
 _CIRCLE_ORDER = ("15min", "5min", "10min", "30min")
-
-#: Headings of the property columns the maps show in tooltips and popups.
-_ALIASES = {
-    "name": "名称 name",
-    "kind": "类型 kind",
-    "category": "类别 category",
-    "size_label": "规模 size",
-    "radius_m": "服务半径 radius (m)",
-    "area_m2": "面积 area (m²)",
-    "length_m": "长度 length (m)",
-    "pop": "人口 people",
-}
-
-
-def _aliases(fields: Sequence[str]) -> list[str]:
-    return [_ALIASES.get(f, f) for f in fields]
-
-
-def _js_literal(values: Sequence[str]) -> str:
-    """A list of strings as a JavaScript array literal that no HTML parser or Jinja reads into."""
-    text = json.dumps([str(v) for v in values], ensure_ascii=False)
-    for ch in "<>&'{}`$":
-        text = text.replace(ch, f"\\u{ord(ch):04x}")
-    return text
-
-
-# A tooltip / popup of GeoJSON properties, as folium's (a table of field headings and
-# values) but with every heading and value set as text (``textContent``), never parsed as
-# HTML: a name from the data shows as it is, whatever it holds.
-_DETAIL_JS = """
-    function(layer){
-    let div = L.DomUtil.create('div');
-    let fields = {{ this.fields_js }};
-    let aliases = {{ this.aliases_js }};
-    let table = L.DomUtil.create('table', '', div);
-    fields.forEach(function (field, i) {
-        let row = L.DomUtil.create('tr', '', table);
-        {% if this.labels %}L.DomUtil.create('th', '', row).textContent = aliases[i];{% endif %}
-        let v = layer.feature.properties[field];
-        let cell = L.DomUtil.create('td', '', row);
-        cell.style.overflowWrap = 'anywhere';  // a long name wraps inside the box
-        cell.textContent = v === null || v === undefined ? '' : (typeof v === 'object' ? JSON.stringify(v) : String(v));
-    });
-    return div;
-    }
-"""
-
-
-class _Tooltip(folium.GeoJsonTooltip):
-    """:class:`folium.GeoJsonTooltip` that shows property values and headings as text."""
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}\n{{ this._parent.get_name() }}.bindTooltip("
-        + _DETAIL_JS
-        + ",{{ this.tooltip_options | tojavascript }});\n{% endmacro %}"
-    )
-
-    def __init__(self, fields: Sequence[str], aliases: Sequence[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(fields=list(fields), aliases=None if aliases is None else list(aliases), **kwargs)
-        self.fields_js = _js_literal(self.fields)
-        self.aliases_js = _js_literal(self.aliases)
-
-
-class _Popup(folium.GeoJsonPopup):
-    """:class:`folium.GeoJsonPopup` that shows property values and headings as text."""
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}\n{{ this._parent.get_name() }}.bindPopup("
-        + _DETAIL_JS
-        + ",{{ this.popup_options | tojavascript }});\n{% endmacro %}"
-    )
-
-    def __init__(self, fields: Sequence[str], aliases: Sequence[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(fields=list(fields), aliases=None if aliases is None else list(aliases), **kwargs)
-        self.fields_js = _js_literal(self.fields)
-        self.aliases_js = _js_literal(self.aliases)
-
-
-def _geojson(gdf: gpd.GeoDataFrame, fields: Sequence[str]) -> str:
-    """A FeatureCollection (WGS 84, coordinates to 1e-6°, floats to 2 decimals, inf and NaN as null).
-
-    Geometries are written by GEOS in one array call and the properties by :mod:`json`:
-    several times faster than :meth:`GeoDataFrame.to_json`, which builds a dict per feature.
-    """
-    keep = [c for c in fields if c in gdf.columns]
-    frame = gdf[[*keep, gdf.geometry.name]].to_crs(4326)
-    geoms = shapely.set_precision(frame.geometry.to_numpy(), 1e-6, mode="pointwise")
-    columns: list[list[Any]] = []
-    for c in keep:
-        col = frame[c]
-        if pd.api.types.is_float_dtype(col):
-            arr = np.round(col.to_numpy(dtype=float, na_value=np.nan), 2)
-            columns.append([float(v) if np.isfinite(v) else None for v in arr])
-        else:
-            values = col.to_numpy(dtype=object)
-            columns.append([None if _missing(v) else v for v in values])
-    records = [dict(zip(keep, row, strict=True)) for row in zip(*columns, strict=True)] if keep else [{}] * len(frame)
-    gj = shapely.to_geojson(np.where(shapely.is_empty(geoms), None, geoms))
-    head = '{"type": "Feature", "properties": '
-    features = [
-        head + json.dumps(r, ensure_ascii=False, default=_json_value) + ', "geometry": ' + (g if g is not None else "null") + "}"
-        for r, g in zip(records, gj, strict=True)
-    ]
-    return '{"type": "FeatureCollection", "features": [' + ", ".join(features) + "]}"
-
-
-def _missing(v: Any) -> bool:
-    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
-
-
-def _json_value(v: Any) -> Any:
-    """numpy scalars and other values :mod:`json` does not know, as plain values or text."""
-    if isinstance(v, np.generic):
-        return v.item()
-    return str(v)
-
 
 # -- the town map: compact layers drawn by the page's script (see _leaflet) --------------------
 
-#: Metres of context kept around the town for the vector basemap of the page.
-_BASE_MARGIN_M = 300.0
-
-_BOUNDARY_LOOK = {
-    "镇域": ("#5e3c99", 2.5, "8 4 2 4", "镇域 town boundary"),
-    "建成区": ("#222222", 1.5, None, "建成区 built-up area"),
-}
 _SERVICE_AREA = ("#4575b4", "#313695")
 _GAP = ("#d73027", "#a50026")
 _SITE = "#1a9850"
-
-
-def _facility_colour(cat: str, i: int) -> str:
-    style = _FACILITY_STYLE.get(cat)
-    return style[1] if style is not None else _CYCLE[i % len(_CYCLE)]
-
-
-_Geo = TypeVar("_Geo", gpd.GeoDataFrame, gpd.GeoSeries)
-
-
-def _metric(gdf: _Geo) -> _Geo:
-    """A layer in a metric CRS (its own when projected, else its UTM zone), for simplifying in metres."""
-    if gdf.crs is not None and gdf.crs.is_projected:
-        return gdf
-    return gdf.to_crs(gdf.estimate_utm_crs())
-
-
-def _values(col: pd.Series | np.ndarray, decimals: int | None = None) -> list[Any]:
-    """A column as JSON values: floats rounded (None where NaN or inf), numpy scalars as plain values, text as text."""
-    arr = np.asarray(col)
-    if arr.dtype.kind in "fc":
-        a = np.round(arr.astype(float), 2 if decimals is None else decimals)
-        return [float(v) if np.isfinite(v) else None for v in a]
-    if arr.dtype.kind in "iub":
-        return arr.tolist()
-    return [
-        None
-        if _missing(v)
-        else (v.item() if isinstance(v, np.generic) else v if isinstance(v, (str, int, float, bool)) else str(v))
-        for v in arr
-    ]
-
-
-class _Page:
-    """The data of one map page: shared geometries, layers, the control's tree, the legend's blocks."""
-
-    def __init__(self, bounds: tuple[float, float, float, float]) -> None:
-        west, south, east, north = bounds
-        self.origin = (round((west + east) / 2 * 1e6), round((south + north) / 2 * 1e6))
-        self.geoms: dict[str, Any] = {}
-        self.layers: dict[str, Any] = {}
-        self.tree: list[Any] = []
-        self.fixed: dict[str, list[Any]] = {"parts": [], "legend": []}
-        self.base: dict[str, list[Any]] = {"parts": [], "legend": []}
-
-    def geometry(self, gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, simplify_m: float | None = 0.0) -> tuple[Any, np.ndarray]:
-        """A layer's geometries encoded (simplified in metres, then in WGS 84), and which rows were kept (not empty)."""
-        geo = gdf if isinstance(gdf, gpd.GeoSeries) else gdf.geometry
-        if simplify_m is not None:
-            geo = _metric(geo).simplify(simplify_m, preserve_topology=True)
-        return self.lonlat(geo.to_crs(4326).to_numpy())
-
-    def lonlat(self, arr: np.ndarray) -> tuple[Any, np.ndarray]:
-        """Geometries already in WGS 84 encoded as they are, and which were kept (not empty)."""
-        keep = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
-        return _leaflet.encode(arr[keep], self.origin), keep
-
-    def layer(self, key: str, label: str, full: str, parts: list[Any], legend: list[Any], *, on: bool = False) -> str:
-        self.layers[key] = {"label": label, "full": full, "parts": parts, "legend": legend, "on": on}
-        return key
-
-    def model(self, *, title: str, banner: str, tiles: bool) -> dict[str, Any]:
-        bases = []
-        if self.base["parts"]:
-            bases.append({"id": "vector", "label": "矢量底图 vector basemap (OSM, offline)"})
-        if tiles:
-            bases.append({"id": "tiles", "label": "OpenStreetMap 瓦片 tiles (online)"})
-        bases.append({"id": "none", "label": "无底图 no basemap"})
-        return {
-            "o": list(self.origin),
-            "title": title,
-            "banner": banner,
-            "geoms": self.geoms,
-            "layers": self.layers,
-            "tree": self.tree,
-            "fixed": self.fixed,
-            "base": self.base,
-            "bases": bases,
-            # the vector basemap works offline (most planning offices): on at start; tiles are a choice
-            "base_on": bases[0]["id"],
-        }
-
-    def add_to(self, fmap: folium.Map, *, title: str, banner: str = "", tiles: bool) -> None:
-        root: Any = fmap.get_root()
-        root.title = escape_text(title)
-        root.header.add_child(_Text(_leaflet.CSS), name="mtown_css")
-        tile = next((c for c in fmap._children.values() if isinstance(c, folium.TileLayer)), None)
-        model = _leaflet.js_json(self.model(title=title, banner=banner, tiles=tiles))
-        tile_name = tile.get_name() if tile is not None else "null"
-        _Script(_leaflet.SCRIPT.strip() + "(", f", {model}, {tile_name});").add_to(fmap)
+_NEW_SITE = "#00441b"  # a new site's symbol: dark, under its white number
 
 
 def _time_part(
@@ -551,173 +243,24 @@ def _symbol_part(
     return part, {"h": "设施 facilities", "items": items}
 
 
-def _area_part(
-    page: _Page,
-    gdf: gpd.GeoDataFrame,
-    *,
-    fields: Sequence[tuple[str, str, str, int | None]],
-    fill: str,
-    edge: str,
-    fo: float,
-    w: float = 1.0,
-    dash: str | None = None,
-    simplify_m: float = 1.0,
-    pane: str = "mgAreas",
-) -> dict[str, Any] | None:
-    """Polygons or lines of one look, with a tooltip of (column, heading, unit, decimals)."""
-    if gdf is None or not len(gdf):
-        return None
-    geo, keep = page.geometry(gdf, simplify_m=simplify_m)
-    props: dict[str, list[Any]] = {}
-    tip = []
-    for col, heading, unit, dec in fields:
-        if col not in gdf.columns:
-            continue
-        values = gdf[col].to_numpy()[keep]
-        if unit == "ha":
-            values = np.asarray(values, dtype=float) / 1e4
-        props[col] = _values(values, dec)
-        row: dict[str, Any] = {"p": col, "h": heading, "skip": True}
-        if unit:
-            row["u"] = "公顷 ha" if unit == "ha" else unit
-        if dec is not None:
-            row["d"] = dec
-        tip.append(row)
-    style: dict[str, Any] = {"fill": fill, "color": edge, "w": w, "fo": fo}
-    if dash:
-        style["dash"] = dash
-    return {"g": geo, "p": props, "s": style, "pane": pane, "tip": tip or None}
-
-
-def _add_boundaries(page: _Page, bounds: gpd.GeoDataFrame | None) -> None:
-    """The study area's outlines, one look per kind: always drawn (not a layer of the control), in the legend."""
-    if bounds is None or not len(bounds):
-        return
-    kinds = np.asarray([str(k) for k in (bounds["kind"] if "kind" in bounds else ["边界 boundary"] * len(bounds))], dtype=object)
-    looks = []
-    tip = [{"p": "name", "h": "名称 name", "skip": True}, {"p": "kind", "h": "类型 kind"}]
-    for kind in dict.fromkeys(kinds):
-        colour, width, dash, label = _BOUNDARY_LOOK.get(kind, ("#333333", 2.0, "6 4", kind))
-        sel = kinds == kind
-        geo, keep = page.geometry(bounds[sel], simplify_m=0.5)
-        props: dict[str, list[Any]] = {"kind": [kind] * int(keep.sum())}
-        if "name" in bounds:
-            props["name"] = _values(bounds["name"].to_numpy()[sel][keep])
-        style: dict[str, Any] = {"fill": "none", "color": colour, "w": width}
-        if dash:
-            style["dash"] = dash
-        page.fixed["parts"].append({"g": geo, "p": props, "s": style, "pane": "mgLines", "tip": tip})
-        looks.append({"t": "dash" if dash else "line", "c": colour, "w": 2, "l": label})
-    page.fixed["legend"].append({"h": "边界 boundaries", "items": looks})
-
-
-def _add_basemap(page: _Page, basemap: Basemap | None, streets: gpd.GeoDataFrame | None, extent: gpd.GeoDataFrame) -> None:
-    """The vector basemap (streets by class, water, green land, buildings), cut to the town and a margin."""
-    if basemap is not None:
-        roads, water, green, buildings = basemap.roads, basemap.water, basemap.green, basemap.buildings
-        crs = basemap.crs
-    elif streets is not None and len(streets):
-        hw = streets["highway"] if "highway" in streets else pd.Series([None] * len(streets), index=streets.index)
-        roads = gpd.GeoDataFrame(
-            {"road_class": [road_class(h) or "minor" for h in hw], "name": streets.get("name")},
-            geometry=streets.geometry.to_numpy(),
-            crs=streets.crs,
-        )
-        roads = _metric(roads)
-        crs = roads.crs
-        water = green = buildings = None
-    else:
-        return
-    x0, y0, x1, y1 = extent.to_crs(crs).total_bounds
-    box = (x0 - _BASE_MARGIN_M, y0 - _BASE_MARGIN_M, x1 + _BASE_MARGIN_M, y1 + _BASE_MARGIN_M)
-
-    def cut(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
-        if gdf is None or not len(gdf):
-            return None
-        g = gdf.to_crs(crs)
-        g = g.set_geometry(shapely.clip_by_rect(g.geometry.to_numpy(), *box))
-        g = g[~g.geometry.is_empty]
-        return g if len(g) else None
-
-    items: list[dict[str, Any]] = []
-    w = cut(water)
-    if w is not None:
-        area = w[w["kind"] == "area"] if "kind" in w else w
-        part = _area_part(page, area, fields=[], fill="#b7d8f0", edge="#8cbbe0", fo=1.0, w=0.5, pane="mgBase")
-        if part is not None:
-            page.base["parts"].append(part)
-        lines = w[w["kind"] != "area"] if "kind" in w else w.iloc[:0]
-        part = _area_part(page, lines, fields=[], fill="none", edge=WATER_LINE, fo=0, w=2.0, pane="mgBase")
-        if part is not None:
-            page.base["parts"].append(part)
-        items.append({"t": "box", "c": "#b7d8f0", "e": "#8cbbe0", "l": "水域 water"})
-    g = cut(green)
-    if g is not None:
-        part = _area_part(page, g, fields=[], fill="#cfe6b6", edge="#b5d69a", fo=1.0, w=0.5, pane="mgBase")
-        if part is not None:
-            page.base["parts"].append(part)
-            items.append({"t": "box", "c": "#cfe6b6", "e": "#b5d69a", "l": "绿地 green land"})
-    b = cut(buildings)
-    if b is not None:
-        part = _area_part(
-            page, b, fields=[], fill=BUILDING_FILL, edge=BUILDING_EDGE, fo=1.0, w=0.5, simplify_m=0.5, pane="mgBase"
-        )
-        if part is not None:
-            page.base["parts"].append(part)
-            items.append({"t": "box", "c": BUILDING_FILL, "e": BUILDING_EDGE, "l": "建筑 buildings"})
-    r = cut(roads)
-    if r is not None:
-        order = [c.key for c in ROAD_CLASSES]
-        r = r[r["road_class"].isin(order)]
-        r = r.iloc[np.argsort([-order.index(c) for c in r["road_class"]], kind="stable")]
-        geo, keep = page.geometry(r, simplify_m=1.0)
-        page.geoms["roads"] = geo
-        k = [order.index(c) for c in r["road_class"].to_numpy()[keep]]
-        names = _values(r["name"].to_numpy()[keep]) if "name" in r else [None] * len(k)
-        px = 1.6  # pixels per point of the print widths
-        page.base["parts"].append(
-            {
-                "g": "roads",
-                "p": {"k": k},
-                "by": "k",
-                "cl": [[c.label, c.casing if c.casing != "none" else c.fill, c.casing_pt * px] for c in ROAD_CLASSES],
-                "s": {"fill": "none", "color": "by", "w": 1},
-                "pane": "mgRoads",
-            }
-        )
-        page.base["parts"].append(
-            {
-                "g": "roads",
-                "p": {"k": k, "name": names},
-                "by": "k",
-                "cl": [[c.label, c.fill, c.width_pt * px] for c in ROAD_CLASSES],
-                "s": {"fill": "none", "color": "by", "w": 1},
-                "pane": "mgRoads",
-                "tip": [{"p": "name", "h": "道路 street"}],
-            }
-        )
-        present = set(k)
-        items = [
-            {"t": "line", "c": c.casing if c.casing != "none" else c.fill, "w": max(2, round(c.width_pt)), "l": c.label}
-            for i, c in enumerate(ROAD_CLASSES)
-            if i in present
-        ] + items
-    if items:
-        page.base["legend"].append({"h": "底图 basemap (© OpenStreetMap contributors)", "items": items, "closed": True})
-
-
 def _label(profile: Profile | None, cat: str) -> str:
     return profile.categories[cat].name_zh if profile is not None and cat in profile.categories else str(cat)
 
 
-def _weights(units: gpd.GeoDataFrame, weight: str | None) -> tuple[np.ndarray | None, str]:
-    """The weight of each unit for the legend's shares (and which units are drawn), and how it reads."""
+def _weight_column(units: gpd.GeoDataFrame, weight: str | None) -> str | None:
+    """The unit column the shares are weighted by: ``weight`` when the units have it, else the
+    first of residential land, people and area with a positive total (None: by count)."""
     if weight is None:
         for col in ("res_area_m2", "pop", "area_m2"):
             if col in units and float(np.nansum(units[col].to_numpy(float))) > 0:
-                weight = col
-                break
-    if weight is None or weight not in units:
+                return col
+    return weight if weight is not None and weight in units else None
+
+
+def _weights(units: gpd.GeoDataFrame, weight: str | None) -> tuple[np.ndarray | None, str]:
+    """The weight of each unit for the legend's shares (and which units are drawn), and how it reads."""
+    weight = _weight_column(units, weight)
+    if weight is None:
         return None, "按个数 by count"
     reads = {"res_area_m2": "按居住用地面积 by residential land", "pop": "按人口 by people", "area_m2": "按面积 by area"}
     return units[weight].to_numpy(float), reads.get(weight, f"按 {weight}")
@@ -1120,97 +663,227 @@ def reach_map(
     return fmap
 
 
+#: The coverage state of a demand cell in a siting plan: (legend label, colour).
+_SITING_STATES = (
+    ("现有设施已覆盖 covered now", "#9e9e9e"),
+    ("新址新增覆盖 newly covered", "#1a9850"),
+    ("仍未覆盖 not covered", "#d73027"),
+)
+
+#: How a weight column reads in a legend: (what, unit, divisor, decimals).
+_WEIGHT_UNITS = {
+    "res_area_m2": ("居住用地 residential land", "公顷 ha", 1e4, 2),
+    "area_m2": ("面积 area", "公顷 ha", 1e4, 2),
+    "pop": ("人口 people", "人", 1.0, 0),
+}
+
+
 def siting_map(
     units: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
     *,
     label: str,
-    bounds: tuple[float, float, float, float],
+    bounds: tuple[float, float, float, float] | None = None,
     tiles: bool = True,
+    town: str = "",
+    title: str = "",
+    category: str | None = None,
+    profile: Profile | None = None,
+    weight: str | None = None,
+    threshold_min: float | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
+    basemap: Basemap | None = None,
 ) -> folium.Map:
-    """The interactive map of a siting plan: demand cells by coverage state and the new sites.
+    """The interactive map of a siting plan: where the new sites go and what they cover.
+
+    The page opens on the demand cells by coverage state (covered by the existing
+    facilities, newly covered by the new sites, still not covered; each with its cells
+    and its share of the weight), the proposed sites numbered in the order they are
+    added, and the existing facilities of the category, over the vector basemap. A
+    collapsed layer control also offers the area each new site newly covers. The scale
+    is metric, names are shown as text, and a cell no new site serves says nothing of a
+    site (no sentinel).
 
     Parameters
     ----------
     units : GeoDataFrame
-        Demand cells (``x``, ``y``, ``cell_m``, any metric CRS) with ``covered_before``,
-        ``covered_after`` and ``new_site`` (the order of the site that covers them, or NA).
+        Demand cells (``x``, ``y``, ``cell_m``, any metric CRS; or polygons) with
+        ``covered_before``, ``covered_after`` and ``new_site`` (the order of the site that
+        covers them, or NA), as :attr:`mtown_geo.siting.SitingPlan.units` joined to them.
     sites : GeoDataFrame
-        The proposed sites (points) with ``order`` and ``coverage`` (0–1, after the site).
+        The proposed sites (points) with ``order``, ``coverage`` (0–1, after the site) and
+        ``new_<weight>`` (the weight it newly covers), as :attr:`SitingPlan.sites`.
     label : str
-        The facility category's name, shown in layer names and tooltips (escaped).
-    bounds : tuple of float
-        West, south, east, north in degrees (WGS 84): the extent the map opens on.
+        The facility category's name (Chinese), shown in titles, layer names and tooltips.
+    bounds : tuple of float, optional
+        West, south, east, north in degrees (WGS 84): the extent the map opens on; default
+        the boundaries', else the cells'.
     tiles : bool
-        OpenStreetMap tiles, or a plain background that needs no tile server.
+        Offer OpenStreetMap tiles (online) as a background; the vector basemap is offered
+        either way, and is the background at start.
+    town : str
+        The town's name, for the title.
+    title : str
+        The map's title; default the town, the category and "选址 siting".
+    category, profile : str, Profile, optional
+        The category's id and the profile, for its English name and the facilities' names.
+    weight : str, optional
+        The unit column the coverage is weighted by (``res_area_m2``, ``pop``, ``area_m2``;
+        ``SitingPlan.weight``); cells without weight are not drawn. Default: the first of
+        those with a positive total.
+    threshold_min : float, optional
+        The travel-time threshold in minutes, for the legend.
+    facilities : GeoDataFrame, optional
+        The existing facilities of the category (``name``), drawn as symbols.
+    boundaries : GeoDataFrame, optional
+        Study-area outlines (``kind``: 镇域 / 建成区), always drawn.
+    basemap : Basemap, optional
+        Streets, water, green land and buildings (``StudyResult.basemap``).
 
     Returns
     -------
     folium.Map
-        With a layer control and the OSM attribution.
+        Save it with :func:`save_map`.
     """
-    fmap = new_map(bounds, tiles=tiles)
-    shapes = cells(units).to_crs(4326)
-    state = np.where(
-        units["covered_before"],
-        "已覆盖 covered",
-        np.where(units["covered_after"], "新增覆盖 newly covered", "未覆盖 not covered"),
-    )
-    colour = {"已覆盖 covered": "#9e9e9e", "新增覆盖 newly covered": "#1a9850", "未覆盖 not covered": "#d73027"}
-    layer = gpd.GeoDataFrame(
-        {"state": state, "site": units["new_site"].astype("Float64").fillna(-1).astype(int).to_numpy()},
-        geometry=shapes.geometry.to_numpy(),
-        crs=4326,
-    )
-    _GeoJson(
-        _geojson(layer, ["state", "site"]),
-        name=escape_text(f"{label} 覆盖 coverage"),
-        style_function=lambda f: {"fillColor": colour[f["properties"]["state"]], "weight": 0, "fillOpacity": 0.55},
-        tooltip=_Tooltip(fields=["state", "site"], aliases=["状态 state", "新增点 new site (-1 = none)"]),
-    ).add_to(fmap)
-    group = folium.FeatureGroup(name=escape_text(f"新增{label} proposed sites"))
-    for _, r in sites.to_crs(4326).iterrows():
-        folium.CircleMarker(
-            [r.geometry.y, r.geometry.x],
-            radius=7,
-            color="#000",
-            weight=2,
-            fill=True,
-            fill_color="#1a9850",
-            fill_opacity=1,
-            tooltip=escape_text(f"新增{label} #{int(r['order'])} → {100 * float(r['coverage']):.1f}%"),
-        ).add_to(group)
-    group.add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    missing = {"covered_before", "covered_after", "new_site"} - set(units.columns)
+    if missing:
+        raise InputError(
+            f"the siting units lack {sorted(missing)}: join SitingPlan.units to the demand units (units.join(plan.units))"
+        )
+    has_cells = {"x", "y", "cell_m"} <= set(units.columns)
+    shapes = cells(units) if has_cells else units
+    extent = boundaries if boundaries is not None and len(boundaries) else shapes
+    view = bounds if bounds is not None else cast(tuple[float, float, float, float], tuple(extent.to_crs(4326).total_bounds))
+    fmap = new_map(view, tiles=tiles)
+    page = _Page(view)
+    en = profile.categories[category].name_en if profile is not None and category in profile.categories else ""
+    wname = _weight_column(units, weight)
+    w, reads = _weights(units, wname)
+    drawn = np.ones(len(units), dtype=bool) if w is None else np.nan_to_num(w) > 0
+    if not drawn.any():
+        drawn[:] = True
+    before = units["covered_before"].to_numpy(bool)
+    after = units["covered_after"].to_numpy(bool)
+    total = float(np.nansum(w)) if w is not None else float(len(units))
+    share_before = 100 * (float(np.nansum(w[before])) if w is not None else float(before.sum())) / total if total > 0 else 0.0
+    share_after = 100 * (float(np.nansum(w[after])) if w is not None else float(after.sum())) / total if total > 0 else 0.0
+    g84 = shapes.geometry[drawn].to_crs(4326).to_numpy()
+    geo, keep = page.lonlat(g84)
+    page.geoms["cells"] = geo
+    sel = np.flatnonzero(drawn)[keep]
+    wd = w[sel] if w is not None else None
+    state = np.where(before[sel], 0, np.where(after[sel], 1, 2))
+    site_no = units["new_site"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[sel]
+    cell_note = f"格网 {float(units['cell_m'].iloc[0]):g} m cells · " if has_cells and len(units) else ""
+    time_note = f"{threshold_min:g} 分钟内 within {threshold_min:g} min · " if threshold_min is not None else ""
+    note = f"{time_note}{cell_note}{reads}"
+    props: dict[str, list[Any]] = {"k": state.tolist(), "s": [f"#{int(v)}" if np.isfinite(v) else None for v in site_no]}
+    tip: list[dict[str, Any]] = [
+        {"p": "k", "h": "状态 state", "f": "cls"},
+        {"p": "s", "h": "服务新址 served by new site", "skip": True},
+    ]
+    if wname is not None and wname in units:
+        what, unit, div, dec = _WEIGHT_UNITS.get(wname, (wname, "", 1.0, 2))
+        props["w"] = _leaflet.json_values(units[wname].to_numpy(float)[sel] / div, dec)
+        tip.append({"p": "w", "h": what, "u": unit, "d": dec, "skip": True})
+    counts = np.bincount(state, minlength=3)
+    share = _shares(state, 3, wd)
+    part = {
+        "g": "cells",
+        "p": props,
+        "by": "k",
+        "cl": [[lab, colour] for lab, colour in _SITING_STATES],
+        "s": {"color": "by", "w": 0, "fo": 0.6},
+        "pane": "mgCells",
+        "tip": tip,
+    }
+    cover = f"覆盖率 coverage {share_before:.1f} % → {share_after:.1f} %"
+    block = {
+        "h": f"{label}覆盖状态 coverage",
+        "note": f"{cover} · {note}",
+        "items": [
+            {"t": "box", "c": colour, "l": f"{lab} · {int(counts[i])} 格{share[i]}"}
+            for i, (lab, colour) in enumerate(_SITING_STATES)
+        ],
+    }
+    headline = f"{label}覆盖率 coverage {share_before:.1f} % → {share_after:.1f} %（建议新址 {len(sites)} 处 new sites）"
+    items = [page.layer("state", "覆盖状态 coverage", f"{label}覆盖状态 coverage", [part], [block], on=True, sub=headline)]
+    # the cells each new site newly covers, one colour per site
+    orders = sorted({int(v) for v in site_no[np.isfinite(site_no)]})
+    if orders:
+        pos = {o: i for i, o in enumerate(orders)}
+        newly = np.isfinite(site_no)
+        colours = [_CYCLE[i % len(_CYCLE)] for i in range(len(orders))]
+        k = np.array([pos[int(v)] if np.isfinite(v) else -1 for v in site_no])
+        geo_n, _ = page.lonlat(g84[keep][newly])
+        nshare = _shares(k[newly], len(orders), wd[newly] if wd is not None else None)
+        ncount = np.bincount(k[newly], minlength=len(orders))
+        served = {
+            "g": geo_n,
+            "p": {"k": k[newly].tolist()},
+            "by": "k",
+            "cl": [[f"新址 site #{o}", colours[i]] for i, o in enumerate(orders)],
+            "s": {"color": "by", "w": 0, "fo": 0.6},
+            "pane": "mgCells",
+            "tip": [{"p": "k", "h": "服务新址 served by new site", "f": "cls"}],
+        }
+        nblock = {
+            "h": "各新址新增覆盖 newly covered by each new site",
+            "note": note,
+            "items": [
+                {"t": "box", "c": colours[i], "l": f"新址 site #{o} · {int(ncount[i])} 格{nshare[i]}"}
+                for i, o in enumerate(orders)
+            ],
+        }
+        lab = "各新址新增覆盖 area of each new site"
+        items.append(page.layer("served", lab, f"{label} · {lab}", [served], [nblock], sub=headline))
+    # the proposed sites, numbered in the order they are added
+    if len(sites):
+        s = sites.to_crs(4326)
+        geo_s, keep_s = page.geometry(s, simplify_m=None)
+        s = s[keep_s]
+        sp: dict[str, list[Any]] = {
+            "no": [str(int(o)) for o in s["order"]],
+            "o": [f"新增{label} #{int(o)}" for o in s["order"]],
+            "c": _leaflet.json_values(100 * s["coverage"].to_numpy(float), 1),
+        }
+        stip: list[dict[str, Any]] = [{"p": "o", "h": "建议新址 proposed site"}]
+        col = f"new_{wname}" if wname is not None else "new_units"
+        if col in s and wname in _WEIGHT_UNITS:
+            what, unit, div, dec = _WEIGHT_UNITS[wname]
+            sp["n"] = _leaflet.json_values(s[col].to_numpy(float) / div, dec)
+            stip.append({"p": "n", "h": f"新增覆盖 newly covered {what}", "u": unit, "d": dec, "skip": True})
+        stip.append({"p": "c", "h": "建成后覆盖率 coverage once built", "u": "%", "d": 1, "skip": True})
+        spart = {
+            "g": geo_s,
+            "p": sp,
+            "s": {"fill": _NEW_SITE, "color": "#ffffff", "w": 2, "fo": 1},
+            "pane": "mgPoints",
+            "r": 9,
+            "lab": "no",  # the site's number on its symbol; the rest in its popup
+            "pop": stip,
+        }
+        sblock = {
+            "h": f"建议新增{label} proposed sites",
+            "items": [
+                {"t": "dot", "c": _NEW_SITE, "e": "#ffffff", "l": f"建议新址（按增设顺序编号）new site, numbered · {len(s)} 处"}
+            ],
+        }
+        lab = f"建议新增{label} proposed sites"
+        items.append(page.layer("sites", lab, lab, [spart], [sblock], on=True, sub=headline))
+    if facilities is not None and len(facilities):
+        order = [category] if category is not None else []
+        fp = _facility_part(page, facilities, profile, order)
+        if fp is not None:
+            lab = f"现有{label} existing facilities"
+            fp[1]["h"] = lab
+            items.append(page.layer("existing", lab, lab, [fp[0]], [fp[1]], on=True, sub=headline))
+    group_label = f"新增{label}选址 new {en or 'facility'} sites"
+    page.tree.append({"label": group_label, "open": True, "items": items})
+    _add_boundaries(page, boundaries)
+    _add_basemap(page, basemap, None, extent)
+    if not title:
+        title = f"{town} 新增{label}选址 new {en or 'facility'} sites".strip()
+    page.add_to(fmap, title=title, tiles=tiles)
     return fmap
-
-
-def _facility_markers(fac: gpd.GeoDataFrame, profile: Profile | None) -> folium.GeoJson:
-    """Facilities as one GeoJSON layer of circle markers, with a popup (name, category in
-    Chinese and English, attachment problems) and a tooltip; one layer, not one folium
-    element per facility, keeps maps of large towns quick to write and to open."""
-    f = fac.to_crs(4326)
-    cats = [str(c) for c in (f["category"] if "category" in f else [""] * len(f))]
-    zh = [profile.categories[c].name_zh if profile is not None and c in profile.categories else c for c in cats]
-    names = [n if isinstance(n, str) and n else "(未命名 unnamed)" for n in (f["name"] if "name" in f else [None] * len(f))]
-    status = [s if isinstance(s, str) and s != "ok" else "" for s in (f["status"] if "status" in f else [None] * len(f))]
-    # the popup and tooltip show these values as text (see _Tooltip): no escaping here
-    points = gpd.GeoDataFrame(
-        {
-            "name": names,
-            "category": [f"{z} ({c})" if z != c else c for z, c in zip(zh, cats, strict=True)],
-            "attachment": status,
-        },
-        geometry=f.geometry.representative_point().to_numpy(),
-        crs=4326,
-    )
-    fields = ["name", "category"] + (["attachment"] if any(status) else [])
-    aliases = ["名称 name", "类别 category", "接入 attachment"][: len(fields)]
-    return _GeoJson(
-        _geojson(points, fields),
-        name="设施 facilities",
-        show=True,
-        marker=folium.CircleMarker(radius=4, color="#2b2b2b", weight=1, fill=True, fill_color="#4575b4", fill_opacity=0.9),
-        popup=_Popup(fields=fields, aliases=aliases, max_width=260),
-        tooltip=_Tooltip(fields=["category", "name"], aliases=["类别 category", "名称 name"]),
-    )

@@ -50,7 +50,8 @@ from ..report import FORMULA_PREFIXES
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile, resolve
 from ._fonts import cjk_font, missing_chars
-from .interactive import _Page, new_map, save_map
+from ._leaflet import Page as _Page
+from .interactive import new_map, save_map
 from .static import layers_map, save_figure
 
 __all__ = [

@@ -82,6 +82,13 @@ from ..standards import Profile, resolve
 from ._basemap import BUILDING_EDGE, BUILDING_FILL, LANDUSE_STYLES, ROAD_CLASSES, WATER_LINE, Basemap
 from ._classes import DEFAULT_BREAKS_MIN, breaks_for, classify, time_classes
 from ._fonts import cjk_font, missing_chars
+from ._symbology import CYCLE as _CYCLE
+from ._symbology import FACILITY_STYLE as _FACILITY_STYLE
+from ._symbology import LAYER_COLOURS as _DEFAULT_COLOURS
+from ._symbology import MARKERS as _MARKERS
+from ._symbology import fill_label as _fill_label
+from ._symbology import geom_kinds as _kinds
+from ._symbology import grades as _grades
 from ._text import MapCanvas, gc_paused, print_pdf
 
 __all__ = [
@@ -137,28 +144,6 @@ _BOUNDARY_STYLES: dict[str, tuple[str, Any, float, str]] = {
     "建成区": ("#222222", "-", 0.9, "建成区 built-up area"),
 }
 
-# facility symbols per category: (marker, colour); other categories cycle through _MARKERS
-_FACILITY_STYLE: dict[str, tuple[str, str]] = {
-    "kindergarten": ("^", "#e7298a"),
-    "childcare": ("v", "#f768a1"),
-    "primary_school": ("s", "#2166ac"),
-    "middle_school": ("s", "#053061"),
-    "elderly_care": ("D", "#e66101"),
-    "health_station": ("P", "#d7301f"),
-    "clinic": ("P", "#d7301f"),
-    "hospital": ("P", "#99000d"),
-    "park": ("*", "#238b45"),
-    "sports": ("p", "#1b9e77"),
-    "fitness": ("p", "#66a61e"),
-    "culture": ("H", "#7570b3"),
-    "culture_sports_centre": ("H", "#542788"),
-    "service_centre": ("8", "#8c510a"),
-    "market": ("h", "#a6761d"),
-    "convenience": ("o", "#984ea3"),
-    "bus_stop": ("o", "#4d4d4d"),
-}
-_MARKERS = ("o", "s", "^", "D", "v", "p", "h", "*", "P", "X")
-_CYCLE = ("#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a")
 
 # labels sit on a light box so they read over any fill (a stroked halo would turn the text into
 # outlines in the PDF, where it could no longer be searched)
@@ -233,18 +218,6 @@ def _point_xy_each(geoms: np.ndarray) -> np.ndarray:
         pts[~single] = shapely.point_on_surface(g[~single])
         out[ok] = shapely.get_coordinates(pts)
     return out
-
-
-def _kinds(geoms: np.ndarray) -> np.ndarray:
-    """0 point, 1 line, 2 polygon, -1 missing or empty, per geometry."""
-    tid = shapely.get_type_id(geoms)
-    kind = np.full(len(geoms), -1)
-    kind[np.isin(tid, (0, 4))] = 0
-    kind[np.isin(tid, (1, 2, 5))] = 1
-    kind[np.isin(tid, (3, 6))] = 2
-    kind[tid == 7] = 2  # collections are drawn as areas and their parts as they come
-    kind[shapely.is_empty(geoms) | shapely.is_missing(geoms)] = -1
-    return kind
 
 
 def _one(value: Any) -> bool:
@@ -1891,14 +1864,6 @@ def life_circle_map(
     )
 
 
-def _grades(n: int) -> list[str]:
-    """``n`` colours from red (none) through yellow to green (all)."""
-    from matplotlib import colormaps
-
-    cmap = colormaps["RdYlGn"]
-    return [mcolors.to_hex(cmap(0.06 + 0.88 * i / max(n - 1, 1))) for i in range(n)]
-
-
 def coverage_map(
     cells: gpd.GeoDataFrame,
     covered: pd.Series | np.ndarray | Sequence[bool],
@@ -2058,21 +2023,6 @@ def facilities_map(
     )
 
 
-def _layer_totals(geoms: np.ndarray) -> dict[str, float | int]:
-    kinds = _kinds(geoms)
-    lines = geoms[kinds == 1]
-    polys = geoms[kinds == 2]
-    area = float(shapely.area(shapely.union_all(polys))) if len(polys) else 0.0
-    return {
-        "n": int((kinds >= 0).sum()),  # a count: "12 处", never "12.0 处"
-        "km": float(shapely.length(lines).sum()) / 1000.0,
-        "m": float(shapely.length(lines).sum()),
-        "area_m2": area,
-        "area_ha": area / 1e4,
-        "area_km2": area / 1e6,
-    }
-
-
 def _style(style: Any, *, i: int) -> dict[str, Any]:
     if style is None:
         return {}
@@ -2090,9 +2040,6 @@ def _style(style: Any, *, i: int) -> dict[str, Any]:
     if "alpha" in style and style["alpha"] > 1:
         raise InputError(f"layer {i}: alpha must lie between 0 and 1, got {style['alpha']!r}")
     return dict(style)
-
-
-_DEFAULT_COLOURS = ("#4575b4", "#1a9850", "#d73027", "#fdae61", "#762a83", "#35978f")
 
 
 def layers_map(
@@ -2180,13 +2127,7 @@ def layers_map(
     )
     sheet.basemap(basemap)
     for i, (geoms, style, label) in enumerate(drawn):
-        try:
-            text = label.format_map(_layer_totals(geoms)) if "{" in label else label
-        except (KeyError, ValueError, IndexError) as exc:
-            raise InputError(
-                f"layer {i}: the label {label!r} cannot be filled ({exc}); it may name {{n}}, {{km}}, {{m}}, "
-                "{area_m2}, {area_ha} or {area_km2}, e.g. '绿道 greenways {km:.1f} km' (double the braces for a literal one)"
-            ) from None
+        text = _fill_label(label, geoms, i=i)
         sheet.legend(
             0, _draw_styled(sheet.ax, geoms, style, text, default=_DEFAULT_COLOURS[i % len(_DEFAULT_COLOURS)], z=1.0 + i * 0.01)
         )

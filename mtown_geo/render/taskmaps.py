@@ -2,17 +2,19 @@
 
 A task map is a *spec*: ``(file stem, layers, title zh, title en, subtitle)`` where each
 layer is ``(GeoDataFrame, matplotlib style, legend label)``; the label may name ``{n}``,
-``{km}`` or ``{area_ha}`` (:func:`mtown_geo.render.layers_map` fills them in). The run's
-task step makes the specs (:func:`mtown_geo.pipeline.tasks.map_specs`).
+``{km}`` or ``{area_ha}`` (filled in with the layer's totals, the same on the print map and
+in the browser). The run's task step makes the specs (:func:`mtown_geo.pipeline.tasks.map_specs`).
+
+The interactive map (:func:`task_map`) is drawn by the same page script as the town map
+(:mod:`mtown_geo.render._leaflet`): compact geometries, a collapsed layer control with a
+group per task, a legend of the layers switched on with their counts, lengths and areas, a
+title, a metric scale and the vector basemap; text from data reaches the page as JSON and is
+set as text.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import re
 from collections.abc import Iterable, Sequence
-from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,14 @@ import folium
 import geopandas as gpd
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
-import shapely
-from jinja2 import Template
-from jinja2.utils import htmlsafe_json_dumps
 from matplotlib.figure import Figure
 
-from .interactive import _GeoJson, _Text, _Tooltip, escape_text, new_map  # data added as text, values shown as text
+from .._errors import InputError
+from ..crs import require_crs
+from ._basemap import ROAD_CLASSES, Basemap, road_class
+from ._leaflet import Page, add_basemap, add_boundaries, is_missing, json_values, metric
+from ._symbology import LAYER_COLOURS, fill_label, geom_kinds
+from .interactive import new_map
 from .static import layers_map, save_figure
 
 __all__ = ["TaskMapSpec", "save_figures", "task_map", "task_print_maps"]
@@ -85,231 +88,255 @@ def task_print_maps(
     return written
 
 
-def _display(v: Any) -> str:
-    """A property as tooltip text: numbers rounded, flags yes/no (the tooltip shows it as text)."""
-    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.1f}"
-    return str(v)
+#: Pixels on screen per point of a print map's line width.
+_PX_PER_PT = 1.6
 
-
-#: GeoJSON types written from shapely's ragged arrays (2-D, not empty); any other geometry is
-#: written from its ``__geo_interface__``.
-_RAGGED = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString", 6: "MultiPolygon"}
-
-#: What JSON written into an HTML script escapes (as Jinja's ``tojson``).
-_HTMLSAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
-
-
-def _json_value(v: Any) -> str:
-    """A property value as :func:`json.dumps` writes it (text through its C escaper, the common case)."""
-    return encode_basestring_ascii(v) if isinstance(v, str) else json.dumps(v)
-
-
-def _nest(flat: list[Any], offsets: Sequence[np.ndarray]) -> list[Any]:
-    """Coordinates nested by shapely's ragged-array offsets (innermost first), one item per geometry."""
-    items = flat
-    for off in offsets:
-        o = off.tolist()
-        items = [items[a:b] for a, b in itertools.pairwise(o)]
-    return items
-
-
-def _coordinates(geoms: np.ndarray) -> list[str | None]:
-    """Each geometry's GeoJSON ``{"coordinates": ..., "type": ...}`` as JSON text with sorted keys
-    (``None`` for a missing or empty one): the coordinates as :meth:`GeoDataFrame.to_json` writes them
-    (shortest float text), read from shapely's arrays a type at a time rather than a feature at a time."""
-    out: list[str | None] = [None] * len(geoms)
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)  # written as null, as geopandas does
-    tid = shapely.get_type_id(geoms)
-    ragged = np.isin(tid, list(_RAGGED)) & ~missing
-    ragged[ragged] &= ~shapely.has_z(geoms[ragged])
-    for t, name in _RAGGED.items():
-        idx = np.flatnonzero(ragged & (tid == t))
-        if not len(idx):
-            continue
-        _, coords, offsets = shapely.to_ragged_array(geoms[idx])
-        flat = coords.tolist()
-        nested = flat if t == 0 else _nest(flat, offsets)
-        tail = f', "type": "{name}"}}'
-        for i, c in zip(idx.tolist(), nested, strict=True):
-            out[i] = '{"coordinates": ' + json.dumps(c) + tail
-    for i in np.flatnonzero(~ragged & ~missing).tolist():
-        out[i] = json.dumps(geoms[i].__geo_interface__, sort_keys=True)
-    return out
-
-
-def _collection(props: pd.DataFrame, geoms: np.ndarray) -> tuple[str, dict[str, Any] | None]:
-    """A layer as the FeatureCollection text folium writes into the page for it, and its first feature.
-
-    The same text as ``GeoJson(frame.to_json())`` renders (features with an ``id``, keys sorted,
-    ``<``, ``>``, ``&`` and ``'`` escaped) for a frame of these properties (text, from
-    :func:`_display`) and geometries (WGS 84), without a dict per feature read and written
-    twice. ``id`` is the row's index label, or its position when the labels repeat.
-    """
-    n = len(geoms)
-    ids = props.index.astype(str) if props.index.is_unique else pd.Index([str(i) for i in range(n)])
-    fields = sorted(props.columns)
-    cols = [[key + _json_value(v) for v in props[k].tolist()] for k in fields for key in (json.dumps(k) + ": ",)]
-    rows = ["{" + ", ".join(r) + "}" for r in zip(*cols, strict=True)] if fields else ["{}"] * n
-    feats = [
-        '{"geometry": '
-        + (g if g is not None else "null")
-        + ', "id": '
-        + json.dumps(i)
-        + ', "properties": '
-        + r
-        + ', "type": "Feature"}'
-        for g, i, r in zip(_coordinates(geoms), ids, rows, strict=True)
-    ]
-    text = '{"features": [' + ", ".join(feats) + '], "type": "FeatureCollection"}'
-    for ch, esc in _HTMLSAFE:
-        text = text.replace(ch, esc)
-    first = json.loads('{"features": [' + feats[0] + "]}")["features"][0] if n else None
-    return text, first
-
-
-class _Collection(_GeoJson):
-    """A GeoJSON layer of data given as the text the page gets (see :func:`_collection`).
-
-    folium checks the layer (its feature id, style and tooltip fields) on its first feature
-    only; the page gets the whole collection, the same HTML as :class:`folium.GeoJson` of it.
-    A style must be the same for every feature.
-    """
-
-    def __init__(self, text: str, first: dict[str, Any] | None, **kwargs: Any) -> None:
-        super().__init__({"type": "FeatureCollection", "features": [first] if first is not None else []}, **kwargs)
-        self._text = text
-
-    def render(self, **kwargs: Any) -> str:
-        super().render(**kwargs)
-        script: Any = self.get_root().script  # type: ignore[attr-defined]
-        part = script._children[self.get_name()]
-        stub = str(htmlsafe_json_dumps(self.data, sort_keys=True))
-        if part._text.count(stub) != 1:  # pragma: no cover - a folium that writes its data otherwise
-            raise RuntimeError("the layer's data was not found in the script folium wrote for it")
-        part._text = part._text.replace(stub, self._text)
-        return ""
-
-
-#: The table style folium's GeoJSON tooltip adds to the page head, as it writes it.
-_TIP_CSS = Template(
-    """
-                    <style>
-                        .{{ this.class_name }} {
-                            {{ this.style }}
-                        }
-                       .{{ this.class_name }} table{
-                            margin: auto;
-                        }
-                        .{{ this.class_name }} tr{
-                            text-align: left;
-                        }
-                        .{{ this.class_name }} th{
-                            padding: 2px; padding-right: 8px;
-                        }
-                    </style>
-            """
+#: Tooltip rows of the task layers' columns: column -> (heading, unit, decimals, divisor).
+#: An empty unit shows the value as text. Columns not listed are shown under their own name;
+#: those in :data:`_HIDDEN` (bookkeeping, or said by the layer itself) are not shown.
+_FIELDS: dict[str, tuple[str, str, int | None, float]] = {
+    "name": ("名称 name", "", None, 1.0),
+    "highway": ("道路等级 road class", "", None, 1.0),
+    "status": ("状态 status", "", None, 1.0),
+    "reason": ("原因 reason", "", None, 1.0),
+    "length_m": ("长度 length", "m", 0, 1.0),
+    "area_m2": ("面积 area", "公顷 ha", 2, 1e4),
+    "long_side_m": ("长边 long side", "m", 0, 1.0),
+    "short_side_m": ("短边 short side", "m", 0, 1.0),
+    "degree": ("相交道路 roads meeting", "条", 0, 1.0),
+    "path_km": ("至镇政府路径 path to the town seat", "km", 2, 1.0),
+    "fail_km": ("其中非双车道 of which not two-lane", "km", 2, 1.0),
+    "unknown_km": ("其中未知 of which unknown", "km", 2, 1.0),
+    "weak_link_road": ("最弱路段 weakest stretch", "", None, 1.0),
+    "weak_link_reason": ("最弱路段原因 why", "", None, 1.0),
+    "snap_dist_m": ("至道路距离 distance to the road", "m", 0, 1.0),
+    "radius_m": ("服务半径 radius", "m", 0, 1.0),
+    "walk_min": ("步行时间 walk time", "分钟 min", 1, 1.0),
+    "band": ("步行范围 walk band", "", None, 1.0),
+    "green_class": ("绿地类别 class", "", None, 1.0),
+    "covered": ("已覆盖 covered", "", None, 1.0),
+    "in_town": ("在镇域内 in the town", "", None, 1.0),
+    "served": ("有公交线路 on a bus route", "", None, 1.0),
+    "source": ("来源 source", "", None, 1.0),
+    "note": ("备注 note", "", None, 1.0),
+    "osm_id": ("OSM 编号 id", "", None, 1.0),
+}
+_HIDDEN = frozenset(
+    {
+        "variant",
+        "dual",
+        "n_nodes",
+        "n_features",
+        "within_max",
+        "weak_status",
+        "weak_link_status",
+        "weak_link_highway",
+        "weak_link_osm_id",
+        "weak_link_m",
+        "raw_m2",
+    }
 )
+_MAX_FIELDS = 8
+
+#: Status words of the task layers, in Chinese with the English.
+_STATUS = {"pass": "达标 pass", "fail": "未达标 fail", "unknown": "未知 unknown（缺少标签 tags missing）"}
+_ROAD_LABEL = {c.key: c.label for c in ROAD_CLASSES}
 
 
-class _LayerTooltip(_Tooltip):
-    """:class:`~mtown_geo.render.interactive._Tooltip` whose page parts are added as text.
-
-    folium compiles the tooltip's table style as a template for each tooltip, and branca
-    compiles each part it renders as a template once more; here the style template is
-    compiled once and the parts (text from data is escaped, nothing in them is template
-    syntax) are added as they are: the same HTML. The fields are the layer's own columns.
-    """
-
-    def render(self, **kwargs: Any) -> str:
-        figure: Any = self.get_root()
-        figure.header.add_child(_Text(_TIP_CSS.render(this=self)), name=self.get_name() + "tablestyle")
-        macros = self._template.module.__dict__
-        for part in ("header", "html", "script"):
-            macro = macros.get(part)
-            if macro is not None:
-                text = str(macro(self, kwargs))
-                # as Jinja renders the text as a template: one final newline dropped
-                getattr(figure, part).add_child(_Text(text[:-1] if text.endswith("\n") else text), name=self.get_name())
-        for element in self._children.values():
-            element.render(**kwargs)
-        return ""
+def _column(values: np.ndarray, col: str, unit: str, decimals: int | None, divisor: float) -> list[Any]:
+    """A column's values as the tooltip shows them: numbers scaled and rounded, flags 是/否, status
+    words and OSM road classes in Chinese, text as text; None (the row left out) where missing."""
+    if col == "status":
+        return [None if is_missing(v) or v == "" else _STATUS.get(str(v), str(v)) for v in values]
+    if col == "highway":
+        return [
+            None if is_missing(v) else (f"{_ROAD_LABEL[k]} ({v})" if (k := road_class(v)) in _ROAD_LABEL else str(v))
+            for v in values
+        ]
+    if values.dtype.kind == "b":
+        return ["是 yes" if v else "否 no" for v in values.tolist()]
+    if unit or values.dtype.kind in "fiu":
+        try:
+            num = values.astype(float)
+        except (TypeError, ValueError):
+            return [None if is_missing(v) or v == "" else str(v) for v in values]
+        return json_values(num / divisor, 2 if decimals is None else decimals)
+    return [None if is_missing(v) or v == "" else (v if isinstance(v, str) else str(v)) for v in values]
 
 
-def _layer(frame: pd.DataFrame, geoms: np.ndarray, **kwargs: Any) -> _Collection:
-    text, first = _collection(frame, geoms)
-    return _Collection(text, first, **kwargs)
+def _tooltip(gdf: gpd.GeoDataFrame, rows: np.ndarray) -> tuple[dict[str, list[Any]], list[dict[str, Any]] | None]:
+    """The properties and tooltip rows of a layer's features ``rows`` (positions): the listed
+    columns first, in their order, then the others under their own names; at most eight."""
+    cols = [c for c in gdf.columns if c != gdf.geometry.name and c not in _HIDDEN]
+    cols = sorted(cols, key=lambda c: list(_FIELDS).index(c) if c in _FIELDS else len(_FIELDS))[:_MAX_FIELDS]
+    props: dict[str, list[Any]] = {}
+    tip: list[dict[str, Any]] = []
+    for j, col in enumerate(cols):
+        heading, unit, dec, div = _FIELDS.get(col, (str(col), "", None, 1.0))
+        values = _column(gdf[col].to_numpy()[rows], col, unit, dec, div)
+        if all(v is None for v in values):
+            continue
+        key = f"f{j}"
+        props[key] = values
+        row: dict[str, Any] = {"p": key, "h": heading, "skip": True}
+        if unit:
+            row["u"] = unit
+        if dec is not None:
+            row["d"] = dec
+        tip.append(row)
+    return props, tip or None
 
 
-def task_map(specs: Sequence[TaskMapSpec], *, boundaries: gpd.GeoDataFrame | None = None, tiles: bool = True) -> folium.Map:
-    """One interactive map of every task spec: a layer group per task (the first shown), the
-    boundaries dashed on top; every property shown as text in the tooltips.
+def _look(style: dict[str, Any], default: str) -> dict[str, Any]:
+    """A print layer's matplotlib style read as the page draws it (the same defaults as the print map)."""
+    colour = style.get("color", default)
+    face = style.get("facecolor", colour)
+    edge = style.get("edgecolor", "none" if "facecolor" in style or "color" not in style else colour)
+    lw = style.get("linewidth")
+    ls = style.get("linestyle", "-")
+    dash = {"--": "6 4", "dashed": "6 4", ":": "2 4", "dotted": "2 4", "-.": "8 4 2 4", "dashdot": "8 4 2 4"}.get(ls)
+    return {
+        "colour": colour,
+        "face": face,
+        "edge": edge,
+        "alpha": style.get("alpha"),
+        "lw": lw,
+        "dash": dash,
+        "point_face": face if "facecolor" in style else colour,
+        "point_edge": style.get("edgecolor", "#1a1a1a"),
+        "radius": max(3.0, float(style.get("markersize", 6.0)) / 1.5),
+    }
+
+
+def _parts(page: Page, gdf: gpd.GeoDataFrame, look: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A layer's features as page parts, one per kind of geometry (areas, lines, points: a centre
+    given as a point among areas is a dot in the layer's colours), and the layer's main kind
+    (the most common; ties to areas, then lines) for its legend symbol."""
+    geoms = gdf.geometry.to_numpy()
+    kinds = geom_kinds(geoms)
+    parts = []
+    for kind in (2, 1, 0):
+        rows = np.flatnonzero(kinds == kind)
+        if not len(rows):
+            continue
+        geo, keep = page.geometry(gdf.iloc[rows], simplify_m=None if kind == 0 else 1.0, exact=False)
+        props, tip = _tooltip(gdf, rows[keep])
+        if kind == 2:
+            edge = look["edge"]
+            w = (0.6 if look["lw"] is None else look["lw"]) * _PX_PER_PT if edge != "none" else 0
+            s = {"fill": look["face"], "color": edge if edge != "none" else look["face"], "w": w}
+            s["fo"] = look["alpha"] if look["alpha"] is not None else 0.5
+            pane, r = "mgAreas", None
+        elif kind == 1:
+            w = max(1.0, (1.8 if look["lw"] is None else look["lw"]) * _PX_PER_PT)
+            s = {"fill": "none", "color": look["colour"], "w": w, "fo": 0}
+            if look["alpha"] is not None:
+                s["op"] = look["alpha"]
+            pane, r = "mgLines", None
+        else:
+            s = {"fill": look["point_face"], "color": look["point_edge"], "w": 1, "fo": 0.95}
+            pane, r = "mgPoints", look["radius"]
+        if look["dash"] and kind != 0:
+            s["dash"] = look["dash"]
+        part: dict[str, Any] = {"g": geo, "p": props, "s": s, "pane": pane, "tip": tip}
+        if r is not None:
+            part["r"] = r
+        parts.append(part)
+    counts = np.bincount(kinds[kinds >= 0], minlength=3)
+    main = 2 - int(np.argmax(counts[::-1])) if counts.any() else 2
+    return parts, main
+
+
+def _symbol(look: dict[str, Any], main: int, label: str) -> dict[str, Any]:
+    """The legend's symbol of a layer: a box, a line or a dot in its colours."""
+    if main == 2:
+        return {"t": "box", "c": look["face"], "e": look["edge"] if look["edge"] != "none" else look["face"], "l": label}
+    if main == 1:
+        w = max(2, round((1.8 if look["lw"] is None else look["lw"]) * _PX_PER_PT))
+        return {"t": "dash" if look["dash"] else "line", "c": look["colour"], "w": w, "l": label}
+    return {"t": "dot", "c": look["point_face"], "e": look["point_edge"], "l": label}
+
+
+def task_map(
+    specs: Sequence[TaskMapSpec],
+    *,
+    boundaries: gpd.GeoDataFrame | None = None,
+    tiles: bool = True,
+    town: str = "",
+    title: str = "",
+    basemap: Basemap | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+) -> folium.Map:
+    """One interactive map of every task spec, readable at a glance and offline.
+
+    A title (the town and "主要任务 policy tasks"); a collapsed layer control with a group
+    per task and an entry per layer, named with its totals as on the print map ("交叉口
+    junctions 215 处"); the first task's layers on at start, the others a click away; a
+    legend of the layers switched on, grouped by task under the task's headline figure;
+    Chinese tooltips with units; the boundaries; the vector basemap (or OpenStreetMap tiles,
+    online); a metric scale and the OSM attribution.
+
+    Parameters
+    ----------
+    specs : sequence of TaskMapSpec
+        ``(file stem, [(layer, style, legend label)], title zh, title en, subtitle)`` per
+        task (:func:`mtown_geo.pipeline.tasks.map_specs`); layers in any CRS, styles and
+        labels as :func:`mtown_geo.render.layers_map` takes them.
+    boundaries : GeoDataFrame, optional
+        Study-area outlines (``kind``: 镇域 / 建成区), always drawn; the map opens on them, and
+        the labels' totals are measured in their CRS when it is projected (as on the print map).
+    tiles : bool
+        Offer OpenStreetMap tiles (online) as a background; the vector basemap (when there is
+        one) is the background at start.
+    town : str
+        The town's name, for the default title.
+    title : str
+        The map's title (and the page's); default ``"<town> 主要任务 policy tasks"``.
+    basemap : Basemap, optional
+        Streets, water, green land and buildings (``StudyResult.basemap``).
+    streets : GeoDataFrame, optional
+        Streets (``highway``, ``name``) for a basemap of streets alone, without ``basemap``.
 
     Returns
     -------
     folium.Map
         Save it with :func:`mtown_geo.render.save_map`.
+
+    Raises
+    ------
+    InputError
+        No spec, or no layer with a feature; a label that names an unknown total.
+    CRSError
+        A layer without a CRS.
     """
-    bounds = boundaries
-    extent = bounds if bounds is not None and len(bounds) else next(g for _, lay, *_ in specs for g, _, _ in lay)
-    fmap = new_map(tuple(extent.to_crs(4326).total_bounds), tiles=tiles)
-    for i, (_stem, lay, zh, en, _) in enumerate(specs):
-        group = folium.FeatureGroup(name=escape_text(f"{zh} {en}"), show=i == 0)
-        for gdf, style, label in lay:
-            g = gdf.to_crs(4326)
-            fields = [c for c in g.columns if c != g.geometry.name][:8]
-            props = pd.DataFrame({c: [_display(v) for v in g[c].tolist()] for c in fields}, index=g.index)
-            geoms = np.asarray(g.geometry.values, dtype=object)
-            colour = style.get("facecolor", style.get("color", "#333333"))
-            line = style.get("color", colour)
-            width = style.get("linewidth", 1.0)
-            legend = re.sub(r"\{[^}]*\}", "", label).strip()
-            kinds = set(g.geom_type)
-            dot = folium.CircleMarker(
-                radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
-                color="#222",
-                weight=1,
-                fill=True,
-                fill_color=colour,
-                fill_opacity=0.9,
-            )
-            if kinds <= {"Point", "MultiPoint"}:
-                layer = _layer(
-                    props,
-                    geoms,
-                    name=escape_text(legend),
-                    marker=dot,
-                    tooltip=_LayerTooltip(fields=fields) if fields else None,
-                )
-            else:
-                layer = _layer(
-                    props,
-                    geoms,
-                    name=escape_text(legend),
-                    # points among areas or lines (a centre given as a point or an area) as dots in
-                    # the layer's colours, not Leaflet's default pin
-                    marker=dot if kinds & {"Point", "MultiPoint", "GeometryCollection"} else None,
-                    style_function=lambda f, c=colour, lc=line, w=width: {
-                        "fillColor": c,
-                        "color": lc if lc != "none" else c,
-                        "weight": w,
-                        "fillOpacity": 0.45,
-                    },
-                    tooltip=_LayerTooltip(fields=fields) if fields else None,
-                )
-            layer.add_to(group)
-        group.add_to(fmap)
-    if bounds is not None and len(bounds):
-        b = bounds.to_crs(4326)
-        _layer(
-            b[["kind"]].astype(object).where(b[["kind"]].notna(), None),
-            np.asarray(b.geometry.values, dtype=object),
-            name="边界 boundaries",
-            style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
-        ).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    layers = [gdf for _, lay, *_ in specs for gdf, _, _ in lay]
+    if not layers:
+        raise InputError("no task map to draw: give at least one spec with a layer (pipeline.tasks.map_specs)")
+    for i, gdf in enumerate(layers):
+        require_crs(gdf, what=f"task map layer {i}")
+    has_bounds = boundaries is not None and len(boundaries) > 0
+    extent = boundaries if has_bounds else next((g for g in layers if len(g)), None)
+    if extent is None:
+        raise InputError("the task maps' layers are all empty: nothing to draw")
+    bounds = tuple(float(v) for v in extent.to_crs(4326).total_bounds)
+    fmap = new_map(bounds, tiles=tiles)  # type: ignore[arg-type]
+    page = Page(bounds)  # type: ignore[arg-type]
+    measure = boundaries.crs if has_bounds and boundaries is not None and boundaries.crs.is_projected else None
+    i = 0
+    for t, (stem, lay, zh, en, subtitle) in enumerate(specs):
+        heading = f"{zh} {en}".strip()
+        headline = f"{heading}：{subtitle}" if subtitle else heading
+        items = []
+        for j, (gdf, style, label) in enumerate(lay):
+            in_m = gdf.to_crs(measure) if measure is not None else metric(gdf)
+            text = fill_label(label, in_m.geometry.to_numpy(), i=i)
+            look = _look(dict(style or {}), LAYER_COLOURS[j % len(LAYER_COLOURS)])
+            parts, main = _parts(page, in_m, look) if len(gdf) else ([], 2)
+            block = {"h": heading, "note": subtitle, "g": stem, "items": [_symbol(look, main, text)]}
+            items.append(page.layer(f"{stem}:{j}", text, f"{zh} · {text}", parts, [block], on=t == 0, sub=headline))
+            i += 1
+        page.tree.append({"label": heading, "open": t == 0, "items": items})
+    add_boundaries(page, boundaries if has_bounds else None)
+    add_basemap(page, basemap, streets, extent)
+    page.add_to(fmap, title=title or f"{town} 主要任务 policy tasks".strip(), tiles=tiles)
     return fmap
