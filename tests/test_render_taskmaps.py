@@ -1,137 +1,234 @@
-"""The interactive task map: layers written as folium writes them, without a dict per feature."""
+"""The interactive map of the policy tasks, read as a planner reads it in a real browser:
+title, folded layer control grouped by task, legend figures, Chinese tooltips with units."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
-from jinja2.utils import htmlsafe_json_dumps
 
-from mtown_geo.render import task_map
-from mtown_geo.render.interactive import _GeoJson, _Tooltip
-from mtown_geo.render.taskmaps import _collection, _display
+import mtown_geo as mg
+from mtown_geo import render
 
-
-def _old_route(g: gpd.GeoDataFrame) -> str:
-    """What folium wrote for a layer given as ``frame.to_json()``."""
-    return str(htmlsafe_json_dumps(json.loads(g.to_json()), sort_keys=True))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+)
 
 
-def _frame(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    g = layer.to_crs(4326)
-    fields = [c for c in g.columns if c != g.geometry.name][:8]
-    props = pd.DataFrame({c: g[c].map(_display).to_numpy() for c in fields}, index=g.index)
-    return gpd.GeoDataFrame(props, geometry=g.geometry.to_numpy(), crs=4326)
-
-
-def test_layer_text_is_what_folium_wrote_from_to_json(andorra_la_vella_streets) -> None:
-    layers, parish = andorra_la_vella_streets
-    for name in ("streets", "blocks", "junctions"):
-        frame = _frame(layers[name])
-        assert len(frame) > 10
-        text, first = _collection(pd.DataFrame(frame.drop(columns="geometry")), np.asarray(frame.geometry.values))
-        assert text == _old_route(frame), name
-        assert first == json.loads(frame.to_json())["features"][0]
-    # every kind of geometry: collections (lines and points), multi-parts,
-    # 3-D, empty and missing ones, text that HTML and JavaScript would read, a repeated index
-    st = layers["streets"]
-    odd = [
-        shapely.GeometryCollection([st.geometry.iloc[0], st.geometry.iloc[1].centroid]),
-        shapely.MultiPoint(np.asarray(layers["junctions"].geometry.values[:3])),
-        layers["blocks"].geometry.union_all(),
-        shapely.Point(1, 2, 3),
-        shapely.LineString(),
-        None,
-        parish.geometry.iloc[0],
-    ]
-    mixed = gpd.GeoDataFrame(
-        {"name": ["</script><b>&", "it's", "中文 name", "${x} {{ y }}", "", "a\nb", "\\"]},
-        geometry=gpd.GeoSeries(odd, crs=parish.crs).to_crs(4326).to_numpy(),
-        crs=4326,
-        index=[5, 5, 1, 2, 3, 4, 0],
-    )
-    assert "GeometryCollection" in set(mixed.geom_type)
-    text, _ = _collection(pd.DataFrame(mixed.drop(columns="geometry")), np.asarray(mixed.geometry.values))
-    unique = mixed.reset_index(drop=True)
-    assert text == _old_route(unique)
-    assert "</script>" not in text
-
-
-def test_task_map_is_the_folium_geojson_map(andorra_la_vella_streets) -> None:
-    """The page holds every feature of every layer, and is the page folium's own GeoJSON layers
-    and tooltips make of the same frames (random element names aside)."""
-    layers, parish = andorra_la_vella_streets
-    specs = [
+def _specs(layers: dict[str, gpd.GeoDataFrame]) -> list:
+    """Two task maps of Andorra la Vella's street layers, styled and labelled as the run's are."""
+    blocks, streets, junctions = layers["blocks"], layers["streets"], layers["junctions"]
+    ok = blocks[blocks["within_max"].to_numpy(bool)]
+    big = blocks[~blocks["within_max"].to_numpy(bool)]
+    main = streets[streets["variant"] == "main"]
+    inner = streets[streets["variant"] == "internal"]
+    return [
         (
             "tasks_streets",
             [
-                (layers["blocks"], {"facecolor": "#fdd49e", "color": "#7f2704", "linewidth": 0.4}, "街区 blocks ({n})"),
-                (layers["streets"], {"color": "#444444", "linewidth": 1.2}, "道路 streets {km}"),
-                (layers["junctions"], {"color": "#d7301f", "markersize": 6}, "交叉口 junctions"),
+                (ok, {"facecolor": "#a6d96a", "edgecolor": "none", "alpha": 0.7}, "街区长边≤300 m blocks {n:.0f} 个"),
+                (big, {"facecolor": "#fdae61", "edgecolor": "none", "alpha": 0.7}, "街区长边>300 m blocks {n:.0f} 个"),
+                (main, {"color": "#2166ac", "linewidth": 1.2}, "道路 roads {km:.1f} km"),
+                (junctions, {"color": "#000000", "markersize": 3}, "交叉口 junctions {n:.0f} 处"),
             ],
             "小街区密路网",
-            "streets",
+            "Street density and block size",
+            "路网密度 12.34 km/km²",
+        ),
+        (
+            "tasks_inner",
+            [(inner, {"color": "#878787", "linewidth": 0.7}, "公共内部道路 public internal roads {km:.1f} km")],
+            "内部道路",
+            "Internal roads",
             "",
-        )
+        ),
     ]
-    bounds = parish.assign(kind="镇域")[["kind", "geometry"]]
-    page = task_map(specs, boundaries=bounds, tiles=False).get_root().render()
-
-    # the same map through folium.GeoJson from GeoDataFrame.to_json()
-    from mtown_geo.render.interactive import escape_text, new_map
-
-    fmap = new_map(tuple(bounds.to_crs(4326).total_bounds), tiles=False)
-    group = folium.FeatureGroup(name=escape_text("小街区密路网 streets"), show=True)
-    for gdf, style, label in specs[0][1]:
-        frame = _frame(gdf)
-        fields = [c for c in frame.columns if c != "geometry"]
-        colour = style.get("facecolor", style.get("color", "#333333"))
-        legend = re.sub(r"\{[^}]*\}", "", label).strip()
-        if set(frame.geom_type) <= {"Point", "MultiPoint"}:
-            kw = {
-                "marker": folium.CircleMarker(
-                    radius=max(3.0, float(style.get("markersize", 6.0)) / 1.5),
-                    color="#222",
-                    weight=1,
-                    fill=True,
-                    fill_color=colour,
-                    fill_opacity=0.9,
-                )
-            }
-        else:
-            look = {
-                "fillColor": colour,
-                "color": style.get("color", colour),
-                "weight": style.get("linewidth", 1.0),
-                "fillOpacity": 0.45,
-            }
-            kw = {"style_function": lambda f, s=look: s}
-        _GeoJson(frame.to_json(), name=escape_text(legend), tooltip=_Tooltip(fields=fields), **kw).add_to(group)
-    group.add_to(fmap)
-    _GeoJson(
-        bounds.to_crs(4326).to_json(),
-        name="边界 boundaries",
-        style_function=lambda f: {"fill": False, "color": "#333333", "weight": 2, "dashArray": "6 4"},
-    ).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    ref = fmap.get_root().render()
-
-    def norm(h: str) -> str:
-        return re.sub(r"_[0-9a-f]{32}", "_ID", h)
-
-    assert norm(page) == norm(ref)
-    n = sum(len(layers[k]) for k in ("blocks", "streets", "junctions")) + len(bounds)
-    assert page.count('"type": "Feature"') == n
 
 
-def test_points_among_areas_are_dots_not_default_pins(andorra_la_vella_streets) -> None:
-    """A layer of areas and points (a centre given either way): its points are circle markers in
-    the layer's colours; Leaflet's default pin (an image the page does not hold) is never used."""
+@pytest.fixture(scope="module")
+def alv_task_map(andorra_la_vella_streets, tmp_path_factory):
+    layers, parish = andorra_la_vella_streets
+    bounds = parish.assign(kind="镇域", name="Andorra la Vella")[["kind", "name", "geometry"]]
+    specs = _specs(layers)
+    fmap = render.task_map(specs, boundaries=bounds, tiles=False, town="Andorra la Vella", streets=layers["streets"])
+    path = render.save_map(fmap, tmp_path_factory.mktemp("tasks") / "tasks_map.html")
+    return specs, bounds, path
+
+
+def _km(gdf: gpd.GeoDataFrame) -> float:
+    """Length of the lines in km, measured with shapely on the layer's own (metric) coordinates."""
+    return float(shapely.length(gdf.geometry.to_numpy()).sum()) / 1000
+
+
+_STATE = r"""
+() => {
+  const ctl = document.querySelector('.mtown-layers');
+  const list = ctl.querySelector('.leaflet-control-layers-list');
+  return {
+    expanded: ctl.classList.contains('leaflet-control-layers-expanded'),
+    listVisible: list.offsetParent !== null && list.getBoundingClientRect().height > 0,
+    groups: [...ctl.querySelectorAll('.leaflet-control-layers-overlays details')].map(d => ({
+      label: d.querySelector('summary').textContent,
+      open: d.open,
+      entries: [...d.querySelectorAll('label')].map(l => l.textContent),
+    })),
+    checked: [...ctl.querySelectorAll('.leaflet-control-layers-overlays input:checked')].map(i => i.parentElement.textContent),
+    title: document.querySelector('.mtown-title h1').textContent,
+    sub: document.querySelector('.mtown-title .mtown-sub').textContent,
+    headings: [...document.querySelectorAll('.mtown-legend summary b')].map(e => e.textContent),
+    legend: [...document.querySelectorAll('.mtown-legend .item')].map(e => e.textContent),
+    scale: [...document.querySelectorAll('.leaflet-control-scale-line')].map(e => e.textContent.trim()),
+    attribution: document.querySelector('.leaflet-control-attribution').textContent,
+    pageTitle: document.title,
+  };
+}
+"""
+
+# every feature of the layers on the map: the text its tooltip shows
+_TIPS = r"""
+() => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  const out = [], seen = new Set();
+  const walk = l => {
+    if (l.eachLayer) { l.eachLayer(walk); return; }
+    if (!l.feature || !l.getTooltip() || seen.has(L.stamp(l))) return;
+    seen.add(L.stamp(l));
+    l.openTooltip(l.getLatLng ? l.getLatLng() : l.getBounds().getCenter());
+    out.push({props: l.feature.properties, text: l.getTooltip().getElement().innerText});
+    l.closeTooltip();
+  };
+  map.eachLayer(l => { if (l.eachLayer) walk(l); });
+  return out;
+}
+"""
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_task_map_reads_at_a_glance(alv_task_map, andorra_la_vella_streets):
+    """Andorra la Vella's task map as a planner opens it: the title, the control folded and grouped by
+    task with the first task on, legend figures equal to those measured from the layers, a metric
+    scale, the OSM credit, and tooltips in Chinese with units and no placeholder values."""
+    from playwright.sync_api import sync_playwright
+
+    specs, _, path = alv_task_map
+    layers, _ = andorra_la_vella_streets
+    blocks, streets, junctions = layers["blocks"], layers["streets"], layers["junctions"]
+    n_ok = int(blocks["within_max"].sum())
+    main_km = _km(streets[streets["variant"] == "main"])
+    inner_km = _km(streets[streets["variant"] == "internal"])
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(path.as_uri())
+        page.wait_for_selector(".mtown-legend summary")
+        start = page.evaluate(_STATE)
+        tips = page.evaluate(_TIPS)
+        page.hover(".mtown-layers")
+        expanded = page.evaluate(_STATE)["expanded"]
+        # the second task switched on: its legend joins under its own heading, the title says it
+        page.eval_on_selector('.leaflet-control-layers-overlays input[value="tasks_inner:0"]', "e => e.click()")
+        both = page.evaluate(_STATE)
+        page.eval_on_selector_all(
+            '.leaflet-control-layers-overlays input[value^="tasks_streets:"]', "els => els.forEach(e => e.click())"
+        )
+        second = page.evaluate(_STATE)
+        inner_tips = page.evaluate(_TIPS)
+        browser.close()
+    assert errors == []
+    assert start["title"] == start["pageTitle"] == "Andorra la Vella 主要任务 policy tasks"
+    assert start["sub"] == "小街区密路网 Street density and block size：路网密度 12.34 km/km²"
+    # folded at start, opened by hovering; a group per task, its layers named with their figures
+    assert not start["expanded"] and not start["listVisible"] and expanded
+    want_first = [
+        f"街区长边≤300 m blocks {n_ok} 个",
+        f"街区长边>300 m blocks {len(blocks) - n_ok} 个",
+        f"道路 roads {main_km:.1f} km",
+        f"交叉口 junctions {len(junctions)} 处",
+    ]
+    assert start["groups"] == [
+        {"label": "小街区密路网 Street density and block size", "open": True, "entries": want_first},
+        {"label": "内部道路 Internal roads", "open": False, "entries": [f"公共内部道路 public internal roads {inner_km:.1f} km"]},
+    ]
+    assert start["checked"] == want_first  # the first task on, the other a click away
+    # the legend: the first task's layers under its heading, then the boundary; no basemap block offline
+    # without a basemap layer on (streets only, folded)
+    assert start["headings"][:2] == ["小街区密路网 Street density and block size", "边界 boundaries"]
+    assert start["legend"][:4] == want_first
+    assert "镇域 town boundary" in start["legend"]
+    assert both["headings"][:2] == ["小街区密路网 Street density and block size", "内部道路 Internal roads"]
+    assert f"公共内部道路 public internal roads {inner_km:.1f} km" in both["legend"]
+    assert both["sub"] == "小街区密路网 Street density and block size：路网密度 12.34 km/km²；内部道路 Internal roads"
+    assert second["sub"] == "内部道路 Internal roads" and second["checked"] == [
+        f"公共内部道路 public internal roads {inner_km:.1f} km"
+    ]
+    # metric scale only, the OSM credit
+    assert start["scale"] and all(re.fullmatch(r"\d+ (m|km)", s) for s in start["scale"]), start["scale"]
+    assert "© OpenStreetMap contributors (ODbL 1.0)" in start["attribution"]
+    # tooltips: every feature of the layers on has one, in Chinese with units, no placeholder value
+    n_features = sum(len(g) for g, _, _ in specs[0][1])
+    task_tips = [t["text"] for t in tips if "道路 street" not in t["text"] and "类型 kind" not in t["text"]]
+    assert len(task_tips) == n_features
+    for text in task_tips + [t["text"] for t in inner_tips]:
+        assert not re.search(r"(?<![\d.])-1(?![\d.])|\bnan\b|\bNone\b|undefined|null|\binf\b", text), text
+    assert sum("长度 length" in t and re.search(r"\t[\d,]+ m\b", t) is not None for t in task_tips) == len(
+        streets[streets["variant"] == "main"]
+    )
+    assert sum("面积 area" in t and "公顷 ha" in t and "长边 long side" in t for t in task_tips) == len(blocks)
+    assert sum("相交道路 roads meeting" in t and "条" in t for t in task_tips) == len(junctions)
+    assert any("道路等级 road class" in t and "(residential)" in t for t in task_tips)
+    named = streets[streets["variant"] == "main"]["name"].dropna()
+    assert any(f"名称 name\t{named.iloc[0]}" in t for t in task_tips)
+
+
+def test_task_map_geometry_and_figures_from_the_layers(alv_task_map, andorra_la_vella_streets):
+    """The page's data decode to the layers' own geometry (points to 1e-6°), every feature is there
+    once, the legend figures are the layers' measured ones, and the file is far smaller than the
+    GeoJSON of the same layers."""
+    from mtown_geo.render import _leaflet
+
+    specs, _, path = alv_task_map
+    layers, _ = andorra_la_vella_streets
+    html = path.read_text(encoding="utf-8")
+    model = json.loads(re.search(r"\}\)\(\w+, (\{.*\}), null\);", html).group(1))
+    jn = model["layers"]["tasks_streets:3"]
+    (part,) = jn["parts"]
+    assert part["g"]["t"] == "Point" and part["pane"] == "mgPoints"
+    xy = np.cumsum(np.asarray(part["g"]["c"], dtype=np.int64).reshape(-1, 2), axis=0) + np.asarray(model["o"])
+    want = shapely.get_coordinates(layers["junctions"].to_crs(4326).geometry.to_numpy())
+    assert np.abs(xy / 1e6 - want).max() <= 0.5e-6 + 1e-12
+    # every feature of every layer, once
+    for stem, lay, *_ in specs:
+        for j, (gdf, _, _) in enumerate(lay):
+            parts = model["layers"][f"{stem}:{j}"]["parts"]
+            assert sum(len(p["g"]["n"][-1]) if p["g"]["n"] else len(p["g"]["c"]) // 2 for p in parts) == len(gdf)
+    # a layer's tooltip values: lengths in metres as measured, rounded
+    roads = model["layers"]["tasks_streets:2"]["parts"][0]
+    heads = {r["h"]: r["p"] for r in roads["tip"]}
+    main = layers["streets"][layers["streets"]["variant"] == "main"]
+    assert roads["p"][heads["长度 length"]] == pytest.approx(np.round(main["length_m"].to_numpy(), 0).tolist())
+    # the layers' data take a third of the room their GeoJSON takes
+    data = sum(len(_leaflet.js_json(model["layers"][f"{stem}:{j}"])) for stem, lay, *_ in specs for j in range(len(lay)))
+    geojson = sum(len(gdf.to_crs(4326).to_json()) for _, lay, *_ in specs for gdf, _, _ in lay)
+    assert data < geojson / 3
+
+
+def test_points_among_areas_are_dots_in_the_layers_colours(andorra_la_vella_streets, tmp_path):
+    """A layer of areas and points (a centre given either way): its points become dots in the
+    layer's colours (never Leaflet's default pin, an image the page does not hold), its areas areas."""
     layers, _ = andorra_la_vella_streets
     blocks = layers["blocks"].head(3)
     mixed = pd.concat([blocks, layers["junctions"].head(2)], ignore_index=True)[["geometry"]].assign(
@@ -140,15 +237,50 @@ def test_points_among_areas_are_dots_not_default_pins(andorra_la_vella_streets) 
     specs = [
         (
             "tasks_x",
-            [(mixed, {"facecolor": "#8c510a", "color": "#543005", "markersize": 9}, "centres {n}")],
+            [(mixed, {"facecolor": "#8c510a", "color": "#543005", "markersize": 9}, "centres {n} 处")],
             "邻里中心",
             "centres",
             "",
         )
     ]
-    page = task_map(specs, tiles=False).get_root().render()
-    assert page.count("_pointToLayer(feature, latlng)") == 1
-    assert "new L.CircleMarker(latlng, opts)" in page
-    assert '"fillColor": "#8c510a"' in page
-    # drawn in the browser: five features, the two points as circles
-    assert page.count('"type": "Feature"') == 5
+    html = render.save_map(render.task_map(specs, tiles=False), tmp_path / "m.html").read_text(encoding="utf-8")
+    model = json.loads(re.search(r"\}\)\(\w+, (\{.*\}), null\);", html).group(1))
+    parts = model["layers"]["tasks_x:0"]["parts"]
+    assert [p["g"]["t"] for p in parts] == ["Polygon", "Point"]
+    assert parts[1]["s"]["fill"] == "#8c510a" and parts[1]["r"] == 6
+    # areas as the print map draws them: a facecolor without an edgecolor is a fill without an outline
+    assert parts[0]["s"]["fill"] == "#8c510a" and parts[0]["s"]["w"] == 0
+    assert model["layers"]["tasks_x:0"]["label"] == "centres 5 处"
+    assert "marker-icon" not in html.split("<script>", 1)[-1]
+
+
+def test_task_map_holds_no_markup_from_data(andorra_la_vella_streets, tmp_path):
+    """Names in the layers, labels, task titles and the town reach the page only as JSON data (set
+    as text) or escaped: no tag or template from them is in the HTML."""
+    layers, parish = andorra_la_vella_streets
+    bad = "<img src=x onerror=alert(1)>`${alert(2)}`{{ 7*7 }}"
+    stops = layers["junctions"].head(4).assign(name=bad)
+    label = bad.replace("{", "{{").replace("}", "}}") + " {n:.0f} 处"  # a label is a template: literal braces doubled
+    specs = [("tasks_bus", [(stops, {"facecolor": "#2166ac", "markersize": 6}, label)], bad, bad, bad)]
+    fmap = render.task_map(specs, boundaries=parish.assign(kind="镇域", name=bad), tiles=False, town=bad)
+    html = render.save_map(fmap, tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "<img" not in html and ">49" not in html
+    assert render.escape_text(f"{bad} 主要任务 policy tasks") in html  # the page's <title>
+    # the rest only in the map's data, as JSON strings
+    in_data = '"\\u003cimg src=x onerror=alert(1)\\u003e`${alert(2)}`{{ 7*7 }}"'
+    assert html.count(in_data) == len(stops) + 2  # each stop's name, the boundary's, the task's subtitle
+    assert html.count("{{ 7*7 }}") == html.count("${alert(2)}") > len(stops) + 2  # and in the title, labels, headings
+
+
+def test_bad_task_maps_are_refused(andorra_la_vella_streets):
+    layers, _ = andorra_la_vella_streets
+    with pytest.raises(mg.InputError, match="no task map to draw"):
+        render.task_map([], tiles=False)
+    empty = layers["junctions"].iloc[:0]
+    with pytest.raises(mg.InputError, match="all empty"):
+        render.task_map([("t", [(empty, {}, "x")], "a", "b", "")], tiles=False)
+    no_crs = gpd.GeoDataFrame(geometry=list(layers["junctions"].geometry))
+    with pytest.raises(mg.CRSError, match="no CRS"):
+        render.task_map([("t", [(no_crs, {}, "x")], "a", "b", "")], tiles=False)
+    with pytest.raises(mg.InputError, match="cannot be filled"):
+        render.task_map([("t", [(layers["junctions"], {}, "交叉口 {count}")], "a", "b", "")], tiles=False)

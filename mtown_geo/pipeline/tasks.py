@@ -746,6 +746,7 @@ def run_step(tw: Town) -> StepOutput:
 
 _STATUS_COLOUR = {"pass": "#1a9850", "unknown": "#fdae61", "fail": "#d73027"}
 _STATUS_LABEL = {"pass": "达标 pass", "unknown": "未知 unknown", "fail": "未达标 fail"}
+_STRETCH_LABEL = {"fail": "村镇路径上非双车道路段 failing stretches", "unknown": "村镇路径上未知路段 unknown stretches"}
 
 
 def _green_name(result: StudyResult, cls: str) -> str:
@@ -824,7 +825,7 @@ def map_specs(result: StudyResult) -> list[tuple[str, list[tuple[Any, dict[str, 
                         (
                             part,
                             {"color": _STATUS_COLOUR[status], "linewidth": 2.5},
-                            f"路径上{_STATUS_LABEL[status]}路段 stretches {{km:.2f}} km",
+                            f"{_STRETCH_LABEL[status]} {{km:.2f}} km",
                         )
                     )
         v = L.get("village_roads")

@@ -126,7 +126,7 @@ CSS = """
 .mtown-layers details>summary{cursor:pointer;font-weight:bold;margin:2px 0}
 .mtown-layers details details>summary{font-weight:normal}
 .mtown-layers .mtown-group-items{margin-left:14px}
-.mtown-layers label{display:block;white-space:nowrap}
+.mtown-layers label{display:block;padding-left:1.3em;text-indent:-1.3em}
 .mtown-legend{background:rgba(255,255,255,.94);border:1px solid #999;border-radius:4px;padding:6px 9px;max-width:380px;
  overflow-y:auto;overflow-x:hidden;font:12px "Noto Sans CJK SC","Microsoft YaHei",sans-serif;line-height:1.45}
 .mtown-legend details>summary{cursor:pointer;list-style-position:outside}
