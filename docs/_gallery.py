@@ -2,8 +2,9 @@
 
 Runs the study of the embedded demo town (``mtown_geo.demo_study``, OSM data shipped with
 the package) with print maps, writes a small copy of a few of its 300 dpi PNGs into
-``docs/img/maps/`` (1000 pixels wide, 256 colours), and a screenshot of its interactive map
-as it opens (headless Chromium, offline, no tiles). Nothing is downloaded.
+``docs/img/maps/`` (1000 pixels wide, 256 colours), and screenshots of its interactive maps
+as they open (headless Chromium, offline, no tiles): the town map, the policy-task map and the
+siting map of new kindergartens. Nothing is downloaded.
 
 Usage, from the project's root::
 
@@ -62,16 +63,34 @@ def main() -> None:
 
 
 def _html_screenshot(result: mg.StudyResult, tmp: Path, width: int) -> None:
-    """The interactive map as it opens, offline, on the run's vector basemap."""
-    from mtown_geo.render import save_map, town_map
+    """The interactive maps as they open, offline, on the run's vector basemap: the town map, the
+    policy-task map and the siting map of three new kindergartens."""
+    from mtown_geo.pipeline.tasks import map_specs
+    from mtown_geo.render import save_map, task_map, town_map
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        print("chromium is not installed: no screenshot of the HTML map")
+        print("chromium is not installed: no screenshot of the HTML maps")
         return
     fmap = town_map(result.layers, profile=result.profile, tiles=False, town=result.study.name, basemap=result.basemap)
-    page = save_map(fmap, tmp / "map.html")
-    shot = tmp / "map.png"
+    _screenshot(chromium, save_map(fmap, tmp / "map.html"), "map_html", width)
+    fmap = task_map(
+        map_specs(result),
+        boundaries=result.layers["boundaries"],
+        tiles=False,
+        town=result.study.name,
+        basemap=result.basemap,
+    )
+    _screenshot(chromium, save_map(fmap, tmp / "tasks_map.html"), "tasks_map_html", width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        mg.study.site(result.study, category="kindergarten", k=3, out=tmp / "site")
+    _screenshot(chromium, tmp / "site" / "map.html", "siting_map_html", width)
+
+
+def _screenshot(chromium: str, page: Path, name: str, width: int) -> None:
+    """A page as it opens in headless Chromium (1400 × 900), downscaled into ``docs/img/maps/<name>.png``."""
+    shot = page.with_suffix(".png")
     subprocess.run(
         [
             chromium,
@@ -91,8 +110,8 @@ def _html_screenshot(result: mg.StudyResult, tmp: Path, width: int) -> None:
     with Image.open(shot) as img:
         small = img.convert("RGB").resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
     small = small.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-    small.save(OUT / "map_html.png", optimize=True)
-    print(f"wrote {OUT / 'map_html.png'}")
+    small.save(OUT / f"{name}.png", optimize=True)
+    print(f"wrote {OUT / f'{name}.png'}")
 
 
 if __name__ == "__main__":

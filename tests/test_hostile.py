@@ -275,9 +275,12 @@ def test_hostile_names_show_as_text_and_never_run_in_the_map(hostile_run):
 @needs_chromium
 def test_task_map_shows_hostile_names_as_text(hostile_run):
     """The policy-task map (streets, village roads, bus stops...) carries OSM names too."""
-    _, out = hostile_run
+    result, out = hostile_run
     page = _open_in_chromium(out / "tasks_map.html")
     assert page["pwned"] is None and page["errors"] == [] and page["images"] == 0
+    # the town's name from the study file: the title, as text
+    assert page["heading"] == [result.study.name + " 主要任务 policy tasks"]
+    assert page["title"] == result.study.name + " 主要任务 policy tasks"
     named = [f for f in page["features"] if f["props"] and any(h in str(f["props"].get("name", "")) for h in HOSTILE)]
     assert len(named) > 10
     for f in named:
@@ -295,9 +298,17 @@ def test_siting_map_shows_the_hostile_category_name_as_text(hostile_study, tmp_p
         plan = mg.study.site(hostile_study, category="kindergarten", out=tmp_path / "site")
     assert len(plan.sites)
     page = _open_in_chromium(tmp_path / "site" / "map.html")
-    assert page["pwned"] is None and page["errors"] == []
-    assert f"{HOSTILE[1]} 覆盖 coverage" in page["labels"] and f"新增{HOSTILE[1]} proposed sites" in page["labels"]
-    assert any(t.startswith(f"新增{HOSTILE[1]} #1 → ") for f in page["features"] for t in f["tooltip"])
+    assert page["pwned"] is None and page["errors"] == [] and page["images"] == 0
+    # the category's name in the title, the control, the legend and each site's popup, as text
+    assert page["heading"] == [f"{hostile_study['name']} 新增{HOSTILE[1]}选址 new kindergarten sites"]
+    assert f"建议新增{HOSTILE[1]} proposed sites" in page["labels"]
+    assert f"{HOSTILE[1]}覆盖状态 coverage" in page["titles"] and f"{HOSTILE[1]}覆盖状态 coverage" in page["legend"]
+    pops = [t for f in page["features"] for t in f["popup"]]
+    assert any(f"新增{HOSTILE[1]} #1" in t for t in pops), pops
+    assert all(f["markup"] == [] for f in page["features"])
+    # a cell no new site serves says nothing of a site (no "-1")
+    tips = [t for f in page["features"] for t in f["tooltip"] if "状态 state" in t]
+    assert tips and not any(re.search(r"(?<![\d.])-1(?![\d.])", t) for t in tips)
 
 
 @pytest.mark.slow

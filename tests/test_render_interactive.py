@@ -303,51 +303,139 @@ def test_a_real_town_map_is_under_the_size_budget(tmp_path):
     assert size_mb < 5, size_mb
 
 
-@pytest.mark.slow
-def test_geojson_layers_render_as_folium_renders_them(tmp_path):
-    """The GeoJSON layers of the other maps (policy tasks) give the page folium's own GeoJson
-    gives, byte for byte once the random element ids are numbered in order; their GeoJSON
-    equals geopandas' own (rounded the same way)."""
-    import json
+@pytest.fixture(scope="module")
+def demo_siting(shared_demo, tmp_path_factory):
+    """Three new kindergartens for the demo town (a real siting plan on its walk network), and the
+    siting map of it as ``mtown-geo site`` writes it."""
+    from mtown_geo import siting
 
-    import folium
-    import numpy as np
-    import pandas as pd
-
-    from mtown_geo.render import interactive
-
+    result = shared_demo.result
+    units = result.layers["units_15min"][["x", "y", "cell_m", "area_m2", "pop", "res_area_m2", "geometry"]]
+    fac = result.layers["facilities"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
-        result = mg.run(mg.demo_study(tmp_path / "s"))
+        plan = siting.add_facilities(
+            result.networks["walk"], fac, units, category="kindergarten", threshold_min=15, k=3, weight="res_area_m2"
+        )
+    assessed = units.join(plan.units)
+    fmap = render.siting_map(
+        assessed,
+        plan.sites,
+        label="幼儿园",
+        tiles=False,
+        town=result.study.name,
+        category="kindergarten",
+        profile=result.profile,
+        weight=plan.weight,
+        threshold_min=plan.threshold_min,
+        facilities=fac[fac["category"] == "kindergarten"],
+        boundaries=result.layers["boundaries"],
+        basemap=result.basemap,
+    )
+    return result, plan, assessed, render.save_map(fmap, tmp_path_factory.mktemp("siting") / "map.html")
 
-    def page(cls) -> str:
-        fmap = render.new_map(tuple(result.layers["boundaries"].to_crs(4326).total_bounds), tiles=False)
-        for key in ("boundaries", "greenways", "parks_parks", "gaps_15min"):
-            gdf = result.layers[key]
-            fields = [c for c in ("name", "kind", "area_m2") if c in gdf]
-            cls(
-                interactive._geojson(gdf, fields),
-                name=key,
-                style_function=lambda f: {"color": "#333333", "weight": 2},
-                tooltip=interactive._Tooltip(fields=fields),
-            ).add_to(fmap)
-        ids: dict[str, str] = {}
-        return re.sub(r"[0-9a-f]{32}", lambda m: ids.setdefault(m.group(0), f"id{len(ids)}"), fmap.get_root().render())
 
-    assert page(interactive._GeoJson) == page(folium.GeoJson)
+# every feature with a tooltip or popup: its properties and the texts they show
+_SITING_TEXTS = r"""
+() => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  const out = [], seen = new Set();
+  const walk = l => {
+    if (l.eachLayer) { l.eachLayer(walk); return; }
+    if (!l.feature || seen.has(L.stamp(l))) return;
+    seen.add(L.stamp(l));
+    const at = l.getLatLng ? l.getLatLng() : l.getBounds().getCenter();
+    const tip = l.getTooltip();
+    if (tip) l.openTooltip(at);
+    const item = {props: l.feature.properties, tooltip: tip ? tip.getElement().innerText : null, popup: null};
+    if (tip && !tip.options.permanent) l.closeTooltip();
+    if (l.getPopup()) { l.openPopup(at); item.popup = l.getPopup().getElement().innerText; l.closePopup(); }
+    out.push(item);
+  };
+  map.eachLayer(l => { if (l.eachLayer) walk(l); });
+  return out;
+}
+"""
 
-    for gdf in result.layers.values():
-        if not len(gdf):
-            continue
-        fields = [c for c in gdf.columns if c != gdf.geometry.name]
-        ref = gdf.to_crs(4326)
-        ref = ref.set_geometry(ref.geometry.set_precision(1e-6, mode="pointwise"))
-        for c in fields:
-            if pd.api.types.is_float_dtype(ref[c]):
-                ref[c] = ref[c].replace([np.inf, -np.inf], np.nan).round(2)
-        want = json.loads(ref.to_json(na="null", drop_id=True))
-        got = json.loads(interactive._geojson(gdf, fields))
-        assert got["features"] == want["features"]
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+)
+def test_siting_map_reads_at_a_glance(demo_siting):
+    """The siting map of three new kindergartens in the demo town, as a planner opens it: the title,
+    the coverage before and after, the folded control, the cells by state with counts and shares
+    computed here from the plan, numbered sites with their figures, and no placeholder for a cell
+    that no new site serves."""
+    from playwright.sync_api import sync_playwright
+
+    result, plan, units, path = demo_siting
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = _watch(page)
+        page.goto(path.as_uri())
+        page.wait_for_selector(".mtown-legend summary")
+        start = page.evaluate(_PAGE_STATE)
+        entries = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "els => els.map(e => e.textContent)")
+        legend = page.eval_on_selector_all(".mtown-legend .item", "els => els.map(e => e.textContent)")
+        numbers = page.eval_on_selector_all(".leaflet-tooltip.mtown-num", "els => els.map(e => e.textContent)")
+        texts = page.evaluate(_SITING_TEXTS)
+        page.eval_on_selector('.leaflet-control-layers-overlays input[value="served"]', "e => e.click()")
+        served = page.eval_on_selector_all(".mtown-legend .item", "els => els.map(e => e.textContent)")
+        browser.close()
+    assert errors == []
+    town = result.study.name
+    assert start["title"] == f"{town} 新增幼儿园选址 new kindergarten sites"
+    # the coverage the plan reports, before and after
+    before, after = 100 * plan.coverage_before, 100 * plan.coverage_after
+    assert start["sub"] == f"幼儿园覆盖率 coverage {before:.1f} % → {after:.1f} %（建议新址 {len(plan.sites)} 处 new sites）"
+    assert not start["expanded"] and not start["listVisible"]
+    assert entries == [
+        "覆盖状态 coverage",
+        "各新址新增覆盖 area of each new site",
+        "建议新增幼儿园 proposed sites",
+        "现有幼儿园 existing facilities",
+    ]
+    assert start["checked"] == ["幼儿园覆盖状态 coverage", "建议新增幼儿园 proposed sites", "现有幼儿园 existing facilities"]
+    assert start["scale"] and all(re.fullmatch(r"\d+ (m|km)", s) for s in start["scale"]), start["scale"]
+    assert "© OpenStreetMap contributors (ODbL 1.0)" in start["attribution"]
+    # the cells drawn (those with residential land) by state: counts and shares of the residential land
+    w = units["res_area_m2"].to_numpy(float)
+    drawn = w > 0
+    b, a = units["covered_before"].to_numpy(bool), units["covered_after"].to_numpy(bool)
+    states = [b & drawn, a & ~b & drawn, ~a & drawn]
+    labels = ["现有设施已覆盖 covered now", "新址新增覆盖 newly covered", "仍未覆盖 not covered"]
+    for lab, sel in zip(labels, states, strict=True):
+        assert f"{lab} · {int(sel.sum())} 格 · {100 * w[sel].sum() / w.sum():.1f} %" in legend, (lab, legend)
+    assert f"建议新址（按增设顺序编号）new site, numbered · {len(plan.sites)} 处" in legend
+    n_kg = int((result.layers["facilities"]["category"] == "kindergarten").sum())
+    assert f"幼儿园 kindergarten · {n_kg} 处" in legend
+    # the sites numbered on the map; a click gives each one's figures
+    assert sorted(numbers) == [str(i) for i in range(1, len(plan.sites) + 1)]
+    pops = {t["props"]["o"]: t["popup"] for t in texts if t["props"] and "o" in t["props"]}
+    for _, site in plan.sites.iterrows():
+        pop = pops[f"新增幼儿园 #{int(site['order'])}"]
+        assert f"建成后覆盖率 coverage once built\t{100 * site['coverage']:.1f} %" in pop
+        assert f"{site['new_res_area_m2'] / 1e4:,.2f} 公顷 ha" in pop
+    # each cell's tooltip: its state, the new site serving it where there is one, nothing else
+    cells = [t for t in texts if t["props"] and "k" in t["props"] and "w" in t["props"]]
+    assert len(cells) == int(drawn.sum())
+    newly = units.loc[drawn, "new_site"]
+    assert sum("服务新址 served by new site\t#" in t["tooltip"] for t in cells) == int(newly.notna().sum())
+    for t in cells:
+        assert "状态 state" in t["tooltip"] and "居住用地 residential land" in t["tooltip"]
+        assert not re.search(r"(?<![\d.])-1(?![\d.])|\bnan\b|None|undefined|null", t["tooltip"]), t["tooltip"]
+    # the area each new site newly covers: its cells counted
+    for order in sorted(newly.dropna().astype(int).unique()):
+        sel = (units["new_site"] == order).fillna(False).to_numpy(bool) & drawn
+        assert any(s.startswith(f"新址 site #{order} · {int(sel.sum())} 格") for s in served), served
+
+
+def test_siting_map_refuses_units_without_the_plan(demo_siting):
+    _, plan, units, _ = demo_siting
+    with pytest.raises(mg.InputError, match=r"units.join\(plan.units\)"):
+        render.siting_map(units.drop(columns=["new_site"]), plan.sites, label="幼儿园", tiles=False)
 
 
 def test_reach_map_page_holds_no_markup_from_data(demo_osm, demo_bounds, tmp_path):

@@ -346,7 +346,7 @@ def site(
                 threshold_min=plan.threshold_min,
                 facilities=fac[fac["category"] == category] if "category" in fac else None,
                 boundaries=_boundaries_layer(tw),
-                basemap=_basemap(tw) if st.outputs.maps else None,
+                basemap=_basemap(tw),
             )
             save_map(fmap, tmp / "map.html")
             man = outputs.manifest(st, prof)

@@ -171,12 +171,12 @@ def _tooltip(gdf: gpd.GeoDataFrame, rows: np.ndarray) -> tuple[dict[str, list[An
     cols = sorted(cols, key=lambda c: list(_FIELDS).index(c) if c in _FIELDS else len(_FIELDS))[:_MAX_FIELDS]
     props: dict[str, list[Any]] = {}
     tip: list[dict[str, Any]] = []
-    for j, col in enumerate(cols):
+    for col in cols:
         heading, unit, dec, div = _FIELDS.get(col, (str(col), "", None, 1.0))
         values = _column(gdf[col].to_numpy()[rows], col, unit, dec, div)
         if all(v is None for v in values):
             continue
-        key = f"f{j}"
+        key = str(col)
         props[key] = values
         row: dict[str, Any] = {"p": key, "h": heading, "skip": True}
         if unit:
