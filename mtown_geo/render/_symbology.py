@@ -91,7 +91,7 @@ def layer_totals(geoms: np.ndarray) -> dict[str, float | int]:
     return _Totals(geoms)
 
 
-class _Totals(dict):  # type: ignore[type-arg]
+class _Totals(dict[str, float | int]):
     """:func:`layer_totals`, each measured when first read (the union of many areas is not free)."""
 
     def __init__(self, geoms: np.ndarray) -> None:
