@@ -282,5 +282,7 @@ def test_bad_task_maps_are_refused(andorra_la_vella_streets):
     no_crs = gpd.GeoDataFrame(geometry=list(layers["junctions"].geometry))
     with pytest.raises(mg.CRSError, match="no CRS"):
         render.task_map([("t", [(no_crs, {}, "x")], "a", "b", "")], tiles=False)
+    with pytest.raises(mg.InputError, match="'teal-ish' is not a colour"):
+        render.task_map([("t", [(layers["junctions"], {"color": "teal-ish"}, "x")], "a", "b", "")], tiles=False)
     with pytest.raises(mg.InputError, match="cannot be filled"):
         render.task_map([("t", [(layers["junctions"], {}, "交叉口 {count}")], "a", "b", "")], tiles=False)

@@ -22,6 +22,7 @@ import folium
 import geopandas as gpd
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
 from .._errors import InputError
@@ -187,11 +188,21 @@ def _tooltip(gdf: gpd.GeoDataFrame, rows: np.ndarray) -> tuple[dict[str, list[An
     return props, tip or None
 
 
-def _look(style: dict[str, Any], default: str) -> dict[str, Any]:
+def _hex(value: Any, *, what: str) -> str:
+    """A matplotlib colour (a name, "C0", an RGB tuple) as the ``#rrggbb`` the page draws, or "none"."""
+    if isinstance(value, str) and value == "none":
+        return value
+    try:
+        return str(mcolors.to_hex(value))
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: {value!r} is not a colour (e.g. '#1a9850', 'tab:green' or 'none')") from None
+
+
+def _look(style: dict[str, Any], default: str, *, what: str) -> dict[str, Any]:
     """A print layer's matplotlib style read as the page draws it (the same defaults as the print map)."""
-    colour = style.get("color", default)
-    face = style.get("facecolor", colour)
-    edge = style.get("edgecolor", "none" if "facecolor" in style or "color" not in style else colour)
+    colour = _hex(style.get("color", default), what=what)
+    face = _hex(style.get("facecolor", colour), what=what)
+    edge = _hex(style.get("edgecolor", "none" if "facecolor" in style or "color" not in style else colour), what=what)
     lw = style.get("linewidth")
     ls = style.get("linestyle", "-")
     dash = {"--": "6 4", "dashed": "6 4", ":": "2 4", "dotted": "2 4", "-.": "8 4 2 4", "dashdot": "8 4 2 4"}.get(ls)
@@ -203,7 +214,7 @@ def _look(style: dict[str, Any], default: str) -> dict[str, Any]:
         "lw": lw,
         "dash": dash,
         "point_face": face if "facecolor" in style else colour,
-        "point_edge": style.get("edgecolor", "#1a1a1a"),
+        "point_edge": _hex(style.get("edgecolor", "#1a1a1a"), what=what),
         "radius": max(3.0, float(style.get("markersize", 6.0)) / 1.5),
     }
 
@@ -330,7 +341,7 @@ def task_map(
         for j, (gdf, style, label) in enumerate(lay):
             in_m = gdf.to_crs(measure) if measure is not None else metric(gdf)
             text = fill_label(label, in_m.geometry.to_numpy(), i=i)
-            look = _look(dict(style or {}), LAYER_COLOURS[j % len(LAYER_COLOURS)])
+            look = _look(dict(style or {}), LAYER_COLOURS[j % len(LAYER_COLOURS)], what=f"task map layer {i}")
             parts, main = _parts(page, in_m, look) if len(gdf) else ([], 2)
             block = {"h": heading, "note": subtitle, "g": stem, "items": [_symbol(look, main, text)]}
             items.append(page.layer(f"{stem}:{j}", text, f"{zh} · {text}", parts, [block], on=t == 0, sub=headline))
