@@ -426,10 +426,14 @@ def test_siting_map_reads_at_a_glance(demo_siting):
     for t in cells:
         assert "状态 state" in t["tooltip"] and "居住用地 residential land" in t["tooltip"]
         assert not re.search(r"(?<![\d.])-1(?![\d.])|\bnan\b|None|undefined|null", t["tooltip"]), t["tooltip"]
-    # the area each new site newly covers: its cells counted
-    for order in sorted(newly.dropna().astype(int).unique()):
+    # the area each new site newly covers: its cells, and its share of the land, which is what the
+    # plan says the site adds to the coverage
+    for _, site in plan.sites.iterrows():
+        order = int(site["order"])
         sel = (units["new_site"] == order).fillna(False).to_numpy(bool) & drawn
-        assert any(s.startswith(f"新址 site #{order} · {int(sel.sum())} 格") for s in served), served
+        share = 100 * w[sel].sum() / w.sum()
+        assert share == pytest.approx(100 * site["coverage_gain"], abs=1e-9)
+        assert f"新址 site #{order} · {int(sel.sum())} 格 · {share:.1f} %" in served, served
 
 
 def test_siting_map_refuses_units_without_the_plan(demo_siting):

@@ -817,7 +817,8 @@ def siting_map(
         colours = [_CYCLE[i % len(_CYCLE)] for i in range(len(orders))]
         k = np.array([pos[int(v)] if np.isfinite(v) else -1 for v in site_no])
         geo_n, _ = page.lonlat(g84[keep][newly])
-        nshare = _shares(k[newly], len(orders), wd[newly] if wd is not None else None)
+        # each site's share of the whole weight (as the state layer's): what it adds to the coverage
+        nshare = _shares(np.where(newly, k, len(orders)), len(orders) + 1, wd)[:-1]
         ncount = np.bincount(k[newly], minlength=len(orders))
         served = {
             "g": geo_n,
