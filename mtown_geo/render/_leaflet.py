@@ -20,7 +20,7 @@ strings and is set with ``textContent``: it is shown, never parsed as HTML.
 
 Every map page of the package is made this way (the town, travel-time, siting, policy-task
 and province maps): :class:`Page` collects a page's data, :func:`area_part`,
-:func:`add_boundaries` and :func:`add_basemap` add the common layers, and :class:`Page.add_to`
+:func:`add_boundaries` and :func:`add_basemap` add the common layers, and :meth:`Page.add_to`
 puts the data and the script on a folium map through :class:`Script` and :class:`Text`,
 elements whose text is added to the page as it is (never compiled as a template).
 """
