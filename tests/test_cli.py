@@ -22,8 +22,8 @@ def test_version():
 
 @pytest.mark.parametrize("command", ["demo", "init", "run", "validate", "site", "batch"])
 def test_help_describes_every_option_in_flowing_paragraphs(command):
-    width = 120
-    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": str(width), "TERMINAL_WIDTH": str(width)})
+    width = 100
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": str(width), "NO_COLOR": "1", "TERM": "dumb"})
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert "--verbose" not in text or "INFO level" in text  # every option says what it does
