@@ -34,6 +34,7 @@ import gc
 import math
 import threading
 import weakref
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,10 +46,12 @@ from matplotlib import _text_helpers
 from matplotlib.backends import backend_pdf
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
-from matplotlib.backends.backend_pdf import PdfFile, RendererPdf
+from matplotlib.backends.backend_pdf import Name, PdfFile, RendererPdf, Stream, Verbatim, pdfRepr
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.ft2font import LoadFlags
 from matplotlib.offsetbox import OffsetBox
+from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
 
 __all__ = ["MapCanvas", "clear_caches", "gc_paused", "laid_out_once", "print_pdf"]
@@ -94,8 +97,9 @@ _GLYPHS = _LRU(_GLYPHS_MAX)
 
 def clear_caches() -> None:
     """Forget every cached text extent, bitmap, layout and glyph outline."""
-    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _GLYPHS):
+    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _GLYPHS, _PATHS, _STREAMS):
         cache.clear()
+    _PAGES.__dict__.pop("last", None)
 
 
 @contextlib.contextmanager
@@ -371,6 +375,50 @@ class _MapRendererPdf(RendererPdf):
 
 
 _STOCK_CHARPROCS = backend_pdf._get_pdf_charprocs
+_STOCK_GET_FONT = backend_pdf.get_font
+_ADVANCE_FLAGS = LoadFlags.NO_SCALE | LoadFlags.NO_HINTING
+
+
+class _Advance:
+    """The unscaled advance of a glyph, as the glyph matplotlib loads for a Type 3 font's Widths carries it."""
+
+    __slots__ = ("horiAdvance",)
+
+    def __init__(self, advance: int) -> None:
+        self.horiAdvance = advance
+
+
+class _EmbeddedFont:
+    """A font as the PDF file embeds it: the unscaled glyph advances (the Widths) kept per process.
+
+    Everything else is the font's own. Loading a glyph of a Chinese face in design units
+    takes about 30 µs, and a PDF embeds the widths of every character of a subset.
+    """
+
+    def __init__(self, font: Any, face: tuple[str, int]) -> None:
+        self._font = font
+        self._face = face
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._font, name)
+
+    def load_glyph(self, glyph_index: int, flags: Any = LoadFlags.FORCE_AUTOHINT) -> Any:
+        if flags != _ADVANCE_FLAGS:
+            return self._font.load_glyph(glyph_index, flags=flags)
+        key = ("advance", *self._face, int(glyph_index))
+        hit = _GLYPHS.get(key)
+        if hit is None:
+            hit = _Advance(self._font.load_glyph(glyph_index, flags=flags).horiAdvance)
+            _GLYPHS.put(key, hit)
+        return hit
+
+
+def _get_font(font_path: Any, *args: Any, **kwargs: Any) -> Any:
+    """matplotlib's font of a file, with its glyph advances from the cache (see :class:`_EmbeddedFont`)."""
+    font = _STOCK_GET_FONT(font_path, *args, **kwargs)
+    if args or kwargs or isinstance(font_path, (list, tuple)):
+        return font
+    return _EmbeddedFont(font, (str(font_path), int(getattr(font_path, "face_index", 0) or 0)))
 
 
 def _charprocs(font_path: str, glyph_indices: Any) -> dict[str, bytes]:
@@ -392,13 +440,238 @@ def _charprocs(font_path: str, glyph_indices: Any) -> dict[str, bytes]:
 def _cached_layout() -> Iterator[None]:
     """matplotlib's PDF text layout and glyph outlines looked up in the caches (all other text as usual)."""
     with _SWAP:
-        previous = _text_helpers.layout, backend_pdf._get_pdf_charprocs
+        previous = _text_helpers.layout, backend_pdf._get_pdf_charprocs, backend_pdf.get_font
         _text_helpers.layout = _layout
         backend_pdf._get_pdf_charprocs = _charprocs
+        backend_pdf.get_font = _get_font  # type: ignore[assignment]  # returns a font proxy
         try:
             yield
         finally:
-            _text_helpers.layout, backend_pdf._get_pdf_charprocs = previous
+            _text_helpers.layout, backend_pdf._get_pdf_charprocs, backend_pdf.get_font = previous
+
+
+_PATH_MIN_VERTICES = 64  # shorter paths are written faster than they are looked up
+_PATHS_MAX_BYTES = 64 << 20  # path operators kept (with their keys): a town's basemap is 2–4 MB
+_CHECKPOINT_BYTES = 256 << 10  # content between two kept compressor states of a page
+_CHUNK_BYTES = 64 << 10  # content compressed at a time
+_STREAMS_MAX_BYTES = 16 << 20  # small streams (glyph procedures) and their compressed bytes
+
+
+class _SizedLRU(_LRU):
+    """An :class:`_LRU` bounded by the bytes of its keys and values rather than by their count."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(0)
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+
+    def put(self, key: Any, value: Any, nbytes: int = 0) -> None:
+        if nbytes > self.max_bytes:
+            return
+        with self.lock:
+            old = self.data.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            self.data[key] = (value, nbytes)
+            self.nbytes += nbytes
+            while self.nbytes > self.max_bytes:
+                self.nbytes -= self.data.popitem(last=False)[1][1]
+
+    def get(self, key: Any) -> Any:
+        hit = super().get(key)
+        return None if hit is None else hit[0]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+            self.nbytes = 0
+
+
+_PATHS = _SizedLRU(_PATHS_MAX_BYTES)
+_STREAMS = _SizedLRU(_STREAMS_MAX_BYTES)
+
+
+def _path_operators(path: MplPath, transform: Any, clip: Any = None, simplify: Any = None, sketch: Any = None) -> list[Verbatim]:
+    """matplotlib's PDF operators of a path (:meth:`PdfFile.pathOperations`), a long path's made once per process.
+
+    The key holds everything the conversion reads: the vertices and codes as bytes, the
+    path's simplification settings, the transform's matrix, the clip box and the
+    simplification flag; a basemap drawn on every sheet of a town is converted once.
+    """
+    vertices = np.asarray(path.vertices)
+    if sketch is not None or len(vertices) < _PATH_MIN_VERTICES:
+        return _STOCK_PATH_OPERATIONS(path, transform, clip, simplify, sketch)
+    codes = path.codes
+    key = (
+        np.ascontiguousarray(vertices, dtype=np.float64).tobytes(),
+        None if codes is None else np.ascontiguousarray(codes, dtype=np.uint8).tobytes(),
+        bool(path.should_simplify),
+        float(path.simplify_threshold),
+        None if transform is None else np.ascontiguousarray(transform, dtype=np.float64).tobytes(),
+        None if clip is None else tuple(float(v) for v in clip),
+        None if simplify is None else bool(simplify),
+    )
+    hit = _PATHS.get(key)
+    if hit is None:
+        hit = _STOCK_PATH_OPERATIONS(path, transform, clip, simplify, sketch)
+        size = len(key[0]) + len(key[1] or b"") + sum(len(v.pdfRepr()) for v in hit)
+        _PATHS.put(key, hit, size)
+    return list(hit)
+
+
+_STOCK_PATH_OPERATIONS = PdfFile.pathOperations
+
+
+class _PageReference:
+    """The content of the last page a thread wrote, with its zlib compressor's state at points along it."""
+
+    __slots__ = ("checkpoints", "compressed", "content", "level")
+
+    def __init__(self, level: int, content: bytes, compressed: bytes, checkpoints: list[tuple[int, int, Any]]) -> None:
+        self.level = level
+        self.content = content
+        self.compressed = compressed
+        # (content offset, compressed offset, compressor state there), in order
+        self.checkpoints = checkpoints
+
+
+_PAGES = threading.local()  # per thread: the _PageReference of the last page
+
+
+class _PageStream(Stream):
+    """A page's content stream, compressed as matplotlib compresses it, reusing the last page's prefix.
+
+    The sheets of a town begin alike (the basemap is drawn first, to the same bytes), and
+    zlib's output depends only on the bytes given, not on how they are split between calls.
+    While the page repeats the last page's content, nothing is compressed; where it departs
+    from it, the compressor's state kept at the last checkpoint before that point is copied,
+    the compressed bytes up to there are written and the rest is compressed as usual, in
+    chunks of :data:`_CHUNK_BYTES`. The page then becomes the reference for the next one.
+    """
+
+    __slots__ = ("_checkpoints", "_chunks", "_compressed", "_level", "_matched", "_pending", "_pending_bytes", "_ref", "_size")
+
+    def __init__(self, id: int, len: Any, file: PdfFile, level: int) -> None:
+        super().__init__(id, len, file)
+        ref = getattr(_PAGES, "last", None)
+        self._ref: _PageReference | None = ref if ref is not None and ref.level == level else None
+        self._level = level
+        self._matched = 0  # bytes equal to the reference's so far (while _ref is set)
+        self._chunks: list[bytes] = []  # the content compressed so far
+        self._size = 0
+        self._compressed: list[bytes] = []  # what the compressor gave for them
+        self._checkpoints: list[tuple[int, int, Any]] = []
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    def write(self, data: bytes) -> None:
+        if self.compressobj is None:  # ended: the length object follows the stream
+            self.file.write(data)
+            return
+        ref = self._ref
+        if ref is not None:
+            if ref.content.startswith(data, self._matched):
+                self._matched += len(data)
+                return
+            self._depart()
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _CHUNK_BYTES:
+            self._compress_pending()
+
+    def _emit(self, compressed: bytes) -> None:
+        if compressed:
+            self.file.write(compressed)
+            self._compressed.append(compressed)
+
+    def _depart(self) -> None:
+        """Leave the reference where the page departs from it: its compressed prefix written, the rest pending."""
+        ref, matched = self._ref, self._matched
+        assert ref is not None
+        self._ref = None
+        start, out = 0, 0
+        for checkpoint in ref.checkpoints:
+            if checkpoint[0] > matched:
+                break
+            start, out, state = checkpoint
+            self._checkpoints.append(checkpoint)
+        if start:
+            self.compressobj = state.copy()
+            self._emit(ref.compressed[:out])
+            self._chunks.append(ref.content[:start])
+            self._size = start
+        if matched > start:
+            self._pending.append(ref.content[start:matched])
+            self._pending_bytes += matched - start
+
+    def _compress_pending(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        compressor = self.compressobj
+        assert compressor is not None  # set until the stream ends
+        self._emit(compressor.compress(data))
+        self._chunks.append(data)
+        self._size += len(data)
+        last = self._checkpoints[-1][0] if self._checkpoints else 0
+        if self._size - last >= _CHECKPOINT_BYTES:
+            self._checkpoints.append((self._size, sum(map(len, self._compressed)), compressor.copy()))
+
+    def _flush(self) -> None:
+        if self.compressobj is None:
+            return
+        if self._ref is not None:
+            self._depart()
+        self._compress_pending()
+        self._emit(self.compressobj.flush())
+        self.compressobj = None
+        _PAGES.last = _PageReference(self._level, b"".join(self._chunks), b"".join(self._compressed), self._checkpoints)
+
+
+class _MapPdfFile(PdfFile):
+    """matplotlib's PDF file, writing long paths from the shared cache and the page content as a :class:`_PageStream`."""
+
+    pathOperations = staticmethod(_path_operators)  # noqa: N815 (matplotlib's name)
+
+    def beginStream(self, id: int, len: Any, extra: Any = None, png: Any = None) -> None:  # noqa: N802 (matplotlib's name)
+        level = mpl.rcParams["pdf.compression"]
+        if getattr(self, "_mtown_page", False) and level and extra is None and png is None:
+            assert self.currentstream is None
+            self.currentstream = _PageStream(id, len, self, int(level))
+        else:
+            super().beginStream(id, len, extra, png)
+
+    def outputStream(self, ref: Any, data: bytes, *, extra: Any = None) -> None:  # noqa: N802 (matplotlib's name)
+        """A whole stream (a glyph procedure, a character map) written as :class:`Stream` writes it, compressed once per process."""
+        level = mpl.rcParams["pdf.compression"]
+        if not level or self.currentstream is not None or not isinstance(data, bytes):
+            super().outputStream(ref, data, extra=extra)
+            return
+        key = (int(level), data)
+        packed = _STREAMS.get(key)
+        if packed is None:
+            compressor = zlib.compressobj(level)
+            packed = compressor.compress(data) + compressor.flush()
+            _STREAMS.put(key, packed, len(data) + len(packed))
+        self.recordXref(ref.id)
+        header = {} if extra is None else dict(extra)
+        header["Length"] = len(packed)
+        header["Filter"] = Name("FlateDecode")
+        write = self.fh.write
+        write(b"%d 0 obj\n" % ref.id)
+        write(pdfRepr(header))
+        write(b"\nstream\n")
+        write(packed)
+        write(b"\nendstream\nendobj\n")
+
+    def newPage(self, width: float, height: float) -> None:  # noqa: N802 (matplotlib's name)
+        self._mtown_page = True
+        try:
+            super().newPage(width, height)
+        finally:
+            self._mtown_page = False
 
 
 def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
@@ -411,7 +684,7 @@ def print_pdf(fig: Figure, path: str | Path, *, metadata: dict[str, str] | None 
     fig.dpi = 72  # PDF points
     try:
         width, height = fig.get_size_inches()
-        file = PdfFile(str(path), metadata=metadata)
+        file = _MapPdfFile(str(path), metadata=metadata)
         try:
             file.newPage(width, height)
             renderer: Any = MixedModeRenderer(fig, width, height, dpi, _MapRendererPdf(file, dpi, height, width))
