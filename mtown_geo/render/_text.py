@@ -46,9 +46,9 @@ from matplotlib import _text_helpers
 from matplotlib.backends import backend_pdf
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
-from matplotlib.backends.backend_pdf import Name, PdfFile, RendererPdf, Stream, Verbatim, pdfRepr
+from matplotlib.backends.backend_pdf import Name, Op, PdfFile, RendererPdf, Stream, Verbatim, _fill, pdfRepr
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontPath, FontProperties
 from matplotlib.ft2font import LoadFlags
 from matplotlib.offsetbox import OffsetBox
 from matplotlib.path import Path as MplPath
@@ -97,7 +97,7 @@ _GLYPHS = _LRU(_GLYPHS_MAX)
 
 def clear_caches() -> None:
     """Forget every cached text extent, bitmap, layout and glyph outline."""
-    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _GLYPHS, _PATHS, _STREAMS):
+    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _PROGRAMS, _GLYPHS, _PATHS, _STREAMS):
         cache.clear()
     _PAGES.__dict__.pop("last", None)
 
@@ -328,6 +328,9 @@ class MapCanvas(FigureCanvasAgg):
 
 _PDF_FONT: contextvars.ContextVar[tuple[str, int, float] | None] = contextvars.ContextVar("mtown_geo_pdf_font", default=None)
 _STOCK_LAYOUT = _text_helpers.layout
+_PROGRAMS = _LRU(_LAYOUTS_MAX)  # glyphs of a plain text as the PDF writes them (per thread)
+_OP_GSAVE, _OP_GRESTORE, _OP_BT, _OP_ET = (pdfRepr(op) for op in (Op.gsave, Op.grestore, Op.begin_text, Op.end_text))
+_OP_CM, _OP_TF, _OP_TD, _OP_TJ = (pdfRepr(op) for op in (Op.concat_matrix, Op.selectfont, Op.textpos, Op.showkern))
 _SWAP = threading.RLock()
 
 
@@ -367,11 +370,110 @@ class _MapRendererPdf(RendererPdf):
         self, gc: Any, x: float, y: float, s: str, prop: FontProperties, angle: float, ismath: Any = False, mtext: Any = None
     ) -> None:
         key = None if mpl.rcParams["pdf.use14corefonts"] else _plain(prop, ismath, mtext)
+        program = None
+        if key is not None and gc.get_url() is None and isinstance(self.file, _MapPdfFile):
+            program = self._text_program(s, prop, key)
+        if program is not None:
+            self._write_text(gc, x, y, prop, angle, program)
+            return
         token = _PDF_FONT.set(key)
         try:
             super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
         finally:
             _PDF_FONT.reset(token)
+
+    def _text_program(self, s: str, prop: FontProperties, key: tuple[str, int, float]) -> list[tuple[Any, ...]] | None:
+        """The glyphs of a plain text as :meth:`RendererPdf.draw_text` writes them, laid out once per process.
+
+        Each glyph is (font object, character, glyph index, x offset, kern before it in the
+        PDF's text units, written); ``None`` (matplotlib draws the text) where a glyph is
+        raised or lowered, or a kern is not a float, which the stock route writes otherwise.
+        """
+        k = (s, key, threading.get_ident())  # the font objects are those of this thread
+        program = _PROGRAMS.get(k)
+        if program is None:
+            fontsize = prop.get_size_in_points()
+            items = list(_STOCK_LAYOUT(s, self._get_font_ttf(prop)))
+            plain = all(not item.y and (not item.prev_kern or type(item.prev_kern) is float) for item in items)
+            glyphs = [
+                (
+                    item.ft_object,
+                    item.char,
+                    item.glyph_index,
+                    item.x,
+                    pdfRepr(-1000 * item.prev_kern / fontsize) if item.prev_kern else None,
+                )
+                for item in items
+            ]
+            program = (glyphs,) if plain else (None,)
+            _PROGRAMS.put(k, program)
+        return program[0]
+
+    def _write_text(self, gc: Any, x: float, y: float, prop: FontProperties, angle: float, glyphs: list[tuple[Any, ...]]) -> None:
+        """Write a plain text's operators, byte for byte as :meth:`RendererPdf.draw_text` writes them (fonts as text).
+
+        The glyph codes and font names of the file are looked up once per glyph and font
+        subset in the file and then kept with it; the text's glyph layout and kerns are the
+        process's (:meth:`_text_program`).
+        """
+        self.check_gc(gc, gc._rgb)
+        file = self.file
+        fontsize = prop.get_size_in_points()
+        fonttype = mpl.rcParams["pdf.fonttype"]
+        codes, names = file._mtown_codes, file._mtown_names
+        track = file._character_tracker.track_glyph
+        a = math.radians(angle)
+        out = [
+            _OP_GSAVE,
+            _fill(
+                [
+                    pdfRepr(math.cos(a)),
+                    pdfRepr(math.sin(a)),
+                    pdfRepr(-math.sin(a)),
+                    pdfRepr(math.cos(a)),
+                    pdfRepr(x),
+                    pdfRepr(y),
+                    _OP_CM,
+                ]
+            ),
+            _OP_BT,
+        ]
+        shown: list[bytes] = []  # the TJ array of the current font subset
+        run: list[int] = []  # glyph codes not yet in it
+        prev_font = None
+        prev_start_x: float = 0
+
+        def show() -> None:
+            if run:
+                shown.append(pdfRepr(self._encode_glyphs(run, fonttype)))
+                run.clear()
+            if shown:
+                out.append(_fill([_fill([b"[", *shown, b"]"]), _OP_TJ]))
+                shown.clear()
+
+        for ft, char, glyph, gx, kern in glyphs:
+            code = codes.get((ft, char, glyph))
+            if code is None:
+                code = codes[ft, char, glyph] = track(ft, char, glyph)
+            subset, charcode = code
+            if (ft, subset) != prev_font:
+                show()
+                name = names.get((ft, subset))
+                if name is None:
+                    name = names[ft, subset] = file.fontName(FontPath(ft.fname, ft.face_index), subset)
+                out.append(_fill([pdfRepr(name), pdfRepr(fontsize), _OP_TF]))
+                out.append(_fill([pdfRepr(gx - prev_start_x), pdfRepr(0), _OP_TD]))  # y - old y: the int 0
+                prev_font = (ft, subset)
+                prev_start_x = gx
+            if kern is not None:
+                if run:
+                    shown.append(pdfRepr(self._encode_glyphs(run, fonttype)))
+                    run.clear()
+                shown.append(kern)
+            run.append(charcode)
+        show()
+        out += (_OP_ET, _OP_GRESTORE)
+        file.write(b"\n".join(out) + b"\n")
 
 
 _STOCK_CHARPROCS = backend_pdf._get_pdf_charprocs
@@ -634,6 +736,11 @@ class _MapPdfFile(PdfFile):
     """matplotlib's PDF file, writing long paths from the shared cache and the page content as a :class:`_PageStream`."""
 
     pathOperations = staticmethod(_path_operators)  # noqa: N815 (matplotlib's name)
+
+    def __init__(self, filename: Any, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(filename, metadata=metadata)
+        self._mtown_codes: dict[tuple[Any, str, int], tuple[int, int]] = {}  # glyph -> (subset, code) in this file
+        self._mtown_names: dict[tuple[Any, int], Name] = {}  # (font, subset) -> the file's font name
 
     def beginStream(self, id: int, len: Any, extra: Any = None, png: Any = None) -> None:  # noqa: N802 (matplotlib's name)
         level = mpl.rcParams["pdf.compression"]
