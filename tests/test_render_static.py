@@ -439,6 +439,161 @@ def test_the_pdf_is_matplotlibs_own_byte_for_byte_with_cold_and_warm_caches(demo
     assert (tmp_path / "warm.pdf").read_bytes() == stock
 
 
+def _stock_pdf(fig, path, meta):
+    """The PDF matplotlib's own ``savefig`` writes (the map's canvas put back after it)."""
+    fig.savefig(path, format="pdf", metadata=meta, dpi=fig.dpi)
+    static.MapCanvas(fig)
+    return Path(path).read_bytes()
+
+
+def test_a_towns_sheets_written_in_turn_are_matplotlibs_pdfs_byte_for_byte(demo, tt_map, tmp_path, monkeypatch):
+    """Sheets sharing the basemap reuse the previous page's compressed prefix and path operators; every
+    file is still the one matplotlib writes, in the order a run writes them and again with warm caches."""
+    from matplotlib import rc_context
+
+    from mtown_geo.render import _text
+
+    monkeypatch.setattr(_text, "_CHECKPOINT_BYTES", 4096)  # the demo's pages are small: keep many states
+    monkeypatch.setattr(_text, "_CHUNK_BYTES", 1024)
+    departures: list[tuple[int, int]] = []
+    stock_depart = _text._PageStream._depart
+
+    def depart(self):
+        matched = self._matched
+        stock_depart(self)
+        departures.append((matched, self._size))  # where the page left the last one, and the bytes taken from it
+
+    monkeypatch.setattr(_text._PageStream, "_depart", depart)
+    kw = {"boundaries": demo["bounds"], "basemap": demo["basemap"], "land": demo["land"], "data_date": "2020-06"}
+    bus = static.travel_time_map(demo["units"], demo["times"], "bus_stop", facilities=demo["fac"], **kw)
+    covered = static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, **kw)
+    rc = {"savefig.facecolor": "white", "savefig.edgecolor": "white", "pdf.fonttype": 3, "pdf.compression": 2}
+    meta = {"CreationDate": None, "Producer": None}
+    with rc_context(rc):
+        stock = [_stock_pdf(fig, tmp_path / f"stock{i}.pdf", meta) for i, fig in enumerate((tt_map, bus, covered))]
+        _text.clear_caches()
+        for rnd in range(2):
+            for i, fig in enumerate((tt_map, bus, tt_map, covered)):
+                _text.print_pdf(fig, tmp_path / "ours.pdf", metadata=meta)
+                assert (tmp_path / "ours.pdf").read_bytes() == stock[[0, 1, 0, 2][i]], (rnd, i)
+    assert len(departures) == 7  # every page but the first compared with the one before
+    assert any(taken > 0 for _, taken in departures)  # compressed bytes of the last page reused
+    assert all(taken <= matched for matched, taken in departures)
+
+
+def test_long_paths_operators_from_the_cache_are_matplotlibs(tt_map):
+    """The operators of a long path come from the cache only for the same vertices, codes, transform, clip and
+    simplification; anything else is converted anew."""
+    from matplotlib.backends.backend_pdf import PdfFile
+    from matplotlib.path import Path as MplPath
+    from matplotlib.transforms import Affine2D
+
+    from mtown_geo.render import _text
+
+    def ops(route, *args, **kw):
+        return b"".join(v.pdfRepr() for v in route(*args, **kw))
+
+    stock = PdfFile.pathOperations
+    paths = [p for c in tt_map.axes[0].collections for p in c.get_paths() if len(p.vertices) >= 200][:6]
+    assert len(paths) >= 3
+    affine = tt_map.axes[0].transData.get_affine()
+    _text.clear_caches()
+    for path in paths:
+        for clip, simplify in ((None, None), ((0.0, 0.0, 400.0, 500.0), path.should_simplify), (None, False)):
+            for transform in (affine, Affine2D().scale(2.0) + affine):
+                expected = ops(stock, path, transform, clip, simplify)
+                assert ops(_text._path_operators, path, transform, clip, simplify) == expected  # cold
+                assert ops(_text._path_operators, path, transform, clip, simplify) == expected  # from the cache
+    path = paths[0]
+    moved = MplPath(path.vertices.copy(), path.codes)
+    assert ops(_text._path_operators, moved, affine) == ops(stock, path, affine)
+    moved.vertices[3] += 5.0  # the same path object, its vertices changed in place
+    assert ops(_text._path_operators, moved, affine) == ops(stock, moved, affine) != ops(stock, path, affine)
+    opened = MplPath(path.vertices, None)  # same vertices, no codes
+    assert ops(_text._path_operators, opened, affine) == ops(stock, opened, affine) != ops(stock, path, affine)
+    assert len(_text._PATHS.data) > 0
+
+
+def _kanji(font_path, n: int) -> str:
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(font_path, face_index=font_path.face_index)
+    chars = [chr(c) for c in range(0x4E00, 0x9FA5) if font.get_char_index(c)]
+    return "".join(chars[:n])
+
+
+@pytest.mark.parametrize("compression", [2, 0, 6])
+def test_texts_written_from_their_glyphs_are_matplotlibs_pdf_byte_for_byte(tmp_path, monkeypatch, compression):
+    """Plain texts written from their cached glyphs (more Chinese characters than one Type 3 font subset holds,
+    kerned Latin, turned, several sizes, repeated) give matplotlib's file; a linked text takes matplotlib's route."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    from mtown_geo.render import _text
+
+    face = _fonts.cjk_font_file()
+    kanji = _kanji(face, 420)
+    assert len(kanji) == 420
+    fig = Figure(figsize=(5.8, 4.1), dpi=300)
+    static.MapCanvas(fig)
+    for i in range(0, 420, 30):
+        fig.text(0.02, 0.97 - i / 460, kanji[i : i + 30], fontproperties=_fonts.cjk_font(size_pt=6 + (i % 4)))
+    for angle, text in (
+        (0, "AVATAR Wave To Yo 1:10 000"),
+        (30, "Tower Avenue 幼儿园"),
+        (-75, "(括号) \\ back\nslash"),
+        (90, "AV"),
+    ):
+        fig.text(0.5, 0.5, text, fontproperties=_fonts.cjk_font(size_pt=9), rotation=angle)
+        fig.text(0.3, 0.3, text, fontproperties=_fonts.cjk_font(size_pt=9), rotation=angle)  # the same text again
+    fig.text(0.8, 0.1, "链接 link", fontproperties=_fonts.cjk_font(size_pt=8), url="https://www.openstreetmap.org/copyright")
+    written: list[int] = []
+    stock_write = _text._MapRendererPdf._write_text
+
+    def write_text(self, *args):
+        written.append(1)
+        stock_write(self, *args)
+
+    monkeypatch.setattr(_text._MapRendererPdf, "_write_text", write_text)
+    rc = {"savefig.facecolor": "white", "savefig.edgecolor": "white", "pdf.fonttype": 3, "pdf.compression": compression}
+    meta = {"CreationDate": None, "Producer": None}
+    with rc_context(rc):
+        stock = _stock_pdf(fig, tmp_path / "stock.pdf", meta)
+        _text.clear_caches()
+        _text.print_pdf(fig, tmp_path / "cold.pdf", metadata=meta)
+        _text.print_pdf(fig, tmp_path / "warm.pdf", metadata=meta)
+    assert stock.count(b"/Subtype /Type3") >= 3  # ASCII and two subsets of the Chinese face
+    assert b"/URI (https://www.openstreetmap.org/copyright)" in stock
+    assert (tmp_path / "cold.pdf").read_bytes() == stock
+    assert (tmp_path / "warm.pdf").read_bytes() == stock
+    lines = sum(len(t.get_text().split("\n")) for t in fig.texts if t.get_url() is None)
+    assert len(written) == 2 * lines  # every line of every text but the linked one, in both files
+
+
+def test_glyph_advances_from_the_cache_are_the_fonts():
+    from matplotlib.backends import backend_pdf
+    from matplotlib.ft2font import FT2Font, LoadFlags
+
+    from mtown_geo.render import _text
+
+    path = _fonts.cjk_font_file()
+    font = FT2Font(path, face_index=path.face_index)
+    glyphs = sorted({font.get_char_index(ord(c)) for c in _kanji(path, 200) + "Scale 比例尺 1:10 000"} | {0})
+    flags = LoadFlags.NO_SCALE | LoadFlags.NO_HINTING
+    _text.clear_caches()
+    with _text._cached_layout():
+        embedded = backend_pdf.get_font(path)
+    assert isinstance(embedded, _text._EmbeddedFont)
+    assert embedded.postscript_name == font.postscript_name and embedded.units_per_EM == font.units_per_EM
+    for _ in range(2):  # cold, then from the cache
+        assert [embedded.load_glyph(g, flags=flags).horiAdvance for g in glyphs] == [
+            font.load_glyph(g, flags=flags).horiAdvance for g in glyphs
+        ]
+    outline = embedded.load_glyph(glyphs[5], flags=LoadFlags.NO_SCALE)  # any other load is the font's own
+    assert outline.horiAdvance == font.load_glyph(glyphs[5], flags=LoadFlags.NO_SCALE).horiAdvance
+    assert np.array_equal(embedded.get_path()[0], font.get_path()[0])
+
+
 def test_glyph_outlines_from_the_cache_are_matplotlibs(tt_map):
     from matplotlib.backends import backend_pdf
     from matplotlib.ft2font import FT2Font

@@ -554,7 +554,7 @@ def _cached_layout() -> Iterator[None]:
 
 _PATH_MIN_VERTICES = 64  # shorter paths are written faster than they are looked up
 _PATHS_MAX_BYTES = 64 << 20  # path operators kept (with their keys): a town's basemap is 2–4 MB
-_CHECKPOINT_BYTES = 256 << 10  # content between two kept compressor states of a page
+_CHECKPOINT_BYTES = 128 << 10  # content between two kept compressor states of a page (each state: 256 kB)
 _CHUNK_BYTES = 64 << 10  # content compressed at a time
 _STREAMS_MAX_BYTES = 16 << 20  # small streams (glyph procedures) and their compressed bytes
 
