@@ -427,12 +427,12 @@ class _MapRendererPdf(RendererPdf):
             _OP_GSAVE,
             _fill(
                 [
-                    pdfRepr(math.cos(a)),
-                    pdfRepr(math.sin(a)),
-                    pdfRepr(-math.sin(a)),
-                    pdfRepr(math.cos(a)),
-                    pdfRepr(x),
-                    pdfRepr(y),
+                    _number_repr(math.cos(a)),
+                    _number_repr(math.sin(a)),
+                    _number_repr(-math.sin(a)),
+                    _number_repr(math.cos(a)),
+                    _number_repr(x),
+                    _number_repr(y),
                     _OP_CM,
                 ]
             ),
@@ -461,8 +461,8 @@ class _MapRendererPdf(RendererPdf):
                 name = names.get((ft, subset))
                 if name is None:
                     name = names[ft, subset] = file.fontName(FontPath(ft.fname, ft.face_index), subset)
-                out.append(_fill([pdfRepr(name), pdfRepr(fontsize), _OP_TF]))
-                out.append(_fill([pdfRepr(gx - prev_start_x), pdfRepr(0), _OP_TD]))  # y - old y: the int 0
+                out.append(_fill([pdfRepr(name), _number_repr(fontsize), _OP_TF]))
+                out.append(_fill([_number_repr(gx - prev_start_x), _number_repr(0), _OP_TD]))  # y - old y: the int 0
                 prev_font = (ft, subset)
                 prev_start_x = gx
             if kern is not None:
@@ -732,6 +732,17 @@ class _PageStream(Stream):
         _PAGES.last = _PageReference(self._level, b"".join(self._chunks), b"".join(self._compressed), self._checkpoints)
 
 
+def _number_repr(obj: Any) -> bytes:
+    """:func:`matplotlib.backends.backend_pdf.pdfRepr`, with Python floats and ints formatted here (the most
+    frequent operands of a page); everything else, and what it refuses, is left to matplotlib."""
+    kind = type(obj)
+    if kind is float and math.isfinite(obj):
+        return (b"%.10f" % obj).rstrip(b"0").rstrip(b".")
+    if kind is int:
+        return b"%d" % obj
+    return pdfRepr(obj)
+
+
 class _MapPdfFile(PdfFile):
     """matplotlib's PDF file, writing long paths from the shared cache and the page content as a :class:`_PageStream`."""
 
@@ -741,6 +752,10 @@ class _MapPdfFile(PdfFile):
         super().__init__(filename, metadata=metadata)
         self._mtown_codes: dict[tuple[Any, str, int], tuple[int, int]] = {}  # glyph -> (subset, code) in this file
         self._mtown_names: dict[tuple[Any, int], Name] = {}  # (font, subset) -> the file's font name
+
+    def output(self, *data: Any) -> None:
+        """Write PDF objects as :meth:`PdfFile.output` does (numbers formatted here, one write per line)."""
+        self.write(_fill([_number_repr(x) for x in data]) + b"\n")
 
     def beginStream(self, id: int, len: Any, extra: Any = None, png: Any = None) -> None:  # noqa: N802 (matplotlib's name)
         level = mpl.rcParams["pdf.compression"]
