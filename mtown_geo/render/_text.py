@@ -11,19 +11,33 @@ renderers here keep, per font file, face, size and resolution:
 * in the PNG (Agg), the text's **bitmap**, rendered once and then copied onto the sheet
   (rotated street names are turned as whole bitmaps, as matplotlib drew every text until
   3.10);
-* in the PDF, the **glyph layout** of a text (glyph indices and advances): the text is
-  still written as text, in the embedded font, and can be searched and copied;
-* the **outline** of each glyph the PDFs embed (the Type 3 glyph procedure), made once per
-  process instead of once per file.
+* in the PDF, the **glyph layout** of a text (glyph indices, advances and kerns): the text
+  is still written as text, in the embedded font, and can be searched and copied; a plain
+  text's operators are written from it directly, with the file's glyph codes and font names
+  looked up once per glyph and subset of the file (:meth:`_MapRendererPdf._write_text`);
+* the **outline** and the **advance** of each glyph the PDFs embed (the Type 3 glyph
+  procedure and its width), made once per process instead of once per file, and each
+  small stream (a glyph procedure) compressed once;
+* the PDF **operators of a long path** (a basemap layer drawn on every sheet of a town),
+  keyed by its vertices, codes, transform and clip (:func:`_path_operators`);
+* the **last page's content** and its zlib compressor at points along it: the sheets of a
+  town begin with the same basemap, and the part of a page that repeats the last one is
+  not compressed again (:class:`_PageStream`).
 
 Within one draw (the PNG's, then the PDF's), each text and each legend box is laid out
 once (:func:`laid_out_once`); matplotlib lays legends out again at every level of their
 boxes. The files are those matplotlib writes itself: the PDF byte for byte, the PNG up to
 antialiasing at glyph edges (bitmaps turned whole).
 
+A sheet's PDF (A4) costs about 0.03 CPU s for the demo town and 0.05 s for a town with a
+dense basemap (a Liechtenstein municipality): 35–45 % less than when matplotlib's PDF
+backend writes it with only the text layouts and glyph outlines cached.
+
 Texts set by a font *file* (every text of the maps, see :mod:`mtown_geo.render._fonts`)
 are cached; any other text (a family name, math text, font features, another language
-tag) is drawn by matplotlib as usual. The caches are bounded (least recently used go first).
+tag) is drawn by matplotlib as usual. The caches are bounded (least recently used go first);
+the last page of each thread (a dense town's: about 7 MB with its compressor states) is
+kept until the next one replaces it.
 """
 
 from __future__ import annotations
@@ -96,7 +110,7 @@ _GLYPHS = _LRU(_GLYPHS_MAX)
 
 
 def clear_caches() -> None:
-    """Forget every cached text extent, bitmap, layout and glyph outline."""
+    """Forget every cached text extent, bitmap, layout, glyph outline, path, stream and this thread's last page."""
     for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _PROGRAMS, _GLYPHS, _PATHS, _STREAMS):
         cache.clear()
     _PAGES.__dict__.pop("last", None)
@@ -553,7 +567,7 @@ def _cached_layout() -> Iterator[None]:
 
 
 _PATH_MIN_VERTICES = 64  # shorter paths are written faster than they are looked up
-_PATHS_MAX_BYTES = 64 << 20  # path operators kept (with their keys): a town's basemap is 2–4 MB
+_PATHS_MAX_BYTES = 32 << 20  # path operators kept (with their keys): a dense town's basemap is 2–4 MB
 _CHECKPOINT_BYTES = 128 << 10  # content between two kept compressor states of a page (each state: 256 kB)
 _CHUNK_BYTES = 64 << 10  # content compressed at a time
 _STREAMS_MAX_BYTES = 16 << 20  # small streams (glyph procedures) and their compressed bytes
