@@ -2243,7 +2243,9 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
 
     Both files come from the one laid-out figure; their texts are shaped once and kept
     for the process (:mod:`mtown_geo.render._text`), so the PDF and the next sheets of a
-    town reuse what the first drew.
+    town reuse what the first drew. The PDF also reuses the operators of long paths (the
+    basemap) and the compressed part of its page that repeats the town's last sheet; it
+    is, byte for byte, the file matplotlib's ``savefig`` writes.
 
     Parameters
     ----------
