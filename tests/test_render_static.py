@@ -546,6 +546,8 @@ def test_texts_written_from_their_glyphs_are_matplotlibs_pdf_byte_for_byte(tmp_p
     ):
         fig.text(0.5, 0.5, text, fontproperties=_fonts.cjk_font(size_pt=9), rotation=angle)
         fig.text(0.3, 0.3, text, fontproperties=_fonts.cjk_font(size_pt=9), rotation=angle)  # the same text again
+    # a character the face lacks is drawn from matplotlib's last-resort font: the text changes fonts twice
+    fig.text(0.1, 0.05, "公园\u0d9e公园 Park", fontproperties=_fonts.cjk_font(size_pt=8))
     fig.text(0.8, 0.1, "链接 link", fontproperties=_fonts.cjk_font(size_pt=8), url="https://www.openstreetmap.org/copyright")
     written: list[int] = []
     stock_write = _text._MapRendererPdf._write_text
@@ -557,12 +559,14 @@ def test_texts_written_from_their_glyphs_are_matplotlibs_pdf_byte_for_byte(tmp_p
     monkeypatch.setattr(_text._MapRendererPdf, "_write_text", write_text)
     rc = {"savefig.facecolor": "white", "savefig.edgecolor": "white", "pdf.fonttype": 3, "pdf.compression": compression}
     meta = {"CreationDate": None, "Producer": None}
-    with rc_context(rc):
+    with rc_context(rc), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
         stock = _stock_pdf(fig, tmp_path / "stock.pdf", meta)
         _text.clear_caches()
         _text.print_pdf(fig, tmp_path / "cold.pdf", metadata=meta)
         _text.print_pdf(fig, tmp_path / "warm.pdf", metadata=meta)
-    assert stock.count(b"/Subtype /Type3") >= 3  # ASCII and two subsets of the Chinese face
+    assert stock.count(b"/Subtype /Type3") >= 4  # ASCII and two subsets of the Chinese face, the last-resort font
+    assert b"LastResort" in stock
     assert b"/URI (https://www.openstreetmap.org/copyright)" in stock
     assert (tmp_path / "cold.pdf").read_bytes() == stock
     assert (tmp_path / "warm.pdf").read_bytes() == stock

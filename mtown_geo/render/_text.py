@@ -403,7 +403,16 @@ class _MapRendererPdf(RendererPdf):
         PDF's text units, written); ``None`` (matplotlib draws the text) where a glyph is
         raised or lowered, or a kern is not a float, which the stock route writes otherwise.
         """
-        k = (s, key, threading.get_ident())  # the font objects are those of this thread
+        # what decides the font object matplotlib lays the text out with (font_manager.get_font): the
+        # file once per family name of the properties, two settings, and the thread
+        k = (
+            s,
+            key,
+            len(prop.get_family()),
+            mpl.rcParams["text.kerning_factor"],
+            mpl.rcParams["font.enable_last_resort"],
+            threading.get_ident(),
+        )
         program = _PROGRAMS.get(k)
         if program is None:
             fontsize = prop.get_size_in_points()
