@@ -514,6 +514,39 @@ def test_long_paths_operators_from_the_cache_are_matplotlibs(tt_map):
     assert len(_text._PATHS.data) > 0
 
 
+def test_a_collections_colour_rows_convert_as_matplotlib_parses_them():
+    from mtown_geo.render import _text
+
+    rows = [
+        np.array([0.2, 0.4, 0.6, 1.0]),
+        np.array([0.0, 0.0, 0.0, 0.0]),
+        np.array([1.0, 1.0, 1.0, 0.5]),
+        np.array([0.2, np.nan, 0.6, 1.0]),  # NaN passes matplotlib's range check
+        np.array([[0.1, 0.2, 0.3, 0.4]]),  # one row as a 2-D array
+        np.array([0.1, 0.2, 0.3]),  # alpha 1 added as an int
+        np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32),
+        np.array([0.1, 1.2, 0.3, 1.0]),  # out of range: matplotlib refuses it
+        (0.3, 0.3, 0.3, 1.0),
+        ("#336699", 0.5),
+        "C1",
+        "none",
+    ]
+    for alpha in (None, 0.5):
+        for row in rows:
+            results = []
+            for route in (_text._to_rgba, _text._STOCK_TO_RGBA):
+                try:
+                    results.append(route(row, alpha))
+                except ValueError as exc:
+                    results.append(str(exc))
+            assert str(results[0]) == str(results[1]), (row, alpha)
+            if isinstance(results[0], tuple):  # the same numbers as the same types (the PDF writes ints and floats apart)
+                assert [type(v) for v in results[0]] == [type(v) for v in results[1]]
+    with _text._cached_layout():
+        assert matplotlib.colors.to_rgba is _text._to_rgba
+    assert matplotlib.colors.to_rgba is _text._STOCK_TO_RGBA
+
+
 def _kanji(font_path, n: int) -> str:
     from matplotlib.ft2font import FT2Font
 

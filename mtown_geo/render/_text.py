@@ -57,6 +57,7 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib import _text_helpers
+from matplotlib import colors as mcolors
 from matplotlib.backends import backend_pdf
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
@@ -561,18 +562,37 @@ def _charprocs(font_path: str, glyph_indices: Any) -> dict[str, bytes]:
     return procs
 
 
+_STOCK_TO_RGBA = mcolors.to_rgba
+
+
+def _to_rgba(c: Any, alpha: Any = None) -> Any:
+    """:func:`matplotlib.colors.to_rgba`, with a row of a float RGBA array converted here.
+
+    matplotlib's PDF backend converts the colour of each path of a collection (a row of
+    the collection's colour array) on its own; a row of four values in 0–1 is the same
+    tuple of floats matplotlib's parser gives (anything else is left to it).
+    """
+    if alpha is None and type(c) is np.ndarray and c.dtype == np.float64 and c.shape == (4,):
+        rgba = tuple(c.tolist())
+        if all(0.0 <= v <= 1.0 for v in rgba):
+            return rgba
+    return _STOCK_TO_RGBA(c, alpha)
+
+
 @contextlib.contextmanager
 def _cached_layout() -> Iterator[None]:
-    """matplotlib's PDF text layout and glyph outlines looked up in the caches (all other text as usual)."""
+    """matplotlib's PDF text layout, glyph outlines and advances looked up in the caches (all other text as
+    usual), and collections' colour rows converted directly (:func:`_to_rgba`)."""
     with _SWAP:
-        previous = _text_helpers.layout, backend_pdf._get_pdf_charprocs, backend_pdf.get_font
+        previous = _text_helpers.layout, backend_pdf._get_pdf_charprocs, backend_pdf.get_font, mcolors.to_rgba
         _text_helpers.layout = _layout
         backend_pdf._get_pdf_charprocs = _charprocs
         backend_pdf.get_font = _get_font  # type: ignore[assignment]  # returns a font proxy
+        mcolors.to_rgba = _to_rgba
         try:
             yield
         finally:
-            _text_helpers.layout, backend_pdf._get_pdf_charprocs, backend_pdf.get_font = previous
+            _text_helpers.layout, backend_pdf._get_pdf_charprocs, backend_pdf.get_font, mcolors.to_rgba = previous
 
 
 _PATH_MIN_VERTICES = 64  # shorter paths are written faster than they are looked up
