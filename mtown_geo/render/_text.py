@@ -29,9 +29,12 @@ once (:func:`laid_out_once`); matplotlib lays legends out again at every level o
 boxes. The files are those matplotlib writes itself: the PDF byte for byte, the PNG up to
 antialiasing at glyph edges (bitmaps turned whole).
 
-A sheet's PDF (A4) costs about 0.03 CPU s for the demo town and 0.05 s for a town with a
-dense basemap (a Liechtenstein municipality): 35–45 % less than when matplotlib's PDF
-backend writes it with only the text layouts and glyph outlines cached.
+A sheet's PDF (A4, caches warm) costs about 0.03 CPU s for the demo town and 0.045 s for a
+town with a dense basemap (a Liechtenstein municipality): 35–50 % less than when
+matplotlib's PDF backend writes it with only the text layouts and glyph outlines cached.
+About a quarter of what is left is zlib compressing the part of each page that differs
+from the last one (and everything drawn after it: the streets and buildings over the
+indicator), which the file's bytes require.
 
 Texts set by a font *file* (every text of the maps, see :mod:`mtown_geo.render._fonts`)
 are cached; any other text (a family name, math text, font features, another language
