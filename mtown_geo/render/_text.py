@@ -24,6 +24,9 @@ renderers here keep, per font file, face, size and resolution:
   town begin with the same basemap, and the part of a page that repeats the last one is
   not compressed again (:class:`_PageStream`).
 
+While a PDF is drawn, the colour of each path of a collection (a row of its colour array)
+is converted directly rather than by matplotlib's general colour parser (:func:`_to_rgba`).
+
 Within one draw (the PNG's, then the PDF's), each text and each legend box is laid out
 once (:func:`laid_out_once`); matplotlib lays legends out again at every level of their
 boxes. The files are those matplotlib writes itself: the PDF byte for byte, the PNG up to
