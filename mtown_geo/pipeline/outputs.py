@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,7 @@ def write(
         prov = result.provenance()
         report.write_tables(tables, tmp, title=f"{st.name} 现代化美丽城镇空间指标 ({st.year})", provenance=prov, profile=prof)
         if st.outputs.geopackage:
-            gpkg = tmp / "layers.gpkg"
-            with _fast_gpkg():
-                for name, gdf in result.layers.items():
-                    if len(gdf):
-                        to_gpkg(gdf, gpkg, name)
+            write_gpkg(result.layers, tmp / "layers.gpkg")
         if st.outputs.maps:
             _interactive_map(result, tmp / "map.html")
         if st.outputs.static_maps:
@@ -201,26 +198,161 @@ def _disk_full_as_error(tmp: Path, out: Path, need: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _fast_gpkg() -> Iterator[None]:
-    """GeoPackage writes without SQLite's per-layer disk syncs.
+    """GeoPackage writes without SQLite's per-layer disk syncs and without SpatiaLite.
 
     Outputs are built in a temporary folder and moved into place only when complete
     (:func:`mtown_geo._io.atomic_dir`), so the journal and the syncs SQLite makes after each
-    layer buy nothing here; dropping them halves the time of a small layer. The settings are
-    GDAL's, for the whole process, and are restored when the block ends.
+    layer buy nothing here; dropping them halves the time of a small layer. GDAL also loads
+    SpatiaLite's SQL functions each time it opens the file, which a GeoPackage written here
+    never calls (its triggers use GDAL's own ``ST_*`` functions). The settings are GDAL's, for
+    the whole process, and are restored when the block ends.
     """
-    keys = ("OGR_SQLITE_SYNCHRONOUS", "OGR_SQLITE_JOURNAL")
-    before = {k: pyogrio.get_gdal_config_option(k) for k in keys}
-    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"})
+    settings = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY", "SPATIALITE_LOAD": "NO"}
+    before = {k: pyogrio.get_gdal_config_option(k) for k in settings}
+    pyogrio.set_gdal_config_options(settings)
     try:
         yield
     finally:
         pyogrio.set_gdal_config_options(before)
 
 
-def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> list[str]:
+    """Write layers into one GeoPackage, each with its spatial index; empty layers are left out.
+
+    Values are written as by :func:`to_gpkg`. The layers are written without their
+    spatial indexes, which are then added in one pass over the file (:func:`_add_rtree_indexes`):
+    GDAL opens the file again for each layer and reads every trigger already in it, so
+    indexes made layer by layer cost more than the layers themselves. The file is the one
+    layer-by-layer writes give, with the same R-tree contents and triggers.
+
+    Parameters
+    ----------
+    layers
+        Layer name → layer, written in this order.
+    path
+        The GeoPackage to write (a new file: layers of an existing one are replaced).
+
+    Returns
+    -------
+    list of str
+        The names of the layers written.
+    """
+    written: dict[str, gpd.GeoDataFrame] = {}
+    with _fast_gpkg():
+        for name, gdf in layers.items():
+            if len(gdf):
+                to_gpkg(gdf, path, name, spatial_index=False)
+                written[name] = gdf
+    if written:
+        _add_rtree_indexes(path, written)
+    return list(written)
+
+
+# The GeoPackage R-tree extension (GeoPackage 1.4, F.3), with the triggers exactly as GDAL
+# writes them (the tests compare them with GDAL's own).
+_RTREE_EXTENSION = ("gpkg_rtree_index", "http://www.geopackage.org/spec120/#extension_rtree", "write-only")
+_EXTENSIONS_TABLE = (
+    "CREATE TABLE gpkg_extensions (table_name TEXT,column_name TEXT,extension_name TEXT NOT NULL,"
+    "definition TEXT NOT NULL,scope TEXT NOT NULL,CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))"
+)
+_VALUES = "(NEW.{i},ST_MinX(NEW.{c}), ST_MaxX(NEW.{c}),ST_MinY(NEW.{c}), ST_MaxY(NEW.{c}))"
+_RTREE_TRIGGERS = (
+    (
+        "insert",
+        "AFTER INSERT ON {t} WHEN (new.{c} NOT NULL AND NOT ST_IsEmpty(NEW.{c})) "
+        "BEGIN INSERT OR REPLACE INTO {r} VALUES " + _VALUES + "; END",
+    ),
+    (
+        "update6",
+        "AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) "
+        "AND (OLD.{c} NOTNULL AND NOT ST_IsEmpty(OLD.{c})) BEGIN UPDATE {r} SET minx = ST_MinX(NEW.{c}), "
+        "maxx = ST_MaxX(NEW.{c}),miny = ST_MinY(NEW.{c}), maxy = ST_MaxY(NEW.{c}) WHERE id = NEW.{i};END",
+    ),
+    (
+        "update7",
+        "AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) "
+        "AND (OLD.{c} ISNULL OR ST_IsEmpty(OLD.{c})) BEGIN INSERT INTO {r} VALUES " + _VALUES + "; END",
+    ),
+    (
+        "update2",
+        "AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND (NEW.{c} ISNULL OR ST_IsEmpty(NEW.{c})) "
+        "BEGIN DELETE FROM {r} WHERE id = OLD.{i}; END",
+    ),
+    (
+        "update5",
+        "AFTER UPDATE ON {t} WHEN OLD.{i} != NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) "
+        "BEGIN DELETE FROM {r} WHERE id = OLD.{i}; INSERT OR REPLACE INTO {r} VALUES " + _VALUES + "; END",
+    ),
+    (
+        "update4",
+        "AFTER UPDATE ON {t} WHEN OLD.{i} != NEW.{i} AND (NEW.{c} ISNULL OR ST_IsEmpty(NEW.{c})) "
+        "BEGIN DELETE FROM {r} WHERE id IN (OLD.{i}, NEW.{i}); END",
+    ),
+    ("delete", "AFTER DELETE ON {t} WHEN old.{c} NOT NULL BEGIN DELETE FROM {r} WHERE id = OLD.{i}; END"),
+)
+
+
+def _quote(name: str) -> str:
+    """An SQL identifier in double quotes (as GDAL quotes them)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _add_rtree_indexes(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+    """Add the GeoPackage R-tree spatial index of each layer, written without one, in one transaction.
+
+    The index holds each feature's bounding box (as GDAL's ``ST_MinX``... give it, rounded
+    outwards to 32-bit floats by SQLite's R-tree) under its feature id; features without a
+    geometry or with an empty one have none, as GDAL does. The feature ids are those GDAL
+    gives a new layer (1, 2, ... in row order): this is checked, and a layer whose ids are
+    otherwise is an error rather than a wrong index.
+    """
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("PRAGMA journal_mode=MEMORY")
+        con.execute("BEGIN")
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gpkg_extensions'").fetchone() is None:
+            con.execute(_EXTENSIONS_TABLE)
+        columns = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())
+        for name, gdf in layers.items():
+            column = columns[name]
+            fid = next(row[1] for row in con.execute(f"PRAGMA table_info({_quote(name)})") if row[5] == 1)
+            n = len(gdf)
+            ids = con.execute(f"SELECT min({_quote(fid)}), max({_quote(fid)}), count(*) FROM {_quote(name)}").fetchone()
+            if tuple(ids) != (1, n, n):
+                raise RuntimeError(
+                    f"layer {name!r} of {path} has feature ids {ids[0]}..{ids[1]} for {ids[2]} features where "
+                    f"1..{n} were expected: its spatial index cannot be made from the rows"
+                )
+            geoms = gdf.geometry.to_numpy()
+            keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            bounds = shapely.bounds(geoms[keep])
+            rtree = f"rtree_{name}_{column}"
+            q = {"t": _quote(name), "c": _quote(column), "i": _quote(fid), "r": _quote(rtree)}
+            con.execute(f"CREATE VIRTUAL TABLE {q['r']} USING rtree(id, minx, maxx, miny, maxy)")
+            rows = zip(
+                (np.flatnonzero(keep) + 1).tolist(),
+                bounds[:, 0].tolist(),
+                bounds[:, 2].tolist(),
+                bounds[:, 1].tolist(),
+                bounds[:, 3].tolist(),
+                strict=True,
+            )
+            con.executemany(f"INSERT INTO {q['r']} VALUES (?, ?, ?, ?, ?)", rows)
+            con.execute("INSERT INTO gpkg_extensions VALUES (?, ?, ?, ?, ?)", (name, column, *_RTREE_EXTENSION))
+            for suffix, body in _RTREE_TRIGGERS:
+                con.execute(f"CREATE TRIGGER {_quote(f'{rtree}_{suffix}')} " + body.format(**q))
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, spatial_index: bool = True) -> None:
     """Write one layer into a GeoPackage: values of no GeoPackage type as text, infinities as NULL.
 
     ``gdf`` is not modified; only the columns that change are replaced, in a shallow copy.
+    ``spatial_index=False`` leaves out the layer's spatial index (:func:`write_gpkg` adds
+    them all at the end).
     """
     changed: dict[Any, Any] = {}
     for col in gdf.columns:
@@ -238,7 +370,8 @@ def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
         frame = gdf.copy(deep=False)
         for col, values in changed.items():
             frame[col] = values
-    frame.to_file(path, layer=layer, driver="GPKG")
+    options = {} if spatial_index else {"SPATIAL_INDEX": "NO"}
+    frame.to_file(path, layer=layer, driver="GPKG", **options)
 
 
 def _interactive_map(result: StudyResult, path: Path) -> None:

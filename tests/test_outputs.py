@@ -1,0 +1,156 @@
+"""The run folder's GeoPackage: all layers written, then their spatial indexes added in one pass,
+checked against GDAL writing each layer with its own index (the route it replaces)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from mtown_geo.pipeline import outputs
+
+
+def _dump(path: Path) -> dict[str, Any]:
+    """Everything a GeoPackage reader sees: schema (SQL text of every table, index and trigger),
+    metadata tables (``last_change`` left out: it is the time of writing), every feature row as
+    stored (GeoPackage geometry blobs) and every R-tree row."""
+    con = sqlite3.connect(path)
+    try:
+        out: dict[str, Any] = {
+            "schema": sorted(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall(), key=str),
+            "extensions": con.execute("SELECT * FROM gpkg_extensions ORDER BY rowid").fetchall(),
+            "contents": con.execute(
+                "SELECT table_name, data_type, identifier, description, min_x, min_y, max_x, max_y, srs_id FROM gpkg_contents ORDER BY rowid"
+            ).fetchall(),
+            "geometry_columns": con.execute("SELECT * FROM gpkg_geometry_columns ORDER BY rowid").fetchall(),
+            "ogr_contents": con.execute("SELECT * FROM gpkg_ogr_contents ORDER BY rowid").fetchall(),
+            "srs": con.execute("SELECT * FROM gpkg_spatial_ref_sys").fetchall(),
+            "sequence": con.execute("SELECT * FROM sqlite_sequence").fetchall(),
+            "ids": (con.execute("PRAGMA application_id").fetchone(), con.execute("PRAGMA user_version").fetchone()),
+        }
+        for (table,) in con.execute("SELECT table_name FROM gpkg_contents").fetchall():
+            out[f"rows/{table}"] = con.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+            out[f"rtree/{table}"] = con.execute(f'SELECT * FROM "rtree_{table}_geom" ORDER BY id').fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def _float32_outwards(values: np.ndarray, *, down: bool) -> np.ndarray:
+    """Coordinates as SQLite's R-tree stores them (``rtreeValueDown``/``rtreeValueUp``): a 32-bit
+    float, moved away from the box by a factor of 1 ± 2⁻²³ where the nearest one falls inside."""
+    f = values.astype(np.float32).astype(float)
+    inside = f > values if down else f < values
+    away = (values < 0) == down  # the factor that moves the value away from the box
+    factor = np.where(away, 1 + 2.0**-23, 1 - 2.0**-23)
+    out = np.where(inside, (values * factor).astype(np.float32).astype(float), f)
+    assert ((out <= values) if down else (out >= values)).all()
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_layers(shared_demo) -> dict[str, gpd.GeoDataFrame]:
+    """The demo run's layers, with one feature without a geometry, one with an empty geometry
+    (neither belongs in a spatial index) and an empty layer (not written)."""
+    layers = dict(shared_demo.result.layers)
+    units = layers["units_15min"].copy()
+    geoms = units.geometry.to_numpy().copy()
+    geoms[3] = None
+    geoms[5] = shapely.Polygon()
+    layers["units_15min"] = units.set_geometry(gpd.GeoSeries(geoms, index=units.index, crs=units.crs))
+    layers["nothing"] = units.iloc[:0]
+    return layers
+
+
+def test_write_gpkg_is_gdal_layer_by_layer(demo_layers, tmp_path):
+    """The GeoPackage is the one GDAL writes layer by layer with its own spatial indexes: same
+    schema and triggers (SQL text), metadata, stored rows, R-tree rows, in the same order."""
+    new, old = tmp_path / "new.gpkg", tmp_path / "old.gpkg"
+    names = outputs.write_gpkg(demo_layers, new)
+    for name, gdf in demo_layers.items():
+        if len(gdf):
+            outputs.to_gpkg(gdf, old, name)
+    assert names == [n for n, g in demo_layers.items() if len(g)] and "nothing" not in names and len(names) > 10
+    a, b = _dump(new), _dump(old)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], key
+    con = sqlite3.connect(new)
+    assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    for name in names:
+        assert con.execute(f"SELECT rtreecheck('rtree_{name}_geom')").fetchone() == ("ok",)
+    con.close()
+
+
+def test_write_gpkg_reads_back(demo_layers, tmp_path):
+    """Every layer reads back in order with its CRS, values and geometries; its spatial index
+    holds each feature's box (computed here from the layer, rounded as the R-tree stores it),
+    and GDAL uses it: a box query gives the features the box meets."""
+    path = tmp_path / "layers.gpkg"
+    names = outputs.write_gpkg(demo_layers, path)
+    assert list(pyogrio.list_layers(path)[:, 0]) == names
+    con = sqlite3.connect(path)
+    for name in names:
+        src = demo_layers[name]
+        info = pyogrio.read_info(path, layer=name)
+        assert info["capabilities"]["fast_spatial_filter"], name
+        assert info["features"] == len(src)
+        back = pyogrio.read_dataframe(path, layer=name)
+        assert back.crs == src.crs
+        geoms = src.geometry.to_numpy()
+        stored = back.geometry.to_numpy()
+        assert np.array_equal(shapely.is_missing(stored), shapely.is_missing(geoms))
+        # the same coordinates (a layer of polygons and multipolygons is stored as multipolygons)
+        assert np.array_equal(shapely.get_coordinates(stored), shapely.get_coordinates(geoms))
+        assert np.array_equal(shapely.get_num_coordinates(stored), shapely.get_num_coordinates(geoms))
+        for col in src.columns.drop(src.geometry.name):
+            want = src[col].to_numpy()
+            if want.dtype.kind == "f":
+                want = np.where(np.isinf(want), np.nan, want)
+                assert np.array_equal(back[col].to_numpy(float), want, equal_nan=True), (name, col)
+        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        box = shapely.bounds(geoms[keep])
+        rows = np.array(con.execute(f'SELECT * FROM "rtree_{name}_geom" ORDER BY id').fetchall(), dtype=float)
+        assert np.array_equal(rows[:, 0], np.flatnonzero(keep) + 1)
+        assert np.array_equal(rows[:, 1], _float32_outwards(box[:, 0], down=True))
+        assert np.array_equal(rows[:, 2], _float32_outwards(box[:, 2], down=False))
+        assert np.array_equal(rows[:, 3], _float32_outwards(box[:, 1], down=True))
+        assert np.array_equal(rows[:, 4], _float32_outwards(box[:, 3], down=False))
+    con.close()
+    units = demo_layers["units_15min"]
+    x0, y0, x1, y1 = units.total_bounds
+    query = (x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
+    hit = pyogrio.read_dataframe(path, layer="units_15min", bbox=query)
+    geoms = units.geometry.to_numpy()
+    assert len(hit) == int((~shapely.is_missing(geoms) & shapely.intersects(geoms, shapely.box(*query))).sum()) > 0
+
+
+def test_run_folder_geopackage_has_indexes(shared_demo):
+    """The written run's layers.gpkg: every layer of the result that has features, each indexed."""
+    path = shared_demo.out / "layers.gpkg"
+    layers = [k for k, v in shared_demo.result.layers.items() if len(v)]
+    assert list(pyogrio.list_layers(path)[:, 0]) == layers
+    con = sqlite3.connect(path)
+    indexed = [
+        r[0]
+        for r in con.execute("SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index' ORDER BY rowid")
+    ]
+    con.close()
+    assert indexed == layers
+
+
+def test_spatial_index_refuses_other_feature_ids(shared_demo, tmp_path):
+    """An index is made only for rows numbered 1..n as written, never from the wrong rows."""
+    parks = shared_demo.result.layers["parks_parks"]
+    path = tmp_path / "x.gpkg"
+    outputs.to_gpkg(parks, path, "parks", spatial_index=False)
+    more = gpd.GeoDataFrame(parks.iloc[[0, 0]], crs=parks.crs)
+    more = gpd.pd.concat([parks, more])
+    with pytest.raises(RuntimeError, match=r"feature ids 1\.\.\d+ for \d+ features"):
+        outputs._add_rtree_indexes(path, {"parks": more})
