@@ -3,17 +3,21 @@ checked against GDAL writing each layer with its own index (the route it replace
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
 
 from mtown_geo.pipeline import outputs
+
+from .conftest import demo_view
 
 
 def _dump(path: Path) -> dict[str, Any]:
@@ -154,3 +158,41 @@ def test_spatial_index_refuses_other_feature_ids(shared_demo, tmp_path):
     more = gpd.pd.concat([parks, more])
     with pytest.raises(RuntimeError, match=r"feature ids 1\.\.\d+ for \d+ features"):
         outputs._add_rtree_indexes(path, {"parks": more})
+
+
+def test_space_estimate_counts_text_as_its_characters(shared_demo):
+    """The disk-space estimate of a layer's text columns: the mean length of each column's
+    sampled values written as text (missing values count nothing), as pandas' own string
+    methods give it, for text, mixed objects, categories and dates."""
+    base = dataclasses.replace(shared_demo.result, layers={}, tables={}, rasters={})
+    fac = shared_demo.result.layers["facilities"][["geometry"]].copy()
+    n = len(fac)
+    cols = {
+        "text": pd.Series((["ab", None, "长文本", "c"] * n)[:n], dtype="str"),
+        "mixed": pd.Series(([1, None, "x", True, {"a": 1}, 2.5, np.nan, pd.NA] * n)[:n], dtype=object),
+        "kind": pd.Series(pd.Categorical((["a", "bb", None] * n)[:n])),
+        "when": pd.Series(([pd.Timestamp("2020-01-01"), pd.NaT] * n)[:n]),
+    }
+    empty = outputs._output_bytes(dataclasses.replace(base, layers={"f": fac}))
+    for name, values in cols.items():
+        layer = fac.assign(**{name: values.to_numpy() if name != "kind" else values.array})
+        sample = layer[name].iloc[:: max(1, n // 256)]
+        want = int(1.2 * int(sample.astype(str).str.len().sum() * n / len(sample)))
+        got = outputs._output_bytes(dataclasses.replace(base, layers={"f": layer})) - empty
+        assert abs(got - want) <= 1, (name, got, want)
+
+
+def test_task_maps_not_made_without_maps(shared_demo, tmp_path, monkeypatch):
+    """A run written without maps makes no task map (nor the map specifications behind one)."""
+    from mtown_geo.pipeline import tasks
+
+    result = demo_view(shared_demo.result, maps=False, static_maps=False)
+    assert "tasks" in result.tables
+
+    def made(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("task map specifications made for a run without maps")
+
+    monkeypatch.setattr(tasks, "map_specs", made)
+    out = outputs.write(result, tmp_path / "out")
+    assert not (out / "tasks_map.html").exists() and not (out / "maps").exists()
+    assert (out / "layers.gpkg").exists()

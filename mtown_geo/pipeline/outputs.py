@@ -70,7 +70,7 @@ def write(
             _interactive_map(result, tmp / "map.html")
         if st.outputs.static_maps:
             _print_maps(result, tmp / "maps")
-        if "tasks" in result.tables:
+        if "tasks" in result.tables and (st.outputs.maps or st.outputs.static_maps):
             _tasks.write_maps(result, tmp, interactive=st.outputs.maps, static=st.outputs.static_maps)
         for name, raster in result.rasters.items():
             (tmp / "rasters").mkdir(exist_ok=True)
@@ -126,15 +126,15 @@ def _output_bytes(result: StudyResult) -> int:
         # WKB: 16 bytes a coordinate and about 21 a geometry; text: the mean length of a sample
         wkb = 16 * int(shapely.get_num_coordinates(geoms).sum()) + 21 * len(geoms)
         attrs = 0
-        for col in gdf.columns:
-            if col == gdf.geometry.name:
+        geometry = gdf.geometry.name
+        for col, dtype in gdf.dtypes.items():
+            if col == geometry:
                 continue
-            values = gdf[col]
-            if values.dtype.kind in "fiub":
-                attrs += 8 * len(values)
+            if dtype.kind in "fiub":
+                attrs += 8 * len(gdf)
             else:
-                sample = values.iloc[:: max(1, len(values) // 256)]
-                attrs += int(sample.astype(str).str.len().sum() * len(values) / len(sample))
+                sample = gdf[col].iloc[:: max(1, len(gdf) // 256)].astype(str).tolist()  # missing values stay NaN
+                attrs += int(sum(len(t) for t in sample if isinstance(t, str)) * len(gdf) / len(sample))
         layer_bytes += wkb + attrs
         if name.startswith("units_"):
             map_bytes += 270 * len(gdf) * len(lifecircle.time_columns(gdf))
