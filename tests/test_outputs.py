@@ -39,8 +39,9 @@ def _dump(path: Path) -> dict[str, Any]:
             "ids": (con.execute("PRAGMA application_id").fetchone(), con.execute("PRAGMA user_version").fetchone()),
         }
         for (table,) in con.execute("SELECT table_name FROM gpkg_contents").fetchall():
-            out[f"rows/{table}"] = con.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
-            out[f"rtree/{table}"] = con.execute(f'SELECT * FROM "rtree_{table}_geom" ORDER BY id').fetchall()
+            rtree = outputs._quote(f"rtree_{table}_geom")
+            out[f"rows/{table}"] = con.execute(f"SELECT * FROM {outputs._quote(table)} ORDER BY rowid").fetchall()
+            out[f"rtree/{table}"] = con.execute(f"SELECT * FROM {rtree} ORDER BY id").fetchall()
         return out
     finally:
         con.close()
@@ -90,6 +91,19 @@ def test_write_gpkg_is_gdal_layer_by_layer(demo_layers, tmp_path):
     for name in names:
         assert con.execute(f"SELECT rtreecheck('rtree_{name}_geom')").fetchone() == ("ok",)
     con.close()
+
+
+def test_write_gpkg_odd_names_and_rewrite(demo_layers, tmp_path):
+    """Layer names with quotes, spaces and Chinese, written twice into the same file (the second
+    write replaces the layers): the same file as GDAL's layer-by-layer writes."""
+    layers = {'a"b c': demo_layers["facilities"], "绿地 公园": demo_layers["parks_parks"]}
+    new, old = tmp_path / "new.gpkg", tmp_path / "old.gpkg"
+    outputs.write_gpkg(layers, new)
+    outputs.write_gpkg(layers, new)
+    for name, gdf in layers.items():
+        outputs.to_gpkg(gdf, old, name)
+    assert _dump(new) == _dump(old)
+    assert all(pyogrio.read_info(new, layer=name)["capabilities"]["fast_spatial_filter"] for name in layers)
 
 
 def test_write_gpkg_reads_back(demo_layers, tmp_path):
