@@ -210,3 +210,21 @@ def test_task_maps_not_made_without_maps(shared_demo, tmp_path, monkeypatch):
     out = outputs.write(result, tmp_path / "out")
     assert not (out / "tasks_map.html").exists() and not (out / "maps").exists()
     assert (out / "layers.gpkg").exists()
+
+
+def test_spatial_index_follows_edits(shared_demo, tmp_path):
+    """The triggers keep the index right when the layer is edited afterwards (as in QGIS): a
+    feature appended through GDAL gets its box, and a box query finds it through the index."""
+    parks = shared_demo.result.layers["parks_parks"]
+    path = tmp_path / "x.gpkg"
+    outputs.write_gpkg({"parks": parks}, path)
+    moved = parks.iloc[[0]].copy()
+    moved["geometry"] = moved.translate(1000.0, 2000.0)
+    pyogrio.write_dataframe(moved, path, layer="parks", append=True)
+    con = sqlite3.connect(path)
+    n = len(parks) + 1
+    row = con.execute("SELECT minx, maxx, miny, maxy FROM rtree_parks_geom WHERE id = ?", (n,)).fetchone()
+    x0, y0, x1, y1 = moved.total_bounds
+    assert row[0] <= x0 < row[0] + 1 and row[1] - 1 < x1 <= row[1] and row[2] <= y0 < row[2] + 1 and row[3] - 1 < y1 <= row[3]
+    con.close()
+    assert n in set(pyogrio.read_dataframe(path, layer="parks", bbox=(x0, y0, x1, y1), fid_as_index=True).index)
