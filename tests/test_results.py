@@ -40,6 +40,9 @@ NOT_RESULTS = {
     "mtown_geo.render._basemap.RoadClass": "map drawing settings",
     "mtown_geo.render._classes.TimeClass": "a legend class of the maps",
     "mtown_geo.render._text.MapCanvas": "a map being drawn",
+    "mtown_geo.render._leaflet.Page": "an HTML map page being built",
+    "mtown_geo.render._leaflet.Script": "a script element of an HTML map page",
+    "mtown_geo.render._leaflet.Text": "a text element of an HTML map page",
     "mtown_geo._tablespec.Col": "a column spec of the finished tables",
     "mtown_geo._tablespec.Finished": "a finished table for the report writers",
 }
