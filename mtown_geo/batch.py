@@ -25,6 +25,7 @@ existing cluster given its scheduler address.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import json
@@ -161,6 +162,34 @@ def towns_from_osm(
     return out.sort_values("name").reset_index(drop=True)
 
 
+#: whether this worker process has moved its long-lived objects out of the collector's view
+_HEAP_FROZEN = False
+
+
+def _freeze_worker_heap() -> None:
+    """In a Dask worker, once: collect, then freeze (:func:`gc.freeze`) what the process holds.
+
+    A worker keeps the regional extract (read once, :func:`mtown_geo.sources.read_osm`), the
+    modules and Dask's own state for good: hundreds of thousands of objects that every full
+    collection of the cyclic garbage collector walked again, several times per town (about
+    0.1 s each on a country extract). Frozen, they are left out of those walks; objects are
+    still freed as before when no longer referenced. Outside a Dask worker (a town run in the
+    caller's own process) nothing is done: the caller's heap is not ours to freeze.
+    """
+    global _HEAP_FROZEN
+    if _HEAP_FROZEN:
+        return
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return
+    gc.collect()
+    gc.freeze()
+    _HEAP_FROZEN = True
+
+
 def _run_town(task: dict[str, Any]) -> dict[str, Any]:
     """One town, inside a worker: read (cached) the extract, cut the town out, run, summarise."""
     t0 = time.perf_counter()
@@ -175,6 +204,7 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         town_m = _geom.to_metric(town, crs=_crs.metric_crs(town), what="town boundary")
         study = load_study({**task["study"], "name": task["name"], "code": task["code"], "boundaries": {"town": "<memory>"}})
         extract = inputs.extract_for(study, town_m)  # the town's part of the regional extract
+        _freeze_worker_heap()
         built = inputs.builtup_from_osm(extract, town_m) if task["builtup"] == "osm" else town_m
         study = study.with_data(town=town_m, builtup=built, osm=extract)
         out = Path(task["out"]) / task["folder"]

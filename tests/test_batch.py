@@ -234,3 +234,33 @@ def test_worker_memory_readings():
     assert rss == pytest.approx(psutil.Process().memory_info().rss / 2**20, rel=0.05)
     assert peak >= rss - 1.0 and rss > 40
     del x
+
+
+def _freeze_probe() -> tuple[int, int, bool]:
+    import gc
+
+    from mtown_geo import batch as b
+
+    b._freeze_worker_heap()
+    first = gc.get_freeze_count()
+    b._freeze_worker_heap()  # a second town: nothing more is frozen
+    return first, gc.get_freeze_count(), b._HEAP_FROZEN
+
+
+def test_a_worker_freezes_its_heap_once_and_the_calling_process_never():
+    """A batch worker moves its long-lived objects out of the collector's view once; the
+    process that calls run_batch (here the test's) keeps its heap as it is."""
+    import gc
+
+    before = gc.get_freeze_count()
+    batch._freeze_worker_heap()
+    assert gc.get_freeze_count() == before and not batch._HEAP_FROZEN
+    client, cluster = batch._connect(None, n_workers=1, memory_limit="1GiB", security=None, dashboard=False)
+    try:
+        first, second, flag = client.submit(_freeze_probe, pure=False).result()
+    finally:
+        client.close()
+        cluster.close()
+    # the modules alone are tens of thousands of objects; a second call freezes nothing more (the
+    # count only falls, as frozen objects that are let go are freed)
+    assert flag and first > 10_000 and second <= first
