@@ -253,3 +253,40 @@ def test_andorra_streets_layer_is_linear_where_a_road_touches_the_edge(andorra_l
     # the streets whose clip touches the edge at a point too are kept, with their lines
     assert (layer["name"] == "Carrer del Valira").sum() >= 2
     assert float(layer["length_m"].sum()) == pytest.approx(float(shapely.length(geoms).sum()), rel=1e-12)
+
+
+def _pieces_of(line: shapely.LineString, step_m: float = 10.0) -> list[shapely.LineString]:
+    xy = shapely.get_coordinates(shapely.segmentize(line, step_m))
+    return [shapely.LineString(xy[i : i + 2]) for i in range(len(xy) - 1)]
+
+
+def test_street_lines_merged_from_their_pieces_as_the_merge_of_every_piece() -> None:
+    """The streets layer's lines (pieces merged back per road and dual flag) are, to the bit, what
+    merging every piece gives, on all of Andorra, in order and shuffled, and for the lines the
+    direct route must leave to the merge of pieces (a closed ring, a line touching itself, a
+    piece turned round, two roads in one group)."""
+    path = shared_path(OSM_FILES["andorra"])
+    ext = read_osm(path)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+    roads = roads.to_crs(_crs.metric_crs(roads))
+    pcs = streets.pieces(roads[streets.counted(roads, internal=True)].reset_index(drop=True))
+    keys, group = np.unique(pcs["road"].to_numpy(np.int64) * 2 + pcs["dual"].to_numpy(bool), return_inverse=True)
+    lines = np.asarray(pcs.geometry.values, dtype=object)
+    assert len(keys) > 3000 and len(lines) > 60_000
+    rng = np.random.default_rng(7)
+    for order in (np.arange(len(lines)), rng.permutation(len(lines))):
+        want = mg._geom.merged_lines_by_group(lines[order], group[order], len(keys))
+        got = streets._merged_pieces(lines[order], group[order], len(keys))
+        assert shapely.to_wkb(got).tolist() == shapely.to_wkb(want).tolist()
+    ring = shapely.LineString([(0, 0), (40, 0), (40, 30), (0, 30), (0, 0)])
+    loop = shapely.LineString([(0, 0), (50, 0), (50, 20), (20, 20), (20, -20)])  # crosses itself
+    turned = _pieces_of(shapely.LineString([(0, 0), (35, 5)]))
+    turned[1] = shapely.reverse(turned[1])
+    cases = [_pieces_of(ring), _pieces_of(loop), turned, _pieces_of(shapely.LineString([(0, 0), (25, 0)]))]
+    cases[-1] += _pieces_of(shapely.LineString([(25, 0), (25, 25)])) + _pieces_of(shapely.LineString([(25, 0), (50, 0)]))
+    geoms = np.array([p for c in cases for p in c], dtype=object)
+    grp = np.repeat(np.arange(len(cases)), [len(c) for c in cases])
+    want = mg._geom.merged_lines_by_group(geoms, grp, len(cases))
+    got = streets._merged_pieces(geoms, grp, len(cases))
+    assert shapely.to_wkb(got).tolist() == shapely.to_wkb(want).tolist()
+    assert shapely.is_closed(got[0]) and got[1].geom_type == "MultiLineString"
