@@ -714,6 +714,31 @@ def test_with_residential_on_grid_equals_exact_overlay(demo_metric, demo_parcels
     assert lonlat["res_area_m2"].sum() == pytest.approx(total, rel=1e-4)
 
 
+def test_residential_land_of_real_cells_equals_the_overlay_of_every_cell_bit_for_bit():
+    """Andorra's parishes, OSM residential land, 50 m cells: the land of each (cell, piece of
+    land) pair is, to the bit, the area of their overlay, whether the cell lies wholly in the
+    land (taken without an overlay) or is cut by its edge; and with_residential sums them."""
+    path = shared_path(OSM_FILES["andorra"])
+    towns = mg.batch.towns_from_osm(path, admin_level="7")
+    metric = mg.crs.metric_crs(towns)
+    land = mg.demand.residential_from_osm(path).to_crs(metric)
+    n_whole = 0
+    for name in ("Andorra la Vella", "Escaldes-Engordany", "Encamp"):
+        area = towns[towns["name"] == name].to_crs(metric)
+        units = mg.demand.grid(area, cell_m=50.0)
+        got = mg.demand.with_residential(units, land, area=area)["res_area_m2"].to_numpy()
+        parts = shapely.get_parts(shapely.intersection(land.union_all(), area.union_all()))
+        parts = parts[np.isin(shapely.get_type_id(parts), [3]) & (shapely.area(parts) > 0)]
+        boxes = np.asarray(mg.demand.cells(units).geometry.values)
+        i_box, i_part = shapely.STRtree(parts).query(boxes, predicate="intersects")
+        plain = shapely.area(shapely.intersection(boxes[i_box], parts[i_part]))
+        assert np.array_equal(mg.demand._box_land_m2(boxes[i_box], parts[i_part]), plain)
+        n_whole += int(shapely.contains_properly(parts[i_part], boxes[i_box]).sum())
+        want = np.bincount(i_box, weights=plain, minlength=len(units))
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-6)  # the same land, dissolved by another route
+    assert n_whole > 300  # many cells lie wholly in residential land: the case taken without an overlay
+
+
 def test_with_residential_without_area_caps_edge_cells(demo_metric, demo_parcels):
     built = demo_metric[demo_metric["kind"] == "建成区"]
     units = mg.demand.grid(built, cell_m=50.0)
