@@ -128,7 +128,6 @@ def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) 
     assumed = np.isin(hw, test.assume_highway)
     if mountain and test.unknown_in_mountains:
         assumed &= ~np.isin(hw, test.unknown_in_mountains)
-    status = np.full(n, "unknown", dtype=object)
     reason = np.full(n, "", dtype=object)
 
     # size: lanes, width, grade
@@ -139,7 +138,7 @@ def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) 
         width_bad = width < test.min_width_m
         grade_ok = grade <= test.max_grade_cn
     size = np.full(n, "unknown", dtype=object)
-    size_why = np.array([f"no lanes/width tag ({h})" for h in hw], dtype=object)
+    size_why = np.full(n, "", dtype=object)
     good = lanes_ok | width_ok | grade_ok
     size[good] = "pass"
     size_why[good] = ""
@@ -151,6 +150,8 @@ def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) 
     fall = (size == "unknown") & assumed
     size[fall] = "pass"
     size_why[fall] = ""
+    left = size == "unknown"
+    size_why[left] = [f"no lanes/width tag ({h})" for h in hw[left]]
 
     # surface
     paved = np.isin(surface, test.paved_surfaces)
@@ -168,16 +169,29 @@ def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) 
         f"surface={s} (not in the paved/unpaved lists)" if isinstance(s, str) else "no surface tag" for s in surface[unk]
     ]
 
+    # the worse of size and surface decides; the reasons of the parts with that status are given
+    size_rank = _rank_of(size)
+    surf_rank = _rank_of(surf)
+    status = np.where(size_rank >= surf_rank, size, surf).astype(object)
+    from_size = (size == status) & (size_why != "")
+    from_surf = (surf == status) & (surf_why != "")
+    reason[from_size] = size_why[from_size]
+    reason[from_surf & ~from_size] = surf_why[from_surf & ~from_size]
+    both = from_size & from_surf
+    reason[both] = size_why[both] + "; " + surf_why[both]
+    reason[status == "pass"] = ""
     never = np.isin(hw, test.never_highway) | pd.isna(hw)
-    for i in range(n):
-        if never[i]:
-            status[i], reason[i] = "fail", f"highway={hw[i]}"
-            continue
-        parts = [(size[i], size_why[i]), (surf[i], surf_why[i])]
-        worst = max(parts, key=lambda p: _RANK[p[0]])
-        status[i] = worst[0]
-        reason[i] = "; ".join(w for s, w in parts if s == worst[0] and w) if worst[0] != "pass" else ""
+    status[never] = "fail"
+    reason[never] = [f"highway={h}" for h in hw[never]]
     return pd.DataFrame({"status": status, "reason": reason}, index=attrs.index)
+
+
+def _rank_of(status: np.ndarray) -> np.ndarray:
+    """The rank of each status (:data:`_RANK`: pass 0, unknown 1, fail 2)."""
+    out = np.zeros(len(status), dtype=np.int8)
+    for key, rank in _RANK.items():
+        out[status == key] = rank
+    return out
 
 
 def town_seat(

@@ -67,6 +67,62 @@ def test_edge_status_by_hand() -> None:
     assert g3["status"].tolist() == ["fail", "pass", "unknown"]
 
 
+def _status_of_one_road(row: dict, test, mountain: bool) -> tuple[str, str]:
+    """The road test of one edge, written row by row from the rules (the reference route)."""
+    h, lanes, width, grade = row["highway"], row["lanes"], row["width_m"], row["grade_cn"]
+    surface, track = row["surface"], row["tracktype"]
+    missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
+    num = lambda v: float("nan") if missing(v) else float(v)  # noqa: E731
+    lanes, width, grade = num(lanes), num(width), num(grade)
+    oneway = str(row["oneway"]).lower() in {"yes", "true", "1", "-1", "reverse"}
+    assumed = h in test.assume_highway and not (mountain and test.unknown_in_mountains and h in test.unknown_in_mountains)
+    lanes_ok = lanes >= test.min_lanes or (oneway and lanes >= 1 and h in test.assume_highway)
+    lanes_bad = lanes < test.min_lanes and not lanes_ok
+    if lanes_ok or width >= test.min_width_m or grade <= test.max_grade_cn:
+        size, size_why = "pass", ""
+    elif lanes_bad or width < test.min_width_m:
+        size, size_why = "fail", f"lanes={lanes:g}" if lanes_bad else f"width={width:g} m"
+    else:
+        size, size_why = "unknown", f"no lanes/width tag ({h})"
+    if size == "unknown" and assumed:
+        size, size_why = "pass", ""
+    paved = surface in test.paved_surfaces
+    by_surface = surface in test.unpaved_surfaces
+    by_track = not paved and not by_surface and not missing(track) and track != "grade1"
+    surf = "fail" if by_surface or by_track else ("pass" if paved else "unknown")
+    if surf == "unknown" and missing(surface) and missing(track) and h in test.assume_paved_highway:
+        surf = "pass"
+    surf_why = f"surface={surface}" if by_surface else (f"tracktype={track}" if by_track else "")
+    if surf == "unknown":
+        surf_why = f"surface={surface} (not in the paved/unpaved lists)" if isinstance(surface, str) else "no surface tag"
+    if missing(h) or h in test.never_highway:
+        return "fail", f"highway={h}"
+    rank = {"pass": 0, "unknown": 1, "fail": 2}
+    worst = size if rank[size] >= rank[surf] else surf
+    if worst == "pass":
+        return "pass", ""
+    return worst, "; ".join(w for s, w in ((size, size_why), (surf, surf_why)) if s == worst and w)
+
+
+def test_edge_status_of_every_andorran_road_equals_the_rules_road_by_road() -> None:
+    """Every drive edge of Andorra, both road tests, plains and mountains: statuses and reasons
+    equal a road-by-road reading of the rules."""
+    ext = osm.read_osm(shared_path(OSM_FILES["andorra"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        net = mg.network.from_osm(ext, mode="drive")
+    attrs = villages.edge_attributes(net, osm.road_attributes(ext.ways))
+    rows = attrs.astype(object).where(attrs.notna(), None).to_dict(orient="records")
+    seen: set[str] = set()
+    for test in (RULES.two_lane, RULES.grade3):
+        for mountain in (False, True):
+            got = villages.edge_status(attrs, test, mountain=mountain)
+            want = [_status_of_one_road(r, test, mountain) for r in rows]
+            assert list(zip(got["status"], got["reason"], strict=True)) == want
+            seen |= {s for s, _ in want}
+    assert len(rows) > 5000 and seen == {"pass", "unknown", "fail"}
+
+
 def test_road_attributes_parse_osm_values() -> None:
     ways = pd.DataFrame(
         {
