@@ -81,6 +81,14 @@ def _named(text: Any, patterns: Sequence[str]) -> bool:
     return any(_fold(p) in t for p in patterns)
 
 
+def _named_all(texts: np.ndarray, patterns: Sequence[str]) -> np.ndarray:
+    """:func:`_named` of each text: each distinct text tried once, the patterns folded once."""
+    codes, uniques = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=True)
+    folded = [_fold(p) for p in patterns]
+    hit = np.array([isinstance(t, str) and bool(t) and any(p in _fold(t) for p in folded) for t in uniques], dtype=bool)
+    return np.where(codes >= 0, np.r_[hit, False][codes], False)
+
+
 # -- geometry helpers ------------------------------------------------------------------------
 
 
@@ -94,6 +102,33 @@ def _lineal(geom: shapely.Geometry | None) -> shapely.Geometry:
     if len(parts) == 1:
         return parts[0]
     return shapely.line_merge(shapely.MultiLineString(parts))
+
+
+def _lineal_all(geoms: np.ndarray) -> np.ndarray:
+    """:func:`_lineal` of each geometry, the same geometries, in a few array calls.
+
+    A LineString stays as it is, a MultiLineString of one line is that line and one of several
+    is merged; empty and missing geometries become an empty LineString; anything else (a
+    collection, a point) goes through :func:`_lineal`.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.empty(len(geoms), dtype=object)
+    tid = shapely.get_type_id(geoms)
+    empty = (tid < 0) | shapely.is_empty(geoms)
+    line = (tid == 1) & ~empty
+    multi = (tid == 5) & ~empty
+    out[line] = geoms[line]
+    if multi.any():
+        pos = np.flatnonzero(multi)
+        one = shapely.get_num_geometries(geoms[pos]) == 1
+        out[pos[one]] = shapely.get_geometry(geoms[pos[one]], 0)
+        out[pos[~one]] = shapely.line_merge(geoms[pos[~one]])
+    blank = shapely.LineString()
+    for i in np.flatnonzero(empty):
+        out[i] = blank
+    for i in np.flatnonzero(~(empty | line | multi)):
+        out[i] = _lineal(geoms[i])
+    return out
 
 
 def _geoms_in(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS, *, what: str) -> np.ndarray:
@@ -201,7 +236,7 @@ def from_osm(
     patterns = list(spec.name_patterns)
     # the outline of a pedestrian square (area=yes) is not a route, whatever selects it
     route_like = ~ways["area"].isin(list(_AREA_YES)).to_numpy()
-    by_name = ways["name"].map(lambda n: _named(n, patterns)).to_numpy(dtype=bool) & route_like
+    by_name = _named_all(ways["name"].to_numpy(dtype=object), patterns) & route_like
     # route relations named as greenways
     route_of: dict[int, list[str]] = {}
     if len(extract.routes):
@@ -251,7 +286,7 @@ def from_osm(
         area = _geom.polygon_union(boundary, crs=target, what="boundary", drop_empty=True)
         if buffer_m > 0:
             area = area.buffer(buffer_m, quad_segs=_QUAD_SEGS)
-        clipped = np.array([_lineal(g) for g in shapely.intersection(out.geometry.to_numpy(), area)], dtype=object)
+        clipped = _lineal_all(shapely.intersection(out.geometry.to_numpy(), area))
         out = out.set_geometry(list(clipped), crs=target)
         out = out.loc[~shapely.is_empty(clipped)].reset_index(drop=True)
     out["length_m"] = shapely.length(out.geometry.to_numpy())
@@ -314,7 +349,7 @@ def _waterside(
         if key not in unions:
             unions[key] = shapely.union_all(bands[g])
         zones[k] = unions[key]
-    inside = np.array([_lineal(g) for g in shapely.intersection(lines[idx][owners], zones)], dtype=object)
+    inside = _lineal_all(shapely.intersection(lines[idx][owners], zones))
     parts, part_of = shapely.get_parts(inside, return_index=True)
     lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
     parts, owner = parts[lineal], owners[part_of[lineal]]
@@ -427,7 +462,7 @@ def _prepare(
     if scope is not None:
         area = _geom.polygon_union(scope, crs=crs, what="scope", drop_empty=True)
         if len(geoms):
-            geoms = np.array([_lineal(g) for g in shapely.intersection(geoms, area)], dtype=object)
+            geoms = _lineal_all(shapely.intersection(geoms, area))
     return lines, crs, geoms, area
 
 

@@ -456,3 +456,28 @@ def test_the_greenway_service_rate_is_a_share():
         poly = gpd.GeoDataFrame(geometry=[shapely.convex_hull(shapely.MultiPoint(pts))], crs=CRS)
         r = gw.service_coverage(line, poly)
         assert 0.0 <= r.rate <= 1.0 and r.covered_m2 <= r.total_m2
+
+
+def test_lines_kept_and_names_matched_in_bulk_as_one_by_one() -> None:
+    """The line parts of clips (every Andorran highway way cut by each parish and by bands
+    around points, so that collections, points and several parts occur) and the name match
+    of every way name are, to the bit, what the one-geometry and one-name helpers give."""
+    from mtown_geo import greenlines
+
+    path = shared_path(OSM_FILES["andorra"])
+    ext = mg.sources.read_osm(path)
+    metric = mg.crs.metric_crs(ext.bounds)
+    lines = np.asarray(ext.way_lines().to_crs(metric).values, dtype=object)
+    towns = mg.batch.towns_from_osm(path, admin_level="7").to_crs(metric)
+    rings = shapely.buffer(shapely.points(shapely.get_coordinates(lines[::50])), 15.0)
+    areas = [*towns.geometry, shapely.union_all(rings)]
+    clips = np.concatenate([shapely.intersection(lines, a) for a in areas] + [np.array([None], dtype=object)])
+    kinds = set(shapely.get_type_id(clips[:-1]).tolist())
+    assert {1, 5, 7} <= kinds  # lines, several lines, collections of lines and points
+    want = [greenlines._lineal(g) for g in clips]
+    got = greenlines._lineal_all(clips)
+    assert shapely.to_wkb(got).tolist() == shapely.to_wkb(np.array(want, dtype=object)).tolist()
+    names = ext.ways["name"].to_numpy(dtype=object)
+    patterns = ["绿道", "Greenway", "riu", "CAMÍ"]
+    hit = greenlines._named_all(names, patterns)
+    assert hit.tolist() == [greenlines._named(n, patterns) for n in names] and 0 < hit.sum() < len(names)
