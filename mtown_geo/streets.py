@@ -165,16 +165,25 @@ class _Density:
         return self.km / self.area_km2 if self.area_km2 > 0 else math.nan
 
 
-def _measure(pcs: gpd.GeoDataFrame, area: shapely.Geometry) -> _Density:
-    geoms = np.asarray(pcs.geometry.values, dtype=object)
-    if len(geoms):
-        shapely.prepare(area)
-        inside = shapely.contains(area, geoms)
-        length = shapely.length(geoms)
-        cut = ~inside & shapely.intersects(area, geoms)
-        length = np.where(inside, length, 0.0)
-        if cut.any():
-            length[cut] = shapely.length(shapely.intersection(geoms[cut], area))
+def _lengths_in(geoms: np.ndarray, area: shapely.Geometry) -> np.ndarray:
+    """The length of each piece inside the area, m (each piece on its own)."""
+    if len(geoms) == 0:
+        return np.zeros(0)
+    shapely.prepare(area)
+    inside = shapely.contains(area, geoms)
+    length = shapely.length(geoms)
+    cut = ~inside & shapely.intersects(area, geoms)
+    length = np.where(inside, length, 0.0)
+    if cut.any():
+        length[cut] = shapely.length(shapely.intersection(geoms[cut], area))
+    return length
+
+
+def _measure(pcs: gpd.GeoDataFrame, area: shapely.Geometry, *, lengths: np.ndarray | None = None) -> _Density:
+    """Counted and raw km of pieces in an area; ``lengths`` (:func:`_lengths_in` of these
+    pieces) when already known."""
+    length = _lengths_in(np.asarray(pcs.geometry.values, dtype=object), area) if lengths is None else lengths
+    if len(length):
         km = float((length * pcs["factor"].to_numpy()).sum()) / 1000.0
         raw = float(length.sum()) / 1000.0
     else:
@@ -519,9 +528,12 @@ def assess(
     pcs = pieces(roads.loc[internal], profile=profile)
     # positions in `roads` of each piece's road
     pcs["road"] = np.flatnonzero(internal)[pcs["road"].to_numpy()]
-    main_pcs = pcs[main[pcs["road"].to_numpy()]]
-    d_main = _measure(main_pcs, built)
-    d_int = _measure(pcs, built)
+    is_main = main[pcs["road"].to_numpy()]
+    main_pcs = pcs[is_main]
+    # each piece's length in the built-up area, measured once for both counts
+    in_built = _lengths_in(np.asarray(pcs.geometry.values, dtype=object), built)
+    d_main = _measure(main_pcs, built, lengths=in_built[is_main])
+    d_int = _measure(pcs, built, lengths=in_built)
     notes: list[str] = []
     if town is not None:
         d_town = _measure(main_pcs, town_geom)
