@@ -12,7 +12,7 @@ import mtown_geo as mg
 from .conftest import ROOT
 
 # conda-forge names that differ from PyPI's
-CONDA_TO_PYPI = {"pyosmium": "osmium"}
+CONDA_TO_PYPI = {"pyosmium": "osmium", "python-isal": "isal"}
 
 
 def _split(req: str) -> tuple[str, str]:
@@ -28,7 +28,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     conda = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, str) and not dep.startswith(("python", "pip")):
+        if isinstance(dep, str) and _split(dep)[0] not in ("python", "pip"):
             name, spec = _split(dep)
             conda[CONDA_TO_PYPI.get(name, name)] = spec
         elif isinstance(dep, dict):  # the pip: section, for what conda-forge lacks

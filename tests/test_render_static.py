@@ -15,10 +15,12 @@ import itertools
 import math
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
 import warnings
+import zlib
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +33,7 @@ import shapely
 from fontTools.ttLib import TTCollection
 from matplotlib import colors as mcolors
 from matplotlib import font_manager
+from matplotlib import image as mpimg
 from matplotlib.text import Text
 from PIL import Image
 from pyproj import Geod, Transformer
@@ -678,16 +681,81 @@ def test_legends_are_laid_out_once_per_draw_and_drawn_the_same(tt_map, monkeypat
     assert np.array_equal(np.asarray(canvas.buffer_rgba()), once)  # ... to the same pixels
 
 
-def test_png_rows_written_in_bands_decode_to_the_pixels(tmp_path):
+def _png_chunks(path: Path) -> list[tuple[bytes, bytes]]:
+    """The chunks of a PNG file as (type, data), each CRC checked with the standard library's zlib."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = [], 8
+    while at < len(data):
+        (n,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + n]
+        (crc,) = struct.unpack(">I", data[at + 8 + n : at + 12 + n])
+        assert crc == zlib.crc32(kind + body), kind
+        chunks.append((kind, body))
+        at += 12 + n
+    assert at == len(data) and chunks[0][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
+    return chunks
+
+
+def _scanlines(rgba: np.ndarray) -> bytes:
+    """The PNG's unfiltered RGB scanlines of a pixel array, made the plain way (filter byte 0, then R, G, B)."""
+    rgb = np.asarray(rgba)[..., :3]
+    return np.concatenate([np.zeros((rgb.shape[0], 1), np.uint8), rgb.reshape(rgb.shape[0], -1)], axis=1).tobytes()
+
+
+@pytest.mark.parametrize("width", [1, 2, 45])
+def test_png_rows_written_in_bands_decode_to_the_pixels(tmp_path, width):
     rng = np.random.default_rng(7)
     for height in (1, 31, 32, 33, 100):  # whole bands, a part band, less than one
-        rgba = rng.integers(0, 256, size=(height, 45, 4), dtype=np.uint8)
-        rgba[: height // 2, :20] = 255  # a flat part as on a sheet
-        path = tmp_path / f"b{height}.png"
-        static._write_png(path, rgba, dpi=300, text={"Title": "测试"})
-        with Image.open(path) as img:
-            assert img.mode == "RGB" and img.info["Title"] == "测试"
-            assert np.array_equal(np.asarray(img), rgba[..., :3])
+        rgba = rng.integers(0, 256, size=(height, width, 4), dtype=np.uint8)  # alpha too: it must not leak into RGB
+        rgba[: height // 2, : width // 2] = 255  # a flat part as on a sheet
+        for k, pixels in enumerate((rgba, rgba[:, ::-1], np.asfortranarray(rgba))):  # contiguous or not
+            path = tmp_path / f"b{height}-{k}.png"
+            static._write_png(path, pixels, dpi=300, text={"Title": "测试"})
+            with Image.open(path) as img:
+                assert img.mode == "RGB" and img.info["Title"] == "测试"
+                assert np.array_equal(np.asarray(img), pixels[..., :3])
+            idat = b"".join(body for kind, body in _png_chunks(path) if kind == b"IDAT")
+            assert zlib.decompress(idat) == _scanlines(pixels)
+
+
+def test_png_of_a_sheet_holds_the_pixels_drawn_with_its_resolution_and_texts(tt_map, tmp_path, monkeypatch):
+    """A real sheet (basemap with buildings, streets, labels): the PNG decodes to the pixels the figure drew,
+    its chunks are valid, and the compressed stream stays near what the standard library's zlib makes."""
+    drawn = []
+    write = static._write_png
+
+    def keep(path, rgba, **kw):
+        drawn.append(np.array(rgba))
+        write(path, rgba, **kw)
+
+    monkeypatch.setattr(static, "_write_png", keep)
+    png, _ = static.save_figure(tt_map, tmp_path / "sheet")
+    (rgba,) = drawn
+    assert rgba.shape == (2480, 3507, 4)
+    with Image.open(png) as img:  # Pillow's decoder
+        assert img.mode == "RGB" and img.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+        assert img.info["Title"] == static._title_of(tt_map) and img.info["Software"] == "mtown_geo"
+        assert np.array_equal(np.asarray(img), rgba[..., :3])
+    assert np.array_equal(mpimg.imread(png), rgba[..., :3] / np.float32(255))  # matplotlib's (libpng's) decoder
+    chunks = _png_chunks(png)
+    assert struct.unpack(">IIBBBBB", chunks[0][1]) == (3507, 2480, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
+    phys = [body for kind, body in chunks if kind == b"pHYs"]
+    assert phys == [struct.pack(">IIB", 11811, 11811, 1)]  # 300 dpi in pixels per metre
+    texts = {}
+    for kind, body in chunks:
+        if kind == b"iTXt":  # keyword, 0, compression flag and method, language, 0, translated keyword, 0, text
+            key, rest = body.split(b"\x00", 1)
+            assert rest[:2] == b"\x00\x00"  # not compressed
+            texts[key.decode("latin-1")] = rest[2:].split(b"\x00", 2)[2].decode("utf-8")
+    assert texts == {"Title": static._title_of(tt_map), "Copyright": static.ATTRIBUTION, "Software": "mtown_geo"}
+    kinds = [kind for kind, _ in chunks]
+    first, last = kinds.index(b"IDAT"), len(kinds) - 1 - kinds[::-1].index(b"IDAT")
+    assert set(kinds[first : last + 1]) == {b"IDAT"}  # one run of IDAT chunks
+    idat = b"".join(body for kind, body in chunks if kind == b"IDAT")
+    scanlines = _scanlines(rgba)
+    assert zlib.decompress(idat) == scanlines
+    assert len(idat) < 1.2 * len(zlib.compress(scanlines, 2))  # the files stay the size they were
 
 
 @pytest.mark.skipif(not HAS_PDFTOTEXT or shutil.which("pdfimages") is None, reason="poppler-utils is not installed")

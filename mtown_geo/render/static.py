@@ -48,7 +48,6 @@ import shutil
 import struct
 import tempfile
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -60,6 +59,7 @@ import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
+from isal import isal_zlib
 from matplotlib import colors as mcolors
 from matplotlib import patheffects
 from matplotlib.artist import Artist
@@ -2325,8 +2325,8 @@ def _save_png(fig: Figure, path: Path, *, dpi: float, title: str) -> None:
         fig.dpi = original_dpi
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+def _png_chunk(kind: bytes, data: bytes = b"") -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", isal_zlib.crc32(data, isal_zlib.crc32(kind)))
 
 
 _PNG_BAND_ROWS = 32  # rows copied and compressed at a time (about 340 kB at A4 300 dpi: stays in the cache)
@@ -2335,24 +2335,33 @@ _PNG_BAND_ROWS = 32  # rows copied and compressed at a time (about 340 kB at A4 
 def _write_png(path: Path, rgba: np.ndarray, *, dpi: float, text: Mapping[str, str]) -> None:
     """Write an RGBA pixel array (height, width, 4) as an 8-bit RGB PNG.
 
-    Map sheets are large flat areas of a few colours: scanlines without a filter and zlib
-    at level 2 compress them to files smaller than an adaptively filtered PNG, in about a
-    third of the time (0.1 s for an A4 sheet at 300 dpi). The rows are made and compressed
-    in bands of :data:`_PNG_BAND_ROWS` into one zlib stream (the same bytes as compressing
-    the whole image at once), so no RGB copy of the sheet is held. ``dpi`` is recorded in a
-    ``pHYs`` chunk, ``text`` in UTF-8 ``iTXt`` chunks (titles are Chinese).
+    Map sheets are large flat areas of a few colours: scanlines without a filter compress
+    to smaller files than with PNG's Sub or Up filters, and ISA-L's deflate (level 2)
+    compresses them four to five times faster than zlib at level 2, to files 3-8 % larger.
+    An A4 sheet at 300 dpi takes 0.01-0.02 s of CPU here (0.05-0.08 s with zlib). The
+    rows are made and compressed in bands of :data:`_PNG_BAND_ROWS` into one deflate
+    stream, written as an ``IDAT`` chunk per piece the compressor gives out, so no RGB copy
+    of the sheet is held. ``dpi`` is recorded in a ``pHYs`` chunk, ``text`` in UTF-8
+    ``iTXt`` chunks (titles are Chinese).
     """
     height, width = int(rgba.shape[0]), int(rgba.shape[1])
     band = min(_PNG_BAND_ROWS, max(height, 1))
-    rows = np.empty((band, 1 + 3 * width), dtype=np.uint8)
-    rows[:, 0] = 0  # filter type None
-    rgb = rows[:, 1:].reshape(band, width, 3)
-    compressor = zlib.compressobj(2)
+    stride = 1 + 3 * width  # filter byte + RGB
+    buf = np.empty(band * stride + 1, dtype=np.uint8)  # + 1: the last row's last alpha byte lands there
+    rows = buf[:-1].reshape(band, stride)
+    # Each pixel's four RGBA bytes stored as one 32-bit word at a 3-byte stride: numpy's
+    # copy loop stores them in memory order, so every alpha byte is overwritten by the
+    # next pixel's red, and a row's last one falls on the next row's filter byte (set
+    # after). One strided copy instead of one per channel takes half the time (6 ms for
+    # an A4 sheet at 300 dpi instead of 12).
+    packed = np.ndarray((band, width), dtype=np.uint32, buffer=buf, offset=1, strides=(stride, 3))
+    pixels = np.ascontiguousarray(rgba, dtype=np.uint8).view(np.uint32)[..., 0]
+    compressor = isal_zlib.compressobj(2)
     idat = []
     for y in range(0, height, band):
         n = min(band, height - y)
-        for channel in range(3):  # one channel at a time: 3× faster than copying the (…, :3) slice
-            rgb[:n, :, channel] = rgba[y : y + n, :, channel]
+        packed[:n] = pixels[y : y + n]
+        rows[:n, 0] = 0  # filter type None
         idat.append(compressor.compress(rows[:n].data))
     idat.append(compressor.flush())
     ppm = round(dpi / 0.0254)  # pixels per metre
@@ -2363,11 +2372,10 @@ def _write_png(path: Path, rgba: np.ndarray, *, dpi: float, text: Mapping[str, s
     ]
     for key, value in text.items():
         parts.append(_png_chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")))
-    parts.append(_png_chunk(b"IDAT", b"".join(idat)))
-    parts.append(_png_chunk(b"IEND", b""))
+    parts += [_png_chunk(b"IDAT", piece) for piece in idat if piece]  # consecutive IDAT chunks hold one stream
+    parts.append(_png_chunk(b"IEND"))
     with open(path, "wb") as fh:
-        for part in parts:
-            fh.write(part)
+        fh.writelines(parts)
 
 
 def _move_together(pairs: list[tuple[Path, Path]], backup_dir: Path) -> None:
