@@ -34,6 +34,8 @@ from fontTools.ttLib import TTCollection
 from matplotlib import colors as mcolors
 from matplotlib import font_manager
 from matplotlib import image as mpimg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from PIL import Image
 from pyproj import Geod, Transformer
@@ -756,6 +758,48 @@ def test_png_of_a_sheet_holds_the_pixels_drawn_with_its_resolution_and_texts(tt_
     scanlines = _scanlines(rgba)
     assert zlib.decompress(idat) == scanlines
     assert len(idat) < 1.2 * len(zlib.compress(scanlines, 2))  # the files stay the size they were
+
+
+def test_png_left_out_only_what_changes_no_pixel(tt_map, tmp_path):
+    """The PNG's draw leaves out the map's white background on the white page and the map's empty axes
+    (no ticks, no labels): its pixels are those of the whole figure drawn with them."""
+    maps = [ax for ax in tt_map.axes if ax.get_gid() in ("map", "inset")]
+    assert static._unseen_background(tt_map) == [maps[0].patch]  # the map's background, the first axes drawn
+    assert not any(ax.xaxis.get_visible() or ax.yaxis.get_visible() for ax in maps)
+    png, _ = static.save_figure(tt_map, tmp_path / "sheet")
+    assert all(ax.patch.get_visible() for ax in maps)  # back for the PDF and any later draw
+    original_dpi = tt_map.dpi
+    try:
+        for ax in maps:
+            ax.xaxis.set_visible(True)
+            ax.yaxis.set_visible(True)
+        tt_map.dpi = 300
+        tt_map.canvas.draw()  # everything, the white background and the axis artists too
+        whole = np.asarray(tt_map.canvas.buffer_rgba())[..., :3].copy()
+    finally:
+        tt_map.dpi = original_dpi
+        for ax in maps:
+            ax.xaxis.set_visible(False)
+            ax.yaxis.set_visible(False)
+    with Image.open(png) as img:
+        assert np.array_equal(np.asarray(img), whole)
+
+
+def test_png_draws_an_axes_background_that_shows(tmp_path):
+    fig = Figure(figsize=(2, 1), facecolor="white")
+    ax = fig.add_axes((0.1, 0.1, 0.8, 0.8))
+    assert static._unseen_background(fig) == [ax.patch]  # white on white
+    ax.set_facecolor("#fafafa")  # as the overview inset
+    assert static._unseen_background(fig) == []
+    png, _ = static.save_figure(fig, tmp_path / "grey", dpi=100)
+    with Image.open(png) as img:
+        assert tuple(np.asarray(img)[50, 100]) == (250, 250, 250)
+    ax.set_facecolor("white")
+    fig.patches.append(Rectangle((0, 0), 1, 1, transform=fig.transFigure, facecolor="red", zorder=-1, figure=fig))
+    assert static._unseen_background(fig) == []  # something lies under the axes: its background hides it
+    png, _ = static.save_figure(fig, tmp_path / "red", dpi=100)
+    with Image.open(png) as img:
+        assert tuple(np.asarray(img)[50, 100]) == (255, 255, 255) and tuple(np.asarray(img)[2, 2]) == (255, 0, 0)
 
 
 @pytest.mark.skipif(not HAS_PDFTOTEXT or shutil.which("pdfimages") is None, reason="poppler-utils is not installed")

@@ -601,6 +601,8 @@ class _Sheet:
         self.ax.set_aspect("equal", adjustable="box")
         self.ax.set_xticks([])
         self.ax.set_yticks([])
+        self.ax.xaxis.set_visible(False)  # no ticks, no labels: nothing to draw (the frame is the spines)
+        self.ax.yaxis.set_visible(False)
         self.ax.set_gid("map")
         for spine in self.ax.spines.values():
             spine.set_linewidth(0.8)
@@ -1086,6 +1088,8 @@ class _Sheet:
         ax.set_gid("inset")
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.xaxis.set_visible(False)
+        ax.yaxis.set_visible(False)
         for spine in ax.spines.values():
             spine.set_linewidth(0.6)
         ax.set_facecolor("#fafafa")
@@ -2312,17 +2316,52 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike[str], *, dpi: float = 
 
 
 def _save_png(fig: Figure, path: Path, *, dpi: float, title: str) -> None:
-    """The figure drawn at ``dpi`` and written as an RGB PNG with its resolution and title."""
+    """The figure drawn at ``dpi`` and written as an RGB PNG with its resolution and title.
+
+    An axes background that would paint the figure's own colour over the figure's
+    background (the map's white) is left out of this draw: the same pixels, one
+    full-frame fill less (4 ms of the 0.1 s an A4 sheet at 300 dpi takes to draw).
+    """
     canvas = fig.canvas if isinstance(fig.canvas, MapCanvas) else MapCanvas(fig)
     original_dpi = fig.dpi
     if dpi != original_dpi:
         fig.dpi = dpi
+    unseen = _unseen_background(fig)
     try:
+        for patch in unseen:
+            patch.set_visible(False)
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
         _write_png(path, rgba, dpi=dpi, text={"Title": title, "Copyright": ATTRIBUTION, "Software": "mtown_geo"})
     finally:
+        for patch in unseen:
+            patch.set_visible(True)
         fig.dpi = original_dpi
+
+
+def _unseen_background(fig: Figure) -> list[Patch]:
+    """The background of the axes a figure draws first when it only repaints the figure's background.
+
+    That is when the figure's background is one opaque colour (no hatch, no visible edge)
+    and the axes background is the same colour, without hatch or visible edge, drawn
+    before anything else over it: a sheet's map axes on the white page. Drawing it then
+    changes no pixel. Any other case gives an empty list.
+    """
+
+    def plain(patch: Patch) -> bool:
+        edge = patch.get_linewidth() == 0 or mcolors.to_rgba(patch.get_edgecolor())[3] == 0
+        return bool(patch.get_visible() and edge and not patch.get_hatch() and not patch.get_path_effects())
+
+    face = mcolors.to_rgba(fig.patch.get_facecolor())
+    if not plain(fig.patch) or face[3] != 1 or fig.patch.get_agg_filter() is not None:
+        return []
+    drawn = sorted((a for a in fig.get_children() if a is not fig.patch and a.get_visible()), key=lambda a: a.get_zorder())
+    if not drawn or not isinstance(drawn[0], Axes):
+        return []
+    patch = drawn[0].patch
+    if not plain(patch) or mcolors.to_rgba(patch.get_facecolor()) != face or patch.get_agg_filter() is not None:
+        return []
+    return [patch]
 
 
 def _png_chunk(kind: bytes, data: bytes = b"") -> bytes:
