@@ -802,6 +802,44 @@ def test_png_draws_an_axes_background_that_shows(tmp_path):
         assert tuple(np.asarray(img)[50, 100]) == (255, 255, 255) and tuple(np.asarray(img)[2, 2]) == (255, 0, 0)
 
 
+def test_a_sheet_drawn_over_another_sheet_has_the_pixels_of_a_cleared_buffer(tt_map, demo):
+    """The sheets share one pixel buffer, not cleared before a draw whose white page sets every pixel:
+    whatever the buffer held, the sheet's pixels are those drawn into a cleared buffer."""
+    from mtown_geo.render import _text
+
+    other = static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, data_date="2020")
+    original_dpi = tt_map.dpi
+    sheets = []
+    try:
+        for fig in (tt_map, other):
+            fig.dpi = 300
+        assert _text._page_covers(tt_map.canvas)
+        renderer = tt_map.canvas.get_renderer()
+        assert other.canvas.get_renderer() is renderer  # one buffer for both
+        renderer.clear()
+        tt_map.canvas.draw()
+        cleared = np.asarray(tt_map.canvas.buffer_rgba()).copy()
+        for noise in (lambda: other.canvas.draw(), lambda: np.random.default_rng(3).bytes(cleared.size)):
+            held = noise()
+            if held is not None:  # random bytes, alpha too
+                np.asarray(renderer.buffer_rgba())[...] = np.frombuffer(held, np.uint8).reshape(cleared.shape)
+            tt_map.canvas.draw()
+            sheets.append(np.asarray(tt_map.canvas.buffer_rgba()).copy())
+        # a page that lets the buffer show through is drawn into a cleared buffer
+        tt_map.patch.set_alpha(0.5)
+        assert not _text._page_covers(tt_map.canvas)
+        tt_map.canvas.draw()
+        half = np.asarray(tt_map.canvas.buffer_rgba()).copy()
+        renderer.clear()
+        tt_map.canvas.draw()
+        assert np.array_equal(np.asarray(tt_map.canvas.buffer_rgba()), half)
+    finally:
+        tt_map.patch.set_alpha(None)
+        tt_map.dpi = original_dpi
+    for sheet in sheets:
+        assert np.array_equal(sheet, cleared)
+
+
 @pytest.mark.skipif(not HAS_PDFTOTEXT or shutil.which("pdfimages") is None, reason="poppler-utils is not installed")
 def test_dense_layers_are_rasterised_in_the_pdf_and_names_stay_text(demo, tmp_path, monkeypatch):
     kw = {"boundaries": demo["bounds"], "basemap": demo["basemap"], "land": demo["land"], "data_date": "2020-06"}

@@ -185,6 +185,13 @@ def _height_metrics(
 class _MapRendererAgg(RendererAgg):
     """Agg renderer drawing plain texts as cached bitmaps."""
 
+    #: set by :meth:`MapCanvas.draw` for a draw whose page background sets every pixel
+    _mtown_page_covers = False
+
+    def clear(self) -> None:
+        if not self._mtown_page_covers:  # else the page background overwrites every pixel anyway
+            super().clear()
+
     def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
         key = _font_key(prop)
         metrics = None if key is None else _height_metrics(lambda: self._prepare_font(prop), key, self.dpi, "agg")
@@ -305,6 +312,24 @@ def _once_per_renderer(method: Callable[[Any], Any], fig: Figure) -> Callable[[A
 _LOCAL = threading.local()  # per thread: the Agg renderer the map sheets draw into
 
 
+def _page_covers(canvas: FigureCanvasAgg) -> bool:
+    """Whether the figure's background sets every pixel of the canvas, whatever the buffer held.
+
+    It does when it is one opaque colour, without edge, hatch, effects, filter or clip,
+    spanning the whole canvas: Agg then copies the colour into each pixel.
+    """
+    patch = canvas.figure.patch
+    if not patch.get_visible() or mcolors.to_rgba(patch.get_facecolor())[3] != 1 or patch.get_linewidth() != 0:
+        return False
+    if patch.get_hatch() or patch.get_path_effects() or patch.get_agg_filter() is not None or patch.get_sketch_params():
+        return False
+    if patch.get_clip_on() and (patch.get_clip_box() is not None or patch.get_clip_path() is not None):
+        return False
+    x0, y0, x1, y1 = patch.get_window_extent().extents
+    w, h = canvas.get_width_height(physical=True)
+    return bool(x0 <= 0 and y0 <= 0 and x1 >= w and y1 >= h)
+
+
 class MapCanvas(FigureCanvasAgg):
     """The Agg canvas of a map sheet: texts from the shared caches, one pixel buffer for all sheets.
 
@@ -314,10 +339,10 @@ class MapCanvas(FigureCanvasAgg):
     again before its pixels are read.
     """
 
-    def get_renderer(self) -> RendererAgg:
+    def get_renderer(self) -> _MapRendererAgg:
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
-        pool: dict[Any, RendererAgg] = getattr(_LOCAL, "renderers", {})
+        pool: dict[Any, _MapRendererAgg] = getattr(_LOCAL, "renderers", {})
         renderer = pool.get(key)
         if renderer is None:
             renderer = _MapRendererAgg(w, h, self.figure.dpi)
@@ -327,8 +352,15 @@ class MapCanvas(FigureCanvasAgg):
         return renderer
 
     def draw(self) -> None:
-        with laid_out_once(self.figure):
-            super().draw()
+        # a sheet's white page sets every pixel of the shared buffer: it is not cleared first
+        # (a 35 MB pass less at A4 300 dpi, 0.01 s)
+        renderer = self.get_renderer()
+        renderer._mtown_page_covers = _page_covers(self)
+        try:
+            with laid_out_once(self.figure):
+                super().draw()
+        finally:
+            renderer._mtown_page_covers = False
         self.renderer._mtown_sheet = weakref.ref(self.figure)
 
     def _own_pixels(self) -> None:
