@@ -27,8 +27,10 @@ elements whose text is added to the page as it is (never compiled as a template)
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
@@ -39,6 +41,7 @@ import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
 
+from .. import _geom
 from ._basemap import BUILDING_EDGE, BUILDING_FILL, ROAD_CLASSES, WATER_LINE, Basemap, road_class
 
 __all__ = [
@@ -487,6 +490,13 @@ class Page:
         self.fixed: dict[str, list[Any]] = {"parts": [], "legend": []}
         self.base: dict[str, list[Any]] = {"parts": [], "legend": []}
 
+    @classmethod
+    def like(cls, page: Page) -> Page:
+        """An empty page of the same origin (the same quantisation frame as ``page``)."""
+        new = cls((0.0, 0.0, 0.0, 0.0))
+        new.origin = page.origin
+        return new
+
     def geometry(
         self, gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, simplify_m: float | None = 0.0, exact: bool = True
     ) -> tuple[Any, np.ndarray]:
@@ -614,8 +624,36 @@ def add_boundaries(page: Page, bounds: gpd.GeoDataFrame | None) -> None:
     page.fixed["legend"].append({"h": "边界 boundaries", "items": looks})
 
 
+#: The basemap data of the last page made (:func:`add_basemap`), under a key of its layers, frame
+#: and origin: a run's town map and its policy-task map draw the same basemap, cut to the same
+#: frame, and the second takes the first's data (the same text, to the byte). One entry only,
+#: so a batch worker keeps no more than one town's basemap.
+_BASE_LAST: list[tuple[str, tuple[Any, list[Any], list[Any]]]] = []
+_BASE_LOCK = threading.Lock()
+
+
+def _base_key(layers: Sequence[gpd.GeoDataFrame | None], crs: Any, box: tuple[float, ...], origin: tuple[int, int]) -> str:
+    """A digest of the basemap's layers (geometries, CRS and the columns drawn), its frame and the page's origin."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((str(crs), tuple(float(v) for v in box), tuple(origin))).encode())
+    for gdf in layers:
+        if gdf is None:
+            h.update(b"-")
+            continue
+        h.update((_geom.layer_digest(gdf) or "").encode())
+        cols = [c for c in ("road_class", "name", "kind") if c in gdf.columns]
+        h.update(repr(cols).encode())
+        if cols:
+            h.update(pd.util.hash_pandas_object(gdf[cols], index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame | None, extent: gpd.GeoDataFrame) -> None:
-    """The vector basemap (streets by class, water, green land, buildings), cut to the town and a margin."""
+    """The vector basemap (streets by class, water, green land, buildings), cut to the town and a margin.
+
+    The data is made once for a basemap, a frame and a page origin: a second page of the same
+    (the policy-task map after the town map of a run) reuses the last one's.
+    """
     if basemap is not None:
         roads, water, green, buildings = basemap.roads, basemap.water, basemap.green, basemap.buildings
         crs = basemap.crs
@@ -633,6 +671,26 @@ def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame |
         return
     x0, y0, x1, y1 = extent.to_crs(crs).total_bounds
     box = (x0 - BASE_MARGIN_M, y0 - BASE_MARGIN_M, x1 + BASE_MARGIN_M, y1 + BASE_MARGIN_M)
+    key = _base_key([roads, water, green, buildings], crs, box, page.origin)
+    with _BASE_LOCK:
+        hit = _BASE_LAST[0][1] if _BASE_LAST and _BASE_LAST[0][0] == key else None
+    if hit is None:
+        hit = _basemap_data(Page.like(page), (roads, water, green, buildings), crs, box)
+        with _BASE_LOCK:
+            _BASE_LAST[:] = [(key, hit)]
+    roads_geo, parts, legend = hit
+    if roads_geo is not None:
+        page.geoms["roads"] = roads_geo
+    page.base["parts"].extend(parts)
+    page.base["legend"].extend(legend)
+
+
+def _basemap_data(
+    page: Page, layers: tuple[gpd.GeoDataFrame | None, ...], crs: Any, box: tuple[float, float, float, float]
+) -> tuple[Any, list[Any], list[Any]]:
+    """The basemap's data on an empty page of the same origin: the roads' geometries (None without
+    roads), the drawn parts and the legend blocks, in the order the page adds them."""
+    roads, water, green, buildings = layers
 
     def cut(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
         if gdf is None or not len(gdf):
@@ -707,3 +765,4 @@ def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame |
         ] + items
     if items:
         page.base["legend"].append({"h": "底图 basemap (© OpenStreetMap contributors)", "items": items, "closed": True})
+    return page.geoms.get("roads"), page.base["parts"], page.base["legend"]
