@@ -29,15 +29,17 @@ def _forget() -> None:
 
 
 def _base_text(page: _leaflet.Page) -> str:
-    return _leaflet.js_json(page.model(title="", banner="", tiles=False))
+    """The page's model as the page writes it (the basemap's text shared with the pages before)."""
+    return page._model_text(page.model(title="", banner="", tiles=False))
 
 
 def _alone(basemap, extent, bounds) -> str:
-    """The page of one basemap as made with nothing kept from a page before."""
+    """The page of one basemap as made with nothing kept from a page before, written whole."""
     _forget()
     page = _leaflet.Page(bounds)
     _leaflet.add_basemap(page, basemap, None, extent)
-    return _base_text(page)
+    _forget()
+    return _leaflet.js_json(page.model(title="", banner="", tiles=False))
 
 
 def test_the_task_map_after_the_town_map_is_the_same_as_alone(shared_demo, tmp_path):

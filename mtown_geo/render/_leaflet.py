@@ -31,6 +31,7 @@ import hashlib
 import html
 import json
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
@@ -489,6 +490,7 @@ class Page:
         self.tree: list[Any] = []
         self.fixed: dict[str, list[Any]] = {"parts": [], "legend": []}
         self.base: dict[str, list[Any]] = {"parts": [], "legend": []}
+        self._base_data: _BaseData | None = None
 
     @classmethod
     def like(cls, page: Page) -> Page:
@@ -552,12 +554,33 @@ class Page:
             "base_on": bases[0]["id"],
         }
 
+    def _model_text(self, model: dict[str, Any]) -> str:
+        """``js_json(model)``, with the basemap's text written once for the pages that share it."""
+        data = self._base_data
+        if data is None or not data.held_by(self):
+            return js_json(model)
+        if data.text is None:
+            data.text = (js_json(self.base), js_json(data.roads))
+        marks = {_MARK + "base": data.text[0], _MARK + "roads": data.text[1]}
+        whole, model = model, {**model, "base": _MARK + "base"}
+        if data.roads is not None:
+            model["geoms"] = {k: _MARK + "roads" if k == "roads" else v for k, v in self.geoms.items()}
+        else:
+            del marks[_MARK + "roads"]
+        text = js_json(model)
+        for mark, value in marks.items():
+            quoted = js_json(mark)
+            if text.count(quoted) != 1:  # cannot be (the mark holds a random name): write it all
+                return js_json(whole)
+            text = text.replace(quoted, value)
+        return text
+
     def add_to(self, fmap: folium.Map, *, title: str, banner: str = "", tiles: bool) -> None:
         root: Any = fmap.get_root()
         root.title = escape_text(title)
         root.header.add_child(Text(CSS), name="mtown_css")
         tile = next((c for c in fmap._children.values() if isinstance(c, folium.TileLayer)), None)
-        model = js_json(self.model(title=title, banner=banner, tiles=tiles))
+        model = self._model_text(self.model(title=title, banner=banner, tiles=tiles))
         tile_name = tile.get_name() if tile is not None else "null"
         Script(SCRIPT.strip() + "(", f", {model}, {tile_name});").add_to(fmap)
 
@@ -628,8 +651,36 @@ def add_boundaries(page: Page, bounds: gpd.GeoDataFrame | None) -> None:
 #: and origin: a run's town map and its policy-task map draw the same basemap, cut to the same
 #: frame, and the second takes the first's data (the same text, to the byte). One entry only,
 #: so a batch worker keeps no more than one town's basemap.
-_BASE_LAST: list[tuple[str, tuple[Any, list[Any], list[Any]]]] = []
+_BASE_LAST: list[tuple[str, _BaseData]] = []
 _BASE_LOCK = threading.Lock()
+
+
+#: A name no data holds, for the places the basemap's JSON text goes into a page's model.
+_MARK = f"\x00mtown-base-{uuid.uuid4().hex}\x00"
+
+
+class _BaseData:
+    """The basemap's data on a page: the roads' geometries (None without roads), the drawn parts
+    and the legend blocks, in the order the page adds them; and, once written, their JSON text.
+    Shared by the pages that draw the same basemap: read only."""
+
+    __slots__ = ("legend", "parts", "roads", "text")
+
+    def __init__(self, roads: Any, parts: list[Any], legend: list[Any]) -> None:
+        self.roads, self.parts, self.legend = roads, parts, legend
+        self.text: tuple[str, str] | None = None
+
+    def held_by(self, page: Page) -> bool:
+        """Whether the page's basemap is this data and nothing else."""
+        base = page.base
+        return (
+            set(base) == {"parts", "legend"}
+            and page.geoms.get("roads") is self.roads
+            and len(base["parts"]) == len(self.parts)
+            and all(a is b for a, b in zip(base["parts"], self.parts, strict=True))
+            and len(base["legend"]) == len(self.legend)
+            and all(a is b for a, b in zip(base["legend"], self.legend, strict=True))
+        )
 
 
 def _base_key(layers: Sequence[gpd.GeoDataFrame | None], crs: Any, box: tuple[float, ...], origin: tuple[int, int]) -> str:
@@ -675,14 +726,16 @@ def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame |
     with _BASE_LOCK:
         hit = _BASE_LAST[0][1] if _BASE_LAST and _BASE_LAST[0][0] == key else None
     if hit is None:
-        hit = _basemap_data(Page.like(page), (roads, water, green, buildings), crs, box)
+        made = Page.like(page)
+        roads_geo, parts, legend = _basemap_data(made, (roads, water, green, buildings), crs, box)
+        hit = _BaseData(roads_geo, parts, legend)
         with _BASE_LOCK:
             _BASE_LAST[:] = [(key, hit)]
-    roads_geo, parts, legend = hit
-    if roads_geo is not None:
-        page.geoms["roads"] = roads_geo
-    page.base["parts"].extend(parts)
-    page.base["legend"].extend(legend)
+    if hit.roads is not None:
+        page.geoms["roads"] = hit.roads
+    page.base["parts"].extend(hit.parts)
+    page.base["legend"].extend(hit.legend)
+    page._base_data = hit
 
 
 def _basemap_data(
