@@ -23,6 +23,10 @@ and province maps): :class:`Page` collects a page's data, :func:`area_part`,
 :func:`add_boundaries` and :func:`add_basemap` add the common layers, and :meth:`Page.add_to`
 puts the data and the script on a folium map through :class:`Script` and :class:`Text`,
 elements whose text is added to the page as it is (never compiled as a template).
+
+The vector basemap's data, and its JSON text, are made once for a basemap, a frame and a page
+origin and reused by the next page that draws the same (a run's policy-task map after its town
+map): the page is the same to the byte as one that made its own. Only the last basemap is kept.
 """
 
 from __future__ import annotations
