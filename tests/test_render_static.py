@@ -1457,3 +1457,50 @@ def test_a_run_writes_plan_figures_on_its_own_basemap(tmp_path):
     fac_text = _squash(_pdf_text(maps / "facilities.pdf"))
     shown = [n for n in result.layers["facilities"]["name"].dropna() if _squash(n) in fac_text]
     assert len(shown) >= 3
+
+
+def _street_labels(fig) -> list[tuple[str, float, float, float]]:
+    return [(t.get_text(), *t.get_position(), t.get_rotation()) for t in fig.axes[0].texts if t.get_gid() == "label-street"]
+
+
+def _drawn(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def test_street_label_places_are_shared_by_a_towns_sheets_and_never_by_the_next_town(demo):
+    """Where street names may go is worked out once per view of a town's basemap: a sheet drawn from the
+    kept places is the sheet drawn without them, and another town's basemap (here the same streets
+    under other names, so the same view and page) never gets the first town's places or names."""
+    from dataclasses import replace
+
+    kw = {"boundaries": demo["bounds"], "facilities": demo["fac"], "land": demo["land"], "data_date": "2020-06"}
+
+    def sheets(bm):
+        tt = static.travel_time_map(demo["units"], demo["times"], "kindergarten", basemap=bm, **kw)
+        cov = static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, basemap=bm, **kw)
+        return tt, cov
+
+    town_a = replace(demo["basemap"], _cache={})
+    roads = town_a.roads.copy()
+    roads["name"] = roads["name"].map(lambda n: f"乙{n}" if isinstance(n, str) else n)
+    town_b = replace(town_a, roads=roads, _cache={})
+    # town B on its own: each sheet laid out without kept places
+    alone = [sheets(replace(town_b, _cache={}))[i] for i in (0, 1)]
+    alone = [(_street_labels(f), _drawn(f)) for f in alone]
+    # town A, then town B, as a batch worker draws them
+    a_tt, a_cov = sheets(town_a)
+    assert len([k for k in town_a._cache if k[0] == "street-spots"]) == 1  # the second sheet used the first's places
+    a_fresh = static.coverage_map(
+        demo["units"], demo["times"]["bus_stop"] <= 5, basemap=replace(demo["basemap"], _cache={}), **kw
+    )
+    assert _street_labels(a_cov) == _street_labels(a_fresh)
+    assert np.array_equal(_drawn(a_cov), _drawn(a_fresh))
+    a_names = {t for t, *_ in _street_labels(a_tt)}
+    assert len(a_names) >= 2 and not any(t.startswith("乙") for t in a_names)
+    b_tt, b_cov = sheets(town_b)
+    for fig, (labels, pixels) in zip((b_tt, b_cov), alone, strict=True):
+        got = _street_labels(fig)
+        assert got == labels
+        assert got and all(t.startswith("乙") for t, *_ in got)
+        assert np.array_equal(_drawn(fig), pixels)

@@ -64,6 +64,7 @@ from matplotlib import colors as mcolors
 from matplotlib import patheffects
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import get_hinting_flag
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -1210,18 +1211,12 @@ class _Sheet:
                 self.texts.append(text)
         bm = self.basemap_drawn
         if bm is not None:
-            named = bm.named_roads()
-            if len(named):
-                order = {c.key: i for i, c in enumerate(ROAD_CLASSES)}
-                vx0, vy0, vx1, vy1 = self.view
-                geoms = shapely.clip_by_rect(np.asarray(named.geometry.values), vx0, vy0, vx1, vy1)
-                lengths = shapely.length(geoms)
-                rank = sorted(range(len(named)), key=lambda i: (order[named["road_class"].iloc[i]], -lengths[i]))
-                for i in rank[:60]:
-                    if lengths[i] <= 0:
-                        continue
-                    if lab.line(geoms[i], str(named["name"].iloc[i]), size_pt=_STREET_PT, colour="#3a3a3a", gid="label-street"):
-                        self.texts.append(str(named["name"].iloc[i]))
+            for name, spots in _street_spots(bm, self.view, lab):
+                if lab.line_at(spots, name, size_pt=_STREET_PT, colour="#3a3a3a", gid="label-street"):
+                    self.texts.append(name)
+
+
+_Spot = tuple[shapely.Geometry, float, float, float]  # a label box in display pixels, its centre in map units, angle
 
 
 class _Labeller:
@@ -1312,15 +1307,19 @@ class _Labeller:
                 return True
         return False
 
-    def line(self, geom: shapely.Geometry, text: str, *, size_pt: float, colour: str, gid: str) -> bool:
-        """A label along the straightest stretch of a line that has room for it."""
+    def line_spots(self, geom: shapely.Geometry, text: str, *, size_pt: float) -> list[_Spot]:
+        """Where a label may go along a line, best first: straight enough stretches long enough for it.
+
+        Each spot is (box in display pixels, x and y of its centre in map units, angle in degrees).
+        """
         w, h = self._size(text, size_pt)
         need = w + 4 * self.px_per_pt
         parts = [p for p in shapely.get_parts(geom) if p.length > 0]
         if not parts:
-            return False
+            return []
         coords = [self.trans.transform(np.asarray(p.coords)) for p in parts]
         lines = sorted((shapely.LineString(c) for c in coords if len(c) >= 2), key=lambda g: -g.length)
+        spots: list[_Spot] = []
         for line in lines[:3]:
             total = line.length
             if total < need:
@@ -1348,29 +1347,68 @@ class _Labeller:
                     (c.x + sx * hw * ux - sy * hh * uy, c.y + sx * hw * uy + sy * hh * ux)
                     for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))
                 ]
-                box = shapely.Polygon(corners)
-                if not self._free(box):
-                    continue
-                self._take(box)
                 xd, yd = self.trans.inverted().transform((c.x, c.y))
-                self.ax.text(
-                    xd,
-                    yd,
-                    text,
-                    rotation=ang,
-                    rotation_mode="anchor",
-                    ha="center",
-                    va="center",
-                    fontproperties=cjk_font(size_pt=size_pt),
-                    color=colour,
-                    zorder=7,
-                    gid=gid,
-                    parse_math=False,
-                    bbox=_LABEL_BOX,
-                    clip_on=True,
-                )
-                return True
+                spots.append((shapely.Polygon(corners), float(xd), float(yd), ang))
+        return spots
+
+    def line_at(self, spots: Sequence[_Spot], text: str, *, size_pt: float, colour: str, gid: str) -> bool:
+        """The label in the first of ``spots`` that is free (see :meth:`line_spots`)."""
+        for box, xd, yd, ang in spots:
+            if not self._free(box):
+                continue
+            self._take(box)
+            self.ax.text(
+                xd,
+                yd,
+                text,
+                rotation=ang,
+                rotation_mode="anchor",
+                ha="center",
+                va="center",
+                fontproperties=cjk_font(size_pt=size_pt),
+                color=colour,
+                zorder=7,
+                gid=gid,
+                parse_math=False,
+                bbox=_LABEL_BOX,
+                clip_on=True,
+            )
+            return True
         return False
+
+
+def _street_spots(bm: Basemap, view: np.ndarray, lab: _Labeller) -> list[tuple[str, list[_Spot]]]:
+    """The main streets to name in a view, most important first, each with its candidate label boxes.
+
+    The candidates depend on the streets, the view and the map's place on the page only, not
+    on what else a sheet shows: they are kept in the basemap's cache (which lives as long as
+    the town's basemap), so the sheets of a town with the same view share them.
+    """
+    key = (
+        "street-spots",
+        tuple(view.tolist()),
+        lab.trans.get_affine().get_matrix().tobytes(),
+        lab.frame.bounds,
+        lab.px_per_pt,
+        get_hinting_flag(),  # text widths depend on it
+    )
+    spots = bm._cache.get(key)
+    if spots is None:
+        spots = []
+        named = bm.named_roads()
+        if len(named):
+            order = {c.key: i for i, c in enumerate(ROAD_CLASSES)}
+            vx0, vy0, vx1, vy1 = view
+            geoms = shapely.clip_by_rect(np.asarray(named.geometry.values), vx0, vy0, vx1, vy1)
+            lengths = shapely.length(geoms)
+            rank = sorted(range(len(named)), key=lambda i: (order[named["road_class"].iloc[i]], -lengths[i]))
+            for i in rank[:60]:
+                if lengths[i] <= 0:
+                    continue
+                name = str(named["name"].iloc[i])
+                spots.append((name, lab.line_spots(geoms[i], name, size_pt=_STREET_PT)))
+        bm._cache[key] = spots
+    return spots
 
 
 def _wrap_label(label: str) -> str:
