@@ -1504,3 +1504,29 @@ def test_street_label_places_are_shared_by_a_towns_sheets_and_never_by_the_next_
         assert got == labels
         assert got and all(t.startswith("乙") for t, *_ in got)
         assert np.array_equal(_drawn(fig), pixels)
+
+
+def test_the_measured_land_is_merged_once_for_a_towns_sheets_and_never_reused_for_other_land(demo, demo_osm):
+    """The union of the measured land is kept for the last land given only: the same polygons give the
+    kept union, any other land (another town's, or the same layer edited in place) its own."""
+    crs = demo["net"].crs
+    res = mg.demand.residential_from_osm(demo_osm).to_crs(crs)
+    town_a = res.reset_index(drop=True)
+    town_b = town_a.iloc[: len(town_a) // 2].copy()
+    assert len(town_b) >= 2
+
+    def union(gdf):  # the independent route: every polygon merged anew
+        return shapely.union_all(shapely.make_valid(gdf.geometry.to_numpy()))
+
+    first = static._land_geometry(town_a, crs)
+    assert shapely.equals_exact(first, union(town_a), tolerance=0)
+    assert static._land_geometry(town_a.copy(), crs) is first  # equal polygons: the kept union
+    b = static._land_geometry(town_b, crs)
+    assert shapely.equals_exact(b, union(town_b), tolerance=0)
+    assert not shapely.equals(b, first)
+    edited = town_b.copy()
+    edited.loc[edited.index[0], "geometry"] = shapely.transform(edited.geometry.iloc[0], lambda xy: xy + np.array([25.0, 0.0]))
+    moved = static._land_geometry(edited, crs)
+    assert shapely.equals_exact(moved, union(edited), tolerance=0) and not shapely.equals(moved, b)
+    again = static._land_geometry(town_a, crs)  # back to the first town: merged anew, the same union
+    assert again is not first and shapely.equals_exact(again, first, tolerance=0)

@@ -39,6 +39,7 @@ A4 at 300 dpi) on a 2-core machine; see ``bench/README.md`` ("Print maps").
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
@@ -1496,7 +1497,18 @@ def _land_geometry(land: Any, crs: CRS) -> shapely.Geometry | None:
     poly = geoms[np.isin(shapely.get_type_id(geoms), (3, 6, 7))]
     if len(poly) == 0:
         raise InputError("the measured land has no polygon: give the residential land or built-up area as polygons")
-    return shapely.union_all(shapely.make_valid(poly))
+    # the sheets of a town measure the same land: its union is kept for the last land only, found
+    # again by a digest of the polygons' own bytes (another town's land never matches)
+    key = hashlib.blake2b(b"".join(shapely.to_wkb(poly, output_dimension=3, include_srid=False)), digest_size=32).digest()
+    kept = next(iter(_LAST_LAND), None)  # one read: another thread may replace the entry meanwhile
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    merged = shapely.union_all(shapely.make_valid(poly))
+    _LAST_LAND[:] = [(key, merged)]
+    return merged
+
+
+_LAST_LAND: list[tuple[bytes, shapely.Geometry]] = []  # (digest of the measured land, its union): one entry
 
 
 def _class_shapes(geoms: np.ndarray, cls: np.ndarray, n: int, land: shapely.Geometry | None) -> np.ndarray:
