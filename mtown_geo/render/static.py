@@ -39,7 +39,6 @@ A4 at 300 dpi) on a 2-core machine; see ``bench/README.md`` ("Print maps").
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import math
@@ -74,6 +73,7 @@ from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.path import Path as MplPath
 from pyproj import CRS, Transformer
 
+from .. import _geom
 from .._errors import InputError, MtownGeoWarning
 from ..crs import require_crs, require_projected
 from ..demand import cells as cells_of
@@ -1499,7 +1499,7 @@ def _land_geometry(land: Any, crs: CRS) -> shapely.Geometry | None:
         raise InputError("the measured land has no polygon: give the residential land or built-up area as polygons")
     # the sheets of a town measure the same land: its union is kept for the last land only, found
     # again by a digest of the polygons' own bytes (another town's land never matches)
-    key = hashlib.blake2b(b"".join(shapely.to_wkb(poly, output_dimension=3, include_srid=False)), digest_size=32).digest()
+    key = _geom.digest(poly)
     kept = next(iter(_LAST_LAND), None)  # one read: another thread may replace the entry meanwhile
     if kept is not None and kept[0] == key:
         return kept[1]
@@ -1508,7 +1508,7 @@ def _land_geometry(land: Any, crs: CRS) -> shapely.Geometry | None:
     return merged
 
 
-_LAST_LAND: list[tuple[bytes, shapely.Geometry]] = []  # (digest of the measured land, its union): one entry
+_LAST_LAND: list[tuple[str, shapely.Geometry]] = []  # (digest of the measured land, its union): one entry
 
 
 def _class_shapes(geoms: np.ndarray, cls: np.ndarray, n: int, land: shapely.Geometry | None) -> np.ndarray:
