@@ -79,17 +79,20 @@ log = logging.getLogger(__name__)
 
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon, MultiPolygon
 
-_STATUS_MEANING = {
+_STATUS_MEANING = {  # (said of one facility, said of several)
     "too_far": (
-        "lie farther than the snap distance from the {mode} network and are not used: check the "
-        "layer's CRS (GCJ-02/BD-09 coordinates?), or clip the network with a larger buffer"
+        "lies farther than the snap distance from the {mode} network and is not used",
+        "lie farther than the snap distance from the {mode} network and are not used",
     ),
-    "no_geometry": "have an empty geometry and are not used",
+    "no_geometry": ("has an empty geometry and is not used", "have an empty geometry and are not used"),
     "small_piece": (
-        "attach only to small pieces of the {mode} network that are cut off from the rest: they "
-        "serve only what lies on those pieces"
+        "attaches only to a small piece of the {mode} network that is cut off from the rest: it serves only what "
+        "lies on that piece",
+        "attach only to small pieces of the {mode} network that are cut off from the rest: they serve only what "
+        "lies on those pieces",
     ),
 }
+_STATUS_FIX = {"too_far": ": check the layer's CRS (GCJ-02/BD-09 coordinates?), or clip the network with a larger buffer"}
 
 
 def _to_network_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, network: Network, *, what: str) -> gpd.GeoSeries:
@@ -1264,15 +1267,17 @@ def warn_statuses(diagnostics: pd.DataFrame, mode: str, *, stacklevel: int = 2) 
         As :func:`warnings.warn`.
     """
     diag = diagnostics
-    for status, meaning in _STATUS_MEANING.items():
+    for status, (one, several) in _STATUS_MEANING.items():
         bad = diag[diag["status"] == status]
         if len(bad):
+            meaning = (one if len(bad) == 1 else several).format(mode=mode) + _STATUS_FIX.get(status, "")
             names = ", ".join(
                 f"{r.get('category', 'feature')}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
                 for i, r in bad.head(5).iterrows()
             )
             warnings.warn(
-                f"{len(bad)} facilities {meaning.format(mode=mode)} (e.g. {names}); see Reach.facility_diagnostics()",
+                f"{len(bad)} {'facility' if len(bad) == 1 else 'facilities'} {meaning} ({'' if len(bad) <= 5 else 'e.g. '}{names}); "
+                "see Reach.facility_diagnostics()",
                 SnapWarning,
                 stacklevel=stacklevel,
             )

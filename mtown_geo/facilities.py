@@ -110,8 +110,9 @@ def from_osm(
     out.attrs["facility_report"] = report
     if report.not_public:
         counts = pd.Series([x[0] for x in report.not_public]).value_counts()
+        n_closed = len({x[1] for x in report.not_public})
         warnings.warn(
-            f"{len({x[1] for x in report.not_public})} features are not counted as public facilities — closed "
+            f"{n_closed} {'feature is' if n_closed == 1 else 'features are'} not counted as public facilities — closed "
             f"(access={'|'.join(prof.facility_rules.closed_access)}) or inside closed grounds such as a university campus: "
             + ", ".join(f"{cat} {n}" for cat, n in counts.items())
             + " (the profile's facility_rules, an assumption; mtown_geo.facilities.from_osm(...).attrs"
@@ -122,7 +123,8 @@ def from_osm(
     if report.merged:
         examples = "; ".join(f"{name or kept} ({cat})" for cat, kept, _, name in report.merged[:5])
         warnings.warn(
-            f"{len(report.merged)} facilities were mapped twice (a point or outline inside an outline of the same "
+            f"{len(report.merged)} {'facility was' if len(report.merged) == 1 else 'facilities were'} mapped twice "
+            "(a point or outline inside an outline of the same "
             f"category and name) and are counted once: {examples}{' ...' if len(report.merged) > 5 else ''} — "
             "mtown_geo.facilities.from_osm(...).attrs['facility_report'].merged_frame() lists them",
             RepairWarning,

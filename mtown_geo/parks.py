@@ -266,7 +266,10 @@ def _overlay(
     elif covered.area == 0:
         notes.append("no residential land lies within any park's service radius: the coverage is 0")
     if n_small:
-        notes.append(f"{n_small} parks smaller than {rule_.smallest_m2:g} m² have no service radius under rule {rule_.key!r}")
+        notes.append(
+            f"{n_small} {'park' if n_small == 1 else 'parks'} smaller than {rule_.smallest_m2:g} m² "
+            f"{'has' if n_small == 1 else 'have'} no service radius under rule {rule_.key!r}"
+        )
     if no_area.any():
         notes.append(
             f"{int(no_area.sum())} rows of the park layer have no polygon (empty, point or line geometry) and were ignored"

@@ -242,3 +242,24 @@ def test_boundary_crossings_equal_an_exhaustive_search(demo_osm):
     assert np.array_equal(kind2, kind)
     assert pts2["owner"].tolist() == pts["owner"].tolist()
     assert shapely.to_wkb(pts2.geometry.values).tolist() == shapely.to_wkb(pts.geometry.values).tolist()
+
+
+def test_attachment_warnings_count_one_facility_in_the_singular():
+    diag = pd.DataFrame(
+        {
+            "status": ["too_far"] + ["small_piece"] * 7 + ["no_geometry"] * 2,
+            "category": ["school"] + ["park"] * 7 + ["market"] * 2,
+            "name": ["一中"] + [f"公园{i}" for i in range(7)] + [None, "菜场"],
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mg.access.warn_statuses(diag, "walk")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 3 and all(issubclass(w.category, mg.SnapWarning) for w in caught)
+    far, none, small = sorted(messages, key=lambda m: ("farther" not in m, "empty" not in m))
+    assert far.startswith("1 facility lies farther than the snap distance from the walk network and is not used: check")
+    assert "(school:一中)" in far
+    assert none.startswith("2 facilities have an empty geometry and are not used (market:row 8, market:菜场)")
+    assert small.startswith("7 facilities attach only to small pieces of the walk network that are cut off from the rest")
+    assert "(e.g. park:公园0, park:公园1, park:公园2, park:公园3, park:公园4)" in small
