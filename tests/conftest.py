@@ -16,6 +16,32 @@ import pytest
 import mtown_geo as mg
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# -- headless Chromium: the HTML maps looked at as a planner's browser shows them -------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
+)
+
+
+def chromium_browser(p):
+    """Headless Chromium through a Playwright handle ``p``, with nothing fetched on its own."""
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    )
+
+
+def watch_page(page) -> list[str]:
+    """Errors, console errors and any request that leaves the file: what a map page must not make."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+    return errors
+
+
 SHARED = ROOT.parent / "shared" / "data"
 
 OSM_FILES = {

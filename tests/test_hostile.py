@@ -27,12 +27,8 @@ import mtown_geo as mg
 from mtown_geo import batch
 from mtown_geo.cli import app
 
-from .conftest import OSM_FILES, ROOT, demo_view, shared_path
+from .conftest import OSM_FILES, ROOT, chromium_browser, demo_view, needs_chromium, shared_path, watch_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
-)
 runner = CliRunner()
 
 #: Names a hostile (or unlucky) data source can hold: markup, script, a JavaScript template
@@ -118,15 +114,10 @@ def _open_in_chromium(path: Path) -> dict:
     """Open a map page, switch every overlay on, hover and click every feature, and report."""
     from playwright.sync_api import sync_playwright
 
-    errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = chromium_browser(p)
         page = browser.new_page()
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-        page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+        errors = watch_page(page)
         page.goto(path.as_uri())
         page.wait_for_selector(".leaflet-control-layers-overlays", state="attached")  # in a folded control
         # a real mouse over a facility marker with a name (drawn last, on top), then away

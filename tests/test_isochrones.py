@@ -770,6 +770,19 @@ def test_collector_is_paused_while_drawing_and_restored_after(karhula_reach, mon
         gc.enable()
 
 
+def _count_drawings(mp: pytest.MonkeyPatch) -> list[int]:
+    """Count the service-area drawings (calls of ``isochrones._area``) while ``mp`` is active."""
+    calls: list[int] = []
+    area = isochrones._area
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return area(*args, **kwargs)
+
+    mp.setattr(isochrones, "_area", counted)
+    return calls
+
+
 def test_categories_with_the_same_facilities_share_one_drawing(karhula_walk, karhula_fac):
     """The same facilities under two names: one drawing serves both, the polygons byte for byte
     those of each category drawn on its own."""
@@ -778,15 +791,8 @@ def test_categories_with_the_same_facilities_share_one_drawing(karhula_walk, kar
     fac = pd.concat([karhula_fac, sports.assign(category="sports_copy")], ignore_index=True)
     cats = ["sports", "kindergarten", "sports_copy"]
     reach = _quiet(lambda: mg.access.reach(karhula_walk, fac, categories=cats, max_time_min=LIMIT_MIN))
-    calls: list[int] = []
-    area = isochrones._area
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return area(*args, **kwargs)
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(isochrones, "_area", counted)
+        calls = _count_drawings(mp)
         together = isochrones.service_areas(reach, thresholds_min=[5, 10])
     assert len(calls) == 4  # sports and kindergarten at two thresholds; the copy drawn with sports
     assert (together["area_m2"] > 0).all()
@@ -827,15 +833,8 @@ def test_each_category_at_its_own_threshold_is_drawn_only_there(place, karhula_r
     present = [c for c in reach.categories if (reach.facilities["category"] == c).any()]
     assert len(present) >= 3
     own = {c: (4.5, 7.5, 15.0)[i % 3] for i, c in enumerate(present)}  # three thresholds over the categories
-    calls: list[int] = []
-    area = isochrones._area
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return area(*args, **kwargs)
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(isochrones, "_area", counted)
+        calls = _count_drawings(mp)
         mine = isochrones.service_areas(reach, thresholds_min=own)
     assert len(calls) <= len(present)  # one drawing per category (fewer where two share their facilities)
     _assert_same_areas(mine, _each_at_its_own_the_long_way(reach, own))

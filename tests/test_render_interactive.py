@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import warnings
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 import mtown_geo as mg
 from mtown_geo import render
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .conftest import chromium_browser, needs_chromium, watch_page
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +40,6 @@ def test_html_is_self_contained(demo_map):
     assert "tile.openstreetmap.org" in demo_map[True].read_text(encoding="utf-8")
 
 
-def _browser(p):
-    return p.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-    )
-
-
-def _watch(page) -> list[str]:
-    """Errors, console errors and any request that leaves the file: what a page must not make."""
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
-    return errors
-
-
 # the leaves of the layers on the map whose feature has a property, and the tooltip a hover opens there
 _HOVER = r"""
 (prop) => {
@@ -76,16 +59,14 @@ _HOVER = r"""
 """
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
-)
+@needs_chromium
 def test_reach_map_opens_in_chromium_with_honest_classes(demo_map):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = chromium_browser(p)
         page = browser.new_page()
-        errors = _watch(page)
+        errors = watch_page(page)
         page.goto(demo_map[False].as_uri())
         page.wait_for_selector(".leaflet-control-layers-overlays", state="attached")
         titles = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "els => els.map(e => e.title)")
@@ -170,9 +151,7 @@ _PAGE_STATE = r"""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
-)
+@needs_chromium
 def test_town_map_reads_at_a_glance(demo_town):
     """What a planner sees on opening the demo town's map: a title, the layer control folded
     away, one layer on (the 15-minute circle's whole coverage) with its legend and the facility
@@ -182,9 +161,9 @@ def test_town_map_reads_at_a_glance(demo_town):
     result, path = demo_town
     prof = result.profile
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = chromium_browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors = _watch(page)
+        errors = watch_page(page)
         page.goto(path.as_uri())
         page.wait_for_selector(".mtown-legend summary")
         start = page.evaluate(_PAGE_STATE)
@@ -359,9 +338,7 @@ _SITING_TEXTS = r"""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
-)
+@needs_chromium
 def test_siting_map_reads_at_a_glance(demo_siting):
     """The siting map of three new kindergartens in the demo town, as a planner opens it: the title,
     the coverage before and after, the folded control, the cells by state with counts and shares
@@ -371,9 +348,9 @@ def test_siting_map_reads_at_a_glance(demo_siting):
 
     result, plan, units, path = demo_siting
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = chromium_browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors = _watch(page)
+        errors = watch_page(page)
         page.goto(path.as_uri())
         page.wait_for_selector(".mtown-legend summary")
         start = page.evaluate(_PAGE_STATE)

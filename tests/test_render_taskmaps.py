@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -16,10 +15,7 @@ import shapely
 import mtown_geo as mg
 from mtown_geo import render
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
-)
+from .conftest import chromium_browser, needs_chromium, watch_page
 
 
 def _specs(layers: dict[str, gpd.GeoDataFrame]) -> list:
@@ -124,15 +120,10 @@ def test_task_map_reads_at_a_glance(alv_task_map, andorra_la_vella_streets):
     n_ok = int(blocks["within_max"].sum())
     main_km = _km(streets[streets["variant"] == "main"])
     inner_km = _km(streets[streets["variant"] == "internal"])
-    errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = chromium_browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-        page.on("request", lambda r: errors.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+        errors = watch_page(page)
         page.goto(path.as_uri())
         page.wait_for_selector(".mtown-legend summary")
         start = page.evaluate(_STATE)
