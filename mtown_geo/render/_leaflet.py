@@ -60,6 +60,7 @@ __all__ = [
     "add_basemap",
     "add_boundaries",
     "area_part",
+    "area_parts",
     "encode",
     "escape_text",
     "is_missing",
@@ -608,12 +609,90 @@ def area_part(
     if gdf is None or not len(gdf):
         return None
     geo, keep = page.geometry(gdf, simplify_m=simplify_m, exact=exact)
+    columns = {col: gdf[col].to_numpy() for col, *_ in fields if col in gdf.columns}
+    return _area_of(geo, keep, columns, fields=fields, fill=fill, edge=edge, fo=fo, w=w, dash=dash, pane=pane)
+
+
+def area_parts(
+    page: Page,
+    gdf: gpd.GeoDataFrame,
+    by: np.ndarray,
+    keys: Sequence[Any],
+    *,
+    fields: Sequence[tuple[str, str, str, int | None]],
+    fill: str,
+    edge: str,
+    fo: float,
+    w: float = 1.0,
+    dash: str | None = None,
+    simplify_m: float = 1.0,
+    pane: str = "mgAreas",
+    exact: bool = True,
+) -> dict[Any, dict[str, Any] | None]:
+    """:func:`area_part` of each group of a layer's rows (those where ``by == key``, for each of
+    ``keys``), the same to the byte as one call per group; the layer's geometries are simplified
+    and projected once, and its columns read once."""
+    if gdf is None or not len(gdf):
+        return dict.fromkeys(keys)
+    sels = {k: np.asarray(by == k, dtype=bool) for k in keys}
+    look: dict[str, Any] = {"fill": fill, "edge": edge, "fo": fo, "w": w, "dash": dash, "pane": pane}
+    geo = gdf.geometry
+    if simplify_m is not None and not (geo.crs is not None and geo.crs.is_projected):
+        # each group would be simplified in the UTM zone of its own extent: one call per group
+        return {
+            k: area_part(page, gdf[sel], fields=fields, simplify_m=simplify_m, exact=exact, **look) for k, sel in sels.items()
+        }
+    arr = geo.to_numpy()
+    used = np.zeros(len(arr), dtype=bool)
+    for sel in sels.values():
+        used |= sel
+    if simplify_m is not None:
+        # as Page.geometry simplifies each group: keeping topology where the group holds areas
+        areas = np.isin(shapely.get_type_id(arr), (3, 6, 7))
+        topo = np.zeros(len(arr), dtype=bool)
+        if exact:
+            for sel in sels.values():
+                if areas[sel].any():
+                    topo |= sel
+        arr = arr.copy()
+        for flag in (True, False):
+            rows = np.flatnonzero(used & (topo == flag))
+            if len(rows):
+                arr[rows] = shapely.simplify(arr[rows], simplify_m, preserve_topology=flag)
+    rows = np.flatnonzero(used)
+    wgs = np.empty(len(arr), dtype=object)
+    wgs[rows] = gpd.GeoSeries(arr[rows], crs=geo.crs).to_crs(4326).to_numpy()
+    columns = {col: gdf[col].to_numpy() for col, *_ in fields if col in gdf.columns}
+    out: dict[Any, dict[str, Any] | None] = {}
+    for k, sel in sels.items():
+        if not sel.any():
+            out[k] = None
+            continue
+        g, keep = page.lonlat(wgs[sel])
+        out[k] = _area_of(g, keep, {c: v[sel] for c, v in columns.items()}, fields=fields, **look)
+    return out
+
+
+def _area_of(
+    geo: Any,
+    keep: np.ndarray,
+    columns: dict[str, np.ndarray],
+    *,
+    fields: Sequence[tuple[str, str, str, int | None]],
+    fill: str,
+    edge: str,
+    fo: float,
+    w: float,
+    dash: str | None,
+    pane: str,
+) -> dict[str, Any]:
+    """The part of :func:`area_part` of encoded geometries, the rows kept and the columns' values."""
     props: dict[str, list[Any]] = {}
     tip = []
     for col, heading, unit, dec in fields:
-        if col not in gdf.columns:
+        if col not in columns:
             continue
-        values = gdf[col].to_numpy()[keep]
+        values = columns[col][keep]
         if unit == "ha":
             values = np.asarray(values, dtype=float) / 1e4
         props[col] = json_values(values, dec)

@@ -37,6 +37,7 @@ from ._leaflet import Text as _Text
 from ._leaflet import add_basemap as _add_basemap
 from ._leaflet import add_boundaries as _add_boundaries
 from ._leaflet import area_part as _area_part
+from ._leaflet import area_parts as _area_parts
 from ._leaflet import escape_text
 from ._symbology import CYCLE as _CYCLE
 from ._symbology import facility_colour as _facility_colour
@@ -118,7 +119,10 @@ def _time_part(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A category's travel times on shared cells: the class of each cell and its minutes; with the legend's block."""
     k = classify(t, classes)
-    minutes = [float(v) if np.isfinite(v) else None for v in np.round(t, 1)]
+    rounded = np.round(t, 1)
+    minutes: list[float | None] = rounded.tolist()
+    for i in np.flatnonzero(~np.isfinite(rounded)).tolist():
+        minutes[i] = None
     part = {
         "g": gref,
         "p": {"k": k.tolist(), "t": minutes},
@@ -416,6 +420,39 @@ def town_map(
         # each layer's categories read once; each category's rows picked by a plain array
         iso_cats = iso["category"].to_numpy(dtype=object) if iso is not None and "category" in iso else None
         gap_cats = gaps["category"].to_numpy(dtype=object) if gaps is not None and "category" in gaps else None
+        # each layer's geometries simplified and projected once for all its categories
+        service: dict[str, Any] = {}
+        if iso is not None and len(iso) and iso_cats is not None:
+            service = _area_parts(
+                page,
+                iso,
+                iso_cats,
+                cats,
+                fields=[("threshold_min", "时限 threshold", "分钟 min", None), ("area_m2", "面积 area", "ha", 1)],
+                fill=_SERVICE_AREA[0],
+                edge=_SERVICE_AREA[1],
+                fo=0.18,
+                w=1.5,
+                dash="6 4",
+            )
+        shortfall: dict[str, Any] = {}
+        if gaps is not None and len(gaps) and gap_cats is not None:
+            shortfall = _area_parts(
+                page,
+                gaps,
+                gap_cats,
+                cats,
+                fields=[
+                    ("area_m2", "面积 area", "ha", 2),
+                    ("res_area_m2", "居住用地 residential land", "ha", 2),
+                    ("pop", "人口 people", "人", 0),
+                ],
+                fill=_GAP[0],
+                edge=_GAP[1],
+                fo=0.45,
+                simplify_m=0.0,
+            )
+        gap_pop = gaps["pop"].to_numpy(float) if shortfall and gaps is not None and "pop" in gaps else None
         for cat in cats:
             label = _label(profile, cat)
             try:
@@ -437,18 +474,8 @@ def town_map(
             items = [
                 page.layer(f"{circle}:{cat}:t", "出行时间 travel time", f"{cname} · {label} 出行时间 travel time", parts, blocks)
             ]
-            if iso is not None and len(iso) and "category" in iso:
-                sel = iso[iso_cats == cat]
-                sp = _area_part(
-                    page,
-                    sel,
-                    fields=[("threshold_min", "时限 threshold", "分钟 min", None), ("area_m2", "面积 area", "ha", 1)],
-                    fill=_SERVICE_AREA[0],
-                    edge=_SERVICE_AREA[1],
-                    fo=0.18,
-                    w=1.5,
-                    dash="6 4",
-                )
+            if service:
+                sp = service[cat]
                 if sp is not None:
                     lab = f"{cname} · {label} 服务范围 service area"
                     leg = {
@@ -463,24 +490,11 @@ def town_map(
                         ],
                     }
                     items.append(page.layer(f"{circle}:{cat}:s", "服务范围 service area", lab, [sp], [leg]))
-            if gaps is not None and len(gaps) and "category" in gaps:
-                sel = gaps[gap_cats == cat]
-                gp = _area_part(
-                    page,
-                    sel,
-                    fields=[
-                        ("area_m2", "面积 area", "ha", 2),
-                        ("res_area_m2", "居住用地 residential land", "ha", 2),
-                        ("pop", "人口 people", "人", 0),
-                    ],
-                    fill=_GAP[0],
-                    edge=_GAP[1],
-                    fo=0.45,
-                    simplify_m=0.0,
-                )
+            if shortfall:
+                gp = shortfall[cat]
                 if gp is not None:
                     lab = f"{cname} · {label} 服务盲区 gaps"
-                    people = float(np.nansum(sel["pop"].to_numpy(float))) if "pop" in sel else np.nan
+                    people = float(np.nansum(gap_pop[gap_cats == cat])) if gap_pop is not None else np.nan
                     text = f"{threshold:g} 分钟内未覆盖 not within {threshold:g} min" + (
                         f" · {people:,.0f} 人" if np.isfinite(people) else ""
                     )
