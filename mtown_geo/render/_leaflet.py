@@ -31,9 +31,9 @@ map): the page is the same to the byte as one that made its own. Only the last b
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
+import operator
 import threading
 import uuid
 from collections.abc import Sequence
@@ -46,7 +46,6 @@ import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
 
-from .. import _geom
 from ._basemap import BUILDING_EDGE, BUILDING_FILL, ROAD_CLASSES, WATER_LINE, Basemap, road_class
 
 __all__ = [
@@ -731,10 +730,11 @@ def add_boundaries(page: Page, bounds: gpd.GeoDataFrame | None) -> None:
 
 
 #: The basemap data of the last page made (:func:`add_basemap`), under a key of its layers, frame
-#: and origin: a run's town map and its policy-task map draw the same basemap, cut to the same
-#: frame, and the second takes the first's data (the same text, to the byte). One entry only,
-#: so a batch worker keeps no more than one town's basemap.
-_BASE_LAST: list[tuple[str, _BaseData]] = []
+#: and origin (:class:`_BaseKey`): a run's town map and its policy-task map draw the same basemap,
+#: cut to the same frame, and the second takes the first's data (the same text, to the byte). One
+#: entry only, so a batch worker keeps no more than one town's basemap (its data and, in the key,
+#: its layers' geometries and drawn values).
+_BASE_LAST: list[tuple[_BaseKey, _BaseData]] = []
 _BASE_LOCK = threading.Lock()
 
 
@@ -766,20 +766,66 @@ class _BaseData:
         )
 
 
-def _base_key(layers: Sequence[gpd.GeoDataFrame | None], crs: Any, box: tuple[float, ...], origin: tuple[int, int]) -> str:
-    """A digest of the basemap's layers (geometries, CRS and the columns drawn), its frame and the page's origin."""
-    h = hashlib.blake2b(digest_size=20)
-    h.update(repr((str(crs), tuple(float(v) for v in box), tuple(origin))).encode())
-    for gdf in layers:
-        if gdf is None:
-            h.update(b"-")
-            continue
-        h.update((_geom.layer_digest(gdf) or "").encode())
+class _BaseKey:
+    """What a basemap's page data is made of: its CRS, frame and page origin and, per layer, the
+    geometries (the objects themselves, held here: none can be freed and another take its place),
+    their CRS and the values of the columns drawn. Two keys match when all of these are the same:
+    the same geometry objects (or, failing that, the same WKB) and equal values."""
+
+    __slots__ = ("frame", "layers")
+
+    def __init__(
+        self, layers: Sequence[gpd.GeoDataFrame | None], crs: Any, box: tuple[float, ...], origin: tuple[int, int]
+    ) -> None:
+        self.frame = (str(crs), tuple(float(v) for v in box), tuple(origin))
+        self.layers = tuple(None if gdf is None else _LayerKey(gdf) for gdf in layers)
+
+    def matches(self, other: _BaseKey) -> bool:
+        if self.frame != other.frame or len(self.layers) != len(other.layers):
+            return False
+        for a, b in zip(self.layers, other.layers, strict=True):
+            if a is None or b is None:
+                if a is not b:
+                    return False
+            elif not a.matches(b):
+                return False
+        return True
+
+
+class _LayerKey:
+    """One basemap layer in a :class:`_BaseKey`."""
+
+    __slots__ = ("crs", "geoms", "values")
+
+    def __init__(self, gdf: gpd.GeoDataFrame) -> None:
+        self.geoms = np.array(gdf.geometry.to_numpy(), dtype=object)  # a copy: the layer may change after
+        self.crs = gdf.crs
         cols = [c for c in ("road_class", "name", "kind") if c in gdf.columns]
-        h.update(repr(cols).encode())
-        if cols:
-            h.update(pd.util.hash_pandas_object(gdf[cols], index=False).to_numpy().tobytes())
-    return h.hexdigest()
+        self.values = {c: np.array(gdf[c].to_numpy(), dtype=object) for c in cols}
+
+    def matches(self, other: _LayerKey) -> bool:
+        if len(self.geoms) != len(other.geoms) or self.values.keys() != other.values.keys():
+            return False
+        if not (self.crs is other.crs or self.crs == other.crs):
+            return False
+        if not all(map(operator.is_, self.geoms, other.geoms)):
+            wkb = {"output_dimension": 4, "include_srid": True}
+            if not np.array_equal(shapely.to_wkb(self.geoms, **wkb), shapely.to_wkb(other.geoms, **wkb)):
+                return False
+        return all(_same_values(self.values[c], other.values[c]) for c in self.values)
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two object arrays hold the same values (the same objects, or equal ones of one type)."""
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        if x is y or (isinstance(x, float) and isinstance(y, float) and x != x and y != y):  # the same, or both NaN
+            continue
+        try:
+            if type(x) is not type(y) or not bool(x == y):
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame | None, extent: gpd.GeoDataFrame) -> None:
@@ -805,9 +851,9 @@ def add_basemap(page: Page, basemap: Basemap | None, streets: gpd.GeoDataFrame |
         return
     x0, y0, x1, y1 = extent.to_crs(crs).total_bounds
     box = (x0 - BASE_MARGIN_M, y0 - BASE_MARGIN_M, x1 + BASE_MARGIN_M, y1 + BASE_MARGIN_M)
-    key = _base_key([roads, water, green, buildings], crs, box, page.origin)
+    key = _BaseKey([roads, water, green, buildings], crs, box, page.origin)
     with _BASE_LOCK:
-        hit = _BASE_LAST[0][1] if _BASE_LAST and _BASE_LAST[0][0] == key else None
+        hit = _BASE_LAST[0][1] if _BASE_LAST and _BASE_LAST[0][0].matches(key) else None
     if hit is None:
         made = Page.like(page)
         roads_geo, parts, legend = _basemap_data(made, (roads, water, green, buildings), crs, box)
