@@ -373,12 +373,15 @@ def town_map(
             n = len(required)
             grades = _grades(n + 1)
             kk = np.clip(u["n_reached"].to_numpy(int), 0, n)
-            missing = u["missing"].fillna("").astype(str).str.split(",") if "missing" in u else None
             bits = np.zeros(len(u), dtype=np.int64)
-            if missing is not None:
-                sets = [set(m) for m in missing]
-                for j, cat in enumerate(required):
-                    bits |= np.array([cat in s for s in sets], dtype=np.int64) << j
+            if "missing" in u:
+                # the categories each place misses, as bits in the order of `required`: each distinct list read once
+                codes, lists = pd.factorize(u["missing"].fillna("").astype(str).to_numpy(dtype=object))
+                masks = np.zeros(len(lists), dtype=np.int64)
+                for i, text in enumerate(lists.tolist()):
+                    names = set(str(text).split(","))
+                    masks[i] = sum(1 << j for j, cat in enumerate(required) if cat in names)
+                bits = masks[codes]
             labels = [f"{i} / {n} 类" + ("（全部 all）" if i == n else "（无 none）" if i == 0 else "") for i in range(n + 1)]
             share = _shares(kk, n + 1, wd)
             part = {
