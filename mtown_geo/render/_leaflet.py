@@ -104,12 +104,67 @@ def encode(geoms: np.ndarray, origin: tuple[int, int]) -> dict[str, Any]:
     geoms = _homogeneous(np.asarray(geoms, dtype=object))
     if len(geoms) == 0:
         return {"t": "Point", "c": [], "n": []}
-    kind, coords, offsets = shapely.to_ragged_array(geoms)
+    kind, coords, counts = _ragged(geoms)
     q = np.round(np.asarray(coords, dtype=float) * _SCALE).astype(np.int64)
     q -= np.asarray(origin, dtype=np.int64)
     steps = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    sizes = [np.diff(np.asarray(o, dtype=np.int64)).tolist() for o in offsets]
+    sizes = [np.asarray(c, dtype=np.int64).tolist() for c in counts]
     return {"t": _GEOJSON_TYPE[kind], "c": steps.ravel().tolist(), "n": sizes}
+
+
+def _ragged(geoms: np.ndarray) -> tuple[shapely.GeometryType, np.ndarray, list[np.ndarray]]:
+    """:func:`shapely.to_ragged_array` of geometries of one dimension, its offsets as counts
+    (innermost first): the same type, coordinates and counts.
+
+    Lines and areas are read without copying what needs no copy: shapely takes every part and
+    ring of every geometry out as a new geometry; here only the parts of multi-part geometries
+    and the rings of polygons with holes are (the sizes of the others are their vertex counts).
+    Anything else (points, missing or empty geometries, Z) goes through shapely's own.
+    """
+    types = shapely.get_type_id(geoms)
+    kinds = set(np.unique(types).tolist())
+    plain = (
+        bool(kinds)
+        and (kinds <= {1, 5} or kinds <= {3, 6})
+        and not shapely.is_empty(geoms).any()
+        and not shapely.has_z(geoms).any()
+        and not shapely.has_m(geoms).any()
+    )
+    parts, per_geom = _flat(geoms, types >= 4) if plain and kinds & {5, 6} else (geoms, None)
+    if not plain or (per_geom is not None and shapely.is_empty(parts).any()):
+        kind, coords, offsets = shapely.to_ragged_array(geoms)
+        return kind, coords, [np.diff(np.asarray(o, dtype=np.int64)) for o in offsets]
+    coords = shapely.get_coordinates(geoms)
+    if kinds <= {1, 5}:
+        inner = [shapely.get_num_coordinates(parts)]
+    else:
+        holes = shapely.get_num_interior_rings(parts)
+        rings, per_part = _flat(parts, holes > 0, rings=True)
+        inner = [shapely.get_num_coordinates(rings), per_part]
+    if per_geom is None:
+        return shapely.GeometryType(min(kinds)), coords, inner
+    return shapely.GeometryType(max(kinds)), coords, [*inner, per_geom]
+
+
+def _flat(geoms: np.ndarray, split: np.ndarray, *, rings: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of geometries in order (or with ``rings``, the rings of polygons), taking apart
+    only those where ``split`` is true (the others are one part: themselves; or one ring, of
+    their vertex count); and how many parts each has."""
+    if rings:
+        counts = shapely.get_num_interior_rings(geoms) + 1
+    else:
+        counts = np.where(split, shapely.get_num_geometries(geoms), 1)
+    counts = np.asarray(counts, dtype=np.int64)
+    if not split.any():
+        return geoms, counts
+    starts = np.cumsum(counts) - counts
+    out = np.empty(int(counts.sum()), dtype=object)
+    out[starts[~split]] = geoms[~split]
+    taken = shapely.get_rings(geoms[split]) if rings else shapely.get_parts(geoms[split])
+    n = counts[split]
+    first = np.cumsum(n) - n
+    out[np.repeat(starts[split] - first, n) + np.arange(len(taken))] = taken
+    return out, counts
 
 
 def js_json(value: Any) -> str:
