@@ -463,3 +463,158 @@ def test_the_vector_basemap_is_on_at_start_even_where_tiles_are_offered(shared_d
     bases = json.loads(re.search(r'"bases":(\[.*?\])', html).group(1))
     assert [b["id"] for b in bases] == ["vector", "tiles", "none"]
     assert re.search(r'"base_on":"(\w+)"', html).group(1) == "vector"
+
+
+# -- the page's data made in bulk: the same as made one geometry, group or page at a time ---------
+
+
+def _layers_and_basemap(result):
+    base = result.basemap
+    frames = [g for g in result.layers.values() if len(g)]
+    return frames + [g for g in (base.roads, base.water, base.green, base.buildings) if g is not None and len(g)]
+
+
+def test_page_geometries_are_laid_out_as_shapely_lays_them_out(shared_demo):
+    """Lines and areas laid out for the page (parts taken apart only where a geometry has several,
+    rings only where a polygon has holes) are shapely's ragged arrays: the same type, coordinates
+    and counts, for every layer of a run and its basemap (lines, multi-lines, polygons with and
+    without holes, polygons mixed with multipolygons)."""
+    import numpy as np
+    import shapely
+
+    from mtown_geo.render import _leaflet
+
+    seen: set[object] = set()
+    for gdf in _layers_and_basemap(shared_demo.result):
+        geoms = gdf.geometry.to_crs(4326).to_numpy()
+        geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+        dims = shapely.get_dimensions(geoms)
+        for dim in np.unique(dims):
+            sub = _leaflet._homogeneous(geoms[dims == dim])
+            kind, coords, counts = _leaflet._ragged(sub)
+            want_kind, want_coords, offsets = shapely.to_ragged_array(sub)
+            assert kind == want_kind
+            assert np.array_equal(coords, want_coords)
+            assert [np.asarray(c).tolist() for c in counts] == [np.diff(o).tolist() for o in offsets]
+            types = frozenset(shapely.get_type_id(sub).tolist())
+            seen |= types | {types}
+            parts = shapely.get_parts(sub)
+            if dim == 2 and (shapely.get_num_interior_rings(parts) > 0).any():
+                seen.add("holes")
+    assert {1, 3, 5, 6, frozenset({3, 6}), frozenset({1, 5}), "holes"} <= seen
+
+
+def test_a_layer_drawn_by_group_is_the_same_as_each_group_drawn_alone(shared_demo):
+    """:func:`area_parts` (a layer simplified and projected once for all its groups) gives each
+    group's part as :func:`area_part` of the group alone: service areas and gaps by category, a
+    layer in lon/lat (simplified in each group's own UTM zone), and groups of lines beside groups
+    of areas (only areas keep their topology)."""
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    from mtown_geo.render import _leaflet
+
+    layers = shared_demo.result.layers
+    iso, gaps, green = layers["isochrones_15min"], layers["gaps_15min"], layers["greenways"]
+    mixed = gpd.GeoDataFrame(
+        pd.concat([gaps.assign(category="g:" + gaps["category"]), green.assign(category="greenway")], ignore_index=True),
+        crs=gaps.crs,
+    )
+    cases = [
+        (iso, {"fields": [("threshold_min", "t", "min", None), ("area_m2", "a", "ha", 1)], "w": 1.5, "dash": "6 4"}),
+        (gaps, {"fields": [("area_m2", "a", "ha", 2), ("pop", "p", "人", 0)], "simplify_m": 0.0}),
+        (iso.to_crs(4326), {"fields": [("area_m2", "a", "ha", 1)]}),
+        (mixed, {"fields": [("name", "n", "", None), ("area_m2", "a", "ha", 2)]}),
+    ]
+    page = _leaflet.Page(tuple(float(v) for v in iso.to_crs(4326).total_bounds))
+    for gdf, opts in cases:
+        by = gdf["category"].to_numpy(dtype=object)
+        keys = [*dict.fromkeys(by.tolist()), "nothing of this name"]
+        look = {"fill": "#4575b4", "edge": "#313695", "fo": 0.2, **opts}
+        together = _leaflet.area_parts(page, gdf, by, keys, **look)
+        assert list(together) == keys and together["nothing of this name"] is None
+        for key in keys[:-1]:
+            alone = _leaflet.area_part(page, gdf[by == key], **look)
+            assert _leaflet.js_json(together[key]) == _leaflet.js_json(alone), key
+        assert len(keys) > 2
+    assert np.isin(["greenway", f"g:{gaps['category'].iloc[0]}"], mixed["category"]).all()
+
+
+def test_the_basemap_is_shared_by_content_not_by_the_objects(shared_demo):
+    """The second page of a run takes the basemap's data when its layers hold the same geometries
+    and names: the same objects, or copies of them (compared by WKB); a layer with one building
+    moved, or one street renamed, is made again, and its page is the page made alone."""
+    import pickle
+
+    import geopandas as gpd
+    import shapely
+
+    from mtown_geo.render import _leaflet
+
+    def copy_of(bm):  # new objects throughout, geometries too (deepcopy keeps shapely's)
+        return pickle.loads(pickle.dumps(bm))
+
+    result = shared_demo.result
+    basemap, extent = result.basemap, result.layers["boundaries"]
+    bounds = tuple(float(v) for v in extent.to_crs(4326).total_bounds)
+
+    def text(bm, *, alone: bool = False) -> str:
+        if alone:
+            _leaflet._BASE_LAST.clear()
+        page = _leaflet.Page(bounds)
+        _leaflet.add_basemap(page, bm, None, extent)
+        return _leaflet.js_json(page.model(title="", banner="", tiles=False))
+
+    try:
+        first = text(basemap, alone=True)
+        kept = _leaflet._BASE_LAST[0]
+        assert text(basemap) == first and _leaflet._BASE_LAST[0] is kept  # the same objects
+        twin = copy_of(basemap)
+        assert twin.buildings.geometry.iloc[0] is not basemap.buildings.geometry.iloc[0]
+        assert text(twin) == first and _leaflet._BASE_LAST[0] is kept  # equal copies
+        moved = copy_of(basemap)
+        geoms = moved.buildings.geometry.to_numpy().copy()
+        geoms[0] = shapely.affinity.translate(geoms[0], 40.0, 0.0)
+        moved.buildings.geometry = gpd.GeoSeries(geoms, index=moved.buildings.index, crs=moved.buildings.crs)
+        assert text(moved) != first and _leaflet._BASE_LAST[0] is not kept
+        assert text(moved) == text(moved, alone=True)
+        renamed = copy_of(basemap)
+        named = renamed.roads["name"].notna().to_numpy().nonzero()[0]
+        renamed.roads.loc[renamed.roads.index[named[0]], "name"] = "新路 New Road"
+        text(basemap, alone=True)
+        assert text(renamed) == text(renamed, alone=True) != first
+    finally:
+        _leaflet._BASE_LAST.clear()
+
+
+def _page_model(html: str) -> dict:
+    """The data a page's script is called with, read back from the saved page."""
+    import json
+
+    from mtown_geo.render import _leaflet
+
+    start = html.index(_leaflet.SCRIPT.strip() + "(") + len(_leaflet.SCRIPT.strip()) + 1
+    start = html.index(", ", start) + 2
+    model, _ = json.JSONDecoder().raw_decode(html, start)
+    return model
+
+
+def test_town_map_bits_say_which_categories_each_place_misses(demo_town):
+    """The whole circle's layer marks, for each cell drawn, the required categories the cell's
+    ``missing`` names (bit j: the j-th required category), read cell by cell."""
+    import numpy as np
+
+    result, path = demo_town
+    model = _page_model(path.read_text(encoding="utf-8"))
+    units = result.layers["units_15min"]
+    required = list(result.profile.circles["15min"].required)
+    part = model["layers"]["15min:all"]["parts"][0]
+    weight = next(c for c in ("res_area_m2", "pop", "area_m2") if np.nansum(units[c].to_numpy(float)) > 0)
+    drawn = units[np.nan_to_num(units[weight].to_numpy(float)) > 0]
+    expected = []
+    for text in drawn["missing"]:
+        names = set(text.split(",")) if isinstance(text, str) else set()
+        expected.append(sum(2**j for j, cat in enumerate(required) if cat in names))
+    assert part["p"]["m"] == expected
+    assert any(expected) and len(set(expected)) > 2
