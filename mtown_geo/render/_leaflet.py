@@ -763,11 +763,31 @@ def _area_of(
 
 
 def add_boundaries(page: Page, bounds: gpd.GeoDataFrame | None) -> None:
-    """The study area's outlines, one look per kind: always drawn (not a layer of the control), in the legend."""
+    """The study area's outlines, one look per kind: always drawn (not a layer of the control), in the legend.
+
+    The data is made once for outlines and a page origin: a second page of the same (the
+    policy-task map after the town map of a run) takes the last one's.
+    """
     if bounds is None or not len(bounds):
         return
+    key = _LayerKey(bounds)
+    with _BASE_LOCK:
+        last = _BOUNDS_LAST[0] if _BOUNDS_LAST else None
+    if last is not None and last[0] == page.origin and last[1].matches(key):
+        parts, legend = last[2], last[3]
+    else:
+        parts, legend = _boundary_data(page, bounds)
+        with _BASE_LOCK:
+            _BOUNDS_LAST[:] = [(page.origin, key, parts, legend)]
+    page.fixed["parts"].extend(parts)
+    page.fixed["legend"].append(legend)
+
+
+def _boundary_data(page: Page, bounds: gpd.GeoDataFrame) -> tuple[list[Any], dict[str, Any]]:
+    """The outlines' drawn parts and legend block on a page (read only: shared by the pages of the same)."""
     kinds = np.asarray([str(k) for k in (bounds["kind"] if "kind" in bounds else ["边界 boundary"] * len(bounds))], dtype=object)
     looks = []
+    parts = []
     tip = [{"p": "name", "h": "名称 name", "skip": True}, {"p": "kind", "h": "类型 kind"}]
     for kind in dict.fromkeys(kinds):
         colour, width, dash, label = BOUNDARY_LOOK.get(kind, ("#333333", 2.0, "6 4", kind))
@@ -779,9 +799,15 @@ def add_boundaries(page: Page, bounds: gpd.GeoDataFrame | None) -> None:
         style: dict[str, Any] = {"fill": "none", "color": colour, "w": width}
         if dash:
             style["dash"] = dash
-        page.fixed["parts"].append({"g": geo, "p": props, "s": style, "pane": "mgLines", "tip": tip})
+        parts.append({"g": geo, "p": props, "s": style, "pane": "mgLines", "tip": tip})
         looks.append({"t": "dash" if dash else "line", "c": colour, "w": 2, "l": label})
-    page.fixed["legend"].append({"h": "边界 boundaries", "items": looks})
+    return parts, {"h": "边界 boundaries", "items": looks}
+
+
+#: The outlines' data of the last page made (:func:`add_boundaries`): its origin, the outlines'
+#: key (:class:`_LayerKey`: their geometries, CRS, kinds and names), the drawn parts and the legend
+#: block. One entry only, as for the basemap.
+_BOUNDS_LAST: list[tuple[tuple[int, int], _LayerKey, list[Any], dict[str, Any]]] = []
 
 
 #: The basemap data of the last page made (:func:`add_basemap`), under a key of its layers, frame

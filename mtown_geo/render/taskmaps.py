@@ -223,14 +223,16 @@ def _parts(page: Page, gdf: gpd.GeoDataFrame, look: dict[str, Any]) -> tuple[lis
     """A layer's features as page parts, one per kind of geometry (areas, lines, points: a centre
     given as a point among areas is a dot in the layer's colours), and the layer's main kind
     (the most common; ties to areas, then lines) for its legend symbol."""
-    geoms = gdf.geometry.to_numpy()
-    kinds = geom_kinds(geoms)
+    series = gdf.geometry
+    kinds = geom_kinds(series.to_numpy())
     parts = []
     for kind in (2, 1, 0):
         rows = np.flatnonzero(kinds == kind)
         if not len(rows):
             continue
-        geo, keep = page.geometry(gdf.iloc[rows], simplify_m=None if kind == 0 else 1.0, exact=False)
+        # the geometries alone: the other columns are read by row below
+        kind_geoms = series if len(rows) == len(series) else series.iloc[rows]
+        geo, keep = page.geometry(kind_geoms, simplify_m=None if kind == 0 else 1.0, exact=False)
         props, tip = _tooltip(gdf, rows[keep])
         if kind == 2:
             edge = look["edge"]
