@@ -618,3 +618,35 @@ def test_town_map_bits_say_which_categories_each_place_misses(demo_town):
         expected.append(sum(2**j for j, cat in enumerate(required) if cat in names))
     assert part["p"]["m"] == expected
     assert any(expected) and len(set(expected)) > 2
+
+
+def test_the_boundaries_are_shared_by_the_next_page_of_the_same(shared_demo):
+    """A page after another of the same outlines and origin takes its outline data (the same
+    objects; the page as made alone); renamed outlines, or another origin, are made again."""
+    import pickle
+
+    from mtown_geo.render import _leaflet
+
+    bounds = shared_demo.result.layers["boundaries"]
+    frame = tuple(float(v) for v in bounds.to_crs(4326).total_bounds)
+
+    def page_of(outlines, box=frame, *, alone: bool = False):
+        if alone:
+            _leaflet._BOUNDS_LAST.clear()
+        page = _leaflet.Page(box)
+        _leaflet.add_boundaries(page, outlines)
+        return page, _leaflet.js_json(page.model(title="", banner="", tiles=False))
+
+    try:
+        first, text = page_of(bounds, alone=True)
+        second, again = page_of(pickle.loads(pickle.dumps(bounds)))  # equal copies
+        assert again == text and all(a is b for a, b in zip(first.fixed["parts"], second.fixed["parts"], strict=True))
+        renamed = bounds.copy()
+        renamed["name"] = "新名 renamed"
+        _, changed = page_of(renamed)
+        assert changed != text and "新名 renamed" in changed and changed == page_of(renamed, alone=True)[1]
+        moved = (frame[0] + 0.01, frame[1], frame[2] + 0.01, frame[3])
+        _, elsewhere = page_of(bounds, moved)
+        assert elsewhere != text and elsewhere == page_of(bounds, moved, alone=True)[1]
+    finally:
+        _leaflet._BOUNDS_LAST.clear()
