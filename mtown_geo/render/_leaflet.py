@@ -955,49 +955,61 @@ def _basemap_data(
     roads), the drawn parts and the legend blocks, in the order the page adds them."""
     roads, water, green, buildings = layers
 
-    def cut(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    def cut(gdf: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The layer's geometries in the basemap's CRS cut to the frame, none empty; and which rows they are."""
         if gdf is None or not len(gdf):
             return None
-        g = gdf.to_crs(crs)
-        g = g.set_geometry(shapely.clip_by_rect(g.geometry.to_numpy(), *box))
-        g = g[~g.geometry.is_empty]
-        return g if len(g) else None
+        geoms = shapely.clip_by_rect(gdf.geometry.to_crs(crs).to_numpy(), *box)
+        inside = ~shapely.is_empty(geoms)
+        return (geoms[inside], inside) if inside.any() else None
 
+    # what is drawn, in order: (geometries, tolerance in metres, look); simplified and projected at once
+    drawn: list[tuple[np.ndarray, float, dict[str, Any] | None]] = []
     items: list[dict[str, Any]] = []
+    base = {"fields": [], "fo": 1.0, "w": 0.5, "dash": None, "pane": "mgBase"}
     w = cut(water)
-    if w is not None:
-        area = w[w["kind"] == "area"] if "kind" in w else w
-        part = area_part(page, area, fields=[], fill="#b7d8f0", edge="#8cbbe0", fo=1.0, w=0.5, pane="mgBase", exact=False)
-        if part is not None:
-            page.base["parts"].append(part)
-        lines = w[w["kind"] != "area"] if "kind" in w else w.iloc[:0]
-        part = area_part(page, lines, fields=[], fill="none", edge=WATER_LINE, fo=0, w=2.0, pane="mgBase", exact=False)
-        if part is not None:
-            page.base["parts"].append(part)
+    if w is not None and water is not None:
+        geoms, inside = w
+        if "kind" in water:
+            kind = water["kind"][inside]
+            area, lines = geoms[(kind == "area").to_numpy(bool)], geoms[(kind != "area").to_numpy(bool)]
+        else:
+            area, lines = geoms, geoms[:0]
+        drawn.append((area, 1.0, {**base, "fill": "#b7d8f0", "edge": "#8cbbe0"}))
+        drawn.append((lines, 1.0, {**base, "fill": "none", "edge": WATER_LINE, "fo": 0, "w": 2.0}))
         items.append({"t": "box", "c": "#b7d8f0", "e": "#8cbbe0", "l": "水域 water"})
     g = cut(green)
     if g is not None:
-        part = area_part(page, g, fields=[], fill="#cfe6b6", edge="#b5d69a", fo=1.0, w=0.5, pane="mgBase", exact=False)
-        if part is not None:
-            page.base["parts"].append(part)
-            items.append({"t": "box", "c": "#cfe6b6", "e": "#b5d69a", "l": "绿地 green land"})
+        drawn.append((g[0], 1.0, {**base, "fill": "#cfe6b6", "edge": "#b5d69a"}))
+        items.append({"t": "box", "c": "#cfe6b6", "e": "#b5d69a", "l": "绿地 green land"})
     b = cut(buildings)
     if b is not None:
-        part = area_part(
-            page, b, fields=[], fill=BUILDING_FILL, edge=BUILDING_EDGE, fo=1.0, w=0.5, simplify_m=0.5, pane="mgBase", exact=False
-        )
-        if part is not None:
-            page.base["parts"].append(part)
-            items.append({"t": "box", "c": BUILDING_FILL, "e": BUILDING_EDGE, "l": "建筑 buildings"})
+        drawn.append((b[0], 0.5, {**base, "fill": BUILDING_FILL, "edge": BUILDING_EDGE}))
+        items.append({"t": "box", "c": BUILDING_FILL, "e": BUILDING_EDGE, "l": "建筑 buildings"})
     r = cut(roads)
+    order = [c.key for c in ROAD_CLASSES]
+    rank = {key: i for i, key in enumerate(order)}
+    if r is not None and roads is not None:
+        geoms, inside = r
+        classes = roads["road_class"].to_numpy(dtype=object)[inside]
+        known = np.fromiter((c in rank for c in classes.tolist()), dtype=bool, count=len(classes))
+        ranks = np.fromiter((rank[c] for c in classes[known].tolist()), dtype=np.int64, count=int(known.sum()))
+        by_class = np.argsort(-ranks, kind="stable")  # the minor roads first, the main ones drawn over them
+        road_geoms, road_ranks = geoms[known][by_class], ranks[by_class]
+        road_names = roads["name"].to_numpy()[inside][known][by_class] if "name" in roads else None
+        drawn.append((road_geoms, 1.0, None))
+    wgs = _simplified_lonlat([d[0] for d in drawn], crs, [d[1] for d in drawn])
+    geo: Any = None
+    for (geoms, _, look), lonlat in zip(drawn, wgs, strict=True):
+        if look is None:
+            geo, keep = page.lonlat(lonlat)
+        elif len(geoms):
+            part_geo, part_keep = page.lonlat(lonlat)
+            page.base["parts"].append(_area_of(part_geo, part_keep, {}, **look))
     if r is not None:
-        order = [c.key for c in ROAD_CLASSES]
-        r = r[r["road_class"].isin(order)]
-        r = r.iloc[np.argsort([-order.index(c) for c in r["road_class"]], kind="stable")]
-        geo, keep = page.geometry(r, simplify_m=1.0, exact=False)
         page.geoms["roads"] = geo
-        k = [order.index(c) for c in r["road_class"].to_numpy()[keep]]
-        names = json_values(r["name"].to_numpy()[keep]) if "name" in r else [None] * len(k)
+        k = road_ranks[keep].tolist()
+        names = json_values(road_names[keep]) if road_names is not None else [None] * len(k)
         px = 1.6  # pixels per point of the print widths
         page.base["parts"].append(
             {
@@ -1029,3 +1041,19 @@ def _basemap_data(
     if items:
         page.base["legend"].append({"h": "底图 basemap (© OpenStreetMap contributors)", "items": items, "closed": True})
     return page.geoms.get("roads"), page.base["parts"], page.base["legend"]
+
+
+def _simplified_lonlat(arrays: list[np.ndarray], crs: Any, tolerances: list[float]) -> list[np.ndarray]:
+    """Each array of geometries (in ``crs``) simplified plainly by its tolerance in metres and then
+    in WGS 84, as :meth:`Page.geometry` with ``exact=False`` makes them; in a projected CRS all are
+    projected at once."""
+    if not arrays:
+        return []
+    if not gpd.GeoSeries(arrays[0][:0], crs=crs).crs.is_projected:
+        return [
+            metric(gpd.GeoSeries(a, crs=crs)).simplify(t, preserve_topology=False).to_crs(4326).to_numpy()
+            for a, t in zip(arrays, tolerances, strict=True)
+        ]
+    simple = [shapely.simplify(a, t, preserve_topology=False) for a, t in zip(arrays, tolerances, strict=True)]
+    wgs = gpd.GeoSeries(np.concatenate(simple), crs=crs).to_crs(4326).to_numpy()
+    return np.split(wgs, np.cumsum([len(a) for a in simple])[:-1])
