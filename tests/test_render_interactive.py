@@ -650,3 +650,66 @@ def test_the_boundaries_are_shared_by_the_next_page_of_the_same(shared_demo):
         assert elsewhere != text and elsewhere == page_of(bounds, moved, alone=True)[1]
     finally:
         _leaflet._BOUNDS_LAST.clear()
+
+
+def _basemap_geometries_layer_by_layer(page, basemap, extent) -> list:
+    """The basemap's drawn geometries on a page as each layer alone gives them: cut to the frame
+    as a GeoDataFrame, simplified and projected by :meth:`Page.geometry` (water areas and lines,
+    green land, buildings, then the roads ordered minor first)."""
+    import numpy as np
+    import shapely
+
+    from mtown_geo.render import _leaflet
+    from mtown_geo.render._basemap import ROAD_CLASSES
+
+    x0, y0, x1, y1 = extent.to_crs(basemap.crs).total_bounds
+    m = _leaflet.BASE_MARGIN_M
+    out = []
+
+    def cut(gdf):
+        g = gdf.to_crs(basemap.crs)
+        g = g.set_geometry(shapely.clip_by_rect(g.geometry.to_numpy(), x0 - m, y0 - m, x1 + m, y1 + m))
+        return g[~g.geometry.is_empty]
+
+    water = cut(basemap.water)
+    for sub, tol in ((water[water["kind"] == "area"], 1.0), (water[water["kind"] != "area"], 1.0), (cut(basemap.green), 1.0)):
+        if len(sub):
+            out.append(page.geometry(sub, simplify_m=tol, exact=False)[0])
+    buildings = cut(basemap.buildings)
+    if len(buildings):
+        out.append(page.geometry(buildings, simplify_m=0.5, exact=False)[0])
+    order = [c.key for c in ROAD_CLASSES]
+    roads = cut(basemap.roads)
+    roads = roads[roads["road_class"].isin(order)]
+    roads = roads.iloc[np.argsort([-order.index(c) for c in roads["road_class"]], kind="stable")]
+    out.append(page.geometry(roads, simplify_m=1.0, exact=False)[0])
+    return out
+
+
+@pytest.mark.parametrize("lonlat", [False, True], ids=["projected", "lon/lat"])
+def test_the_basemap_drawn_at_once_is_each_layer_drawn_alone(shared_demo, lonlat):
+    """The basemap's layers, simplified and projected to WGS 84 together, are drawn as each layer
+    alone gives them, to the byte; also for a basemap in lon/lat (each layer simplified in the
+    UTM zone of its own extent, as alone)."""
+    import dataclasses
+
+    from mtown_geo.render import _leaflet
+
+    result = shared_demo.result
+    basemap, extent = result.basemap, result.layers["boundaries"]
+    if lonlat:
+        layers = ("roads", "water", "green", "buildings")
+        basemap = dataclasses.replace(
+            basemap, crs=extent.to_crs(4326).crs, **{k: getattr(basemap, k).to_crs(4326) for k in layers}
+        )
+    bounds = tuple(float(v) for v in extent.to_crs(4326).total_bounds)
+    page = _leaflet.Page(bounds)
+    try:
+        _leaflet._BASE_LAST.clear()
+        _leaflet.add_basemap(page, basemap, None, extent)
+    finally:
+        _leaflet._BASE_LAST.clear()
+    drawn = [p["g"] for p in page.base["parts"] if p["g"] != "roads"] + [page.geoms["roads"]]
+    expected = _basemap_geometries_layer_by_layer(_leaflet.Page(bounds), basemap, extent)
+    assert len(drawn) == len(expected) >= 4
+    assert [_leaflet.js_json(g) for g in drawn] == [_leaflet.js_json(g) for g in expected]
