@@ -31,6 +31,7 @@ map): the page is the same to the byte as one that made its own. Only the last b
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import operator
@@ -43,6 +44,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from branca.element import Element, MacroElement
 
@@ -93,23 +95,53 @@ def _homogeneous(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode(geoms: np.ndarray, origin: tuple[int, int]) -> dict[str, Any]:
+def encode(geoms: np.ndarray, origin: tuple[int, int], *, crs: Any = None) -> dict[str, Any]:
     """Geometries (WGS 84 lon/lat, none empty) as compact data for the page's script.
 
     Returns ``{"t": GeoJSON type, "c": [dx, dy, ...], "n": [[sizes], ...]}``: the vertices
     in millionths of a degree, each as the step from the one before (the first from
     ``origin``), and the sizes of the rings, parts and geometries from the innermost level
     out (shapely's ragged-array offsets as counts).
+
+    With ``crs`` (the geometries' CRS, when not WGS 84) the vertices are projected to WGS 84
+    as :meth:`geopandas.GeoSeries.to_crs` projects them (the same transformation, the same
+    numbers), without making the projected geometries.
     """
-    geoms = _homogeneous(np.asarray(geoms, dtype=object))
+    geoms = np.asarray(geoms, dtype=object)
+    if crs is not None and (shapely.get_type_id(geoms) == 7).any():
+        # collections are reduced to their parts by a union, made in WGS 84
+        geoms, crs = gpd.GeoSeries(geoms, crs=crs).to_crs(4326).to_numpy(), None
+    geoms = _homogeneous(geoms)
     if len(geoms) == 0:
         return {"t": "Point", "c": [], "n": []}
     kind, coords, counts = _ragged(geoms)
+    if crs is not None:
+        coords = _lonlat_of(coords, crs)
     q = np.round(np.asarray(coords, dtype=float) * _SCALE).astype(np.int64)
     q -= np.asarray(origin, dtype=np.int64)
     steps = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     sizes = [np.asarray(c, dtype=np.int64).tolist() for c in counts]
     return {"t": _GEOJSON_TYPE[kind], "c": steps.ravel().tolist(), "n": sizes}
+
+
+_WGS84 = pyproj.CRS.from_user_input(4326)
+
+
+@functools.lru_cache(maxsize=16)
+def _to_wgs84(crs: pyproj.CRS) -> pyproj.Transformer:
+    """The transformation GeoPandas uses from ``crs`` to WGS 84 (lon, lat)."""
+    return pyproj.Transformer.from_crs(crs, _WGS84, always_xy=True)
+
+
+def _lonlat_of(coords: np.ndarray, crs: Any) -> np.ndarray:
+    """Vertices (x, y[, z]) in ``crs`` in WGS 84, as :meth:`geopandas.GeoSeries.to_crs` gives them."""
+    src = pyproj.CRS.from_user_input(crs)
+    if src.is_exact_same(_WGS84):
+        return coords
+    to = _to_wgs84(src)
+    if coords.shape[1] == 2:
+        return np.column_stack(to.transform(coords[:, 0], coords[:, 1]))
+    return np.column_stack(to.transform(coords[:, 0], coords[:, 1], coords[:, 2]))
 
 
 def _ragged(geoms: np.ndarray) -> tuple[shapely.GeometryType, np.ndarray, list[np.ndarray]]:
@@ -573,7 +605,15 @@ class Page:
             geo = metric(geo)
             areas = exact and bool(np.isin(shapely.get_type_id(geo.to_numpy()), (3, 6, 7)).any())
             geo = geo.simplify(simplify_m, preserve_topology=areas)
-        return self.lonlat(geo.to_crs(4326).to_numpy())
+        return self.projected(geo.to_numpy(), geo.crs)
+
+    def projected(self, arr: np.ndarray, crs: Any) -> tuple[Any, np.ndarray]:
+        """Geometries in ``crs`` encoded in WGS 84 (as ``GeoSeries.to_crs(4326)`` projects them),
+        and which were kept (not empty)."""
+        if crs is None:
+            gpd.GeoSeries(arr).to_crs(4326)  # raises GeoPandas' error: naive geometries cannot be projected
+        keep = ~(shapely.is_empty(arr) | shapely.is_missing(arr))
+        return encode(arr[keep], self.origin, crs=crs), keep
 
     def lonlat(self, arr: np.ndarray) -> tuple[Any, np.ndarray]:
         """Geometries already in WGS 84 encoded as they are, and which were kept (not empty)."""
@@ -714,15 +754,13 @@ def area_parts(
             if len(rows):
                 arr[rows] = shapely.simplify(arr[rows], simplify_m, preserve_topology=flag)
     rows = np.flatnonzero(used)
-    wgs = np.empty(len(arr), dtype=object)
-    wgs[rows] = gpd.GeoSeries(arr[rows], crs=geo.crs).to_crs(4326).to_numpy()
     columns = {col: gdf[col].to_numpy() for col, *_ in fields if col in gdf.columns}
     out: dict[Any, dict[str, Any] | None] = {}
     for k, sel in sels.items():
         if not sel.any():
             out[k] = None
             continue
-        g, keep = page.lonlat(wgs[sel])
+        g, keep = page.projected(arr[sel], geo.crs)
         out[k] = _area_of(g, keep, {c: v[sel] for c, v in columns.items()}, fields=fields, **look)
     return out
 
@@ -998,13 +1036,13 @@ def _basemap_data(
         road_geoms, road_ranks = geoms[known][by_class], ranks[by_class]
         road_names = roads["name"].to_numpy()[inside][known][by_class] if "name" in roads else None
         drawn.append((road_geoms, 1.0, None))
-    wgs = _simplified_lonlat([d[0] for d in drawn], crs, [d[1] for d in drawn])
+    simple = _simplified([d[0] for d in drawn], crs, [d[1] for d in drawn])
     geo: Any = None
-    for (geoms, _, look), lonlat in zip(drawn, wgs, strict=True):
+    for (geoms, _, look), (metric_geoms, metric_crs) in zip(drawn, simple, strict=True):
         if look is None:
-            geo, keep = page.lonlat(lonlat)
+            geo, keep = page.projected(metric_geoms, metric_crs)
         elif len(geoms):
-            part_geo, part_keep = page.lonlat(lonlat)
+            part_geo, part_keep = page.projected(metric_geoms, metric_crs)
             page.base["parts"].append(_area_of(part_geo, part_keep, {}, **look))
     if r is not None:
         page.geoms["roads"] = geo
@@ -1043,17 +1081,16 @@ def _basemap_data(
     return page.geoms.get("roads"), page.base["parts"], page.base["legend"]
 
 
-def _simplified_lonlat(arrays: list[np.ndarray], crs: Any, tolerances: list[float]) -> list[np.ndarray]:
-    """Each array of geometries (in ``crs``) simplified plainly by its tolerance in metres and then
-    in WGS 84, as :meth:`Page.geometry` with ``exact=False`` makes them; in a projected CRS all are
-    projected at once."""
+def _simplified(arrays: list[np.ndarray], crs: Any, tolerances: list[float]) -> list[tuple[np.ndarray, Any]]:
+    """Each array of geometries (in ``crs``) simplified plainly by its tolerance in metres, as
+    :meth:`Page.geometry` with ``exact=False`` simplifies them; with the CRS each is then in (its
+    UTM zone when ``crs`` is not projected)."""
     if not arrays:
         return []
-    if not gpd.GeoSeries(arrays[0][:0], crs=crs).crs.is_projected:
-        return [
-            metric(gpd.GeoSeries(a, crs=crs)).simplify(t, preserve_topology=False).to_crs(4326).to_numpy()
-            for a, t in zip(arrays, tolerances, strict=True)
-        ]
-    simple = [shapely.simplify(a, t, preserve_topology=False) for a, t in zip(arrays, tolerances, strict=True)]
-    wgs = gpd.GeoSeries(np.concatenate(simple), crs=crs).to_crs(4326).to_numpy()
-    return np.split(wgs, np.cumsum([len(a) for a in simple])[:-1])
+    if gpd.GeoSeries(arrays[0][:0], crs=crs).crs.is_projected:
+        return [(shapely.simplify(a, t, preserve_topology=False), crs) for a, t in zip(arrays, tolerances, strict=True)]
+    out = []
+    for a, t in zip(arrays, tolerances, strict=True):
+        geo = metric(gpd.GeoSeries(a, crs=crs)).simplify(t, preserve_topology=False)
+        out.append((geo.to_numpy(), geo.crs))
+    return out
