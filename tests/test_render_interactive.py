@@ -713,3 +713,34 @@ def test_the_basemap_drawn_at_once_is_each_layer_drawn_alone(shared_demo, lonlat
     expected = _basemap_geometries_layer_by_layer(_leaflet.Page(bounds), basemap, extent)
     assert len(drawn) == len(expected) >= 4
     assert [_leaflet.js_json(g) for g in drawn] == [_leaflet.js_json(g) for g in expected]
+
+
+def test_page_vertices_projected_alone_are_those_of_the_projected_geometries(shared_demo):
+    """Geometries encoded from their own CRS (the vertices projected as GeoPandas projects them,
+    no projected geometries made) are encoded as the same layers projected to WGS 84 first:
+    every layer of a run and its basemap, a layer in another projected CRS, and collections
+    (reduced to their parts in WGS 84)."""
+    import numpy as np
+    import shapely
+
+    from mtown_geo.render import _leaflet
+
+    result = shared_demo.result
+    origin = (116_330_000, 39_990_000)
+    frames = _layers_and_basemap(result)
+    frames.append(result.layers["streets"].to_crs(3857))
+    parks, streets = result.layers["parks_parks"], result.layers["streets"]
+    mixed = np.array(
+        [shapely.GeometryCollection([p, s]) for p, s in zip(parks.geometry, streets.geometry.iloc[: len(parks)], strict=True)],
+        dtype=object,
+    )
+    frames.append(parks.set_geometry(mixed, crs=parks.crs))
+    for gdf in frames:
+        geoms = gdf.geometry.to_numpy()
+        geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+        wgs = gdf.geometry.to_crs(4326).to_numpy()
+        wgs = wgs[~(shapely.is_empty(wgs) | shapely.is_missing(wgs))]
+        dims = shapely.get_dimensions(geoms)
+        for dim in np.unique(dims):
+            sel = dims == dim
+            assert _leaflet.encode(geoms[sel], origin, crs=gdf.crs) == _leaflet.encode(wgs[sel], origin)
