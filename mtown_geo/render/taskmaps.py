@@ -270,6 +270,11 @@ def _symbol(look: dict[str, Any], main: int, label: str) -> dict[str, Any]:
     return {"t": "dot", "c": look["point_face"], "e": look["point_edge"], "l": label}
 
 
+def _in_crs(gdf: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    """``gdf.to_crs(crs)``, or the layer itself when it is in that CRS already (read only, no copy)."""
+    return gdf if gdf.crs is not None and gdf.crs.is_exact_same(crs) else gdf.to_crs(crs)
+
+
 def task_map(
     specs: Sequence[TaskMapSpec],
     *,
@@ -341,7 +346,7 @@ def task_map(
         headline = f"{heading}：{subtitle}" if subtitle else heading
         items = []
         for j, (gdf, style, label) in enumerate(lay):
-            in_m = gdf.to_crs(measure) if measure is not None else metric(gdf)
+            in_m = _in_crs(gdf, measure) if measure is not None else metric(gdf)
             text = fill_label(label, in_m.geometry.to_numpy(), i=i)
             look = _look(dict(style or {}), LAYER_COLOURS[j % len(LAYER_COLOURS)], what=f"task map layer {i}")
             parts, main = _parts(page, in_m, look) if len(gdf) else ([], 2)
