@@ -26,7 +26,12 @@ elements whose text is added to the page as it is (never compiled as a template)
 
 The vector basemap's data, and its JSON text, are made once for a basemap, a frame and a page
 origin and reused by the next page that draws the same (a run's policy-task map after its town
-map): the page is the same to the byte as one that made its own. Only the last basemap is kept.
+map): the page is the same to the byte as one that made its own. Only the last basemap is kept
+(its data, and its layers' geometries to know it again); the study area's outlines likewise.
+
+Geometries are simplified in metres and their vertices projected to WGS 84 as GeoPandas
+projects them (the same transformation), without making the projected geometries; a layer
+drawn in groups (service areas and gaps by category) is simplified once for all its groups.
 """
 
 from __future__ import annotations
