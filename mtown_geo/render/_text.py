@@ -400,6 +400,48 @@ def _layout(string: str, font: Any, *, features: Any = None, language: Any = Non
     return iter(items)
 
 
+def _glyph_extent(font: Any, char: str, face: tuple[str, int, float]) -> tuple[int, int, int]:
+    """(advance, bottom, top) of one character's glyph at 72 dpi, unhinted, in 26.6 units, as ``set_text`` of it reads them."""
+    k = ("pdf-glyph", *face, char)
+    hit = _GLYPHS.get(k)
+    if hit is None:
+        font.set_text(char, 0.0, flags=LoadFlags.NO_HINTING)
+        width, height = font.get_width_height()
+        descent = font.get_descent()
+        hit = (int(width), -int(descent), int(height) - int(descent))
+        _GLYPHS.put(k, hit)
+    return hit
+
+
+def _extent_from_layout(font: Any, items: list[Any], face: tuple[str, int, float]) -> tuple[float, float, float] | None:
+    """(width, height, descent) in points that ``font.set_text(s, 0, flags=NO_HINTING)`` gives, from the text's layout.
+
+    ``set_text`` lays the text out as the layout does, puts each glyph at its pen position
+    and returns the pen's advance as the width and the union of the glyphs' boxes (an
+    empty glyph's is its origin) as height and descent: the same numbers, with each
+    glyph's advance and vertical extent read once per process from ``set_text`` of that
+    glyph alone. ``None`` where that does not hold: a glyph from another font, a missing
+    glyph, a raised or lowered glyph, or a glyph that is not one character's own.
+    """
+    if not items:
+        return None
+    bottom, top = 32000, -32000
+    advance = 0
+    for item in items:
+        char = item.char
+        if item.ft_object is not font or item.y or len(char) != 1 or not item.glyph_index:
+            return None
+        if font.get_char_index(ord(char)) != item.glyph_index:
+            return None
+        advance, low, high = _glyph_extent(font, char, face)
+        bottom, top = min(bottom, low), max(top, high)
+    x = items[-1].x * 64
+    if x != int(x):
+        return None
+    width = int(x) + advance
+    return (width / 64.0, (top - bottom) / 64.0, -bottom / 64.0)
+
+
 class _MapRendererPdf(RendererPdf):
     """PDF renderer measuring and laying out plain texts from the shared caches (text stays text)."""
 
@@ -415,7 +457,9 @@ class _MapRendererPdf(RendererPdf):
         k = ("pdf", s, key)
         hit = _EXTENTS.get(k)
         if hit is None:
-            hit = tuple(float(v) for v in super().get_text_width_height_descent(s, prop, ismath))
+            hit = self._shape(s, prop, key)[1]
+            if hit is None:
+                hit = tuple(float(v) for v in super().get_text_width_height_descent(s, prop, ismath))
             _EXTENTS.put(k, hit)
         return hit
 
@@ -442,6 +486,18 @@ class _MapRendererPdf(RendererPdf):
         PDF's text units, written); ``None`` (matplotlib draws the text) where a glyph is
         raised or lowered, or a kern is not a float, which the stock route writes otherwise.
         """
+        return self._shape(s, prop, key)[0]
+
+    def _shape(
+        self, s: str, prop: FontProperties, key: tuple[str, int, float]
+    ) -> tuple[list[tuple[Any, ...]] | None, tuple[float, float, float] | None]:
+        """A text's glyph program (:meth:`_text_program`) and its extent, from one glyph layout kept per process.
+
+        The layout is matplotlib's (:func:`matplotlib._text_helpers.layout` at 72 dpi,
+        unhinted) without loading each glyph again after it; the extent is the one
+        ``set_text`` gives (:func:`_extent_from_layout`), or ``None`` where it cannot be
+        read off the layout (then the caller measures the stock way).
+        """
         # what decides the font object matplotlib lays the text out with (font_manager.get_font): the
         # file once per family name of the properties, two settings, and the thread
         k = (
@@ -452,10 +508,12 @@ class _MapRendererPdf(RendererPdf):
             mpl.rcParams["font.enable_last_resort"],
             threading.get_ident(),
         )
-        program = _PROGRAMS.get(k)
-        if program is None:
+        shaped = _PROGRAMS.get(k)
+        if shaped is None:
             fontsize = prop.get_size_in_points()
-            items = list(_STOCK_LAYOUT(s, self._get_font_ttf(prop)))
+            font = self._get_font_ttf(prop)
+            # _text_helpers.layout also loads each glyph after laying the text out; nothing here reads it
+            items = font._layout(s, LoadFlags.NO_HINTING)
             plain = all(not item.y and (not item.prev_kern or type(item.prev_kern) is float) for item in items)
             glyphs = [
                 (
@@ -467,9 +525,9 @@ class _MapRendererPdf(RendererPdf):
                 )
                 for item in items
             ]
-            program = (glyphs,) if plain else (None,)
-            _PROGRAMS.put(k, program)
-        return program[0]
+            shaped = (glyphs if plain else None, _extent_from_layout(font, items, (*key[:2], fontsize)))
+            _PROGRAMS.put(k, shaped)
+        return shaped
 
     def _write_text(self, gc: Any, x: float, y: float, prop: FontProperties, angle: float, glyphs: list[tuple[Any, ...]]) -> None:
         """Write a plain text's operators, byte for byte as :meth:`RendererPdf.draw_text` writes them (fonts as text).
