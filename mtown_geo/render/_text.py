@@ -81,6 +81,7 @@ _EXTENTS_MAX = 20_000  # (width, height, descent) triples
 _BITMAPS_MAX = 2_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
 _LAYOUTS_MAX = 5_000  # glyph layouts of the PDF
 _GLYPHS_MAX = 20_000  # glyph outlines embedded in the PDFs (a few hundred bytes each)
+_GLYPH_METRICS_MAX = 60_000  # a glyph's vertical extent or advance at a size (about 150 bytes each)
 
 
 class _LRU:
@@ -114,11 +115,12 @@ _EXTENTS = _LRU(_EXTENTS_MAX)
 _BITMAPS = _LRU(_BITMAPS_MAX)
 _LAYOUTS = _LRU(_LAYOUTS_MAX)
 _GLYPHS = _LRU(_GLYPHS_MAX)
+_GLYPH_METRICS = _LRU(_GLYPH_METRICS_MAX)
 
 
 def clear_caches() -> None:
     """Forget every cached text extent, bitmap, layout, glyph outline, path, stream and this thread's last page."""
-    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _PROGRAMS, _GLYPHS, _PATHS, _STREAMS):
+    for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _PROGRAMS, _BODIES, _GLYPHS, _GLYPH_METRICS, _PATHS, _STREAMS):
         cache.clear()
     _PAGES.__dict__.pop("last", None)
 
@@ -382,6 +384,7 @@ class MapCanvas(FigureCanvasAgg):
 _PDF_FONT: contextvars.ContextVar[tuple[str, int, float] | None] = contextvars.ContextVar("mtown_geo_pdf_font", default=None)
 _STOCK_LAYOUT = _text_helpers.layout
 _PROGRAMS = _LRU(_LAYOUTS_MAX)  # glyphs of a plain text as the PDF writes them (per thread)
+_BODIES = _LRU(_LAYOUTS_MAX)  # operators of a plain text after its position, per layout, size and the file's codes
 _OP_GSAVE, _OP_GRESTORE, _OP_BT, _OP_ET = (pdfRepr(op) for op in (Op.gsave, Op.grestore, Op.begin_text, Op.end_text))
 _OP_CM, _OP_TF, _OP_TD, _OP_TJ = (pdfRepr(op) for op in (Op.concat_matrix, Op.selectfont, Op.textpos, Op.showkern))
 _SWAP = threading.RLock()
@@ -400,45 +403,51 @@ def _layout(string: str, font: Any, *, features: Any = None, language: Any = Non
     return iter(items)
 
 
-def _glyph_extent(font: Any, char: str, face: tuple[str, int, float]) -> tuple[int, int, int]:
-    """(advance, bottom, top) of one character's glyph at 72 dpi, unhinted, in 26.6 units, as ``set_text`` of it reads them."""
-    k = ("pdf-glyph", *face, char)
-    hit = _GLYPHS.get(k)
+def _glyph_rows(font: Any, glyph_index: int, face: tuple[str, int, float]) -> tuple[int, int]:
+    """(bottom, top) of a glyph's box at 72 dpi, unhinted, in 26.6 units: the box ``set_text`` puts at the glyph's pen position."""
+    k = ("rows", *face, glyph_index)
+    hit = _GLYPH_METRICS.get(k)
+    if hit is None:
+        box = font.load_glyph(glyph_index, flags=LoadFlags.NO_HINTING).bbox
+        hit = (int(box[1]), int(box[3]))
+        _GLYPH_METRICS.put(k, hit)
+    return hit
+
+
+def _glyph_advance(font: Any, char: str, face: tuple[str, int, float]) -> int:
+    """The advance of one character's glyph at 72 dpi, unhinted, in 26.6 units: the width ``set_text`` gives it alone."""
+    k = ("advance", *face, char)
+    hit = _GLYPH_METRICS.get(k)
     if hit is None:
         font.set_text(char, 0.0, flags=LoadFlags.NO_HINTING)
-        width, height = font.get_width_height()
-        descent = font.get_descent()
-        hit = (int(width), -int(descent), int(height) - int(descent))
-        _GLYPHS.put(k, hit)
+        hit = int(font.get_width_height()[0])
+        _GLYPH_METRICS.put(k, hit)
     return hit
 
 
 def _extent_from_layout(font: Any, items: list[Any], face: tuple[str, int, float]) -> tuple[float, float, float] | None:
     """(width, height, descent) in points that ``font.set_text(s, 0, flags=NO_HINTING)`` gives, from the text's layout.
 
-    ``set_text`` lays the text out as the layout does, puts each glyph at its pen position
-    and returns the pen's advance as the width and the union of the glyphs' boxes (an
-    empty glyph's is its origin) as height and descent: the same numbers, with each
-    glyph's advance and vertical extent read once per process from ``set_text`` of that
-    glyph alone. ``None`` where that does not hold: a glyph from another font, a missing
-    glyph, a raised or lowered glyph, or a glyph that is not one character's own.
+    ``set_text`` lays the text out as the layout does, puts each glyph's box at its pen
+    position and gives the pen's advance past the last glyph as the width, and the union
+    of the glyphs' boxes (an empty glyph's is its origin) as height and descent: the same
+    numbers, from each glyph's box and the last one's advance, kept per process.
+    ``None`` where that does not hold: a glyph from another font, a missing glyph, a
+    raised or lowered glyph, or a last glyph that is not one character's own.
     """
     if not items:
         return None
     bottom, top = 32000, -32000
-    advance = 0
     for item in items:
-        char = item.char
-        if item.ft_object is not font or item.y or len(char) != 1 or not item.glyph_index:
+        if item.ft_object is not font or item.y or not item.glyph_index:
             return None
-        if font.get_char_index(ord(char)) != item.glyph_index:
-            return None
-        advance, low, high = _glyph_extent(font, char, face)
+        low, high = _glyph_rows(font, item.glyph_index, face)
         bottom, top = min(bottom, low), max(top, high)
-    x = items[-1].x * 64
-    if x != int(x):
+    last = items[-1]
+    x = last.x * 64
+    if len(last.char) != 1 or font.get_char_index(ord(last.char)) != last.glyph_index or x != int(x):
         return None
-    width = int(x) + advance
+    width = int(x) + _glyph_advance(font, last.char, face)
     return (width / 64.0, (top - bottom) / 64.0, -bottom / 64.0)
 
 
@@ -534,7 +543,10 @@ class _MapRendererPdf(RendererPdf):
 
         The glyph codes and font names of the file are looked up once per glyph and font
         subset in the file and then kept with it; the text's glyph layout and kerns are the
-        process's (:meth:`_text_program`).
+        process's (:meth:`_text_program`). What follows the text's position (the font
+        selections and glyph strings) depends only on the layout, the size and the codes
+        and names the file gave its glyphs: it is kept per process and written again
+        wherever a page draws the text with the same codes (:func:`_text_body`).
         """
         self.check_gc(gc, gc._rgb)
         file = self.file
@@ -542,26 +554,44 @@ class _MapRendererPdf(RendererPdf):
         fonttype = mpl.rcParams["pdf.fonttype"]
         codes, names = file._mtown_codes, file._mtown_names
         track = file._character_tracker.track_glyph
+        used: list[Any] = []  # per glyph: its code in the file, and the file's name of its font subset where it changes
+        prev_font = None
+        for ft, char, glyph, _, _ in glyphs:
+            code = codes.get((ft, char, glyph))
+            if code is None:
+                code = codes[ft, char, glyph] = track(ft, char, glyph)
+            used.append(code)
+            if (ft, code[0]) != prev_font:
+                prev_font = (ft, code[0])
+                name = names.get(prev_font)
+                if name is None:
+                    name = names[prev_font] = file.fontName(FontPath(ft.fname, ft.face_index), code[0])
+                used.append(name)
+        key = (id(glyphs), fontsize, fonttype, tuple(used))
+        hit = _BODIES.get(key)
+        if hit is None or hit[0] is not glyphs:  # the id of a layout no longer kept may be another's
+            hit = (glyphs, self._text_body(glyphs, used, fontsize, fonttype))
+            _BODIES.put(key, hit)
         a = math.radians(angle)
-        out = [
-            _OP_GSAVE,
-            _fill(
-                [
-                    _number_repr(math.cos(a)),
-                    _number_repr(math.sin(a)),
-                    _number_repr(-math.sin(a)),
-                    _number_repr(math.cos(a)),
-                    _number_repr(x),
-                    _number_repr(y),
-                    _OP_CM,
-                ]
-            ),
-            _OP_BT,
-        ]
+        cos, sin = math.cos(a), math.sin(a)
+        position = _fill(
+            [
+                _number_repr(cos),
+                _number_repr(sin),
+                _number_repr(-sin),
+                _number_repr(cos),
+                _number_repr(x),
+                _number_repr(y),
+                _OP_CM,
+            ]
+        )
+        file.write(b"%s\n%s\n%s" % (_OP_GSAVE, position, hit[1]))
+
+    def _text_body(self, glyphs: list[tuple[Any, ...]], used: list[Any], fontsize: float, fonttype: int) -> bytes:
+        """The operators of a text after its position (``BT`` ... ``ET``, ``Q``), as :meth:`RendererPdf.draw_text` writes them."""
+        out = [_OP_BT]
         shown: list[bytes] = []  # the TJ array of the current font subset
         run: list[int] = []  # glyph codes not yet in it
-        prev_font = None
-        prev_start_x: float = 0
 
         def show() -> None:
             if run:
@@ -571,20 +601,17 @@ class _MapRendererPdf(RendererPdf):
                 out.append(_fill([_fill([b"[", *shown, b"]"]), _OP_TJ]))
                 shown.clear()
 
-        for ft, char, glyph, gx, kern in glyphs:
-            code = codes.get((ft, char, glyph))
-            if code is None:
-                code = codes[ft, char, glyph] = track(ft, char, glyph)
-            subset, charcode = code
-            if (ft, subset) != prev_font:
+        prev_start_x: float = 0
+        i = 0
+        for _, _, _, gx, kern in glyphs:
+            charcode = used[i][1]
+            i += 1
+            if i < len(used) and type(used[i]) is Name:  # the font subset changes here
                 show()
-                name = names.get((ft, subset))
-                if name is None:
-                    name = names[ft, subset] = file.fontName(FontPath(ft.fname, ft.face_index), subset)
-                out.append(_fill([pdfRepr(name), _number_repr(fontsize), _OP_TF]))
+                out.append(_fill([pdfRepr(used[i]), _number_repr(fontsize), _OP_TF]))
                 out.append(_fill([_number_repr(gx - prev_start_x), _number_repr(0), _OP_TD]))  # y - old y: the int 0
-                prev_font = (ft, subset)
                 prev_start_x = gx
+                i += 1
             if kern is not None:
                 if run:
                     shown.append(pdfRepr(self._encode_glyphs(run, fonttype)))
@@ -593,7 +620,7 @@ class _MapRendererPdf(RendererPdf):
             run.append(charcode)
         show()
         out += (_OP_ET, _OP_GRESTORE)
-        file.write(b"\n".join(out) + b"\n")
+        return b"\n".join(out) + b"\n"
 
 
 _STOCK_CHARPROCS = backend_pdf._get_pdf_charprocs
