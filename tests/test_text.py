@@ -87,7 +87,8 @@ def test_a_pdf_texts_extent_from_its_layout_is_matplotlibs_measure(names, tmp_pa
 
 
 def test_an_extent_read_off_the_layout_is_refused_where_set_text_would_differ(tmp_path):
-    """A glyph the face lacks (another font or the missing glyph) is not read off the layout: measured as before."""
+    """A glyph the face lacks (another font or the missing glyph), or kerning scaled by matplotlib's setting, is not
+    read off the layout: such texts are measured as before."""
     renderer, file = _renderer(tmp_path)
     try:
         prop = cjk_font(size_pt=7.0)
@@ -99,6 +100,12 @@ def test_an_extent_read_off_the_layout_is_refused_where_set_text_would_differ(tm
                 assert renderer._shape(s, prop, key)[1] is None, s
                 stock = tuple(float(v) for v in RendererPdf.get_text_width_height_descent(renderer, s, prop, False))
                 assert renderer.get_text_width_height_descent(s, prop, False) == stock
+        # kerning scaled by matplotlib's setting: measured as before too
+        _text.clear_caches()
+        with rc_context({"text.kerning_factor": 6}):
+            assert renderer._shape("AVATAR Wolf", prop, key)[1] is None
+            stock = tuple(float(v) for v in RendererPdf.get_text_width_height_descent(renderer, "AVATAR Wolf", prop, False))
+            assert renderer.get_text_width_height_descent("AVATAR Wolf", prop, False) == stock
     finally:
         file.close()
 

@@ -14,7 +14,13 @@ renderers here keep, per font file, face, size and resolution:
 * in the PDF, the **glyph layout** of a text (glyph indices, advances and kerns): the text
   is still written as text, in the embedded font, and can be searched and copied; a plain
   text's operators are written from it directly, with the file's glyph codes and font names
-  looked up once per glyph and subset of the file (:meth:`_MapRendererPdf._write_text`);
+  looked up once per glyph and subset of the file (:meth:`_MapRendererPdf._write_text`).
+  The layout also gives the text's extent (the pen's advance and the union of the glyphs'
+  boxes, each glyph's box read once per size: :func:`_extent_from_layout`), so a text new
+  to the process is laid out once for the PDF, not measured and then laid out again;
+* the PDF **operators of a text** after its position (font selections and glyph strings),
+  per layout, size and the glyph codes the file gave it: the sheets of a town write most
+  texts with the same codes;
 * the **outline** and the **advance** of each glyph the PDFs embed (the Type 3 glyph
   procedure and its width), made once per process instead of once per file, and each
   small stream (a glyph procedure) compressed once;
@@ -403,7 +409,7 @@ def _layout(string: str, font: Any, *, features: Any = None, language: Any = Non
     return iter(items)
 
 
-def _glyph_rows(font: Any, glyph_index: int, face: tuple[str, int, float]) -> tuple[int, int]:
+def _glyph_rows(font: Any, glyph_index: int, face: tuple[Any, ...]) -> tuple[int, int]:
     """(bottom, top) of a glyph's box at 72 dpi, unhinted, in 26.6 units: the box ``set_text`` puts at the glyph's pen position."""
     k = ("rows", *face, glyph_index)
     hit = _GLYPH_METRICS.get(k)
@@ -414,7 +420,7 @@ def _glyph_rows(font: Any, glyph_index: int, face: tuple[str, int, float]) -> tu
     return hit
 
 
-def _glyph_advance(font: Any, char: str, face: tuple[str, int, float]) -> int:
+def _glyph_advance(font: Any, char: str, face: tuple[Any, ...]) -> int:
     """The advance of one character's glyph at 72 dpi, unhinted, in 26.6 units: the width ``set_text`` gives it alone."""
     k = ("advance", *face, char)
     hit = _GLYPH_METRICS.get(k)
@@ -425,7 +431,7 @@ def _glyph_advance(font: Any, char: str, face: tuple[str, int, float]) -> int:
     return hit
 
 
-def _extent_from_layout(font: Any, items: list[Any], face: tuple[str, int, float]) -> tuple[float, float, float] | None:
+def _extent_from_layout(font: Any, items: list[Any], face: tuple[Any, ...]) -> tuple[float, float, float] | None:
     """(width, height, descent) in points that ``font.set_text(s, 0, flags=NO_HINTING)`` gives, from the text's layout.
 
     ``set_text`` lays the text out as the layout does, puts each glyph's box at its pen
@@ -534,7 +540,10 @@ class _MapRendererPdf(RendererPdf):
                 )
                 for item in items
             ]
-            shaped = (glyphs if plain else None, _extent_from_layout(font, items, (*key[:2], fontsize)))
+            # the glyph metrics depend on the font object's settings too (get_font's key)
+            face = (*key[:2], fontsize, mpl.rcParams["text.hinting_factor"], mpl.rcParams["text.kerning_factor"])
+            extent = None if mpl.rcParams["text.kerning_factor"] else _extent_from_layout(font, items, face)
+            shaped = (glyphs if plain else None, extent)
             _PROGRAMS.put(k, shaped)
         return shaped
 
