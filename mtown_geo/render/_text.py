@@ -555,7 +555,7 @@ class _MapRendererPdf(RendererPdf):
         process's (:meth:`_text_program`). What follows the text's position (the font
         selections and glyph strings) depends only on the layout, the size and the codes
         and names the file gave its glyphs: it is kept per process and written again
-        wherever a page draws the text with the same codes (:func:`_text_body`).
+        wherever a page draws the text with the same codes (:meth:`_text_body`).
         """
         self.check_gc(gc, gc._rgb)
         file = self.file
