@@ -91,7 +91,7 @@ _GLYPH_METRICS_MAX = 60_000  # a glyph's vertical extent or advance at a size (a
 
 
 class _LRU:
-    """A bounded mapping, least recently used first out; safe to share between threads."""
+    """A bounded mapping, least recently used first out; safe to share between threads (writes under a lock)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -99,11 +99,16 @@ class _LRU:
         self.lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
-        with self.lock:
-            value = self.data.get(key)
-            if value is not None:
-                self.data.move_to_end(key)
-            return value
+        # without the lock: each OrderedDict operation is atomic, and a key another thread
+        # drops between the two only stays where it was (a draw asks some 2,000 times per sheet)
+        data = self.data
+        value = data.get(key)
+        if value is not None:
+            try:
+                data.move_to_end(key)
+            except KeyError:  # dropped meanwhile (contextlib.suppress would cost as much as the lookup)
+                return value
+        return value
 
     def put(self, key: Any, value: Any) -> None:
         with self.lock:
