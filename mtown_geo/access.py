@@ -748,8 +748,8 @@ def attach(
     )
 
 
-#: How many sets of points a Reach keeps the snaps of (:meth:`Reach.at`; about 50 bytes a point).
-_SNAP_CACHE_SIZE = 4
+#: How many sets of points the Reaches on one network keep the snaps of (:meth:`Reach.at`; about 50 bytes a point).
+_SNAP_CACHE_SIZE = 8
 
 
 def _row_positions(rows: Sequence[int] | None, n: int) -> np.ndarray:
@@ -919,12 +919,15 @@ class Reach:
 
     @cached_property
     def _unit_snaps(self) -> dict[tuple[str, float], pd.DataFrame]:
-        """Snaps of the points given to :meth:`at`, by the points' fingerprint (shared by edited Reaches)."""
-        return {}
+        """Snaps of the points given to :meth:`at`, by the points' fingerprint: one store per
+        network, shared by every Reach on it (the same points snap to the same network alike)."""
+        store: dict[tuple[str, float], pd.DataFrame] = self.network.__dict__.setdefault("_point_snaps", {})
+        return store
 
     def snap(self, points: gpd.GeoDataFrame | gpd.GeoSeries, *, max_snap_dist_m: float | None = None) -> pd.DataFrame:
         """:func:`snap` of ``points`` on this Reach's network, kept for the next call with the same
-        geometries (the last few sets; :meth:`at` and siting read them from here).
+        geometries by any Reach on the network (the last few sets; :meth:`at` and siting read
+        them from here).
 
         Parameters
         ----------

@@ -116,6 +116,24 @@ def pieces(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = No
     """
     rules = _rules(profile)
     roads = _roads_in(roads)
+    a, b, road, factor, dual = _piece_coords(roads, rules)
+    return gpd.GeoDataFrame(
+        {"road": road, "factor": factor, "dual": dual},
+        geometry=_segments(a, b) if len(a) else [],
+        crs=roads.crs,
+    )
+
+
+def _segments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two-point LineStrings from ``a[i]`` to ``b[i]`` (the pieces of :func:`pieces`)."""
+    return shapely.linestrings(np.stack([a, b], axis=1))
+
+
+def _piece_coords(
+    roads: gpd.GeoDataFrame, rules: StreetRules
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pieces` as arrays, no line made: each piece's start and end (n × 2, metres),
+    ``road`` (row position in ``roads``, a metric layer), ``factor`` and ``dual``."""
     geoms = np.asarray(roads.geometry.values, dtype=object)
     lines = shapely.get_parts(geoms, return_index=True)
     parts, owner = lines
@@ -147,11 +165,7 @@ def pieces(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = No
         paired = np.unique(i[other & opposite])
         factor[cand[paired]] = 0.5
         dual[cand[paired]] = True
-    return gpd.GeoDataFrame(
-        {"road": road, "factor": factor, "dual": dual},
-        geometry=shapely.linestrings(np.stack([a, b], axis=1)) if len(a) else [],
-        crs=roads.crs,
-    )
+    return a, b, road, factor, dual
 
 
 @dataclass(frozen=True)
@@ -183,12 +197,24 @@ def _measure(pcs: gpd.GeoDataFrame, area: shapely.Geometry, *, lengths: np.ndarr
     """Counted and raw km of pieces in an area; ``lengths`` (:func:`_lengths_in` of these
     pieces) when already known."""
     length = _lengths_in(np.asarray(pcs.geometry.values, dtype=object), area) if lengths is None else lengths
+    return _density_of(length, pcs["factor"].to_numpy(), area)
+
+
+def _density_of(length: np.ndarray, factor: np.ndarray, area: shapely.Geometry) -> _Density:
+    """Counted and raw km of pieces of these lengths in an area (m) and factors."""
     if len(length):
-        km = float((length * pcs["factor"].to_numpy()).sum()) / 1000.0
+        km = float((length * factor).sum()) / 1000.0
         raw = float(length.sum()) / 1000.0
     else:
         km = raw = 0.0
     return _Density(km=km, raw_km=raw, area_km2=float(area.area) / 1e6)
+
+
+def _near(lo: np.ndarray, hi: np.ndarray, area: shapely.Geometry) -> np.ndarray:
+    """Which boxes (corners ``lo``, ``hi``, n × 2) meet the area's box: the others lie apart
+    from the area (no point in it; an empty area meets none)."""
+    x0, y0, x1, y1 = area.bounds
+    return (hi[:, 0] >= x0) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0) & (lo[:, 1] <= y1)
 
 
 def density(
@@ -425,10 +451,19 @@ def _merged_pieces(lines: np.ndarray, group: np.ndarray, n_groups: int) -> np.nd
     n = len(lines)
     if n == 0 or n_groups == 0 or not (shapely.get_num_coordinates(lines) == 2).all():
         return _geom.merged_lines_by_group(lines, group, n_groups)
+    xy = shapely.get_coordinates(lines).reshape(n, 2, 2)
+    return _merged_segments(xy[:, 0], xy[:, 1], group, n_groups, lines)
+
+
+def _merged_segments(
+    a: np.ndarray, b: np.ndarray, group: np.ndarray, n_groups: int, lines: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`_merged_pieces` of the two-point pieces from ``a[i]`` to ``b[i]`` (n × 2, at least
+    one piece and one group); ``lines`` holds the pieces as LineStrings where already made
+    (``None`` elsewhere: made from ``a`` and ``b`` where needed, the same lines)."""
     order = np.argsort(group, kind="stable")
     g = group[order]
-    xy = shapely.get_coordinates(lines[order]).reshape(n, 2, 2)
-    a, b = xy[:, 0], xy[:, 1]
+    a, b = a[order], b[order]
     first = np.r_[True, g[1:] != g[:-1]]
     # a break: a piece of the same group as the one before that does not start where it ends
     brk = ~first & np.any(a != np.roll(b, 1, axis=0), axis=1)
@@ -438,7 +473,7 @@ def _merged_pieces(lines: np.ndarray, group: np.ndarray, n_groups: int) -> np.nd
     chained &= counts > 0
     take = chained[g]
     if not take.any():
-        return _geom.merged_lines_by_group(lines, group, n_groups)
+        return _geom.merged_lines_by_group(_lines_at(a, b, lines, order), g, n_groups)
     # the line of each chained group: the first piece's start, then every piece's end
     starts = first & take
     pts = np.concatenate([a[starts], b[take]])
@@ -457,23 +492,53 @@ def _merged_pieces(lines: np.ndarray, group: np.ndarray, n_groups: int) -> np.nd
     if len(rest):
         number = np.full(n_groups, -1, dtype=np.intp)
         number[rest] = np.arange(len(rest))
-        sel = number[group] >= 0
-        out[rest] = _geom.merged_lines_by_group(lines[sel], number[group[sel]], len(rest))
+        sel = number[g] >= 0
+        out[rest] = _geom.merged_lines_by_group(_lines_at(a[sel], b[sel], lines, order[sel]), number[g[sel]], len(rest))
     return out
 
 
-def _street_layer(
-    roads: gpd.GeoDataFrame, pcs: gpd.GeoDataFrame, variant: np.ndarray, area: shapely.Geometry
+def _lines_at(a: np.ndarray, b: np.ndarray, lines: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
+    """The pieces at positions ``pos`` of ``lines`` (start ``a``, end ``b``, already taken at
+    ``pos``) as LineStrings: those made, else made now."""
+    out = np.empty(len(pos), dtype=object) if lines is None else np.asarray(lines, dtype=object)[pos]
+    todo = np.flatnonzero(shapely.is_missing(out))
+    if len(todo):
+        out[todo] = _segments(a[todo], b[todo])
+    return out
+
+
+def _clipped_streets(
+    roads: gpd.GeoDataFrame,
+    a: np.ndarray,
+    b: np.ndarray,
+    road: np.ndarray,
+    dual: np.ndarray,
+    variant: np.ndarray,
+    area: shapely.Geometry,
+    lines: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
-    """Counted roads (in pieces merged back per road and dual flag) clipped to an area."""
-    if len(pcs) == 0:
-        return gpd.GeoDataFrame(
-            {"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs
-        )
+    """Counted roads clipped to an area: the pieces from ``a[i]`` to ``b[i]`` (n × 2) of road
+    ``road[i]`` (row position in ``roads``) merged back per road and ``dual`` flag; ``lines``
+    as :func:`_merged_segments` takes them."""
+    empty = gpd.GeoDataFrame({"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs)
+    if len(a) == 0:
+        return empty
     # one line per (road, dual flag), in that order: the pieces of each unioned in their order, merged
-    key = pcs["road"].to_numpy(np.int64) * 2 + pcs["dual"].to_numpy(bool)
+    key = road.astype(np.int64) * 2 + dual.astype(bool)
     keys, group = np.unique(key, return_inverse=True)
-    merged = _merged_pieces(np.asarray(pcs.geometry.values, dtype=object), group, len(keys))
+    group = group.ravel()
+    # a line none of whose pieces has its box meeting the area's lies apart from it: its clip is
+    # empty and left out below, so it is neither merged nor clipped
+    near = np.zeros(len(keys), dtype=bool)
+    near[group[_near(np.minimum(a, b), np.maximum(a, b), area)]] = True
+    keys = keys[near]
+    number = np.cumsum(near) - 1
+    sel = near[group]
+    merged = (
+        _merged_segments(a[sel], b[sel], number[group[sel]], len(keys), None if lines is None else lines[sel])
+        if len(keys)
+        else np.empty(0, dtype=object)
+    )
     geoms = shapely.intersection(merged, area)
     length_m = shapely.length(geoms)
     road = keys // 2
@@ -525,18 +590,31 @@ def assess(
     roads = metric
     main = counted(roads, profile=profile)
     internal = counted(roads, profile=profile, internal=True)
-    pcs = pieces(roads.loc[internal], profile=profile)
+    # the pieces (streets.pieces) as arrays: a piece is made a line only where its box meets the
+    # built-up area's or the town's (the others have no length in either, and no part in the layer)
+    a, b, road, factor, dual = _piece_coords(roads.loc[internal], rules)
     # positions in `roads` of each piece's road
-    pcs["road"] = np.flatnonzero(internal)[pcs["road"].to_numpy()]
-    is_main = main[pcs["road"].to_numpy()]
-    main_pcs = pcs[is_main]
+    road = np.flatnonzero(internal)[road]
+    is_main = main[road]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    near_built = _near(lo, hi, built)
+    near_town = _near(lo, hi, town_geom) if town is not None else np.zeros(len(a), dtype=bool)
+    lines = np.full(len(a), None, dtype=object)
+    made = np.flatnonzero(near_built | near_town)
+    if len(made):
+        lines[made] = _segments(a[made], b[made])
     # each piece's length in the built-up area, measured once for both counts
-    in_built = _lengths_in(np.asarray(pcs.geometry.values, dtype=object), built)
-    d_main = _measure(main_pcs, built, lengths=in_built[is_main])
-    d_int = _measure(pcs, built, lengths=in_built)
+    in_built = np.zeros(len(a))
+    at = np.flatnonzero(near_built)
+    in_built[at] = _lengths_in(lines[at], built)
+    d_main = _density_of(in_built[is_main], factor[is_main], built)
+    d_int = _density_of(in_built, factor, built)
     notes: list[str] = []
     if town is not None:
-        d_town = _measure(main_pcs, town_geom)
+        in_town = np.zeros(len(a))
+        at = np.flatnonzero(near_town & is_main)
+        in_town[at] = _lengths_in(lines[at], town_geom)
+        d_town = _density_of(in_town[is_main], factor[is_main], town_geom)
         layer_area = town_geom.union(built)
     else:
         d_town = _Density(math.nan, math.nan, math.nan)
@@ -552,7 +630,7 @@ def assess(
         notes.append("the road layer has no highway classes: every line counts as a public road")
     variant = np.where(main, "main", np.where(internal, "internal", ""))
     layers = {
-        "streets": _street_layer(roads, pcs, variant, layer_area),
+        "streets": _clipped_streets(roads, a, b, road, dual, variant, layer_area, lines),
         "blocks": bl,
         "junctions": jn.reset_index(drop=True),
     }

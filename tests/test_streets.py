@@ -290,3 +290,47 @@ def test_street_lines_merged_from_their_pieces_as_the_merge_of_every_piece() -> 
     got = streets._merged_pieces(geoms, grp, len(cases))
     assert shapely.to_wkb(got).tolist() == shapely.to_wkb(want).tolist()
     assert shapely.is_closed(got[0]) and got[1].geom_type == "MultiLineString"
+
+
+def test_assess_makes_lines_only_of_the_pieces_near_the_areas_with_the_same_answers() -> None:
+    """assess makes a piece a line only where its box meets the built-up area's or the town's, and
+    merges and clips only the roads with a piece near them: on Andorra la Vella among all of
+    Andorra's roads (most of them far off), its figures and streets layer are, to the bit, those
+    of the plain route: every piece a line, each measured, every road merged and clipped."""
+    path = shared_path(OSM_FILES["andorra"])
+    towns = mg.batch.towns_from_osm(path, admin_level="7")
+    metric = _crs.metric_crs(towns)
+    parish = towns[towns["name"] == "Andorra la Vella"].to_crs(metric).reset_index(drop=True)
+    ext = read_osm(path)
+    roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+    roads = roads.to_crs(metric).reset_index(drop=True)
+    built = mg.pipeline.inputs.builtup_from_osm(ext, parish)
+    got = streets.assess(roads, built, town=parish)
+    # the plain route
+    built_g = shapely.union_all(built.geometry.to_numpy())
+    town_g = shapely.union_all(parish.geometry.to_numpy())
+    main = streets.counted(roads)
+    internal = streets.counted(roads, internal=True)
+    pcs = streets.pieces(roads.loc[internal])
+    road = np.flatnonzero(internal)[pcs["road"].to_numpy()]
+    lines = np.asarray(pcs.geometry.values, dtype=object)
+    factor = pcs["factor"].to_numpy()
+    is_main = main[road]
+    far = ~shapely.intersects(lines, shapely.box(*town_g.union(built_g).bounds))
+    assert far.mean() > 0.5  # most pieces lie far off: the fast route leaves them out
+    in_built = streets._lengths_in(lines, built_g)
+    in_town = streets._lengths_in(lines[is_main], town_g)
+    assert got.km == float((in_built[is_main] * factor[is_main]).sum()) / 1000.0
+    assert got.raw_km == float(in_built[is_main].sum()) / 1000.0
+    assert got.internal_km == float((in_built * factor).sum()) / 1000.0
+    assert got.town_km == float((in_town * factor[is_main]).sum()) / 1000.0
+    keys, group = np.unique(road * 2 + pcs["dual"].to_numpy(bool), return_inverse=True)
+    merged = streets._merged_pieces(lines, group, len(keys))
+    clipped = shapely.intersection(merged, town_g.union(built_g))
+    keep = ~shapely.is_empty(clipped) & (shapely.length(clipped) > 0)
+    layer = got.layers["streets"]
+    assert len(layer) == int(keep.sum()) > 500
+    assert layer["osm_id"].tolist() == roads["osm_id"].to_numpy()[keys[keep] // 2].tolist()
+    assert layer["dual"].tolist() == (keys[keep] % 2).astype(bool).tolist()
+    assert layer["length_m"].tolist() == shapely.length(clipped[keep]).tolist()
+    assert shapely.to_wkb(layer.geometry.to_numpy()).tolist() == shapely.to_wkb(streets._linear(clipped[keep])).tolist()
