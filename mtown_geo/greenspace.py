@@ -155,7 +155,11 @@ def _linked_to(geoms: np.ndarray, area: shapely.Geometry) -> np.ndarray:
         front = np.unique(tree.query(area, predicate="intersects"))
         while len(front):
             hit[front] = True
-            nxt = np.unique(tree.query(geoms[front], predicate="intersects")[1])
+            # the boxes first; only the pairs that could add a polygon not yet in are tested
+            i, j = tree.query(geoms[front])
+            new = ~hit[j]
+            i, j = i[new], j[new]
+            nxt = np.unique(j[shapely.intersects(geoms[front[i]], geoms[j])])
             front = nxt[~hit[nxt]]
     except shapely.errors.GEOSException:
         return np.ones(len(geoms), dtype=bool)

@@ -149,6 +149,16 @@ def test_prefiltered_unions_count_the_same_land_as_the_full_ones(key: str, centr
     green = gpd.GeoDataFrame(gpd.pd.concat(parts, ignore_index=True), crs=4326).to_crs(metric)
     linked = greenspace._linked_to(np.asarray(green.geometry.values), area.union_all())
     assert 0 < linked.sum() < len(green)  # some polygons are left out
+    # the same set as a search that tests every pair of boxes that meet (the R-tree's exact test)
+    geoms = np.asarray(green.geometry.values)
+    tree = shapely.STRtree(geoms)
+    want = np.zeros(len(geoms), dtype=bool)
+    front = np.unique(tree.query(area.union_all(), predicate="intersects"))
+    while len(front):
+        want[front] = True
+        nxt = np.unique(tree.query(geoms[front], predicate="intersects")[1])
+        front = nxt[~want[nxt]]
+    assert linked.tolist() == want.tolist()
     fast = greenspace.land_ratio(green, area, order=list(rules.classes))
     full = greenspace.land_ratio(green, area, order=list(rules.classes), prefilter=False)
     assert fast.green_m2 > 1e4
