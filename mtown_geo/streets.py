@@ -287,7 +287,7 @@ def junctions(
     weight = np.where(first | last, 1, 2)
     weight[first & last] = 0  # a one-vertex part
     key = np.round(coords, 2)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    uniq, inv = _unique_rows(key)
     deg = np.bincount(inv.ravel(), weights=weight, minlength=len(uniq))
     node = deg >= 3
     if not node.any():
@@ -303,6 +303,19 @@ def junctions(
         geometry=shapely.points(centres),
         crs=roads.crs,
     )
+
+
+def _unique_rows(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(xy, axis=0, return_inverse=True)`` of n × 2 finite coordinates (rows sorted by
+    x, then y), the same arrays, from one lexical sort of the two columns."""
+    if len(xy) == 0:
+        return xy[:0].copy(), np.zeros(0, dtype=np.intp)
+    order = np.lexsort((xy[:, 1], xy[:, 0]))
+    s = xy[order]
+    new = np.r_[True, np.any(s[1:] != s[:-1], axis=1)]
+    inv = np.empty(len(xy), dtype=np.intp)
+    inv[order] = np.cumsum(new) - 1
+    return s[new], inv
 
 
 def blocks(

@@ -255,9 +255,9 @@ def _seat_costs(network: Network, seat: gpd.GeoDataFrame, weight: str) -> pd.Dat
     return pc
 
 
-def _seat_zone(network: Network, seat: gpd.GeoDataFrame, seat_end_m: float) -> np.ndarray:
-    """Nodes within ``seat_end_m`` (any road) of the seat: the seat end of every path."""
-    pc = _seat_costs(network, seat, "length")
+def _seat_zone(network: Network, pc: pd.DataFrame, seat_end_m: float) -> np.ndarray:
+    """Nodes within ``seat_end_m`` (any road) of the seat (``pc``: its :func:`_seat_costs` by
+    length): the seat end of every path."""
     src = pc[["node_u", "node_v"]].to_numpy().ravel()
     cost = pc[["cost_u", "cost_v"]].to_numpy().ravel()
     zone = access.search(network, src, source_cost=cost, weight="length", limit=max(seat_end_m, 1e-6), towards=True)
@@ -339,7 +339,8 @@ def connect(
     maybe_mask = ok_mask | (st == "unknown")
     vil = villages.to_crs(network.crs)
     names = vil["name"].to_numpy(dtype=object) if "name" in vil else np.full(len(vil), None, dtype=object)
-    zone = _seat_zone(network, seat.to_crs(network.crs), seat_end_m)
+    seat_pc = _seat_costs(network, seat, "length")
+    zone = _seat_zone(network, seat_pc, seat_end_m)
     att_len = access.point_costs(network, vil, weight="length", towards=False)
     strict, _ = _reach_status(network, zone, ok_mask, maybe_mask, att_len, village_end_m)
     attached = att_len["ok"].to_numpy()
@@ -364,7 +365,7 @@ def connect(
         towards=True,
     )
     via = access.tree_costs(tree_t, att_t)
-    seat_len = _seat_costs(network, seat, "length").iloc[0]
+    seat_len = seat_pc.iloc[0]
     lengths = network.edges["length_m"].to_numpy(float)
     reasons = status["reason"].to_numpy(dtype=object)
     road_name = attrs["name"].to_numpy(dtype=object) if attrs is not None else np.full(network.n_edges, None, dtype=object)
@@ -512,7 +513,8 @@ def seat_reaches_trunk(
         return "unknown", f"no road numbered {'/'.join(trunk_classes)}… (国道/省道) in the network's reach"
     e = network.edges
     trunk_nodes = np.unique(np.concatenate([e["u"].to_numpy()[trunk], e["v"].to_numpy()[trunk]]))
-    zone = _seat_zone(network, seat.to_crs(network.crs), seat_end_m)
+    seat_pc = _seat_costs(network, seat, "length")
+    zone = _seat_zone(network, seat_pc, seat_end_m)
     st = status["status"].to_numpy(dtype=object)
     for label, mask in (("pass", st == "pass"), ("unknown", (st == "pass") | (st == "unknown"))):
         tree = access.search(network, trunk_nodes, weight="length", edge_mask=mask | trunk, towards=False)
