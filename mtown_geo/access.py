@@ -537,19 +537,25 @@ class Attachment:
 
     def _diagnostics_of_points(self) -> dict[str, np.ndarray]:
         fac = self.facilities
-        snaps = self.snaps.assign(owner=self.points["owner"].to_numpy())
-        g = snaps.groupby("owner")
-        used = snaps[snaps["ok"]].groupby("owner")
         n = len(fac)
+        # per feature (its access points' owner): how many, how many used, the nearest, the lowest piece
+        owner = self.points["owner"].to_numpy(np.int64)
+        ok = self.snaps["ok"].to_numpy(bool)
+        dist = self.snaps["snap_dist_m"].to_numpy(float)
+        comp = self.snaps["component"].to_numpy(np.int64)
         out: dict[str, np.ndarray] = {}
         if "category" in fac:
             out["category"] = fac["category"].to_numpy()
         if "name" in fac:
             out["name"] = fac["name"].to_numpy()
-        out["access_points"] = g.size().reindex(range(n), fill_value=0).to_numpy()
-        out["access_points_used"] = used.size().reindex(range(n), fill_value=0).to_numpy()
-        out["snap_dist_m"] = g["snap_dist_m"].min().reindex(range(n)).to_numpy()
-        out["component"] = used["component"].min().reindex(range(n), fill_value=-1).to_numpy()
+        out["access_points"] = np.bincount(owner, minlength=n).astype(np.int64)
+        out["access_points_used"] = np.bincount(owner[ok], minlength=n).astype(np.int64)
+        nearest = np.full(n, np.inf)
+        np.minimum.at(nearest, owner, dist)
+        out["snap_dist_m"] = np.where(out["access_points"] > 0, nearest, np.nan)
+        lowest = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(lowest, owner[ok], comp[ok])
+        out["component"] = np.where(out["access_points_used"] > 0, lowest, -1)
         status = np.where(out["access_points_used"] > 0, "ok", "too_far")
         status = np.where(out["access_points"] == 0, "no_geometry", status)
         if self.categories is not None:

@@ -13,6 +13,8 @@ import shapely
 
 import mtown_geo as mg
 
+from .conftest import OSM_FILES, shared_path
+
 
 def _offset_point(net: mg.Network, edge: int, frac: float, offset_m: float) -> shapely.Point:
     """A point ``frac`` along an edge and ``offset_m`` metres off it, perpendicular."""
@@ -263,3 +265,30 @@ def test_attachment_warnings_count_one_facility_in_the_singular():
     assert none.startswith("2 facilities have an empty geometry and are not used (market:row 8, market:菜场)")
     assert small.startswith("7 facilities attach only to small pieces of the walk network that are cut off from the rest")
     assert "(e.g. park:公园0, park:公园1, park:公园2, park:公园3, park:公园4)" in small
+
+
+def test_attachment_diagnostics_count_as_grouping_the_snaps_by_feature(andorra_walk) -> None:
+    """The diagnostics' counts, nearest distances and pieces per feature are, value for value,
+    what grouping the access points' snaps by their feature gives, on Andorra's facilities
+    (polygons with many access points, points, some too far or on small pieces)."""
+    path = shared_path(OSM_FILES["andorra"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fac = mg.facilities.from_osm(path)
+        att = mg.access.attach(andorra_walk, fac, max_snap_dist_m=60.0)
+    got = att.diagnostics()
+    snaps = att.snaps.assign(owner=att.points["owner"].to_numpy())
+    g = snaps.groupby("owner")
+    used = snaps[snaps["ok"]].groupby("owner")
+    n = len(att.facilities)
+    want = {
+        "access_points": g.size().reindex(range(n), fill_value=0).to_numpy(),
+        "access_points_used": used.size().reindex(range(n), fill_value=0).to_numpy(),
+        "snap_dist_m": g["snap_dist_m"].min().reindex(range(n)).to_numpy(),
+        "component": used["component"].min().reindex(range(n), fill_value=-1).to_numpy(),
+    }
+    statuses = set(got["status"])
+    assert {"ok", "too_far"} <= statuses and len(got) > 500
+    for col, values in want.items():
+        assert got[col].dtype == values.dtype
+        assert got[col].to_numpy().tobytes() == values.tobytes(), col
