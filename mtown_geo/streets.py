@@ -130,10 +130,19 @@ def _segments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _piece_coords(
-    roads: gpd.GeoDataFrame, rules: StreetRules
+    roads: gpd.GeoDataFrame,
+    rules: StreetRules,
+    *,
+    pair: np.ndarray | None = None,
+    partner: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`pieces` as arrays, no line made: each piece's start and end (n × 2, metres),
-    ``road`` (row position in ``roads``, a metric layer), ``factor`` and ``dual``."""
+    ``road`` (row position in ``roads``, a metric layer), ``factor`` and ``dual``.
+
+    ``pair`` (per road; default all): the roads whose pieces are paired as dual roads (the
+    others' pieces keep factor 1, flag False); ``partner`` (per road, holding every road a
+    piece of a ``pair`` road can pair with; default all): the roads whose pieces are looked at
+    as their partners."""
     geoms = np.asarray(roads.geometry.values, dtype=object)
     lines = shapely.get_parts(geoms, return_index=True)
     parts, owner = lines
@@ -154,17 +163,22 @@ def _piece_coords(
     cand_road = ow & ~junction & ~link
     cand = np.flatnonzero(cand_road[road])
     if len(cand) > 1:
-        segs = shapely.linestrings(np.stack([a[cand], b[cand]], axis=1))
-        mids = shapely.points((a[cand] + b[cand]) / 2.0)
-        d = b[cand] - a[cand]
-        d = d / np.linalg.norm(d, axis=1)[:, None]
+        # the pieces paired (q) and those they are paired with (t): every candidate, or the
+        # candidates of the roads asked for
+        q = cand if pair is None else cand[pair[road[cand]]]
+        t = cand if partner is None else cand[partner[road[cand]]]
+        d = b - a
+        segs = shapely.linestrings(np.stack([a[t], b[t]], axis=1))
+        mids = shapely.points((a[q] + b[q]) / 2.0)
+        dq = d[q] / np.linalg.norm(d[q], axis=1)[:, None]
+        dt = d[t] / np.linalg.norm(d[t], axis=1)[:, None]
         tree = shapely.STRtree(segs)
         i, j = tree.query(mids, predicate="dwithin", distance=rules.dual_carriageway_gap_m)
-        other = road[cand][i] != road[cand][j]
-        opposite = np.einsum("ij,ij->i", d[i], d[j]) < -math.cos(math.radians(rules.dual_carriageway_angle_deg))
+        other = road[q][i] != road[t][j]
+        opposite = np.einsum("ij,ij->i", dq[i], dt[j]) < -math.cos(math.radians(rules.dual_carriageway_angle_deg))
         paired = np.unique(i[other & opposite])
-        factor[cand[paired]] = 0.5
-        dual[cand[paired]] = True
+        factor[q[paired]] = 0.5
+        dual[q[paired]] = True
     return a, b, road, factor, dual
 
 
@@ -208,6 +222,22 @@ def _density_of(length: np.ndarray, factor: np.ndarray, area: shapely.Geometry) 
     else:
         km = raw = 0.0
     return _Density(km=km, raw_km=raw, area_km2=float(area.area) / 1e6)
+
+
+def _roads_near(geoms: np.ndarray, boxes: list[tuple[float, float, float, float]], gap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which roads can hold a piece in the boxes (their own box meets one), and which can hold a
+    piece that :func:`pieces` may pair with a piece of those (within ``gap_m`` of its midpoint:
+    their box meets the first roads' boxes grown by ``gap_m``)."""
+    b = shapely.bounds(geoms)
+    first = np.zeros(len(geoms), dtype=bool)
+    for x0, y0, x1, y1 in boxes:
+        first |= (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1)
+    if not first.any():
+        return first, first.copy()
+    pad = gap_m * (1.0 + 1e-9) + 1.0
+    x0, y0 = np.min(b[first, 0]) - pad, np.min(b[first, 1]) - pad
+    x1, y1 = np.max(b[first, 2]) + pad, np.max(b[first, 3]) + pad
+    return first, (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1)
 
 
 def _near(lo: np.ndarray, hi: np.ndarray, area: shapely.Geometry) -> np.ndarray:
@@ -603,11 +633,17 @@ def assess(
     roads = metric
     main = counted(roads, profile=profile)
     internal = counted(roads, profile=profile, internal=True)
-    # the pieces (streets.pieces) as arrays: a piece is made a line only where its box meets the
-    # built-up area's or the town's (the others have no length in either, and no part in the layer)
-    a, b, road, factor, dual = _piece_coords(roads.loc[internal], rules)
+    layer_area = town_geom.union(built) if town is not None else built
+    # the pieces (streets.pieces) as arrays; dual roads are looked for only among the pieces of
+    # the roads that can reach the areas' box (the others' pieces lie apart from the areas, with
+    # no length in them and no part in the layer: their factor and flag are not read)
+    sub = roads.loc[internal]
+    boxes = [built.bounds, layer_area.bounds] + ([town_geom.bounds] if town is not None else [])
+    near_road, partner = _roads_near(np.asarray(sub.geometry.values, dtype=object), boxes, rules.dual_carriageway_gap_m)
+    a, b, road, factor, dual = _piece_coords(sub, rules, pair=near_road, partner=partner)
     # positions in `roads` of each piece's road
     road = np.flatnonzero(internal)[road]
+    # a piece is made a line only where its box meets the built-up area's or the town's
     is_main = main[road]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     near_built = _near(lo, hi, built)
@@ -628,10 +664,8 @@ def assess(
         at = np.flatnonzero(near_town & is_main)
         in_town[at] = _lengths_in(lines[at], town_geom)
         d_town = _density_of(in_town[is_main], factor[is_main], town_geom)
-        layer_area = town_geom.union(built)
     else:
         d_town = _Density(math.nan, math.nan, math.nan)
-        layer_area = built
     jn = junctions(roads, profile=profile)
     shapely.prepare(built)
     jn = jn[shapely.contains(built, np.asarray(jn.geometry.values)) | shapely.touches(built, np.asarray(jn.geometry.values))]

@@ -293,8 +293,9 @@ def test_street_lines_merged_from_their_pieces_as_the_merge_of_every_piece() -> 
 
 
 def test_assess_makes_lines_only_of_the_pieces_near_the_areas_with_the_same_answers() -> None:
-    """assess makes a piece a line only where its box meets the built-up area's or the town's, and
-    merges and clips only the roads with a piece near them: on Andorra la Vella among all of
+    """assess pairs dual roads only among the roads that can reach the areas' box, makes a piece a
+    line only where its box meets the built-up area's or the town's, and merges and clips only
+    the roads with a piece near them: on Andorra la Vella among all of
     Andorra's roads (most of them far off), its figures and streets layer are, to the bit, those
     of the plain route: every piece a line, each measured, every road merged and clipped."""
     path = shared_path(OSM_FILES["andorra"])
@@ -318,6 +319,7 @@ def test_assess_makes_lines_only_of_the_pieces_near_the_areas_with_the_same_answ
     is_main = main[road]
     far = ~shapely.intersects(lines, shapely.box(*town_g.union(built_g).bounds))
     assert far.mean() > 0.5  # most pieces lie far off: the fast route leaves them out
+    assert (pcs["dual"].to_numpy() & ~far).sum() > 50  # dual roads near the areas: pairing is looked for there only
     in_built = streets._lengths_in(lines, built_g)
     in_town = streets._lengths_in(lines[is_main], town_g)
     assert got.km == float((in_built[is_main] * factor[is_main]).sum()) / 1000.0

@@ -105,9 +105,19 @@ def _strip(name: str, patterns: list[str]) -> str:
     return out.strip()
 
 
+def _village_layer(tw: Town) -> gpd.GeoDataFrame:
+    """The study's villages in the town's metric CRS (:func:`~mtown_geo.pipeline.inputs.village_points`):
+    those a circle measured from in that CRS, else read now (the same points)."""
+    for circle, (units, _) in tw.circle_demand.items():
+        spec = tw.profile.circles.get(circle)
+        if spec is not None and spec.demand == "villages" and units.crs is not None and units.crs.equals(tw.metric):
+            return units
+    return inputs.village_points(tw.study, tw.town, tw.metric)
+
+
 def _task_villages(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
     """The study's villages plus 村委会 points (named government offices) not already among them."""
-    vil = inputs.village_points(tw.study, tw.town, tw.metric)[["name", "geometry"]].assign(source="villages")
+    vil = _village_layer(tw)[["name", "geometry"]].assign(source="villages")
     rules = tw.profile.tasks.village_roads if tw.profile.tasks is not None else None
     patterns = list(rules.committee_name_patterns) if rules is not None else []
     gov = _government(tw)
