@@ -268,3 +268,37 @@ def test_park_land_is_read_once_for_the_parks_step_and_the_green_land_task(tmp_p
         r = mg.run(study)
     assert len(calls) == 1 and len(calls[0]) > 0
     assert "green_land_ratio" in set(r.tables["tasks"]["key"])
+
+
+def test_villages_are_read_once_for_the_village_circle_and_the_tasks(tmp_path: Path, monkeypatch) -> None:
+    """The tasks take the villages the villages' circle measured from (the same points in the same
+    CRS): they are read once, and the tasks' village table lists them in their order."""
+    from mtown_geo.pipeline import inputs
+
+    calls: list[gpd.GeoDataFrame] = []
+    real = inputs.village_points
+
+    def spy(*args, **kwargs):
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(inputs, "village_points", spy)
+    path = shared_path(OSM_FILES["liechtenstein"])
+    towns = mg.batch.towns_from_osm(path, admin_level="8")
+    town = tmp_path / "triesenberg.geojson"
+    towns[towns["name"] == "Triesenberg"].to_file(town, driver="GeoJSON")
+    st = {
+        "name": "Triesenberg",
+        "boundaries": {"town": str(town), "builtup": str(town)},
+        "osm": str(path),
+        "demand": {"cell_m": 100},
+        "circles": ["30min"],
+        "siting": {"enabled": False},
+        "outputs": {"maps": False, "static_maps": False, "rasters": False, "isochrones": False, "geopackage": False},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        r = mg.run(st)
+    assert len(calls) == 1 and len(calls[0]) > 3
+    vil = r.tables["task_villages"]
+    assert vil.loc[vil["source"] == "villages", "village"].tolist() == calls[0]["name"].tolist()
