@@ -1057,62 +1057,80 @@ class Reach:
         if not np.all((frac >= 0.0) & (frac <= 1.0)):
             raise InputError("frac must lie between 0 and 1 (the position along the edge from u)")
         on = pd.DataFrame({"edge": edge, "frac": frac, "access_min": np.zeros(len(edge)), "ok": np.ones(len(edge), dtype=bool)})
-        return self._times_for(on)[0]
+        return self._times_for(on, labels=False)[0]
 
-    def _times_for(self, snaps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _times_for(self, snaps: pd.DataFrame, *, labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Times (and, with ``labels``, nearest facilities) of snapped points: ``(len(categories), len(snaps))``.
+
+        Without ``labels`` the second array is empty (shape ``(len(categories), 0)``) and no
+        label is looked up; the times are the same either way.
+        """
         net = self.network
         ok = snaps["ok"].to_numpy()
         K = len(self.categories)
         m = len(snaps)
-        times = np.full((K, m), np.inf)
-        near = np.full((K, m), -1, dtype=np.int64)
         if not ok.any() or K == 0:
-            return times, near
+            return np.full((K, m), np.inf), np.full((K, m) if labels else (K, 0), -1, dtype=np.int64)
+        everyone = bool(ok.all())
         oi = np.flatnonzero(ok)
-        e = snaps["edge"].to_numpy()[oi]
-        s = snaps["frac"].to_numpy()[oi]
-        acc = snaps["access_min"].to_numpy()[oi]
+        e = snaps["edge"].to_numpy()
+        s = snaps["frac"].to_numpy()
+        acc = snaps["access_min"].to_numpy()
+        if not everyone:
+            e, s, acc = e[oi], s[oi], acc[oi]
         u, v, via_u, via_v = origin_legs(net, e, s, acc)
-        tu = via_u[None, :] + self.node_min[:, u]
-        tv = via_v[None, :] + self.node_min[:, v]
-        best = np.minimum(tu, tv)
-        if self.nearest is not None:
-            who = np.where(tu <= tv, self.nearest[:, u], self.nearest[:, v])
-        else:
-            who = np.full(best.shape, -1, dtype=np.int64)
+        tu = self.node_min[:, u]
+        tu += via_u  # in place: the same sums as via_u + node_min, without another table
+        tv = self.node_min[:, v]
+        tv += via_v
+        who = np.empty((K, 0), dtype=np.int64)
+        if labels:
+            if self.nearest is not None:
+                who = np.where(tu <= tv, self.nearest[:, u], self.nearest[:, v]).astype(np.int64, copy=False)
+            else:
+                who = np.full(tu.shape, -1, dtype=np.int64)
+        best = np.minimum(tu, tv, out=tu)
         # a facility on the origin's own edge is reached along the edge, not via its ends
-        direct_t, direct_who = self._same_edge(e, s, acc)
-        better = direct_t < best
-        best = np.where(better, direct_t, best)
-        who = np.where(better, direct_who, who)
+        k, o, direct_t, direct_who = self._same_edge(e, s, acc)
+        better = direct_t < best[k, o]
+        k, o = k[better], o[better]
+        best[k, o] = direct_t[better]
         over = best > self.max_time_min
         best[over] = np.inf
-        who[over] = -1
+        if labels:
+            who[k, o] = direct_who[better]
+            who[over] = -1
+        if everyone:
+            return best, who
+        times = np.full((K, m), np.inf)
         times[:, oi] = best
-        near[:, oi] = who
+        near = np.full((K, m) if labels else (K, 0), -1, dtype=np.int64)
+        if labels:
+            near[:, oi] = who
         return times, near
 
-    def _same_edge(self, e: np.ndarray, s: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per category and origin: the time along the origin's own edge to the nearest
-        facility attached to that edge, and that facility (inf and -1 where none)."""
-        K = len(self.categories)
-        out_t = np.full((K, len(e)), np.inf)
-        out_w = np.full((K, len(e)), -1, dtype=np.int64)
+    def _same_edge(self, e: np.ndarray, s: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The trips along the origins' own edges: per category and origin that has a facility
+        of the category attached to its edge, the time to the nearest such facility and that
+        facility (of equal times the first attached).
+
+        Returns ``k`` (category position), ``o`` (origin position), ``time_min`` and
+        ``facility`` (row position in the facility layer), one entry per pair, in order of
+        category, then origin.
+        """
         src = self._sources
-        if not len(src):
-            return out_t, out_w
+        empty = np.empty(0, dtype=np.int64)
+        if not len(src) or not len(e):
+            return empty, empty, np.empty(0), empty
         origins = pd.DataFrame({"edge": e, "frac": s, "access_min": acc})
         o, p, total = same_edge(self.network, origins, src)
-        cat = src["cat"].to_numpy()[p]
-        owner = src["owner"].to_numpy()[p]
-        for k in range(K):
-            sel = cat == k
-            if not sel.any():
-                continue
-            keep = _first_min(o[sel], total[sel])
-            out_t[k, o[sel][keep]] = total[sel][keep]
-            out_w[k, o[sel][keep]] = owner[sel][keep]
-        return out_t, out_w
+        if not len(o):
+            return empty, empty, np.empty(0), empty
+        cat = src["cat"].to_numpy()[p].astype(np.int64)
+        use = (cat >= 0) & (cat < len(self.categories))
+        o, p, total, cat = o[use], p[use], total[use], cat[use]
+        keep = _first_min(cat * len(e) + o, total)
+        return cat[keep], o[keep], total[keep], src["owner"].to_numpy()[p][keep].astype(np.int64)
 
 
 def reach(
