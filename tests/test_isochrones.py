@@ -864,3 +864,108 @@ def test_thresholds_by_category_bad_input_is_a_clear_error(karhula_reach):
         isochrones.reachable_lines(karhula_reach, thresholds_min={"sports": -5})
     with pytest.raises(mg.InputError, match="search limit"):
         isochrones.service_areas(karhula_reach, thresholds_min={"sports": [5, LIMIT_MIN + 1]})
+
+
+# -- the engine's times at street points, against the plain route --------------------------
+
+
+def _times_the_plain_way(
+    reach: mg.access.Reach, e: np.ndarray, s: np.ndarray, acc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Times and nearest facilities of attached points, every category over every point: the legs to
+    both ends of the edge plus the node times, against a full table of the trips along the point's
+    own edge (of equal times the first attached facility). Also the number of points whose time the
+    own edge gives."""
+    net = reach.network
+    u, v, via_u, via_v = mg.access.origin_legs(net, e, s, acc)
+    tu = via_u[None, :] + reach.node_min[:, u]
+    tv = via_v[None, :] + reach.node_min[:, v]
+    best = np.minimum(tu, tv)
+    assert reach.nearest is not None
+    who = np.where(tu <= tv, reach.nearest[:, u], reach.nearest[:, v])
+    direct_t = np.full(best.shape, np.inf)
+    direct_w = np.full(best.shape, -1, dtype=np.int64)
+    src = reach.attachment.usable_points(reach.categories)
+    o, p, total = mg.access.same_edge(net, pd.DataFrame({"edge": e, "frac": s, "access_min": acc}), src)
+    cat = src["cat"].to_numpy()[p]
+    owner = src["owner"].to_numpy()[p]
+    for i in range(len(o)):
+        if total[i] < direct_t[cat[i], o[i]]:
+            direct_t[cat[i], o[i]] = total[i]
+            direct_w[cat[i], o[i]] = owner[i]
+    better = direct_t < best
+    best = np.where(better, direct_t, best)
+    who = np.where(better, direct_w, who)
+    over = best > reach.max_time_min
+    best[over] = np.inf
+    who[over] = -1
+    return best, who, int(better.sum())
+
+
+def test_street_point_times_are_the_engines_the_plain_way(karhula_reach):
+    """The times the areas are drawn from (``Reach.network_times`` at every street point, no label looked
+    up, the trips along a point's own edge applied only where they occur) are those of the plain route."""
+    st_ = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
+    e, s = st_.seg_edge[st_.smp_seg], st_.smp_frac
+    got = karhula_reach.network_times(e, s)
+    want, _, along = _times_the_plain_way(karhula_reach, e, s, np.zeros(len(e)))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert np.array_equal(got, want)
+    assert along > 50  # points on the edge of a facility that reach it along that edge, not via an end
+    assert np.isfinite(got).any() and np.isinf(got).any()
+
+
+def test_times_and_labels_at_places_are_the_plain_routes(karhula_reach, demo_bounds):
+    """``Reach.at`` (times, and nearest facilities with ``nearest=True``) through the same code: the
+    values of the plain route, for places near the streets, on a facility's own edge and too far away."""
+    rng = np.random.default_rng(7)
+    net = karhula_reach.network
+    x0, y0, x1, y1 = net.edges.total_bounds
+    xy = np.column_stack([rng.uniform(x0, x1, 3000), rng.uniform(y0, y1, 3000)])
+    fac = karhula_reach.points.geometry.to_numpy()
+    near_fac = shapely.get_coordinates(fac)[:400] + rng.normal(0.0, 15.0, (min(400, len(fac)), 2))
+    far = np.array([[x1 + 5000.0, y1 + 5000.0]])
+    pts = gpd.GeoSeries(shapely.points(np.vstack([xy, near_fac, far])), crs=net.crs)
+    times = _quiet(lambda: karhula_reach.at(pts))
+    labels = _quiet(lambda: karhula_reach.at(pts, nearest=True))
+    snaps = karhula_reach.snap(pts)
+    ok = snaps["ok"].to_numpy()
+    assert ok.sum() > 1000 and not ok.all()
+    want_t = np.full((len(karhula_reach.categories), len(pts)), np.inf)
+    want_w = np.full(want_t.shape, -1, dtype=np.int64)
+    s_ok = snaps[ok]
+    want_t[:, ok], want_w[:, ok], along = _times_the_plain_way(
+        karhula_reach, s_ok["edge"].to_numpy(), s_ok["frac"].to_numpy(), s_ok["access_min"].to_numpy()
+    )
+    assert along > 0
+    assert np.array_equal(times.to_numpy().T, want_t)
+    assert np.array_equal(labels.to_numpy().T, want_w)
+    assert (labels.dtypes == np.int64).all() and (times.dtypes == np.float64).all()
+    # every point attached: the same again
+    inside = pts[ok].reset_index(drop=True)
+    assert np.array_equal(_quiet(lambda: karhula_reach.at(inside)).to_numpy().T, want_t[:, ok])
+    assert np.array_equal(_quiet(lambda: karhula_reach.at(inside, nearest=True)).to_numpy().T, want_w[:, ok])
+
+
+def test_street_point_order_and_distinct_edges_are_numpys(karhula_reach):
+    """The order of the street points (one quicksort, ties sorted again) is ``np.lexsort`` by x, y and
+    edge; the distinct edges are ``np.unique``'s."""
+    st_ = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
+    xy = st_.a[st_.smp_seg] + st_.smp_u[:, None] * (st_.b - st_.a)[st_.smp_seg]
+    edge = st_.seg_edge[st_.smp_seg]
+    rng = np.random.default_rng(3)
+    for perm in (np.arange(len(xy)), rng.permutation(len(xy))):
+        got = isochrones._xy_order(xy[perm], edge[perm])
+        assert np.array_equal(got, np.lexsort((edge[perm], xy[perm, 1], xy[perm, 0])))
+    # shared points (junctions) are ties in x: many of them
+    xs = np.sort(xy[:, 0])
+    assert (xs[1:] == xs[:-1]).sum() > 100
+    # many ties in all three keys
+    tied = np.round(xy / 50.0) * 50.0
+    small = rng.integers(0, 3, len(xy))
+    assert np.array_equal(isochrones._xy_order(tied, small), np.lexsort((small, tied[:, 1], tied[:, 0])))
+    n = karhula_reach.network.n_edges
+    skip = rng.random(n) < 0.3
+    values = rng.integers(0, n, 5000)
+    want = np.unique(values)
+    assert np.array_equal(isochrones._distinct(values, n, skip=skip), want[~skip[want]])
