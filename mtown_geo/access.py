@@ -1079,14 +1079,15 @@ class Reach:
         if not everyone:
             e, s, acc = e[oi], s[oi], acc[oi]
         u, v, via_u, via_v = origin_legs(net, e, s, acc)
-        tu = self.node_min[:, u]
+        tu = np.take(self.node_min, u, axis=1)  # the node times of each point's ends (take: a faster gather)
         tu += via_u  # in place: the same sums as via_u + node_min, without another table
-        tv = self.node_min[:, v]
+        tv = np.take(self.node_min, v, axis=1)
         tv += via_v
         who = np.empty((K, 0), dtype=np.int64)
         if labels:
             if self.nearest is not None:
-                who = np.where(tu <= tv, self.nearest[:, u], self.nearest[:, v]).astype(np.int64, copy=False)
+                near_u = np.take(self.nearest, u, axis=1)
+                who = np.where(tu <= tv, near_u, np.take(self.nearest, v, axis=1)).astype(np.int64, copy=False)
             else:
                 who = np.full(tu.shape, -1, dtype=np.int64)
         best = np.minimum(tu, tv, out=tu)
