@@ -1022,7 +1022,7 @@ class Reach:
                 SnapWarning,
                 stacklevel=2,
             )
-        times, near = self._times_for(snaps)
+        times, near = self._times_for(snaps, labels=nearest)
         data = near if nearest else times
         out = pd.DataFrame(data.T, index=snaps.index, columns=list(self.categories))
         out.attrs["max_time_min"] = self.max_time_min  # the search limit: inf beyond it means "farther", not "no path"
