@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,74 @@ def test_spatial_index_follows_edits(shared_demo, tmp_path):
     assert row[0] <= x0 < row[0] + 1 and row[1] - 1 < x1 <= row[1] and row[2] <= y0 < row[2] + 1 and row[3] - 1 < y1 <= row[3]
     con.close()
     assert n in set(pyogrio.read_dataframe(path, layer="parks", bbox=(x0, y0, x1, y1), fid_as_index=True).index)
+
+
+def _odd_layers(demo_layers: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
+    """Real layers and variants with every kind of column and geometry mixture a layer can hold."""
+    units = demo_layers["units_15min"]
+    n = len(units)
+    kinds = units.assign(
+        text=pd.Series((["甲", None, "b", "=1+2"] * n)[:n], dtype="str", index=units.index),
+        count=pd.array(([1, None, 3] * n)[:n], dtype="Int64"),
+        share=pd.array(([0.5, None] * n)[:n], dtype="Float64"),
+        flag=pd.array(([True, None, False] * n)[:n], dtype="boolean"),
+        small=np.arange(n, dtype=np.int16),
+        unsigned=np.arange(n, dtype=np.uint8),
+        yes=np.arange(n) % 2 == 0,
+        kind=pd.Categorical((["a", "bb", None] * n)[:n]),
+        when=pd.Series(([pd.Timestamp("2024-05-01 08:30"), pd.NaT] * n)[:n], index=units.index),
+        mixed=pd.Series(([1, None, "x", 2.5, True, {"k": 1}] * n)[:n], dtype=object, index=units.index),
+    )
+    blocks = demo_layers["blocks"]
+    polys = blocks.geometry.to_numpy().copy()
+    polys[:4] = [shapely.MultiPolygon([p]) for p in polys[:4]]
+    points = demo_layers["facilities"]
+    mixed = np.concatenate([points.geometry.to_numpy()[:5], polys[:5], [None]])
+    lines = demo_layers["streets"].geometry.to_numpy()[:20]
+    z = shapely.force_3d(points.geometry.to_numpy()[:6], z=12.5)
+    return {
+        **{k: v for k, v in demo_layers.items() if len(v)},
+        "kinds": kinds,
+        "single_and_multi": blocks.set_geometry(gpd.GeoSeries(polys, index=blocks.index, crs=blocks.crs)),
+        "points_and_polygons": gpd.GeoDataFrame({"i": np.arange(len(mixed))}, geometry=mixed, crs=units.crs),
+        "lines_and_multilines": gpd.GeoDataFrame(
+            {"i": np.arange(len(lines) + 1)},
+            geometry=[*lines, shapely.MultiLineString([lines[0], lines[1]])],
+            crs=units.crs,
+        ),
+        "with_z": gpd.GeoDataFrame({"i": np.arange(len(z))}, geometry=z, crs=units.crs),
+        "all_missing": gpd.GeoDataFrame({"i": np.arange(3)}, geometry=[None, None, None], crs=units.crs),
+        "in_degrees": points.to_crs(4326),
+        "tz_dates": points.assign(when=pd.Timestamp("2024-05-01 08:30", tz="Asia/Shanghai")),
+        "named_index": points.rename_axis("fid_src"),
+        "text_index": points.set_index(points.index.astype(str)),
+        "no_crs": points.set_crs(None, allow_override=True),
+    }
+
+
+def test_layer_writer_is_geopandas_to_file(demo_layers, tmp_path):
+    """A layer written by handing pyogrio its arrays is the one ``GeoDataFrame.to_file`` writes
+    (the route it replaces): same schema, layer type, column types, metadata and stored rows,
+    for real layers and for every kind of column (nullable numbers, text with missing values,
+    categories, dates), mixtures of single and multi-part geometries, Z, missing geometries,
+    another CRS, and the frames it leaves to ``to_file`` (dates with time zones, indexes)."""
+    layers = _odd_layers(demo_layers)
+    new, old = tmp_path / "new.gpkg", tmp_path / "old.gpkg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the layer without a CRS
+        for name, gdf in layers.items():
+            outputs.to_gpkg(gdf, new, name)
+            frame = gdf.copy(deep=False)  # the values to_gpkg writes: other objects as text, no infinities
+            for col in frame.columns.drop(frame.geometry.name):
+                if frame[col].dtype == object:
+                    frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+                elif frame[col].dtype == float:
+                    frame[col] = frame[col].replace([np.inf, -np.inf], np.nan)
+            frame.to_file(old, layer=name, driver="GPKG")
+    a, b = _dump(new), _dump(old)
+    assert a.keys() == b.keys() and len(a["contents"]) == len(layers)
+    for key in a:
+        assert a[key] == b[key], key
+    types = dict(sqlite3.connect(new).execute("SELECT table_name, geometry_type_name || '/' || z FROM gpkg_geometry_columns"))
+    assert types["single_and_multi"] == "MULTIPOLYGON/0" and types["points_and_polygons"] == "GEOMETRY/0"
+    assert types["lines_and_multilines"] == "MULTILINESTRING/0" and types["with_z"] == "POINT/1"

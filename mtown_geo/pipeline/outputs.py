@@ -352,16 +352,18 @@ def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, spatial_index: boo
 
     ``gdf`` is not modified; only the columns that change are replaced, in a shallow copy.
     ``spatial_index=False`` leaves out the layer's spatial index (:func:`write_gpkg` adds
-    them all at the end).
+    them all at the end). The layer is the one :meth:`geopandas.GeoDataFrame.to_file` writes
+    (:func:`_write_layer`).
     """
+    geometry = gdf.geometry.name
     changed: dict[Any, Any] = {}
-    for col in gdf.columns:
-        if col == gdf.geometry.name:
+    for col, values in gdf.items():
+        if col == geometry:
             continue
-        values = gdf[col]
-        if values.dtype == object:
+        dtype = values.dtype
+        if dtype == "object":
             changed[col] = values.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
-        elif pd.api.types.is_float_dtype(values):
+        elif dtype.kind == "f" or pd.api.types.is_float_dtype(dtype):
             arr = values.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(arr).any():  # GeoPackage readers take NULL for "not reached", not inf
                 changed[col] = np.where(np.isinf(arr), np.nan, arr)
@@ -371,7 +373,119 @@ def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, spatial_index: boo
         for col, values in changed.items():
             frame[col] = values
     options = {} if spatial_index else {"SPATIAL_INDEX": "NO"}
-    frame.to_file(path, layer=layer, driver="GPKG", **options)
+    _write_layer(frame, path, layer, options)
+
+
+# Layer geometry types by shapely's type ids (a LinearRing, id 2, is left to pyogrio), and the
+# multi-part type of each single-part one
+_GEOMETRY_TYPES = {
+    0: "Point",
+    1: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+_MULTI = {0: 4, 1: 5, 3: 6}
+
+
+def _gpkg_geometry_type(geoms: np.ndarray) -> tuple[str, bool] | None:
+    """The layer geometry type and whether to promote parts to multi-parts, as
+    :func:`pyogrio.write_dataframe` chooses them for a GeoPackage, from shapely's type ids
+    instead of the type names of every geometry. None for a type it leaves to pyogrio.
+
+    One type names the layer; a single-part type with its own multi-part type names the
+    multi-part type and promotes the single parts; other mixtures (or no geometry at all) are
+    ``Unknown``. `` Z`` is added when a geometry that is present and not empty has Z.
+    """
+    ids = shapely.get_type_id(geoms)
+    present = np.unique(ids[ids >= 0]).tolist()
+    if 2 in present:
+        return None
+    promote = False
+    if len(present) == 1:
+        kind = _GEOMETRY_TYPES[present[0]]
+    elif len(present) == 2 and _MULTI.get(present[0]) == present[1]:
+        kind, promote = _GEOMETRY_TYPES[present[1]], True
+    else:
+        kind = "Unknown"
+    if kind != "Unknown" and bool(shapely.has_z(geoms[(ids >= 0) & ~shapely.is_empty(geoms)]).any()):
+        kind += " Z"
+    return kind, promote or kind.startswith("Multi")
+
+
+def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, options: Mapping[str, str]) -> None:
+    """Write a layer into a GeoPackage as ``frame.to_file(path, layer=layer, driver="GPKG", **options)``
+    does, handing pyogrio's writer its arrays directly.
+
+    geopandas and pyogrio inspect the frame for what a layer of this toolkit never has (a named
+    or text index to write as a column, several geometry columns, dates with time zones) and
+    name the type of every geometry to choose the layer's type; here the columns are converted
+    as pyogrio converts them and the type comes from shapely's type ids
+    (:func:`_gpkg_geometry_type`). A frame with any of those goes through ``to_file``.
+    """
+    from geopandas.array import GeometryDtype, to_wkb
+    from pandas.arrays import BooleanArray, FloatingArray, IntegerArray
+
+    geometry = frame.geometry
+    crs = geometry.crs
+    kind = _gpkg_geometry_type(geometry.to_numpy()) if crs is not None and len(frame) else None
+    plain = (
+        kind is not None
+        and frame.index.names == [None]
+        and pd.api.types.is_integer_dtype(frame.index.dtype)
+        and frame.columns.is_unique
+    )
+    fields: list[str] = []
+    data: list[Any] = []
+    masks: list[Any] = []
+    if plain:
+        for col, values in frame.items():
+            dtype = values.dtype
+            if isinstance(dtype, GeometryDtype):
+                plain = col == geometry.name
+            elif (
+                not isinstance(col, str)
+                or isinstance(dtype, pd.DatetimeTZDtype)
+                or (dtype == "object" and pd.api.types.infer_dtype(values) == "datetime")
+            ):
+                plain = False  # a column name that is no text, or dates with their time zones
+            else:
+                fields.append(col)
+                arr = values.values
+                if not isinstance(arr, pd.api.extensions.ExtensionArray):
+                    data.append(arr)
+                    masks.append(None)
+                elif isinstance(arr, IntegerArray | FloatingArray | BooleanArray):
+                    data.append(arr._data)  # type: ignore[union-attr]
+                    masks.append(arr._mask)  # type: ignore[union-attr]
+                else:
+                    data.append(np.asarray(arr))
+                    masks.append(np.asarray(arr.isna()))
+            if not plain:
+                break
+    if not plain or kind is None or crs is None:
+        frame.to_file(path, layer=layer, driver="GPKG", **options)
+        return
+    geometry_type, promote = kind
+    epsg = crs.to_epsg()
+    pyogrio.raw.write(
+        os.fspath(Path(path).expanduser()),
+        to_wkb(geometry.array),
+        data,
+        fields,
+        field_mask=masks,
+        layer=layer,
+        driver="GPKG",
+        geometry_type=geometry_type,
+        crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL"),
+        promote_to_multi=promote,
+        nan_as_null=True,
+        append=False,
+        gdal_tz_offsets={},
+        **options,
+    )
 
 
 def _interactive_map(result: StudyResult, path: Path) -> None:
