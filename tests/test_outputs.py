@@ -300,3 +300,56 @@ def test_layer_writer_is_geopandas_to_file(demo_layers, tmp_path):
     types = dict(sqlite3.connect(new).execute("SELECT table_name, geometry_type_name || '/' || z FROM gpkg_geometry_columns"))
     assert types["single_and_multi"] == "MULTIPOLYGON/0" and types["points_and_polygons"] == "GEOMETRY/0"
     assert types["lines_and_multilines"] == "MULTILINESTRING/0" and types["with_z"] == "POINT/1"
+
+
+def test_packed_spatial_index_is_sqlite_rtree(shared_demo, tmp_path):
+    """A spatial index packed at once (three levels here) holds what SQLite's own inserts store,
+    passes SQLite's ``rtreecheck``, answers box queries as a search through every box does, and
+    takes later edits: a feature appended through GDAL, rows deleted and re-inserted by SQLite."""
+    blocks = shared_demo.result.layers["blocks"]
+    units = shared_demo.result.layers["units_15min"]
+    parts = [blocks.geometry.to_numpy(), units.geometry.to_numpy()]
+    geoms = np.concatenate(
+        [
+            shapely.transform(g, lambda xy, k=k: xy + np.array([3000.0 * (k % 4), 2000.0 * (k // 4)]))
+            for k in range(24)
+            for g in parts
+        ]
+    )
+    assert len(geoms) > 2 * 51 * 51  # more than a root over full leaves holds
+    layer = gpd.GeoDataFrame({"k": np.arange(len(geoms))}, geometry=geoms, crs=blocks.crs)
+    path = tmp_path / "big.gpkg"
+    outputs.write_gpkg({"big": layer}, path)
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT rtreecheck('rtree_big_geom')").fetchone() == ("ok",)
+    depth = int.from_bytes(con.execute("SELECT data FROM rtree_big_geom_node WHERE nodeno = 1").fetchone()[0][:2], "big")
+    assert depth == 2
+    stored = con.execute("SELECT * FROM rtree_big_geom ORDER BY id").fetchall()
+    ref = sqlite3.connect(":memory:")
+    ref.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+    box = shapely.bounds(geoms)
+    ref.executemany(
+        "INSERT INTO r VALUES (?, ?, ?, ?, ?)", zip(range(1, len(geoms) + 1), *box[:, [0, 2, 1, 3]].T.tolist(), strict=True)
+    )
+    assert stored == ref.execute("SELECT * FROM r ORDER BY id").fetchall()
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = layer.total_bounds
+    for _ in range(40):
+        qx, qy = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        w = rng.uniform(10.0, 800.0)
+        sql = "SELECT id FROM {} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ? ORDER BY id"
+        args = (qx, qx + w, qy, qy + w)
+        assert con.execute(sql.format("rtree_big_geom"), args).fetchall() == ref.execute(sql.format("r"), args).fetchall()
+    con.execute("DELETE FROM rtree_big_geom WHERE id % 3 = 0")
+    con.executemany("INSERT INTO rtree_big_geom VALUES (?, ?, ?, ?, ?)", [(i, 0.0, 1.0, 0.0, 1.0) for i in range(3, 600, 3)])
+    assert con.execute("SELECT rtreecheck('rtree_big_geom')").fetchone() == ("ok",)
+    con.rollback()
+    con.close()
+    extra = layer.iloc[[0]].copy()
+    extra["geometry"] = extra.translate(50000.0, 0.0)
+    pyogrio.write_dataframe(extra, path, layer="big", append=True)
+    hit = pyogrio.read_dataframe(path, layer="big", bbox=tuple(extra.total_bounds), fid_as_index=True)
+    assert list(hit.index) == [len(layer) + 1]
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT rtreecheck('rtree_big_geom')").fetchone() == ("ok",)
+    con.close()

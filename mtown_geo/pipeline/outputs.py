@@ -304,7 +304,8 @@ def _add_rtree_indexes(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> No
     outwards to 32-bit floats by SQLite's R-tree) under its feature id; features without a
     geometry or with an empty one have none, as GDAL does. The feature ids are those GDAL
     gives a new layer (1, 2, ... in row order): this is checked, and a layer whose ids are
-    otherwise is an error rather than a wrong index.
+    otherwise is an error rather than a wrong index. Each tree is packed at once
+    (:func:`_load_rtree`), not built by one insert per feature.
     """
     con = sqlite3.connect(path, isolation_level=None)
     try:
@@ -330,21 +331,131 @@ def _add_rtree_indexes(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> No
             rtree = f"rtree_{name}_{column}"
             q = {"t": _quote(name), "c": _quote(column), "i": _quote(fid), "r": _quote(rtree)}
             con.execute(f"CREATE VIRTUAL TABLE {q['r']} USING rtree(id, minx, maxx, miny, maxy)")
-            rows = zip(
-                (np.flatnonzero(keep) + 1).tolist(),
-                bounds[:, 0].tolist(),
-                bounds[:, 2].tolist(),
-                bounds[:, 1].tolist(),
-                bounds[:, 3].tolist(),
-                strict=True,
-            )
-            con.executemany(f"INSERT INTO {q['r']} VALUES (?, ?, ?, ?, ?)", rows)
+            ids = np.flatnonzero(keep) + 1
+            if len(ids) and np.isfinite(bounds).all() and np.abs(bounds).max() < 1e38:
+                _load_rtree(con, rtree, ids, bounds[:, [0, 2, 1, 3]])
+            else:  # nothing to index, or bounds beyond 32-bit floats: SQLite's own inserts
+                rows = zip(
+                    ids.tolist(),
+                    bounds[:, 0].tolist(),
+                    bounds[:, 2].tolist(),
+                    bounds[:, 1].tolist(),
+                    bounds[:, 3].tolist(),
+                    strict=True,
+                )
+                con.executemany(f"INSERT INTO {q['r']} VALUES (?, ?, ?, ?, ?)", rows)
             con.execute("INSERT INTO gpkg_extensions VALUES (?, ?, ?, ?, ?)", (name, column, *_RTREE_EXTENSION))
             for suffix, body in _RTREE_TRIGGERS:
                 con.execute(f"CREATE TRIGGER {_quote(f'{rtree}_{suffix}')} " + body.format(**q))
         con.execute("COMMIT")
     finally:
         con.close()
+
+
+# SQLite's R-tree (ext/rtree/rtree.c): a box is stored as 32-bit floats moved outwards by a factor
+# of 1 ± 2⁻²³ where the nearest float falls inside it; a node is a blob of a 16-bit depth (of the
+# tree, in the root node 1 only), a 16-bit cell count and the cells (a 64-bit id and the box),
+# all big-endian, zero-padded to the node size.
+_RTREE_CELL = np.dtype([("id", ">i8"), ("box", ">f4", (4,))])
+_RTREE_MAX_DEPTH = 40
+
+
+def _float32_outwards(values: np.ndarray, *, down: bool) -> np.ndarray:
+    """Coordinates as SQLite's R-tree stores them (``rtreeValueDown`` / ``rtreeValueUp``)."""
+    f = values.astype(np.float32)
+    inside = f > values if down else f < values
+    if inside.any():
+        away = (values < 0) == down
+        moved = (values * np.where(away, 1 + 2.0**-23, 1 - 2.0**-23)).astype(np.float32)
+        f = np.where(inside, moved, f)
+    return f
+
+
+def _load_rtree(con: sqlite3.Connection, rtree: str, ids: np.ndarray, boxes: np.ndarray) -> None:
+    """Fill an empty SQLite R-tree (just created) with boxes at once: the tree is packed here
+    and its node, row-id and parent tables written directly, as GDAL's own bulk loader does.
+
+    Inserting the boxes one by one makes SQLite choose a leaf and split nodes for each; packing
+    sorts them instead (sort-tile-recursive: vertical slices by box centre, each cut into full
+    nodes by height), level by level up to the root. The stored boxes are the ones SQLite's
+    inserts store (rounded outwards to 32-bit floats), each node's box the union of its cells';
+    the tree answers the same queries, takes later inserts and deletes as SQLite's own, and
+    passes SQLite's ``rtreecheck``.
+
+    Parameters
+    ----------
+    con
+        An open connection, inside a transaction.
+    rtree
+        The R-tree's table name (unquoted), created with columns ``id, minx, maxx, miny, maxy``.
+    ids
+        The feature ids, int64.
+    boxes
+        ``(minx, maxx, miny, maxy)`` per feature, finite float64, in metres of the layer's CRS.
+    """
+    q = {k: _quote(f"{rtree}_{k}") for k in ("node", "rowid", "parent")}
+    node_bytes = con.execute(f"SELECT length(data) FROM {q['node']} WHERE nodeno = 1").fetchone()[0]
+    fanout = (node_bytes - 4) // _RTREE_CELL.itemsize
+    cells = np.empty(len(ids), _RTREE_CELL)
+    cells["id"] = ids
+    box = cells["box"]
+    box[:, 0] = _float32_outwards(boxes[:, 0], down=True)
+    box[:, 1] = _float32_outwards(boxes[:, 1], down=False)
+    box[:, 2] = _float32_outwards(boxes[:, 2], down=True)
+    box[:, 3] = _float32_outwards(boxes[:, 3], down=False)
+    nodes: list[tuple[int, bytes]] = []
+    rowids: list[tuple[int, int]] = []
+    parents: list[tuple[int, int]] = []
+    level = _str_pack(cells, fanout)  # the leaves
+    next_no = 2
+    depth = 0
+    leaf = True
+    while True:
+        root = len(level) == 1
+        numbers = [1] if root else list(range(next_no, next_no + len(level)))
+        next_no += 0 if root else len(level)
+        for no, group in zip(numbers, level, strict=True):
+            if leaf:
+                rowids.extend(zip(group["id"].tolist(), [no] * len(group), strict=True))
+            else:
+                parents.extend((child, no) for child in group["id"].tolist())
+            blob = bytearray(node_bytes)
+            blob[0:2] = (depth if root else 0).to_bytes(2, "big")
+            blob[2:4] = len(group).to_bytes(2, "big")
+            blob[4 : 4 + group.nbytes] = group.tobytes()
+            nodes.append((no, bytes(blob)))
+        if root:
+            break
+        up = np.empty(len(level), _RTREE_CELL)
+        up["id"] = numbers
+        up["box"] = [(g["box"][:, 0].min(), g["box"][:, 1].max(), g["box"][:, 2].min(), g["box"][:, 3].max()) for g in level]
+        level = _str_pack(up, fanout)
+        depth += 1
+        leaf = False
+        if depth > _RTREE_MAX_DEPTH:  # pragma: no cover - 51**40 boxes
+            raise ValueError(f"R-tree {rtree} too deep")
+    con.executemany(f"INSERT OR REPLACE INTO {q['node']} VALUES (?, ?)", nodes)
+    con.executemany(f"INSERT INTO {q['rowid']} VALUES (?, ?)", rowids)
+    con.executemany(f"INSERT INTO {q['parent']} VALUES (?, ?)", parents)
+
+
+def _str_pack(cells: np.ndarray, fanout: int) -> list[np.ndarray]:
+    """Cells grouped into nodes of at most ``fanout`` by sort-tile-recursive packing: sorted by
+    the x of their box centres into vertical slices of whole nodes, each slice sorted by y."""
+    n = len(cells)
+    if n <= fanout:
+        return [cells]
+    box = cells["box"].astype(float)
+    per_slice = fanout * int(np.ceil(np.sqrt(np.ceil(n / fanout))))
+    order = np.argsort(box[:, 0] + box[:, 1], kind="stable")
+    cells = cells[order]
+    y = (box[:, 2] + box[:, 3])[order]
+    groups: list[np.ndarray] = []
+    for start in range(0, n, per_slice):
+        part = cells[start : start + per_slice]
+        part = part[np.argsort(y[start : start + per_slice], kind="stable")]
+        groups.extend(part[i : i + fanout] for i in range(0, len(part), fanout))
+    return groups
 
 
 def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, spatial_index: bool = True) -> None:
