@@ -178,13 +178,14 @@ def test_spatial_index_refuses_other_feature_ids(shared_demo, tmp_path):
 def test_space_estimate_counts_text_as_its_characters(shared_demo):
     """The disk-space estimate of a layer's text columns: the mean length of each column's
     sampled values written as text (missing values count nothing), as pandas' own string
-    methods give it, for text, mixed objects, categories and dates."""
+    methods give it, for text, plain Python values, mixed objects, categories and dates."""
     base = dataclasses.replace(shared_demo.result, layers={}, tables={}, rasters={})
     fac = shared_demo.result.layers["facilities"][["geometry"]].copy()
     n = len(fac)
     cols = {
         "text": pd.Series((["ab", None, "长文本", "c"] * n)[:n], dtype="str"),
         "mixed": pd.Series(([1, None, "x", True, {"a": 1}, 2.5, np.nan, pd.NA] * n)[:n], dtype=object),
+        "plain": pd.Series(([1, None, "xyz", True, 0.1 + 0.2, np.nan, pd.NA, 10**20, -0.0] * n)[:n], dtype=object),
         "kind": pd.Series(pd.Categorical((["a", "bb", None] * n)[:n])),
         "when": pd.Series(([pd.Timestamp("2020-01-01"), pd.NaT] * n)[:n]),
     }

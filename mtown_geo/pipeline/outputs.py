@@ -133,8 +133,12 @@ def _output_bytes(result: StudyResult) -> int:
             if dtype.kind in "fiub":
                 attrs += 8 * len(gdf)
             else:
-                sample = gdf[col].iloc[:: max(1, len(gdf) // 256)].astype(str).tolist()  # missing values stay NaN
-                attrs += int(sum(len(t) for t in sample if isinstance(t, str)) * len(gdf) / len(sample))
+                step = max(1, len(gdf) // 256)
+                chars = _text_chars(gdf[col], step)
+                if chars is None:
+                    sample = gdf[col].iloc[::step].astype(str).tolist()  # missing values stay NaN
+                    chars = sum(len(t) for t in sample if isinstance(t, str))
+                attrs += int(chars * len(gdf) / len(range(0, len(gdf), step)))
         layer_bytes += wkb + attrs
         if name.startswith("units_"):
             map_bytes += 270 * len(gdf) * len(lifecircle.time_columns(gdf))
@@ -149,6 +153,22 @@ def _output_bytes(result: StudyResult) -> int:
         total += 2 * _MIB * (sum(1 for k in result.layers if k.startswith("units_")) + 2)
     total += sum(int(getattr(getattr(r, "values", None), "nbytes", 0)) for r in result.rasters.values())
     return total
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def _text_chars(values: pd.Series, step: int) -> int | None:
+    """The characters of every ``step``-th value of a column of text (or of plain Python values)
+    written as text, missing values counting none: what ``values.iloc[::step].astype(str)``
+    gives, read from the array. None for a column of other values (left to pandas)."""
+    if values.dtype != "object" and values.dtype != "str":
+        return None
+    sample = np.asarray(values.array, dtype=object)[::step]
+    present = sample[~pd.isna(sample)]
+    if not all(type(v) in _PLAIN for v in present):
+        return None
+    return sum(len(v) if type(v) is str else len(str(v)) for v in present)
 
 
 def _free_bytes(path: Path) -> int:
