@@ -589,19 +589,29 @@ def _finish_manifest(tmp: Path) -> list[str]:
     files = [r for r in _listing(tmp) if r != MANIFEST]
     path = tmp / MANIFEST
     data: dict[str, Any] = {}
+    text = None
     if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
         if not isinstance(data, dict):  # pragma: no cover - the toolkit always writes an object
             raise TypeError("manifest.json must hold a JSON object")
-    data[MARKER] = {
+    mark = {
         "format": _FORMAT,
         "software": "mtown_geo",
         "version": __version__,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": {r: {"bytes": (tmp / r).stat().st_size, "sha256": file_sha256(tmp / r)} for r in files},
     }
+    if text is not None and MARKER not in data and text.startswith('{\n  "') and text.endswith("\n}"):
+        # the manifest as written (two-space indents, one member a line): the marker added as its
+        # last member, the text json.dumps gives the whole object, without encoding it again
+        marker = json.dumps(mark, ensure_ascii=False, indent=2, default=str).replace("\n", "\n  ")
+        out = f"{text[:-2]},\n  {json.dumps(MARKER)}: {marker}\n}}"
+    else:
+        data[MARKER] = mark
+        out = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2, default=str)
+        fh.write(out)
     return files
 
 

@@ -99,6 +99,43 @@ def test_manifest_marks_the_folder_and_lists_every_file_with_its_checksum(demo_r
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "given",
+    ["run", "none", "compact", "marked", "odd values", "empty"],
+)
+def test_manifest_text_is_json_dumps_of_the_whole_object(demo_result, tmp_path, given):
+    """The finished manifest is, byte for byte, ``json.dumps`` (UTF-8 text, two-space indents)
+    of the manifest the block wrote with the marker as its last member, whether the marker is
+    added to the text as written or the whole object is encoded again: a run's own manifest,
+    none, one written compactly or with other escapes, one that holds a stale marker, odd values."""
+    odd = {"a": [], "b": {}, "c": [{}, [[]]], "文字": '行\n"引号" \\ } ] ,', "n": float("nan"), "x": 1e-07, "big": 10**30}
+    texts = {
+        "none": None,
+        "compact": json.dumps({"a": [1, 2], "b": "é"}),
+        "marked": json.dumps({"a": 1, _io.MARKER: {"files": {}}, "z": 2}, indent=2),
+        "odd values": json.dumps(odd, ensure_ascii=False, indent=2),
+        "empty": "{}",
+    }
+    with _io.atomic_dir(tmp_path / "out") as tmp:
+        if given == "run":
+            out = write(demo_result, tmp_path / "run")
+            text = (out / "manifest.json").read_text(encoding="utf-8")
+            data = json.loads(text)
+            del data[_io.MARKER]
+            text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        else:
+            text = texts[given]
+        (tmp / "layer.txt").write_text("x", encoding="utf-8")
+        if text is not None:
+            (tmp / "manifest.json").write_text(text, encoding="utf-8")
+    got = (tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")
+    data = json.loads(text) if text is not None else {}
+    mark = json.loads(got)[_io.MARKER]
+    assert mark["files"] == {"layer.txt": {"bytes": 1, "sha256": _io.file_sha256(tmp_path / "out" / "layer.txt")}}
+    data[_io.MARKER] = mark
+    assert got == json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
 def test_a_folder_the_toolkit_made_is_replaced_without_asking(demo_result, tmp_path):
     out = tmp_path / "out"
     write(demo_result, out)
