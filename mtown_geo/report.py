@@ -466,6 +466,16 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
+def _json_records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
+    """A table's rows as records of its raw values for the JSON (NaN as None): the records of
+    ``frame.to_dict(orient="records")``, read column by column (the JSON text is the same)."""
+    if not frame.columns.is_unique or not len(frame.columns):
+        return [{k: _clean(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
+    keys = list(frame.columns)
+    columns = [[_clean(v) for v in frame[k].tolist()] for k in keys]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -660,7 +670,7 @@ def write_tables(
         payload["provenance"] = provenance.to_dict()
     payload["columns"] = {name: dict(zip(f.frame.columns, f.headers(), strict=True)) for name, f in fin.items()}
     for name, f in fin.items():
-        payload[name] = [{k: _clean(v) for k, v in rec.items()} for rec in f.frame.to_dict(orient="records")]
+        payload[name] = _json_records(f.frame)
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     out.append(path)

@@ -357,6 +357,39 @@ def test_report_csv_has_the_bytes_pandas_writes_of_the_shown_table(demo_report, 
     assert "'=1+2" in text and '"say ""hi"", twice"' in text and "'=key" in text
 
 
+def test_report_json_records_are_pandas_records(demo_report, tmp_path):
+    """The JSON's tables, read column by column, are byte for byte the records pandas gives
+    (``to_dict(orient="records")``, NaN as null), on a whole run's tables and on a table of
+    awkward values (nullable integers, numpy scalars and NaN among objects, float32, dates,
+    categories, missing values), with the headers and provenance beside them."""
+    import numpy as np
+
+    result, _ = demo_report
+    prov = result.provenance()
+    tables = {"indicators": result.indicators, **result.tables}
+    tables["odd_values"] = pd.DataFrame(
+        {
+            "n": pd.array([1, None, 3, 4], dtype="Int64"),
+            "objects": pd.Series([np.int64(7), np.float64("nan"), np.float32(0.1), "x"], dtype=object),
+            "f32": np.array([0.1, np.nan, 2.5, -1.0], dtype=np.float32),
+            "when": pd.to_datetime(["2024-01-02", None, "2024-03-04", "2024-04-05"]),
+            "kind": pd.Categorical(["a", None, "b", "a"]),
+            "flag": [True, False, True, False],
+            "share": [0.25, float("nan"), 1.0, 0.5],
+        }
+    )
+    paths = report.write_tables(tables, tmp_path, provenance=prov, profile=result.profile)
+    assert tmp_path / "indicators.json" in paths
+    fin = report._finish_all(tables, prov, result.profile)
+    payload = {"provenance": prov.to_dict()}
+    payload["columns"] = {name: dict(zip(f.frame.columns, f.headers(), strict=True)) for name, f in fin.items()}
+    for name, f in fin.items():
+        payload[name] = [{k: report._clean(v) for k, v in rec.items()} for rec in f.frame.to_dict(orient="records")]
+    want = json.dumps(payload, ensure_ascii=False, indent=2, default=report._json_default)
+    assert (tmp_path / "indicators.json").read_text(encoding="utf-8") == want
+    assert len(payload["odd_values"]) == 4 and payload["odd_values"][1]["objects"] is None
+
+
 def test_markdown_renders_with_its_sections(demo_report):
     from markdown_it import MarkdownIt
 
