@@ -258,10 +258,11 @@ def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> list[str]:
         The names of the layers written.
     """
     written: dict[str, gpd.GeoDataFrame] = {}
+    crs_names: dict[int, tuple[Any, str]] = {}
     with _fast_gpkg():
         for name, gdf in layers.items():
             if len(gdf):
-                to_gpkg(gdf, path, name, spatial_index=False)
+                _to_gpkg(gdf, path, name, spatial_index=False, crs_names=crs_names)
                 written[name] = gdf
     if written:
         _add_rtree_indexes(path, written)
@@ -481,30 +482,111 @@ def _str_pack(cells: np.ndarray, fanout: int) -> list[np.ndarray]:
 def to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str, *, spatial_index: bool = True) -> None:
     """Write one layer into a GeoPackage: values of no GeoPackage type as text, infinities as NULL.
 
-    ``gdf`` is not modified; only the columns that change are replaced, in a shallow copy.
-    ``spatial_index=False`` leaves out the layer's spatial index (:func:`write_gpkg` adds
-    them all at the end). The layer is the one :meth:`geopandas.GeoDataFrame.to_file` writes
-    (:func:`_write_layer`).
+    ``gdf`` is not modified. ``spatial_index=False`` leaves out the layer's spatial index
+    (:func:`write_gpkg` adds them all at the end). The layer is the one
+    :meth:`geopandas.GeoDataFrame.to_file` writes of ``gdf`` with the changed columns replaced
+    (:func:`_to_gpkg`).
     """
-    geometry = gdf.geometry.name
+    _to_gpkg(gdf, path, layer, spatial_index=spatial_index, crs_names={})
+
+
+def _as_gpkg_value(v: Any) -> Any:
+    """A value of an object column as the GeoPackage holds it: text unless a plain Python value."""
+    return v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+
+
+def _to_gpkg(
+    gdf: gpd.GeoDataFrame, path: Path, layer: str, *, spatial_index: bool, crs_names: dict[int, tuple[Any, str]]
+) -> None:
+    """:func:`to_gpkg`, handing pyogrio's writer the layer's arrays directly.
+
+    The file is the one ``frame.to_file(path, layer=layer, driver="GPKG")`` writes, ``frame``
+    being ``gdf`` with the changed columns replaced (in a shallow copy). geopandas and pyogrio
+    inspect the frame for what a layer of this toolkit never has (a named or text index to write
+    as a column, several geometry columns, dates with time zones) and name the type of every
+    geometry to choose the layer's type; here the columns are converted as pyogrio converts them,
+    in the same pass as the values, and the type comes from shapely's type ids
+    (:func:`_gpkg_geometry_type`). A frame with any of those goes through ``to_file``.
+    ``crs_names`` keeps the name GDAL is given for each CRS object, across the layers of a file.
+    """
+    from geopandas.array import GeometryDtype, to_wkb
+    from pandas.arrays import BooleanArray, FloatingArray, IntegerArray
+
+    geometry = gdf.geometry
+    crs = geometry.crs
+    kind = _gpkg_geometry_type(geometry.to_numpy()) if crs is not None and len(gdf) else None
+    plain = (
+        kind is not None
+        and gdf.index.names == [None]
+        and pd.api.types.is_integer_dtype(gdf.index.dtype)
+        and gdf.columns.is_unique
+    )
     changed: dict[Any, Any] = {}
-    for col, values in gdf.items():
-        if col == geometry:
+    fields: list[str] = []
+    data: list[Any] = []
+    masks: list[Any] = []
+    for col, column in gdf.items():
+        values: Any = column
+        dtype = column.dtype
+        if isinstance(dtype, GeometryDtype):
+            plain = plain and col == geometry.name
             continue
-        dtype = values.dtype
         if dtype == "object":
-            changed[col] = values.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+            values = changed[col] = column.map(_as_gpkg_value)
         elif dtype.kind == "f" or pd.api.types.is_float_dtype(dtype):
-            arr = values.to_numpy(dtype=float, na_value=np.nan)
+            arr = column.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(arr).any():  # GeoPackage readers take NULL for "not reached", not inf
-                changed[col] = np.where(np.isinf(arr), np.nan, arr)
-    frame = gdf
-    if changed:
-        frame = gdf.copy(deep=False)
-        for col, values in changed.items():
-            frame[col] = values
+                values = changed[col] = np.where(np.isinf(arr), np.nan, arr)
+        if not plain:
+            continue
+        if (
+            not isinstance(col, str)
+            or isinstance(values.dtype, pd.DatetimeTZDtype)
+            or (values.dtype == "object" and pd.api.types.infer_dtype(values) == "datetime")
+        ):
+            plain = False  # a column name that is no text, or dates with their time zones
+            continue
+        fields.append(col)
+        array = values if isinstance(values, np.ndarray) else values.values
+        if not isinstance(array, pd.api.extensions.ExtensionArray):
+            data.append(array)
+            masks.append(None)
+        elif isinstance(array, IntegerArray | FloatingArray | BooleanArray):
+            data.append(array._data)  # type: ignore[union-attr]
+            masks.append(array._mask)  # type: ignore[union-attr]
+        else:
+            data.append(np.asarray(array))
+            masks.append(np.asarray(array.isna()))
     options = {} if spatial_index else {"SPATIAL_INDEX": "NO"}
-    _write_layer(frame, path, layer, options)
+    if not plain or kind is None or crs is None:
+        frame = gdf
+        if changed:
+            frame = gdf.copy(deep=False)
+            for col, new in changed.items():
+                frame[col] = new
+        frame.to_file(path, layer=layer, driver="GPKG", **options)
+        return
+    known = crs_names.get(id(crs))
+    if known is None or known[0] is not crs:
+        epsg = crs.to_epsg()
+        known = crs_names[id(crs)] = (crs, f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL"))
+    geometry_type, promote = kind
+    pyogrio.raw.write(
+        os.fspath(Path(path).expanduser()),
+        to_wkb(geometry.array),
+        data,
+        fields,
+        field_mask=masks,
+        layer=layer,
+        driver="GPKG",
+        geometry_type=geometry_type,
+        crs=known[1],
+        promote_to_multi=promote,
+        nan_as_null=True,
+        append=False,
+        layer_options=options,
+        gdal_tz_offsets={},
+    )
 
 
 # Layer geometry types by shapely's type ids (a LinearRing, id 2, is left to pyogrio), and the
@@ -544,79 +626,6 @@ def _gpkg_geometry_type(geoms: np.ndarray) -> tuple[str, bool] | None:
     if kind != "Unknown" and bool(shapely.has_z(geoms[(ids >= 0) & ~shapely.is_empty(geoms)]).any()):
         kind += " Z"
     return kind, promote or kind.startswith("Multi")
-
-
-def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, options: Mapping[str, str]) -> None:
-    """Write a layer into a GeoPackage as ``frame.to_file(path, layer=layer, driver="GPKG", **options)``
-    does, handing pyogrio's writer its arrays directly.
-
-    geopandas and pyogrio inspect the frame for what a layer of this toolkit never has (a named
-    or text index to write as a column, several geometry columns, dates with time zones) and
-    name the type of every geometry to choose the layer's type; here the columns are converted
-    as pyogrio converts them and the type comes from shapely's type ids
-    (:func:`_gpkg_geometry_type`). A frame with any of those goes through ``to_file``.
-    """
-    from geopandas.array import GeometryDtype, to_wkb
-    from pandas.arrays import BooleanArray, FloatingArray, IntegerArray
-
-    geometry = frame.geometry
-    crs = geometry.crs
-    kind = _gpkg_geometry_type(geometry.to_numpy()) if crs is not None and len(frame) else None
-    plain = (
-        kind is not None
-        and frame.index.names == [None]
-        and pd.api.types.is_integer_dtype(frame.index.dtype)
-        and frame.columns.is_unique
-    )
-    fields: list[str] = []
-    data: list[Any] = []
-    masks: list[Any] = []
-    if plain:
-        for col, values in frame.items():
-            dtype = values.dtype
-            if isinstance(dtype, GeometryDtype):
-                plain = col == geometry.name
-            elif (
-                not isinstance(col, str)
-                or isinstance(dtype, pd.DatetimeTZDtype)
-                or (dtype == "object" and pd.api.types.infer_dtype(values) == "datetime")
-            ):
-                plain = False  # a column name that is no text, or dates with their time zones
-            else:
-                fields.append(col)
-                arr = values.values
-                if not isinstance(arr, pd.api.extensions.ExtensionArray):
-                    data.append(arr)
-                    masks.append(None)
-                elif isinstance(arr, IntegerArray | FloatingArray | BooleanArray):
-                    data.append(arr._data)  # type: ignore[union-attr]
-                    masks.append(arr._mask)  # type: ignore[union-attr]
-                else:
-                    data.append(np.asarray(arr))
-                    masks.append(np.asarray(arr.isna()))
-            if not plain:
-                break
-    if not plain or kind is None or crs is None:
-        frame.to_file(path, layer=layer, driver="GPKG", **options)
-        return
-    geometry_type, promote = kind
-    epsg = crs.to_epsg()
-    pyogrio.raw.write(
-        os.fspath(Path(path).expanduser()),
-        to_wkb(geometry.array),
-        data,
-        fields,
-        field_mask=masks,
-        layer=layer,
-        driver="GPKG",
-        geometry_type=geometry_type,
-        crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL"),
-        promote_to_multi=promote,
-        nan_as_null=True,
-        append=False,
-        gdal_tz_offsets={},
-        **options,
-    )
 
 
 def _interactive_map(result: StudyResult, path: Path) -> None:
