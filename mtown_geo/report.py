@@ -571,8 +571,23 @@ def _md_table(fin: _tablespec.Finished, *, lower: list[bool] | None = None) -> l
     return lines
 
 
-def _markdown_report(fin: Mapping[str, _tablespec.Finished], title: str, provenance: Provenance | None) -> str:
-    """The report as Markdown: the title, where it comes from, the summary, every table, the notes."""
+def _summary(ind: pd.DataFrame) -> tuple[_tablespec.Finished, list[bool]]:
+    """The summary of an indicator table (:func:`summary_table`) finished, and which of its values are lower bounds."""
+    table = summary_table(ind)
+    lower = [bool(v) for v in table["lower_bound"]]
+    return _tablespec.finished("summary", table.drop(columns="lower_bound"), labels=_LABELS), lower
+
+
+def _markdown_report(
+    fin: Mapping[str, _tablespec.Finished],
+    title: str,
+    provenance: Provenance | None,
+    *,
+    summary: tuple[_tablespec.Finished, list[bool]] | None = None,
+) -> str:
+    """The report as Markdown: the title, where it comes from, the summary, every table, the notes.
+
+    ``summary``: :func:`_summary` of the indicator table, when already made."""
     lines = [f"# {_md(title)}", ""]
     if provenance is not None:
         lines += [f"- **{_md(label)}**: {_md(value)}" for label, value in provenance.header_lines()]
@@ -584,8 +599,8 @@ def _markdown_report(fin: Mapping[str, _tablespec.Finished], title: str, provena
     ind = fin[main].frame
     lower = [bool(v) for v in ind["lower_bound"]] if "lower_bound" in ind else None
     if "status" in ind and "origin" in ind:
-        summary = _tablespec.finished("summary", summary_table(ind).drop(columns="lower_bound"), labels=_LABELS)
-        lines += ["## 汇总 Summary", "", *_md_table(summary, lower=lower), ""]
+        shown = (summary or _summary(ind))[0]
+        lines += ["## 汇总 Summary", "", *_md_table(shown, lower=lower), ""]
     lines += [f"## {_tablespec.sheet_title(main)}", "", *_md_table(fin[main], lower=lower), ""]
     for name in names[1:]:
         if name == "notes":
@@ -676,13 +691,15 @@ def write_tables(
     out.append(path)
     # Markdown
     path = folder / f"{stem}.md"
+    main = fin[names[0]].frame
+    summary = _summary(main) if {"status", "origin"} <= set(main.columns) else None  # in both files
     with atomic_file(path) as tmp:
-        tmp.write_text(_markdown_report(fin, title, provenance), encoding="utf-8")
+        tmp.write_text(_markdown_report(fin, title, provenance, summary=summary), encoding="utf-8")
     out.append(path)
     # XLSX
     path = folder / f"{stem}.xlsx"
     with atomic_file(path) as tmp:
-        _report_xlsx(fin, tmp, title=title, provenance=provenance)
+        _report_xlsx(fin, tmp, title=title, provenance=provenance, summary=summary)
     out.append(path)
     return out
 
@@ -999,12 +1016,19 @@ def _unrounded(f: _tablespec.Finished, row: int, col: str) -> Any:
 
 
 def _summary_sheet(
-    ws: Any, fmt: _Formats, ind: _tablespec.Finished, *, title: str, provenance: Provenance | None, n_notes: int
+    ws: Any,
+    fmt: _Formats,
+    ind: _tablespec.Finished,
+    *,
+    title: str,
+    provenance: Provenance | None,
+    n_notes: int,
+    summary: tuple[_tablespec.Finished, list[bool]] | None = None,
 ) -> None:
-    """The first sheet: the summary a town submits — who, when, which rules and data; the rows; what is missing."""
-    table = summary_table(ind.frame)
-    lower = [bool(v) for v in table["lower_bound"]]
-    f = _tablespec.finished("summary", table.drop(columns="lower_bound"), labels=_LABELS)
+    """The first sheet: the summary a town submits — who, when, which rules and data; the rows; what is missing.
+
+    ``summary``: :func:`_summary` of the indicator table, when already made."""
+    f, lower = summary or _summary(ind.frame)
     widths = [8, 34, 12, 9, 11, 18, 62]
     for j, w in enumerate(widths):
         ws.set_column(j, j, w)
@@ -1035,7 +1059,7 @@ def _summary_sheet(
             num = _num_format(f, i, col, lower[i]) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
             _put(ws, r, j, v, fmt.get(num=num, wrap=col in ("remark", "name_zh")))
     r += 2
-    counts = table["status"].value_counts()
+    counts = ind.frame["status"].value_counts()
     tally = "  ".join(f"{_STATUS_ZH[k]}: {int(counts.get(k, 0))}" for k in ("pass", "fail", "no_data", "not_entered"))
     ws.merge_range(r, 0, r, last, f"合计 Count — {tally}", fmt.get(bold=True))
     r += 1
@@ -1079,8 +1103,17 @@ def _summary_sheet(
     ws.repeat_rows(head)
 
 
-def _report_xlsx(fin: Mapping[str, _tablespec.Finished], path: Path, *, title: str, provenance: Provenance | None) -> None:
-    """The report workbook: 汇总 Summary first, then every table, 说明 Notes last."""
+def _report_xlsx(
+    fin: Mapping[str, _tablespec.Finished],
+    path: Path,
+    *,
+    title: str,
+    provenance: Provenance | None,
+    summary: tuple[_tablespec.Finished, list[bool]] | None = None,
+) -> None:
+    """The report workbook: 汇总 Summary first, then every table, 说明 Notes last.
+
+    ``summary``: :func:`_summary` of the indicator table, when already made."""
     with xlsxwriter.Workbook(str(path), dict(_XLSX_OPTIONS)) as book:
         fmt = _Formats(book)
         names = list(fin)
@@ -1089,7 +1122,7 @@ def _report_xlsx(fin: Mapping[str, _tablespec.Finished], path: Path, *, title: s
         if is_indicators:
             n_notes = len(fin["notes"].frame) if "notes" in fin else 0
             ws = book.add_worksheet("汇总 Summary")
-            _summary_sheet(ws, fmt, main, title=title, provenance=provenance, n_notes=n_notes)
+            _summary_sheet(ws, fmt, main, title=title, provenance=provenance, n_notes=n_notes, summary=summary)
         for k, (name, f) in enumerate(fin.items()):
             sheet = "指标 Indicators" if k == 0 and is_indicators else _tablespec.sheet_title(name)
             ws = book.add_worksheet(_sheet_name(sheet, book))
