@@ -4,6 +4,7 @@ checked against GDAL writing each layer with its own index (the route it replace
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import warnings
 from pathlib import Path
@@ -354,3 +355,24 @@ def test_packed_spatial_index_is_sqlite_rtree(shared_demo, tmp_path):
     con = sqlite3.connect(path)
     assert con.execute("SELECT rtreecheck('rtree_big_geom')").fetchone() == ("ok",)
     con.close()
+
+
+def test_manifest_text_with_the_profile_encoded_once(shared_demo, tmp_path):
+    """The manifest written with its profile's text kept from an earlier town is byte for byte the
+    manifest encoded whole, for the same profile again and for another profile object; the kept
+    texts stay few."""
+    result = shared_demo.result
+    st, prof = result.study, result.profile
+    other = prof.model_copy(update={"title": "other"})
+    for k, p in enumerate([prof, prof, other, prof]):
+        man = outputs.manifest(st, p)
+        man["notes"] = ['a "quoted" note\nover two lines', {"profile": "not the profile"}]
+        man["provenance"] = result.provenance().to_dict()
+        (tmp_path / f"whole{k}").mkdir()
+        (tmp_path / f"kept{k}").mkdir()
+        outputs.write_manifest(man, tmp_path / f"whole{k}")
+        outputs.write_manifest(man, tmp_path / f"kept{k}", profile=p)
+        whole = (tmp_path / f"whole{k}" / "manifest.json").read_bytes()
+        assert (tmp_path / f"kept{k}" / "manifest.json").read_bytes() == whole
+        assert json.loads(whole)["profile"]["title"] == p.title
+    assert len(outputs._PROFILE_TEXTS) <= outputs._PROFILE_TEXTS_MAX

@@ -79,7 +79,7 @@ def write(
         man["notes"] = result.notes
         man["data_date"] = result.data_date
         man["provenance"] = prov.to_dict()
-        write_manifest(man, tmp)
+        write_manifest(man, tmp, profile=prof)
     result.out_dir = Path(out)
     return Path(out)
 
@@ -102,8 +102,36 @@ def manifest(st: Study, prof: Profile) -> dict[str, Any]:
     return man
 
 
-def write_manifest(man: Mapping[str, Any], folder: Path) -> None:
-    (folder / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+def write_manifest(man: Mapping[str, Any], folder: Path, *, profile: Profile | None = None) -> None:
+    """Write ``manifest.json`` into ``folder``: the manifest as JSON text (two-space indents).
+
+    ``profile``: the profile whose dump ``man["profile"]`` is (:func:`manifest`); its text is
+    then the one encoded for that profile before (the same for every town of a batch), not
+    encoded again. The file is the same.
+    """
+    if profile is None or "profile" not in man:
+        text = json.dumps(man, ensure_ascii=False, indent=2, default=str)
+    else:
+        token = f"\0profile {id(profile)}"  # no value of a manifest holds a NUL character
+        text = json.dumps({**man, "profile": token}, ensure_ascii=False, indent=2, default=str)
+        text = text.replace(f'\n  "profile": {json.dumps(token)}', f'\n  "profile": {_profile_text(profile)}', 1)
+    (folder / "manifest.json").write_text(text, encoding="utf-8")
+
+
+#: the JSON text of each profile in a manifest, by profile object (profiles are frozen): a few at most
+_PROFILE_TEXTS: dict[int, tuple[Profile, str]] = {}
+_PROFILE_TEXTS_MAX = 4
+
+
+def _profile_text(profile: Profile) -> str:
+    """A profile's dump as JSON text one level into the manifest, encoded once per profile object."""
+    known = _PROFILE_TEXTS.get(id(profile))
+    if known is None or known[0] is not profile:
+        while len(_PROFILE_TEXTS) >= _PROFILE_TEXTS_MAX:
+            del _PROFILE_TEXTS[next(iter(_PROFILE_TEXTS))]
+        text = json.dumps(profile.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str)
+        known = _PROFILE_TEXTS[id(profile)] = (profile, text.replace("\n", "\n  "))
+    return known[1]
 
 
 _MIB = 1024 * 1024
