@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -121,16 +122,19 @@ def write_manifest(man: Mapping[str, Any], folder: Path, *, profile: Profile | N
 #: the JSON text of each profile in a manifest, by profile object (profiles are frozen): a few at most
 _PROFILE_TEXTS: dict[int, tuple[Profile, str]] = {}
 _PROFILE_TEXTS_MAX = 4
+_PROFILE_TEXTS_LOCK = threading.Lock()
 
 
 def _profile_text(profile: Profile) -> str:
     """A profile's dump as JSON text one level into the manifest, encoded once per profile object."""
     known = _PROFILE_TEXTS.get(id(profile))
     if known is None or known[0] is not profile:
-        while len(_PROFILE_TEXTS) >= _PROFILE_TEXTS_MAX:
-            del _PROFILE_TEXTS[next(iter(_PROFILE_TEXTS))]
         text = json.dumps(profile.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str)
-        known = _PROFILE_TEXTS[id(profile)] = (profile, text.replace("\n", "\n  "))
+        known = (profile, text.replace("\n", "\n  "))
+        with _PROFILE_TEXTS_LOCK:  # towns may be written by several threads of one worker
+            while len(_PROFILE_TEXTS) >= _PROFILE_TEXTS_MAX:
+                del _PROFILE_TEXTS[next(iter(_PROFILE_TEXTS))]
+            _PROFILE_TEXTS[id(profile)] = known
     return known[1]
 
 
