@@ -1530,3 +1530,108 @@ def test_the_measured_land_is_merged_once_for_a_towns_sheets_and_never_reused_fo
     assert shapely.equals_exact(moved, union(edited), tolerance=0) and not shapely.equals(moved, b)
     again = static._land_geometry(town_a, crs)  # back to the first town: merged anew, the same union
     assert again is not first and shapely.equals_exact(again, first, tolerance=0)
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+@pytest.fixture
+def underlay_calls(monkeypatch):
+    """How often a PNG reused the kept page and under-layers, kept them, or was drawn again."""
+    calls = {"reuse": 0, "keep": 0, "redraw": 0}
+    reuse, keep, leave = static._Underlay._reuse, static._Underlay._keep, static._Underlay.__exit__
+
+    def count(name, method):
+        def wrapped(self, *args):
+            calls[name] += 1
+            return method(self, *args)
+
+        return wrapped
+
+    def exit_(self, *args):
+        out = leave(self, *args)
+        calls["redraw"] += self.redraw
+        return out
+
+    monkeypatch.setattr(static._Underlay, "_reuse", count("reuse", reuse))
+    monkeypatch.setattr(static._Underlay, "_keep", count("keep", keep))
+    monkeypatch.setattr(static._Underlay, "__exit__", exit_)
+    monkeypatch.setattr(static._UNDERLAY, "last", None, raising=False)
+    return calls
+
+
+def test_a_towns_sheets_reuse_the_pixels_of_the_basemaps_under_layers_and_look_as_drawn_whole(demo, tmp_path, underlay_calls):
+    """The PNGs of a town's sheets after the first take the page with the basemap's land use, green land
+    and water from the first sheet's draw: each decodes to the pixels of its whole figure drawn anew,
+    and the next town's basemap (other paths, here the same data) draws its own."""
+    from dataclasses import replace
+
+    kw = {"boundaries": demo["bounds"], "land": demo["land"], "data_date": "2020-06"}
+
+    def sheets(bm):
+        return [
+            static.travel_time_map(demo["units"], demo["times"], "kindergarten", basemap=bm, facilities=demo["fac"], **kw),
+            static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, basemap=bm, **kw),
+            static.facilities_map(demo["fac"], basemap=bm, boundaries=demo["bounds"], crs=demo["net"].crs, data_date="2020-06"),
+        ]
+
+    town_a = sheets(replace(demo["basemap"], _cache={}))
+    run = static._Underlay(town_a[0], static._unseen_background(town_a[0])).run
+    gids = [a.get_gid() for a in run]
+    assert gids[-1] == "basemap-green" and all(g.startswith("basemap-landuse-") for g in gids[:-1]) and len(gids) >= 3
+    assert all(a.get_zorder() < 1.0 for a in run)  # all under the indicator
+    town_b = sheets(replace(demo["basemap"], _cache={}))
+    for i, fig in enumerate(town_a + town_b):
+        png, _ = static.save_figure(fig, tmp_path / f"sheet{i}")
+        assert np.array_equal(_png_pixels(png), _drawn(fig)[..., :3])
+    assert underlay_calls == {"reuse": 4, "keep": 2, "redraw": 0}  # each town's first sheet draws them
+
+
+def test_under_layers_changed_after_the_first_sheet_are_drawn_not_reused(demo, tmp_path, underlay_calls):
+    """A layer recoloured, a path that may change in place, another view: drawn, never the kept pixels."""
+    from dataclasses import replace
+
+    bm = replace(demo["basemap"], _cache={})
+    kw = {"boundaries": demo["bounds"], "land": demo["land"], "data_date": "2020-06", "basemap": bm}
+    first, same, recoloured, writable = (
+        static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= m, **kw) for m in (5, 6, 7, 8)
+    )
+    farmland = next(a for a in recoloured.axes[0].collections if a.get_gid() == "basemap-landuse-farmland")
+    farmland.set_facecolor("#ff00ff")
+    green = next(a for a in writable.axes[0].collections if a.get_gid() == "basemap-green")
+    green.set_paths([static.MplPath(np.array(p.vertices), p.codes) for p in green.get_paths()])
+    assert static._layer_state(green) is None
+    assert static._Underlay(writable, static._unseen_background(writable)).run[-1].get_gid() != "basemap-green"
+    bigger = demo["bounds"].to_crs(demo["net"].crs)
+    bigger["geometry"] = bigger.geometry.buffer(300.0)
+    other_view = static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, **{**kw, "boundaries": bigger})
+    for i, fig in enumerate((first, same, recoloured, writable, other_view)):
+        png, _ = static.save_figure(fig, tmp_path / f"sheet{i}")
+        assert np.array_equal(_png_pixels(png), _drawn(fig)[..., :3])
+    assert underlay_calls == {"reuse": 1, "keep": 4, "redraw": 0}  # only `same` reused the first's
+
+
+def test_a_sheet_whose_under_layers_change_while_it_is_drawn_is_drawn_again(demo, tmp_path, underlay_calls):
+    """The kept pixels are checked again as the first layer is drawn: a sheet that matched before its draw
+    and not within it (here its axes' limits move as the aspect is applied) is drawn again, whole."""
+    from dataclasses import replace
+
+    bm = replace(demo["basemap"], _cache={})
+    kw = {"boundaries": demo["bounds"], "land": demo["land"], "data_date": "2020-06", "basemap": bm}
+    first, second = (static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= m, **kw) for m in (5, 6))
+    static.save_figure(first, tmp_path / "first")
+    ax = second.axes[0]
+    x0, x1 = ax.get_xlim()
+    apply_aspect = ax.apply_aspect
+
+    def moved(position=None):
+        apply_aspect(position)
+        ax.set_xlim(x0 + 40.0, x1 + 40.0)
+
+    ax.apply_aspect = moved
+    png, _ = static.save_figure(second, tmp_path / "second")
+    assert underlay_calls == {"reuse": 1, "keep": 1, "redraw": 1}
+    assert static._UNDERLAY.last is None  # nothing kept from a draw that was given up
+    assert np.array_equal(_png_pixels(png), _drawn(second)[..., :3])
