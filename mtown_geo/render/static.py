@@ -1428,20 +1428,24 @@ def _wrap_label(label: str) -> str:
 
 def _fit_width(text: Any, renderer: Any, *, right_px: float, min_size_pt: float = 7.0, wrap: bool = False) -> None:
     """Shrink a text's font until it ends left of ``right_px`` (display pixels); wrap it in two lines if it still does not."""
+    right = text.get_window_extent(renderer).x1  # measured again only after the text changes
     for _ in range(20):
-        if text.get_window_extent(renderer).x1 <= right_px or text.get_fontsize() <= min_size_pt:
+        if right <= right_px or text.get_fontsize() <= min_size_pt:
             break
         text.set_fontsize(max(min_size_pt, text.get_fontsize() * 0.92))
-    if wrap and text.get_window_extent(renderer).x1 > right_px:
+        right = text.get_window_extent(renderer).x1
+    if wrap and right > right_px:
         s = text.get_text()
         spaces = [i for i, ch in enumerate(s) if ch in " 　"]
         cut = min(spaces, key=lambda i: abs(i - len(s) / 2)) if spaces else len(s) // 2
         text.set_text(s[:cut].rstrip() + "\n" + s[cut:].lstrip())
+        right = text.get_window_extent(renderer).x1
         for _ in range(20):
-            if text.get_window_extent(renderer).x1 <= right_px or text.get_fontsize() <= 5.0:
+            if right <= right_px or text.get_fontsize() <= 5.0:
                 break
             text.set_fontsize(max(5.0, text.get_fontsize() * 0.92))
-    if text.get_window_extent(renderer).x1 > right_px:
+            right = text.get_window_extent(renderer).x1
+    if right > right_px:
         log.debug("text %r still overflows the sheet", text.get_text())
 
 
@@ -2401,7 +2405,9 @@ def _save_png(fig: Figure, path: Path, *, dpi: float, title: str) -> None:
 
     An axes background that would paint the figure's own colour over the figure's
     background (the map's white) is left out of this draw: the same pixels, one
-    full-frame fill less (4 ms of the 0.1 s an A4 sheet at 300 dpi takes to draw).
+    full-frame fill less (4 ms of the 0.1 s an A4 sheet at 300 dpi takes to draw). The
+    page with the basemap's land use, green land and water comes from the town's previous
+    sheet where it is the same (:class:`_Underlay`; 0.03 s of a Liechtenstein sheet).
     """
     canvas = fig.canvas if isinstance(fig.canvas, MapCanvas) else MapCanvas(fig)
     original_dpi = fig.dpi
