@@ -111,6 +111,10 @@ class _Version:
         self.task_sheets = 0
 
     def clear_caches(self) -> None:
+        static = importlib.import_module(self.package.__name__ + ".render.static")
+        kept = getattr(static, "_UNDERLAY", None)  # the last sheet's page and basemap under-layers, where kept
+        if kept is not None:
+            kept.__dict__.pop("last", None)
         try:
             text = importlib.import_module(self.package.__name__ + ".render._text")
         except ImportError:  # a version without text caches

@@ -2532,7 +2532,7 @@ class _Underlay:
             self._reuse(kept[1])
         else:
             _UNDERLAY.last = None
-            self._keep()
+            self._keep(None if kept is None else kept[1])
         return self
 
     def _reuse(self, pixels: np.ndarray) -> None:
@@ -2556,7 +2556,7 @@ class _Underlay:
             vars(a)["draw"] = _draw_nothing
         self.patched = [page, *self.run]
 
-    def _keep(self) -> None:
+    def _keep(self, spare: np.ndarray | None) -> None:
         last = self.run[-1]
         draw = last.draw
 
@@ -2564,8 +2564,12 @@ class _Underlay:
             draw(renderer)
             key = self.key()
             if key is not None:
+                buf = np.asarray(renderer.buffer_rgba())
+                # the last town's copy is overwritten where it has the size: no new 35 MB to map and fault in
+                pixels = spare if spare is not None and spare.shape == buf.shape else np.empty_like(buf)
+                np.copyto(pixels, buf)
                 paths = [p for a in self.run for p in a.get_paths()]  # type: ignore[attr-defined]  # alive while their ids are in the key
-                _UNDERLAY.last = (key, np.asarray(renderer.buffer_rgba()).copy(), paths)
+                _UNDERLAY.last = (key, pixels, paths)
 
         vars(last)["draw"] = draw_and_keep
         self.patched = [last]
