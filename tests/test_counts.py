@@ -172,11 +172,13 @@ def test_one_facility_is_snapped_once_and_searched_once(spied: tuple[_Spy, Any])
     #      and one search from the candidates that reach them gives every category's matrix
     #      (before: 2 per category, 18; the existing coverage is read from the circle's Reach)
     assert run["dijkstra_calls"] == 8 + 1 + 6 + 2, dict(run)
-    # snaps of any layer (before: 40): the attachments (walk; ebike, with no facility), the units
-    # per walk circle (2), the raster cells per walk circle (2), siting (the candidates, once for
-    # the matrix and once for which of them attach; the units' snaps are the circle's), the
-    # tasks (villages 5, transit 2)
-    assert run["snap_calls"] == 2 + 2 + 2 + 2 + 7, dict(run)
+    # snaps of any layer (before: 40, then 15): the attachments (walk; ebike, with no facility),
+    # the units once for the walk network (the Reaches of one network share the snaps of the
+    # points they are asked about: both walk circles and the public-transport task), the raster
+    # cells once (both walk circles' rasters), siting (the candidates, once for the matrix and
+    # once for which of them attach; the units' snaps are the circle's), the tasks (villages 4:
+    # the seat is attached once; the bus stops' attachment 1)
+    assert run["snap_calls"] == 2 + 1 + 1 + 2 + 5, dict(run)
 
 
 def test_writing_projects_the_point_only_for_the_web_map(spied: tuple[_Spy, Any]) -> None:
