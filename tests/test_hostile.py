@@ -740,16 +740,20 @@ def test_no_space_from_the_writer_is_reported_with_the_folder(demo_result, tmp_p
 
     import pyogrio
 
-    real = pyogrio.write_dataframe
     calls = []
 
-    def full_after_one_layer(df, path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(df, path, *args, **kwargs)
+    def full_after_one_layer(real):
+        def write(df, path, *args, **kwargs):
+            calls.append(path)
+            if len(calls) > 1:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            return real(df, path, *args, **kwargs)
 
-    monkeypatch.setattr(pyogrio, "write_dataframe", full_after_one_layer)
+        return write
+
+    # the layers go through pyogrio's array writer; anything unusual through write_dataframe
+    monkeypatch.setattr(pyogrio.raw, "write", full_after_one_layer(pyogrio.raw.write))
+    monkeypatch.setattr(pyogrio, "write_dataframe", full_after_one_layer(pyogrio.write_dataframe))
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "mine.txt").write_text("kept", encoding="utf-8")  # a file of the user's: not touched
     with pytest.raises(mg.DiskFullError, match=r"disk filled up while writing the results into .*results"):

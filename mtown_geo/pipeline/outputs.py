@@ -21,7 +21,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyogrio.raw
 import shapely
+from geopandas.array import GeometryDtype, to_wkb
+from pandas.arrays import BooleanArray, FloatingArray, IntegerArray
 
 from .. import inventory, lifecircle, report
 from .._errors import (
@@ -541,9 +544,6 @@ def _to_gpkg(
     (:func:`_gpkg_geometry_type`). A frame with any of those goes through ``to_file``.
     ``crs_names`` keeps the name GDAL is given for each CRS object, across the layers of a file.
     """
-    from geopandas.array import GeometryDtype, to_wkb
-    from pandas.arrays import BooleanArray, FloatingArray, IntegerArray
-
     geometry = gdf.geometry
     crs = geometry.crs
     kind = _gpkg_geometry_type(geometry.to_numpy()) if crs is not None and len(gdf) else None
