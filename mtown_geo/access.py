@@ -511,10 +511,10 @@ class Attachment:
             from the rest of the network) or ``not_attached`` (a category left out by
             ``attach(..., categories=...)``).
         """
-        out = pd.DataFrame(index=self.facilities.index)
-        for col, values in self._diagnostic_columns().items():
-            out[col] = values.copy()  # the caller may change its table
-        return out
+        # copies: the caller may change its table
+        return pd.DataFrame(
+            {col: values.copy() for col, values in self._diagnostic_columns().items()}, index=self.facilities.index
+        )
 
     def _diagnostic_columns(self) -> dict[str, np.ndarray]:
         """The columns of :meth:`diagnostics` as arrays, made once per Attachment (not to be
@@ -1272,8 +1272,12 @@ def _warn_unattached(result: Reach, cats: Sequence[str], *, stacklevel: int) -> 
         and np.isin(rows, owner[searched]).all()
     ):
         return  # every facility attached to the main network: nothing to report
-    diag = result.facility_diagnostics()
-    warn_statuses(diag[diag["category"].isin(cats)], result.network.mode, stacklevel=stacklevel + 1)
+    # the searched facilities that do not attach well: the rows of facility_diagnostics() that
+    # warn_statuses reports, taken from the attachment's diagnostic arrays (no whole table)
+    cols = att._diagnostic_columns()
+    pos = np.flatnonzero(fac["category"].isin(cats).to_numpy() & np.isin(cols["status"], list(_STATUS_MEANING)))
+    diag = pd.DataFrame({col: values[pos] for col, values in cols.items()}, index=fac.index[pos])
+    warn_statuses(diag, result.network.mode, stacklevel=stacklevel + 1)
 
 
 def warn_statuses(diagnostics: pd.DataFrame, mode: str, *, stacklevel: int = 2) -> None:
