@@ -793,21 +793,53 @@ def rules_matcher(rules: Sequence[TagRule]) -> Callable[[dict[str, Any]], bool]:
     """A test of whether a feature's tags match one of ``rules``: ``any(r.matches(tags) for r in rules)``.
 
     The same answer, quicker over many features: the rules are grouped by the first key each
-    requires, and a feature is tried only against the rules of the keys it carries.
+    requires, and within a key by the value it asks for; a feature is tried only against the
+    rules of the keys it carries and of the values it has there. A rule of that one tag alone
+    (no other tag, no ``absent`` key) matches without further test.
     """
-    by_key: dict[str, list[TagRule]] = {}
+    # per first key: {value: (matches outright, rules to test)}, the rules taking any value,
+    # and whether any value matches outright
+    by_value: dict[str, dict[Any, tuple[bool, list[TagRule]]]] = {}
+    any_value: dict[str, list[TagRule]] = {}
+    any_alone: dict[str, bool] = {}
     for rule in rules:
-        by_key.setdefault(next(iter(rule.tags)), []).append(rule)
-
-    groups = list(by_key.items())
+        key, want = next(iter(rule.tags.items()))
+        values, anys = by_value.setdefault(key, {}), any_value.setdefault(key, [])
+        alone = len(rule.tags) == 1 and not rule.absent
+        if want == "*":
+            if alone:
+                any_alone[key] = True
+            else:
+                anys.append(rule)
+            continue
+        for v in want if isinstance(want, list) else [want]:
+            done, tests = values.get(v, (False, []))
+            values[v] = (True, tests) if alone else (done, [*tests, rule])
+    groups = [(key, by_value[key], any_value[key], any_alone.get(key, False)) for key in by_value]
+    fallback = {key: [r for r in rules if next(iter(r.tags)) == key] for key in by_value}
 
     def match(tags: dict[str, Any]) -> bool:
         # a feature carries many more tags than the rules have first keys: look those up
-        for key, group in groups:
-            if tags.get(key) is not None:
-                for rule in group:
-                    if rule.matches(tags):
-                        return True
+        for key, values, anys, alone in groups:
+            have = tags.get(key)
+            if have is None:
+                continue
+            if alone:
+                return True
+            try:
+                done, tests = values.get(have, (False, []))
+            except TypeError:  # an unhashable value (a layer's own tags): every rule of the key
+                if any(r.matches(tags) for r in fallback[key]):
+                    return True
+                continue
+            if done:
+                return True
+            for rule in tests:
+                if rule.matches(tags):
+                    return True
+            for rule in anys:
+                if rule.matches(tags):
+                    return True
         return False
 
     return match
