@@ -254,12 +254,20 @@ def from_osm(
         missing = len(set(route_of) - set(osm_ids.tolist()))
         if missing:
             log.info("%d member ways of greenway routes are not in the extract (outside its area)", missing)
-    lines = np.asarray(extract.way_lines().to_crs(target).values, dtype=object)
     whole = by_name | by_route
+    cand = _waterside_candidates(ways, spec)
+    lines = _way_lines(extract, whole | cand, target)  # only the lines that can be greenways
     geom = np.empty(len(lines), dtype=object)
     geom[whole] = lines[whole]
-    # waterside paths
-    side = _waterside(extract, ways, lines, spec, target, min_waterside_m) if spec.waterside_highway else {}
+    area = None
+    if boundary is not None:
+        area = _geom.polygon_union(boundary, crs=target, what="boundary", drop_empty=True)
+        if buffer_m > 0:
+            area = area.buffer(buffer_m, quad_segs=_QUAD_SEGS)
+    # waterside paths: those that can reach into the area (all of them when it is not empty)
+    side, pruned = _waterside(extract, cand, lines, spec, target, min_waterside_m, area=area)
+    if pruned and not (whole.any() or side):
+        side, _ = _waterside(extract, cand, lines, spec, target, min_waterside_m, area=None)
     by_water = np.zeros(len(ways), dtype=bool)
     for pos, g in side.items():
         by_water[pos] = True
@@ -282,10 +290,7 @@ def from_osm(
         geometry=list(geom[hit]),
         crs=target,
     )
-    if boundary is not None:
-        area = _geom.polygon_union(boundary, crs=target, what="boundary", drop_empty=True)
-        if buffer_m > 0:
-            area = area.buffer(buffer_m, quad_segs=_QUAD_SEGS)
+    if area is not None:
         clipped = _lineal_all(shapely.intersection(out.geometry.to_numpy(), area))
         out = out.set_geometry(list(clipped), crs=target)
         out = out.loc[~shapely.is_empty(clipped)].reset_index(drop=True)
@@ -304,38 +309,110 @@ def _water(extract: OSMExtract, target: CRS) -> np.ndarray:
             return False
         return t.get("natural") == "water" or "water" in t or t.get("waterway") == "riverbank" or t.get("waterway") in WATER_LINES
 
-    tid = shapely.get_type_id(feats.geometry.to_numpy())
-    ok = feats["tags"].map(is_water).to_numpy(dtype=bool) & np.isin(tid, (*_POLYGONAL, *_LINEAL))
+    ok = np.isin(shapely.get_type_id(feats.geometry.to_numpy()), (*_POLYGONAL, *_LINEAL))
+    tags = feats["tags"].to_numpy()
+    ok[ok] = [is_water(t) for t in tags[ok]]  # only the lines and polygons are tried
     return np.asarray(feats.loc[ok].geometry.to_crs(target).values, dtype=object)
 
 
-def _waterside(
-    extract: OSMExtract,
-    ways: pd.DataFrame,
-    lines: np.ndarray,
-    spec: GreenwaySpec,
-    target: CRS,
-    min_run_m: float,
-) -> dict[int, shapely.Geometry]:
-    """Waterside parts of the candidate ways (position in ``ways`` → kept geometry)."""
-    water = _water(extract, target)
-    if len(water) == 0:
-        return {}
-    cand = (
+def _waterside_candidates(ways: pd.DataFrame, spec: GreenwaySpec) -> np.ndarray:
+    """Which ways may be waterside greenways: paths of the profile's ``waterside_highway``
+    kinds, not areas, bridges nor closed to the public."""
+    if not spec.waterside_highway:
+        return np.zeros(len(ways), dtype=bool)
+    return (
         ways["highway"].isin(spec.waterside_highway).to_numpy()
         & ~ways["area"].isin(list(_AREA_YES)).to_numpy()
         & ~ways["access"].isin(list(_CLOSED_ACCESS)).to_numpy()
         & ways["bridge"].map(lambda v: v in _NOT_BRIDGE).to_numpy(dtype=bool)
     )
+
+
+def _way_lines(extract: OSMExtract, rows: np.ndarray, target: CRS) -> np.ndarray:
+    """The lines of some ways of an extract in ``target`` (None for the other ways).
+
+    The same lines, to the bit, as :meth:`OSMExtract.way_lines` projected whole: each line
+    is made of its own vertices and each vertex projected by itself.
+    """
+    ways = extract.ways
+    out = np.full(len(ways), None, dtype=object)
+    pos = np.flatnonzero(rows)
+    if len(pos) == 0:
+        return out
+    start = ways["start"].to_numpy(dtype=np.int64)
+    stop = ways["stop"].to_numpy(dtype=np.int64)
+    lengths = stop - start
+    if not (len(start) and start[0] == 0 and np.array_equal(start[1:], stop[:-1])):  # pragma: no cover - not made by read_osm
+        out[pos] = np.asarray(extract.way_lines().to_crs(target).values, dtype=object)[pos]
+        return out
+    n = lengths[pos]
+    first = np.repeat(start[pos] - (np.cumsum(n) - n), n)  # each kept vertex's position in coords
+    coords = extract.coords[first + np.arange(int(n.sum()))]
+    geoms = shapely.linestrings(coords, indices=np.repeat(np.arange(len(pos)), n))
+    out[pos] = np.asarray(gpd.GeoSeries(geoms, crs=4326).to_crs(target).values, dtype=object)
+    return out
+
+
+#: lines within this distance (m) of the area, or whose boxes come this close, count as reaching it
+_JOIN_MARGIN_M = 1.0
+
+
+def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
+    """Which lines are joined to the area: within :data:`_JOIN_MARGIN_M` of it, or linked to such
+    a line by a chain of lines whose bounding boxes (grown by the margin) overlap.
+
+    The parts of a line along the water lie on the line: a run of parts that reaches into the
+    area is made only of lines joined to it, so leaving out the other lines changes no run
+    that counts in the area.
+    """
+    if area.is_empty:
+        return np.zeros(len(lines), dtype=bool)
+    tree = shapely.STRtree(lines)
+    seed = tree.query(area, predicate="dwithin", distance=_JOIN_MARGIN_M)
+    if len(seed) == 0:
+        return np.zeros(len(lines), dtype=bool)
+    b = shapely.bounds(lines) + np.array([-1.0, -1.0, 1.0, 1.0]) * _JOIN_MARGIN_M
+    i, j = tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+    n = len(lines)
+    _, comp = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
+    return np.isin(comp, comp[seed])
+
+
+def _waterside(
+    extract: OSMExtract,
+    cand: np.ndarray,
+    lines: np.ndarray,
+    spec: GreenwaySpec,
+    target: CRS,
+    min_run_m: float,
+    *,
+    area: shapely.Geometry | None = None,
+) -> tuple[dict[int, shapely.Geometry], bool]:
+    """Waterside parts of the candidate ways (position in ``ways`` → kept geometry).
+
+    With an ``area``, only the candidates joined to it (:func:`_joined_to_area`) are measured:
+    the same parts for every way that reaches into it. Also returns whether some candidates
+    were left out so.
+    """
     idx = np.flatnonzero(cand)
     if len(idx) == 0:
-        return {}
+        return {}, False
+    water = _water(extract, target)
+    if len(water) == 0:
+        return {}, False
+    pruned = False
+    if area is not None:
+        joined = _joined_to_area(lines[idx], area)
+        pruned = not joined.all()
+        idx = idx[joined]
+        if len(idx) == 0:
+            return {}, pruned
     # the exact parts of each candidate within the distance of water: each way clipped once by
     # the union of the bands around the water features it meets
     bands = shapely.buffer(water, spec.waterside_dist_m, quad_segs=_BAND_QUAD_SEGS)
     li, wi = shapely.STRtree(bands).query(lines[idx], predicate="intersects")
     if len(li) == 0:
-        return {}
+        return {}, pruned
     order = np.argsort(li, kind="stable")
     li, wi = li[order], wi[order]
     owners, first = np.unique(li, return_index=True)
@@ -354,7 +431,7 @@ def _waterside(
     lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
     parts, owner = parts[lineal], owners[part_of[lineal]]
     if len(parts) == 0:
-        return {}
+        return {}, pruned
     # runs: parts that join (end to end, across ways) form one run along the water
     i, j = shapely.STRtree(parts).query(parts, predicate="intersects")
     n = len(parts)
@@ -366,7 +443,7 @@ def _waterside(
     order = np.argsort(kept_owner, kind="stable")
     ways_kept, inv = np.unique(kept_owner[order], return_inverse=True)
     merged = shapely.line_merge(shapely.multilinestrings(kept[order], indices=inv))
-    return {int(idx[o]): g for o, g in zip(ways_kept, merged, strict=True)}
+    return {int(idx[o]): g for o, g in zip(ways_kept, merged, strict=True)}, pruned
 
 
 def _pieces(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
