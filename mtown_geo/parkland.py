@@ -378,20 +378,22 @@ def from_osm(
         cat = prof.categories.get("park")
         name_patterns = list(cat.name_patterns) if cat is not None and cat.name_patterns else list(NAME_PATTERNS)
     feats = extract.features
-    tags_list = feats["tags"].tolist() if len(feats) else []
-    how: list[str | None] = []
-    is_park = rules_matcher(spec.osm)
-    for tags in tags_list:
-        if not isinstance(tags, dict):
-            how.append(None)
-        elif is_park(tags):
-            how.append("tag")
-        elif _is_named_green_space(tags, name_patterns):
-            how.append("name")
-        else:
-            how.append(None)
-    hit = np.array([h is not None for h in how], dtype=bool)
+    tags_arr = feats["tags"].to_numpy() if len(feats) else np.empty(0, dtype=object)
     polygonal = np.isin(shapely.get_type_id(feats.geometry.to_numpy()), _POLYGONAL) if len(feats) else np.zeros(0, bool)
+    # the features tried: the polygons (the others have no area), and the rest too only to
+    # log how many parks are left out for that
+    tried = np.flatnonzero(polygonal) if not log.isEnabledFor(logging.INFO) else np.arange(len(feats))
+    how: list[str | None] = [None] * len(feats)
+    is_park = rules_matcher(spec.osm)
+    for k in tried.tolist():
+        tags = tags_arr[k]
+        if not isinstance(tags, dict):
+            continue
+        if is_park(tags):
+            how[k] = "tag"
+        elif _is_named_green_space(tags, name_patterns):
+            how[k] = "name"
+    hit = np.array([h is not None for h in how], dtype=bool)
     if (hit & ~polygonal).any():
         log.info("%d parks mapped as points or lines have no area and are left out", int((hit & ~polygonal).sum()))
     sel = np.flatnonzero(hit & polygonal)
@@ -557,7 +559,9 @@ def _entrance_candidates(points: Any, crs: CRS) -> np.ndarray:
                 return False
             return (t.get("entrance") is not None and t["entrance"] not in _BUILDING_ENTRANCES) or t.get("barrier") == "gate"
 
-        ok = feats["tags"].map(is_entrance).to_numpy(dtype=bool) & (shapely.get_type_id(feats.geometry.to_numpy()) == 0)
+        ok = shapely.get_type_id(feats.geometry.to_numpy()) == 0
+        tags = feats["tags"].to_numpy()
+        ok[ok] = [is_entrance(t) for t in tags[ok]]  # only the points are tried
         return np.asarray(feats.loc[ok].geometry.to_crs(crs).values, dtype=object)
     if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         _crs.require_crs(points, what="entrance layer")

@@ -127,9 +127,11 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
     """
     _crs.require_projected(town, what="town boundary")
     f = extract.features
-    is_b = f["tags"].map(lambda t: t.get("landuse") in ("residential", "commercial", "retail")).to_numpy()
+    # the polygons of those land uses (only the polygons' tags are looked at)
+    is_b = np.isin(shapely.get_type_id(f.geometry.to_numpy()), (3, 6))
+    tags = f["tags"].to_numpy()
+    is_b[is_b] = [t.get("landuse") in ("residential", "commercial", "retail") for t in tags[is_b]]
     polys = f.loc[is_b]
-    polys = polys[polys.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         return town
     area = _geom.polygon_union(town, crs=town.crs, what="town boundary")
