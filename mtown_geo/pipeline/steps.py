@@ -446,10 +446,11 @@ def _inventory_layer(
     """Add a layer (park land, greenways) to the run's inventory: its features per source inside
     the town and its buffer. The new inventory, and whether any source holds one."""
     town = _geom.polygon_union(tw.town, crs=tw.metric, what="town boundary")
-    reach = town.buffer(tw.study.network.buffer_m)
     geoms = np.asarray(layer.to_crs(tw.metric).geometry.values) if len(layer) else np.empty(0, dtype=object)
     inside = shapely.intersects(geoms, town) if len(geoms) else np.zeros(0, dtype=bool)
-    near = ~inside & shapely.intersects(geoms, reach) if len(geoms) else np.zeros(0, dtype=bool)
+    near = np.zeros(len(geoms), dtype=bool)
+    if (~inside).any():  # the buffered town, made once per town, only for features outside it
+        near[~inside] = shapely.intersects(geoms[~inside], tw.town_reach())
     labels = layer[inventory.SOURCE_COL].astype(str).to_numpy() if inventory.SOURCE_COL in layer else np.full(len(layer), "—")
     counts = {label: int(((labels == label) & (inside | near)).sum()) for label in inputs.source_labels(tw.study, study_key)}
     if inv is not None:

@@ -11,8 +11,9 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from .. import access, demand
+from .. import _geom, access, demand
 from .. import crs as _crs
 from .._errors import (
     StudyError,
@@ -49,6 +50,8 @@ class Town:
     circle_demand: dict[str, tuple[gpd.GeoDataFrame, str | None]] = field(default_factory=dict)
     #: the study's park land (:func:`mtown_geo.pipeline.inputs.park_layer`), read when first asked for
     _parks: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    #: the town buffered by the network's ``buffer_m`` (:meth:`town_reach`), made when first asked for
+    _reach: shapely.Geometry | None = field(default=None, repr=False)
 
     def network(self, mode: str) -> Network:
         return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
@@ -59,6 +62,14 @@ class Town:
         if self._parks is None:
             self._parks = inputs.park_layer(self.study, self.profile, boundary=self.town, crs=self.metric)
         return self._parks.copy()
+
+    def town_reach(self) -> shapely.Geometry:
+        """The town (its boundary's union in the metric CRS) buffered by the study's
+        ``network.buffer_m``: where the features that serve the town may lie. Made once."""
+        if self._reach is None:
+            town = _geom.polygon_union(self.town, crs=self.metric, what="town boundary")
+            self._reach = town.buffer(self.study.network.buffer_m)
+        return self._reach
 
     def attachment(self, mode: str) -> access.Attachment:
         """The facilities attached once to the mode's network (:func:`mtown_geo.access.attach`).
