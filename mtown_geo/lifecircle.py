@@ -403,9 +403,20 @@ def assess(
     out["n_required"] = len(req)
     out["n_reached"] = reached.sum(axis=1)
     out["covered"] = reached.all(axis=1)
-    names = np.array(req, dtype=object)
-    out["missing"] = [",".join(names[~row]) for row in reached]
+    out["missing"] = _missing_text(reached, req)
     return out
+
+
+def _missing_text(reached: np.ndarray, req: Sequence[str]) -> list[str]:
+    """Per unit (row of ``reached``), the required categories it does not reach, joined by
+    commas; each distinct row is written once."""
+    names = np.array(req, dtype=object)
+    if reached.shape[1] > 62:  # pragma: no cover - more categories than bits of a code
+        return [",".join(names[~row]) for row in reached]
+    codes = reached.astype(np.int64) @ (np.int64(1) << np.arange(reached.shape[1], dtype=np.int64))
+    _, first, inv = np.unique(codes, return_index=True, return_inverse=True)
+    texts = [",".join(names[~reached[k]]) for k in first]
+    return [texts[i] for i in inv.ravel().tolist()]
 
 
 def coverage_by_zone(
@@ -491,8 +502,10 @@ def gaps(
         targets = [(CIRCLE, ~assessed["covered"].to_numpy(bool))]
     elif by == "category":
         # each unit's missing categories, split once in Python (no missing text: none)
-        missing = [m.split(",") if isinstance(m, str) else [""] for m in assessed["missing"].to_numpy(dtype=object)]
-        targets = [(c, np.array([c in m for m in missing], dtype=bool)) for c in req]
+        # (each distinct missing text once)
+        codes, texts = pd.factorize(assessed["missing"].to_numpy(dtype=object))  # -1: no text
+        missing = [m.split(",") if isinstance(m, str) else [""] for m in texts]
+        targets = [(c, np.array([c in m for m in missing] + [False], dtype=bool)[codes]) for c in req]
     else:
         raise InputError(f"by must be 'circle' or 'category', got {by!r}")
     rows: list[dict[str, object]] = []
@@ -512,9 +525,9 @@ def gaps(
         merged = shapely.coverage_union_all(shapes[idx]) if on_lattice else shapely.union_all(shapes[idx])
         parts = shapely.get_parts(merged)
         parts = parts[shapely.area(parts) > 0]
-        tree = shapely.STRtree(parts)
-        # each unit goes to the gap its representative point falls in
-        hit_unit, hit_part = tree.query(rep_all[idx], predicate="within")
+        # each unit goes to the gap its representative point falls in (the gaps are the query
+        # geometries: each is prepared once, and tested against the points in its box)
+        hit_part, hit_unit = shapely.STRtree(rep_all[idx]).query(parts, predicate="contains")
         owner = np.full(len(idx), -1)
         owner[hit_unit] = hit_part
         # the units of each gap in their row order (a stable sort by gap: no pass over all units per gap)
