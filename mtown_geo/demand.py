@@ -33,7 +33,9 @@ import logging
 import math
 import os
 import sys
+import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -1437,6 +1439,36 @@ def _in_crs(layer: Any, crs: CRS, *, what: str) -> gpd.GeoDataFrame | gpd.GeoSer
     return out
 
 
+#: The last few intersections of :func:`_land_within`, by the identity of their two geometries
+#: (kept with them, so that an identity is never reused while it is a key).
+_WITHIN: OrderedDict[tuple[int, int], tuple[shapely.Geometry, shapely.Geometry, shapely.Geometry]] = OrderedDict()
+_WITHIN_KEPT = 4
+_WITHIN_LOCK = threading.Lock()
+
+
+def _land_within(land: shapely.Geometry, area: shapely.Geometry) -> shapely.Geometry:
+    """``shapely.intersection(land, area)``, taken from the last ones when the very same two
+    geometries were intersected before.
+
+    Land and area come from :func:`mtown_geo._geom.polygon_union`, which gives back the same
+    union object for the same polygons: the residential land inside the built-up area, which
+    the demand units, the park coverage and the greenway coverage of a town all measure, is
+    cut once per town. The same geometry, to the bit.
+    """
+    key = (id(land), id(area))
+    with _WITHIN_LOCK:
+        hit = _WITHIN.get(key)
+        if hit is not None and hit[0] is land and hit[1] is area:
+            _WITHIN.move_to_end(key)
+            return hit[2]
+    out = shapely.intersection(land, area)
+    with _WITHIN_LOCK:
+        _WITHIN[key] = (land, area, out)
+        while len(_WITHIN) > _WITHIN_KEPT:
+            _WITHIN.popitem(last=False)
+    return out
+
+
 def _box_land_m2(boxes: np.ndarray, land: np.ndarray) -> np.ndarray:
     """``shapely.area(shapely.intersection(boxes, land))``, pair by pair, to the bit.
 
@@ -1511,7 +1543,7 @@ def with_residential(
     land = _geom.polygon_union(res_layer, crs=crs, what="residential land layer", allow_empty=True)
     if area is not None:
         area_geom = _geom.polygon_union(_in_crs(area, crs, what="area"), crs=crs, what="area")
-        land = _polygonal(np.array([shapely.intersection(land, area_geom)], dtype=object))[0]
+        land = _polygonal(np.array([_land_within(land, area_geom)], dtype=object))[0]
     parts = shapely.get_parts(land)
     parts = parts[shapely.area(parts) > 0] if len(parts) else parts
     tree = shapely.STRtree(parts)

@@ -41,6 +41,7 @@ import shapely
 
 from . import _geom
 from ._errors import InputError
+from .demand import _land_within
 from .greenlines import (
     _MAX_ANGLE_DEG,
     _QUAD_SEGS,
@@ -373,9 +374,7 @@ def service_coverage(
     crs = _geom.target_crs(residential, what="residential land")
     land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
     if builtup is not None:
-        land = _geom.polygonal(
-            shapely.intersection(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True))
-        )
+        land = _geom.polygonal(_land_within(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True)))
         if land.is_empty or land.area <= 0:
             raise InputError("no residential land lies inside the built-up area: the coverage rate has no denominator")
     _, _, geoms, _ = _prepare(lines, None, crs=crs)

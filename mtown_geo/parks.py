@@ -103,7 +103,7 @@ _QUAD_SEGS = 128
 def _residential_land(residential: Any, builtup: Any, crs: CRS) -> shapely.Geometry:
     land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
     if builtup is not None:
-        land = shapely.intersection(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True))
+        land = demand._land_within(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True))
         land = _geom.polygonal(land)
         if land.is_empty or land.area <= 0:
             raise InputError(
