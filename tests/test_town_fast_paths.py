@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 import mtown_geo as mg
-from mtown_geo import _geom, access, greenlines, parkland
+from mtown_geo import _geom, access, demand, greenlines, lifecircle, parkland
 from mtown_geo.sources import osm
 from mtown_geo.standards import TagRule
 
@@ -175,3 +175,57 @@ def test_osm_parks_same_with_and_without_info_log(parishes, caplog):
             told = parkland.from_osm(ext, boundary=town_m, crs=town_m.crs)
         assert len(quiet) > 0
         _same_frames(quiet, told)
+
+
+# -- life circles ---------------------------------------------------------------------------------
+
+
+def test_missing_text_as_row_by_row():
+    req = ["a", "bb", "c", "dd", "e", "ff"]
+    every = ((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(bool)  # each combination
+    reached = every[np.random.default_rng(0).integers(0, 64, 2000)]
+    names = np.array(req, dtype=object)
+    assert lifecircle._missing_text(reached, req) == [",".join(names[~row]) for row in reached]
+    assert lifecircle._missing_text(np.zeros((0, 6), dtype=bool), req) == []
+    assert lifecircle._missing_text(np.ones((3, 0), dtype=bool), []) == ["", "", ""]
+
+
+def test_gaps_hold_the_units_whose_point_lies_in_them(shared_demo):
+    """Each gap counts the units whose cell's representative point lies within it (tested pair
+    by pair with shapely.within), for the whole circle and per category."""
+    units = shared_demo.result.layers["units_15min"]
+    boxes, _ = demand._cell_boxes(units)
+    points = shapely.point_on_surface(boxes)
+    for by in ("circle", "category"):
+        gaps = lifecircle.gaps(units, circle="15min", by=by)
+        assert len(gaps) > 3
+        for cat, group in gaps.groupby("category"):
+            mask = (
+                ~units["covered"].to_numpy()
+                if cat == lifecircle.CIRCLE
+                else units["missing"].str.split(",").map(lambda m, c=cat: c in m).to_numpy()
+            )
+            for _, gap in group.iterrows():
+                inside = mask & shapely.within(points, gap.geometry)
+                assert gap["units"] == int(inside.sum())
+                assert gap["area_m2"] == pytest.approx(units["area_m2"].to_numpy()[inside].sum(), rel=1e-12)
+            assert group["units"].sum() == int(mask.sum())
+
+
+# -- residential land inside the built-up area ------------------------------------------------------
+
+
+def test_land_within_is_the_intersection_cut_once(wudaokou_bounds):
+    town = wudaokou_bounds[wudaokou_bounds["kind"] == "镇域"]
+    built = wudaokou_bounds[wudaokou_bounds["kind"] == "建成区"]
+    metric = mg.crs.metric_crs(town)
+    land = _geom.polygon_union(town, crs=metric, what="town")
+    area = _geom.polygon_union(built, crs=metric, what="built-up area")
+    first = demand._land_within(land, area)
+    assert shapely.to_wkb(first) == shapely.to_wkb(shapely.intersection(land, area))
+    assert demand._land_within(land, area) is first
+    # an equal geometry that is another object: cut again (the cache knows objects, not values)
+    other = shapely.from_wkb(shapely.to_wkb(land))
+    again = demand._land_within(other, area)
+    assert again is not first
+    assert shapely.to_wkb(again) == shapely.to_wkb(first)
