@@ -16,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from .. import _geom, access, documents, greenways, inventory, isochrones, lifecircle, parks, report, siting
@@ -144,6 +145,14 @@ def _isochrones_and_rasters(
         )
 
 
+def _own_in_crs(gdf: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    """A layer of the step's own (made for it, held by no one else) in ``crs``: the layer itself
+    when it is in that CRS already (``to_crs`` would copy it whole), else projected."""
+    if gdf.crs is not None and gdf.crs.is_exact_same(pyproj.CRS.from_user_input(crs)):
+        return gdf
+    return gdf.to_crs(crs)
+
+
 def circle_step(
     tw: Town,
     circle: str,
@@ -186,9 +195,10 @@ def circle_step(
     out.tables[f"k_of_n_{circle}"] = lifecircle.k_of_n(times, c_units, profile=prof, circle=circle, weight=c_weight)
     out.tables[f"k_of_n_{circle}"].attrs["weight"] = c_weight  # the unit of its weight column
     assessed = lifecircle.assess(times, c_units, profile=prof, circle=circle)
-    out.layers[f"units_{circle}"] = assessed.to_crs(tw.metric)
+    out.layers[f"units_{circle}"] = _own_in_crs(assessed, tw.metric)
     if spec.demand != "villages":
-        out.layers[f"gaps_{circle}"] = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category").to_crs(tw.metric)
+        gaps = lifecircle.gaps(assessed, profile=prof, circle=circle, by="category")
+        out.layers[f"gaps_{circle}"] = _own_in_crs(gaps, tw.metric)
     if "zone" in c_units:
         out.tables[f"zones_{circle}"] = lifecircle.coverage_by_zone(times, c_units, profile=prof, circle=circle, weight=c_weight)
     denom = _DENOMINATORS[c_weight]
@@ -446,7 +456,7 @@ def _inventory_layer(
     """Add a layer (park land, greenways) to the run's inventory: its features per source inside
     the town and its buffer. The new inventory, and whether any source holds one."""
     town = _geom.polygon_union(tw.town, crs=tw.metric, what="town boundary")
-    geoms = np.asarray(layer.to_crs(tw.metric).geometry.values) if len(layer) else np.empty(0, dtype=object)
+    geoms = np.asarray(_own_in_crs(layer, tw.metric).geometry.values) if len(layer) else np.empty(0, dtype=object)
     inside = shapely.intersects(geoms, town) if len(geoms) else np.zeros(0, dtype=bool)
     near = np.zeros(len(geoms), dtype=bool)
     if (~inside).any():  # the buffered town, made once per town, only for features outside it
@@ -539,7 +549,7 @@ def parks_step(
     out.tables["parks"] = pd.DataFrame([summary])
     out.tables["parks_by_class"] = cov.by_class
     for name, gdf in cov.layers.items():
-        out.layers[f"parks_{name}"] = gdf.to_crs(tw.metric)
+        out.layers[f"parks_{name}"] = _own_in_crs(gdf, tw.metric)
     return out
 
 
@@ -606,6 +616,6 @@ def greenways_step(
         residential = _residential_or_builtup(tw, out.notes, "greenway coverage")
         sc = greenways.service_coverage(lines, residential, profile=prof, builtup=tw.built.to_crs(tw.metric))
         row.update({"service_radius_m": sc.radius_m, "service_rate": sc.rate})
-        out.layers["greenways"] = greenways.centrelines(lines, profile=prof, scope=scope).to_crs(tw.metric)
+        out.layers["greenways"] = _own_in_crs(greenways.centrelines(lines, profile=prof, scope=scope), tw.metric)
     out.tables["greenways"] = pd.DataFrame([row])
     return out
