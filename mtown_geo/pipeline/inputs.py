@@ -175,10 +175,11 @@ def boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 def _osm_residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     f = osm_extract(study).features
-    is_res = np.fromiter((t.get("landuse") == "residential" for t in f["tags"].to_numpy()), dtype=bool, count=len(f))
-    res = f.loc[is_res, ["osm_id", "geometry"]]
-    res = res[res.geom_type.isin(["Polygon", "MultiPolygon"])]
-    return res.to_crs(metric)
+    # the landuse=residential polygons (only the polygons' tags are looked at)
+    is_res = np.isin(shapely.get_type_id(f.geometry.to_numpy()), (3, 6))
+    tags = f["tags"].to_numpy()
+    is_res[is_res] = [t.get("landuse") == "residential" for t in tags[is_res]]
+    return f.loc[is_res, ["osm_id", "geometry"]].to_crs(metric)
 
 
 def residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
