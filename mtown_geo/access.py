@@ -1265,7 +1265,8 @@ def _warn_unattached(result: Reach, cats: Sequence[str], *, stacklevel: int) -> 
     cat_of_point = att.category_codes(cats)
     searched = cat_of_point >= 0
     snaps = att.snaps
-    rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
+    of_cats = fac["category"].isin(cats).to_numpy()
+    rows = np.flatnonzero(of_cats)
     if (
         snaps["ok"].to_numpy()[searched].all()
         and not (snaps["component"].to_numpy()[searched] > 0).any()
@@ -1275,7 +1276,7 @@ def _warn_unattached(result: Reach, cats: Sequence[str], *, stacklevel: int) -> 
     # the searched facilities that do not attach well: the rows of facility_diagnostics() that
     # warn_statuses reports, taken from the attachment's diagnostic arrays (no whole table)
     cols = att._diagnostic_columns()
-    pos = np.flatnonzero(fac["category"].isin(cats).to_numpy() & np.isin(cols["status"], list(_STATUS_MEANING)))
+    pos = np.flatnonzero(of_cats & np.isin(cols["status"], list(_STATUS_MEANING)))
     diag = pd.DataFrame({col: values[pos] for col, values in cols.items()}, index=fac.index[pos])
     warn_statuses(diag, result.network.mode, stacklevel=stacklevel + 1)
 
@@ -1299,16 +1300,22 @@ def warn_statuses(diagnostics: pd.DataFrame, mode: str, *, stacklevel: int = 2) 
         As :func:`warnings.warn`.
     """
     diag = diagnostics
+    statuses = diag["status"].to_numpy()
+    kinds = diag["category"].to_numpy() if "category" in diag else None
+    names_of = diag["name"].to_numpy() if "name" in diag else None
     for status, (one, several) in _STATUS_MEANING.items():
-        bad = diag[diag["status"] == status]
-        if len(bad):
-            meaning = (one if len(bad) == 1 else several).format(mode=mode) + _STATUS_FIX.get(status, "")
+        pos = np.flatnonzero(statuses == status)
+        n_bad = len(pos)
+        if n_bad:
+            meaning = (one if n_bad == 1 else several).format(mode=mode) + _STATUS_FIX.get(status, "")
+            # the first five, named category:name (or numbered by their row label)
             names = ", ".join(
-                f"{r.get('category', 'feature')}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
-                for i, r in bad.head(5).iterrows()
+                f"{'feature' if kinds is None else kinds[p]}:"
+                f"{names_of[p] if names_of is not None and isinstance(names_of[p], str) else f'row {label}'}"
+                for p, label in zip(pos[:5].tolist(), diag.index[pos[:5]].tolist(), strict=True)
             )
             warnings.warn(
-                f"{len(bad)} {'facility' if len(bad) == 1 else 'facilities'} {meaning} ({'' if len(bad) <= 5 else 'e.g. '}{names}); "
+                f"{n_bad} {'facility' if n_bad == 1 else 'facilities'} {meaning} ({'' if n_bad <= 5 else 'e.g. '}{names}); "
                 "see Reach.facility_diagnostics()",
                 SnapWarning,
                 stacklevel=stacklevel,

@@ -129,6 +129,50 @@ def test_diagnostics_and_warnings_as_by_groupby(parishes):
     assert len(said) >= 2
 
 
+def _statuses_said_row_by_row(diag: pd.DataFrame, mode: str) -> list[str]:
+    """What warn_statuses says, written row by row with iterrows: the plain route."""
+    out = []
+    for status, (one, several) in access._STATUS_MEANING.items():
+        bad = diag[diag["status"] == status]
+        if len(bad):
+            meaning = (one if len(bad) == 1 else several).format(mode=mode) + access._STATUS_FIX.get(status, "")
+            names = ", ".join(
+                f"{r.get('category', 'feature')}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
+                for i, r in bad.head(5).iterrows()
+            )
+            many = "facility" if len(bad) == 1 else "facilities"
+            out.append(
+                f"{len(bad)} {many} {meaning} ({'' if len(bad) <= 5 else 'e.g. '}{names}); see Reach.facility_diagnostics()"
+            )
+    return out
+
+
+def test_warn_statuses_as_row_by_row(parishes):
+    _, town_m, ext = parishes[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = mg.network.from_osm(ext, mode="walk", boundary=town_m, buffer_m=300.0)
+        fac = mg.facilities.from_osm(ext, boundary=town_m, buffer_m=300.0, crs=net.crs)
+    far = shapely.Point(town_m.total_bounds[:2] - 50_000.0)
+    more = [fac.iloc[:3].assign(geometry=[shapely.Point()] * 3), fac.iloc[3:10].assign(geometry=[far] * 7)]
+    fac = gpd.GeoDataFrame(pd.concat([fac, *more], ignore_index=True), crs=net.crs)
+    diag = access.attach(net, fac).diagnostics()
+    tables = [
+        diag,
+        diag.drop(columns=["name"]),
+        diag.drop(columns=["category", "name"]),
+        diag.set_axis([f"f{k}" for k in range(len(diag))]),
+        diag[diag["status"] != "ok"].iloc[:4],
+    ]
+    for table in tables:
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            access.warn_statuses(table, "walk")
+        said = [str(w.message) for w in got]
+        assert said == _statuses_said_row_by_row(table, "walk")
+    assert len(_statuses_said_row_by_row(diag, "walk")) == 3
+
+
 # -- greenways ----------------------------------------------------------------------------------
 
 
