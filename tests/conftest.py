@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 import mtown_geo as mg
 
@@ -102,6 +104,34 @@ def andorra_walk():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
         return mg.network.from_osm(path, mode="walk")
+
+
+@pytest.fixture(scope="session")
+def andorra_parishes() -> list[tuple[str, gpd.GeoDataFrame, mg.sources.OSMExtract]]:
+    """Two Andorran parishes in their metric CRS, each with its part of the extract (as a batch
+    town has: the parish's box and 1.5 km more)."""
+    path = shared_path(OSM_FILES["andorra"])
+    towns = mg.batch.towns_from_osm(path, admin_level="7")
+    ext = mg.sources.read_osm(path)
+    out = []
+    for name in ("Escaldes-Engordany", "La Massana"):
+        town = towns[towns["name"] == name].reset_index(drop=True)
+        town_m = town.to_crs(mg.crs.metric_crs(town))
+        box = town_m.total_bounds + np.array([-1, -1, 1, 1]) * 1500.0
+        bbox = gpd.GeoSeries([shapely.box(*box)], crs=town_m.crs).to_crs(4326).total_bounds
+        out.append((name, town_m, ext.subset(tuple(float(v) for v in bbox))))
+    return out
+
+
+def assert_same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Two frames equal to the bit: the same columns, values (exactly) and geometries (WKB)."""
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b)
+    for col in a.columns:
+        if isinstance(a, gpd.GeoDataFrame) and col == a.geometry.name:
+            assert list(shapely.to_wkb(a.geometry.to_numpy())) == list(shapely.to_wkb(b.geometry.to_numpy()))
+        else:
+            pd.testing.assert_series_equal(a[col], b[col], check_exact=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 import mtown_geo as mg
+from mtown_geo import access
 
 from .conftest import OSM_FILES, shared_path
 
@@ -292,3 +293,95 @@ def test_attachment_diagnostics_count_as_grouping_the_snaps_by_feature(andorra_w
     for col, values in want.items():
         assert got[col].dtype == values.dtype
         assert got[col].to_numpy().tobytes() == values.tobytes(), col
+
+
+def _groupby_diagnostics(att: access.Attachment) -> dict[str, np.ndarray]:
+    """The diagnostics of an attachment by pandas' groupby: the plain route."""
+    fac = att.facilities
+    snaps = att.snaps.assign(owner=att.points["owner"].to_numpy())
+    g = snaps.groupby("owner")
+    used = snaps[snaps["ok"]].groupby("owner")
+    n = len(fac)
+    return {
+        "access_points": g.size().reindex(range(n), fill_value=0).to_numpy(),
+        "access_points_used": used.size().reindex(range(n), fill_value=0).to_numpy(),
+        "snap_dist_m": g["snap_dist_m"].min().reindex(range(n)).to_numpy(),
+        "component": used["component"].min().reindex(range(n), fill_value=-1).to_numpy(),
+    }
+
+
+def test_diagnostics_and_warnings_as_by_groupby(andorra_parishes):
+    _, town_m, ext = andorra_parishes[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = mg.network.from_osm(ext, mode="walk", boundary=town_m, buffer_m=300.0)
+        fac = mg.facilities.from_osm(ext, boundary=town_m, buffer_m=300.0, crs=net.crs)
+    # a facility far out of the network and one without geometry: too_far and no_geometry
+    far = gpd.GeoDataFrame(
+        {"category": ["primary_school", "primary_school"], "name": ["far", None]},
+        geometry=[shapely.Point(town_m.total_bounds[:2] - 50_000.0), shapely.Point()],
+        crs=net.crs,
+    )
+    fac = gpd.GeoDataFrame(pd.concat([fac, far], ignore_index=True), crs=net.crs)
+    att = access.attach(net, fac)
+    diag = att.diagnostics()
+    for col, values in _groupby_diagnostics(att).items():
+        assert diag[col].dtype == values.dtype, col
+        np.testing.assert_array_equal(diag[col].to_numpy(), values)
+    assert {"ok", "too_far", "no_geometry", "small_piece"} <= set(diag["status"])
+    # the warnings of a search: those of warn_statuses over the whole table's searched rows
+    cats = sorted({*sorted(set(fac["category"]))[:6], "primary_school"})
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        r = access.reach(net, att, categories=cats, max_time_min=5.0)
+    full = r.facility_diagnostics()
+    with warnings.catch_warnings(record=True) as want:
+        warnings.simplefilter("always")
+        access.warn_statuses(full[full["category"].isin(cats)], net.mode)
+    said = [str(w.message) for w in got if issubclass(w.category, mg.SnapWarning)]
+    assert said == [str(w.message) for w in want]
+    assert len(said) >= 2
+
+
+def _statuses_said_row_by_row(diag: pd.DataFrame, mode: str) -> list[str]:
+    """What warn_statuses says, written row by row with iterrows: the plain route."""
+    out = []
+    for status, (one, several) in access._STATUS_MEANING.items():
+        bad = diag[diag["status"] == status]
+        if len(bad):
+            meaning = (one if len(bad) == 1 else several).format(mode=mode) + access._STATUS_FIX.get(status, "")
+            names = ", ".join(
+                f"{r.get('category', 'feature')}:{r['name'] if isinstance(r.get('name'), str) else f'row {i}'}"
+                for i, r in bad.head(5).iterrows()
+            )
+            many = "facility" if len(bad) == 1 else "facilities"
+            out.append(
+                f"{len(bad)} {many} {meaning} ({'' if len(bad) <= 5 else 'e.g. '}{names}); see Reach.facility_diagnostics()"
+            )
+    return out
+
+
+def test_warn_statuses_as_row_by_row(andorra_parishes):
+    _, town_m, ext = andorra_parishes[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = mg.network.from_osm(ext, mode="walk", boundary=town_m, buffer_m=300.0)
+        fac = mg.facilities.from_osm(ext, boundary=town_m, buffer_m=300.0, crs=net.crs)
+    far = shapely.Point(town_m.total_bounds[:2] - 50_000.0)
+    more = [fac.iloc[:3].assign(geometry=[shapely.Point()] * 3), fac.iloc[3:10].assign(geometry=[far] * 7)]
+    fac = gpd.GeoDataFrame(pd.concat([fac, *more], ignore_index=True), crs=net.crs)
+    diag = access.attach(net, fac).diagnostics()
+    tables = [
+        diag,
+        diag.drop(columns=["name"]),
+        diag.drop(columns=["category", "name"]),
+        diag.set_axis([f"f{k}" for k in range(len(diag))]),
+        diag[diag["status"] != "ok"].iloc[:4],
+    ]
+    for table in tables:
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            access.warn_statuses(table, "walk")
+        said = [str(w.message) for w in got]
+        assert said == _statuses_said_row_by_row(table, "walk")
+    assert len(_statuses_said_row_by_row(diag, "walk")) == 3

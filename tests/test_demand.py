@@ -23,6 +23,7 @@ from pyproj import Geod, Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 import mtown_geo as mg
+from mtown_geo import _geom, demand
 
 from .conftest import OSM_FILES, shared_path
 
@@ -947,3 +948,19 @@ def test_cells_clipped_in_one_call_equal_one_clip_per_cell():
     ]
     assert (~shapely.is_empty(got)).sum() > 1000
     assert shapely.to_wkb(got).tolist() == shapely.to_wkb(np.array(want, dtype=object)).tolist()
+
+
+def test_land_within_is_the_intersection_cut_once(wudaokou_bounds):
+    town = wudaokou_bounds[wudaokou_bounds["kind"] == "镇域"]
+    built = wudaokou_bounds[wudaokou_bounds["kind"] == "建成区"]
+    metric = mg.crs.metric_crs(town)
+    land = _geom.polygon_union(town, crs=metric, what="town")
+    area = _geom.polygon_union(built, crs=metric, what="built-up area")
+    first = demand._land_within(land, area)
+    assert shapely.to_wkb(first) == shapely.to_wkb(shapely.intersection(land, area))
+    assert demand._land_within(land, area) is first
+    # an equal geometry that is another object: cut again (the cache knows objects, not values)
+    other = shapely.from_wkb(shapely.to_wkb(land))
+    again = demand._land_within(other, area)
+    assert again is not first
+    assert shapely.to_wkb(again) == shapely.to_wkb(first)

@@ -15,9 +15,10 @@ import yaml
 from pyproj import Geod, Transformer
 
 import mtown_geo as mg
+from mtown_geo import _geom, greenlines
 from mtown_geo import greenways as gw
 
-from .conftest import OSM_FILES, shared_path
+from .conftest import OSM_FILES, assert_same_frames, shared_path
 
 CRS = "EPSG:4549"
 X0, Y0 = 500_000.0, 3_300_000.0
@@ -481,3 +482,34 @@ def test_lines_kept_and_names_matched_in_bulk_as_one_by_one() -> None:
     patterns = ["绿道", "Greenway", "riu", "CAMÍ"]
     hit = greenlines._named_all(names, patterns)
     assert hit.tolist() == [greenlines._named(n, patterns) for n in names] and 0 < hit.sum() < len(names)
+
+
+def test_way_lines_subset_as_whole(andorra_parishes):
+    _, town_m, ext = andorra_parishes[1]
+    rows = np.zeros(len(ext.ways), dtype=bool)
+    rows[::3] = True
+    got = greenlines._way_lines(ext, rows, town_m.crs)
+    whole = np.asarray(ext.way_lines().to_crs(town_m.crs).values, dtype=object)
+    assert list(shapely.to_wkb(got[rows])) == list(shapely.to_wkb(whole[rows]))
+    assert all(g is None for g in got[~rows])
+
+
+def test_greenways_in_a_boundary_as_clipped_from_all(andorra_parishes):
+    """from_osm with a boundary measures waterside runs only for the paths joined to it: the
+    same rows as all greenways of the extract clipped to the boundary afterwards."""
+    pruned_any = False
+    for _, town_m, ext in andorra_parishes:
+        got = greenlines.from_osm(ext, boundary=town_m, crs=town_m.crs)
+        every = greenlines.from_osm(ext, crs=town_m.crs)
+        area = _geom.polygon_union(town_m, crs=town_m.crs, what="boundary", drop_empty=True)
+        clipped = greenlines._lineal_all(shapely.intersection(every.geometry.to_numpy(), area))
+        want = every.set_geometry(list(clipped), crs=town_m.crs)
+        want = want.loc[~shapely.is_empty(clipped)].reset_index(drop=True)
+        want["length_m"] = shapely.length(want.geometry.to_numpy())
+        assert_same_frames(got, want)
+        assert (got["matched_by"].str.contains("waterside")).sum() > 10
+        spec = greenlines._spec(mg.standards.resolve(None))
+        cand = np.flatnonzero(greenlines._waterside_candidates(ext.ways, spec))
+        lines = greenlines._way_lines(ext, greenlines._waterside_candidates(ext.ways, spec), town_m.crs)
+        pruned_any |= not greenlines._joined_to_area(lines[cand], area).all()
+    assert pruned_any  # some paths are left out, and the answer is the same

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mtown_geo as mg
-from mtown_geo import lifecircle
+from mtown_geo import demand, lifecircle
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +270,35 @@ def test_each_gap_holds_the_units_whose_point_lies_in_it(demo_case):
             assert row["area_m2"] == a["area_m2"].to_numpy()[inside].sum()
             assert row["pop"] == a["pop"].to_numpy()[inside].sum()
             assert row["res_area_m2"] == a["res_area_m2"].to_numpy()[inside].sum()
+
+
+def test_missing_text_as_row_by_row():
+    req = ["a", "bb", "c", "dd", "e", "ff"]
+    every = ((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(bool)  # each combination
+    reached = every[np.random.default_rng(0).integers(0, 64, 2000)]
+    names = np.array(req, dtype=object)
+    assert lifecircle._missing_text(reached, req) == [",".join(names[~row]) for row in reached]
+    assert lifecircle._missing_text(np.zeros((0, 6), dtype=bool), req) == []
+    assert lifecircle._missing_text(np.ones((3, 0), dtype=bool), []) == ["", "", ""]
+
+
+def test_gaps_hold_the_units_whose_point_lies_in_them(shared_demo):
+    """Each gap counts the units whose cell's representative point lies within it (tested pair
+    by pair with shapely.within), for the whole circle and per category."""
+    units = shared_demo.result.layers["units_15min"]
+    boxes, _ = demand._cell_boxes(units)
+    points = shapely.point_on_surface(boxes)
+    for by in ("circle", "category"):
+        gaps = lifecircle.gaps(units, circle="15min", by=by)
+        assert len(gaps) > 3
+        for cat, group in gaps.groupby("category"):
+            mask = (
+                ~units["covered"].to_numpy()
+                if cat == lifecircle.CIRCLE
+                else units["missing"].str.split(",").map(lambda m, c=cat: c in m).to_numpy()
+            )
+            for _, gap in group.iterrows():
+                inside = mask & shapely.within(points, gap.geometry)
+                assert gap["units"] == int(inside.sum())
+                assert gap["area_m2"] == pytest.approx(units["area_m2"].to_numpy()[inside].sum(), rel=1e-12)
+            assert group["units"].sum() == int(mask.sum())

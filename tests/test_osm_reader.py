@@ -16,7 +16,9 @@ import pytest
 import shapely
 
 import mtown_geo as mg
+from mtown_geo.sources import osm
 from mtown_geo.sources.osm import FEATURE_KEYS, FEATURE_TAGS, NAME_KEYS, ROUTE_TYPES, WAY_TAG_KEYS
+from mtown_geo.standards import TagRule
 
 from .conftest import shared_path
 
@@ -286,3 +288,31 @@ def test_select_answers_as_every_rule_and_veto_asked_of_every_feature(kind: str)
         assert list(got["matched_by"]) == ["tag" if any(r.matches(tags[i]) for r in rules) else "name" for i in want]
         n += len(want)
     assert n > 20  # the rules do select features of the demo town
+
+
+def test_rules_matcher_is_any_rule_matches(andorra_parishes):
+    prof = mg.standards.resolve(None)
+    rulesets = [list(c.osm) for c in prof.categories.values()]
+    rulesets += [[r for c in prof.categories.values() for r in c.osm]]
+    rulesets += [list(prof.parks.osm)]
+    # one first key with several values, a wildcard with more tags, an absent key, lists
+    rulesets += [
+        [
+            TagRule(tags={"amenity": "school", "isced:level": ["1", "2"]}),
+            TagRule(tags={"amenity": "school"}, absent=["isced:level"]),
+            TagRule(tags={"amenity": ["clinic", "doctors"]}),
+            TagRule(tags={"leisure": "*", "name": "*"}),
+            TagRule(tags={"shop": "*"}),
+            TagRule(tags={"landuse": ["grass", "meadow"], "name": "*"}),
+        ]
+    ]
+    n_hit = 0
+    for _, _, ext in andorra_parishes:
+        tags = [t if isinstance(t, dict) else {} for t in ext.features["tags"]]
+        tags += [{"amenity": ["school"]}, {"amenity": None, "shop": "bakery"}, {"leisure": "park", "name": "x"}]
+        for rules in rulesets:
+            quick = osm.rules_matcher(rules)
+            got = [quick(t) for t in tags]
+            assert got == [any(r.matches(t) for r in rules) for t in tags]
+            n_hit += sum(got)
+    assert n_hit > 500  # the rules select many real features

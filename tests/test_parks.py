@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 
@@ -14,10 +15,10 @@ import shapely
 from pyproj import Geod
 
 import mtown_geo as mg
-from mtown_geo import parks
+from mtown_geo import parkland, parks
 from mtown_geo.standards import ParkRule, ParkSizeClass, TagRule
 
-from .conftest import OSM_FILES, shared_path
+from .conftest import OSM_FILES, assert_same_frames, shared_path
 
 CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E (Zhejiang)
 X0, Y0 = 500_000.0, 3_300_000.0
@@ -479,3 +480,14 @@ def test_the_documented_park_tags_are_the_profiles():
     listed = re.findall(r"``(\w+)=([\w|]+)``", doc.split("in\n    ``zhejiang-2023``")[0])
     rules = {(k, tuple(v if isinstance(v, list) else [v])) for r in mg.standards.load().parks.osm for k, v in r.tags.items()}
     assert {(k, tuple(v.split("|"))) for k, v in listed} == rules
+
+
+def test_osm_parks_same_with_and_without_info_log(andorra_parishes, caplog):
+    """Only polygons are tried as parks unless the count of parks mapped as points is logged."""
+    for _, town_m, ext in andorra_parishes:
+        with caplog.at_level(logging.WARNING, logger="mtown_geo.parkland"):
+            quiet = parkland.from_osm(ext, boundary=town_m, crs=town_m.crs)
+        with caplog.at_level(logging.INFO, logger="mtown_geo.parkland"):
+            told = parkland.from_osm(ext, boundary=town_m, crs=town_m.crs)
+        assert len(quiet) > 0
+        assert_same_frames(quiet, told)
