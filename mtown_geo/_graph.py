@@ -257,6 +257,13 @@ class Network:
         return cKDTree(mid, balanced_tree=False, compact_nodes=False), edge, reach_m
 
     @cached_property
+    def snap_store(self) -> dict[tuple[str, float], Any]:
+        """Snaps of sets of points on this network, by the points' digest and the snap limit:
+        kept by :meth:`mtown_geo.access.Reach.snap` (the last few sets) for every Reach on the
+        network, since the same points snap to the same network alike."""
+        return {}
+
+    @cached_property
     def edge_tree(self) -> shapely.STRtree:
         """An STRtree over the edge geometries (for nearest-edge attachment)."""
         return shapely.STRtree(self.edges.geometry.values)

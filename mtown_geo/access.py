@@ -919,16 +919,8 @@ class Reach:
             max_time_min=self.max_time_min,
             attachment=att,
         )
-        result.__dict__["_unit_snaps"] = self._unit_snaps  # the same network: the points' snaps hold
         _warn_unattached(result, cats, stacklevel=3)
         return result
-
-    @cached_property
-    def _unit_snaps(self) -> dict[tuple[str, float], pd.DataFrame]:
-        """Snaps of the points given to :meth:`at`, by the points' fingerprint: one store per
-        network, shared by every Reach on it (the same points snap to the same network alike)."""
-        store: dict[tuple[str, float], pd.DataFrame] = self.network.__dict__.setdefault("_point_snaps", {})
-        return store
 
     def snap(self, points: gpd.GeoDataFrame | gpd.GeoSeries, *, max_snap_dist_m: float | None = None) -> pd.DataFrame:
         """:func:`snap` of ``points`` on this Reach's network, kept for the next call with the same
@@ -952,7 +944,7 @@ class Reach:
             return snap(self.network, points, max_snap_dist_m=max_snap_dist_m)
         limit = self.network.max_snap_dist_m if max_snap_dist_m is None else float(max_snap_dist_m)
         key = (fingerprint, limit)
-        cache = self._unit_snaps
+        cache = self.network.snap_store
         hit = cache.get(key)
         if hit is not None:
             cache[key] = cache.pop(key)  # the most recently used last
