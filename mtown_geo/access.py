@@ -47,7 +47,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from . import _frames, _geom
+from . import _frames, _geom, _words
 from . import crs as _crs
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
 from ._graph import _csr_min, _first_min
@@ -1007,7 +1007,8 @@ class Reach:
         if bad.any():
             far = snaps.loc[bad, "snap_dist_m"]
             warnings.warn(
-                f"{int(bad.sum())} of {len(snaps)} points lie farther than the allowed snap distance from the "
+                f"{int(bad.sum())} of {_words.count(len(snaps), 'point', 'points')} {_words.agree(int(bad.sum()), 'lies', 'lie')} "
+                "farther than the allowed snap distance from the "
                 f"{self.network.mode} network (up to {far.replace(np.inf, np.nan).max():.0f} m; empty geometries "
                 "count as infinitely far): their times are inf. Check the layer's CRS and extent, or extend the "
                 "network's boundary buffer; mtown_geo.access.snap() lists them",

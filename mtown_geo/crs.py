@@ -46,7 +46,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as _PyprojCRSError
 from pyproj.exceptions import ProjError as _PyprojError
 
-from . import _frames
+from . import _frames, _words
 from ._errors import CoordinateShiftWarning, CRSError, InputError
 
 __all__ = [
@@ -661,7 +661,7 @@ def to_wgs84(gdf: _T, *, source: str = "gcj02") -> _T:
     bad = _bad_coordinate_rows(arr)
     if len(bad):
         raise InputError(
-            f"{len(bad)} geometries have NaN or infinite coordinates (rows {_row_labels(gdf.index, bad)}): "
+            f"{_words.count(len(bad), 'geometry has', 'geometries have')} NaN or infinite coordinates (rows {_row_labels(gdf.index, bad)}): "
             "fix or drop them before converting"
         )
     if gdf.crs is None:
@@ -686,8 +686,9 @@ def to_wgs84(gdf: _T, *, source: str = "gcj02") -> _T:
             outside = ~in_shift_area(coords[:, 0], coords[:, 1])
             if outside.any():
                 warnings.warn(
-                    f"{int(outside.sum())} of {len(coords)} coordinates lie outside the area where {system.upper()} "
-                    "applies (China) and are left unchanged: is the source system right?",
+                    f"{int(outside.sum())} of {_words.count(len(coords), 'coordinate', 'coordinates')} "
+                    f"{_words.agree(int(outside.sum()), 'lies', 'lie')} outside the area where {system.upper()} "
+                    f"applies (China) and {_words.agree(int(outside.sum()), 'is', 'are')} left unchanged: is the source system right?",
                     CoordinateShiftWarning,
                     stacklevel=2,
                 )
@@ -1229,7 +1230,7 @@ def detect_shift(
     if reference is not None:
         if n_named:
             parts.append(
-                f"{n_named} facilities share their name with a reference feature; within {name_tol_m:.0f} m of it: "
+                f"{_words.count(n_named, 'facility shares its', 'facilities share their')} name with a reference feature; within {name_tol_m:.0f} m of it: "
                 + ", ".join(f"{hits[h]} {_label(h)}" for h in HYPOTHESES)
                 + f" ({expected['as_given']:.1f} expected by chance)"
             )

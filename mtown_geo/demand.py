@@ -50,7 +50,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
-from . import _geom
+from . import _geom, _words
 from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, DeprecatedNameWarning, GridResolutionWarning, InputError, MtownGeoWarning
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
@@ -877,8 +877,9 @@ def from_census(
     bare = np.flatnonzero((poly_weight <= 0) & (count > 0))
     if len(bare):
         warnings.warn(
-            f"{len(bare)} census polygons have residents but no building (with floors) inside "
-            f"(rows {_row_labels(index, bare)}, {count[bare].sum():g} people): their residents stay on one point each",
+            f"{_words.count(len(bare), 'census polygon has', 'census polygons have')} residents but no building (with floors) "
+            f"inside (rows {_row_labels(index, bare)}, {count[bare].sum():g} people): "
+            f"{_words.agree(len(bare), 'its residents stay on one point', 'their residents stay on one point each')}",
             MtownGeoWarning,
             stacklevel=2,
         )
@@ -1200,8 +1201,8 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int, min
     if (hit & is_nan).any():
         k = np.flatnonzero(hit & is_nan)
         warnings.warn(
-            f"{len(k)} cells of {name} over the area hold NaN, which the raster does not declare as nodata: they are "
-            f"taken as no data ({_where(rows[k], cols[k])}). If they mean 'no people', fill them with 0 "
+            f"{_words.count(len(k), 'cell', 'cells')} of {name} over the area {_words.agree(len(k), 'holds', 'hold')} NaN, which the "
+            f"raster does not declare as nodata: {_words.agree(len(k), 'it is', 'they are')} taken as no data ({_where(rows[k], cols[k])}). If they mean 'no people', fill them with 0 "
             "(gdal_calc.py); if 'no data', declare it (gdal_edit.py -a_nodata nan <file>)",
             MtownGeoWarning,
             stacklevel=4,
@@ -1225,13 +1226,13 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int, min
     inf = np.flatnonzero(~np.isfinite(vals))
     if len(inf):
         raise InputError(
-            f"{name} has {len(inf)} infinite cells over the area ({_where(rows[inf], cols[inf])}); counts of people "
+            f"{name} has {_words.count(len(inf), 'infinite cell', 'infinite cells')} over the area ({_where(rows[inf], cols[inf])}); counts of people "
             "must be finite. If they mean 'no data', declare them as nodata (gdal_edit.py -a_nodata <value> <file>)"
         )
     neg = np.flatnonzero(vals < 0)
     if len(neg):
         raise InputError(
-            f"{name} has {len(neg)} negative cells over the area (down to {vals[neg].min():g}; "
+            f"{name} has {_words.count(len(neg), 'negative cell', 'negative cells')} over the area (down to {vals[neg].min():g}; "
             f"{_where(rows[neg], cols[neg])}: {vals[neg[0]]:g}); counts of people cannot be negative. If they mean "
             "'no data', declare them as nodata (gdal_edit.py -a_nodata <value> <file>)"
         )
@@ -1239,7 +1240,7 @@ def _raster_units(ds: Any, geom: shapely.Geometry, area_crs: CRS, band: int, min
     absurd = np.flatnonzero(per_ha > MAX_PEOPLE_PER_HA)
     if len(absurd):
         raise InputError(
-            f"{name} has {len(absurd)} cells over the area with more than {MAX_PEOPLE_PER_HA:,.0f} people per hectare "
+            f"{name} has {_words.count(len(absurd), 'cell', 'cells')} over the area with more than {MAX_PEOPLE_PER_HA:,.0f} people per hectare "
             f"(up to {vals[absurd].max():.3g} people in one cell; {_where(rows[absurd], cols[absurd])}): these are no "
             "counts of people. An unset nodata value (3.4e38, 1e30, 65535...)? Declare it as nodata "
             "(gdal_edit.py -a_nodata <value> <file>); a density raster (people per km²) must be turned into counts "
@@ -1422,7 +1423,7 @@ def _unit_points(units: gpd.GeoDataFrame) -> np.ndarray:
     missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(missing):
         raise InputError(
-            f"{len(missing)} demand units have no geometry (rows {_row_labels(units.index, missing)}): drop or fix them"
+            f"{_words.count(len(missing), 'demand unit has', 'demand units have')} no geometry (rows {_row_labels(units.index, missing)}): drop or fix them"
         )
     not_point = shapely.get_type_id(geoms) != 0
     if not_point.any():
@@ -1558,8 +1559,9 @@ def with_residential(
         strays = np.flatnonzero((np.abs(pxy[:, 0] - x) > half + 1e-6) | (np.abs(pxy[:, 1] - y) > half + 1e-6))
         if len(strays):
             raise InputError(
-                f"{len(strays)} grid units lie outside their own cell (rows {_row_labels(units.index, strays)}): "
-                "their x, y columns are in another CRS than their points (moved with to_crs?). "
+                f"{_words.count(len(strays), 'grid unit lies', 'grid units lie')} outside {_words.agree(len(strays), 'its', 'their')} own "
+                f"cell (rows {_row_labels(units.index, strays)}): the x, y columns are in another CRS than the points "
+                "(moved with to_crs?). "
                 "Attach residential land in the CRS the grid was made in"
             )
         i_box, i_part = tree.query(boxes, predicate="intersects")
@@ -1568,8 +1570,10 @@ def with_residential(
         if over.any():
             if area is None:
                 warnings.warn(
-                    f"{int(over.sum())} grid cells cut by the study area's edge have more residential land in their "
-                    "square than land inside the area: capped to their area_m2. Pass area=<the study area> to count "
+                    f"{_words.count(int(over.sum()), 'grid cell', 'grid cells')} cut by the study area's edge "
+                    f"{_words.agree(int(over.sum()), 'has', 'have')} "
+                    f"more residential land in {_words.agree(int(over.sum()), 'its', 'their')} square than land inside the area: "
+                    f"capped to {_words.agree(int(over.sum()), 'its', 'their')} area_m2. Pass area=<the study area> to count "
                     "only residential land inside it",
                     MtownGeoWarning,
                     stacklevel=2,

@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import _geom
+from . import _geom, _words
 from . import crs as _crs
 from ._errors import AssumptionWarning, DataNotFoundError, OfflineError, RepairWarning
 from .sources.classify import COLUMNS, FacilityReport, classify
@@ -112,7 +112,7 @@ def from_osm(
         counts = pd.Series([x[0] for x in report.not_public]).value_counts()
         n_closed = len({x[1] for x in report.not_public})
         warnings.warn(
-            f"{n_closed} {'feature is' if n_closed == 1 else 'features are'} not counted as public facilities — closed "
+            f"{_words.count(n_closed, 'feature is', 'features are')} not counted as public facilities — closed "
             f"(access={'|'.join(prof.facility_rules.closed_access)}) or inside closed grounds such as a university campus: "
             + ", ".join(f"{cat} {n}" for cat, n in counts.items())
             + " (the profile's facility_rules, an assumption; mtown_geo.facilities.from_osm(...).attrs"
@@ -123,9 +123,9 @@ def from_osm(
     if report.merged:
         examples = "; ".join(f"{name or kept} ({cat})" for cat, kept, _, name in report.merged[:5])
         warnings.warn(
-            f"{len(report.merged)} {'facility was' if len(report.merged) == 1 else 'facilities were'} mapped twice "
+            f"{_words.count(len(report.merged), 'facility was', 'facilities were')} mapped twice "
             "(a point or outline inside an outline of the same "
-            f"category and name) and are counted once: {examples}{' ...' if len(report.merged) > 5 else ''} — "
+            f"category and name) and {_words.agree(len(report.merged), 'is', 'are')} counted once: {examples}{' ...' if len(report.merged) > 5 else ''} — "
             "mtown_geo.facilities.from_osm(...).attrs['facility_report'].merged_frame() lists them",
             RepairWarning,
             stacklevel=2,

@@ -32,7 +32,7 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from . import _geom
+from . import _geom, _words
 from . import crs as _crs
 from ._errors import InputError, ProfileError
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
@@ -145,7 +145,7 @@ def _line_geoms(lines: Any, crs: CRS) -> np.ndarray:
         kinds = sorted({shapely.get_type_id(g) for g in geoms[odd]})
         if any(k in _POLYGONAL for k in kinds):
             raise InputError(
-                f"{int(odd.sum())} greenway geometries are polygons, not lines: give the greenways' centrelines "
+                f"{_words.count(int(odd.sum()), 'greenway geometry is a polygon, not a line', 'greenway geometries are polygons, not lines')}: give the greenways' centrelines "
                 "(LineString/MultiLineString)"
             )
         geoms = np.array([_lineal(g) for g in geoms], dtype=object)

@@ -50,7 +50,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from . import _frames, _geom, access, demand
+from . import _frames, _geom, _words, access, demand
 from ._errors import InputError
 from .network import Network
 from .parkland import (
@@ -267,12 +267,13 @@ def _overlay(
         notes.append("no residential land lies within any park's service radius: the coverage is 0")
     if n_small:
         notes.append(
-            f"{n_small} {'park' if n_small == 1 else 'parks'} smaller than {rule_.smallest_m2:g} m² "
-            f"{'has' if n_small == 1 else 'have'} no service radius under rule {rule_.key!r}"
+            f"{_words.count(n_small, 'park', 'parks')} smaller than {rule_.smallest_m2:g} m² "
+            f"{_words.agree(n_small, 'has', 'have')} no service radius under rule {rule_.key!r}"
         )
     if no_area.any():
         notes.append(
-            f"{int(no_area.sum())} rows of the park layer have no polygon (empty, point or line geometry) and were ignored"
+            f"{_words.count(int(no_area.sum()), 'row of the park layer has', 'rows of the park layer have')} no polygon "
+            f"(empty, point or line geometry) and {_words.agree(int(no_area.sum()), 'was', 'were')} ignored"
         )
     ov = _Overlay(rule=rule_, crs=crs, land=land, parks=classed, buffers=buffers, covered=covered, notes=notes)
     if network is None:

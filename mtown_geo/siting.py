@@ -53,7 +53,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from . import _geom, access
+from . import _geom, _words, access
 from . import crs as _crs
 from . import demand as _demand
 from ._errors import EmptyCategoryWarning, InputError, MtownGeoWarning, SnapWarning, TargetWarning
@@ -1051,7 +1051,8 @@ def _candidate_matrix(
     )
     if not attached.all():
         warnings.warn(
-            f"{int((~attached).sum())} of {len(cand)} candidate sites lie farther than the snap distance from the "
+            f"{int((~attached).sum())} of {_words.count(len(cand), 'candidate site', 'candidate sites')} "
+            f"{_words.agree(int((~attached).sum()), 'lies', 'lie')} farther than the snap distance from the "
             f"{network.mode} network and cannot be chosen",
             SnapWarning,
             stacklevel=3,
@@ -1237,7 +1238,8 @@ def _warn_unattached(usnap: pd.DataFrame, *, what: str, mode: str) -> None:
     if bad.any():
         far = usnap.loc[bad, "snap_dist_m"].replace(np.inf, np.nan)
         warnings.warn(
-            f"{int(bad.sum())} of {len(usnap)} {what} lie farther than the allowed snap distance from the {mode} network "
+            f"{int(bad.sum())} of {len(usnap)} {what} {_words.agree(int(bad.sum()), 'lies', 'lie')} farther than the allowed snap "
+            f"distance from the {mode} network "
             f"(up to {far.max():.0f} m; empty geometries count as infinitely far): they stay uncovered but count in "
             "the denominator. Check the layer's CRS and extent; mtown_geo.access.snap() lists them",
             SnapWarning,
@@ -1348,8 +1350,8 @@ def contributions(
         A, attached = sp.csr_matrix((0, len(units)), dtype=bool), np.zeros(0, dtype=bool)
     if len(sel) and not attached.all():
         warnings.warn(
-            f"{int((~attached).sum())} {category} facilities lie farther than the snap distance from the "
-            f"{network.mode} network: they cover nothing here",
+            f"{_words.count(int((~attached).sum()), f'{category} facility lies', f'{category} facilities lie')} farther than the snap "
+            f"distance from the {network.mode} network: {_words.agree(int((~attached).sum()), 'it covers', 'they cover')} nothing here",
             SnapWarning,
             stacklevel=2,
         )

@@ -46,7 +46,7 @@ from rasterio.features import geometry_mask
 from rasterio.windows import from_bounds
 from shapely.errors import GEOSException
 
-from . import _frames, _geom, demand
+from . import _frames, _geom, _words, demand
 from . import crs as _crs
 from ._errors import CoordinateShiftWarning, InputError, MtownGeoError, MtownGeoWarning, RepairWarning
 from ._lines import LineNetwork, lines_to_network
@@ -362,7 +362,8 @@ def _emptiness(name: str, gdf: gpd.GeoDataFrame, out: _Collector) -> np.ndarray 
             "warning",
             name,
             "missing_geometry",
-            f"{len(pos)} of {len(gdf)} features have no geometry and are left out",
+            f"{len(pos)} of {_words.count(len(gdf), 'feature', 'features')} {_words.agree(len(pos), 'has', 'have')} no geometry "
+            f"and {_words.agree(len(pos), 'is', 'are')} left out",
             where=_labels(gdf.index, pos),
             fix="delete them or draw their geometry",
             rows=gdf.index[pos],
@@ -379,7 +380,7 @@ def _bad_coordinates(name: str, gdf: gpd.GeoDataFrame, geoms: np.ndarray, out: _
             "error",
             name,
             "bad_coordinates",
-            f"{len(bad_pos)} geometries have NaN or infinite coordinates",
+            f"{_words.count(len(bad_pos), 'geometry has', 'geometries have')} NaN or infinite coordinates",
             where=_labels(gdf.index, bad_pos),
             fix="fix or delete these rows (a table with empty coordinate cells?)",
             rows=gdf.index[bad_pos],
@@ -466,7 +467,8 @@ def _geometry_types(name: str, gdf: gpd.GeoDataFrame, geoms: np.ndarray, missing
                 "error",
                 name,
                 "geometry_type",
-                f"{len(pos)} features of the {name} layer are {', '.join(kinds)}, not polygons",
+                f"{_words.count(len(pos), 'feature', 'features')} of the {name} layer {_words.agree(len(pos), 'is', 'are')} "
+                f"{', '.join(kinds)}, not polygons",
                 where=_labels(gdf.index, pos),
                 fix="give polygons (a boundary traced as a line can be closed and polygonised in QGIS)",
                 rows=gdf.index[pos],
@@ -480,7 +482,8 @@ def _geometry_types(name: str, gdf: gpd.GeoDataFrame, geoms: np.ndarray, missing
                 "warning",
                 name,
                 "geometry_type",
-                f"{len(pos)} facilities are lines: they are reached through a point on them",
+                f"{_words.count(len(pos), 'facility is a line: it is', 'facilities are lines: they are')} reached through a point on "
+                f"{_words.agree(len(pos), 'it', 'them')}",
                 where=_labels(gdf.index, pos),
                 fix="give facilities as points or polygons",
                 rows=gdf.index[pos],
@@ -513,8 +516,9 @@ def _repair(name: str, gdf: gpd.GeoDataFrame, pos: np.ndarray, out: _Collector) 
         "warning",
         name,
         "invalid_geometry",
-        f"{len(pos)} of {len(gdf)} geometries of the {name} layer are invalid ({'; '.join(reasons)}"
-        f"{'; …' if len(pos) > 5 else ''}; coordinates in the layer's CRS); they were repaired with shapely.make_valid{area}",
+        f"{len(pos)} of {_words.count(len(gdf), 'geometry', 'geometries')} of the {name} layer "
+        f"{_words.agree(len(pos), 'is', 'are')} invalid ({'; '.join(reasons)}{'; …' if len(pos) > 5 else ''}; coordinates in the "
+        f"layer's CRS); {_words.agree(len(pos), 'it was', 'they were')} repaired with shapely.make_valid{area}",
         where=_labels(gdf.index, pos),
         fix="use report.repaired[...] (or report.layers[...]), or fix them in QGIS (Vector › Geometry Tools › Fix Geometries)",
         rows=gdf.index[pos],
@@ -600,7 +604,7 @@ def _network_checks(net: Network, town: shapely.Geometry | None, metric: CRS | N
             "network_pieces",
             f"the {net.mode} network falls into {net.n_components} pieces; the largest holds "
             f"{comps['length_km'].iloc[0] / comps['length_km'].sum():.0%} of its length",
-            where=f"{len(small)} smaller pieces, {small['length_km'].sum():.1f} km in all (length, lon, lat): {shown}"
+            where=f"{_words.count(len(small), 'smaller piece', 'smaller pieces')}, {small['length_km'].sum():.1f} km in all (length, lon, lat): {shown}"
             + (f"; and {len(small) - 6} more" if len(small) > 6 else ""),
             fix="pieces cut off from the rest serve only what lies on them; check for missing links (bridges, gates)"
             + ("; near-misses (listed) may be the gaps" if own_lines else ""),
@@ -738,8 +742,9 @@ def _facility_checks(
                 "warning",
                 "facilities",
                 "no_category",
-                f"{len(pos)} facilities have a category the profile {profile.name!r} does not know as an id "
-                f"({'; '.join(described)}{'…' if len(values) > 8 else ''}): they count for nothing",
+                f"{_words.count(len(pos), 'facility has', 'facilities have')} a category the profile {profile.name!r} does not know "
+                f"as an id ({'; '.join(described)}{'…' if len(values) > 8 else ''}): "
+                f"{_words.agree(len(pos), 'it counts', 'they count')} for nothing",
                 where=_labels(fac.index, pos),
                 fix=f"use the profile's category ids ({', '.join(list(profile.categories)[:6])}…); "
                 "profile.resolve_category(name) gives the id of a Chinese name or alias",
@@ -760,7 +765,8 @@ def _facility_checks(
                 "warning",
                 "facilities",
                 "far_from_road",
-                f"{len(pos)} of {len(fac)} facilities lie farther than {max_snap_dist_m:.0f} m from any road of the "
+                f"{len(pos)} of {_words.count(len(fac), 'facility', 'facilities')} {_words.agree(len(pos), 'lies', 'lie')} farther "
+                f"than {max_snap_dist_m:.0f} m from any road of the "
                 f"network (up to {np.nanmax(np.where(np.isfinite(dist[pos]), dist[pos], np.nan)):.0f} m) and will not be reached",
                 where=where + (f"; and {len(pos) - 6} more" if len(pos) > 6 else ""),
                 fix="check their coordinates and CRS (GCJ-02/BD-09?), or build the network with a larger buffer_m",
@@ -972,8 +978,8 @@ def _raster_checks(path_value: Any, town: gpd.GeoDataFrame | None, out: _Collect
                 "error",
                 name,
                 "raster_values",
-                f"{len(neg)} cells inside the town hold negative values (down to {neg.min():g})"
-                + (": probably an unset nodata value" if nodata is None else ""),
+                f"{_words.count(len(neg), 'cell inside the town holds a negative value', 'cells inside the town hold negative values')} "
+                f"(down to {neg.min():g})" + (": probably an unset nodata value" if nodata is None else ""),
                 where="inside the town",
                 fix="set the raster's nodata value to that number (gdal_edit.py -a_nodata <value>)",
             )
@@ -994,7 +1000,7 @@ def _raster_checks(path_value: Any, town: gpd.GeoDataFrame | None, out: _Collect
                 "population",
                 f"{total:,.0f} people inside the town by the raster's cells that touch it (an upper bound; "
                 "the indicators weigh cells by the share inside)",
-                where=f"{len(vals)} cells",
+                where=_words.count(len(vals), "cell", "cells"),
             )
 
 

@@ -98,7 +98,7 @@ def test_no_greenway_is_zero_with_a_note_and_the_population_must_be_positive():
     for bad in (0, -1, float("nan"), True, "10000", None):
         with pytest.raises(mg.InputError):
             gw.length_per_10k(line, bad)
-    with pytest.raises(mg.InputError, match="polygons"):
+    with pytest.raises(mg.InputError, match="polygon, not a line"):
         gw.length_per_10k(_box(0, 0, 10, 10), 1000)
     with pytest.raises(mg.CRSError):
         gw.length_per_10k(gpd.GeoDataFrame(geometry=[_line((0, 0), (1, 0))]), 1000)

@@ -31,7 +31,19 @@ ORDER = ["foundations", "sources", "model", "engine", "indicators", "outputs", "
 
 #: layer -> modules (prefixes, without "mtown_geo."; "" is the package root)
 LAYERS = {
-    "foundations": ["_errors", "_yaml", "_version", "_io", "_points", "_geom", "_frames", "crs", "standards", "documents"],
+    "foundations": [
+        "_errors",
+        "_yaml",
+        "_version",
+        "_io",
+        "_points",
+        "_geom",
+        "_frames",
+        "_words",
+        "crs",
+        "standards",
+        "documents",
+    ],
     "sources": ["sources"],
     "model": ["network", "_graph", "_lines", "demand", "facilities", "terrain", "parkland", "greenlines"],
     "engine": ["access"],

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import _geom, chargers, greenspace, neighbourhood, parks, streets, transit, villages
+from .. import _geom, _words, chargers, greenspace, neighbourhood, parks, streets, transit, villages
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
@@ -199,7 +199,9 @@ def _streets(tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataF
         _pct(a.block_share),
         blocks,
         True,
-        f"{n_ok} of {a.n_blocks} blocks have a long side ≤ {a.max_side_m:g} m" if a.n_blocks else "no block: " + _NO_DATA,
+        f"{n_ok} of {_words.count(a.n_blocks, 'block', 'blocks')} {_words.agree(n_ok, 'has', 'have')} a long side ≤ {a.max_side_m:g} m"
+        if a.n_blocks
+        else "no block: " + _NO_DATA,
     )
     out["streets:block_median_side"] = ComputedValue(
         a.block_median_m, blocks, True, f"90th percentile {a.block_p90_m:.0f} m" if a.n_blocks else "no block: " + _NO_DATA
@@ -243,7 +245,10 @@ def _village_roads(
         )
         n_weak = int((r.villages["weak_status"] == "pass").sum())
         out["village_roads:village_two_lane_weak"] = ComputedValue(
-            _pct(r.weak_rate), f"行政村 villages: {r.n_villages}", True, f"{n_weak} villages with a two-lane road within reach"
+            _pct(r.weak_rate),
+            f"行政村 villages: {r.n_villages}",
+            True,
+            f"{_words.count(n_weak, 'village', 'villages')} with a two-lane road within reach",
         )
     else:
         for key in ("village_two_lane", "village_two_lane_weak"):
@@ -336,7 +341,7 @@ def _transit(
         notes.append("tasks.transit: " + why)
         return None
     n_feat = int(stops["n_features"].sum())
-    stop_note = f"{len(stops)} stops ({n_feat} mapped features, those within {rules.merge_dist_m:g} m merged)"
+    stop_note = f"{_words.count(len(stops), 'stop', 'stops')} ({_words.count(n_feat, 'mapped feature', 'mapped features')}, those within {rules.merge_dist_m:g} m merged)"
     c500 = transit.area_coverage(stops, built_m, radius_m=rules.radius_m)
     c300 = transit.area_coverage(stops, built_m, radius_m=rules.radius_small_m)
     out["transit:bus_500m"] = ComputedValue(
@@ -360,13 +365,13 @@ def _transit(
             _pct(float(far.mean())),
             f"行政村 villages: {nv}",
             True,
-            f"{int(far.sum())} villages with a stop within {rules.village_dist_m:g} m (straight line)",
+            f"{_words.count(int(far.sum()), 'village', 'villages')} with a stop within {rules.village_dist_m:g} m (straight line)",
         )
         out["transit:village_bus_500m"] = ComputedValue(
             _pct(float(near.mean())),
             f"行政村 villages: {nv}",
             True,
-            f"{int(near.sum())} villages with a stop within {rules.village_near_m:g} m",
+            f"{_words.count(int(near.sum()), 'village', 'villages')} with a stop within {rules.village_near_m:g} m",
         )
         table = vr.rename(
             columns={
@@ -384,7 +389,7 @@ def _transit(
             _pct(share),
             f"公交站点 stops: {len(stops)}",
             True,
-            f"{int(stops['served'].sum())} stops on a mapped route=bus relation",
+            f"{_words.count(int(stops['served'].sum()), 'stop', 'stops')} on a mapped route=bus relation",
         )
     else:
         out["transit:bus_stops_served"] = ComputedValue(
@@ -573,7 +578,9 @@ def _chargers(
             _pct(a.village_rate),
             f"行政村 villages: {a.n_villages}",
             True,
-            f"{n_in} villages within {a.village_drive_min:g} minutes' drive" if a.n_nearby else missing,
+            f"{_words.count(n_in, 'village', 'villages')} within {a.village_drive_min:g} minutes' drive"
+            if a.n_nearby
+            else missing,
         )
     else:
         out["chargers:village_charger"] = ComputedValue(
@@ -640,7 +647,7 @@ def _neighbourhood(
             _pct(a.zone_rate),
             f"社区 communities: {len(a.zones)}",
             True,
-            f"{n_cov} communities with a centre inside or within {prof.tasks.neighbourhood.zone_dist_m:g} m"
+            f"{_words.count(n_cov, 'community', 'communities')} with a centre inside or within {prof.tasks.neighbourhood.zone_dist_m:g} m"
             if a.n_centres
             else miss,
         )

@@ -76,7 +76,7 @@ from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.path import Path as MplPath
 from pyproj import CRS, Transformer
 
-from .. import _geom
+from .. import _geom, _words
 from .._errors import InputError, MtownGeoWarning
 from ..crs import require_crs, require_projected
 from ..demand import cells as cells_of
@@ -1787,11 +1787,15 @@ def travel_time_map(
     t = _aligned(times[category], index, what=f"times[{category!r}]").astype(float)
     if np.isnan(t).any():
         raise InputError(
-            f"{int(np.isnan(t).sum())} travel times to {category!r} are missing (NaN): "
+            f"{_words.count(int(np.isnan(t).sum()), 'travel time', 'travel times')} to {category!r} "
+            f"{_words.agree(int(np.isnan(t).sum()), 'is', 'are')} missing (NaN): "
             "unreachable units must be inf, as mtown_geo.access.travel_times gives them"
         )
     if (t < 0).any():
-        raise InputError(f"{int((t < 0).sum())} travel times to {category!r} are negative")
+        n_neg = int((t < 0).sum())
+        raise InputError(
+            f"{_words.count(n_neg, 'travel time', 'travel times')} to {category!r} {_words.agree(n_neg, 'is', 'are')} negative"
+        )
     if threshold_min is not None and not (
         isinstance(threshold_min, (int, float)) and not isinstance(threshold_min, bool) and threshold_min > 0
     ):

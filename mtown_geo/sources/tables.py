@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
-from .. import _frames
+from .. import _frames, _words
 from .. import crs as _crs
 from .._errors import CoordinateShiftWarning, CRSError, DataNotFoundError, InputError, MtownGeoWarning
 from ..standards import Profile, category_key, resolve
@@ -1187,11 +1187,11 @@ def _usable_coordinates(
             if bad.all() and np.isfinite(x).any() and np.nanmax(np.abs(np.where(np.isfinite(x), x, np.nan))) > 1000:
                 hint = " The values look like metres (X/Y): pass crs=<EPSG code of their zone>, e.g. crs=4549."
             raise InputError(
-                f"{int(bad.sum())} of {len(df)} rows have missing or impossible coordinates — {what}: {_list(rows)}. "
+                f"{int(bad.sum())} of {_words.count(len(df), 'row', 'rows')} {_words.agree(int(bad.sum()), 'has', 'have')} missing or impossible coordinates — {what}: {_list(rows)}. "
                 f"Fix them, or pass on_bad_coords='drop' to leave them out.{hint}"
             )
         warnings.warn(
-            f"{int(bad.sum())} of {len(df)} rows dropped for missing or impossible coordinates — {what}: {_list(rows)}",
+            f"{int(bad.sum())} of {_words.count(len(df), 'row', 'rows')} dropped for missing or impossible coordinates — {what}: {_list(rows)}",
             MtownGeoWarning,
             stacklevel=3,
         )
@@ -1212,8 +1212,9 @@ def _to_lonlat(
         outside = ~_crs.in_shift_area(x, y)
         if outside.any():
             warnings.warn(
-                f"{int(outside.sum())} of {len(x)} points lie outside the area where {system.upper()} applies "
-                "(China) and are left unchanged: is crs right?",
+                f"{int(outside.sum())} of {_words.count(len(x), 'point', 'points')} {_words.agree(int(outside.sum()), 'lies', 'lie')} outside "
+                f"the area where {system.upper()} applies (China) and {_words.agree(int(outside.sum()), 'is', 'are')} left unchanged: "
+                "is crs right?",
                 CoordinateShiftWarning,
                 stacklevel=3,
             )
