@@ -376,3 +376,19 @@ def test_manifest_text_with_the_profile_encoded_once(shared_demo, tmp_path):
         assert (tmp_path / f"kept{k}" / "manifest.json").read_bytes() == whole
         assert json.loads(whole)["profile"]["title"] == p.title
     assert len(outputs._PROFILE_TEXTS) <= outputs._PROFILE_TEXTS_MAX
+
+
+def test_gap_banner_names_the_categories_no_source_holds(shared_demo):
+    """The banner names the given categories the inventory has no data for, in the order given,
+    and only those; None when it has data for all."""
+    result = shared_demo.result
+    inv = result.tables["inventory"]
+    absent = [str(k) for k in inv.index[inv["status"] == "no_data"]]
+    assert absent  # the demo town lacks some categories
+    held = [str(k) for k in inv.index if str(k) not in absent]
+    assert outputs._gap_banner(result, held) is None
+    keys = [*held[:2], *reversed(absent)]
+    banner = outputs._gap_banner(result, keys)
+    assert banner is not None
+    names = [str(inv.loc[k, "name_zh"]) for k in reversed(absent)]
+    assert banner.startswith(f"缺数据 Data missing: 数据中没有{'、'.join(names[:3])}")

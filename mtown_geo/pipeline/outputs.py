@@ -683,7 +683,8 @@ def _gap_banner(result: StudyResult, keys: list[str]) -> str | None:
     inv = result.tables.get("inventory")
     if inv is None:
         return None
-    missing = [k for k in keys if k in set(inventory.gaps(inv))]
+    absent = set(inventory.gaps(inv))  # read once, not once per key
+    missing = [k for k in keys if k in absent]
     if not missing:
         return None
     names = "、".join(str(inv.loc[k, "name_zh"]) for k in missing[:3])
