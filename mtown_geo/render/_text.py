@@ -25,13 +25,17 @@ renderers here keep, per font file, face, size and resolution:
   procedure and its width), made once per process instead of once per file, and each
   small stream (a glyph procedure) compressed once;
 * the PDF **operators of a long path** (a basemap layer drawn on every sheet of a town),
-  keyed by its vertices, codes, transform and clip (:func:`_path_operators`);
+  keyed by its vertices, codes, transform and clip (:func:`_path_operators`); in the page,
+  any path of 8 vertices or more (the paths of a layer drawn one path per feature, such as
+  waterways of several widths);
 * the **last page's content** and its zlib compressor at points along it: the sheets of a
   town begin with the same basemap, and the part of a page that repeats the last one is
   not compressed again (:class:`_PageStream`).
 
 While a PDF is drawn, the colour of each path of a collection (a row of its colour array)
-is converted directly rather than by matplotlib's general colour parser (:func:`_to_rgba`).
+is converted directly rather than by matplotlib's general colour parser (:func:`_to_rgba`),
+and a path whose graphics state (width, dashes, colours) repeats the path's before it is
+written without checking that state again (:meth:`_MapRendererPdf._iter_collection`).
 
 Within one draw (the PNG's, then the PDF's), each text and each legend box is laid out
 once (:func:`laid_out_once`); matplotlib lays legends out again at every level of their
@@ -73,7 +77,17 @@ from matplotlib import colors as mcolors
 from matplotlib.backends import backend_pdf
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.backends.backend_mixed import MixedModeRenderer
-from matplotlib.backends.backend_pdf import Name, Op, PdfFile, RendererPdf, Stream, Verbatim, _fill, pdfRepr
+from matplotlib.backends.backend_pdf import (
+    GraphicsContextPdf,
+    Name,
+    Op,
+    PdfFile,
+    RendererPdf,
+    Stream,
+    Verbatim,
+    _fill,
+    pdfRepr,
+)
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontPath, FontProperties
 from matplotlib.ft2font import LoadFlags
@@ -462,8 +476,91 @@ def _extent_from_layout(font: Any, items: list[Any], face: tuple[Any, ...]) -> t
     return (width / 64.0, (top - bottom) / 64.0, -bottom / 64.0)
 
 
+# What the PDF graphics state compares when a path is drawn (GraphicsContextPdf.delta)
+_GC_PARAMS = tuple(p for params, _ in GraphicsContextPdf.commands for p in params)
+
+
+def _self_equal(gc: Any) -> bool:
+    """Whether each value of a graphics state compares equal to itself as the PDF state's check compares it (no NaN)."""
+    for p in _GC_PARAMS:
+        value = getattr(gc, p, None)
+        if value is None:
+            continue
+        try:
+            if value != value:
+                return False
+        except (TypeError, ValueError):
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and np.isnan(array).any()):
+                return False
+    return True
+
+
+def _collection_state(gc: Any, fill: Any) -> tuple[Any, ...]:
+    """The values of a graphics state that matplotlib sets per path of a collection, and the path's fill colour."""
+    return (gc._linewidth, gc._dashes, gc._rgb, gc._hatch_color, fill)
+
+
+def _same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two paths' :func:`_collection_state` are equal as the PDF state's check compares them.
+
+    Stricter than the check (values of the same types, no NaN): equal states give no
+    change to write; where this cannot tell, the states count as different.
+    """
+    if not (type(a[0]) is float and a[0] == b[0]) or a[2] is None or b[2] is None:
+        return False
+    try:
+        if not (type(a[1]) is type(b[1]) and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]):
+            return False
+    except (TypeError, ValueError):  # arrays of several values inside: not told here
+        return False
+    fa, fb = a[4], b[4]
+    if fa is None or fb is None:
+        return fa is fb
+    if type(fa) is not np.ndarray or type(fb) is not np.ndarray or fa.shape != fb.shape:
+        return False
+    return bool(fa.tolist() == fb.tolist())  # new floats: a NaN is never equal
+
+
 class _MapRendererPdf(RendererPdf):
     """PDF renderer measuring and laying out plain texts from the shared caches (text stays text)."""
+
+    #: set while the path a collection yields has the drawing state of the one before (see :meth:`_iter_collection`)
+    _mtown_repeat = False
+
+    def _iter_collection(self, gc: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """matplotlib's paths of a collection, each marked when its drawing state repeats the last one's.
+
+        matplotlib draws a collection it does not write as reusable objects (a layer of one
+        path per feature: waterways of several widths, lines coloured by value) path by path,
+        and checks the whole graphics state before each one. Where a path's state (width,
+        dashes, colours, alpha, caps, joins, clip, hatch: what the check compares) is the
+        one the path before it set, the check would write nothing: :meth:`draw_path` leaves
+        it out and writes the path and its paint operator at once.
+        """
+        last: tuple[Any, ...] | None = None
+        plain: bool | None = None
+        try:
+            for item in super()._iter_collection(gc, *args, **kwargs):  # type: ignore[misc]  # private in the stubs
+                gc0 = item[3]  # one state for all paths, matplotlib sets the per-path values on it
+                if plain is None:
+                    plain = _self_equal(gc0)
+                state = _collection_state(gc0, item[4])
+                self._mtown_repeat = plain and last is not None and _same_state(state, last)
+                last = state
+                yield item
+                self._mtown_repeat = False
+        finally:
+            self._mtown_repeat = False
+
+    def draw_path(self, gc: Any, path: MplPath, transform: Any, rgbFace: Any = None) -> None:
+        if not self._mtown_repeat:
+            super().draw_path(gc, path, transform, rgbFace)
+            return
+        self._mtown_repeat = False
+        # as RendererPdf.draw_path, without the check of a state that is already set
+        self.file.writePath(path, transform, rgbFace is None and gc.get_hatch_path() is None, gc.get_sketch_params())
+        self.file.output(self.gc.paint())
 
     def _get_font_height_metrics(self, prop: FontProperties) -> tuple[float | None, float | None, float | None]:
         key = None if mpl.rcParams["pdf.use14corefonts"] else _font_key(prop)
@@ -733,6 +830,7 @@ def _cached_layout() -> Iterator[None]:
 
 
 _PATH_MIN_VERTICES = 64  # shorter paths are written faster than they are looked up
+_WRITE_MIN_VERTICES = 8  # the same for a path written into the page (a waterway, a line of a layer coloured by value)
 _PATHS_MAX_BYTES = 32 << 20  # path operators kept (with their keys): a dense town's basemap is 2–4 MB
 _CHECKPOINT_BYTES = 128 << 10  # content between two kept compressor states of a page (each state: 256 kB)
 _CHUNK_BYTES = 64 << 10  # content compressed at a time
@@ -773,15 +871,24 @@ _PATHS = _SizedLRU(_PATHS_MAX_BYTES)
 _STREAMS = _SizedLRU(_STREAMS_MAX_BYTES)
 
 
-def _path_operators(path: MplPath, transform: Any, clip: Any = None, simplify: Any = None, sketch: Any = None) -> list[Verbatim]:
+def _path_operators(
+    path: MplPath,
+    transform: Any,
+    clip: Any = None,
+    simplify: Any = None,
+    sketch: Any = None,
+    *,
+    min_vertices: int = _PATH_MIN_VERTICES,
+) -> list[Verbatim]:
     """matplotlib's PDF operators of a path (:meth:`PdfFile.pathOperations`), a long path's made once per process.
 
     The key holds everything the conversion reads: the vertices and codes as bytes, the
     path's simplification settings, the transform's matrix, the clip box and the
     simplification flag; a basemap drawn on every sheet of a town is converted once.
+    Paths of fewer than ``min_vertices`` vertices are converted each time.
     """
     vertices = np.asarray(path.vertices)
-    if sketch is not None or len(vertices) < _PATH_MIN_VERTICES:
+    if sketch is not None or len(vertices) < min_vertices:
         return _STOCK_PATH_OPERATIONS(path, transform, clip, simplify, sketch)
     codes = path.codes
     key = (
@@ -798,7 +905,8 @@ def _path_operators(path: MplPath, transform: Any, clip: Any = None, simplify: A
         hit = _STOCK_PATH_OPERATIONS(path, transform, clip, simplify, sketch)
         size = len(key[0]) + len(key[1] or b"") + sum(len(v.pdfRepr()) for v in hit)
         _PATHS.put(key, hit, size)
-    return list(hit)
+    # new objects, as matplotlib makes them: the file tells marker paths apart by these objects, not by their bytes
+    return [Verbatim(v.pdfRepr()) for v in hit]
 
 
 _STOCK_PATH_OPERATIONS = PdfFile.pathOperations
@@ -932,6 +1040,21 @@ class _MapPdfFile(PdfFile):
         super().__init__(filename, metadata=metadata)
         self._mtown_codes: dict[tuple[Any, str, int], tuple[int, int]] = {}  # glyph -> (subset, code) in this file
         self._mtown_names: dict[tuple[Any, int], Name] = {}  # (font, subset) -> the file's font name
+
+    def writePath(self, path: MplPath, transform: Any, clip: Any = False, sketch: Any = None) -> None:  # noqa: N802 (matplotlib's name)
+        """Write a path's operators into the page as :meth:`PdfFile.writePath` does, any path of
+        :data:`_WRITE_MIN_VERTICES` vertices or more converted once per process (:func:`_path_operators`).
+
+        A layer drawn one path per feature (waterways of several widths) repeats on every
+        sheet of a town: its paths' operators are made on the first.
+        """
+        if clip:
+            clip = (0.0, 0.0, self.width * 72, self.height * 72)
+            simplify = path.should_simplify
+        else:
+            clip = None
+            simplify = False
+        self.output(*_path_operators(path, transform, clip, simplify, sketch, min_vertices=_WRITE_MIN_VERTICES))
 
     def output(self, *data: Any) -> None:
         """Write PDF objects as :meth:`PdfFile.output` does (numbers formatted here, one write per line)."""
