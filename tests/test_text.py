@@ -190,6 +190,8 @@ def _layer_sheet(lines: list[np.ndarray], widths: np.ndarray, rings: list[np.nda
     faces[::5] = (0.5, 0.6, 0.7, 1.0)
     faces[::11, 3] = 0.0  # not filled: an outline alone
     ax.add_collection(PolyCollection(rings, facecolors=faces, edgecolors="#333333", linewidths=0.12, zorder=1))
+    hatched = PolyCollection(rings[::9], facecolors="none", edgecolors=colours[np.arange(len(rings[::9])) // 4 % 3], hatch="//")
+    ax.add_collection(hatched)  # hatched outlines: the hatch's colour follows the edge's
     static.MapCanvas(fig)
     return fig
 
