@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import shapely
 from matplotlib import colormaps
@@ -26,6 +29,7 @@ __all__ = [
     "fill_label",
     "geom_kinds",
     "grades",
+    "layer_colours",
     "layer_totals",
 ]
 
@@ -67,6 +71,35 @@ def grades(n: int) -> list[str]:
     """``n`` colours from red (none) through yellow to green (all)."""
     cmap = colormaps["RdYlGn"]
     return [mcolors.to_hex(cmap(0.06 + 0.88 * i / max(n - 1, 1))) for i in range(n)]
+
+
+def layer_colours(style: Mapping[str, Any], default: str) -> dict[str, Any]:
+    """A layer style's colours with the maps' defaults, as the print map draws them and the
+    HTML map repeats them.
+
+    Parameters
+    ----------
+    style : mapping
+        The layer's matplotlib keywords (``color``, ``facecolor``, ``edgecolor``).
+    default : str
+        The layer's colour when the style names none (the next of :data:`LAYER_COLOURS`).
+
+    Returns
+    -------
+    dict
+        ``colour`` (lines), ``face`` and ``edge`` (areas: an area with a face or without any
+        colour has no edge unless the style names one), ``point_face`` and ``point_edge``
+        (points: a dark edge unless the style names one).
+    """
+    colour = style.get("color", default)
+    face = style.get("facecolor", colour)
+    return {
+        "colour": colour,
+        "face": face,
+        "edge": style.get("edgecolor", "none" if "facecolor" in style or "color" not in style else colour),
+        "point_face": face if "facecolor" in style else colour,
+        "point_edge": style.get("edgecolor", "#1a1a1a"),
+    }
 
 
 def geom_kinds(geoms: np.ndarray) -> np.ndarray:

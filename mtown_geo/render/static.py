@@ -94,6 +94,7 @@ from ._symbology import MARKERS as _MARKERS
 from ._symbology import fill_label as _fill_label
 from ._symbology import geom_kinds as _kinds
 from ._symbology import grades as _grades
+from ._symbology import layer_colours
 from ._text import MapCanvas, gc_paused, print_pdf
 
 __all__ = [
@@ -2234,11 +2235,10 @@ def layers_map(
 def _draw_styled(ax: Axes, geoms: np.ndarray, style: dict[str, Any], label: str, *, default: str, z: float) -> Artist:
     """Draw one layer by geometry kind; return its legend handle (by the layer's main kind)."""
     kinds = _kinds(geoms)
-    colour = style.get("color", default)
+    look = layer_colours(style, default)
+    colour, face, edge = look["colour"], look["face"], look["edge"]
     alpha = style.get("alpha")
     zorder = style.get("zorder", z)
-    face = style.get("facecolor", colour)
-    edge = style.get("edgecolor", "none" if "facecolor" in style or "color" not in style else colour)
     lw = style.get("linewidth")
     ls: Any = style.get("linestyle", "-")
     marker = style.get("marker", "o")
@@ -2272,8 +2272,8 @@ def _draw_styled(ax: Axes, geoms: np.ndarray, style: dict[str, Any], label: str,
             xy[:, 1],
             s=ms**2,
             marker=marker,
-            c=face if "facecolor" in style else colour,
-            edgecolors=style.get("edgecolor", "#1a1a1a"),
+            c=look["point_face"],
+            edgecolors=look["point_edge"],
             linewidths=0.6,
             alpha=alpha,
             zorder=zorder + 1 if "zorder" in style else 6.0,

@@ -29,7 +29,7 @@ from .._errors import InputError
 from ..crs import require_crs
 from ._basemap import ROAD_CLASSES, Basemap, road_class
 from ._leaflet import Page, add_basemap, add_boundaries, is_missing, json_values, metric
-from ._symbology import LAYER_COLOURS, fill_label, geom_kinds
+from ._symbology import LAYER_COLOURS, fill_label, geom_kinds, layer_colours
 from .interactive import new_map
 from .static import layers_map, save_figure
 
@@ -200,21 +200,15 @@ def _hex(value: Any, *, what: str) -> str:
 
 def _look(style: dict[str, Any], default: str, *, what: str) -> dict[str, Any]:
     """A print layer's matplotlib style read as the page draws it (the same defaults as the print map)."""
-    colour = _hex(style.get("color", default), what=what)
-    face = _hex(style.get("facecolor", colour), what=what)
-    edge = _hex(style.get("edgecolor", "none" if "facecolor" in style or "color" not in style else colour), what=what)
+    c = {k: _hex(v, what=what) for k, v in layer_colours(style, default).items()}
     lw = style.get("linewidth")
     ls = style.get("linestyle", "-")
     dash = {"--": "6 4", "dashed": "6 4", ":": "2 4", "dotted": "2 4", "-.": "8 4 2 4", "dashdot": "8 4 2 4"}.get(ls)
     return {
-        "colour": colour,
-        "face": face,
-        "edge": edge,
+        **c,
         "alpha": style.get("alpha"),
         "lw": lw,
         "dash": dash,
-        "point_face": face if "facecolor" in style else colour,
-        "point_edge": _hex(style.get("edgecolor", "#1a1a1a"), what=what),
         "radius": max(3.0, float(style.get("markersize", 6.0)) / 1.5),
     }
 
