@@ -407,6 +407,29 @@ def _transit(
 # -- task 3: green space -------------------------------------------------------------------------------
 
 
+def _may_reach(geoms: np.ndarray, area_m: shapely.Geometry, metric: Any, *, pad_m: float = 1000.0) -> np.ndarray:
+    """Which lon/lat polygons may meet ``area_m`` (in the metric CRS ``metric``) once projected.
+
+    A polygon is left out only when its lon/lat box misses that of the area's box widened by
+    ``pad_m`` and it spans less than 0.1° each way: its edges are then shorter than 16 km, and
+    a projected straight edge departs from the projection of the lon/lat one by metres, far
+    less than ``pad_m``. Every polygon is kept when the box cannot be found in lon/lat.
+    """
+    keep = np.ones(len(geoms), dtype=bool)
+    if area_m.is_empty or not len(geoms):
+        return keep
+    x0, y0, x1, y1 = area_m.bounds
+    box = shapely.segmentize(shapely.box(x0 - pad_m, y0 - pad_m, x1 + pad_m, y1 + pad_m), pad_m / 10)
+    w, s, e, n = gpd.GeoSeries([box], crs=metric).to_crs(4326).total_bounds
+    if not np.isfinite([w, s, e, n]).all() or e - w > 90.0:
+        return keep
+    b = shapely.bounds(geoms)
+    small = (b[:, 2] - b[:, 0] < 0.1) & (b[:, 3] - b[:, 1] < 0.1)
+    apart = (b[:, 0] > e) | (b[:, 2] < w) | (b[:, 1] > n) | (b[:, 3] < s)
+    keep[small & apart] = False
+    return keep
+
+
 def _greenspace(
     tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any], notes: list[str]
 ) -> None:
@@ -415,18 +438,26 @@ def _greenspace(
     if rules is None:
         return
     built_m = tw.built.to_crs(tw.metric)
-    area = f"建成区面积 built-up area {_km2(float(built_m.union_all().area))}"
+    built_geom = built_m.union_all()
+    area = f"建成区面积 built-up area {_km2(float(built_geom.area))}"
     parts = []
     if _has_osm(tw):
         feats = inputs.osm_extract(st).features
-        # only polygons are selected: the tag rules are tried on them alone
-        polys = feats[np.isin(shapely.get_type_id(feats.geometry.to_numpy()), [3, 6])] if len(feats) else feats
+        # only polygons that may reach the built-up area are tried and projected: the others
+        # add no green land to it
+        geoms = feats.geometry.to_numpy()
+        near = np.isin(shapely.get_type_id(geoms), [3, 6])
+        near[near] = _may_reach(geoms[near], built_geom, tw.metric)
+        polys = feats[near]
+        keys: list[str] = []
+        sels = []
         for key, cls in rules.classes.items():
             _warn_unseen(cls.osm, f"tasks.greenspace.classes.{key}")
             sel = _osm.select(polys, cls.osm, exclude=rules.exclude, kind="polygon")
-            parts.append(
-                gpd.GeoDataFrame({"green_class": [key] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326).to_crs(tw.metric)
-            )
+            keys += [key] * len(sel)
+            sels.append(sel.geometry.to_numpy())
+        osm_m = gpd.GeoSeries(np.concatenate(sels) if sels else [], crs=4326).to_crs(tw.metric)
+        parts.append(gpd.GeoDataFrame({"green_class": keys}, geometry=osm_m.to_numpy(), crs=tw.metric))
     park_layer = tw.park_layer() if st.parks else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
     first = next(iter(rules.classes))
     if len(park_layer):
