@@ -151,7 +151,9 @@ def _clipped(geoms: np.ndarray, keep: np.ndarray, area: shapely.Geometry) -> tup
     if area.is_empty:
         return geoms, hit
     try:
-        tree = shapely.STRtree(np.where(keep, geoms, None))
+        cand = geoms.copy()
+        cand[~keep] = None
+        tree = shapely.STRtree(cand)
         rows = tree.query(area, predicate="intersects")
         hit[rows] = True
         x0, y0, x1, y1 = area.bounds

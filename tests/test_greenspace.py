@@ -7,6 +7,7 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -131,45 +132,129 @@ def test_green_cover_from_a_hand_made_raster(tmp_path) -> None:
         read_classes(tif, gpd.GeoDataFrame(geometry=[shapely.box(500, 500, 600, 600)], crs=CRS))
 
 
+def _green_layer(ext: osm.OSMExtract, metric) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The profile's green-land classes of an extract, in a metric CRS (as the green-land task selects them)."""
+    rules = mg.standards.load().tasks.greenspace
+    parts = []
+    for k, cls in rules.classes.items():
+        sel = osm.select(ext, cls.osm, exclude=rules.exclude, kind="polygon")
+        parts.append(gpd.GeoDataFrame({"green_class": [k] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326))
+    return gpd.GeoDataFrame(gpd.pd.concat(parts, ignore_index=True), crs=4326).to_crs(metric), list(rules.classes)
+
+
+def _assert_same_land(fast: greenspace.LandRatio, full: greenspace.LandRatio) -> None:
+    """The same figures to 1e-12 and, per class, the same point set: the same polygons, the
+    symmetric difference under 1e-9 of the class's area, the areas to 1e-12."""
+    assert fast.green_m2 > 1e4
+    for a, b in ((fast.green_m2, full.green_m2), (fast.rate, full.rate), (fast.total_m2, full.total_m2)):
+        assert a == pytest.approx(b, rel=1e-12, abs=0)
+    assert list(fast.by_class.index) == list(full.by_class.index)
+    np.testing.assert_allclose(fast.by_class.to_numpy(), full.by_class.to_numpy(), rtol=1e-12, atol=0)
+    assert list(fast.layer["green_class"]) == list(full.layer["green_class"])
+    np.testing.assert_allclose(fast.layer["area_m2"].to_numpy(), full.layer["area_m2"].to_numpy(), rtol=1e-12, atol=0)
+    for a, b in zip(fast.layer.geometry, full.layer.geometry, strict=True):
+        assert a.is_valid and b.is_valid
+        assert shapely.get_type_id(a) == shapely.get_type_id(b)
+        assert shapely.get_num_geometries(a) == shapely.get_num_geometries(b)
+        assert sorted(shapely.get_num_interior_rings(shapely.get_parts(a))) == sorted(
+            shapely.get_num_interior_rings(shapely.get_parts(b))
+        )
+        assert a.area == pytest.approx(b.area, rel=1e-12, abs=0)
+        assert shapely.symmetric_difference(a, b).area <= 1e-9 * b.area
+
+
 @pytest.mark.parametrize(
     ("key", "centre", "radius_m"),
     [("liechtenstein", (9.5209, 47.1410), 2000.0), ("haidian", (116.330, 40.003), 700.0)],
 )
 def test_prefiltered_unions_count_the_same_land_as_the_full_ones(key: str, centre: tuple[float, float], radius_m: float) -> None:
-    """Only the polygons linked to the built-up area are unioned: the same land as every polygon's union."""
+    """Only the polygons that meet the built-up area are unioned, cut to its box: the same land
+    as the union of every whole polygon."""
     ext = osm.read_osm(shared_path(OSM_FILES[key]))
-    rules = mg.standards.load().tasks.greenspace
     pt = gpd.GeoDataFrame(geometry=[shapely.Point(centre)], crs=4326)
     metric = _crs.metric_crs(pt)
     area = gpd.GeoDataFrame(geometry=pt.to_crs(metric).buffer(radius_m), crs=metric)
-    parts = []
-    for k, cls in rules.classes.items():
-        sel = osm.select(ext, cls.osm, exclude=rules.exclude, kind="polygon")
-        parts.append(gpd.GeoDataFrame({"green_class": [k] * len(sel)}, geometry=sel.geometry.to_numpy(), crs=4326))
-    green = gpd.GeoDataFrame(gpd.pd.concat(parts, ignore_index=True), crs=4326).to_crs(metric)
-    linked = greenspace._linked_to(np.asarray(green.geometry.values), area.union_all())
-    assert 0 < linked.sum() < len(green)  # some polygons are left out
-    # the same set as a search that tests every pair of boxes that meet (the R-tree's exact test)
+    green, order = _green_layer(ext, metric)
     geoms = np.asarray(green.geometry.values)
-    tree = shapely.STRtree(geoms)
-    want = np.zeros(len(geoms), dtype=bool)
-    front = np.unique(tree.query(area.union_all(), predicate="intersects"))
-    while len(front):
-        want[front] = True
-        nxt = np.unique(tree.query(geoms[front], predicate="intersects")[1])
-        front = nxt[~want[nxt]]
-    assert linked.tolist() == want.tolist()
-    fast = greenspace.land_ratio(green, area, order=list(rules.classes))
-    full = greenspace.land_ratio(green, area, order=list(rules.classes), prefilter=False)
-    assert fast.green_m2 > 1e4
-    assert fast.green_m2 == pytest.approx(full.green_m2, rel=1e-9)
-    assert fast.rate == pytest.approx(full.rate, rel=1e-9)
-    assert list(fast.by_class.index) == list(full.by_class.index)
-    np.testing.assert_allclose(fast.by_class.to_numpy(), full.by_class.to_numpy(), rtol=1e-9)
-    assert list(fast.layer["green_class"]) == list(full.layer["green_class"])
-    for a, b in zip(fast.layer.geometry, full.layer.geometry, strict=True):
-        assert shapely.symmetric_difference(a, b).area <= 1e-6
-    # the exact test matters: a polygon whose envelope meets the area but that lies apart
-    # from it, and from every polygon that reaches it, is left out
-    apart = green.geometry.to_numpy()[~linked]
-    assert not shapely.intersects(apart, area.union_all()).any()
+    geom = area.union_all()
+    cut, keep = greenspace._clipped(geoms, np.ones(len(geoms), dtype=bool), geom)
+    # the polygons that meet the area, by the exact test, and no other
+    assert keep.tolist() == shapely.intersects(geoms, geom).tolist()
+    assert 0 < keep.sum() < len(geoms)
+    # some polygons are cut, each to its part in the box, and the others are the same objects
+    changed = np.array([c is not g for c, g in zip(cut, geoms, strict=True)])
+    assert changed.any() and (changed <= keep).all()
+    x0, y0, x1, y1 = geom.bounds
+    pad = 0.01 * max(x1 - x0, y1 - y0) + 1e-6
+    b = shapely.bounds(cut[changed])
+    assert (b[:, :2] >= [x0 - pad, y0 - pad]).all() and (b[:, 2:] <= [x1 + pad, y1 + pad]).all()
+    fast = greenspace.land_ratio(green, area, order=order)
+    full = greenspace.land_ratio(green, area, order=order, prefilter=False)
+    _assert_same_land(fast, full)
+
+
+def test_prefiltered_unions_in_andorran_parishes(andorra_parishes) -> None:
+    """Two parishes of a batch run, each its extract, with a built-up area of many parts: the
+    quick route counts the same land as every whole polygon's union."""
+    for _name, town_m, ext in andorra_parishes:
+        metric = town_m.crs
+        green, order = _green_layer(ext, metric)
+        # the parish's land within 1.2 km of its 6 largest green polygons' centres: an area of several parts
+        big = green.loc[green.area.sort_values().index[-6:]]
+        built = gpd.GeoDataFrame(
+            geometry=[shapely.intersection(town_m.union_all(), shapely.union_all(big.centroid.buffer(1200.0).to_numpy()))],
+            crs=metric,
+        )
+        fast = greenspace.land_ratio(green, built, order=order)
+        full = greenspace.land_ratio(green, built, order=order, prefilter=False)
+        _assert_same_land(fast, full)
+
+
+def test_overlay_polygons_gathered_without_a_union() -> None:
+    """An overlay that leaves lines behind: its polygons are kept as one valid MultiPolygon, the
+    same land as their union; a point-touching pair stays two polygons."""
+    a = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
+    b = shapely.MultiPolygon(
+        [shapely.box(10, 0, 20, 5), shapely.box(-5, 10, 0, 15), shapely.box(2, 2, 4, 4), shapely.box(6, 6, 8, 8)]
+    )
+    hit = shapely.intersection(shapely.union(a, shapely.box(30, 30, 40, 40)), b)
+    assert shapely.get_type_id(hit) == 7  # polygons, lines and points
+    got = greenspace._polygonal(hit)
+    parts = [p for p in shapely.get_parts(hit) if shapely.get_type_id(p) == 3]
+    ref = shapely.union_all(parts)
+    assert got.is_valid
+    assert shapely.get_type_id(got) == 6 and shapely.get_num_geometries(got) == 2
+    assert shapely.equals(got, ref) and got.area == ref.area == 8.0
+    two = greenspace._polygonal(
+        shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2), shapely.LineString([(5, 5), (6, 6)])])
+    )
+    assert shapely.get_type_id(two) == 6 and shapely.get_num_geometries(two) == 2 and two.is_valid
+    # polygons that overlap (not an overlay's) are unioned
+    over = greenspace._polygonal(shapely.GeometryCollection([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)]))
+    assert over.is_valid and over.area == pytest.approx(7.0)
+
+
+def test_green_land_task_tries_only_the_polygons_that_may_reach_the_area(andorra_parishes) -> None:
+    """The polygons the green-land task leaves out before projecting lie far from the built-up
+    area once projected, and the land counted is the same to the bit."""
+    from mtown_geo.pipeline.tasks import _may_reach
+
+    for _name, town_m, ext in andorra_parishes:
+        metric = town_m.crs
+        feats = ext.features
+        geoms = feats.geometry.to_numpy()
+        polys = np.isin(shapely.get_type_id(geoms), [3, 6])
+        built = town_m.union_all().representative_point().buffer(800.0)
+        keep = _may_reach(geoms[polys], built, metric)
+        assert 0 < keep.sum() < 0.8 * len(keep)
+        dropped = gpd.GeoSeries(geoms[polys][~keep], crs=4326).to_crs(metric).to_numpy()
+        assert shapely.distance(dropped, built).min() > 900.0  # the 1 km margin, less the box's corners
+        green, order = _green_layer(ext, metric)
+        green_4326 = green.to_crs(4326)
+        near = _may_reach(green_4326.geometry.to_numpy(), built, metric)
+        area = gpd.GeoDataFrame(geometry=[built], crs=metric)
+        every = greenspace.land_ratio(green, area, order=order)
+        tried = greenspace.land_ratio(green[near], area, order=order)
+        assert every.green_m2 > 0 and tried.green_m2 == every.green_m2
+        assert list(shapely.to_wkb(tried.layer.geometry.to_numpy())) == list(shapely.to_wkb(every.layer.geometry.to_numpy()))
+        pd.testing.assert_frame_equal(tried.by_class, every.by_class, check_exact=True)
