@@ -86,12 +86,11 @@ def land_ratio(
         Class precedence: land in several classes counts in the first (default: the order
         the classes first appear).
     prefilter : bool, default True
-        Union only the polygons that meet the area (an R-tree search, then an exact test),
-        those that reach beyond the area's bounding box cut to that box first: far faster
-        on a town's whole OSM extract. The counted land is the same point set as with every
-        whole polygon in the union; GEOS computes the crossings of edges from other pieces,
-        so vertices can differ in the last bits and areas in the last digits (about 1e-13
-        relative). ``False`` unions every whole polygon.
+        Union only the polygons that meet the area (an R-tree search, then an exact test):
+        far faster on a town's whole OSM extract. The counted land is the same point set as
+        with every polygon in the union; GEOS nodes the edges of fewer polygons, so vertices
+        where edges cross can differ in the last bits and areas in the last digits (about
+        1e-13 relative). ``False`` unions every polygon.
 
     Returns
     -------
@@ -113,9 +112,9 @@ def land_ratio(
     classes = list(order) if order is not None else list(dict.fromkeys(g[class_col].astype(str)))
     names = g[class_col].astype(str).to_numpy()
     if prefilter and poly.any():
-        # only the polygons that meet the area, cut to its box: the same land, though GEOS
-        # may compute the crossings of their edges in another way
-        geoms, poly = _clipped(geoms, poly, geom)
+        # only the polygons that meet the area: the same land, though GEOS nodes the edges
+        # of fewer polygons
+        poly = _meeting(geoms, poly, geom)
     counted = shapely.Polygon()
     rows = []
     parts = []
@@ -138,36 +137,22 @@ def land_ratio(
     return LandRatio(green_m2=green_m2, total_m2=total, rate=green_m2 / total, by_class=by_class, layer=layer, notes=notes)
 
 
-def _clipped(geoms: np.ndarray, keep: np.ndarray, area: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The polygons of ``geoms[keep]`` that meet ``area``, those reaching beyond its box cut to it.
+def _meeting(geoms: np.ndarray, keep: np.ndarray, area: shapely.Geometry) -> np.ndarray:
+    """Which polygons of ``geoms[keep]`` meet ``area`` (an R-tree search, then the exact test).
 
-    The box is the area's bounding box widened by 1 % of its larger side, so that no cut
-    edge touches the area: the union of the result meets the area in the same land as the
-    union of every polygon. Returns new arrays (``geoms`` with the cut polygons replaced,
-    and which rows to union); invalid polygons are left whole, and should GEOS fail, every
-    row of ``keep`` is kept whole.
+    The others cannot add land inside the area. Should GEOS fail on an invalid polygon,
+    every row of ``keep`` is kept.
     """
     hit = np.zeros(len(geoms), dtype=bool)
     if area.is_empty:
-        return geoms, hit
+        return hit
+    cand = geoms.copy()
+    cand[~keep] = None
     try:
-        cand = geoms.copy()
-        cand[~keep] = None
-        tree = shapely.STRtree(cand)
-        rows = tree.query(area, predicate="intersects")
-        hit[rows] = True
-        x0, y0, x1, y1 = area.bounds
-        pad = 0.01 * max(x1 - x0, y1 - y0)
-        lo = np.array([x0 - pad, y0 - pad])
-        hi = np.array([x1 + pad, y1 + pad])
-        b = shapely.bounds(geoms[rows])
-        out = rows[((b[:, :2] < lo) | (b[:, 2:] > hi)).any(axis=1)]
-        out = out[shapely.is_valid(geoms[out])]
-        cut = geoms.copy()
-        cut[out] = shapely.intersection(geoms[out], shapely.box(*lo, *hi))
+        hit[shapely.STRtree(cand).query(area, predicate="intersects")] = True
     except shapely.errors.GEOSException:
-        return geoms, keep.copy()
-    return cut, hit
+        return keep.copy()
+    return hit
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
