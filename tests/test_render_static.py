@@ -1635,3 +1635,168 @@ def test_a_sheet_whose_under_layers_change_while_it_is_drawn_is_drawn_again(demo
     assert underlay_calls == {"reuse": 1, "keep": 1, "redraw": 1}
     assert static._UNDERLAY.last is None  # nothing kept from a draw that was given up
     assert np.array_equal(_png_pixels(png), _drawn(second)[..., :3])
+
+
+# ---------------------------------------------------------------------------------------
+# Legend labels measured at 10 pt: matplotlib's Agg widths, as few as the choice needs
+# ---------------------------------------------------------------------------------------
+
+
+def _sheet_words(fig, demo) -> list[str]:
+    """The legend labels and titles of a sheet and the basemap's street names: texts of real maps."""
+    words = [t.get_text() for lg in fig.legends for t in [*lg.get_texts(), lg.get_title()]]
+    words += [str(n) for n in demo["basemap"].named_roads()["name"]]
+    return [w for w in dict.fromkeys(words) if w]
+
+
+def test_text_extents_measured_without_drawing_are_the_renderers(tt_map, demo, monkeypatch):
+    """Each extent is the one the map renderer gives (matplotlib's Agg measurement), cold and kept, at the
+    legend's sizes and at 10 pt, for the labels of a real sheet and the town's street names."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    monkeypatch.setattr(static, "_EXTENTS", {})
+    renderer = tt_map.canvas.get_renderer()
+    words = _sheet_words(tt_map, demo)
+    assert len(words) >= 20
+    for size_pt in (10.0, 7.5, 6.0, 5.0):
+        prop = _fonts.cjk_font(size_pt=size_pt)
+        for w in words:
+            assert static._text_extent_px(renderer, w, prop, measure=False) is None  # not kept yet
+            expected = renderer.get_text_width_height_descent(w, prop, ismath=False)
+            assert static._text_extent_px(renderer, w, prop) == expected
+            assert static._text_extent_px(renderer, w, prop) == expected  # kept
+            assert RendererAgg.get_text_width_height_descent(renderer, w, prop, ismath=False) == expected
+    assert len(static._EXTENTS) == 4 * len(words)
+    # another resolution is another width, not the kept one
+    fig = Figure(figsize=(2, 2), dpi=72)
+    other = static.MapCanvas(fig).get_renderer()
+    prop = _fonts.cjk_font(size_pt=10.0)
+    assert static._text_extent_px(other, words[0], prop) == other.get_text_width_height_descent(words[0], prop, ismath=False)
+    assert static._text_extent_px(other, words[0], prop)[0] < static._text_extent_px(renderer, words[0], prop)[0]
+
+
+def test_kept_text_extents_are_bounded_least_recently_used_first(tt_map, monkeypatch):
+    monkeypatch.setattr(static, "_EXTENTS", {})
+    monkeypatch.setattr(static, "_EXTENTS_MAX", 3)
+    renderer = tt_map.canvas.get_renderer()
+    prop = _fonts.cjk_font(size_pt=10.0)
+    for w in ("镇域 town", "建成区 built-up", "水域 water"):
+        static._text_extent_px(renderer, w, prop)
+    static._text_extent_px(renderer, "镇域 town", prop)  # used again: the last to go
+    static._text_extent_px(renderer, "道路 roads", prop)
+    assert [k[0] for k in static._EXTENTS] == ["水域 water", "镇域 town", "道路 roads"]
+
+
+def test_legend_label_widths_answer_as_every_label_measured_from_fewer_measurements(tt_map, demo, monkeypatch):
+    """Whether the longest label is too wide for a room: the same answer as the largest of all widths at
+    10 pt scaled, at the room's very edge (one unit in the last place either side), for the labels of real
+    sheets; a label set with one label too wide is answered without measuring all of them."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    renderer = tt_map.canvas.get_renderer()
+    prop10 = _fonts.cjk_font(size_pt=10.0)
+    words = _sheet_words(tt_map, demo)
+    sets = [words[:6], words[6:14], words, [*words[:5], words[0] + " " + "很长的名称" * 8]]
+    measured: list[str] = []
+    stock = RendererAgg.get_text_width_height_descent
+
+    def counted(self, s, prop, ismath):
+        measured.append(s)
+        return stock(self, s, prop, ismath)
+
+    monkeypatch.setattr(RendererAgg, "get_text_width_height_descent", counted)
+    for labels in sets:
+        widest = max(renderer.get_text_width_height_descent(lab, prop10, ismath=False)[0] for lab in labels)
+        for size_pt in (7.5, 7.0, 6.0, 5.5):
+            edge = widest * size_pt / 10.0
+            for room in (np.nextafter(edge, -np.inf), edge, np.nextafter(edge, np.inf), edge * 0.5, edge * 2):
+                monkeypatch.setattr(static, "_EXTENTS", {})
+                assert static._LabelWidths(renderer, labels)(size_pt, float(room)) == (edge > room)
+    # one label far too wide: found first (it looks the widest), the others never measured
+    monkeypatch.setattr(static, "_EXTENTS", {})
+    measured.clear()
+    labels = sets[-1]
+    assert static._LabelWidths(renderer, labels)(7.5, 700.0)
+    assert measured == [labels[-1]]
+    # a set that fits is measured whole, once, whatever the sizes asked after
+    measured.clear()
+    fits = static._LabelWidths(renderer, labels[:5])
+    assert not fits(7.5, 5000.0)
+    assert not fits(7.0, 5000.0)
+    assert sorted(measured) == sorted(set(labels[:5]))
+    assert not static._LabelWidths(renderer, [])(7.5, 1.0)
+
+
+def test_legends_chosen_from_fewer_label_measurements_are_the_same_legends_and_pixels(demo, monkeypatch):
+    """Sheets whose legends fit their first size, skip it, or skip every unwrapped size: the legends chosen
+    (size, columns, texts, place) and the sheet's pixels are those of measuring every label at 10 pt."""
+
+    class EveryLabel:  # every label measured by the renderer at 10 pt, the largest width compared
+        def __init__(self, renderer, labels):
+            prop10 = _fonts.cjk_font(size_pt=10.0)
+            self.widths = [renderer.get_text_width_height_descent(lab, prop10, ismath=False)[0] for lab in labels]
+
+        def __call__(self, size_pt, room_px):
+            return bool(self.widths) and max(self.widths) * size_pt / 10.0 > room_px
+
+    answers: list[bool] = []
+    lazy = static._LabelWidths
+
+    class Spied(lazy):  # type: ignore[misc,valid-type]
+        def __call__(self, size_pt, room_px):
+            answers.append(super().__call__(size_pt, room_px))
+            return answers[-1]
+
+    edges = demo["net"].edges
+    words = [
+        "walk",
+        "network",
+        "incl.",
+        "footways",
+        "steps",
+        "squares",
+        "and",
+        "park",
+        "paths",
+        "along",
+        "the",
+        "river",
+        "and",
+        "the",
+        "old",
+    ]
+    # chosen at 7.5 pt; at 7 pt; at 6.5 pt unwrapped; at 6.5 pt wrapped; at 6 pt wrapped
+    variants = ["步行网络 " + " ".join(words[:k]) + " {km:.2f} km" for k in (2, 4, 5, 9, 15)]
+
+    def sheet(label):
+        return static.layers_map(
+            [
+                (edges, {"color": "#555555", "linewidth": 0.6}, label),
+                (demo["fac"], {"marker": "^", "color": "#4575b4"}, "设施 facilities"),
+            ],
+            boundaries=demo["bounds"],
+            basemap=demo["basemap"],
+            title_zh="步行网络",
+            title_en="Walk network",
+            data_date="2020",
+        )
+
+    def chosen(fig):
+        return [
+            (lg.get_gid(), lg.prop.get_size(), lg._ncols, [t.get_text() for t in lg.get_texts()], lg.get_window_extent().bounds)
+            for lg in fig.legends
+        ]
+
+    sizes = []
+    for label in variants:
+        monkeypatch.setattr(static, "_LabelWidths", Spied)
+        monkeypatch.setattr(static, "_EXTENTS", {})
+        new = sheet(label)
+        monkeypatch.setattr(static, "_LabelWidths", EveryLabel)
+        old = sheet(label)
+        assert chosen(new) == chosen(old)
+        assert np.array_equal(_drawn(new), _drawn(old))
+        texts = chosen(new)[0][3]
+        sizes.append((chosen(new)[0][1], any("\n" in t for t in texts)))
+    assert sizes == [(7.5, False), (7.0, False), (6.5, False), (6.5, True), (6.0, True)]
+    assert True in answers and False in answers  # sizes skipped and sizes tried

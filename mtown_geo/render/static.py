@@ -49,12 +49,13 @@ import shutil
 import struct
 import tempfile
 import threading
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 import geopandas as gpd
 import matplotlib as mpl
@@ -67,7 +68,7 @@ from matplotlib import colors as mcolors
 from matplotlib import patheffects
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import get_hinting_flag
+from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -1183,13 +1184,12 @@ class _Sheet:
 
         # label widths at 10 pt (text widths scale with the size): tries whose longest label
         # cannot fit its column unwrapped are skipped without laying the legend out
-        prop10 = cjk_font(size_pt=10.0)
-        widths10 = [renderer.get_text_width_height_descent(lab, prop10, ismath=False)[0] for lab in labels]
+        too_wide = _LabelWidths(renderer, labels)
         px_per_pt = renderer.dpi / 72.0
         for args in tries:
             size_pt, ncol, wrap = args
             room = panel_px / ncol - (2.2 + 0.6 + 0.8) * size_pt * px_per_pt
-            if not wrap and widths10 and max(widths10) * size_pt / 10.0 > room and args != tries[-1]:
+            if not wrap and args != tries[-1] and too_wide(size_pt, room):
                 continue
             legend = make(*args)
             box = legend.get_window_extent(renderer)
@@ -1416,6 +1416,85 @@ def _street_spots(bm: Basemap, view: np.ndarray, lab: _Labeller) -> list[tuple[s
                 spots.append((name, lab.line_spots(geoms[i], name, size_pt=_STREET_PT)))
         bm._cache[key] = spots
     return spots
+
+
+_EXTENTS_MAX = 4_096  # text extents kept per process (a legend's fixed words recur in every town)
+_EXTENTS: dict[tuple[Any, ...], tuple[float, float, float]] = {}  # in order of use (least recently used first)
+_EXTENTS_LOCK = threading.Lock()
+
+
+@overload
+def _text_extent_px(renderer: Any, text: str, prop: Any) -> tuple[float, float, float]: ...
+@overload
+def _text_extent_px(renderer: Any, text: str, prop: Any, *, measure: bool) -> tuple[float, float, float] | None: ...
+def _text_extent_px(renderer: Any, text: str, prop: Any, *, measure: bool = True) -> tuple[float, float, float] | None:
+    """Width, height and descent in display pixels of a one-line plain text, as the renderer measures it, without drawing it.
+
+    The finishing of a sheet measures texts it may never draw: a legend's labels at 10 pt
+    (to skip layouts that cannot fit), the names of streets and facilities that find no
+    free place. The Agg renderer of the maps renders each new text's bitmap along with its
+    extent; this measurement (matplotlib's own Agg measurement) leaves the bitmap out, and
+    a text that is drawn has it rendered when it is. Extents of texts set by a font file are
+    kept per process (the least recently used go first beyond :data:`_EXTENTS_MAX`). With
+    ``measure=False``, the kept extent or None.
+    """
+    fname = prop.get_file()
+    if not isinstance(renderer, RendererAgg) or fname is None:
+        if not measure:
+            return None
+        w, h, d = renderer.get_text_width_height_descent(text, prop, ismath=False)
+        return float(w), float(h), float(d)
+    key = (text, str(fname), getattr(fname, "face_index", 0), prop.get_size_in_points(), renderer.dpi, get_hinting_flag())
+    with _EXTENTS_LOCK:
+        extent = _EXTENTS.pop(key, None)  # taken out and put back: the most recently used go last
+    if extent is None:
+        if not measure:
+            return None
+        w, h, d = RendererAgg.get_text_width_height_descent(renderer, text, prop, ismath=False)
+        extent = (float(w), float(h), float(d))
+    with _EXTENTS_LOCK:
+        _EXTENTS[key] = extent
+        while len(_EXTENTS) > _EXTENTS_MAX:
+            _EXTENTS.pop(next(iter(_EXTENTS)), None)
+    return extent
+
+
+class _LabelWidths:
+    """Whether a legend's longest label, measured at 10 pt and scaled to a size, is wider than a room.
+
+    The same answer as measuring every label and scaling the largest width (scaling by a
+    positive factor keeps the order of widths, in floating point too), from as few
+    measurements as it takes: widths already known first, then the labels that look the
+    widest (by their number of characters, wide ones counting twice), stopping at the first
+    that is too wide. Only a label set that fits is measured whole.
+    """
+
+    _PT = 10.0
+
+    def __init__(self, renderer: Any, labels: Sequence[str]) -> None:
+        self.renderer = renderer
+        self.labels = list(labels)
+        self.prop = cjk_font(size_pt=self._PT)
+        self.widths: dict[int, float] = {}
+        for i, lab in enumerate(self.labels):
+            extent = _text_extent_px(renderer, lab, self.prop, measure=False)
+            if extent is not None:
+                self.widths[i] = extent[0]
+        self.order = sorted(
+            (i for i in range(len(self.labels)) if i not in self.widths),
+            key=lambda i: -sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in self.labels[i]),
+        )
+
+    def __call__(self, size_pt: float, room_px: float) -> bool:
+        if any(w * size_pt / self._PT > room_px for w in self.widths.values()):
+            return True
+        for i in self.order:
+            if i in self.widths:
+                continue  # measured for an earlier size: compared above
+            w = self.widths[i] = _text_extent_px(self.renderer, self.labels[i], self.prop)[0]
+            if w * size_pt / self._PT > room_px:
+                return True
+        return False
 
 
 def _wrap_label(label: str) -> str:
