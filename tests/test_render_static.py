@@ -1654,7 +1654,7 @@ def test_text_extents_measured_without_drawing_are_the_renderers(tt_map, demo, m
     legend's sizes and at 10 pt, for the labels of a real sheet and the town's street names."""
     from matplotlib.backends.backend_agg import RendererAgg
 
-    monkeypatch.setattr(static, "_EXTENTS", {})
+    monkeypatch.setattr(static, "_TEXT_EXTENTS", {})
     renderer = tt_map.canvas.get_renderer()
     words = _sheet_words(tt_map, demo)
     assert len(words) >= 20
@@ -1666,7 +1666,7 @@ def test_text_extents_measured_without_drawing_are_the_renderers(tt_map, demo, m
             assert static._text_extent_px(renderer, w, prop) == expected
             assert static._text_extent_px(renderer, w, prop) == expected  # kept
             assert RendererAgg.get_text_width_height_descent(renderer, w, prop, ismath=False) == expected
-    assert len(static._EXTENTS) == 4 * len(words)
+    assert len(static._TEXT_EXTENTS) == 4 * len(words)
     # another resolution is another width, not the kept one
     fig = Figure(figsize=(2, 2), dpi=72)
     other = static.MapCanvas(fig).get_renderer()
@@ -1676,15 +1676,15 @@ def test_text_extents_measured_without_drawing_are_the_renderers(tt_map, demo, m
 
 
 def test_kept_text_extents_are_bounded_least_recently_used_first(tt_map, monkeypatch):
-    monkeypatch.setattr(static, "_EXTENTS", {})
-    monkeypatch.setattr(static, "_EXTENTS_MAX", 3)
+    monkeypatch.setattr(static, "_TEXT_EXTENTS", {})
+    monkeypatch.setattr(static, "_TEXT_EXTENTS_MAX", 3)
     renderer = tt_map.canvas.get_renderer()
     prop = _fonts.cjk_font(size_pt=10.0)
     for w in ("镇域 town", "建成区 built-up", "水域 water"):
         static._text_extent_px(renderer, w, prop)
     static._text_extent_px(renderer, "镇域 town", prop)  # used again: the last to go
     static._text_extent_px(renderer, "道路 roads", prop)
-    assert [k[0] for k in static._EXTENTS] == ["水域 water", "镇域 town", "道路 roads"]
+    assert [k[0] for k in static._TEXT_EXTENTS] == ["水域 water", "镇域 town", "道路 roads"]
 
 
 def test_legend_label_widths_answer_as_every_label_measured_from_fewer_measurements(tt_map, demo, monkeypatch):
@@ -1710,10 +1710,10 @@ def test_legend_label_widths_answer_as_every_label_measured_from_fewer_measureme
         for size_pt in (7.5, 7.0, 6.0, 5.5):
             edge = widest * size_pt / 10.0
             for room in (np.nextafter(edge, -np.inf), edge, np.nextafter(edge, np.inf), edge * 0.5, edge * 2):
-                monkeypatch.setattr(static, "_EXTENTS", {})
+                monkeypatch.setattr(static, "_TEXT_EXTENTS", {})
                 assert static._LabelWidths(renderer, labels)(size_pt, float(room)) == (edge > room)
     # one label far too wide: found first (it looks the widest), the others never measured
-    monkeypatch.setattr(static, "_EXTENTS", {})
+    monkeypatch.setattr(static, "_TEXT_EXTENTS", {})
     measured.clear()
     labels = sets[-1]
     assert static._LabelWidths(renderer, labels)(7.5, 700.0)
@@ -1790,7 +1790,7 @@ def test_legends_chosen_from_fewer_label_measurements_are_the_same_legends_and_p
     sizes = []
     for label in variants:
         monkeypatch.setattr(static, "_LabelWidths", Spied)
-        monkeypatch.setattr(static, "_EXTENTS", {})
+        monkeypatch.setattr(static, "_TEXT_EXTENTS", {})
         new = sheet(label)
         monkeypatch.setattr(static, "_LabelWidths", EveryLabel)
         old = sheet(label)

@@ -1418,9 +1418,9 @@ def _street_spots(bm: Basemap, view: np.ndarray, lab: _Labeller) -> list[tuple[s
     return spots
 
 
-_EXTENTS_MAX = 4_096  # text extents kept per process (a legend's fixed words recur in every town)
-_EXTENTS: dict[tuple[Any, ...], tuple[float, float, float]] = {}  # in order of use (least recently used first)
-_EXTENTS_LOCK = threading.Lock()
+_TEXT_EXTENTS_MAX = 4_096  # text extents kept per process (a legend's fixed words recur in every town)
+_TEXT_EXTENTS: dict[tuple[Any, ...], tuple[float, float, float]] = {}  # in order of use (least recently used first)
+_TEXT_EXTENTS_LOCK = threading.Lock()
 
 
 @overload
@@ -1430,13 +1430,13 @@ def _text_extent_px(renderer: Any, text: str, prop: Any, *, measure: bool) -> tu
 def _text_extent_px(renderer: Any, text: str, prop: Any, *, measure: bool = True) -> tuple[float, float, float] | None:
     """Width, height and descent in display pixels of a one-line plain text, as the renderer measures it, without drawing it.
 
-    The finishing of a sheet measures texts it may never draw: a legend's labels at 10 pt
-    (to skip layouts that cannot fit), the names of streets and facilities that find no
-    free place. The Agg renderer of the maps renders each new text's bitmap along with its
-    extent; this measurement (matplotlib's own Agg measurement) leaves the bitmap out, and
-    a text that is drawn has it rendered when it is. Extents of texts set by a font file are
-    kept per process (the least recently used go first beyond :data:`_EXTENTS_MAX`). With
-    ``measure=False``, the kept extent or None.
+    A legend's labels are measured at 10 pt, a size they are never drawn at, to skip the
+    layouts that cannot fit (:class:`_LabelWidths`). The Agg renderer of the maps renders
+    each new text's bitmap along with its extent; this measurement (matplotlib's own Agg
+    measurement) leaves the bitmap out. Extents of texts set by a font file are kept per
+    process: a legend's fixed words recur in every town, its counts and shares do not (the
+    least recently used go first beyond :data:`_TEXT_EXTENTS_MAX`). With ``measure=False``,
+    the kept extent or None.
     """
     fname = prop.get_file()
     if not isinstance(renderer, RendererAgg) or fname is None:
@@ -1445,17 +1445,17 @@ def _text_extent_px(renderer: Any, text: str, prop: Any, *, measure: bool = True
         w, h, d = renderer.get_text_width_height_descent(text, prop, ismath=False)
         return float(w), float(h), float(d)
     key = (text, str(fname), getattr(fname, "face_index", 0), prop.get_size_in_points(), renderer.dpi, get_hinting_flag())
-    with _EXTENTS_LOCK:
-        extent = _EXTENTS.pop(key, None)  # taken out and put back: the most recently used go last
+    with _TEXT_EXTENTS_LOCK:
+        extent = _TEXT_EXTENTS.pop(key, None)  # taken out and put back: the most recently used go last
     if extent is None:
         if not measure:
             return None
         w, h, d = RendererAgg.get_text_width_height_descent(renderer, text, prop, ismath=False)
         extent = (float(w), float(h), float(d))
-    with _EXTENTS_LOCK:
-        _EXTENTS[key] = extent
-        while len(_EXTENTS) > _EXTENTS_MAX:
-            _EXTENTS.pop(next(iter(_EXTENTS)), None)
+    with _TEXT_EXTENTS_LOCK:
+        _TEXT_EXTENTS[key] = extent
+        while len(_TEXT_EXTENTS) > _TEXT_EXTENTS_MAX:
+            _TEXT_EXTENTS.pop(next(iter(_TEXT_EXTENTS)), None)
     return extent
 
 
