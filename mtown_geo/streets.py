@@ -207,6 +207,50 @@ def _lengths_in(geoms: np.ndarray, area: shapely.Geometry) -> np.ndarray:
     return length
 
 
+#: a road farther than this (m) from an area's edge lies wholly inside or wholly outside the area,
+#: and so does each piece of it: the pieces' vertices lie on the road to a few 1e-10 m
+_EDGE_GAP_M = 1e-6
+
+
+def _sides(geoms: np.ndarray, xy: np.ndarray, area: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Which roads lie well inside an area and which near its edge: ``inside`` (farther than
+    :data:`_EDGE_GAP_M` from the edge, the point ``xy[i]`` of road ``geoms[i]`` in the area)
+    and ``edge`` (not farther). An area that is not a (Multi)Polygon has every road at its edge."""
+    if shapely.get_type_id(area) not in (3, 6):
+        return np.zeros(len(geoms), dtype=bool), np.ones(len(geoms), dtype=bool)
+    rim = shapely.boundary(area)
+    shapely.prepare(rim)
+    shapely.prepare(area)
+    edge = shapely.dwithin(rim, geoms, _EDGE_GAP_M)
+    inside = ~edge & shapely.contains_xy(area, xy[:, 0], xy[:, 1])
+    return inside, edge
+
+
+def _piece_lengths_in(
+    a: np.ndarray, b: np.ndarray, road: np.ndarray, geoms: np.ndarray, area: shapely.Geometry, lines: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """:func:`_lengths_in` of the pieces at positions ``at`` (from ``a[i]`` to ``b[i]``, of road
+    ``road[i]``, a row of ``geoms``), the same lengths to the bit, each piece made a line (into
+    ``lines``, where not made yet) only when its road comes near the area's edge (:func:`_sides`):
+    a piece of a road well inside has its own length, √(dx² + dy²) as GEOS measures it; one of
+    a road well outside has none."""
+    out = np.zeros(len(at))
+    if len(at) == 0:
+        return out
+    ids, first, inv = np.unique(road[at], return_index=True, return_inverse=True)
+    inside, edge = _sides(geoms[ids], a[at[first]], area)
+    whole = inside[inv.ravel()]
+    d = b[at[whole]] - a[at[whole]]
+    out[whole] = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
+    near = edge[inv.ravel()]
+    cut = at[near]
+    todo = cut[shapely.is_missing(lines[cut])]
+    if len(todo):
+        lines[todo] = _segments(a[todo], b[todo])
+    out[near] = _lengths_in(lines[cut], area)
+    return out
+
+
 def _measure(pcs: gpd.GeoDataFrame, area: shapely.Geometry, *, lengths: np.ndarray | None = None) -> _Density:
     """Counted and raw km of pieces in an area; ``lengths`` (:func:`_lengths_in` of these
     pieces) when already known."""
@@ -563,9 +607,10 @@ def _clipped_streets(
     """Counted roads clipped to an area: the pieces from ``a[i]`` to ``b[i]`` (n × 2) of road
     ``road[i]`` (row position in ``roads``) merged back per road and ``dual`` flag; ``lines``
     as :func:`_merged_segments` takes them."""
-    empty = gpd.GeoDataFrame({"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs)
     if len(a) == 0:
-        return empty
+        return gpd.GeoDataFrame(
+            {"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs
+        )
     # one line per (road, dual flag), in that order: the pieces of each unioned in their order, merged
     key = road.astype(np.int64) * 2 + dual.astype(bool)
     keys, group = np.unique(key, return_inverse=True)
@@ -582,22 +627,40 @@ def _clipped_streets(
         if len(keys)
         else np.empty(0, dtype=object)
     )
-    geoms = shapely.intersection(merged, area)
-    length_m = shapely.length(geoms)
     road = keys // 2
-    out = gpd.GeoDataFrame(
+    # a point of each line's road: the start of one of its pieces
+    at = np.zeros(len(keys), dtype=np.intp)
+    at[number[group[sel]]] = np.arange(int(sel.sum()))
+    geoms = _clipped(merged, np.asarray(roads.geometry.values, dtype=object)[road], a[sel][at], area)
+    length_m = shapely.length(geoms)
+    keep = ~shapely.is_empty(geoms) & (length_m > 0)
+    road, keys = road[keep], keys[keep]
+    return gpd.GeoDataFrame(
         {
             "highway": _col(roads, "highway")[road],
             "name": _col(roads, "name")[road],
             "osm_id": _col(roads, "osm_id")[road],
             "variant": variant[road],
             "dual": (keys % 2).astype(bool),
-            "length_m": length_m,
+            "length_m": length_m[keep],
         },
-        geometry=_linear(geoms),
+        geometry=_linear(geoms[keep]),
         crs=roads.crs,
     )
-    return out[~out.geometry.is_empty & (out["length_m"] > 0)].reset_index(drop=True)
+
+
+def _clipped(lines: np.ndarray, geoms: np.ndarray, xy: np.ndarray, area: shapely.Geometry) -> np.ndarray:
+    """``shapely.intersection(lines, area)``, the same geometries, with no clip of a simple open
+    LineString lying on a road well inside the area (road ``geoms[i]`` with its point ``xy[i]``,
+    see :func:`_sides`): GEOS gives such a line back as it is."""
+    out = np.asarray(lines, dtype=object).copy()
+    if len(out) == 0:
+        return out
+    inside, _ = _sides(geoms, xy, area)
+    whole = inside & (shapely.get_type_id(out) == 1)
+    whole[whole] = shapely.is_simple(out[whole]) & ~shapely.is_closed(out[whole])
+    out[~whole] = shapely.intersection(out[~whole], area)
+    return out
 
 
 def assess(
@@ -643,26 +706,25 @@ def assess(
     a, b, road, factor, dual = _piece_coords(sub, rules, pair=near_road, partner=partner)
     # positions in `roads` of each piece's road
     road = np.flatnonzero(internal)[road]
-    # a piece is made a line only where its box meets the built-up area's or the town's
+    # a piece is measured only where its box meets the built-up area's or the town's, and made a
+    # line only where its road comes near the area's edge (or its line is merged below)
     is_main = main[road]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     near_built = _near(lo, hi, built)
     near_town = _near(lo, hi, town_geom) if town is not None else np.zeros(len(a), dtype=bool)
     lines = np.full(len(a), None, dtype=object)
-    made = np.flatnonzero(near_built | near_town)
-    if len(made):
-        lines[made] = _segments(a[made], b[made])
+    geoms = np.asarray(roads.geometry.values, dtype=object)
     # each piece's length in the built-up area, measured once for both counts
     in_built = np.zeros(len(a))
     at = np.flatnonzero(near_built)
-    in_built[at] = _lengths_in(lines[at], built)
+    in_built[at] = _piece_lengths_in(a, b, road, geoms, built, lines, at)
     d_main = _density_of(in_built[is_main], factor[is_main], built)
     d_int = _density_of(in_built, factor, built)
     notes: list[str] = []
     if town is not None:
         in_town = np.zeros(len(a))
         at = np.flatnonzero(near_town & is_main)
-        in_town[at] = _lengths_in(lines[at], town_geom)
+        in_town[at] = _piece_lengths_in(a, b, road, geoms, town_geom, lines, at)
         d_town = _density_of(in_town[is_main], factor[is_main], town_geom)
     else:
         d_town = _Density(math.nan, math.nan, math.nan)

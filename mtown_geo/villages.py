@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _frames, _geom, access
+from . import _frames, _geom, access, streets
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import Profile, RoadTest, VillageRoadRules, resolve
@@ -90,11 +90,12 @@ def edge_attributes(network: Network, roads: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise InputError(f"the road attributes lack the columns {missing} (use mtown_geo.sources.osm.road_attributes)")
     table = roads.drop_duplicates("osm_id").set_index("osm_id")[list(EDGE_COLUMNS)]
-    ids = network.edges["osm_id"] if "osm_id" in network.edges else pd.Series([None] * network.n_edges)
+    edges = network.edge_table  # the columns only: no edge geometry is made
+    ids = edges["osm_id"] if "osm_id" in edges else pd.Series([None] * network.n_edges)
     out = table.reindex(pd.Index(ids.to_numpy(), dtype=object))
-    out.index = network.edges.index
-    if "highway" in network.edges:
-        out["highway"] = out["highway"].where(out["highway"].notna(), network.edges["highway"])
+    out.index = edges.index
+    if "highway" in edges:
+        out["highway"] = out["highway"].where(out["highway"].notna(), edges["highway"])
     return out
 
 
@@ -379,6 +380,14 @@ def connect(
         if "osm_id" in network.edges
         else np.full(network.n_edges, None, dtype=object)
     )
+    # per village, as arrays: its snap, the node its fastest path leaves from, its edge and the
+    # costs to that edge's ends
+    snap_m = att_len["snap_dist_m"].to_numpy(float)
+    via_node = via["node"].to_numpy()
+    node_u = att_len["node_u"].to_numpy()
+    cost_u = att_len["cost_u"].to_numpy()
+    cost_v = att_len["cost_v"].to_numpy()
+    edge_t = att_t["edge"].to_numpy()
     rows = []
     links: list[dict[str, Any]] = []
     for k in range(len(vil)):
@@ -386,7 +395,7 @@ def connect(
             "name": names[k],
             "status": strict[k],
             "weak_status": weak[k],
-            "snap_dist_m": float(att_len["snap_dist_m"].iloc[k]),
+            "snap_dist_m": float(snap_m[k]),
             "path_km": math.nan,
             "fail_km": math.nan,
             "unknown_km": math.nan,
@@ -400,16 +409,16 @@ def connect(
             if attached[k]
             else f"no drivable road within {network.max_snap_dist_m:g} m of the village point: check its location",
         }
-        node = int(via["node"].iloc[k])
+        node = int(via_node[k])
         if node >= 0:
             path_nodes = tree_t.path(node)
             inner = tree_t.path_edges(node)
             # the village's own edge counts for the part between the point and the node, the seat's
             # edge for the part between the last node and the seat
-            first_len = float(att_len["cost_u"].iloc[k] if node == att_len["node_u"].iloc[k] else att_len["cost_v"].iloc[k])
+            first_len = float(cost_u[k] if node == node_u[k] else cost_v[k])
             end = int(path_nodes[-1])
             last_len = float(seat_len["cost_u"] if end == seat_len["node_u"] else seat_len["cost_v"])
-            edges = np.concatenate([[int(att_t["edge"].iloc[k])], inner, [int(seat_len["edge"])]])
+            edges = np.concatenate([[int(edge_t[k])], inner, [int(seat_len["edge"])]])
             seg_len = np.concatenate(
                 [
                     [first_len if np.isfinite(first_len) else 0.0],
@@ -572,32 +581,36 @@ class VillageRoads:
 
 def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFrame) -> gpd.GeoDataFrame:
     """The drive network's roads with their two-lane status: one line per way, status and reason."""
-    ids = (
-        network.edges["osm_id"] if "osm_id" in network.edges else pd.Series(np.arange(network.n_edges), index=network.edges.index)
-    )
-    df = pd.DataFrame(
-        {
-            "osm_id": ids.to_numpy(),
-            "status": status["status"].to_numpy(),
-            "reason": status["reason"].to_numpy(),
-            "geometry": np.asarray(network.edges.geometry.values, dtype=object),
-        }
-    )
-    df["osm_id"] = df["osm_id"].fillna(-1)
-    # one line per way, status and reason (in order of first appearance): its edges unioned in order, merged
-    groups = df.groupby(["osm_id", "status", "reason"], sort=False)
-    number = groups.ngroup().to_numpy()
-    keys = groups.size().index.to_frame(index=False)
-    held = ~np.isnan(number)  # rows with a missing key belong to no group
-    geoms = _geom.merged_lines_by_group(df["geometry"].to_numpy()[held], number[held].astype(np.intp), len(keys))
-    first = attrs.assign(osm_id=ids.fillna(-1).to_numpy()).drop_duplicates("osm_id").set_index("osm_id")
+    edges = network.edges
+    ids = edges["osm_id"] if "osm_id" in edges else pd.Series(np.arange(network.n_edges), index=edges.index)
+    osm = ids.fillna(-1).to_numpy()
+    st = status["status"].to_numpy()
+    why = status["reason"].to_numpy()
+    # one line per way, status and reason (numbered in order of first appearance, as a groupby
+    # without sorting numbers them; an edge with a missing status or reason is in none): its
+    # edges unioned in order, merged
+    c_osm, _ = pd.factorize(osm)
+    c_st, u_st = pd.factorize(st)
+    c_why, u_why = pd.factorize(why)
+    held = (c_st >= 0) & (c_why >= 0)
+    n_osm = int(c_osm.max()) + 1 if len(c_osm) else 0
+    combined = (c_osm[held].astype(np.int64) * len(u_st) + c_st[held]) * len(u_why) + c_why[held]
+    number, _ = pd.factorize(combined)
+    pos = np.flatnonzero(held)
+    first = np.zeros(int(number.max()) + 1 if len(number) else 0, dtype=np.intp)
+    first[number[::-1]] = pos[::-1]  # each group's first edge
+    geoms = streets._merged_pieces(np.asarray(edges.geometry.values, dtype=object)[held], number, len(first))
+    # each way's name and class: those of its first edge
+    way_first = np.zeros(n_osm, dtype=np.intp)
+    way_first[c_osm[::-1]] = np.arange(len(c_osm))[::-1]
+    at = way_first[c_osm[first]]
     return gpd.GeoDataFrame(
         {
-            "osm_id": keys["osm_id"].to_numpy(),
-            "name": first["name"].reindex(keys["osm_id"]).to_numpy(dtype=object),
-            "highway": first["highway"].reindex(keys["osm_id"]).to_numpy(dtype=object),
-            "status": keys["status"].to_numpy(),
-            "reason": keys["reason"].to_numpy(),
+            "osm_id": osm[first],
+            "name": attrs["name"].to_numpy(dtype=object)[at],
+            "highway": attrs["highway"].to_numpy(dtype=object)[at],
+            "status": st[first],
+            "reason": why[first],
             "length_m": shapely.length(geoms),
         },
         geometry=geoms,

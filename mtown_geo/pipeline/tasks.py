@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import _geom, _words, chargers, greenspace, neighbourhood, parks, streets, transit, villages
+from .. import _geom, _words, chargers, greenlines, greenspace, neighbourhood, parks, streets, transit, villages
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
@@ -154,14 +154,22 @@ def _drive(tw: Town, notes: list[str]) -> Network | None:
 
 
 def _road_lines(tw: Town) -> gpd.GeoDataFrame:
+    """The road centrelines of the streets task in the town's metric CRS.
+
+    From OSM: the ways :func:`mtown_geo.streets.counted` can count (the public service ways
+    included) that meet the town's box grown by 2.5 km, with their tags. Only these ways are
+    made lines and projected (each the same line, to the bit, as the whole layer projected);
+    the other ways have no part in any street measure. From a centreline file: its lines.
+    """
     st = tw.study
     if _osm_network(tw):
         ext = inputs.osm_extract(st)
         town_box = tw.town.to_crs(tw.metric).total_bounds + np.array([-1, -1, 1, 1]) * 2500.0
-        lines = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326).to_crs(
-            tw.metric
-        )
-        return lines[lines.intersects(shapely.box(*town_box)).to_numpy()].reset_index(drop=True)
+        keep = streets.counted(ext.ways, profile=tw.profile, internal=True)
+        geoms = greenlines._way_lines(ext, keep, tw.metric)[keep]
+        near = shapely.intersects(geoms, shapely.box(*town_box))
+        ways = ext.ways.iloc[np.flatnonzero(keep)[near]].drop(columns=["start", "stop"])
+        return gpd.GeoDataFrame(ways, geometry=geoms[near], crs=tw.metric).reset_index(drop=True)
     lines = inputs.read_layer(st, st.network.source).to_crs(tw.metric)
     return lines[["geometry"]].reset_index(drop=True)
 
@@ -214,6 +222,16 @@ def _streets(tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataF
 # -- task 2: village roads --------------------------------------------------------------------------
 
 
+def _network_ways(ways: pd.DataFrame, net: Network) -> pd.DataFrame:
+    """The ways of an extract that make edges of a network (by ``osm_id``; all of them when its
+    edges carry none): the only ways whose attributes :func:`mtown_geo.villages.edge_attributes`
+    joins to the edges."""
+    table = net.edge_table
+    if "osm_id" not in table or "osm_id" not in ways:
+        return ways
+    return ways[ways["osm_id"].isin(table["osm_id"].to_numpy()).to_numpy()]
+
+
 def _village_roads(
     tw: Town,
     vil: gpd.GeoDataFrame,
@@ -231,7 +249,7 @@ def _village_roads(
     net = _drive(tw, notes)
     if net is None:
         return None
-    roads = _osm.road_attributes(inputs.osm_extract(tw.study).ways)
+    roads = _osm.road_attributes(_network_ways(inputs.osm_extract(tw.study).ways, net))
     r = villages.assess(net, roads, vil, seat, county=tw.study.tasks.county, seat_how=seat_how, profile=tw.profile)
     notes.extend(f"tasks.villages: {n}" for n in r.notes)
     denom = f"行政村 villages: {r.n_villages} (pass {r.n_pass}, unknown {r.n_unknown}, fail {r.n_fail})"
