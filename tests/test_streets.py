@@ -17,7 +17,7 @@ from mtown_geo import crs as _crs
 from mtown_geo import streets
 from mtown_geo.sources.osm import read_osm
 
-from .conftest import OSM_FILES, shared_path
+from .conftest import OSM_FILES, assert_same_frames, shared_path
 
 CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: a metric CRS
 
@@ -349,3 +349,62 @@ def test_road_vertices_are_grouped_as_numpys_unique_rows() -> None:
     assert len(xy) > 90_000 and len(want) < len(xy)  # shared vertices
     assert got.tobytes() == want.tobytes()
     assert got_inv.tolist() == want_inv.ravel().tolist()
+
+
+def test_pieces_are_lines_only_at_an_areas_edge_with_the_same_lengths_and_clips(andorra_parishes) -> None:
+    """A piece of a road well inside an area (or well outside) is measured without a line, and a
+    simple open line of a road well inside is not clipped: on two Andorran parishes, their
+    built-up areas and boundaries, every piece of every counted road has, to the bit, the
+    length inside that shapely gives for the piece as a line, each road's merged line the clip
+    of shapely.intersection, and assess the figures and layers of the plain route."""
+    rules = streets._rules(None)
+    n_whole = n_edge = n_kept = 0
+    for _, town_m, ext in andorra_parishes:
+        roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+        roads = roads.to_crs(town_m.crs)
+        roads = roads[streets.counted(roads, internal=True)].reset_index(drop=True)
+        geoms = np.asarray(roads.geometry.values, dtype=object)
+        a, b, road, _, _ = streets._piece_coords(roads, rules)
+        pieces = streets._segments(a, b)
+        built = mg.pipeline.inputs.builtup_from_osm(ext, town_m)
+        for area in (shapely.union_all(built.geometry.to_numpy()), shapely.union_all(town_m.geometry.to_numpy())):
+            at = np.flatnonzero(streets._near(np.minimum(a, b), np.maximum(a, b), area))
+            lines = np.full(len(a), None, dtype=object)
+            got = streets._piece_lengths_in(a, b, road, geoms, area, lines, at)
+            assert got.tolist() == streets._lengths_in(pieces[at], area).tolist()
+            made = np.flatnonzero(~shapely.is_missing(lines))
+            assert shapely.to_wkb(lines[made]).tolist() == shapely.to_wkb(pieces[made]).tolist()
+            n_whole += len(at) - len(made)
+            n_edge += len(made)
+            # each road's line, clipped
+            ids, first = np.unique(road, return_index=True)
+            number = np.searchsorted(ids, road)
+            merged = streets._merged_pieces(pieces, number, len(ids))
+            clipped = streets._clipped(merged, geoms[ids], a[first], area)
+            want = shapely.intersection(merged, area)
+            assert shapely.to_wkb(clipped).tolist() == shapely.to_wkb(want).tolist()
+            inside, _ = streets._sides(geoms[ids], a[first], area)
+            n_kept += int((inside & (shapely.get_type_id(merged) == 1)).sum())
+    assert n_whole > 20_000 and n_edge > 1_000 and n_kept > 500  # both routes taken
+
+
+def test_the_streets_task_projects_only_the_ways_it_can_count(andorra_parishes) -> None:
+    """The streets task makes lines of, and projects, only the ways streets.counted can count:
+    the same rows, tags and lines, to the bit, as the whole extract projected and kept where it
+    meets the box, and the same figures and layers of assess."""
+    from mtown_geo.pipeline import tasks
+
+    for _, town_m, ext in andorra_parishes:
+        box = town_m.total_bounds + np.array([-1, -1, 1, 1]) * 2500.0
+        got = tasks._street_ways(ext, town_m.crs, box, None)
+        plain = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+        plain = plain.to_crs(town_m.crs)
+        plain = plain[plain.intersects(shapely.box(*box)).to_numpy()].reset_index(drop=True)
+        counted = streets.counted(plain, internal=True)
+        assert 0 < counted.sum() < 0.7 * len(plain)
+        assert_same_frames(got, plain[counted].reset_index(drop=True))
+        built = mg.pipeline.inputs.builtup_from_osm(ext, town_m)
+        fast, slow = streets.assess(got, built, town=town_m), streets.assess(plain, built, town=town_m)
+        assert fast.to_frame().to_dict("records") == slow.to_frame().to_dict("records")
+        for key in ("streets", "blocks", "junctions"):
+            assert_same_frames(fast.layers[key], slow.layers[key])

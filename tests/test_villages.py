@@ -18,7 +18,7 @@ from mtown_geo import access, villages
 from mtown_geo import crs as _crs
 from mtown_geo.sources import osm
 
-from .conftest import OSM_FILES, shared_path
+from .conftest import OSM_FILES, assert_same_frames, shared_path
 
 CRS = "EPSG:4549"
 PROFILE = mg.standards.load()
@@ -378,3 +378,66 @@ def test_a_seat_far_from_any_road_still_anchors_the_paths(town) -> None:
     near = villages.assess(net, roads, vil, _points([(0, 0)], ["镇政府"]), profile=PROFILE).villages
     far = villages.assess(net, roads, vil, _points([(0, -1000)], ["建成区中心"]), profile=PROFILE).villages
     assert far["status"].tolist() == near["status"].tolist() == ["fail", "pass"]
+
+
+def _plain_road_status_layer(net: mg.Network, status: pd.DataFrame, attrs: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The road-status layer by a pandas groupby and the general line merge (the plain route)."""
+    ids = net.edges["osm_id"]
+    df = pd.DataFrame(
+        {
+            "osm_id": ids.to_numpy(),
+            "status": status["status"].to_numpy(),
+            "reason": status["reason"].to_numpy(),
+            "geometry": np.asarray(net.edges.geometry.values, dtype=object),
+        }
+    )
+    df["osm_id"] = df["osm_id"].fillna(-1)
+    groups = df.groupby(["osm_id", "status", "reason"], sort=False)
+    number = groups.ngroup().to_numpy()
+    keys = groups.size().index.to_frame(index=False)
+    geoms = mg._geom.merged_lines_by_group(df["geometry"].to_numpy(), number.astype(np.intp), len(keys))
+    first = attrs.assign(osm_id=ids.fillna(-1).to_numpy()).drop_duplicates("osm_id").set_index("osm_id")
+    return gpd.GeoDataFrame(
+        {
+            "osm_id": keys["osm_id"].to_numpy(),
+            "name": first["name"].reindex(keys["osm_id"]).to_numpy(dtype=object),
+            "highway": first["highway"].reindex(keys["osm_id"]).to_numpy(dtype=object),
+            "status": keys["status"].to_numpy(),
+            "reason": keys["reason"].to_numpy(),
+            "length_m": shapely.length(geoms),
+        },
+        geometry=geoms,
+        crs=net.crs,
+    )
+
+
+def test_road_status_layer_equals_the_groupby_route(triesenberg) -> None:
+    """The road-status layer, its groups numbered by factorised keys and its lines merged from
+    their chained edges, is to the bit the layer of a pandas groupby and the general merge."""
+    net, roads, _, _ = triesenberg
+    attrs = villages.edge_attributes(net, roads)
+    status = villages.edge_status(attrs, RULES.two_lane)
+    got = villages._road_status_layer(net, status, attrs)
+    want = _plain_road_status_layer(net, status, attrs)
+    assert len(got) > 300 and got["status"].nunique() == 3
+    assert (shapely.get_num_coordinates(got.geometry.to_numpy()) > 2).sum() > 100  # lines of several edges
+    assert_same_frames(got, want)
+
+
+def test_village_roads_parse_only_the_networks_ways() -> None:
+    """The task parses the attributes of the network's ways only: the edges get the same attributes."""
+    from mtown_geo.pipeline import tasks
+
+    path = shared_path(OSM_FILES["liechtenstein"])
+    ext = osm.read_osm(path)
+    towns = mg.batch.towns_from_osm(path, admin_level="8")
+    town = towns[towns["name"] == "Vaduz"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        net = mg.network.from_osm(ext, mode="drive", boundary=town, buffer_m=500, crs=_crs.metric_crs(town))
+    ways = tasks._network_ways(ext.ways, net)
+    assert len(ways) < 0.5 * len(ext.ways)
+    got = villages.edge_attributes(net, osm.road_attributes(ways))
+    want = villages.edge_attributes(net, osm.road_attributes(ext.ways))
+    assert got["lanes"].notna().sum() > 50
+    assert_same_frames(got, want)

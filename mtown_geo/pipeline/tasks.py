@@ -154,24 +154,32 @@ def _drive(tw: Town, notes: list[str]) -> Network | None:
 
 
 def _road_lines(tw: Town) -> gpd.GeoDataFrame:
-    """The road centrelines of the streets task in the town's metric CRS.
-
-    From OSM: the ways :func:`mtown_geo.streets.counted` can count (the public service ways
-    included) that meet the town's box grown by 2.5 km, with their tags. Only these ways are
-    made lines and projected (each the same line, to the bit, as the whole layer projected);
-    the other ways have no part in any street measure. From a centreline file: its lines.
-    """
+    """The road centrelines of the streets task in the town's metric CRS: from OSM the ways it
+    can count near the town (:func:`_street_ways`, the town's box grown by 2.5 km), else the
+    lines of the centreline file."""
     st = tw.study
     if _osm_network(tw):
-        ext = inputs.osm_extract(st)
         town_box = tw.town.to_crs(tw.metric).total_bounds + np.array([-1, -1, 1, 1]) * 2500.0
-        keep = streets.counted(ext.ways, profile=tw.profile, internal=True)
-        geoms = greenlines._way_lines(ext, keep, tw.metric)[keep]
-        near = shapely.intersects(geoms, shapely.box(*town_box))
-        ways = ext.ways.iloc[np.flatnonzero(keep)[near]].drop(columns=["start", "stop"])
-        return gpd.GeoDataFrame(ways, geometry=geoms[near], crs=tw.metric).reset_index(drop=True)
+        return _street_ways(inputs.osm_extract(st), tw.metric, town_box, tw.profile)
     lines = inputs.read_layer(st, st.network.source).to_crs(tw.metric)
     return lines[["geometry"]].reset_index(drop=True)
+
+
+def _street_ways(ext: _osm.OSMExtract, crs: Any, box: np.ndarray, profile: Any) -> gpd.GeoDataFrame:
+    """The ways of an extract that :func:`mtown_geo.streets.counted` can count (the public
+    service ways included) and that meet a box (minx, miny, maxx, maxy in ``crs``), as lines in
+    ``crs`` with their tags.
+
+    Only these ways are made lines and projected, each the same line, to the bit, as the whole
+    layer projected (:meth:`~mtown_geo.sources.osm.OSMExtract.way_lines`, ``to_crs``); the other
+    ways have no part in any street measure, so :func:`mtown_geo.streets.assess` gives the same
+    answers with them or without.
+    """
+    keep = streets.counted(ext.ways, profile=profile, internal=True)
+    geoms = greenlines._way_lines(ext, keep, crs)[keep]
+    near = shapely.intersects(geoms, shapely.box(*box))
+    ways = ext.ways.iloc[np.flatnonzero(keep)[near]].drop(columns=["start", "stop"])
+    return gpd.GeoDataFrame(ways, geometry=geoms[near], crs=crs).reset_index(drop=True)
 
 
 def _streets(tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any]) -> None:
