@@ -33,6 +33,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from . import _frames, _geom, _points
 from ._errors import InputError, ProfileError
@@ -168,18 +169,52 @@ def _piece_coords(
         q = cand if pair is None else cand[pair[road[cand]]]
         t = cand if partner is None else cand[partner[road[cand]]]
         d = b - a
-        segs = shapely.linestrings(np.stack([a[t], b[t]], axis=1))
-        mids = shapely.points((a[q] + b[q]) / 2.0)
         dq = d[q] / np.linalg.norm(d[q], axis=1)[:, None]
         dt = d[t] / np.linalg.norm(d[t], axis=1)[:, None]
-        tree = shapely.STRtree(segs)
-        i, j = tree.query(mids, predicate="dwithin", distance=rules.dual_carriageway_gap_m)
-        other = road[q][i] != road[t][j]
-        opposite = np.einsum("ij,ij->i", dq[i], dt[j]) < -math.cos(math.radians(rules.dual_carriageway_angle_deg))
-        paired = np.unique(i[other & opposite])
+        paired = _paired(a, b, q, t, road, dq, dt, rules)
         factor[q[paired]] = 0.5
         dual[q[paired]] = True
     return a, b, road, factor, dual
+
+
+def _paired(
+    a: np.ndarray,
+    b: np.ndarray,
+    q: np.ndarray,
+    t: np.ndarray,
+    road: np.ndarray,
+    dq: np.ndarray,
+    dt: np.ndarray,
+    rules: StreetRules,
+) -> np.ndarray:
+    """The pieces ``q`` (positions in ``q``) whose midpoint lies within ``dual_carriageway_gap_m``
+    of a piece ``t`` of another road running the opposite way (unit directions ``dq``, ``dt``;
+    within ``dual_carriageway_angle_deg``).
+
+    The pairs of midpoints closer than the gap and half the longest piece ``t`` hold every pair
+    within the gap (a k-d tree finds them); of those of two roads running opposite ways, GEOS
+    measures the midpoint's distance to the piece, as a shapely STRtree ``dwithin`` query of every
+    piece does."""
+    if len(q) == 0 or len(t) == 0:
+        return np.zeros(0, dtype=np.intp)
+    gap = rules.dual_carriageway_gap_m
+    mid_q = (a[q] + b[q]) / 2.0
+    half = float(np.max(np.hypot(*(b[t] - a[t]).T))) / 2.0
+    pairs = cKDTree(mid_q).sparse_distance_matrix(cKDTree((a[t] + b[t]) / 2.0), gap + half + 1.0, output_type="ndarray")
+    i = pairs["i"].astype(np.intp)
+    j = pairs["j"].astype(np.intp)
+    keep = road[q][i] != road[t][j]
+    i, j = i[keep], j[keep]
+    keep = np.einsum("ij,ij->i", dq[i], dt[j]) < -math.cos(math.radians(rules.dual_carriageway_angle_deg))
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return np.zeros(0, dtype=np.intp)
+    ui, inv_i = np.unique(i, return_inverse=True)
+    uj, inv_j = np.unique(j, return_inverse=True)
+    mids = shapely.points(mid_q[ui])
+    segs = shapely.linestrings(np.stack([a[t[uj]], b[t[uj]]], axis=1))
+    near = shapely.dwithin(mids[inv_i.ravel()], segs[inv_j.ravel()], gap)
+    return np.unique(i[near])
 
 
 @dataclass(frozen=True)
@@ -349,12 +384,10 @@ def junctions(
     merge = rules.junction_merge_m if merge_m is None else float(merge_m)
     if merge < 0:
         raise InputError(f"merge_m must be >= 0 metres, got {merge}")
-    sel = roads.loc[counted(roads, profile=profile)]
-    parts = shapely.get_parts(np.asarray(sel.geometry.values, dtype=object))
+    parts = shapely.get_parts(np.asarray(roads.geometry.values, dtype=object)[counted(roads, profile=profile)])
     parts = parts[shapely.get_type_id(parts) == 1]
-    empty = gpd.GeoDataFrame({"n_nodes": [], "degree": []}, geometry=[], crs=roads.crs)
     if len(parts) == 0:
-        return empty
+        return _no_junctions(roads.crs)
     coords, which = shapely.get_coordinates(parts, return_index=True)
     first = np.r_[True, which[1:] != which[:-1]]
     last = np.r_[which[1:] != which[:-1], True]
@@ -365,7 +398,7 @@ def junctions(
     deg = np.bincount(inv.ravel(), weights=weight, minlength=len(uniq))
     node = deg >= 3
     if not node.any():
-        return empty
+        return _no_junctions(roads.crs)
     xy = uniq[node]
     labels, centres = _points.merge(xy, merge)
     k = len(centres)
@@ -377,6 +410,17 @@ def junctions(
         geometry=shapely.points(centres),
         crs=roads.crs,
     )
+
+
+def _no_junctions(crs: Any) -> gpd.GeoDataFrame:
+    """:func:`junctions` without a junction."""
+    return gpd.GeoDataFrame({"n_nodes": [], "degree": []}, geometry=[], crs=crs)
+
+
+def _no_blocks(crs: Any) -> gpd.GeoDataFrame:
+    """:func:`blocks` without a block."""
+    cols: dict[str, list[Any]] = {"area_m2": [], "long_side_m": [], "short_side_m": [], "within_max": []}
+    return gpd.GeoDataFrame(cols, geometry=[], crs=crs)
 
 
 def _unique_rows(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -412,19 +456,16 @@ def blocks(
     metric = _roads_in(roads)
     geom = _area_geom(area, roads, metric, what="area")
     roads = metric
-    cols: dict[str, list[Any]] = {"area_m2": [], "long_side_m": [], "short_side_m": [], "within_max": []}
-    empty = gpd.GeoDataFrame(cols, geometry=[], crs=roads.crs)
-    sel = roads.loc[counted(roads, profile=profile)]
-    lines = np.asarray(sel.geometry.values, dtype=object)
+    lines = np.asarray(roads.geometry.values, dtype=object)[counted(roads, profile=profile)]
     # roads that can bound a face reaching into the area: those within its box, grown by the largest plausible block
     reach = shapely.box(*geom.bounds).buffer(2000.0)
     lines = lines[shapely.intersects(lines, reach)]
     if len(lines) == 0:
-        return empty
+        return _no_blocks(roads.crs)
     noded = shapely.union_all(shapely.get_parts(lines))
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     if len(faces) == 0:
-        return empty
+        return _no_blocks(roads.crs)
     inner = shapely.point_on_surface(faces)
     shapely.prepare(geom)
     faces = faces[shapely.contains(geom, inner) | shapely.touches(geom, inner)]
@@ -650,16 +691,20 @@ def _clipped_streets(
 
 
 def _clipped(lines: np.ndarray, geoms: np.ndarray, xy: np.ndarray, area: shapely.Geometry) -> np.ndarray:
-    """``shapely.intersection(lines, area)``, the same geometries, with no clip of a simple open
-    LineString lying on a road well inside the area (road ``geoms[i]`` with its point ``xy[i]``,
-    see :func:`_sides`): GEOS gives such a line back as it is."""
+    """``shapely.intersection(lines, area)`` where it is not empty, the same geometries, each line
+    lying on a road (``geoms[i]``, with its point ``xy[i]``) and clipped only when the road comes
+    near the area's edge (:func:`_sides`) or the line is not a simple open LineString: GEOS gives
+    a simple open line well inside back as it is, and clips a line well outside to nothing (an
+    empty line here, the same length, 0)."""
     out = np.asarray(lines, dtype=object).copy()
     if len(out) == 0:
         return out
-    inside, _ = _sides(geoms, xy, area)
+    inside, edge = _sides(geoms, xy, area)
     whole = inside & (shapely.get_type_id(out) == 1)
     whole[whole] = shapely.is_simple(out[whole]) & ~shapely.is_closed(out[whole])
-    out[~whole] = shapely.intersection(out[~whole], area)
+    out[~inside & ~edge] = shapely.LineString()
+    cut = edge | (inside & ~whole)
+    out[cut] = shapely.intersection(out[cut], area)
     return out
 
 
@@ -700,7 +745,7 @@ def assess(
     # the pieces (streets.pieces) as arrays; dual roads are looked for only among the pieces of
     # the roads that can reach the areas' box (the others' pieces lie apart from the areas, with
     # no length in them and no part in the layer: their factor and flag are not read)
-    sub = roads.loc[internal]
+    sub = roads.loc[internal, [c for c in ("highway", "oneway", "junction") if c in roads] + [roads.geometry.name]]
     boxes = [built.bounds, layer_area.bounds] + ([town_geom.bounds] if town is not None else [])
     near_road, partner = _roads_near(np.asarray(sub.geometry.values, dtype=object), boxes, rules.dual_carriageway_gap_m)
     a, b, road, factor, dual = _piece_coords(sub, rules, pair=near_road, partner=partner)
