@@ -187,6 +187,32 @@ def edge_status(attrs: pd.DataFrame, test: RoadTest, *, mountain: bool = False) 
     return pd.DataFrame({"status": status, "reason": reason}, index=attrs.index)
 
 
+def _status_by_way(network: Network, attrs: pd.DataFrame, test: RoadTest, *, mountain: bool) -> pd.DataFrame:
+    """:func:`edge_status` of the edges of a network (``attrs``: :func:`edge_attributes`), the same
+    frame, judged once per way and road class.
+
+    :func:`edge_attributes` gives every edge of one way (``osm_id``) the way's attributes, and its
+    own ``highway`` only where the way has none: edges with the same ``osm_id`` and ``highway``
+    have the same attributes, so the same status and reason (the test reads each row alone). An
+    edge without ``osm_id`` is judged on its own."""
+    table = network.edge_table
+    n = len(attrs)
+    if "osm_id" not in table or n != len(table):
+        return edge_status(attrs, test, mountain=mountain)
+    way, _ = pd.factorize(table["osm_id"].to_numpy())
+    hw, hw_values = pd.factorize(attrs["highway"].to_numpy(dtype=object))
+    key = way.astype(np.int64) * (len(hw_values) + 1) + (hw + 1)
+    alone = way < 0
+    key[alone] = -1 - np.flatnonzero(alone)  # each on its own
+    number, _ = pd.factorize(key)
+    first = np.zeros(int(number.max()) + 1, dtype=np.intp)
+    first[number[::-1]] = np.arange(n)[::-1]
+    judged = edge_status(attrs.iloc[first], test, mountain=mountain)
+    return pd.DataFrame(
+        {"status": judged["status"].to_numpy()[number], "reason": judged["reason"].to_numpy()[number]}, index=attrs.index
+    )
+
+
 def _rank_of(status: np.ndarray) -> np.ndarray:
     """The rank of each status (:data:`_RANK`: pass 0, unknown 1, fail 2)."""
     out = np.zeros(len(status), dtype=np.int8)
@@ -661,7 +687,7 @@ def assess(
     rules = _rules(profile)
     attrs = edge_attributes(network, roads)
     mountain = is_mountain(county, profile=profile)
-    two = edge_status(attrs, rules.two_lane, mountain=bool(mountain))
+    two = _status_by_way(network, attrs, rules.two_lane, mountain=bool(mountain))
     notes: list[str] = []
     seat_m = seat.to_crs(network.crs)
     if len(villages):
@@ -688,7 +714,7 @@ def assess(
     elif not mountain:
         why = f"{county} is not in the profile's mountain-county list: the rule does not apply"
     else:
-        g3 = edge_status(attrs, rules.grade3, mountain=True)
+        g3 = _status_by_way(network, attrs, rules.grade3, mountain=True)
         grade3, why = seat_reaches_trunk(
             network,
             g3,

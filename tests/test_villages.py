@@ -441,3 +441,15 @@ def test_village_roads_parse_only_the_networks_ways() -> None:
     want = villages.edge_attributes(net, osm.road_attributes(ext.ways))
     assert got["lanes"].notna().sum() > 50
     assert_same_frames(got, want)
+
+
+def test_status_judged_once_per_way_equals_every_edge_judged(triesenberg) -> None:
+    """The statuses judged once per way and road class, then given to the way's edges, are to the
+    bit those of every edge judged on its own, for both road tests, in and out of the mountains."""
+    net, roads, _, _ = triesenberg
+    attrs = villages.edge_attributes(net, roads)
+    assert net.n_edges > 5 * attrs.drop_duplicates().shape[0]  # many edges per way
+    for test, mountain in itertools.product((RULES.two_lane, RULES.grade3), (False, True)):
+        got = villages._status_by_way(net, attrs, test, mountain=mountain)
+        assert_same_frames(got, villages.edge_status(attrs, test, mountain=mountain))
+    assert set(got["status"]) == {"pass", "unknown", "fail"}
