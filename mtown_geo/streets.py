@@ -243,7 +243,8 @@ def _lengths_in(geoms: np.ndarray, area: shapely.Geometry) -> np.ndarray:
 
 
 #: a road farther than this (m) from an area's edge lies wholly inside or wholly outside the area,
-#: and so does each piece of it: the pieces' vertices lie on the road to a few 1e-10 m
+#: and so does each piece of it: the pieces' vertices lie on the road to a few units in the last place
+#: of their coordinates (under 1e-8 m)
 _EDGE_GAP_M = 1e-6
 
 
