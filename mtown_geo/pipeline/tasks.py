@@ -293,7 +293,8 @@ def _village_roads(
             details={"status": {"pass": "pass", "fail": "fail"}.get(r.grade3, "missing")},
         )
     for name, gdf in r.layers.items():
-        layers[name] = gdf.to_crs(tw.metric)
+        # in the drive network's CRS, the town's own as a rule: then taken as they are, not copied
+        layers[name] = gdf if gdf.crs is not None and gdf.crs.is_exact_same(tw.metric) else gdf.to_crs(tw.metric)
     return r.villages
 
 
