@@ -293,9 +293,10 @@ def test_street_lines_merged_from_their_pieces_as_the_merge_of_every_piece() -> 
 
 
 def test_assess_makes_lines_only_of_the_pieces_near_the_areas_with_the_same_answers() -> None:
-    """assess pairs dual roads only among the roads that can reach the areas' box, makes a piece a
-    line only where its box meets the built-up area's or the town's, and merges and clips only
-    the roads with a piece near them: on Andorra la Vella among all of
+    """assess pairs dual roads only among the roads that can reach the areas' box, measures a piece
+    only where its box meets the built-up area's or the town's (as a line only where its road
+    comes near the area's edge), and merges and clips only the roads with a piece near them
+    (clipping only the lines near the edge): on Andorra la Vella among all of
     Andorra's roads (most of them far off), its figures and streets layer are, to the bit, those
     of the plain route: every piece a line, each measured, every road merged and clipped."""
     path = shared_path(OSM_FILES["andorra"])
