@@ -964,3 +964,26 @@ def test_land_within_is_the_intersection_cut_once(wudaokou_bounds):
     again = demand._land_within(other, area)
     assert again is not first
     assert shapely.to_wkb(again) == shapely.to_wkb(first)
+
+
+def test_the_towns_residential_land_is_the_plain_intersection_of_the_layers(andorra_parishes):
+    """A run's 居住用地 layer (``Town.residential_land``, the intersection the demand units were
+    measured on) covers the same land as the plain intersection of the two layers' unions."""
+    from mtown_geo.pipeline import inputs
+    from mtown_geo.pipeline.schema import load_profile, load_study
+    from mtown_geo.pipeline.town import build_town
+
+    for name, town_m, ext in andorra_parishes:
+        study = load_study({"name": name, "osm": str(ext.path), "boundaries": {"town": "<memory>"}, "demand": {"cell_m": 50}})
+        study = study.with_data(town=town_m, builtup=inputs.builtup_from_osm(ext, town_m), osm=ext)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.MtownGeoWarning)
+            tw = build_town(study, load_profile(study), [])
+        land = tw.residential_land()
+        plain = shapely.intersection(tw.residential.geometry.union_all(), tw.built.to_crs(tw.metric).geometry.union_all())
+        assert plain.area > 1e5
+        assert land.area == pytest.approx(plain.area, rel=1e-12, abs=0)
+        assert shapely.symmetric_difference(land, plain).area <= 1e-9 * plain.area
+        # the very intersection with_residential cut for the demand units, not a new one
+        assert tw.residential_land() is land
+        assert tw.units["res_area_m2"].sum() == pytest.approx(_geom.polygonal(land).area, rel=1e-9)

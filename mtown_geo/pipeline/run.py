@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
-import shapely
 from tqdm.auto import tqdm
 
 from .. import crs as _crs
@@ -121,10 +120,9 @@ def run(
         bar.set_postfix_str("inputs")
         tw = build_town(st, prof, notes, check_coordinates=True)
         metric = tw.metric
-        built_m = tw.built.to_crs(metric)
         layers["boundaries"] = _boundaries_layer(tw)
         if len(tw.residential):  # the land the residential-weighted rates measure
-            land = shapely.intersection(tw.residential.geometry.union_all(), built_m.geometry.union_all())
+            land = tw.residential_land()
             layers["residential"] = gpd.GeoDataFrame({"kind": ["居住用地"]}, geometry=[land], crs=metric)
         tables["inventory"] = inventory.take(
             tw.facilities,

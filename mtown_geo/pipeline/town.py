@@ -68,8 +68,19 @@ class Town:
         ``network.buffer_m``: where the features that serve the town may lie. Made once."""
         if self._reach is None:
             town = _geom.polygon_union(self.town, crs=self.metric, what="town boundary")
-            self._reach = town.buffer(self.study.network.buffer_m)
+            self._reach = _geom.buffered(town, self.study.network.buffer_m)
         return self._reach
+
+    def residential_land(self) -> shapely.Geometry:
+        """The residential land inside the built-up area, in the metric CRS: the land the
+        residential-weighted rates measure, as :func:`mtown_geo.demand.with_residential` cut
+        it for the demand units (the same unions and intersection, made once per town).
+        Empty when the study gives no residential land."""
+        if not len(self.residential):
+            return shapely.GeometryCollection()
+        land = _geom.polygon_union(self.residential, crs=self.metric, what="residential land layer", allow_empty=True)
+        area = _geom.polygon_union(self.built.to_crs(self.metric), crs=self.metric, what="area")
+        return demand._land_within(land, area)
 
     def attachment(self, mode: str) -> access.Attachment:
         """The facilities attached once to the mode's network (:func:`mtown_geo.access.attach`).
