@@ -319,6 +319,31 @@ def _union_of(geoms: np.ndarray) -> shapely.Geometry:
     return geom
 
 
+#: The last few buffers of :func:`buffered`, by a digest of the geometry's WKB and the distance:
+#: a town's boundary is buffered by the same reach for its facilities, inventory and networks.
+_BUFFERS: OrderedDict[tuple[str, float], shapely.Geometry] = OrderedDict()
+_BUFFERS_KEPT = 4
+_BUFFERS_LOCK = threading.Lock()
+
+
+def buffered(geom: shapely.Geometry, dist_m: float) -> shapely.Geometry:
+    """``geom.buffer(dist_m)`` (shapely's defaults), taken from the last few buffers when the same
+    geometry (the same WKB) was buffered by the same distance before: the same geometry, to the
+    bit. ``dist_m`` in the geometry's units (metres in a metric CRS)."""
+    key = (digest(np.array([geom], dtype=object)), float(dist_m))
+    with _BUFFERS_LOCK:
+        hit = _BUFFERS.get(key)
+        if hit is not None:
+            _BUFFERS.move_to_end(key)
+            return hit
+    out = geom.buffer(dist_m)
+    with _BUFFERS_LOCK:
+        _BUFFERS[key] = out
+        while len(_BUFFERS) > _BUFFERS_KEPT:
+            _BUFFERS.popitem(last=False)
+    return out
+
+
 def polygon_union(
     layer: Any,
     *,

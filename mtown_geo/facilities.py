@@ -158,7 +158,7 @@ def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float, *, crs: Any =
     metric = _crs.metric_crs(boundary)
     area = _geom.polygon_union(boundary, crs=metric, what="boundary", drop_empty=True)
     if buffer_m > 0:
-        area = area.buffer(buffer_m)
+        area = _geom.buffered(area, buffer_m)
     projected = gdf.to_crs(metric)
     hit = projected.intersects(area).to_numpy()
     kept = projected if crs is not None and projected.crs.equals(crs) else gdf

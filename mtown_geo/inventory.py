@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import _geom
 from . import crs as _crs
 from ._errors import InputError
 from .standards import Profile, resolve
@@ -172,7 +173,7 @@ def take(
     if unknown:
         raise InputError(f"circles {unknown} are not circles of the profile {prof.name!r} ({sorted(prof.circles)})")
     town, metric = _area(boundary)
-    reach = town.buffer(buffer_m) if buffer_m > 0 else town
+    reach = _geom.buffered(town, buffer_m) if buffer_m > 0 else town
     if len(facilities):
         _crs.require_crs(facilities, what="facility layer")
         geoms = np.asarray(facilities.to_crs(metric).geometry.values)

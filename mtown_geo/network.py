@@ -184,7 +184,7 @@ def _buffered_boundary(boundary: Any, target_crs: CRS, buffer_m: float) -> shape
     geom = shapely.make_valid(geom)
     if geom.area <= 0:
         raise InputError("the boundary has no area: give polygons, not points or lines")
-    return geom.buffer(buffer_m) if buffer_m > 0 else geom
+    return _geom.buffered(geom, buffer_m) if buffer_m > 0 else geom
 
 
 def _network_from_segments(

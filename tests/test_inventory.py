@@ -231,3 +231,26 @@ def test_batch_summary_names_the_gaps_of_a_sparse_town(tmp_path):
     again = mg.batch.run_batch(towns, osm=path, out=tmp_path / "b", study=study, n_workers=1)
     assert bool(again.iloc[0]["resumed"]) and again.iloc[0]["data_gaps"] == row["data_gaps"]
     assert np.isclose(again.iloc[0]["row9_value"], row["row9_value"])
+
+
+def test_the_town_is_buffered_once_for_facilities_inventory_and_networks(andorra_parishes):
+    """The facilities' clip, the inventory's reach and the network's clip buffer the same town
+    by the same distance: one buffer, the very geometry each route made by itself before."""
+    from mtown_geo import _geom, facilities, network
+
+    for _, town_m, ext in andorra_parishes:
+        plain_inventory = shapely.make_valid(town_m.union_all()).buffer(1000.0)
+        plain_facilities = _geom.polygon_union(town_m, crs=town_m.crs, what="town", drop_empty=True).buffer(1000.0)
+        assert shapely.to_wkb(plain_inventory) == shapely.to_wkb(plain_facilities)
+        net = network._buffered_boundary(town_m, town_m.crs, 1000.0)
+        assert shapely.to_wkb(net) == shapely.to_wkb(plain_inventory)
+        assert _geom.buffered(shapely.make_valid(town_m.union_all()), 1000.0) is net
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.MtownGeoWarning)
+            fac = facilities.from_osm(ext, boundary=town_m, buffer_m=1000.0, crs=town_m.crs)
+        inv = inventory.take(fac, boundary=town_m, buffer_m=1000.0)
+        geoms = fac.geometry.to_numpy()
+        inside = shapely.intersects(geoms, shapely.make_valid(town_m.union_all()))
+        assert inv["in_town"].sum() == inside.sum() > 0
+        assert inv["in_buffer"].sum() == (~inside & shapely.intersects(geoms, plain_inventory)).sum() > 0
+        assert len(fac) == int(shapely.intersects(geoms, plain_facilities).sum())

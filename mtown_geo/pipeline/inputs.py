@@ -448,7 +448,7 @@ def network_for(study: Study, prof: Profile, mode: str, town: gpd.GeoDataFrame, 
         _crs.require_crs(lines, what="road centreline layer")
         # the lines that reach the town plus the buffer, whole
         metric = _crs.metric_crs(town)
-        reach_area = _geom.polygon_union(town, crs=metric, what="town boundary").buffer(spec.buffer_m)
+        reach_area = _geom.buffered(_geom.polygon_union(town, crs=metric, what="town boundary"), spec.buffer_m)
         lines = lines[lines.to_crs(metric).intersects(reach_area).to_numpy()]
         if lines.empty:
             raise StudyError(f"network.source: no line of {spec.source} comes within {spec.buffer_m:g} m of the town")
