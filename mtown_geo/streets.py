@@ -565,77 +565,6 @@ def _linear(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _merged_pieces(lines: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """:func:`mtown_geo._geom.merged_lines_by_group` of two-point pieces, to the bit, faster.
-
-    A group whose pieces follow one another in order, each starting where the one before
-    ends, is one line cut at its vertices: where that line is simple and open, merging the
-    pieces gives what merging the line gives (GEOS's line merger walks it from the same end
-    through the same vertices), so the line is merged directly, without a graph of its
-    pieces. Every other group (closed, self-touching, branching or out of order) is merged
-    from its pieces as before.
-    """
-    lines = np.asarray(lines, dtype=object)
-    group = np.asarray(group, dtype=np.intp)
-    n = len(lines)
-    if n == 0 or n_groups == 0 or not (shapely.get_num_coordinates(lines) == 2).all():
-        return _geom.merged_lines_by_group(lines, group, n_groups)
-    xy = shapely.get_coordinates(lines).reshape(n, 2, 2)
-    return _merged_segments(xy[:, 0], xy[:, 1], group, n_groups, lines)
-
-
-def _merged_segments(
-    a: np.ndarray, b: np.ndarray, group: np.ndarray, n_groups: int, lines: np.ndarray | None = None
-) -> np.ndarray:
-    """:func:`_merged_pieces` of the two-point pieces from ``a[i]`` to ``b[i]`` (n × 2, at least
-    one piece and one group); ``lines`` holds the pieces as LineStrings where already made
-    (``None`` elsewhere: made from ``a`` and ``b`` where needed, the same lines)."""
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    a, b = a[order], b[order]
-    first = np.r_[True, g[1:] != g[:-1]]
-    # a break: a piece of the same group as the one before that does not start where it ends
-    brk = ~first & np.any(a != np.roll(b, 1, axis=0), axis=1)
-    chained = np.ones(n_groups, dtype=bool)
-    chained[g[brk]] = False
-    counts = np.bincount(g, minlength=n_groups)
-    chained &= counts > 0
-    take = chained[g]
-    if not take.any():
-        return _geom.merged_lines_by_group(_lines_at(a, b, lines, order), g, n_groups)
-    # the line of each chained group: the first piece's start, then every piece's end
-    starts = first & take
-    pts = np.concatenate([a[starts], b[take]])
-    owner = np.concatenate([g[starts], g[take]])
-    seq = np.concatenate([np.flatnonzero(starts) * 2, np.flatnonzero(take) * 2 + 1])
-    o = np.lexsort((seq, owner))
-    ids = np.flatnonzero(chained)
-    dense = np.full(n_groups, -1, dtype=np.intp)
-    dense[ids] = np.arange(len(ids))
-    line = shapely.linestrings(pts[o], indices=dense[owner[o]])
-    direct = np.zeros(n_groups, dtype=bool)
-    direct[ids] = shapely.is_simple(line) & ~shapely.is_closed(line)
-    out = np.empty(n_groups, dtype=object)
-    out[direct] = shapely.line_merge(line[dense[direct]])
-    rest = np.flatnonzero(~direct)
-    if len(rest):
-        number = np.full(n_groups, -1, dtype=np.intp)
-        number[rest] = np.arange(len(rest))
-        sel = number[g] >= 0
-        out[rest] = _geom.merged_lines_by_group(_lines_at(a[sel], b[sel], lines, order[sel]), number[g[sel]], len(rest))
-    return out
-
-
-def _lines_at(a: np.ndarray, b: np.ndarray, lines: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
-    """The pieces at positions ``pos`` of ``lines`` (start ``a``, end ``b``, already taken at
-    ``pos``) as LineStrings: those made, else made now."""
-    out = np.empty(len(pos), dtype=object) if lines is None else np.asarray(lines, dtype=object)[pos]
-    todo = np.flatnonzero(shapely.is_missing(out))
-    if len(todo):
-        out[todo] = _segments(a[todo], b[todo])
-    return out
-
-
 def _clipped_streets(
     roads: gpd.GeoDataFrame,
     a: np.ndarray,
@@ -648,7 +577,7 @@ def _clipped_streets(
 ) -> gpd.GeoDataFrame:
     """Counted roads clipped to an area: the pieces from ``a[i]`` to ``b[i]`` (n × 2) of road
     ``road[i]`` (row position in ``roads``) merged back per road and ``dual`` flag; ``lines``
-    as :func:`_merged_segments` takes them."""
+    as :func:`mtown_geo._geom.merged_segments_by_group` takes them."""
     if len(a) == 0:
         return gpd.GeoDataFrame(
             {"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs
@@ -665,7 +594,7 @@ def _clipped_streets(
     number = np.cumsum(near) - 1
     sel = near[group]
     merged = (
-        _merged_segments(a[sel], b[sel], number[group[sel]], len(keys), None if lines is None else lines[sel])
+        _geom.merged_segments_by_group(a[sel], b[sel], number[group[sel]], len(keys), None if lines is None else lines[sel])
         if len(keys)
         else np.empty(0, dtype=object)
     )

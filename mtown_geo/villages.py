@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import _frames, _geom, access, streets
+from . import _frames, _geom, access
 from ._errors import InputError, ProfileError
 from .network import Network
 from .standards import Profile, RoadTest, VillageRoadRules, resolve
@@ -625,7 +625,7 @@ def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFra
     pos = np.flatnonzero(held)
     first = np.zeros(int(number.max()) + 1 if len(number) else 0, dtype=np.intp)
     first[number[::-1]] = pos[::-1]  # each group's first edge
-    geoms = streets._merged_pieces(np.asarray(edges.geometry.values, dtype=object)[held], number, len(first))
+    geoms = _geom.merged_pieces_by_group(np.asarray(edges.geometry.values, dtype=object)[held], number, len(first))
     # each way's name and class: those of its first edge
     way_first = np.zeros(n_osm, dtype=np.intp)
     way_first[c_osm[::-1]] = np.arange(len(c_osm))[::-1]

@@ -276,7 +276,7 @@ def test_street_lines_merged_from_their_pieces_as_the_merge_of_every_piece() -> 
     rng = np.random.default_rng(7)
     for order in (np.arange(len(lines)), rng.permutation(len(lines))):
         want = mg._geom.merged_lines_by_group(lines[order], group[order], len(keys))
-        got = streets._merged_pieces(lines[order], group[order], len(keys))
+        got = mg._geom.merged_pieces_by_group(lines[order], group[order], len(keys))
         assert shapely.to_wkb(got).tolist() == shapely.to_wkb(want).tolist()
     ring = shapely.LineString([(0, 0), (40, 0), (40, 30), (0, 30), (0, 0)])
     loop = shapely.LineString([(0, 0), (50, 0), (50, 20), (20, 20), (20, -20)])  # crosses itself
@@ -287,7 +287,7 @@ def test_street_lines_merged_from_their_pieces_as_the_merge_of_every_piece() -> 
     geoms = np.array([p for c in cases for p in c], dtype=object)
     grp = np.repeat(np.arange(len(cases)), [len(c) for c in cases])
     want = mg._geom.merged_lines_by_group(geoms, grp, len(cases))
-    got = streets._merged_pieces(geoms, grp, len(cases))
+    got = mg._geom.merged_pieces_by_group(geoms, grp, len(cases))
     assert shapely.to_wkb(got).tolist() == shapely.to_wkb(want).tolist()
     assert shapely.is_closed(got[0]) and got[1].geom_type == "MultiLineString"
 
@@ -328,7 +328,7 @@ def test_assess_makes_lines_only_of_the_pieces_near_the_areas_with_the_same_answ
     assert got.internal_km == float((in_built * factor).sum()) / 1000.0
     assert got.town_km == float((in_town * factor[is_main]).sum()) / 1000.0
     keys, group = np.unique(road * 2 + pcs["dual"].to_numpy(bool), return_inverse=True)
-    merged = streets._merged_pieces(lines, group, len(keys))
+    merged = mg._geom.merged_pieces_by_group(lines, group, len(keys))
     clipped = shapely.intersection(merged, town_g.union(built_g))
     keep = ~shapely.is_empty(clipped) & (shapely.length(clipped) > 0)
     layer = got.layers["streets"]
@@ -380,7 +380,7 @@ def test_pieces_are_lines_only_at_an_areas_edge_with_the_same_lengths_and_clips(
             # each road's line, clipped
             ids, first = np.unique(road, return_index=True)
             number = np.searchsorted(ids, road)
-            merged = streets._merged_pieces(pieces, number, len(ids))
+            merged = mg._geom.merged_pieces_by_group(pieces, number, len(ids))
             clipped = streets._clipped(merged, geoms[ids], a[first], area)
             want = shapely.intersection(merged, area)
             empty = shapely.is_empty(want)
