@@ -192,12 +192,22 @@ def assess(
     layers["charger_gaps"] = gpd.GeoDataFrame({"radius_m": [rules.radius_m]}, geometry=[cov.gaps], crs=crs)
     drive_rate = None
     village_rate = None
+    # the built-up area's and the villages' times from one search to the longer limit
+    # (transit._minutes_at: the same times as a search of each limit)
+    both = drive is not None and units is not None and len(units) and vil is not None and len(vil)
+    limit = max(rules.drive_min, rules.village_drive_min)
+    shared = transit._LazyReach(drive, st, max_time_min=limit) if both and drive is not None and limit > 0 else None
     if drive is not None and units is not None and len(units):
-        drive_rate = transit.network_coverage(drive, st, units, time_min=rules.drive_min)
+        drive_rate = transit._network_coverage(
+            drive, st, units, dist_m=None, time_min=rules.drive_min, weight="area_m2", reach=shared
+        )
     elif drive is None:
         notes.append("no drive network: the 5-minute drive share is not computed")
     if vil is not None and len(vil) and drive is not None:
-        t = transit.minutes_to(drive, st, vil, max_time_min=rules.village_drive_min)
+        if shared is not None:
+            t = transit._minutes_at(shared.get(), vil, max_time_min=rules.village_drive_min)
+        else:
+            t = transit.minutes_to(drive, st, vil, max_time_min=rules.village_drive_min)
         within = t <= rules.village_drive_min + 1e-9
         names = vil["name"].to_numpy(dtype=object) if "name" in vil else np.full(len(vil), None, dtype=object)
         vtab = pd.DataFrame({"name": names, "drive_min": t, "within": within}, index=vil.index)

@@ -17,7 +17,9 @@ A town with no stop in the data gets no coverage figure (``None``: data missing)
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,9 @@ from .standards import Profile, TransitRules, resolve
 __all__ = ["AreaCoverage", "area_coverage", "merge_stops", "minutes_to", "network_coverage", "served", "village_reach"]
 
 log = logging.getLogger(__name__)
+
+#: An OSM id as int() writes it.
+_INT = re.compile(r"-?[0-9]+")
 
 #: Vertices per quarter circle of the coverage circles (area within 0.04 % of a circle's).
 QUAD_SEGS = 32
@@ -105,16 +110,34 @@ def merge_stops(
     xy = shapely.get_coordinates(pts[ok])
     labels, centres = _points.merge(xy, dist)
     names = stops["name"].to_numpy(dtype=object)[ok] if "name" in stops else np.full(len(xy), None, dtype=object)
-    df = pd.DataFrame({"g": labels, "name": names})
-    joined = df.groupby("g")["name"].agg(_joined_names)
+    counts = np.bincount(labels)
     out = gpd.GeoDataFrame(
-        {"name": joined.to_numpy(), "n_features": np.bincount(labels)},
+        {"name": _names_by_group(labels, names, len(counts)), "n_features": counts},
         geometry=shapely.points(centres),
         crs=target,
     )
     if "served" in stops:
-        served_ = pd.Series(stops["served"].to_numpy(dtype=bool)[ok]).groupby(labels).any()
-        out["served"] = served_.to_numpy()
+        served_ = np.zeros(len(counts), dtype=bool)
+        np.logical_or.at(served_, labels, stops["served"].to_numpy(dtype=bool)[ok])
+        out["served"] = served_
+    return out
+
+
+def _names_by_group(labels: np.ndarray, names: np.ndarray, n_groups: int) -> np.ndarray:
+    """:func:`_joined_names` of each group's names (groups ``0 .. n_groups - 1``), as an object array.
+
+    The same values as ``DataFrame({"g": labels, "name": names}).groupby("g")["name"].agg(_joined_names)``:
+    a group without a name is None when no group has one, else NaN (as pandas leaves it).
+    """
+    distinct: list[set[str]] = [set() for _ in range(n_groups)]
+    for g, n in zip(labels.tolist(), names.tolist(), strict=True):
+        if isinstance(n, str) and n:
+            distinct[g].add(n)
+    joined: list[object] = ["/".join(sorted(d)) if d else None for d in distinct]
+    if any(j is not None for j in joined):
+        joined = [np.nan if j is None else j for j in joined]
+    out = np.empty(n_groups, dtype=object)
+    out[:] = joined
     return out
 
 
@@ -159,6 +182,18 @@ def area_coverage(
     -------
     AreaCoverage
     """
+    return _area_coverage(points, area, radius_m=radius_m, gaps=True)
+
+
+def _area_coverage(
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    area: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    radius_m: float,
+    gaps: bool,
+) -> AreaCoverage:
+    """:func:`area_coverage`; without ``gaps`` the uncovered part is not cut (``gaps`` is then an
+    empty polygon) when only the figures are wanted."""
     if not radius_m > 0:
         raise InputError(f"radius_m must be positive, got {radius_m}")
     crs = _geom.target_crs(area, what="area")
@@ -170,9 +205,9 @@ def area_coverage(
         return AreaCoverage(float(radius_m), 0.0, total, 0.0, shapely.Polygon(), geom)
     circles = shapely.union_all(shapely.buffer(pts, radius_m, quad_segs=QUAD_SEGS))
     covered = shapely.intersection(geom, circles)
-    gaps = shapely.difference(geom, circles)
+    rest = shapely.difference(geom, circles) if gaps else shapely.Polygon()
     c = float(covered.area)
-    return AreaCoverage(float(radius_m), c, total, c / total, covered, gaps)
+    return AreaCoverage(float(radius_m), c, total, c / total, covered, rest)
 
 
 def network_coverage(
@@ -204,6 +239,21 @@ def network_coverage(
         Column of ``units`` to weight by (default ``"area_m2"``: the built-up area;
         ``None``: every unit counts 1), see :func:`mtown_geo.demand.weights`.
     """
+    return _network_coverage(network, points, units, dist_m=dist_m, time_min=time_min, weight=weight, reach=None)
+
+
+def _network_coverage(
+    network: Network,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    units: gpd.GeoDataFrame,
+    *,
+    dist_m: float | None,
+    time_min: float | None,
+    weight: str | None,
+    reach: _LazyReach | None,
+) -> float:
+    """:func:`network_coverage`, the times read from ``reach`` when given (the search of the
+    same points on the same network with a limit of at least the threshold)."""
     if (dist_m is None) == (time_min is None):
         raise InputError("give exactly one of dist_m or time_min")
     if dist_m is not None:
@@ -215,7 +265,11 @@ def network_coverage(
             raise InputError(f"time_min must be positive, got {time_min}")
         minutes = float(time_min)
     w = _demand.weights(units, weight)
-    t = minutes_to(network, points, units, max_time_min=minutes)
+    t = (
+        minutes_to(network, points, units, max_time_min=minutes)
+        if reach is None
+        else _minutes_at(reach.get(), units, max_time_min=minutes)
+    )
     return float(w[t <= minutes + 1e-9].sum() / w.sum())
 
 
@@ -236,6 +290,45 @@ def minutes_to(
     fac = gpd.GeoDataFrame({"category": ["point"] * len(geoms)}, geometry=geoms.to_numpy(), crs=geoms.crs)
     t = access.travel_times(network, fac, origins, categories=["point"], max_time_min=max_time_min)
     return t["point"].to_numpy(float)
+
+
+def _point_reach(network: Network, points: gpd.GeoDataFrame | gpd.GeoSeries, *, max_time_min: float) -> access.Reach:
+    """The search :func:`minutes_to` makes (all points one category), kept to read the times of
+    several sets of origins (:func:`_minutes_at`). ``points`` must not be empty."""
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    fac = gpd.GeoDataFrame({"category": ["point"] * len(geoms)}, geometry=geoms.to_numpy(), crs=geoms.crs)
+    return access.reach(network, fac, categories=["point"], max_time_min=max_time_min, labels=False)
+
+
+class _LazyReach:
+    """:func:`_point_reach` made when first asked for (:meth:`get`), then kept: several sets of
+    origins read their times from one search, which runs where the first of them needs it."""
+
+    def __init__(self, network: Network, points: gpd.GeoDataFrame | gpd.GeoSeries, *, max_time_min: float) -> None:
+        self._args = (network, points, float(max_time_min))
+        self._reach: access.Reach | None = None
+
+    def get(self) -> access.Reach:
+        if self._reach is None:
+            network, points, limit = self._args
+            self._reach = _point_reach(network, points, max_time_min=limit)
+        return self._reach
+
+
+def _minutes_at(reach: access.Reach, origins: gpd.GeoDataFrame | gpd.GeoSeries, *, max_time_min: float) -> np.ndarray:
+    """:func:`minutes_to` the reach's points with the limit ``max_time_min`` (at most the reach's).
+
+    The same times: node times within a limit do not depend on how far the search went on, and
+    an origin's time is at least its node's, so the times over ``max_time_min`` are the only
+    ones a longer search adds; they are set to inf as the shorter search leaves them.
+    """
+    if not max_time_min > 0:
+        raise InputError(f"max_time_min must be positive, got {max_time_min}")
+    if max_time_min > reach.max_time_min:
+        raise InputError(f"the reach was searched to {reach.max_time_min:g} minutes, not {max_time_min:g}")
+    t = reach.at(origins)["point"].to_numpy(float, copy=True)
+    t[t > max_time_min] = np.inf
+    return t
 
 
 def village_reach(
@@ -287,10 +380,28 @@ def served(stop_ids: Iterable[str], routes: pd.DataFrame, *, route: str = "bus")
     rel = routes[routes["route"] == route] if len(routes) and "route" in routes else routes.iloc[0:0]
     if len(rel) == 0:
         return None
-    members: set[str] = set()
+    stops = [str(s) for s in stop_ids]
+    out = np.zeros(len(stops), dtype=bool)
     for col, kind in (("nodes", "node"), ("ways", "way")):
-        if col in rel:
-            for ids in rel[col]:
-                if isinstance(ids, (list, tuple, np.ndarray)):
-                    members.update(f"{kind}/{int(i)}" for i in ids)
-    return np.array([str(s) in members for s in stop_ids], dtype=bool)
+        if col not in rel:
+            continue
+        lists = [ids for ids in rel[col] if isinstance(ids, (list, tuple, np.ndarray)) and len(ids)]
+        if not lists:
+            continue
+        flat = list(itertools.chain.from_iterable(lists))
+        members = np.array(flat)
+        if members.dtype.kind not in "iu":  # not all integers (or beyond int64): as int() reads them
+            members = np.array([int(i) for i in flat], dtype=object)
+        # the stops of this kind written as "<kind>/<id>", the id as int() writes it
+        pos, num = [], []
+        for k, s in enumerate(stops):
+            head, sep, tail = s.partition("/")
+            if sep and head == kind and _INT.fullmatch(tail) and str(int(tail)) == tail:
+                pos.append(k)
+                num.append(int(tail))
+        if pos:
+            cand = np.array(num)
+            if cand.dtype.kind not in "iu" or members.dtype.kind not in "iu":
+                cand, members = cand.astype(object), members.astype(object)
+            out[pos] = np.isin(cand, members)
+    return out

@@ -156,3 +156,28 @@ def test_charger_rows_name_their_denominator(schaan) -> None:
     assert t.loc["town_charger", "note"].startswith(("yes", "no"))
     assert not t.loc["charger_radius", "verified"] and "UNVERIFIED" in t.loc["charger_radius", "note"]
     assert transit.QUAD_SEGS == 32
+
+
+def test_schaan_one_drive_search_gives_the_times_of_two(schaan) -> None:
+    """assess() reads the built-up area's 5-minute share and the villages' 30-minute times from one
+    search to 30 minutes: the same figures as a search of each limit (network_coverage, minutes_to)."""
+    _, town_m, built, r = schaan
+    net = r.networks["drive"]
+    st = r.layers["chargers"]
+    units = mg.demand.grid(built.to_crs(net.crs), cell_m=100)
+    # villages: the cells' centres over the whole town, some beyond 5 minutes
+    grid = mg.demand.grid(town_m.to_crs(net.crs), cell_m=400)
+    vil = gpd.GeoDataFrame({"name": [f"v{i}" for i in range(len(grid))]}, geometry=grid.geometry.centroid, crs=net.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        a = chargers.assess(st, built, town=town_m, units=units, drive=net, villages=vil)
+        shared = transit._point_reach(net, st, max_time_min=30.0)
+        for limit, origins in ((5.0, units), (2.0, units), (0.5, vil), (5.0, vil), (30.0, vil)):
+            plain = transit.minutes_to(net, st, origins, max_time_min=limit)
+            fast = transit._minutes_at(shared, origins, max_time_min=limit)
+            assert np.array_equal(plain, fast)
+            assert (limit < 1.0 or np.isfinite(plain).any()) and (limit == 30.0 or np.isinf(plain).any())
+        assert a.drive_rate == transit.network_coverage(net, st, units, time_min=5.0)
+        assert np.array_equal(a.villages["drive_min"].to_numpy(), transit.minutes_to(net, st, vil, max_time_min=30.0))
+    with pytest.raises(mg.InputError, match="searched to 30"):
+        transit._minutes_at(shared, vil, max_time_min=31.0)

@@ -195,3 +195,45 @@ def test_guixi_has_no_stop_so_coverage_is_missing(tmp_path) -> None:
         assert "data missing" in t.loc[key, "note"]
     assert "建成区面积" in t.loc["bus_500m", "denominator"]
     assert any("no bus stop" in n for n in r.notes)
+
+
+def test_haidian_merge_and_served_match_the_pandas_and_string_routes(haidian) -> None:
+    """The merged stops' names and served flags, and served() itself, as the plain routes give them:
+    pandas' groupby of the names (NaN for an unnamed stop when another has a name, None when none
+    has), ``any`` per stop, and membership in a set of ``<kind>/<id>`` strings."""
+    _, ext, area, metric = haidian
+    sel = osm.select(ext, mg.standards.load().tasks.transit.osm)
+    ids = [f"{t}/{i}" for t, i in zip(sel["osm_type"], sel["osm_id"], strict=True)]
+    odd = ["node/0" + ids[0].split("/")[1], "node/-0", "relation/5", "node/--5", "way/x", "node/", "nodes", ids[0]]
+    bus = ext.routes[ext.routes["route"] == "bus"]
+    members = {f"{k}/{int(i)}" for col, k in (("nodes", "node"), ("ways", "way")) for ids_ in bus[col] for i in ids_}
+    for some in (ids, odd):
+        flags = transit.served(some, ext.routes)
+        assert flags is not None and flags.tolist() == [s in members for s in some]
+    names = sel["name"].to_numpy(dtype=object).copy()
+    names[::3] = None  # some stops without a name
+    layer = sel.assign(served=transit.served(ids, ext.routes), name=names)
+    m = transit.merge_stops(layer, crs=metric)
+    pts = shapely.point_on_surface(np.asarray(layer.to_crs(metric).geometry.values))
+    labels, _ = mg._points.merge(shapely.get_coordinates(pts), 40.0)
+    plain = pd.DataFrame({"g": labels, "name": layer["name"].to_numpy(dtype=object)}).groupby("g")["name"]
+    want = plain.agg(transit._joined_names).to_numpy()
+    got = m["name"].to_numpy()
+    assert len(got) == len(want) and any(isinstance(w, float) for w in want)  # some stops without a name
+    assert all(
+        (g is w) or (g == w) or (isinstance(g, float) and isinstance(w, float) and np.isnan(g) and np.isnan(w))
+        for g, w in zip(got, want, strict=True)
+    )
+    assert m["served"].tolist() == pd.Series(layer["served"].to_numpy()).groupby(labels).any().tolist()
+    unnamed = transit.merge_stops(layer.assign(name=None), crs=metric)["name"].to_numpy()
+    assert (
+        unnamed.tolist()
+        == pd.DataFrame({"g": labels, "name": [None] * len(labels)}).groupby("g")["name"].agg(transit._joined_names).tolist()
+    )
+    assert all(n is None for n in unnamed)
+    # the figures without the gaps: the same as area_coverage's, to the bit
+    for radius in (500.0, 300.0):
+        full = transit.area_coverage(m, area, radius_m=radius)
+        fast = transit._area_coverage(m, area, radius_m=radius, gaps=False)
+        assert (fast.rate, fast.covered_m2, fast.total_m2) == (full.rate, full.covered_m2, full.total_m2)
+        assert shapely.equals_exact(fast.covered, full.covered, tolerance=0) and fast.gaps.is_empty
