@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,32 +182,40 @@ def area_coverage(
     -------
     AreaCoverage
     """
-    return _area_coverage(points, area, radius_m=radius_m, gaps=True)
+    return _area_coverages(points, area, radii_m=[radius_m], gaps=[True])[0]
 
 
-def _area_coverage(
+def _area_coverages(
     points: gpd.GeoDataFrame | gpd.GeoSeries,
     area: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
-    radius_m: float,
-    gaps: bool,
-) -> AreaCoverage:
-    """:func:`area_coverage`; without ``gaps`` the uncovered part is not cut (``gaps`` is then an
-    empty polygon) when only the figures are wanted."""
-    if not radius_m > 0:
-        raise InputError(f"radius_m must be positive, got {radius_m}")
-    crs = _geom.target_crs(area, what="area")
-    geom = _geom.polygon_union(area, crs=crs, what="area", drop_empty=True)
-    total = float(geom.area)
-    pts = _points_of(points, crs, what="point layer")
-    pts = pts[np.array([p is not None for p in pts], dtype=bool)]
-    if len(pts) == 0:
-        return AreaCoverage(float(radius_m), 0.0, total, 0.0, shapely.Polygon(), geom)
-    circles = shapely.union_all(shapely.buffer(pts, radius_m, quad_segs=QUAD_SEGS))
-    covered = shapely.intersection(geom, circles)
-    rest = shapely.difference(geom, circles) if gaps else shapely.Polygon()
-    c = float(covered.area)
-    return AreaCoverage(float(radius_m), c, total, c / total, covered, rest)
+    radii_m: Sequence[float],
+    gaps: Sequence[bool],
+) -> list[AreaCoverage]:
+    """:func:`area_coverage` of each radius, the area's union and the points made once; where
+    ``gaps`` is False the uncovered part is not cut (``gaps`` is then an empty polygon) when
+    only the figures are wanted."""
+    out: list[AreaCoverage] = []
+    geom: shapely.Geometry | None = None
+    pts = np.empty(0, dtype=object)
+    for radius_m, cut in zip(radii_m, gaps, strict=True):
+        if not radius_m > 0:
+            raise InputError(f"radius_m must be positive, got {radius_m}")
+        if geom is None:
+            crs = _geom.target_crs(area, what="area")
+            geom = _geom.polygon_union(area, crs=crs, what="area", drop_empty=True)
+            pts = _points_of(points, crs, what="point layer")
+            pts = pts[np.array([p is not None for p in pts], dtype=bool)]
+        total = float(geom.area)
+        if len(pts) == 0:
+            out.append(AreaCoverage(float(radius_m), 0.0, total, 0.0, shapely.Polygon(), geom))
+            continue
+        circles = shapely.union_all(shapely.buffer(pts, radius_m, quad_segs=QUAD_SEGS))
+        covered = shapely.intersection(geom, circles)
+        rest = shapely.difference(geom, circles) if cut else shapely.Polygon()
+        c = float(covered.area)
+        out.append(AreaCoverage(float(radius_m), c, total, c / total, covered, rest))
+    return out
 
 
 def network_coverage(

@@ -232,8 +232,10 @@ def test_haidian_merge_and_served_match_the_pandas_and_string_routes(haidian) ->
     )
     assert all(n is None for n in unnamed)
     # the figures without the gaps: the same as area_coverage's, to the bit
-    for radius in (500.0, 300.0):
+    both = transit._area_coverages(m, area, radii_m=[500.0, 300.0], gaps=[True, False])
+    for radius, fast in zip((500.0, 300.0), both, strict=True):
         full = transit.area_coverage(m, area, radius_m=radius)
-        fast = transit._area_coverage(m, area, radius_m=radius, gaps=False)
-        assert (fast.rate, fast.covered_m2, fast.total_m2) == (full.rate, full.covered_m2, full.total_m2)
-        assert shapely.equals_exact(fast.covered, full.covered, tolerance=0) and fast.gaps.is_empty
+        assert (fast.radius_m, fast.rate, fast.covered_m2, fast.total_m2) == (radius, full.rate, full.covered_m2, full.total_m2)
+        assert shapely.equals_exact(fast.covered, full.covered, tolerance=0)
+    assert shapely.equals_exact(both[0].gaps, transit.area_coverage(m, area, radius_m=500.0).gaps, tolerance=0)
+    assert both[1].gaps.is_empty

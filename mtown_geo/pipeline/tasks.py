@@ -369,9 +369,8 @@ def _transit(
         return None
     n_feat = int(stops["n_features"].sum())
     stop_note = f"{_words.count(len(stops), 'stop', 'stops')} ({_words.count(n_feat, 'mapped feature', 'mapped features')}, those within {rules.merge_dist_m:g} m merged)"
-    c500 = transit.area_coverage(stops, built_m, radius_m=rules.radius_m)
-    # the figure only: the part beyond the 300 m circles is not cut
-    c300 = transit._area_coverage(stops, built_m, radius_m=rules.radius_small_m, gaps=False)
+    # one union of the built-up area for both radii; the part beyond the 300 m circles is not cut (no layer shows it)
+    c500, c300 = transit._area_coverages(stops, built_m, radii_m=[rules.radius_m, rules.radius_small_m], gaps=[True, False])
     out["transit:bus_500m"] = ComputedValue(
         _pct(c500.rate), area, True, f"straight-line {rules.radius_m:g} m circles; {stop_note}"
     )
