@@ -534,3 +534,76 @@ def test_networks_of_one_boundary_clip_as_if_each_were_built_alone(demo_osm, dem
         pd.testing.assert_frame_equal(net.nodes, alone.nodes)
         pd.testing.assert_frame_equal(net.edges, alone.edges)
     assert len(kept[2].nodes) < len(kept[0].nodes) and len(kept[3].nodes) < len(kept[0].nodes)
+
+
+def _assert_same_bits(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    for col in a.columns:
+        if a[col].dtype.kind == "f":
+            assert np.array_equal(a[col].to_numpy().view(np.int64), b[col].to_numpy().view(np.int64)), col
+
+
+def _shared_and_plain(ext, **kw):
+    """A network built with the extract's vertices shared between modes, and the plain one."""
+    from mtown_geo import network as netmod
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        try:
+            netmod._SHARED_VERTICES = False
+            plain = mg.network.from_osm(ext, **kw)
+        finally:
+            netmod._SHARED_VERTICES = True
+        shared = mg.network.from_osm(ext, **kw)
+    return shared, plain
+
+
+@pytest.mark.parametrize(("key", "level"), [("andorra", "7"), ("liechtenstein", "8"), ("karhula", None), ("helsinki", None)])
+def test_modes_sharing_an_extracts_vertices_equal_each_built_alone(key, level):
+    """Every mode's network of a town's cut of the extract, its vertices numbered, projected and
+    clipped once for all modes, equals to the bit the network that numbers its own."""
+    from mtown_geo import network as netmod
+
+    path = shared_path(OSM_FILES[key])
+    ext = mg.sources.read_osm(path)
+    if level is not None:
+        towns = mg.batch.towns_from_osm(path, admin_level=level)
+        areas = [towns.iloc[[i]] for i in range(0, len(towns), max(1, len(towns) // 3))]
+    else:
+        w, s, e, n = ext.coords[:, 0].min(), ext.coords[:, 1].min(), ext.coords[:, 0].max(), ext.coords[:, 1].max()
+        cx, cy, dx, dy = (w + e) / 2, (s + n) / 2, (e - w) / 6, (n - s) / 6
+        areas = [gpd.GeoDataFrame(geometry=[shapely.box(cx - dx, cy - dy, cx + dx, cy + dy)], crs=4326)]
+    for area in areas:
+        w, s, e, n = area.total_bounds
+        sub = ext.subset((w - 0.02, s - 0.02, e + 0.02, n + 0.02))
+        for mode in ("walk", "ebike", "drive"):
+            shared, plain = _shared_and_plain(sub, mode=mode, boundary=area, buffer_m=1000.0)
+            assert shared.crs == plain.crs
+            _assert_same_bits(shared._node_table, plain._node_table)
+            _assert_same_bits(shared._edge_table, plain._edge_table)
+        assert isinstance(sub.cache.get(netmod._VERTICES_KEY), netmod._Vertices)
+    # the whole file, no boundary, the CRS chosen from the vertices
+    shared, plain = _shared_and_plain(ext, mode="drive")
+    assert shared.crs == plain.crs
+    _assert_same_bits(shared._node_table, plain._node_table)
+    _assert_same_bits(shared._edge_table, plain._edge_table)
+
+
+def test_vertices_not_shared_when_one_key_holds_two_positions():
+    """Two vertices rounding to the same 1e-7 degree but not the same bits: each mode numbers
+    its own (the first of the mode's ways gives the position), as without sharing."""
+    import dataclasses
+
+    from mtown_geo import network as netmod
+
+    ext = mg.sources.read_osm(shared_path(OSM_FILES["karhula"]))
+    coords = ext.coords.copy()
+    key = netmod._vertex_key(coords)
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    dup = int(np.flatnonzero(key == key[first[np.argmax(counts)]])[-1])
+    coords[dup, 0] = np.nextafter(coords[dup, 0], np.inf)
+    moved = dataclasses.replace(ext, coords=coords, cache={})
+    assert netmod._extract_vertices(moved) is None
+    shared, plain = _shared_and_plain(moved, mode="walk")
+    _assert_same_bits(shared._node_table, plain._node_table)
+    _assert_same_bits(shared._edge_table, plain._edge_table)
