@@ -334,7 +334,7 @@ def _network_from_segments(
             "time_min": time,
             "time_rev_min": time_rev,
             "oneway": np.isinf(time_rev),
-            **{c: values[edge_way] for c, values in way_attrs.items()},
+            **{c: _edge_column(values, edge_way) for c, values in way_attrs.items()},
         }
     )
     net = Network(
@@ -351,6 +351,22 @@ def _network_from_segments(
     )
     _report_components(net)
     return net
+
+
+#: Make text columns of the edges pandas text once per way, then take them per edge (False:
+#: let the edge table infer them from the edges' values).
+_WAY_LEVEL_TEXT = True
+
+
+def _edge_column(values: np.ndarray, edge_way: np.ndarray) -> Any:
+    """A way attribute spread over the edges: ``values[edge_way]``, text made a pandas string
+    array once per way (the dtype and values the edge table would infer from the edges' own)."""
+    if _WAY_LEVEL_TEXT and values.dtype == object:
+        col = pd.Series(values, copy=False)
+        # the edges' values infer as text too unless all of them are missing
+        if isinstance(col.dtype, pd.StringDtype) and col.notna().to_numpy()[edge_way].any():
+            return col.array.take(edge_way)
+    return values[edge_way]
 
 
 def _report_components(net: Network) -> None:

@@ -544,16 +544,17 @@ def _assert_same_bits(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def _shared_and_plain(ext, **kw):
-    """A network built with the extract's vertices shared between modes, and the plain one."""
+    """A network built with the extract's vertices shared between modes and its text columns
+    made per way, and the plain one."""
     from mtown_geo import network as netmod
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
         try:
-            netmod._SHARED_VERTICES = False
+            netmod._SHARED_VERTICES = netmod._WAY_LEVEL_TEXT = False
             plain = mg.network.from_osm(ext, **kw)
         finally:
-            netmod._SHARED_VERTICES = True
+            netmod._SHARED_VERTICES = netmod._WAY_LEVEL_TEXT = True
         shared = mg.network.from_osm(ext, **kw)
     return shared, plain
 
