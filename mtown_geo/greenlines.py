@@ -256,7 +256,7 @@ def from_osm(
             log.info("%d member ways of greenway routes are not in the extract (outside its area)", missing)
     whole = by_name | by_route
     cand = _waterside_candidates(ways, spec)
-    lines = _way_lines(extract, whole | cand, target)  # only the lines that can be greenways
+    lines = extract.way_lines_at(whole | cand, target)  # only the lines that can be greenways
     geom = np.empty(len(lines), dtype=object)
     geom[whole] = lines[whole]
     area = None
@@ -326,31 +326,6 @@ def _waterside_candidates(ways: pd.DataFrame, spec: GreenwaySpec) -> np.ndarray:
         & ~ways["access"].isin(list(_CLOSED_ACCESS)).to_numpy()
         & ways["bridge"].map(lambda v: v in _NOT_BRIDGE).to_numpy(dtype=bool)
     )
-
-
-def _way_lines(extract: OSMExtract, rows: np.ndarray, target: CRS) -> np.ndarray:
-    """The lines of some ways of an extract in ``target`` (None for the other ways).
-
-    The same lines, to the bit, as :meth:`OSMExtract.way_lines` projected whole: each line
-    is made of its own vertices and each vertex projected by itself.
-    """
-    ways = extract.ways
-    out = np.full(len(ways), None, dtype=object)
-    pos = np.flatnonzero(rows)
-    if len(pos) == 0:
-        return out
-    start = ways["start"].to_numpy(dtype=np.int64)
-    stop = ways["stop"].to_numpy(dtype=np.int64)
-    lengths = stop - start
-    if not (len(start) and start[0] == 0 and np.array_equal(start[1:], stop[:-1])):  # pragma: no cover - not made by read_osm
-        out[pos] = np.asarray(extract.way_lines().to_crs(target).values, dtype=object)[pos]
-        return out
-    n = lengths[pos]
-    first = np.repeat(start[pos] - (np.cumsum(n) - n), n)  # each kept vertex's position in coords
-    coords = extract.coords[first + np.arange(int(n.sum()))]
-    geoms = shapely.linestrings(coords, indices=np.repeat(np.arange(len(pos)), n))
-    out[pos] = np.asarray(gpd.GeoSeries(geoms, crs=4326).to_crs(target).values, dtype=object)
-    return out
 
 
 #: lines within this distance (m) of the area, or whose boxes come this close, count as reaching it

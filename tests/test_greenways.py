@@ -484,16 +484,6 @@ def test_lines_kept_and_names_matched_in_bulk_as_one_by_one() -> None:
     assert hit.tolist() == [greenlines._named(n, patterns) for n in names] and 0 < hit.sum() < len(names)
 
 
-def test_way_lines_subset_as_whole(andorra_parishes):
-    _, town_m, ext = andorra_parishes[1]
-    rows = np.zeros(len(ext.ways), dtype=bool)
-    rows[::3] = True
-    got = greenlines._way_lines(ext, rows, town_m.crs)
-    whole = np.asarray(ext.way_lines().to_crs(town_m.crs).values, dtype=object)
-    assert list(shapely.to_wkb(got[rows])) == list(shapely.to_wkb(whole[rows]))
-    assert all(g is None for g in got[~rows])
-
-
 def test_greenways_in_a_boundary_as_clipped_from_all(andorra_parishes):
     """from_osm with a boundary measures waterside runs only for the paths joined to it: the
     same rows as all greenways of the extract clipped to the boundary afterwards."""
@@ -510,6 +500,6 @@ def test_greenways_in_a_boundary_as_clipped_from_all(andorra_parishes):
         assert (got["matched_by"].str.contains("waterside")).sum() > 10
         spec = greenlines._spec(mg.standards.resolve(None))
         cand = np.flatnonzero(greenlines._waterside_candidates(ext.ways, spec))
-        lines = greenlines._way_lines(ext, greenlines._waterside_candidates(ext.ways, spec), town_m.crs)
+        lines = ext.way_lines_at(greenlines._waterside_candidates(ext.ways, spec), town_m.crs)
         pruned_any |= not greenlines._joined_to_area(lines[cand], area).all()
     assert pruned_any  # some paths are left out, and the answer is the same

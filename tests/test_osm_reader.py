@@ -381,3 +381,14 @@ def test_road_attributes_parsed_per_distinct_value_equal_row_by_row(rel, monkeyp
     assert tail["lanes"].tolist()[:2] == [2.0, 4.0] and tail["width_m"].iloc[1] == pytest.approx(5 * 0.3048)
     assert tail["ref_class"].tolist() == ["G", "S", "X", None, None, None]
     assert tail["grade_cn"].tolist()[:2] == [2.0, 3.0]
+
+
+def test_way_lines_at_chosen_rows_as_the_whole_projected(andorra_parishes):
+    """The chosen ways' lines, projected alone, are those of every way projected whole."""
+    _, town_m, ext = andorra_parishes[1]
+    rows = np.zeros(len(ext.ways), dtype=bool)
+    rows[::3] = True
+    got = ext.way_lines_at(rows, town_m.crs)
+    whole = np.asarray(ext.way_lines().to_crs(town_m.crs).values, dtype=object)
+    assert list(shapely.to_wkb(got[rows])) == list(shapely.to_wkb(whole[rows]))
+    assert all(g is None for g in got[~rows])

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import _geom, _words, chargers, greenlines, greenspace, neighbourhood, parks, streets, transit, villages
+from .. import _geom, _words, chargers, greenspace, neighbourhood, parks, streets, transit, villages
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
@@ -176,7 +176,7 @@ def _street_ways(ext: _osm.OSMExtract, crs: Any, box: np.ndarray, profile: Any) 
     answers with them or without.
     """
     keep = streets.counted(ext.ways, profile=profile, internal=True)
-    geoms = greenlines._way_lines(ext, keep, crs)[keep]
+    geoms = ext.way_lines_at(keep, crs)[keep]
     near = shapely.intersects(geoms, shapely.box(*box))
     ways = ext.ways.iloc[np.flatnonzero(keep)[near]].drop(columns=["start", "stop"])
     return gpd.GeoDataFrame(ways, geometry=geoms[near], crs=crs).reset_index(drop=True)

@@ -313,6 +313,42 @@ class OSMExtract:
         geoms = shapely.linestrings(self.coords, indices=np.repeat(np.arange(len(lengths)), lengths))
         return gpd.GeoSeries(geoms, index=self.ways.index, crs=4326)
 
+    def way_lines_at(self, rows: np.ndarray, crs: Any) -> np.ndarray:
+        """The lines of the chosen highway ways in ``crs``; None for the other ways.
+
+        The same lines, to the bit, as :meth:`way_lines` projected whole, without making or
+        projecting the others: each line is made of its own vertices and each vertex
+        projected by itself.
+
+        Parameters
+        ----------
+        rows : ndarray of bool
+            One flag per row of :attr:`ways`.
+        crs : anything pyproj takes
+            The CRS of the lines (a metric one for lengths).
+
+        Returns
+        -------
+        ndarray of object
+            LineStrings where ``rows`` holds, None elsewhere; aligned with :attr:`ways`.
+        """
+        ways = self.ways
+        out = np.full(len(ways), None, dtype=object)
+        pos = np.flatnonzero(rows)
+        if len(pos) == 0:
+            return out
+        start = ways["start"].to_numpy(dtype=np.int64)
+        stop = ways["stop"].to_numpy(dtype=np.int64)
+        if not (len(start) and start[0] == 0 and np.array_equal(start[1:], stop[:-1])):  # pragma: no cover - not made by read_osm
+            out[pos] = np.asarray(self.way_lines().to_crs(crs).values, dtype=object)[pos]
+            return out
+        n = (stop - start)[pos]
+        first = np.repeat(start[pos] - (np.cumsum(n) - n), n)  # each kept vertex's position in coords
+        coords = self.coords[first + np.arange(int(n.sum()))]
+        geoms = shapely.linestrings(coords, indices=np.repeat(np.arange(len(pos)), n))
+        out[pos] = np.asarray(gpd.GeoSeries(geoms, crs=4326).to_crs(crs).values, dtype=object)
+        return out
+
 
 _CACHE: OrderedDict[tuple[str, int, int, str], OSMExtract] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
