@@ -508,56 +508,74 @@ def gaps(
         targets = [(c, np.array([c in m for m in missing] + [False], dtype=bool)[codes]) for c in req]
     else:
         raise InputError(f"by must be 'circle' or 'category', got {by!r}")
-    rows: list[dict[str, object]] = []
-    geoms: list[shapely.Geometry] = []
     area = assessed["area_m2"].to_numpy(float) if "area_m2" in assessed else np.zeros(len(assessed))
     res = assessed["res_area_m2"].to_numpy(float) if "res_area_m2" in assessed else np.zeros(len(assessed))
     pop = assessed["pop"].to_numpy(float) if "pop" in assessed else np.zeros(len(assessed))
-    # each unit's representative point, made once for every category it is a gap of
+    # each unit's representative point, made once for every category it is a gap of: a grid
+    # unit's cell centre (inside its cell, so inside the gap its cell belongs to)
     any_gap = np.logical_or.reduce([mask for _, mask in targets]) if targets else np.zeros(len(assessed), dtype=bool)
     rep_all = np.empty(len(assessed), dtype=object)
-    rep_all[any_gap] = shapely.point_on_surface(shapes[any_gap])
+    if polygons is None:
+        xy = assessed[["x", "y"]].to_numpy(float)[any_gap]
+        rep_all[any_gap] = shapely.points(xy[:, 0], xy[:, 1])
+    else:
+        rep_all[any_gap] = shapely.point_on_surface(shapes[any_gap])
+    cat_col: list[str] = []
+    geoms: list[shapely.Geometry] = []
+    sums: list[tuple[float, float, float, int]] = []
+    # categories missed by the same units have the same gaps: each distinct set is dissolved once
+    done: dict[bytes, tuple[np.ndarray, list[tuple[float, float, float, int]]]] = {}
     for cat, mask in targets:
         if not mask.any():
             continue
-        idx = np.flatnonzero(mask)
-        # cells of one lattice share their edges exactly: a coverage union (10x faster)
-        merged = shapely.coverage_union_all(shapes[idx]) if on_lattice else shapely.union_all(shapes[idx])
-        parts = shapely.get_parts(merged)
-        parts = parts[shapely.area(parts) > 0]
-        # each unit goes to the gap its representative point falls in (the gaps are the query
-        # geometries: each is prepared once, and tested against the points in its box)
-        hit_part, hit_unit = shapely.STRtree(rep_all[idx]).query(parts, predicate="contains")
-        owner = np.full(len(idx), -1)
-        owner[hit_unit] = hit_part
-        # the units of each gap in their row order (a stable sort by gap: no pass over all units per gap)
-        order = np.argsort(owner, kind="stable")
-        bounds = np.searchsorted(owner[order], np.arange(len(parts) + 1))
-        for p, geom in enumerate(parts):
-            sel = idx[order[bounds[p] : bounds[p + 1]]]
-            rows.append(
-                {
-                    "circle": circle,
-                    "category": cat,
-                    "area_m2": float(area[sel].sum()),
-                    "res_area_m2": float(res[sel].sum()),
-                    "pop": float(pop[sel].sum()),
-                    "units": len(sel),
-                }
-            )
-            geoms.append(geom)
-    out = (
-        gpd.GeoDataFrame(rows, geometry=geoms, crs=assessed.crs)
-        if rows
-        else gpd.GeoDataFrame(
-            {"circle": [], "category": [], "area_m2": [], "res_area_m2": [], "pop": [], "units": []},
-            geometry=[],
-            crs=assessed.crs,
-        )
+        key = np.packbits(mask).tobytes()
+        if key not in done:
+            done[key] = _gap_parts(shapes, on_lattice, np.flatnonzero(mask), rep_all, area, res, pop)
+        parts, stats = done[key]
+        cat_col.extend([cat] * len(parts))
+        geoms.extend(parts.tolist())
+        sums.extend(stats)
+    # largest first within each category (a stable order: ties keep their row order)
+    cat_arr = np.array(cat_col, dtype=object)
+    area_arr = np.array([s[0] for s in sums], dtype=float)
+    order = np.lexsort((-area_arr, np.unique(cat_arr, return_inverse=True)[1].ravel())) if len(sums) else np.empty(0, np.int64)
+    pick = order.tolist()
+    return gpd.GeoDataFrame(
+        {
+            "circle": [circle] * len(pick),
+            "category": [cat_col[i] for i in pick],
+            "area_m2": [sums[i][0] for i in pick],
+            "res_area_m2": [sums[i][1] for i in pick],
+            "pop": [sums[i][2] for i in pick],
+            "units": [sums[i][3] for i in pick],
+        },
+        geometry=[geoms[i] for i in pick],
+        crs=assessed.crs,
     )
-    if len(out):
-        out = out.sort_values(["category", "area_m2"], ascending=[True, False]).reset_index(drop=True)
-    return out
+
+
+def _gap_parts(
+    shapes: np.ndarray, on_lattice: bool, idx: np.ndarray, rep_all: np.ndarray, area: np.ndarray, res: np.ndarray, pop: np.ndarray
+) -> tuple[np.ndarray, list[tuple[float, float, float, int]]]:
+    """The connected gaps of the units at ``idx`` and, for each, the sums of ``area``,
+    ``res`` and ``pop`` over its units and their number."""
+    # cells of one lattice share their edges exactly: a coverage union (10x faster)
+    merged = shapely.coverage_union_all(shapes[idx]) if on_lattice else shapely.union_all(shapes[idx])
+    parts = shapely.get_parts(merged)
+    parts = parts[shapely.area(parts) > 0]
+    # each unit goes to the gap its representative point falls in (the gaps are the query
+    # geometries: each is prepared once, and tested against the points in its box)
+    hit_part, hit_unit = shapely.STRtree(rep_all[idx]).query(parts, predicate="contains")
+    owner = np.full(len(idx), -1)
+    owner[hit_unit] = hit_part
+    # the units of each gap in their row order (a stable sort by gap: no pass over all units per gap)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(parts) + 1))
+    stats = []
+    for p in range(len(parts)):
+        sel = idx[order[bounds[p] : bounds[p + 1]]]
+        stats.append((float(area[sel].sum()), float(res[sel].sum()), float(pop[sel].sum()), len(sel)))
+    return parts, stats
 
 
 def what_if_reach(

@@ -302,3 +302,59 @@ def test_gaps_hold_the_units_whose_point_lies_in_them(shared_demo):
                 assert gap["units"] == int(inside.sum())
                 assert gap["area_m2"] == pytest.approx(units["area_m2"].to_numpy()[inside].sum(), rel=1e-12)
             assert group["units"].sum() == int(mask.sum())
+
+
+def _plain_gaps(assessed: gpd.GeoDataFrame, circle: str) -> gpd.GeoDataFrame:
+    """gaps(by="category") the plain way: every category's cells dissolved on their own, each
+    part's units by pairwise containment of the cells' representative points, pandas' sort."""
+    boxes, _ = demand._cell_boxes(assessed)
+    reps = shapely.point_on_surface(boxes)
+    missing = assessed["missing"].fillna("").str.split(",")
+    rows, geoms = [], []
+    for cat in mg.standards.load().circles[circle].required:
+        mask = np.array([cat in m for m in missing])
+        if not mask.any():
+            continue
+        parts = shapely.get_parts(shapely.union_all(boxes[mask]))
+        for part in parts[shapely.area(parts) > 0]:
+            sel = mask & shapely.within(reps, part)
+            rows.append(
+                {
+                    "circle": circle,
+                    "category": cat,
+                    "area_m2": float(assessed["area_m2"].to_numpy()[sel].sum()),
+                    "res_area_m2": float(assessed["res_area_m2"].to_numpy()[sel].sum()),
+                    "pop": float(assessed["pop"].to_numpy()[sel].sum()),
+                    "units": int(sel.sum()),
+                }
+            )
+            geoms.append(part)
+    out = gpd.GeoDataFrame(rows, geometry=geoms, crs=assessed.crs)
+    return out.sort_values(["category", "area_m2"], ascending=[True, False]).reset_index(drop=True)
+
+
+def test_gaps_by_category_as_the_plain_route(demo_case):
+    """gaps(by="category") (categories missed by the same units dissolved once, cell centres as
+    the units' points, one sort of positions) gives the rows of the plain route: same columns,
+    dtypes, order and values, and gaps covering the same land."""
+    units, _, times = demo_case
+    for circle in ("5min", "15min"):
+        a = lifecircle.assess(
+            times.reindex(columns=lifecircle.categories_of(None, circle), fill_value=np.inf), units, circle=circle
+        )
+        fast = lifecircle.gaps(a, circle=circle, by="category")
+        plain = _plain_gaps(a, circle)
+        assert len(fast) > 3
+        pd.testing.assert_frame_equal(pd.DataFrame(fast.drop(columns="geometry")), pd.DataFrame(plain.drop(columns="geometry")))
+        assert fast.crs == plain.crs
+        for f, p in zip(fast.geometry, plain.geometry, strict=True):
+            assert f.equals(p) and abs(f.area - p.area) <= 1e-12 * p.area
+    # categories missed by exactly the same units share their gaps (dissolved once): the
+    # 5-minute circle with no facility at all
+    a = lifecircle.assess(
+        pd.DataFrame(np.inf, index=units.index, columns=lifecircle.categories_of(None, "5min")), units, circle="5min"
+    )
+    fast = lifecircle.gaps(a, circle="5min", by="category")
+    plain = _plain_gaps(a, "5min")
+    pd.testing.assert_frame_equal(pd.DataFrame(fast.drop(columns="geometry")), pd.DataFrame(plain.drop(columns="geometry")))
+    assert fast["category"].nunique() == 4 and (fast["units"].groupby(fast["category"]).sum() == len(a)).all()
