@@ -23,11 +23,12 @@ What-ifs on a search already made (new sites, closed ones), computing only what 
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -397,13 +398,19 @@ def assess(
     cats = categories_of(prof, circle)
     req = list(prof.circle(circle).required)
     reached = _reached(times, prof, circle, req)
-    out = demand.copy()
-    for c in cats:
-        out[time_column(c)] = times[c].to_numpy(dtype=float)
-    out["n_required"] = len(req)
-    out["n_reached"] = reached.sum(axis=1)
-    out["covered"] = reached.all(axis=1)
-    out["missing"] = _missing_text(reached, req)
+    added: dict[str, Any] = {time_column(c): times[c].to_numpy(dtype=float) for c in cats}
+    added["n_required"] = len(req)
+    added["n_reached"] = reached.sum(axis=1)
+    added["covered"] = reached.all(axis=1)
+    added["missing"] = _missing_text(reached, req)
+    if isinstance(demand, gpd.GeoDataFrame) and demand.columns.is_unique and not demand.columns.isin(list(added)).any():
+        # the new columns appended in one step (a column set at a time copies the frame's index each time)
+        out = pd.concat([demand, pd.DataFrame(added, index=demand.index)], axis=1)
+        out.attrs = copy.deepcopy(demand.attrs)
+        return out
+    out = demand.copy()  # units assessed before: their columns replaced where they stand
+    for name, values in added.items():
+        out[name] = values
     return out
 
 

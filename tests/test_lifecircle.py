@@ -358,3 +358,30 @@ def test_gaps_by_category_as_the_plain_route(demo_case):
     plain = _plain_gaps(a, "5min")
     pd.testing.assert_frame_equal(pd.DataFrame(fast.drop(columns="geometry")), pd.DataFrame(plain.drop(columns="geometry")))
     assert fast["category"].nunique() == 4 and (fast["units"].groupby(fast["category"]).sum() == len(a)).all()
+
+
+def test_assess_as_columns_set_one_by_one(demo_case):
+    """assess() appends its columns in one step: the same frame (columns, dtypes, values,
+    geometry, CRS, attrs) as a copy of the units with each column set in turn; units assessed
+    before get their columns replaced where they stand."""
+    units, _, times_all = demo_case
+    units = units.copy()
+    units.attrs["source"] = {"grid": [100]}
+    for circle in ("5min", "15min"):
+        prof = mg.standards.load()
+        req = list(prof.circles[circle].required)
+        times = times_all.reindex(columns=lifecircle.categories_of(prof, circle), fill_value=np.inf)
+        fast = lifecircle.assess(times, units, circle=circle)
+        plain = units.copy()
+        reached = times[req].to_numpy() <= np.array([prof.threshold_min(circle, c) for c in req])
+        for c in lifecircle.categories_of(prof, circle):
+            plain[lifecircle.time_column(c)] = times[c].to_numpy(dtype=float)
+        plain["n_required"] = len(req)
+        plain["n_reached"] = reached.sum(axis=1)
+        plain["covered"] = reached.all(axis=1)
+        plain["missing"] = [",".join(c for c, ok in zip(req, row, strict=True) if not ok) for row in reached]
+        pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+        assert isinstance(fast, gpd.GeoDataFrame) and fast.crs == units.crs and fast.attrs == units.attrs
+        assert fast.attrs is not units.attrs and fast.geometry.name == units.geometry.name
+        again = lifecircle.assess(times, fast, circle=circle)
+        pd.testing.assert_frame_equal(again, fast, check_exact=True)
