@@ -255,12 +255,20 @@ def access_points(
 _KIND_POINT, _KIND_OTHER, _KIND_RING, _KIND_CROSSING = 0, 1, 2, 3
 
 
-def _access_points(network: Network, facilities: gpd.GeoDataFrame, *, spacing_m: float) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+def _access_points(
+    network: Network,
+    facilities: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    spacing_m: float,
+    owner_of: np.ndarray | None = None,
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """:func:`access_points` and the kind of each point (``_KIND_*``).
 
     The points come kind by kind and, within a kind, by owner; the points of one owner
     and kind do not depend on the other features, so the points of a layer can be
     merged with those of added features by sorting on (kind, owner) (:meth:`Attachment.edit`).
+    ``owner_of`` (one value per feature) gives the ``owner`` written for each feature's
+    points instead of its row position (the features' rows in a larger layer).
     """
     geoms = np.asarray(_to_network_crs(facilities, network, what="facility layer").values)
     owner_list: list[np.ndarray] = []
@@ -304,8 +312,11 @@ def _access_points(network: Network, facilities: gpd.GeoDataFrame, *, spacing_m:
     if not owner_list:
         empty = gpd.GeoDataFrame({"owner": np.empty(0, dtype=np.int64)}, geometry=[], crs=network.crs)
         return empty, np.empty(0, dtype=np.int64)
+    owner = np.concatenate(owner_list)
+    if owner_of is not None:
+        owner = np.asarray(owner_of)[owner]
     out = gpd.GeoDataFrame(
-        {"owner": np.concatenate(owner_list)},
+        {"owner": owner},
         geometry=np.concatenate(point_list),
         crs=network.crs,
     )
@@ -738,8 +749,9 @@ def attach(
             raise InputError(f"the layer has no {category_col!r} column to choose categories from")
         cats = tuple(str(c) for c in categories)
         rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
-    pts, kind = _access_points(network, fac.iloc[rows], spacing_m=spacing_m)
-    pts["owner"] = rows[pts["owner"].to_numpy()] if len(pts) else pts["owner"]
+    # the chosen rows' geometries only (the layer's other columns are not copied), owners
+    # numbered by their row in the whole layer
+    pts, kind = _access_points(network, fac.geometry.iloc[rows], spacing_m=spacing_m, owner_of=rows)
     snaps = snap(network, pts, max_snap_dist_m=max_snap_dist_m)
     snaps.index = pts.index
     return Attachment(

@@ -385,3 +385,25 @@ def test_warn_statuses_as_row_by_row(andorra_parishes):
         said = [str(w.message) for w in got]
         assert said == _statuses_said_row_by_row(table, "walk")
     assert len(_statuses_said_row_by_row(diag, "walk")) == 3
+
+
+def test_attach_chosen_categories_as_the_chosen_rows_attached(karhula_walk, demo_osm):
+    """attach(categories=...) makes the access points of the chosen rows' geometries alone and
+    numbers their owners by row in the whole layer: the same points, kinds and snaps as the
+    chosen rows attached as a layer of their own, owners mapped back to the whole layer."""
+    fac = mg.facilities.from_osm(demo_osm)
+    fac = fac.set_index(fac.index + 1000)  # an index that is not the row positions
+    cats = sorted(fac["category"].unique())[::3]
+    att = access.attach(karhula_walk, fac, categories=cats)
+    rows = np.flatnonzero(fac["category"].isin(cats).to_numpy())
+    assert 0 < len(rows) < len(fac)
+    pts, kind = access._access_points(karhula_walk, fac.reset_index(drop=True).iloc[rows], spacing_m=25.0)
+    pts["owner"] = rows[pts["owner"].to_numpy()]
+    assert set(kind.tolist()) >= {access._KIND_POINT, access._KIND_RING}
+    pd.testing.assert_frame_equal(att.points.drop(columns="geometry"), pts.drop(columns="geometry"), check_exact=True)
+    assert att.points.crs == pts.crs and att.points.geometry.to_wkb().equals(pts.geometry.to_wkb())
+    np.testing.assert_array_equal(att._kind, kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.MtownGeoWarning)
+        pd.testing.assert_frame_equal(att.snaps, access.snap(karhula_walk, pts), check_exact=True)
+    pd.testing.assert_frame_equal(att.facilities, fac.reset_index(drop=True))

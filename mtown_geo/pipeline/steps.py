@@ -178,8 +178,10 @@ def circle_step(
             f"{circle}: measured from each of the {len(c_units)} village(s) inside the town ({shown}): each counts "
             f"{100 / len(c_units):.1f} % of the rate; give all the town's villages under `villages:` if OSM lacks some"
         )
-    else:
+    elif c_units.crs is None or not c_units.crs.is_exact_same(pyproj.CRS.from_user_input(net.crs)):
         c_units = c_units.to_crs(net.crs)
+    # (units already in the network's CRS are used as they are: every step below returns new
+    # frames and leaves its input alone)
     # the whole network is searched (a few milliseconds more than stopping at the threshold):
     # the maps show times beyond the threshold, and "no path at all" apart from "farther"
     # the facilities attached once per mode (tw.attachment); the circle's Reach serves its
