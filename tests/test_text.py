@@ -63,6 +63,17 @@ def _renderer(tmp_path: Path) -> tuple[_text._MapRendererPdf, PdfFile]:
     return _text._MapRendererPdf(file, 72.0, 8.27, 11.69), file
 
 
+def _stock_pdfs(sheets: list, tmp_path: Path, meta: dict) -> list[bytes]:
+    """Each sheet saved by matplotlib's own ``savefig`` (the reference bytes), then given the
+    map canvas again."""
+    out = []
+    for i, fig in enumerate(sheets):
+        fig.savefig(tmp_path / f"stock{i}.pdf", format="pdf", metadata=meta, dpi=fig.dpi)
+        static.MapCanvas(fig)
+        out.append((tmp_path / f"stock{i}.pdf").read_bytes())
+    return out
+
+
 def test_a_pdf_texts_extent_from_its_layout_is_matplotlibs_measure(names, tmp_path):
     """Width, height and descent read off the glyph layout are what ``set_text`` gives, cold and warm, for every
     real name at every size; the layout route is taken for nearly all of them (the rest are measured as before)."""
@@ -132,11 +143,7 @@ def test_text_bodies_give_matplotlibs_pdf_when_the_files_number_their_glyphs_ali
     rc = {"savefig.facecolor": "white", "savefig.edgecolor": "white", "pdf.fonttype": 3, "pdf.compression": 2}
     meta = {"CreationDate": None, "Producer": None}
     with rc_context(rc):
-        stock = []
-        for i, fig in enumerate(sheets):
-            fig.savefig(tmp_path / f"stock{i}.pdf", format="pdf", metadata=meta, dpi=fig.dpi)
-            static.MapCanvas(fig)
-            stock.append((tmp_path / f"stock{i}.pdf").read_bytes())
+        stock = _stock_pdfs(sheets, tmp_path, meta)
         _text.clear_caches()
         for rnd in ("cold", "warm"):
             for i, fig in enumerate(sheets):
@@ -212,11 +219,7 @@ def test_layers_written_path_by_path_are_matplotlibs_pdf_byte_for_byte(karhula_l
         return stock_check(self, gc, fillcolor)
 
     with rc_context(rc):
-        stock = []
-        for i, fig in enumerate(sheets):
-            fig.savefig(tmp_path / f"stock{i}.pdf", format="pdf", metadata=meta, dpi=fig.dpi)
-            static.MapCanvas(fig)
-            stock.append((tmp_path / f"stock{i}.pdf").read_bytes())
+        stock = _stock_pdfs(sheets, tmp_path, meta)
         stock_checks = len(checks)
         monkeypatch.setattr(RendererPdf, "check_gc", counted)
         _text.clear_caches()
