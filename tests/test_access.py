@@ -310,12 +310,18 @@ def _groupby_diagnostics(att: access.Attachment) -> dict[str, np.ndarray]:
     }
 
 
-def test_diagnostics_and_warnings_as_by_groupby(andorra_parishes):
+def _parish_walk_and_facilities(andorra_parishes: list) -> tuple[gpd.GeoDataFrame, mg.Network, gpd.GeoDataFrame]:
+    """The first Andorran parish, its walk network and its OSM facilities (300 m around it)."""
     _, town_m, ext = andorra_parishes[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = mg.network.from_osm(ext, mode="walk", boundary=town_m, buffer_m=300.0)
         fac = mg.facilities.from_osm(ext, boundary=town_m, buffer_m=300.0, crs=net.crs)
+    return town_m, net, fac
+
+
+def test_diagnostics_and_warnings_as_by_groupby(andorra_parishes):
+    town_m, net, fac = _parish_walk_and_facilities(andorra_parishes)
     # a facility far out of the network and one without geometry: too_far and no_geometry
     far = gpd.GeoDataFrame(
         {"category": ["primary_school", "primary_school"], "name": ["far", None]},
@@ -362,11 +368,7 @@ def _statuses_said_row_by_row(diag: pd.DataFrame, mode: str) -> list[str]:
 
 
 def test_warn_statuses_as_row_by_row(andorra_parishes):
-    _, town_m, ext = andorra_parishes[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = mg.network.from_osm(ext, mode="walk", boundary=town_m, buffer_m=300.0)
-        fac = mg.facilities.from_osm(ext, boundary=town_m, buffer_m=300.0, crs=net.crs)
+    town_m, net, fac = _parish_walk_and_facilities(andorra_parishes)
     far = shapely.Point(town_m.total_bounds[:2] - 50_000.0)
     more = [fac.iloc[:3].assign(geometry=[shapely.Point()] * 3), fac.iloc[3:10].assign(geometry=[far] * 7)]
     fac = gpd.GeoDataFrame(pd.concat([fac, *more], ignore_index=True), crs=net.crs)
