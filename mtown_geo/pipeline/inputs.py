@@ -20,8 +20,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .. import _geom, demand, facilities, inventory, network, parks, terrain
 from .. import crs as _crs
@@ -94,15 +92,21 @@ def _joinable_near(land: shapely.Geometry, area: shapely.Geometry, gap_m: float)
     and left out otherwise: farther than ``gap_m`` from the area and from every kept part, its
     buffers never touch the area nor the kept parts, so the closed land inside the area is the
     same, to the bit, without it (the buffers work on each joined cluster by itself).
+
+    The kept clusters are grown from the parts near the area, a ring of neighbours at a
+    time, so that only the kept parts are measured against their neighbours.
     """
     parts = shapely.get_parts(land)
     if len(parts) < 2:
         return land
     reach_m = gap_m + 1.0
-    i, j = shapely.STRtree(parts).query(parts, predicate="dwithin", distance=reach_m)
-    n = len(parts)
-    _, cluster = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
-    keep = np.isin(cluster, cluster[shapely.dwithin(parts, area, reach_m)])
+    tree = shapely.STRtree(parts)
+    keep = np.zeros(len(parts), dtype=bool)
+    ring = tree.query(area, predicate="dwithin", distance=reach_m)  # the area is prepared once
+    while len(ring):
+        keep[ring] = True
+        _, j = tree.query(parts[ring], predicate="dwithin", distance=reach_m)
+        ring = np.unique(j[~keep[j]])
     return land if keep.all() else shapely.multipolygons(parts[keep])
 
 
