@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 import mtown_geo as mg
 from mtown_geo import _geom, streets
@@ -146,6 +148,51 @@ def test_builtup_from_osm_equals_closing_all_the_land_use() -> None:
         got = inputs.builtup_from_osm(ext, town_m).geometry.iloc[0]
         assert shapely.to_wkb(got) == shapely.to_wkb(want), name
     assert dropped > 50  # the clusters far from the towns were left out
+
+
+def _joinable_near_by_all_pairs(land: shapely.Geometry, area: shapely.Geometry, gap_m: float) -> shapely.Geometry:
+    """The plain route of :func:`inputs._joinable_near`: every pair of parts measured, the clusters
+    found as the connected components of the pairs closer than the gap (plus 1 m), the clusters
+    with a part that close to the area kept."""
+    parts = shapely.get_parts(land)
+    if len(parts) < 2:
+        return land
+    reach_m = gap_m + 1.0
+    n = len(parts)
+    near = np.array([[shapely.dwithin(parts[a], parts[b], reach_m) for b in range(n)] for a in range(n)])
+    _, cluster = connected_components(csr_matrix(near), directed=False)
+    keep = np.isin(cluster, cluster[shapely.dwithin(parts, area, reach_m)])
+    return land if keep.all() else shapely.multipolygons(parts[keep])
+
+
+def test_builtup_from_osm_of_the_batch_towns_as_by_the_plain_route() -> None:
+    """Every town of Liechtenstein and Andorra, with the part of the extract the batch cuts for it:
+    the clusters grown from the parts near the town are those of the connected components of all
+    the pairs of parts, and the built-up land is, to the bit, the plain closing of them."""
+    dropped = 0
+    for key, level in (("liechtenstein", "8"), ("andorra", "7")):
+        path = shared_path(OSM_FILES[key])
+        towns = mg.batch.towns_from_osm(path, admin_level=level)
+        study = mg.study.load_study({"name": key, "osm": str(path), "boundaries": {"town": "<memory>"}})
+        for i in range(len(towns)):
+            town = towns.iloc[[i]][["geometry"]]
+            town_m = _geom.to_metric(town, crs=mg.crs.metric_crs(town), what="town")
+            ext = inputs.extract_for(study, town_m)
+            f = ext.features
+            tags = f["tags"].map(lambda t: t.get("landuse") in ("residential", "commercial", "retail")).to_numpy()
+            polys = f[tags & f.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+            area = _geom.polygon_union(town_m, what="town")
+            land = _geom.polygon_union(polys, crs=town_m.crs, what="land", drop_empty=True)
+            want_land = _joinable_near_by_all_pairs(land, area, 200.0)
+            got_land = inputs._joinable_near(land, area, 200.0)
+            name = towns["name"].iloc[i]
+            assert shapely.to_wkb(got_land) == shapely.to_wkb(want_land), name
+            dropped += shapely.get_num_geometries(land) - shapely.get_num_geometries(want_land)
+            want = want_land.buffer(100.0).buffer(-100.0).intersection(area)
+            got = inputs.builtup_from_osm(ext, town_m)
+            assert list(got["kind"]) == ["建成区"] and got.crs == town_m.crs, name
+            assert shapely.to_wkb(got.geometry.iloc[0]) == shapely.to_wkb(want), name
+    assert dropped > 500  # clusters of the neighbours' land use were left out
 
 
 def test_polygon_union_reuses_a_union_only_for_the_same_polygons() -> None:
