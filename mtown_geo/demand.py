@@ -476,33 +476,35 @@ def grid(
     pieces = _clip_by_rects(parts[part_of], cx[owner] - half, cy[owner] - half, cx[owner] + half, cy[owner] + half)
     area_m2 = np.bincount(owner, weights=shapely.area(pieces) if len(pieces) else None, minlength=len(boxes)).astype(float)
     area_m2[full] = cell_m * cell_m
+    # the points of the cells kept (those with area inside), each made once
+    keep = np.flatnonzero(area_m2 > 0)
+    kx, ky = cx[keep], cy[keep]
     shapely.prepare(geom)
-    inside = shapely.contains_xy(geom, cx, cy)
-    pts = shapely.points(cx, cy)
-    moved = ~full & ~inside & (area_m2 > 0)
+    inside = shapely.contains_xy(geom, kx, ky)
+    pts = shapely.points(kx, ky)
+    moved = ~full[keep] & ~inside
     if moved.any():
         # the centre lies outside: a point of the clipped cell (its one piece, or the cell ∩ area)
-        n_pieces = np.bincount(owner, minlength=len(boxes))
+        n_pieces = np.bincount(owner, minlength=len(boxes))[keep]
         piece = np.full(len(boxes), -1, dtype=np.int64)
         piece[owner] = np.arange(len(owner))
         one = np.flatnonzero(moved & (n_pieces == 1))
         if len(one):
-            pts[one] = shapely.point_on_surface(pieces[piece[one]])
+            pts[one] = shapely.point_on_surface(pieces[piece[keep[one]]])
         several = np.flatnonzero(moved & (n_pieces > 1))
         if len(several):
-            pts[several] = shapely.point_on_surface(shapely.intersection(boxes[several], geom))
-    keep = area_m2 > 0
-    _grid_warnings(geom, cell_m, int(keep.sum()), reach_m)
+            pts[several] = shapely.point_on_surface(shapely.intersection(boxes[keep[several]], geom))
+    _grid_warnings(geom, cell_m, len(keep), reach_m)
     return gpd.GeoDataFrame(
         {
-            "x": cx[keep],
-            "y": cy[keep],
+            "x": kx,
+            "y": ky,
             "cell_m": cell_m,
             "area_m2": area_m2[keep],
             "pop": 0.0,
             "res_area_m2": 0.0,
         },
-        geometry=pts[keep],
+        geometry=pts,
         crs=crs,
     )
 
@@ -1470,6 +1472,20 @@ def _land_within(land: shapely.Geometry, area: shapely.Geometry) -> shapely.Geom
     return out
 
 
+def _meeting(tree: shapely.STRtree, parts: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query(boxes, predicate="intersects")`` (``tree`` made of the prepared ``parts``): the
+    same pairs in the same order.
+
+    The tree's predicate prepares each box and tests it against whole parts; here the pairs whose
+    bounding boxes meet are tested against the parts, prepared once, which find the edges near a
+    box from their own index. The query gives each box's candidates in one order, which the test
+    keeps.
+    """
+    i_box, i_part = tree.query(boxes)
+    meet = shapely.intersects(parts[i_part], boxes[i_box])
+    return i_box[meet], i_part[meet]
+
+
 def _box_land_m2(boxes: np.ndarray, land: np.ndarray) -> np.ndarray:
     """``shapely.area(shapely.intersection(boxes, land))``, pair by pair, to the bit.
 
@@ -1529,6 +1545,18 @@ def with_residential(
     InputError
         Empty or non-polygonal residential land, units without ``area_m2`` or geometry.
     """
+    return _residential_cut(units, residential, area=area)[0]
+
+
+def _residential_cut(
+    units: gpd.GeoDataFrame,
+    residential: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    area: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+) -> tuple[gpd.GeoDataFrame, shapely.Geometry | None]:
+    """:func:`with_residential`, and the land it measured when ``area`` is given: the union of
+    the residential land cut by the area's (:func:`_land_within`, before its polygonal part is
+    taken), the geometry a town's 居住用地 layer shows; None without ``area``."""
     crs = _demand_units(units)
     if "area_m2" not in units.columns:
         raise InputError("the demand units have no 'area_m2' column: build them with mtown_geo.demand")
@@ -1542,11 +1570,14 @@ def with_residential(
             "keep only the polygons (gdf[gdf.geom_type.isin(['Polygon', 'MultiPolygon'])])"
         )
     land = _geom.polygon_union(res_layer, crs=crs, what="residential land layer", allow_empty=True)
+    cut = None
     if area is not None:
         area_geom = _geom.polygon_union(_in_crs(area, crs, what="area"), crs=crs, what="area")
-        land = _polygonal(np.array([_land_within(land, area_geom)], dtype=object))[0]
+        cut = _land_within(land, area_geom)
+        land = _polygonal(np.array([cut], dtype=object))[0]
     parts = shapely.get_parts(land)
     parts = parts[shapely.area(parts) > 0] if len(parts) else parts
+    shapely.prepare(parts)
     tree = shapely.STRtree(parts)
     unit_area = units["area_m2"].to_numpy(dtype=float)
     out = units.copy()
@@ -1564,7 +1595,7 @@ def with_residential(
                 "(moved with to_crs?). "
                 "Attach residential land in the CRS the grid was made in"
             )
-        i_box, i_part = tree.query(boxes, predicate="intersects")
+        i_box, i_part = _meeting(tree, parts, boxes)
         res = np.bincount(i_box, weights=_box_land_m2(boxes[i_box], parts[i_part]), minlength=len(units))
         over = res > unit_area * (1 + 1e-9) + 1e-6
         if over.any():
@@ -1576,7 +1607,7 @@ def with_residential(
                     f"capped to {_words.agree(int(over.sum()), 'its', 'their')} area_m2. Pass area=<the study area> to count "
                     "only residential land inside it",
                     MtownGeoWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             res = np.minimum(res, unit_area)
         out["res_area_m2"] = res
@@ -1586,7 +1617,7 @@ def with_residential(
         inside = np.zeros(len(units), dtype=bool)
         inside[i_pt] = True
         out["res_area_m2"] = np.where(inside, unit_area, 0.0)
-    return out
+    return out, cut
 
 
 def assign_zones(

@@ -52,6 +52,8 @@ class Town:
     _parks: gpd.GeoDataFrame | None = field(default=None, repr=False)
     #: the town buffered by the network's ``buffer_m`` (:meth:`town_reach`), made when first asked for
     _reach: shapely.Geometry | None = field(default=None, repr=False)
+    #: the residential land inside the built-up area (:meth:`residential_land`), as the demand units measured it
+    _land: shapely.Geometry | None = field(default=None, repr=False)
 
     def network(self, mode: str) -> Network:
         return inputs.network_for(self.study, self.profile, mode, self.town, self.networks)
@@ -78,9 +80,11 @@ class Town:
         Empty when the study gives no residential land."""
         if not len(self.residential):
             return shapely.GeometryCollection()
-        land = _geom.polygon_union(self.residential, crs=self.metric, what="residential land layer", allow_empty=True)
-        area = _geom.polygon_union(self.built.to_crs(self.metric), crs=self.metric, what="area")
-        return demand._land_within(land, area)
+        if self._land is None:
+            land = _geom.polygon_union(self.residential, crs=self.metric, what="residential land layer", allow_empty=True)
+            area = _geom.polygon_union(self.built.to_crs(self.metric), crs=self.metric, what="area")
+            self._land = demand._land_within(land, area)
+        return self._land
 
     def attachment(self, mode: str) -> access.Attachment:
         """The facilities attached once to the mode's network (:func:`mtown_geo.access.attach`).
@@ -119,7 +123,7 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
     fac = inputs.facility_layer(st, prof, town, st.network.buffer_m, sources, crs=metric)
     units = demand.grid(built_m, cell_m=st.demand.cell_m, reach_m=inputs.shortest_reach_m(prof, inputs.grid_circles(st, prof)))
     residential = inputs.residential(st, metric, town)
-    units = _with_residential(units, residential, built_m)
+    units, land = _with_residential(units, residential, built_m)
     units = _with_population(st, units, built_m, notes)
     if st.zones is not None:
         units = _with_zones(st, units, metric)
@@ -130,16 +134,20 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
             "(weight=area); give residential land under `residential:` for the official denominator"
         )
         weight = "area_m2"
-    tw = Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources)
+    tw = Town(st, prof, town, built, metric, fac, residential, units, weight, sources=sources, _land=land)
     if check_coordinates:
         inputs.check_coordinates(st, prof, fac, sources, tw.network, notes)
     return tw
 
 
-def _with_residential(units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _with_residential(
+    units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, shapely.Geometry | None]:
+    """The units with their residential land (:func:`mtown_geo.demand.with_residential`), and the
+    land they measured (:meth:`Town.residential_land`; None without residential land)."""
     if residential.empty:
-        return units
-    return demand.with_residential(units, residential.to_crs(units.crs), area=built.to_crs(units.crs))
+        return units, None
+    return demand._residential_cut(units, residential.to_crs(units.crs), area=built.to_crs(units.crs))
 
 
 def _pop_per_cell(units: gpd.GeoDataFrame, pop_units: gpd.GeoDataFrame) -> np.ndarray:
