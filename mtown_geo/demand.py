@@ -339,8 +339,9 @@ def _nice_at_most(value: float) -> float | None:
     return float(below[-1]) if below else None
 
 
-def _grid_warnings(geom: shapely.Geometry, cell_m: float, n_units: int, reach_m: float | None) -> None:
-    """Warn when a grid is too coarse for its area or for the reach it must resolve."""
+def _grid_warnings(geom: shapely.Geometry, cell_m: float, n_units: int, reach_m: float | None, *, stacklevel: int = 3) -> None:
+    """Warn when a grid is too coarse for its area or for the reach it must resolve (``stacklevel``
+    as :func:`warnings.warn`'s, counted from here)."""
     if n_units < MIN_GRID_UNITS:
         best = _nice_at_most(math.sqrt(geom.area / MIN_GRID_UNITS))
         fix = (
@@ -353,7 +354,7 @@ def _grid_warnings(geom: shapely.Geometry, cell_m: float, n_units: int, reach_m:
             f"{geom.area / 1e6:,.3g} km² (fewer than {MIN_GRID_UNITS}): a unit decides {100 / max(n_units, 1):.2g} % "
             f"of a coverage rate on average, so the rates are coarse and look plausible while they are not; {fix}",
             GridResolutionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     if reach_m is not None and cell_m > _REACH_SHARE * reach_m:
         best = _nice_at_most(_REACH_SHARE * reach_m)
@@ -364,7 +365,7 @@ def _grid_warnings(geom: shapely.Geometry, cell_m: float, n_units: int, reach_m:
             if best is not None
             else f"the {cell_m:g} m grid is coarse for a reach of only {reach_m:,.1f} m",
             GridResolutionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -435,9 +436,28 @@ def grid(
         Fewer than :data:`MIN_GRID_UNITS` (100) units, or ``cell_m`` above a third of
         ``reach_m``: the rates would be coarse while looking plausible.
     """
+    _check_cell(cell_m)
+    geom, crs = _area_geometry(area)
+    return _grid_over(geom, crs, cell_m=cell_m, reach_m=reach_m, max_memory_bytes=max_memory_bytes, stacklevel=4)
+
+
+def _check_cell(cell_m: Any) -> None:
     if not (isinstance(cell_m, (int, float, np.number)) and math.isfinite(cell_m) and cell_m > 0):
         raise InputError(f"cell_m must be a positive number of metres, got {cell_m!r}")
-    geom, crs = _area_geometry(area)
+
+
+def _grid_over(
+    geom: shapely.Geometry,
+    crs: CRS,
+    *,
+    cell_m: float,
+    reach_m: float | None = None,
+    max_memory_bytes: float | None = None,
+    stacklevel: int = 3,
+) -> gpd.GeoDataFrame:
+    """:func:`grid` over an area already unioned in its metric CRS (:func:`_area_geometry`):
+    the same units. ``stacklevel`` of the warnings, counted from here."""
+    _check_cell(cell_m)
     cell_m = float(cell_m)
     _check_memory(geom, cell_m, 0.0, 0.0, max_memory_bytes, "the grid")
     minx, miny, maxx, _ = geom.bounds
@@ -494,7 +514,7 @@ def grid(
         several = np.flatnonzero(moved & (n_pieces > 1))
         if len(several):
             pts[several] = shapely.point_on_surface(shapely.intersection(boxes[keep[several]], geom))
-    _grid_warnings(geom, cell_m, len(keep), reach_m)
+    _grid_warnings(geom, cell_m, len(keep), reach_m, stacklevel=stacklevel)
     return gpd.GeoDataFrame(
         {
             "x": kx,
@@ -1553,10 +1573,14 @@ def _residential_cut(
     residential: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
     area: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    area_geom: shapely.Geometry | None = None,
 ) -> tuple[gpd.GeoDataFrame, shapely.Geometry | None]:
-    """:func:`with_residential`, and the land it measured when ``area`` is given: the union of
+    """:func:`with_residential`, and the land it measured when an area is given: the union of
     the residential land cut by the area's (:func:`_land_within`, before its polygonal part is
-    taken), the geometry a town's 居住用地 layer shows; None without ``area``."""
+    taken), the geometry a town's 居住用地 layer shows; None without an area.
+
+    ``area_geom`` is the area already unioned in the units' CRS (:func:`_area_geometry` of
+    ``area``), given instead of ``area``."""
     crs = _demand_units(units)
     if "area_m2" not in units.columns:
         raise InputError("the demand units have no 'area_m2' column: build them with mtown_geo.demand")
@@ -1571,8 +1595,9 @@ def _residential_cut(
         )
     land = _geom.polygon_union(res_layer, crs=crs, what="residential land layer", allow_empty=True)
     cut = None
-    if area is not None:
+    if area is not None and area_geom is None:
         area_geom = _geom.polygon_union(_in_crs(area, crs, what="area"), crs=crs, what="area")
+    if area_geom is not None:
         cut = _land_within(land, area_geom)
         land = _polygonal(np.array([cut], dtype=object))[0]
     parts = shapely.get_parts(land)
@@ -1599,7 +1624,7 @@ def _residential_cut(
         res = np.bincount(i_box, weights=_box_land_m2(boxes[i_box], parts[i_part]), minlength=len(units))
         over = res > unit_area * (1 + 1e-9) + 1e-6
         if over.any():
-            if area is None:
+            if area_geom is None:
                 warnings.warn(
                     f"{_words.count(int(over.sum()), 'grid cell', 'grid cells')} cut by the study area's edge "
                     f"{_words.agree(int(over.sum()), 'has', 'have')} "

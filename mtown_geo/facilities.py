@@ -154,9 +154,7 @@ def _classified(extract: OSMExtract, prof: Profile, categories: list[str] | None
 def _feature_ids(feats: gpd.GeoDataFrame) -> np.ndarray:
     """The ``facility_id`` of each OSM feature (``osm_type/osm_id``, as :func:`classify` names
     them), the columns read as Python values first (faster than element by element)."""
-    return np.array(
-        [f"{t}/{i}" for t, i in zip(feats["osm_type"].tolist(), feats["osm_id"].tolist(), strict=True)], dtype=object
-    )
+    return np.array([f"{t}/{i}" for t, i in zip(feats["osm_type"].tolist(), feats["osm_id"].tolist(), strict=True)], dtype=object)
 
 
 def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float, *, crs: Any = None) -> gpd.GeoDataFrame:

@@ -987,3 +987,76 @@ def test_the_towns_residential_land_is_the_plain_intersection_of_the_layers(ando
         # the very intersection with_residential cut for the demand units, not a new one
         assert tw.residential_land() is land
         assert tw.units["res_area_m2"].sum() == pytest.approx(_geom.polygonal(land).area, rel=1e-9)
+
+
+def test_boxes_meeting_the_land_are_the_pairs_of_the_trees_predicate(andorra_parishes):
+    """``_meeting`` (bounding boxes, then prepared land) gives the pairs of
+    ``STRtree.query(predicate="intersects")``, in the same order (OSM residential land of two
+    parishes' extracts against the 50 m cells of their built-up areas)."""
+    from mtown_geo.pipeline import inputs
+
+    n_pairs = 0
+    for _, town_m, ext in andorra_parishes:
+        built = inputs.builtup_from_osm(ext, town_m)
+        land = mg.demand.residential_from_osm(ext).to_crs(town_m.crs)
+        parts = shapely.get_parts(shapely.intersection(land.union_all(), built.union_all()))
+        parts = parts[shapely.area(parts) > 0]
+        boxes = np.asarray(mg.demand.cells(mg.demand.grid(built, cell_m=50.0)).geometry.values)
+        want = shapely.STRtree(parts).query(boxes, predicate="intersects")
+        prepared = parts.copy()
+        shapely.prepare(prepared)
+        got = demand._meeting(shapely.STRtree(prepared), prepared, boxes)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        n_pairs += want.shape[1]
+    assert n_pairs > 1000
+
+
+def test_grid_points_are_the_centres_inside_and_points_of_the_cut_cells_outside(andorra_parishes):
+    """Each grid unit's point, checked cell by cell: its centre when the centre lies in the
+    area, else a point of the cell's part inside the area (the parishes' OSM built-up areas)."""
+    from mtown_geo.pipeline import inputs
+
+    n_moved = 0
+    for _, town_m, ext in andorra_parishes:
+        built = inputs.builtup_from_osm(ext, town_m)
+        units = mg.demand.grid(built, cell_m=50.0)
+        geom = built.union_all()
+        boxes = np.asarray(mg.demand.cells(units).geometry.values)
+        for box, x, y, pt in zip(boxes, units["x"], units["y"], units.geometry, strict=True):
+            if geom.contains(shapely.Point(x, y)):
+                assert (pt.x, pt.y) == (x, y)
+            else:
+                assert box.intersection(geom).buffer(1e-6).contains(pt)
+                n_moved += 1
+    assert n_moved > 20
+
+
+def test_the_town_grid_and_land_equal_the_public_functions_and_the_plain_union(andorra_parishes):
+    """A town's demand units (its built-up area unioned once for the grid and the residential
+    land) are, to the bit, those of ``demand.grid`` and ``demand.with_residential`` over its
+    layers; its 居住用地 land is, to the bit, the intersection of the plain unions of the layers'
+    polygons, and it is the land the units measured (kept, not cut again)."""
+    from mtown_geo.pipeline import inputs
+    from mtown_geo.pipeline.schema import load_profile, load_study
+    from mtown_geo.pipeline.town import build_town
+
+    for name, town_m, ext in andorra_parishes:
+        study = load_study({"name": name, "osm": str(ext.path), "boundaries": {"town": "<memory>"}, "demand": {"cell_m": 50}})
+        study = study.with_data(town=town_m, builtup=inputs.builtup_from_osm(ext, town_m), osm=ext)
+        prof = load_profile(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.MtownGeoWarning)
+            tw = build_town(study, prof, [])
+            built = tw.built.to_crs(tw.metric)
+            reach_m = inputs.shortest_reach_m(prof, inputs.grid_circles(study, prof))
+            units = mg.demand.grid(built, cell_m=50.0, reach_m=reach_m)
+            units = mg.demand.with_residential(units, tw.residential, area=built)
+        for col in ("x", "y", "cell_m", "area_m2", "res_area_m2"):
+            assert np.array_equal(tw.units[col].to_numpy(), units[col].to_numpy()), col
+        assert shapely.to_wkb(tw.units.geometry.values).tolist() == shapely.to_wkb(units.geometry.values).tolist()
+        res, _ = _geom.valid_polygons(tw.residential, what="residential", drop_empty=True)
+        area, _ = _geom.valid_polygons(built, what="built-up area")
+        plain = shapely.intersection(_geom.polygonal(shapely.union_all(res)), _geom.polygonal(shapely.union_all(area)))
+        assert plain.area > 1e5
+        assert shapely.to_wkb(tw.residential_land()) == shapely.to_wkb(plain)
+        assert tw.residential_land() is tw._land

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import osmium
 import pytest
 import shapely
@@ -394,3 +395,30 @@ def test_the_school_fallback_does_what_the_profile_says():
     section = page.split("#### `primary_school`", 1)[1].split("####", 1)[0]
     assert "`amenity=school` without `isced:level` (fallback 兜底)" in section
     assert "高中" in section and "never fall back to primary" in section
+
+
+def test_feature_ids_and_the_area_test_equal_the_plain_routes():
+    """``_feature_ids`` names each OSM feature as a plain loop over its rows does, and
+    ``_within`` (the area prepared) keeps the features ``GeoSeries.intersects`` keeps (a
+    Liechtenstein commune's part of the extract and its facilities, 1 km around it)."""
+    from mtown_geo import _geom, facilities
+
+    path = shared_path(OSM_FILES["liechtenstein"])
+    towns = mg.batch.towns_from_osm(path, admin_level="8")
+    town = towns[towns["name"] == "Vaduz"].reset_index(drop=True)
+    metric = mg.crs.metric_crs(town)
+    box = town.to_crs(4326).total_bounds + np.array([-0.03, -0.03, 0.03, 0.03])  # the commune and 2-3 km around it
+    ext = mg.sources.read_osm(path).subset(tuple(float(v) for v in box))
+    feats = ext.features
+    plain = [f"{row.osm_type}/{row.osm_id}" for row in feats.itertuples()]
+    assert facilities._feature_ids(feats).tolist() == plain
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fac = mg.facilities.from_osm(ext, boundary=town)
+        every = mg.facilities.from_osm(ext)
+    area = _geom.buffered(_geom.polygon_union(town, crs=metric, what="boundary", drop_empty=True), 1000.0)
+    want = every.loc[every.to_crs(metric).intersects(shapely.from_wkb(shapely.to_wkb(area))).to_numpy()].reset_index(drop=True)
+    assert 0 < len(fac) < len(every)
+    assert fac["facility_id"].tolist() == want["facility_id"].tolist()
+    assert fac["category"].tolist() == want["category"].tolist()
+    assert shapely.to_wkb(fac.geometry.values).tolist() == shapely.to_wkb(want.geometry.values).tolist()

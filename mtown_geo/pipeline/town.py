@@ -121,9 +121,12 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
     inputs.check_run_memory(st, prof, built_m)
     sources: list[inputs.FacilitySource] = []
     fac = inputs.facility_layer(st, prof, town, st.network.buffer_m, sources, crs=metric)
-    units = demand.grid(built_m, cell_m=st.demand.cell_m, reach_m=inputs.shortest_reach_m(prof, inputs.grid_circles(st, prof)))
+    # the built-up area unioned once for the grid and the residential land (demand.grid's own union)
+    area, area_crs = demand._area_geometry(built_m)
+    reach_m = inputs.shortest_reach_m(prof, inputs.grid_circles(st, prof))
+    units = demand._grid_over(area, area_crs, cell_m=st.demand.cell_m, reach_m=reach_m)
     residential = inputs.residential(st, metric, town)
-    units, land = _with_residential(units, residential, built_m)
+    units, land = _with_residential(units, residential, area)
     units = _with_population(st, units, built_m, notes)
     if st.zones is not None:
         units = _with_zones(st, units, metric)
@@ -141,13 +144,14 @@ def build_town(st: Study, prof: Profile, notes: list[str], *, check_coordinates:
 
 
 def _with_residential(
-    units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, built: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame, residential: gpd.GeoDataFrame, area: shapely.Geometry
 ) -> tuple[gpd.GeoDataFrame, shapely.Geometry | None]:
-    """The units with their residential land (:func:`mtown_geo.demand.with_residential`), and the
-    land they measured (:meth:`Town.residential_land`; None without residential land)."""
+    """The units with their residential land inside the built-up ``area`` (its union in the units'
+    CRS; :func:`mtown_geo.demand.with_residential`), and the land they measured
+    (:meth:`Town.residential_land`; None without residential land)."""
     if residential.empty:
         return units, None
-    return demand._residential_cut(units, residential.to_crs(units.crs), area=built.to_crs(units.crs))
+    return demand._residential_cut(units, residential.to_crs(units.crs), area_geom=area)
 
 
 def _pop_per_cell(units: gpd.GeoDataFrame, pop_units: gpd.GeoDataFrame) -> np.ndarray:
