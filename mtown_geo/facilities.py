@@ -105,9 +105,11 @@ def from_osm(
         hit = np.isin(ids, [x[1] for x in report.not_public])
         listed = feats.loc[hit]
         near = _within(listed.assign(facility_id=ids[hit].tolist()), boundary, buffer_m) if len(listed) else listed
-        report = report.only(set(out["facility_id"]), not_public_ids=set(near["facility_id"]) if len(near) else set())
+        report = report.only(
+            set(out["facility_id"].tolist()), not_public_ids=set(near["facility_id"].tolist()) if len(near) else set()
+        )
     else:
-        report = report.only(set(out["facility_id"]))
+        report = report.only(set(out["facility_id"].tolist()))
     out.attrs["facility_report"] = report
     if report.not_public:
         counts = pd.Series([x[0] for x in report.not_public]).value_counts()
