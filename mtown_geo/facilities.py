@@ -23,7 +23,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from . import _geom, _words
 from . import crs as _crs
@@ -168,8 +167,7 @@ def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float, *, crs: Any =
     if buffer_m > 0:
         area = _geom.buffered(area, buffer_m)
     projected = gdf.to_crs(metric)
-    shapely.prepare(area)  # the same answers, each feature tested against the area's edge index
-    hit = shapely.intersects(area, np.asarray(projected.geometry.values))
+    hit = projected.intersects(area).to_numpy()
     kept = projected if crs is not None and projected.crs.equals(crs) else gdf
     return kept.loc[hit].reset_index(drop=True)
 
