@@ -397,10 +397,11 @@ def test_the_school_fallback_does_what_the_profile_says():
     assert "高中" in section and "never fall back to primary" in section
 
 
-def test_feature_ids_and_the_area_test_equal_the_plain_routes():
-    """``_feature_ids`` names each OSM feature as a plain loop over its rows does, and
-    ``_within`` (the area prepared) keeps the features ``GeoSeries.intersects`` keeps (a
-    Liechtenstein commune's part of the extract and its facilities, 1 km around it)."""
+def test_feature_ids_and_the_facilities_of_a_part_equal_the_plain_routes():
+    """``_feature_ids`` names each OSM feature as a plain loop over its rows does, and the
+    facilities of a commune's part of the extract (its ids so named) are those of the whole
+    extract that ``GeoSeries.intersects`` finds within 1 km of it, in the same order (Vaduz,
+    Liechtenstein)."""
     from mtown_geo import _geom, facilities
 
     path = shared_path(OSM_FILES["liechtenstein"])
