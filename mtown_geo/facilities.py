@@ -23,6 +23,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import CRS
 
 from . import _geom, _words
 from . import crs as _crs
@@ -94,8 +96,10 @@ def from_osm(
             feats = _features_online(str(source), prof)
             out = classify(feats, profile=prof, categories=categories)
     report = out.attrs.get("facility_report", FacilityReport())
+    reach = None  # the boundary's metric CRS and the area within buffer_m of it, made once
     if boundary is not None and len(out):
-        out = _within(out, boundary, buffer_m, crs=crs)
+        reach = _reach(boundary, buffer_m)
+        out = _within(out, *reach, crs=crs)
     if crs is not None and not out.crs.equals(crs):
         out = out.to_crs(crs)
     if boundary is not None and report.not_public:
@@ -103,7 +107,11 @@ def from_osm(
         ids = _feature_ids(feats)
         hit = np.isin(ids, [x[1] for x in report.not_public])
         listed = feats.loc[hit]
-        near = _within(listed.assign(facility_id=ids[hit].tolist()), boundary, buffer_m) if len(listed) else listed
+        if len(listed):
+            reach = reach or _reach(boundary, buffer_m)
+            near = _within(listed.assign(facility_id=ids[hit].tolist()), *reach)
+        else:
+            near = listed
         report = report.only(
             set(out["facility_id"].tolist()), not_public_ids=set(near["facility_id"].tolist()) if len(near) else set()
         )
@@ -158,14 +166,19 @@ def _feature_ids(feats: gpd.GeoDataFrame) -> np.ndarray:
     return np.array([f"{t}/{i}" for t, i in zip(feats["osm_type"].tolist(), feats["osm_id"].tolist(), strict=True)], dtype=object)
 
 
-def _within(gdf: gpd.GeoDataFrame, boundary: Any, buffer_m: float, *, crs: Any = None) -> gpd.GeoDataFrame:
-    """The features of ``gdf`` within ``buffer_m`` of the boundary, measured in its metric CRS;
-    projected when ``crs`` is that CRS, else as given."""
+def _reach(boundary: Any, buffer_m: float) -> tuple[CRS, shapely.Geometry]:
+    """The boundary's metric CRS and the area within ``buffer_m`` of it, in that CRS."""
     boundary = _geom.as_layer(boundary, what="boundary")
     metric = _crs.metric_crs(boundary)
     area = _geom.polygon_union(boundary, crs=metric, what="boundary", drop_empty=True)
     if buffer_m > 0:
         area = _geom.buffered(area, buffer_m)
+    return metric, area
+
+
+def _within(gdf: gpd.GeoDataFrame, metric: CRS, area: shapely.Geometry, *, crs: Any = None) -> gpd.GeoDataFrame:
+    """The features of ``gdf`` that meet ``area`` (:func:`_reach`), measured in its CRS ``metric``;
+    projected when ``crs`` is that CRS, else as given."""
     projected = gdf.to_crs(metric)
     hit = projected.intersects(area).to_numpy()
     kept = projected if crs is not None and projected.crs.equals(crs) else gdf
