@@ -82,32 +82,10 @@ def extract_for(study: Study, town: gpd.GeoDataFrame) -> OSMExtract:
 
 #: OSM land use closer than this joins into one built-up area (buffered by half of it, then back)
 _BUILTUP_GAP_M = 200.0
-
-
-def _joinable_near(land: shapely.Geometry, area: shapely.Geometry, gap_m: float) -> shapely.Geometry:
-    """The parts of ``land`` that the gap-closing buffers can bring into ``area``.
-
-    Parts closer than ``gap_m`` (plus 1 m) join, as the buffers may join them; a cluster of
-    joined parts is kept whole when one of its parts lies within that distance of the area,
-    and left out otherwise: farther than ``gap_m`` from the area and from every kept part, its
-    buffers never touch the area nor the kept parts, so the closed land inside the area is the
-    same, to the bit, without it (the buffers work on each joined cluster by itself).
-
-    The kept clusters are grown from the parts near the area, a ring of neighbours at a
-    time, so that only the kept parts are measured against their neighbours.
-    """
-    parts = shapely.get_parts(land)
-    if len(parts) < 2:
-        return land
-    reach_m = gap_m + 1.0
-    tree = shapely.STRtree(parts)
-    keep = np.zeros(len(parts), dtype=bool)
-    ring = tree.query(area, predicate="dwithin", distance=reach_m)  # the area is prepared once
-    while len(ring):
-        keep[ring] = True
-        _, j = tree.query(parts[ring], predicate="dwithin", distance=reach_m)
-        ring = np.unique(j[~keep[j]])
-    return land if keep.all() else shapely.multipolygons(parts[keep])
+#: the closing (a buffer by half the gap, then back) at a point sees only the land within the gap
+#: of it; land-use polygons within the gap and this margin (m) more of the town are read, which
+#: also covers the buffers' polygonal arcs
+_BUILTUP_MARGIN_M = 10.0
 
 
 def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -115,6 +93,11 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
 
     The ``landuse=residential|commercial|retail`` polygons, repaired, joined across gaps
     narrower than 200 m (a 100 m buffer, then a −100 m one) and cut to the town.
+
+    The closing at a point depends only on the land within 200 m of it, so only the land-use
+    polygons within 210 m of the town are closed (whole, in their order in the extract): the
+    built-up land is the same, to the bit, from any extract that holds them (a town cut from a
+    province's extract, or the province's whole), and land use far from the town costs nothing.
 
     Parameters
     ----------
@@ -139,8 +122,12 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
     if polys.empty:
         return town
     area = _geom.polygon_union(town, crs=town.crs, what="town boundary")
-    land = _geom.polygon_union(polys, crs=town.crs, what="OSM built-up land use", drop_empty=True, allow_empty=True)
-    land = _joinable_near(land, area, _BUILTUP_GAP_M)
+    what = "OSM built-up land use"
+    geoms, _ = _geom.valid_polygons(_geom.to_metric(polys, crs=town.crs, what=what), what=what, drop_empty=True)
+    near = np.sort(shapely.STRtree(geoms).query(area, predicate="dwithin", distance=_BUILTUP_GAP_M + _BUILTUP_MARGIN_M))
+    if len(near) == 0:
+        return town
+    land = _geom.polygonal(shapely.union_all(geoms[near]))
     built = land.buffer(_BUILTUP_GAP_M / 2).buffer(-_BUILTUP_GAP_M / 2).intersection(area)
     if built.is_empty or built.area < 1.0:
         return town
