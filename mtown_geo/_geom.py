@@ -354,6 +354,7 @@ def polygon_union(
     allow_empty: bool = False,
     drop_empty: bool = False,
     geom_crs: Any = None,
+    meeting: shapely.Geometry | None = None,
 ) -> shapely.Geometry:
     """The union of a polygon layer in a metric CRS: :func:`to_metric`, :func:`valid_polygons`, union.
 
@@ -371,6 +372,10 @@ def polygon_union(
         As :func:`valid_polygons`: accept rows without a polygon (they add nothing).
     geom_crs : CRS, optional
         The CRS of a bare shapely geometry.
+    meeting : shapely geometry, optional
+        An area in ``crs``: only the polygons that meet it are unioned, for a caller that
+        keeps only the union's part inside it (the same land there; the rows elsewhere are
+        checked but cost no union). An empty polygon when none meets it.
 
     Returns
     -------
@@ -392,6 +397,10 @@ def polygon_union(
         raise InputError(f"the {what} layer is empty")
     layer = to_metric(layer, crs=crs, what=what)
     geoms, _ = valid_polygons(layer, what=what, drop_empty=drop_empty or allow_empty)
+    if meeting is not None:
+        geoms = geoms[np.sort(shapely.STRtree(geoms).query(meeting, predicate="intersects"))]
+        if len(geoms) == 0:
+            return shapely.Polygon()
     geom = _union_of(geoms)
     if geom.is_empty or geom.area <= 0:
         if allow_empty:

@@ -1492,6 +1492,15 @@ def _land_within(land: shapely.Geometry, area: shapely.Geometry) -> shapely.Geom
     return out
 
 
+def _land_inside(residential: Any, area: shapely.Geometry, *, crs: Any, what: str, allow_empty: bool = False) -> shapely.Geometry:
+    """The residential land inside an area, as :func:`_land_within` cuts it (before its polygonal
+    part is taken): the union of only the residential polygons that meet the area (the same land
+    inside it), cut once per town. ``area`` is a union in ``crs`` (metres); an empty polygon when
+    no residential polygon meets it."""
+    land = _geom.polygon_union(residential, crs=crs, what=what, drop_empty=True, allow_empty=allow_empty, meeting=area)
+    return land if land.is_empty else _land_within(land, area)
+
+
 def _meeting(tree: shapely.STRtree, parts: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``tree.query(boxes, predicate="intersects")`` (``tree`` made of the prepared ``parts``): the
     same pairs in the same order.
@@ -1593,13 +1602,14 @@ def _residential_cut(
             f"residential land must be polygons, but {int(wrong.sum())} geometries are points or lines: "
             "keep only the polygons (gdf[gdf.geom_type.isin(['Polygon', 'MultiPolygon'])])"
         )
-    land = _geom.polygon_union(res_layer, crs=crs, what="residential land layer", allow_empty=True)
     cut = None
     if area is not None and area_geom is None:
         area_geom = _geom.polygon_union(_in_crs(area, crs, what="area"), crs=crs, what="area")
     if area_geom is not None:
-        cut = _land_within(land, area_geom)
+        cut = _land_inside(res_layer, area_geom, crs=crs, what="residential land layer", allow_empty=True)
         land = _polygonal(np.array([cut], dtype=object))[0]
+    else:
+        land = _geom.polygon_union(res_layer, crs=crs, what="residential land layer", allow_empty=True)
     parts = shapely.get_parts(land)
     parts = parts[shapely.area(parts) > 0] if len(parts) else parts
     shapely.prepare(parts)

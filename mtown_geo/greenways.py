@@ -41,7 +41,7 @@ import shapely
 
 from . import _geom
 from ._errors import InputError
-from .demand import _land_within
+from .demand import _land_inside
 from .greenlines import (
     _MAX_ANGLE_DEG,
     _QUAD_SEGS,
@@ -372,9 +372,11 @@ def service_coverage(
     if not r > 0:
         raise InputError(f"radius_m must be positive, got {radius_m}")
     crs = _geom.target_crs(residential, what="residential land")
-    land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
-    if builtup is not None:
-        land = _geom.polygonal(_land_within(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True)))
+    if builtup is None:
+        land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
+    else:
+        area = _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True)
+        land = _geom.polygonal(_land_inside(residential, area, crs=crs, what="residential land"))
         if land.is_empty or land.area <= 0:
             raise InputError("no residential land lies inside the built-up area: the coverage rate has no denominator")
     _, _, geoms, _ = _prepare(lines, None, crs=crs)

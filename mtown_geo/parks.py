@@ -101,15 +101,15 @@ _QUAD_SEGS = 128
 
 
 def _residential_land(residential: Any, builtup: Any, crs: CRS) -> shapely.Geometry:
-    land = _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
-    if builtup is not None:
-        land = demand._land_within(land, _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True))
-        land = _geom.polygonal(land)
-        if land.is_empty or land.area <= 0:
-            raise InputError(
-                "no residential land lies inside the built-up area: the coverage rate has no denominator. "
-                "Check that both layers cover the same town and are in the right CRS"
-            )
+    if builtup is None:
+        return _geom.polygon_union(residential, crs=crs, what="residential land", drop_empty=True)
+    area = _geom.polygon_union(builtup, crs=crs, what="built-up area", drop_empty=True)
+    land = _geom.polygonal(demand._land_inside(residential, area, crs=crs, what="residential land"))
+    if land.is_empty or land.area <= 0:
+        raise InputError(
+            "no residential land lies inside the built-up area: the coverage rate has no denominator. "
+            "Check that both layers cover the same town and are in the right CRS"
+        )
     return land
 
 

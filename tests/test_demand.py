@@ -1034,8 +1034,9 @@ def test_grid_points_are_the_centres_inside_and_points_of_the_cut_cells_outside(
 def test_the_town_grid_and_land_equal_the_public_functions_and_the_plain_union(andorra_parishes):
     """A town's demand units (its built-up area unioned once for the grid and the residential
     land) are, to the bit, those of ``demand.grid`` and ``demand.with_residential`` over its
-    layers; its 居住用地 land is, to the bit, the intersection of the plain unions of the layers'
-    polygons, and it is the land the units measured (kept, not cut again)."""
+    layers; its 居住用地 land is, to the bit, the built-up area's cut of the plain union of the
+    residential polygons that meet it (the same land as a cut of the union of all of them), and
+    it is the land the units measured (kept, not cut again)."""
     from mtown_geo.pipeline import inputs
     from mtown_geo.pipeline.schema import load_profile, load_study
     from mtown_geo.pipeline.town import build_town
@@ -1056,7 +1057,16 @@ def test_the_town_grid_and_land_equal_the_public_functions_and_the_plain_union(a
         assert shapely.to_wkb(tw.units.geometry.values).tolist() == shapely.to_wkb(units.geometry.values).tolist()
         res, _ = _geom.valid_polygons(tw.residential, what="residential", drop_empty=True)
         area, _ = _geom.valid_polygons(built, what="built-up area")
-        plain = shapely.intersection(_geom.polygonal(shapely.union_all(res)), _geom.polygonal(shapely.union_all(area)))
-        assert plain.area > 1e5
+        area_u = _geom.polygonal(shapely.union_all(area))
+        meeting = res[shapely.intersects(res, area_u)]
+        plain = shapely.intersection(_geom.polygonal(shapely.union_all(meeting)), area_u)
+        assert plain.area > 1e5 and len(meeting) < len(res)
         assert shapely.to_wkb(tw.residential_land()) == shapely.to_wkb(plain)
+        # the same land as cutting the union of all the residential polygons
+        everything = _geom.polygonal(shapely.intersection(_geom.polygonal(shapely.union_all(res)), area_u))
+        land = _geom.polygonal(tw.residential_land())
+        assert shapely.get_num_geometries(land) == shapely.get_num_geometries(everything)
+        assert shapely.symmetric_difference(land, everything).area < 1e-9 * everything.area
+        far = shapely.box(0.0, 0.0, 1.0, 1.0)  # no residential polygon meets it
+        assert _geom.polygon_union(tw.residential, crs=tw.metric, what="residential", drop_empty=True, meeting=far).is_empty
         assert tw.residential_land() is tw._land

@@ -81,9 +81,10 @@ class Town:
         if not len(self.residential):
             return shapely.GeometryCollection()
         if self._land is None:
-            land = _geom.polygon_union(self.residential, crs=self.metric, what="residential land layer", allow_empty=True)
             area = _geom.polygon_union(self.built.to_crs(self.metric), crs=self.metric, what="area")
-            self._land = demand._land_within(land, area)
+            self._land = demand._land_inside(
+                self.residential, area, crs=self.metric, what="residential land layer", allow_empty=True
+            )
         return self._land
 
     def attachment(self, mode: str) -> access.Attachment:
