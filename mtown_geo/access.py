@@ -1477,6 +1477,20 @@ def origin_legs(
     return u, v, via_u, via_v
 
 
+def _pairs_on_key(
+    left: np.ndarray, left_key: np.ndarray, right: np.ndarray, right_key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of a ``left`` and a ``right`` value with equal keys: the rows of an inner
+    ``merge`` of ``(left, left_key)`` with ``(right_key, right)`` on the key, in its order (the
+    left rows in their order, each with its right partners in theirs)."""
+    order = np.argsort(right_key, kind="stable")
+    keys = right_key[order]
+    lo = np.searchsorted(keys, left_key, side="left")
+    n = np.searchsorted(keys, left_key, side="right") - lo
+    first = np.repeat(lo - (np.cumsum(n) - n), n)  # each pair's position in ``keys``
+    return np.repeat(left, n), right[order[first + np.arange(int(n.sum()))]]
+
+
 def same_edge(network: Network, origins: pd.DataFrame, points: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trips along a shared edge: from each origin to each point attached to the origin's own edge.
 
@@ -1512,11 +1526,7 @@ def same_edge(network: Network, origins: pd.DataFrame, points: pd.DataFrame) -> 
     o_idx = np.flatnonzero(o_use & np.isin(o_edge, p_edge[p_idx]))
     if len(o_idx) == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
-    left = pd.DataFrame({"o": o_idx, "edge": o_edge[o_idx]})
-    right = pd.DataFrame({"edge": p_edge[p_idx], "p": p_idx})
-    pairs = left.merge(right, on="edge")
-    o = pairs["o"].to_numpy()
-    p = pairs["p"].to_numpy()
+    o, p = _pairs_on_key(o_idx, o_edge[o_idx], p_idx, p_edge[p_idx])
     edges = network.edge_table
     e = o_edge[o]
     t_uv = edges["time_min"].to_numpy()[e]

@@ -41,6 +41,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geopandas.array import GeometryArray
 from numpy.typing import ArrayLike
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as _PyprojCRSError
@@ -149,11 +150,12 @@ def is_in_china(lon: float, lat: float) -> bool:
 def _lonlat_centre(obj: Any) -> tuple[float, float]:
     """Centre (lon, lat) of a GeoDataFrame/GeoSeries or a (west, south, east, north) box in EPSG:4326."""
     if isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if obj.crs is None:
+        if _layer_crs(obj) is None:
             raise CRSError("the layer has no CRS: set one with .set_crs(...) before choosing a metric CRS")
         if obj.empty:
             raise InputError("cannot choose a metric CRS for an empty layer")
-        bounds = obj.to_crs(4326).total_bounds
+        # the geometries alone are projected (``obj.to_crs`` would copy a frame's columns too)
+        bounds = obj.geometry.values.to_crs(4326).total_bounds
     else:
         bounds = np.asarray(obj, dtype=float)
         if bounds.shape != (4,):
@@ -191,9 +193,24 @@ def metric_crs(obj: Any) -> CRS:
     return CRS.from_epsg(utm_epsg(lon, lat))
 
 
+def _layer_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries) -> Any:
+    """``layer.crs``, read from a GeoDataFrame's geometry array without making its geometry
+    GeoSeries (which ``GeoDataFrame.crs`` builds on every read); the same object either way.
+    Anything else (a GeoSeries, a frame whose geometry column is missing, repeated or not of
+    geometries) is read through ``.crs``, with its errors."""
+    if isinstance(layer, gpd.GeoDataFrame):
+        name = layer._geometry_column_name
+        columns = layer.columns
+        if name is not None and columns.is_unique and name in columns:
+            values = layer._get_column_array(columns.get_loc(name))
+            if isinstance(values, GeometryArray):
+                return values.crs
+    return layer.crs
+
+
 def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, what: str = "layer") -> CRS:
     """Return the CRS of a layer, or raise :class:`CRSError` when it has none."""
-    crs = gdf.crs  # read once: a GeoDataFrame's CRS is its geometry column's, made on each read
+    crs = _layer_crs(gdf)
     if crs is None:
         raise CRSError(
             f"the {what} has no CRS. Set the one its coordinates are in, e.g. "

@@ -409,3 +409,23 @@ def test_attach_chosen_categories_as_the_chosen_rows_attached(karhula_walk, demo
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
         pd.testing.assert_frame_equal(att.snaps, access.snap(karhula_walk, pts), check_exact=True)
     pd.testing.assert_frame_equal(att.facilities, fac.reset_index(drop=True))
+
+
+def test_same_edge_pairs_as_by_merge(andorra_parishes):
+    """The origin-point pairs on one edge are those of pandas' inner merge on the edge, in its
+    order, on a real network (origins on a grid over the parish, points the facilities)."""
+    town_m, net, fac = _parish_walk_and_facilities(andorra_parishes)
+    w, s, e, n = town_m.total_bounds
+    xs, ys = np.meshgrid(np.arange(w, e, 40.0), np.arange(s, n, 40.0))
+    grid = gpd.GeoSeries(shapely.points(xs.ravel(), ys.ravel()), crs=net.crs)
+    origins = access.snap(net, grid)
+    points = access.attach(net, fac).snaps
+    o, p, total = access.same_edge(net, origins, points)
+    o_edge, p_edge = origins["edge"].to_numpy(), points["edge"].to_numpy()
+    o_idx = np.flatnonzero((o_edge >= 0) & origins["ok"].to_numpy())
+    p_idx = np.flatnonzero((p_edge >= 0) & points["ok"].to_numpy())
+    pairs = pd.DataFrame({"o": o_idx, "edge": o_edge[o_idx]}).merge(pd.DataFrame({"edge": p_edge[p_idx], "p": p_idx}), on="edge")
+    assert len(pairs) > 100 and pairs["edge"].duplicated().any() and pairs["o"].duplicated().any()
+    np.testing.assert_array_equal(o, pairs["o"].to_numpy())
+    np.testing.assert_array_equal(p, pairs["p"].to_numpy())
+    assert o.dtype == pairs["o"].dtype and p.dtype == pairs["p"].dtype and len(total) == len(o)

@@ -52,3 +52,21 @@ def test_to_metric_returns_a_new_layer():
     gdf = gpd.GeoDataFrame(geometry=[shapely.Point(120.2, 30.2)], crs=4326)
     out = crs.to_metric(gdf)
     assert out.crs.to_epsg() == 4549 and gdf.crs.to_epsg() == 4326
+
+
+def test_layer_crs_is_the_frames_crs():
+    """The CRS read from the geometry array is the object ``.crs`` gives, for every shape of frame."""
+    pts = shapely.points([[120.1, 30.2], [120.2, 30.3]])
+    gdf = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=pts, crs=4326)
+    renamed = gdf.rename_geometry("shape")
+    cases = [gdf, gdf.geometry, renamed, renamed.set_crs(None, allow_override=True), gdf.to_crs(4549), gdf.iloc[:0]]
+    for layer in cases:
+        assert crs._layer_crs(layer) is layer.crs
+    assert crs._layer_crs(gdf.to_crs(4549)) == CRS.from_epsg(4549)
+    # two geometry columns: the active one's
+    two = gdf.assign(other=gpd.GeoSeries(pts, crs=4549))
+    assert crs._layer_crs(two) is two.crs and two.crs == CRS.from_epsg(4326)
+    # a frame without its geometry column raises as .crs does
+    bare = gpd.GeoDataFrame(gdf.drop(columns="geometry"))
+    with pytest.raises(AttributeError):
+        crs._layer_crs(bare)
