@@ -157,11 +157,12 @@ def _output_bytes(result: StudyResult) -> int:
     for name, gdf in result.layers.items():
         if not len(gdf):
             continue
-        geoms = gdf.geometry.to_numpy()
+        column = gdf.geometry
+        geoms = column.to_numpy()
         # WKB: 16 bytes a coordinate and about 21 a geometry; text: the mean length of a sample
         wkb = 16 * int(shapely.get_num_coordinates(geoms).sum()) + 21 * len(geoms)
         attrs = 0
-        geometry = gdf.geometry.name
+        geometry = column.name
         for col, dtype in gdf.dtypes.items():
             if col == geometry:
                 continue
@@ -179,7 +180,11 @@ def _output_bytes(result: StudyResult) -> int:
             map_bytes += 270 * len(gdf) * len(lifecircle.time_columns(gdf))
         else:
             map_bytes += 3 * wkb
-    total = 64 * 1024 + sum(int(df.memory_usage(deep=True).sum()) * 4 for df in result.tables.values())
+    # each table's ``memory_usage(deep=True).sum()``, added up column by column (no Series of them)
+    total = 64 * 1024 + sum(
+        int(df.index.memory_usage(deep=True) + sum(c.memory_usage(index=False, deep=True) for _, c in df.items())) * 4
+        for df in result.tables.values()
+    )
     if st.outputs.geopackage:
         total += int(1.2 * layer_bytes) + 64 * 1024 * len(result.layers)
     if st.outputs.maps:
