@@ -210,12 +210,13 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
         out = Path(task["out"]) / task["folder"]
         result = run(study, out=out, extra_files={FINGERPRINT_NAME: json.dumps(task["fingerprint"], indent=2)})
         ind = result.indicators
-        for _, r in ind[ind["origin"] == "computed"].iterrows():
-            key = f"row{r['row']}" if r["row"] != "—" else "greenway"
-            row[f"{key}_value"] = r["value"]
-            row[f"{key}_status"] = r["status"]
+        computed = (ind["origin"] == "computed").to_numpy()
+        for n, value, status in zip(*(_objects(ind[c])[computed] for c in ("row", "value", "status")), strict=True):
+            key = f"row{n}" if n != "—" else "greenway"
+            row[f"{key}_value"] = value
+            row[f"{key}_status"] = status
         tasks = result.tables.get("tasks")
-        row.update(_task_columns(tasks.to_dict(orient="records") if tasks is not None else []))
+        row.update(_task_columns(_records(tasks) if tasks is not None else []))
         # 缺数据: what no source holds for the town (its rows show lower bounds, status no_data)
         row["data_gaps"] = ", ".join(result.data_gaps)
         row["status"] = "done"
@@ -374,6 +375,17 @@ def _resume_note(n_towns: int, resumed: int, redone: dict[int, list[str]], new: 
     }
     detail = ", ".join(f"{n} {label[k]}" for k, n in why.items())
     return f"{n_towns} towns: {resumed} resumed, {len(redone)} redone" + (f" ({detail})" if detail else "") + f", {new} new"
+
+
+def _objects(column: pd.Series) -> np.ndarray:
+    """A column's values as Python objects (floats, text, NaN for a missing text): those of
+    its rows in ``iterrows`` and ``to_dict(orient="records")``."""
+    return column.to_numpy(dtype=object)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
+    """``frame.to_dict(orient="records")``, read column by column (:func:`_objects`)."""
+    return [dict(zip(frame.columns, r, strict=True)) for r in zip(*(_objects(c) for _, c in frame.items()), strict=True)]
 
 
 def _task_columns(records: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:

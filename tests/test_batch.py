@@ -87,6 +87,17 @@ def test_a_town_equals_its_own_study_run(first_batch, liechtenstein):
     d = direct.indicators.set_index(direct.indicators["row"].astype(str))
     got = summary.set_index("name").loc["Planken", "row9_value"]
     assert got == pytest.approx(d.loc["9", "value"])
+    # a town's values are read from its tables as iterrows and to_dict give them
+    ind = direct.indicators[direct.indicators["origin"] == "computed"]
+    rows = list(zip(*(batch._objects(ind[c]) for c in ("row", "value", "status")), strict=True))
+    want = [(r["row"], r["value"], r["status"]) for _, r in ind.iterrows()]
+    tasks = direct.tables["tasks"]
+    for got_rows, want_rows in ((rows, want), (batch._records(tasks), tasks.to_dict(orient="records"))):
+        assert len(got_rows) == len(want_rows) > 3
+        assert [[type(v) for v in (r.values() if isinstance(r, dict) else r)] for r in got_rows] == [
+            [type(v) for v in (r.values() if isinstance(r, dict) else r)] for r in want_rows
+        ]
+        assert repr(got_rows) == repr(want_rows)  # NaN as NaN
 
 
 @pytest.mark.slow
