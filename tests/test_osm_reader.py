@@ -392,3 +392,31 @@ def test_way_lines_at_chosen_rows_as_the_whole_projected(andorra_parishes):
     whole = np.asarray(ext.way_lines().to_crs(town_m.crs).values, dtype=object)
     assert list(shapely.to_wkb(got[rows])) == list(shapely.to_wkb(whole[rows]))
     assert all(g is None for g in got[~rows])
+
+
+def test_feature_tags_as_by_a_lookup_of_every_feature(andorra_parishes):
+    """The tags of features named by id are those of a lookup of every feature of the extract
+    (the last of a repeated id), for ids that name no feature or are no id too."""
+    _, _, ext = andorra_parishes[0]
+    feats = ext.features
+    lookup = {f"{t}/{i}": tags for t, i, tags in zip(feats["osm_type"], feats["osm_id"], feats["tags"], strict=True)}
+    rng = np.random.default_rng(7)
+    picked = [f"{t}/{i}" for t, i in zip(feats["osm_type"], feats["osm_id"], strict=True)]
+    ids = [picked[k] for k in rng.choice(len(picked), 40, replace=False)]
+    first = picked[0]
+    kind, num = first.split("/")
+    ids += [
+        first,
+        f"relation/{num}" if kind != "relation" else f"node/{num}",
+        f"{kind}/0{num}",
+        f"{kind}/{num}.0",
+        f"{kind}/ {num}",
+        f"{kind}/{2**70}",
+        "node/",
+        "no id",
+        "way/-1",
+    ]
+    got = osm.feature_tags(ext, ids)
+    want = [lookup.get(i) for i in ids]
+    assert [g is w for g, w in zip(got, want, strict=True)] == [True] * len(ids)
+    assert sum(g is not None for g in got) == 41

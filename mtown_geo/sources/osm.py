@@ -995,8 +995,24 @@ def feature_tags(source: OSMExtract, ids: Iterable[str]) -> list[dict[str, str] 
     """The OSM tags of features given as ``"node/123"`` / ``"way/45"`` ids (a facility's
     ``facility_id``); None for an id the extract does not hold."""
     feats = source.features
-    lookup = {f"{t}/{i}": tags for t, i, tags in zip(feats["osm_type"], feats["osm_id"], feats["tags"], strict=True)}
-    return [lookup.get(str(i)) for i in ids]
+    keys = [str(i) for i in ids]
+    osm_id = feats["osm_id"].to_numpy()
+    rows: Any = slice(None)
+    if osm_id.dtype.kind in "iu":
+        # only the features whose number one of the ids ends in can be named by it
+        nums = []
+        for key in keys:
+            try:
+                num = int(key.rpartition("/")[2])
+            except ValueError:
+                continue
+            if -(2**63) <= num < 2**63:
+                nums.append(num)
+        rows = np.flatnonzero(np.isin(osm_id, np.array(nums, dtype=np.int64)))
+    types = feats["osm_type"].to_numpy(dtype=object)[rows]
+    tags = feats["tags"].to_numpy(dtype=object)[rows]
+    lookup = {f"{t}/{i}": tg for t, i, tg in zip(types, osm_id[rows].tolist(), tags, strict=True)}
+    return [lookup.get(k) for k in keys]
 
 
 # -- road attributes ----------------------------------------------------------------------------
