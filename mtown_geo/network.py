@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 _ONEWAY_FORWARD = {"yes", "true", "1"}
 _ONEWAY_BACKWARD = {"-1", "reverse"}
+#: The columns of an extract's ways a network is made of (its vertices, :func:`way_speeds_kmh`,
+#: :func:`_oneway_flags` and the edges' attributes): the only ones taken of the ways kept.
+_NETWORK_WAY_COLUMNS = frozenset({"start", "stop", "highway", "name", "osm_id", "maxspeed", "oneway", "junction"})
 
 
 # -- OSM ways → networks ---------------------------------------------------------------
@@ -85,6 +88,10 @@ def mode_way_mask(ways: pd.DataFrame, profile: Profile, mode: str) -> np.ndarray
 _MAXSPEED_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*$", re.IGNORECASE)
 
 
+def _maxspeeds_kmh(column: pd.Series) -> np.ndarray:
+    return column.map(_parse_maxspeed).to_numpy(dtype=float)
+
+
 def _parse_maxspeed(value: Any) -> float:
     """Parse an OSM ``maxspeed`` value to km/h (NaN when not a number: 'signals', 'CN:urban'...)."""
     if not isinstance(value, str):
@@ -109,9 +116,21 @@ def way_speeds_kmh(ways: pd.DataFrame, profile: Profile, mode: str, *, group: st
         by_class = ways["highway"].map(spec.speed_by_highway_kmh).to_numpy(dtype=float)
         speeds = np.where(np.isnan(by_class), speeds, by_class)
     if spec.use_maxspeed and "maxspeed" in ways:
-        posted = ways["maxspeed"].map(_parse_maxspeed).to_numpy(dtype=float) * spec.maxspeed_factor
+        posted = _per_text(ways["maxspeed"], _parse_maxspeed, math.nan, float, _maxspeeds_kmh) * spec.maxspeed_factor
         speeds = np.where(np.isnan(posted), speeds, posted)
     return speeds
+
+
+def _per_text(
+    column: pd.Series, fn: Callable[[str], Any], missing: Any, dtype: Any, plain: Callable[[pd.Series], np.ndarray]
+) -> np.ndarray:
+    """``plain(column)`` for a column of text and missing values, made once per distinct text:
+    ``fn`` of each text, ``missing`` where the value is missing, as an array of ``dtype``. A
+    column holding other values goes through ``plain``."""
+    codes, uniq = pd.factorize(column.to_numpy(dtype=object))  # missing values: code -1
+    if not all(type(u) is str for u in uniq):
+        return plain(column)
+    return np.array([*(fn(u) for u in uniq), missing], dtype=dtype)[codes]
 
 
 def _ground_length_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
@@ -389,8 +408,8 @@ def _report_components(net: Network) -> None:
 
 def _oneway_flags(ways: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(one-way, reversed) flags per way from ``oneway`` and ``junction`` tags."""
-    ow = ways["oneway"].fillna("").astype(str).str.lower().to_numpy()
-    junction = ways["junction"].fillna("").astype(str).to_numpy()
+    ow = _per_text(ways["oneway"], str.lower, "", object, lambda c: c.fillna("").astype(str).str.lower().to_numpy())
+    junction = _per_text(ways["junction"], str, "", object, lambda c: c.fillna("").astype(str).to_numpy())
     forward = np.isin(ow, list(_ONEWAY_FORWARD)) | (np.isin(junction, ["roundabout", "circular"]) & (ow != "no"))
     backward = np.isin(ow, list(_ONEWAY_BACKWARD))
     return forward | backward, backward
@@ -415,7 +434,7 @@ def _from_extract(
     mask = mode_way_mask(ways, profile, mode)
     if not mask.any():
         raise NetworkError(f"{source}: no way may be used by the mode {mode!r}")
-    ways = ways.loc[mask]
+    ways = ways.loc[mask, [c for c in ways.columns if c in _NETWORK_WAY_COLUMNS]]
     spec = profile.mode(mode)
     directed = profile.networks[spec.network].oneway
     speeds = way_speeds_kmh(ways, profile, mode, group=group)

@@ -608,3 +608,32 @@ def test_vertices_not_shared_when_one_key_holds_two_positions():
     shared, plain = _shared_and_plain(moved, mode="walk")
     _assert_same_bits(shared._node_table, plain._node_table)
     _assert_same_bits(shared._edge_table, plain._edge_table)
+
+
+def test_way_texts_read_once_per_value_as_by_pandas(andorra_parishes):
+    """Posted speeds and one-way flags, worked out once per distinct tag text, are those of
+    pandas' map / fillna-astype-lower over every way of a real extract (and of ways whose tags
+    hold values that are no text)."""
+    from mtown_geo import network
+
+    _, _, ext = andorra_parishes[0]
+    ways = ext.ways
+    assert ways["maxspeed"].notna().sum() > 20 and ways["oneway"].notna().sum() > 20
+    odd = ways.iloc[:6].copy()
+    odd["maxspeed"] = pd.Series([50, 30.0, None, "50", np.nan, True], index=odd.index, dtype=object)
+    odd["oneway"] = pd.Series([1, "YES", None, -1, "-1", np.nan], index=odd.index, dtype=object)
+    for frame in (ways, odd):
+        want_speed = frame["maxspeed"].map(network._parse_maxspeed).to_numpy(dtype=float)
+        got_speed = network._per_text(frame["maxspeed"], network._parse_maxspeed, np.nan, float, network._maxspeeds_kmh)
+        assert got_speed.dtype == want_speed.dtype
+        np.testing.assert_array_equal(got_speed, want_speed)
+        ow = frame["oneway"].fillna("").astype(str).str.lower().to_numpy()
+        junction = frame["junction"].fillna("").astype(str).to_numpy()
+        forward = np.isin(ow, list(network._ONEWAY_FORWARD)) | (np.isin(junction, ["roundabout", "circular"]) & (ow != "no"))
+        backward = np.isin(ow, list(network._ONEWAY_BACKWARD))
+        got_oneway, got_backward = network._oneway_flags(frame)
+        np.testing.assert_array_equal(got_oneway, forward | backward)
+        np.testing.assert_array_equal(got_backward, backward)
+    assert network._oneway_flags(ways)[0].sum() > 20
+    speeds = mg.network.way_speeds_kmh(ways, mg.standards.resolve(None), "drive")
+    assert np.isfinite(speeds).all()
