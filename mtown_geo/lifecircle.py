@@ -255,7 +255,13 @@ def _reached(times: pd.DataFrame, prof: Profile, circle: str, cats: Sequence[str
     if missing:
         raise InputError(f"the times have no column for the categories {missing} of the {circle} circle")
     limits = np.array([prof.threshold_min(circle, c) for c in cats])
-    return times[list(cats)].to_numpy(dtype=float) <= limits[None, :]
+    if not times.columns.is_unique:
+        return times[list(cats)].to_numpy(dtype=float) <= limits[None, :]
+    # column by column: the frame of these columns is not made
+    reached = np.empty((len(times), len(cats)), dtype=bool)
+    for j, c in enumerate(cats):
+        reached[:, j] = times[c].to_numpy(dtype=float) <= limits[j]
+    return reached
 
 
 def _warn_assumptions(prof: Profile, circle: str) -> None:
@@ -523,8 +529,7 @@ def gaps(
     any_gap = np.logical_or.reduce([mask for _, mask in targets]) if targets else np.zeros(len(assessed), dtype=bool)
     rep_all = np.empty(len(assessed), dtype=object)
     if polygons is None:
-        xy = assessed[["x", "y"]].to_numpy(float)[any_gap]
-        rep_all[any_gap] = shapely.points(xy[:, 0], xy[:, 1])
+        rep_all[any_gap] = shapely.points(assessed["x"].to_numpy(float)[any_gap], assessed["y"].to_numpy(float)[any_gap])
     else:
         rep_all[any_gap] = shapely.point_on_surface(shapes[any_gap])
     cat_col: list[str] = []
