@@ -62,6 +62,7 @@ import shapely
 from osmium.osm import Area, Node, Relation, Way
 
 from .._errors import DataNotFoundError, IncompleteDataWarning, InputError
+from ..crs import _layer_crs
 
 if TYPE_CHECKING:
     from ..standards import TagRule
@@ -950,10 +951,12 @@ def select(
     if kind not in ("any", "point", "polygon"):
         raise InputError(f"kind must be 'any', 'point' or 'polygon', got {kind!r}")
     cols = ["osm_type", "osm_id", "name", "tags", "matched_by"]
+    crs = _layer_crs(feats)
     if len(feats) == 0:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=feats.crs)
-    tags = [t if isinstance(t, dict) else {} for t in feats["tags"]]
-    type_id = shapely.get_type_id(np.asarray(feats.geometry.values))
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=crs)
+    tags = [t if isinstance(t, dict) else {} for t in feats["tags"].to_numpy()]
+    geoms = np.asarray(feats.geometry.values)
+    type_id = shapely.get_type_id(geoms)
     # only features of the kind asked for are tried, and only those selected against the vetoes
     if kind == "point":
         want = type_id == 0
@@ -976,17 +979,16 @@ def select(
     if exclude_name_patterns:
         hit &= ~_contains_any(names, exclude_name_patterns)
     pos = np.flatnonzero(hit)
-    sub = feats.iloc[pos]
     out = gpd.GeoDataFrame(
         {
-            "osm_type": sub["osm_type"].to_numpy() if "osm_type" in sub else np.full(len(sub), "feature"),
-            "osm_id": sub["osm_id"].to_numpy() if "osm_id" in sub else pos,
+            "osm_type": feats["osm_type"].to_numpy()[pos] if "osm_type" in feats else np.full(len(pos), "feature"),
+            "osm_id": feats["osm_id"].to_numpy()[pos] if "osm_id" in feats else pos,
             "name": [t.get("name") or t.get("name:zh") or None for t in (tags[i] for i in pos)],
             "tags": [tags[i] for i in pos],
             "matched_by": np.where(by_tag[pos], "tag", "name"),
         },
-        geometry=sub.geometry.to_numpy(),
-        crs=feats.crs,
+        geometry=geoms[pos],
+        crs=crs,
     )
     return out
 
