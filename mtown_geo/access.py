@@ -1139,6 +1139,14 @@ class Reach:
         return cat[keep], o[keep], total[keep], src["owner"].to_numpy()[p][keep].astype(np.int64)
 
 
+def _categories_present(column: pd.Series) -> list[str]:
+    """``sorted(set(column.dropna().astype(str)))``, read from the column's distinct values."""
+    uniq = pd.unique(column.to_numpy(dtype=object))
+    if not all(type(u) is str for u in uniq[~pd.isna(uniq)]):  # other values: as pandas writes them
+        return sorted(set(column.dropna().astype(str)))
+    return sorted({u for u in uniq if type(u) is str})
+
+
 def reach(
     network: Network,
     facilities: gpd.GeoDataFrame | Attachment,
@@ -1206,7 +1214,7 @@ def reach(
         fac = fac.reset_index(drop=True)
         if category_col != "category":
             fac = fac.rename(columns={category_col: "category"})
-    present = sorted(set(fac["category"].dropna().astype(str)))
+    present = _categories_present(fac["category"])
     cats = tuple(present if categories is None else [str(c) for c in categories])
     if len(set(cats)) != len(cats):
         raise InputError("categories must not repeat")

@@ -429,3 +429,17 @@ def test_same_edge_pairs_as_by_merge(andorra_parishes):
     np.testing.assert_array_equal(o, pairs["o"].to_numpy())
     np.testing.assert_array_equal(p, pairs["p"].to_numpy())
     assert o.dtype == pairs["o"].dtype and p.dtype == pairs["p"].dtype and len(total) == len(o)
+
+
+def test_categories_present_as_by_pandas(andorra_parishes):
+    """The categories a layer holds, read from its distinct values, are pandas' dropna-astype
+    set of them, on real facilities and on columns of other values."""
+    _, _, fac = _parish_walk_and_facilities(andorra_parishes)
+    odd = [
+        fac["category"].astype(object).where(fac.index % 7 != 0, None),
+        pd.Series([1, "1", None, 2.5, np.nan, True, "b"], dtype=object),
+        pd.Series(["b", None, "a"], dtype="str"),
+    ]
+    for col in (fac["category"], *odd):
+        assert access._categories_present(col) == sorted(set(col.dropna().astype(str)))
+    assert len(access._categories_present(fac["category"])) > 5
