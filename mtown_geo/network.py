@@ -70,9 +70,9 @@ def mode_way_mask(ways: pd.DataFrame, profile: Profile, mode: str) -> np.ndarray
     flt = profile.networks[profile.mode(mode).network]
     hw = ways["highway"]
     keep = ~hw.isin(flt.exclude_highway).to_numpy()
-    for key, values in flt.exclude_tags.items():
-        if key in ways:
-            keep &= ~ways[key].isin(values).to_numpy()
+    excluded = {key: ways[key].isin(values).to_numpy() for key, values in flt.exclude_tags.items() if key in ways}
+    for hit in excluded.values():
+        keep &= ~hit
     allowed = np.zeros(len(ways), dtype=bool)
     for key, values in flt.include_tags.items():
         if key in ways:
@@ -80,8 +80,8 @@ def mode_way_mask(ways: pd.DataFrame, profile: Profile, mode: str) -> np.ndarray
     # an explicit permission overrides a highway-class exclusion, never a private/area one
     hard = np.zeros(len(ways), dtype=bool)
     for key in ("area", "access"):
-        if key in flt.exclude_tags and key in ways:
-            hard |= ways[key].isin(flt.exclude_tags[key]).to_numpy()
+        if key in excluded:
+            hard |= excluded[key]
     return np.asarray(keep | (allowed & ~hard), dtype=bool)
 
 
