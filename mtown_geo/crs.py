@@ -201,8 +201,9 @@ def _layer_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries) -> Any:
     if isinstance(layer, gpd.GeoDataFrame):
         name = layer._geometry_column_name
         columns = layer.columns
-        if name is not None and columns.is_unique and name in columns:
-            values = layer._get_column_array(columns.get_loc(name))
+        if name is not None and columns.nlevels == 1 and columns.is_unique and name in columns:
+            loc = columns.get_loc(name)
+            values = layer._get_column_array(loc) if isinstance(loc, int) else None
             if isinstance(values, GeometryArray):
                 return values.crs
     return layer.crs
