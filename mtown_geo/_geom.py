@@ -49,8 +49,7 @@ log = logging.getLogger(__name__)
 
 #: Columns of the repairs table of :func:`valid_polygons`.
 REPAIR_COLUMNS = ("row", "reason", "area_before_m2", "area_after_m2")
-#: The repairs table of a layer without invalid polygons (each call returns a shallow copy of it:
-#: an empty frame has no values to share).
+#: The repairs table of a layer without invalid polygons, made once (each call returns a copy).
 _NO_REPAIRS = pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(REPAIR_COLUMNS, (object, str, float, float), strict=True)})
 
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
@@ -243,7 +242,7 @@ def valid_polygons(
                 f"{', '.join(_TYPE_NAMES.get(k, str(k)) for k in kinds)} (rows {_labels(layer.index, wrong)})"
             )
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
-    repairs = _NO_REPAIRS.copy(deep=False)
+    repairs = _NO_REPAIRS.copy()
     if len(invalid):
         before = geoms[invalid]
         reasons = [shapely.is_valid_reason(g) for g in before]
