@@ -198,12 +198,14 @@ def _layer_crs(layer: gpd.GeoDataFrame | gpd.GeoSeries) -> Any:
     GeoSeries (which ``GeoDataFrame.crs`` builds on every read); the same object either way.
     Anything else (a GeoSeries, a frame whose geometry column is missing, repeated or not of
     geometries) is read through ``.crs``, with its errors."""
-    if isinstance(layer, gpd.GeoDataFrame):
-        name = layer._geometry_column_name
+    # pandas' and geopandas' own accessors of a column's array, where this version has them
+    get_array = getattr(layer, "_get_column_array", None)
+    if isinstance(layer, gpd.GeoDataFrame) and get_array is not None:
+        name = getattr(layer, "_geometry_column_name", None)
         columns = layer.columns
         if name is not None and columns.nlevels == 1 and columns.is_unique and name in columns:
             loc = columns.get_loc(name)
-            values = layer._get_column_array(loc) if isinstance(loc, int) else None
+            values = get_array(loc) if isinstance(loc, int) else None
             if isinstance(values, GeometryArray):
                 return values.crs
     return layer.crs
