@@ -353,6 +353,52 @@ def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
     return np.isin(comp, comp[seed])
 
 
+#: metres added to the grown boxes that pick the water features whose bands may meet a way
+_BAND_BOX_MARGIN_M = 1.0
+
+
+def _bands_met(lines: np.ndarray, water: np.ndarray, dist_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which bands around water (each feature buffered by ``dist_m``) each line meets.
+
+    Only the features whose bounding box, grown by ``dist_m`` and :data:`_BAND_BOX_MARGIN_M`,
+    overlaps a line's box are buffered: a band lies within that grown box, as the buffer is
+    made around a copy of the feature that keeps a subset of its vertices, hence lies within
+    its box. The bands made are the same, to the bit, as those of all features buffered at
+    once, and a line meets exactly the same bands.
+
+    Returns
+    -------
+    li, wi : ndarray
+        Positions of a line and of a water feature whose band it meets, ordered by line,
+        then by feature.
+    bands : ndarray
+        The band of each water feature by position (None where none was needed), prepared.
+    """
+    grow = dist_m + _BAND_BOX_MARGIN_M
+    b = shapely.bounds(lines) + np.array([-grow, -grow, grow, grow])
+    li, wi = shapely.STRtree(water).query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+    bands = np.full(len(water), None, dtype=object)
+    near = np.unique(wi)
+    if len(near):
+        bands[near] = shapely.buffer(water[near], dist_m, quad_segs=_BAND_QUAD_SEGS)
+        shapely.prepare(bands[near])
+    hit = shapely.intersects(bands[wi], lines[li])
+    li, wi = li[hit], wi[hit]
+    order = np.lexsort((wi, li))
+    return li[order], wi[order], bands
+
+
+def _overlay_keeps(lines: np.ndarray) -> np.ndarray:
+    """Which lines an overlay gives back unchanged when they lie inside a polygon: simple lines
+    (no self-crossing, which the overlay would split) without repeated consecutive vertices
+    (which it would drop)."""
+    coords, owner = shapely.get_coordinates(lines, return_index=True)
+    rep = np.zeros(len(lines), dtype=bool)
+    same = (owner[1:] == owner[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)
+    rep[owner[1:][same]] = True
+    return (shapely.get_type_id(lines) == 1) & ~rep & shapely.is_simple(lines)
+
+
 def _waterside(
     extract: OSMExtract,
     cand: np.ndarray,
@@ -384,16 +430,22 @@ def _waterside(
             return {}, pruned
     # the exact parts of each candidate within the distance of water: each way clipped once by
     # the union of the bands around the water features it meets
-    bands = shapely.buffer(water, spec.waterside_dist_m, quad_segs=_BAND_QUAD_SEGS)
-    li, wi = shapely.STRtree(bands).query(lines[idx], predicate="intersects")
+    cand_lines = lines[idx]
+    li, wi, bands = _bands_met(cand_lines, water, spec.waterside_dist_m)
     if len(li) == 0:
         return {}, pruned
-    order = np.argsort(li, kind="stable")
-    li, wi = li[order], wi[order]
     owners, first = np.unique(li, return_index=True)
+    # a way inside one band lies inside their union: the overlay would give it back unchanged
+    whole = np.zeros(len(owners), dtype=bool)
+    np.logical_or.at(whole, np.searchsorted(owners, li), shapely.contains_properly(bands[wi], cand_lines[li]))
+    whole &= _overlay_keeps(cand_lines[owners])
+    inside = np.empty(len(owners), dtype=object)
+    inside[whole] = cand_lines[owners[whole]]
     zones = np.empty(len(owners), dtype=object)
     unions: dict[tuple[int, ...], shapely.Geometry] = {}  # ways along one stream meet the same water features
     for k, g in enumerate(np.split(wi, first[1:])):
+        if whole[k]:
+            continue
         if len(g) == 1:
             zones[k] = bands[g[0]]
             continue
@@ -401,7 +453,8 @@ def _waterside(
         if key not in unions:
             unions[key] = shapely.union_all(bands[g])
         zones[k] = unions[key]
-    inside = _lineal_all(shapely.intersection(lines[idx][owners], zones))
+    cut = ~whole
+    inside[cut] = _lineal_all(shapely.intersection(cand_lines[owners[cut]], zones[cut]))
     parts, part_of = shapely.get_parts(inside, return_index=True)
     lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
     parts, owner = parts[lineal], owners[part_of[lineal]]
