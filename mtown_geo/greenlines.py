@@ -300,18 +300,17 @@ def from_osm(
 
 
 def _water(extract: OSMExtract, target: CRS) -> np.ndarray:
+    """The water features of the extract (lines and polygons) in ``target``: ``natural=water``,
+    any ``water=*``, ``waterway=riverbank`` and the :data:`WATER_LINES` waterways."""
     feats = extract.features
     if len(feats) == 0:
         return np.empty(0, dtype=object)
-
-    def is_water(t: Any) -> bool:
-        if not isinstance(t, dict):
-            return False
-        return t.get("natural") == "water" or "water" in t or t.get("waterway") == "riverbank" or t.get("waterway") in WATER_LINES
-
+    waterways = ("riverbank", *WATER_LINES)
     ok = np.isin(shapely.get_type_id(feats.geometry.to_numpy()), (*_POLYGONAL, *_LINEAL))
     tags = feats["tags"].to_numpy()
-    ok[ok] = [is_water(t) for t in tags[ok]]  # only the lines and polygons are tried
+    ok[ok] = [  # only the lines and polygons are tried
+        isinstance(t, dict) and ("water" in t or t.get("natural") == "water" or t.get("waterway") in waterways) for t in tags[ok]
+    ]
     return np.asarray(feats.loc[ok].geometry.to_crs(target).values, dtype=object)
 
 
@@ -435,10 +434,10 @@ def _waterside(
     if len(li) == 0:
         return {}, pruned
     owners, first = np.unique(li, return_index=True)
-    # a way inside one band lies inside their union: the overlay would give it back unchanged
-    whole = np.zeros(len(owners), dtype=bool)
-    np.logical_or.at(whole, np.searchsorted(owners, li), shapely.contains_properly(bands[wi], cand_lines[li]))
-    whole &= _overlay_keeps(cand_lines[owners])
+    # a way inside one band lies inside their union, which an overlay would give back unchanged
+    whole = np.logical_or.reduceat(shapely.contains_properly(bands[wi], cand_lines[li]), first)
+    some = np.flatnonzero(whole)
+    whole[some] = _overlay_keeps(cand_lines[owners[some]])
     inside = np.empty(len(owners), dtype=object)
     inside[whole] = cand_lines[owners[whole]]
     zones = np.empty(len(owners), dtype=object)
