@@ -331,6 +331,23 @@ def _waterside_candidates(ways: pd.DataFrame, spec: GreenwaySpec) -> np.ndarray:
 _JOIN_MARGIN_M = 1.0
 
 
+def _near_and_joined(lines: np.ndarray, area: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The lines within :data:`_JOIN_MARGIN_M` of the area (ascending positions), and which
+    lines are joined to it (:func:`_joined_to_area`)."""
+    none = np.zeros(len(lines), dtype=bool)
+    if area.is_empty:
+        return np.empty(0, dtype=np.intp), none
+    tree = shapely.STRtree(lines)
+    seed = np.sort(tree.query(area, predicate="dwithin", distance=_JOIN_MARGIN_M))
+    if len(seed) == 0:
+        return seed, none
+    b = shapely.bounds(lines) + np.array([-1.0, -1.0, 1.0, 1.0]) * _JOIN_MARGIN_M
+    i, j = tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+    n = len(lines)
+    _, comp = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
+    return seed, np.isin(comp, comp[seed])
+
+
 def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
     """Which lines are joined to the area: within :data:`_JOIN_MARGIN_M` of it, or linked to such
     a line by a chain of lines whose bounding boxes (grown by the margin) overlap.
@@ -339,52 +356,84 @@ def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
     area is made only of lines joined to it, so leaving out the other lines changes no run
     that counts in the area.
     """
-    if area.is_empty:
-        return np.zeros(len(lines), dtype=bool)
-    tree = shapely.STRtree(lines)
-    seed = tree.query(area, predicate="dwithin", distance=_JOIN_MARGIN_M)
-    if len(seed) == 0:
-        return np.zeros(len(lines), dtype=bool)
-    b = shapely.bounds(lines) + np.array([-1.0, -1.0, 1.0, 1.0]) * _JOIN_MARGIN_M
-    i, j = tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
-    n = len(lines)
-    _, comp = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
-    return np.isin(comp, comp[seed])
+    return _near_and_joined(lines, area)[1]
 
 
 #: metres added to the grown boxes that pick the water features whose bands may meet a way
 _BAND_BOX_MARGIN_M = 1.0
+#: parts closer than this (m) to a line are looked for among that line's parts
+_TOUCH_M = 0.01
 
 
-def _bands_met(lines: np.ndarray, water: np.ndarray, dist_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which bands around water (each feature buffered by ``dist_m``) each line meets.
+class _WaterBands:
+    """The bands around the water features of an extract (each feature buffered by ``dist_m``),
+    each made when a line first comes near it, and the exact parts of lines within them.
 
     Only the features whose bounding box, grown by ``dist_m`` and :data:`_BAND_BOX_MARGIN_M`,
     overlaps a line's box are buffered: a band lies within that grown box, as the buffer is
     made around a copy of the feature that keeps a subset of its vertices, hence lies within
-    its box. The bands made are the same, to the bit, as those of all features buffered at
-    once, and a line meets exactly the same bands.
-
-    Returns
-    -------
-    li, wi : ndarray
-        Positions of a line and of a water feature whose band it meets, ordered by line,
-        then by feature.
-    bands : ndarray
-        The band of each water feature by position (None where none was needed), prepared.
+    its box. Each band is the same, to the bit, as when all features are buffered at once,
+    and a line meets exactly the same bands.
     """
-    grow = dist_m + _BAND_BOX_MARGIN_M
-    b = shapely.bounds(lines) + np.array([-grow, -grow, grow, grow])
-    li, wi = shapely.STRtree(water).query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
-    bands = np.full(len(water), None, dtype=object)
-    near = np.unique(wi)
-    if len(near):
-        bands[near] = shapely.buffer(water[near], dist_m, quad_segs=_BAND_QUAD_SEGS)
-        shapely.prepare(bands[near])
-    hit = shapely.intersects(bands[wi], lines[li])
-    li, wi = li[hit], wi[hit]
-    order = np.lexsort((wi, li))
-    return li[order], wi[order], bands
+
+    def __init__(self, water: np.ndarray, dist_m: float) -> None:
+        self.water = water
+        self.dist_m = dist_m
+        self.tree = shapely.STRtree(water)
+        self.bands = np.full(len(water), None, dtype=object)
+        self.unions: dict[tuple[int, ...], shapely.Geometry] = {}  # ways along one stream meet the same bands
+
+    def met(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of positions (line, water feature) whose band the line meets, by line, then feature."""
+        grow = self.dist_m + _BAND_BOX_MARGIN_M
+        b = shapely.bounds(lines) + np.array([-grow, -grow, grow, grow])
+        li, wi = self.tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+        new = np.unique(wi)
+        new = new[shapely.is_missing(self.bands[new])]
+        if len(new):
+            self.bands[new] = shapely.buffer(self.water[new], self.dist_m, quad_segs=_BAND_QUAD_SEGS)
+            shapely.prepare(self.bands[new])
+        hit = shapely.intersects(self.bands[wi], lines[li])
+        li, wi = li[hit], wi[hit]
+        order = np.lexsort((wi, li))
+        return li[order], wi[order]
+
+    def parts(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The line parts of each line within the distance of water, and their line's position
+        (by line): each line clipped by the union of the bands it meets, once.
+
+        A line inside one of the bands lies inside their union, which an overlay would give
+        back unchanged when the line is simple and repeats no vertex (:func:`_overlay_keeps`):
+        it is its own part, without the union nor the overlay.
+        """
+        li, wi = self.met(lines)
+        none = np.empty(0, dtype=object), np.empty(0, dtype=np.intp)
+        if len(li) == 0:
+            return none
+        owners, first = np.unique(li, return_index=True)
+        whole = np.logical_or.reduceat(shapely.contains_properly(self.bands[wi], lines[li]), first)
+        some = np.flatnonzero(whole)
+        whole[some] = _overlay_keeps(lines[owners[some]])
+        inside = np.empty(len(owners), dtype=object)
+        inside[whole] = lines[owners[whole]]
+        zones = np.empty(len(owners), dtype=object)
+        for k, g in enumerate(np.split(wi, first[1:])):
+            if whole[k]:
+                continue
+            if len(g) == 1:
+                zones[k] = self.bands[g[0]]
+                continue
+            key = tuple(g.tolist())
+            if key not in self.unions:
+                self.unions[key] = shapely.union_all(self.bands[g])
+            zones[k] = self.unions[key]
+        cut = ~whole
+        inside[cut] = _lineal_all(shapely.intersection(lines[owners[cut]], zones[cut]))
+        parts, part_of = shapely.get_parts(inside, return_index=True)
+        lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
+        if not lineal.any():
+            return none
+        return parts[lineal], owners[part_of[lineal]]
 
 
 def _overlay_keeps(lines: np.ndarray) -> np.ndarray:
@@ -396,6 +445,24 @@ def _overlay_keeps(lines: np.ndarray) -> np.ndarray:
     same = (owner[1:] == owner[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)
     rep[owner[1:][same]] = True
     return (shapely.get_type_id(lines) == 1) & ~rep & shapely.is_simple(lines)
+
+
+def _kept_runs(parts: np.ndarray, owner: np.ndarray, min_run_m: float) -> dict[int, shapely.Geometry]:
+    """The parts that join (end to end, across lines) into runs of at least ``min_run_m``,
+    merged per line (owner → kept geometry); ``parts`` ordered by owner."""
+    if len(parts) == 0:
+        return {}
+    i, j = shapely.STRtree(parts).query(parts, predicate="intersects")
+    n = len(parts)
+    _, run = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
+    run_len = np.bincount(run, weights=shapely.length(parts))
+    ok = run_len[run] >= min_run_m
+    # the kept parts of each line, merged where they join (one array call for all lines)
+    kept_owner, kept = owner[ok], parts[ok]
+    order = np.argsort(kept_owner, kind="stable")
+    lines_kept, inv = np.unique(kept_owner[order], return_inverse=True)
+    merged = shapely.line_merge(shapely.multilinestrings(kept[order], indices=inv))
+    return {int(o): g for o, g in zip(lines_kept, merged, strict=True)}
 
 
 def _waterside(
@@ -410,9 +477,13 @@ def _waterside(
 ) -> tuple[dict[int, shapely.Geometry], bool]:
     """Waterside parts of the candidate ways (position in ``ways`` → kept geometry).
 
-    With an ``area``, only the candidates joined to it (:func:`_joined_to_area`) are measured:
-    the same parts for every way that reaches into it. Also returns whether some candidates
-    were left out so.
+    With an ``area``, only the candidates joined to it (:func:`_joined_to_area`) are measured,
+    and of those first the runs that reach within :data:`_JOIN_MARGIN_M` of it, found from
+    the ways that near, along the parts that touch: the same parts for every way that reaches
+    into it. When none of the ways kept so has a name, the other joined candidates are
+    measured too (their ways lie outside the area, but they decide whether the layer has
+    rows at all and the type of its ``name`` column), as all of them would be. Also returns
+    whether some candidates were left out.
     """
     idx = np.flatnonzero(cand)
     if len(idx) == 0:
@@ -420,57 +491,43 @@ def _waterside(
     water = _water(extract, target)
     if len(water) == 0:
         return {}, False
-    pruned = False
-    if area is not None:
-        joined = _joined_to_area(lines[idx], area)
-        pruned = not joined.all()
-        idx = idx[joined]
-        if len(idx) == 0:
-            return {}, pruned
-    # the exact parts of each candidate within the distance of water: each way clipped once by
-    # the union of the bands around the water features it meets
-    cand_lines = lines[idx]
-    li, wi, bands = _bands_met(cand_lines, water, spec.waterside_dist_m)
-    if len(li) == 0:
+    wb = _WaterBands(water, spec.waterside_dist_m)
+    if area is None:
+        parts, owner = wb.parts(lines[idx])
+        return {int(idx[o]): g for o, g in _kept_runs(parts, owner, min_run_m).items()}, False
+    near, joined = _near_and_joined(lines[idx], area)
+    pruned = not joined.all()
+    near = np.searchsorted(np.flatnonzero(joined), near)  # the lines near the area are joined to it
+    idx = idx[joined]
+    if len(idx) == 0:
         return {}, pruned
-    owners, first = np.unique(li, return_index=True)
-    # a way inside one band lies inside their union, which an overlay would give back unchanged
-    whole = np.logical_or.reduceat(shapely.contains_properly(bands[wi], cand_lines[li]), first)
-    some = np.flatnonzero(whole)
-    whole[some] = _overlay_keeps(cand_lines[owners[some]])
-    inside = np.empty(len(owners), dtype=object)
-    inside[whole] = cand_lines[owners[whole]]
-    zones = np.empty(len(owners), dtype=object)
-    unions: dict[tuple[int, ...], shapely.Geometry] = {}  # ways along one stream meet the same water features
-    for k, g in enumerate(np.split(wi, first[1:])):
-        if whole[k]:
-            continue
-        if len(g) == 1:
-            zones[k] = bands[g[0]]
-            continue
-        key = tuple(g.tolist())
-        if key not in unions:
-            unions[key] = shapely.union_all(bands[g])
-        zones[k] = unions[key]
-    cut = ~whole
-    inside[cut] = _lineal_all(shapely.intersection(cand_lines[owners[cut]], zones[cut]))
-    parts, part_of = shapely.get_parts(inside, return_index=True)
-    lineal = np.isin(shapely.get_type_id(parts), (1, 2)) & (shapely.length(parts) > 0)
-    parts, owner = parts[lineal], owners[part_of[lineal]]
-    if len(parts) == 0:
-        return {}, pruned
-    # runs: parts that join (end to end, across ways) form one run along the water
-    i, j = shapely.STRtree(parts).query(parts, predicate="intersects")
-    n = len(parts)
-    _, run = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
-    run_len = np.bincount(run, weights=shapely.length(parts))
-    ok = run_len[run] >= min_run_m
-    # the kept parts of each way, merged where they join (one array call for all ways)
-    kept_owner, kept = owner[ok], parts[ok]
-    order = np.argsort(kept_owner, kind="stable")
-    ways_kept, inv = np.unique(kept_owner[order], return_inverse=True)
-    merged = shapely.line_merge(shapely.multilinestrings(kept[order], indices=inv))
-    return {int(idx[o]): g for o, g in zip(ways_kept, merged, strict=True)}, pruned
+    # the runs that reach the area: from the lines near it, every line that touches a part found
+    # (a part of a line lies on it), until none is new; each run is then whole, its parts in
+    # the same order as among all joined lines
+    joined_lines = lines[idx]
+    tree = shapely.STRtree(joined_lines)
+    seen = np.zeros(len(idx), dtype=bool)
+    seen[near] = True
+    found_parts, found_owner = [np.empty(0, dtype=object)], [np.empty(0, dtype=np.intp)]
+    todo = near
+    while len(todo):
+        parts, owner = wb.parts(joined_lines[todo])
+        found_parts.append(parts)
+        found_owner.append(todo[owner])
+        touch = np.unique(tree.query(parts, predicate="dwithin", distance=_TOUCH_M)[1])
+        todo = touch[~seen[touch]]
+        seen[todo] = True
+    parts, owner = np.concatenate(found_parts), np.concatenate(found_owner)
+    order = np.argsort(owner, kind="stable")
+    side = _kept_runs(parts[order], owner[order], min_run_m)
+    named = extract.ways["name"].notna().to_numpy()
+    if not named[idx[list(side)]].any():
+        # the other joined lines lie outside the area, but whether any of them is kept, and
+        # named, shapes the layer (rows at all; the type of its names): they are measured too
+        rest = np.flatnonzero(~seen)
+        parts, owner = wb.parts(joined_lines[rest])
+        side |= _kept_runs(parts, rest[owner], min_run_m)
+    return {int(idx[o]): g for o, g in side.items()}, pruned
 
 
 def _pieces(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
