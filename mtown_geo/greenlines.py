@@ -331,21 +331,21 @@ def _waterside_candidates(ways: pd.DataFrame, spec: GreenwaySpec) -> np.ndarray:
 _JOIN_MARGIN_M = 1.0
 
 
-def _near_and_joined(lines: np.ndarray, area: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The lines within :data:`_JOIN_MARGIN_M` of the area (ascending positions), and which
-    lines are joined to it (:func:`_joined_to_area`)."""
-    none = np.zeros(len(lines), dtype=bool)
-    if area.is_empty:
-        return np.empty(0, dtype=np.intp), none
-    tree = shapely.STRtree(lines)
-    seed = np.sort(tree.query(area, predicate="dwithin", distance=_JOIN_MARGIN_M))
-    if len(seed) == 0:
-        return seed, none
+def _joined_from(tree: shapely.STRtree, lines: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Which lines (those of ``tree``) are linked to a ``seed`` line by a chain of lines whose
+    bounding boxes, grown by :data:`_JOIN_MARGIN_M`, overlap."""
     b = shapely.bounds(lines) + np.array([-1.0, -1.0, 1.0, 1.0]) * _JOIN_MARGIN_M
     i, j = tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
     n = len(lines)
     _, comp = connected_components(sp.coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)), directed=False)
-    return seed, np.isin(comp, comp[seed])
+    return np.isin(comp, comp[seed])
+
+
+def _near_area(tree: shapely.STRtree, area: shapely.Geometry) -> np.ndarray:
+    """Positions (ascending) of the lines of ``tree`` within :data:`_JOIN_MARGIN_M` of the area."""
+    if area.is_empty:
+        return np.empty(0, dtype=np.intp)
+    return np.sort(tree.query(area, predicate="dwithin", distance=_JOIN_MARGIN_M))
 
 
 def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
@@ -356,12 +356,17 @@ def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
     area is made only of lines joined to it, so leaving out the other lines changes no run
     that counts in the area.
     """
-    return _near_and_joined(lines, area)[1]
+    tree = shapely.STRtree(lines)
+    seed = _near_area(tree, area)
+    if len(seed) == 0:
+        return np.zeros(len(lines), dtype=bool)
+    return _joined_from(tree, lines, seed)
 
 
 #: metres added to the grown boxes that pick the water features whose bands may meet a way
 _BAND_BOX_MARGIN_M = 1.0
-#: parts closer than this (m) to a line are looked for among that line's parts
+#: parts closer than this (m) to a line are looked for among that line's parts (at most the
+#: join margin: lines whose parts touch are joined)
 _TOUCH_M = 0.01
 
 
@@ -495,23 +500,20 @@ def _waterside(
     if area is None:
         parts, owner = wb.parts(lines[idx])
         return {int(idx[o]): g for o, g in _kept_runs(parts, owner, min_run_m).items()}, False
-    near, joined = _near_and_joined(lines[idx], area)
-    pruned = not joined.all()
-    near = np.searchsorted(np.flatnonzero(joined), near)  # the lines near the area are joined to it
-    idx = idx[joined]
-    if len(idx) == 0:
-        return {}, pruned
     # the runs that reach the area: from the lines near it, every line that touches a part found
     # (a part of a line lies on it), until none is new; each run is then whole, its parts in
-    # the same order as among all joined lines
-    joined_lines = lines[idx]
-    tree = shapely.STRtree(joined_lines)
+    # the same order as among all candidates
+    cand_lines = lines[idx]
+    tree = shapely.STRtree(cand_lines)
+    near = _near_area(tree, area)
+    if len(near) == 0:
+        return {}, True
     seen = np.zeros(len(idx), dtype=bool)
     seen[near] = True
     found_parts, found_owner = [np.empty(0, dtype=object)], [np.empty(0, dtype=np.intp)]
     todo = near
     while len(todo):
-        parts, owner = wb.parts(joined_lines[todo])
+        parts, owner = wb.parts(cand_lines[todo])
         found_parts.append(parts)
         found_owner.append(todo[owner])
         touch = np.unique(tree.query(parts, predicate="dwithin", distance=_TOUCH_M)[1])
@@ -520,12 +522,15 @@ def _waterside(
     parts, owner = np.concatenate(found_parts), np.concatenate(found_owner)
     order = np.argsort(owner, kind="stable")
     side = _kept_runs(parts[order], owner[order], min_run_m)
+    pruned = not seen.all()
     named = extract.ways["name"].notna().to_numpy()
     if not named[idx[list(side)]].any():
         # the other joined lines lie outside the area, but whether any of them is kept, and
         # named, shapes the layer (rows at all; the type of its names): they are measured too
-        rest = np.flatnonzero(~seen)
-        parts, owner = wb.parts(joined_lines[rest])
+        joined = _joined_from(tree, cand_lines, near)
+        pruned = not joined.all()
+        rest = np.flatnonzero(joined & ~seen)
+        parts, owner = wb.parts(cand_lines[rest])
         side |= _kept_runs(parts, rest[owner], min_run_m)
     return {int(idx[o]): g for o, g in side.items()}, pruned
 
