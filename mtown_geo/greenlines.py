@@ -375,10 +375,12 @@ class _WaterBands:
     each made when a line first comes near it, and the exact parts of lines within them.
 
     Only the features whose bounding box, grown by ``dist_m`` and :data:`_BAND_BOX_MARGIN_M`,
-    overlaps a line's box are buffered: a band lies within that grown box, as the buffer is
-    made around a copy of the feature that keeps a subset of its vertices, hence lies within
-    its box. Each band is the same, to the bit, as when all features are buffered at once,
-    and a line meets exactly the same bands.
+    overlaps a line's box are buffered: every point of a band lies within ``dist_m`` of a copy
+    of the feature made of some of its own vertices (GEOS simplifies the input of a buffer
+    only by dropping vertices), so within the feature's box grown by ``dist_m``; the margin
+    covers rounding. Each band is the same, to the bit, as when all features are buffered at
+    once, and a line meets exactly the same bands. The order in which bands are united does
+    not matter: ``union_all`` orders its inputs itself, by their boxes.
     """
 
     def __init__(self, water: np.ndarray, dist_m: float) -> None:
@@ -484,7 +486,7 @@ def _waterside(
 
     With an ``area``, only the candidates joined to it (:func:`_joined_to_area`) are measured,
     and of those first the runs that reach within :data:`_JOIN_MARGIN_M` of it, found from
-    the ways that near, along the parts that touch: the same parts for every way that reaches
+    the ways near it, along the parts that touch: the same parts for every way that reaches
     into it. When none of the ways kept so has a name, the other joined candidates are
     measured too (their ways lie outside the area, but they decide whether the layer has
     rows at all and the type of its ``name`` column), as all of them would be. Also returns
