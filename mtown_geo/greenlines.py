@@ -379,8 +379,8 @@ class _WaterBands:
     of the feature made of some of its own vertices (GEOS simplifies the input of a buffer
     only by dropping vertices), so within the feature's box grown by ``dist_m``; the margin
     covers rounding. Each band is the same, to the bit, as when all features are buffered at
-    once, and a line meets exactly the same bands. The order in which bands are united does
-    not matter: ``union_all`` orders its inputs itself, by their boxes.
+    once, and a line meets exactly the same bands. Their union does not depend on the order
+    they are given in: GEOS's cascaded union groups its inputs by their boxes.
     """
 
     def __init__(self, water: np.ndarray, dist_m: float) -> None:
