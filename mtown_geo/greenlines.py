@@ -265,7 +265,8 @@ def from_osm(
         if buffer_m > 0:
             area = area.buffer(buffer_m, quad_segs=_QUAD_SEGS)
     # waterside paths: those that can reach into the area (all of them when it is not empty)
-    side, pruned = _waterside(extract, cand, lines, spec, target, min_waterside_m, area=area)
+    named_rows = bool((whole & ways["name"].notna().to_numpy()).any())
+    side, pruned = _waterside(extract, cand, lines, spec, target, min_waterside_m, area=area, named_rows=named_rows)
     if pruned and not (whole.any() or side):
         side, _ = _waterside(extract, cand, lines, spec, target, min_waterside_m, area=None)
     by_water = np.zeros(len(ways), dtype=bool)
@@ -481,15 +482,18 @@ def _waterside(
     min_run_m: float,
     *,
     area: shapely.Geometry | None = None,
+    named_rows: bool = False,
 ) -> tuple[dict[int, shapely.Geometry], bool]:
     """Waterside parts of the candidate ways (position in ``ways`` → kept geometry).
 
     With an ``area``, only the candidates joined to it (:func:`_joined_to_area`) are measured,
     and of those first the runs that reach within :data:`_JOIN_MARGIN_M` of it, found from
     the ways near it, along the parts that touch: the same parts for every way that reaches
-    into it. When none of the ways kept so has a name, the other joined candidates are
-    measured too (their ways lie outside the area, but they decide whether the layer has
-    rows at all and the type of its ``name`` column), as all of them would be. Also returns
+    into it. When none of the ways kept so has a name, nor any other row of the layer
+    (``named_rows``), the runs of the other named joined candidates are measured too, and
+    when still none is kept, those of all the others: their ways lie outside the area, but
+    whether any of them is kept, and named, decides whether the layer has rows at all and the
+    type of its ``name`` column, as when all joined candidates are measured. Also returns
     whether some candidates were left out.
     """
     idx = np.flatnonzero(cand)
@@ -502,20 +506,43 @@ def _waterside(
     if area is None:
         parts, owner = wb.parts(lines[idx])
         return {int(idx[o]): g for o, g in _kept_runs(parts, owner, min_run_m).items()}, False
-    # the runs that reach the area: from the lines near it, every line that touches a part found
-    # (a part of a line lies on it), until none is new; each run is then whole, its parts in
-    # the same order as among all candidates
     cand_lines = lines[idx]
     tree = shapely.STRtree(cand_lines)
     near = _near_area(tree, area)
     if len(near) == 0:
         return {}, True
     seen = np.zeros(len(idx), dtype=bool)
-    seen[near] = True
+    side = _runs_from(wb, tree, cand_lines, near, seen, min_run_m)
+    pruned = not seen.all()
+    named = extract.ways["name"].notna().to_numpy()[idx]
+    if not (named_rows or named[list(side)].any()):
+        # the other joined lines lie outside the area, but whether any of them is kept, and
+        # named, shapes the layer (rows at all; the type of its names): the runs of the named
+        # ones are measured, then, if still none is kept, the runs of all the others
+        joined = _joined_from(tree, cand_lines, near)
+        pruned = not joined.all()
+        side |= _runs_from(wb, tree, cand_lines, np.flatnonzero(joined & named & ~seen), seen, min_run_m)
+        if not side:
+            side = _runs_from(wb, tree, cand_lines, np.flatnonzero(joined & ~seen), seen, min_run_m)
+    return {int(idx[o]): g for o, g in side.items()}, pruned
+
+
+def _runs_from(
+    wb: _WaterBands, tree: shapely.STRtree, lines: np.ndarray, seed: np.ndarray, seen: np.ndarray, min_run_m: float
+) -> dict[int, shapely.Geometry]:
+    """The kept parts (:func:`_kept_runs`) of the runs that pass along the ``seed`` lines (those
+    of ``tree``; positions, ascending), and of every line reached so.
+
+    From the seed lines, every line that touches a part found (a part of a line lies on it) is
+    measured, until none is new: each run is then whole, its parts in the same order as among
+    all lines. ``seen`` flags the lines measured (updated); no seed may be flagged, nor any line
+    that touches a part of a flagged one unless flagged too.
+    """
+    seen[seed] = True
     found_parts, found_owner = [np.empty(0, dtype=object)], [np.empty(0, dtype=np.intp)]
-    todo = near
+    todo = seed
     while len(todo):
-        parts, owner = wb.parts(cand_lines[todo])
+        parts, owner = wb.parts(lines[todo])
         found_parts.append(parts)
         found_owner.append(todo[owner])
         touch = np.unique(tree.query(parts, predicate="dwithin", distance=_TOUCH_M)[1])
@@ -523,18 +550,7 @@ def _waterside(
         seen[todo] = True
     parts, owner = np.concatenate(found_parts), np.concatenate(found_owner)
     order = np.argsort(owner, kind="stable")
-    side = _kept_runs(parts[order], owner[order], min_run_m)
-    pruned = not seen.all()
-    named = extract.ways["name"].notna().to_numpy()
-    if not named[idx[list(side)]].any():
-        # the other joined lines lie outside the area, but whether any of them is kept, and
-        # named, shapes the layer (rows at all; the type of its names): they are measured too
-        joined = _joined_from(tree, cand_lines, near)
-        pruned = not joined.all()
-        rest = np.flatnonzero(joined & ~seen)
-        parts, owner = wb.parts(cand_lines[rest])
-        side |= _kept_runs(parts, rest[owner], min_run_m)
-    return {int(idx[o]): g for o, g in side.items()}, pruned
+    return _kept_runs(parts[order], owner[order], min_run_m)
 
 
 def _pieces(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

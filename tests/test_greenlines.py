@@ -34,9 +34,10 @@ def _water_plain(extract: mg.sources.OSMExtract, target: Any) -> np.ndarray:
     return np.asarray(feats.loc[keep].geometry.to_crs(target).values, dtype=object)
 
 
-def _waterside_plain(extract, cand, lines, spec, target, min_run_m, *, area=None):
+def _waterside_plain(extract, cand, lines, spec, target, min_run_m, *, area=None, named_rows=False):
     """The waterside parts by the plain route: every water feature buffered, every candidate
-    joined to the area clipped by the union of the bands it meets, runs over all of them."""
+    joined to the area clipped by the union of the bands it meets, runs over all of them
+    (whatever other rows the layer has)."""
     idx = np.flatnonzero(cand)
     water = _water_plain(extract, target)
     if len(idx) == 0 or len(water) == 0:
