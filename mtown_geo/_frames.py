@@ -89,11 +89,15 @@ def geo_frame(
             frame = pd.DataFrame(data, index=index, copy=True)
             frame.insert(frame.shape[1], "geometry", from_shapely(geoms, crs=crs))
             return _geo_from_plain(frame, data.attrs)
-    elif plain_geoms and isinstance(data, Mapping) and "geometry" not in data:
-        if any(not pd.api.types.is_scalar(v) for v in data.values()):
-            columns = dict(data)
-            columns["geometry"] = from_shapely(geoms, crs=crs)
-            return _geo_from_plain(pd.DataFrame(columns, index=index), {})
+    elif (
+        plain_geoms
+        and isinstance(data, Mapping)
+        and "geometry" not in data
+        and any(not pd.api.types.is_scalar(v) for v in data.values())
+    ):
+        columns = dict(data)
+        columns["geometry"] = from_shapely(geoms, crs=crs)
+        return _geo_from_plain(pd.DataFrame(columns, index=index), {})
     if index is None:
         return gpd.GeoDataFrame(data, geometry=geoms, crs=crs)
     return gpd.GeoDataFrame(data, geometry=geoms, crs=crs, index=index)
