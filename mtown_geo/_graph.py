@@ -19,6 +19,7 @@ from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from . import _frames
 from . import crs as _crs
 from ._errors import CRSError, InputError, NetworkError
 
@@ -124,7 +125,7 @@ class Network:
         for a network built from arrays)."""
         t = self._node_table
         if not isinstance(t, gpd.GeoDataFrame):
-            t = gpd.GeoDataFrame(t, geometry=shapely.points(t["x"].to_numpy(), t["y"].to_numpy()), crs=self.crs)
+            t = _frames.geo_frame(t, shapely.points(t["x"].to_numpy(), t["y"].to_numpy()), self.crs)
             self._node_table = t
         return t
 
@@ -138,7 +139,7 @@ class Network:
             xy = self._node_table[["x", "y"]].to_numpy()
             a = xy[t["u"].to_numpy()]
             b = xy[t["v"].to_numpy()]
-            t = gpd.GeoDataFrame(t, geometry=shapely.linestrings(np.stack([a, b], axis=1)), crs=self.crs)
+            t = _frames.geo_frame(t, shapely.linestrings(np.stack([a, b], axis=1)), self.crs)
             self._edge_table = t
         return t
 

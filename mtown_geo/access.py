@@ -310,16 +310,12 @@ def _access_points(
             point_list.append(cparts[is_pt])
             kind_list.append(np.full(int(is_pt.sum()), _KIND_CROSSING))
     if not owner_list:
-        empty = gpd.GeoDataFrame({"owner": np.empty(0, dtype=np.int64)}, geometry=[], crs=network.crs)
+        empty = _frames.geo_frame({"owner": np.empty(0, dtype=np.int64)}, [], network.crs)
         return empty, np.empty(0, dtype=np.int64)
     owner = np.concatenate(owner_list)
     if owner_of is not None:
         owner = np.asarray(owner_of)[owner]
-    out = gpd.GeoDataFrame(
-        {"owner": owner},
-        geometry=np.concatenate(point_list),
-        crs=network.crs,
-    )
+    out = _frames.geo_frame({"owner": owner}, np.concatenate(point_list), network.crs)
     return out, np.concatenate(kind_list).astype(np.int64)
 
 
@@ -493,7 +489,7 @@ class Attachment:
         }
         # access_points lists its points kind by kind and by owner: the fresh order
         order = np.lexsort((np.arange(len(all_owner)), all_owner, all_kind))
-        points = gpd.GeoDataFrame({"owner": all_owner[order]}, geometry=geoms[order], crs=self.network.crs)
+        points = _frames.geo_frame({"owner": all_owner[order]}, geoms[order], self.network.crs)
         snaps = pd.DataFrame({c: a[order] for c, a in snap_arrays.items()}, index=points.index)
         out = Attachment(
             network=self.network,
@@ -645,7 +641,7 @@ class Attachment:
             data["category"] = self.facilities["category"].to_numpy()[owner]
         for col in ("edge", "frac", "snap_dist_m", "access_min", "component", "ok"):
             data[col] = self.snaps[col].to_numpy()
-        return gpd.GeoDataFrame(data, geometry=self.points.geometry.to_numpy(), crs=self.network.crs, index=self.points.index)
+        return _frames.geo_frame(data, self.points.geometry.to_numpy(), self.network.crs, index=self.points.index)
 
     def category_codes(self, categories: Sequence[str] | None = None) -> np.ndarray:
         """Per access point: the position of its feature's category in ``categories`` (-1:

@@ -47,7 +47,7 @@ import shapely
 import yaml
 from tqdm.auto import tqdm
 
-from . import _geom, report
+from . import _frames, _geom, report
 from . import crs as _crs
 from ._errors import DataNotFoundError, InputError, MtownGeoError, StudyError
 from ._io import MANIFEST, check_output_root, file_sha256, own_files
@@ -200,7 +200,7 @@ def _run_town(task: dict[str, Any]) -> dict[str, Any]:
             raise InputError("the town's boundary is empty")
         if not geom.is_valid:
             raise InputError(f"the town's boundary is not a valid polygon ({shapely.is_valid_reason(geom)}); repair it first")
-        town = gpd.GeoDataFrame({"kind": ["镇域"], "name": [task["name"]]}, geometry=[geom], crs=task["crs"])
+        town = _frames.geo_frame({"kind": ["镇域"], "name": [task["name"]]}, [geom], task["crs"])
         town_m = _geom.to_metric(town, crs=_crs.metric_crs(town), what="town boundary")
         study = load_study({**task["study"], "name": task["name"], "code": task["code"], "boundaries": {"town": "<memory>"}})
         extract = inputs.extract_for(study, town_m)  # the town's part of the regional extract

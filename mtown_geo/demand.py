@@ -50,7 +50,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReaderBase
 from rasterio.windows import Window
 
-from . import _geom, _words
+from . import _frames, _geom, _words
 from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, DeprecatedNameWarning, GridResolutionWarning, InputError, MtownGeoWarning
 from .sources.osm import ATTRIBUTION, OSMExtract, read_osm
@@ -515,7 +515,7 @@ def _grid_over(
         if len(several):
             pts[several] = shapely.point_on_surface(shapely.intersection(boxes[keep[several]], geom))
     _grid_warnings(geom, cell_m, len(keep), reach_m, stacklevel=stacklevel)
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {
             "x": kx,
             "y": ky,
@@ -524,8 +524,8 @@ def _grid_over(
             "pop": 0.0,
             "res_area_m2": 0.0,
         },
-        geometry=pts,
-        crs=crs,
+        pts,
+        crs,
     )
 
 

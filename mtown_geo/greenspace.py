@@ -128,10 +128,10 @@ def land_ratio(
         parts.append(new)
     by_class = pd.DataFrame(rows, columns=["green_class", "area_m2", "raw_m2"]).set_index("green_class")
     green_m2 = float(counted.area)
-    layer = gpd.GeoDataFrame(
+    layer = _frames.geo_frame(
         {"green_class": classes, "area_m2": [float(p.area) for p in parts]},
-        geometry=parts,
-        crs=crs,
+        parts,
+        crs,
     )
     layer = layer[~layer.geometry.is_empty].reset_index(drop=True)
     return LandRatio(green_m2=green_m2, total_m2=total, rate=green_m2 / total, by_class=by_class, layer=layer, notes=notes)

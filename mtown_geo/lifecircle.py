@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import access, demand
+from . import _frames, access, demand
 from ._errors import EmptyCategoryWarning, InputError
 from .demand import weight_name
 from .demand import weights as unit_weights
@@ -552,7 +552,7 @@ def gaps(
     area_arr = np.array([s[0] for s in sums], dtype=float)
     order = np.lexsort((-area_arr, np.unique(cat_arr, return_inverse=True)[1].ravel())) if len(sums) else np.empty(0, np.int64)
     pick = order.tolist()
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {
             "circle": [circle] * len(pick),
             "category": [cat_col[i] for i in pick],
@@ -561,8 +561,8 @@ def gaps(
             "pop": [sums[i][2] for i in pick],
             "units": [sums[i][3] for i in pick],
         },
-        geometry=[geoms[i] for i in pick],
-        crs=assessed.crs,
+        [geoms[i] for i in pick],
+        assessed.crs,
     )
 
 

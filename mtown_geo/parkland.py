@@ -35,7 +35,7 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from . import _geom
+from . import _frames, _geom
 from . import crs as _crs
 from ._errors import AssumptionWarning, InputError, ProfileError
 from .network import Network
@@ -289,10 +289,10 @@ def _merge_pieces(
 
 
 def _parks_frame(df: pd.DataFrame, crs: CRS, source: str) -> gpd.GeoDataFrame:
-    out = gpd.GeoDataFrame(
+    out = _frames.geo_frame(
         {c: df[c].to_numpy() if c in df else [] for c in COLUMNS[:-1]},
-        geometry=df["geometry"].to_numpy() if "geometry" in df else [],
-        crs=crs,
+        df["geometry"].to_numpy() if "geometry" in df else [],
+        crs,
     )
     out["source"] = source
     out["area_m2"] = out["area_m2"].astype(float)
@@ -533,7 +533,7 @@ def _classify(parks: gpd.GeoDataFrame, rule: _Rule, crs: CRS | None = None) -> g
         if len(parks)
         else np.empty(0)
     )
-    out = gpd.GeoDataFrame(parks.drop(columns=parks.geometry.name), geometry=list(geoms), crs=target, index=parks.index)
+    out = _frames.geo_frame(parks.drop(columns=parks.geometry.name), list(geoms), target, index=parks.index)
     area = shapely.area(geoms).astype(float) if len(geoms) else np.zeros(0)
     cls = _assign_classes(area, rule)
     out["area_m2"] = area
@@ -726,10 +726,10 @@ def _entrances(
             )
     if not pts:
         cols = ["park", "park_id", "size_class", "size_label", "radius_m", "via"]
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=network.crs)
+        return _frames.geo_frame({c: [] for c in cols}, [], network.crs)
     own = np.concatenate(owner)
     rows = served[own]
-    out = gpd.GeoDataFrame(
+    out = _frames.geo_frame(
         {
             "park": classed.index.to_numpy()[rows],
             "park_id": classed["park_id"].to_numpy()[rows] if "park_id" in classed else classed.index.to_numpy()[rows],
@@ -738,8 +738,8 @@ def _entrances(
             "radius_m": classed["radius_m"].to_numpy()[rows],
             "via": np.concatenate(via),
         },
-        geometry=np.concatenate(pts),
-        crs=network.crs,
+        np.concatenate(pts),
+        network.crs,
     )
     # one point per location and park
     key = pd.DataFrame(

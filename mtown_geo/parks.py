@@ -309,7 +309,7 @@ def _network_overlay(ov: _Overlay, network: Network, *, entrance_points: Any, ce
     v = network.access_speed_kmh * 1000.0 / 60.0
     present = [k for k in keys if (ent["size_class"] == k).any()]
     if present:
-        fac = gpd.GeoDataFrame({"category": ent["size_class"].to_numpy()}, geometry=ent.geometry.to_numpy(), crs=ent.crs)
+        fac = _frames.geo_frame({"category": ent["size_class"].to_numpy()}, ent.geometry.to_numpy(), ent.crs)
         limit_min = ov.rule.max_radius_m / v * (1 + 1e-9) + 1e-9
         r = access.reach(_distance_network(network), fac, categories=present, max_time_min=limit_min)
         minutes = r.at(units)
@@ -533,27 +533,27 @@ def coverage_layers(
 
 def _layers_of(ov: _Overlay) -> dict[str, gpd.GeoDataFrame]:
     crs = ov.crs
-    buf = gpd.GeoDataFrame(
+    buf = _frames.geo_frame(
         {
             "size_class": [c.key for c in ov.rule.classes],
             "size_label": [c.label for c in ov.rule.classes],
             "radius_m": [c.radius_m for c in ov.rule.classes],
             "parks": [int((ov.parks["size_class"] == c.key).sum()) for c in ov.rule.classes],
         },
-        geometry=[ov.buffers[c.key] for c in ov.rule.classes],
-        crs=crs,
+        [ov.buffers[c.key] for c in ov.rule.classes],
+        crs,
     )
     uncovered = _geom.polygonal(shapely.difference(ov.land, ov.covered))
     out = {
         "parks": ov.parks,
         "buffers": buf,
-        "covered": gpd.GeoDataFrame({"area_m2": [float(ov.covered.area)]}, geometry=[ov.covered], crs=crs),
-        "uncovered": gpd.GeoDataFrame({"area_m2": [float(uncovered.area)]}, geometry=[uncovered], crs=crs),
+        "covered": _frames.geo_frame({"area_m2": [float(ov.covered.area)]}, [ov.covered], crs),
+        "uncovered": _frames.geo_frame({"area_m2": [float(uncovered.area)]}, [uncovered], crs),
     }
     if ov.net_units is not None and ov.entrances is not None and ov.net_all is not None:
         out["entrances"] = ov.entrances
         out["units"] = ov.net_units
-        out["network_covered"] = gpd.GeoDataFrame({"area_m2": [float(ov.net_all.area)]}, geometry=[ov.net_all], crs=crs)
+        out["network_covered"] = _frames.geo_frame({"area_m2": [float(ov.net_all.area)]}, [ov.net_all], crs)
     return out
 
 

@@ -118,10 +118,10 @@ def pieces(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = No
     rules = _rules(profile)
     roads = _roads_in(roads)
     a, b, road, factor, dual = _piece_coords(roads, rules)
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {"road": road, "factor": factor, "dual": dual},
-        geometry=_segments(a, b) if len(a) else [],
-        crs=roads.crs,
+        _segments(a, b) if len(a) else [],
+        roads.crs,
     )
 
 
@@ -403,25 +403,25 @@ def junctions(
     xy = uniq[node]
     labels, centres = _points.merge(xy, merge)
     k = len(centres)
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {
             "n_nodes": np.bincount(labels, minlength=k),
             "degree": pd.Series(deg[node]).groupby(labels).max().to_numpy().astype(int),
         },
-        geometry=shapely.points(centres),
-        crs=roads.crs,
+        shapely.points(centres),
+        roads.crs,
     )
 
 
 def _no_junctions(crs: Any) -> gpd.GeoDataFrame:
     """:func:`junctions` without a junction."""
-    return gpd.GeoDataFrame({"n_nodes": [], "degree": []}, geometry=[], crs=crs)
+    return _frames.geo_frame({"n_nodes": [], "degree": []}, [], crs)
 
 
 def _no_blocks(crs: Any) -> gpd.GeoDataFrame:
     """:func:`blocks` without a block."""
     cols: dict[str, list[Any]] = {"area_m2": [], "long_side_m": [], "short_side_m": [], "within_max": []}
-    return gpd.GeoDataFrame(cols, geometry=[], crs=crs)
+    return _frames.geo_frame(cols, [], crs)
 
 
 def _unique_rows(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -485,15 +485,15 @@ def blocks(
     short_side = np.minimum(s1, s2)
     area_m2 = shapely.area(faces)
     keep = (area_m2 >= rules.min_block_area_m2) & (short_side >= rules.min_block_width_m)
-    out = gpd.GeoDataFrame(
+    out = _frames.geo_frame(
         {
             "area_m2": area_m2[keep],
             "long_side_m": long_side[keep],
             "short_side_m": short_side[keep],
             "within_max": long_side[keep] <= rules.block_max_side_m + 1e-9,
         },
-        geometry=faces[keep],
-        crs=roads.crs,
+        faces[keep],
+        roads.crs,
     )
     return out.reset_index(drop=True)
 
@@ -579,9 +579,7 @@ def _clipped_streets(
     ``road[i]`` (row position in ``roads``) merged back per road and ``dual`` flag; ``lines``
     as :func:`mtown_geo._geom.merged_segments_by_group` takes them."""
     if len(a) == 0:
-        return gpd.GeoDataFrame(
-            {"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, geometry=[], crs=roads.crs
-        )
+        return _frames.geo_frame({"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, [], roads.crs)
     # one line per (road, dual flag), in that order: the pieces of each unioned in their order, merged
     key = road.astype(np.int64) * 2 + dual.astype(bool)
     keys, group = np.unique(key, return_inverse=True)
@@ -606,7 +604,7 @@ def _clipped_streets(
     length_m = shapely.length(geoms)
     keep = ~shapely.is_empty(geoms) & (length_m > 0)
     road, keys = road[keep], keys[keep]
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {
             "highway": _col(roads, "highway")[road],
             "name": _col(roads, "name")[road],
@@ -615,8 +613,8 @@ def _clipped_streets(
             "dual": (keys % 2).astype(bool),
             "length_m": length_m[keep],
         },
-        geometry=_linear(geoms[keep]),
-        crs=roads.crs,
+        _linear(geoms[keep]),
+        roads.crs,
     )
 
 

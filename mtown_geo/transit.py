@@ -106,15 +106,13 @@ def merge_stops(
     pts = _points_of(stops, target, what="stop layer")
     ok = np.array([p is not None for p in pts], dtype=bool)
     if not ok.any():
-        return gpd.GeoDataFrame({"name": [], "n_features": [], "served": []}, geometry=[], crs=target)
+        return _frames.geo_frame({"name": [], "n_features": [], "served": []}, [], target)
     xy = shapely.get_coordinates(pts[ok])
     labels, centres = _points.merge(xy, dist)
     names = stops["name"].to_numpy(dtype=object)[ok] if "name" in stops else np.full(len(xy), None, dtype=object)
     counts = np.bincount(labels)
-    out = gpd.GeoDataFrame(
-        {"name": _names_by_group(labels, names, len(counts)), "n_features": counts},
-        geometry=shapely.points(centres),
-        crs=target,
+    out = _frames.geo_frame(
+        {"name": _names_by_group(labels, names, len(counts)), "n_features": counts}, shapely.points(centres), target
     )
     if "served" in stops:
         served_ = np.zeros(len(counts), dtype=bool)
@@ -295,7 +293,7 @@ def minutes_to(
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     if len(geoms) == 0:
         return np.full(len(origins), np.inf)
-    fac = gpd.GeoDataFrame({"category": ["point"] * len(geoms)}, geometry=geoms.to_numpy(), crs=geoms.crs)
+    fac = _frames.geo_frame({"category": ["point"] * len(geoms)}, geoms.to_numpy(), geoms.crs)
     t = access.travel_times(network, fac, origins, categories=["point"], max_time_min=max_time_min)
     return t["point"].to_numpy(float)
 
@@ -304,7 +302,7 @@ def _point_reach(network: Network, points: gpd.GeoDataFrame | gpd.GeoSeries, *, 
     """The search :func:`minutes_to` makes (all points one category), kept to read the times of
     several sets of origins (:func:`_minutes_at`). ``points`` must not be empty."""
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-    fac = gpd.GeoDataFrame({"category": ["point"] * len(geoms)}, geometry=geoms.to_numpy(), crs=geoms.crs)
+    fac = _frames.geo_frame({"category": ["point"] * len(geoms)}, geoms.to_numpy(), geoms.crs)
     return access.reach(network, fac, categories=["point"], max_time_min=max_time_min, labels=False)
 
 

@@ -265,10 +265,10 @@ def town_seat(
         if best is not None:
             i = best[2]
             geom = pts.iloc[i]
-            return gpd.GeoDataFrame({"name": [names[i]]}, geometry=[geom], crs=crs), f"named government office {names[i]!r}"
+            return _frames.geo_frame({"name": [names[i]]}, [geom], crs), f"named government office {names[i]!r}"
         del centre
     point = area.representative_point()
-    return gpd.GeoDataFrame({"name": ["建成区中心"]}, geometry=[point], crs=crs), "centre of the built-up area (no 镇政府 found)"
+    return _frames.geo_frame({"name": ["建成区中心"]}, [point], crs), "centre of the built-up area (no 镇政府 found)"
 
 
 def _seat_costs(network: Network, seat: gpd.GeoDataFrame, weight: str) -> pd.DataFrame:
@@ -504,7 +504,7 @@ def connect(
     link_layer = (
         gpd.GeoDataFrame(pd.DataFrame(links), geometry="geometry", crs=network.crs)
         if links
-        else gpd.GeoDataFrame({c: [] for c in link_cols}, geometry=[], crs=network.crs)
+        else _frames.geo_frame({c: [] for c in link_cols}, [], network.crs)
     )
     return table, link_layer
 
@@ -630,7 +630,7 @@ def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFra
     way_first = np.zeros(n_osm, dtype=np.intp)
     way_first[c_osm[::-1]] = np.arange(len(c_osm))[::-1]
     at = way_first[c_osm[first]]
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {
             "osm_id": osm[first],
             "name": attrs["name"].to_numpy(dtype=object)[at],
@@ -639,8 +639,8 @@ def _road_status_layer(network: Network, status: pd.DataFrame, attrs: pd.DataFra
             "reason": why[first],
             "length_m": shapely.length(geoms),
         },
-        geometry=geoms,
-        crs=network.crs,
+        geoms,
+        network.crs,
     )
 
 
@@ -703,7 +703,7 @@ def assess(
         )
     else:
         table = pd.DataFrame(columns=["name", "status", "weak_status"])
-        links = gpd.GeoDataFrame({"village": [], "status": [], "reason": []}, geometry=[], crs=network.crs)
+        links = _frames.geo_frame({"village": [], "status": [], "reason": []}, [], network.crs)
         notes.append("no village in the town (give `villages:`): village road connectivity is not computed")
     counts = table["status"].value_counts() if len(table) else pd.Series(dtype=int)
     n = len(table)
@@ -724,7 +724,7 @@ def assess(
             seat_end_m=rules.seat_end_m,
         )
     vil = villages.to_crs(network.crs)
-    points = gpd.GeoDataFrame(table, geometry=vil.geometry.representative_point().to_numpy(), crs=network.crs) if n else None
+    points = _frames.geo_frame(table, vil.geometry.representative_point().to_numpy(), network.crs) if n else None
     layers: dict[str, gpd.GeoDataFrame] = {
         "village_road_links": links,
         "town_seat": seat_m.reset_index(drop=True),

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import _geom, demand, facilities, inventory, network, parks, terrain
+from .. import _frames, _geom, demand, facilities, inventory, network, parks, terrain
 from .. import crs as _crs
 from .._errors import (
     CoordinateShiftWarning,
@@ -131,7 +131,7 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
     built = land.buffer(_BUILTUP_GAP_M / 2).buffer(-_BUILTUP_GAP_M / 2).intersection(area)
     if built.is_empty or built.area < 1.0:
         return town
-    return gpd.GeoDataFrame({"kind": ["建成区"]}, geometry=[built], crs=town.crs)
+    return _frames.geo_frame({"kind": ["建成区"]}, [built], town.crs)
 
 
 def boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -412,7 +412,7 @@ def village_points(study: Study, town: gpd.GeoDataFrame, metric: Any) -> gpd.Geo
         v = v[v.intersects(town_m)]
         parts.append(v)
     if not parts:
-        return gpd.GeoDataFrame({"name": []}, geometry=[], crs=metric)
+        return _frames.geo_frame({"name": []}, [], metric)
     vil = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=metric)
     vil = vil.set_geometry(vil.geometry.representative_point())
     vil["area_m2"] = 0.0
@@ -548,5 +548,5 @@ def park_layer(study: Study, profile: Profile, *, boundary: gpd.GeoDataFrame, cr
             raise StudyError("parks: each source is `osm` or a land-use `file` (with class_col / classes)")
         parts[-1] = parts[-1].assign(**{inventory.SOURCE_COL: source_label(st, src)})
     if not parts:
-        return gpd.GeoDataFrame({"name": [], "area_m2": []}, geometry=[], crs=crs)
+        return _frames.geo_frame({"name": [], "area_m2": []}, [], crs)
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)

@@ -14,8 +14,8 @@ import geopandas as gpd
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .. import _frames, inventory, report, siting
 from .. import crs as _crs
-from .. import inventory, report, siting
 from .. import validate as _validate
 from .._errors import (
     DataNotFoundError,
@@ -123,7 +123,7 @@ def run(
         layers["boundaries"] = _boundaries_layer(tw)
         if len(tw.residential):  # the land the residential-weighted rates measure
             land = tw.residential_land()
-            layers["residential"] = gpd.GeoDataFrame({"kind": ["居住用地"]}, geometry=[land], crs=metric)
+            layers["residential"] = _frames.geo_frame({"kind": ["居住用地"]}, [land], metric)
         tables["inventory"] = inventory.take(
             tw.facilities,
             boundary=tw.town,
@@ -186,10 +186,10 @@ def run(
 def _boundaries_layer(tw: Town) -> gpd.GeoDataFrame:
     """The town's 镇域 and 建成区 outlines as one layer (``kind``, ``name``: the study's), in its metric CRS."""
     town_m, built_m = tw.town.to_crs(tw.metric), tw.built.to_crs(tw.metric)
-    return gpd.GeoDataFrame(
+    return _frames.geo_frame(
         {"kind": ["镇域"] * len(town_m) + ["建成区"] * len(built_m), "name": tw.study.name},
-        geometry=list(town_m.geometry) + list(built_m.geometry),
-        crs=tw.metric,
+        list(town_m.geometry) + list(built_m.geometry),
+        tw.metric,
     )
 
 

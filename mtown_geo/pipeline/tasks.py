@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import _geom, _words, chargers, greenspace, neighbourhood, parks, streets, transit, villages
+from .. import _frames, _geom, _words, chargers, greenspace, neighbourhood, parks, streets, transit, villages
 from .. import demand as mg_demand
 from .._errors import InputError, MtownGeoWarning, NetworkError, StudyError
 from ..network import Network
@@ -179,7 +179,7 @@ def _street_ways(ext: _osm.OSMExtract, crs: Any, box: np.ndarray, profile: Any) 
     geoms = ext.way_lines_at(keep, crs)[keep]
     near = shapely.intersects(geoms, shapely.box(*box))
     ways = ext.ways.iloc[np.flatnonzero(keep)[near]].drop(columns=["start", "stop"])
-    return gpd.GeoDataFrame(ways, geometry=geoms[near], crs=crs).reset_index(drop=True)
+    return _frames.geo_frame(ways, geoms[near], crs).reset_index(drop=True)
 
 
 def _streets(tw: Town, out: dict[str, ComputedValue], tables: dict[str, pd.DataFrame], layers: dict[str, Any]) -> None:
@@ -314,9 +314,7 @@ def _stops(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
             sel = _osm.select(ext, rules.osm)
             ids = [f"{t}/{i}" for t, i in zip(sel["osm_type"], sel["osm_id"], strict=True)]
             served = transit.served(ids, ext.routes)
-            frame = gpd.GeoDataFrame(
-                {"name": sel["name"].to_numpy(), "source": "osm"}, geometry=sel.geometry.to_numpy(), crs=4326
-            )
+            frame = _frames.geo_frame({"name": sel["name"].to_numpy(), "source": "osm"}, sel.geometry.to_numpy(), 4326)
             if served is not None:
                 frame["served"] = served
             parts.append(frame)
@@ -327,17 +325,15 @@ def _stops(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
                     kw[key] = getattr(src, key)
             t = read_facility_table(st.path(src.table), **kw)
             t = t[t["category"] == "bus_stop"]
-            parts.append(
-                gpd.GeoDataFrame({"name": t["name"].to_numpy(), "source": "table"}, geometry=t.geometry.to_numpy(), crs=t.crs)
-            )
+            parts.append(_frames.geo_frame({"name": t["name"].to_numpy(), "source": "table"}, t.geometry.to_numpy(), t.crs))
         elif src.file is not None:
             f = inputs.read_layer(st, src.file, layer=src.layer)
             name = f[src.name_col] if src.name_col and src.name_col in f else f.get("name", pd.Series([None] * len(f)))
-            parts.append(gpd.GeoDataFrame({"name": name.to_numpy(), "source": "file"}, geometry=f.geometry.to_numpy(), crs=f.crs))
+            parts.append(_frames.geo_frame({"name": name.to_numpy(), "source": "file"}, f.geometry.to_numpy(), f.crs))
         else:
             raise StudyError("tasks.stops: each source is `osm`, a `table` or a `file`")
     if not parts:
-        return gpd.GeoDataFrame({"name": [], "source": []}, geometry=[], crs=tw.metric)
+        return _frames.geo_frame({"name": [], "source": []}, [], tw.metric)
     allp = gpd.GeoDataFrame(pd.concat([p.to_crs(tw.metric) for p in parts], ignore_index=True), crs=tw.metric)
     if "served" in allp:
         allp["served"] = allp["served"].astype("boolean").fillna(False).astype(bool)
@@ -423,10 +419,10 @@ def _transit(
             math.nan, f"公交站点 stops: {len(stops)}", True, "no route=bus relation in the data: served or not is unknown"
         )
     layers["bus_stops"] = stops
-    layers["bus_coverage"] = gpd.GeoDataFrame(
+    layers["bus_coverage"] = _frames.geo_frame(
         {"radius_m": [rules.radius_m] * 2, "covered": [True, False], "area_m2": [c500.covered.area, c500.gaps.area]},
-        geometry=[c500.covered, c500.gaps],
-        crs=tw.metric,
+        [c500.covered, c500.gaps],
+        tw.metric,
     )
     return table
 
@@ -484,17 +480,15 @@ def _greenspace(
             keys += [key] * len(sel)
             sels.append(sel.geometry.to_numpy())
         osm_m = gpd.GeoSeries(np.concatenate(sels) if sels else [], crs=4326).to_crs(tw.metric)
-        parts.append(gpd.GeoDataFrame({"green_class": keys}, geometry=osm_m.to_numpy(), crs=tw.metric))
+        parts.append(_frames.geo_frame({"green_class": keys}, osm_m.to_numpy(), tw.metric))
     park_layer = tw.park_layer() if st.parks else gpd.GeoDataFrame(geometry=[], crs=tw.metric)
     first = next(iter(rules.classes))
     if len(park_layer):
-        parts.append(
-            gpd.GeoDataFrame({"green_class": [first] * len(park_layer)}, geometry=park_layer.geometry.to_numpy(), crs=tw.metric)
-        )
+        parts.append(_frames.geo_frame({"green_class": [first] * len(park_layer)}, park_layer.geometry.to_numpy(), tw.metric))
     green = (
         gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=tw.metric)
         if parts
-        else gpd.GeoDataFrame({"green_class": []}, geometry=[], crs=tw.metric)
+        else _frames.geo_frame({"green_class": []}, [], tw.metric)
     )
     lr = greenspace.land_ratio(green, built_m, order=list(rules.classes))
     by = ", ".join(f"{rules.classes[str(k)].name_zh} {v / 1e4:.2f} ha" for k, v in lr.by_class["area_m2"].items())
@@ -569,7 +563,7 @@ def _charger_layer(tw: Town) -> gpd.GeoDataFrame:
     rules = prof.tasks.chargers if prof.tasks is not None else None
     fac = tw.facilities
     if rules is None or "charging_station" not in prof.categories or len(fac) == 0:
-        return gpd.GeoDataFrame({"name": [], "public": []}, geometry=[], crs=tw.metric)
+        return _frames.geo_frame({"name": [], "public": []}, [], tw.metric)
     ch = fac[fac["category"] == "charging_station"].reset_index(drop=True)
     keep = np.ones(len(ch), dtype=bool)
     public = np.ones(len(ch), dtype=bool)
@@ -586,14 +580,14 @@ def _charger_layer(tw: Town) -> gpd.GeoDataFrame:
             if any(r.matches(t) for r in rules.private):
                 public[pos] = False
     return (
-        gpd.GeoDataFrame(
+        _frames.geo_frame(
             {
                 "name": ch["name"].to_numpy(),
                 "public": public,
                 "source": ch.get("source", pd.Series(["table"] * len(ch))).to_numpy(),
             },
-            geometry=ch.geometry.to_numpy(),
-            crs=ch.crs,
+            ch.geometry.to_numpy(),
+            ch.crs,
         )
         .loc[keep]
         .reset_index(drop=True)
@@ -731,8 +725,8 @@ def _neighbourhood(
             f"≤{a.walk_min:g} min",
             np.where(t <= a.walk_long_min + 1e-9, f"≤{a.walk_long_min:g} min", "beyond"),
         )
-        layers["neighbourhood_reach"] = gpd.GeoDataFrame(
-            {"walk_min": np.where(np.isfinite(t), t, np.nan), "band": band}, geometry=cells.geometry.to_numpy(), crs=tw.metric
+        layers["neighbourhood_reach"] = _frames.geo_frame(
+            {"walk_min": np.where(np.isfinite(t), t, np.nan), "band": band}, cells.geometry.to_numpy(), tw.metric
         )
     if len(centres):
         layers["neighbourhood_centres"] = (

@@ -61,6 +61,7 @@ import pandas as pd
 import shapely
 from osmium.osm import Area, Node, Relation, Way
 
+from .. import _frames
 from .._errors import DataNotFoundError, IncompleteDataWarning, InputError
 from ..crs import _layer_crs
 
@@ -953,7 +954,7 @@ def select(
     cols = ["osm_type", "osm_id", "name", "tags", "matched_by"]
     crs = _layer_crs(feats)
     if len(feats) == 0:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=crs)
+        return _frames.geo_frame({c: [] for c in cols}, [], crs)
     tags = [t if isinstance(t, dict) else {} for t in feats["tags"].to_numpy()]
     geoms = np.asarray(feats.geometry.values)
     type_id = shapely.get_type_id(geoms)
@@ -979,7 +980,7 @@ def select(
     if exclude_name_patterns:
         hit &= ~_contains_any(names, exclude_name_patterns)
     pos = np.flatnonzero(hit)
-    out = gpd.GeoDataFrame(
+    out = _frames.geo_frame(
         {
             "osm_type": feats["osm_type"].to_numpy()[pos] if "osm_type" in feats else np.full(len(pos), "feature"),
             "osm_id": feats["osm_id"].to_numpy()[pos] if "osm_id" in feats else pos,
@@ -987,8 +988,8 @@ def select(
             "tags": [tags[i] for i in pos],
             "matched_by": np.where(by_tag[pos], "tag", "name"),
         },
-        geometry=geoms[pos],
-        crs=crs,
+        geoms[pos],
+        crs,
     )
     return out
 
