@@ -110,9 +110,13 @@ def _geo_from_plain(frame: pd.DataFrame, attrs: dict[Any, Any]) -> gpd.GeoDataFr
     geopandas does when an operation gives a table with one geometry column named
     ``"geometry"``.
     """
-    mgr = frame._mgr
-    out = gpd.GeoDataFrame._from_mgr(mgr, mgr.axes)
-    out._geometry_column_name = "geometry"
+    from_mgr = getattr(gpd.GeoDataFrame, "_from_mgr", None)
+    if from_mgr is None:  # a pandas without it: the public route, the same frame
+        out = gpd.GeoDataFrame(frame, geometry="geometry")
+    else:
+        mgr = frame._mgr
+        out = from_mgr(mgr, mgr.axes)
+        out._geometry_column_name = "geometry"
     if attrs:
         out.attrs = attrs
     return out
