@@ -357,6 +357,7 @@ def polygon_union(
     drop_empty: bool = False,
     geom_crs: Any = None,
     meeting: shapely.Geometry | None = None,
+    near_m: float = 0.0,
 ) -> shapely.Geometry:
     """The union of a polygon layer in a metric CRS: :func:`to_metric`, :func:`valid_polygons`, union.
 
@@ -378,6 +379,8 @@ def polygon_union(
         An area in ``crs``: only the polygons that meet it are unioned, for a caller that
         keeps only the union's part inside it (the same land there; the rows elsewhere are
         checked but cost no union). An empty polygon when none meets it.
+    near_m : float, default 0
+        With ``meeting``: the polygons within this distance (m) of it are unioned instead.
 
     Returns
     -------
@@ -400,7 +403,13 @@ def polygon_union(
     layer = to_metric(layer, crs=crs, what=what)
     geoms, _ = valid_polygons(layer, what=what, drop_empty=drop_empty or allow_empty)
     if meeting is not None:
-        geoms = geoms[np.sort(shapely.STRtree(geoms).query(meeting, predicate="intersects"))]
+        tree = shapely.STRtree(geoms)
+        near = (
+            tree.query(meeting, predicate="dwithin", distance=near_m)
+            if near_m > 0
+            else tree.query(meeting, predicate="intersects")
+        )
+        geoms = geoms[np.sort(near)]
         if len(geoms) == 0:
             return shapely.Polygon()
     geom = _union_of(geoms)

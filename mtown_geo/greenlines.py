@@ -349,21 +349,6 @@ def _near_area(tree: shapely.STRtree, area: shapely.Geometry) -> np.ndarray:
     return np.sort(tree.query(area, predicate="dwithin", distance=_JOIN_MARGIN_M))
 
 
-def _joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
-    """Which lines are joined to the area: within :data:`_JOIN_MARGIN_M` of it, or linked to such
-    a line by a chain of lines whose bounding boxes (grown by the margin) overlap.
-
-    The parts of a line along the water lie on the line: a run of parts that reaches into the
-    area is made only of lines joined to it, so leaving out the other lines changes no run
-    that counts in the area.
-    """
-    tree = shapely.STRtree(lines)
-    seed = _near_area(tree, area)
-    if len(seed) == 0:
-        return np.zeros(len(lines), dtype=bool)
-    return _joined_from(tree, lines, seed)
-
-
 #: metres added to the grown boxes that pick the water features whose bands may meet a way
 _BAND_BOX_MARGIN_M = 1.0
 #: parts closer than this (m) to a line are looked for among that line's parts (at most the
@@ -486,7 +471,8 @@ def _waterside(
 ) -> tuple[dict[int, shapely.Geometry], bool]:
     """Waterside parts of the candidate ways (position in ``ways`` → kept geometry).
 
-    With an ``area``, only the candidates joined to it (:func:`_joined_to_area`) are measured,
+    With an ``area``, only the candidates joined to it (within :data:`_JOIN_MARGIN_M` of it, or
+    linked to such a line by a chain of lines whose boxes, grown by the margin, overlap) are measured,
     and of those first the runs that reach within :data:`_JOIN_MARGIN_M` of it, found from
     the ways near it, along the parts that touch: the same parts for every way that reaches
     into it. When none of the ways kept so has a name, nor any other row of the layer

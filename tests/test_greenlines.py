@@ -16,6 +16,23 @@ from mtown_geo import greenlines
 from .conftest import assert_same_frames
 
 
+def joined_to_area(lines: np.ndarray, area: shapely.Geometry) -> np.ndarray:
+    """Which lines are joined to the area, by the plain route: within 1 m of it, or linked to such
+    a line by a chain of lines whose bounding boxes, grown by 1 m, overlap (every pair tried)."""
+    if area.is_empty or len(lines) == 0:
+        return np.zeros(len(lines), dtype=bool)
+    b = shapely.bounds(lines) + np.array([-1.0, -1.0, 1.0, 1.0])
+    overlap = (
+        (b[:, None, 0] <= b[None, :, 2])
+        & (b[None, :, 0] <= b[:, None, 2])
+        & (b[:, None, 1] <= b[None, :, 3])
+        & (b[None, :, 1] <= b[:, None, 3])
+    )
+    _, comp = connected_components(sp.csr_matrix(overlap), directed=False)
+    seed = shapely.dwithin(lines, area, 1.0)
+    return np.isin(comp, comp[seed])
+
+
 def _water_plain(extract: mg.sources.OSMExtract, target: Any) -> np.ndarray:
     """Every water line and polygon of the extract, tag by tag, projected whole."""
     feats = extract.features
@@ -44,7 +61,7 @@ def _waterside_plain(extract, cand, lines, spec, target, min_run_m, *, area=None
         return {}, False
     pruned = False
     if area is not None:
-        joined = greenlines._joined_to_area(lines[idx], area)
+        joined = joined_to_area(lines[idx], area)
         pruned = not joined.all()
         idx = idx[joined]
         if len(idx) == 0:

@@ -19,6 +19,7 @@ from mtown_geo import _geom, greenlines
 from mtown_geo import greenways as gw
 
 from .conftest import OSM_FILES, assert_same_frames, shared_path
+from .test_greenlines import joined_to_area
 
 CRS = "EPSG:4549"
 X0, Y0 = 500_000.0, 3_300_000.0
@@ -501,5 +502,5 @@ def test_greenways_in_a_boundary_as_clipped_from_all(andorra_parishes):
         spec = greenlines._spec(mg.standards.resolve(None))
         cand = np.flatnonzero(greenlines._waterside_candidates(ext.ways, spec))
         lines = ext.way_lines_at(greenlines._waterside_candidates(ext.ways, spec), town_m.crs)
-        pruned_any |= not greenlines._joined_to_area(lines[cand], area).all()
+        pruned_any |= not joined_to_area(lines[cand], area).all()
     assert pruned_any  # some paths are left out, and the answer is the same

@@ -122,12 +122,14 @@ def builtup_from_osm(extract: OSMExtract, town: gpd.GeoDataFrame) -> gpd.GeoData
     if polys.empty:
         return town
     area = _geom.polygon_union(town, crs=town.crs, what="town boundary")
-    what = "OSM built-up land use"
-    geoms, _ = _geom.valid_polygons(_geom.to_metric(polys, crs=town.crs, what=what), what=what, drop_empty=True)
-    near = np.sort(shapely.STRtree(geoms).query(area, predicate="dwithin", distance=_BUILTUP_GAP_M + _BUILTUP_MARGIN_M))
-    if len(near) == 0:
-        return town
-    land = _geom.polygonal(shapely.union_all(geoms[near]))
+    land = _geom.polygon_union(
+        polys,
+        crs=town.crs,
+        what="OSM built-up land use",
+        allow_empty=True,
+        meeting=area,
+        near_m=_BUILTUP_GAP_M + _BUILTUP_MARGIN_M,
+    )
     built = land.buffer(_BUILTUP_GAP_M / 2).buffer(-_BUILTUP_GAP_M / 2).intersection(area)
     if built.is_empty or built.area < 1.0:
         return town
