@@ -258,6 +258,12 @@ def _freeze_probe() -> tuple[int, int, bool]:
     return first, gc.get_freeze_count(), b._HEAP_FROZEN
 
 
+def _profiler_setting() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 def test_a_worker_freezes_its_heap_once_and_the_calling_process_never():
     """A batch worker moves its long-lived objects out of the collector's view once; the
     process that calls run_batch (here the test's) keeps its heap as it is."""
@@ -269,9 +275,12 @@ def test_a_worker_freezes_its_heap_once_and_the_calling_process_never():
     client, cluster = batch._connect(None, n_workers=1, memory_limit="1GiB", security=None, dashboard=False)
     try:
         first, second, flag = client.submit(_freeze_probe, pure=False).result()
+        # without a dashboard to show them, the workers take no profiler samples
+        profiling = client.run(_profiler_setting)
     finally:
         client.close()
         cluster.close()
     # the modules alone are tens of thousands of objects; a second call freezes nothing more (the
     # count only falls, as frozen objects that are let go are freed)
     assert flag and first > 10_000 and second <= first
+    assert list(profiling.values()) == [False]
