@@ -153,9 +153,11 @@ def _classified(extract: OSMExtract, prof: Profile, categories: list[str] | None
     report = out.attrs.get("facility_report", FacilityReport())
     if extract is not root:
         ids = set(_feature_ids(extract.features).tolist())
+        # the rows chosen are a new frame already: the cached one is never handed out
         out = out[out["facility_id"].isin(ids)].reset_index(drop=True)
         report = report.only(ids, not_public_ids=ids)
-    out = out.copy()
+    else:
+        out = out.copy()
     out.attrs["facility_report"] = report
     return out
 
@@ -179,10 +181,14 @@ def _reach(boundary: Any, buffer_m: float) -> tuple[CRS, shapely.Geometry]:
 def _within(gdf: gpd.GeoDataFrame, metric: CRS, area: shapely.Geometry, *, crs: Any = None) -> gpd.GeoDataFrame:
     """The features of ``gdf`` that meet ``area`` (:func:`_reach`), measured in its CRS ``metric``;
     projected when ``crs`` is that CRS, else as given."""
-    projected = gdf.to_crs(metric)
-    hit = projected.intersects(area).to_numpy()
-    kept = projected if crs is not None and projected.crs.equals(crs) else gdf
-    return kept.loc[hit].reset_index(drop=True)
+    geoms = gdf.geometry.array.to_crs(metric)
+    hit = np.flatnonzero(shapely.intersects(np.asarray(geoms), area))
+    out = gdf.iloc[hit].reset_index(drop=True)
+    if crs is not None and geoms.crs.equals(crs):
+        # the rows kept with their geometry as projected for the test (only the geometry
+        # column is projected: the other columns are taken as they are)
+        out[gdf.geometry.name] = geoms[hit]
+    return out
 
 
 def _features_online(place: str, profile: Profile) -> gpd.GeoDataFrame:

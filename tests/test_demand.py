@@ -25,7 +25,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 import mtown_geo as mg
 from mtown_geo import _geom, demand
 
-from .conftest import OSM_FILES, shared_path
+from .conftest import OSM_FILES, assert_same_frames, shared_path
 
 HSY_TIF = "helsinki_pyrosm/population_hsy2020_250m_epsg3879.tif"
 HSY_GPKG = "helsinki_pyrosm/population_grid_2020_hsy.gpkg"
@@ -1070,3 +1070,41 @@ def test_the_town_grid_and_land_equal_the_public_functions_and_the_plain_union(a
         far = shapely.box(0.0, 0.0, 1.0, 1.0)  # no residential polygon meets it
         assert _geom.polygon_union(tw.residential, crs=tw.metric, what="residential", drop_empty=True, meeting=far).is_empty
         assert tw.residential_land() is tw._land
+
+
+def test_the_osm_residential_layer_is_the_landuse_polygons_projected(andorra_parishes):
+    """A town's residential layer from OSM (only its landuse=residential polygons projected,
+    the frame made of them) is, to the bit, the extract's features chosen and projected as a
+    frame and joined as every source is; the units measure it as it is, without projecting
+    again in their own CRS, and give the same cells, land and figures as after ``to_crs``."""
+    from mtown_geo.pipeline import inputs, town
+    from mtown_geo.pipeline.schema import load_study
+
+    for name, town_m, ext in andorra_parishes:
+        study = load_study({"name": name, "osm": str(ext.path), "boundaries": {"town": "<memory>"}, "demand": {"cell_m": 50}})
+        study = study.with_data(town=town_m, builtup=inputs.builtup_from_osm(ext, town_m), osm=ext)
+        metric = town_m.crs
+        got = inputs.residential(study, metric, town_m)
+        f = ext.features
+        is_res = np.array(
+            [
+                g.geom_type in ("Polygon", "MultiPolygon") and t.get("landuse") == "residential"
+                for g, t in zip(f.geometry, f["tags"], strict=True)
+            ]
+        )
+        chosen = f.loc[is_res, ["osm_id", "geometry"]].to_crs(metric)[["geometry"]]
+        ref = gpd.GeoDataFrame(pd.concat([chosen], ignore_index=True), crs=metric)
+        assert len(ref) > 20
+        assert_same_frames(got, ref)
+        assert got.index.equals(ref.index) and type(got.index) is type(ref.index)
+        assert got.crs.is_exact_same(ref.crs) and got.geometry.name == ref.geometry.name
+        assert list(got.dtypes.astype(str)) == list(ref.dtypes.astype(str))
+
+        built = inputs.builtup_from_osm(ext, town_m).to_crs(metric)
+        area, area_crs = demand._area_geometry(built)
+        units = demand._grid_over(area, area_crs, cell_m=50.0)
+        new_units, new_land = town._with_residential(units, got, area)
+        old_units, old_land = demand._residential_cut(units, got.to_crs(units.crs), area_geom=area)
+        assert new_units["res_area_m2"].sum() > 1e4
+        assert_same_frames(new_units, old_units)
+        assert shapely.to_wkb(new_land) == shapely.to_wkb(old_land)

@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import osmium
+import pandas as pd
 import pytest
 import shapely
 import yaml
@@ -423,3 +424,44 @@ def test_feature_ids_and_the_facilities_of_a_part_equal_the_plain_routes():
     assert fac["facility_id"].tolist() == want["facility_id"].tolist()
     assert fac["category"].tolist() == want["category"].tolist()
     assert shapely.to_wkb(fac.geometry.values).tolist() == shapely.to_wkb(want.geometry.values).tolist()
+
+
+def test_facilities_near_a_part_are_the_projected_frames_rows():
+    """The facilities kept near a commune (only the geometry column projected, the rows chosen
+    by the predicate on it) are, to the bit and with their columns, dtypes and report, the rows
+    of the whole frame projected and chosen by ``GeoSeries.intersects``, projected or as read;
+    the extract's cached classification is left as it was (Vaduz, Liechtenstein)."""
+    from mtown_geo import facilities
+
+    path = shared_path(OSM_FILES["liechtenstein"])
+    towns = mg.batch.towns_from_osm(path, admin_level="8")
+    town = towns[towns["name"] == "Vaduz"].reset_index(drop=True)
+    whole = mg.sources.read_osm(path)
+    box = town.to_crs(4326).total_bounds + np.array([-0.03, -0.03, 0.03, 0.03])
+    ext = whole.subset(tuple(float(v) for v in box))
+    prof = mg.standards.resolve(None)
+    cached_before = facilities._classified(whole, prof, None)
+    gdf = facilities._classified(ext, prof, None)
+    assert gdf.attrs["facility_report"] is not cached_before.attrs["facility_report"]
+    metric, area = facilities._reach(town, 1000.0)
+    for crs in (metric, None, 4326):
+        got = facilities._within(gdf, metric, area, crs=crs)
+        projected = gdf.to_crs(metric)
+        hit = projected.intersects(area).to_numpy()
+        kept = projected if crs is not None and projected.crs.equals(crs) else gdf
+        want = kept.loc[hit].reset_index(drop=True)
+        assert 0 < len(got) < len(gdf)
+        assert list(got.columns) == list(want.columns) and list(got.dtypes.astype(str)) == list(want.dtypes.astype(str))
+        for col in got.columns:
+            if col == "geometry":
+                assert shapely.to_wkb(got.geometry.values).tolist() == shapely.to_wkb(want.geometry.values).tolist()
+            else:
+                pd.testing.assert_series_equal(got[col], want[col], check_exact=True)
+        assert got.index.equals(want.index) and got.crs.is_exact_same(want.crs)
+        assert got.attrs.keys() == want.attrs.keys()
+    cached = facilities._classified(whole, prof, None)
+    assert cached.attrs["facility_report"] == cached_before.attrs["facility_report"]
+    assert (
+        whole.cache[("facilities", prof.model_dump_json(), None)].attrs["facility_report"]
+        == cached_before.attrs["facility_report"]
+    )

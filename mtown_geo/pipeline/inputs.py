@@ -167,19 +167,27 @@ def boundaries(study: Study) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 
 def _osm_residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The extract's landuse=residential polygons projected to ``metric``: a frame of their
+    geometry alone, in the extract's order, indexed 0..n-1 (only these rows are projected)."""
     f = osm_extract(study).features
+    geoms = f.geometry.array
     # the landuse=residential polygons (only the polygons' tags are looked at)
-    is_res = np.isin(shapely.get_type_id(f.geometry.to_numpy()), (3, 6))
+    is_res = np.isin(shapely.get_type_id(np.asarray(geoms)), (3, 6))
     tags = f["tags"].to_numpy()
     is_res[is_res] = [t.get("landuse") == "residential" for t in tags[is_res]]
-    return f.loc[is_res, ["osm_id", "geometry"]].to_crs(metric)
+    projected = geoms[np.flatnonzero(is_res)].to_crs(metric)
+    return _frames.geo_frame(pd.DataFrame(index=pd.RangeIndex(len(projected))), np.asarray(projected), projected.crs)
 
 
 def residential(study: Study, metric: Any, town: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The study's residential land in ``metric``: every source's polygons, in order, as one
+    frame of geometry indexed 0..n-1."""
+    if len(study.residential) == 1 and study.residential[0].osm is not None:
+        return _osm_residential(study, metric, town)
     parts = []
     for src in study.residential:
         if src.osm is not None:
-            parts.append(_osm_residential(study, metric, town)[["geometry"]])
+            parts.append(_osm_residential(study, metric, town))
         elif src.file is not None:
             gdf = read_layer(study, src.file, layer=src.layer)
             if src.class_col is not None:
