@@ -559,10 +559,11 @@ def _entrance_candidates(points: Any, crs: CRS) -> np.ndarray:
                 return False
             return (t.get("entrance") is not None and t["entrance"] not in _BUILDING_ENTRANCES) or t.get("barrier") == "gate"
 
-        ok = shapely.get_type_id(feats.geometry.to_numpy()) == 0
+        geoms = feats.geometry
+        ok = shapely.get_type_id(geoms.to_numpy()) == 0
         tags = feats["tags"].to_numpy()
         ok[ok] = [is_entrance(t) for t in tags[ok]]  # only the points are tried
-        return np.asarray(feats.loc[ok].geometry.to_crs(crs).values, dtype=object)
+        return np.asarray(geoms[ok].to_crs(crs).values, dtype=object)
     if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         _crs.require_crs(points, what="entrance layer")
         geoms = np.asarray(_geom.to_metric(points, crs=crs, what="entrance layer").geometry.values, dtype=object)
@@ -728,21 +729,27 @@ def _entrances(
         cols = ["park", "park_id", "size_class", "size_label", "radius_m", "via"]
         return _frames.geo_frame({c: [] for c in cols}, [], network.crs)
     own = np.concatenate(owner)
-    rows = served[own]
-    out = _frames.geo_frame(
+    geom = np.concatenate(pts)
+    park = classed.index.to_numpy()[served[own]]
+    # one point per location and park: the first of each (park, x, y) to the centimetre
+    key = pd.DataFrame(
         {
-            "park": classed.index.to_numpy()[rows],
-            "park_id": classed["park_id"].to_numpy()[rows] if "park_id" in classed else classed.index.to_numpy()[rows],
+            "p": pd.Series(park, copy=False).astype(str).to_numpy(),
+            "x": np.round(shapely.get_x(geom), 2),
+            "y": np.round(shapely.get_y(geom), 2),
+        }
+    )
+    first = np.flatnonzero(~key.duplicated().to_numpy())
+    rows = served[own[first]]
+    return _frames.geo_frame(
+        {
+            "park": park[first],
+            "park_id": classed["park_id"].to_numpy()[rows] if "park_id" in classed else park[first],
             "size_class": classed["size_class"].to_numpy()[rows],
             "size_label": classed["size_label"].to_numpy()[rows],
             "radius_m": classed["radius_m"].to_numpy()[rows],
-            "via": np.concatenate(via),
+            "via": np.concatenate(via)[first],
         },
-        np.concatenate(pts),
+        geom[first],
         network.crs,
     )
-    # one point per location and park
-    key = pd.DataFrame(
-        {"p": out["park"].astype(str).to_numpy(), "x": np.round(out.geometry.x, 2), "y": np.round(out.geometry.y, 2)}
-    )
-    return out.loc[~key.duplicated().to_numpy()].reset_index(drop=True)

@@ -48,6 +48,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geopandas.array import from_shapely
 from pyproj import CRS
 
 from . import _frames, _geom, _words, access, demand
@@ -281,12 +282,32 @@ def _overlay(
     return _network_overlay(ov, network, entrance_points=entrance_points, cell_m=cell_m)
 
 
+#: Indexes of a :class:`Network` that depend only on its nodes, its edges' geometry and the
+#: directions its edges can be walked in, not on the edge times: a network with new times
+#: that keeps those has the very same ones. (The edge STRtree is left out: whether it is
+#: built chooses the route of the nearest-edge search.)
+_GEOMETRY_INDEXES = ("straight_edges", "edge_piece_tree", "edge_start_tree", "component")
+
+
 def _distance_network(network: Network) -> Network:
-    """The network with every edge timed at the access speed, so that minutes × speed = metres."""
+    """The network with every edge timed at the access speed, so that minutes × speed = metres.
+
+    It has the walk network's nodes, edges and one-way directions, so the indexes of
+    :data:`_GEOMETRY_INDEXES` that the walk network has built are handed over instead of
+    built again (the same objects: the same snaps and components).
+    """
     v = network.access_speed_kmh * 1000.0 / 60.0
-    t = network.edges["length_m"].to_numpy(dtype=float) / v
-    back = np.where(np.isfinite(network.edges["time_rev_min"].to_numpy(dtype=float)), t, np.inf)
-    return network.with_edge_times(t, back)
+    edges = network.edge_table
+    t = edges["length_m"].to_numpy(dtype=float) / v
+    rev = edges["time_rev_min"].to_numpy(dtype=float)
+    back = np.where(np.isfinite(rev), t, np.inf)
+    out = network.with_edge_times(t, back)
+    if np.isfinite(t).all():  # the same directions: every edge walkable both ways where it was
+        built = vars(network)
+        for name in _GEOMETRY_INDEXES:
+            if name in built:
+                vars(out)[name] = built[name]
+    return out
 
 
 def _network_overlay(ov: _Overlay, network: Network, *, entrance_points: Any, cell_m: float) -> _Overlay:
@@ -304,38 +325,43 @@ def _network_overlay(ov: _Overlay, network: Network, *, entrance_points: Any, ce
         )
     ent = ent[ent["size_class"].notna()]
     units = demand.grid(gpd.GeoSeries([ov.land], crs=ov.crs), cell_m=cell_m)
-    keys = [c.key for c in ov.rule.classes]
-    dist = pd.DataFrame(np.inf, index=units.index, columns=keys)
+    n = len(units)
+    dist = {c.key: np.full(n, np.inf) for c in ov.rule.classes}
     v = network.access_speed_kmh * 1000.0 / 60.0
-    present = [k for k in keys if (ent["size_class"] == k).any()]
+    ent_class = ent["size_class"].to_numpy()
+    present = [c.key for c in ov.rule.classes if (ent_class == c.key).any()]
     if present:
-        fac = _frames.geo_frame({"category": ent["size_class"].to_numpy()}, ent.geometry.to_numpy(), ent.crs)
+        fac = _frames.geo_frame({"category": ent_class}, ent.geometry.to_numpy(), ent.crs)
         limit_min = ov.rule.max_radius_m / v * (1 + 1e-9) + 1e-9
         r = access.reach(_distance_network(network), fac, categories=present, max_time_min=limit_min)
         minutes = r.at(units)
         for k in present:
             dist[k] = minutes[k].to_numpy() * v
-    via = ent["via"].value_counts()
-    if via.get("perimeter", 0):
-        n_p = ent.loc[ent["via"] == "perimeter", "park"].nunique()
+    perimeter = ent["via"].to_numpy() == "perimeter"
+    if perimeter.any():
+        n_p = ent["park"][perimeter].nunique()
         notes.append(f"network: {n_p} parks with no mapped entrance and no path into them are reached from their whole edge")
-    cells = demand.cells(units).geometry.to_numpy()
+    cells = demand._cell_boxes(units)[0]
+    origin = shapely.get_coordinates(units.geometry.to_numpy())
+    # the units' columns, the cells, then the walk of each class: one frame made once
+    columns: dict[str, Any] = {c: units[c].to_numpy() for c in units.columns if c != units.geometry.name}
+    columns["geometry"] = from_shapely(cells, crs=units.crs)
+    columns["origin_x"] = origin[:, 0]
+    columns["origin_y"] = origin[:, 1]
     net_cov: dict[str, shapely.Geometry] = {}
-    cov_any = np.zeros(len(units), dtype=bool)
-    out_units = gpd.GeoDataFrame(units.drop(columns=units.geometry.name), geometry=cells, crs=units.crs)
-    out_units["origin_x"] = units.geometry.x.to_numpy()
-    out_units["origin_y"] = units.geometry.y.to_numpy()
+    cov_any = np.zeros(n, dtype=bool)
     for c in ov.rule.classes:
-        hit = dist[c.key].to_numpy() <= c.radius_m * (1 + 1e-9)
+        hit = dist[c.key] <= c.radius_m * (1 + 1e-9)
         cov_any |= hit
-        out_units[f"walk_m_{c.key}"] = dist[c.key].to_numpy()
-        out_units[f"covered_{c.key}"] = hit
+        columns[f"walk_m_{c.key}"] = dist[c.key]
+        columns[f"covered_{c.key}"] = hit
         if hit.any():
             block = shapely.union_all(cells[hit])
             net_cov[c.key] = _geom.polygonal(shapely.intersection(shapely.intersection(block, ov.land), ov.buffers[c.key]))
         else:
             net_cov[c.key] = shapely.Polygon()
-    out_units["covered"] = cov_any
+    columns["covered"] = cov_any
+    out_units = gpd.GeoDataFrame(pd.DataFrame(columns, index=units.index), geometry="geometry")
     net_all = _geom.polygonal(shapely.union_all(list(net_cov.values())))
     return _Overlay(
         rule=ov.rule,

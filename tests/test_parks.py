@@ -491,3 +491,59 @@ def test_osm_parks_same_with_and_without_info_log(andorra_parishes, caplog):
             told = parkland.from_osm(ext, boundary=town_m, crs=town_m.crs)
         assert len(quiet) > 0
         assert_same_frames(quiet, told)
+
+
+def test_the_distance_network_shares_the_walk_networks_indexes_and_walks_the_same(helsinki, helsinki_walk):
+    net = helsinki_walk.with_speed(helsinki_walk.speed_kmh)  # a copy without built indexes
+    units = mg.demand.grid(gpd.GeoSeries([shapely.box(*net.nodes.total_bounds).buffer(-200)], crs=net.crs), cell_m=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        warnings.simplefilter("ignore", mg.GridResolutionWarning)
+        mg.access.snap(net, units)  # the walk network's indexes, built as a life circle builds them
+        shared = parks._distance_network(net)
+        for name in parks._GEOMETRY_INDEXES:
+            if name in vars(net):
+                assert vars(shared)[name] is vars(net)[name]
+        assert "edge_tree" not in vars(shared)
+        # the same network with its indexes built afresh
+        v = net.access_speed_kmh * 1000.0 / 60.0
+        t = net.edge_table["length_m"].to_numpy() / v
+        fresh = net.with_edge_times(t, np.where(np.isfinite(net.edge_table["time_rev_min"].to_numpy()), t, np.inf))
+        np.testing.assert_array_equal(shared.component, fresh.component)
+        np.testing.assert_array_equal(shared.straight_edges[0], fresh.straight_edges[0])
+        np.testing.assert_array_equal(shared.straight_edges[1], fresh.straight_edges[1])
+        ent = parks.entrances(parks.from_osm(helsinki), net, points=helsinki)
+        fac = gpd.GeoDataFrame({"category": ent["size_class"].to_numpy()}, geometry=ent.geometry.to_numpy(), crs=ent.crs)
+        a = mg.access.reach(shared, fac, max_time_min=10.0).at(units)
+        b = mg.access.reach(fresh, fac, max_time_min=10.0).at(units)
+    assert np.isfinite(a.to_numpy()).any()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_the_units_layer_is_the_grid_with_its_cells_origins_and_walks(helsinki, helsinki_walk):
+    p = parks.from_osm(helsinki)
+    res = _residential(helsinki)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mg.SnapWarning)
+        warnings.simplefilter("ignore", mg.GridResolutionWarning)
+        ov = parks._overlay(
+            p, res, profile=None, rule=None, builtup=None, network=helsinki_walk, entrance_points=helsinki, cell_m=20.0
+        )
+        grid = mg.demand.grid(gpd.GeoSeries([ov.land], crs=ov.crs), cell_m=20.0)
+    # the layer as geopandas builds it column by column
+    want = gpd.GeoDataFrame(grid.drop(columns="geometry"), geometry=mg.demand.cells(grid).geometry.to_numpy(), crs=grid.crs)
+    want["origin_x"] = grid.geometry.x.to_numpy()
+    want["origin_y"] = grid.geometry.y.to_numpy()
+    for key, radius in (("5000m2", 500.0), ("2000m2", 300.0)):
+        walk = ov.net_units[f"walk_m_{key}"].to_numpy()
+        want[f"walk_m_{key}"] = walk
+        want[f"covered_{key}"] = walk <= radius * (1 + 1e-9)
+    want["covered"] = want["covered_5000m2"] | want["covered_2000m2"]
+    assert want["covered"].any()
+    assert_same_frames(ov.net_units, want)
+    assert ov.net_units.crs == want.crs and ov.net_units.index.equals(want.index)
+    # one entrance per park and place, in the order they were found
+    ent = ov.entrances
+    key = pd.DataFrame({"p": ent["park"].astype(str), "x": np.round(ent.geometry.x, 2), "y": np.round(ent.geometry.y, 2)})
+    assert not key.duplicated().any()
+    assert ent.index.equals(pd.RangeIndex(len(ent)))
