@@ -302,7 +302,10 @@ def _distance_network(network: Network) -> Network:
     rev = edges["time_rev_min"].to_numpy(dtype=float)
     back = np.where(np.isfinite(rev), t, np.inf)
     out = network.with_edge_times(t, back)
-    if np.isfinite(t).all():  # the same directions: every edge walkable both ways where it was
+    fwd = edges["time_min"].to_numpy(dtype=float)
+    # the same edges walkable: every edge has a finite time forward (as each had in at least one
+    # direction), so the weakly connected pieces and the snapping indexes are the same
+    if np.isfinite(t).all() and (np.isfinite(fwd) | np.isfinite(rev)).all():
         built = vars(network)
         for name in _GEOMETRY_INDEXES:
             if name in built:
