@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -59,7 +60,7 @@ def toolkit_version() -> str:
 
 def profile_version(profile: Profile, path: str | Path | None = None) -> str:
     """How a report names a profile's version: shipped with which toolkit, or which file, and the SHA-256 of its rules."""
-    digest = hashlib.sha256(profile.model_dump_json().encode("utf-8")).hexdigest()[:12]
+    digest = _of_profile(profile).digest
     where = f"file {Path(path).name}" if path is not None else f"shipped with {toolkit_version()}"
     return f"{where}; rules SHA-256 {digest}"
 
@@ -179,6 +180,38 @@ def _cited(profile: Profile) -> list[tuple[documents.Document, list[str], list[s
     return sorted(found.values(), key=lambda t: order[t[0].pattern])
 
 
+@dataclass(frozen=True)
+class _ProfileFacts:
+    """What a report says of a profile alone: the hash of its rules, its assumptions, the documents it cites."""
+
+    digest: str
+    assumptions: tuple[Assumption, ...]
+    cited: tuple[tuple[documents.Document, tuple[str, ...], tuple[str, ...]], ...]
+
+
+#: The facts of each profile, by profile object (profiles are frozen; every town of a batch shares one): a few at most
+_FACTS: dict[int, tuple[Profile, _ProfileFacts]] = {}
+_FACTS_MAX = 4
+_FACTS_LOCK = threading.Lock()
+
+
+def _of_profile(profile: Profile) -> _ProfileFacts:
+    """:class:`_ProfileFacts` of a profile, gathered once per profile object."""
+    known = _FACTS.get(id(profile))
+    if known is None or known[0] is not profile:
+        facts = _ProfileFacts(
+            digest=hashlib.sha256(profile.model_dump_json().encode("utf-8")).hexdigest()[:12],
+            assumptions=tuple(assumptions(profile)),
+            cited=tuple((d, tuple(c), tuple(r)) for d, c, r in _cited(profile)),
+        )
+        known = (profile, facts)
+        with _FACTS_LOCK:  # towns may be written by several threads of one worker
+            while len(_FACTS) >= _FACTS_MAX:
+                del _FACTS[next(iter(_FACTS))]
+            _FACTS[id(profile)] = known
+    return known[1]
+
+
 _READING_ZH = {
     "draft": "征求意见稿 consultation draft",
     "secondary": "二手资料 secondary source",
@@ -222,6 +255,7 @@ class Provenance:
         """Gather a run's provenance: the profile's version, unverified rules and documents, the data's age."""
         when = (run_time or datetime.now().astimezone()).isoformat(timespec="seconds")
         warnings = [w for w in (data_age_warning(s.date, year) for s in sources) if w]
+        facts = _of_profile(profile)
         return cls(
             town=town,
             code=code,
@@ -233,8 +267,8 @@ class Provenance:
             run_time=when,
             sources=tuple(sources),
             notes=tuple(notes),
-            assumptions=tuple(assumptions(profile)),
-            cited=tuple((d, tuple(c), tuple(r)) for d, c, r in _cited(profile)),
+            assumptions=facts.assumptions,
+            cited=facts.cited,
             warnings=tuple(dict.fromkeys(warnings)),
         )
 
