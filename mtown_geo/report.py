@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import json
 import logging
 import math
 import platform
