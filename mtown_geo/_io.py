@@ -797,6 +797,8 @@ def atomic_dir(
             os.mkdir(d, 0o777)
             created.append(d)
         tmp = _new_work_dir(path, "partial")
+        with _WORKING_LOCK:
+            _WORKING.add(tmp)
         try:
             yield tmp
             _finish_manifest(tmp)
@@ -811,7 +813,20 @@ def atomic_dir(
                 with contextlib.suppress(OSError):
                     os.rmdir(d)
             raise
+        finally:
+            with _WORKING_LOCK:
+                _WORKING.discard(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: The hidden work folders of the :func:`atomic_dir` blocks running now (in any thread).
+_WORKING: set[Path] = set()
+_WORKING_LOCK = threading.Lock()
+
+
+def _in_work_dir(target: Path) -> bool:
+    """Whether ``target`` lies in the work folder of a running :func:`atomic_dir` block."""
+    return bool(_WORKING) and any(p in _WORKING for p in target.parents)
 
 
 @contextlib.contextmanager
@@ -819,10 +834,24 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Write a file under a hidden temporary name beside ``target`` and rename it on success.
 
     The file is made with the permissions the umask gives; on an exception, Ctrl+C or a
-    termination signal it is removed and ``target`` is left as it was.
+    termination signal it is removed and ``target`` is left as it was. A new file inside
+    the work folder of an :func:`atomic_dir` block is written in its place (the block yields
+    ``target`` itself): the folder is moved into view only when complete, so a temporary
+    file would buy nothing; on an exception the file is removed all the same.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if _in_work_dir(target) and not os.path.lexists(target):
+        # a new file of a folder :func:`atomic_dir` is building: nothing outside sees it until the
+        # folder is complete, and a failure removes it as the temporary file would have been
+        try:
+            yield target
+            if not os.path.lexists(target):  # the block wrote nothing: an empty file, as a rename gives
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666))
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return
     with _signals_raise():
         tmp = _new_work_file(target)
         try:

@@ -486,3 +486,74 @@ def test_an_input_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
     os.utime(path, ns=(1, 2))
     assert _io.input_sha256(path) == hashlib.sha256(b"<osm>two!</osm>").hexdigest()
     assert len(calls) == 2
+
+
+# ---------------------------------------------------------------------------------------
+# JSON text and files written inside a folder being built
+# ---------------------------------------------------------------------------------------
+
+
+def test_json_text_is_json_dumps_with_an_indent(demo_result):
+    """:func:`_io.json_text` gives the text of ``json.dumps(ensure_ascii=False, indent=2)``: on a
+    run's manifest and provenance and on odd values (numpy scalars and dates through
+    ``default``, NaN and infinities, empty and nested containers, tuples, keys that are not
+    text, escapes); a value ``default`` refuses raises json's error."""
+    import datetime as dt
+
+    import numpy as np
+
+    from mtown_geo import report
+    from mtown_geo.pipeline import outputs
+
+    prov = demo_result.provenance().to_dict()
+    man = outputs.manifest(demo_result.study, demo_result.profile)
+    odd = {
+        "a": [],
+        "b": {},
+        "c": [{}, [[]], ({"d": ()},)],
+        "文字": '行\n"引号" \\ } ] ,\t\u2028',
+        "n": [float("nan"), float("inf"), -float("inf"), 1e-07, 10**30, -0.0, True, False, None],
+        "np": [np.int64(7), np.float64(0.1), np.float32(0.1), np.bool_(True), np.float64("nan")],
+        "when": [dt.date(2024, 1, 2), Path("a/b")],
+        "keys": {1: "one", 2.5: [], None: {}, False: "f"},
+        "deep": {"x": {"y": {1: {"z": [1, {2: 3}]}}}},
+    }
+    for obj, default in ((prov, None), (man, str), (odd, report._json_default), ([odd, [odd]], report._json_default)):
+        assert _io.json_text(obj, default=default) == json.dumps(obj, ensure_ascii=False, indent=2, default=default)
+    with pytest.raises(TypeError, match="cannot serialise"):
+        _io.json_text({"a": [object()]}, default=report._json_default)
+    with pytest.raises(TypeError):
+        _io.json_text({"a": {1j}})
+
+
+def test_a_file_written_into_a_folder_being_built_needs_no_temporary_file(tmp_path):
+    """Inside :func:`_io.atomic_dir`, :func:`_io.atomic_file` writes a new file in its place (the
+    folder is complete before anyone sees it); a failure removes the file; a file that is there
+    already, and any file outside the folder, still goes through a temporary file."""
+    outside = tmp_path / "outside.txt"
+    with _io.atomic_dir(tmp_path / "out") as tmp:
+        with _io.atomic_file(tmp / "sub" / "a.txt") as p:
+            assert p == tmp / "sub" / "a.txt"
+            p.write_text("a", encoding="utf-8")
+        with _io.atomic_file(tmp / "empty.txt") as p:
+            assert p == tmp / "empty.txt"
+        with pytest.raises(RuntimeError), _io.atomic_file(tmp / "b.txt") as p:
+            p.write_text("half", encoding="utf-8")
+            raise RuntimeError("failed")
+        assert not (tmp / "b.txt").exists()
+        with _io.atomic_file(tmp / "sub" / "a.txt") as p:  # there already: replaced through a temporary file
+            assert p != tmp / "sub" / "a.txt" and p.parent == tmp / "sub"
+            p.write_text("a2", encoding="utf-8")
+        with _io.atomic_file(outside) as p:
+            assert p != outside and p.parent == tmp_path
+            p.write_text("o", encoding="utf-8")
+    out = tmp_path / "out"
+    assert (out / "sub" / "a.txt").read_text(encoding="utf-8") == "a2"
+    assert (out / "empty.txt").read_bytes() == b""
+    assert _manifest_files(out) == {"sub/a.txt", "empty.txt"}
+    assert outside.read_text(encoding="utf-8") == "o"
+    assert _hidden_work(tmp_path) == [] and not _io._WORKING
+    with _io.atomic_file(out / "c.txt") as p:  # the folder is done: a temporary file again
+        assert p != out / "c.txt"
+        p.write_text("c", encoding="utf-8")
+    assert (out / "c.txt").read_text(encoding="utf-8") == "c"
