@@ -26,6 +26,7 @@ import functools
 import logging
 import math
 import platform
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -484,10 +485,19 @@ def _clean(value: Any) -> Any:
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*[]<>|&"} | {"\n": " ", "\r": " "})
 
 
+#: The characters :data:`_MD_SPECIAL` changes, found by a pattern (most texts hold none of them).
+_MD_CHARS = re.compile("[" + re.escape("".join(chr(c) for c in _MD_SPECIAL)) + "]")
+
+
+def _md_char(m: re.Match[str]) -> str:
+    out: str = _MD_SPECIAL[ord(m.group())]
+    return out
+
+
 def _md(text: object) -> str:
     """Text from data as Markdown that shows it as it is: no markup, link or HTML in it acts,
-    and a line break or ``|`` does not break the table."""
-    return str(text).translate(_MD_SPECIAL)
+    and a line break or ``|`` does not break the table (``str(text).translate(_MD_SPECIAL)``)."""
+    return _MD_CHARS.sub(_md_char, str(text))
 
 
 #: What the ``origin`` of an indicator row reads as.
@@ -556,18 +566,32 @@ def _finish_all(
 def _md_table(fin: _tablespec.Finished, *, lower: list[bool] | None = None) -> list[str]:
     head = "| " + " | ".join(_md(h) for h in fin.headers()) + " |"
     lines = [head, "|" + "|".join("---" for _ in fin.frame.columns) + "|"]
-    for i in range(len(fin.frame)):
-        cells = []
-        for c in fin.frame.columns:
-            v = fin.value(i, c)
-            text = (
-                "" if v is None else (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000 else str(v))
-            )
-            if lower is not None and lower[i] and c == "value" and v is not None:
-                text = f"≥ {text}"
-            cells.append(_md(text))
-        lines.append("| " + " | ".join(cells) + " |")
+    n = len(fin.frame)
+    if not n:
+        return lines
+    columns: list[list[str]] = []
+    for c in fin.frame.columns:
+        shown = [fin.value(i, c) for i in range(n)]
+        texts = [
+            "" if v is None else (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000 else str(v))
+            for v in shown
+        ]
+        if lower is not None and c == "value":
+            texts = [f"≥ {t}" if lower[i] and shown[i] is not None else t for i, t in enumerate(texts)]
+        columns.append(texts)
+    cells = _md_all([t for texts in columns for t in texts])
+    rows = zip(*(cells[j * n : (j + 1) * n] for j in range(len(columns))), strict=True)
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
+
+
+def _md_all(texts: list[str]) -> list[str]:
+    """:func:`_md` of each text, the texts escaped together (joined by a character the escapes
+    leave alone and no text holds)."""
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:
+        return [_md(t) for t in texts]
+    return _MD_CHARS.sub(_md_char, joined).split("\0")
 
 
 def _summary(ind: pd.DataFrame) -> tuple[_tablespec.Finished, list[bool]]:
@@ -767,6 +791,9 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool | None = None) 
     return path
 
 
+_PLAIN_CELL = frozenset({str, int, float, bool, type(None)})
+
+
 def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path) -> Path:
     """A table given as columns of shown values (header → list) as CSV, atomically: the same
     bytes as :func:`write_csv` of the frame made of them (object columns, no index), without
@@ -775,6 +802,10 @@ def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path
         return write_csv(pd.DataFrame({}), path, index=False)
     cells = []
     for values in columns.values():
+        if all(type(v) in _PLAIN_CELL for v in values):
+            # blank where pandas.isna says so: None and a float NaN, the only missing plain values
+            cells.append(["" if v is None or (type(v) is float and v != v) else _csv_text(v) for v in values])
+            continue
         blank = pd.isna(np.fromiter(values, dtype=object, count=len(values)))
         cells.append(["" if blank[i] else _csv_text(v) for i, v in enumerate(values)])
     with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:

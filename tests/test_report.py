@@ -515,3 +515,36 @@ def test_a_date_column_with_a_missing_date_is_written(profile, tmp_path):
     assert csv.iloc[0, 1].startswith("2021-03-04") and pd.isna(csv.iloc[1, 1])
     ws = load_workbook(tmp_path / "indicators.xlsx")["dated"]
     assert ws.cell(row=3, column=2).value in (None, "")
+
+
+def test_markdown_tables_escape_every_cell_as_one_cell_alone(demo_report):
+    """The Markdown tables, escaped all cells at once, are the tables made cell by cell with
+    ``str.translate`` (the route :func:`report._md` states): on every table of a whole run and on
+    a table of texts with every special character, line breaks and a NUL."""
+    result, _ = demo_report
+    tables = {"indicators": result.indicators, **result.tables}
+    tables["odd_texts"] = pd.DataFrame(
+        {"text": ["a|b", "x\\*[y]<z>&", "two\nlines\r", "nul\0here", "", "普通"], "n": [1, 20_000, -30_000, 4, 5, 6]}
+    )
+    fin = report._finish_all(tables, result.provenance(), result.profile)
+
+    def cell_by_cell(f, lower):
+        lines = ["| " + " | ".join(str(h).translate(report._MD_SPECIAL) for h in f.headers()) + " |"]
+        lines.append("|" + "|".join("---" for _ in f.frame.columns) + "|")
+        for i in range(len(f.frame)):
+            cells = []
+            for c in f.frame.columns:
+                v = f.value(i, c)
+                text = "" if v is None else (f"{v:,}" if type(v) is int and abs(v) >= 10_000 else str(v))
+                if lower is not None and lower[i] and c == "value" and v is not None:
+                    text = f"≥ {text}"
+                cells.append(text.translate(report._MD_SPECIAL))
+            lines.append("| " + " | ".join(cells) + " |")
+        return lines
+
+    for name, f in fin.items():
+        lower = [bool(v) for v in f.frame["lower_bound"]] if "lower_bound" in f.frame else None
+        assert report._md_table(f, lower=lower) == cell_by_cell(f, lower), name
+    assert "a\\|b" in "\n".join(report._md_table(fin["odd_texts"])) and "nul\0here" in "\n".join(
+        report._md_table(fin["odd_texts"])
+    )
