@@ -360,6 +360,11 @@ class Finished:
         """One value as a planner reads it (see :meth:`shown`)."""
         return self._shown_column(col)[row]
 
+    def shown_column(self, col: str) -> list[Any]:
+        """Every value of a column as a planner reads it (:meth:`value` of each row), made once;
+        the list is the table's own: read it, never change it."""
+        return self._shown_column(col)
+
     def _shown_column(self, col: str) -> list[Any]:
         """Every value of a column as a planner reads it, made once (the writers ask cell by cell)."""
         shown = self._memo.get(("shown", col))

@@ -988,7 +988,7 @@ def _num_format(f: _tablespec.Finished, row: int, col: str, lower: bool) -> str 
 
 def _width(f: _tablespec.Finished, col: str, header: str) -> float:
     spec = f.cols[col]
-    content = max([_tablespec.text_width(f.value(i, col)) for i in range(min(len(f.frame), 300))] or [0])
+    content = max([_tablespec.text_width(v) for v in f.shown_column(col)[:300]] or [0])
     head = min(_tablespec.text_width(header), 24)
     limit = spec.width or 60
     return float(min(max(content, head, 6) + 2, limit + 2))
@@ -1011,13 +1011,14 @@ def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols:
         as_shown = f.cols[col].kind in ("bool", "text")
         by_unit = f.cols[col].kind == "by_unit"
         num_fmts: dict[tuple[str, bool], Any] = {}  # (the row's unit when it matters, lower bound) → format
+        values = f.shown_column(col) if as_shown else _unrounded_column(f, col)
         for i, raw in enumerate(f.raw_column(col)):
             if labels is not None and isinstance(raw, str):
                 if raw not in label_fmt:
                     label_fmt[raw] = fmt.get(fill=_FILLS.get(raw) if col == "status" else None)
                 ws.write_string(i + 1, j, labels.get(raw, raw), label_fmt[raw])
                 continue
-            v = _cell(f.value(i, col) if as_shown else _unrounded(f, i, col))
+            v = _cell(values[i])
             cell_fmt = None
             if isinstance(v, (int, float)):
                 low = bool(lower[i]) if lower is not None else False
@@ -1031,18 +1032,23 @@ def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols:
     ws.repeat_rows(0)
 
 
-def _unrounded(f: _tablespec.Finished, row: int, col: str) -> Any:
-    """A number for the XLSX: percentages ×100 but not rounded (the cell's format shows the decimals)."""
-    v = f.raw(row, col)
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
-        return f.value(row, col)
-    if f.cols[col].kind == "fraction":
-        return 100.0 * v
-    if f.cols[col].kind == "int":
-        return round(v)
-    return v
+def _unrounded_column(f: _tablespec.Finished, col: str) -> list[Any]:
+    """A column's numbers for the XLSX: percentages ×100 but not rounded (the cell's format shows
+    the decimals), whole-number columns rounded; other values as a planner reads them."""
+    kind = f.cols[col].kind
+    out = []
+    for v, shown in zip(f.raw_column(col), f.shown_column(col), strict=True):
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+            out.append(shown)
+        elif kind == "fraction":
+            out.append(100.0 * v)
+        elif kind == "int":
+            out.append(round(v))
+        else:
+            out.append(v)
+    return out
 
 
 def _summary_sheet(
@@ -1078,14 +1084,15 @@ def _summary_sheet(
     for j, h in enumerate(f.headers()):
         ws.write_string(r, j, h, fmt.get(fill=_HEADER_FILL, bold=True, wrap=True))
     ws.set_row(r, 30)
+    unrounded = {col: _unrounded_column(f, col) for col in f.frame.columns if col != "status"}
     for i in range(len(f.frame)):
         r += 1
         for j, col in enumerate(f.frame.columns):
-            raw = f.raw(i, col)
             if col == "status":
+                raw = f.raw(i, col)
                 ws.write_string(r, j, _STATUS_ZH.get(str(raw), str(raw)), fmt.get(fill=_FILLS.get(str(raw))))
                 continue
-            v = _cell(_unrounded(f, i, col))
+            v = _cell(unrounded[col][i])
             num = _num_format(f, i, col, lower[i]) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
             _put(ws, r, j, v, fmt.get(num=num, wrap=col in ("remark", "name_zh")))
     r += 2
