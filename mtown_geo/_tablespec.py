@@ -369,22 +369,35 @@ class Finished:
         """Every value of a column as a planner reads it, made once (the writers ask cell by cell)."""
         shown = self._memo.get(("shown", col))
         if shown is None:
-            shown = self._memo[("shown", col)] = [self._value(r, col) for r in range(len(self.frame))]
+            shown = self._memo[("shown", col)] = self._shown_values(col)
         values: list[Any] = shown
         return values
 
-    def _value(self, row: int, col: str) -> Any:
-        v = self.raw(row, col)
+    def _shown_values(self, col: str) -> list[Any]:
+        """Each value of a column as a planner reads it: a coded text as its label, else
+        :func:`shown_value` under the column's spec (``by_unit``: decimals by the row's unit)."""
         spec = self.cols[col]
-        if col in self.labels and isinstance(v, str):
-            return self.labels[col].get(v, v)
-        if spec.kind == "by_unit":
-            d = value_decimals(self.unit(row))
+        labels = self.labels.get(col)
+        raw = self.raw_column(col)
+        if spec.kind != "by_unit":
+            if labels is None:
+                return [shown_value(v, spec) for v in raw]
+            return [labels.get(v, v) if isinstance(v, str) else shown_value(v, spec) for v in raw]
+        by_decimals: dict[int, Col] = {}
+        out: list[Any] = []
+        for v, unit in zip(raw, self._units(), strict=True):
+            if labels is not None and isinstance(v, str):
+                out.append(labels.get(v, v))
+                continue
+            d = value_decimals(unit)
             if d is None:  # a count or an amount: as entered, a whole number without decimals
                 whole = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and float(v).is_integer()
                 d = 0 if whole else 2
-            spec = Col(spec.zh, spec.en, spec.unit, "float", d)
-        return shown_value(v, spec)
+            row_spec = by_decimals.get(d)
+            if row_spec is None:
+                row_spec = by_decimals[d] = Col(spec.zh, spec.en, spec.unit, "float", d)
+            out.append(shown_value(v, row_spec))
+        return out
 
     def shown(self) -> pd.DataFrame:
         """The values as a planner reads them: percentages ×100, numbers rounded, 是 / 否, coded

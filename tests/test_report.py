@@ -548,3 +548,37 @@ def test_markdown_tables_escape_every_cell_as_one_cell_alone(demo_report):
     assert "a\\|b" in "\n".join(report._md_table(fin["odd_texts"])) and "nul\0here" in "\n".join(
         report._md_table(fin["odd_texts"])
     )
+
+
+def test_each_shown_value_follows_the_rule_of_its_cell(demo_report):
+    """Every column of every table of a whole run, shown a column at once, holds what the rule
+    gives each cell alone: its label when coded, else :func:`_tablespec.shown_value` under the
+    column's spec, with the decimals of the row's unit for ``by_unit`` columns (a whole count
+    or amount without decimals, any other without a unit with two)."""
+    import numpy as np
+
+    result, _ = demo_report
+    fin = report._finish_all({"indicators": result.indicators, **result.tables}, result.provenance(), result.profile)
+    fin["summary"] = report._summary(result.indicators)[0]
+    checked = 0
+    for name, f in fin.items():
+        for c in f.frame.columns:
+            spec, labels = f.cols[c], f.labels.get(c)
+            for i, got in enumerate(f.shown_column(c)):
+                v = f.frame[c].iloc[i]
+                if labels is not None and isinstance(v, str):
+                    want = labels.get(v, v)
+                elif spec.kind == "by_unit":
+                    d = _tablespec.value_decimals(f.unit(i))
+                    if d is None:
+                        d = (
+                            0
+                            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and float(v).is_integer()
+                            else 2
+                        )
+                    want = _tablespec.shown_value(v, _tablespec.Col(spec.zh, spec.en, spec.unit, "float", d))
+                else:
+                    want = _tablespec.shown_value(v, spec)
+                assert type(got) is type(want) and (got == want or (want != want and got != got)), (name, c, i, got, want)
+                checked += 1
+    assert checked > 500
