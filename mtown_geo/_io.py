@@ -59,6 +59,7 @@ __all__ = [
     "input_sha256",
     "json_text",
     "own_files",
+    "write_manifest_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -655,11 +656,19 @@ def _finish_manifest(tmp: Path) -> list[str]:
     path = tmp / MANIFEST
     data: dict[str, Any] = {}
     text = None
+    with _WORKING_LOCK:
+        written = _MANIFESTS.pop(tmp, None)
+    laid_out = False  # the manifest as written: two-space indents, one member a line, no marker
     if path.exists():
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-        if not isinstance(data, dict):  # pragma: no cover - the toolkit always writes an object
-            raise TypeError("manifest.json must hold a JSON object")
+        layout = text.startswith('{\n  "') and text.endswith("\n}")
+        if written is not None and written == (text, False) and layout:
+            laid_out = True  # the text write_manifest_text wrote of an object without the marker: not parsed again
+        else:
+            data = json.loads(text)
+            if not isinstance(data, dict):  # pragma: no cover - the toolkit always writes an object
+                raise TypeError("manifest.json must hold a JSON object")
+            laid_out = MARKER not in data and layout
     mark = {
         "format": _FORMAT,
         "software": "mtown_geo",
@@ -667,9 +676,9 @@ def _finish_manifest(tmp: Path) -> list[str]:
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": {r: {"bytes": (tmp / r).stat().st_size, "sha256": file_sha256(tmp / r)} for r in files},
     }
-    if text is not None and MARKER not in data and text.startswith('{\n  "') and text.endswith("\n}"):
-        # the manifest as written (two-space indents, one member a line): the marker added as its
-        # last member, the text json.dumps gives the whole object, without encoding it again
+    if text is not None and laid_out:
+        # the marker added as the last member: the text json.dumps gives the whole object, without
+        # encoding it again
         marker = json_text(mark, default=str).replace("\n", "\n  ")
         out = f"{text[:-2]},\n  {json.dumps(MARKER)}: {marker}\n}}"
     else:
@@ -678,6 +687,19 @@ def _finish_manifest(tmp: Path) -> list[str]:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(out)
     return files
+
+
+def write_manifest_text(folder: Path, text: str, *, marked: bool) -> None:
+    """Write ``folder/manifest.json``: ``text``, which ``json.dumps`` (or :func:`json_text`) made of a
+    JSON object; ``marked``: whether that object holds :data:`MARKER`.
+
+    In the work folder of an :func:`atomic_dir` block the text is remembered, so that adding the
+    marker and the list of files when the block ends needs not parse the text again.
+    """
+    (folder / MANIFEST).write_text(text, encoding="utf-8")
+    with _WORKING_LOCK:
+        if folder in _WORKING:
+            _MANIFESTS[folder] = (text, marked)
 
 
 def _collisions(target: Path, new: list[str], own: dict[str, Any], own_manifest: bool) -> list[str]:
@@ -816,12 +838,15 @@ def atomic_dir(
         finally:
             with _WORKING_LOCK:
                 _WORKING.discard(tmp)
+                _MANIFESTS.pop(tmp, None)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 #: The hidden work folders of the :func:`atomic_dir` blocks running now (in any thread).
 _WORKING: set[Path] = set()
 _WORKING_LOCK = threading.Lock()
+#: The manifest text written into each of them by :func:`write_manifest_text`, and whether its object holds the marker.
+_MANIFESTS: dict[Path, tuple[str, bool]] = {}
 
 
 def _in_work_dir(target: Path) -> bool:

@@ -276,7 +276,9 @@ def _context(frame: pd.DataFrame, attrs: Mapping[str, Any]) -> dict[str, str]:
     """What a header's placeholders stand for: the weight's unit, the k of n, the CRS."""
     ctx = {"weight": "", "n": "", "crs": str(attrs.get("crs", ""))}
     if "weight" in frame and len(frame):
-        ws = {str(w) for w in frame["weight"].dropna().unique()}
+        weights = frame["weight"]
+        # the column's distinct values, missing ones left out (``dropna().unique()``), as text
+        ws = {str(w) for w in dict.fromkeys(w for w, na in zip(weights.tolist(), weights.isna().tolist(), strict=True) if not na)}
         # no weight column name: every unit counted 1 (villages)
         ctx["weight"] = "/".join(sorted({_WEIGHT_UNIT.get(w, w) for w in ws})) if ws else _WEIGHT_UNIT[None]
     elif "weight" in attrs:
@@ -434,10 +436,10 @@ def finished(
         Category id → (Chinese, English) name: columns named by a category (the per-zone
         tables) are its coverage rate in %.
     """
-    frame = df.copy()
-    if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
-        name = frame.index.name or "index"
-        frame = frame.reset_index(names=name)
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+        frame = df.reset_index(names=df.index.name or "index")  # a new frame: df is left as it is
+    else:
+        frame = df.copy()
     specs = dict(spec_of(table))
     for key, (zh, en) in (categories or {}).items():
         if table.startswith("zones_") and key not in specs:

@@ -557,3 +557,33 @@ def test_a_file_written_into_a_folder_being_built_needs_no_temporary_file(tmp_pa
         assert p != out / "c.txt"
         p.write_text("c", encoding="utf-8")
     assert (out / "c.txt").read_text(encoding="utf-8") == "c"
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_a_manifest_written_in_the_block_is_marked_without_parsing_it_again(tmp_path, monkeypatch, marked):
+    """The manifest :func:`_io.write_manifest_text` writes in an :func:`_io.atomic_dir` block gets
+    its marker without its text being parsed again, and ends as ``json.dumps`` of the whole
+    object; one that holds a stale marker, or that something changed after it was written, is
+    parsed and its marker replaced as before."""
+    man = {"config": {"name": "镇", "n": [1, 2.5, None]}, "notes": ['行\n"引号"'], "empty": {}}
+    if marked:
+        man[_io.MARKER] = {"files": {"stale.txt": {}}}
+    text = json.dumps(man, ensure_ascii=False, indent=2)
+    loads = []
+    real = json.loads
+    monkeypatch.setattr(_io.json, "loads", lambda s, *a, **k: loads.append(s) or real(s, *a, **k))
+    with _io.atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "a.txt").write_text("a", encoding="utf-8")
+        _io.write_manifest_text(tmp, text, marked=marked)
+    got = (tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")
+    assert len(loads) == (1 if marked else 0)
+    data = real(got)
+    assert data[_io.MARKER]["files"] == {"a.txt": {"bytes": 1, "sha256": _io.file_sha256(tmp_path / "out" / "a.txt")}}
+    assert got == json.dumps(
+        {**{k: v for k, v in man.items() if k != _io.MARKER}, _io.MARKER: data[_io.MARKER]}, ensure_ascii=False, indent=2
+    )
+    with _io.atomic_dir(tmp_path / "again") as tmp:  # changed after it was written: parsed
+        _io.write_manifest_text(tmp, text, marked=marked)
+        (tmp / "manifest.json").write_text(json.dumps({"other": 1}, indent=2), encoding="utf-8")
+    assert real((tmp_path / "again" / "manifest.json").read_text(encoding="utf-8"))["other"] == 1
+    assert not _io._MANIFESTS and not _io._WORKING

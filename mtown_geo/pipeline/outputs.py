@@ -30,7 +30,7 @@ from .. import inventory, lifecircle, report
 from .._errors import (
     DiskFullError,
 )
-from .._io import atomic_dir, json_text
+from .._io import MARKER, atomic_dir, json_text, write_manifest_text
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 from . import steps
@@ -119,7 +119,7 @@ def write_manifest(man: Mapping[str, Any], folder: Path, *, profile: Profile | N
         token = f"\0profile {id(profile)}"  # no value of a manifest holds a NUL character
         text = json_text({**man, "profile": token}, default=str)
         text = text.replace(f'\n  "profile": {json.dumps(token)}', f'\n  "profile": {_profile_text(profile)}', 1)
-    (folder / "manifest.json").write_text(text, encoding="utf-8")
+    write_manifest_text(folder, text, marked=MARKER in man)
 
 
 #: the JSON text of each profile in a manifest, by profile object (profiles are frozen): a few at most
@@ -196,6 +196,7 @@ def _output_bytes(result: StudyResult) -> int:
 
 
 _PLAIN = (str, int, float, bool)
+_PLAIN_TYPES = frozenset(_PLAIN)
 
 
 def _text_chars(values: pd.Series, step: int) -> int | None:
@@ -205,8 +206,11 @@ def _text_chars(values: pd.Series, step: int) -> int | None:
     if values.dtype != "object" and values.dtype != "str":
         return None
     sample = np.asarray(values.array, dtype=object)[::step]
-    present = sample[~pd.isna(sample)]
-    if not all(type(v) in _PLAIN for v in present):
+    present = sample[~pd.isna(sample)].tolist()
+    types = set(map(type, present))
+    if types == {str}:
+        return sum(map(len, present))
+    if not types <= _PLAIN_TYPES:
         return None
     return sum(len(v) if type(v) is str else len(str(v)) for v in present)
 
