@@ -150,7 +150,18 @@ def _json_at(o: Any, level: int, default: Callable[[Any], Any] | None) -> str:
         if not o:
             return "{}"
         inner = "\n" + "  " * (level + 1)
-        members = [inner + _encode_str(k) + ": " + _json_at(v, level + 1, default) for k, v in o.items()]
+        members = []
+        for k, v in o.items():
+            t = type(v)  # text and finite numbers (a table's cells) encoded here, the rest as above
+            if t is str:
+                text = _encode_str(v)
+            elif t is int:
+                text = int.__repr__(v)
+            elif t is float and v - v == 0.0:
+                text = float.__repr__(v)
+            else:
+                text = _json_at(v, level + 1, default)
+            members.append(inner + _encode_str(k) + ": " + text)
         return "{" + ",".join(members) + "\n" + "  " * level + "}"
     if default is not None and not isinstance(o, dict):
         try:

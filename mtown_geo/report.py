@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import io
 import logging
 import math
 import platform
@@ -697,10 +698,8 @@ def write_tables(
     origin = provenance.one_line() if provenance is not None else None
     for name, f in fin.items():
         path = folder / (f"{stem}.csv" if name == names[0] else f"{stem}_{name}.csv")
-        columns = dict(f.shown_columns())
-        if origin is not None and name != "notes":
-            columns["来源 Provenance"] = [origin] * len(f.frame)
-        out.append(_write_columns_csv(columns, len(f.frame), path))
+        last = ("来源 Provenance", origin) if origin is not None and name != "notes" else None
+        out.append(_write_columns_csv(f.shown_columns(), len(f.frame), path, last=last))
     # JSON: every table as records with its keys and raw values; the headers and the provenance beside them
     path = folder / f"{stem}.json"
     payload: dict[str, Any] = {}
@@ -794,11 +793,18 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool | None = None) 
 _PLAIN_CELL = frozenset({str, int, float, bool, type(None)})
 
 
-def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path) -> Path:
+def _write_columns_csv(
+    columns: Mapping[str, list[Any]], n_rows: int, path: Path, *, last: tuple[str, str] | None = None
+) -> Path:
     """A table given as columns of shown values (header → list) as CSV, atomically: the same
     bytes as :func:`write_csv` of the frame made of them (object columns, no index), without
-    building the frame."""
-    if not columns:
+    building the frame.
+
+    ``last``: a last column, (header, text), with the same text in every row (the provenance):
+    the text is quoted for CSV once, not once a row."""
+    if last is not None and (not last[1] or not n_rows):
+        columns, last = {**columns, last[0]: [last[1]] * n_rows}, None
+    if not columns and last is None:
         return write_csv(pd.DataFrame({}), path, index=False)
     cells = []
     for values in columns.values():
@@ -808,11 +814,34 @@ def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path
             continue
         blank = pd.isna(np.fromiter(values, dtype=object, count=len(values)))
         cells.append(["" if blank[i] else _csv_text(v) for i, v in enumerate(values)])
+    heads = [_csv_text(h) for h in columns]
+    if last is not None:
+        heads.append(_csv_text(last[0]))
+        cells.append([_CSV_SLOT] * n_rows)
+    text = _csv_rows(heads, cells)
+    if last is not None:
+        if text.count(_CSV_SLOT) == n_rows:  # a placeholder written as it is, in the last column alone
+            text = text.replace(_CSV_SLOT, _csv_rows([_csv_text(last[1])], [])[:-2])
+        else:
+            cells[-1] = [_csv_text(last[1])] * n_rows
+            text = _csv_rows(heads, cells)
     with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\r\n")  # as pandas writes: minimal quoting, CRLF
-        writer.writerow([_csv_text(h) for h in columns])
-        writer.writerows(zip(*cells, strict=True))
+        fh.write(text)
     return path
+
+
+#: A cell text CSV writes unquoted (no comma, quote or line break), standing for a text quoted once.
+_CSV_SLOT = "\x1fmtown-geo-cell\x1f"
+
+
+def _csv_rows(header: list[Any], cells: list[list[Any]]) -> str:
+    """The CSV text of a header and columns of cells, as pandas writes it: minimal quoting, CRLF.
+    A single field is quoted only when it must be (never empty here)."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(zip(*cells, strict=True))
+    return buf.getvalue()
 
 
 def _cell(value: Any) -> Any:

@@ -355,6 +355,13 @@ def test_report_csv_has_the_bytes_pandas_writes_of_the_shown_table(demo_report, 
     assert checked == len(tables) + 1 > 10
     text = (tmp_path / "fast" / "indicators_odd_cells.csv").read_text(encoding="utf-8-sig")
     assert "'=1+2" in text and '"say ""hi"", twice"' in text and "'=key" in text
+    # the text of every row's last column quoted once: any text, also when a cell holds the placeholder
+    columns = {"a": ["x", report._CSV_SLOT, None, 1.5], "=b": [1, 2, 3, float("nan")]}
+    for i, last in enumerate(['=say "hi", twice\r\nmore', "plain", "", report._CSV_SLOT, "a,b"]):
+        for cols in (columns, {"a": ["x", "y", "z", "w"]}):
+            fast = report._write_columns_csv(cols, 4, tmp_path / f"last{i}.csv", last=("来源 Provenance", last))
+            frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in {**cols, "来源 Provenance": [last] * 4}.items()})
+            assert fast.read_bytes() == report.write_csv(frame, tmp_path / f"ref{i}.csv", index=False).read_bytes(), last
 
 
 def test_report_json_records_are_pandas_records(demo_report, tmp_path):
