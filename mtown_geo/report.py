@@ -793,9 +793,7 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool | None = None) 
 _PLAIN_CELL = frozenset({str, int, float, bool, type(None)})
 
 
-def _write_columns_csv(
-    columns: Mapping[str, list[Any]], n_rows: int, path: Path, *, last: tuple[str, str] | None = None
-) -> Path:
+def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path, *, last: tuple[str, str] | None = None) -> Path:
     """A table given as columns of shown values (header → list) as CSV, atomically: the same
     bytes as :func:`write_csv` of the frame made of them (object columns, no index), without
     building the frame.
