@@ -1045,7 +1045,13 @@ def _table_sheet(ws: Any, fmt: _Formats, f: _tablespec.Finished, *, freeze_cols:
                     label_fmt[raw] = fmt.get(fill=_FILLS.get(raw) if col == "status" else None)
                 ws.write_string(i + 1, j, labels.get(raw, raw), label_fmt[raw])
                 continue
-            v = _cell(values[i])
+            v = values[i]
+            if type(v) is str:  # text as it is, unformatted (what _cell and _put do with it)
+                ws.write_string(i + 1, j, v)
+                continue
+            if v is None:
+                continue
+            v = _cell(v)
             cell_fmt = None
             if isinstance(v, (int, float)):
                 low = bool(lower[i]) if lower is not None else False
