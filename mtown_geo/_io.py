@@ -40,7 +40,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -57,7 +57,6 @@ __all__ = [
     "check_output_root",
     "file_sha256",
     "input_sha256",
-    "json_text",
     "own_files",
     "write_manifest_text",
 ]
@@ -97,81 +96,6 @@ def input_sha256(path: str | os.PathLike[str]) -> str:
 @functools.lru_cache(maxsize=64)
 def _input_sha256(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
-
-
-# -- JSON text ---------------------------------------------------------------------------------
-
-_encode_str = json.encoder.encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses for text
-_INF = float("inf")
-
-
-def json_text(obj: Any, *, default: Callable[[Any], Any] | None = None) -> str:
-    """``json.dumps(obj, ensure_ascii=False, indent=2, default=default)``, the same text, made faster.
-
-    json's encoder with an indent runs in Python, one generator per value; the report's
-    tables are lists of records of plain values. Here dicts, lists and tuples are laid out
-    as json lays them out (``"{"``, each member on a line two spaces further in, ``","``
-    between them, the closing bracket on a line of its own; ``{}`` and ``[]`` when empty),
-    every plain value is encoded by the functions json itself uses (its string encoder,
-    ``int.__repr__``, ``float.__repr__`` and ``NaN`` / ``Infinity``), ``default`` turns
-    any other value into one it can encode, and what is neither (a dict with keys that are
-    not text, a value ``default`` cannot turn) is handed to :func:`json.dumps` itself and
-    indented to its place: the layout adds only spaces after line breaks, and a line break
-    inside a string is always escaped.
-    """
-    return _json_at(obj, 0, default)
-
-
-def _json_at(o: Any, level: int, default: Callable[[Any], Any] | None) -> str:
-    if isinstance(o, str):
-        return _encode_str(o)
-    if o is None:
-        return "null"
-    if o is True:
-        return "true"
-    if o is False:
-        return "false"
-    if isinstance(o, int):
-        return int.__repr__(o)
-    if isinstance(o, float):
-        if o != o:
-            return "NaN"
-        if o == _INF:
-            return "Infinity"
-        if o == -_INF:
-            return "-Infinity"
-        return float.__repr__(o)
-    if isinstance(o, (list, tuple)):
-        if not o:
-            return "[]"
-        inner = "\n" + "  " * (level + 1)
-        return "[" + ",".join([inner + _json_at(v, level + 1, default) for v in o]) + "\n" + "  " * level + "]"
-    if isinstance(o, dict) and all(type(k) is str for k in o):
-        if not o:
-            return "{}"
-        inner = "\n" + "  " * (level + 1)
-        members = []
-        for k, v in o.items():
-            t = type(v)  # text and finite numbers (a table's cells) encoded here, the rest as above
-            if t is str:
-                text = _encode_str(v)
-            elif t is int:
-                text = int.__repr__(v)
-            elif t is float and v - v == 0.0:
-                text = float.__repr__(v)
-            else:
-                text = _json_at(v, level + 1, default)
-            members.append(inner + _encode_str(k) + ": " + text)
-        return "{" + ",".join(members) + "\n" + "  " * level + "}"
-    if default is not None and not isinstance(o, dict):
-        try:
-            plain = default(o)
-        except TypeError:
-            plain = o  # json.dumps below raises the error json gives
-        else:
-            return _json_at(plain, level, default)
-    text = json.dumps(o, ensure_ascii=False, indent=2, default=default)
-    return text.replace("\n", "\n" + "  " * level) if level else text
 
 
 # -- signals: SIGTERM (and SIGHUP / SIGBREAK where they exist) become an exception ---------
@@ -690,18 +614,18 @@ def _finish_manifest(tmp: Path) -> list[str]:
     if text is not None and laid_out:
         # the marker added as the last member: the text json.dumps gives the whole object, without
         # encoding it again
-        marker = json_text(mark, default=str).replace("\n", "\n  ")
+        marker = json.dumps(mark, ensure_ascii=False, indent=2, default=str).replace("\n", "\n  ")
         out = f"{text[:-2]},\n  {json.dumps(MARKER)}: {marker}\n}}"
     else:
         data[MARKER] = mark
-        out = json_text(data, default=str)
+        out = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(out)
     return files
 
 
 def write_manifest_text(folder: Path, text: str, *, marked: bool) -> None:
-    """Write ``folder/manifest.json``: ``text``, which ``json.dumps`` (or :func:`json_text`) made of a
+    """Write ``folder/manifest.json``: ``text``, which ``json.dumps`` made of a
     JSON object; ``marked``: whether that object holds :data:`MARKER`.
 
     In the work folder of an :func:`atomic_dir` block the text is remembered, so that adding the

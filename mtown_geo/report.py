@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import json
 import logging
 import math
 import platform
@@ -41,7 +42,7 @@ import xlsxwriter
 
 from . import _tablespec, documents
 from ._errors import InputError
-from ._io import atomic_file, input_sha256, json_text
+from ._io import atomic_file, input_sha256
 from .provenance import Provenance, notes_table
 from .standards import AnnexRow, Profile
 
@@ -709,7 +710,7 @@ def write_tables(
     for name, f in fin.items():
         payload[name] = _json_records(f.frame)
     with atomic_file(path) as tmp:
-        tmp.write_text(json_text(payload, default=_json_default), encoding="utf-8")
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     out.append(path)
     # Markdown
     path = folder / f"{stem}.md"

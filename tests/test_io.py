@@ -489,41 +489,8 @@ def test_an_input_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
-# JSON text and files written inside a folder being built
+# Files written inside a folder being built
 # ---------------------------------------------------------------------------------------
-
-
-def test_json_text_is_json_dumps_with_an_indent(demo_result):
-    """:func:`_io.json_text` gives the text of ``json.dumps(ensure_ascii=False, indent=2)``: on a
-    run's manifest and provenance and on odd values (numpy scalars and dates through
-    ``default``, NaN and infinities, empty and nested containers, tuples, keys that are not
-    text, escapes); a value ``default`` refuses raises json's error."""
-    import datetime as dt
-
-    import numpy as np
-
-    from mtown_geo import report
-    from mtown_geo.pipeline import outputs
-
-    prov = demo_result.provenance().to_dict()
-    man = outputs.manifest(demo_result.study, demo_result.profile)
-    odd = {
-        "a": [],
-        "b": {},
-        "c": [{}, [[]], ({"d": ()},)],
-        "文字": '行\n"引号" \\ } ] ,\t\u2028',
-        "n": [float("nan"), float("inf"), -float("inf"), 1e-07, 10**30, -0.0, True, False, None],
-        "np": [np.int64(7), np.float64(0.1), np.float32(0.1), np.bool_(True), np.float64("nan")],
-        "when": [dt.date(2024, 1, 2), Path("a/b")],
-        "keys": {1: "one", 2.5: [], None: {}, False: "f"},
-        "deep": {"x": {"y": {1: {"z": [1, {2: 3}]}}}},
-    }
-    for obj, default in ((prov, None), (man, str), (odd, report._json_default), ([odd, [odd]], report._json_default)):
-        assert _io.json_text(obj, default=default) == json.dumps(obj, ensure_ascii=False, indent=2, default=default)
-    with pytest.raises(TypeError, match="cannot serialise"):
-        _io.json_text({"a": [object()]}, default=report._json_default)
-    with pytest.raises(TypeError):
-        _io.json_text({"a": {1j}})
 
 
 def test_a_file_written_into_a_folder_being_built_needs_no_temporary_file(tmp_path):

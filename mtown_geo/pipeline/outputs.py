@@ -30,7 +30,7 @@ from .. import inventory, lifecircle, report
 from .._errors import (
     DiskFullError,
 )
-from .._io import MARKER, atomic_dir, json_text, write_manifest_text
+from .._io import MARKER, atomic_dir, write_manifest_text
 from ..sources.osm import ATTRIBUTION
 from ..standards import Profile
 from . import steps
@@ -114,10 +114,10 @@ def write_manifest(man: Mapping[str, Any], folder: Path, *, profile: Profile | N
     encoded again. The file is the same.
     """
     if profile is None or "profile" not in man:
-        text = json_text(man, default=str)
+        text = json.dumps(man, ensure_ascii=False, indent=2, default=str)
     else:
         token = f"\0profile {id(profile)}"  # no value of a manifest holds a NUL character
-        text = json_text({**man, "profile": token}, default=str)
+        text = json.dumps({**man, "profile": token}, ensure_ascii=False, indent=2, default=str)
         text = text.replace(f'\n  "profile": {json.dumps(token)}', f'\n  "profile": {_profile_text(profile)}', 1)
     write_manifest_text(folder, text, marked=MARKER in man)
 
