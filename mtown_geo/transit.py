@@ -202,18 +202,33 @@ def _area_coverages(
         if geom is None:
             crs = _geom.target_crs(area, what="area")
             geom = _geom.polygon_union(area, crs=crs, what="area", drop_empty=True)
+            shapely.prepare(geom)  # for the distances of the points to it (:func:`_reaching`)
             pts = _points_of(points, crs, what="point layer")
             pts = pts[np.array([p is not None for p in pts], dtype=bool)]
         total = float(geom.area)
         if len(pts) == 0:
             out.append(AreaCoverage(float(radius_m), 0.0, total, 0.0, shapely.Polygon(), geom))
             continue
-        circles = shapely.union_all(shapely.buffer(pts, radius_m, quad_segs=QUAD_SEGS))
+        circles = shapely.union_all(shapely.buffer(_reaching(pts, geom, radius_m), radius_m, quad_segs=QUAD_SEGS))
         covered = shapely.intersection(geom, circles)
         rest = shapely.difference(geom, circles) if cut else shapely.Polygon()
         c = float(covered.area)
         out.append(AreaCoverage(float(radius_m), c, total, c / total, covered, rest))
     return out
+
+
+def _reaching(pts: np.ndarray, area: shapely.Geometry, radius_m: float) -> np.ndarray:
+    """The points whose circle of ``radius_m`` may meet ``area`` (those within the radius and a
+    metre); all of them when none is.
+
+    A circle polygon lies inside its true circle (its vertices are on it), so the circle of a
+    point farther from the area than the radius neither covers any of it nor cuts the gaps:
+    the covered part and the gaps are the same without it, and the union is made of fewer
+    circles. When no circle reaches the area, every circle is kept (the empty results then
+    have the types they always had).
+    """
+    near = shapely.dwithin(area, pts, radius_m + 1.0)
+    return pts[near] if near.any() else pts
 
 
 def network_coverage(

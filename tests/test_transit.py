@@ -239,3 +239,28 @@ def test_haidian_merge_and_served_match_the_pandas_and_string_routes(haidian) ->
         assert shapely.equals_exact(fast.covered, full.covered, tolerance=0)
     assert shapely.equals_exact(both[0].gaps, transit.area_coverage(m, area, radius_m=500.0).gaps, tolerance=0)
     assert both[1].gaps.is_empty
+
+
+def test_haidian_coverage_of_a_small_area_unions_only_the_circles_that_reach_it(haidian) -> None:
+    """The circles of stops farther from the area than the radius are left out of the union:
+    the covered part and the gaps are those of the union of every circle, to the bit."""
+    _, ext, area, metric = haidian
+    stops = transit.merge_stops(osm.select(ext, mg.standards.load().tasks.transit.osm), crs=metric)
+    pts = np.asarray(stops.geometry.values, dtype=object)
+    middle = area.union_all().centroid
+    for where, r_m in ((middle, 800.0), (middle, 1500.0), (shapely.Point(middle.x + 5e5, middle.y), 500.0)):
+        small = gpd.GeoDataFrame(
+            geometry=[where.buffer(r_m).union(shapely.box(where.x, where.y, where.x + 900, where.y + 300))], crs=metric
+        )
+        geom = small.union_all()
+        for radius in (500.0, 300.0):
+            kept = transit._reaching(pts, geom, radius)
+            if where is middle:
+                assert 0 < len(kept) < len(pts)  # some circles are left out
+            else:
+                assert len(kept) == len(pts)  # none reaches: all kept
+            every = shapely.union_all(shapely.buffer(pts, radius, quad_segs=transit.QUAD_SEGS))
+            c = transit.area_coverage(stops, small, radius_m=radius)
+            assert shapely.to_wkb(c.covered) == shapely.to_wkb(shapely.intersection(geom, every))
+            assert shapely.to_wkb(c.gaps) == shapely.to_wkb(shapely.difference(geom, every))
+            assert c.covered_m2 == shapely.intersection(geom, every).area
