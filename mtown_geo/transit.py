@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -398,21 +399,12 @@ def served(stop_ids: Iterable[str], routes: pd.DataFrame, *, route: str = "bus")
     ndarray of bool, or None
         None when the data holds no relation of that route type (served or not is then unknown).
     """
-    rel = routes[routes["route"] == route] if len(routes) and "route" in routes else routes.iloc[0:0]
-    if len(rel) == 0:
+    members = _route_members(routes, route)
+    if members is None:
         return None
     stops = [str(s) for s in stop_ids]
     out = np.zeros(len(stops), dtype=bool)
-    for col, kind in (("nodes", "node"), ("ways", "way")):
-        if col not in rel:
-            continue
-        lists = [ids for ids in rel[col] if isinstance(ids, (list, tuple, np.ndarray)) and len(ids)]
-        if not lists:
-            continue
-        flat = list(itertools.chain.from_iterable(lists))
-        members = np.array(flat)
-        if members.dtype.kind not in "iu":  # not all integers (or beyond int64): as int() reads them
-            members = np.array([int(i) for i in flat], dtype=object)
+    for kind, ids in members.items():
         # the stops of this kind written as "<kind>/<id>", the id as int() writes it
         pos, num = [], []
         for k, s in enumerate(stops):
@@ -422,7 +414,57 @@ def served(stop_ids: Iterable[str], routes: pd.DataFrame, *, route: str = "bus")
                 num.append(int(tail))
         if pos:
             cand = np.array(num)
-            if cand.dtype.kind not in "iu" or members.dtype.kind not in "iu":
-                cand, members = cand.astype(object), members.astype(object)
-            out[pos] = np.isin(cand, members)
+            if cand.dtype.kind not in "iu" or ids.dtype.kind not in "iu":
+                cand, ids = cand.astype(object), ids.astype(object)
+            if cand.dtype == ids.dtype and cand.dtype.kind in "iu":
+                at = np.minimum(np.searchsorted(ids, cand), len(ids) - 1)  # ids: sorted, distinct, not empty
+                out[pos] = ids[at] == cand
+            else:
+                out[pos] = np.isin(cand, ids)
     return out
+
+
+#: :func:`_route_members` of the last few route tables (the table itself is kept with its members).
+_MEMBERS: dict[tuple[int, int, str], tuple[pd.DataFrame, dict[str, np.ndarray] | None]] = {}
+
+_MEMBERS_LOCK = threading.Lock()
+
+#: Route tables whose members are kept: a batch cuts all its towns from one extract, whose
+#: route relations every town shares.
+_MEMBERS_SIZE = 4
+
+
+def _route_members(routes: pd.DataFrame, route: str) -> dict[str, np.ndarray] | None:
+    """The member ids of the relations of one route type, per member kind (``node``, ``way``;
+    kinds without members left out), sorted and distinct; None when the table holds no
+    relation of that type.
+
+    Every town cut from an extract shares its route table (:meth:`OSMExtract.subset` keeps
+    all relations), so the members of the last few tables are kept, each with the table it
+    was read from (the same object, of the same length: an extract's tables are not changed
+    in place).
+    """
+    key = (id(routes), len(routes), route)
+    hit = _MEMBERS.get(key)
+    if hit is not None and hit[0] is routes:
+        return hit[1]
+    rel = routes[routes["route"] == route] if len(routes) and "route" in routes else routes.iloc[0:0]
+    found: dict[str, np.ndarray] | None = None
+    if len(rel):
+        found = {}
+        for col, kind in (("nodes", "node"), ("ways", "way")):
+            if col not in rel:
+                continue
+            lists = [ids for ids in rel[col] if isinstance(ids, (list, tuple, np.ndarray)) and len(ids)]
+            if not lists:
+                continue
+            flat = list(itertools.chain.from_iterable(lists))
+            members = np.array(flat)
+            if members.dtype.kind not in "iu":  # not all integers (or beyond int64): as int() reads them
+                members = np.array([int(i) for i in flat], dtype=object)
+            found[kind] = np.unique(members)
+    with _MEMBERS_LOCK:
+        _MEMBERS[key] = (routes, found)
+        while len(_MEMBERS) > _MEMBERS_SIZE:
+            _MEMBERS.pop(next(iter(_MEMBERS)))
+    return found

@@ -264,3 +264,26 @@ def test_haidian_coverage_of_a_small_area_unions_only_the_circles_that_reach_it(
             assert shapely.to_wkb(c.covered) == shapely.to_wkb(shapely.intersection(geom, every))
             assert shapely.to_wkb(c.gaps) == shapely.to_wkb(shapely.difference(geom, every))
             assert c.covered_m2 == shapely.intersection(geom, every).area
+
+
+def test_haidian_served_reads_each_route_table_as_it_is(haidian) -> None:
+    """The members of a route table are kept for the next town of the same extract; another
+    table (half the relations, a copy) gets its own, and the answers are the set route's."""
+    _, ext, _, _ = haidian
+    sel = osm.select(ext, mg.standards.load().tasks.transit.osm)
+    ids = [f"{t}/{i}" for t, i in zip(sel["osm_type"], sel["osm_id"], strict=True)]
+    bus = ext.routes[ext.routes["route"] == "bus"]
+
+    def plain(table: pd.DataFrame) -> list[bool]:
+        members = {f"{k}/{int(i)}" for col, k in (("nodes", "node"), ("ways", "way")) for ids_ in table[col] for i in ids_}
+        return [s in members for s in ids]
+
+    first = transit.served(ids, ext.routes)
+    assert first is not None and first.tolist() == plain(bus)
+    assert transit._route_members(ext.routes, "bus") is transit._route_members(ext.routes, "bus")  # kept
+    half = ext.routes.iloc[: len(ext.routes) // 2]
+    got = transit.served(ids, half)
+    assert got is not None and got.tolist() == plain(half[half["route"] == "bus"]) != first.tolist()
+    again = transit.served(ids, ext.routes.copy())
+    assert again is not None and again.tolist() == first.tolist()
+    assert transit.served(ids, ext.routes, route="tram") is None
