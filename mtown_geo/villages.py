@@ -273,7 +273,7 @@ def town_seat(
 
 def _seat_costs(network: Network, seat: gpd.GeoDataFrame, weight: str) -> pd.DataFrame:
     """The seat attached to its nearest drive edge however far (a reference point, not a trip's end)."""
-    pc = access.point_costs(network, seat.to_crs(network.crs), weight=weight, towards=True, max_snap_dist_m=math.inf)
+    pc = access.point_costs(network, seat, weight=weight, towards=True, max_snap_dist_m=math.inf)  # in any CRS
     if not bool(pc["ok"].iloc[0]):
         raise InputError("the town seat has no location (an empty geometry): give tasks.seat as [lon, lat]")
     far = float(pc["snap_dist_m"].iloc[0])
@@ -298,19 +298,53 @@ def _reach_status(
     network: Network, zone: np.ndarray, ok_mask: np.ndarray, maybe_mask: np.ndarray, att: pd.DataFrame, end_m: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per attached point: its status over passing edges (pass / unknown / fail), and the cost (m)
-    to the passing network reaching the zone."""
+    to the passing network reaching the zone.
+
+    The passing edges are tried first: a point they reach is *pass* whatever the wider search
+    says, so the passing-or-unknown edges are searched only when some attached point is left."""
     out = np.full(len(att), "fail", dtype=object)
     cost_best = np.full(len(att), np.inf)
-    for label, mask in (("unknown", maybe_mask), ("pass", ok_mask)):
+    left = att["ok"].to_numpy(bool).copy()
+    for label, mask in (("pass", ok_mask), ("unknown", maybe_mask)):
+        if label == "unknown" and not left.any():
+            break
         core = access.search(network, zone, weight="length", edge_mask=mask, towards=True)
         reached = np.flatnonzero(np.isfinite(core.dist))
         near = access.search(network, reached, weight="length", limit=max(end_m, 1e-6), towards=True)
         cost = access.tree_costs(near, att)["cost"].to_numpy()
         hit = cost <= end_m + 1e-9
-        out[hit] = label
+        out[hit & left] = label
+        left &= ~hit
         if label == "pass":
             cost_best = cost
     return out, cost_best
+
+
+def _weak_status(lines: np.ndarray, points: np.ndarray, ok_mask: np.ndarray, maybe_mask: np.ndarray, dist_m: float) -> np.ndarray:
+    """Per point: ``pass`` with a passing line (``ok_mask``) within ``dist_m`` (straight line),
+    else ``unknown`` with a passing-or-unknown one (``maybe_mask``), else ``fail``.
+
+    Only the lines whose bounding box comes within the distance of a point can be within it:
+    their distances are measured (as a nearest-line search measures them) and the nearest of
+    each kind compared with the distance.
+    """
+    out = np.full(len(points), "fail", dtype=object)
+    lim = dist_m + 1e-9
+    if len(points) == 0 or len(lines) == 0:
+        return out
+    lb = shapely.bounds(lines)
+    pb = shapely.bounds(points)  # NaN for an empty point: near no line
+    with np.errstate(invalid="ignore"):
+        gap_x = np.maximum(lb[None, :, 0] - pb[:, None, 2], pb[:, None, 0] - lb[None, :, 2])
+        gap_y = np.maximum(lb[None, :, 1] - pb[:, None, 3], pb[:, None, 1] - lb[None, :, 3])
+        pi, li = np.nonzero((gap_x <= lim + 1.0) & (gap_y <= lim + 1.0))
+    d = shapely.distance(points[pi], lines[li])
+    for label, mask in (("unknown", maybe_mask), ("pass", ok_mask)):
+        near = np.full(len(points), np.inf)
+        m = mask[li]
+        np.minimum.at(near, pi[m], d[m])
+        out[near <= lim] = label
+    return out
 
 
 def connect(
@@ -375,12 +409,7 @@ def connect(
     # weak: a passing (else unknown) road within weak_dist_m, straight line
     egeo = np.asarray(network.edges.geometry.values, dtype=object)
     vpts = np.asarray(vil.geometry.representative_point().values, dtype=object)
-    weak = np.full(len(vil), "fail", dtype=object)
-    for label, mask in (("unknown", maybe_mask), ("pass", ok_mask)):
-        if mask.any():
-            tree = shapely.STRtree(egeo[mask])
-            _, d = tree.query_nearest(vpts, return_distance=True, all_matches=False)
-            weak[d <= weak_dist_m + 1e-9] = label
+    weak = _weak_status(egeo, vpts, ok_mask, maybe_mask, weak_dist_m)
     # fastest path to the seat and its weakest link
     att_t = access.point_costs(network, vil, weight="time", towards=False)
     seat_t = _seat_costs(network, seat, "time")

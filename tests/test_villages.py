@@ -453,3 +453,51 @@ def test_status_judged_once_per_way_equals_every_edge_judged(triesenberg) -> Non
         got = villages._status_by_way(net, attrs, test, mountain=mountain)
         assert_same_frames(got, villages.edge_status(attrs, test, mountain=mountain))
     assert set(got["status"]) == {"pass", "unknown", "fail"}
+
+
+def test_weak_status_equals_the_nearest_line_route(triesenberg) -> None:
+    """The weak test by box-near lines equals the nearest passing (else unknown) line of an
+    STRtree over each kind, for the villages and for points all over the network."""
+    net, roads, vil, _ = triesenberg
+    st = villages.edge_status(villages.edge_attributes(net, roads), RULES.two_lane)["status"].to_numpy()
+    ok, maybe = st == "pass", (st == "pass") | (st == "unknown")
+    lines = np.asarray(net.edges.geometry.values, dtype=object)
+    nodes = np.asarray(net.nodes.geometry.values, dtype=object)
+    far = shapely.points(shapely.get_coordinates(nodes[::7]) + np.array([137.0, -91.0]))
+    for pts in (np.asarray(vil.geometry.representative_point().values, dtype=object), far):
+        for dist_m in (0.0, 30.0, 150.0, 800.0):
+            want = np.full(len(pts), "fail", dtype=object)
+            for label, mask in (("unknown", maybe), ("pass", ok)):
+                _, d = shapely.STRtree(lines[mask]).query_nearest(pts, return_distance=True, all_matches=False)
+                want[d <= dist_m + 1e-9] = label
+            got = villages._weak_status(lines, pts, ok, maybe, dist_m)
+            assert got.tolist() == want.tolist()
+            if dist_m == 150.0 and pts is far:
+                assert {"pass", "unknown", "fail"} <= set(got)
+
+
+def test_villages_that_all_pass_skip_the_wider_search_with_the_same_answers(triesenberg) -> None:
+    """Villages reached over passing roads are judged without the passing-or-unknown search:
+    their rows are those of the whole town's run."""
+    net, roads, vil, seat = triesenberg
+    whole = villages.assess(net, roads, vil, seat, profile=PROFILE).villages
+    passing = np.flatnonzero(whole["status"].to_numpy() == "pass")
+    assert 0 < len(passing) < len(vil)
+    part = villages.assess(net, roads, vil.iloc[passing], seat, profile=PROFILE).villages
+    cols = ["name", "status", "weak_status", "snap_dist_m", "path_km", "fail_km", "unknown_km"]
+    assert_same_frames(part[cols], whole.iloc[passing][cols])
+    st = villages.edge_status(villages.edge_attributes(net, roads), RULES.two_lane)["status"].to_numpy()
+    calls: list[int] = []
+    real = access.search
+
+    def counted(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(access, "search", counted)
+        att = access.point_costs(net, vil.iloc[passing], weight="length", towards=False)
+        zone = villages._seat_zone(net, villages._seat_costs(net, seat, "length"), RULES.seat_end_m)
+        calls.clear()
+        out, _ = villages._reach_status(net, zone, st == "pass", st != "fail", att, RULES.village_end_m)
+    assert out.tolist() == ["pass"] * len(passing) and len(calls) == 2  # the passing search and its end allowance
