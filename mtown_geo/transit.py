@@ -413,15 +413,37 @@ def served(stop_ids: Iterable[str], routes: pd.DataFrame, *, route: str = "bus")
                 pos.append(k)
                 num.append(int(tail))
         if pos:
-            cand = np.array(num)
-            if cand.dtype.kind not in "iu" or ids.dtype.kind not in "iu":
-                cand, ids = cand.astype(object), ids.astype(object)
-            if cand.dtype == ids.dtype and cand.dtype.kind in "iu":
-                at = np.minimum(np.searchsorted(ids, cand), len(ids) - 1)  # ids: sorted, distinct, not empty
-                out[pos] = ids[at] == cand
-            else:
-                out[pos] = np.isin(cand, ids)
+            out[pos] = _members_in(np.array(num), ids)
     return out
+
+
+def _served_by_id(osm_type: np.ndarray, osm_id: np.ndarray, routes: pd.DataFrame, *, route: str = "bus") -> np.ndarray | None:
+    """:func:`served` of the stops ``<osm_type>/<osm_id>`` (an extract's selection, ids as
+    integers): the same flags, the ids not written as text and read back."""
+    ids_ = np.asarray(osm_id)
+    if ids_.dtype.kind not in "iu":  # as text, as served() reads it
+        return served([f"{t}/{i}" for t, i in zip(osm_type, ids_, strict=True)], routes, route=route)
+    members = _route_members(routes, route)
+    if members is None:
+        return None
+    types = np.asarray(osm_type, dtype=object)
+    out = np.zeros(len(types), dtype=bool)
+    for kind, ids in members.items():
+        pos = np.flatnonzero(types == kind)
+        if len(pos):
+            out[pos] = _members_in(ids_[pos], ids)
+    return out
+
+
+def _members_in(cand: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Whether each candidate id is one of ``ids`` (:func:`_route_members`: sorted, distinct, not
+    empty); ids that are not all integers of one type are compared as Python integers."""
+    if cand.dtype.kind not in "iu" or ids.dtype.kind not in "iu":
+        cand, ids = cand.astype(object), ids.astype(object)
+    if cand.dtype == ids.dtype and cand.dtype.kind in "iu":
+        at = np.minimum(np.searchsorted(ids, cand), len(ids) - 1)
+        return ids[at] == cand
+    return np.isin(cand, ids)
 
 
 #: :func:`_route_members` of the last few route tables (the table itself is kept with its members).

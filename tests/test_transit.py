@@ -287,3 +287,23 @@ def test_haidian_served_reads_each_route_table_as_it_is(haidian) -> None:
     again = transit.served(ids, ext.routes.copy())
     assert again is not None and again.tolist() == first.tolist()
     assert transit.served(ids, ext.routes, route="tram") is None
+
+
+def test_haidian_served_by_integer_ids_equals_served_by_text(haidian) -> None:
+    """The selection's stops flagged from their integer ids: served()'s flags of ``<type>/<id>``."""
+    _, ext, _, _ = haidian
+    sel = osm.select(ext, mg.standards.load().tasks.transit.osm)
+    types, nums = sel["osm_type"].to_numpy(), sel["osm_id"].to_numpy()
+    assert nums.dtype.kind == "i" and set(types) == {"node"}
+    bus = ext.routes[ext.routes["route"] == "bus"]
+    way_ids = np.array([int(i) for ids_ in bus["ways"] for i in ids_][:40], dtype=np.int64)
+    mixed_t = np.concatenate([types, np.full(len(way_ids), "way", dtype=object), np.full(5, "relation", dtype=object)])
+    mixed_n = np.concatenate([nums, way_ids, nums[:5]])
+    for t, n in ((types, nums), (types[::-1], nums[::-1]), (mixed_t, mixed_n), (mixed_t[::-1], mixed_n + 1)):
+        want = transit.served([f"{a}/{b}" for a, b in zip(t, n, strict=True)], ext.routes)
+        got = transit._served_by_id(t, n, ext.routes)
+        assert want is not None and got is not None and got.tolist() == want.tolist()
+    assert 0 < transit._served_by_id(types, nums, ext.routes).sum() < len(types)  # type: ignore[union-attr]
+    as_float = transit._served_by_id(types, nums.astype(float), ext.routes)  # "node/123.0" is no OSM id
+    assert as_float is not None and not as_float.any()
+    assert transit._served_by_id(types, nums, ext.routes.iloc[0:0]) is None

@@ -312,8 +312,7 @@ def _stops(tw: Town, notes: list[str]) -> gpd.GeoDataFrame:
             _warn_unseen(rules.osm, "tasks.transit.osm")
             ext = inputs.osm_extract(st, src.osm)
             sel = _osm.select(ext, rules.osm)
-            ids = [f"{t}/{i}" for t, i in zip(sel["osm_type"], sel["osm_id"], strict=True)]
-            served = transit.served(ids, ext.routes)
+            served = transit._served_by_id(sel["osm_type"].to_numpy(), sel["osm_id"].to_numpy(), ext.routes)
             frame = _frames.geo_frame({"name": sel["name"].to_numpy(), "source": "osm"}, sel.geometry.to_numpy(), 4326)
             if served is not None:
                 frame["served"] = served
@@ -373,7 +372,8 @@ def _transit(
     out["transit:bus_300m"] = ComputedValue(_pct(c300.rate), area, True, f"straight-line {rules.radius_small_m:g} m circles")
     if "walk" in tw.profile.modes:
         walk = tw.network("walk")
-        rate = transit.network_coverage(walk, stops, tw.units.to_crs(walk.crs), dist_m=rules.radius_m, weight="area_m2")
+        units = tw.units if tw.units.crs is not None and tw.units.crs.is_exact_same(walk.crs) else tw.units.to_crs(walk.crs)
+        rate = transit.network_coverage(walk, stops, units, dist_m=rules.radius_m, weight="area_m2")
         out["transit:bus_500m_network"] = ComputedValue(
             _pct(rate),
             area + f" ({len(tw.units)} cells of {tw.study.demand.cell_m:g} m)",
