@@ -213,6 +213,14 @@ def _status_by_way(network: Network, attrs: pd.DataFrame, test: RoadTest, *, mou
     )
 
 
+def _in_crs(layer: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    """The layer in ``crs``: itself when it is in that CRS already (read, never changed), else
+    projected (a new frame)."""
+    if layer.crs is not None and layer.crs.is_exact_same(crs):
+        return layer
+    return layer.to_crs(crs)
+
+
 def _rank_of(status: np.ndarray) -> np.ndarray:
     """The rank of each status (:data:`_RANK`: pass 0, unknown 1, fail 2)."""
     out = np.zeros(len(status), dtype=np.int8)
@@ -398,7 +406,7 @@ def connect(
     st = status["status"].to_numpy(dtype=object)
     ok_mask = st == "pass"
     maybe_mask = ok_mask | (st == "unknown")
-    vil = villages.to_crs(network.crs)
+    vil = _in_crs(villages, network.crs)
     names = vil["name"].to_numpy(dtype=object) if "name" in vil else np.full(len(vil), None, dtype=object)
     seat_pc = _seat_costs(network, seat, "length")
     zone = _seat_zone(network, seat_pc, seat_end_m)
@@ -718,7 +726,7 @@ def assess(
     mountain = is_mountain(county, profile=profile)
     two = _status_by_way(network, attrs, rules.two_lane, mountain=bool(mountain))
     notes: list[str] = []
-    seat_m = seat.to_crs(network.crs)
+    seat_m = _in_crs(seat, network.crs)
     if len(villages):
         table, links = connect(
             network,
@@ -752,7 +760,7 @@ def assess(
             trunk_classes=rules.trunk_ref_classes,
             seat_end_m=rules.seat_end_m,
         )
-    vil = villages.to_crs(network.crs)
+    vil = _in_crs(villages, network.crs)
     points = _frames.geo_frame(table, vil.geometry.representative_point().to_numpy(), network.crs) if n else None
     layers: dict[str, gpd.GeoDataFrame] = {
         "village_road_links": links,
