@@ -444,3 +444,50 @@ def test_dual_carriageways_paired_as_by_an_strtree_query_of_every_piece(andorra_
         assert pcs["factor"].to_numpy().tolist() == np.where(want, 0.5, 1.0).tolist()
         n_dual += int(want.sum())
     assert n_dual > 1000
+
+
+def test_point_to_piece_distances_as_geos_measures_them(andorra_parishes) -> None:
+    """The dual-carriageway pairing measures a midpoint's distance to a piece in numpy: on every
+    one-way piece of two Andorran parishes against the midpoints of the pieces near it, within a
+    micrometre of the distance GEOS gives (the pairs closer to the gap than that go to GEOS),
+    with the foot of the perpendicular before, on and after the piece."""
+    rules = streets._rules(None)
+    n_ends = n_line = 0
+    for _, town_m, ext in andorra_parishes:
+        roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+        roads = roads.to_crs(town_m.crs)
+        roads = roads[streets.counted(roads, internal=True)].reset_index(drop=True)
+        a, b, road, _, _ = streets._piece_coords(roads, rules)
+        one = np.flatnonzero(streets._dual_candidates(roads)[road])
+        mid = (a[one] + b[one]) / 2.0
+        tree = shapely.STRtree(shapely.points(mid))
+        j, i = tree.query(shapely.linestrings(np.stack([a[one], b[one]], axis=1)), predicate="dwithin", distance=60.0)
+        got = streets._point_segment_m(mid[i], a[one][j], b[one][j])
+        want = shapely.distance(shapely.points(mid[i]), shapely.linestrings(np.stack([a[one][j], b[one][j]], axis=1)))
+        assert len(i) > 50_000
+        assert np.abs(got - want).max() < streets._CLOSE_M / 100
+        d = b[one][j] - a[one][j]
+        r = np.einsum("ij,ij->i", mid[i] - a[one][j], d) / np.einsum("ij,ij->i", d, d)
+        n_ends += int(((r <= 0) | (r >= 1)).sum())
+        n_line += int(((r > 0) & (r < 1)).sum())
+        assert (np.abs(got - rules.dual_carriageway_gap_m) < 1.0).sum() > 100
+    assert n_ends > 10_000 and n_line > 10_000
+
+
+@pytest.mark.parametrize(("apart_m", "paired"), [(40.0, True), (40.0 + 1e-7, False), (40.0 - 1e-7, True), (40.1, False)])
+def test_dual_carriageways_at_the_gap_are_decided_by_geos(apart_m: float, paired: bool) -> None:
+    """Two one-way roads running opposite ways exactly ``dual_carriageway_gap_m`` (40 m) apart are a
+    dual road (GEOS's ``dwithin`` holds at the distance), a tenth of a micrometre farther they are not."""
+    assert streets._rules(None).dual_carriageway_gap_m == 40.0
+    y = 3_300_000.0
+    roads = gpd.GeoDataFrame(
+        {"highway": ["primary", "primary"], "oneway": ["yes", "yes"]},
+        geometry=[
+            shapely.LineString([(500_000.0, y), (500_200.0, y)]),
+            shapely.LineString([(500_200.0, y + apart_m), (500_000.0, y + apart_m)]),
+        ],
+        crs=CRS,
+    )
+    pcs = streets.pieces(roads)
+    assert len(pcs) == 40
+    assert pcs["dual"].tolist() == [paired] * 40
