@@ -412,10 +412,21 @@ def junctions(
     merge = rules.junction_merge_m if merge_m is None else float(merge_m)
     if merge < 0:
         raise InputError(f"merge_m must be >= 0 metres, got {merge}")
-    parts = shapely.get_parts(np.asarray(roads.geometry.values, dtype=object)[counted(roads, profile=profile)])
+    n_nodes, degree, centres = _junction_points(
+        np.asarray(roads.geometry.values, dtype=object)[counted(roads, profile=profile)], merge
+    )
+    if len(centres) == 0:
+        return _no_junctions(roads.crs)
+    return _frames.geo_frame({"n_nodes": n_nodes, "degree": degree}, shapely.points(centres), roads.crs)
+
+
+def _junction_points(lines: np.ndarray, merge_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`junctions` of the counted roads' lines as arrays: ``n_nodes``, ``degree`` and the
+    centres (k × 2, m) of the junctions, vertices closer than ``merge_m`` merged."""
+    parts = shapely.get_parts(lines)
     parts = parts[shapely.get_type_id(parts) == 1]
     if len(parts) == 0:
-        return _no_junctions(roads.crs)
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=int), np.zeros((0, 2))
     coords, which = shapely.get_coordinates(parts, return_index=True)
     first = np.r_[True, which[1:] != which[:-1]]
     last = np.r_[which[1:] != which[:-1], True]
@@ -426,18 +437,13 @@ def junctions(
     deg = np.bincount(inv.ravel(), weights=weight, minlength=len(uniq))
     node = deg >= 3
     if not node.any():
-        return _no_junctions(roads.crs)
-    xy = uniq[node]
-    labels, centres = _points.merge(xy, merge)
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=int), np.zeros((0, 2))
+    labels, centres = _points.merge(uniq[node], merge_m)
     k = len(centres)
-    return _frames.geo_frame(
-        {
-            "n_nodes": np.bincount(labels, minlength=k),
-            "degree": pd.Series(deg[node]).groupby(labels).max().to_numpy().astype(int),
-        },
-        shapely.points(centres),
-        roads.crs,
-    )
+    # the largest degree of each junction's vertices (every junction has one)
+    degree = np.full(k, -np.inf)
+    np.maximum.at(degree, labels, deg[node])
+    return np.bincount(labels, minlength=k), degree.astype(int), centres
 
 
 def _no_junctions(crs: Any) -> gpd.GeoDataFrame:
@@ -483,17 +489,20 @@ def blocks(
     rules = _rules(profile)
     metric = _roads_in(roads)
     geom = _area_geom(area, roads, metric, what="area")
-    roads = metric
-    lines = np.asarray(roads.geometry.values, dtype=object)[counted(roads, profile=profile)]
+    return _blocks_of(np.asarray(metric.geometry.values, dtype=object)[counted(metric, profile=profile)], geom, rules, metric.crs)
+
+
+def _blocks_of(lines: np.ndarray, geom: shapely.Geometry, rules: StreetRules, crs: Any) -> gpd.GeoDataFrame:
+    """:func:`blocks` of the counted roads' lines in an area (one geometry), in a metric ``crs``."""
     # roads that can bound a face reaching into the area: those within its box, grown by the largest plausible block
     reach = shapely.box(*geom.bounds).buffer(2000.0)
     lines = lines[shapely.intersects(lines, reach)]
     if len(lines) == 0:
-        return _no_blocks(roads.crs)
+        return _no_blocks(crs)
     noded = shapely.union_all(shapely.get_parts(lines))
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     if len(faces) == 0:
-        return _no_blocks(roads.crs)
+        return _no_blocks(crs)
     inner = shapely.point_on_surface(faces)
     shapely.prepare(geom)
     faces = faces[shapely.contains(geom, inner) | shapely.touches(geom, inner)]
@@ -520,7 +529,7 @@ def blocks(
             "within_max": long_side[keep] <= rules.block_max_side_m + 1e-9,
         },
         faces[keep],
-        roads.crs,
+        crs,
     )
     return out.reset_index(drop=True)
 
@@ -728,10 +737,16 @@ def assess(
         d_town = _density_of(in_town[is_main], factor[is_main], town_geom)
     else:
         d_town = _Density(math.nan, math.nan, math.nan)
-    jn = junctions(roads, profile=profile)
-    shapely.prepare(built)
-    jn = jn[shapely.contains(built, np.asarray(jn.geometry.values)) | shapely.touches(built, np.asarray(jn.geometry.values))]
-    bl = blocks(roads, built, profile=profile)
+    # the junctions and blocks of the counted roads (streets.junctions, streets.blocks)
+    n_nodes, degree, centres = _junction_points(geoms[main], rules.junction_merge_m)
+    if len(centres):
+        pts = shapely.points(centres)
+        shapely.prepare(built)
+        kept = shapely.contains(built, pts) | shapely.touches(built, pts)
+        jn = _frames.geo_frame({"n_nodes": n_nodes[kept], "degree": degree[kept]}, pts[kept], roads.crs)
+    else:
+        jn = _no_junctions(roads.crs)
+    bl = _blocks_of(geoms[main], _area_geom(built, roads, roads, what="area"), rules, roads.crs)
     sides = bl["long_side_m"].to_numpy()
     if len(bl) == 0:
         notes.append("no street block inside the built-up area: block size not measured")
@@ -741,7 +756,7 @@ def assess(
     layers = {
         "streets": _clipped_streets(roads, a, b, road, dual, variant, layer_area, lines),
         "blocks": bl,
-        "junctions": jn.reset_index(drop=True),
+        "junctions": jn,
     }
     return StreetAssessment(
         km=d_main.km,

@@ -491,3 +491,34 @@ def test_dual_carriageways_at_the_gap_are_decided_by_geos(apart_m: float, paired
     pcs = streets.pieces(roads)
     assert len(pcs) == 40
     assert pcs["dual"].tolist() == [paired] * 40
+
+
+def test_assess_junctions_and_blocks_are_those_of_the_public_functions(andorra_parishes) -> None:
+    """assess counts the roads once for its junctions and blocks: on two Andorran parishes, its
+    layers are, to the bit, streets.junctions kept where they lie in the built-up area (inside or
+    on its edge) and streets.blocks of the built-up area; each junction's degree is the largest of
+    its vertices' (a pandas group maximum)."""
+    n_jn = n_bl = 0
+    for _, town_m, ext in andorra_parishes:
+        roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+        roads = roads.to_crs(town_m.crs).reset_index(drop=True)
+        built = mg.pipeline.inputs.builtup_from_osm(ext, town_m)
+        got = streets.assess(roads, built, town=town_m)
+        built_g = streets._area_geom(built, roads, roads, what="built-up area")
+        jn = streets.junctions(roads)
+        pts = jn.geometry.to_numpy()
+        jn = jn[shapely.contains(built_g, pts) | shapely.touches(built_g, pts)].reset_index(drop=True)
+        assert_same_frames(got.layers["junctions"], jn)
+        assert_same_frames(got.layers["blocks"], streets.blocks(roads, built_g))
+        n_jn += len(jn)
+        n_bl += len(got.layers["blocks"])
+        # the degree of each junction, grouped by pandas
+        lines = roads.geometry.to_numpy()[streets.counted(roads)]
+        coords, which = shapely.get_coordinates(lines, return_index=True)
+        ends = np.r_[True, which[1:] != which[:-1]] | np.r_[which[1:] != which[:-1], True]
+        xy, inv = np.unique(np.round(coords, 2), axis=0, return_inverse=True)
+        deg = np.bincount(inv.ravel(), weights=np.where(ends, 1, 2), minlength=len(xy))
+        labels, _ = mg._points.merge(xy[deg >= 3], 15.0)
+        want = pd.Series(deg[deg >= 3]).groupby(labels).max().to_numpy().astype(int)
+        assert streets.junctions(roads)["degree"].tolist() == want.tolist()
+    assert n_jn > 100 and n_bl > 30
