@@ -117,7 +117,7 @@ def pieces(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = No
     """
     rules = _rules(profile)
     roads = _roads_in(roads)
-    a, b, road, factor, dual = _piece_coords(roads, rules)
+    a, b, road, factor, dual = _piece_coords(np.asarray(roads.geometry.values, dtype=object), _dual_candidates(roads), rules)
     return _frames.geo_frame(
         {"road": road, "factor": factor, "dual": dual},
         _segments(a, b) if len(a) else [],
@@ -131,24 +131,22 @@ def _segments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _piece_coords(
-    roads: gpd.GeoDataFrame,
+    geoms: np.ndarray,
+    cand: np.ndarray,
     rules: StreetRules,
     *,
     pair: np.ndarray | None = None,
     partner: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`pieces` as arrays, no line made: each piece's start and end (n × 2, metres),
-    ``road`` (row position in ``roads``, a metric layer), ``factor`` and ``dual``.
+    """:func:`pieces` of the roads' lines ``geoms`` (metric) as arrays, no line made: each piece's
+    start and end (n × 2, metres), ``road`` (position in ``geoms``), ``factor`` and ``dual``;
+    ``cand`` (per road): :func:`_dual_candidates` of the roads.
 
     ``pair`` (per road; default all): the roads whose pieces are paired as dual roads (the
     others' pieces keep factor 1, flag False); ``partner`` (per road, holding every road a
     piece of a ``pair`` road can pair with; default all): the roads whose pieces are looked at
     as their partners."""
-    geoms = np.asarray(roads.geometry.values, dtype=object)
-    lines = shapely.get_parts(geoms, return_index=True)
-    parts, owner = lines
-    is_line = shapely.get_type_id(parts) == 1
-    parts, owner = parts[is_line], owner[is_line]
+    parts, owner = _line_parts(geoms)
     seg = shapely.segmentize(parts, _PIECE_M)
     coords, which = shapely.get_coordinates(seg, return_index=True)
     same = which[1:] == which[:-1]
@@ -158,7 +156,7 @@ def _piece_coords(
     a, b, road = a[keep], b[keep], road[keep]
     factor = np.ones(len(a))
     dual = np.zeros(len(a), dtype=bool)
-    cand = np.flatnonzero(_dual_candidates(roads)[road])
+    cand = np.flatnonzero(cand[road])
     if len(cand) > 1:
         # the pieces paired (q) and those they are paired with (t): every candidate, or the
         # candidates of the roads asked for
@@ -173,12 +171,33 @@ def _piece_coords(
     return a, b, road, factor, dual
 
 
+def _line_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The LineStrings of some lines (the parts of each, those that are LineStrings) and the
+    position in ``geoms`` of each: ``shapely.get_parts``, the geometries themselves when each is
+    one LineString (the same lines and coordinates, none copied)."""
+    if (shapely.get_type_id(geoms) == 1).all():
+        return geoms, np.arange(len(geoms))
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    is_line = shapely.get_type_id(parts) == 1
+    return parts[is_line], owner[is_line]
+
+
+def _flags(values: np.ndarray, test: Any) -> np.ndarray:
+    """``test(value)`` of each value of an object array (a boolean per row), asked once per
+    distinct value where the values are text or missing (``test`` must give missing values, None
+    or NaN, the same answer), else once per row (1 and 1.0 are equal but not the same text)."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return np.array([bool(test(v)) for v in values], dtype=bool)
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    return np.array([bool(test(v)) for v in uniq], dtype=bool)[codes]
+
+
 def _dual_candidates(roads: pd.DataFrame) -> np.ndarray:
     """Which roads' pieces :func:`pieces` can pair as dual carriageways (a boolean per row): the
     one-way ways that are neither roundabouts nor ``*_link`` ramps."""
-    ow = np.isin(np.char.lower(_col(roads, "oneway").astype(str)), list(_ONEWAY))
+    ow = _flags(_col(roads, "oneway"), lambda v: str(v).lower() in _ONEWAY)
     junction = np.isin(_col(roads, "junction"), list(_NOT_PAIRED_JUNCTION))
-    link = np.array([isinstance(h, str) and h.endswith("_link") for h in _col(roads, "highway")], dtype=bool)
+    link = _flags(_col(roads, "highway"), lambda h: isinstance(h, str) and h.endswith("_link"))
     return np.asarray(ow & ~junction & ~link, dtype=bool)
 
 
@@ -423,8 +442,7 @@ def junctions(
 def _junction_points(lines: np.ndarray, merge_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`junctions` of the counted roads' lines as arrays: ``n_nodes``, ``degree`` and the
     centres (k × 2, m) of the junctions, vertices closer than ``merge_m`` merged."""
-    parts = shapely.get_parts(lines)
-    parts = parts[shapely.get_type_id(parts) == 1]
+    parts = _line_parts(lines)[0]
     if len(parts) == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=int), np.zeros((0, 2))
     coords, which = shapely.get_coordinates(parts, return_index=True)
@@ -698,7 +716,9 @@ def assess(
     StreetAssessment
     """
     rules = _rules(profile)
-    metric = _roads_in(roads).reset_index(drop=True)
+    metric = _roads_in(roads)
+    if not metric.index.equals(pd.RangeIndex(len(metric))):
+        metric = metric.reset_index(drop=True)
     built = _area_geom(builtup, roads, metric, what="built-up area")
     if town is not None:
         town_geom = _area_geom(town, roads, metric, what="town boundary")
@@ -709,10 +729,11 @@ def assess(
     # the pieces (streets.pieces) as arrays; dual roads are looked for only among the pieces of
     # the roads that can reach the areas' box (the others' pieces lie apart from the areas, with
     # no length in them and no part in the layer: their factor and flag are not read)
-    sub = roads.loc[internal, [c for c in ("highway", "oneway", "junction") if c in roads] + [roads.geometry.name]]
+    geoms = np.asarray(roads.geometry.values, dtype=object)
+    sub = geoms[internal]
     boxes = [built.bounds, layer_area.bounds] + ([town_geom.bounds] if town is not None else [])
-    near_road, partner = _roads_near(np.asarray(sub.geometry.values, dtype=object), boxes, rules.dual_carriageway_gap_m)
-    a, b, road, factor, dual = _piece_coords(sub, rules, pair=near_road, partner=partner)
+    near_road, partner = _roads_near(sub, boxes, rules.dual_carriageway_gap_m)
+    a, b, road, factor, dual = _piece_coords(sub, _dual_candidates(roads)[internal], rules, pair=near_road, partner=partner)
     # positions in `roads` of each piece's road
     road = np.flatnonzero(internal)[road]
     # a piece is measured only where its box meets the built-up area's or the town's, and made a
@@ -722,7 +743,6 @@ def assess(
     near_built = _near(lo, hi, built)
     near_town = _near(lo, hi, town_geom) if town is not None else np.zeros(len(a), dtype=bool)
     lines = np.full(len(a), None, dtype=object)
-    geoms = np.asarray(roads.geometry.values, dtype=object)
     # each piece's length in the built-up area, measured once for both counts
     in_built = np.zeros(len(a))
     at = np.flatnonzero(near_built)

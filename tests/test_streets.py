@@ -365,7 +365,7 @@ def test_pieces_are_lines_only_at_an_areas_edge_with_the_same_lengths_and_clips(
         roads = roads.to_crs(town_m.crs)
         roads = roads[streets.counted(roads, internal=True)].reset_index(drop=True)
         geoms = np.asarray(roads.geometry.values, dtype=object)
-        a, b, road, _, _ = streets._piece_coords(roads, rules)
+        a, b, road, _, _ = streets._piece_coords(roads.geometry.to_numpy(), streets._dual_candidates(roads), rules)
         pieces = streets._segments(a, b)
         built = mg.pipeline.inputs.builtup_from_osm(ext, town_m)
         for area in (shapely.union_all(built.geometry.to_numpy()), shapely.union_all(town_m.geometry.to_numpy())):
@@ -457,7 +457,7 @@ def test_point_to_piece_distances_as_geos_measures_them(andorra_parishes) -> Non
         roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
         roads = roads.to_crs(town_m.crs)
         roads = roads[streets.counted(roads, internal=True)].reset_index(drop=True)
-        a, b, road, _, _ = streets._piece_coords(roads, rules)
+        a, b, road, _, _ = streets._piece_coords(roads.geometry.to_numpy(), streets._dual_candidates(roads), rules)
         one = np.flatnonzero(streets._dual_candidates(roads)[road])
         mid = (a[one] + b[one]) / 2.0
         tree = shapely.STRtree(shapely.points(mid))
@@ -522,3 +522,29 @@ def test_assess_junctions_and_blocks_are_those_of_the_public_functions(andorra_p
         want = pd.Series(deg[deg >= 3]).groupby(labels).max().to_numpy().astype(int)
         assert streets.junctions(roads)["degree"].tolist() == want.tolist()
     assert n_jn > 100 and n_bl > 30
+
+
+def test_dual_candidates_and_line_parts_on_odd_values() -> None:
+    """One-way flags read once per distinct value, as the text of each (None, NaN, numbers, any
+    case); a layer of single LineStrings is its own parts, any other is split as shapely does."""
+    roads = pd.DataFrame(
+        {
+            "oneway": ["yes", "YES", None, np.nan, 1, 1.0, "-1", "no", "Reverse", "yes", "yes", "yes"],
+            "junction": [None, None, None, None, None, None, None, None, None, "roundabout", "circular", None],
+            "highway": ["primary"] * 11 + ["primary_link"],
+        }
+    )
+    want = roads["oneway"].to_numpy(dtype=object).astype(str)
+    want = np.isin(np.char.lower(want), ["yes", "true", "1", "-1", "reverse"])
+    want &= ~roads["junction"].isin(["roundabout", "circular"]).to_numpy() & ~roads["highway"].str.endswith("_link").to_numpy()
+    got = streets._dual_candidates(roads)
+    assert got.tolist() == want.tolist() == [True, True, False, False, True, False, True, False, True, False, False, False]
+    single = np.array([shapely.LineString([(0, 0), (1, 0)]), shapely.LineString([(2, 0), (3, 1)])], dtype=object)
+    parts, owner = streets._line_parts(single)
+    assert parts is single and owner.tolist() == [0, 1]
+    mixed = np.array(
+        [single[0], None, shapely.MultiLineString([[(0, 1), (1, 1)], [(2, 2), (3, 3)]]), shapely.Point(0, 0)], dtype=object
+    )
+    parts, owner = streets._line_parts(mixed)
+    assert owner.tolist() == [0, 2, 2]
+    assert shapely.to_wkt(parts).tolist() == ["LINESTRING (0 0, 1 0)", "LINESTRING (0 1, 1 1)", "LINESTRING (2 2, 3 3)"]
