@@ -517,8 +517,11 @@ def _blocks_of(lines: np.ndarray, geom: shapely.Geometry, rules: StreetRules, cr
     lines = lines[shapely.intersects(lines, reach)]
     if len(lines) == 0:
         return _no_blocks(crs)
-    noded = shapely.union_all(shapely.get_parts(lines))
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    # the lines noded (shapely.get_parts of each only where one is not a LineString: the same
+    # lines, in the same order); GEOS's polygonizer takes the noded lines' parts in their order
+    parts = lines if (shapely.get_type_id(lines) == 1).all() else shapely.get_parts(lines)
+    noded = shapely.union_all(parts)
+    faces = shapely.get_parts(shapely.polygonize([noded]))
     if len(faces) == 0:
         return _no_blocks(crs)
     inner = shapely.point_on_surface(faces)
