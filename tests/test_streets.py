@@ -510,6 +510,13 @@ def test_assess_junctions_and_blocks_are_those_of_the_public_functions(andorra_p
         jn = jn[shapely.contains(built_g, pts) | shapely.touches(built_g, pts)].reset_index(drop=True)
         assert_same_frames(got.layers["junctions"], jn)
         assert_same_frames(got.layers["blocks"], streets.blocks(roads, built_g))
+        # the faces of the noded lines, polygonized whole or part by part
+        counted_lines = roads.geometry.to_numpy()[streets.counted(roads)]
+        noded = shapely.union_all(shapely.get_parts(counted_lines))
+        assert shapely.to_wkb(noded) == shapely.to_wkb(shapely.union_all(counted_lines))
+        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+        assert len(faces) > 100
+        assert shapely.to_wkb(faces).tolist() == shapely.to_wkb(shapely.get_parts(shapely.polygonize([noded]))).tolist()
         n_jn += len(jn)
         n_bl += len(got.layers["blocks"])
         # the degree of each junction, grouped by pandas
