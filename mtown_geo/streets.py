@@ -319,7 +319,7 @@ def _piece_lengths_in(
     out = np.zeros(len(at))
     if len(at) == 0:
         return out
-    ids, first, inv = np.unique(road[at], return_index=True, return_inverse=True)
+    ids, first, inv = _runs(road[at])
     inside, edge = _sides(geoms[ids], a[at[first]], area)
     whole = inside[inv.ravel()]
     d = b[at[whole]] - a[at[whole]]
@@ -475,12 +475,35 @@ def _no_blocks(crs: Any) -> gpd.GeoDataFrame:
     return _frames.geo_frame(cols, [], crs)
 
 
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(values, return_index=True, return_inverse=True)`` of integers, the same arrays,
+    read off the runs of equal values where they are in order (the roads of pieces are)."""
+    if len(values) == 0 or (values[1:] < values[:-1]).any():
+        ids, first, inv = np.unique(values, return_index=True, return_inverse=True)
+        return ids, first, inv.ravel()
+    new = np.r_[True, values[1:] != values[:-1]]
+    first = np.flatnonzero(new)
+    return values[first], first, np.cumsum(new) - 1
+
+
+def _unique_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of non-negative integers, the same arrays, from a
+    table of the values present instead of a sort."""
+    if len(values) == 0:
+        return values[:0].copy(), np.zeros(0, dtype=np.intp)
+    present = np.zeros(int(values.max()) + 1, dtype=bool)
+    present[values] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present).astype(values.dtype), rank[values]
+
+
 def _unique_rows(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(xy, axis=0, return_inverse=True)`` of n × 2 finite coordinates (rows sorted by
-    x, then y), the same arrays, from one lexical sort of the two columns."""
+    x, then y), the same arrays, from one stable sort of the rows read as complex numbers x + iy
+    (numpy orders those by the real part, then the imaginary part: the lexical order)."""
     if len(xy) == 0:
         return xy[:0].copy(), np.zeros(0, dtype=np.intp)
-    order = np.lexsort((xy[:, 1], xy[:, 0]))
+    order = np.argsort(np.ascontiguousarray(xy, dtype=np.float64).view(np.complex128).ravel(), kind="stable")
     s = xy[order]
     new = np.r_[True, np.any(s[1:] != s[:-1], axis=1)]
     inv = np.empty(len(xy), dtype=np.intp)
@@ -639,8 +662,7 @@ def _clipped_streets(
         return _frames.geo_frame({"highway": [], "name": [], "variant": [], "dual": [], "length_m": []}, [], roads.crs)
     # one line per (road, dual flag), in that order: the pieces of each unioned in their order, merged
     key = road.astype(np.int64) * 2 + dual.astype(bool)
-    keys, group = np.unique(key, return_inverse=True)
-    group = group.ravel()
+    keys, group = _unique_ints(key)
     # a line none of whose pieces has its box meeting the area's lies apart from it: its clip is
     # empty and left out below, so it is neither merged nor clipped
     near = np.zeros(len(keys), dtype=bool)

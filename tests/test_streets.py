@@ -555,3 +555,27 @@ def test_dual_candidates_and_line_parts_on_odd_values() -> None:
     parts, owner = streets._line_parts(mixed)
     assert owner.tolist() == [0, 2, 2]
     assert shapely.to_wkt(parts).tolist() == ["LINESTRING (0 0, 1 0)", "LINESTRING (0 1, 1 1)", "LINESTRING (2 2, 3 3)"]
+
+
+def test_road_and_line_numbers_grouped_as_numpys_unique(andorra_parishes) -> None:
+    """The pieces' roads (in order) and the (road, dual flag) keys of the streets layer are grouped
+    without a sort: the same arrays as numpy's unique, on two Andorran parishes' pieces, also out
+    of order and empty."""
+    rules = streets._rules(None)
+    for _, town_m, ext in andorra_parishes:
+        roads = gpd.GeoDataFrame(ext.ways.drop(columns=["start", "stop"]), geometry=ext.way_lines().to_numpy(), crs=4326)
+        roads = roads.to_crs(town_m.crs)
+        roads = roads[streets.counted(roads, internal=True)].reset_index(drop=True)
+        _, _, road, _, dual = streets._piece_coords(roads.geometry.to_numpy(), streets._dual_candidates(roads), rules)
+        at = np.flatnonzero(np.arange(len(road)) % 3 != 0)
+        shuffled = np.random.default_rng(0).permutation(road)
+        for values in (road, road[at], shuffled, road[:0]):
+            want = np.unique(values, return_index=True, return_inverse=True)
+            got = streets._runs(values)
+            assert all(np.array_equal(g, w.ravel()) and g.dtype == w.dtype for g, w in zip(got, want, strict=True))
+        key = road.astype(np.int64) * 2 + dual
+        assert dual.sum() > 100
+        for values in (key, key[::-1], key[:0]):
+            want = np.unique(values, return_inverse=True)
+            got = streets._unique_ints(values)
+            assert all(np.array_equal(g, w.ravel()) and g.dtype == w.dtype for g, w in zip(got, want, strict=True))
