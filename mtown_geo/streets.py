@@ -84,9 +84,16 @@ def counted(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = N
     aisles, driveways). A layer without a ``highway`` column (a planner's centreline file of
     public roads) counts whole.
     """
-    rules = _rules(profile)
+    main, with_internal = _counted(roads, _rules(profile), internal=internal)
+    return with_internal if internal else main
+
+
+def _counted(roads: pd.DataFrame, rules: StreetRules, *, internal: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`counted` without and with the public service ways (the second only when
+    ``internal``, else the first again), the main classes' flags found once."""
     if "highway" not in roads:
-        return np.ones(len(roads), dtype=bool)
+        every = np.ones(len(roads), dtype=bool)
+        return every, every.copy()
     hw = _col(roads, "highway")
 
     def excluded(tags: dict[str, list[str]]) -> np.ndarray:
@@ -95,10 +102,11 @@ def counted(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = N
             out |= np.isin(_col(roads, key), values)
         return out
 
-    keep = np.isin(hw, rules.highway) & ~excluded(rules.exclude_tags)
-    if internal and rules.internal_highway:
-        keep |= np.isin(hw, rules.internal_highway) & ~excluded(rules.internal_exclude_tags)
-    return np.asarray(keep, dtype=bool)
+    main = np.asarray(np.isin(hw, rules.highway) & ~excluded(rules.exclude_tags), dtype=bool)
+    if not (internal and rules.internal_highway):
+        return main, main.copy()
+    more = np.isin(hw, rules.internal_highway) & ~excluded(rules.internal_exclude_tags)
+    return main, np.asarray(main | more, dtype=bool)
 
 
 def pieces(roads: gpd.GeoDataFrame, *, profile: Profile | str | Path | None = None) -> gpd.GeoDataFrame:
@@ -748,8 +756,7 @@ def assess(
     if town is not None:
         town_geom = _area_geom(town, roads, metric, what="town boundary")
     roads = metric
-    main = counted(roads, profile=profile)
-    internal = counted(roads, profile=profile, internal=True)
+    main, internal = _counted(roads, rules)
     layer_area = town_geom.union(built) if town is not None else built
     # the pieces (streets.pieces) as arrays; dual roads are looked for only among the pieces of
     # the roads that can reach the areas' box (the others' pieces lie apart from the areas, with
