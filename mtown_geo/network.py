@@ -39,7 +39,7 @@ from . import crs as _crs
 from ._errors import CRSError, DataNotFoundError, DisconnectedNetworkWarning, InputError, NetworkError, OfflineError
 from ._graph import Network, _merge_parallel
 from ._lines import LineNetwork, RepairReport, lines_to_network
-from .sources.osm import OSMExtract, is_osm_file, read_osm
+from .sources.osm import OSMExtract, _first_of, _to_metric, _vertex_key, is_osm_file, read_osm
 from .standards import Profile, resolve
 
 if TYPE_CHECKING:
@@ -204,81 +204,6 @@ def _buffered_boundary(boundary: Any, target_crs: CRS, buffer_m: float) -> shape
     if geom.area <= 0:
         raise InputError("the boundary has no area: give polygons, not points or lines")
     return _geom.buffered(geom, buffer_m) if buffer_m > 0 else geom
-
-
-def _to_metric(lon: np.ndarray, lat: np.ndarray, target_crs: CRS) -> tuple[np.ndarray, np.ndarray]:
-    """Lon/lat (EPSG:4326) to x/y in ``target_crs``, point by point."""
-    x, y = Transformer.from_crs(4326, target_crs, always_xy=True).transform(lon, lat)
-    return np.asarray(x), np.asarray(y)
-
-
-#: Key of an extract's :attr:`~mtown_geo.sources.OSMExtract.cache` entry with its vertices.
-_VERTICES_KEY = "network.vertices"
-#: Projections and clip masks of an extract's vertices kept (the last few CRSs and clips).
-_VERTEX_VIEWS = 4
-
-
-class _Vertices:
-    """The distinct vertices of an extract, numbered once for every mode's network.
-
-    ``vid`` is the number of each of the extract's vertices among the distinct ones
-    (positions rounded to 1e-7 degree, ordered by that key like :func:`numpy.unique`);
-    ``lon``/``lat`` are the distinct vertices. Their projections and clip masks are
-    computed once per CRS and clip (point by point, so each value is the one a mode's
-    own vertices would get).
-    """
-
-    def __init__(self, vid: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> None:
-        self.vid, self.lon, self.lat = vid, lon, lat
-        self._xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._inside: dict[tuple[str, int], tuple[shapely.Geometry, np.ndarray]] = {}
-
-    def xy(self, target_crs: CRS) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
-        key = CRS.from_user_input(target_crs).to_wkt()
-        hit = self._xy.get(key)
-        if hit is None:
-            hit = self._xy[key] = _to_metric(self.lon, self.lat, target_crs)
-            while len(self._xy) > _VERTEX_VIEWS:
-                self._xy.pop(next(iter(self._xy)))
-        return key, hit
-
-    def inside(self, crs_key: str, xy: tuple[np.ndarray, np.ndarray], clip: shapely.Geometry) -> np.ndarray:
-        key = (crs_key, id(clip))
-        hit = self._inside.get(key)
-        if hit is None or hit[0] is not clip:
-            hit = self._inside[key] = (clip, shapely.contains_xy(clip, xy[0], xy[1]))
-            while len(self._inside) > _VERTEX_VIEWS:
-                self._inside.pop(next(iter(self._inside)))
-        return hit[1]
-
-
-def _vertex_key(coords: np.ndarray) -> np.ndarray:
-    """One int64 per vertex: its lon/lat rounded to 1e-7 degree (OSM's precision)."""
-    return np.rint(coords[:, 0] * 1e7).astype(np.int64) * (1 << 32) + np.rint(coords[:, 1] * 1e7).astype(np.int64)
-
-
-def _first_of(vid: np.ndarray, n: int) -> np.ndarray:
-    """The first position of each of n numbers in vid."""
-    first = np.zeros(n, dtype=np.int64)
-    first[vid[::-1]] = np.arange(len(vid))[::-1]
-    return first
-
-
-def _extract_vertices(extract: OSMExtract) -> _Vertices | None:
-    """The extract's distinct vertices (kept in its cache), or None when two vertices with the
-    same key differ in their coordinates (then each mode numbers its own vertices)."""
-    cache = extract.cache
-    if _VERTICES_KEY in cache:
-        hit: _Vertices | None = cache[_VERTICES_KEY]
-        return hit
-    coords = np.ascontiguousarray(extract.coords, dtype=float)
-    uniq, vid = np.unique(_vertex_key(coords), return_inverse=True)
-    first = _first_of(vid, len(uniq))
-    # one vertex per key stands for all: only when all of a key's vertices are the same bits
-    same = len(coords) == 0 or bool(np.array_equal(coords.view(np.int64), coords[first[vid]].view(np.int64)))
-    out = _Vertices(vid, coords[first, 0], coords[first, 1]) if same else None
-    cache[_VERTICES_KEY] = out
-    return out
 
 
 #: Number a mode's vertices with the extract's distinct vertices, projected and clipped once
@@ -448,7 +373,7 @@ def _from_extract(
     n_pts = stop - start
     # vertex positions of the kept ways, then segments between consecutive vertices
     vidx = np.repeat(start - np.concatenate([[0], np.cumsum(n_pts)[:-1]]), n_pts) + np.arange(int(n_pts.sum()))
-    shared = _extract_vertices(extract) if _SHARED_VERTICES else None
+    shared = extract.distinct_vertices() if _SHARED_VERTICES else None
     if shared is not None:
         vid = shared.vid[vidx]
         lon_u, lat_u = shared.lon, shared.lat

@@ -563,7 +563,7 @@ def _shared_and_plain(ext, **kw):
 def test_modes_sharing_an_extracts_vertices_equal_each_built_alone(key, level):
     """Every mode's network of a town's cut of the extract, its vertices numbered, projected and
     clipped once for all modes, equals to the bit the network that numbers its own."""
-    from mtown_geo import network as netmod
+    from mtown_geo.sources import osm as osmmod
 
     path = shared_path(OSM_FILES[key])
     ext = mg.sources.read_osm(path)
@@ -582,7 +582,7 @@ def test_modes_sharing_an_extracts_vertices_equal_each_built_alone(key, level):
             assert shared.crs == plain.crs
             _assert_same_bits(shared._node_table, plain._node_table)
             _assert_same_bits(shared._edge_table, plain._edge_table)
-        assert isinstance(sub.cache.get(netmod._VERTICES_KEY), netmod._Vertices)
+        assert isinstance(sub.cache.get(osmmod._VERTICES_KEY), osmmod._Vertices)
     # the whole file, no boundary, the CRS chosen from the vertices
     shared, plain = _shared_and_plain(ext, mode="drive")
     assert shared.crs == plain.crs
@@ -595,16 +595,16 @@ def test_vertices_not_shared_when_one_key_holds_two_positions():
     its own (the first of the mode's ways gives the position), as without sharing."""
     import dataclasses
 
-    from mtown_geo import network as netmod
+    from mtown_geo.sources import osm as osmmod
 
     ext = mg.sources.read_osm(shared_path(OSM_FILES["karhula"]))
     coords = ext.coords.copy()
-    key = netmod._vertex_key(coords)
+    key = osmmod._vertex_key(coords)
     _, first, counts = np.unique(key, return_index=True, return_counts=True)
     dup = int(np.flatnonzero(key == key[first[np.argmax(counts)]])[-1])
     coords[dup, 0] = np.nextafter(coords[dup, 0], np.inf)
     moved = dataclasses.replace(ext, coords=coords, cache={})
-    assert netmod._extract_vertices(moved) is None
+    assert moved.distinct_vertices() is None
     shared, plain = _shared_and_plain(moved, mode="walk")
     _assert_same_bits(shared._node_table, plain._node_table)
     _assert_same_bits(shared._edge_table, plain._edge_table)

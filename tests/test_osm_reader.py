@@ -394,6 +394,41 @@ def test_way_lines_at_chosen_rows_as_the_whole_projected(andorra_parishes):
     assert all(g is None for g in got[~rows])
 
 
+@pytest.mark.parametrize("crs", ["town", "EPSG:3857", "EPSG:4326"])
+def test_way_lines_at_from_the_shared_vertices_as_each_line_projected(andorra_parishes, monkeypatch, crs):
+    """Lines made of the extract's distinct vertices, projected once for every user, are to the
+    bit those of the chosen ways projected one by one; also after a network of the town used the
+    same projection, and on an extract whose vertices cannot be shared."""
+    import dataclasses
+
+    for _, town_m, ext in andorra_parishes:
+        target = town_m.crs if crs == "town" else crs
+        rows = ext.ways["highway"].isin(["residential", "footway", "service", "primary"]).to_numpy()
+        whole = np.asarray(ext.way_lines().to_crs(target).values, dtype=object)
+        fresh = dataclasses.replace(ext, cache={})
+        mg.network.from_osm(fresh, mode="walk", boundary=town_m, crs=town_m.crs)  # projects the vertices
+        for e in (fresh, dataclasses.replace(ext, cache={})):
+            monkeypatch.setattr(osm, "_SHARED_PROJECTION", False)
+            plain = e.way_lines_at(rows, target)
+            monkeypatch.setattr(osm, "_SHARED_PROJECTION", True)
+            got = e.way_lines_at(rows, target)
+            assert list(shapely.to_wkb(got[rows])) == list(shapely.to_wkb(plain[rows])) == list(shapely.to_wkb(whole[rows]))
+            assert all(g is None for g in got[~rows])
+    # two vertices one key apart in their last bit: no vertex stands for another, each line its own
+    _, town_m, ext = andorra_parishes[0]
+    coords = ext.coords.copy()
+    key = osm._vertex_key(coords)
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    dup = int(np.flatnonzero(key == key[first[np.argmax(counts)]])[-1])
+    coords[dup, 0] = np.nextafter(coords[dup, 0], np.inf)
+    moved = dataclasses.replace(ext, coords=coords, cache={})
+    assert moved.distinct_vertices() is None
+    rows = np.ones(len(ext.ways), dtype=bool)
+    got = moved.way_lines_at(rows, town_m.crs)
+    whole = np.asarray(moved.way_lines().to_crs(town_m.crs).values, dtype=object)
+    assert list(shapely.to_wkb(got)) == list(shapely.to_wkb(whole))
+
+
 def test_feature_tags_as_by_a_lookup_of_every_feature(andorra_parishes):
     """The tags of features named by id are those of a lookup of every feature of the extract
     (the last of a repeated id), for ids that name no feature or are no id too."""

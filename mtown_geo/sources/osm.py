@@ -60,6 +60,7 @@ import osmium
 import pandas as pd
 import shapely
 from osmium.osm import Area, Node, Relation, Way
+from pyproj import CRS, Transformer
 
 from .. import _frames
 from .._errors import DataNotFoundError, IncompleteDataWarning, InputError
@@ -183,6 +184,69 @@ def is_osm_file(path: str | os.PathLike[str]) -> bool:
 
 #: Cut an extract's features by their bounding boxes before the geometric test (False: test all).
 _BOX_FIRST = True
+#: Project the lines of :meth:`OSMExtract.way_lines_at` from the extract's distinct vertices,
+#: projected once per CRS for every user (False: each call projects its lines' own vertices).
+_SHARED_PROJECTION = True
+_WGS84 = CRS.from_epsg(4326)
+
+
+def _to_metric(lon: np.ndarray, lat: np.ndarray, target_crs: CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Lon/lat (EPSG:4326) to x/y in ``target_crs``, point by point."""
+    x, y = Transformer.from_crs(4326, target_crs, always_xy=True).transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
+
+
+#: Key of an extract's :attr:`~mtown_geo.sources.OSMExtract.cache` entry with its vertices.
+_VERTICES_KEY = "vertices"
+#: Projections and clip masks of an extract's vertices kept (the last few CRSs and clips).
+_VERTEX_VIEWS = 4
+
+
+class _Vertices:
+    """The distinct vertices of an extract (:meth:`OSMExtract.distinct_vertices`), numbered once
+    for every user: each mode's network, the lines of its ways.
+
+    ``vid`` is the number of each of the extract's vertices among the distinct ones
+    (positions rounded to 1e-7 degree, ordered by that key like :func:`numpy.unique`);
+    ``lon``/``lat`` are the distinct vertices. Their projections and clip masks are
+    computed once per CRS and clip (point by point, so each value is the one a mode's
+    own vertices would get).
+    """
+
+    def __init__(self, vid: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> None:
+        self.vid, self.lon, self.lat = vid, lon, lat
+        self._xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._inside: dict[tuple[str, int], tuple[shapely.Geometry, np.ndarray]] = {}
+
+    def xy(self, target_crs: CRS) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
+        key = CRS.from_user_input(target_crs).to_wkt()
+        hit = self._xy.get(key)
+        if hit is None:
+            hit = self._xy[key] = _to_metric(self.lon, self.lat, target_crs)
+            while len(self._xy) > _VERTEX_VIEWS:
+                self._xy.pop(next(iter(self._xy)))
+        return key, hit
+
+    def inside(self, crs_key: str, xy: tuple[np.ndarray, np.ndarray], clip: shapely.Geometry) -> np.ndarray:
+        key = (crs_key, id(clip))
+        hit = self._inside.get(key)
+        if hit is None or hit[0] is not clip:
+            hit = self._inside[key] = (clip, shapely.contains_xy(clip, xy[0], xy[1]))
+            while len(self._inside) > _VERTEX_VIEWS:
+                self._inside.pop(next(iter(self._inside)))
+        return hit[1]
+
+
+def _vertex_key(coords: np.ndarray) -> np.ndarray:
+    """One int64 per vertex: its lon/lat rounded to 1e-7 degree (OSM's precision)."""
+    return np.rint(coords[:, 0] * 1e7).astype(np.int64) * (1 << 32) + np.rint(coords[:, 1] * 1e7).astype(np.int64)
+
+
+def _first_of(vid: np.ndarray, n: int) -> np.ndarray:
+    """The first position of each of n numbers in vid."""
+    first = np.zeros(n, dtype=np.int64)
+    first[vid[::-1]] = np.arange(len(vid))[::-1]
+    return first
 
 
 @dataclass(frozen=True, eq=False)
@@ -309,6 +373,22 @@ class OSMExtract:
             parent=self.parent if self.parent is not None else self,
         )
 
+    def distinct_vertices(self) -> _Vertices | None:
+        """The extract's distinct vertices (kept in :attr:`cache`), or None when two vertices with
+        the same key (1e-7 degree) differ in their coordinates (then no vertex stands for another)."""
+        cache = self.cache
+        if _VERTICES_KEY in cache:
+            hit: _Vertices | None = cache[_VERTICES_KEY]
+            return hit
+        coords = np.ascontiguousarray(self.coords, dtype=float)
+        uniq, vid = np.unique(_vertex_key(coords), return_inverse=True)
+        first = _first_of(vid, len(uniq))
+        # one vertex per key stands for all: only when all of a key's vertices are the same bits
+        same = len(coords) == 0 or bool(np.array_equal(coords.view(np.int64), coords[first[vid]].view(np.int64)))
+        out = _Vertices(vid, coords[first, 0], coords[first, 1]) if same else None
+        cache[_VERTICES_KEY] = out
+        return out
+
     def way_lines(self) -> gpd.GeoSeries:
         """The highway ways as LineStrings (EPSG:4326), index aligned with :attr:`ways`."""
         lengths = (self.ways["stop"] - self.ways["start"]).to_numpy()
@@ -345,9 +425,16 @@ class OSMExtract:
             out[pos] = np.asarray(self.way_lines().to_crs(crs).values, dtype=object)[pos]
             return out
         n = (stop - start)[pos]
-        first = np.repeat(start[pos] - (np.cumsum(n) - n), n)  # each kept vertex's position in coords
-        coords = self.coords[first + np.arange(int(n.sum()))]
-        geoms = shapely.linestrings(coords, indices=np.repeat(np.arange(len(pos)), n))
+        at = np.repeat(start[pos] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))  # kept vertices in coords
+        parts = np.repeat(np.arange(len(pos)), n)
+        shared = self.distinct_vertices() if _SHARED_PROJECTION else None
+        if shared is not None and not CRS.from_user_input(crs).is_exact_same(_WGS84):
+            # the distinct vertices projected once per CRS (each alike, point by point), taken per vertex
+            _, (x, y) = shared.xy(crs)
+            vid = shared.vid[at]
+            out[pos] = shapely.linestrings(np.column_stack([x[vid], y[vid]]), indices=parts)
+            return out
+        geoms = shapely.linestrings(self.coords[at], indices=parts)
         out[pos] = np.asarray(gpd.GeoSeries(geoms, crs=4326).to_crs(crs).values, dtype=object)
         return out
 
