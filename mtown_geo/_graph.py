@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Network"]
 
+#: Label the connected pieces from the edges u → v alone (False: from every directed link)
+_EDGE_COMPONENTS = True
+#: What a copy of a network with other edge times takes from it (:meth:`Network._same_links`;
+#: False: it builds its own)
+_SHARE_LINKS = True
+
 # longest piece (m) of an edge in Network.edge_piece_tree: shorter pieces make more tree
 # points, longer ones more candidate edges per nearest-edge query
 _PIECE_M = 25.0
@@ -118,6 +124,10 @@ class Network:
         self.source = source
         self.max_snap_dist_m = float(max_snap_dist_m)
         self._straight = bool(straight)
+        #: where the entries of :attr:`csr` (False) and of its transpose (True) go: see _csr_layout
+        self._layouts: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
+        #: the network whose nodes, edge ends and geometry these are (:meth:`_same_links`)
+        self._link_source: Network | None = None
 
     @property
     def nodes(self) -> gpd.GeoDataFrame:
@@ -189,6 +199,21 @@ class Network:
         w = np.concatenate([tf, tb[back]])
         return rows, cols, w
 
+    def _times_matrix(self, *, reverse: bool) -> sp.csr_matrix:
+        """:attr:`csr` (or its transpose), its entries placed as last time for a network of
+        the same nodes and edge directions (:meth:`with_speed`, :meth:`with_edge_times`)."""
+        rows, cols, w = self._directed_arrays()
+        if reverse:
+            rows, cols = cols, rows
+        if len(rows) == 0:
+            return sp.csr_matrix((self.n_nodes, self.n_nodes))
+        if reverse not in self._layouts:
+            self._layouts[reverse] = _csr_layout(rows, cols, self.n_nodes)
+        layout = self._layouts[reverse]
+        if layout is None:
+            return _csr_first_min(rows, cols, w, self.n_nodes)
+        return _csr_at(w, layout, self.n_nodes)
+
     @cached_property
     def csr(self) -> sp.csr_matrix:
         """Sparse matrix of travel times in minutes: ``csr[i, j]`` is the time of edge i → j.
@@ -196,8 +221,7 @@ class Network:
         Parallel edges keep their fastest time; zero times are stored explicitly
         (``scipy.sparse.csgraph`` treats explicit zeros of a sparse matrix as edges).
         """
-        rows, cols, w = self._directed_arrays()
-        return _csr_min(rows, cols, w, self.n_nodes)
+        return self._times_matrix(reverse=False)
 
     @cached_property
     def csr_reverse(self) -> sp.csr_matrix:
@@ -208,12 +232,13 @@ class Network:
         e = self._edge_table
         if np.array_equal(e["time_min"].to_numpy(), e["time_rev_min"].to_numpy()):
             return self.csr
-        rows, cols, w = self._directed_arrays()
-        return _csr_min(cols, rows, w, self.n_nodes)
+        return self._times_matrix(reverse=True)
 
     @cached_property
     def edge_start_tree(self) -> cKDTree:
         """A KD-tree over the first vertex of every edge (bounds the nearest-edge distance)."""
+        if self._link_source is not None:
+            return self._link_source.edge_start_tree
         straight = self.straight_edges
         if straight is not None:
             first = straight[0]
@@ -224,6 +249,8 @@ class Network:
     @cached_property
     def straight_edges(self) -> tuple[np.ndarray, np.ndarray] | None:
         """End coordinates (a, b) of every edge when all edges are straight segments, else None."""
+        if self._link_source is not None:
+            return self._link_source.straight_edges
         if self._straight:
             xy = self._node_table[["x", "y"]].to_numpy()
             return xy[self._edge_table["u"].to_numpy()], xy[self._edge_table["v"].to_numpy()]
@@ -242,6 +269,8 @@ class Network:
         the largest distance (m) from a point of an edge to the nearest of its tree points
         (half the longest piece). Made from the node coordinates: no shapely object.
         """
+        if self._link_source is not None:
+            return self._link_source.edge_piece_tree
         straight = self.straight_edges
         if straight is None:
             return None
@@ -267,13 +296,26 @@ class Network:
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
         """An STRtree over the edge geometries (for nearest-edge attachment)."""
+        if self._link_source is not None:
+            return self._link_source.edge_tree
         return shapely.STRtree(self.edges.geometry.values)
 
     @cached_property
     def component(self) -> np.ndarray:
         """Weakly connected component label of every node (0 = the largest)."""
-        rows, cols, _ = self._directed_arrays()
-        adj = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+        if self._link_source is not None:
+            return self._link_source.component
+        n_nodes = self.n_nodes
+        if _EDGE_COMPONENTS:
+            # every edge links u and v whichever way it runs: the pieces of the edges u → v alone
+            # (scipy numbers the pieces by their lowest node, whatever links them)
+            e = self._edge_table
+            adj = sp.csr_matrix(
+                (np.ones(len(e)), (e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64))), shape=(n_nodes, n_nodes)
+            )
+        else:
+            rows, cols, _ = self._directed_arrays()
+            adj = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n_nodes, n_nodes))
         n, labels = connected_components(adj, directed=True, connection="weak")
         sizes = np.bincount(labels, minlength=n)
         order = np.argsort(-sizes, kind="stable")
@@ -316,17 +358,19 @@ class Network:
         edges["time_rev_min"] = edges["time_rev_min"] * factor
         if "speed_kmh" in edges:
             edges["speed_kmh"] = edges["speed_kmh"] / factor
-        return Network(
-            self._node_table,
-            edges,
-            mode=self.mode,
-            speed_kmh=speed_kmh,
-            access_speed_kmh=self.access_speed_kmh,
-            profile=self.profile,
-            source=self.source,
-            max_snap_dist_m=self.max_snap_dist_m,
-            straight=self._straight,
-            crs=self.crs,
+        return self._same_links(
+            Network(
+                self._node_table,
+                edges,
+                mode=self.mode,
+                speed_kmh=speed_kmh,
+                access_speed_kmh=self.access_speed_kmh,
+                profile=self.profile,
+                source=self.source,
+                max_snap_dist_m=self.max_snap_dist_m,
+                straight=self._straight,
+                crs=self.crs,
+            )
         )
 
     def with_edge_times(self, time_min: np.ndarray, time_rev_min: np.ndarray) -> Network:
@@ -340,18 +384,35 @@ class Network:
         edges = self._edge_table.copy()
         edges["time_min"] = time_min
         edges["time_rev_min"] = time_rev_min
-        return Network(
-            self._node_table,
-            edges,
-            mode=self.mode,
-            speed_kmh=self.speed_kmh,
-            access_speed_kmh=self.access_speed_kmh,
-            profile=self.profile,
-            source=self.source,
-            max_snap_dist_m=self.max_snap_dist_m,
-            straight=self._straight,
-            crs=self.crs,
+        return self._same_links(
+            Network(
+                self._node_table,
+                edges,
+                mode=self.mode,
+                speed_kmh=self.speed_kmh,
+                access_speed_kmh=self.access_speed_kmh,
+                profile=self.profile,
+                source=self.source,
+                max_snap_dist_m=self.max_snap_dist_m,
+                straight=self._straight,
+                crs=self.crs,
+            )
         )
+
+    def _same_links(self, other: Network) -> Network:
+        """``other``, a copy of this network with other edge times, taking from this network
+        what its nodes, edge ends and geometry alone make (the edges' ends, trees and connected
+        pieces: the same objects), and where the entries of the time matrices go when the same
+        directions are open."""
+        if not _SHARE_LINKS:
+            return other
+        other._link_source = self._link_source or self
+        if np.array_equal(
+            np.isfinite(self._edge_table["time_rev_min"].to_numpy(float)),
+            np.isfinite(other._edge_table["time_rev_min"].to_numpy(float)),
+        ):
+            other._layouts = self._layouts
+        return other
 
     def to_networkx(self, *, weight: str = "time_min") -> nx.DiGraph:
         """The network as a networkx ``DiGraph`` (nodes ``0..n-1`` with ``x``, ``y``; edge
@@ -409,10 +470,47 @@ def _first_min(key: np.ndarray, w: np.ndarray, *, runs: tuple[np.ndarray, np.nda
     return order[at[first]]
 
 
+#: Place the entries of a matrix without repeated (row, col) by scipy's conversion of coordinates
+#: (False: always through the sorted keys of :func:`_first_min`).
+_CSR_LAYOUT = True
+
+
+def _csr_layout(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Where the entries of an n × n matrix go in its CSR form, when no (row, col) repeats.
+
+    Returns ``(order, indices, indptr)``: the CSR matrix of values ``w`` at (rows, cols) is
+    ``(w[order], indices, indptr)``, rows in order and columns sorted within a row; None when
+    a (row, col) repeats (then only :func:`_csr_min` chooses). The entries' positions are the
+    values of a matrix converted from coordinates, which sums repeats: a repeat shows as fewer
+    stored entries.
+    """
+    if not _CSR_LAYOUT or len(rows) == 0:
+        return None
+    at = sp.csr_matrix((np.arange(len(rows), dtype=float), (rows, cols)), shape=(n, n))
+    if at.nnz != len(rows):
+        return None
+    at.sort_indices()
+    return at.data.astype(np.intp), at.indices.astype(np.int32), at.indptr.astype(np.int64)
+
+
+def _csr_at(w: np.ndarray, layout: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) -> sp.csr_matrix:
+    """The CSR matrix of values ``w`` placed by :func:`_csr_layout`."""
+    order, indices, indptr = layout
+    return sp.csr_matrix((w[order].astype(float), indices, indptr), shape=(n, n))
+
+
 def _csr_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
     """CSR matrix keeping the minimum of duplicate (row, col) entries, explicit zeros kept."""
     if len(rows) == 0:
         return sp.csr_matrix((n, n))
+    layout = _csr_layout(rows, cols, n)
+    if layout is not None:  # no repeated (row, col): every entry is its own minimum
+        return _csr_at(w, layout, n)
+    return _csr_first_min(rows, cols, w, n)
+
+
+def _csr_first_min(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    """:func:`_csr_min` through the sorted (row, col) keys: the first of the smallest values of each."""
     keep = _first_min(rows.astype(np.int64) * n + cols, w)
     r, c, d = rows[keep], cols[keep], w[keep]
     indptr = np.zeros(n + 1, dtype=np.int64)

@@ -314,14 +314,17 @@ def _edge_column(values: np.ndarray, edge_way: np.ndarray) -> Any:
 
 
 def _report_components(net: Network) -> None:
-    comps = net.components()
-    if len(comps) <= 1:
+    n = net.n_components
+    if n <= 1:
         return
-    rest_km = float(comps["length_km"].iloc[1:].sum())
+    # the lengths of Network.components(), without making its table
+    edges = net.edge_table
+    length_km = np.bincount(net.component[edges["u"].to_numpy()], weights=edges["length_m"].to_numpy(), minlength=n) / 1000.0
+    rest_km = float(length_km[1:].sum())
     share = rest_km / max(net.length_km, 1e-9)
     msg = (
-        f"the {net.mode} network has {len(comps)} disconnected pieces: the largest holds "
-        f"{comps['length_km'].iloc[0]:.1f} km, the {len(comps) - 1} others {rest_km:.2f} km "
+        f"the {net.mode} network has {n} disconnected pieces: the largest holds "
+        f"{length_km[0]:.1f} km, the {n - 1} others {rest_km:.2f} km "
         f"({share:.1%}). Points attached to a small piece reach only what lies on it; see "
         "Network.components() and Network.component"
     )

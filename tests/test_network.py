@@ -637,3 +637,36 @@ def test_way_texts_read_once_per_value_as_by_pandas(andorra_parishes):
     assert network._oneway_flags(ways)[0].sum() > 20
     speeds = mg.network.way_speeds_kmh(ways, mg.standards.resolve(None), "drive")
     assert np.isfinite(speeds).all()
+
+
+def test_pieces_report_states_the_components_table(andorra_parishes, caplog):
+    """The report of a network's disconnected pieces gives the figures of Network.components()."""
+    import logging
+
+    from mtown_geo import network as netmod
+
+    seen = 0
+    for _, town_m, ext in andorra_parishes:
+        for mode in ("walk", "ebike", "drive"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", mg.MtownGeoWarning)
+                net = mg.network.from_osm(ext, mode=mode, boundary=town_m, crs=town_m.crs)
+            comps = net.components()
+            caplog.clear()
+            with warnings.catch_warnings(record=True) as rec, caplog.at_level(logging.INFO, logger="mtown_geo.network"):
+                warnings.simplefilter("always")
+                netmod._report_components(net)
+            said = [str(w.message) for w in rec] + [r.getMessage() for r in caplog.records]
+            if len(comps) <= 1:
+                assert said == []
+                continue
+            rest_km = float(comps["length_km"].iloc[1:].sum())
+            assert said == [
+                f"the {mode} network has {len(comps)} disconnected pieces: the largest holds "
+                f"{comps['length_km'].iloc[0]:.1f} km, the {len(comps) - 1} others {rest_km:.2f} km "
+                f"({rest_km / net.length_km:.1%}). Points attached to a small piece reach only what lies on it; see "
+                "Network.components() and Network.component"
+            ]
+            assert bool(rec) == (rest_km / net.length_km > 0.05)
+            seen += 1
+    assert seen >= 2
