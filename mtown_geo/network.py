@@ -206,6 +206,42 @@ def _buffered_boundary(boundary: Any, target_crs: CRS, buffer_m: float) -> shape
     return _geom.buffered(geom, buffer_m) if buffer_m > 0 else geom
 
 
+#: The way columns copied to a network's edges.
+_EDGE_WAY_COLUMNS = ("highway", "name", "osm_id")
+#: Key of an extract's :attr:`~mtown_geo.sources.OSMExtract.cache` entry with its ways as networks read them.
+_WAY_TABLE_KEY = "network.ways"
+#: Take a mode's ways from the extract's network columns, cut once for all modes, and its edges'
+#: text from the extract's text columns (False: each network cuts and infers its own).
+_WAY_TABLE = True
+
+
+class _WayTable:
+    """An extract's ways as its networks read them, kept for every mode's network: the columns
+    of :data:`_NETWORK_WAY_COLUMNS`, and the text columns as pandas infers them over all ways."""
+
+    def __init__(self, ways: pd.DataFrame) -> None:
+        self.ways = ways[[c for c in ways.columns if c in _NETWORK_WAY_COLUMNS]]
+        self._text: dict[str, tuple[Any, np.ndarray] | None] = {}
+
+    def text(self, column: str) -> tuple[Any, np.ndarray] | None:
+        """The column as a pandas string array and where it holds a value; None unless pandas
+        infers the column's values as text."""
+        if column not in self._text:
+            values = self.ways[column].to_numpy()
+            col = pd.Series(values, copy=False)
+            text = values.dtype == object and isinstance(col.dtype, pd.StringDtype)
+            self._text[column] = (col.array, col.notna().to_numpy()) if text else None
+        return self._text[column]
+
+
+def _way_table(extract: OSMExtract) -> _WayTable:
+    """The extract's :class:`_WayTable` (made once, kept in its cache)."""
+    hit = extract.cache.get(_WAY_TABLE_KEY)
+    if hit is None:
+        hit = extract.cache[_WAY_TABLE_KEY] = _WayTable(extract.ways)
+    return hit
+
+
 #: Number a mode's vertices with the extract's distinct vertices, projected and clipped once
 #: for all modes (False: each network numbers, projects and clips its own).
 _SHARED_VERTICES = True
@@ -231,6 +267,7 @@ def _network_from_segments(
     max_snap_dist_m: float = 300.0,
     xy: tuple[np.ndarray, np.ndarray] | None = None,
     inside: np.ndarray | None = None,
+    way_text: dict[str, tuple[Any, np.ndarray, np.ndarray]] | None = None,
 ) -> Network:
     """Assemble a Network from vertex coordinates (lon/lat) and segments between vertex indices.
 
@@ -238,6 +275,8 @@ def _network_from_segments(
     ``way_speed_kmh`` and ``way_oneway`` are per way. Nothing is made per segment but arrays.
     ``xy`` (the vertices in ``target_crs``) and ``inside`` (which vertices lie in ``clip``)
     are computed here unless given; vertices no segment uses are left out of the network.
+    ``way_text`` holds the text columns of ``way_attrs`` over all of the extract's ways (see
+    :func:`_edge_column`).
     """
     if xy is None:
         xy = _to_metric(lon, lat, target_crs)
@@ -278,7 +317,7 @@ def _network_from_segments(
             "time_min": time,
             "time_rev_min": time_rev,
             "oneway": np.isinf(time_rev),
-            **{c: _edge_column(values, edge_way) for c, values in way_attrs.items()},
+            **{c: _edge_column(values, edge_way, (way_text or {}).get(c)) for c, values in way_attrs.items()},
         }
     )
     net = Network(
@@ -302,10 +341,19 @@ def _network_from_segments(
 _WAY_LEVEL_TEXT = True
 
 
-def _edge_column(values: np.ndarray, edge_way: np.ndarray) -> Any:
+def _edge_column(values: np.ndarray, edge_way: np.ndarray, whole: tuple[Any, np.ndarray, np.ndarray] | None = None) -> Any:
     """A way attribute spread over the edges: ``values[edge_way]``, text made a pandas string
-    array once per way (the dtype and values the edge table would infer from the edges' own)."""
+    array once per way (the dtype and values the edge table would infer from the edges' own).
+
+    ``whole`` is the column over all of the extract's ways when it is text (its string array,
+    where it holds a value, and the extract's row of each way): a part of a text column is
+    text too, so the edges take their values from it.
+    """
     if _WAY_LEVEL_TEXT and values.dtype == object:
+        if whole is not None:
+            text, present, rows = whole
+            at = rows[edge_way]
+            return text.take(at) if present[at].any() else values[edge_way]
         col = pd.Series(values, copy=False)
         # the edges' values infer as text too unless all of them are missing
         if isinstance(col.dtype, pd.StringDtype) and col.notna().to_numpy()[edge_way].any():
@@ -362,7 +410,14 @@ def _from_extract(
     mask = mode_way_mask(ways, profile, mode)
     if not mask.any():
         raise NetworkError(f"{source}: no way may be used by the mode {mode!r}")
-    ways = ways.loc[mask, [c for c in ways.columns if c in _NETWORK_WAY_COLUMNS]]
+    table = _way_table(extract) if _WAY_TABLE else None
+    if table is not None:
+        rows = np.flatnonzero(mask)
+        ways = table.ways.take(rows)
+        way_text = {c: (*t, rows) for c in _EDGE_WAY_COLUMNS if (t := table.text(c)) is not None}
+    else:
+        ways = ways.loc[mask, [c for c in ways.columns if c in _NETWORK_WAY_COLUMNS]]
+        way_text = {}
     spec = profile.mode(mode)
     directed = profile.networks[spec.network].oneway
     speeds = way_speeds_kmh(ways, profile, mode, group=group)
@@ -398,7 +453,7 @@ def _from_extract(
     seg_a, seg_b = vid[a_pos], vid[b_pos]
     rev = backward[seg_way]
     seg_a, seg_b = np.where(rev, seg_b, seg_a), np.where(rev, seg_a, seg_b)
-    way_attrs = {c: ways[c].to_numpy() for c in ("highway", "name", "osm_id")}
+    way_attrs = {c: ways[c].to_numpy() for c in _EDGE_WAY_COLUMNS}
     if crs is None:
         _west, _south, _east, _north = extract.bounds
         if boundary is not None:
@@ -432,6 +487,7 @@ def _from_extract(
         max_snap_dist_m=profile.max_snap_dist_m,
         xy=xy,
         inside=inside,
+        way_text=way_text,
     )
 
 

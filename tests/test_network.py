@@ -551,10 +551,10 @@ def _shared_and_plain(ext, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mg.MtownGeoWarning)
         try:
-            netmod._SHARED_VERTICES = netmod._WAY_LEVEL_TEXT = False
+            netmod._SHARED_VERTICES = netmod._WAY_LEVEL_TEXT = netmod._WAY_TABLE = False
             plain = mg.network.from_osm(ext, **kw)
         finally:
-            netmod._SHARED_VERTICES = netmod._WAY_LEVEL_TEXT = True
+            netmod._SHARED_VERTICES = netmod._WAY_LEVEL_TEXT = netmod._WAY_TABLE = True
         shared = mg.network.from_osm(ext, **kw)
     return shared, plain
 
@@ -670,3 +670,30 @@ def test_pieces_report_states_the_components_table(andorra_parishes, caplog):
             assert bool(rec) == (rest_km / net.length_km > 0.05)
             seen += 1
     assert seen >= 2
+
+
+def test_edge_text_taken_from_the_extracts_column_as_inferred_per_mode(andorra_parishes):
+    """Edge text taken from the extract's whole text column equals the text inferred from a
+    mode's own ways: for ways with and without names, and for edges whose ways have none."""
+    from mtown_geo import network as netmod
+
+    _, _, ext = andorra_parishes[0]
+    table = netmod._WayTable(ext.ways)
+    names = table.ways["name"].to_numpy()
+    whole = table.text("name")
+    assert whole is not None and whole[1].any() and not whole[1].all()
+    rng = np.random.default_rng(5)
+    named = np.flatnonzero(pd.notna(names))
+    unnamed = np.flatnonzero(pd.isna(names))
+    for rows in (np.sort(rng.choice(len(names), 300, replace=False)), unnamed[:50], np.sort(np.r_[unnamed[:40], named[:3]])):
+        values = names[rows]
+        for edge_way in (rng.integers(0, len(rows), 500), np.flatnonzero(pd.isna(values))[:20]):
+            got = netmod._edge_column(values, edge_way, (*whole, rows))
+            plain = netmod._edge_column(values, edge_way)
+            assert type(got) is type(plain)
+            a = pd.Series(got)
+            b = pd.Series(plain)
+            pd.testing.assert_series_equal(a, b, check_exact=True)
+            # and as the edge table infers it from the edges' own values
+            pd.testing.assert_series_equal(a, pd.Series(values[edge_way]), check_exact=True)
+    assert table.text("osm_id") is None
