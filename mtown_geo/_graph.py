@@ -429,13 +429,23 @@ class Network:
         return g
 
 
+#: Sort keys with their positions folded in when the int64 holds both (False: a stable sort of the keys).
+_POSITION_KEYS = True
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
 def _key_runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A stable order of ``key`` and where each run of equal keys starts in it.
 
     Returns ``order`` (positions sorted by key; equal keys keep their positions' order)
     and ``start`` (the index in ``order`` of the first element of every distinct key).
     """
-    order = np.argsort(key, kind="stable")
+    m = len(key)
+    if _POSITION_KEYS and m > 1 and key.dtype.kind in "iu" and key.min() >= 0 and int(key.max()) < (_INT64_MAX - m) // m:
+        # the key and the position in one int64: no two alike, so any sort gives the stable order
+        order = np.argsort(key.astype(np.int64) * m + np.arange(m, dtype=np.int64))
+    else:
+        order = np.argsort(key, kind="stable")
     ks = key[order]
     flag = np.empty(len(ks), dtype=bool)
     flag[:1] = True

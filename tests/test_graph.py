@@ -11,6 +11,7 @@ import warnings
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -154,3 +155,38 @@ def test_copies_with_other_times_share_what_their_links_make(town_networks, monk
             tree2, edge2, reach2 = alone.edge_piece_tree
             assert np.array_equal(tree.data, tree2.data) and np.array_equal(edge, edge2) and reach == reach2
         assert copies[0]._layouts is parent._layouts and copies[2]._layouts is not parent._layouts
+
+
+def test_keys_sorted_with_their_positions_in_the_stable_order(andorra_parishes, monkeypatch):
+    """Keys with their positions folded in sort into the stable order of the keys: on random keys
+    with many ties, on keys too large to fold (the stable sort then), and for whole networks,
+    whose edges (merged by node pair) are the same to the bit."""
+    rng = np.random.default_rng(17)
+    for key in (
+        rng.integers(0, 50, 5000),
+        rng.integers(0, 2**40, 3000),
+        rng.integers(-5, 5, 1000),
+        np.array([2**62, 1, 2**62, 0], dtype=np.int64),
+        rng.integers(0, 7, 900).astype(np.uint32),
+        np.array([3]),
+        np.array([], dtype=np.int64),
+    ):
+        order, start = _graph._key_runs(key)
+        assert np.array_equal(order, np.argsort(key, kind="stable"))
+        ks = key[order]
+        assert np.array_equal(start, np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])[: len(ks)])
+    _, town_m, ext = andorra_parishes[1]
+    for mode in ("walk", "drive"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.MtownGeoWarning)
+            fast = mg.network.from_osm(ext, mode=mode, boundary=town_m, crs=town_m.crs)
+            plain = _plain(
+                monkeypatch,
+                "_POSITION_KEYS",
+                lambda mode=mode: mg.network.from_osm(ext, mode=mode, boundary=town_m, crs=town_m.crs),
+            )
+        for a, b in ((fast._edge_table, plain._edge_table), (fast._node_table, plain._node_table)):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+            for c in a.columns:
+                if a[c].dtype.kind == "f":
+                    assert np.array_equal(a[c].to_numpy().view(np.int64), b[c].to_numpy().view(np.int64)), c
