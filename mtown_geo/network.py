@@ -24,7 +24,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,18 +67,25 @@ def mode_way_mask(ways: pd.DataFrame, profile: Profile, mode: str) -> np.ndarray
     ``include_tags`` tag explicitly allows the mode (e.g. a cycleway with ``foot=yes``
     for walking).
     """
+    return _way_mask(lambda key, values: ways[key].isin(values).to_numpy(), ways.columns, len(ways), profile, mode)
+
+
+def _way_mask(
+    isin: Callable[[str, Sequence[str]], np.ndarray], columns: Container[str], n: int, profile: Profile, mode: str
+) -> np.ndarray:
+    """:func:`mode_way_mask` of n ways with these columns, ``isin(key, values)`` telling which
+    ways' ``key`` is one of ``values``."""
     flt = profile.networks[profile.mode(mode).network]
-    hw = ways["highway"]
-    keep = ~hw.isin(flt.exclude_highway).to_numpy()
-    excluded = {key: ways[key].isin(values).to_numpy() for key, values in flt.exclude_tags.items() if key in ways}
+    keep = ~isin("highway", flt.exclude_highway)
+    excluded = {key: isin(key, values) for key, values in flt.exclude_tags.items() if key in columns}
     for hit in excluded.values():
         keep &= ~hit
-    allowed = np.zeros(len(ways), dtype=bool)
+    allowed = np.zeros(n, dtype=bool)
     for key, values in flt.include_tags.items():
-        if key in ways:
-            allowed |= ways[key].isin(values).to_numpy()
+        if key in columns:
+            allowed |= isin(key, values)
     # an explicit permission overrides a highway-class exclusion, never a private/area one
-    hard = np.zeros(len(ways), dtype=bool)
+    hard = np.zeros(n, dtype=bool)
     for key in ("area", "access"):
         if key in excluded:
             hard |= excluded[key]
@@ -220,8 +227,24 @@ class _WayTable:
     of :data:`_NETWORK_WAY_COLUMNS`, and the text columns as pandas infers them over all ways."""
 
     def __init__(self, ways: pd.DataFrame) -> None:
+        self.all = ways
         self.ways = ways[[c for c in ways.columns if c in _NETWORK_WAY_COLUMNS]]
         self._text: dict[str, tuple[Any, np.ndarray] | None] = {}
+        self._codes: dict[str, tuple[np.ndarray, Any, bool]] = {}
+
+    def isin(self, key: str, values: Sequence[str]) -> np.ndarray:
+        """``ways[key].isin(values)`` as an array, answered once per distinct value of the column
+        (its codes made once): the same membership of text in text, missing values in none."""
+        hit = self._codes.get(key)
+        if hit is None:
+            codes, uniques = pd.factorize(self.all[key].to_numpy())  # missing values: code -1
+            hit = self._codes[key] = (codes, uniques, all(type(u) is str for u in uniques))
+        codes, uniques, text = hit
+        if not (text and all(type(v) is str for v in values)):
+            return self.all[key].isin(values).to_numpy()
+        wanted = set(values)
+        member = np.fromiter((u in wanted for u in uniques), dtype=bool, count=len(uniques))
+        return np.append(member, False)[codes]
 
     def text(self, column: str) -> tuple[Any, np.ndarray] | None:
         """The column as a pandas string array and where it holds a value; None unless pandas
@@ -407,10 +430,12 @@ def _from_extract(
     ways = extract.ways
     if len(ways) == 0:
         raise NetworkError(f"{source}: the OSM data has no highway ways")
-    mask = mode_way_mask(ways, profile, mode)
+    table = _way_table(extract) if _WAY_TABLE else None
+    mask = (
+        _way_mask(table.isin, ways.columns, len(ways), profile, mode) if table is not None else mode_way_mask(ways, profile, mode)
+    )
     if not mask.any():
         raise NetworkError(f"{source}: no way may be used by the mode {mode!r}")
-    table = _way_table(extract) if _WAY_TABLE else None
     if table is not None:
         rows = np.flatnonzero(mask)
         ways = table.ways.take(rows)

@@ -697,3 +697,26 @@ def test_edge_text_taken_from_the_extracts_column_as_inferred_per_mode(andorra_p
             # and as the edge table infers it from the edges' own values
             pd.testing.assert_series_equal(a, pd.Series(values[edge_way]), check_exact=True)
     assert table.text("osm_id") is None
+
+
+def test_way_mask_from_distinct_values_as_pandas_isin(andorra_parishes):
+    """Membership answered once per distinct value of a way column equals pandas' isin, for
+    every column and for the mode filters of every mode; values that are not text go to pandas."""
+    from mtown_geo import network as netmod
+
+    prof = mg.standards.resolve(None)
+    for _, _, ext in andorra_parishes:
+        ways = ext.ways.copy()
+        ways.loc[ways.index[:7], "service"] = [1, 2.5, "1", True, None, np.nan, "driveway"]  # not all text
+        table = netmod._WayTable(ways)
+        for col in ways.columns:
+            if ways[col].dtype != object:
+                continue
+            seen = ways[col].dropna().astype(str).unique().tolist()
+            for values in (seen[:3], seen[::2], ["no such value"], [], ["1", "yes"], [1, "yes"]):
+                got = table.isin(col, values)
+                assert got.dtype == bool and np.array_equal(got, ways[col].isin(values).to_numpy()), (col, values)
+        for mode in prof.modes:
+            got = netmod._way_mask(table.isin, ways.columns, len(ways), prof, mode)
+            assert np.array_equal(got, netmod.mode_way_mask(ways, prof, mode)), mode
+            assert 0 < got.sum() < len(ways)
