@@ -77,7 +77,11 @@ class Network:
     Notes
     -----
     The CRS is checked once here: a geographic CRS raises :class:`~mtown_geo.CRSError`.
-    A Network is treated as immutable; :meth:`with_speed` returns a new one.
+    A Network is treated as immutable; :meth:`with_speed` returns a new one. Such a copy
+    with other edge times (:meth:`with_speed`, :meth:`with_edge_times`) shares what its
+    nodes and edges alone make with the network it was made from: the edge trees, the
+    connected pieces, and the places of the time matrices' entries while the same
+    directions are open.
     """
 
     def __init__(
