@@ -456,7 +456,7 @@ def _from_extract(
     n_pts = stop - start
     # vertex positions of the kept ways, then segments between consecutive vertices
     vidx = np.repeat(start - np.concatenate([[0], np.cumsum(n_pts)[:-1]]), n_pts) + np.arange(int(n_pts.sum()))
-    shared = extract.distinct_vertices() if _SHARED_VERTICES else None
+    shared = extract._distinct_vertices() if _SHARED_VERTICES else None
     if shared is not None:
         vid = shared.vid[vidx]
         lon_u, lat_u = shared.lon, shared.lat

@@ -422,7 +422,7 @@ def test_way_lines_at_from_the_shared_vertices_as_each_line_projected(andorra_pa
     dup = int(np.flatnonzero(key == key[first[np.argmax(counts)]])[-1])
     coords[dup, 0] = np.nextafter(coords[dup, 0], np.inf)
     moved = dataclasses.replace(ext, coords=coords, cache={})
-    assert moved.distinct_vertices() is None
+    assert moved._distinct_vertices() is None
     rows = np.ones(len(ext.ways), dtype=bool)
     got = moved.way_lines_at(rows, town_m.crs)
     whole = np.asarray(moved.way_lines().to_crs(town_m.crs).values, dtype=object)

@@ -203,7 +203,7 @@ _VERTEX_VIEWS = 4
 
 
 class _Vertices:
-    """The distinct vertices of an extract (:meth:`OSMExtract.distinct_vertices`), numbered once
+    """The distinct vertices of an extract (``OSMExtract._distinct_vertices``), numbered once
     for every user: each mode's network, the lines of its ways.
 
     ``vid`` is the number of each of the extract's vertices among the distinct ones
@@ -288,7 +288,8 @@ class OSMExtract:
     parent : OSMExtract or None
         The extract a :meth:`subset` was cut from.
     cache : dict
-        Results derived from the extract and kept for reuse (facility classification).
+        Results derived from the extract and kept for reuse (facility classification, the
+        distinct vertices and their projections, the ways as networks read them).
     """
 
     path: Path | None
@@ -373,7 +374,7 @@ class OSMExtract:
             parent=self.parent if self.parent is not None else self,
         )
 
-    def distinct_vertices(self) -> _Vertices | None:
+    def _distinct_vertices(self) -> _Vertices | None:
         """The extract's distinct vertices (kept in :attr:`cache`), or None when two vertices with
         the same key (1e-7 degree) differ in their coordinates (then no vertex stands for another)."""
         cache = self.cache
@@ -400,7 +401,8 @@ class OSMExtract:
 
         The same lines, to the bit, as :meth:`way_lines` projected whole, without making or
         projecting the others: each line is made of its own vertices and each vertex
-        projected by itself.
+        projected by itself (the extract's distinct vertices, projected once per CRS for every
+        call and every network of the extract).
 
         Parameters
         ----------
@@ -427,7 +429,7 @@ class OSMExtract:
         n = (stop - start)[pos]
         at = np.repeat(start[pos] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))  # kept vertices in coords
         parts = np.repeat(np.arange(len(pos)), n)
-        shared = self.distinct_vertices() if _SHARED_PROJECTION else None
+        shared = self._distinct_vertices() if _SHARED_PROJECTION else None
         if shared is not None and not CRS.from_user_input(crs).is_exact_same(_WGS84):
             # the distinct vertices projected once per CRS (each alike, point by point), taken per vertex
             _, (x, y) = shared.xy(crs)
