@@ -282,35 +282,17 @@ def _overlay(
     return _network_overlay(ov, network, entrance_points=entrance_points, cell_m=cell_m)
 
 
-#: Indexes of a :class:`Network` that depend only on its nodes, its edges' geometry and the
-#: directions its edges can be walked in, not on the edge times: a network with new times
-#: that keeps those has the very same ones. (The edge STRtree is left out: whether it is
-#: built chooses the route of the nearest-edge search.)
-_GEOMETRY_INDEXES = ("straight_edges", "edge_piece_tree", "edge_start_tree", "component")
-
-
 def _distance_network(network: Network) -> Network:
     """The network with every edge timed at the access speed, so that minutes × speed = metres.
 
-    It has the walk network's nodes, edges and one-way directions, so the indexes of
-    :data:`_GEOMETRY_INDEXES` that the walk network has built are handed over instead of
-    built again (the same objects: the same snaps and components).
+    A copy with other edge times: it takes the walk network's edge trees and connected
+    pieces as they are (:meth:`Network.with_edge_times`).
     """
     v = network.access_speed_kmh * 1000.0 / 60.0
     edges = network.edge_table
     t = edges["length_m"].to_numpy(dtype=float) / v
-    rev = edges["time_rev_min"].to_numpy(dtype=float)
-    back = np.where(np.isfinite(rev), t, np.inf)
-    out = network.with_edge_times(t, back)
-    fwd = edges["time_min"].to_numpy(dtype=float)
-    # the same edges walkable: every edge has a finite time forward (as each had in at least one
-    # direction), so the weakly connected pieces and the snapping indexes are the same
-    if np.isfinite(t).all() and (np.isfinite(fwd) | np.isfinite(rev)).all():
-        built = vars(network)
-        for name in _GEOMETRY_INDEXES:
-            if name in built:
-                vars(out)[name] = built[name]
-    return out
+    back = np.where(np.isfinite(edges["time_rev_min"].to_numpy(dtype=float)), t, np.inf)
+    return network.with_edge_times(t, back)
 
 
 def _network_overlay(ov: _Overlay, network: Network, *, entrance_points: Any, cell_m: float) -> _Overlay:

@@ -15,7 +15,7 @@ import shapely
 from pyproj import Geod
 
 import mtown_geo as mg
-from mtown_geo import parkland, parks
+from mtown_geo import _graph, parkland, parks
 from mtown_geo.standards import ParkRule, ParkSizeClass, TagRule
 
 from .conftest import OSM_FILES, assert_same_frames, shared_path
@@ -501,14 +501,17 @@ def test_the_distance_network_shares_the_walk_networks_indexes_and_walks_the_sam
         warnings.simplefilter("ignore", mg.GridResolutionWarning)
         mg.access.snap(net, units)  # the walk network's indexes, built as a life circle builds them
         shared = parks._distance_network(net)
-        for name in parks._GEOMETRY_INDEXES:
-            if name in vars(net):
-                assert vars(shared)[name] is vars(net)[name]
+        for name in ("straight_edges", "edge_piece_tree", "edge_start_tree"):
+            assert getattr(shared, name) is getattr(net, name)
+        assert shared.component is net.component
         assert "edge_tree" not in vars(shared)
         # the same network with its indexes built afresh
         v = net.access_speed_kmh * 1000.0 / 60.0
         t = net.edge_table["length_m"].to_numpy() / v
-        fresh = net.with_edge_times(t, np.where(np.isfinite(net.edge_table["time_rev_min"].to_numpy()), t, np.inf))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_graph, "_SHARE_LINKS", False)
+            fresh = net.with_edge_times(t, np.where(np.isfinite(net.edge_table["time_rev_min"].to_numpy()), t, np.inf))
+        assert fresh.component is not net.component
         np.testing.assert_array_equal(shared.component, fresh.component)
         np.testing.assert_array_equal(shared.straight_edges[0], fresh.straight_edges[0])
         np.testing.assert_array_equal(shared.straight_edges[1], fresh.straight_edges[1])
