@@ -362,20 +362,7 @@ class Network:
         edges["time_rev_min"] = edges["time_rev_min"] * factor
         if "speed_kmh" in edges:
             edges["speed_kmh"] = edges["speed_kmh"] / factor
-        return self._same_links(
-            Network(
-                self._node_table,
-                edges,
-                mode=self.mode,
-                speed_kmh=speed_kmh,
-                access_speed_kmh=self.access_speed_kmh,
-                profile=self.profile,
-                source=self.source,
-                max_snap_dist_m=self.max_snap_dist_m,
-                straight=self._straight,
-                crs=self.crs,
-            )
-        )
+        return self._with_edges(edges, speed_kmh=float(speed_kmh))
 
     def with_edge_times(self, time_min: np.ndarray, time_rev_min: np.ndarray) -> Network:
         """A copy with new per-edge times in both directions (minutes; ``inf`` forbids a direction)."""
@@ -388,12 +375,16 @@ class Network:
         edges = self._edge_table.copy()
         edges["time_min"] = time_min
         edges["time_rev_min"] = time_rev_min
+        return self._with_edges(edges, speed_kmh=self.speed_kmh)
+
+    def _with_edges(self, edges: pd.DataFrame, *, speed_kmh: float) -> Network:
+        """A copy of this network with another edge table of the same edges (other times)."""
         return self._same_links(
             Network(
                 self._node_table,
                 edges,
                 mode=self.mode,
-                speed_kmh=self.speed_kmh,
+                speed_kmh=speed_kmh,
                 access_speed_kmh=self.access_speed_kmh,
                 profile=self.profile,
                 source=self.source,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import documents
+from . import documents, standards
 from ._io import input_sha256
 from ._version import __version__
 from .sources.osm import ATTRIBUTION
@@ -189,27 +188,17 @@ class _ProfileFacts:
     cited: tuple[tuple[documents.Document, tuple[str, ...], tuple[str, ...]], ...]
 
 
-#: The facts of each profile, by profile object (profiles are frozen; every town of a batch shares one): a few at most
-_FACTS: dict[int, tuple[Profile, _ProfileFacts]] = {}
-_FACTS_MAX = 4
-_FACTS_LOCK = threading.Lock()
-
-
 def _of_profile(profile: Profile) -> _ProfileFacts:
     """:class:`_ProfileFacts` of a profile, gathered once per profile object."""
-    known = _FACTS.get(id(profile))
-    if known is None or known[0] is not profile:
-        facts = _ProfileFacts(
-            digest=hashlib.sha256(profile.model_dump_json().encode("utf-8")).hexdigest()[:12],
-            assumptions=tuple(assumptions(profile)),
-            cited=tuple((d, tuple(c), tuple(r)) for d, c, r in _cited(profile)),
-        )
-        known = (profile, facts)
-        with _FACTS_LOCK:  # towns may be written by several threads of one worker
-            while len(_FACTS) >= _FACTS_MAX:
-                del _FACTS[next(iter(_FACTS))]
-            _FACTS[id(profile)] = known
-    return known[1]
+    return standards.derived(profile, "provenance", _profile_facts)
+
+
+def _profile_facts(profile: Profile) -> _ProfileFacts:
+    return _ProfileFacts(
+        digest=hashlib.sha256(profile.model_dump_json().encode("utf-8")).hexdigest()[:12],
+        assumptions=tuple(assumptions(profile)),
+        cited=tuple((d, tuple(c), tuple(r)) for d, c, r in _cited(profile)),
+    )
 
 
 _READING_ZH = {

@@ -17,6 +17,7 @@ import pyogrio
 import pytest
 import shapely
 
+from mtown_geo import standards
 from mtown_geo.pipeline import outputs
 
 from .conftest import demo_view
@@ -375,7 +376,7 @@ def test_manifest_text_with_the_profile_encoded_once(shared_demo, tmp_path):
         whole = (tmp_path / f"whole{k}" / "manifest.json").read_bytes()
         assert (tmp_path / f"kept{k}" / "manifest.json").read_bytes() == whole
         assert json.loads(whole)["profile"]["title"] == p.title
-    assert len(outputs._PROFILE_TEXTS) <= outputs._PROFILE_TEXTS_MAX
+    assert len(standards._DERIVED) <= standards._DERIVED_MAX
 
 
 def test_gap_banner_names_the_categories_no_source_holds(shared_demo):

@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import shapely
 from geopandas.array import GeometryDtype, to_wkb
 from pandas.arrays import BooleanArray, FloatingArray, IntegerArray
 
-from .. import inventory, lifecircle, report
+from .. import inventory, lifecircle, report, standards
 from .._errors import (
     DiskFullError,
 )
@@ -122,23 +121,14 @@ def write_manifest(man: Mapping[str, Any], folder: Path, *, profile: Profile | N
     write_manifest_text(folder, text, marked=MARKER in man)
 
 
-#: the JSON text of each profile in a manifest, by profile object (profiles are frozen): a few at most
-_PROFILE_TEXTS: dict[int, tuple[Profile, str]] = {}
-_PROFILE_TEXTS_MAX = 4
-_PROFILE_TEXTS_LOCK = threading.Lock()
-
-
 def _profile_text(profile: Profile) -> str:
     """A profile's dump as JSON text one level into the manifest, encoded once per profile object."""
-    known = _PROFILE_TEXTS.get(id(profile))
-    if known is None or known[0] is not profile:
-        text = json.dumps(profile.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str)
-        known = (profile, text.replace("\n", "\n  "))
-        with _PROFILE_TEXTS_LOCK:  # towns may be written by several threads of one worker
-            while len(_PROFILE_TEXTS) >= _PROFILE_TEXTS_MAX:
-                del _PROFILE_TEXTS[next(iter(_PROFILE_TEXTS))]
-            _PROFILE_TEXTS[id(profile)] = known
-    return known[1]
+    return standards.derived(profile, "manifest text", _profile_json)
+
+
+def _profile_json(profile: Profile) -> str:
+    text = json.dumps(profile.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str)
+    return text.replace("\n", "\n  ")
 
 
 _MIB = 1024 * 1024

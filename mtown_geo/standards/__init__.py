@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -224,6 +226,29 @@ def load(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
     else:
         key = name_or_path
     return _load_cached(key)
+
+
+_T = TypeVar("_T")
+#: values derived from profiles, by (profile object, name): the profile kept beside its value
+_DERIVED: dict[tuple[int, str], tuple[Profile, Any]] = {}
+_DERIVED_MAX = 16
+_DERIVED_LOCK = threading.Lock()
+
+
+def derived(profile: Profile, name: str, make: Callable[[Profile], _T]) -> _T:
+    """``make(profile)``, made once per profile object and name and kept (a few at most).
+
+    For what a run derives from its profile alone and every town of a batch needs again (the
+    hash of its rules, its JSON text): profiles are frozen models, shared by the towns.
+    """
+    known = _DERIVED.get((id(profile), name))
+    if known is None or known[0] is not profile:
+        known = (profile, make(profile))
+        with _DERIVED_LOCK:  # towns may be written by several threads of one worker
+            while len(_DERIVED) >= _DERIVED_MAX:
+                del _DERIVED[next(iter(_DERIVED))]
+            _DERIVED[(id(profile), name)] = known
+    return known[1]
 
 
 def resolve(profile: Profile | str | Path | None) -> Profile:
