@@ -419,11 +419,12 @@ def served(stop_ids: Iterable[str], routes: pd.DataFrame, *, route: str = "bus")
 
 def _served_by_id(osm_type: np.ndarray, osm_id: np.ndarray, routes: pd.DataFrame, *, route: str = "bus") -> np.ndarray | None:
     """:func:`served` of the stops ``<osm_type>/<osm_id>`` (an extract's selection, ids as
-    integers): the same flags, the ids not written as text and read back."""
+    integers; ``routes``: the extract's route table, whose members are kept): the same
+    flags, the ids not written as text and read back."""
     ids_ = np.asarray(osm_id)
     if ids_.dtype.kind not in "iu":  # as text, as served() reads it
         return served([f"{t}/{i}" for t, i in zip(osm_type, ids_, strict=True)], routes, route=route)
-    members = _route_members(routes, route)
+    members = _route_members(routes, route, keep=True)
     if members is None:
         return None
     types = np.asarray(osm_type, dtype=object)
@@ -456,18 +457,18 @@ _MEMBERS_LOCK = threading.Lock()
 _MEMBERS_SIZE = 4
 
 
-def _route_members(routes: pd.DataFrame, route: str) -> dict[str, np.ndarray] | None:
+def _route_members(routes: pd.DataFrame, route: str, *, keep: bool = False) -> dict[str, np.ndarray] | None:
     """The member ids of the relations of one route type, per member kind (``node``, ``way``;
     kinds without members left out), sorted and distinct; None when the table holds no
     relation of that type.
 
+    ``keep``: the table is an extract's (:attr:`OSMExtract.routes`, never changed in place).
     Every town cut from an extract shares its route table (:meth:`OSMExtract.subset` keeps
-    all relations), so the members of the last few tables are kept, each with the table it
-    was read from (the same object, of the same length: an extract's tables are not changed
-    in place).
+    all relations), so the members of the last few such tables are kept, each with the table
+    it was read from. A table handed in by a caller of :func:`served` is read afresh.
     """
     key = (id(routes), len(routes), route)
-    hit = _MEMBERS.get(key)
+    hit = _MEMBERS.get(key) if keep else None
     if hit is not None and hit[0] is routes:
         return hit[1]
     rel = routes[routes["route"] == route] if len(routes) and "route" in routes else routes.iloc[0:0]
@@ -485,8 +486,9 @@ def _route_members(routes: pd.DataFrame, route: str) -> dict[str, np.ndarray] | 
             if members.dtype.kind not in "iu":  # not all integers (or beyond int64): as int() reads them
                 members = np.array([int(i) for i in flat], dtype=object)
             found[kind] = np.unique(members)
-    with _MEMBERS_LOCK:
-        _MEMBERS[key] = (routes, found)
-        while len(_MEMBERS) > _MEMBERS_SIZE:
-            _MEMBERS.pop(next(iter(_MEMBERS)))
+    if keep:
+        with _MEMBERS_LOCK:
+            _MEMBERS[key] = (routes, found)
+            while len(_MEMBERS) > _MEMBERS_SIZE:
+                _MEMBERS.pop(next(iter(_MEMBERS)))
     return found

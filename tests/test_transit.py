@@ -280,13 +280,18 @@ def test_haidian_served_reads_each_route_table_as_it_is(haidian) -> None:
 
     first = transit.served(ids, ext.routes)
     assert first is not None and first.tolist() == plain(bus)
-    assert transit._route_members(ext.routes, "bus") is transit._route_members(ext.routes, "bus")  # kept
+    assert transit._route_members(ext.routes, "bus", keep=True) is transit._route_members(ext.routes, "bus", keep=True)  # kept
     half = ext.routes.iloc[: len(ext.routes) // 2]
     got = transit.served(ids, half)
     assert got is not None and got.tolist() == plain(half[half["route"] == "bus"]) != first.tolist()
     again = transit.served(ids, ext.routes.copy())
     assert again is not None and again.tolist() == first.tolist()
     assert transit.served(ids, ext.routes, route="tram") is None
+    # a caller's table changed in place is read afresh
+    mine = ext.routes.copy()
+    assert transit.served(ids, mine) is not None
+    mine["route"] = "tram"
+    assert transit.served(ids, mine) is None
 
 
 def test_haidian_served_by_integer_ids_equals_served_by_text(haidian) -> None:
