@@ -581,19 +581,9 @@ def _md_table(fin: _tablespec.Finished, *, lower: list[bool] | None = None) -> l
         if lower is not None and c == "value":
             texts = [f"≥ {t}" if lower[i] and shown[i] is not None else t for i, t in enumerate(texts)]
         columns.append(texts)
-    cells = _md_all([t for texts in columns for t in texts])
-    rows = zip(*(cells[j * n : (j + 1) * n] for j in range(len(columns))), strict=True)
+    rows = zip(*([_md(t) for t in texts] for texts in columns), strict=True)
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
-
-
-def _md_all(texts: list[str]) -> list[str]:
-    """:func:`_md` of each text, the texts escaped together (joined by a character the escapes
-    leave alone and no text holds)."""
-    joined = "\0".join(texts)
-    if joined.count("\0") != len(texts) - 1:
-        return [_md(t) for t in texts]
-    return _MD_CHARS.sub(_md_char, joined).split("\0")
 
 
 def _summary(ind: pd.DataFrame) -> tuple[_tablespec.Finished, list[bool]]:
@@ -799,11 +789,10 @@ def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path
     bytes as :func:`write_csv` of the frame made of them (object columns, no index), without
     building the frame.
 
-    ``last``: a last column, (header, text), with the same text in every row (the provenance):
-    the text is quoted for CSV once, not once a row."""
-    if last is not None and (not last[1] or not n_rows):
-        columns, last = {**columns, last[0]: [last[1]] * n_rows}, None
-    if not columns and last is None:
+    ``last``: a last column, (header, text), with the same text in every row (the provenance)."""
+    if last is not None:
+        columns = {**columns, last[0]: [last[1]] * n_rows}
+    if not columns:
         return write_csv(pd.DataFrame({}), path, index=False)
     cells = []
     for values in columns.values():
@@ -813,34 +802,13 @@ def _write_columns_csv(columns: Mapping[str, list[Any]], n_rows: int, path: Path
             continue
         blank = pd.isna(np.fromiter(values, dtype=object, count=len(values)))
         cells.append(["" if blank[i] else _csv_text(v) for i, v in enumerate(values)])
-    heads = [_csv_text(h) for h in columns]
-    if last is not None:
-        heads.append(_csv_text(last[0]))
-        cells.append([_CSV_SLOT] * n_rows)
-    text = _csv_rows(heads, cells)
-    if last is not None:
-        if text.count(_CSV_SLOT) == n_rows:  # a placeholder written as it is, in the last column alone
-            text = text.replace(_CSV_SLOT, _csv_rows([_csv_text(last[1])], [])[:-2])
-        else:
-            cells[-1] = [_csv_text(last[1])] * n_rows
-            text = _csv_rows(heads, cells)
-    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-        fh.write(text)
-    return path
-
-
-#: A cell text CSV writes unquoted (no comma, quote or line break), standing for a text quoted once.
-_CSV_SLOT = "\x1fmtown-geo-cell\x1f"
-
-
-def _csv_rows(header: list[Any], cells: list[list[Any]]) -> str:
-    """The CSV text of a header and columns of cells, as pandas writes it: minimal quoting, CRLF.
-    A single field is quoted only when it must be (never empty here)."""
     buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
+    writer = csv.writer(buf, lineterminator="\r\n")  # as pandas writes: minimal quoting, CRLF
+    writer.writerow([_csv_text(h) for h in columns])
     writer.writerows(zip(*cells, strict=True))
-    return buf.getvalue()
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+        fh.write(buf.getvalue())
+    return path
 
 
 def _cell(value: Any) -> Any:

@@ -355,9 +355,9 @@ def test_report_csv_has_the_bytes_pandas_writes_of_the_shown_table(demo_report, 
     assert checked == len(tables) + 1 > 10
     text = (tmp_path / "fast" / "indicators_odd_cells.csv").read_text(encoding="utf-8-sig")
     assert "'=1+2" in text and '"say ""hi"", twice"' in text and "'=key" in text
-    # the text of every row's last column quoted once: any text, also when a cell holds the placeholder
-    columns = {"a": ["x", report._CSV_SLOT, None, 1.5], "=b": [1, 2, 3, float("nan")]}
-    for i, last in enumerate(['=say "hi", twice\r\nmore', "plain", "", report._CSV_SLOT, "a,b"]):
+    # the same text in every row's last column: any text
+    columns = {"a": ["x", "\x1f", None, 1.5], "=b": [1, 2, 3, float("nan")]}
+    for i, last in enumerate(['=say "hi", twice\r\nmore', "plain", "", "a,b"]):
         for cols in (columns, {"a": ["x", "y", "z", "w"]}):
             fast = report._write_columns_csv(cols, 4, tmp_path / f"last{i}.csv", last=("来源 Provenance", last))
             frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in {**cols, "来源 Provenance": [last] * 4}.items()})
@@ -525,8 +525,8 @@ def test_a_date_column_with_a_missing_date_is_written(profile, tmp_path):
 
 
 def test_markdown_tables_escape_every_cell_as_one_cell_alone(demo_report):
-    """The Markdown tables, escaped all cells at once, are the tables made cell by cell with
-    ``str.translate`` (the route :func:`report._md` states): on every table of a whole run and on
+    """The Markdown tables, made column by column and escaped by a pattern, are the tables made
+    cell by cell with ``str.translate`` (the route :func:`report._md` states): on every table of a whole run and on
     a table of texts with every special character, line breaks and a NUL."""
     result, _ = demo_report
     tables = {"indicators": result.indicators, **result.tables}
