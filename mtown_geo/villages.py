@@ -332,20 +332,15 @@ def _weak_status(lines: np.ndarray, points: np.ndarray, ok_mask: np.ndarray, may
     """Per point: ``pass`` with a passing line (``ok_mask``) within ``dist_m`` (straight line),
     else ``unknown`` with a passing-or-unknown one (``maybe_mask``), else ``fail``.
 
-    Only the lines whose bounding box comes within the distance of a point can be within it:
+    Only the lines an R-tree finds within the distance and a metre of a point can be within it:
     their distances are measured (as a nearest-line search measures them) and the nearest of
-    each kind compared with the distance.
+    each kind compared with the distance. An empty point is near no line.
     """
     out = np.full(len(points), "fail", dtype=object)
     lim = dist_m + 1e-9
     if len(points) == 0 or len(lines) == 0:
         return out
-    lb = shapely.bounds(lines)
-    pb = shapely.bounds(points)  # NaN for an empty point: near no line
-    with np.errstate(invalid="ignore"):
-        gap_x = np.maximum(lb[None, :, 0] - pb[:, None, 2], pb[:, None, 0] - lb[None, :, 2])
-        gap_y = np.maximum(lb[None, :, 1] - pb[:, None, 3], pb[:, None, 1] - lb[None, :, 3])
-        pi, li = np.nonzero((gap_x <= lim + 1.0) & (gap_y <= lim + 1.0))
+    pi, li = shapely.STRtree(lines).query(points, predicate="dwithin", distance=lim + 1.0)
     d = shapely.distance(points[pi], lines[li])
     for label, mask in (("unknown", maybe_mask), ("pass", ok_mask)):
         near = np.full(len(points), np.inf)
