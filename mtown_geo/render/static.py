@@ -2821,7 +2821,7 @@ class _Overlay:
         for a in sorted((a for a in ax.get_children() if id(a) not in left_out), key=lambda a: a.get_zorder()):
             if not a.get_visible() or (type(a) is Text and a.get_text() == "" and "draw" not in vars(a)):
                 continue  # draws nothing
-            if str(a.get_gid() or "").startswith("basemap-") and _layer_state(a) is not None:
+            if str(a.get_gid() or "").startswith("basemap-") and _layer_state(a) is not None and _one_blend(a):
                 run.append(a)
             elif run:
                 runs.append(run)
@@ -2885,6 +2885,17 @@ class _Overlay:
             self.redraw = True
             return True
         return False
+
+
+def _one_blend(a: Any) -> bool:
+    """Whether a plain layer blends each pixel once: one path, filled or stroked but not both.
+
+    A pixel under its fill's and its edge's antialiased borders at once would be blended
+    twice within the layer and round differently when blended as one sum.
+    """
+    face = np.asarray(a.get_facecolor(), dtype=np.float64).reshape(-1, 4)[:, 3].any()
+    edge = np.asarray(a.get_linewidths()).any() and np.asarray(a.get_edgecolor(), dtype=np.float64).reshape(-1, 4)[:, 3].any()
+    return len(a.get_paths()) == 1 and not (face and edge)
 
 
 def _draw_nothing(renderer: Any) -> None:
