@@ -2856,26 +2856,34 @@ class _Overlay:
         pixels = next((p for p in kept if p.key == key and p.shape == buf.shape), None)
         if pixels is None:
             paths = [p for a in run for p in a.get_paths()]  # type: ignore[attr-defined]
-            pixels = _OverPixels.of(key, self._drawn_alone(draws, renderer), paths)
+            alone = self._renderer_like(renderer)
+            for draw in draws:
+                draw(alone)
+            rgba = np.asarray(alone.buffer_rgba())
+            pixels = _OverPixels.of(key, rgba, paths)
+            words = rgba.view(np.uint32).reshape(-1)
+            words[pixels.full] = 0  # transparent again: clean for the next run without a pass over the whole buffer
+            words[pixels.part] = 0
+            _OVERLAY.renderer = alone
             if i < len(kept):
                 kept[i] = pixels
             else:
                 kept.append(pixels)
         pixels.over(buf)
 
-    def _drawn_alone(self, draws: Sequence[Callable[[Any], None]], renderer: Any) -> np.ndarray:
-        """A run drawn in order on a transparent canvas of the renderer's size and resolution."""
+    @staticmethod
+    def _renderer_like(renderer: Any) -> RendererAgg:
+        """A transparent Agg renderer of the renderer's size and resolution: the thread's, taken while it draws.
+
+        The thread's renderer is kept transparent (the pixels a run touched are reset after
+        they are read), so it is not cleared; one that fails within a draw is not kept.
+        """
         size = (int(renderer.width), int(renderer.height), float(renderer.dpi))
         alone: RendererAgg | None = getattr(_OVERLAY, "renderer", None)
+        _OVERLAY.renderer = None
         if alone is None or (int(alone.width), int(alone.height), float(alone.dpi)) != size:
-            _OVERLAY.renderer = None
             alone = RendererAgg(*size)
-            _OVERLAY.renderer = alone
-        else:
-            alone.clear()
-        for draw in draws:
-            draw(alone)
-        return np.asarray(alone.buffer_rgba())
+        return alone
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
         for a in self.patched:
