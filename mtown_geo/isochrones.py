@@ -39,7 +39,7 @@ import gc
 import logging
 import numbers
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -390,9 +390,11 @@ class _Streets:
     smp_start: np.ndarray  # offsets of each segment's samples (n_seg + 1)
     cap_m: float
     sites: np.ndarray  # (n_sites, 2) the distinct sample points of every edge
-    _cells: np.ndarray = field(repr=False)
+    _cells: np.ndarray = field(repr=False)  # the cell of each site, ``None`` where not made yet
     _cell_edge_order: np.ndarray = field(repr=False)
     _cell_bounds: np.ndarray = field(repr=False)
+    _lo: np.ndarray = field(default_factory=lambda: np.zeros(2), repr=False)  # the cells' box (lower left)
+    _hi: np.ndarray = field(default_factory=lambda: np.zeros(2), repr=False)  # (upper right)
     _land_of: np.ndarray | None = field(default=None, repr=False)
     _land_made: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
     _reach_of: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -406,7 +408,43 @@ class _Streets:
 
     def cells_by_site(self) -> np.ndarray:
         """The Voronoi cell of each of :attr:`sites`, in order."""
+        self.make_cells()
         return self._cells
+
+    def make_cells(self, edges: np.ndarray | None = None) -> None:
+        """Make the Voronoi cells of the sites of ``edges`` (edge positions; default every edge) not made yet.
+
+        When the sites asked for are few (:data:`_SUBSET_SHARE` of all at most), their
+        cells come from diagrams of some of the sites only, each cell proven equal to its
+        cell in the diagram of all sites (:func:`_subset_cells`); otherwise, or when a
+        cell cannot be proven so, every missing cell comes from the diagram of all sites.
+        Cells made before are kept.
+        """
+        todo = np.flatnonzero(_missing(self._cells))
+        if len(todo) == 0:
+            return
+        if edges is not None:
+            want = np.zeros(len(self._cell_bounds) - 1, dtype=bool)
+            want[np.asarray(edges, dtype=np.int64)] = True
+            site_edge = np.empty(len(self.sites), dtype=np.int64)
+            site_edge[self._cell_edge_order] = np.repeat(np.arange(len(want)), np.diff(self._cell_bounds))
+            todo = todo[want[site_edge[todo]]]
+            if len(todo) == 0:
+                return
+            if len(todo) <= _SUBSET_SHARE * len(self.sites):
+                made = _subset_cells(self.sites, todo, self._lo, self._hi)
+                if made is not None:
+                    self._cells[todo] = made
+                    return
+        missing = _missing(self._cells)
+        self._cells[missing] = _all_cells(self.sites, self._lo, self._hi)[missing]
+
+    def _cells_of(self, order_pos: np.ndarray) -> np.ndarray:
+        """The cells at positions ``order_pos`` of the edge order (made first where missing)."""
+        sites = self._cell_edge_order[order_pos]
+        if _missing(self._cells[sites]).any():
+            self.make_cells()
+        return self._cells[sites]
 
     def land(self, edges: np.ndarray) -> np.ndarray:
         """The places attached to each of ``edges`` (one polygon per entry).
@@ -431,7 +469,7 @@ class _Streets:
                 grid = np.full((len(rows), int(n.max())), None, dtype=object)
                 row = np.repeat(np.arange(len(rows)), n)
                 col = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-                grid[row, col] = self._cells[self._cell_edge_order[np.repeat(self._cell_bounds[rows], n) + col]]
+                grid[row, col] = self._cells_of(np.repeat(self._cell_bounds[rows], n) + col)
                 self._land_of[rows] = shapely.coverage_union_all(grid, axis=1)
             self._land_made[todo] = True
         return self._land_of[edges]
@@ -455,7 +493,7 @@ class _Streets:
         use = _distinct(edges, n_edges, skip=~self._reach_todo)
         if len(use):
             count = self._cell_bounds[use + 1] - self._cell_bounds[use]
-            cells = self._cells[self._cell_edge_order[_ranges(self._cell_bounds[use], count)]]
+            cells = self._cells_of(_ranges(self._cell_bounds[use], count))
             xy, which = shapely.get_coordinates(cells, return_index=True)
             cell_edge = np.repeat(use, count)[which]
             seg = self._seg_of[cell_edge]
@@ -487,7 +525,9 @@ def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.repeat(start, count) + (np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count))
 
 
-def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
+def _streets(reach: Reach, cap_m: float, *, margin_m: float, cells: bool = True) -> _Streets:
+    """The network's segments and sample points (see :class:`_Streets`); with ``cells=False``
+    the Voronoi cells are left to be made when asked for (:meth:`_Streets.make_cells`)."""
     net = reach.network
     geoms = np.asarray(net.edges.geometry.values)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
@@ -551,14 +591,9 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
     if len(sites):
         lo = np.array([sites[0, 0], sites[:, 1].min()]) - margin_m - 10.0  # sorted by x
         hi = np.array([sites[-1, 0], sites[:, 1].max()]) + margin_m + 10.0
-        frame = shapely.box(lo[0], lo[1], hi[0], hi[1])
     else:
-        frame = shapely.Polygon()
-    if len(sites) >= 2:
-        cells = shapely.get_parts(shapely.voronoi_polygons(_multipoint(sites), extend_to=frame, ordered=True))
-        cells = _clip_to_box(cells, lo, hi)
-    else:
-        cells = np.array([frame] * len(sites), dtype=object)
+        lo = hi = np.zeros(2)
+    made = _all_cells(sites, lo, hi) if cells else np.full(len(sites), None, dtype=object)
     cell_order = np.argsort(owners, kind="stable")
     bounds = np.searchsorted(owners[cell_order], np.arange(net.n_edges + 1))
     return _Streets(
@@ -571,10 +606,131 @@ def _streets(reach: Reach, cap_m: float, *, margin_m: float) -> _Streets:
         smp_start=smp_start,
         cap_m=cap_m,
         sites=sites,
-        _cells=cells,
+        _cells=made,
         _cell_edge_order=cell_order,
         _cell_bounds=bounds,
+        _lo=lo,
+        _hi=hi,
     )
+
+
+def _missing(cells: np.ndarray) -> np.ndarray:
+    """Whether each entry of a cell array is not made yet (``None``)."""
+    return np.asarray(shapely.is_missing(cells), dtype=bool)
+
+
+def _voronoi(sites: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The Voronoi cells of ``sites`` (at least 2, distinct, in :func:`_xy_order`) in order, cut to the box ``lo``–``hi``."""
+    frame = shapely.box(lo[0], lo[1], hi[0], hi[1])
+    cells = shapely.get_parts(shapely.voronoi_polygons(_multipoint(sites), extend_to=frame, ordered=True))
+    return _clip_to_box(cells, lo, hi)
+
+
+def _all_cells(sites: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The cell of every site: its Voronoi cell among all ``sites``, cut to the box (the box itself for a lone site)."""
+    if len(sites) >= 2:
+        return _voronoi(sites, lo, hi)
+    return np.array([shapely.box(lo[0], lo[1], hi[0], hi[1])] * len(sites), dtype=object)
+
+
+#: the largest share of the sites whose cells are made from diagrams of some sites only
+#: (:func:`_subset_cells`); beyond it the diagram of all sites costs less
+_SUBSET_SHARE = 0.3
+_RING_M = 30.0  # the sites of the grid squares (this side, metres) around a wanted site join its first diagram
+_THIN = 16  # and every this-th site of all (in order), so that no cell of the first diagram reaches far
+_TIE_M = 1e-6  # a site this much (metres) beyond a cell vertex's circle still counts as on it (not proven)
+
+
+def _subset_cells(sites: np.ndarray, want: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
+    """The cells of the sites ``want`` (positions, increasing) as the diagram of all ``sites`` makes them, from fewer sites.
+
+    A Voronoi cell of site ``s`` in the diagram of a subset of the sites contains its cell
+    in the diagram of all; the two are the same exactly when no site left out lies
+    closer than ``s`` to some vertex of the subset's cell (the cell is convex: were a
+    left-out site closer to any of its points, it would be closer to one of its
+    vertices too). Every cell is tested so, with a site within :data:`_TIE_M` of the
+    vertex's circle taken as closer (a tie left out is not proven), and a cell touching
+    the box (cut by it) is never taken. The first diagram holds the wanted sites, the
+    sites near them and a thinning of all sites (which keeps every cell's far vertices
+    near); each cell failing the test is made again in a second diagram holding every
+    site within its vertices' circles: by the rule above that set holds all its
+    neighbours in the diagram of all sites. The subsets keep the sites' order, the order
+    in which the diagram of all sites takes them. Returns ``None`` when a cell of the
+    second diagram fails too (the caller then makes the diagram of all sites).
+    """
+    if len(sites) < 2:
+        return None
+    tree = cKDTree(sites)
+    origin = sites.min(axis=0)
+    square = np.floor((sites - origin) / _RING_M).astype(np.int64) + 1
+    nx, ny = int(square[:, 0].max()) + 2, int(square[:, 1].max()) + 2
+    code = square[:, 0] * ny + square[:, 1]
+    near = np.zeros(nx * ny, dtype=bool)  # the grid squares whose every site is in the first diagram
+    centre = np.unique(code[want])
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            near[centre + dx * ny + dy] = True
+    first = near[code]
+    first[::_THIN] = True
+
+    def clear(xy: np.ndarray, rad: np.ndarray) -> np.ndarray:
+        # a circle within the 3 x 3 squares around its centre, all of them in the first diagram
+        at = np.floor((xy - origin) / _RING_M).astype(np.int64) + 1
+        ok = (rad <= _RING_M - 1e-3) & (at[:, 0] >= 1) & (at[:, 0] <= nx - 2) & (at[:, 1] >= 1) & (at[:, 1] <= ny - 2)
+        sq = at[ok, 0] * ny + at[ok, 1]
+        inside = np.ones(len(sq), dtype=bool)
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                inside &= near[sq + dx * ny + dy]
+        ok[ok] = inside
+        return ok
+
+    cells, bad, xy, rad = _proven_cells(sites, tree, first, want, lo, hi, clear=clear)
+    if not bad.any():
+        return cells
+    # the second diagram: every site within the vertex circles of the cells that failed
+    second = np.zeros(len(sites), dtype=bool)
+    second[want[bad]] = True
+    second[np.concatenate([np.asarray(c, dtype=np.int64) for c in tree.query_ball_point(xy, rad)])] = True
+    again, bad_again, _, _ = _proven_cells(sites, tree, second, want[bad], lo, hi)
+    if bad_again.any():
+        return None
+    cells[bad] = again
+    return cells
+
+
+def _proven_cells(
+    sites: np.ndarray,
+    tree: cKDTree,
+    subset: np.ndarray,
+    want: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    clear: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells of the sites ``want`` in the diagram of the sites where ``subset`` is true, and which are not proven.
+
+    Returns the cells, whether each is not proven equal to its cell among all sites
+    (see :func:`_subset_cells`; ``tree`` holds all sites), and the vertices of the
+    cells not proven with their circles' radii (metres, :data:`_TIE_M` added).
+    ``clear(xy, radius)`` may tell circles known to hold no site left out, which are
+    then not searched.
+    """
+    kept = np.flatnonzero(subset)
+    cells = _voronoi(sites[kept], lo, hi)[np.searchsorted(kept, want)]
+    xy, which = shapely.get_coordinates(cells, return_index=True)
+    rad = np.hypot(*(xy - sites[want][which]).T) + _TIE_M
+    ask = ~clear(xy, rad) if clear is not None else np.ones(len(xy), dtype=bool)
+    # a site left out within the circle: more sites of all than of the subset there
+    closer = np.zeros(len(xy), dtype=bool)
+    closer[ask] = tree.query_ball_point(xy[ask], rad[ask], return_length=True) > cKDTree(sites[kept]).query_ball_point(
+        xy[ask], rad[ask], return_length=True
+    )
+    bad = np.zeros(len(want), dtype=bool)
+    bad[which[closer]] = True
+    at = bad[which]
+    return cells, bad, xy[at], rad[at]
 
 
 def _xy_order(xy: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -743,19 +899,25 @@ def _engine_areas(reach: Reach, st: _Streets, thetas_of: Mapping[int, np.ndarray
     net = reach.network
     speed_m_per_min = net.access_speed_kmh * 1000.0 / 60.0
     times = reach.network_times(st.seg_edge[st.smp_seg], st.smp_frac) if len(st.smp_seg) else np.empty((len(reach.categories), 0))
-    out: dict[tuple[int, float], shapely.Geometry] = {}
-    drawn: dict[tuple[bytes, float], shapely.Geometry] = {}
+    radii: dict[tuple[bytes, float], np.ndarray] = {}
+    key_of: dict[tuple[int, float], tuple[bytes, float]] = {}
     for k, thetas in thetas_of.items():
         t = times[k]
         same_times = t.tobytes()
         for theta in thetas:
             key = (same_times, float(theta))
-            if key not in drawn:
+            if key not in radii:
                 with np.errstate(invalid="ignore"):
                     r = np.minimum(st.cap_m, (float(theta) - t) * speed_m_per_min)
-                drawn[key] = _area(st, np.where(np.isfinite(r), r, -1.0))
-            out[k, float(theta)] = drawn[key]
-    return out
+                radii[key] = np.where(np.isfinite(r), r, -1.0)
+            key_of[k, float(theta)] = key
+    # only the land of edges with a sample reached is drawn: make just their cells
+    reached = np.zeros(len(st.smp_seg), dtype=bool)
+    for r in radii.values():
+        reached |= r > 0
+    st.make_cells(st.seg_edge[st.smp_seg[reached]])
+    drawn = {key: _area(st, r) for key, r in radii.items()}
+    return {kt: drawn[key] for kt, key in key_of.items()}
 
 
 #: a round end drawn with chords reaches inward to this share of its radius (its inscribed circle)
@@ -983,7 +1145,7 @@ def service_areas(
         buffer_m = float(buffer_m)
     corridor = buffer_m
     with _gc_paused():  # many geometries made and dropped: see _gc_paused
-        st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0))
+        st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0), cells=False)
 
         def areas_of(r: Reach, which: Mapping[int, np.ndarray]) -> dict[tuple[int, float], shapely.Geometry]:
             if corridor is None:
