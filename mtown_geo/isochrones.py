@@ -649,12 +649,16 @@ def _subset_cells(sites: np.ndarray, want: np.ndarray, lo: np.ndarray, hi: np.nd
     closer than ``s`` to some vertex of the subset's cell (the cell is convex: were a
     left-out site closer to any of its points, it would be closer to one of its
     vertices too). Every cell is tested so, with a site within :data:`_TIE_M` of the
-    vertex's circle taken as closer (a tie left out is not proven), and a cell touching
-    the box (cut by it) is never taken. The first diagram holds the wanted sites, the
-    sites near them and a thinning of all sites (which keeps every cell's far vertices
-    near); each cell failing the test is made again in a second diagram holding every
-    site within its vertices' circles: by the rule above that set holds all its
-    neighbours in the diagram of all sites. The subsets keep the sites' order, the order
+    vertex's circle taken as closer (a tie left out is not proven). The first diagram
+    holds the wanted sites, the sites near them and a thinning of all sites (which keeps
+    every cell's far vertices near); each cell failing the test is made again in a
+    second diagram holding every site within its vertices' circles: by the rule above
+    that set holds all its neighbours in the diagram of all sites. A cell cut by the box
+    is always made in the second diagram: the points where the box cuts two neighbouring
+    cells are computed from the cells' far vertices, so such cells match only when they
+    come from one diagram (where the box cuts them they may differ from the diagram of
+    all sites in the last bits: the box lies farther from every site than any band
+    reaches, so no area drawn from them changes). The subsets keep the sites' order, the order
     in which the diagram of all sites takes them. Returns ``None`` when a cell of the
     second diagram fails too (the caller then makes the diagram of all sites).
     """
@@ -685,7 +689,7 @@ def _subset_cells(sites: np.ndarray, want: np.ndarray, lo: np.ndarray, hi: np.nd
         ok[ok] = inside
         return ok
 
-    cells, bad, xy, rad = _proven_cells(sites, tree, first, want, lo, hi, clear=clear)
+    cells, bad, xy, rad = _proven_cells(sites, tree, first, want, lo, hi, clear=clear, cut_bad=True)
     if not bad.any():
         return cells
     # the second diagram: every site within the vertex circles of the cells that failed
@@ -708,6 +712,7 @@ def _proven_cells(
     hi: np.ndarray,
     *,
     clear: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    cut_bad: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cells of the sites ``want`` in the diagram of the sites where ``subset`` is true, and which are not proven.
 
@@ -715,7 +720,7 @@ def _proven_cells(
     (see :func:`_subset_cells`; ``tree`` holds all sites), and the vertices of the
     cells not proven with their circles' radii (metres, :data:`_TIE_M` added).
     ``clear(xy, radius)`` may tell circles known to hold no site left out, which are
-    then not searched.
+    then not searched; with ``cut_bad`` a cell cut by the box counts as not proven.
     """
     kept = np.flatnonzero(subset)
     cells = _voronoi(sites[kept], lo, hi)[np.searchsorted(kept, want)]
@@ -727,7 +732,11 @@ def _proven_cells(
     closer[ask] = tree.query_ball_point(xy[ask], rad[ask], return_length=True) > cKDTree(sites[kept]).query_ball_point(
         xy[ask], rad[ask], return_length=True
     )
-    bad = np.zeros(len(want), dtype=bool)
+    if cut_bad:
+        b = shapely.bounds(cells)
+        bad = (b[:, 0] <= lo[0]) | (b[:, 1] <= lo[1]) | (b[:, 2] >= hi[0]) | (b[:, 3] >= hi[1])
+    else:
+        bad = np.zeros(len(want), dtype=bool)
     bad[which[closer]] = True
     at = bad[which]
     return cells, bad, xy[at], rad[at]

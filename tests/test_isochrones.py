@@ -969,3 +969,87 @@ def test_street_point_order_and_distinct_edges_are_numpys(karhula_reach):
     values = rng.integers(0, n, 5000)
     want = np.unique(values)
     assert np.array_equal(isochrones._distinct(values, n, skip=skip), want[~skip[want]])
+
+
+# -- street cells from fewer sites against the diagram of all sites ---------------------------
+
+
+def _assert_same_point_sets(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> int:
+    """The same rows and polygons (same parts and holes, symmetric difference < 1e-9 of the area,
+    areas within 1e-12 relative); returns how many polygons are not byte for byte the same."""
+    cols = [c for c in a.columns if c not in ("geometry", "area_m2")]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    np.testing.assert_allclose(a["area_m2"].to_numpy(), b["area_m2"].to_numpy(), rtol=1e-12, atol=0)
+    ga, gb = np.asarray(a.geometry.values), np.asarray(b.geometry.values)
+    differ = shapely.to_wkb(ga) != shapely.to_wkb(gb)
+    for x, y in zip(ga[differ], gb[differ], strict=True):
+        assert shapely.get_num_geometries(x) == shapely.get_num_geometries(y)
+        holes = [int(shapely.get_num_interior_rings(shapely.get_parts(g)).sum()) for g in (x, y)]
+        assert holes[0] == holes[1]
+        assert shapely.symmetric_difference(x, y).area < 1e-9 * x.area
+    return int(differ.sum())
+
+
+def _town_reaches() -> list[tuple[str, mg.access.Reach]]:
+    """Two Liechtenstein municipalities (each with the 1 km around it), walk reach 15 min."""
+    out = []
+    path = shared_path(OSM_FILES["liechtenstein"])  # skips when the shared data is absent
+    towns = mg.batch.towns_from_osm(path, admin_level="8").sort_values("name").head(2)
+    fac = mg.facilities.from_osm(path)
+    for name, geom in zip(towns["name"], towns.geometry, strict=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mg.DisconnectedNetworkWarning)
+            net = mg.network.from_osm(path, mode="walk", boundary=gpd.GeoSeries([geom], crs=towns.crs), buffer_m=1000.0)
+        out.append((str(name), _quiet(lambda net=net: mg.access.reach(net, fac, max_time_min=LIMIT_MIN))))
+    return out
+
+
+@pytest.mark.parametrize("place", ["demo", pytest.param("liechtenstein", marks=pytest.mark.slow)])
+def test_street_cells_from_fewer_sites_give_the_areas_of_the_whole_diagram(place, karhula_reach, monkeypatch):
+    """Service areas whose reached streets are few take their cells from diagrams of some sites
+    only (each cell proven); they must be the areas drawn from the diagram of all sites."""
+    reaches = [("demo", karhula_reach)] if place == "demo" else _town_reaches()
+    made = []
+    real = isochrones._subset_cells
+
+    def counted(*args, **kwargs):
+        cells = real(*args, **kwargs)
+        made.append(cells is not None)
+        return cells
+
+    for _, reach in reaches:
+        # the categories reaching the fewest nodes within 3 minutes (but some)
+        near = (reach.node_min <= 3.0).sum(axis=1)
+        few = [reach.categories[k] for k in np.argsort(near, kind="stable") if near[k] > 0]
+        assert len(few) >= 3
+        for thresholds in ({c: 5.0 for c in few[:2]}, {few[2]: [3.0, 5.0]}):
+            monkeypatch.setattr(isochrones, "_subset_cells", counted)
+            fast = isochrones.service_areas(reach, thresholds_min=thresholds)
+            monkeypatch.setattr(isochrones, "_SUBSET_SHARE", 0.0)  # every cell from the diagram of all sites
+            whole = isochrones.service_areas(reach, thresholds_min=thresholds)
+            monkeypatch.undo()
+            assert not fast["geometry"].is_empty.all()
+            differ = _assert_same_point_sets(fast, whole)
+            assert differ <= 0.1 * len(fast)
+    assert made and all(made)  # the fewer-sites route was taken and proved every cell
+
+
+def test_a_cell_from_fewer_sites_is_taken_only_when_proven(karhula_reach):
+    """The cells made from fewer sites are those of the diagram of all sites (the same point sets);
+    a subset too thin to hold a cell's neighbours is caught by the test and made again."""
+    st_ = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
+    every = st_.cells_by_site()
+    rng = np.random.default_rng(3)
+    want = np.sort(rng.choice(len(st_.sites), size=len(st_.sites) // 20, replace=False))
+    cells = isochrones._subset_cells(st_.sites, want, st_._lo, st_._hi)
+    assert cells is not None
+    assert shapely.equals(shapely.normalize(cells), shapely.normalize(every[want])).all()
+    np.testing.assert_allclose(shapely.area(cells), shapely.area(every[want]), rtol=1e-12)
+    # the wanted sites alone: nearly every cell is wrong there and the test says so
+    tree = isochrones.cKDTree(st_.sites)
+    alone = np.zeros(len(st_.sites), dtype=bool)
+    alone[want] = True
+    raw, bad, _, _ = isochrones._proven_cells(st_.sites, tree, alone, want, st_._lo, st_._hi)
+    wrong = ~shapely.equals(shapely.normalize(raw), shapely.normalize(every[want]))
+    assert wrong.sum() > 0.5 * len(want)
+    assert not (wrong & ~bad).any()  # every wrong cell is flagged
