@@ -48,6 +48,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.errors
 import shapely.ops
 from scipy.spatial import cKDTree
 
@@ -395,6 +396,7 @@ class _Streets:
     _cell_bounds: np.ndarray = field(repr=False)
     _lo: np.ndarray = field(default_factory=lambda: np.zeros(2), repr=False)  # the cells' box (lower left)
     _hi: np.ndarray = field(default_factory=lambda: np.zeros(2), repr=False)  # (upper right)
+    _from_subsets: bool = field(default=False, repr=False)  # some cells come from diagrams of fewer sites
     _land_of: np.ndarray | None = field(default=None, repr=False)
     _land_made: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
     _reach_of: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -411,19 +413,20 @@ class _Streets:
         self.make_cells()
         return self._cells
 
-    def make_cells(self, edges: np.ndarray | None = None) -> None:
+    def make_cells(self, edges: np.ndarray | None = None, *, again: bool = False) -> None:
         """Make the Voronoi cells of the sites of ``edges`` (edge positions; default every edge) not made yet.
 
         When the sites asked for are few (:data:`_SUBSET_SHARE` of all at most), their
         cells come from diagrams of some of the sites only, each cell proven equal to its
         cell in the diagram of all sites (:func:`_subset_cells`); otherwise, or when a
-        cell cannot be proven so, every missing cell comes from the diagram of all sites.
-        Cells made before are kept.
+        cell cannot be proven so, every cell is made again from the diagram of all sites
+        (the cells of one edge then come from one diagram, vertex for vertex). ``again``:
+        every cell from the diagram of all sites, also those made before.
         """
-        todo = np.flatnonzero(_missing(self._cells))
+        todo = np.flatnonzero(_missing(self._cells) | again)
         if len(todo) == 0:
             return
-        if edges is not None:
+        if edges is not None and not again:
             want = np.zeros(len(self._cell_bounds) - 1, dtype=bool)
             want[np.asarray(edges, dtype=np.int64)] = True
             site_edge = np.empty(len(self.sites), dtype=np.int64)
@@ -435,9 +438,10 @@ class _Streets:
                 made = _subset_cells(self.sites, todo, self._lo, self._hi)
                 if made is not None:
                     self._cells[todo] = made
+                    self._from_subsets = True
                     return
-        missing = _missing(self._cells)
-        self._cells[missing] = _all_cells(self.sites, self._lo, self._hi)[missing]
+        self._cells = _all_cells(self.sites, self._lo, self._hi)
+        self._from_subsets = False
 
     def _cells_of(self, order_pos: np.ndarray) -> np.ndarray:
         """The cells at positions ``order_pos`` of the edge order (made first where missing)."""
@@ -466,13 +470,25 @@ class _Streets:
                 if not sel.any():
                     continue
                 rows, n = todo[sel], count[sel]
-                grid = np.full((len(rows), int(n.max())), None, dtype=object)
-                row = np.repeat(np.arange(len(rows)), n)
-                col = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-                grid[row, col] = self._cells_of(np.repeat(self._cell_bounds[rows], n) + col)
-                self._land_of[rows] = shapely.coverage_union_all(grid, axis=1)
+                try:
+                    self._land_of[rows] = self._merge_cells(rows, n)
+                except shapely.errors.GEOSException:
+                    if not self._from_subsets:
+                        raise
+                    # cells of one edge from two diagrams that do not meet vertex for vertex
+                    # (not seen; a safety net): all cells again from the diagram of all sites
+                    self.make_cells(None, again=True)
+                    self._land_of[rows] = self._merge_cells(rows, n)
             self._land_made[todo] = True
         return self._land_of[edges]
+
+    def _merge_cells(self, rows: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """The coverage union of the cells of each edge of ``rows`` (``n`` cells each)."""
+        grid = np.full((len(rows), int(n.max())), None, dtype=object)
+        row = np.repeat(np.arange(len(rows)), n)
+        col = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        grid[row, col] = self._cells_of(np.repeat(self._cell_bounds[rows], n) + col)
+        return np.asarray(shapely.coverage_union_all(grid, axis=1), dtype=object)
 
     def reach_m(self, edges: np.ndarray) -> np.ndarray:
         """How far the land of each of ``edges`` reaches from it (metres; one value per entry).
@@ -656,9 +672,10 @@ def _subset_cells(sites: np.ndarray, want: np.ndarray, lo: np.ndarray, hi: np.nd
     that set holds all its neighbours in the diagram of all sites. A cell cut by the box
     is always made in the second diagram: the points where the box cuts two neighbouring
     cells are computed from the cells' far vertices, so such cells match only when they
-    come from one diagram (where the box cuts them they may differ from the diagram of
-    all sites in the last bits: the box lies farther from every site than any band
-    reaches, so no area drawn from them changes). The subsets keep the sites' order, the order
+    come from one diagram. Such a cell is the same point set as in the diagram of all
+    sites, but where the box cuts it a cut point may differ in the last bits (it is
+    computed from a far vertex beyond the box, which the test cannot see), and so may,
+    by about a nanometre, the outline of an area crossing the edge that ends there. The subsets keep the sites' order, the order
     in which the diagram of all sites takes them. Returns ``None`` when a cell of the
     second diagram fails too (the caller then makes the diagram of all sites).
     """
@@ -1154,7 +1171,8 @@ def service_areas(
         buffer_m = float(buffer_m)
     corridor = buffer_m
     with _gc_paused():  # many geometries made and dropped: see _gc_paused
-        st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0), cells=False)
+        # the cells are made for the streets reached (all of them at once for the catchments)
+        st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0), cells=by == "split")
 
         def areas_of(r: Reach, which: Mapping[int, np.ndarray]) -> dict[tuple[int, float], shapely.Geometry]:
             if corridor is None:

@@ -814,8 +814,13 @@ def _each_at_its_own_the_long_way(reach: mg.access.Reach, own: dict[str, float],
     return areas.loc[keep].reset_index(drop=True)
 
 
-def _assert_same_areas(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
+def _assert_same_areas(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, *, point_sets: bool = False) -> None:
+    """The same rows, byte for byte; with ``point_sets`` the polygons need only be the same point
+    sets (see :func:`_assert_same_point_sets`)."""
     assert len(a) == len(b) > 0
+    if point_sets:
+        _assert_same_point_sets(a, b)
+        return
     pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
     assert list(shapely.to_wkb(a.geometry.values)) == list(shapely.to_wkb(b.geometry.values))
 
@@ -840,12 +845,14 @@ def test_each_category_at_its_own_threshold_is_drawn_only_there(place, karhula_r
     _assert_same_areas(mine, _each_at_its_own_the_long_way(reach, own))
     assert list(mine["category"]) == present
     assert list(mine["threshold_min"]) == [own[c] for c in present]
-    # by facility and as rings, a list per category
+    # by facility and as rings, a list per category (the street cells made for the categories drawn
+    # together may come from other diagrams of fewer sites than for one alone: the same cells,
+    # a ring may start at another vertex, and where the box cuts a cell its last bits may differ)
     two = dict(list({c: [own[c], 15.0] if own[c] < 15 else [15.0] for c in present}.items())[:3])
     for by in ("facility", "split"):
         mapped = isochrones.service_areas(reach, thresholds_min=two, by=by, rings=True)
         parts = [isochrones.service_areas(reach, thresholds_min=t, categories=[c], by=by, rings=True) for c, t in two.items()]
-        _assert_same_areas(mapped, pd.concat(parts, ignore_index=True))
+        _assert_same_areas(mapped, pd.concat(parts, ignore_index=True), point_sets=by == "facility")
     lines = isochrones.reachable_lines(reach, thresholds_min=two)
     alone = pd.concat(
         [isochrones.reachable_lines(reach, thresholds_min=t, categories=[c]) for c, t in two.items()], ignore_index=True
@@ -1035,16 +1042,24 @@ def test_street_cells_from_fewer_sites_give_the_areas_of_the_whole_diagram(place
 
 
 def test_a_cell_from_fewer_sites_is_taken_only_when_proven(karhula_reach):
-    """The cells made from fewer sites are those of the diagram of all sites (the same point sets);
-    a subset too thin to hold a cell's neighbours is caught by the test and made again."""
+    """The cells made from fewer sites are those of the diagram of all sites: vertex for vertex
+    (a ring may start elsewhere) where the box does not cut them, the same point sets where it
+    does; a subset too thin to hold a cell's neighbours is caught by the test and made again."""
     st_ = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
     every = st_.cells_by_site()
     rng = np.random.default_rng(3)
     want = np.sort(rng.choice(len(st_.sites), size=len(st_.sites) // 20, replace=False))
     cells = isochrones._subset_cells(st_.sites, want, st_._lo, st_._hi)
     assert cells is not None
-    assert shapely.equals(shapely.normalize(cells), shapely.normalize(every[want])).all()
-    np.testing.assert_allclose(shapely.area(cells), shapely.area(every[want]), rtol=1e-12)
+    b = shapely.bounds(every[want])
+    cut = (b[:, :2] <= st_._lo).any(axis=1) | (b[:, 2:] >= st_._hi).any(axis=1)
+    assert cut.any() and (~cut).sum() > 100
+    norm = [shapely.to_wkb(shapely.normalize(g[~cut])) for g in (cells, every[want])]
+    assert (norm[0] == norm[1]).all()
+    np.testing.assert_allclose(shapely.area(cells[~cut]), shapely.area(every[want][~cut]), rtol=1e-12)
+    # where the box cuts a cell, the cut points may move by a nanometre (the box lies beyond every band)
+    np.testing.assert_allclose(shapely.area(cells[cut]), shapely.area(every[want][cut]), rtol=1e-9)
+    assert (shapely.area(shapely.symmetric_difference(cells[cut], every[want][cut])) < 1e-9 * shapely.area(cells[cut])).all()
     # the wanted sites alone: nearly every cell is wrong there and the test says so
     tree = isochrones.cKDTree(st_.sites)
     alone = np.zeros(len(st_.sites), dtype=bool)
@@ -1053,3 +1068,28 @@ def test_a_cell_from_fewer_sites_is_taken_only_when_proven(karhula_reach):
     wrong = ~shapely.equals(shapely.normalize(raw), shapely.normalize(every[want]))
     assert wrong.sum() > 0.5 * len(want)
     assert not (wrong & ~bad).any()  # every wrong cell is flagged
+
+
+def test_street_land_falls_back_to_the_whole_diagram_when_cells_do_not_meet(karhula_reach, monkeypatch):
+    """Should the cells of an edge from diagrams of fewer sites fail to merge, every cell is made
+    again from the diagram of all sites and the land is that of the whole diagram."""
+    every = isochrones._streets(karhula_reach, 300.0, margin_m=300.0)
+    st_ = isochrones._streets(karhula_reach, 300.0, margin_m=300.0, cells=False)
+    edges = np.flatnonzero(np.diff(st_._cell_bounds) >= 3)[:50]
+    st_.make_cells(edges)
+    assert st_._from_subsets and isochrones._missing(st_._cells).any()
+    real = shapely.coverage_union_all
+    failed = []
+
+    def fail_once(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise shapely.errors.GEOSException("TopologyException: CoverageUnion cannot process incorrectly noded inputs")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(isochrones.shapely, "coverage_union_all", fail_once)
+    land = st_.land(edges)
+    monkeypatch.undo()
+    assert failed and not st_._from_subsets and not isochrones._missing(st_._cells).any()
+    assert list(shapely.to_wkb(st_._cells)) == list(shapely.to_wkb(every.cells_by_site()))
+    assert list(shapely.to_wkb(land)) == list(shapely.to_wkb(every.land(edges)))
