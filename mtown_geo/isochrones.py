@@ -379,7 +379,9 @@ class _Streets:
 
     "An edge's land" is the set of places whose nearest edge it is — where the engine
     attaches a place (:func:`mtown_geo.access.snap`) — approximated by the Voronoi
-    cells of the sample points of every edge, dissolved per edge.
+    cells of the sample points of every edge, dissolved per edge. The cells may be made
+    only for the edges whose land is drawn (:meth:`make_cells`); any other is made from
+    the diagram of all sites when first asked for.
     """
 
     seg_edge: np.ndarray  # edge position of each segment
@@ -675,9 +677,10 @@ def _subset_cells(sites: np.ndarray, want: np.ndarray, lo: np.ndarray, hi: np.nd
     come from one diagram. Such a cell is the same point set as in the diagram of all
     sites, but where the box cuts it a cut point may differ in the last bits (it is
     computed from a far vertex beyond the box, which the test cannot see), and so may,
-    by about a nanometre, the outline of an area crossing the edge that ends there. The subsets keep the sites' order, the order
-    in which the diagram of all sites takes them. Returns ``None`` when a cell of the
-    second diagram fails too (the caller then makes the diagram of all sites).
+    by about a nanometre, the outline of an area crossing the edge that ends there.
+    The subsets keep the sites' order, the order in which the diagram of all sites takes
+    them. Returns ``None`` when a cell of the second diagram fails too (the caller then
+    makes the diagram of all sites).
     """
     if len(sites) < 2:
         return None
