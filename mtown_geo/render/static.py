@@ -157,6 +157,9 @@ _BOUNDARY_STYLES: dict[str, tuple[str, Any, float, str]] = {
 # labels sit on a light box so they read over any fill (a stroked halo would turn the text into
 # outlines in the PDF, where it could no longer be searched)
 _LABEL_BOX = {"boxstyle": "round,pad=0.12", "facecolor": (1.0, 1.0, 1.0, 0.72), "edgecolor": "none"}
+# waterway line widths (pt) by ``kind``, narrowest first (the order they are drawn in); any
+# other waterway (ditches, drains) is drawn as "other"
+_WATERWAY_PT = {"other": 0.5, "stream": 0.7, "canal": 1.3, "river": 1.6}
 _GAP_HATCH = (0.2, 0.0, 0.0, 0.55)  # hatch lines of gaps: dark, half transparent
 _LABEL_PT = 6.5  # facility and gap labels
 _STREET_PT = 6.0
@@ -192,17 +195,26 @@ def _polygon_paths(geoms: np.ndarray) -> list[MplPath]:
     return [MplPath(coords[a:b], codes[a:b]) for a, b in itertools.pairwise(cut)]
 
 
-def _line_segments(geoms: np.ndarray) -> list[np.ndarray]:
-    """Vertex arrays of every line part (polygon parts give their rings)."""
-    parts = shapely.get_parts(geoms)
+def _line_segments(geoms: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Vertex arrays of every line part (polygon parts give their rings) and the geometry each comes from.
+
+    A geometry of several parts (a line cut by the map's view into pieces, a multi-polygon)
+    gives several arrays: the second array, the index in ``geoms`` of each, is what a style
+    given per geometry is repeated by. The arrays follow the geometries' order.
+    """
+    parts, owner = shapely.get_parts(geoms, return_index=True)
     is_poly = shapely.get_type_id(parts) == 3
     if is_poly.any():
-        parts = np.concatenate([parts[~is_poly], shapely.get_rings(parts[is_poly])])
+        rings, ring_part = shapely.get_rings(parts[is_poly], return_index=True)
+        parts = np.concatenate([parts[~is_poly], rings])
+        owner = np.concatenate([owner[~is_poly], owner[is_poly][ring_part]])
+        order = np.argsort(owner, kind="stable")
+        parts, owner = parts[order], owner[order]
     coords, which = shapely.get_coordinates(parts, return_index=True)
-    if len(coords) == 0:
-        return []
-    cut = np.flatnonzero(np.diff(which)) + 1
-    return [c for c in np.split(coords, cut) if len(c) >= 2]
+    n = np.bincount(which, minlength=len(parts))
+    ends = np.cumsum(n)
+    keep = n >= 2
+    return [coords[a:b] for a, b in zip(ends[keep] - n[keep], ends[keep], strict=True)], owner[keep]
 
 
 def _point_xy(geoms: np.ndarray) -> np.ndarray:
@@ -289,7 +301,11 @@ def _draw_polygons(ax: Axes, geoms: np.ndarray, *, facecolors: Any, zorder: floa
 
 
 def _draw_lines(ax: Axes, geoms: np.ndarray, *, zorder: float, **kw: Any) -> PathCollection | LineCollection:
-    """Lines as one collection: one compound path when the whole layer has one colour and width."""
+    """Lines as one collection: one compound path when the whole layer has one colour and width.
+
+    Otherwise a line per part, each with the colour and width of the geometry it is part of
+    (``colors`` and ``linewidths`` may give one per geometry).
+    """
     if all(_one(kw.get(k)) for k in ("colors", "linewidths")):
         style = dict(kw)
         colour = style.pop("colors", None)
@@ -297,7 +313,19 @@ def _draw_lines(ax: Axes, geoms: np.ndarray, *, zorder: float, **kw: Any) -> Pat
             [_compound(geoms, rings=False)], facecolors="none", edgecolors=colour, zorder=zorder, **style
         )
     else:
-        coll = LineCollection(_line_segments(geoms), zorder=zorder, **kw)
+        segments, owner = _line_segments(geoms)
+        style = dict(kw)
+        # a colour or width per geometry goes with each of its parts (matplotlib would cycle the
+        # values over the parts, matching them to the wrong lines after the first multi-part one)
+        if len(geoms) > 1 and "colors" in style:
+            colours = mcolors.to_rgba_array(style["colors"])
+            if len(colours) == len(geoms):
+                style["colors"] = colours[owner]
+        if len(geoms) > 1 and "linewidths" in style:
+            widths = np.ravel(np.asarray(style["linewidths"], dtype=np.float64))
+            if len(widths) == len(geoms):
+                style["linewidths"] = widths[owner]
+        coll = LineCollection(segments, zorder=zorder, **style)
     ax.add_collection(coll, autolim=False)
     return coll
 
@@ -734,8 +762,13 @@ class _Sheet:
                 has_water = True
             lines = (kinds != "area") & ~shapely.is_empty(g)
             if lines.any():
-                widths = np.array([{"river": 1.6, "canal": 1.3, "stream": 0.7}.get(k, 0.5) for k in kinds[lines]])
-                _draw_lines(ax, g[lines], colors=WATER_LINE, linewidths=widths, zorder=2.4).set_gid("basemap-waterways")
+                # one stroked path per width, as the streets: kept per view, shared by the town's
+                # sheets; the wider drawn over the narrower (one colour: only antialiased edges tell)
+                cls = np.array([k if k in _WATERWAY_PT else "other" for k in kinds], dtype=object)
+                for key, width_pt in _WATERWAY_PT.items():
+                    sel = lines & (cls == key)
+                    if sel.any():
+                        stroke(f"basemap-waterways-{key}", g[sel], 2.4, WATER_LINE, linewidths=width_pt)
                 has_water = True
         for key in dict.fromkeys(shown_lu):
             label, colour = LANDUSE_STYLES[key]
