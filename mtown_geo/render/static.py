@@ -695,7 +695,7 @@ class _Sheet:
 
     # -- layers ----------------------------------------------------------------------
     def basemap(self, bm: Basemap | None, *, buildings_over: bool = True) -> None:
-        """Land use, green land and water under everything; streets and buildings over the indicator.
+        """Land use, green land and water areas under everything; buildings, waterways and streets over the indicator.
 
         The layers cut to the view and their paths are kept in the basemap's cache: the
         sheets of one town share them.
@@ -2526,7 +2526,7 @@ def _save_png(fig: Figure, path: Path, *, dpi: float, title: str) -> None:
     full-frame fill less (4 ms of the 0.1 s an A4 sheet at 300 dpi takes to draw). The
     page with the basemap's land use, green land and water comes from the town's previous
     sheet where it is the same (:class:`_Underlay`; 0.03 s of a Liechtenstein sheet), and the
-    streets over the indicator are blended in from their pixels drawn once for the town
+    waterways and streets over the indicator are blended in from their pixels drawn once for the town
     (:class:`_Overlay`; 0.03-0.05 s of a sheet after the first).
     """
     canvas = fig.canvas if isinstance(fig.canvas, MapCanvas) else MapCanvas(fig)
@@ -2800,10 +2800,11 @@ class _OverPixels:
 
 
 class _Overlay:
-    """The basemap's streets over a town's sheets' indicators drawn once, alone, and blended into each sheet's pixels.
+    """The basemap's waterways and streets over a town's sheets' indicators drawn once, alone, and blended into each sheet's pixels.
 
     Over its own layers every map sheet of a town draws the same basemap layers: the
-    streets with their casings, the same paths in the same view at the same scale (about
+    waterways (a path per width) and, over the map's frame, the streets with their
+    casings, the same paths in the same view at the same scale (about
     0.04 s of Agg drawing an A4 sheet at 300 dpi). Each contiguous run of them is drawn
     into a transparent buffer of the sheet's size (a separate Agg renderer at the same
     resolution, with the same transforms and clip boxes) and its pixels are blended into
