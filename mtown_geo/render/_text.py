@@ -27,7 +27,7 @@ renderers here keep, per font file, face, size and resolution:
 * the PDF **operators of a long path** (a basemap layer drawn on every sheet of a town),
   keyed by its vertices, codes, transform and clip (:func:`_path_operators`); in the page,
   any path of 8 vertices or more (the paths of a layer drawn one path per feature, such as
-  waterways of several widths);
+  the locator inset's roads of several widths);
 * the **last page's content** and its zlib compressor at points along it: the sheets of a
   town begin with the same basemap, and the part of a page that repeats the last one is
   not compressed again (:class:`_PageStream`).
@@ -532,7 +532,7 @@ class _MapRendererPdf(RendererPdf):
         """matplotlib's paths of a collection, each marked when its drawing state repeats the last one's.
 
         matplotlib draws a collection it does not write as reusable objects (a layer of one
-        path per feature: waterways of several widths, lines coloured by value) path by path,
+        path per feature: the inset's roads of several widths, lines coloured by value) path by path,
         and checks the whole graphics state before each one. Where a path's state (width,
         dashes, colours, alpha, caps, joins, clip, hatch: what the check compares) is the
         one the path before it set, the check would write nothing: :meth:`draw_path` leaves
@@ -830,7 +830,7 @@ def _cached_layout() -> Iterator[None]:
 
 
 _PATH_MIN_VERTICES = 64  # shorter paths are written faster than they are looked up
-_WRITE_MIN_VERTICES = 8  # the same for a path written into the page (a waterway, a line of a layer coloured by value)
+_WRITE_MIN_VERTICES = 8  # the same for a path written into the page (a line of a layer coloured by value)
 _PATHS_MAX_BYTES = 32 << 20  # path operators kept (with their keys): a dense town's basemap is 2–4 MB
 _CHECKPOINT_BYTES = 128 << 10  # content between two kept compressor states of a page (each state: 256 kB)
 _CHUNK_BYTES = 64 << 10  # content compressed at a time
@@ -1045,7 +1045,7 @@ class _MapPdfFile(PdfFile):
         """Write a path's operators into the page as :meth:`PdfFile.writePath` does, any path of
         :data:`_WRITE_MIN_VERTICES` vertices or more converted once per process (:func:`_path_operators`).
 
-        A layer drawn one path per feature (waterways of several widths) repeats on every
+        A layer drawn one path per feature (the inset's roads of several widths) repeats on every
         sheet of a town: its paths' operators are made on the first.
         """
         if clip:
