@@ -1569,20 +1569,28 @@ def underlay_calls(monkeypatch):
     return calls
 
 
+def _demo_town_sheets(demo, bm, *, last):
+    """Three sheets of the demo town on the basemap ``bm``: travel time to kindergartens, bus-stop
+    coverage, and either the facilities (``last="facilities"``) or kindergarten coverage."""
+    kw = {"boundaries": demo["bounds"], "land": demo["land"], "data_date": "2020-06"}
+    sheets = [
+        static.travel_time_map(demo["units"], demo["times"], "kindergarten", basemap=bm, facilities=demo["fac"], **kw),
+        static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, basemap=bm, **kw),
+    ]
+    if last == "facilities":
+        kw = {"boundaries": demo["bounds"], "crs": demo["net"].crs, "data_date": "2020-06"}
+        return [*sheets, static.facilities_map(demo["fac"], basemap=bm, **kw)]
+    return [*sheets, static.coverage_map(demo["units"], demo["times"]["kindergarten"] <= 10, basemap=bm, **kw)]
+
+
 def test_a_towns_sheets_reuse_the_pixels_of_the_basemaps_under_layers_and_look_as_drawn_whole(demo, tmp_path, underlay_calls):
     """The PNGs of a town's sheets after the first take the page with the basemap's land use, green land
     and water from the first sheet's draw: each decodes to the pixels of its whole figure drawn anew,
     and the next town's basemap (other paths, here the same data) draws its own."""
     from dataclasses import replace
 
-    kw = {"boundaries": demo["bounds"], "land": demo["land"], "data_date": "2020-06"}
-
     def sheets(bm):
-        return [
-            static.travel_time_map(demo["units"], demo["times"], "kindergarten", basemap=bm, facilities=demo["fac"], **kw),
-            static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, basemap=bm, **kw),
-            static.facilities_map(demo["fac"], basemap=bm, boundaries=demo["bounds"], crs=demo["net"].crs, data_date="2020-06"),
-        ]
+        return _demo_town_sheets(demo, bm, last="facilities")
 
     town_a = sheets(replace(demo["basemap"], _cache={}))
     run = static._Underlay(town_a[0], static._unseen_background(town_a[0])).run
@@ -1880,14 +1888,8 @@ def test_a_towns_sheets_blend_the_basemaps_over_layers_drawn_once_and_look_as_dr
     and the next town's basemap (other paths, here the same data) is drawn anew."""
     from dataclasses import replace
 
-    kw = {"boundaries": demo["bounds"], "land": demo["land"], "data_date": "2020-06"}
-
     def sheets(bm):
-        return [
-            static.travel_time_map(demo["units"], demo["times"], "kindergarten", basemap=bm, facilities=demo["fac"], **kw),
-            static.coverage_map(demo["units"], demo["times"]["bus_stop"] <= 5, basemap=bm, **kw),
-            static.coverage_map(demo["units"], demo["times"]["kindergarten"] <= 10, basemap=bm, **kw),
-        ]
+        return _demo_town_sheets(demo, bm, last="coverage")
 
     town_a = sheets(replace(demo["basemap"], _cache={}))
     overlay = static._Overlay(town_a[0], static._Underlay(town_a[0], static._unseen_background(town_a[0])).run)
