@@ -253,7 +253,8 @@ def batch_cmd(
         typer.Option(
             "--dashboard",
             help="Serve Dask's dashboard for the local cluster (needs bokeh; it has no login, so it stays on "
-            "127.0.0.1). Off by default.",
+            "127.0.0.1). Off by default, and the cluster then also skips the sampling only the dashboard shows "
+            "(Dask's profiler, its frequent system and event-loop checks).",
         ),
     ] = False,
     dashboard_address: Annotated[str, typer.Option(help="Address of the dashboard, with --dashboard.")] = "127.0.0.1:8787",

@@ -35,12 +35,10 @@ the coverage the engine counts; use it only as a sketch.
 
 from __future__ import annotations
 
-import gc
 import logging
 import numbers
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -52,7 +50,7 @@ import shapely.errors
 import shapely.ops
 from scipy.spatial import cKDTree
 
-from . import access
+from . import _gc, access
 from ._errors import EmptyCategoryWarning, InputError, SnapWarning
 from .access import Reach
 
@@ -74,28 +72,6 @@ _EMPTY = shapely.Polygon()
 
 By = Literal["category", "facility", "split"]
 _BY = ("category", "facility", "split")
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while the areas are drawn (restored after, also on error).
-
-    Drawing one circle's areas makes and drops some 10^5 shapely geometries, each tracked
-    by the collector; in a process holding a town's layers, every few tens of thousands of
-    new objects may set off a full collection of the whole heap, a tenth of a second or
-    more each. The geometries hold no reference cycles (reference counting frees them as
-    before); the little cyclic garbage of the call's tables is collected when the
-    collector resumes, once afterwards instead of many times during. A caller that has
-    paused it already keeps it paused.
-    """
-    was_on = gc.isenabled()
-    if was_on:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 # -- arguments -------------------------------------------------------------------------
@@ -1173,7 +1149,7 @@ def service_areas(
             raise InputError(f"buffer_m must be a positive number of metres (the corridor around the streets), got {buffer_m!r}")
         buffer_m = float(buffer_m)
     corridor = buffer_m
-    with _gc_paused():  # many geometries made and dropped: see _gc_paused
+    with _gc.paused():  # some 10^5 geometries made and dropped
         # the cells are made for the streets reached (all of them at once for the catchments)
         st = _streets(reach, cap_m, margin_m=max(cap_m, corridor or 0.0), cells=by == "split")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -258,7 +259,13 @@ def _freeze_probe() -> tuple[int, int, bool]:
     return first, gc.get_freeze_count(), b._HEAP_FROZEN
 
 
-def _profiler_setting() -> bool:
+def _periodic_ms(dask_worker: Any = None, dask_scheduler: Any = None) -> dict[str, float]:
+    """The period (ms) of a Dask server's periodic callbacks, by name."""
+    server = dask_worker if dask_worker is not None else dask_scheduler
+    return {name: pc.callback_time for name, pc in server.periodic_callbacks.items()}
+
+
+def _profiling(dask_worker: Any) -> bool:
     import dask
 
     return bool(dask.config.get("distributed.worker.profile.enabled"))
@@ -275,11 +282,19 @@ def test_a_worker_freezes_its_heap_once_and_the_calling_process_never():
     client, cluster = batch._connect(None, n_workers=1, memory_limit="1GiB", security=None, dashboard=False)
     try:
         first, second, flag = client.submit(_freeze_probe, pure=False).result()
-        # without a dashboard to show them, the workers take no profiler samples
-        profiling = client.run(_profiler_setting)
+        # without a dashboard to show them, the workers take no profiler samples, and the
+        # servers check their event loop once a second and the system every 5 s
+        profiling = client.run(_profiling)
+        worker_ms = client.run(_periodic_ms)
+        scheduler_ms = client.run_on_scheduler(_periodic_ms)
+        stealing = client.run_on_scheduler(lambda dask_scheduler: "stealing" in dask_scheduler.extensions)
     finally:
         client.close()
         cluster.close()
+    for periods in [*worker_ms.values(), scheduler_ms]:
+        assert periods["tick"] == 1000 and periods["monitor"] == 5000
+        assert "profile" not in periods and "profile-cycle" not in periods
+    assert stealing is False and "stealing" not in scheduler_ms
     # the modules alone are tens of thousands of objects; a second call freezes nothing more (the
     # count only falls, as frozen objects that are let go are freed)
     assert flag and first > 10_000 and second <= first

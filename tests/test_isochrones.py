@@ -742,7 +742,7 @@ def test_collector_is_paused_while_drawing_and_restored_after(karhula_reach, mon
     assert seen == [False, False]
     assert gc.isenabled()
     # the same polygons, vertex for vertex, with the collector running throughout
-    monkeypatch.setattr(isochrones, "_gc_paused", contextlib.nullcontext)
+    monkeypatch.setattr(isochrones._gc, "paused", contextlib.nullcontext)
     for by, areas in paused.items():
         running = isochrones.service_areas(karhula_reach, thresholds_min=[5, 10], by=by, rings=True)
         assert seen[-1] is True

@@ -40,6 +40,7 @@ LAYERS = {
         "_geom",
         "_frames",
         "_words",
+        "_gc",
         "crs",
         "standards",
         "documents",

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import gc
 import math
 import threading
 import weakref
@@ -95,7 +94,7 @@ from matplotlib.offsetbox import OffsetBox
 from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
 
-__all__ = ["MapCanvas", "clear_caches", "gc_paused", "laid_out_once", "print_pdf"]
+__all__ = ["MapCanvas", "clear_caches", "laid_out_once", "print_pdf"]
 
 _EXTENTS_MAX = 20_000  # (width, height, descent) triples
 _BITMAPS_MAX = 2_000  # grey bitmaps of a text (a street name at 300 dpi: ~15 kB)
@@ -148,24 +147,6 @@ def clear_caches() -> None:
     for cache in (_EXTENTS, _BITMAPS, _LAYOUTS, _PROGRAMS, _BODIES, _GLYPHS, _GLYPH_METRICS, _PATHS, _STREAMS):
         cache.clear()
     _PAGES.__dict__.pop("last", None)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a sheet is laid out or drawn.
-
-    A draw makes tens of thousands of short-lived objects (transforms, paths, bounding
-    boxes); in a process that holds a town's layers each collection they trigger walks
-    every object, which costs 5–10 % of a sheet. Reference counting still frees them; the
-    collector runs again when the block ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _font_key(prop: FontProperties) -> tuple[str, int, float] | None:

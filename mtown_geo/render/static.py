@@ -81,6 +81,7 @@ from pyproj import CRS, Transformer
 
 from .. import _geom, _words
 from .._errors import InputError, MtownGeoWarning
+from .._gc import paused as gc_paused
 from ..crs import require_crs, require_projected
 from ..demand import cells as cells_of
 from ..demand import weight_name
@@ -98,7 +99,7 @@ from ._symbology import fill_label as _fill_label
 from ._symbology import geom_kinds as _kinds
 from ._symbology import grades as _grades
 from ._symbology import layer_colours
-from ._text import MapCanvas, gc_paused, print_pdf
+from ._text import MapCanvas, print_pdf
 
 __all__ = [
     "A4_LANDSCAPE_IN",
