@@ -467,8 +467,8 @@ def _no_geometry_row(index: int, name: str, code: str, folder: str, null: bool) 
 #: 0.5 s: every 5 s), the cluster's widget text (every 0.5 s: every 10 s). Work stealing
 #: is off: towns are independent tasks queued on the scheduler and given to whichever
 #: worker is free, so there is nothing to rebalance. An idle local cluster of two workers
-#: takes about half the CPU time with these (parent and workers, about 3 % of the machine
-#: less).
+#: takes about a third less CPU with these (parent and workers together: about 3 % of a
+#: two-core machine).
 _QUIET_CLUSTER: dict[str, Any] = {
     "distributed.scheduler.http.routes": [],
     "distributed.worker.http.routes": [],
